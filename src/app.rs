@@ -1,0 +1,160 @@
+//! The application: its shared state and its router.
+
+use std::sync::{Arc, OnceLock};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
+use bytes::Bytes;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::auth::subject_token::Signer;
+use crate::config::Config;
+use crate::http;
+use crate::store::Store;
+
+/// Limits taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Largest request body, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest request, in seconds.
+    pub request_timeout_secs: u64,
+    /// Default subject token lifetime, in seconds.
+    pub subject_token_ttl_secs: u64,
+    /// Longest subject token lifetime, in seconds.
+    pub subject_token_max_ttl_secs: u64,
+}
+
+impl Limits {
+    /// The limits set in `config`.
+    pub fn from_config(config: &Config) -> Self {
+        Self {
+            max_body_bytes: config.max_body_bytes,
+            request_timeout_secs: config.request_timeout_secs,
+            subject_token_ttl_secs: config.subject_token_ttl_secs,
+            subject_token_max_ttl_secs: config.subject_token_max_ttl_secs,
+        }
+    }
+}
+
+/// What every request handler can reach.
+pub struct Inner {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Mints and verifies subject tokens.
+    pub tokens: Signer,
+    /// Configured limits.
+    pub limits: Limits,
+    /// The Prometheus recorder's handle.
+    pub metrics: PrometheusHandle,
+    /// The OpenAPI document, serialised once.
+    pub openapi_json: Bytes,
+    /// The API reference page, rendered once.
+    pub docs_html: Bytes,
+}
+
+/// Shared, cheaply cloned application state.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl std::ops::Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Baomi",
+        description = "Personal-data protection for internet-finance platforms: field-level \
+                       encryption, masking, consent and a tamper-evident access trail."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "keys", description = "API keys and roles (admin)"),
+        (name = "subject tokens", description = "Short-lived tokens that let an end user act for themself"),
+        (name = "self-service", description = "Calls made with a subject token"),
+        (name = "operations", description = "Health, readiness, metrics and this document"),
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// Every route with its OpenAPI description.
+fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(http::keys::router())
+        .merge(http::subject_tokens::router())
+        .merge(http::ops::router())
+}
+
+/// The OpenAPI document of this build (the same one `/openapi.json` serves).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    routes().into_openapi()
+}
+
+/// The process-wide Prometheus recorder (one per process: `metrics` has one global recorder).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[
+                    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0,
+                ])
+                .map(|b| b.build_recorder())
+                .unwrap_or_else(|_| PrometheusBuilder::new().build_recorder());
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; metrics then go there.
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Builds the state and the router.
+pub fn build(store: Arc<dyn Store>, tokens: Signer, limits: Limits) -> Router {
+    let (router, api) = routes().split_for_parts();
+    let api_value = serde_json::to_value(&api).unwrap_or_default();
+    let state = AppState(Arc::new(Inner {
+        store,
+        tokens,
+        limits: limits.clone(),
+        metrics: prometheus(),
+        openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),
+        docs_html: Bytes::from(http::docs::render(&api_value)),
+    }));
+    router
+        .fallback(http::not_found)
+        .method_not_allowed_fallback(http::method_not_allowed)
+        .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))
+        .layer(DefaultBodyLimit::max(limits.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            http::context::middleware,
+        ))
+        .with_state(state)
+}
+
+fn on_panic(_: Box<dyn std::any::Any + Send + 'static>) -> axum::response::Response {
+    tracing::error!("a request handler panicked");
+    http::error::ApiError::internal("handler panicked").into_response()
+}

@@ -1,0 +1,168 @@
+//! The command line: `baomi serve`, `baomi init`, `baomi keys …`, `baomi openapi`.
+
+mod keys;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::{Config, Overrides};
+use crate::server;
+use crate::service::setup as server_setup;
+
+/// Baomi (保密): personal-data protection for internet-finance platforms.
+#[derive(Debug, Parser)]
+#[command(name = "baomi", version, about)]
+pub struct Cli {
+    /// A TOML configuration file (see deploy/baomi.example.toml).
+    #[arg(long, global = true, env = "BAOMI_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (creates and seals the root key on first start).
+    Serve(ServeArgs),
+    /// Create the database and the root key, and print the bootstrap admin key.
+    Init(StoreArgs),
+    /// Manage API keys directly in the database (needs the unseal passphrase).
+    #[command(subcommand)]
+    Keys(keys::KeysCommand),
+    /// Print the OpenAPI document.
+    Openapi,
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on [default: 127.0.0.1:8080].
+    #[arg(long)]
+    listen: Option<std::net::SocketAddr>,
+    #[command(flatten)]
+    store: StoreArgs,
+}
+
+/// Where the state is, and how to unseal it.
+#[derive(Debug, Args, Clone)]
+pub struct StoreArgs {
+    /// Data directory [default: ./baomi-data].
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Database URL (sqlite://… or postgres://…) [default: SQLite in the data directory].
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Development mode: without a configured passphrase, generate one and keep it in the
+    /// data directory. Never for real data.
+    #[arg(long)]
+    dev: bool,
+}
+
+impl StoreArgs {
+    fn overrides(&self) -> Overrides {
+        Overrides {
+            data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
+            ..Overrides::default()
+        }
+    }
+}
+
+/// Parses the command line and runs it; the process's exit code.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(args) => {
+            let mut overrides = args.store.overrides();
+            overrides.listen = args.listen;
+            let config = Config::load(cli.config.as_deref(), &overrides)?;
+            crate::telemetry::init(&config);
+            serve(&config, args.store.dev).await
+        }
+        Command::Init(args) => {
+            let config = Config::load(cli.config.as_deref(), &args.overrides())?;
+            crate::telemetry::init(&config);
+            let opened = server::open(&config, args.dev).await?;
+            opened.store.close().await;
+            match &opened.bootstrap_admin_key {
+                Some(key) => print_bootstrap_key(key),
+                None => eprintln!(
+                    "Baomi is already initialised here; the passphrase unseals its root key."
+                ),
+            }
+            Ok(())
+        }
+        Command::Keys(command) => keys::run(cli.config.as_deref(), command).await,
+        Command::Openapi => {
+            let doc = crate::app::openapi();
+            println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: &Config, dev: bool) -> anyhow::Result<()> {
+    let opened = server::open(config, dev).await?;
+    if let server_setup::PassphraseSource::Development { path, .. } = &opened.passphrase_source {
+        eprintln!(
+            "\n!!! DEVELOPMENT MODE: the unseal passphrase is stored in {} beside the data it\n\
+             !!! protects. Anyone who can read the data directory can read everything.\n\
+             !!! Never use --dev for real personal information.\n",
+            path.display()
+        );
+    }
+    if let Some(key) = &opened.bootstrap_admin_key {
+        print_bootstrap_key(key);
+    }
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = backend_name(&config.database_url()), "baomi is serving");
+    server::serve(listener, opened, server::shutdown_signal()).await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn backend_name(url: &str) -> &'static str {
+    if url.starts_with("postgres") {
+        "postgresql"
+    } else {
+        "sqlite"
+    }
+}
+
+/// Shows the bootstrap admin key on standard error, once, apart from the logs.
+pub fn print_bootstrap_key(key: &SecretString) {
+    eprintln!(
+        "\n==================================================================\n\
+         Baomi created its root key and a bootstrap admin key.\n\
+         The key is shown only now; store it in your secret manager:\n\n    {}\n\n\
+         Use it to create service and officer keys (POST /v1/keys).\n\
+         ==================================================================\n",
+        key.expose_secret()
+    );
+}

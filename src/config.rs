@@ -1,0 +1,252 @@
+//! Configuration: defaults, then a TOML file, then `BAOMI_*` environment variables, then
+//! command-line flags, each overriding the one before. `deploy/baomi.example.toml` documents
+//! every setting.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// Everything Baomi can be configured with.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    pub listen: SocketAddr,
+    /// Directory for the embedded database and other local state.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; the default is `baomi.db` in the data directory.
+    pub database_url: Option<String>,
+    /// Most database connections this node opens.
+    pub database_max_connections: u32,
+    /// SQLite only: `full` (default; nothing acknowledged is lost on power failure) or
+    /// `normal` (faster; a power cut may lose the last transactions, a crash does not).
+    pub sqlite_synchronous: SqliteSynchronous,
+    /// The passphrase that unseals the root key. Prefer `unseal_passphrase_file` or the
+    /// `BAOMI_UNSEAL_PASSPHRASE` variable to writing it into a file with other settings.
+    #[serde(skip_serializing)]
+    pub unseal_passphrase: Option<SecretString>,
+    /// A file that holds the unseal passphrase (surrounding white space is ignored).
+    pub unseal_passphrase_file: Option<PathBuf>,
+    /// argon2id parameters used when a root key is sealed for the first time.
+    pub kdf: baomi_vault::KdfParams,
+    /// Log format: `pretty` for people, `json` for collectors.
+    pub log_format: LogFormat,
+    /// Log filter in `tracing` syntax, e.g. `info` or `baomi=debug,info`.
+    pub log_level: String,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    pub max_body_bytes: usize,
+    /// Longest time one request may take, in seconds (then 503 `request.timeout`).
+    pub request_timeout_secs: u64,
+    /// Default lifetime of a subject token, in seconds.
+    pub subject_token_ttl_secs: u64,
+    /// Longest lifetime a caller may ask for a subject token, in seconds.
+    pub subject_token_max_ttl_secs: u64,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// SQLite's `synchronous` setting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSynchronous {
+    /// fsync at every commit.
+    Full,
+    /// fsync at WAL checkpoints only.
+    Normal,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./baomi-data"),
+            database_url: None,
+            database_max_connections: 16,
+            sqlite_synchronous: SqliteSynchronous::Full,
+            unseal_passphrase: None,
+            unseal_passphrase_file: None,
+            kdf: baomi_vault::KdfParams::default(),
+            log_format: LogFormat::Pretty,
+            log_level: "info".to_owned(),
+            max_body_bytes: 1024 * 1024,
+            request_timeout_secs: 30,
+            subject_token_ttl_secs: 15 * 60,
+            subject_token_max_ttl_secs: 24 * 60 * 60,
+        }
+    }
+}
+
+/// Settings given on the command line; each one set overrides the file and the environment.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct Overrides {
+    /// `--listen`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub listen: Option<SocketAddr>,
+    /// `--data-dir`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// `--database-url`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub database_url: Option<String>,
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable holds something Baomi does not accept.
+    #[error("configuration: {0}")]
+    Invalid(String),
+    /// The named configuration file does not exist.
+    #[error("configuration file {0} not found")]
+    Missing(PathBuf),
+}
+
+impl Config {
+    /// Loads the configuration: defaults ← `file` ← `BAOMI_*` variables ← `overrides`.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(ConfigError::Missing(file.to_path_buf()));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        figment = figment
+            .merge(Env::prefixed("BAOMI_").ignore(&["config"]).split("__"))
+            .merge(Serialized::defaults(overrides));
+        let config: Config = figment
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(&e)))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let bad = |m: &str| Err(ConfigError::Invalid(m.to_owned()));
+        if self.max_body_bytes < 1024 {
+            return bad("max_body_bytes must be at least 1024");
+        }
+        if self.request_timeout_secs == 0 {
+            return bad("request_timeout_secs must be at least 1");
+        }
+        if self.database_max_connections == 0 {
+            return bad("database_max_connections must be at least 1");
+        }
+        if self.subject_token_ttl_secs == 0
+            || self.subject_token_ttl_secs > self.subject_token_max_ttl_secs
+        {
+            return bad("subject_token_ttl_secs must be between 1 and subject_token_max_ttl_secs");
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or the embedded SQLite file.
+    pub fn database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("baomi.db").display()),
+        }
+    }
+}
+
+/// Describes a configuration error without echoing values (a misplaced secret could be one).
+fn describe(error: &figment::Error) -> String {
+    let mut out = String::new();
+    for e in error.clone() {
+        let key = if e.path.is_empty() {
+            "(top level)".to_owned()
+        } else {
+            e.path.join(".")
+        };
+        let what = match &e.kind {
+            figment::error::Kind::UnknownField(field, _) => format!("unknown setting `{field}`"),
+            figment::error::Kind::MissingField(field) => format!("missing setting `{field}`"),
+            figment::error::Kind::InvalidType(_, expected) => format!("expected {expected}"),
+            figment::error::Kind::InvalidValue(_, expected) => format!("expected {expected}"),
+            _ => "not a valid value".to_owned(),
+        };
+        let source = e
+            .metadata
+            .as_ref()
+            .map(|m| format!(" (from {})", m.name))
+            .unwrap_or_default();
+        if !out.is_empty() {
+            out.push_str("; ");
+        }
+        out.push_str(&format!("{key}: {what}{source}"));
+    }
+    out
+}
+
+#[cfg(test)]
+#[allow(clippy::result_large_err)] // figment::Jail's closures return figment::Error
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_validate_and_point_at_the_embedded_database() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert!(config.database_url().starts_with("sqlite://"));
+        assert!(config.database_url().ends_with("baomi.db"));
+    }
+
+    #[test]
+    fn the_example_configuration_is_valid_and_states_the_defaults() {
+        // Inside a Jail: it serialises with the tests that set BAOMI_* variables.
+        figment::Jail::expect_with(|_| {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/baomi.example.toml");
+            let example = Config::load(Some(&path), &Overrides::default()).unwrap();
+            let expected = serde_json::to_value(Config::default()).unwrap();
+            assert_eq!(serde_json::to_value(example).unwrap(), expected);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn file_then_environment_then_flags() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "baomi.toml",
+                "listen = \"127.0.0.1:9000\"\nlog_format = \"json\"\nmax_body_bytes = 4096\n",
+            )?;
+            jail.set_env("BAOMI_MAX_BODY_BYTES", "8192");
+            jail.set_env("BAOMI_KDF__T_COST", "3");
+            let flags = Overrides {
+                listen: Some("127.0.0.1:9100".parse().unwrap()),
+                ..Overrides::default()
+            };
+            let config = Config::load(Some(Path::new("baomi.toml")), &flags).unwrap();
+            assert_eq!(config.listen.port(), 9100);
+            assert_eq!(config.log_format, LogFormat::Json);
+            assert_eq!(config.max_body_bytes, 8192);
+            assert_eq!(config.kdf.t_cost, 3);
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn errors_name_the_setting_but_not_the_value() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("baomi.toml", "listen = \"s3cr3t-value\"\nbogus = 1\n")?;
+            let err = Config::load(Some(Path::new("baomi.toml")), &Overrides::default())
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("listen") || err.contains("bogus"), "{err}");
+            assert!(!err.contains("s3cr3t-value"), "{err}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,157 @@
+//! The request middleware: request id and operator, time limit, metrics, access log, and
+//! the final touch on problem responses.
+
+use std::time::{Duration, Instant};
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use baomi_audit::{OperatorId, RequestId};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use super::error::{ApiError, InternalDetail, Problem, render};
+use crate::app::AppState;
+
+/// `X-Request-Id`: taken from the request when valid, made otherwise; always answered.
+pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+/// `X-Baomi-Operator`: the platform staff member a backend acts for.
+pub static OPERATOR: HeaderName = HeaderName::from_static("x-baomi-operator");
+
+/// Who and what a request is, for the audit trail and the logs.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The request id.
+    pub request_id: RequestId,
+    /// The operator, if the caller named one.
+    pub operator: Option<OperatorId>,
+}
+
+/// Runs every request: validates the context headers, applies the time limit, records
+/// metrics, writes the access log line (route template, never the raw path or query, which
+/// may hold ids), and puts the request id into problem bodies.
+pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().as_str().to_owned();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+
+    let (request_id, context) = match read_context(&req) {
+        Ok(ctx) => (ctx.request_id.clone(), Ok(ctx)),
+        Err(e) => (new_request_id(), Err(e)),
+    };
+    let response = match context {
+        Ok(ctx) => {
+            req.extensions_mut().insert(ctx);
+            let limit = Duration::from_secs(state.limits.request_timeout_secs);
+            match tokio::time::timeout(limit, next.run(req)).await {
+                Ok(response) => response,
+                Err(_) => ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "request.timeout",
+                    "Request timed out",
+                    "the request took longer than this server allows; retry later",
+                )
+                .into_response(),
+            }
+        }
+        Err(e) => e.into_response(),
+    };
+    finish(response, &request_id, &method, &route, started)
+}
+
+fn finish(
+    mut response: Response,
+    request_id: &RequestId,
+    method: &str,
+    route: &str,
+    started: Instant,
+) -> Response {
+    let status = response.status();
+    let elapsed = started.elapsed();
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.as_u16().to_string()),
+    ];
+    metrics::counter!("baomi_http_requests_total", &labels).increment(1);
+    metrics::histogram!(
+        "baomi_http_request_duration_seconds",
+        "method" => method.to_owned(),
+        "route" => route.to_owned()
+    )
+    .record(elapsed.as_secs_f64());
+
+    let internal = response.extensions_mut().remove::<InternalDetail>();
+    if let Some(mut problem) = response.extensions_mut().remove::<Problem>() {
+        metrics::counter!("baomi_http_errors_total", "code" => problem.code).increment(1);
+        if let Some(InternalDetail(detail)) = &internal {
+            tracing::error!(request_id = request_id.as_str(), route, code = problem.code, error = %detail, "request failed");
+        }
+        problem.request_id = Some(request_id.as_str().to_owned());
+        let headers = std::mem::take(response.headers_mut());
+        response = render(status, &problem);
+        for (name, value) in headers.iter() {
+            if name != axum::http::header::CONTENT_LENGTH {
+                response.headers_mut().insert(name, value.clone());
+            }
+        }
+    }
+    if let Ok(value) = HeaderValue::from_str(request_id.as_str()) {
+        response.headers_mut().insert(REQUEST_ID.clone(), value);
+    }
+    tracing::info!(
+        request_id = request_id.as_str(),
+        method,
+        route,
+        status = status.as_u16(),
+        elapsed_us = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        "request"
+    );
+    response
+}
+
+fn read_context(req: &Request) -> Result<RequestContext, ApiError> {
+    let request_id = match req.headers().get(&REQUEST_ID) {
+        None => new_request_id(),
+        Some(value) => value
+            .to_str()
+            .ok()
+            .and_then(|v| RequestId::parse(v).ok())
+            .ok_or_else(|| {
+                ApiError::bad_request(
+                    "request.invalid_request_id",
+                    "X-Request-Id must be 1 to 64 ASCII letters, digits, '-', '_' or '.'",
+                )
+            })?,
+    };
+    let operator = match req.headers().get(&OPERATOR) {
+        None => None,
+        Some(value) => Some(
+            std::str::from_utf8(value.as_bytes())
+                .ok()
+                .and_then(|v| OperatorId::parse(v).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "request.invalid_operator",
+                        "X-Baomi-Operator must be 1 to 128 characters of UTF-8 text \
+                         without control characters",
+                    )
+                })?,
+        ),
+    };
+    Ok(RequestContext {
+        request_id,
+        operator,
+    })
+}
+
+fn new_request_id() -> RequestId {
+    let mut bytes = [0u8; 12];
+    // A failing RNG leaves zeros: request ids are correlation handles, not secrets.
+    let _ = SystemRandom::new().fill(&mut bytes);
+    RequestId::from_random(bytes)
+}

@@ -1,0 +1,202 @@
+//! Errors as `application/problem+json` (RFC 9457), each with a stable `code`.
+//!
+//! Every error a client can see is built here. A 5xx body says nothing of internals; the
+//! detail travels in the response's extensions to the request middleware, which logs it
+//! with the request id and strips it.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::service::{AuthFailure, ServiceError};
+use crate::store::StoreError;
+
+/// The media type of problem responses.
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// A problem response body.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Problem {
+    /// `urn:baomi:problem:<code>`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A short summary of the kind of problem.
+    pub title: &'static str,
+    /// The HTTP status code.
+    pub status: u16,
+    /// The stable, machine-readable error code, e.g. `auth.missing`.
+    pub code: &'static str,
+    /// What went wrong in this request; never contains personal information or secrets.
+    pub detail: String,
+    /// The request id (also in the `X-Request-Id` response header).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+    /// Extra members some problems carry (e.g. `checks` of `/readyz`).
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// An error on its way to becoming a problem response.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    title: &'static str,
+    detail: String,
+    internal: Option<String>,
+    extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// The internal detail of a 5xx error, for the middleware to log; never sent.
+#[derive(Debug, Clone)]
+pub struct InternalDetail(pub String);
+
+impl ApiError {
+    /// A problem with the given status, code, title and detail.
+    pub fn new(
+        status: StatusCode,
+        code: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            code,
+            title,
+            detail: detail.into(),
+            internal: None,
+            extra: None,
+        }
+    }
+
+    /// 400 `request.<what>`.
+    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, "Bad request", detail)
+    }
+
+    /// 500 `internal`, logging `internal` and telling the client nothing more.
+    pub fn internal(internal: impl Into<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Internal error",
+            "the server failed to handle this request; the request id identifies it in the logs",
+        );
+        e.internal = Some(internal.into());
+        e
+    }
+
+    /// Adds members to the problem body.
+    pub fn with_extra(mut self, extra: serde_json::Map<String, serde_json::Value>) -> Self {
+        self.extra = Some(extra);
+        self
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(reason) => {
+                let mut err = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service.database_unavailable",
+                    "Service unavailable",
+                    "the database is not reachable; retry later",
+                );
+                err.internal = Some(reason);
+                err
+            }
+            other => Self::internal(other.to_string()),
+        }
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Invalid { field, reason } => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "request.invalid_field",
+                "Invalid field",
+                format!("{field}: {reason}"),
+            ),
+            ServiceError::Unauthenticated(failure) => {
+                let (code, detail) = match failure {
+                    AuthFailure::Missing => (
+                        "auth.missing",
+                        "send an Authorization: Bearer <API key or subject token> header",
+                    ),
+                    AuthFailure::Malformed => (
+                        "auth.malformed",
+                        "the Authorization header must be Bearer bm_… or Bearer bmst_…",
+                    ),
+                    AuthFailure::InvalidKey => {
+                        ("auth.invalid_key", "the API key is unknown or revoked")
+                    }
+                    AuthFailure::InvalidToken => (
+                        "auth.invalid_token",
+                        "the subject token is invalid or revoked",
+                    ),
+                    AuthFailure::ExpiredToken => {
+                        ("auth.token_expired", "the subject token has expired")
+                    }
+                };
+                Self::new(StatusCode::UNAUTHORIZED, code, "Unauthorized", detail)
+            }
+            ServiceError::Forbidden(detail) => {
+                Self::new(StatusCode::FORBIDDEN, "auth.forbidden", "Forbidden", detail)
+            }
+            ServiceError::NotFound { code } => {
+                Self::new(StatusCode::NOT_FOUND, code, "Not found", "no such resource")
+            }
+            ServiceError::Conflict { code, detail } => {
+                Self::new(StatusCode::CONFLICT, code, "Conflict", detail)
+            }
+            ServiceError::Store(e) => e.into(),
+            ServiceError::Internal(detail) => Self::internal(detail),
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let problem = Problem {
+            kind: format!("urn:baomi:problem:{}", self.code),
+            title: self.title,
+            status: self.status.as_u16(),
+            code: self.code,
+            detail: self.detail,
+            request_id: None,
+            extra: self.extra,
+        };
+        let mut response = render(self.status, &problem);
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"baomi\""),
+            );
+        }
+        response.extensions_mut().insert(problem);
+        if let Some(internal) = self.internal {
+            response.extensions_mut().insert(InternalDetail(internal));
+        }
+        response
+    }
+}
+
+/// Serialises a problem with its status.
+pub fn render(status: StatusCode, problem: &Problem) -> Response {
+    let body = serde_json::to_vec(problem).unwrap_or_else(|_| b"{}".to_vec());
+    (
+        status,
+        [(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON))],
+        body,
+    )
+        .into_response()
+}

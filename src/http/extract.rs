@@ -1,0 +1,221 @@
+//! Extractors whose rejections are problem responses: JSON bodies, path segments, query
+//! strings and the authenticated caller.
+
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use bytes::Bytes;
+use serde::de::DeserializeOwned;
+
+use super::error::ApiError;
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::authenticate::{authenticate, require_role};
+use crate::service::{AuthFailure, ServiceError};
+
+/// A JSON request body. Rejections: 415 `request.unsupported_media_type`, 413
+/// `request.too_large`, 400 `request.malformed_json`, 422 `request.invalid_body`. Messages
+/// name the place in the document, never the value found there.
+pub struct Json<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "request.unsupported_media_type",
+                "Unsupported media type",
+                "send the body as Content-Type: application/json",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        parse_json(&bytes).map(Json)
+    }
+}
+
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|m| {
+            let m = m.trim().to_ascii_lowercase();
+            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
+        })
+        .unwrap_or(false)
+}
+
+fn body_rejection(rejection: BytesRejection) -> ApiError {
+    if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "request.too_large",
+            "Payload too large",
+            "the request body is larger than this server accepts (max_body_bytes)",
+        )
+    } else {
+        ApiError::bad_request(
+            "request.unreadable_body",
+            "the request body could not be read",
+        )
+    }
+}
+
+/// Parses a JSON document into `T`, with errors that locate the problem without quoting it.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
+                ApiError::bad_request(
+                    "request.malformed_json",
+                    format!(
+                        "the body is not valid JSON (line {}, column {})",
+                        inner.line(),
+                        inner.column()
+                    ),
+                )
+            }
+            _ => invalid_body(&path, &inner.to_string()),
+        }
+    })?;
+    de.end().map_err(|_| {
+        ApiError::bad_request(
+            "request.malformed_json",
+            "the body has trailing characters after the JSON document",
+        )
+    })?;
+    Ok(value)
+}
+
+/// serde's messages for unknown and missing fields name only fields; all other messages may
+/// quote the offending value, so they are replaced by the path alone.
+fn invalid_body(path: &str, message: &str) -> ApiError {
+    let detail = if let Some(rest) = message.strip_prefix("unknown field `") {
+        let field: String = rest
+            .split('`')
+            .next()
+            .unwrap_or("")
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(64)
+            .collect();
+        format!("unknown field `{field}` at `{path}`")
+    } else if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next().unwrap_or("");
+        format!("missing field `{field}` at `{path}`")
+    } else {
+        format!("wrong type or value at `{path}`")
+    };
+    ApiError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "request.invalid_body",
+        "Invalid body",
+        detail,
+    )
+}
+
+/// A path segment. Rejection: 400 `request.invalid_path`.
+pub struct Path<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| Path(p.0))
+            .map_err(|_: PathRejection| {
+                ApiError::bad_request("request.invalid_path", "a path segment is malformed")
+            })
+    }
+}
+
+/// A query string. Rejection: 400 `request.invalid_query`.
+pub struct Query<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Query(q.0))
+            .map_err(|_: QueryRejection| {
+                ApiError::bad_request(
+                    "request.invalid_query",
+                    "the query string has an unknown, missing or malformed parameter",
+                )
+            })
+    }
+}
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let header = match parts.headers.get(header::AUTHORIZATION) {
+            None => None,
+            Some(value) => Some(value.to_str().map_err(|_| {
+                ApiError::from(ServiceError::Unauthenticated(AuthFailure::Malformed))
+            })?),
+        };
+        Ok(authenticate(state, header).await?)
+    }
+}
+
+async fn caller_with_role(
+    parts: &mut Parts,
+    state: &AppState,
+    roles: &[Role],
+) -> Result<Caller, ApiError> {
+    let caller = Caller::from_request_parts(parts, state).await?;
+    require_role(&caller, roles)?;
+    Ok(caller)
+}
+
+/// A caller with an admin key, checked before the body is read (401, then 403).
+pub struct AdminKey {
+    /// The admin key's id.
+    pub id: String,
+}
+
+impl FromRequestParts<AppState> for AdminKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match caller_with_role(parts, state, &[Role::Admin]).await? {
+            Caller::Key { id, .. } => Ok(AdminKey { id }),
+            Caller::Subject { .. } => Err(ApiError::internal("role check let a subject in")),
+        }
+    }
+}
+
+/// A caller with a service key, checked before the body is read (401, then 403).
+pub struct ServiceKey(pub Caller);
+
+impl FromRequestParts<AppState> for ServiceKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        caller_with_role(parts, state, &[Role::Service])
+            .await
+            .map(ServiceKey)
+    }
+}

@@ -1,0 +1,94 @@
+//! Start-up and serving: open the store, unseal the root key, serve until told to stop.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+
+use crate::app::{self, Limits};
+use crate::auth::subject_token::Signer;
+use crate::config::Config;
+use crate::service::setup::{self, PassphraseSource, SetupError};
+use crate::store::{self, Store};
+
+/// A Baomi that has opened its store and unsealed its root key, ready to serve.
+pub struct Opened {
+    /// The router with its state.
+    pub router: Router,
+    /// The store (to close it after serving).
+    pub store: Arc<dyn Store>,
+    /// The bootstrap admin key, if this start initialised the database. Show it once.
+    pub bootstrap_admin_key: Option<SecretString>,
+    /// Where the passphrase came from.
+    pub passphrase_source: PassphraseSource,
+}
+
+/// Opens the data directory and the store, runs migrations, and unseals (or on first start
+/// creates) the root key.
+pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
+    setup::ensure_data_dir(&config.data_dir)?;
+    let (passphrase, passphrase_source) = setup::resolve_passphrase(config, dev)?;
+    if let PassphraseSource::Development { path, created } = &passphrase_source {
+        tracing::warn!(
+            path = %path.display(),
+            created,
+            "DEVELOPMENT MODE: the unseal passphrase is kept in a file next to the data it \
+             protects. Never use --dev for real personal information."
+        );
+    }
+    let store = store::open(config).await?;
+    let unsealed = match setup::unseal_or_initialize(store.as_ref(), passphrase, config.kdf).await {
+        Ok(u) => u,
+        Err(e) => {
+            store.close().await;
+            return Err(e);
+        }
+    };
+    let tokens = Signer::new(&unsealed.root)?;
+    let router = app::build(Arc::clone(&store), tokens, Limits::from_config(config));
+    Ok(Opened {
+        router,
+        store,
+        bootstrap_admin_key: unsealed.bootstrap_admin_key,
+        passphrase_source,
+    })
+}
+
+/// Serves `opened` on `listener` until `shutdown` completes, then lets requests in flight
+/// finish and closes the store.
+pub async fn serve(
+    listener: TcpListener,
+    opened: Opened,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let result = axum::serve(listener, opened.router)
+        .with_graceful_shutdown(shutdown)
+        .await;
+    opened.store.close().await;
+    result
+}
+
+/// Completes on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing requests in flight");
+}

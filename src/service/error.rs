@@ -1,0 +1,68 @@
+//! Errors of the use cases. `src/http/error.rs` maps each to a status and a stable code.
+
+use crate::store::StoreError;
+
+/// Why a caller could not be authenticated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    Missing,
+    /// An `Authorization` header that is not `Bearer <credential>` of a known form.
+    Malformed,
+    /// An unknown, revoked or wrong API key.
+    InvalidKey,
+    /// A subject token that does not verify, or was revoked, or whose issuing key was.
+    InvalidToken,
+    /// A subject token past its lifetime.
+    ExpiredToken,
+}
+
+/// What can go wrong in a use case.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request names something invalid; `field` says which part, `reason` says why
+    /// (never quoting the value).
+    #[error("invalid {field}: {reason}")]
+    Invalid {
+        /// The offending field.
+        field: &'static str,
+        /// Why it is invalid.
+        reason: String,
+    },
+    /// The caller is not authenticated.
+    #[error("not authenticated")]
+    Unauthenticated(AuthFailure),
+    /// The caller may not do this.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// The named thing does not exist; the code says what kind of thing.
+    #[error("not found")]
+    NotFound {
+        /// Stable error code, e.g. `keys.not_found`.
+        code: &'static str,
+    },
+    /// The request conflicts with the current state.
+    #[error("conflict: {detail}")]
+    Conflict {
+        /// Stable error code.
+        code: &'static str,
+        /// What conflicts.
+        detail: String,
+    },
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Something that should not happen did; the text is logged, never sent.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ServiceError {
+    /// An [`ServiceError::Invalid`] for `field`.
+    pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {
+        Self::Invalid {
+            field,
+            reason: reason.to_string(),
+        }
+    }
+}

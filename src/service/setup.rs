@@ -1,0 +1,238 @@
+//! Start-up: the data directory, the unseal passphrase, and the root key (created and sealed
+//! on first start together with the bootstrap admin key, unsealed on every later one).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use baomi_vault::{KdfParams, Passphrase, RootKey, seal_root_key, unseal_root_key};
+use data_encoding::BASE64URL_NOPAD;
+use ring::rand::{SecureRandom, SystemRandom};
+use secrecy::{ExposeSecret, SecretString};
+use zeroize::Zeroizing;
+
+use crate::auth::Role;
+use crate::config::Config;
+use crate::service::keys::{self, NewKey};
+use crate::service::{ServiceError, now};
+use crate::store::{SetupStore, StoreError};
+
+/// The name of the development passphrase file in the data directory.
+pub const DEV_PASSPHRASE_FILE: &str = "dev-unseal-passphrase";
+
+/// Why Baomi could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// No passphrase was configured, and `--dev` was not given.
+    #[error(
+        "no unseal passphrase: set BAOMI_UNSEAL_PASSPHRASE, or unseal_passphrase_file in the \
+         configuration, or run with --dev to generate a development passphrase"
+    )]
+    NoPassphrase,
+    /// The passphrase does not open this database's root key.
+    #[error(
+        "the unseal passphrase does not open the root key stored in this database \
+         (wrong passphrase, or a different database than intended); nothing was changed"
+    )]
+    WrongPassphrase,
+    /// A new root key would be sealed under a too-short passphrase.
+    #[error("the unseal passphrase must be at least {0} characters long")]
+    WeakPassphrase(usize),
+    /// A file or directory could not be used.
+    #[error("{path}: {reason}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What went wrong (the I/O error kind).
+        reason: String,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<baomi_vault::Error> for SetupError {
+    fn from(e: baomi_vault::Error) -> Self {
+        match e {
+            baomi_vault::Error::WrongPassphrase => SetupError::WrongPassphrase,
+            baomi_vault::Error::WeakPassphrase { min } => SetupError::WeakPassphrase(min),
+            other => SetupError::Other(other.to_string()),
+        }
+    }
+}
+
+/// Where the passphrase came from; said in the start-up log (never the passphrase).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PassphraseSource {
+    /// `unseal_passphrase` in the configuration or `BAOMI_UNSEAL_PASSPHRASE`.
+    Configured,
+    /// A passphrase file named in the configuration.
+    File(PathBuf),
+    /// The development passphrase file in the data directory (`--dev`).
+    Development {
+        /// The file.
+        path: PathBuf,
+        /// Whether it was made just now.
+        created: bool,
+    },
+}
+
+/// Creates the data directory if it is missing (readable by its owner only).
+pub fn ensure_data_dir(dir: &Path) -> Result<(), SetupError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir).map_err(|e| io_error(dir, &e))?;
+    restrict(dir, 0o700)
+}
+
+/// Finds the unseal passphrase: configured value, configured file, or (with `dev`) the
+/// development file in the data directory, generated on first use.
+pub fn resolve_passphrase(
+    config: &Config,
+    dev: bool,
+) -> Result<(Passphrase, PassphraseSource), SetupError> {
+    if let Some(secret) = &config.unseal_passphrase {
+        return Ok((
+            Passphrase::new(secret.expose_secret()),
+            PassphraseSource::Configured,
+        ));
+    }
+    if let Some(path) = &config.unseal_passphrase_file {
+        let text = read_secret_file(path)?;
+        return Ok((Passphrase::new(&text), PassphraseSource::File(path.clone())));
+    }
+    if !dev {
+        return Err(SetupError::NoPassphrase);
+    }
+    let path = config.data_dir.join(DEV_PASSPHRASE_FILE);
+    if path.exists() {
+        let text = read_secret_file(&path)?;
+        return Ok((
+            Passphrase::new(&text),
+            PassphraseSource::Development {
+                path,
+                created: false,
+            },
+        ));
+    }
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    SystemRandom::new()
+        .fill(bytes.as_mut())
+        .map_err(|_| SetupError::Other("the system random number generator failed".into()))?;
+    let text = Zeroizing::new(BASE64URL_NOPAD.encode(bytes.as_ref()));
+    write_secret_file(&path, &text)?;
+    Ok((
+        Passphrase::new(&text),
+        PassphraseSource::Development {
+            path,
+            created: true,
+        },
+    ))
+}
+
+/// The result of start-up: the root key, and the bootstrap admin key if this start created
+/// the store (to be shown once).
+pub struct Unsealed {
+    /// The unsealed root key.
+    pub root: RootKey,
+    /// The bootstrap admin key, if this call initialised the database.
+    pub bootstrap_admin_key: Option<SecretString>,
+}
+
+/// Unseals the stored root key or, on an empty database, creates, seals and stores one with
+/// a bootstrap admin key. Safe when several nodes start at once on one database: one of them
+/// initialises it, the others unseal what it stored.
+pub async fn unseal_or_initialize(
+    store: &dyn SetupStore,
+    passphrase: Passphrase,
+    kdf: KdfParams,
+) -> Result<Unsealed, SetupError> {
+    let passphrase = Arc::new(passphrase);
+    for _ in 0..2 {
+        if let Some(sealed) = store.sealed_root_key().await? {
+            let pass = Arc::clone(&passphrase);
+            let root = blocking(move || unseal_root_key(&sealed, &pass)).await??;
+            return Ok(Unsealed {
+                root,
+                bootstrap_admin_key: None,
+            });
+        }
+        passphrase.check_strength()?;
+        let pass = Arc::clone(&passphrase);
+        let (root, sealed) = blocking(move || {
+            let root = RootKey::generate()?;
+            let sealed = seal_root_key(&root, &pass, kdf)?;
+            Ok::<_, baomi_vault::Error>((root, sealed))
+        })
+        .await??;
+        let (admin, secret) = keys::prepare(
+            &NewKey {
+                name: "bootstrap admin".to_owned(),
+                role: Role::Admin,
+                purposes: Vec::new(),
+            },
+            None,
+        )
+        .map_err(|e: ServiceError| SetupError::Other(e.to_string()))?;
+        if store.initialize(&sealed, &admin, now()).await? {
+            tracing::info!(key_id = %admin.id, "root key created and sealed; bootstrap admin key created");
+            return Ok(Unsealed {
+                root,
+                bootstrap_admin_key: Some(secret),
+            });
+        }
+        tracing::info!("another node initialised the database first; unsealing its root key");
+    }
+    Err(SetupError::Other(
+        "the database was initialised and then emptied during start-up".to_owned(),
+    ))
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SetupError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| SetupError::Other(format!("key derivation task failed: {e}")))
+}
+
+fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, SetupError> {
+    std::fs::read_to_string(path)
+        .map(Zeroizing::new)
+        .map_err(|e| io_error(path, &e))
+}
+
+fn write_secret_file(path: &Path, text: &str) -> Result<(), SetupError> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| io_error(path, &e))?;
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.write_all(b"\n"))
+        .and_then(|()| file.sync_all())
+        .map_err(|e| io_error(path, &e))
+}
+
+#[cfg(unix)]
+fn restrict(path: &Path, mode: u32) -> Result<(), SetupError> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_error(path, &e))
+}
+
+#[cfg(not(unix))]
+fn restrict(_path: &Path, _mode: u32) -> Result<(), SetupError> {
+    Ok(())
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> SetupError {
+    SetupError::Io {
+        path: path.to_path_buf(),
+        reason: e.kind().to_string(),
+    }
+}

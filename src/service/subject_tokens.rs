@@ -1,0 +1,72 @@
+//! Minting and revoking subject tokens.
+
+use baomi_vault::SubjectId;
+use secrecy::SecretString;
+
+use crate::app::AppState;
+use crate::auth::subject_token::{Claims, TokenError};
+use crate::auth::{Caller, Role};
+use crate::service::authenticate::require_role;
+use crate::service::{ServiceError, now};
+
+/// Mints a token for `subject`, valid for `ttl` seconds (the configured default if `None`).
+#[tracing::instrument(skip_all)]
+pub async fn mint(
+    state: &AppState,
+    caller: &Caller,
+    subject: &str,
+    ttl: Option<u64>,
+) -> Result<(SecretString, Claims), ServiceError> {
+    require_role(caller, &[Role::Service])?;
+    let Caller::Key { id, .. } = caller else {
+        return Err(ServiceError::Internal(
+            "service caller without key".to_owned(),
+        ));
+    };
+    let subject = SubjectId::parse(subject).map_err(|e| ServiceError::invalid("subject_id", e))?;
+    let ttl = ttl.unwrap_or(state.limits.subject_token_ttl_secs);
+    if ttl == 0 || ttl > state.limits.subject_token_max_ttl_secs {
+        return Err(ServiceError::invalid(
+            "ttl_seconds",
+            format!(
+                "must be 1 to {} seconds",
+                state.limits.subject_token_max_ttl_secs
+            ),
+        ));
+    }
+    let ttl = i64::try_from(ttl).map_err(|_| ServiceError::invalid("ttl_seconds", "too large"))?;
+    state
+        .tokens
+        .mint(&subject, id, now(), ttl)
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// Revokes a subject token. A service key may revoke the tokens it minted; an admin key any.
+#[tracing::instrument(skip_all)]
+pub async fn revoke(state: &AppState, caller: &Caller, token: &str) -> Result<(), ServiceError> {
+    require_role(caller, &[Role::Service, Role::Admin])?;
+    let at = now();
+    let (_, claims) = match state.tokens.verify(token, at) {
+        Ok(ok) => ok,
+        // An expired token is no threat; revoking it is a no-op that succeeds.
+        Err(TokenError::Expired) => return Ok(()),
+        Err(_) => return Err(ServiceError::invalid("token", "not a valid subject token")),
+    };
+    if let Caller::Key {
+        id,
+        role: Role::Service,
+        ..
+    } = caller
+        && *id != claims.iss
+    {
+        return Err(ServiceError::Forbidden(
+            "a service key may revoke only the tokens it minted".to_owned(),
+        ));
+    }
+    state
+        .store
+        .revoke_subject_token(&claims.jti, claims.exp, at)
+        .await?;
+    tracing::info!(token_id = %claims.jti, "subject token revoked");
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! The queries both backends run in the same words. `impl_common_store!` writes the port
+//! implementations once for a store type with a `pool` field; what differs between the
+//! backends (connecting, and the concurrency-sensitive `revoke_key`) is written by each.
+
+/// Implements [`super::SetupStore`] and [`super::KeyStore`] for `$store`, whose `pool` is an
+/// sqlx pool and which has an inherent `revoke_key_atomic` method.
+macro_rules! impl_common_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::SetupStore for $store {
+            async fn sealed_root_key(
+                &self,
+            ) -> Result<Option<baomi_vault::SealedRootKey>, $crate::store::StoreError> {
+                let row: Option<$crate::store::records::RootKeyRow> = sqlx::query_as(
+                    "SELECT kdf, salt, nonce, ciphertext FROM root_key WHERE id = 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| r.into_sealed()).transpose()
+            }
+
+            async fn initialize(
+                &self,
+                sealed: &baomi_vault::SealedRootKey,
+                admin: &$crate::store::ApiKeyRecord,
+                now: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let root = $crate::store::records::RootKeyRow::from_sealed(sealed)?;
+                let mut tx = self.pool.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO root_key (id, kdf, salt, nonce, ciphertext, created_at) \
+                     VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(root.kdf)
+                .bind(root.salt)
+                .bind(root.nonce)
+                .bind(root.ciphertext)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if inserted == 0 {
+                    tx.rollback().await?;
+                    return Ok(false);
+                }
+                insert_key_row(&mut *tx, admin).await?;
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("SELECT 1").execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::KeyStore for $store {
+            async fn insert_key(
+                &self,
+                key: &$crate::store::ApiKeyRecord,
+            ) -> Result<(), $crate::store::StoreError> {
+                insert_key_row(&self.pool, key).await
+            }
+
+            async fn key(
+                &self,
+                id: &str,
+            ) -> Result<Option<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
+                let row: Option<$crate::store::records::ApiKeyRow> = sqlx::query_as(
+                    "SELECT id, name, role, purposes, secret_hash, created_at, created_by, \
+                     revoked_at FROM api_keys WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|r| r.into_record()).transpose()
+            }
+
+            async fn list_keys(
+                &self,
+            ) -> Result<Vec<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
+                let rows: Vec<$crate::store::records::ApiKeyRow> = sqlx::query_as(
+                    "SELECT id, name, role, purposes, secret_hash, created_at, created_by, \
+                     revoked_at FROM api_keys ORDER BY created_at, id",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter().map(|r| r.into_record()).collect()
+            }
+
+            async fn revoke_key(
+                &self,
+                id: &str,
+                now: i64,
+            ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
+                self.revoke_key_atomic(id, now).await
+            }
+
+            async fn revoke_subject_token(
+                &self,
+                token_id: &str,
+                expires_at: i64,
+                now: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO subject_token_revocations (token_id, expires_at, revoked_at) \
+                     VALUES ($1, $2, $3) ON CONFLICT (token_id) DO NOTHING",
+                )
+                .bind(token_id)
+                .bind(expires_at)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn subject_token_revoked(
+                &self,
+                token_id: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let found: Option<(String,)> = sqlx::query_as(
+                    "SELECT token_id FROM subject_token_revocations WHERE token_id = $1",
+                )
+                .bind(token_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(found.is_some())
+            }
+        }
+
+        async fn insert_key_row<'e, E>(
+            executor: E,
+            key: &$crate::store::ApiKeyRecord,
+        ) -> Result<(), $crate::store::StoreError>
+        where
+            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Backend>::Db>,
+        {
+            let row = $crate::store::records::ApiKeyRow::from_record(key);
+            sqlx::query(
+                "INSERT INTO api_keys (id, name, role, purposes, secret_hash, created_at, \
+                 created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )
+            .bind(row.id)
+            .bind(row.name)
+            .bind(row.role)
+            .bind(row.purposes)
+            .bind(row.secret_hash)
+            .bind(row.created_at)
+            .bind(row.created_by)
+            .bind(row.revoked_at)
+            .execute(executor)
+            .await?;
+            Ok(())
+        }
+    };
+}
+
+/// Names the sqlx database type of a store, for the generic helpers of the macro.
+pub(crate) trait Backend {
+    /// The sqlx database.
+    type Db: sqlx::Database;
+}
+
+/// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,
+/// a revoked key, or the last admin key.
+pub(super) fn classify_unrevoked(key: Option<&super::ApiKeyRecord>) -> super::RevokeOutcome {
+    match key {
+        None => super::RevokeOutcome::NotFound,
+        Some(k) if k.revoked_at.is_some() => super::RevokeOutcome::AlreadyRevoked,
+        Some(_) => super::RevokeOutcome::LastAdmin,
+    }
+}

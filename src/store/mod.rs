@@ -1,0 +1,101 @@
+//! Storage: the ports the server needs, and their two implementations (SQLite, the embedded
+//! default, and PostgreSQL for production), chosen once at start-up from the database URL.
+//!
+//! Both implementations pass one conformance suite (`tests/api/store_conformance.rs`).
+
+#[macro_use]
+mod common;
+mod error;
+pub mod postgres;
+mod records;
+pub mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use baomi_vault::SealedRootKey;
+
+pub use error::StoreError;
+pub use records::{ApiKeyRecord, RevokeOutcome};
+
+use crate::config::Config;
+
+/// Root-key set-up and liveness.
+#[async_trait]
+pub trait SetupStore: Send + Sync {
+    /// The sealed root key, if this database has been initialised.
+    async fn sealed_root_key(&self) -> Result<Option<SealedRootKey>, StoreError>;
+
+    /// Initialises an empty database: stores the sealed root key and the bootstrap admin key
+    /// in one transaction. Returns `false`, having written nothing, when another node or
+    /// process initialised it first.
+    async fn initialize(
+        &self,
+        sealed: &SealedRootKey,
+        admin: &ApiKeyRecord,
+        now: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Closes every connection, waiting for statements in flight.
+    async fn close(&self);
+}
+
+/// API keys and subject-token revocations.
+#[async_trait]
+pub trait KeyStore: Send + Sync {
+    /// Stores a new API key. Ids are random; a clash is reported as [`StoreError::Conflict`].
+    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+
+    /// One key by id, revoked or not.
+    async fn key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
+
+    /// Every key, oldest first.
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError>;
+
+    /// Revokes a key, unless it is the last active admin key. Atomic against concurrent
+    /// revocations on any number of nodes.
+    async fn revoke_key(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError>;
+
+    /// Records that a subject token is revoked (idempotent).
+    async fn revoke_subject_token(
+        &self,
+        token_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError>;
+
+    /// Whether a subject token was revoked.
+    async fn subject_token_revoked(&self, token_id: &str) -> Result<bool, StoreError>;
+}
+
+/// Everything the server stores, behind one object.
+pub trait Store: SetupStore + KeyStore {}
+
+impl<T: SetupStore + KeyStore> Store for T {}
+
+/// Opens the database named by the configuration, creating it if it is SQLite, and runs the
+/// migrations of its backend.
+pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
+    let url = config.database_url();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(
+            postgres::PgStore::connect(&url, config.database_max_connections).await?,
+        ))
+    } else if url.starts_with("sqlite:") {
+        Ok(Arc::new(
+            sqlite::SqliteStore::connect(
+                &url,
+                config.database_max_connections,
+                config.sqlite_synchronous,
+            )
+            .await?,
+        ))
+    } else {
+        Err(StoreError::Config(
+            "database_url must start with sqlite:// or postgres://".to_owned(),
+        ))
+    }
+}

@@ -1,0 +1,62 @@
+//! The PostgreSQL store: for production, several Baomi nodes on one database.
+
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+
+use super::common::{Backend, classify_unrevoked};
+use super::{KeyStore, RevokeOutcome, StoreError};
+
+/// Baomi's state in a PostgreSQL database.
+#[derive(Debug, Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl Backend for PgStore {
+    type Db = sqlx::Postgres;
+}
+
+impl PgStore {
+    /// Connects to `url` and applies the migrations (serialised across nodes by sqlx's
+    /// advisory lock).
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        sqlx::migrate!("src/store/postgres/migrations")
+            .run(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// Under READ COMMITTED two concurrent revocations of two different admin keys could each
+    /// count two admins; locking the active admin rows first serialises them.
+    async fn revoke_key_atomic(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL FOR UPDATE",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let changed = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL AND \
+             (role <> 'admin' OR (SELECT COUNT(*) FROM api_keys \
+              WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        if changed == 1 {
+            return Ok(RevokeOutcome::Revoked);
+        }
+        Ok(classify_unrevoked(self.key(id).await?.as_ref()))
+    }
+}
+
+impl_common_store!(PgStore);

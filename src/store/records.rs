@@ -1,0 +1,135 @@
+//! Rows as the stores hand them over, and how they are encoded in columns.
+
+use baomi_consent::PurposeId;
+
+use super::StoreError;
+use crate::auth::Role;
+
+/// An API key as stored: never its secret, only the secret's SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The public part of the key, also in the key string (`bm_<id>_<secret>`).
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// What the key may do.
+    pub role: Role,
+    /// The purposes a service key may act under (empty for other roles).
+    pub purposes: Vec<PurposeId>,
+    /// SHA-256 of the secret.
+    pub secret_hash: [u8; 32],
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The key that created this one; `None` for the bootstrap key and keys made offline.
+    pub created_by: Option<String>,
+    /// Unix seconds, once revoked.
+    pub revoked_at: Option<i64>,
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What revoking a key did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    /// The key is now revoked.
+    Revoked,
+    /// The key had been revoked before; nothing changed.
+    AlreadyRevoked,
+    /// No key has that id.
+    NotFound,
+    /// It is the last active admin key; revoking it would lock every administrator out.
+    LastAdmin,
+}
+
+/// The columns of an `api_keys` row, as both backends store them.
+#[derive(sqlx::FromRow)]
+pub(super) struct ApiKeyRow {
+    pub id: String,
+    pub name: String,
+    pub role: String,
+    pub purposes: String,
+    pub secret_hash: Vec<u8>,
+    pub created_at: i64,
+    pub created_by: Option<String>,
+    pub revoked_at: Option<i64>,
+}
+
+impl ApiKeyRow {
+    pub fn from_record(key: &ApiKeyRecord) -> Self {
+        let purposes: Vec<&str> = key.purposes.iter().map(PurposeId::as_str).collect();
+        Self {
+            id: key.id.clone(),
+            name: key.name.clone(),
+            role: key.role.as_str().to_owned(),
+            purposes: serde_json::Value::from(purposes).to_string(),
+            secret_hash: key.secret_hash.to_vec(),
+            created_at: key.created_at,
+            created_by: key.created_by.clone(),
+            revoked_at: key.revoked_at,
+        }
+    }
+
+    pub fn into_record(self) -> Result<ApiKeyRecord, StoreError> {
+        let role = Role::parse(&self.role).ok_or(StoreError::Corrupt("api key role"))?;
+        let names: Vec<String> = serde_json::from_str(&self.purposes)
+            .map_err(|_| StoreError::Corrupt("api key purposes"))?;
+        let purposes = names
+            .iter()
+            .map(|p| PurposeId::parse(p))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|_| StoreError::Corrupt("api key purposes"))?;
+        let secret_hash = self
+            .secret_hash
+            .try_into()
+            .map_err(|_| StoreError::Corrupt("api key hash"))?;
+        Ok(ApiKeyRecord {
+            id: self.id,
+            name: self.name,
+            role,
+            purposes,
+            secret_hash,
+            created_at: self.created_at,
+            created_by: self.created_by,
+            revoked_at: self.revoked_at,
+        })
+    }
+}
+
+/// The columns of the `root_key` row.
+#[derive(sqlx::FromRow)]
+pub(super) struct RootKeyRow {
+    pub kdf: String,
+    pub salt: Vec<u8>,
+    pub nonce: Vec<u8>,
+    pub ciphertext: Vec<u8>,
+}
+
+impl RootKeyRow {
+    pub fn from_sealed(sealed: &baomi_vault::SealedRootKey) -> Result<Self, StoreError> {
+        Ok(Self {
+            kdf: serde_json::to_string(&sealed.kdf)
+                .map_err(|_| StoreError::Corrupt("kdf parameters"))?,
+            salt: sealed.salt.clone(),
+            nonce: sealed.nonce.clone(),
+            ciphertext: sealed.ciphertext.clone(),
+        })
+    }
+
+    pub fn into_sealed(self) -> Result<baomi_vault::SealedRootKey, StoreError> {
+        Ok(baomi_vault::SealedRootKey {
+            kdf: serde_json::from_str(&self.kdf)
+                .map_err(|_| StoreError::Corrupt("kdf parameters"))?,
+            salt: self.salt,
+            nonce: self.nonce,
+            ciphertext: self.ciphertext,
+        })
+    }
+}

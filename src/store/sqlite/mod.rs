@@ -1,0 +1,70 @@
+//! The SQLite store: the embedded default, one file in WAL mode.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+use super::common::{Backend, classify_unrevoked};
+use super::{KeyStore, RevokeOutcome, StoreError};
+use crate::config;
+
+/// Baomi's state in one SQLite database.
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    pool: SqlitePool,
+}
+
+impl Backend for SqliteStore {
+    type Db = sqlx::Sqlite;
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `url` and applies the migrations.
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        synchronous: config::SqliteSynchronous,
+    ) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5))
+            .synchronous(match synchronous {
+                config::SqliteSynchronous::Full => SqliteSynchronous::Full,
+                config::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+            });
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await?;
+        sqlx::migrate!("src/store/sqlite/migrations")
+            .run(&pool)
+            .await?;
+        Ok(Self { pool })
+    }
+
+    /// SQLite serialises writers, so one conditional `UPDATE` is atomic.
+    async fn revoke_key_atomic(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError> {
+        let changed = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL AND \
+             (role <> 'admin' OR (SELECT COUNT(*) FROM api_keys \
+              WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        if changed == 1 {
+            return Ok(RevokeOutcome::Revoked);
+        }
+        Ok(classify_unrevoked(self.key(id).await?.as_ref()))
+    }
+}
+
+impl_common_store!(SqliteStore);

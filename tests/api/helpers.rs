@@ -1,0 +1,245 @@
+//! `spawn_app()`: Baomi in this process on `127.0.0.1:0`, on a fresh database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use baomi::config::Config;
+use baomi_vault::KdfParams;
+use reqwest::{Method, StatusCode};
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The passphrase every test store is sealed with.
+pub const PASSPHRASE: &str = "test passphrase, never for production";
+
+/// argon2id at its cheapest accepted setting, to keep tests quick.
+pub fn fast_kdf() -> KdfParams {
+    KdfParams {
+        m_cost_kib: 8 * 1024,
+        t_cost: 1,
+        p_cost: 1,
+    }
+}
+
+/// The PostgreSQL URL under test, if the suite runs on PostgreSQL.
+pub fn postgres_url() -> Option<String> {
+    std::env::var("TEST_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// A fresh, empty database for one test.
+pub struct TestDb {
+    /// The URL Baomi should use; `None` means SQLite in the data directory.
+    pub url: Option<String>,
+    /// The data directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    /// A new database: a new schema on PostgreSQL, or a new directory for SQLite.
+    pub async fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let url = match postgres_url() {
+            None => None,
+            Some(base) => Some(new_pg_schema(&base).await),
+        };
+        Self { url, dir }
+    }
+
+    /// A configuration for this database.
+    pub fn config(&self) -> Config {
+        Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: self.dir.path().to_path_buf(),
+            database_url: self.url.clone(),
+            database_max_connections: 4,
+            unseal_passphrase: Some(SecretString::from(PASSPHRASE)),
+            kdf: fast_kdf(),
+            ..Config::default()
+        }
+    }
+
+    /// The data directory.
+    pub fn path(&self) -> PathBuf {
+        self.dir.path().to_path_buf()
+    }
+}
+
+/// Creates a schema with a random name and returns a URL whose connections use it.
+async fn new_pg_schema(base: &str) -> String {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(base)
+        .await
+        .unwrap_or_else(|e| panic!("TEST_DATABASE_URL is set but PostgreSQL is unreachable: {e}"));
+    let schema = format!("t_{}", random_suffix());
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE SCHEMA {schema}")))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}options=-c%20search_path%3D{schema}")
+}
+
+fn random_suffix() -> String {
+    use ring::rand::SecureRandom;
+    let mut b = [0u8; 8];
+    ring::rand::SystemRandom::new().fill(&mut b).unwrap();
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// A running Baomi.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub admin_key: String,
+    /// Held so that the data directory lives as long as the app.
+    _db: TestDb,
+    /// Dropping the sender (with the app) stops the server gracefully.
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// Baomi on a fresh database with the default test configuration.
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Baomi on a fresh database, with `adjust` applied to the configuration.
+pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
+    let db = TestDb::new().await;
+    let mut config = db.config();
+    adjust(&mut config);
+    let opened = baomi::server::open(&config, false).await.unwrap();
+    let admin_key = opened
+        .bootstrap_admin_key
+        .as_ref()
+        .expect("a fresh database prints a bootstrap key")
+        .expose_secret()
+        .to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(baomi::server::serve(listener, opened, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        admin_key,
+        _db: db,
+        _shutdown: tx,
+    }
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body if it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text)
+            .unwrap_or_else(|_| panic!("not JSON ({}): {}", self.status, self.text))
+    }
+
+    /// Asserts this is a problem response with `status` and `code`, of the documented shape.
+    pub fn assert_problem(&self, status: u16, code: &str) -> Value {
+        assert_eq!(self.status.as_u16(), status, "{}", self.text);
+        assert_eq!(
+            self.headers["content-type"], "application/problem+json",
+            "{}",
+            self.text
+        );
+        let body = self.json();
+        assert_eq!(body["code"], code, "{}", self.text);
+        assert_eq!(body["status"], status);
+        assert_eq!(body["type"], format!("urn:baomi:problem:{code}"));
+        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+        let request_id = body["request_id"].as_str().expect("request_id");
+        assert_eq!(self.headers["x-request-id"], request_id);
+        for leak in ["panicked", "sqlx", "src/", "backtrace", "Error {"] {
+            assert!(!self.text.contains(leak), "internals in {}", self.text);
+        }
+        body
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request with an optional bearer credential and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut req = self.client.request(method, self.url(path));
+        if let Some(b) = bearer {
+            req = req.bearer_auth(b);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.unwrap()).await
+    }
+
+    pub async fn get(&self, path: &str, bearer: Option<&str>) -> Reply {
+        self.call(Method::GET, path, bearer, None).await
+    }
+
+    pub async fn post(&self, path: &str, bearer: Option<&str>, body: Value) -> Reply {
+        self.call(Method::POST, path, bearer, Some(body)).await
+    }
+
+    /// Creates a key with the admin key; returns (id, secret).
+    pub async fn create_key(&self, role: &str, purposes: &[&str]) -> (String, String) {
+        let reply = self
+            .post(
+                "/v1/keys",
+                Some(&self.admin_key),
+                json!({"name": format!("{role} key"), "role": role, "purposes": purposes}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        let body = reply.json();
+        (
+            body["id"].as_str().unwrap().to_owned(),
+            body["secret"].as_str().unwrap().to_owned(),
+        )
+    }
+
+    /// Mints a subject token with a service key; returns the whole reply body.
+    pub async fn mint_token(&self, service_key: &str, subject: &str) -> Value {
+        let reply = self
+            .post(
+                "/v1/subject-tokens",
+                Some(service_key),
+                json!({"subject_id": subject}),
+            )
+            .await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+        reply.json()
+    }
+}
+
+/// Reads a whole response.
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap();
+    Reply {
+        status,
+        headers,
+        text,
+    }
+}

@@ -1,0 +1,12 @@
+//! Baomi's end-to-end tests: the real server on a random port, over HTTP, against a fresh
+//! database per test. SQLite by default; PostgreSQL when `TEST_DATABASE_URL` names one
+//! (`.ci/run` runs the suite both ways).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod helpers;
+mod keys;
+mod ops;
+mod problems;
+mod process;
+mod store_conformance;
+mod subject_tokens;

@@ -1,0 +1,211 @@
+//! Health, readiness, metrics, the OpenAPI document and the reference page.
+
+use std::collections::BTreeSet;
+
+use crate::helpers::{postgres_url, spawn_app, spawn_app_with};
+
+/// Every route the server has, as (method, path). A route added to the router without an
+/// OpenAPI description, or one described but not served, fails `openapi_lists_every_route`.
+const ROUTES: &[(&str, &str)] = &[
+    ("post", "/v1/keys"),
+    ("get", "/v1/keys"),
+    ("delete", "/v1/keys/{id}"),
+    ("post", "/v1/subject-tokens"),
+    ("post", "/v1/subject-tokens/revoke"),
+    ("get", "/v1/me"),
+    ("get", "/healthz"),
+    ("get", "/readyz"),
+    ("get", "/metrics"),
+    ("get", "/openapi.json"),
+    ("get", "/docs"),
+];
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    let health = app.get("/healthz", None).await;
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    let ready = app.get("/readyz", None).await;
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!(ready.json()["checks"]["database"], "ok");
+    assert_eq!(ready.json()["checks"]["root_key"], "unsealed");
+}
+
+#[tokio::test]
+async fn openapi_lists_every_route() {
+    let app = spawn_app().await;
+    let doc = app.get("/openapi.json", None).await;
+    assert_eq!(doc.status, 200);
+    let doc = doc.json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut listed = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            listed.insert((method.clone(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<_> = ROUTES
+        .iter()
+        .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+        .collect();
+    assert_eq!(listed, expected);
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    // Every listed route is served: none answers 404 or 405 from the router.
+    for (method, path) in ROUTES {
+        let path = path.replace("{id}", "aaaaaaaaaaaaa");
+        let reply = app
+            .call(method.to_uppercase().parse().unwrap(), &path, None, None)
+            .await;
+        assert!(
+            reply.status != 404 || reply.json()["code"] != "request.not_found",
+            "{method} {path} is not served"
+        );
+        assert_ne!(reply.status, 405, "{method} {path}");
+    }
+
+    let page = app.get("/docs", None).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    for (_, path) in ROUTES {
+        assert!(
+            page.text.contains(&format!("<code>{path}</code>")),
+            "{path} missing from /docs"
+        );
+    }
+}
+
+#[tokio::test]
+async fn metrics_count_requests_latency_and_errors() {
+    let app = spawn_app().await;
+    app.get("/healthz", None).await;
+    app.get("/v1/keys", None).await;
+    let metrics = app.get("/metrics", None).await;
+    assert_eq!(metrics.status, 200);
+    let text = metrics.text;
+    assert!(
+        text.contains(
+            "baomi_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "baomi_http_request_duration_seconds_bucket{method=\"GET\",route=\"/v1/keys\""
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains("baomi_http_errors_total{code=\"auth.missing\"}"),
+        "{text}"
+    );
+}
+
+/// A TCP proxy in front of PostgreSQL that can be cut, as a network partition or a database
+/// crash would.
+struct Proxy {
+    addr: std::net::SocketAddr,
+    cut: tokio::sync::watch::Sender<bool>,
+}
+
+impl Proxy {
+    async fn start(upstream: std::net::SocketAddr) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (cut, watch) = tokio::sync::watch::channel(false);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if *watch.borrow() {
+                    drop(inbound);
+                    continue;
+                }
+                let mut watch = watch.clone();
+                tokio::spawn(async move {
+                    let Ok(mut outbound) = tokio::net::TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                        _ = watch.wait_for(|cut| *cut) => {}
+                    }
+                });
+            }
+        });
+        Self { addr, cut }
+    }
+}
+
+#[tokio::test]
+async fn a_database_outage_gives_503_and_readyz_says_so() {
+    let Some(base) = postgres_url() else {
+        eprintln!(
+            "a_database_outage_gives_503_and_readyz_says_so: runs on PostgreSQL only \
+             (an embedded SQLite file has no connection to lose); set TEST_DATABASE_URL"
+        );
+        return;
+    };
+    let url = url_parts(&base);
+    let proxy = Proxy::start(url.0).await;
+    let app = spawn_app_with(|c| {
+        let through_proxy =
+            c.database_url
+                .as_ref()
+                .unwrap()
+                .replacen(&url.1, &proxy.addr.to_string(), 1);
+        c.database_url = Some(through_proxy);
+    })
+    .await;
+    assert_eq!(app.get("/readyz", None).await.status, 200);
+
+    proxy.cut.send(true).unwrap();
+    let ready = app.get("/readyz", None).await;
+    let body = ready.assert_problem(503, "service.not_ready");
+    assert_eq!(body["checks"]["database"], "unavailable");
+    app.get("/v1/keys", Some(&app.admin_key))
+        .await
+        .assert_problem(503, "service.database_unavailable");
+
+    proxy.cut.send(false).unwrap();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if app.get("/readyz", None).await.status == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "readyz recovers when the database is back");
+    assert_eq!(app.get("/v1/keys", Some(&app.admin_key)).await.status, 200);
+}
+
+/// The socket address and the `host:port` text of a PostgreSQL URL.
+fn url_parts(url: &str) -> (std::net::SocketAddr, String) {
+    let after = url.split("://").nth(1).unwrap();
+    let hostport = after.rsplit('@').next().unwrap().split('/').next().unwrap();
+    let hostport = if hostport.contains(':') {
+        hostport.to_owned()
+    } else {
+        format!("{hostport}:5432")
+    };
+    use std::net::ToSocketAddrs;
+    let addr = hostport.to_socket_addrs().unwrap().next().unwrap();
+    let written = after
+        .rsplit('@')
+        .next()
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    (addr, written)
+}

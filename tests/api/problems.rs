@@ -1,0 +1,160 @@
+//! Every class of bad request gets `application/problem+json` with a stable code, and none
+//! of them echoes what was sent.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{read, spawn_app, spawn_app_with};
+
+const SEEDED_ID_NUMBER: &str = "110101199003077777";
+
+#[tokio::test]
+async fn malformed_json_wrong_types_and_media_types() {
+    let app = spawn_app().await;
+    let send = |body: &'static str, content_type: &'static str| {
+        app.client
+            .post(app.url("/v1/keys"))
+            .bearer_auth(&app.admin_key)
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+    };
+    read(send("{\"name\": ", "application/json").await.unwrap())
+        .await
+        .assert_problem(400, "request.malformed_json");
+    read(
+        send(
+            "{\"name\":\"a\",\"role\":\"officer\"} trailing",
+            "application/json",
+        )
+        .await
+        .unwrap(),
+    )
+    .await
+    .assert_problem(400, "request.malformed_json");
+    read(send("[]", "application/json").await.unwrap())
+        .await
+        .assert_problem(422, "request.invalid_body");
+    read(
+        send("name=a", "application/x-www-form-urlencoded")
+            .await
+            .unwrap(),
+    )
+    .await
+    .assert_problem(415, "request.unsupported_media_type");
+    let no_type = app
+        .client
+        .post(app.url("/v1/keys"))
+        .bearer_auth(&app.admin_key)
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+    read(no_type)
+        .await
+        .assert_problem(415, "request.unsupported_media_type");
+}
+
+#[tokio::test]
+async fn errors_never_echo_the_values_sent() {
+    let app = spawn_app().await;
+    for body in [
+        json!({"name": "x", "role": SEEDED_ID_NUMBER}),
+        json!({"name": 13800138000_u64, "role": "officer"}),
+        json!({"name": "x", "role": "service", "purposes": [SEEDED_ID_NUMBER.to_owned() + "X"]}),
+        json!({"name": ["x", SEEDED_ID_NUMBER], "role": "officer"}),
+    ] {
+        let reply = app.post("/v1/keys", Some(&app.admin_key), body).await;
+        assert!(reply.status.is_client_error(), "{}", reply.text);
+        assert!(!reply.text.contains(SEEDED_ID_NUMBER), "{}", reply.text);
+        assert!(!reply.text.contains("13800138000"), "{}", reply.text);
+    }
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_write_nothing() {
+    let app = spawn_app_with(|c| c.max_body_bytes = 4096).await;
+    let big = json!({"name": "x".repeat(5000), "role": "officer"});
+    app.post("/v1/keys", Some(&app.admin_key), big)
+        .await
+        .assert_problem(413, "request.too_large");
+    let list = app.get("/v1/keys", Some(&app.admin_key)).await.json();
+    assert_eq!(list["keys"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods() {
+    let app = spawn_app().await;
+    app.get("/v1/nothing-here", None)
+        .await
+        .assert_problem(404, "request.not_found");
+    app.get("/", None)
+        .await
+        .assert_problem(404, "request.not_found");
+    app.call(Method::PUT, "/healthz", None, None)
+        .await
+        .assert_problem(405, "request.method_not_allowed");
+    app.call(Method::PATCH, "/v1/keys", Some(&app.admin_key), None)
+        .await
+        .assert_problem(405, "request.method_not_allowed");
+}
+
+#[tokio::test]
+async fn operator_and_request_id_headers_are_validated() {
+    let app = spawn_app().await;
+    let get = |headers: Vec<(&'static str, Vec<u8>)>| {
+        let mut req = app
+            .client
+            .get(app.url("/v1/keys"))
+            .bearer_auth(&app.admin_key);
+        for (name, value) in headers {
+            req = req.header(
+                name,
+                reqwest::header::HeaderValue::from_bytes(&value).unwrap(),
+            );
+        }
+        req.send()
+    };
+    // A valid operator, in Chinese, and a caller-chosen request id are accepted and echoed.
+    let ok = read(
+        get(vec![
+            ("x-baomi-operator", "客服-王".as_bytes().to_vec()),
+            ("x-request-id", b"trace-42.a_b".to_vec()),
+        ])
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(ok.status, 200, "{}", ok.text);
+    assert_eq!(ok.headers["x-request-id"], "trace-42.a_b");
+
+    for bad in [
+        "a".repeat(129).into_bytes(),
+        b"agent\t7".to_vec(),
+        vec![0xff, 0xfe],
+    ] {
+        let reply = read(get(vec![("x-baomi-operator", bad)]).await.unwrap()).await;
+        reply.assert_problem(400, "request.invalid_operator");
+    }
+    for bad in [
+        "a".repeat(65),
+        "has space".to_owned(),
+        "semi;colon".to_owned(),
+    ] {
+        let reply = read(get(vec![("x-request-id", bad.into_bytes())]).await.unwrap()).await;
+        reply.assert_problem(400, "request.invalid_request_id");
+        // The bad id is not echoed; a fresh one is made.
+        assert_eq!(reply.headers["x-request-id"].len(), 24);
+    }
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = spawn_app().await;
+    let a = app.get("/healthz", None).await;
+    let b = app.get("/healthz", None).await;
+    let ida = a.headers["x-request-id"].to_str().unwrap();
+    let idb = b.headers["x-request-id"].to_str().unwrap();
+    assert_eq!(ida.len(), 24);
+    assert_ne!(ida, idb);
+}
