@@ -160,6 +160,13 @@ macro_rules! impl_common_store {
     };
 }
 
+/// Revokes key `$1` at time `$2` unless it is revoked already or is the last active admin
+/// key. Atomic by itself on SQLite (one writer at a time); PostgreSQL locks the active admin
+/// rows first.
+pub(super) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $2 \
+     WHERE id = $1 AND revoked_at IS NULL AND (role <> 'admin' OR \
+     (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1)";
+
 /// Names the sqlx database type of a store, for the generic helpers of the macro.
 pub(crate) trait Backend {
     /// The sqlx database.

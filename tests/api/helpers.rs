@@ -232,6 +232,11 @@ impl TestApp {
     }
 }
 
+/// Sends a request and reads the whole response.
+pub async fn send(request: reqwest::RequestBuilder) -> Reply {
+    read(request.send().await.unwrap()).await
+}
+
 /// Reads a whole response.
 pub async fn read(response: reqwest::Response) -> Reply {
     let status = response.status();

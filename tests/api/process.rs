@@ -8,7 +8,7 @@ use serde_json::json;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::helpers::{PASSPHRASE, TestDb, read};
+use crate::helpers::{PASSPHRASE, TestDb, read, send};
 
 /// A `baomi serve` process with its output captured.
 struct Process {
@@ -144,14 +144,11 @@ fn bootstrap_keys(text: &str) -> Vec<String> {
 
 async fn post(base: &str, path: &str, key: &str, body: serde_json::Value) -> crate::helpers::Reply {
     let client = reqwest::Client::new();
-    read(
+    send(
         client
             .post(format!("{base}{path}"))
             .bearer_auth(key)
-            .json(&body)
-            .send()
-            .await
-            .unwrap(),
+            .json(&body),
     )
     .await
 }
@@ -402,36 +399,27 @@ async fn logs_never_contain_secrets_or_personal_information() {
     );
     replies.push(get(&base, &format!("/v1/keys?card={}", pi[2]), Some(&admin)).await);
     replies.push(
-        read(
+        send(
             client
                 .delete(format!("{base}/v1/keys/{}", pi[0]))
-                .bearer_auth(&admin)
-                .send()
-                .await
-                .unwrap(),
+                .bearer_auth(&admin),
         )
         .await,
     );
     replies.push(
-        read(
+        send(
             client
                 .get(format!("{base}/v1/keys"))
-                .header("authorization", format!("Bearer {}", pi[1]))
-                .send()
-                .await
-                .unwrap(),
+                .header("authorization", format!("Bearer {}", pi[1])),
         )
         .await,
     );
     replies.push(
-        read(
+        send(
             client
                 .get(format!("{base}/v1/keys"))
                 .bearer_auth(&admin)
-                .header("x-baomi-operator", format!("{}\tx", pi[3]))
-                .send()
-                .await
-                .unwrap(),
+                .header("x-baomi-operator", format!("{}\tx", pi[3])),
         )
         .await,
     );

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::common::{Backend, classify_unrevoked};
+use super::common::{Backend, REVOKE_KEY, classify_unrevoked};
 use super::{KeyStore, RevokeOutcome, StoreError};
 
 /// Baomi's state in a PostgreSQL database.
@@ -41,16 +41,12 @@ impl PgStore {
         )
         .execute(&mut *tx)
         .await?;
-        let changed = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL AND \
-             (role <> 'admin' OR (SELECT COUNT(*) FROM api_keys \
-              WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
+        let changed = sqlx::query(REVOKE_KEY)
+            .bind(id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
         tx.commit().await?;
         if changed == 1 {
             return Ok(RevokeOutcome::Revoked);

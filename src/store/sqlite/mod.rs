@@ -7,7 +7,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::common::{Backend, classify_unrevoked};
+use super::common::{Backend, REVOKE_KEY, classify_unrevoked};
 use super::{KeyStore, RevokeOutcome, StoreError};
 use crate::config;
 
@@ -50,16 +50,12 @@ impl SqliteStore {
 
     /// SQLite serialises writers, so one conditional `UPDATE` is atomic.
     async fn revoke_key_atomic(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError> {
-        let changed = sqlx::query(
-            "UPDATE api_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL AND \
-             (role <> 'admin' OR (SELECT COUNT(*) FROM api_keys \
-              WHERE role = 'admin' AND revoked_at IS NULL) > 1)",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&self.pool)
-        .await?
-        .rows_affected();
+        let changed = sqlx::query(REVOKE_KEY)
+            .bind(id)
+            .bind(now)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
         if changed == 1 {
             return Ok(RevokeOutcome::Revoked);
         }
