@@ -125,6 +125,17 @@ fn prometheus() -> PrometheusHandle {
             let handle = recorder.handle();
             // Fails only if another recorder was installed first; metrics then go there.
             let _ = metrics::set_global_recorder(recorder);
+            // Histograms keep their samples until upkeep folds them into buckets; without a
+            // scrape they would grow without bound.
+            let upkeep = handle.clone();
+            let _ = std::thread::Builder::new()
+                .name("metrics-upkeep".to_owned())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(std::time::Duration::from_secs(5));
+                        upkeep.run_upkeep();
+                    }
+                });
             handle
         })
         .clone()

@@ -10,8 +10,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-/// Everything Baomi can be configured with.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// Everything Baomi can be configured with. Its `Debug` hides the passphrase and the
+/// password in a database URL.
+#[derive(Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
     /// Address the HTTP server listens on.
@@ -25,8 +26,9 @@ pub struct Config {
     /// SQLite only: `full` (default; nothing acknowledged is lost on power failure) or
     /// `normal` (faster; a power cut may lose the last transactions, a crash does not).
     pub sqlite_synchronous: SqliteSynchronous,
-    /// The passphrase that unseals the root key. Prefer `unseal_passphrase_file` or the
-    /// `BAOMI_UNSEAL_PASSPHRASE` variable to writing it into a file with other settings.
+    /// The passphrase that unseals the root key, written in the configuration file. Prefer
+    /// `unseal_passphrase_file`, or the `BAOMI_UNSEAL_PASSPHRASE` variable (read as it is, not
+    /// through this setting, and stronger than both).
     #[serde(skip_serializing)]
     pub unseal_passphrase: Option<SecretString>,
     /// A file that holds the unseal passphrase (surrounding white space is ignored).
@@ -45,6 +47,50 @@ pub struct Config {
     pub subject_token_ttl_secs: u64,
     /// Longest lifetime a caller may ask for a subject token, in seconds.
     pub subject_token_max_ttl_secs: u64,
+}
+
+impl std::fmt::Debug for Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("data_dir", &self.data_dir)
+            .field(
+                "database_url",
+                &self.database_url.as_deref().map(redact_url),
+            )
+            .field("database_max_connections", &self.database_max_connections)
+            .field("sqlite_synchronous", &self.sqlite_synchronous)
+            .field(
+                "unseal_passphrase",
+                &self.unseal_passphrase.as_ref().map(|_| "<redacted>"),
+            )
+            .field("unseal_passphrase_file", &self.unseal_passphrase_file)
+            .field("kdf", &self.kdf)
+            .field("log_format", &self.log_format)
+            .field("log_level", &self.log_level)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .field("request_timeout_secs", &self.request_timeout_secs)
+            .field("subject_token_ttl_secs", &self.subject_token_ttl_secs)
+            .field(
+                "subject_token_max_ttl_secs",
+                &self.subject_token_max_ttl_secs,
+            )
+            .finish()
+    }
+}
+
+/// `scheme://user:password@host/…` with the password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let Some((userinfo, host)) = rest.rsplit_once('@') else {
+        return url.to_owned();
+    };
+    match userinfo.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
 }
 
 /// Log output format.
@@ -124,7 +170,13 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         figment = figment
-            .merge(Env::prefixed("BAOMI_").ignore(&["config"]).split("__"))
+            .merge(
+                // BAOMI_UNSEAL_PASSPHRASE is read as it is by the set-up (figment would parse
+                // it as TOML and keep a copy); BAOMI_CONFIG names the file.
+                Env::prefixed("BAOMI_")
+                    .ignore(&["config", "unseal_passphrase"])
+                    .split("__"),
+            )
             .merge(Serialized::defaults(overrides));
         let config: Config = figment
             .extract()
@@ -152,11 +204,16 @@ impl Config {
         Ok(())
     }
 
-    /// The database URL in force: the configured one, or the embedded SQLite file.
-    pub fn database_url(&self) -> String {
+    /// The embedded SQLite database file, used when no `database_url` is set.
+    pub fn sqlite_path(&self) -> PathBuf {
+        self.data_dir.join("baomi.db")
+    }
+
+    /// Which backend is configured: `postgresql` or `sqlite`.
+    pub fn backend_name(&self) -> &'static str {
         match &self.database_url {
-            Some(url) => url.clone(),
-            None => format!("sqlite://{}", self.data_dir.join("baomi.db").display()),
+            Some(url) if url.starts_with("postgres") => "postgresql",
+            _ => "sqlite",
         }
     }
 }
@@ -199,8 +256,8 @@ mod tests {
     fn defaults_validate_and_point_at_the_embedded_database() {
         let config = Config::default();
         config.validate().unwrap();
-        assert!(config.database_url().starts_with("sqlite://"));
-        assert!(config.database_url().ends_with("baomi.db"));
+        assert_eq!(config.backend_name(), "sqlite");
+        assert!(config.sqlite_path().ends_with("baomi.db"));
     }
 
     #[test]
@@ -213,6 +270,21 @@ mod tests {
             assert_eq!(serde_json::to_value(example).unwrap(), expected);
             Ok(())
         });
+    }
+
+    #[test]
+    fn debug_hides_secrets() {
+        let config = Config {
+            database_url: Some("postgres://baomi:hunter22@db:5432/baomi".to_owned()),
+            unseal_passphrase: Some(SecretString::from("correct horse battery")),
+            ..Config::default()
+        };
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("hunter22") && !shown.contains("horse"),
+            "{shown}"
+        );
+        assert!(shown.contains("postgres://baomi:***@db:5432/baomi"));
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl StoreArgs {
 
 /// Parses the command line and runs it; the process's exit code.
 pub fn main() -> ExitCode {
+    quiet_panics();
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -93,6 +94,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// Replaces the default panic message (which prints the panic's text, and a text can hold a
+/// value) with a log line that names only where it happened.
+fn quiet_panics() {
+    std::panic::set_hook(Box::new(|info| {
+        let location = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown".to_owned());
+        tracing::error!(%location, "panic (message withheld: it may contain data)");
+    }));
+}
+
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => {
@@ -100,7 +113,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             overrides.listen = args.listen;
             let config = Config::load(cli.config.as_deref(), &overrides)?;
             crate::telemetry::init(&config);
-            serve(&config, args.store.dev).await
+            serve(config, args.store.dev).await
         }
         Command::Init(args) => {
             let config = Config::load(cli.config.as_deref(), &args.overrides())?;
@@ -124,8 +137,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-async fn serve(config: &Config, dev: bool) -> anyhow::Result<()> {
-    let opened = server::open(config, dev).await?;
+async fn serve(mut config: Config, dev: bool) -> anyhow::Result<()> {
+    let opened = server::open(&config, dev).await?;
+    // The root key is unsealed: the passphrase is not needed for the rest of the run.
+    config.unseal_passphrase = None;
     if let server_setup::PassphraseSource::Development { path, .. } = &opened.passphrase_source {
         eprintln!(
             "\n!!! DEVELOPMENT MODE: the unseal passphrase is stored in {} beside the data it\n\
@@ -141,18 +156,10 @@ async fn serve(config: &Config, dev: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, database = backend_name(&config.database_url()), "baomi is serving");
+    tracing::info!(%addr, database = config.backend_name(), "baomi is serving");
     server::serve(listener, opened, server::shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn backend_name(url: &str) -> &'static str {
-    if url.starts_with("postgres") {
-        "postgresql"
-    } else {
-        "sqlite"
-    }
 }
 
 /// Shows the bootstrap admin key on standard error, once, apart from the logs.

@@ -32,7 +32,7 @@ pub struct RequestContext {
 /// may hold ids), and puts the request id into problem bodies.
 pub async fn middleware(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method()).to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()
@@ -96,7 +96,7 @@ fn finish(
         response = render(status, &problem);
         for (name, value) in headers.iter() {
             if name != axum::http::header::CONTENT_LENGTH {
-                response.headers_mut().insert(name, value.clone());
+                response.headers_mut().append(name, value.clone());
             }
         }
     }
@@ -112,6 +112,22 @@ fn finish(
         "request"
     );
     response
+}
+
+/// The method as a metrics and log label: the standard ones by name, anything else
+/// `other` (hyper accepts any token as a method; it must not reach labels or logs).
+fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 fn read_context(req: &Request) -> Result<RequestContext, ApiError> {

@@ -70,7 +70,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
+        let path = safe_path(e.path());
         let inner = e.into_inner();
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
@@ -99,15 +99,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// quote the offending value, so they are replaced by the path alone.
 fn invalid_body(path: &str, message: &str) -> ApiError {
     let detail = if let Some(rest) = message.strip_prefix("unknown field `") {
-        let field: String = rest
-            .split('`')
-            .next()
-            .unwrap_or("")
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(64)
-            .collect();
-        format!("unknown field `{field}` at `{path}`")
+        // A caller's key could itself be a value (`{"<ID number>": …}`): only names that
+        // look like field names are repeated.
+        let field = rest.split('`').next().unwrap_or("");
+        if looks_like_field_name(field) {
+            format!("unknown field `{field}` at `{path}`")
+        } else {
+            format!("unknown field at `{path}`")
+        }
     } else if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or("");
         format!("missing field `{field}` at `{path}`")
@@ -120,6 +119,37 @@ fn invalid_body(path: &str, message: &str) -> ApiError {
         "Invalid body",
         detail,
     )
+}
+
+/// The place of an error in the document, as `a.b[2].c`; a map key that does not look like
+/// a field name (it could be a value) is shown as `?`.
+fn safe_path(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("[{index}]")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(if looks_like_field_name(key) { key } else { "?" });
+            }
+            Segment::Unknown => out.push_str(".?"),
+        }
+    }
+    if out.is_empty() {
+        out.push('.');
+    }
+    out
+}
+
+fn looks_like_field_name(name: &str) -> bool {
+    (1..=32).contains(&name.len())
+        && name.bytes().next().is_some_and(|b| b.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
 }
 
 /// A path segment. Rejection: 400 `request.invalid_path`.

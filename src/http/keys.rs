@@ -76,13 +76,21 @@ impl From<&ApiKeyRecord> for KeyView {
 }
 
 /// A newly created key, with its secret: shown this once, never again.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct CreatedKey {
     /// The key.
     #[serde(flatten)]
     pub key: KeyView,
     /// The secret to send as `Authorization: Bearer <secret>`. Store it now.
     pub secret: String,
+}
+
+impl std::fmt::Debug for CreatedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreatedKey")
+            .field("key", &self.key)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The list of keys.

@@ -35,7 +35,7 @@ pub struct MintToken {
 }
 
 /// A minted subject token.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Serialize, ToSchema)]
 pub struct MintedToken {
     /// The token, for the user's app to send as `Authorization: Bearer <token>`.
     pub token: String,
@@ -47,12 +47,27 @@ pub struct MintedToken {
     pub expires_at: String,
 }
 
+impl std::fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintedToken")
+            .field("token_id", &self.token_id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A request to revoke a subject token.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RevokeToken {
     /// The token to revoke.
     pub token: String,
+}
+
+impl std::fmt::Debug for RevokeToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RevokeToken(<redacted>)")
+    }
 }
 
 /// Who a subject token speaks for.

@@ -63,10 +63,15 @@ impl From<baomi_vault::Error> for SetupError {
     }
 }
 
+/// The environment variable that holds the unseal passphrase; it wins over the settings.
+pub const PASSPHRASE_VARIABLE: &str = "BAOMI_UNSEAL_PASSPHRASE";
+
 /// Where the passphrase came from; said in the start-up log (never the passphrase).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PassphraseSource {
-    /// `unseal_passphrase` in the configuration or `BAOMI_UNSEAL_PASSPHRASE`.
+    /// `BAOMI_UNSEAL_PASSPHRASE`.
+    Environment,
+    /// `unseal_passphrase` in the configuration file.
     Configured,
     /// A passphrase file named in the configuration.
     File(PathBuf),
@@ -88,12 +93,22 @@ pub fn ensure_data_dir(dir: &Path) -> Result<(), SetupError> {
     restrict(dir, 0o700)
 }
 
-/// Finds the unseal passphrase: configured value, configured file, or (with `dev`) the
-/// development file in the data directory, generated on first use.
+/// Finds the unseal passphrase: `BAOMI_UNSEAL_PASSPHRASE`, else the configured value or the
+/// configured file (not both), else (with `dev`) the development file in the data
+/// directory, generated on first use.
 pub fn resolve_passphrase(
     config: &Config,
     dev: bool,
 ) -> Result<(Passphrase, PassphraseSource), SetupError> {
+    if let Ok(raw) = std::env::var(PASSPHRASE_VARIABLE) {
+        let raw = Zeroizing::new(raw);
+        return Ok((Passphrase::new(&raw), PassphraseSource::Environment));
+    }
+    if config.unseal_passphrase.is_some() && config.unseal_passphrase_file.is_some() {
+        return Err(SetupError::Other(
+            "set unseal_passphrase or unseal_passphrase_file, not both".to_owned(),
+        ));
+    }
     if let Some(secret) = &config.unseal_passphrase {
         return Ok((
             Passphrase::new(secret.expose_secret()),

@@ -107,6 +107,11 @@ macro_rules! impl_common_store {
                 expires_at: i64,
                 now: i64,
             ) -> Result<(), $crate::store::StoreError> {
+                // Revocations of expired tokens protect nothing: drop them as we go.
+                sqlx::query("DELETE FROM subject_token_revocations WHERE expires_at < $1")
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
                 sqlx::query(
                     "INSERT INTO subject_token_revocations (token_id, expires_at, revoked_at) \
                      VALUES ($1, $2, $3) ON CONFLICT (token_id) DO NOTHING",

@@ -35,7 +35,12 @@ impl From<sqlx::Error> for StoreError {
                 // type …: \"<value>\""), so only the code and the constraint are kept.
                 let code = db.code().map(|c| c.into_owned()).unwrap_or_default();
                 let constraint = db.constraint().unwrap_or("-").to_owned();
-                if is_unavailable_code(&code) {
+                let unavailable = if db.try_downcast_ref::<sqlx::sqlite::SqliteError>().is_some() {
+                    is_unavailable_sqlite(&code)
+                } else {
+                    is_unavailable_sqlstate(&code)
+                };
+                if unavailable {
                     return StoreError::Unavailable(format!("database error code {code}"));
                 }
                 StoreError::Other(format!(
@@ -58,15 +63,21 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
-/// SQLSTATE classes and SQLite codes that mean "try again later", not "your query is wrong":
-/// PostgreSQL 08 (connection), 53 (resources), 57P (shutdown, cannot connect now); SQLite 5/6
-/// (busy, locked), 10 (I/O), 13 (full), 14 (cannot open).
-fn is_unavailable_code(code: &str) -> bool {
+/// PostgreSQL SQLSTATEs that mean "try again later", not "the query is wrong": class 08
+/// (connection), 53 (resources), 57P (shutting down, cannot connect now), 3D000 (no such
+/// database), 40001 and 40P01 (serialization failure, deadlock: the transaction may be retried).
+fn is_unavailable_sqlstate(code: &str) -> bool {
     code.starts_with("08")
         || code.starts_with("53")
         || code.starts_with("57P")
-        || code == "3D000"
-        || matches!(code, "5" | "6" | "10" | "13" | "14" | "261" | "517")
+        || matches!(code, "3D000" | "40001" | "40P01")
+}
+
+/// SQLite result codes (sqlx reports the extended code; its low byte is the primary one)
+/// that mean "try again later": BUSY, LOCKED, IOERR, FULL, CANTOPEN.
+fn is_unavailable_sqlite(code: &str) -> bool {
+    code.parse::<i64>()
+        .is_ok_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13 | 14))
 }
 
 fn kind_name(error: &sqlx::Error) -> &'static str {

@@ -79,15 +79,24 @@ impl<T: SetupStore + KeyStore> Store for T {}
 /// Opens the database named by the configuration, creating it if it is SQLite, and runs the
 /// migrations of its backend.
 pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let url = config.database_url();
+    let Some(url) = &config.database_url else {
+        return Ok(Arc::new(
+            sqlite::SqliteStore::open_file(
+                &config.sqlite_path(),
+                config.database_max_connections,
+                config.sqlite_synchronous,
+            )
+            .await?,
+        ));
+    };
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(
-            postgres::PgStore::connect(&url, config.database_max_connections).await?,
+            postgres::PgStore::connect(url, config.database_max_connections).await?,
         ))
     } else if url.starts_with("sqlite:") {
         Ok(Arc::new(
             sqlite::SqliteStore::connect(
-                &url,
+                url,
                 config.database_max_connections,
                 config.sqlite_synchronous,
             )

@@ -65,6 +65,35 @@ impl TestDb {
     pub fn path(&self) -> PathBuf {
         self.dir.path().to_path_buf()
     }
+
+    /// Runs one SQL statement on this database behind Baomi's back (to corrupt or inspect
+    /// what it stored).
+    pub async fn execute(&self, sql: &str) -> u64 {
+        use sqlx::Connection;
+        let sql = sqlx::AssertSqlSafe(sql.to_owned());
+        match &self.url {
+            Some(url) => {
+                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename(self.dir.path().join("baomi.db"));
+                let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                sqlx::query(sql)
+                    .execute(&mut conn)
+                    .await
+                    .unwrap()
+                    .rows_affected()
+            }
+        }
+    }
 }
 
 /// Creates a schema with a random name and returns a URL whose connections use it.
@@ -94,8 +123,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub admin_key: String,
-    /// Held so that the data directory lives as long as the app.
-    _db: TestDb,
+    /// The app's database (and data directory, which lives as long as the app).
+    pub db: TestDb,
     /// Dropping the sender (with the app) stops the server gracefully.
     _shutdown: oneshot::Sender<()>,
 }
@@ -127,7 +156,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         addr,
         client: reqwest::Client::new(),
         admin_key,
-        _db: db,
+        db,
         _shutdown: tx,
     }
 }

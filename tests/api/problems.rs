@@ -63,6 +63,7 @@ async fn errors_never_echo_the_values_sent() {
         json!({"name": 13800138000_u64, "role": "officer"}),
         json!({"name": "x", "role": "service", "purposes": [SEEDED_ID_NUMBER.to_owned() + "X"]}),
         json!({"name": ["x", SEEDED_ID_NUMBER], "role": "officer"}),
+        json!({"name": "x", "role": "officer", SEEDED_ID_NUMBER: 1}),
     ] {
         let reply = app.post("/v1/keys", Some(&app.admin_key), body).await;
         assert!(reply.status.is_client_error(), "{}", reply.text);
@@ -157,4 +158,46 @@ async fn every_response_carries_a_request_id() {
     let idb = b.headers["x-request-id"].to_str().unwrap();
     assert_eq!(ida.len(), 24);
     assert_ne!(ida, idb);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_a_500_that_says_nothing_of_it() {
+    let app = spawn_app().await;
+    app.create_key("officer", &[]).await;
+    let changed = app
+        .db
+        .execute("UPDATE api_keys SET purposes = '{\"not\": \"a list\"}' WHERE role = 'officer'")
+        .await;
+    assert_eq!(changed, 1);
+    let reply = app.get("/v1/keys", Some(&app.admin_key)).await;
+    let body = reply.assert_problem(500, "internal");
+    assert!(!reply.text.contains("purposes"), "{}", reply.text);
+    assert!(body["detail"].as_str().unwrap().contains("request id"));
+}
+
+#[tokio::test]
+async fn a_request_over_the_time_limit_gets_503() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(|c| c.request_timeout_secs = 1).await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 100\r\nConnection: close\r\n\r\n{{\"na",
+        app.admin_key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_string(&mut response),
+    )
+    .await
+    .expect("answered within the limit")
+    .unwrap();
+    assert!(response.starts_with("HTTP/1.1 503"), "{response}");
+    assert!(response.contains("application/problem+json"), "{response}");
+    assert!(
+        response.contains("\"code\":\"request.timeout\""),
+        "{response}"
+    );
 }

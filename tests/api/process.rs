@@ -439,11 +439,14 @@ async fn logs_never_contain_secrets_or_personal_information() {
         stdout.contains("\"route\":\"/v1/keys\""),
         "the access log was captured"
     );
+    // Whole credentials, and their secret parts alone (after `bm_<id>_`, after the token's `.`).
+    let token_tag = token.rsplit('.').next().unwrap().to_owned();
     let mut secrets = vec![
         PASSPHRASE.to_owned(),
-        admin[3..].to_owned(),
-        service[3..].to_owned(),
+        admin[17..].to_owned(),
+        service[17..].to_owned(),
         token.clone(),
+        token_tag,
     ];
     secrets.extend(pi.iter().map(|s| (*s).to_owned()));
     for secret in &secrets {

@@ -146,11 +146,14 @@ async fn revocation_outcomes() {
 #[tokio::test]
 async fn concurrent_revocations_never_remove_the_last_admin() {
     let (store, _db) = open().await;
+    let mut survivor: Option<ApiKeyRecord> = None;
     for _round in 0..5 {
-        let admins: Vec<ApiKeyRecord> = (0..3).map(|_| key(Role::Admin, &[])).collect();
+        // Three new admin keys and last round's survivor, all revoked at once.
+        let mut admins: Vec<ApiKeyRecord> = (0..3).map(|_| key(Role::Admin, &[])).collect();
         for a in &admins {
             store.insert_key(a).await.unwrap();
         }
+        admins.extend(survivor.take());
         let mut tasks = Vec::new();
         for a in &admins {
             let store = Arc::clone(&store);
@@ -158,17 +161,21 @@ async fn concurrent_revocations_never_remove_the_last_admin() {
             tasks.push(tokio::spawn(async move { store.revoke_key(&id, 9).await }));
         }
         for t in tasks {
-            let _ = t.await.unwrap();
+            let outcome = t.await.unwrap().unwrap();
+            assert!(
+                matches!(outcome, RevokeOutcome::Revoked | RevokeOutcome::LastAdmin),
+                "{outcome:?}"
+            );
         }
-        let active = store
+        let active: Vec<ApiKeyRecord> = store
             .list_keys()
             .await
             .unwrap()
             .into_iter()
             .filter(|k| k.role == Role::Admin && k.revoked_at.is_none())
-            .count();
-        assert_eq!(active, 1, "exactly one admin key survives");
-        // Leave that survivor for the next round: it is revoked along with the new ones.
+            .collect();
+        assert_eq!(active.len(), 1, "exactly one admin key survives");
+        survivor = active.into_iter().next();
     }
 }
 

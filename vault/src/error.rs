@@ -1,5 +1,7 @@
 //! Errors of the vault.
 
+use crate::store::StoreFailure;
+
 /// Result type of the vault.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -30,4 +32,57 @@ pub enum Error {
     /// A subject identifier is malformed.
     #[error("invalid subject id: {0}")]
     InvalidSubjectId(&'static str),
+    /// A keyring name is malformed.
+    #[error("invalid keyring name: 1 to 64 of a-z, 0-9, _ and -, starting with a letter or digit")]
+    InvalidKeyring,
+    /// An algorithm suite Baomi does not have.
+    #[error("unknown algorithm suite")]
+    UnknownSuite,
+    /// A field name is not `<type>` or `<type>.<label>` with a known type.
+    #[error(
+        "invalid field: expected one of id_number, mobile, landline, bank_card, name, email, \
+         address, passport, birth_date, text, optionally followed by .<label>"
+    )]
+    InvalidField,
+    /// A value is longer than its field type allows.
+    #[error("value longer than {max} bytes")]
+    ValueTooLong {
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// A string is not a Baomi ciphertext.
+    #[error("not a Baomi ciphertext")]
+    MalformedCiphertext,
+    /// The ciphertext does not open for this subject and field: altered, or made for another
+    /// subject, field, keyring or version.
+    #[error("the ciphertext does not decrypt for this subject and field")]
+    DecryptFailed,
+    /// No keyring has this name.
+    #[error("no such keyring")]
+    UnknownKeyring,
+    /// A keyring with this name exists.
+    #[error("a keyring with this name exists")]
+    KeyringExists,
+    /// The ciphertext names a keyring version that does not exist.
+    #[error("no such keyring version")]
+    UnknownVersion,
+    /// The ciphertext's version is below the keyring's minimum decryption version.
+    #[error("this keyring version no longer decrypts (below min_decryption_version)")]
+    VersionRetired,
+    /// The subject was erased: its data keys are destroyed.
+    #[error("the subject was erased")]
+    SubjectErased,
+    /// A keyring policy change that cannot be made.
+    #[error("invalid keyring policy: {0}")]
+    InvalidPolicy(&'static str),
+    /// Another rotation happened at the same time; retry.
+    #[error("the keyring was rotated concurrently; retry")]
+    RotationConflict,
+    /// A stored key does not open under the key above it: the database was altered, or
+    /// belongs to another root key.
+    #[error("stored key material is corrupt: {0}")]
+    Corrupt(&'static str),
+    /// Storage failed.
+    #[error("storage: {0}")]
+    Store(#[from] StoreFailure),
 }

@@ -1,23 +1,40 @@
 //! Baomi's vault: the key hierarchy and the cryptography that protects personal information.
 //!
-//! The hierarchy is root key → keyring KEKs (versioned) → per-subject data keys. This crate
-//! holds the domain only: it knows nothing of HTTP or of the database; storage it needs is
-//! declared as ports and implemented by the server.
+//! The hierarchy is root key → keyring KEKs (versioned) → per-subject data keys:
+//! - [`RootKey`]: 256 bits, in memory only; stored as a [`SealedRootKey`], sealed under the
+//!   unseal passphrase with argon2id and AES-256-GCM ([`seal_root_key`], [`unseal_root_key`]).
+//! - Keyrings ([`Keyring`]): named, with versions 1, 2, … of a KEK, each sealed under a key
+//!   derived from the root key. The newest version encrypts; versions from
+//!   `min_decryption_version` on decrypt.
+//! - Data keys: one per subject and keyring version, created on first use, sealed under a
+//!   KEK version, cached unwrapped in a bounded LRU with a time to live.
+//! - Values are sealed with AES-256-GCM under the subject's data key, bound to (keyring,
+//!   version, subject, field); the string form is documented in [`seal`].
+//! - Erasure destroys a subject's data keys (crypto-shredding).
 //!
-//! What is here today:
-//! - [`RootKey`]: the 256-bit root of the hierarchy, kept in memory in a zeroizing type;
-//!   [`SealedRootKey`] is the form stored in the database, sealed under a passphrase with
-//!   argon2id and AES-256-GCM ([`seal_root_key`], [`unseal_root_key`]).
-//! - [`DerivedKey`]: purpose-separated keys derived from the root key with HKDF-SHA256, with
-//!   HMAC-SHA256 signing and constant-time verification.
-//! - [`SubjectId`]: the validated identifier of a data subject.
+//! The crate knows nothing of HTTP or of the database: [`VaultStore`] is the storage it
+//! needs, implemented by the server for SQLite and PostgreSQL.
 
+mod aead;
+mod cache;
+mod engine;
 mod error;
+mod field;
+mod keyring;
 mod root;
+pub mod seal;
+mod store;
 mod subject;
+pub mod view;
 
+pub use aead::AeadKey;
+pub use engine::{Vault, VaultOptions};
 pub use error::{Error, Result};
+pub use field::{FieldName, FieldType};
+pub use keyring::{Keyring, KeyringName, SealedKek, Suite};
 pub use root::{
     DerivedKey, KdfParams, Passphrase, RootKey, SealedRootKey, seal_root_key, unseal_root_key,
 };
+pub use seal::Ciphertext;
+pub use store::{Erasure, ErasureCounts, SealedDataKey, StoreFailure, VaultStore};
 pub use subject::SubjectId;

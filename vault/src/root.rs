@@ -61,6 +61,11 @@ impl std::fmt::Debug for RootKey {
 pub struct DerivedKey([u8; KEY_LEN]);
 
 impl DerivedKey {
+    /// The key bytes, for building a cipher from them inside this crate.
+    pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
     /// HMAC-SHA256 of `message` under this key.
     pub fn sign(&self, message: &[u8]) -> [u8; 32] {
         let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);

@@ -37,7 +37,7 @@ impl PgStore {
     async fn revoke_key_atomic(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
-            "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL FOR UPDATE",
+            "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL ORDER BY id FOR UPDATE",
         )
         .execute(&mut *tx)
         .await?;

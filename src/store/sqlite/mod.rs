@@ -28,7 +28,26 @@ impl SqliteStore {
         max_connections: u32,
         synchronous: config::SqliteSynchronous,
     ) -> Result<Self, StoreError> {
-        let options = SqliteConnectOptions::from_str(url)?
+        let options = SqliteConnectOptions::from_str(url)?;
+        Self::connect_with(options, max_connections, synchronous).await
+    }
+
+    /// Opens (creating if needed) the database file at `path` and applies the migrations.
+    pub async fn open_file(
+        path: &std::path::Path,
+        max_connections: u32,
+        synchronous: config::SqliteSynchronous,
+    ) -> Result<Self, StoreError> {
+        let options = SqliteConnectOptions::new().filename(path);
+        Self::connect_with(options, max_connections, synchronous).await
+    }
+
+    async fn connect_with(
+        options: SqliteConnectOptions,
+        max_connections: u32,
+        synchronous: config::SqliteSynchronous,
+    ) -> Result<Self, StoreError> {
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .foreign_keys(true)

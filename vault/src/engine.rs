@@ -1,0 +1,475 @@
+//! [`Vault`]: the use of the key hierarchy — keyrings, subjects' data keys, sealing and
+//! opening values, rotation and erasure — over a [`VaultStore`].
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use zeroize::Zeroizing;
+
+use crate::aead::{AeadKey, open_key};
+use crate::cache::KeyCache;
+use crate::field::FieldName;
+use crate::keyring::{Keyring, KeyringName, SealedKek, Suite, kek_aad};
+use crate::seal::{Ciphertext, open_value, seal_value};
+use crate::store::{Erasure, ErasureCounts, SealedDataKey, VaultStore};
+use crate::{Error, Result, RootKey, SubjectId};
+
+/// Tuning of the vault's caches.
+#[derive(Clone, Debug)]
+pub struct VaultOptions {
+    /// Most unwrapped subject data keys kept in memory.
+    pub key_cache_capacity: usize,
+    /// Longest an unwrapped data key stays in memory.
+    pub key_cache_ttl: Duration,
+    /// Longest a keyring's policy (latest and minimum version) is served from memory; a
+    /// change made on another node is seen within this time.
+    pub keyring_refresh: Duration,
+}
+
+impl Default for VaultOptions {
+    fn default() -> Self {
+        Self {
+            key_cache_capacity: 100_000,
+            key_cache_ttl: Duration::from_secs(300),
+            keyring_refresh: Duration::from_secs(5),
+        }
+    }
+}
+
+type DataKeyId = (KeyringName, SubjectId, u32);
+
+/// The vault.
+pub struct Vault {
+    store: Arc<dyn VaultStore>,
+    kek_wrap: AeadKey,
+    keks: KeyCache<(KeyringName, u32), AeadKey>,
+    data_keys: KeyCache<DataKeyId, AeadKey>,
+    keyrings: Mutex<HashMap<KeyringName, (Keyring, Instant)>>,
+    options: VaultOptions,
+}
+
+fn data_key_aad(keyring: &KeyringName, subject: &SubjectId, version: u32, kek: u32) -> Vec<u8> {
+    format!(
+        "bm:dek:v1|{}|{}|{version}|{kek}",
+        keyring.as_str(),
+        subject.as_str()
+    )
+    .into_bytes()
+}
+
+impl Vault {
+    /// A vault whose KEKs are sealed under a key derived from `root`.
+    pub fn new(root: &RootKey, store: Arc<dyn VaultStore>, options: VaultOptions) -> Result<Self> {
+        let derived = root.derive("keyring-kek/v1")?;
+        let kek_wrap = AeadKey::from_bytes(derived.as_bytes())?;
+        Ok(Self {
+            store,
+            kek_wrap,
+            keks: KeyCache::new(1024, Duration::from_secs(3600)),
+            data_keys: KeyCache::new(options.key_cache_capacity, options.key_cache_ttl),
+            keyrings: Mutex::new(HashMap::new()),
+            options,
+        })
+    }
+
+    /// Creates a keyring with its first KEK version.
+    pub async fn create_keyring(
+        &self,
+        name: &KeyringName,
+        suite: Suite,
+        rotation_period_secs: Option<u64>,
+        now: i64,
+    ) -> Result<Keyring> {
+        let keyring = Keyring {
+            name: name.clone(),
+            suite,
+            latest_version: 1,
+            min_decryption_version: 1,
+            rotation_period_secs,
+            created_at: now,
+            rotated_at: now,
+        };
+        let first = self.new_kek(name, 1, now)?;
+        if !self.store.create_keyring(&keyring, &first).await? {
+            return Err(Error::KeyringExists);
+        }
+        self.remember(keyring.clone());
+        Ok(keyring)
+    }
+
+    /// Creates the keyring if it does not exist yet; either way returns it.
+    pub async fn ensure_keyring(&self, name: &KeyringName, now: i64) -> Result<Keyring> {
+        match self.create_keyring(name, Suite::Aes256Gcm, None, now).await {
+            Err(Error::KeyringExists) => self.keyring(name).await,
+            other => other,
+        }
+    }
+
+    /// A keyring, read from the store.
+    pub async fn keyring(&self, name: &KeyringName) -> Result<Keyring> {
+        let keyring = self
+            .store
+            .keyring(name)
+            .await?
+            .ok_or(Error::UnknownKeyring)?;
+        self.remember(keyring.clone());
+        Ok(keyring)
+    }
+
+    /// Every keyring.
+    pub async fn keyrings(&self) -> Result<Vec<Keyring>> {
+        Ok(self.store.keyrings().await?)
+    }
+
+    /// Adds a new KEK version; new ciphertexts use it from now on.
+    pub async fn rotate(&self, name: &KeyringName, now: i64) -> Result<Keyring> {
+        let current = self.keyring(name).await?;
+        let next = current
+            .latest_version
+            .checked_add(1)
+            .ok_or(Error::InvalidPolicy("version limit reached"))?;
+        let kek = self.new_kek(name, next, now)?;
+        if !self.store.add_kek(&kek).await? {
+            return Err(Error::RotationConflict);
+        }
+        self.keyring(name).await
+    }
+
+    /// Changes the minimum decryption version and the automatic rotation period. Raising
+    /// the minimum destroys the subjects' data keys of the versions below it: their
+    /// ciphertexts can never be decrypted again.
+    pub async fn set_policy(
+        &self,
+        name: &KeyringName,
+        min_decryption_version: Option<u32>,
+        rotation_period_secs: Option<Option<u64>>,
+    ) -> Result<Keyring> {
+        let current = self.keyring(name).await?;
+        let min = min_decryption_version.unwrap_or(current.min_decryption_version);
+        if min == 0 || min > current.latest_version {
+            return Err(Error::InvalidPolicy(
+                "min_decryption_version must be between 1 and the latest version",
+            ));
+        }
+        if min < current.min_decryption_version {
+            return Err(Error::InvalidPolicy(
+                "min_decryption_version cannot be lowered: the older data keys are destroyed",
+            ));
+        }
+        let period = rotation_period_secs.unwrap_or(current.rotation_period_secs);
+        if period.is_some_and(|p| p < 3600) {
+            return Err(Error::InvalidPolicy(
+                "the rotation period must be at least one hour",
+            ));
+        }
+        self.store.set_policy(name, min, period).await?;
+        if min > current.min_decryption_version {
+            self.store.delete_subject_keys_below(name, min).await?;
+            self.data_keys
+                .remove_where(|(k, _, v)| k == name && *v < min);
+        }
+        self.keyring(name).await
+    }
+
+    /// Seals `value` as `field` of `subject` under the keyring's latest version, creating the
+    /// subject's data key on first use.
+    pub async fn encrypt(
+        &self,
+        keyring: &KeyringName,
+        subject: &SubjectId,
+        field: &FieldName,
+        value: &str,
+        now: i64,
+    ) -> Result<String> {
+        let max = field.kind().max_len();
+        if value.len() > max {
+            return Err(Error::ValueTooLong { max });
+        }
+        let ring = self.cached_keyring(keyring).await?;
+        let key = self
+            .data_key_for_writing(&ring, subject, ring.latest_version, now)
+            .await?;
+        seal_value(
+            &key,
+            ring.suite,
+            keyring,
+            ring.latest_version,
+            subject,
+            field,
+            value,
+        )
+    }
+
+    /// Opens a ciphertext of `field` of `subject`.
+    pub async fn decrypt(
+        &self,
+        subject: &SubjectId,
+        field: &FieldName,
+        ciphertext: &str,
+    ) -> Result<Zeroizing<String>> {
+        let parsed = Ciphertext::parse(ciphertext)?;
+        let key = self.data_key_for_reading(&parsed, subject).await?;
+        open_value(&key, &parsed, subject, field)
+    }
+
+    /// Re-seals a ciphertext under the keyring's latest version without returning the
+    /// plaintext; a ciphertext already at the latest version is returned as it is.
+    pub async fn rewrap(
+        &self,
+        subject: &SubjectId,
+        field: &FieldName,
+        ciphertext: &str,
+        now: i64,
+    ) -> Result<String> {
+        let parsed = Ciphertext::parse(ciphertext)?;
+        let key = self.data_key_for_reading(&parsed, subject).await?;
+        let plain = open_value(&key, &parsed, subject, field)?;
+        let ring = self.cached_keyring(&parsed.keyring).await?;
+        if parsed.version == ring.latest_version {
+            return Ok(ciphertext.to_owned());
+        }
+        let newest = self
+            .data_key_for_writing(&ring, subject, ring.latest_version, now)
+            .await?;
+        seal_value(
+            &newest,
+            ring.suite,
+            &parsed.keyring,
+            ring.latest_version,
+            subject,
+            field,
+            &plain,
+        )
+    }
+
+    /// Erases a subject by destroying every data key it has (crypto-shredding): every copy
+    /// of its ciphertexts, wherever kept, stops decrypting. Returns the erasure record (the
+    /// first one, if the subject was erased before) and what was destroyed now.
+    pub async fn erase(
+        &self,
+        subject: &SubjectId,
+        receipt_id: &str,
+        now: i64,
+    ) -> Result<(Erasure, ErasureCounts)> {
+        let erasure = Erasure {
+            subject: subject.clone(),
+            receipt_id: receipt_id.to_owned(),
+            erased_at: now,
+        };
+        let counts = self.store.erase_subject(&erasure).await?;
+        self.data_keys.remove_where(|(_, s, _)| s == subject);
+        let recorded = self.store.erasure(subject).await?.unwrap_or(erasure);
+        Ok((recorded, counts))
+    }
+
+    /// The erasure record of a subject, if erased.
+    pub async fn erasure(&self, subject: &SubjectId) -> Result<Option<Erasure>> {
+        Ok(self.store.erasure(subject).await?)
+    }
+
+    /// Re-seals up to `limit` data keys of `keyring` still sealed under an older KEK version
+    /// under the latest one (the data keys themselves do not change). Returns how many were
+    /// re-sealed; call again until it returns 0.
+    pub async fn reseal_data_keys(&self, keyring: &KeyringName, limit: u32) -> Result<u64> {
+        let ring = self.keyring(keyring).await?;
+        let latest = ring.latest_version;
+        let newest_kek = self.kek(keyring, latest).await?;
+        let stale = self
+            .store
+            .subject_keys_sealed_below(keyring, latest, limit)
+            .await?;
+        let mut done = 0;
+        for key in stale {
+            let old_kek = self.kek(keyring, key.kek_version).await?;
+            let material = old_kek
+                .open(
+                    &data_key_aad(keyring, &key.subject, key.version, key.kek_version),
+                    &key.sealed,
+                )
+                .map_err(|_| Error::Corrupt("a data key does not open under its KEK"))?;
+            let sealed = newest_kek.seal(
+                &data_key_aad(keyring, &key.subject, key.version, latest),
+                &material,
+            )?;
+            let resealed = SealedDataKey {
+                kek_version: latest,
+                sealed,
+                ..key.clone()
+            };
+            if self
+                .store
+                .reseal_subject_key(&resealed, key.kek_version)
+                .await?
+            {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Keyrings due for automatic rotation at `now`.
+    pub async fn due_for_rotation(&self, now: i64) -> Result<Vec<KeyringName>> {
+        Ok(self
+            .store
+            .keyrings()
+            .await?
+            .into_iter()
+            .filter(|k| {
+                k.rotation_period_secs.is_some_and(|p| {
+                    now.saturating_sub(k.rotated_at) >= i64::try_from(p).unwrap_or(i64::MAX)
+                })
+            })
+            .map(|k| k.name)
+            .collect())
+    }
+
+    fn new_kek(&self, keyring: &KeyringName, version: u32, now: i64) -> Result<SealedKek> {
+        let material = AeadKey::random_material();
+        let sealed = self
+            .kek_wrap
+            .seal(&kek_aad(keyring, version), material.as_slice())?;
+        Ok(SealedKek {
+            keyring: keyring.clone(),
+            version,
+            sealed,
+            created_at: now,
+        })
+    }
+
+    fn remember(&self, keyring: Keyring) {
+        let mut map = self.keyrings.lock().unwrap_or_else(|p| p.into_inner());
+        map.insert(keyring.name.clone(), (keyring, Instant::now()));
+    }
+
+    async fn cached_keyring(&self, name: &KeyringName) -> Result<Keyring> {
+        {
+            let map = self.keyrings.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some((ring, at)) = map.get(name)
+                && at.elapsed() < self.options.keyring_refresh
+            {
+                return Ok(ring.clone());
+            }
+        }
+        self.keyring(name).await
+    }
+
+    async fn kek(&self, keyring: &KeyringName, version: u32) -> Result<Arc<AeadKey>> {
+        let id = (keyring.clone(), version);
+        if let Some(k) = self.keks.get(&id) {
+            return Ok(k);
+        }
+        let sealed = self
+            .store
+            .kek(keyring, version)
+            .await?
+            .ok_or(Error::UnknownVersion)?;
+        let key = Arc::new(
+            open_key(&self.kek_wrap, &kek_aad(keyring, version), &sealed.sealed)
+                .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))?,
+        );
+        self.keks.insert(id, Arc::clone(&key));
+        Ok(key)
+    }
+
+    fn open_data_key(&self, kek: &AeadKey, sealed: &SealedDataKey) -> Result<AeadKey> {
+        open_key(
+            kek,
+            &data_key_aad(
+                &sealed.keyring,
+                &sealed.subject,
+                sealed.version,
+                sealed.kek_version,
+            ),
+            &sealed.sealed,
+        )
+        .map_err(|_| Error::Corrupt("a data key does not open under its KEK"))
+    }
+
+    async fn data_key_for_reading(
+        &self,
+        ciphertext: &Ciphertext,
+        subject: &SubjectId,
+    ) -> Result<Arc<AeadKey>> {
+        let ring = self.cached_keyring(&ciphertext.keyring).await?;
+        if ciphertext.suite != ring.suite {
+            return Err(Error::DecryptFailed);
+        }
+        if ciphertext.version > ring.latest_version {
+            // Perhaps rotated on another node moments ago.
+            let fresh = self.keyring(&ciphertext.keyring).await?;
+            if ciphertext.version > fresh.latest_version {
+                return Err(Error::UnknownVersion);
+            }
+        }
+        if ciphertext.version < ring.min_decryption_version {
+            return Err(Error::VersionRetired);
+        }
+        let id = (
+            ciphertext.keyring.clone(),
+            subject.clone(),
+            ciphertext.version,
+        );
+        if let Some(k) = self.data_keys.get(&id) {
+            return Ok(k);
+        }
+        let Some(sealed) = self
+            .store
+            .subject_key(&ciphertext.keyring, subject, ciphertext.version)
+            .await?
+        else {
+            return Err(if self.store.erasure(subject).await?.is_some() {
+                Error::SubjectErased
+            } else {
+                Error::DecryptFailed
+            });
+        };
+        let kek = self.kek(&ciphertext.keyring, sealed.kek_version).await?;
+        let key = Arc::new(self.open_data_key(&kek, &sealed)?);
+        self.data_keys.insert(id, Arc::clone(&key));
+        Ok(key)
+    }
+
+    async fn data_key_for_writing(
+        &self,
+        ring: &Keyring,
+        subject: &SubjectId,
+        version: u32,
+        now: i64,
+    ) -> Result<Arc<AeadKey>> {
+        let id = (ring.name.clone(), subject.clone(), version);
+        if let Some(k) = self.data_keys.get(&id) {
+            return Ok(k);
+        }
+        let kek = self.kek(&ring.name, version).await?;
+        let sealed = match self.store.subject_key(&ring.name, subject, version).await? {
+            Some(sealed) => sealed,
+            None => {
+                let material = AeadKey::random_material();
+                let candidate = SealedDataKey {
+                    keyring: ring.name.clone(),
+                    subject: subject.clone(),
+                    version,
+                    kek_version: version,
+                    sealed: kek.seal(
+                        &data_key_aad(&ring.name, subject, version, version),
+                        material.as_slice(),
+                    )?,
+                    created_at: now,
+                };
+                self.store
+                    .insert_subject_key(&candidate)
+                    .await?
+                    .ok_or(Error::SubjectErased)?
+            }
+        };
+        let kek = if sealed.kek_version == version {
+            kek
+        } else {
+            self.kek(&ring.name, sealed.kek_version).await?
+        };
+        let key = Arc::new(self.open_data_key(&kek, &sealed)?);
+        self.data_keys.insert(id, Arc::clone(&key));
+        Ok(key)
+    }
+}

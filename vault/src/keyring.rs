@@ -1,0 +1,128 @@
+//! Keyrings: named, versioned key-encryption keys (KEKs).
+//!
+//! Each keyring has versions 1, 2, … of its KEK; the newest encrypts, every version from
+//! `min_decryption_version` on still decrypts. A KEK is stored sealed under a key derived
+//! from the root key (label `keyring-kek/v1`), with associated data
+//! `bm:kek:v1|<keyring>|<version>` so a sealed KEK cannot be moved to another keyring or
+//! version.
+
+use crate::{Error, Result};
+
+/// The name of a keyring: 1 to 64 of `a-z`, `0-9`, `_`, `-`, starting with a letter or digit.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct KeyringName(String);
+
+impl KeyringName {
+    /// The keyring used when a request names none.
+    pub const DEFAULT: &'static str = "default";
+
+    /// Validates a keyring name.
+    pub fn parse(raw: &str) -> Result<Self> {
+        let valid = !raw.is_empty()
+            && raw.len() <= 64
+            && raw
+                .bytes()
+                .next()
+                .is_some_and(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+            && raw
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_' || b == b'-');
+        if valid {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(Error::InvalidKeyring)
+        }
+    }
+
+    /// The `default` keyring's name.
+    pub fn default_name() -> Self {
+        Self(Self::DEFAULT.to_owned())
+    }
+
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KeyringName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The algorithm suite of a keyring, recorded in every ciphertext.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Suite {
+    /// AES-256-GCM with 96-bit random nonces.
+    Aes256Gcm,
+}
+
+impl Suite {
+    /// The suite's name in ciphertexts and the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Suite::Aes256Gcm => "aes256gcm",
+        }
+    }
+
+    /// Parses a suite name.
+    pub fn parse(raw: &str) -> Result<Self> {
+        match raw {
+            "aes256gcm" => Ok(Suite::Aes256Gcm),
+            _ => Err(Error::UnknownSuite),
+        }
+    }
+}
+
+/// A keyring as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Keyring {
+    /// Its name.
+    pub name: KeyringName,
+    /// Its algorithm suite.
+    pub suite: Suite,
+    /// The newest KEK version: new ciphertexts use it.
+    pub latest_version: u32,
+    /// The oldest version that still decrypts.
+    pub min_decryption_version: u32,
+    /// Rotate automatically when the newest version is older than this many seconds.
+    pub rotation_period_secs: Option<u64>,
+    /// When the keyring was created (Unix seconds).
+    pub created_at: i64,
+    /// When its newest version was made (Unix seconds).
+    pub rotated_at: i64,
+}
+
+/// A KEK version, sealed under the root-derived key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SealedKek {
+    /// The keyring.
+    pub keyring: KeyringName,
+    /// The version.
+    pub version: u32,
+    /// `nonce ‖ sealed key ‖ tag`.
+    pub sealed: Vec<u8>,
+    /// When it was made (Unix seconds).
+    pub created_at: i64,
+}
+
+/// Associated data of a sealed KEK.
+pub(crate) fn kek_aad(keyring: &KeyringName, version: u32) -> Vec<u8> {
+    format!("bm:kek:v1|{}|{}", keyring.as_str(), version).into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        for ok in ["default", "pii-cn", "k_2", "0x"] {
+            assert!(KeyringName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-x", "Default", "a:b", "a b", "键", &"a".repeat(65)] {
+            assert!(KeyringName::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

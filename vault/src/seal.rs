@@ -1,0 +1,253 @@
+//! Field ciphertexts: the self-describing string form, and sealing and opening values.
+//!
+//! A ciphertext is the ASCII string
+//!
+//! ```text
+//! bm:v1:<suite>:<keyring>:<version>:<payload>
+//! ```
+//!
+//! - `bm:v1` — the format and its version;
+//! - `<suite>` — the algorithm suite, `aes256gcm`;
+//! - `<keyring>` — the keyring's name (`a-z 0-9 _ -`);
+//! - `<version>` — the decimal KEK version whose subject data key sealed the value;
+//! - `<payload>` — unpadded base64url of `nonce (12 bytes) ‖ ciphertext (as long as the
+//!   UTF-8 value) ‖ GCM tag (16 bytes)`.
+//!
+//! The associated data is the header (everything before the last `:`), then `|`, the
+//! subject id, `|`, and the field name, as UTF-8:
+//! `bm:v1:aes256gcm:default:1|u-10086|mobile`. So a ciphertext pasted under another subject,
+//! another field, another keyring or another version fails to open, exactly as a flipped
+//! bit does. The subject's data key for (keyring, version) is the AES-256-GCM key.
+
+use data_encoding::BASE64URL_NOPAD;
+use zeroize::Zeroizing;
+
+use crate::aead::AeadKey;
+use crate::field::FieldName;
+use crate::keyring::{KeyringName, Suite};
+use crate::{Error, Result, SubjectId};
+
+/// The prefix of every ciphertext of this format.
+pub const PREFIX: &str = "bm:v1:";
+
+/// A parsed ciphertext string.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Ciphertext {
+    /// The suite.
+    pub suite: Suite,
+    /// The keyring.
+    pub keyring: KeyringName,
+    /// The KEK version of the data key.
+    pub version: u32,
+    /// `nonce ‖ ciphertext ‖ tag`.
+    pub payload: Vec<u8>,
+}
+
+impl Ciphertext {
+    /// Parses a ciphertext string; any deviation from the format is
+    /// [`Error::MalformedCiphertext`].
+    pub fn parse(raw: &str) -> Result<Self> {
+        let bad = || Error::MalformedCiphertext;
+        let rest = raw.strip_prefix(PREFIX).ok_or_else(bad)?;
+        let mut parts = rest.split(':');
+        let (Some(suite), Some(keyring), Some(version), Some(payload), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(bad());
+        };
+        let suite = Suite::parse(suite).map_err(|_| bad())?;
+        let keyring = KeyringName::parse(keyring).map_err(|_| bad())?;
+        if version.is_empty() || version.starts_with('0') || version.len() > 9 {
+            return Err(bad());
+        }
+        let version: u32 = version.parse().map_err(|_| bad())?;
+        let payload = BASE64URL_NOPAD
+            .decode(payload.as_bytes())
+            .map_err(|_| bad())?;
+        if payload.len() < crate::aead::NONCE_LEN + crate::aead::TAG_LEN {
+            return Err(bad());
+        }
+        Ok(Self {
+            suite,
+            keyring,
+            version,
+            payload,
+        })
+    }
+
+    fn header(suite: Suite, keyring: &KeyringName, version: u32) -> String {
+        format!("{PREFIX}{}:{}:{version}", suite.as_str(), keyring.as_str())
+    }
+}
+
+fn aad(header: &str, subject: &SubjectId, field: &FieldName) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(header.len() + subject.as_str().len() + 40);
+    aad.extend_from_slice(header.as_bytes());
+    aad.push(b'|');
+    aad.extend_from_slice(subject.as_str().as_bytes());
+    aad.push(b'|');
+    aad.extend_from_slice(field.as_str().as_bytes());
+    aad
+}
+
+/// Seals `value` for (`keyring`, `version`, `subject`, `field`) under the subject's data key.
+pub fn seal_value(
+    key: &AeadKey,
+    suite: Suite,
+    keyring: &KeyringName,
+    version: u32,
+    subject: &SubjectId,
+    field: &FieldName,
+    value: &str,
+) -> Result<String> {
+    let header = Ciphertext::header(suite, keyring, version);
+    let payload = key.seal(&aad(&header, subject, field), value.as_bytes())?;
+    Ok(finish(header, &payload))
+}
+
+fn finish(mut header: String, payload: &[u8]) -> String {
+    header.push(':');
+    header.push_str(&BASE64URL_NOPAD.encode(payload));
+    header
+}
+
+/// Opens a parsed ciphertext for `subject` and `field` with the subject's data key.
+pub fn open_value(
+    key: &AeadKey,
+    ciphertext: &Ciphertext,
+    subject: &SubjectId,
+    field: &FieldName,
+) -> Result<Zeroizing<String>> {
+    let header = Ciphertext::header(ciphertext.suite, &ciphertext.keyring, ciphertext.version);
+    let plain = key
+        .open(&aad(&header, subject, field), &ciphertext.payload)
+        .map_err(|_| Error::DecryptFailed)?;
+    let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptFailed)?;
+    Ok(Zeroizing::new(text.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn ctx() -> (KeyringName, SubjectId, FieldName) {
+        (
+            KeyringName::parse("default").unwrap(),
+            SubjectId::parse("u-10086").unwrap(),
+            FieldName::parse("mobile").unwrap(),
+        )
+    }
+
+    /// A known-answer vector for the whole format: fixed key (bytes 0..32), fixed nonce
+    /// (bytes 0..12), keyring `default`, version 1, subject `u-10086`, field `mobile`,
+    /// value `13800138000`. Recomputed independently with Python's `cryptography`:
+    /// `AESGCM(bytes(range(32))).encrypt(bytes(range(12)), b"13800138000",
+    ///  b"bm:v1:aes256gcm:default:1|u-10086|mobile")`.
+    #[test]
+    fn known_answer_vector() {
+        let mut material = [0u8; 32];
+        for (i, b) in material.iter_mut().enumerate() {
+            *b = i as u8;
+        }
+        let key = AeadKey::from_bytes(&material).unwrap();
+        let (keyring, subject, field) = ctx();
+        let header = Ciphertext::header(Suite::Aes256Gcm, &keyring, 1);
+        let nonce: [u8; 12] = core::array::from_fn(|i| i as u8);
+        let payload = key
+            .seal_with_nonce(&aad(&header, &subject, &field), b"13800138000", nonce)
+            .unwrap();
+        let text = finish(header, &payload);
+        assert_eq!(text, KAT_CIPHERTEXT);
+        let parsed = Ciphertext::parse(&text).unwrap();
+        assert_eq!(
+            open_value(&key, &parsed, &subject, &field)
+                .unwrap()
+                .as_str(),
+            "13800138000"
+        );
+    }
+
+    const KAT_CIPHERTEXT: &str = include_str!("../testdata/kat-aes256gcm.txt");
+
+    #[test]
+    fn swapped_context_fails() {
+        let key = AeadKey::from_bytes(&AeadKey::random_material()).unwrap();
+        let (keyring, subject, field) = ctx();
+        let text = seal_value(
+            &key,
+            Suite::Aes256Gcm,
+            &keyring,
+            1,
+            &subject,
+            &field,
+            "13800138000",
+        )
+        .unwrap();
+        let parsed = Ciphertext::parse(&text).unwrap();
+        let other_subject = SubjectId::parse("u-10087").unwrap();
+        let other_field = FieldName::parse("mobile.emergency").unwrap();
+        assert!(open_value(&key, &parsed, &other_subject, &field).is_err());
+        assert!(open_value(&key, &parsed, &subject, &other_field).is_err());
+        let moved = text.replacen(":default:1:", ":other:1:", 1);
+        let moved = Ciphertext::parse(&moved).unwrap();
+        assert!(open_value(&key, &moved, &subject, &field).is_err());
+        let bumped = Ciphertext::parse(&text.replacen(":default:1:", ":default:2:", 1)).unwrap();
+        assert!(open_value(&key, &bumped, &subject, &field).is_err());
+    }
+
+    #[test]
+    fn malformed_strings() {
+        for bad in [
+            "",
+            "bm:v1:",
+            "bm:v2:aes256gcm:default:1:AAAA",
+            "bm:v1:sm4gcm:default:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:Default:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default:01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default:0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default:x:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default:1:AAAA",
+            "bm:v1:aes256gcm:default:1:AAAA=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:x",
+        ] {
+            assert!(
+                matches!(Ciphertext::parse(bad), Err(Error::MalformedCiphertext)),
+                "{bad}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn round_trip_any_value(value in "\\PC{0,200}", subject in "[a-z0-9._:-]{1,40}") {
+            let key = AeadKey::from_bytes(&AeadKey::random_material()).unwrap();
+            let (keyring, _, field) = ctx();
+            let subject = SubjectId::parse(&subject).unwrap();
+            let text = seal_value(&key, Suite::Aes256Gcm, &keyring, 3, &subject, &field, &value).unwrap();
+            prop_assert!(text.starts_with("bm:v1:aes256gcm:default:3:"));
+            let parsed = Ciphertext::parse(&text).unwrap();
+            let opened = open_value(&key, &parsed, &subject, &field).unwrap();
+            prop_assert_eq!(opened.as_str(), value.as_str());
+        }
+
+        #[test]
+        fn any_single_character_change_fails(value in "[0-9]{11}", pos in 0usize..200) {
+            let key = AeadKey::from_bytes(&AeadKey::random_material()).unwrap();
+            let (keyring, subject, field) = ctx();
+            let text = seal_value(&key, Suite::Aes256Gcm, &keyring, 1, &subject, &field, &value).unwrap();
+            let start = text.rfind(':').unwrap() + 1;
+            let pos = start + pos % (text.len() - start);
+            let mut bytes = text.clone().into_bytes();
+            bytes[pos] = if bytes[pos] == b'A' { b'B' } else { b'A' };
+            let changed = String::from_utf8(bytes).unwrap();
+            if let Ok(parsed) = Ciphertext::parse(&changed) {
+                prop_assert!(open_value(&key, &parsed, &subject, &field).is_err());
+            }
+        }
+    }
+}
