@@ -14,7 +14,9 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::subject_token::Signer;
 use crate::config::Config;
 use crate::http;
+use crate::service::erasure_journal::ErasureJournal;
 use crate::store::Store;
+use baomi_vault::Vault;
 
 /// Limits taken from the configuration.
 #[derive(Debug, Clone)]
@@ -27,6 +29,8 @@ pub struct Limits {
     pub subject_token_ttl_secs: u64,
     /// Longest subject token lifetime, in seconds.
     pub subject_token_max_ttl_secs: u64,
+    /// Most items in one vault batch.
+    pub max_batch_items: usize,
 }
 
 impl Limits {
@@ -37,6 +41,7 @@ impl Limits {
             request_timeout_secs: config.request_timeout_secs,
             subject_token_ttl_secs: config.subject_token_ttl_secs,
             subject_token_max_ttl_secs: config.subject_token_max_ttl_secs,
+            max_batch_items: config.max_batch_items,
         }
     }
 }
@@ -47,6 +52,10 @@ pub struct Inner {
     pub store: Arc<dyn Store>,
     /// Mints and verifies subject tokens.
     pub tokens: Signer,
+    /// The vault.
+    pub vault: Arc<Vault>,
+    /// The erasure journal.
+    pub erasure_journal: Arc<ErasureJournal>,
     /// Configured limits.
     pub limits: Limits,
     /// The Prometheus recorder's handle.
@@ -79,6 +88,8 @@ impl std::ops::Deref for AppState {
     tags(
         (name = "keys", description = "API keys and roles (admin)"),
         (name = "subject tokens", description = "Short-lived tokens that let an end user act for themself"),
+        (name = "vault", description = "Field-level encryption, decryption under a purpose, rewrap and erasure"),
+        (name = "keyrings", description = "Versioned key-encryption keys: create, rotate, retire old versions"),
         (name = "self-service", description = "Calls made with a subject token"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
@@ -102,6 +113,8 @@ fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(http::keys::router())
         .merge(http::subject_tokens::router())
+        .merge(http::keyrings::router())
+        .merge(http::vault::router())
         .merge(http::ops::router())
 }
 
@@ -141,13 +154,36 @@ fn prometheus() -> PrometheusHandle {
         .clone()
 }
 
+/// What the application is built from.
+pub struct Parts {
+    /// The database.
+    pub store: Arc<dyn Store>,
+    /// Subject token signer.
+    pub tokens: Signer,
+    /// The vault.
+    pub vault: Arc<Vault>,
+    /// The erasure journal.
+    pub erasure_journal: Arc<ErasureJournal>,
+    /// Limits.
+    pub limits: Limits,
+}
+
 /// Builds the state and the router.
-pub fn build(store: Arc<dyn Store>, tokens: Signer, limits: Limits) -> Router {
+pub fn build(parts: Parts) -> Router {
+    let Parts {
+        store,
+        tokens,
+        vault,
+        erasure_journal,
+        limits,
+    } = parts;
     let (router, api) = routes().split_for_parts();
     let api_value = serde_json::to_value(&api).unwrap_or_default();
     let state = AppState(Arc::new(Inner {
         store,
         tokens,
+        vault,
+        erasure_journal,
         limits: limits.clone(),
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),

@@ -47,6 +47,17 @@ pub struct Config {
     pub subject_token_ttl_secs: u64,
     /// Longest lifetime a caller may ask for a subject token, in seconds.
     pub subject_token_max_ttl_secs: u64,
+    /// Most items in one encrypt, decrypt or rewrap request.
+    pub max_batch_items: usize,
+    /// Most unwrapped subject data keys kept in memory.
+    pub key_cache_capacity: usize,
+    /// Longest an unwrapped data key stays in memory, in seconds.
+    pub key_cache_ttl_secs: u64,
+    /// The erasure journal: one line per erasure, kept outside the database (put it on other
+    /// storage than the database's) and replayed at start-up, so that restoring an older
+    /// backup never brings an erased subject back. Default: `erasure-journal.jsonl` in the
+    /// data directory.
+    pub erasure_journal: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for Config {
@@ -75,6 +86,10 @@ impl std::fmt::Debug for Config {
                 "subject_token_max_ttl_secs",
                 &self.subject_token_max_ttl_secs,
             )
+            .field("max_batch_items", &self.max_batch_items)
+            .field("key_cache_capacity", &self.key_cache_capacity)
+            .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
+            .field("erasure_journal", &self.erasure_journal)
             .finish()
     }
 }
@@ -130,6 +145,10 @@ impl Default for Config {
             request_timeout_secs: 30,
             subject_token_ttl_secs: 15 * 60,
             subject_token_max_ttl_secs: 24 * 60 * 60,
+            max_batch_items: 1000,
+            key_cache_capacity: 100_000,
+            key_cache_ttl_secs: 300,
+            erasure_journal: None,
         }
     }
 }
@@ -193,6 +212,9 @@ impl Config {
         if self.request_timeout_secs == 0 {
             return bad("request_timeout_secs must be at least 1");
         }
+        if self.max_batch_items == 0 || self.max_batch_items > 100_000 {
+            return bad("max_batch_items must be 1 to 100000");
+        }
         if self.database_max_connections == 0 {
             return bad("database_max_connections must be at least 1");
         }
@@ -207,6 +229,13 @@ impl Config {
     /// The embedded SQLite database file, used when no `database_url` is set.
     pub fn sqlite_path(&self) -> PathBuf {
         self.data_dir.join("baomi.db")
+    }
+
+    /// The erasure journal's path.
+    pub fn erasure_journal_path(&self) -> PathBuf {
+        self.erasure_journal
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("erasure-journal.jsonl"))
     }
 
     /// Which backend is configured: `postgresql` or `sqlite`.

@@ -8,9 +8,15 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::app::{self, Limits};
+use std::time::Duration;
+
+use baomi_vault::{KeyringName, Vault, VaultOptions};
+
 use crate::auth::subject_token::Signer;
 use crate::config::Config;
+use crate::service::erasure_journal::ErasureJournal;
 use crate::service::setup::{self, PassphraseSource, SetupError};
+use crate::service::{maintenance, now};
 use crate::store::{self, Store};
 
 /// A Baomi that has opened its store and unsealed its root key, ready to serve.
@@ -19,6 +25,8 @@ pub struct Opened {
     pub router: Router,
     /// The store (to close it after serving).
     pub store: Arc<dyn Store>,
+    /// The vault (for the background key maintenance).
+    pub vault: Arc<Vault>,
     /// The bootstrap admin key, if this start initialised the database. Show it once.
     pub bootstrap_admin_key: Option<SecretString>,
     /// Where the passphrase came from.
@@ -47,14 +55,45 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         }
     };
     let tokens = Signer::new(&unsealed.root)?;
-    let router = app::build(Arc::clone(&store), tokens, Limits::from_config(config));
+    let vault = Arc::new(Vault::new(
+        &unsealed.root,
+        Arc::clone(&store) as Arc<dyn baomi_vault::VaultStore>,
+        VaultOptions {
+            key_cache_capacity: config.key_cache_capacity,
+            key_cache_ttl: Duration::from_secs(config.key_cache_ttl_secs),
+            ..VaultOptions::default()
+        },
+    )?);
+    vault
+        .ensure_keyring(&KeyringName::default_name(), now())
+        .await
+        .map_err(|e| SetupError::Other(format!("default keyring: {e}")))?;
+    let erasure_journal = Arc::new(ErasureJournal::new(config.erasure_journal_path()));
+    let replayed = erasure_journal
+        .replay(&vault)
+        .await
+        .map_err(|e| SetupError::Other(e.to_string()))?;
+    if replayed > 0 {
+        tracing::info!(erasures = replayed, "erasure journal replayed");
+    }
+    let router = app::build(app::Parts {
+        store: Arc::clone(&store),
+        tokens,
+        vault: Arc::clone(&vault),
+        erasure_journal,
+        limits: Limits::from_config(config),
+    });
     Ok(Opened {
         router,
         store,
+        vault,
         bootstrap_admin_key: unsealed.bootstrap_admin_key,
         passphrase_source,
     })
 }
+
+/// How often keyrings due for rotation are rotated and stale data keys re-sealed.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 
 /// Serves `opened` on `listener` until `shutdown` completes, then lets requests in flight
 /// finish and closes the store.
@@ -63,9 +102,17 @@ pub async fn serve(
     opened: Opened,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let upkeep = tokio::spawn(maintenance::run(
+        Arc::clone(&opened.vault),
+        MAINTENANCE_EVERY,
+        stopped,
+    ));
     let result = axum::serve(listener, opened.router)
         .with_graceful_shutdown(shutdown)
         .await;
+    let _ = stop.send(true);
+    let _ = upkeep.await;
     opened.store.close().await;
     result
 }

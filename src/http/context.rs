@@ -18,14 +18,7 @@ pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `X-Baomi-Operator`: the platform staff member a backend acts for.
 pub static OPERATOR: HeaderName = HeaderName::from_static("x-baomi-operator");
 
-/// Who and what a request is, for the audit trail and the logs.
-#[derive(Debug, Clone)]
-pub struct RequestContext {
-    /// The request id.
-    pub request_id: RequestId,
-    /// The operator, if the caller named one.
-    pub operator: Option<OperatorId>,
-}
+pub use crate::service::RequestContext;
 
 /// Runs every request: validates the context headers, applies the time limit, records
 /// metrics, writes the access log line (route template, never the raw path or query, which

@@ -152,6 +152,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::Forbidden(detail) => {
                 Self::new(StatusCode::FORBIDDEN, "auth.forbidden", "Forbidden", detail)
             }
+            ServiceError::PurposeNotAllowed => Self::new(
+                StatusCode::FORBIDDEN,
+                "auth.purpose_not_allowed",
+                "Forbidden",
+                "the calling key does not list this purpose",
+            ),
             ServiceError::NotFound { code } => {
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", "no such resource")
             }

@@ -216,6 +216,8 @@ async fn caller_with_role(
 
 /// A caller with an admin key, checked before the body is read (401, then 403).
 pub struct AdminKey {
+    /// The caller.
+    pub caller: Caller,
     /// The admin key's id.
     pub id: String,
 }
@@ -227,8 +229,12 @@ impl FromRequestParts<AppState> for AdminKey {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        match caller_with_role(parts, state, &[Role::Admin]).await? {
-            Caller::Key { id, .. } => Ok(AdminKey { id }),
+        let caller = caller_with_role(parts, state, &[Role::Admin]).await?;
+        match &caller {
+            Caller::Key { id, .. } => Ok(AdminKey {
+                id: id.clone(),
+                caller,
+            }),
             Caller::Subject { .. } => Err(ApiError::internal("role check let a subject in")),
         }
     }

@@ -4,9 +4,11 @@ pub mod context;
 pub mod docs;
 pub mod error;
 pub mod extract;
+pub mod keyrings;
 pub mod keys;
 pub mod ops;
 pub mod subject_tokens;
+pub mod vault;
 
 use axum::http::StatusCode;
 

@@ -35,6 +35,9 @@ pub enum ServiceError {
     /// The caller may not do this.
     #[error("forbidden: {0}")]
     Forbidden(String),
+    /// The calling key does not hold the purpose it declared.
+    #[error("the calling key may not use this purpose")]
+    PurposeNotAllowed,
     /// The named thing does not exist; the code says what kind of thing.
     #[error("not found")]
     NotFound {

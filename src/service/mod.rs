@@ -1,12 +1,36 @@
 //! Use cases: what the server does, without HTTP types. Handlers call one function here.
 
+pub mod audit;
 pub mod authenticate;
+pub mod erasure_journal;
 mod error;
+pub mod keyrings;
 pub mod keys;
+pub mod maintenance;
 pub mod setup;
 pub mod subject_tokens;
+pub mod vault;
 
 pub use error::{AuthFailure, ServiceError};
+
+use baomi_audit::{OperatorId, RequestId};
+
+/// Who and what a request is, for the audit trail and the logs.
+#[derive(Debug, Clone)]
+pub struct RequestContext {
+    /// The request id.
+    pub request_id: RequestId,
+    /// The operator, if the caller named one.
+    pub operator: Option<OperatorId>,
+}
+
+/// The current time in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
 
 /// The current time in Unix seconds.
 pub fn now() -> i64 {

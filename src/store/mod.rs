@@ -5,6 +5,8 @@
 
 #[macro_use]
 mod common;
+#[macro_use]
+mod vault;
 mod error;
 pub mod postgres;
 mod records;
@@ -13,7 +15,8 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use baomi_vault::SealedRootKey;
+use baomi_audit::AuditSink;
+use baomi_vault::{SealedRootKey, VaultStore};
 
 pub use error::StoreError;
 pub use records::{ApiKeyRecord, RevokeOutcome};
@@ -72,9 +75,9 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// Everything the server stores, behind one object.
-pub trait Store: SetupStore + KeyStore {}
+pub trait Store: SetupStore + KeyStore + VaultStore + AuditSink {}
 
-impl<T: SetupStore + KeyStore> Store for T {}
+impl<T: SetupStore + KeyStore + VaultStore + AuditSink> Store for T {}
 
 /// Opens the database named by the configuration, creating it if it is SQLite, and runs the
 /// migrations of its backend.

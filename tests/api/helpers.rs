@@ -29,6 +29,29 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// Runs `$body` with `$q` (the SQL) and `$conn` (a new connection to the test database of
+/// `$db`, PostgreSQL or SQLite).
+macro_rules! on_raw_connection {
+    ($db:expr, $sql:expr, |$q:ident, $conn:ident| $body:expr) => {{
+        use sqlx::Connection;
+        let $q = sqlx::AssertSqlSafe($sql.to_owned());
+        match &$db.url {
+            Some(url) => {
+                let mut $conn = sqlx::PgConnection::connect(url).await.unwrap();
+                $body
+            }
+            None => {
+                let options = sqlx::sqlite::SqliteConnectOptions::new()
+                    .filename($db.dir.path().join("baomi.db"));
+                let mut $conn = sqlx::SqliteConnection::connect_with(&options)
+                    .await
+                    .unwrap();
+                $body
+            }
+        }
+    }};
+}
+
 /// A fresh, empty database for one test.
 pub struct TestDb {
     /// The URL Baomi should use; `None` means SQLite in the data directory.
@@ -66,33 +89,30 @@ impl TestDb {
         self.dir.path().to_path_buf()
     }
 
-    /// Runs one SQL statement on this database behind Baomi's back (to corrupt or inspect
-    /// what it stored).
+    /// Reads one integer from this database behind Baomi's back.
+    pub async fn count(&self, sql: &str) -> i64 {
+        on_raw_connection!(self, sql, |q, conn| sqlx::query_scalar(q)
+            .fetch_one(&mut conn)
+            .await
+            .unwrap())
+    }
+
+    /// Reads text rows from this database behind Baomi's back.
+    pub async fn texts(&self, sql: &str) -> Vec<String> {
+        on_raw_connection!(self, sql, |q, conn| sqlx::query_scalar(q)
+            .fetch_all(&mut conn)
+            .await
+            .unwrap())
+    }
+
+    /// Runs one SQL statement on this database behind Baomi's back (to corrupt, or to
+    /// stage a restore); returns the rows affected.
     pub async fn execute(&self, sql: &str) -> u64 {
-        use sqlx::Connection;
-        let sql = sqlx::AssertSqlSafe(sql.to_owned());
-        match &self.url {
-            Some(url) => {
-                let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-                sqlx::query(sql)
-                    .execute(&mut conn)
-                    .await
-                    .unwrap()
-                    .rows_affected()
-            }
-            None => {
-                let options = sqlx::sqlite::SqliteConnectOptions::new()
-                    .filename(self.dir.path().join("baomi.db"));
-                let mut conn = sqlx::SqliteConnection::connect_with(&options)
-                    .await
-                    .unwrap();
-                sqlx::query(sql)
-                    .execute(&mut conn)
-                    .await
-                    .unwrap()
-                    .rows_affected()
-            }
-        }
+        on_raw_connection!(self, sql, |q, conn| sqlx::query(q)
+            .execute(&mut conn)
+            .await
+            .unwrap()
+            .rows_affected())
     }
 }
 
@@ -123,6 +143,8 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: reqwest::Client,
     pub admin_key: String,
+    /// The vault behind the server, for what has no HTTP call (background maintenance).
+    pub vault: std::sync::Arc<baomi_vault::Vault>,
     /// The app's database (and data directory, which lives as long as the app).
     pub db: TestDb,
     /// Dropping the sender (with the app) stops the server gracefully.
@@ -146,6 +168,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expect("a fresh database prints a bootstrap key")
         .expose_secret()
         .to_owned();
+    let vault = std::sync::Arc::clone(&opened.vault);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -156,6 +179,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         addr,
         client: reqwest::Client::new(),
         admin_key,
+        vault,
         db,
         _shutdown: tx,
     }

@@ -10,3 +10,4 @@ mod problems;
 mod process;
 mod store_conformance;
 mod subject_tokens;
+mod vault;

@@ -56,3 +56,4 @@ impl PgStore {
 }
 
 impl_common_store!(PgStore);
+impl_vault_store!(PgStore);

@@ -83,3 +83,4 @@ impl SqliteStore {
 }
 
 impl_common_store!(SqliteStore);
+impl_vault_store!(SqliteStore);

@@ -1,0 +1,319 @@
+//! `/v1/encrypt`, `/v1/decrypt`, `/v1/rewrap` (stateless vault, service role) and
+//! `DELETE /v1/subjects/{id}` (erasure).
+//!
+//! Request and response types here carry PI: none of them derives `Debug`.
+
+use axum::Extension;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zeroize::Zeroizing;
+
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Path};
+use super::rfc3339;
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::service::RequestContext;
+use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, View};
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(encrypt))
+        .routes(routes!(decrypt))
+        .routes(routes!(rewrap))
+        .routes(routes!(erase))
+}
+
+/// Values to encrypt.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptRequest {
+    /// The keyring; `default` if absent.
+    pub keyring: Option<String>,
+    /// Up to `max_batch_items` (1,000 by default) values.
+    pub items: Vec<EncryptRequestItem>,
+}
+
+/// One value to encrypt.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EncryptRequestItem {
+    /// Whose value it is (the platform's user id).
+    pub subject_id: String,
+    /// What it is: `id_number`, `mobile`, `landline`, `bank_card`, `name`, `email`, `address`,
+    /// `passport`, `birth_date` or `text`, optionally `.label` (`mobile.emergency_contact`).
+    /// The ciphertext only decrypts under the same subject and field.
+    pub field: String,
+    /// The value.
+    pub value: String,
+}
+
+/// Ciphertexts to decrypt.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DecryptRequest {
+    /// Why: one of the purposes the calling key holds.
+    pub purpose: String,
+    /// `masked` (default: identifying middle characters hidden) or `plain`.
+    pub view: Option<ViewName>,
+    /// Up to `max_batch_items` ciphertexts.
+    pub items: Vec<CiphertextRequestItem>,
+}
+
+/// How decrypted values are shown.
+#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewName {
+    /// As stored.
+    Plain,
+    /// Masked per field type (bank card first 6 and last 4, mobile first 3 and last 4, …).
+    Masked,
+}
+
+/// Ciphertexts to re-seal under their keyrings' newest versions.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RewrapRequest {
+    /// Up to `max_batch_items` ciphertexts.
+    pub items: Vec<CiphertextRequestItem>,
+}
+
+/// One ciphertext, with the subject and field it was made for.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CiphertextRequestItem {
+    /// The subject it was encrypted for.
+    pub subject_id: String,
+    /// The field it was encrypted as.
+    pub field: String,
+    /// `bm:v1:…`.
+    pub ciphertext: String,
+}
+
+/// Why one item failed; the others are unaffected.
+#[derive(Serialize, ToSchema)]
+pub struct ItemProblem {
+    /// Stable code: `vault.invalid_subject`, `vault.invalid_field`, `vault.value_too_long`,
+    /// `vault.malformed_ciphertext`, `vault.decrypt_failed`, `vault.unknown_version`,
+    /// `vault.version_retired`, `vault.subject_erased`, `vault.unknown_keyring`.
+    pub code: &'static str,
+    /// What went wrong (never the value).
+    pub detail: String,
+}
+
+/// One item's result: `ciphertext` or `error`.
+#[derive(Serialize, ToSchema)]
+pub struct CiphertextResult {
+    /// The ciphertext, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ciphertext: Option<String>,
+    /// The failure, otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ItemProblem>,
+}
+
+/// One item's result: `value` or `error`.
+#[derive(Serialize, ToSchema)]
+pub struct ValueResult {
+    /// The value (plain or masked), on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The failure, otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ItemProblem>,
+}
+
+/// Results in the order of the request's items.
+#[derive(Serialize, ToSchema)]
+pub struct CiphertextResults {
+    /// One per item.
+    pub items: Vec<CiphertextResult>,
+}
+
+/// Results in the order of the request's items.
+#[derive(Serialize, ToSchema)]
+pub struct ValueResults {
+    /// The view the values are in.
+    pub view: ViewName,
+    /// One per item.
+    pub items: Vec<ValueResult>,
+}
+
+/// The receipt of an erasure.
+#[derive(Serialize, ToSchema)]
+pub struct ErasureReceipt {
+    /// The receipt's id (the first erasure's, if the subject was erased before).
+    pub receipt_id: String,
+    /// The subject.
+    pub subject_id: String,
+    /// When the subject was erased (RFC 3339).
+    pub erased_at: String,
+    /// Data keys destroyed by this call (0 when erased before).
+    pub data_keys_destroyed: u64,
+    /// What erasure means here.
+    pub effect: &'static str,
+}
+
+fn problem(e: vault::ItemError) -> ItemProblem {
+    ItemProblem {
+        code: e.code,
+        detail: e.detail,
+    }
+}
+
+fn ciphertexts(results: Vec<ItemResult<String>>) -> CiphertextResults {
+    CiphertextResults {
+        items: results
+            .into_iter()
+            .map(|r| match r {
+                Ok(c) => CiphertextResult {
+                    ciphertext: Some(c),
+                    error: None,
+                },
+                Err(e) => CiphertextResult {
+                    ciphertext: None,
+                    error: Some(problem(e)),
+                },
+            })
+            .collect(),
+    }
+}
+
+fn targets(items: Vec<CiphertextRequestItem>) -> Vec<CiphertextItem> {
+    items
+        .into_iter()
+        .map(|i| CiphertextItem {
+            subject_id: i.subject_id,
+            field: i.field,
+            ciphertext: i.ciphertext,
+        })
+        .collect()
+}
+
+/// Encrypt a batch of values. Each answer is a ciphertext or an error of its own.
+#[utoipa::path(post, path = "/v1/encrypt", tag = "vault", security(("bearer" = [])),
+    request_body = EncryptRequest,
+    responses(
+        (status = 200, body = CiphertextResults),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Unknown keyring", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn encrypt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(body): Json<EncryptRequest>,
+) -> Result<axum::Json<CiphertextResults>, ApiError> {
+    let items = body
+        .items
+        .into_iter()
+        .map(|i| EncryptItem {
+            subject_id: i.subject_id,
+            field: i.field,
+            value: Zeroizing::new(i.value),
+        })
+        .collect();
+    let results = vault::encrypt(&state, &caller, body.keyring.as_deref(), items).await?;
+    Ok(axum::Json(ciphertexts(results)))
+}
+
+/// Decrypt a batch under a purpose the calling key holds. Every subject touched is recorded
+/// in the audit trail before anything is returned.
+#[utoipa::path(post, path = "/v1/decrypt", tag = "vault", security(("bearer" = [])),
+    request_body = DecryptRequest,
+    responses(
+        (status = 200, body = ValueResults),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`auth.purpose_not_allowed`, or not a service key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "The audit trail could not be written: nothing is returned", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn decrypt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Json(body): Json<DecryptRequest>,
+) -> Result<axum::Json<ValueResults>, ApiError> {
+    let view_name = body.view.unwrap_or(ViewName::Masked);
+    let view = match view_name {
+        ViewName::Plain => View::Plain,
+        ViewName::Masked => View::Masked,
+    };
+    let results = vault::decrypt(
+        &state,
+        &caller,
+        &ctx,
+        &body.purpose,
+        view,
+        targets(body.items),
+    )
+    .await?;
+    Ok(axum::Json(ValueResults {
+        view: view_name,
+        items: results
+            .into_iter()
+            .map(|r| match r {
+                Ok(v) => ValueResult {
+                    value: Some(v.as_str().to_owned()),
+                    error: None,
+                },
+                Err(e) => ValueResult {
+                    value: None,
+                    error: Some(problem(e)),
+                },
+            })
+            .collect(),
+    }))
+}
+
+/// Re-seal ciphertexts under their keyrings' newest versions, without exposing plaintext.
+#[utoipa::path(post, path = "/v1/rewrap", tag = "vault", security(("bearer" = [])),
+    request_body = RewrapRequest,
+    responses(
+        (status = 200, body = CiphertextResults),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn rewrap(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Json(body): Json<RewrapRequest>,
+) -> Result<axum::Json<CiphertextResults>, ApiError> {
+    let results = vault::rewrap(&state, &caller, &ctx, targets(body.items)).await?;
+    Ok(axum::Json(ciphertexts(results)))
+}
+
+/// Erase a subject (PIPL Art. 47): destroy its data keys, so every copy of its ciphertexts,
+/// wherever kept, stops decrypting (`vault.subject_erased`). Idempotent.
+#[utoipa::path(delete, path = "/v1/subjects/{id}", tag = "vault", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subject's id")),
+    responses(
+        (status = 200, body = ErasureReceipt),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn erase(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<ErasureReceipt>, ApiError> {
+    let receipt = vault::erase(&state, &caller, &ctx, &id).await?;
+    Ok(axum::Json(ErasureReceipt {
+        receipt_id: receipt.receipt_id,
+        subject_id: receipt.subject_id,
+        erased_at: rfc3339(receipt.erased_at),
+        data_keys_destroyed: receipt.data_keys_destroyed,
+        effect: "the subject's data keys are destroyed: every ciphertext of this subject, \
+                 including copies kept elsewhere, fails with vault.subject_erased; the \
+                 erasure is journalled and re-applied after any restore",
+    }))
+}

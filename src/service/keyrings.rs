@@ -1,0 +1,134 @@
+//! Managing keyrings: create, read, rotate, change policy. Every change is audited.
+
+use baomi_audit::Action;
+use baomi_vault::{Keyring, KeyringName, Suite};
+
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::authenticate::require_role;
+use crate::service::vault::vault_error;
+use crate::service::{RequestContext, ServiceError, audit, now};
+
+const DAY: u64 = 24 * 60 * 60;
+
+fn name(raw: &str) -> Result<KeyringName, ServiceError> {
+    KeyringName::parse(raw).map_err(|_| ServiceError::NotFound {
+        code: "vault.unknown_keyring",
+    })
+}
+
+/// Creates a keyring.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    raw_name: &str,
+    suite: Option<&str>,
+    rotation_period_days: Option<u32>,
+) -> Result<Keyring, ServiceError> {
+    require_role(caller, &[Role::Admin])?;
+    let name = KeyringName::parse(raw_name).map_err(|e| ServiceError::invalid("name", e))?;
+    let suite = match suite {
+        None => Suite::Aes256Gcm,
+        Some(s) => Suite::parse(s).map_err(|e| ServiceError::invalid("suite", e))?,
+    };
+    let period = period_secs(rotation_period_days)?;
+    let keyring = state
+        .vault
+        .create_keyring(&name, suite, period, now())
+        .await
+        .map_err(vault_error)?;
+    audit::append(
+        state.store.as_ref(),
+        &[audit::about(
+            caller,
+            ctx,
+            Action::KeyringCreate,
+            name.as_str(),
+        )],
+    )
+    .await?;
+    Ok(keyring)
+}
+
+fn period_secs(days: Option<u32>) -> Result<Option<u64>, ServiceError> {
+    match days {
+        None => Ok(None),
+        Some(0) => Err(ServiceError::invalid(
+            "rotation_period_days",
+            "must be at least 1",
+        )),
+        Some(d) => Ok(Some(u64::from(d) * DAY)),
+    }
+}
+
+/// One keyring.
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    raw_name: &str,
+) -> Result<Keyring, ServiceError> {
+    require_role(caller, &[Role::Admin, Role::Service])?;
+    state
+        .vault
+        .keyring(&name(raw_name)?)
+        .await
+        .map_err(vault_error)
+}
+
+/// Every keyring.
+pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Keyring>, ServiceError> {
+    require_role(caller, &[Role::Admin, Role::Service])?;
+    state.vault.keyrings().await.map_err(vault_error)
+}
+
+/// Adds a KEK version.
+pub async fn rotate(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    raw_name: &str,
+) -> Result<Keyring, ServiceError> {
+    require_role(caller, &[Role::Admin])?;
+    let name = name(raw_name)?;
+    let keyring = state
+        .vault
+        .rotate(&name, now())
+        .await
+        .map_err(vault_error)?;
+    let mut event = audit::about(caller, ctx, Action::KeyringRotate, name.as_str());
+    event.fields = vec![format!("version:{}", keyring.latest_version)];
+    audit::append(state.store.as_ref(), &[event]).await?;
+    tracing::info!(keyring = %name, version = keyring.latest_version, "keyring rotated");
+    Ok(keyring)
+}
+
+/// Changes the minimum decryption version and/or the rotation period (`Some(None)` turns
+/// automatic rotation off).
+pub async fn set_policy(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    raw_name: &str,
+    min_decryption_version: Option<u32>,
+    rotation_period_days: Option<Option<u32>>,
+) -> Result<Keyring, ServiceError> {
+    require_role(caller, &[Role::Admin])?;
+    let name = name(raw_name)?;
+    let period = match rotation_period_days {
+        None => None,
+        Some(days) => Some(period_secs(days)?),
+    };
+    let keyring = state
+        .vault
+        .set_policy(&name, min_decryption_version, period)
+        .await
+        .map_err(vault_error)?;
+    let mut event = audit::about(caller, ctx, Action::KeyringPolicy, name.as_str());
+    event.fields = vec![format!(
+        "min_decryption_version:{}",
+        keyring.min_decryption_version
+    )];
+    audit::append(state.store.as_ref(), &[event]).await?;
+    Ok(keyring)
+}

@@ -1,0 +1,372 @@
+//! The stateless vault calls (encrypt, decrypt, rewrap) and erasure: authorisation, batch
+//! handling with per-item outcomes, the masked view, and the audit record.
+
+use std::collections::BTreeMap;
+
+use baomi_audit::{AccessEvent, Action};
+use baomi_consent::PurposeId;
+use baomi_vault::{FieldName, KeyringName, SubjectId, view};
+use zeroize::Zeroizing;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::audit;
+use crate::service::authenticate::require_role;
+use crate::service::{RequestContext, ServiceError, now};
+
+/// A per-item failure: a stable code and a sentence (never the item's value).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemError {
+    /// Stable error code, e.g. `vault.decrypt_failed`.
+    pub code: &'static str,
+    /// What went wrong.
+    pub detail: String,
+}
+
+/// One item's outcome.
+pub type ItemResult<T> = Result<T, ItemError>;
+
+/// A value to encrypt.
+pub struct EncryptItem {
+    /// The subject.
+    pub subject_id: String,
+    /// The field name.
+    pub field: String,
+    /// The value (PI: never logged).
+    pub value: Zeroizing<String>,
+}
+
+/// A ciphertext to decrypt or rewrap.
+pub struct CiphertextItem {
+    /// The subject.
+    pub subject_id: String,
+    /// The field name.
+    pub field: String,
+    /// The ciphertext string.
+    pub ciphertext: String,
+}
+
+/// How decrypted values are shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum View {
+    /// The value as stored.
+    Plain,
+    /// The value with its identifying middle masked (see `baomi_vault::view`).
+    Masked,
+}
+
+/// Maps a vault error to an item error, or to a request-level error when the failure is
+/// not the item's (storage, corrupt keys).
+fn item_error(e: baomi_vault::Error) -> Result<ItemError, ServiceError> {
+    use baomi_vault::Error as E;
+    let code = match &e {
+        E::InvalidSubjectId(_) => "vault.invalid_subject",
+        E::InvalidField => "vault.invalid_field",
+        E::InvalidKeyring => "vault.invalid_keyring",
+        E::ValueTooLong { .. } => "vault.value_too_long",
+        E::MalformedCiphertext | E::UnknownSuite => "vault.malformed_ciphertext",
+        E::DecryptFailed | E::Crypto => "vault.decrypt_failed",
+        E::UnknownKeyring => "vault.unknown_keyring",
+        E::UnknownVersion => "vault.unknown_version",
+        E::VersionRetired => "vault.version_retired",
+        E::SubjectErased => "vault.subject_erased",
+        _ => return Err(vault_error(e)),
+    };
+    Ok(ItemError {
+        code,
+        detail: e.to_string(),
+    })
+}
+
+/// Maps a vault error that concerns the whole request.
+pub fn vault_error(e: baomi_vault::Error) -> ServiceError {
+    use baomi_vault::Error as E;
+    match e {
+        E::Store(f) if f.unavailable => {
+            ServiceError::Store(crate::store::StoreError::Unavailable(f.detail))
+        }
+        E::UnknownKeyring => ServiceError::NotFound {
+            code: "vault.unknown_keyring",
+        },
+        E::KeyringExists => ServiceError::Conflict {
+            code: "vault.keyring_exists",
+            detail: "a keyring with this name exists".to_owned(),
+        },
+        E::RotationConflict => ServiceError::Conflict {
+            code: "vault.rotation_conflict",
+            detail: e.to_string(),
+        },
+        E::InvalidKeyring => ServiceError::invalid("name", e),
+        E::InvalidPolicy(reason) => ServiceError::invalid("policy", reason),
+        other => ServiceError::Internal(other.to_string()),
+    }
+}
+
+fn check_batch(state: &AppState, len: usize) -> Result<(), ServiceError> {
+    let max = state.limits.max_batch_items;
+    if len == 0 || len > max {
+        return Err(ServiceError::invalid(
+            "items",
+            format!("a batch holds 1 to {max} items"),
+        ));
+    }
+    Ok(())
+}
+
+fn parse_target(subject: &str, field: &str) -> Result<(SubjectId, FieldName), ItemError> {
+    let subject = SubjectId::parse(subject).map_err(|e| ItemError {
+        code: "vault.invalid_subject",
+        detail: e.to_string(),
+    })?;
+    let field = FieldName::parse(field).map_err(|e| ItemError {
+        code: "vault.invalid_field",
+        detail: e.to_string(),
+    })?;
+    Ok((subject, field))
+}
+
+/// Checks that a service key may use `purpose`.
+pub fn require_purpose(caller: &Caller, purpose: &str) -> Result<PurposeId, ServiceError> {
+    require_role(caller, &[Role::Service])?;
+    let purpose = PurposeId::parse(purpose).map_err(|e| ServiceError::invalid("purpose", e))?;
+    match caller {
+        Caller::Key { purposes, .. } if purposes.contains(&purpose) => Ok(purpose),
+        _ => Err(ServiceError::PurposeNotAllowed),
+    }
+}
+
+/// Encrypts a batch of values under `keyring` (the default keyring if `None`).
+#[tracing::instrument(skip_all, fields(items = items.len()))]
+pub async fn encrypt(
+    state: &AppState,
+    caller: &Caller,
+    keyring: Option<&str>,
+    items: Vec<EncryptItem>,
+) -> Result<Vec<ItemResult<String>>, ServiceError> {
+    require_role(caller, &[Role::Service])?;
+    check_batch(state, items.len())?;
+    let keyring = keyring_name(keyring)?;
+    let at = now();
+    let mut trail = Trail::default();
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        out.push(match parse_target(&item.subject_id, &item.field) {
+            Err(e) => Err(e),
+            Ok((subject, field)) => {
+                let r = state
+                    .vault
+                    .encrypt(&keyring, &subject, &field, &item.value, at)
+                    .await;
+                trail.record(&subject, &field, r)?
+            }
+        });
+    }
+    // An unknown keyring is the request's fault, not each item's.
+    if out
+        .iter()
+        .any(|r| matches!(r, Err(e) if e.code == "vault.unknown_keyring"))
+    {
+        return Err(vault_error(baomi_vault::Error::UnknownKeyring));
+    }
+    Ok(out)
+}
+
+fn keyring_name(keyring: Option<&str>) -> Result<KeyringName, ServiceError> {
+    match keyring {
+        None => Ok(KeyringName::default_name()),
+        Some(k) => KeyringName::parse(k).map_err(|e| ServiceError::invalid("keyring", e)),
+    }
+}
+
+/// Decrypts a batch under a purpose the calling key holds; every subject touched gets an
+/// audit event (allowed, or denied with its code) before anything is returned.
+#[tracing::instrument(skip_all, fields(items = items.len()))]
+pub async fn decrypt(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    purpose: &str,
+    view: View,
+    items: Vec<CiphertextItem>,
+) -> Result<Vec<ItemResult<Zeroizing<String>>>, ServiceError> {
+    check_batch(state, items.len())?;
+    let purpose = match require_purpose(caller, purpose) {
+        Ok(p) => p,
+        Err(ServiceError::PurposeNotAllowed) => {
+            // A refused read is as much a part of the trail as an allowed one.
+            let mut trail = Trail::default();
+            for item in &items {
+                if let Ok((subject, field)) = parse_target(&item.subject_id, &item.field) {
+                    trail.note(&subject, &field, Some("auth.purpose_not_allowed"));
+                }
+            }
+            let events = trail.events(caller, ctx, Action::Decrypt, None);
+            audit::append(state.store.as_ref(), &events).await?;
+            return Err(ServiceError::PurposeNotAllowed);
+        }
+        Err(e) => return Err(e),
+    };
+    let mut trail = Trail::default();
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        out.push(match parse_target(&item.subject_id, &item.field) {
+            Err(e) => Err(e),
+            Ok((subject, field)) => {
+                let r = state
+                    .vault
+                    .decrypt(&subject, &field, &item.ciphertext)
+                    .await
+                    .map(|plain| match view {
+                        View::Plain => plain,
+                        View::Masked => Zeroizing::new(view::masked(field.kind(), &plain)),
+                    });
+                trail.record(&subject, &field, r)?
+            }
+        });
+    }
+    let events = trail.events(caller, ctx, Action::Decrypt, Some(&purpose));
+    audit::append(state.store.as_ref(), &events).await?;
+    Ok(out)
+}
+
+/// Re-seals a batch of ciphertexts under their keyrings' latest versions; no plaintext
+/// leaves the server. Audited like a decrypt, without a purpose.
+#[tracing::instrument(skip_all, fields(items = items.len()))]
+pub async fn rewrap(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    items: Vec<CiphertextItem>,
+) -> Result<Vec<ItemResult<String>>, ServiceError> {
+    require_role(caller, &[Role::Service])?;
+    check_batch(state, items.len())?;
+    let at = now();
+    let mut trail = Trail::default();
+    let mut out = Vec::with_capacity(items.len());
+    for item in &items {
+        out.push(match parse_target(&item.subject_id, &item.field) {
+            Err(e) => Err(e),
+            Ok((subject, field)) => {
+                let r = state
+                    .vault
+                    .rewrap(&subject, &field, &item.ciphertext, at)
+                    .await;
+                trail.record(&subject, &field, r)?
+            }
+        });
+    }
+    let events = trail.events(caller, ctx, Action::Rewrap, None);
+    audit::append(state.store.as_ref(), &events).await?;
+    Ok(out)
+}
+
+/// What an erasure did, for the receipt.
+#[derive(Debug, Clone)]
+pub struct ErasureReceipt {
+    /// The receipt's id (the first erasure's, if the subject was erased before).
+    pub receipt_id: String,
+    /// The subject.
+    pub subject_id: String,
+    /// When it was erased (Unix seconds).
+    pub erased_at: i64,
+    /// Data keys destroyed by this call.
+    pub data_keys_destroyed: u64,
+}
+
+/// Erases a subject: destroys its data keys, records the erasure in the database and in
+/// the erasure journal (so a restore from an older backup re-applies it), and audits it.
+#[tracing::instrument(skip_all)]
+pub async fn erase(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+) -> Result<ErasureReceipt, ServiceError> {
+    require_role(caller, &[Role::Service, Role::Admin])?;
+    let subject = SubjectId::parse(subject).map_err(|e| ServiceError::invalid("subject_id", e))?;
+    let receipt_id = crate::service::erasure_journal::new_receipt_id()?;
+    let (erasure, counts) = state
+        .vault
+        .erase(&subject, &receipt_id, now())
+        .await
+        .map_err(vault_error)?;
+    state.erasure_journal.record(&erasure)?;
+    let mut event = audit::event(caller, ctx, Action::Erase);
+    event.subject = Some(subject.as_str().to_owned());
+    event.count = u32::try_from(counts.data_keys).unwrap_or(u32::MAX);
+    audit::append(state.store.as_ref(), &[event]).await?;
+    tracing::info!(receipt_id = %erasure.receipt_id, data_keys = counts.data_keys, "subject erased");
+    Ok(ErasureReceipt {
+        receipt_id: erasure.receipt_id,
+        subject_id: subject.as_str().to_owned(),
+        erased_at: erasure.erased_at,
+        data_keys_destroyed: counts.data_keys,
+    })
+}
+
+/// Collects, per subject and outcome, the fields a batch touched, to write one event per
+/// (subject, outcome) rather than one per item.
+#[derive(Default)]
+struct Trail {
+    by_subject: BTreeMap<TrailKey, (Vec<String>, u32)>,
+}
+
+/// A subject and, for refused items, the error code.
+type TrailKey = (String, Option<&'static str>);
+
+impl Trail {
+    /// Notes an item's outcome and turns it into the item's result; a failure that is not
+    /// the item's (storage, corrupt keys) fails the whole batch.
+    fn record<T>(
+        &mut self,
+        subject: &SubjectId,
+        field: &FieldName,
+        result: baomi_vault::Result<T>,
+    ) -> Result<ItemResult<T>, ServiceError> {
+        match result {
+            Ok(v) => {
+                self.note(subject, field, None);
+                Ok(Ok(v))
+            }
+            Err(e) => {
+                let e = item_error(e)?;
+                self.note(subject, field, Some(e.code));
+                Ok(Err(e))
+            }
+        }
+    }
+
+    fn note(&mut self, subject: &SubjectId, field: &FieldName, denied: Option<&'static str>) {
+        let entry = self
+            .by_subject
+            .entry((subject.as_str().to_owned(), denied))
+            .or_default();
+        if !entry.0.iter().any(|f| f == field.as_str()) {
+            entry.0.push(field.as_str().to_owned());
+        }
+        entry.1 += 1;
+    }
+
+    fn events(
+        self,
+        caller: &Caller,
+        ctx: &RequestContext,
+        action: Action,
+        purpose: Option<&PurposeId>,
+    ) -> Vec<AccessEvent> {
+        self.by_subject
+            .into_iter()
+            .map(|((subject, denied), (fields, count))| {
+                let mut e = audit::event(caller, ctx, action);
+                e.subject = Some(subject);
+                e.fields = fields;
+                e.count = count;
+                e.purpose = purpose.map(|p| p.as_str().to_owned());
+                match denied {
+                    Some(code) => audit::denied(e, code),
+                    None => e,
+                }
+            })
+            .collect()
+    }
+}

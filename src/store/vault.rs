@@ -1,0 +1,444 @@
+//! The vault's storage port and the audit port, written once for both backends
+//! (`impl_vault_store!`), with their rows.
+
+use baomi_vault::{Keyring, KeyringName, SealedDataKey, SealedKek, StoreFailure, SubjectId, Suite};
+
+use super::StoreError;
+
+impl From<StoreError> for StoreFailure {
+    fn from(e: StoreError) -> Self {
+        StoreFailure {
+            unavailable: matches!(e, StoreError::Unavailable(_)),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Converts a sqlx error into the vault's failure type.
+pub(super) fn failure(e: sqlx::Error) -> StoreFailure {
+    StoreError::from(e).into()
+}
+
+fn corrupt(what: &'static str) -> StoreFailure {
+    StoreError::Corrupt(what).into()
+}
+
+fn version(v: i64) -> Result<u32, StoreFailure> {
+    u32::try_from(v).map_err(|_| corrupt("key version"))
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct KeyringRow {
+    name: String,
+    suite: String,
+    latest_version: i64,
+    min_decryption_version: i64,
+    rotation_period_secs: Option<i64>,
+    created_at: i64,
+    rotated_at: i64,
+}
+
+impl KeyringRow {
+    pub(super) fn into_keyring(self) -> Result<Keyring, StoreFailure> {
+        Ok(Keyring {
+            name: KeyringName::parse(&self.name).map_err(|_| corrupt("keyring name"))?,
+            suite: Suite::parse(&self.suite).map_err(|_| corrupt("keyring suite"))?,
+            latest_version: version(self.latest_version)?,
+            min_decryption_version: version(self.min_decryption_version)?,
+            rotation_period_secs: self
+                .rotation_period_secs
+                .map(u64::try_from)
+                .transpose()
+                .map_err(|_| corrupt("rotation period"))?,
+            created_at: self.created_at,
+            rotated_at: self.rotated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct KekRow {
+    keyring: String,
+    version: i64,
+    sealed: Vec<u8>,
+    created_at: i64,
+}
+
+impl KekRow {
+    pub(super) fn into_kek(self) -> Result<SealedKek, StoreFailure> {
+        Ok(SealedKek {
+            keyring: KeyringName::parse(&self.keyring).map_err(|_| corrupt("keyring name"))?,
+            version: version(self.version)?,
+            sealed: self.sealed,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct SubjectKeyRow {
+    keyring: String,
+    subject: String,
+    version: i64,
+    kek_version: i64,
+    sealed: Vec<u8>,
+    created_at: i64,
+}
+
+impl SubjectKeyRow {
+    pub(super) fn into_key(self) -> Result<SealedDataKey, StoreFailure> {
+        Ok(SealedDataKey {
+            keyring: KeyringName::parse(&self.keyring).map_err(|_| corrupt("keyring name"))?,
+            subject: SubjectId::parse(&self.subject).map_err(|_| corrupt("subject id"))?,
+            version: version(self.version)?,
+            kek_version: version(self.kek_version)?,
+            sealed: self.sealed,
+            created_at: self.created_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(super) struct ErasureRow {
+    subject: String,
+    receipt_id: String,
+    erased_at: i64,
+}
+
+impl ErasureRow {
+    pub(super) fn into_erasure(self) -> Result<baomi_vault::Erasure, StoreFailure> {
+        Ok(baomi_vault::Erasure {
+            subject: SubjectId::parse(&self.subject).map_err(|_| corrupt("subject id"))?,
+            receipt_id: self.receipt_id,
+            erased_at: self.erased_at,
+        })
+    }
+}
+
+/// Implements [`baomi_vault::VaultStore`] and [`baomi_audit::AuditSink`] for `$store`, whose
+/// `pool` is an sqlx pool.
+macro_rules! impl_vault_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl baomi_vault::VaultStore for $store {
+            async fn keyring(
+                &self,
+                name: &baomi_vault::KeyringName,
+            ) -> Result<Option<baomi_vault::Keyring>, baomi_vault::StoreFailure> {
+                let row: Option<$crate::store::vault::KeyringRow> = sqlx::query_as(
+                    "SELECT name, suite, latest_version, min_decryption_version, \
+                     rotation_period_secs, created_at, rotated_at FROM keyrings WHERE name = $1",
+                )
+                .bind(name.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                row.map(|r| r.into_keyring()).transpose()
+            }
+
+            async fn keyrings(
+                &self,
+            ) -> Result<Vec<baomi_vault::Keyring>, baomi_vault::StoreFailure> {
+                let rows: Vec<$crate::store::vault::KeyringRow> = sqlx::query_as(
+                    "SELECT name, suite, latest_version, min_decryption_version, \
+                     rotation_period_secs, created_at, rotated_at FROM keyrings ORDER BY name",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                rows.into_iter().map(|r| r.into_keyring()).collect()
+            }
+
+            async fn create_keyring(
+                &self,
+                keyring: &baomi_vault::Keyring,
+                first: &baomi_vault::SealedKek,
+            ) -> Result<bool, baomi_vault::StoreFailure> {
+                let f = $crate::store::vault::failure;
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                let created = sqlx::query(
+                    "INSERT INTO keyrings (name, suite, latest_version, min_decryption_version, \
+                     rotation_period_secs, created_at, rotated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
+                )
+                .bind(keyring.name.as_str())
+                .bind(keyring.suite.as_str())
+                .bind(i64::from(keyring.latest_version))
+                .bind(i64::from(keyring.min_decryption_version))
+                .bind(keyring.rotation_period_secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX)))
+                .bind(keyring.created_at)
+                .bind(keyring.rotated_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?
+                .rows_affected();
+                if created == 0 {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO keyring_keks (keyring, version, sealed, created_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(first.keyring.as_str())
+                .bind(i64::from(first.version))
+                .bind(&first.sealed)
+                .bind(first.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                Ok(true)
+            }
+
+            async fn kek(
+                &self,
+                keyring: &baomi_vault::KeyringName,
+                version: u32,
+            ) -> Result<Option<baomi_vault::SealedKek>, baomi_vault::StoreFailure> {
+                let row: Option<$crate::store::vault::KekRow> = sqlx::query_as(
+                    "SELECT keyring, version, sealed, created_at FROM keyring_keks \
+                     WHERE keyring = $1 AND version = $2",
+                )
+                .bind(keyring.as_str())
+                .bind(i64::from(version))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                row.map(|r| r.into_kek()).transpose()
+            }
+
+            async fn add_kek(
+                &self,
+                kek: &baomi_vault::SealedKek,
+            ) -> Result<bool, baomi_vault::StoreFailure> {
+                let f = $crate::store::vault::failure;
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                let moved = sqlx::query(
+                    "UPDATE keyrings SET latest_version = $2, rotated_at = $3 \
+                     WHERE name = $1 AND latest_version = $4",
+                )
+                .bind(kek.keyring.as_str())
+                .bind(i64::from(kek.version))
+                .bind(kek.created_at)
+                .bind(i64::from(kek.version) - 1)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?
+                .rows_affected();
+                if moved == 0 {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO keyring_keks (keyring, version, sealed, created_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(kek.keyring.as_str())
+                .bind(i64::from(kek.version))
+                .bind(&kek.sealed)
+                .bind(kek.created_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                Ok(true)
+            }
+
+            async fn set_policy(
+                &self,
+                keyring: &baomi_vault::KeyringName,
+                min_decryption_version: u32,
+                rotation_period_secs: Option<u64>,
+            ) -> Result<(), baomi_vault::StoreFailure> {
+                sqlx::query(
+                    "UPDATE keyrings SET min_decryption_version = $2, rotation_period_secs = $3 \
+                     WHERE name = $1",
+                )
+                .bind(keyring.as_str())
+                .bind(i64::from(min_decryption_version))
+                .bind(rotation_period_secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX)))
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                Ok(())
+            }
+
+            async fn subject_key(
+                &self,
+                keyring: &baomi_vault::KeyringName,
+                subject: &baomi_vault::SubjectId,
+                version: u32,
+            ) -> Result<Option<baomi_vault::SealedDataKey>, baomi_vault::StoreFailure> {
+                let row: Option<$crate::store::vault::SubjectKeyRow> = sqlx::query_as(
+                    "SELECT keyring, subject, version, kek_version, sealed, created_at \
+                     FROM subject_keys WHERE keyring = $1 AND subject = $2 AND version = $3",
+                )
+                .bind(keyring.as_str())
+                .bind(subject.as_str())
+                .bind(i64::from(version))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                row.map(|r| r.into_key()).transpose()
+            }
+
+            async fn insert_subject_key(
+                &self,
+                key: &baomi_vault::SealedDataKey,
+            ) -> Result<Option<baomi_vault::SealedDataKey>, baomi_vault::StoreFailure> {
+                let f = $crate::store::vault::failure;
+                sqlx::query(
+                    "INSERT INTO subject_keys \
+                     (keyring, subject, version, kek_version, sealed, created_at) \
+                     SELECT $1, $2, $3, $4, $5, $6 \
+                     WHERE NOT EXISTS (SELECT 1 FROM erasures WHERE subject = $2) \
+                     ON CONFLICT (keyring, subject, version) DO NOTHING",
+                )
+                .bind(key.keyring.as_str())
+                .bind(key.subject.as_str())
+                .bind(i64::from(key.version))
+                .bind(i64::from(key.kek_version))
+                .bind(&key.sealed)
+                .bind(key.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(f)?;
+                // An erasure committed while the insert ran wins: check after, and undo.
+                if baomi_vault::VaultStore::erasure(self, &key.subject).await?.is_some() {
+                    sqlx::query("DELETE FROM subject_keys WHERE subject = $1")
+                        .bind(key.subject.as_str())
+                        .execute(&self.pool)
+                        .await
+                        .map_err(f)?;
+                    return Ok(None);
+                }
+                baomi_vault::VaultStore::subject_key(self, &key.keyring, &key.subject, key.version)
+                    .await
+            }
+
+            async fn erasure(
+                &self,
+                subject: &baomi_vault::SubjectId,
+            ) -> Result<Option<baomi_vault::Erasure>, baomi_vault::StoreFailure> {
+                let row: Option<$crate::store::vault::ErasureRow> = sqlx::query_as(
+                    "SELECT subject, receipt_id, erased_at FROM erasures WHERE subject = $1",
+                )
+                .bind(subject.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                row.map(|r| r.into_erasure()).transpose()
+            }
+
+            async fn erase_subject(
+                &self,
+                erasure: &baomi_vault::Erasure,
+            ) -> Result<baomi_vault::ErasureCounts, baomi_vault::StoreFailure> {
+                let f = $crate::store::vault::failure;
+                // The tombstone commits first, so that no data key can be created after the
+                // keys are deleted (insert_subject_key checks it).
+                sqlx::query(
+                    "INSERT INTO erasures (subject, receipt_id, erased_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (subject) DO NOTHING",
+                )
+                .bind(erasure.subject.as_str())
+                .bind(&erasure.receipt_id)
+                .bind(erasure.erased_at)
+                .execute(&self.pool)
+                .await
+                .map_err(f)?;
+                let data_keys = sqlx::query("DELETE FROM subject_keys WHERE subject = $1")
+                    .bind(erasure.subject.as_str())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(f)?
+                    .rows_affected();
+                Ok(baomi_vault::ErasureCounts { data_keys })
+            }
+
+            async fn subject_keys_sealed_below(
+                &self,
+                keyring: &baomi_vault::KeyringName,
+                kek_version: u32,
+                limit: u32,
+            ) -> Result<Vec<baomi_vault::SealedDataKey>, baomi_vault::StoreFailure> {
+                let rows: Vec<$crate::store::vault::SubjectKeyRow> = sqlx::query_as(
+                    "SELECT keyring, subject, version, kek_version, sealed, created_at \
+                     FROM subject_keys WHERE keyring = $1 AND kek_version < $2 \
+                     ORDER BY subject, version LIMIT $3",
+                )
+                .bind(keyring.as_str())
+                .bind(i64::from(kek_version))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                rows.into_iter().map(|r| r.into_key()).collect()
+            }
+
+            async fn reseal_subject_key(
+                &self,
+                key: &baomi_vault::SealedDataKey,
+                previous_kek_version: u32,
+            ) -> Result<bool, baomi_vault::StoreFailure> {
+                let changed = sqlx::query(
+                    "UPDATE subject_keys SET kek_version = $4, sealed = $5 \
+                     WHERE keyring = $1 AND subject = $2 AND version = $3 AND kek_version = $6",
+                )
+                .bind(key.keyring.as_str())
+                .bind(key.subject.as_str())
+                .bind(i64::from(key.version))
+                .bind(i64::from(key.kek_version))
+                .bind(&key.sealed)
+                .bind(i64::from(previous_kek_version))
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?
+                .rows_affected();
+                Ok(changed == 1)
+            }
+
+            async fn delete_subject_keys_below(
+                &self,
+                keyring: &baomi_vault::KeyringName,
+                version: u32,
+            ) -> Result<u64, baomi_vault::StoreFailure> {
+                Ok(sqlx::query("DELETE FROM subject_keys WHERE keyring = $1 AND version < $2")
+                    .bind(keyring.as_str())
+                    .bind(i64::from(version))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::vault::failure)?
+                    .rows_affected())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl baomi_audit::AuditSink for $store {
+            async fn append(
+                &self,
+                events: &[baomi_audit::AccessEvent],
+            ) -> Result<(), baomi_audit::AuditFailure> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_events (at_ms, action, subject, body) ",
+                );
+                insert.push_values(events, |mut row, e| {
+                    row.push_bind(e.at_ms)
+                        .push_bind(e.action.as_str())
+                        .push_bind(e.subject.clone())
+                        .push_bind(e.to_json());
+                });
+                insert
+                    .build()
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| baomi_audit::AuditFailure($crate::store::StoreError::from(e).to_string()))?;
+                Ok(())
+            }
+        }
+    };
+}
