@@ -15,7 +15,9 @@ use crate::auth::subject_token::Signer;
 use crate::config::Config;
 use crate::http;
 use crate::service::erasure_journal::ErasureJournal;
+use crate::service::key_cache::KeyRecordCache;
 use crate::store::Store;
+use baomi_audit::AuditSink;
 use baomi_vault::Vault;
 
 /// Limits taken from the configuration.
@@ -31,6 +33,8 @@ pub struct Limits {
     pub subject_token_max_ttl_secs: u64,
     /// Most items in one vault batch.
     pub max_batch_items: usize,
+    /// How long an API key record is served from memory.
+    pub auth_cache_ttl_secs: u64,
 }
 
 impl Limits {
@@ -42,6 +46,7 @@ impl Limits {
             subject_token_ttl_secs: config.subject_token_ttl_secs,
             subject_token_max_ttl_secs: config.subject_token_max_ttl_secs,
             max_batch_items: config.max_batch_items,
+            auth_cache_ttl_secs: config.auth_cache_ttl_secs,
         }
     }
 }
@@ -54,8 +59,12 @@ pub struct Inner {
     pub tokens: Signer,
     /// The vault.
     pub vault: Arc<Vault>,
+    /// The audit trail (group-committed).
+    pub audit: Arc<dyn AuditSink>,
     /// The erasure journal.
     pub erasure_journal: Arc<ErasureJournal>,
+    /// Recently read API key records.
+    pub key_records: KeyRecordCache,
     /// Configured limits.
     pub limits: Limits,
     /// The Prometheus recorder's handle.
@@ -179,11 +188,18 @@ pub fn build(parts: Parts) -> Router {
     } = parts;
     let (router, api) = routes().split_for_parts();
     let api_value = serde_json::to_value(&api).unwrap_or_default();
+    let audit: Arc<dyn AuditSink> = Arc::new(crate::store::group_commit::GroupCommit::start(
+        Arc::clone(&store) as Arc<dyn AuditSink>,
+    ));
     let state = AppState(Arc::new(Inner {
         store,
         tokens,
         vault,
+        audit,
         erasure_journal,
+        key_records: KeyRecordCache::new(std::time::Duration::from_secs(
+            limits.auth_cache_ttl_secs,
+        )),
         limits: limits.clone(),
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),

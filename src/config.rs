@@ -49,6 +49,9 @@ pub struct Config {
     pub subject_token_max_ttl_secs: u64,
     /// Most items in one encrypt, decrypt or rewrap request.
     pub max_batch_items: usize,
+    /// How long an API key record is served from memory, in seconds (0: always read). A key
+    /// revoked on another node sharing the database keeps working at most this long.
+    pub auth_cache_ttl_secs: u64,
     /// Most unwrapped subject data keys kept in memory.
     pub key_cache_capacity: usize,
     /// Longest an unwrapped data key stays in memory, in seconds.
@@ -87,6 +90,7 @@ impl std::fmt::Debug for Config {
                 &self.subject_token_max_ttl_secs,
             )
             .field("max_batch_items", &self.max_batch_items)
+            .field("auth_cache_ttl_secs", &self.auth_cache_ttl_secs)
             .field("key_cache_capacity", &self.key_cache_capacity)
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
             .field("erasure_journal", &self.erasure_journal)
@@ -146,6 +150,7 @@ impl Default for Config {
             subject_token_ttl_secs: 15 * 60,
             subject_token_max_ttl_secs: 24 * 60 * 60,
             max_batch_items: 1000,
+            auth_cache_ttl_secs: 5,
             key_cache_capacity: 100_000,
             key_cache_ttl_secs: 300,
             erasure_journal: None,

@@ -160,5 +160,6 @@ async fn revoke_key(
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     keys::revoke(state.store.as_ref(), &id).await?;
+    state.key_records.evict(&id);
     Ok(StatusCode::NO_CONTENT)
 }

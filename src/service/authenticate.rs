@@ -37,7 +37,11 @@ async fn key_caller(state: &AppState, credential: &str) -> Result<Caller, Servic
     let Some(presented) = PresentedKey::parse(credential) else {
         return Err(invalid);
     };
-    let Some(key) = state.store.key(presented.id).await? else {
+    let Some(key) = state
+        .key_records
+        .get(state.store.as_ref(), presented.id)
+        .await?
+    else {
         // Pay for the comparison anyway, so that unknown ids cost what known ones do.
         let _ = presented.matches(&[0u8; 32]);
         return Err(invalid);
@@ -62,8 +66,8 @@ async fn subject_caller(state: &AppState, credential: &str) -> Result<Caller, Se
             _ => invalid(),
         })?;
     let issuer_active = state
-        .store
-        .key(&claims.iss)
+        .key_records
+        .get(state.store.as_ref(), &claims.iss)
         .await?
         .is_some_and(|k| k.revoked_at.is_none() && k.role == Role::Service);
     if !issuer_active || state.store.subject_token_revoked(&claims.jti).await? {

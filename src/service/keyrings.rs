@@ -39,7 +39,7 @@ pub async fn create(
         .await
         .map_err(vault_error)?;
     audit::append(
-        state.store.as_ref(),
+        state.audit.as_ref(),
         &[audit::about(
             caller,
             ctx,
@@ -98,7 +98,7 @@ pub async fn rotate(
         .map_err(vault_error)?;
     let mut event = audit::about(caller, ctx, Action::KeyringRotate, name.as_str());
     event.fields = vec![format!("version:{}", keyring.latest_version)];
-    audit::append(state.store.as_ref(), &[event]).await?;
+    audit::append(state.audit.as_ref(), &[event]).await?;
     tracing::info!(keyring = %name, version = keyring.latest_version, "keyring rotated");
     Ok(keyring)
 }
@@ -129,6 +129,6 @@ pub async fn set_policy(
         "min_decryption_version:{}",
         keyring.min_decryption_version
     )];
-    audit::append(state.store.as_ref(), &[event]).await?;
+    audit::append(state.audit.as_ref(), &[event]).await?;
     Ok(keyring)
 }

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod authenticate;
 pub mod erasure_journal;
 mod error;
+pub mod key_cache;
 pub mod keyrings;
 pub mod keys;
 pub mod maintenance;

@@ -201,7 +201,7 @@ pub async fn decrypt(
                 }
             }
             let events = trail.events(caller, ctx, Action::Decrypt, None);
-            audit::append(state.store.as_ref(), &events).await?;
+            audit::append(state.audit.as_ref(), &events).await?;
             return Err(ServiceError::PurposeNotAllowed);
         }
         Err(e) => return Err(e),
@@ -225,7 +225,7 @@ pub async fn decrypt(
         });
     }
     let events = trail.events(caller, ctx, Action::Decrypt, Some(&purpose));
-    audit::append(state.store.as_ref(), &events).await?;
+    audit::append(state.audit.as_ref(), &events).await?;
     Ok(out)
 }
 
@@ -256,7 +256,7 @@ pub async fn rewrap(
         });
     }
     let events = trail.events(caller, ctx, Action::Rewrap, None);
-    audit::append(state.store.as_ref(), &events).await?;
+    audit::append(state.audit.as_ref(), &events).await?;
     Ok(out)
 }
 
@@ -294,7 +294,7 @@ pub async fn erase(
     let mut event = audit::event(caller, ctx, Action::Erase);
     event.subject = Some(subject.as_str().to_owned());
     event.count = u32::try_from(counts.data_keys).unwrap_or(u32::MAX);
-    audit::append(state.store.as_ref(), &[event]).await?;
+    audit::append(state.audit.as_ref(), &[event]).await?;
     tracing::info!(receipt_id = %erasure.receipt_id, data_keys = counts.data_keys, "subject erased");
     Ok(ErasureReceipt {
         receipt_id: erasure.receipt_id,

@@ -8,6 +8,7 @@ mod common;
 #[macro_use]
 mod vault;
 mod error;
+pub mod group_commit;
 pub mod postgres;
 mod records;
 pub mod sqlite;

@@ -62,6 +62,50 @@ impl AeadKey {
         Ok(out)
     }
 
+    /// Seals `plaintext` and appends `nonce ‖ ciphertext ‖ tag` to `out`.
+    pub fn seal_append(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) -> Result<()> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::fill(&mut nonce);
+        let start = out.len();
+        out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(plaintext);
+        let tag = self
+            .cipher
+            .encrypt_inout_detached(
+                &Nonce::from(nonce),
+                aad,
+                (&mut out[start + NONCE_LEN..]).into(),
+            )
+            .map_err(|_| Error::Crypto)?;
+        out.extend_from_slice(tag.as_slice());
+        Ok(())
+    }
+
+    /// Opens `nonce ‖ ciphertext ‖ tag` in place: on success `blob` holds the plaintext
+    /// alone; on failure it is wiped.
+    pub fn open_in_place(&self, aad: &[u8], blob: &mut Vec<u8>) -> Result<()> {
+        if blob.len() < NONCE_LEN + TAG_LEN {
+            return Err(Error::Crypto);
+        }
+        let tag_at = blob.len() - TAG_LEN;
+        let nonce: [u8; NONCE_LEN] = blob[..NONCE_LEN].try_into().map_err(|_| Error::Crypto)?;
+        let tag: [u8; TAG_LEN] = blob[tag_at..].try_into().map_err(|_| Error::Crypto)?;
+        let opened = self.cipher.decrypt_inout_detached(
+            &Nonce::from(nonce),
+            aad,
+            (&mut blob[NONCE_LEN..tag_at]).into(),
+            &Tag::from(tag),
+        );
+        if opened.is_err() {
+            zeroize::Zeroize::zeroize(blob);
+            return Err(Error::Crypto);
+        }
+        blob.truncate(tag_at);
+        blob.drain(..NONCE_LEN);
+        Ok(())
+    }
+
     /// Opens a blob made by [`AeadKey::seal`]; any change to it or to `aad` fails.
     pub fn open(&self, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         if blob.len() < NONCE_LEN + TAG_LEN {

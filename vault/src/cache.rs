@@ -26,7 +26,11 @@ impl<K: Hash + Eq, V> KeyCache<K, V> {
     }
 
     /// The entry for `key`, if present and fresh.
-    pub fn get(&self, key: &K) -> Option<Arc<V>> {
+    pub fn get<Q>(&self, key: &Q) -> Option<Arc<V>>
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         match inner.get(key) {
             Some((value, at)) if at.elapsed() < self.ttl => Some(Arc::clone(value)),

@@ -11,7 +11,7 @@ use crate::aead::{AeadKey, open_key};
 use crate::cache::KeyCache;
 use crate::field::FieldName;
 use crate::keyring::{Keyring, KeyringName, SealedKek, Suite, kek_aad};
-use crate::seal::{Ciphertext, open_value, seal_value};
+use crate::seal::{Ciphertext, open_parsed, open_value, seal_value};
 use crate::store::{Erasure, ErasureCounts, SealedDataKey, VaultStore};
 use crate::{Error, Result, RootKey, SubjectId};
 
@@ -37,15 +37,48 @@ impl Default for VaultOptions {
     }
 }
 
-type DataKeyId = (KeyringName, SubjectId, u32);
+/// The cache key of a subject's data key, `keyring|subject|version` (neither name can hold
+/// a `|`), built on the stack so that a cache hit allocates nothing.
+struct DataKeyId {
+    buf: [u8; 256],
+    len: usize,
+}
+
+impl DataKeyId {
+    fn new(keyring: &KeyringName, subject: &SubjectId, version: u32) -> Self {
+        use std::io::Write;
+        let mut buf = [0u8; 256];
+        let mut cursor = &mut buf[..];
+        // Names are at most 64 and 128 bytes: this always fits.
+        let _ = write!(
+            cursor,
+            "{}|{}|{version}",
+            keyring.as_str(),
+            subject.as_str()
+        );
+        let len = 256 - cursor.len();
+        Self { buf, len }
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or("")
+    }
+
+    /// Splits a cache key back into keyring, subject and version.
+    fn parts(key: &str) -> Option<(&str, &str, u32)> {
+        let mut it = key.split('|');
+        let (keyring, subject, version) = (it.next()?, it.next()?, it.next()?);
+        Some((keyring, subject, version.parse().ok()?))
+    }
+}
 
 /// The vault.
 pub struct Vault {
     store: Arc<dyn VaultStore>,
     kek_wrap: AeadKey,
     keks: KeyCache<(KeyringName, u32), AeadKey>,
-    data_keys: KeyCache<DataKeyId, AeadKey>,
-    keyrings: Mutex<HashMap<KeyringName, (Keyring, Instant)>>,
+    data_keys: KeyCache<String, AeadKey>,
+    keyrings: Mutex<HashMap<KeyringName, (Arc<Keyring>, Instant)>>,
     options: VaultOptions,
 }
 
@@ -166,8 +199,9 @@ impl Vault {
         self.store.set_policy(name, min, period).await?;
         if min > current.min_decryption_version {
             self.store.delete_subject_keys_below(name, min).await?;
-            self.data_keys
-                .remove_where(|(k, _, v)| k == name && *v < min);
+            self.data_keys.remove_where(|id| {
+                DataKeyId::parts(id).is_some_and(|(k, _, v)| k == name.as_str() && v < min)
+            });
         }
         self.keyring(name).await
     }
@@ -210,7 +244,7 @@ impl Vault {
     ) -> Result<Zeroizing<String>> {
         let parsed = Ciphertext::parse(ciphertext)?;
         let key = self.data_key_for_reading(&parsed, subject).await?;
-        open_value(&key, &parsed, subject, field)
+        open_parsed(&key, parsed, subject, field)
     }
 
     /// Re-seals a ciphertext under the keyring's latest version without returning the
@@ -258,7 +292,8 @@ impl Vault {
             erased_at: now,
         };
         let counts = self.store.erase_subject(&erasure).await?;
-        self.data_keys.remove_where(|(_, s, _)| s == subject);
+        self.data_keys
+            .remove_where(|id| DataKeyId::parts(id).is_some_and(|(_, s, _)| s == subject.as_str()));
         let recorded = self.store.erasure(subject).await?.unwrap_or(erasure);
         Ok((recorded, counts))
     }
@@ -339,19 +374,19 @@ impl Vault {
 
     fn remember(&self, keyring: Keyring) {
         let mut map = self.keyrings.lock().unwrap_or_else(|p| p.into_inner());
-        map.insert(keyring.name.clone(), (keyring, Instant::now()));
+        map.insert(keyring.name.clone(), (Arc::new(keyring), Instant::now()));
     }
 
-    async fn cached_keyring(&self, name: &KeyringName) -> Result<Keyring> {
+    async fn cached_keyring(&self, name: &KeyringName) -> Result<Arc<Keyring>> {
         {
             let map = self.keyrings.lock().unwrap_or_else(|p| p.into_inner());
             if let Some((ring, at)) = map.get(name)
                 && at.elapsed() < self.options.keyring_refresh
             {
-                return Ok(ring.clone());
+                return Ok(Arc::clone(ring));
             }
         }
-        self.keyring(name).await
+        Ok(Arc::new(self.keyring(name).await?))
     }
 
     async fn kek(&self, keyring: &KeyringName, version: u32) -> Result<Arc<AeadKey>> {
@@ -405,12 +440,8 @@ impl Vault {
         if ciphertext.version < ring.min_decryption_version {
             return Err(Error::VersionRetired);
         }
-        let id = (
-            ciphertext.keyring.clone(),
-            subject.clone(),
-            ciphertext.version,
-        );
-        if let Some(k) = self.data_keys.get(&id) {
+        let id = DataKeyId::new(&ciphertext.keyring, subject, ciphertext.version);
+        if let Some(k) = self.data_keys.get(id.as_str()) {
             return Ok(k);
         }
         let Some(sealed) = self
@@ -426,7 +457,8 @@ impl Vault {
         };
         let kek = self.kek(&ciphertext.keyring, sealed.kek_version).await?;
         let key = Arc::new(self.open_data_key(&kek, &sealed)?);
-        self.data_keys.insert(id, Arc::clone(&key));
+        self.data_keys
+            .insert(id.as_str().to_owned(), Arc::clone(&key));
         Ok(key)
     }
 
@@ -437,8 +469,8 @@ impl Vault {
         version: u32,
         now: i64,
     ) -> Result<Arc<AeadKey>> {
-        let id = (ring.name.clone(), subject.clone(), version);
-        if let Some(k) = self.data_keys.get(&id) {
+        let id = DataKeyId::new(&ring.name, subject, version);
+        if let Some(k) = self.data_keys.get(id.as_str()) {
             return Ok(k);
         }
         let kek = self.kek(&ring.name, version).await?;
@@ -469,7 +501,8 @@ impl Vault {
             self.kek(&ring.name, sealed.kek_version).await?
         };
         let key = Arc::new(self.open_data_key(&kek, &sealed)?);
-        self.data_keys.insert(id, Arc::clone(&key));
+        self.data_keys
+            .insert(id.as_str().to_owned(), Arc::clone(&key));
         Ok(key)
     }
 }

@@ -80,12 +80,25 @@ impl Ciphertext {
     }
 
     fn header(suite: Suite, keyring: &KeyringName, version: u32) -> String {
-        format!("{PREFIX}{}:{}:{version}", suite.as_str(), keyring.as_str())
+        let mut header = String::with_capacity(PREFIX.len() + 16 + keyring.as_str().len());
+        push_header(&mut header, suite, keyring, version);
+        header
     }
 }
 
+fn push_header(out: &mut String, suite: Suite, keyring: &KeyringName, version: u32) {
+    use std::fmt::Write;
+    out.push_str(PREFIX);
+    out.push_str(suite.as_str());
+    out.push(':');
+    out.push_str(keyring.as_str());
+    let _ = write!(out, ":{version}");
+}
+
+/// `header|subject|field`, in one allocation.
 fn aad(header: &str, subject: &SubjectId, field: &FieldName) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(header.len() + subject.as_str().len() + 40);
+    let mut aad =
+        Vec::with_capacity(header.len() + subject.as_str().len() + field.as_str().len() + 2);
     aad.extend_from_slice(header.as_bytes());
     aad.push(b'|');
     aad.extend_from_slice(subject.as_str().as_bytes());
@@ -104,15 +117,16 @@ pub fn seal_value(
     field: &FieldName,
     value: &str,
 ) -> Result<String> {
-    let header = Ciphertext::header(suite, keyring, version);
-    let payload = key.seal(&aad(&header, subject, field), value.as_bytes())?;
-    Ok(finish(header, &payload))
-}
-
-fn finish(mut header: String, payload: &[u8]) -> String {
-    header.push(':');
-    header.push_str(&BASE64URL_NOPAD.encode(payload));
-    header
+    let payload_len = crate::aead::NONCE_LEN + value.len() + crate::aead::TAG_LEN;
+    let mut text = String::with_capacity(
+        PREFIX.len() + 16 + keyring.as_str().len() + 1 + BASE64URL_NOPAD.encode_len(payload_len),
+    );
+    push_header(&mut text, suite, keyring, version);
+    let mut payload = Vec::with_capacity(payload_len);
+    key.seal_append(&aad(&text, subject, field), value.as_bytes(), &mut payload)?;
+    text.push(':');
+    BASE64URL_NOPAD.encode_append(&payload, &mut text);
+    Ok(text)
 }
 
 /// Opens a parsed ciphertext for `subject` and `field` with the subject's data key.
@@ -122,12 +136,28 @@ pub fn open_value(
     subject: &SubjectId,
     field: &FieldName,
 ) -> Result<Zeroizing<String>> {
+    open_parsed(key, ciphertext.clone(), subject, field)
+}
+
+/// Opens a parsed ciphertext for `subject` and `field`, decrypting its payload in place (no
+/// copy of the payload).
+pub fn open_parsed(
+    key: &AeadKey,
+    ciphertext: Ciphertext,
+    subject: &SubjectId,
+    field: &FieldName,
+) -> Result<Zeroizing<String>> {
     let header = Ciphertext::header(ciphertext.suite, &ciphertext.keyring, ciphertext.version);
-    let plain = key
-        .open(&aad(&header, subject, field), &ciphertext.payload)
+    let mut plain = ciphertext.payload;
+    key.open_in_place(&aad(&header, subject, field), &mut plain)
         .map_err(|_| Error::DecryptFailed)?;
-    let text = std::str::from_utf8(&plain).map_err(|_| Error::DecryptFailed)?;
-    Ok(Zeroizing::new(text.to_owned()))
+    match String::from_utf8(plain) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            Zeroizing::new(e.into_bytes());
+            Err(Error::DecryptFailed)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -161,7 +191,9 @@ mod tests {
         let payload = key
             .seal_with_nonce(&aad(&header, &subject, &field), b"13800138000", nonce)
             .unwrap();
-        let text = finish(header, &payload);
+        let mut text = header;
+        text.push(':');
+        text.push_str(&BASE64URL_NOPAD.encode(&payload));
         assert_eq!(text, KAT_CIPHERTEXT);
         let parsed = Ciphertext::parse(&text).unwrap();
         assert_eq!(

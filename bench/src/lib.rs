@@ -1,0 +1,1 @@
+//! Baomi benchmarks: see `benches/` (criterion) and the shell scripts beside this crate.
