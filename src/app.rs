@@ -124,6 +124,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(http::subject_tokens::router())
         .merge(http::keyrings::router())
         .merge(http::vault::router())
+        .merge(http::subjects::router())
         .merge(http::ops::router())
 }
 

@@ -17,6 +17,14 @@ pub enum Action {
     Rewrap,
     /// A subject was erased.
     Erase,
+    /// Fields of a subject were stored.
+    Store,
+    /// Stored fields of a subject were read.
+    Read,
+    /// Tokens were exchanged for values.
+    Detokenize,
+    /// Subjects were searched for by a value.
+    Search,
     /// A keyring was created.
     KeyringCreate,
     /// A keyring was rotated.
@@ -37,6 +45,10 @@ impl Action {
             Action::Decrypt => "decrypt",
             Action::Rewrap => "rewrap",
             Action::Erase => "erase",
+            Action::Store => "store",
+            Action::Read => "read",
+            Action::Detokenize => "detokenize",
+            Action::Search => "search",
             Action::KeyringCreate => "keyring_create",
             Action::KeyringRotate => "keyring_rotate",
             Action::KeyringPolicy => "keyring_policy",

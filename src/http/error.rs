@@ -161,6 +161,12 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound { code } => {
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", "no such resource")
             }
+            ServiceError::Gone { code } => Self::new(
+                StatusCode::GONE,
+                code,
+                "Gone",
+                "the subject was erased; its data can never be read or written again",
+            ),
             ServiceError::Conflict { code, detail } => {
                 Self::new(StatusCode::CONFLICT, code, "Conflict", detail)
             }

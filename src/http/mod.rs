@@ -8,6 +8,7 @@ pub mod keyrings;
 pub mod keys;
 pub mod ops;
 pub mod subject_tokens;
+pub mod subjects;
 pub mod vault;
 
 use axum::http::StatusCode;

@@ -154,6 +154,10 @@ pub struct ErasureReceipt {
     pub erased_at: String,
     /// Data keys destroyed by this call (0 when erased before).
     pub data_keys_destroyed: u64,
+    /// Stored fields, with their tokens, deleted by this call.
+    pub fields_deleted: u64,
+    /// Blind-index entries deleted by this call.
+    pub index_entries_deleted: u64,
     /// What erasure means here.
     pub effect: &'static str,
 }
@@ -312,8 +316,11 @@ async fn erase(
         subject_id: receipt.subject_id,
         erased_at: rfc3339(receipt.erased_at),
         data_keys_destroyed: receipt.data_keys_destroyed,
+        fields_deleted: receipt.fields_deleted,
+        index_entries_deleted: receipt.index_entries_deleted,
         effect: "the subject's data keys are destroyed: every ciphertext of this subject, \
-                 including copies kept elsewhere, fails with vault.subject_erased; the \
-                 erasure is journalled and re-applied after any restore",
+                 including copies kept elsewhere, fails with vault.subject_erased; its stored \
+                 fields, tokens and search entries are deleted; the erasure is journalled and \
+                 re-applied after any restore",
     }))
 }

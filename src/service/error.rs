@@ -44,6 +44,12 @@ pub enum ServiceError {
         /// Stable error code, e.g. `keys.not_found`.
         code: &'static str,
     },
+    /// The thing is gone for good (an erased subject).
+    #[error("gone")]
+    Gone {
+        /// Stable error code, e.g. `vault.subject_erased`.
+        code: &'static str,
+    },
     /// The request conflicts with the current state.
     #[error("conflict: {detail}")]
     Conflict {

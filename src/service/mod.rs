@@ -9,6 +9,7 @@ pub mod keyrings;
 pub mod keys;
 pub mod maintenance;
 pub mod setup;
+pub mod stored;
 pub mod subject_tokens;
 pub mod vault;
 

@@ -57,7 +57,7 @@ pub enum View {
 
 /// Maps a vault error to an item error, or to a request-level error when the failure is
 /// not the item's (storage, corrupt keys).
-fn item_error(e: baomi_vault::Error) -> Result<ItemError, ServiceError> {
+pub fn item_error(e: baomi_vault::Error) -> Result<ItemError, ServiceError> {
     use baomi_vault::Error as E;
     let code = match &e {
         E::InvalidSubjectId(_) => "vault.invalid_subject",
@@ -70,6 +70,7 @@ fn item_error(e: baomi_vault::Error) -> Result<ItemError, ServiceError> {
         E::UnknownVersion => "vault.unknown_version",
         E::VersionRetired => "vault.version_retired",
         E::SubjectErased => "vault.subject_erased",
+        E::UnknownToken => "vault.unknown_token",
         _ => return Err(vault_error(e)),
     };
     Ok(ItemError {
@@ -271,6 +272,10 @@ pub struct ErasureReceipt {
     pub erased_at: i64,
     /// Data keys destroyed by this call.
     pub data_keys_destroyed: u64,
+    /// Stored fields (and their tokens) deleted by this call.
+    pub fields_deleted: u64,
+    /// Blind-index entries deleted by this call.
+    pub index_entries_deleted: u64,
 }
 
 /// Erases a subject: destroys its data keys, records the erasure in the database and in
@@ -301,6 +306,8 @@ pub async fn erase(
         subject_id: subject.as_str().to_owned(),
         erased_at: erasure.erased_at,
         data_keys_destroyed: counts.data_keys,
+        fields_deleted: counts.fields,
+        index_entries_deleted: counts.index_entries,
     })
 }
 

@@ -99,6 +99,27 @@ impl SubjectKeyRow {
 }
 
 #[derive(sqlx::FromRow)]
+pub(super) struct StoredFieldRow {
+    subject: String,
+    field: String,
+    ciphertext: String,
+    token: String,
+    updated_at: i64,
+}
+
+impl StoredFieldRow {
+    pub(super) fn into_field(self) -> Result<baomi_vault::StoredField, StoreFailure> {
+        Ok(baomi_vault::StoredField {
+            subject: SubjectId::parse(&self.subject).map_err(|_| corrupt("subject id"))?,
+            field: self.field,
+            ciphertext: self.ciphertext,
+            token: self.token,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
 pub(super) struct ErasureRow {
     subject: String,
     receipt_id: String,
@@ -348,13 +369,27 @@ macro_rules! impl_vault_store {
                 .execute(&self.pool)
                 .await
                 .map_err(f)?;
-                let data_keys = sqlx::query("DELETE FROM subject_keys WHERE subject = $1")
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                let mut deleted = [0u64; 3];
+                for (n, table) in ["subject_keys", "subject_fields", "blind_index"]
+                    .iter()
+                    .enumerate()
+                {
+                    deleted[n] = sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM {table} WHERE subject = $1"
+                    )))
                     .bind(erasure.subject.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await
                     .map_err(f)?
                     .rows_affected();
-                Ok(baomi_vault::ErasureCounts { data_keys })
+                }
+                tx.commit().await.map_err(f)?;
+                Ok(baomi_vault::ErasureCounts {
+                    data_keys: deleted[0],
+                    fields: deleted[1],
+                    index_entries: deleted[2],
+                })
             }
 
             async fn subject_keys_sealed_below(
@@ -397,6 +432,133 @@ macro_rules! impl_vault_store {
                 .map_err($crate::store::vault::failure)?
                 .rows_affected();
                 Ok(changed == 1)
+            }
+
+            async fn put_fields(
+                &self,
+                subject: &baomi_vault::SubjectId,
+                fields: &[baomi_vault::StoredField],
+                index: &[baomi_vault::IndexEntry],
+            ) -> Result<baomi_vault::PutOutcome, baomi_vault::StoreFailure> {
+                let f = $crate::store::vault::failure;
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                let erased: Option<(String,)> =
+                    sqlx::query_as("SELECT subject FROM erasures WHERE subject = $1")
+                        .bind(subject.as_str())
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(f)?;
+                if erased.is_some() {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(baomi_vault::PutOutcome::Erased);
+                }
+                for field in fields {
+                    for table in ["subject_fields", "blind_index"] {
+                        sqlx::query(sqlx::AssertSqlSafe(format!(
+                            "DELETE FROM {table} WHERE subject = $1 AND field = $2"
+                        )))
+                        .bind(subject.as_str())
+                        .bind(&field.field)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(f)?;
+                    }
+                }
+                if !fields.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO subject_fields (subject, field, ciphertext, token, updated_at) ",
+                    );
+                    insert.push_values(fields, |mut row, field| {
+                        row.push_bind(field.subject.as_str())
+                            .push_bind(&field.field)
+                            .push_bind(&field.ciphertext)
+                            .push_bind(&field.token)
+                            .push_bind(field.updated_at);
+                    });
+                    match insert.build().execute(&mut *tx).await {
+                        Ok(_) => {}
+                        Err(e) => {
+                            let err = $crate::store::StoreError::from(e);
+                            let _ = tx.rollback().await;
+                            return match err {
+                                $crate::store::StoreError::Conflict => {
+                                    Ok(baomi_vault::PutOutcome::TokenClash)
+                                }
+                                other => Err(other.into()),
+                            };
+                        }
+                    }
+                }
+                if !index.is_empty() {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO blind_index (keyring, field, digest, subject) ",
+                    );
+                    insert.push_values(index, |mut row, entry| {
+                        row.push_bind(&entry.keyring)
+                            .push_bind(&entry.field)
+                            .push_bind(&entry.digest)
+                            .push_bind(entry.subject.as_str());
+                    });
+                    insert.build().execute(&mut *tx).await.map_err(f)?;
+                }
+                tx.commit().await.map_err(f)?;
+                Ok(baomi_vault::PutOutcome::Stored)
+            }
+
+            async fn fields(
+                &self,
+                subject: &baomi_vault::SubjectId,
+            ) -> Result<Vec<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
+                let rows: Vec<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
+                    "SELECT subject, field, ciphertext, token, updated_at FROM subject_fields \
+                     WHERE subject = $1 ORDER BY field",
+                )
+                .bind(subject.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                rows.into_iter().map(|r| r.into_field()).collect()
+            }
+
+            async fn field_by_token(
+                &self,
+                token: &str,
+            ) -> Result<Option<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
+                let row: Option<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
+                    "SELECT subject, field, ciphertext, token, updated_at FROM subject_fields \
+                     WHERE token = $1",
+                )
+                .bind(token)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                row.map(|r| r.into_field()).transpose()
+            }
+
+            async fn search_index(
+                &self,
+                keyring: &str,
+                field: &str,
+                digest: &[u8],
+            ) -> Result<Vec<baomi_vault::SubjectId>, baomi_vault::StoreFailure> {
+                let rows: Vec<(String,)> = sqlx::query_as(
+                    "SELECT subject FROM blind_index \
+                     WHERE keyring = $1 AND field = $2 AND digest = $3 ORDER BY subject LIMIT 1000",
+                )
+                .bind(keyring)
+                .bind(field)
+                .bind(digest)
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                rows.into_iter()
+                    .map(|(s,)| {
+                        baomi_vault::SubjectId::parse(&s).map_err(|_| baomi_vault::StoreFailure {
+                            unavailable: false,
+                            detail: "corrupt record: subject id".to_owned(),
+                        })
+                    })
+                    .collect()
             }
 
             async fn delete_subject_keys_below(

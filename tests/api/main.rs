@@ -9,5 +9,6 @@ mod ops;
 mod problems;
 mod process;
 mod store_conformance;
+mod stored;
 mod subject_tokens;
 mod vault;

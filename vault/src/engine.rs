@@ -10,10 +10,13 @@ use zeroize::Zeroizing;
 use crate::aead::{AeadKey, open_key};
 use crate::cache::KeyCache;
 use crate::field::FieldName;
+use crate::index::{key_label, normalize};
 use crate::keyring::{Keyring, KeyringName, SealedKek, Suite, kek_aad};
 use crate::seal::{Ciphertext, open_parsed, open_value, seal_value};
 use crate::store::{Erasure, ErasureCounts, SealedDataKey, VaultStore};
-use crate::{Error, Result, RootKey, SubjectId};
+use crate::store::{IndexEntry, PutOutcome, StoredField};
+use crate::token::{TokenFormat, new_token};
+use crate::{DerivedKey, Error, Result, RootKey, SubjectId};
 
 /// Tuning of the vault's caches.
 #[derive(Clone, Debug)]
@@ -72,10 +75,36 @@ impl DataKeyId {
     }
 }
 
+/// A field to store for a subject.
+pub struct FieldWrite {
+    /// The field.
+    pub field: FieldName,
+    /// The value (PI).
+    pub value: Zeroizing<String>,
+    /// Whether to keep a blind index of it for search.
+    pub searchable: bool,
+    /// How its token is made.
+    pub token_format: TokenFormat,
+}
+
+/// A stored field read back.
+pub struct ReadField {
+    /// The field.
+    pub field: FieldName,
+    /// Its token.
+    pub token: String,
+    /// The value, or why it could not be read.
+    pub value: Result<Zeroizing<String>>,
+}
+
+/// Attempts at storing fields when freshly drawn tokens clash with existing ones.
+const TOKEN_ATTEMPTS: usize = 4;
+
 /// The vault.
 pub struct Vault {
     store: Arc<dyn VaultStore>,
     kek_wrap: AeadKey,
+    index_master: DerivedKey,
     keks: KeyCache<(KeyringName, u32), AeadKey>,
     data_keys: KeyCache<String, AeadKey>,
     keyrings: Mutex<HashMap<KeyringName, (Arc<Keyring>, Instant)>>,
@@ -99,6 +128,7 @@ impl Vault {
         Ok(Self {
             store,
             kek_wrap,
+            index_master: root.derive("blind-index/v1")?,
             keks: KeyCache::new(1024, Duration::from_secs(3600)),
             data_keys: KeyCache::new(options.key_cache_capacity, options.key_cache_ttl),
             keyrings: Mutex::new(HashMap::new()),
@@ -296,6 +326,126 @@ impl Vault {
             .remove_where(|id| DataKeyId::parts(id).is_some_and(|(_, s, _)| s == subject.as_str()));
         let recorded = self.store.erasure(subject).await?.unwrap_or(erasure);
         Ok((recorded, counts))
+    }
+
+    /// Stores fields of a subject (encrypted under `keyring`'s latest version) and returns
+    /// each field's new token, in the order given. All or nothing: a subject that is erased
+    /// gets [`Error::SubjectErased`] and nothing is written.
+    pub async fn put_fields(
+        &self,
+        keyring: &KeyringName,
+        subject: &SubjectId,
+        writes: &[FieldWrite],
+        now: i64,
+    ) -> Result<Vec<String>> {
+        let mut stored = Vec::with_capacity(writes.len());
+        let mut index = Vec::new();
+        for w in writes {
+            let max = w.field.kind().max_len();
+            if w.value.len() > max {
+                return Err(Error::ValueTooLong { max });
+            }
+            let ciphertext = self
+                .encrypt(keyring, subject, &w.field, &w.value, now)
+                .await?;
+            stored.push(StoredField {
+                subject: subject.clone(),
+                field: w.field.as_str().to_owned(),
+                ciphertext,
+                token: String::new(),
+                updated_at: now,
+            });
+            if w.searchable {
+                index.push(IndexEntry {
+                    keyring: keyring.as_str().to_owned(),
+                    field: w.field.as_str().to_owned(),
+                    digest: self.index_digest(keyring, &w.field, &w.value)?,
+                    subject: subject.clone(),
+                });
+            }
+        }
+        for _ in 0..TOKEN_ATTEMPTS {
+            for (s, w) in stored.iter_mut().zip(writes) {
+                s.token = new_token(w.field.kind(), &w.value, w.token_format);
+            }
+            match self.store.put_fields(subject, &stored, &index).await? {
+                PutOutcome::Stored => return Ok(stored.into_iter().map(|s| s.token).collect()),
+                PutOutcome::Erased => return Err(Error::SubjectErased),
+                PutOutcome::TokenClash => continue,
+            }
+        }
+        // Fresh 128-bit tokens clashing again and again means the generator is broken.
+        Err(Error::Random)
+    }
+
+    /// Reads a subject's stored fields (all, or those named), decrypting each.
+    pub async fn read_fields(
+        &self,
+        subject: &SubjectId,
+        names: Option<&[FieldName]>,
+    ) -> Result<Vec<ReadField>> {
+        let stored = self.store.fields(subject).await?;
+        if stored.is_empty() && self.store.erasure(subject).await?.is_some() {
+            return Err(Error::SubjectErased);
+        }
+        let mut out = Vec::new();
+        for s in stored {
+            let field = FieldName::parse(&s.field)?;
+            if names.is_some_and(|n| !n.contains(&field)) {
+                continue;
+            }
+            let value = self.decrypt(subject, &field, &s.ciphertext).await;
+            out.push(ReadField {
+                field,
+                token: s.token,
+                value,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The subject, field and value a token stands for.
+    pub async fn detokenize(
+        &self,
+        token: &str,
+    ) -> Result<(SubjectId, FieldName, Zeroizing<String>)> {
+        let stored = self
+            .store
+            .field_by_token(token)
+            .await?
+            .ok_or(Error::UnknownToken)?;
+        let field = FieldName::parse(&stored.field)?;
+        let value = self
+            .decrypt(&stored.subject, &field, &stored.ciphertext)
+            .await?;
+        Ok((stored.subject, field, value))
+    }
+
+    /// The subjects whose searchable `field` (stored under `keyring`) equals `value` once
+    /// both are normalised.
+    pub async fn search(
+        &self,
+        keyring: &KeyringName,
+        field: &FieldName,
+        value: &str,
+    ) -> Result<Vec<SubjectId>> {
+        let digest = self.index_digest(keyring, field, value)?;
+        Ok(self
+            .store
+            .search_index(keyring.as_str(), field.as_str(), &digest)
+            .await?)
+    }
+
+    fn index_digest(
+        &self,
+        keyring: &KeyringName,
+        field: &FieldName,
+        value: &str,
+    ) -> Result<Vec<u8>> {
+        let key = self
+            .index_master
+            .derive(&key_label(keyring.as_str(), field.as_str()))?;
+        Ok(key.sign(normalize(field.kind(), value).as_bytes()).to_vec())
     }
 
     /// The erasure record of a subject, if erased.

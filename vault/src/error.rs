@@ -69,6 +69,9 @@ pub enum Error {
     /// The ciphertext's version is below the keyring's minimum decryption version.
     #[error("this keyring version no longer decrypts (below min_decryption_version)")]
     VersionRetired,
+    /// No stored value has this token (never issued, replaced, or its subject erased).
+    #[error("unknown token")]
+    UnknownToken,
     /// The subject was erased: its data keys are destroyed.
     #[error("the subject was erased")]
     SubjectErased,

@@ -10,7 +10,10 @@
 //!   KEK version, cached unwrapped in a bounded LRU with a time to live.
 //! - Values are sealed with AES-256-GCM under the subject's data key, bound to (keyring,
 //!   version, subject, field); the string form is documented in [`seal`].
-//! - Erasure destroys a subject's data keys (crypto-shredding).
+//! - Stored fields: Baomi keeps the ciphertext and hands out a token ([`token`]); fields
+//!   declared searchable get a blind index ([`index`]).
+//! - Erasure destroys a subject's data keys (crypto-shredding), stored fields, tokens and
+//!   index entries.
 //!
 //! The crate knows nothing of HTTP or of the database: [`VaultStore`] is the storage it
 //! needs, implemented by the server for SQLite and PostgreSQL.
@@ -20,14 +23,17 @@ mod cache;
 mod engine;
 mod error;
 mod field;
+pub mod index;
 mod keyring;
 mod root;
 pub mod seal;
 mod store;
 mod subject;
+pub mod token;
 pub mod view;
 
 pub use aead::AeadKey;
+pub use engine::{FieldWrite, ReadField};
 pub use engine::{Vault, VaultOptions};
 pub use error::{Error, Result};
 pub use field::{FieldName, FieldType};
@@ -36,5 +42,9 @@ pub use root::{
     DerivedKey, KdfParams, Passphrase, RootKey, SealedRootKey, seal_root_key, unseal_root_key,
 };
 pub use seal::Ciphertext;
-pub use store::{Erasure, ErasureCounts, SealedDataKey, StoreFailure, VaultStore};
+pub use store::{
+    Erasure, ErasureCounts, IndexEntry, PutOutcome, SealedDataKey, StoreFailure, StoredField,
+    VaultStore,
+};
 pub use subject::SubjectId;
+pub use token::TokenFormat;

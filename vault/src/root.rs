@@ -39,15 +39,20 @@ impl RootKey {
     ///
     /// Different labels give unrelated keys; the same label always gives the same key.
     pub fn derive(&self, label: &str) -> Result<DerivedKey> {
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"baomi/derive/v1").extract(&self.0);
-        let info = [label.as_bytes()];
-        let okm = prk
-            .expand(&info, hkdf::HKDF_SHA256)
-            .map_err(|_| Error::Crypto)?;
-        let mut out = [0u8; KEY_LEN];
-        okm.fill(&mut out).map_err(|_| Error::Crypto)?;
-        Ok(DerivedKey(out))
+        hkdf32(&self.0, label).map(DerivedKey)
     }
+}
+
+/// HKDF-SHA256 (RFC 5869) of `ikm` with a fixed salt and `label` as the info.
+fn hkdf32(ikm: &[u8], label: &str) -> Result<[u8; KEY_LEN]> {
+    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"baomi/derive/v1").extract(ikm);
+    let info = [label.as_bytes()];
+    let okm = prk
+        .expand(&info, hkdf::HKDF_SHA256)
+        .map_err(|_| Error::Crypto)?;
+    let mut out = [0u8; KEY_LEN];
+    okm.fill(&mut out).map_err(|_| Error::Crypto)?;
+    Ok(out)
 }
 
 impl std::fmt::Debug for RootKey {
@@ -73,6 +78,12 @@ impl DerivedKey {
         let mut out = [0u8; 32];
         out.copy_from_slice(tag.as_ref());
         out
+    }
+
+    /// Derives a further key for one use, named by `label` (HKDF-SHA256 with this key as the
+    /// input keying material).
+    pub fn derive(&self, label: &str) -> Result<DerivedKey> {
+        hkdf32(&self.0, label).map(DerivedKey)
     }
 
     /// Checks an HMAC-SHA256 tag in constant time.

@@ -49,6 +49,58 @@ pub struct Erasure {
 pub struct ErasureCounts {
     /// Data keys destroyed (one per keyring version the subject had data under).
     pub data_keys: u64,
+    /// Stored fields deleted (with their tokens).
+    pub fields: u64,
+    /// Blind-index entries deleted.
+    pub index_entries: u64,
+}
+
+/// A field Baomi stores for a subject: its ciphertext and its token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct StoredField {
+    /// The subject.
+    pub subject: SubjectId,
+    /// The field's name.
+    pub field: String,
+    /// `bm:v1:…` (names its keyring).
+    pub ciphertext: String,
+    /// The token that stands for the value.
+    pub token: String,
+    /// Unix seconds.
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for StoredField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredField")
+            .field("subject", &self.subject)
+            .field("field", &self.field)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A blind-index entry: HMAC of a normalised value, for exact-match search.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IndexEntry {
+    /// The keyring whose index key made it.
+    pub keyring: String,
+    /// The field's name.
+    pub field: String,
+    /// HMAC-SHA256 of the normalised value.
+    pub digest: Vec<u8>,
+    /// The subject.
+    pub subject: SubjectId,
+}
+
+/// What storing fields did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PutOutcome {
+    /// Stored.
+    Stored,
+    /// The subject is erased; nothing was written.
+    Erased,
+    /// A token is taken already; nothing was written (make new tokens and retry).
+    TokenClash,
 }
 
 /// The vault's storage port.
@@ -106,8 +158,10 @@ pub trait VaultStore: Send + Sync {
     /// The erasure of a subject, if it was erased.
     async fn erasure(&self, subject: &SubjectId) -> Result<Option<Erasure>, StoreFailure>;
 
-    /// Records an erasure and destroys every data key of the subject, in one transaction.
-    /// Erasing an erased subject destroys whatever is left and keeps the first record.
+    /// Records an erasure (committed first, so no data key or field can be written for the
+    /// subject afterwards), then destroys every data key, stored field, token and index entry
+    /// of the subject. Erasing an erased subject destroys whatever is left and keeps the first
+    /// record.
     async fn erase_subject(&self, erasure: &Erasure) -> Result<ErasureCounts, StoreFailure>;
 
     /// Up to `limit` data keys of `keyring` sealed under a KEK version below `kek_version`.
@@ -124,6 +178,29 @@ pub trait VaultStore: Send + Sync {
         key: &SealedDataKey,
         previous_kek_version: u32,
     ) -> Result<bool, StoreFailure>;
+
+    /// Stores fields of a subject in one transaction, replacing those fields' earlier values,
+    /// tokens and index entries; writes nothing if the subject is erased or a token clashes.
+    async fn put_fields(
+        &self,
+        subject: &SubjectId,
+        fields: &[StoredField],
+        index: &[IndexEntry],
+    ) -> Result<PutOutcome, StoreFailure>;
+
+    /// The stored fields of a subject.
+    async fn fields(&self, subject: &SubjectId) -> Result<Vec<StoredField>, StoreFailure>;
+
+    /// The stored field a token stands for.
+    async fn field_by_token(&self, token: &str) -> Result<Option<StoredField>, StoreFailure>;
+
+    /// The subjects with an index entry equal to `digest` in `keyring` and `field`.
+    async fn search_index(
+        &self,
+        keyring: &str,
+        field: &str,
+        digest: &[u8],
+    ) -> Result<Vec<SubjectId>, StoreFailure>;
 
     /// Destroys the data keys of `keyring` versions below `version` (they can no longer
     /// decrypt anything). Returns how many.

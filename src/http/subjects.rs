@@ -1,0 +1,329 @@
+//! The stored vault: `PUT/GET /v1/subjects/{id}/data`, `POST /v1/detokenize`,
+//! `POST /v1/search` (service role). Types here carry PI: none derives `Debug`.
+
+use std::collections::BTreeMap;
+
+use axum::Extension;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+use zeroize::Zeroizing;
+
+use super::error::{ApiError, Problem};
+use super::extract::{Json, Path, Query};
+use super::vault::{ItemProblem, ViewName};
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::service::RequestContext;
+use crate::service::stored::{self, StoreRequest};
+use crate::service::vault::View;
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(put_data, get_data))
+        .routes(routes!(detokenize))
+        .routes(routes!(search))
+}
+
+fn view(name: Option<ViewName>) -> (ViewName, View) {
+    match name.unwrap_or(ViewName::Masked) {
+        ViewName::Plain => (ViewName::Plain, View::Plain),
+        ViewName::Masked => (ViewName::Masked, View::Masked),
+    }
+}
+
+/// Fields to store for a subject.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PutData {
+    /// Keyring; `default` if absent.
+    pub keyring: Option<String>,
+    /// Field name → value, e.g. `{"mobile": "13800138000", "name": "张三"}`. Fields not
+    /// named keep their earlier values; a field named again gets a new value and a new token.
+    pub fields: BTreeMap<String, String>,
+    /// Fields to index for `POST /v1/search` (exact match after normalisation).
+    #[serde(default)]
+    pub searchable: Vec<String>,
+    /// Bank cards and mobile numbers get tokens of their own shape (default `true`); `false`
+    /// gives every field a random `tok_…` token.
+    pub format_preserving_tokens: Option<bool>,
+}
+
+/// The tokens of the stored fields.
+#[derive(Serialize, ToSchema)]
+pub struct Tokens {
+    /// The subject.
+    pub subject_id: String,
+    /// Field name → token. Keep tokens instead of values.
+    pub tokens: BTreeMap<String, String>,
+}
+
+/// Query of a read.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReadQuery {
+    /// Why: one of the calling key's purposes.
+    pub purpose: String,
+    /// Comma-separated field names; all fields if absent.
+    pub fields: Option<String>,
+    /// `masked` (default) or `plain`.
+    #[param(value_type = Option<String>)]
+    pub view: Option<ViewName>,
+}
+
+/// One stored field read back.
+#[derive(Serialize, ToSchema)]
+pub struct FieldValue {
+    /// Its token.
+    pub token: String,
+    /// The value, on success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The failure, otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ItemProblem>,
+}
+
+/// A subject's stored fields.
+#[derive(Serialize, ToSchema)]
+pub struct SubjectData {
+    /// The subject.
+    pub subject_id: String,
+    /// The view the values are in.
+    pub view: ViewName,
+    /// Field name → value.
+    pub fields: BTreeMap<String, FieldValue>,
+}
+
+/// Tokens to exchange for values.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DetokenizeRequest {
+    /// Why: one of the calling key's purposes.
+    pub purpose: String,
+    /// `masked` (default) or `plain`.
+    pub view: Option<ViewName>,
+    /// Up to `max_batch_items` tokens.
+    pub tokens: Vec<String>,
+}
+
+/// One token's result.
+#[derive(Serialize, ToSchema)]
+pub struct DetokenizedItem {
+    /// The token asked about.
+    pub token: String,
+    /// Whose value it is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub subject_id: Option<String>,
+    /// Which field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    /// The failure (`vault.unknown_token`, …).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ItemProblem>,
+}
+
+/// Results in the order of the tokens.
+#[derive(Serialize, ToSchema)]
+pub struct Detokenized {
+    /// The view the values are in.
+    pub view: ViewName,
+    /// One per token.
+    pub items: Vec<DetokenizedItem>,
+}
+
+/// An exact-match search.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SearchRequest {
+    /// Why: one of the calling key's purposes.
+    pub purpose: String,
+    /// Keyring the field was stored under; `default` if absent.
+    pub keyring: Option<String>,
+    /// A field stored as searchable.
+    pub field: String,
+    /// The value to find; written any usual way (`+86 138-0013-8000` finds `13800138000`).
+    pub value: String,
+}
+
+/// The subjects found.
+#[derive(Serialize, ToSchema)]
+pub struct SearchResult {
+    /// At most 1,000 subject ids.
+    pub subject_ids: Vec<String>,
+}
+
+/// Store fields of a subject and get a token for each (all or nothing).
+#[utoipa::path(put, path = "/v1/subjects/{id}/data", tag = "vault", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subject's id")),
+    request_body = PutData,
+    responses(
+        (status = 200, body = Tokens),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`vault.subject_erased`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    Json(body): Json<PutData>,
+) -> Result<axum::Json<Tokens>, ApiError> {
+    let request = StoreRequest {
+        keyring: body.keyring,
+        fields: body
+            .fields
+            .into_iter()
+            .map(|(k, v)| (k, Zeroizing::new(v)))
+            .collect(),
+        searchable: body.searchable,
+        format_preserving_tokens: body.format_preserving_tokens.unwrap_or(true),
+    };
+    let tokens = stored::put(&state, &caller, &ctx, &id, request).await?;
+    Ok(axum::Json(Tokens {
+        subject_id: id,
+        tokens,
+    }))
+}
+
+/// Read a subject's stored fields under a purpose (audited).
+#[utoipa::path(get, path = "/v1/subjects/{id}/data", tag = "vault", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subject's id"), ReadQuery),
+    responses(
+        (status = 200, body = SubjectData),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`vault.subject_erased`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn get_data(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    Query(query): Query<ReadQuery>,
+) -> Result<axum::Json<SubjectData>, ApiError> {
+    let (view_name, view_as) = view(query.view);
+    let read = stored::get(
+        &state,
+        &caller,
+        &ctx,
+        &id,
+        &query.purpose,
+        query.fields.as_deref(),
+        view_as,
+    )
+    .await?;
+    let fields = read
+        .into_iter()
+        .map(|(name, out)| {
+            let (value, error) = match out.value {
+                Ok(v) => (Some(v.as_str().to_owned()), None),
+                Err(e) => (
+                    None,
+                    Some(ItemProblem {
+                        code: e.code,
+                        detail: e.detail,
+                    }),
+                ),
+            };
+            (
+                name,
+                FieldValue {
+                    token: out.token,
+                    value,
+                    error,
+                },
+            )
+        })
+        .collect();
+    Ok(axum::Json(SubjectData {
+        subject_id: id,
+        view: view_name,
+        fields,
+    }))
+}
+
+/// Exchange tokens for values under a purpose (audited per subject).
+#[utoipa::path(post, path = "/v1/detokenize", tag = "vault", security(("bearer" = [])),
+    request_body = DetokenizeRequest,
+    responses(
+        (status = 200, body = Detokenized),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn detokenize(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Json(body): Json<DetokenizeRequest>,
+) -> Result<axum::Json<Detokenized>, ApiError> {
+    let (view_name, view_as) = view(body.view);
+    let results =
+        stored::detokenize(&state, &caller, &ctx, &body.purpose, view_as, &body.tokens).await?;
+    let items = body
+        .tokens
+        .into_iter()
+        .zip(results)
+        .map(|(token, r)| match r {
+            Ok(d) => DetokenizedItem {
+                token,
+                subject_id: Some(d.subject_id),
+                field: Some(d.field),
+                value: Some(d.value.as_str().to_owned()),
+                error: None,
+            },
+            Err(e) => DetokenizedItem {
+                token,
+                subject_id: None,
+                field: None,
+                value: None,
+                error: Some(ItemProblem {
+                    code: e.code,
+                    detail: e.detail,
+                }),
+            },
+        })
+        .collect();
+    Ok(axum::Json(Detokenized {
+        view: view_name,
+        items,
+    }))
+}
+
+/// Find subjects by a searchable field's value, without decrypting anything (audited).
+#[utoipa::path(post, path = "/v1/search", tag = "vault", security(("bearer" = [])),
+    request_body = SearchRequest,
+    responses(
+        (status = 200, body = SearchResult),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn search(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Json(body): Json<SearchRequest>,
+) -> Result<axum::Json<SearchResult>, ApiError> {
+    let subject_ids = stored::search(
+        &state,
+        &caller,
+        &ctx,
+        &body.purpose,
+        body.keyring.as_deref(),
+        &body.field,
+        &body.value,
+    )
+    .await?;
+    Ok(axum::Json(SearchResult { subject_ids }))
+}

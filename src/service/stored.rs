@@ -1,0 +1,274 @@
+//! The stored vault: Baomi keeps the ciphertexts and hands out tokens; reads by subject or by
+//! token under a purpose; exact-match search through blind indexes. Every call is audited.
+
+use std::collections::BTreeMap;
+
+use baomi_audit::Action;
+use baomi_vault::{FieldName, FieldWrite, KeyringName, SubjectId, TokenFormat, view};
+use zeroize::Zeroizing;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::authenticate::require_role;
+use crate::service::vault::{ItemError, View, require_purpose, vault_error};
+use crate::service::{RequestContext, ServiceError, audit, now};
+
+/// Most fields in one store request.
+pub const MAX_FIELDS: usize = 64;
+
+/// What to store.
+pub struct StoreRequest {
+    /// Keyring; `default` if absent.
+    pub keyring: Option<String>,
+    /// Field name → value (PI).
+    pub fields: BTreeMap<String, Zeroizing<String>>,
+    /// Fields to index for search.
+    pub searchable: Vec<String>,
+    /// Whether bank cards and mobile numbers get format-preserving tokens.
+    pub format_preserving_tokens: bool,
+}
+
+fn subject(raw: &str) -> Result<SubjectId, ServiceError> {
+    SubjectId::parse(raw).map_err(|e| ServiceError::invalid("subject_id", e))
+}
+
+fn erased_or(e: baomi_vault::Error) -> ServiceError {
+    match e {
+        baomi_vault::Error::SubjectErased => ServiceError::Gone {
+            code: "vault.subject_erased",
+        },
+        baomi_vault::Error::ValueTooLong { max } => {
+            ServiceError::invalid("fields", format!("a value is longer than {max} bytes"))
+        }
+        other => vault_error(other),
+    }
+}
+
+/// Stores fields of a subject, all or none, and returns field name → token.
+pub async fn put(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject_id: &str,
+    request: StoreRequest,
+) -> Result<BTreeMap<String, String>, ServiceError> {
+    require_role(caller, &[Role::Service])?;
+    let subject = subject(subject_id)?;
+    if request.fields.is_empty() || request.fields.len() > MAX_FIELDS {
+        return Err(ServiceError::invalid(
+            "fields",
+            format!("1 to {MAX_FIELDS} fields per request"),
+        ));
+    }
+    let keyring = match &request.keyring {
+        None => KeyringName::default_name(),
+        Some(k) => KeyringName::parse(k).map_err(|e| ServiceError::invalid("keyring", e))?,
+    };
+    let mut writes = Vec::with_capacity(request.fields.len());
+    for name in &request.searchable {
+        if !request.fields.contains_key(name) {
+            return Err(ServiceError::invalid(
+                "searchable",
+                "names a field that is not in this request",
+            ));
+        }
+    }
+    let format = if request.format_preserving_tokens {
+        TokenFormat::FormatPreserving
+    } else {
+        TokenFormat::Random
+    };
+    for (name, value) in request.fields {
+        let field = FieldName::parse(&name).map_err(|e| ServiceError::invalid("fields", e))?;
+        writes.push(FieldWrite {
+            searchable: request.searchable.contains(&name),
+            field,
+            value,
+            token_format: format,
+        });
+    }
+    let tokens = state
+        .vault
+        .put_fields(&keyring, &subject, &writes, now())
+        .await
+        .map_err(erased_or)?;
+    let mut event = audit::event(caller, ctx, Action::Store);
+    event.subject = Some(subject.as_str().to_owned());
+    event.fields = writes.iter().map(|w| w.field.as_str().to_owned()).collect();
+    event.count = u32::try_from(writes.len()).unwrap_or(u32::MAX);
+    audit::append(state.audit.as_ref(), &[event]).await?;
+    Ok(writes
+        .iter()
+        .map(|w| w.field.as_str().to_owned())
+        .zip(tokens)
+        .collect())
+}
+
+/// One field read back: its token and value, or why it could not be read.
+pub struct FieldOut {
+    /// The token.
+    pub token: String,
+    /// The value in the requested view, or the item error.
+    pub value: Result<Zeroizing<String>, ItemError>,
+}
+
+/// Reads a subject's stored fields under a purpose.
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject_id: &str,
+    purpose: &str,
+    fields: Option<&str>,
+    view_as: View,
+) -> Result<BTreeMap<String, FieldOut>, ServiceError> {
+    let purpose = require_purpose(caller, purpose)?;
+    let subject = subject(subject_id)?;
+    let names = match fields {
+        None => None,
+        Some(list) => Some(
+            list.split(',')
+                .map(|n| FieldName::parse(n.trim()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ServiceError::invalid("fields", e))?,
+        ),
+    };
+    let read = state
+        .vault
+        .read_fields(&subject, names.as_deref())
+        .await
+        .map_err(erased_or)?;
+    let mut event = audit::event(caller, ctx, Action::Read);
+    event.subject = Some(subject.as_str().to_owned());
+    event.purpose = Some(purpose.as_str().to_owned());
+    event.fields = read.iter().map(|r| r.field.as_str().to_owned()).collect();
+    event.count = u32::try_from(read.len()).unwrap_or(u32::MAX);
+    audit::append(state.audit.as_ref(), &[event]).await?;
+    let mut out = BTreeMap::new();
+    for r in read {
+        let value = match r.value {
+            Ok(plain) => Ok(shown(view_as, &r.field, plain)),
+            Err(e) => Err(crate::service::vault::item_error(e)?),
+        };
+        out.insert(
+            r.field.as_str().to_owned(),
+            FieldOut {
+                token: r.token,
+                value,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn shown(view_as: View, field: &FieldName, plain: Zeroizing<String>) -> Zeroizing<String> {
+    match view_as {
+        View::Plain => plain,
+        View::Masked => Zeroizing::new(view::masked(field.kind(), &plain)),
+    }
+}
+
+/// What a token stood for.
+pub struct Detokenized {
+    /// The subject.
+    pub subject_id: String,
+    /// The field.
+    pub field: String,
+    /// The value in the requested view.
+    pub value: Zeroizing<String>,
+}
+
+/// Exchanges tokens for values under a purpose; each subject touched is audited.
+pub async fn detokenize(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    purpose: &str,
+    view_as: View,
+    tokens: &[String],
+) -> Result<Vec<Result<Detokenized, ItemError>>, ServiceError> {
+    let purpose = require_purpose(caller, purpose)?;
+    if tokens.is_empty() || tokens.len() > state.limits.max_batch_items {
+        return Err(ServiceError::invalid(
+            "tokens",
+            format!("1 to {} tokens per request", state.limits.max_batch_items),
+        ));
+    }
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut by_subject: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for token in tokens {
+        match state.vault.detokenize(token).await {
+            Ok((subject, field, plain)) => {
+                by_subject
+                    .entry(subject.as_str().to_owned())
+                    .or_default()
+                    .push(field.as_str().to_owned());
+                out.push(Ok(Detokenized {
+                    subject_id: subject.as_str().to_owned(),
+                    field: field.as_str().to_owned(),
+                    value: shown(view_as, &field, plain),
+                }));
+            }
+            Err(baomi_vault::Error::UnknownToken) => out.push(Err(ItemError {
+                code: "vault.unknown_token",
+                detail: "no stored value has this token".to_owned(),
+            })),
+            Err(e) => out.push(Err(crate::service::vault::item_error(e)?)),
+        }
+    }
+    let events: Vec<_> = by_subject
+        .into_iter()
+        .map(|(subject, fields)| {
+            let mut e = audit::event(caller, ctx, Action::Detokenize);
+            e.count = u32::try_from(fields.len()).unwrap_or(u32::MAX);
+            e.subject = Some(subject);
+            e.fields = fields;
+            e.purpose = Some(purpose.as_str().to_owned());
+            e
+        })
+        .collect();
+    audit::append(state.audit.as_ref(), &events).await?;
+    Ok(out)
+}
+
+/// The subjects whose searchable `field` equals `value` (normalised), under a purpose. Each
+/// subject found is audited; a search that finds nobody is audited too.
+pub async fn search(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    purpose: &str,
+    keyring: Option<&str>,
+    field: &str,
+    value: &str,
+) -> Result<Vec<String>, ServiceError> {
+    let purpose = require_purpose(caller, purpose)?;
+    let field = FieldName::parse(field).map_err(|e| ServiceError::invalid("field", e))?;
+    let keyring = match keyring {
+        None => KeyringName::default_name(),
+        Some(k) => KeyringName::parse(k).map_err(|e| ServiceError::invalid("keyring", e))?,
+    };
+    let found = state
+        .vault
+        .search(&keyring, &field, value)
+        .await
+        .map_err(vault_error)?;
+    let mut events = Vec::new();
+    let template = || {
+        let mut e = audit::event(caller, ctx, Action::Search);
+        e.fields = vec![field.as_str().to_owned()];
+        e.purpose = Some(purpose.as_str().to_owned());
+        e
+    };
+    for s in &found {
+        let mut e = template();
+        e.subject = Some(s.as_str().to_owned());
+        e.count = 1;
+        events.push(e);
+    }
+    if found.is_empty() {
+        events.push(template());
+    }
+    audit::append(state.audit.as_ref(), &events).await?;
+    Ok(found.into_iter().map(|s| s.as_str().to_owned()).collect())
+}

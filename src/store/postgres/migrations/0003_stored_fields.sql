@@ -1,0 +1,20 @@
+-- Stored vault: subjects' fields (ciphertext and token) and blind-index entries.
+
+CREATE TABLE subject_fields (
+    subject     TEXT    NOT NULL,
+    field       TEXT    NOT NULL,
+    ciphertext  TEXT    NOT NULL,
+    token       TEXT    NOT NULL UNIQUE,
+    updated_at  BIGINT  NOT NULL,
+    PRIMARY KEY (subject, field)
+);
+
+CREATE TABLE blind_index (
+    keyring     TEXT    NOT NULL,
+    field       TEXT    NOT NULL,
+    digest      BYTEA    NOT NULL,
+    subject     TEXT    NOT NULL,
+    PRIMARY KEY (keyring, field, digest, subject)
+);
+
+CREATE INDEX blind_index_by_subject ON blind_index (subject, field);

@@ -1,0 +1,388 @@
+//! The stored vault over HTTP: fields kept by Baomi, tokens, reads under a purpose,
+//! detokenization, blind-index search, and erasure of all of it.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+const PURPOSE: &str = "customer_service";
+const CARD: &str = "6222021234567890123";
+
+async fn service_key(app: &TestApp) -> String {
+    app.create_key("service", &[PURPOSE]).await.1
+}
+
+async fn put(app: &TestApp, key: &str, subject: &str, body: Value) -> Value {
+    let reply = app
+        .call(
+            Method::PUT,
+            &format!("/v1/subjects/{subject}/data"),
+            Some(key),
+            Some(body),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()
+}
+
+async fn read(app: &TestApp, key: &str, subject: &str, query: &str) -> crate::helpers::Reply {
+    app.get(
+        &format!("/v1/subjects/{subject}/data?purpose={PURPOSE}{query}"),
+        Some(key),
+    )
+    .await
+}
+
+fn luhn(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 1 {
+                if d * 2 > 9 { d * 2 - 9 } else { d * 2 }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum.is_multiple_of(10)
+}
+
+#[tokio::test]
+async fn stored_fields_get_tokens_of_the_right_shape_and_read_back() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let stored = put(&app, &key, "u-1", json!({
+        "fields": {"bank_card": CARD, "mobile": "+86 138-0013-8000", "name": "张三", "id_number": "11010519491231002X"},
+        "searchable": ["mobile", "id_number"],
+    }))
+    .await;
+    let tokens = &stored["tokens"];
+    let card_token = tokens["bank_card"].as_str().unwrap();
+    assert_eq!(card_token.len(), CARD.len());
+    assert_eq!(&card_token[..6], &CARD[..6]);
+    assert_eq!(&card_token[15..], &CARD[15..]);
+    assert_ne!(card_token, CARD);
+    assert!(luhn(card_token), "{card_token}");
+    let mobile_token = tokens["mobile"].as_str().unwrap();
+    assert_eq!(mobile_token.len(), 11);
+    assert!(mobile_token.starts_with('1') && mobile_token != "13800138000");
+    assert!(tokens["name"].as_str().unwrap().starts_with("tok_"));
+
+    let plain = read(&app, &key, "u-1", "&view=plain").await;
+    assert_eq!(plain.status, 200, "{}", plain.text);
+    let fields = &plain.json()["fields"];
+    assert_eq!(fields["bank_card"]["value"], CARD);
+    assert_eq!(fields["mobile"]["value"], "+86 138-0013-8000");
+    assert_eq!(fields["name"]["value"], "张三");
+    assert_eq!(fields["name"]["token"], tokens["name"]);
+
+    let masked = read(&app, &key, "u-1", "&fields=bank_card,name")
+        .await
+        .json();
+    assert_eq!(masked["view"], "masked");
+    assert_eq!(
+        masked["fields"]["bank_card"]["value"],
+        "622202*********0123"
+    );
+    assert_eq!(masked["fields"]["name"]["value"], "张*");
+    assert!(
+        masked["fields"]["mobile"].is_null(),
+        "only the fields asked for"
+    );
+
+    // Random tokens on request.
+    let random = put(
+        &app,
+        &key,
+        "u-2",
+        json!({"fields": {"bank_card": CARD}, "format_preserving_tokens": false}),
+    )
+    .await;
+    assert!(
+        random["tokens"]["bank_card"]
+            .as_str()
+            .unwrap()
+            .starts_with("tok_")
+    );
+
+    // Purpose and role are checked; nothing unknown is quietly ignored.
+    app.get(
+        "/v1/subjects/u-1/data?purpose=marketing",
+        Some(&key),
+    )
+    .await
+    .assert_problem(403, "auth.purpose_not_allowed");
+    app.get("/v1/subjects/u-1/data", Some(&key))
+        .await
+        .assert_problem(400, "request.invalid_query");
+    read(&app, &key, "u-1", "&fields=phone")
+        .await
+        .assert_problem(422, "request.invalid_field");
+    read(&app, &app.admin_key, "u-1", "")
+        .await
+        .assert_problem(403, "auth.forbidden");
+    let reads = app
+        .db
+        .texts("SELECT body FROM audit_events WHERE action = 'read' ORDER BY seq")
+        .await;
+    assert_eq!(reads.len(), 2);
+    assert!(reads[0].contains("\"purpose\":\"customer_service\""));
+    for r in &reads {
+        assert!(!r.contains(CARD) && !r.contains("张三"), "{r}");
+    }
+}
+
+#[tokio::test]
+async fn a_store_request_is_all_or_nothing() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    put(&app, &key, "u-1", json!({"fields": {"name": "李四"}})).await;
+    for body in [
+        json!({"fields": {"mobile": "13800138000", "phone": "x"}}),
+        json!({"fields": {"mobile": "13800138000", "name": "x".repeat(300)}}),
+        json!({"fields": {"mobile": "13800138000"}, "searchable": ["email"]}),
+        json!({"fields": {}}),
+        json!({"fields": {"mobile": "13800138000"}, "keyring": "Bad Name"}),
+    ] {
+        let r = app
+            .call(
+                Method::PUT,
+                "/v1/subjects/u-1/data",
+                Some(&key),
+                Some(body.clone()),
+            )
+            .await;
+        r.assert_problem(422, "request.invalid_field");
+    }
+    let fields = read(&app, &key, "u-1", "&view=plain").await.json()["fields"].clone();
+    assert_eq!(fields.as_object().unwrap().len(), 1, "{fields}");
+    assert_eq!(fields["name"]["value"], "李四");
+    app.call(
+        Method::PUT,
+        "/v1/subjects/bad%20id/data",
+        Some(&key),
+        Some(json!({"fields": {"name": "x"}})),
+    )
+    .await
+    .assert_problem(422, "request.invalid_field");
+}
+
+#[tokio::test]
+async fn tokens_detokenize_until_replaced() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let first = put(
+        &app,
+        &key,
+        "u-1",
+        json!({"fields": {"mobile": "13800138000", "email": "a@example.cn"}}),
+    )
+    .await;
+    let old_mobile = first["tokens"]["mobile"].as_str().unwrap().to_owned();
+    let email = first["tokens"]["email"].as_str().unwrap().to_owned();
+    let second = put(
+        &app,
+        &key,
+        "u-1",
+        json!({"fields": {"mobile": "13912345678"}}),
+    )
+    .await;
+    let new_mobile = second["tokens"]["mobile"].as_str().unwrap().to_owned();
+    assert_ne!(old_mobile, new_mobile);
+
+    let reply = app
+        .post("/v1/detokenize", Some(&key), json!({"purpose": PURPOSE, "view": "plain", "tokens": [new_mobile, old_mobile, email, "tok_nothing"]}))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let items = reply.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items[0]["value"], "13912345678");
+    assert_eq!(items[0]["subject_id"], "u-1");
+    assert_eq!(items[0]["field"], "mobile");
+    assert_eq!(
+        items[1]["error"]["code"], "vault.unknown_token",
+        "a replaced value's token is dead"
+    );
+    assert_eq!(
+        items[2]["value"], "a@example.cn",
+        "other fields keep their tokens"
+    );
+    assert_eq!(items[3]["error"]["code"], "vault.unknown_token");
+    app.post(
+        "/v1/detokenize",
+        Some(&key),
+        json!({"purpose": "other", "tokens": [email]}),
+    )
+    .await
+    .assert_problem(403, "auth.purpose_not_allowed");
+    let events = app
+        .db
+        .texts("SELECT body FROM audit_events WHERE action = 'detokenize'")
+        .await;
+    assert_eq!(events.len(), 1);
+    assert!(
+        events[0].contains("\"subject\":\"u-1\"") && events[0].contains("\"count\":2"),
+        "{}",
+        events[0]
+    );
+}
+
+#[tokio::test]
+async fn blind_index_search_normalises_and_survives_rotation() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    put(&app, &key, "u-1", json!({"fields": {"mobile": "13800138000", "id_number": "11010519491231002x", "name": "王五"}, "searchable": ["mobile", "id_number"]})).await;
+    put(
+        &app,
+        &key,
+        "u-2",
+        json!({"fields": {"mobile": "+86 138 0013 8000"}, "searchable": ["mobile"]}),
+    )
+    .await;
+    put(
+        &app,
+        &key,
+        "u-3",
+        json!({"fields": {"mobile": "13900000000"}, "searchable": ["mobile"]}),
+    )
+    .await;
+    let search = |field: &'static str, value: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let r = app
+                .post(
+                    "/v1/search",
+                    Some(&key),
+                    json!({"purpose": PURPOSE, "field": field, "value": value}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json()["subject_ids"].clone()
+        }
+    };
+    assert_eq!(
+        search("mobile", "+86 138-0013-8000").await,
+        json!(["u-1", "u-2"])
+    );
+    assert_eq!(
+        search("mobile", "１３８００１３８０００").await,
+        json!(["u-1", "u-2"])
+    );
+    assert_eq!(
+        search("id_number", "11010519491231002X").await,
+        json!(["u-1"])
+    );
+    assert_eq!(
+        search("name", "王五").await,
+        json!([]),
+        "not declared searchable"
+    );
+    assert_eq!(search("mobile", "13700000000").await, json!([]));
+
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/keyrings/default/rotate",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, 200);
+    put(
+        &app,
+        &key,
+        "u-4",
+        json!({"fields": {"mobile": "13800138000"}, "searchable": ["mobile"]}),
+    )
+    .await;
+    assert_eq!(
+        search("mobile", "13800138000").await,
+        json!(["u-1", "u-2", "u-4"])
+    );
+
+    app.post(
+        "/v1/search",
+        Some(&key),
+        json!({"purpose": "other", "field": "mobile", "value": "1"}),
+    )
+    .await
+    .assert_problem(403, "auth.purpose_not_allowed");
+    let audited = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'search'")
+        .await;
+    assert!(audited >= 6, "{audited}");
+    let bodies = app
+        .db
+        .texts("SELECT body FROM audit_events WHERE action = 'search'")
+        .await;
+    assert!(
+        bodies
+            .iter()
+            .all(|b| !b.contains("13800138000") && !b.contains("1002"))
+    );
+}
+
+#[tokio::test]
+async fn erasure_removes_stored_fields_tokens_and_index_entries() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let stored = put(
+        &app,
+        &key,
+        "leaver",
+        json!({"fields": {"mobile": "13800138000", "bank_card": CARD}, "searchable": ["mobile"]}),
+    )
+    .await;
+    let token = stored["tokens"]["bank_card"].as_str().unwrap().to_owned();
+    let receipt = app
+        .call(Method::DELETE, "/v1/subjects/leaver", Some(&key), None)
+        .await
+        .json();
+    assert_eq!(receipt["fields_deleted"], 2);
+    assert_eq!(receipt["index_entries_deleted"], 1);
+    assert_eq!(receipt["data_keys_destroyed"], 1);
+
+    read(&app, &key, "leaver", "")
+        .await
+        .assert_problem(410, "vault.subject_erased");
+    app.call(
+        Method::PUT,
+        "/v1/subjects/leaver/data",
+        Some(&key),
+        Some(json!({"fields": {"name": "x"}})),
+    )
+    .await
+    .assert_problem(410, "vault.subject_erased");
+    let d = app
+        .post(
+            "/v1/detokenize",
+            Some(&key),
+            json!({"purpose": PURPOSE, "tokens": [token]}),
+        )
+        .await
+        .json();
+    assert_eq!(d["items"][0]["error"]["code"], "vault.unknown_token");
+    let s = app
+        .post(
+            "/v1/search",
+            Some(&key),
+            json!({"purpose": PURPOSE, "field": "mobile", "value": "13800138000"}),
+        )
+        .await
+        .json();
+    assert_eq!(s["subject_ids"], json!([]));
+    for table in ["subject_fields", "blind_index", "subject_keys"] {
+        let left = app
+            .db
+            .count(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE subject = 'leaver'"
+            ))
+            .await;
+        assert_eq!(left, 0, "{table}");
+    }
+}
