@@ -1,8 +1,10 @@
 //! `/v1/keys`: API keys (admin role).
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use baomi_audit::Action;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -15,6 +17,7 @@ use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::service::keys::{self, NewKey};
+use crate::service::{RequestContext, audit};
 use crate::store::ApiKeyRecord;
 
 /// The routes of this area.
@@ -112,6 +115,7 @@ pub struct KeyList {
 async fn create_key(
     State(state): State<AppState>,
     admin: AdminKey,
+    Extension(ctx): Extension<RequestContext>,
     Json(body): Json<CreateKey>,
 ) -> Result<impl IntoResponse, ApiError> {
     let new = NewKey {
@@ -120,6 +124,9 @@ async fn create_key(
         purposes: body.purposes,
     };
     let (record, secret) = keys::create(state.store.as_ref(), &new, Some(&admin.id)).await?;
+    let mut event = audit::about(&admin.caller, &ctx, Action::KeyCreate, &record.id);
+    event.fields = vec![format!("role:{}", record.role.as_str())];
+    audit::append(state.audit.as_ref(), &[event]).await?;
     let created = CreatedKey {
         key: KeyView::from(&record),
         secret: secret.expose_secret().to_owned(),
@@ -156,10 +163,13 @@ async fn list_keys(
     ))]
 async fn revoke_key(
     State(state): State<AppState>,
-    _admin: AdminKey,
+    admin: AdminKey,
+    Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     keys::revoke(state.store.as_ref(), &id).await?;
     state.key_records.evict(&id);
+    let event = audit::about(&admin.caller, &ctx, Action::KeyRevoke, &id);
+    audit::append(state.audit.as_ref(), &[event]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -53,6 +53,12 @@ async fn admin_creates_lists_and_revokes_keys() {
     denied.assert_problem(401, "auth.invalid_key");
 
     // Revoking again is a no-op; the list says when it was revoked.
+    let trail = app
+        .db
+        .texts("SELECT action FROM audit_events WHERE action LIKE 'key_%' ORDER BY seq")
+        .await;
+    assert_eq!(trail, ["key_create", "key_revoke"]);
+
     let again = app
         .call(
             Method::DELETE,

@@ -110,12 +110,9 @@ async fn stored_fields_get_tokens_of_the_right_shape_and_read_back() {
     );
 
     // Purpose and role are checked; nothing unknown is quietly ignored.
-    app.get(
-        "/v1/subjects/u-1/data?purpose=marketing",
-        Some(&key),
-    )
-    .await
-    .assert_problem(403, "auth.purpose_not_allowed");
+    app.get("/v1/subjects/u-1/data?purpose=marketing", Some(&key))
+        .await
+        .assert_problem(403, "auth.purpose_not_allowed");
     app.get("/v1/subjects/u-1/data", Some(&key))
         .await
         .assert_problem(400, "request.invalid_query");
