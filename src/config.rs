@@ -54,7 +54,8 @@ pub struct Config {
     pub auth_cache_ttl_secs: u64,
     /// Most unwrapped subject data keys kept in memory.
     pub key_cache_capacity: usize,
-    /// Longest an unwrapped data key stays in memory, in seconds.
+    /// Longest an unwrapped data key stays in memory, in seconds; also the longest another
+    /// node sharing the database may keep using an erased subject's cached key.
     pub key_cache_ttl_secs: u64,
     /// The erasure journal: one line per erasure, kept outside the database (put it on other
     /// storage than the database's) and replayed at start-up, so that restoring an older
@@ -152,7 +153,7 @@ impl Default for Config {
             max_batch_items: 1000,
             auth_cache_ttl_secs: 5,
             key_cache_capacity: 100_000,
-            key_cache_ttl_secs: 300,
+            key_cache_ttl_secs: 60,
             erasure_journal: None,
         }
     }

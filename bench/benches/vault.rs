@@ -60,8 +60,8 @@ impl VaultStore for MemoryStore {
         _: &KeyringName,
         _: u32,
         _: Option<u64>,
-    ) -> Result<(), StoreFailure> {
-        Ok(())
+    ) -> Result<bool, StoreFailure> {
+        Ok(true)
     }
     async fn subject_key(
         &self,
@@ -122,6 +122,23 @@ impl VaultStore for MemoryStore {
         _: &[IndexEntry],
     ) -> Result<PutOutcome, StoreFailure> {
         Ok(PutOutcome::Stored)
+    }
+    async fn stored_fields_below(
+        &self,
+        _: &KeyringName,
+        _: u32,
+        _: u32,
+    ) -> Result<Vec<StoredField>, StoreFailure> {
+        Ok(Vec::new())
+    }
+    async fn replace_ciphertext(&self, _: &StoredField, _: &str) -> Result<bool, StoreFailure> {
+        Ok(false)
+    }
+    async fn lowest_stored_version(&self, _: &KeyringName) -> Result<Option<u32>, StoreFailure> {
+        Ok(None)
+    }
+    async fn sweep_erased(&self) -> Result<u64, StoreFailure> {
+        Ok(0)
     }
     async fn fields(&self, _: &SubjectId) -> Result<Vec<StoredField>, StoreFailure> {
         Ok(Vec::new())

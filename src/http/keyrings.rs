@@ -31,7 +31,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CreateKeyring {
     /// 1 to 64 of `a-z 0-9 _ -`.
     pub name: String,
-    /// `aes256gcm` (the default and, for now, the only suite).
+    /// `aes256gcm` (default: random nonces, per-subject keys, erasable by crypto-shredding)
+    /// or `aes256siv` (deterministic: equal values of a field give equal ciphertexts, for
+    /// equality joins; not bound to a subject, so erasure cannot shred copies kept elsewhere).
     pub suite: Option<String>,
     /// Rotate automatically every so many days.
     pub rotation_period_days: Option<u32>,

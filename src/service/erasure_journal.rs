@@ -90,17 +90,21 @@ impl ErasureJournal {
             Err(e) => return Err(self.fail(e.kind())),
         };
         let mut count = 0;
+        let mut torn: Option<usize> = None;
         for (n, line) in std::io::BufReader::new(file).lines().enumerate() {
             let line = line.map_err(|e| self.fail(e.kind()))?;
             if line.trim().is_empty() {
                 continue;
             }
+            if let Some(bad) = torn {
+                // Only the last line may be torn (a crash mid-write, before the erasure was
+                // acknowledged); a damaged line followed by others is a lost erasure.
+                return Err(self.fail(format!("line {} is damaged", bad + 1)));
+            }
             let entry: Entry = match serde_json::from_str(&line) {
                 Ok(entry) => entry,
-                // A torn last line (a crash mid-write, before the erasure was acknowledged)
-                // is skipped; a damaged line elsewhere stops start-up.
                 Err(_) => {
-                    tracing::warn!(line = n + 1, "unreadable erasure journal line skipped");
+                    torn = Some(n);
                     continue;
                 }
             };
@@ -111,6 +115,12 @@ impl ErasureJournal {
                 .await
                 .map_err(|e| self.fail(format!("line {}: {e}", n + 1)))?;
             count += 1;
+        }
+        if let Some(bad) = torn {
+            tracing::warn!(
+                line = bad + 1,
+                "torn last line of the erasure journal skipped"
+            );
         }
         Ok(count)
     }

@@ -16,20 +16,20 @@ pub struct Tick {
     pub rotated: usize,
     /// Data keys re-sealed under their keyring's newest KEK.
     pub resealed: u64,
+    /// Stored fields re-encrypted under their keyring's newest version.
+    pub reencrypted: u64,
+    /// Rows of erased subjects removed (left by an interrupted erasure).
+    pub swept: u64,
 }
 
 /// One pass at time `now` (Unix seconds).
 pub async fn tick(vault: &Vault, now: i64) -> Result<Tick, baomi_vault::Error> {
     let mut done = Tick::default();
     for name in vault.due_for_rotation(now).await? {
-        match vault.rotate(&name, now).await {
-            Ok(k) => {
-                tracing::info!(keyring = %name, version = k.latest_version, "keyring rotated on schedule");
-                done.rotated += 1;
-            }
-            // Another node rotated it at the same moment: fine.
-            Err(baomi_vault::Error::RotationConflict) => {}
-            Err(e) => return Err(e),
+        // Re-checked against a fresh read: another node may have rotated it just now.
+        if vault.rotate_if_due(&name, now).await? {
+            tracing::info!(keyring = %name, "keyring rotated on schedule");
+            done.rotated += 1;
         }
     }
     for keyring in vault.keyrings().await? {
@@ -40,7 +40,17 @@ pub async fn tick(vault: &Vault, now: i64) -> Result<Tick, baomi_vault::Error> {
                 break;
             }
         }
+        loop {
+            let n = vault
+                .reencrypt_stored_fields(&keyring.name, RESEAL_BATCH, now)
+                .await?;
+            done.reencrypted += n;
+            if n < u64::from(RESEAL_BATCH) {
+                break;
+            }
+        }
     }
+    done.swept = vault.sweep_erased().await?;
     Ok(done)
 }
 
@@ -52,10 +62,12 @@ pub async fn run(vault: Arc<Vault>, every: Duration, mut stop: tokio::sync::watc
             _ = stop.changed() => return,
         }
         match tick(&vault, crate::service::now()).await {
-            Ok(t) if t.rotated > 0 || t.resealed > 0 => {
+            Ok(t) if t != Tick::default() => {
                 tracing::info!(
                     rotated = t.rotated,
                     resealed = t.resealed,
+                    reencrypted = t.reencrypted,
+                    swept = t.swept,
                     "key maintenance"
                 );
             }

@@ -28,6 +28,30 @@ pub struct StoreRequest {
     pub format_preserving_tokens: bool,
 }
 
+/// Checks the purpose like `require_purpose`, and records a refusal in the trail before
+/// returning it: refused reads are part of the record as much as allowed ones.
+async fn purpose_or_audited_refusal(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    purpose: &str,
+    action: Action,
+    subject: Option<&str>,
+) -> Result<baomi_consent::PurposeId, ServiceError> {
+    match require_purpose(caller, purpose) {
+        Err(ServiceError::PurposeNotAllowed) => {
+            let mut event = audit::event(caller, ctx, action);
+            event.subject = subject
+                .and_then(|s| SubjectId::parse(s).ok())
+                .map(|s| s.as_str().to_owned());
+            let event = audit::denied(event, "auth.purpose_not_allowed");
+            audit::append(state.audit.as_ref(), &[event]).await?;
+            Err(ServiceError::PurposeNotAllowed)
+        }
+        other => other,
+    }
+}
+
 fn subject(raw: &str) -> Result<SubjectId, ServiceError> {
     SubjectId::parse(raw).map_err(|e| ServiceError::invalid("subject_id", e))
 }
@@ -122,7 +146,9 @@ pub async fn get(
     fields: Option<&str>,
     view_as: View,
 ) -> Result<BTreeMap<String, FieldOut>, ServiceError> {
-    let purpose = require_purpose(caller, purpose)?;
+    let purpose =
+        purpose_or_audited_refusal(state, caller, ctx, purpose, Action::Read, Some(subject_id))
+            .await?;
     let subject = subject(subject_id)?;
     let names = match fields {
         None => None,
@@ -187,7 +213,8 @@ pub async fn detokenize(
     view_as: View,
     tokens: &[String],
 ) -> Result<Vec<Result<Detokenized, ItemError>>, ServiceError> {
-    let purpose = require_purpose(caller, purpose)?;
+    let purpose =
+        purpose_or_audited_refusal(state, caller, ctx, purpose, Action::Detokenize, None).await?;
     if tokens.is_empty() || tokens.len() > state.limits.max_batch_items {
         return Err(ServiceError::invalid(
             "tokens",
@@ -242,7 +269,8 @@ pub async fn search(
     field: &str,
     value: &str,
 ) -> Result<Vec<String>, ServiceError> {
-    let purpose = require_purpose(caller, purpose)?;
+    let purpose =
+        purpose_or_audited_refusal(state, caller, ctx, purpose, Action::Search, None).await?;
     let field = FieldName::parse(field).map_err(|e| ServiceError::invalid("field", e))?;
     let keyring = match keyring {
         None => KeyringName::default_name(),

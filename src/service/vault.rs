@@ -97,6 +97,10 @@ pub fn vault_error(e: baomi_vault::Error) -> ServiceError {
             code: "vault.rotation_conflict",
             detail: e.to_string(),
         },
+        E::StoredFieldsBelow => ServiceError::Conflict {
+            code: "vault.reencryption_pending",
+            detail: e.to_string(),
+        },
         E::InvalidKeyring => ServiceError::invalid("name", e),
         E::InvalidPolicy(reason) => ServiceError::invalid("policy", reason),
         other => ServiceError::Internal(other.to_string()),
@@ -290,12 +294,20 @@ pub async fn erase(
     require_role(caller, &[Role::Service, Role::Admin])?;
     let subject = SubjectId::parse(subject).map_err(|e| ServiceError::invalid("subject_id", e))?;
     let receipt_id = crate::service::erasure_journal::new_receipt_id()?;
+    let at = now();
+    // The journal first: once the line is on disk the erasure will happen, at the latest
+    // when the journal is replayed, even if the database write below fails or the process
+    // dies before it.
+    state.erasure_journal.record(&baomi_vault::Erasure {
+        subject: subject.clone(),
+        receipt_id: receipt_id.clone(),
+        erased_at: at,
+    })?;
     let (erasure, counts) = state
         .vault
-        .erase(&subject, &receipt_id, now())
+        .erase(&subject, &receipt_id, at)
         .await
         .map_err(vault_error)?;
-    state.erasure_journal.record(&erasure)?;
     let mut event = audit::event(caller, ctx, Action::Erase);
     event.subject = Some(subject.as_str().to_owned());
     event.count = u32::try_from(counts.data_keys).unwrap_or(u32::MAX);

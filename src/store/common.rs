@@ -172,10 +172,18 @@ pub(super) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $2 \
      WHERE id = $1 AND revoked_at IS NULL AND (role <> 'admin' OR \
      (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1)";
 
-/// Names the sqlx database type of a store, for the generic helpers of the macro.
+/// What differs between the backends in the shared queries.
 pub(crate) trait Backend {
     /// The sqlx database.
     type Db: sqlx::Database;
+    /// Starts a transaction that will write: SQLite takes the write lock at once
+    /// (`BEGIN IMMEDIATE`: a deferred transaction that reads, then writes, can fail with
+    /// `SQLITE_BUSY_SNAPSHOT` when another commit lands in between).
+    const BEGIN_WRITE: &'static str;
+    /// Serialises transactions about one subject (`$1`) inside a transaction, where the
+    /// backend needs it: PostgreSQL, under READ COMMITTED, would let an erasure and a
+    /// concurrent write of the same subject miss each other's rows.
+    const LOCK_SUBJECT: Option<&'static str>;
 }
 
 /// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,

@@ -102,6 +102,8 @@ impl SubjectKeyRow {
 pub(super) struct StoredFieldRow {
     subject: String,
     field: String,
+    keyring: String,
+    version: i64,
     ciphertext: String,
     token: String,
     updated_at: i64,
@@ -112,6 +114,8 @@ impl StoredFieldRow {
         Ok(baomi_vault::StoredField {
             subject: SubjectId::parse(&self.subject).map_err(|_| corrupt("subject id"))?,
             field: self.field,
+            keyring: KeyringName::parse(&self.keyring).map_err(|_| corrupt("keyring name"))?,
+            version: version(self.version)?,
             ciphertext: self.ciphertext,
             token: self.token,
             updated_at: self.updated_at,
@@ -271,18 +275,20 @@ macro_rules! impl_vault_store {
                 keyring: &baomi_vault::KeyringName,
                 min_decryption_version: u32,
                 rotation_period_secs: Option<u64>,
-            ) -> Result<(), baomi_vault::StoreFailure> {
-                sqlx::query(
+            ) -> Result<bool, baomi_vault::StoreFailure> {
+                // The minimum never goes down: a concurrent, higher value wins.
+                let changed = sqlx::query(
                     "UPDATE keyrings SET min_decryption_version = $2, rotation_period_secs = $3 \
-                     WHERE name = $1",
+                     WHERE name = $1 AND min_decryption_version <= $2",
                 )
                 .bind(keyring.as_str())
                 .bind(i64::from(min_decryption_version))
                 .bind(rotation_period_secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX)))
                 .execute(&self.pool)
                 .await
-                .map_err($crate::store::vault::failure)?;
-                Ok(())
+                .map_err($crate::store::vault::failure)?
+                .rows_affected();
+                Ok(changed == 1)
             }
 
             async fn subject_key(
@@ -309,11 +315,17 @@ macro_rules! impl_vault_store {
                 key: &baomi_vault::SealedDataKey,
             ) -> Result<Option<baomi_vault::SealedDataKey>, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
+                let mut tx = self.write_for_subject(key.subject.as_str()).await?;
+                if erased_in(&mut *tx, key.subject.as_str()).await? {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(None);
+                }
+                // Not for a version that was retired meanwhile (a node's keyring may be stale).
                 sqlx::query(
                     "INSERT INTO subject_keys \
                      (keyring, subject, version, kek_version, sealed, created_at) \
                      SELECT $1, $2, $3, $4, $5, $6 \
-                     WHERE NOT EXISTS (SELECT 1 FROM erasures WHERE subject = $2) \
+                     WHERE $3 >= (SELECT min_decryption_version FROM keyrings WHERE name = $1) \
                      ON CONFLICT (keyring, subject, version) DO NOTHING",
                 )
                 .bind(key.keyring.as_str())
@@ -322,20 +334,21 @@ macro_rules! impl_vault_store {
                 .bind(i64::from(key.kek_version))
                 .bind(&key.sealed)
                 .bind(key.created_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(f)?;
-                // An erasure committed while the insert ran wins: check after, and undo.
-                if baomi_vault::VaultStore::erasure(self, &key.subject).await?.is_some() {
-                    sqlx::query("DELETE FROM subject_keys WHERE subject = $1")
-                        .bind(key.subject.as_str())
-                        .execute(&self.pool)
-                        .await
-                        .map_err(f)?;
-                    return Ok(None);
-                }
-                baomi_vault::VaultStore::subject_key(self, &key.keyring, &key.subject, key.version)
-                    .await
+                let row: Option<$crate::store::vault::SubjectKeyRow> = sqlx::query_as(
+                    "SELECT keyring, subject, version, kek_version, sealed, created_at \
+                     FROM subject_keys WHERE keyring = $1 AND subject = $2 AND version = $3",
+                )
+                .bind(key.keyring.as_str())
+                .bind(key.subject.as_str())
+                .bind(i64::from(key.version))
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                row.map(|r| r.into_key()).transpose()
             }
 
             async fn erasure(
@@ -357,8 +370,9 @@ macro_rules! impl_vault_store {
                 erasure: &baomi_vault::Erasure,
             ) -> Result<baomi_vault::ErasureCounts, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
-                // The tombstone commits first, so that no data key can be created after the
-                // keys are deleted (insert_subject_key checks it).
+                // One transaction, serialised with every other write about this subject: the
+                // record and the destruction happen together or not at all.
+                let mut tx = self.write_for_subject(erasure.subject.as_str()).await?;
                 sqlx::query(
                     "INSERT INTO erasures (subject, receipt_id, erased_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (subject) DO NOTHING",
@@ -366,10 +380,9 @@ macro_rules! impl_vault_store {
                 .bind(erasure.subject.as_str())
                 .bind(&erasure.receipt_id)
                 .bind(erasure.erased_at)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err(f)?;
-                let mut tx = self.pool.begin().await.map_err(f)?;
                 let mut deleted = [0u64; 3];
                 for (n, table) in ["subject_keys", "subject_fields", "blind_index"]
                     .iter()
@@ -390,6 +403,20 @@ macro_rules! impl_vault_store {
                     fields: deleted[1],
                     index_entries: deleted[2],
                 })
+            }
+
+            async fn sweep_erased(&self) -> Result<u64, baomi_vault::StoreFailure> {
+                let mut swept = 0;
+                for table in ["subject_keys", "subject_fields", "blind_index"] {
+                    swept += sqlx::query(sqlx::AssertSqlSafe(format!(
+                        "DELETE FROM {table} WHERE subject IN (SELECT subject FROM erasures)"
+                    )))
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::vault::failure)?
+                    .rows_affected();
+                }
+                Ok(swept)
             }
 
             async fn subject_keys_sealed_below(
@@ -441,14 +468,8 @@ macro_rules! impl_vault_store {
                 index: &[baomi_vault::IndexEntry],
             ) -> Result<baomi_vault::PutOutcome, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
-                let mut tx = self.pool.begin().await.map_err(f)?;
-                let erased: Option<(String,)> =
-                    sqlx::query_as("SELECT subject FROM erasures WHERE subject = $1")
-                        .bind(subject.as_str())
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(f)?;
-                if erased.is_some() {
+                let mut tx = self.write_for_subject(subject.as_str()).await?;
+                if erased_in(&mut *tx, subject.as_str()).await? {
                     tx.rollback().await.map_err(f)?;
                     return Ok(baomi_vault::PutOutcome::Erased);
                 }
@@ -466,11 +487,14 @@ macro_rules! impl_vault_store {
                 }
                 if !fields.is_empty() {
                     let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO subject_fields (subject, field, ciphertext, token, updated_at) ",
+                        "INSERT INTO subject_fields \
+                         (subject, field, keyring, version, ciphertext, token, updated_at) ",
                     );
                     insert.push_values(fields, |mut row, field| {
                         row.push_bind(field.subject.as_str())
                             .push_bind(&field.field)
+                            .push_bind(field.keyring.as_str())
+                            .push_bind(i64::from(field.version))
                             .push_bind(&field.ciphertext)
                             .push_bind(&field.token)
                             .push_bind(field.updated_at);
@@ -510,7 +534,8 @@ macro_rules! impl_vault_store {
                 subject: &baomi_vault::SubjectId,
             ) -> Result<Vec<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
                 let rows: Vec<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
-                    "SELECT subject, field, ciphertext, token, updated_at FROM subject_fields \
+                    "SELECT subject, field, keyring, version, ciphertext, token, updated_at \
+                     FROM subject_fields \
                      WHERE subject = $1 ORDER BY field",
                 )
                 .bind(subject.as_str())
@@ -525,7 +550,8 @@ macro_rules! impl_vault_store {
                 token: &str,
             ) -> Result<Option<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
                 let row: Option<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
-                    "SELECT subject, field, ciphertext, token, updated_at FROM subject_fields \
+                    "SELECT subject, field, keyring, version, ciphertext, token, updated_at \
+                     FROM subject_fields \
                      WHERE token = $1",
                 )
                 .bind(token)
@@ -533,6 +559,69 @@ macro_rules! impl_vault_store {
                 .await
                 .map_err($crate::store::vault::failure)?;
                 row.map(|r| r.into_field()).transpose()
+            }
+
+            async fn stored_fields_below(
+                &self,
+                keyring: &baomi_vault::KeyringName,
+                version: u32,
+                limit: u32,
+            ) -> Result<Vec<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
+                let rows: Vec<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
+                    "SELECT subject, field, keyring, version, ciphertext, token, updated_at \
+                     FROM subject_fields WHERE keyring = $1 AND version < $2 \
+                     ORDER BY subject, field LIMIT $3",
+                )
+                .bind(keyring.as_str())
+                .bind(i64::from(version))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                rows.into_iter().map(|r| r.into_field()).collect()
+            }
+
+            async fn replace_ciphertext(
+                &self,
+                field: &baomi_vault::StoredField,
+                previous_ciphertext: &str,
+            ) -> Result<bool, baomi_vault::StoreFailure> {
+                let changed = sqlx::query(
+                    "UPDATE subject_fields SET ciphertext = $3, keyring = $4, version = $5 \
+                     WHERE subject = $1 AND field = $2 AND ciphertext = $6",
+                )
+                .bind(field.subject.as_str())
+                .bind(&field.field)
+                .bind(&field.ciphertext)
+                .bind(field.keyring.as_str())
+                .bind(i64::from(field.version))
+                .bind(previous_ciphertext)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?
+                .rows_affected();
+                Ok(changed == 1)
+            }
+
+            async fn lowest_stored_version(
+                &self,
+                keyring: &baomi_vault::KeyringName,
+            ) -> Result<Option<u32>, baomi_vault::StoreFailure> {
+                let row: Option<(i64,)> = sqlx::query_as(
+                    "SELECT version FROM subject_fields WHERE keyring = $1 \
+                     ORDER BY version LIMIT 1",
+                )
+                .bind(keyring.as_str())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                row.map(|(v,)| {
+                    u32::try_from(v).map_err(|_| baomi_vault::StoreFailure {
+                        unavailable: false,
+                        detail: "corrupt record: key version".to_owned(),
+                    })
+                })
+                .transpose()
             }
 
             async fn search_index(
@@ -573,6 +662,49 @@ macro_rules! impl_vault_store {
                     .await
                     .map_err($crate::store::vault::failure)?
                     .rows_affected())
+            }
+        }
+
+        /// Whether `subject` has an erasure record, read inside a transaction.
+        async fn erased_in<'e, E>(
+            executor: E,
+            subject: &str,
+        ) -> Result<bool, baomi_vault::StoreFailure>
+        where
+            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Backend>::Db>,
+        {
+            let found: Option<(String,)> =
+                sqlx::query_as("SELECT subject FROM erasures WHERE subject = $1")
+                    .bind(subject)
+                    .fetch_optional(executor)
+                    .await
+                    .map_err($crate::store::vault::failure)?;
+            Ok(found.is_some())
+        }
+
+        impl $store {
+            /// A write transaction holding the subject's lock (see `Backend`).
+            async fn write_for_subject(
+                &self,
+                subject: &str,
+            ) -> Result<
+                sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+                baomi_vault::StoreFailure,
+            > {
+                let f = $crate::store::vault::failure;
+                let mut tx = self
+                    .pool
+                    .begin_with(<$store as $crate::store::common::Backend>::BEGIN_WRITE)
+                    .await
+                    .map_err(f)?;
+                if let Some(lock) = <$store as $crate::store::common::Backend>::LOCK_SUBJECT {
+                    sqlx::query(lock)
+                        .bind(subject)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(f)?;
+                }
+                Ok(tx)
             }
         }
 

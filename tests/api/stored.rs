@@ -126,7 +126,12 @@ async fn stored_fields_get_tokens_of_the_right_shape_and_read_back() {
         .db
         .texts("SELECT body FROM audit_events WHERE action = 'read' ORDER BY seq")
         .await;
-    assert_eq!(reads.len(), 2);
+    assert_eq!(reads.len(), 3, "two reads and one refusal: {reads:?}");
+    assert!(
+        reads[2].contains("auth.purpose_not_allowed"),
+        "{}",
+        reads[2]
+    );
     assert!(reads[0].contains("\"purpose\":\"customer_service\""));
     for r in &reads {
         assert!(!r.contains(CARD) && !r.contains("张三"), "{r}");
@@ -217,13 +222,18 @@ async fn tokens_detokenize_until_replaced() {
     .assert_problem(403, "auth.purpose_not_allowed");
     let events = app
         .db
-        .texts("SELECT body FROM audit_events WHERE action = 'detokenize'")
+        .texts("SELECT body FROM audit_events WHERE action = 'detokenize' ORDER BY seq")
         .await;
-    assert_eq!(events.len(), 1);
+    assert_eq!(events.len(), 2, "one allowed, one refused: {events:?}");
     assert!(
         events[0].contains("\"subject\":\"u-1\"") && events[0].contains("\"count\":2"),
         "{}",
         events[0]
+    );
+    assert!(
+        events[1].contains("auth.purpose_not_allowed"),
+        "{}",
+        events[1]
     );
 }
 
@@ -382,4 +392,126 @@ async fn erasure_removes_stored_fields_tokens_and_index_entries() {
             .await;
         assert_eq!(left, 0, "{table}");
     }
+}
+
+#[tokio::test]
+async fn old_versions_are_retired_only_after_stored_fields_are_re_encrypted() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let admin = app.admin_key.clone();
+    put(
+        &app,
+        &key,
+        "u-1",
+        json!({"fields": {"mobile": "13800138000"}, "searchable": ["mobile"]}),
+    )
+    .await;
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/keyrings/default/rotate",
+            Some(&admin),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.json()["latest_version"], 2);
+    let raise = json!({"min_decryption_version": 2});
+    app.call(
+        Method::PATCH,
+        "/v1/keyrings/default",
+        Some(&admin),
+        Some(raise.clone()),
+    )
+    .await
+    .assert_problem(409, "vault.reencryption_pending");
+
+    let tick = baomi::service::maintenance::tick(&app.vault, baomi::service::now())
+        .await
+        .unwrap();
+    assert_eq!(tick.reencrypted, 1, "{tick:?}");
+    let r = app
+        .call(
+            Method::PATCH,
+            "/v1/keyrings/default",
+            Some(&admin),
+            Some(raise),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let data = read(&app, &key, "u-1", "&view=plain").await.json();
+    assert_eq!(
+        data["fields"]["mobile"]["value"], "13800138000",
+        "nothing stored is lost"
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM subject_keys WHERE subject = 'u-1' AND version < 2")
+            .await,
+        0
+    );
+    let found = app
+        .post(
+            "/v1/search",
+            Some(&key),
+            json!({"purpose": PURPOSE, "field": "mobile", "value": "13800138000"}),
+        )
+        .await
+        .json();
+    assert_eq!(found["subject_ids"], json!(["u-1"]));
+}
+
+#[tokio::test]
+async fn writes_racing_an_erasure_leave_nothing_behind() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    put(
+        &app,
+        &key,
+        "racer",
+        json!({"fields": {"mobile": "13800138000"}, "searchable": ["mobile"]}),
+    )
+    .await;
+    let mut writers = Vec::new();
+    for i in 0..16 {
+        let client = app.client.clone();
+        let base = app.url("");
+        let key = key.clone();
+        writers.push(tokio::spawn(async move {
+            let body =
+                json!({"fields": {"mobile": format!("1380013{i:04}")}, "searchable": ["mobile"]});
+            let put = client
+                .put(format!("{base}/v1/subjects/racer/data"))
+                .bearer_auth(&key)
+                .json(&body)
+                .send();
+            let enc = client
+                .post(format!("{base}/v1/encrypt"))
+                .bearer_auth(&key)
+                .json(&json!({"items": [{"subject_id": "racer", "field": "name", "value": "x"}]}))
+                .send();
+            let (a, b) = tokio::join!(put, enc);
+            (a.unwrap().status().as_u16(), b.unwrap().status().as_u16())
+        }));
+    }
+    let erased = app
+        .call(Method::DELETE, "/v1/subjects/racer", Some(&key), None)
+        .await;
+    assert_eq!(erased.status, 200);
+    for w in writers {
+        let (put_status, enc_status) = w.await.unwrap();
+        assert!(put_status == 200 || put_status == 410, "{put_status}");
+        assert_eq!(enc_status, 200);
+    }
+    for table in ["subject_keys", "subject_fields", "blind_index"] {
+        let left = app
+            .db
+            .count(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE subject = 'racer'"
+            ))
+            .await;
+        assert_eq!(left, 0, "{table} kept rows of an erased subject");
+    }
+    read(&app, &key, "racer", "")
+        .await
+        .assert_problem(410, "vault.subject_erased");
 }

@@ -642,10 +642,21 @@ async fn erasure_makes_every_copy_undecryptable_and_survives_a_restore() {
         {"subject_id": "leaver", "field": "id_number", "ciphertext": ciphertext(&sealed[1])},
         {"subject_id": "stayer", "field": "mobile", "ciphertext": ciphertext(&sealed[2])},
     ]);
+    app.call(
+        Method::PUT,
+        "/v1/subjects/leaver/data",
+        Some(&key),
+        Some(json!({"fields": {"email": "l@example.cn"}, "searchable": ["email"]})),
+    )
+    .await;
     // What a backup taken now would hold.
-    app.db
-        .execute("CREATE TABLE backup_keys AS SELECT * FROM subject_keys")
-        .await;
+    for table in ["subject_keys", "subject_fields", "blind_index"] {
+        app.db
+            .execute(&format!(
+                "CREATE TABLE backup_{table} AS SELECT * FROM {table}"
+            ))
+            .await;
+    }
 
     let receipt = app
         .call(Method::DELETE, "/v1/subjects/leaver", Some(&key), None)
@@ -693,11 +704,15 @@ async fn erasure_makes_every_copy_undecryptable_and_survives_a_restore() {
     let journal = std::fs::read_to_string(data_dir.join("erasure-journal.jsonl")).unwrap();
     assert_eq!(journal.lines().count(), 2);
     assert!(!journal.contains("13800138000"));
-    db.execute("INSERT INTO subject_keys SELECT * FROM backup_keys WHERE subject = 'leaver'")
+    for table in ["subject_keys", "subject_fields", "blind_index"] {
+        db.execute(&format!(
+            "INSERT INTO {table} SELECT * FROM backup_{table} WHERE subject = 'leaver'"
+        ))
         .await;
+    }
     db.execute("DELETE FROM erasures").await;
     assert_eq!(
-        db.count("SELECT COUNT(*) FROM subject_keys WHERE subject = 'leaver'")
+        db.count("SELECT COUNT(*) FROM subject_fields WHERE subject = 'leaver'")
             .await,
         1
     );
@@ -715,6 +730,14 @@ async fn erasure_makes_every_copy_undecryptable_and_survives_a_restore() {
             .await,
         1
     );
+    for table in ["subject_fields", "blind_index"] {
+        let left = db
+            .count(&format!(
+                "SELECT COUNT(*) FROM {table} WHERE subject = 'leaver'"
+            ))
+            .await;
+        assert_eq!(left, 0, "{table}");
+    }
     let subject = baomi_vault::SubjectId::parse("leaver").unwrap();
     let field = baomi_vault::FieldName::parse("mobile").unwrap();
     let err = reopened
@@ -724,4 +747,178 @@ async fn erasure_makes_every_copy_undecryptable_and_survives_a_restore() {
         .unwrap_err();
     assert!(matches!(err, baomi_vault::Error::SubjectErased), "{err:?}");
     reopened.store.close().await;
+}
+
+#[tokio::test]
+async fn deterministic_keyrings_give_joinable_ciphertexts() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let admin = app.admin_key.clone();
+    let created = app
+        .post(
+            "/v1/keyrings",
+            Some(&admin),
+            json!({"name": "joinable", "suite": "aes256siv"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.json()["suite"], "aes256siv");
+    app.post(
+        "/v1/keyrings",
+        Some(&admin),
+        json!({"name": "x", "suite": "rot13"}),
+    )
+    .await
+    .assert_problem(422, "request.invalid_field");
+
+    let enc = |items: Value| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let r = app
+                .post(
+                    "/v1/encrypt",
+                    Some(&key),
+                    json!({"keyring": "joinable", "items": items}),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json()["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(ciphertext)
+                .collect::<Vec<_>>()
+        }
+    };
+    let c = enc(json!([
+        {"subject_id": "u1", "field": "mobile", "value": "13800138000"},
+        {"subject_id": "u2", "field": "mobile", "value": "13800138000"},
+        {"subject_id": "u1", "field": "mobile.backup", "value": "13800138000"},
+        {"subject_id": "u1", "field": "mobile", "value": "13900000000"},
+    ]))
+    .await;
+    assert!(c[0].starts_with("bm:v1:aes256siv:joinable:1:"), "{}", c[0]);
+    assert_eq!(
+        c[0], c[1],
+        "equal values of one field match across subjects"
+    );
+    assert_ne!(c[0], c[2], "another field, another ciphertext");
+    assert_ne!(c[0], c[3]);
+    assert!(!c[0].contains("13800138000"));
+
+    let read = decrypt(
+        &app,
+        &key,
+        "plain",
+        json!([
+            {"subject_id": "u2", "field": "mobile", "ciphertext": c[0]},
+            {"subject_id": "u1", "field": "mobile.backup", "ciphertext": c[0]},
+        ]),
+    )
+    .await;
+    assert_eq!(read[0]["value"], "13800138000");
+    assert_eq!(read[1]["error"]["code"], "vault.decrypt_failed");
+
+    // Rotation: new version, new ciphertexts; the old ones still decrypt and rewrap.
+    app.call(
+        Method::POST,
+        "/v1/keyrings/joinable/rotate",
+        Some(&admin),
+        None,
+    )
+    .await;
+    let v2 = enc(json!([{"subject_id": "u1", "field": "mobile", "value": "13800138000"}])).await;
+    assert!(v2[0].starts_with("bm:v1:aes256siv:joinable:2:"));
+    let rewrapped = app
+        .post(
+            "/v1/rewrap",
+            Some(&key),
+            json!({"items": [{"subject_id": "u1", "field": "mobile", "ciphertext": c[0]}]}),
+        )
+        .await
+        .json();
+    assert_eq!(rewrapped["items"][0]["ciphertext"], v2[0].as_str());
+
+    // An erased subject's deterministic ciphertexts are refused under its id.
+    app.call(Method::DELETE, "/v1/subjects/u1", Some(&key), None)
+        .await;
+    let read = decrypt(
+        &app,
+        &key,
+        "plain",
+        json!([{"subject_id": "u1", "field": "mobile", "ciphertext": c[0]}]),
+    )
+    .await;
+    assert_eq!(read[0]["error"]["code"], "vault.subject_erased");
+    let again = app
+        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "items": [{"subject_id": "u1", "field": "mobile", "value": "1"}]}))
+        .await
+        .json();
+    assert_eq!(again["items"][0]["error"]["code"], "vault.subject_erased");
+}
+
+#[tokio::test]
+async fn a_damaged_erasure_journal_stops_start_up_but_a_torn_last_line_does_not() {
+    let db = crate::helpers::TestDb::new().await;
+    let journal = db.path().join("erasure-journal.jsonl");
+    let good = r#"{"subject":"gone-1","receipt_id":"er_a","erased_at":1}"#;
+    std::fs::write(&journal, format!("{good}\n{{\"subject\":\"gone-2\",\"rec")).unwrap();
+    let opened = baomi::server::open(&db.config(), false).await.unwrap();
+    assert_eq!(db.count("SELECT COUNT(*) FROM erasures").await, 1);
+    opened.store.close().await;
+
+    std::fs::write(&journal, format!("{{broken\n{good}\n")).unwrap();
+    let refused = baomi::server::open(&db.config(), false).await;
+    let message = refused.err().map(|e| e.to_string()).unwrap_or_default();
+    assert!(message.contains("line 1 is damaged"), "{message}");
+}
+
+/// Property: any batch of values of any fields and subjects decrypts to itself, and only
+/// under its own subject and field (proptest, with shrinking, over HTTP, on the backend
+/// under test).
+#[test]
+fn round_trips_hold_for_arbitrary_batches() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let app = rt.block_on(spawn_app());
+    let key = rt.block_on(service_key(&app));
+    let fields = [
+        "mobile",
+        "bank_card",
+        "name",
+        "text",
+        "address.home",
+        "email",
+    ];
+    let item = ("[a-z0-9][a-z0-9._:-]{0,20}", 0..fields.len(), "\\PC{0,60}");
+    let mut runner = TestRunner::new(Config::with_cases(48));
+    runner
+        .run(&proptest::collection::vec(item, 1..12), |batch| {
+            rt.block_on(async {
+                let items: Vec<Value> = batch
+                    .iter()
+                    .map(|(s, f, v)| json!({"subject_id": s, "field": fields[*f], "value": v}))
+                    .collect();
+                let sealed = encrypt(&app, &key, json!(items)).await;
+                let mut asks = Vec::new();
+                for ((s, f, _), c) in batch.iter().zip(&sealed) {
+                    let c = ciphertext(c);
+                    asks.push(json!({"subject_id": s, "field": fields[*f], "ciphertext": c}));
+                    let other = fields[(*f + 1) % fields.len()];
+                    asks.push(json!({"subject_id": s, "field": other, "ciphertext": c}));
+                    asks.push(json!({"subject_id": format!("{s}x"), "field": fields[*f], "ciphertext": c}));
+                }
+                let read = decrypt(&app, &key, "plain", json!(asks)).await;
+                for (n, (_, _, v)) in batch.iter().enumerate() {
+                    prop_assert_eq!(read[3 * n]["value"].as_str(), Some(v.as_str()));
+                    prop_assert_eq!(read[3 * n + 1]["error"]["code"].as_str(), Some("vault.decrypt_failed"));
+                    prop_assert_eq!(read[3 * n + 2]["error"]["code"].as_str(), Some("vault.decrypt_failed"));
+                }
+                Ok(())
+            })
+        })
+        .unwrap();
 }

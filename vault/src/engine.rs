@@ -12,7 +12,9 @@ use crate::cache::KeyCache;
 use crate::field::FieldName;
 use crate::index::{key_label, normalize};
 use crate::keyring::{Keyring, KeyringName, SealedKek, Suite, kek_aad};
-use crate::seal::{Ciphertext, open_parsed, open_value, seal_value};
+use crate::seal::{
+    Ciphertext, SivKey, open_deterministic, open_parsed, open_value, seal_deterministic, seal_value,
+};
 use crate::store::{Erasure, ErasureCounts, SealedDataKey, VaultStore};
 use crate::store::{IndexEntry, PutOutcome, StoredField};
 use crate::token::{TokenFormat, new_token};
@@ -107,7 +109,11 @@ pub struct Vault {
     index_master: DerivedKey,
     keks: KeyCache<(KeyringName, u32), AeadKey>,
     data_keys: KeyCache<String, AeadKey>,
+    siv_keys: KeyCache<String, SivKey>,
     keyrings: Mutex<HashMap<KeyringName, (Arc<Keyring>, Instant)>>,
+    /// Subjects erased by this node within the last cache lifetime: their cached keys must
+    /// not be served, nor cached again by an operation that read them just before.
+    erased: Mutex<HashMap<SubjectId, Instant>>,
     options: VaultOptions,
 }
 
@@ -131,7 +137,9 @@ impl Vault {
             index_master: root.derive("blind-index/v1")?,
             keks: KeyCache::new(1024, Duration::from_secs(3600)),
             data_keys: KeyCache::new(options.key_cache_capacity, options.key_cache_ttl),
+            siv_keys: KeyCache::new(4096, options.key_cache_ttl),
             keyrings: Mutex::new(HashMap::new()),
+            erased: Mutex::new(HashMap::new()),
             options,
         })
     }
@@ -226,7 +234,20 @@ impl Vault {
                 "the rotation period must be at least one hour",
             ));
         }
-        self.store.set_policy(name, min, period).await?;
+        if min > current.min_decryption_version
+            && self
+                .store
+                .lowest_stored_version(name)
+                .await?
+                .is_some_and(|lowest| lowest < min)
+        {
+            return Err(Error::StoredFieldsBelow);
+        }
+        if !self.store.set_policy(name, min, period).await? {
+            return Err(Error::InvalidPolicy(
+                "min_decryption_version cannot be lowered: the older data keys are destroyed",
+            ));
+        }
         if min > current.min_decryption_version {
             self.store.delete_subject_keys_below(name, min).await?;
             self.data_keys.remove_where(|id| {
@@ -251,6 +272,13 @@ impl Vault {
             return Err(Error::ValueTooLong { max });
         }
         let ring = self.cached_keyring(keyring).await?;
+        if ring.suite == Suite::Aes256Siv {
+            if self.store.erasure(subject).await?.is_some() {
+                return Err(Error::SubjectErased);
+            }
+            let key = self.siv_key(keyring, ring.latest_version, field).await?;
+            return seal_deterministic(&key, keyring, ring.latest_version, field, value);
+        }
         let key = self
             .data_key_for_writing(&ring, subject, ring.latest_version, now)
             .await?;
@@ -273,8 +301,58 @@ impl Vault {
         ciphertext: &str,
     ) -> Result<Zeroizing<String>> {
         let parsed = Ciphertext::parse(ciphertext)?;
+        if parsed.suite == Suite::Aes256Siv {
+            return self.open_deterministic_for(&parsed, subject, field).await;
+        }
         let key = self.data_key_for_reading(&parsed, subject).await?;
         open_parsed(&key, parsed, subject, field)
+    }
+
+    /// Opens a deterministic ciphertext, refusing it for an erased subject.
+    async fn open_deterministic_for(
+        &self,
+        parsed: &Ciphertext,
+        subject: &SubjectId,
+        field: &FieldName,
+    ) -> Result<Zeroizing<String>> {
+        self.usable_version(parsed).await?;
+        if self.store.erasure(subject).await?.is_some() {
+            return Err(Error::SubjectErased);
+        }
+        let key = self.siv_key(&parsed.keyring, parsed.version, field).await?;
+        open_deterministic(&key, parsed, field)
+    }
+
+    /// The AES-256-SIV key of one keyring version and field: HKDF-SHA256 of the version's
+    /// KEK, labelled `siv/v1|<field>|1` and `…|2` for the two halves.
+    async fn siv_key(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+        field: &FieldName,
+    ) -> Result<Arc<SivKey>> {
+        let id = format!("{}|{version}|{}", keyring.as_str(), field.as_str());
+        if let Some(k) = self.siv_keys.get(id.as_str()) {
+            return Ok(k);
+        }
+        let sealed = self
+            .store
+            .kek(keyring, version)
+            .await?
+            .ok_or(Error::UnknownVersion)?;
+        let material = self
+            .kek_wrap
+            .open(&kek_aad(keyring, version), &sealed.sealed)
+            .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))?;
+        let mut bytes = Zeroizing::new([0u8; 64]);
+        for (half, out) in bytes.chunks_mut(32).enumerate() {
+            let label = format!("siv/v1|{}|{}", field.as_str(), half + 1);
+            let derived = Zeroizing::new(crate::root::hkdf32(&material, &label)?);
+            out.copy_from_slice(derived.as_slice());
+        }
+        let key = Arc::new(SivKey::from_bytes(bytes));
+        self.siv_keys.insert(id, Arc::clone(&key));
+        Ok(key)
     }
 
     /// Re-seals a ciphertext under the keyring's latest version without returning the
@@ -287,11 +365,20 @@ impl Vault {
         now: i64,
     ) -> Result<String> {
         let parsed = Ciphertext::parse(ciphertext)?;
-        let key = self.data_key_for_reading(&parsed, subject).await?;
-        let plain = open_value(&key, &parsed, subject, field)?;
+        let plain = if parsed.suite == Suite::Aes256Siv {
+            self.open_deterministic_for(&parsed, subject, field).await?
+        } else {
+            let key = self.data_key_for_reading(&parsed, subject).await?;
+            open_value(&key, &parsed, subject, field)?
+        };
         let ring = self.cached_keyring(&parsed.keyring).await?;
         if parsed.version == ring.latest_version {
             return Ok(ciphertext.to_owned());
+        }
+        if ring.suite == Suite::Aes256Siv {
+            return self
+                .encrypt(&parsed.keyring, subject, field, &plain, now)
+                .await;
         }
         let newest = self
             .data_key_for_writing(&ring, subject, ring.latest_version, now)
@@ -321,9 +408,8 @@ impl Vault {
             receipt_id: receipt_id.to_owned(),
             erased_at: now,
         };
+        self.mark_erased(subject);
         let counts = self.store.erase_subject(&erasure).await?;
-        self.data_keys
-            .remove_where(|id| DataKeyId::parts(id).is_some_and(|(_, s, _)| s == subject.as_str()));
         let recorded = self.store.erasure(subject).await?.unwrap_or(erasure);
         Ok((recorded, counts))
     }
@@ -348,9 +434,12 @@ impl Vault {
             let ciphertext = self
                 .encrypt(keyring, subject, &w.field, &w.value, now)
                 .await?;
+            let version = Ciphertext::parse(&ciphertext)?.version;
             stored.push(StoredField {
                 subject: subject.clone(),
                 field: w.field.as_str().to_owned(),
+                keyring: keyring.clone(),
+                version,
                 ciphertext,
                 token: String::new(),
                 updated_at: now,
@@ -448,6 +537,18 @@ impl Vault {
         Ok(key.sign(normalize(field.kind(), value).as_bytes()).to_vec())
     }
 
+    fn mark_erased(&self, subject: &SubjectId) {
+        let mut erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
+        let ttl = self.options.key_cache_ttl;
+        erased.retain(|_, at| at.elapsed() < ttl);
+        erased.insert(subject.clone(), Instant::now());
+    }
+
+    fn recently_erased(&self, subject: &SubjectId) -> bool {
+        let erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
+        !erased.is_empty() && erased.contains_key(subject)
+    }
+
     /// The erasure record of a subject, if erased.
     pub async fn erasure(&self, subject: &SubjectId) -> Result<Option<Erasure>> {
         Ok(self.store.erasure(subject).await?)
@@ -491,6 +592,71 @@ impl Vault {
             }
         }
         Ok(done)
+    }
+
+    /// Rotates `name` if, read afresh, its rotation period is over at `now`; `false` if it
+    /// was not due (another node may have rotated it a moment ago).
+    pub async fn rotate_if_due(&self, name: &KeyringName, now: i64) -> Result<bool> {
+        let ring = self.keyring(name).await?;
+        let due = ring.rotation_period_secs.is_some_and(|p| {
+            now.saturating_sub(ring.rotated_at) >= i64::try_from(p).unwrap_or(i64::MAX)
+        });
+        if !due {
+            return Ok(false);
+        }
+        let kek = self.new_kek(name, ring.latest_version + 1, now)?;
+        if !self.store.add_kek(&kek).await? {
+            return Ok(false);
+        }
+        self.keyring(name).await?;
+        Ok(true)
+    }
+
+    /// Re-encrypts up to `limit` stored fields of `keyring` under its latest version, so that
+    /// older versions can be retired without losing them. Returns how many; call again until
+    /// it returns 0. The plaintext never leaves this function.
+    pub async fn reencrypt_stored_fields(
+        &self,
+        keyring: &KeyringName,
+        limit: u32,
+        now: i64,
+    ) -> Result<u64> {
+        let ring = self.keyring(keyring).await?;
+        let stale = self
+            .store
+            .stored_fields_below(keyring, ring.latest_version, limit)
+            .await?;
+        let mut done = 0;
+        for old in stale {
+            let field = FieldName::parse(&old.field)?;
+            let ciphertext = match self
+                .rewrap(&old.subject, &field, &old.ciphertext, now)
+                .await
+            {
+                Ok(c) => c,
+                // Erased meanwhile: the sweep removes the row.
+                Err(Error::SubjectErased) => continue,
+                Err(e) => return Err(e),
+            };
+            let updated = StoredField {
+                version: Ciphertext::parse(&ciphertext)?.version,
+                ciphertext,
+                ..old.clone()
+            };
+            if self
+                .store
+                .replace_ciphertext(&updated, &old.ciphertext)
+                .await?
+            {
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+
+    /// Removes what interrupted erasures left behind (see [`VaultStore::sweep_erased`]).
+    pub async fn sweep_erased(&self) -> Result<u64> {
+        Ok(self.store.sweep_erased().await?)
     }
 
     /// Keyrings due for automatic rotation at `now`.
@@ -571,11 +737,8 @@ impl Vault {
         .map_err(|_| Error::Corrupt("a data key does not open under its KEK"))
     }
 
-    async fn data_key_for_reading(
-        &self,
-        ciphertext: &Ciphertext,
-        subject: &SubjectId,
-    ) -> Result<Arc<AeadKey>> {
+    /// Checks a ciphertext's suite and version against its keyring.
+    async fn usable_version(&self, ciphertext: &Ciphertext) -> Result<()> {
         let ring = self.cached_keyring(&ciphertext.keyring).await?;
         if ciphertext.suite != ring.suite {
             return Err(Error::DecryptFailed);
@@ -590,8 +753,19 @@ impl Vault {
         if ciphertext.version < ring.min_decryption_version {
             return Err(Error::VersionRetired);
         }
+        Ok(())
+    }
+
+    async fn data_key_for_reading(
+        &self,
+        ciphertext: &Ciphertext,
+        subject: &SubjectId,
+    ) -> Result<Arc<AeadKey>> {
+        self.usable_version(ciphertext).await?;
         let id = DataKeyId::new(&ciphertext.keyring, subject, ciphertext.version);
-        if let Some(k) = self.data_keys.get(id.as_str()) {
+        if let Some(k) = self.data_keys.get(id.as_str())
+            && !self.recently_erased(subject)
+        {
             return Ok(k);
         }
         let Some(sealed) = self
@@ -607,8 +781,10 @@ impl Vault {
         };
         let kek = self.kek(&ciphertext.keyring, sealed.kek_version).await?;
         let key = Arc::new(self.open_data_key(&kek, &sealed)?);
-        self.data_keys
-            .insert(id.as_str().to_owned(), Arc::clone(&key));
+        if !self.recently_erased(subject) {
+            self.data_keys
+                .insert(id.as_str().to_owned(), Arc::clone(&key));
+        }
         Ok(key)
     }
 
@@ -620,7 +796,9 @@ impl Vault {
         now: i64,
     ) -> Result<Arc<AeadKey>> {
         let id = DataKeyId::new(&ring.name, subject, version);
-        if let Some(k) = self.data_keys.get(id.as_str()) {
+        if let Some(k) = self.data_keys.get(id.as_str())
+            && !self.recently_erased(subject)
+        {
             return Ok(k);
         }
         let kek = self.kek(&ring.name, version).await?;
@@ -639,10 +817,13 @@ impl Vault {
                     )?,
                     created_at: now,
                 };
-                self.store
-                    .insert_subject_key(&candidate)
-                    .await?
-                    .ok_or(Error::SubjectErased)?
+                match self.store.insert_subject_key(&candidate).await? {
+                    Some(stored) => stored,
+                    None if self.store.erasure(subject).await?.is_some() => {
+                        return Err(Error::SubjectErased);
+                    }
+                    None => return Err(Error::VersionRetired),
+                }
             }
         };
         let kek = if sealed.kek_version == version {
@@ -651,8 +832,10 @@ impl Vault {
             self.kek(&ring.name, sealed.kek_version).await?
         };
         let key = Arc::new(self.open_data_key(&kek, &sealed)?);
-        self.data_keys
-            .insert(id.as_str().to_owned(), Arc::clone(&key));
+        if !self.recently_erased(subject) {
+            self.data_keys
+                .insert(id.as_str().to_owned(), Arc::clone(&key));
+        }
         Ok(key)
     }
 }

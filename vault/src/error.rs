@@ -78,6 +78,13 @@ pub enum Error {
     /// A keyring policy change that cannot be made.
     #[error("invalid keyring policy: {0}")]
     InvalidPolicy(&'static str),
+    /// Stored fields still use versions below the requested minimum decryption version;
+    /// background maintenance re-encrypts them, then the minimum can be raised.
+    #[error(
+        "stored fields still use older versions; they are being re-encrypted in the \
+         background, retry later"
+    )]
+    StoredFieldsBelow,
     /// Another rotation happened at the same time; retry.
     #[error("the keyring was rotated concurrently; retry")]
     RotationConflict,

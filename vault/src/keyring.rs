@@ -51,11 +51,20 @@ impl std::fmt::Display for KeyringName {
     }
 }
 
-/// The algorithm suite of a keyring, recorded in every ciphertext.
+/// The algorithm suite of a keyring, chosen when it is created and recorded in every
+/// ciphertext.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Suite {
-    /// AES-256-GCM with 96-bit random nonces.
+    /// AES-256-GCM with 96-bit random nonces under each subject's own data key: equal values
+    /// give unrelated ciphertexts, and erasing a subject destroys its key (the default).
     Aes256Gcm,
+    /// AES-256-SIV (RFC 5297), deterministic: equal values of one field give equal
+    /// ciphertexts, for platforms that join tables on them. The key belongs to the keyring
+    /// version and field, not to a subject, so the ciphertext is not bound to a subject and
+    /// erasure cannot crypto-shred copies kept outside Baomi (Baomi refuses to decrypt them
+    /// for an erased subject id, but the ciphertext itself stays decryptable). Choose it
+    /// only where equality joins are needed, and prefer blind indexes for search.
+    Aes256Siv,
 }
 
 impl Suite {
@@ -63,6 +72,7 @@ impl Suite {
     pub fn as_str(self) -> &'static str {
         match self {
             Suite::Aes256Gcm => "aes256gcm",
+            Suite::Aes256Siv => "aes256siv",
         }
     }
 
@@ -70,7 +80,16 @@ impl Suite {
     pub fn parse(raw: &str) -> Result<Self> {
         match raw {
             "aes256gcm" => Ok(Suite::Aes256Gcm),
+            "aes256siv" => Ok(Suite::Aes256Siv),
             _ => Err(Error::UnknownSuite),
+        }
+    }
+
+    /// The shortest payload a ciphertext of this suite can have.
+    pub(crate) fn min_payload(self) -> usize {
+        match self {
+            Suite::Aes256Gcm => crate::aead::NONCE_LEN + crate::aead::TAG_LEN,
+            Suite::Aes256Siv => 16,
         }
     }
 }

@@ -44,7 +44,7 @@ impl RootKey {
 }
 
 /// HKDF-SHA256 (RFC 5869) of `ikm` with a fixed salt and `label` as the info.
-fn hkdf32(ikm: &[u8], label: &str) -> Result<[u8; KEY_LEN]> {
+pub(crate) fn hkdf32(ikm: &[u8], label: &str) -> Result<[u8; KEY_LEN]> {
     let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"baomi/derive/v1").extract(ikm);
     let info = [label.as_bytes()];
     let okm = prk

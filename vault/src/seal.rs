@@ -7,7 +7,7 @@
 //! ```
 //!
 //! - `bm:v1` — the format and its version;
-//! - `<suite>` — the algorithm suite, `aes256gcm`;
+//! - `<suite>` — the algorithm suite, `aes256gcm` or `aes256siv`;
 //! - `<keyring>` — the keyring's name (`a-z 0-9 _ -`);
 //! - `<version>` — the decimal KEK version whose subject data key sealed the value;
 //! - `<payload>` — unpadded base64url of `nonce (12 bytes) ‖ ciphertext (as long as the
@@ -18,6 +18,11 @@
 //! `bm:v1:aes256gcm:default:1|u-10086|mobile`. So a ciphertext pasted under another subject,
 //! another field, another keyring or another version fails to open, exactly as a flipped
 //! bit does. The subject's data key for (keyring, version) is the AES-256-GCM key.
+//!
+//! Deterministic keyrings (`aes256siv`, RFC 5297) differ: the payload is `synthetic IV
+//! (16 bytes) ‖ ciphertext`, the key belongs to the keyring version and the field (64 bytes,
+//! HKDF-SHA256 of the version's KEK), and the associated data is the header, `|` and the
+//! field name, without the subject, so that equal values match across subjects.
 
 use data_encoding::BASE64URL_NOPAD;
 use zeroize::Zeroizing;
@@ -68,7 +73,7 @@ impl Ciphertext {
         let payload = BASE64URL_NOPAD
             .decode(payload.as_bytes())
             .map_err(|_| bad())?;
-        if payload.len() < crate::aead::NONCE_LEN + crate::aead::TAG_LEN {
+        if payload.len() < suite.min_payload() {
             return Err(bad());
         }
         Ok(Self {
@@ -127,6 +132,77 @@ pub fn seal_value(
     text.push(':');
     BASE64URL_NOPAD.encode_append(&payload, &mut text);
     Ok(text)
+}
+
+/// `header|field`: the associated data of a deterministic ciphertext, which is bound to its
+/// keyring, version and field but not to a subject (equal values must match across subjects).
+fn siv_aad(header: &str, field: &FieldName) -> Vec<u8> {
+    let mut aad = Vec::with_capacity(header.len() + field.as_str().len() + 1);
+    aad.extend_from_slice(header.as_bytes());
+    aad.push(b'|');
+    aad.extend_from_slice(field.as_str().as_bytes());
+    aad
+}
+
+/// Seals `value` deterministically (AES-256-SIV) for (`keyring`, `version`, `field`) with
+/// the 64-byte key of that field and version. Payload: `synthetic IV (16 bytes) ‖ ciphertext`.
+pub fn seal_deterministic(
+    key: &SivKey,
+    keyring: &KeyringName,
+    version: u32,
+    field: &FieldName,
+    value: &str,
+) -> Result<String> {
+    let mut text = Ciphertext::header(Suite::Aes256Siv, keyring, version);
+    let aad = siv_aad(&text, field);
+    let payload = key
+        .cipher()?
+        .encrypt([aad.as_slice()], value.as_bytes())
+        .map_err(|_| Error::Crypto)?;
+    text.push(':');
+    BASE64URL_NOPAD.encode_append(&payload, &mut text);
+    Ok(text)
+}
+
+/// Opens a deterministic ciphertext of `field`.
+pub fn open_deterministic(
+    key: &SivKey,
+    ciphertext: &Ciphertext,
+    field: &FieldName,
+) -> Result<Zeroizing<String>> {
+    let header = Ciphertext::header(ciphertext.suite, &ciphertext.keyring, ciphertext.version);
+    let plain = key
+        .cipher()?
+        .decrypt([siv_aad(&header, field).as_slice()], &ciphertext.payload)
+        .map_err(|_| Error::DecryptFailed)?;
+    match String::from_utf8(plain) {
+        Ok(text) => Ok(Zeroizing::new(text)),
+        Err(e) => {
+            Zeroizing::new(e.into_bytes());
+            Err(Error::DecryptFailed)
+        }
+    }
+}
+
+/// The 64-byte AES-256-SIV key of one keyring version and field; wiped when dropped.
+pub struct SivKey(Zeroizing<[u8; 64]>);
+
+impl SivKey {
+    /// A key from its bytes.
+    pub fn from_bytes(bytes: Zeroizing<[u8; 64]>) -> Self {
+        Self(bytes)
+    }
+
+    fn cipher(&self) -> Result<aes_siv::siv::Aes256Siv> {
+        use aes_siv::KeyInit;
+        aes_siv::siv::Aes256Siv::new_from_slice(self.0.as_slice()).map_err(|_| Error::Crypto)
+    }
+}
+
+impl std::fmt::Debug for SivKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SivKey(<redacted>)")
+    }
 }
 
 /// Opens a parsed ciphertext for `subject` and `field` with the subject's data key.

@@ -62,7 +62,11 @@ pub struct StoredField {
     pub subject: SubjectId,
     /// The field's name.
     pub field: String,
-    /// `bm:v1:…` (names its keyring).
+    /// The keyring of its ciphertext.
+    pub keyring: KeyringName,
+    /// The keyring version of its ciphertext.
+    pub version: u32,
+    /// `bm:v1:…`.
     pub ciphertext: String,
     /// The token that stands for the value.
     pub token: String,
@@ -131,13 +135,14 @@ pub trait VaultStore: Send + Sync {
     /// `kek.version - 1`; `false`, having written nothing, when another rotation won.
     async fn add_kek(&self, kek: &SealedKek) -> Result<bool, StoreFailure>;
 
-    /// Sets the keyring's policy.
+    /// Sets the keyring's policy; `false`, having written nothing, if the stored minimum
+    /// decryption version is already above `min_decryption_version` (it never goes down).
     async fn set_policy(
         &self,
         keyring: &KeyringName,
         min_decryption_version: u32,
         rotation_period_secs: Option<u64>,
-    ) -> Result<(), StoreFailure>;
+    ) -> Result<bool, StoreFailure>;
 
     /// A subject's data key for one keyring version.
     async fn subject_key(
@@ -147,9 +152,11 @@ pub trait VaultStore: Send + Sync {
         version: u32,
     ) -> Result<Option<SealedDataKey>, StoreFailure>;
 
-    /// Stores a subject's data key unless one exists for that keyring version or the subject
-    /// was erased. Returns the key now stored (this one, or the one that won a race), or
-    /// `None` if the subject is erased. Concurrent calls on any number of nodes store one key.
+    /// Stores a subject's data key unless one exists for that keyring version, the subject
+    /// was erased, or the version was retired. Returns the key now stored (this one, or the
+    /// one that won a race), or `None` if the subject is erased or the version retired.
+    /// Concurrent calls on any number of nodes store one key; an erasure of the subject
+    /// running at the same time is serialised with it.
     async fn insert_subject_key(
         &self,
         key: &SealedDataKey,
@@ -193,6 +200,32 @@ pub trait VaultStore: Send + Sync {
 
     /// The stored field a token stands for.
     async fn field_by_token(&self, token: &str) -> Result<Option<StoredField>, StoreFailure>;
+
+    /// Up to `limit` stored fields of `keyring` whose ciphertexts are below `version`.
+    async fn stored_fields_below(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+        limit: u32,
+    ) -> Result<Vec<StoredField>, StoreFailure>;
+
+    /// Replaces a stored field's ciphertext if it is still `previous_ciphertext` (the token
+    /// stays). `false` if the field changed meanwhile.
+    async fn replace_ciphertext(
+        &self,
+        field: &StoredField,
+        previous_ciphertext: &str,
+    ) -> Result<bool, StoreFailure>;
+
+    /// The lowest keyring version any stored field of `keyring` is encrypted under.
+    async fn lowest_stored_version(
+        &self,
+        keyring: &KeyringName,
+    ) -> Result<Option<u32>, StoreFailure>;
+
+    /// Deletes whatever data keys, fields and index entries erased subjects still have (none,
+    /// unless an erasure was interrupted). Returns how many rows.
+    async fn sweep_erased(&self) -> Result<u64, StoreFailure>;
 
     /// The subjects with an index entry equal to `digest` in `keyring` and `field`.
     async fn search_index(

@@ -15,6 +15,9 @@ pub struct PgStore {
 
 impl Backend for PgStore {
     type Db = sqlx::Postgres;
+    const BEGIN_WRITE: &'static str = "BEGIN";
+    const LOCK_SUBJECT: Option<&'static str> =
+        Some("SELECT pg_advisory_xact_lock(hashtext('baomi-subject:' || $1))");
 }
 
 impl PgStore {

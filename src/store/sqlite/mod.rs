@@ -19,6 +19,9 @@ pub struct SqliteStore {
 
 impl Backend for SqliteStore {
     type Db = sqlx::Sqlite;
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+    // BEGIN IMMEDIATE already makes writers take turns.
+    const LOCK_SUBJECT: Option<&'static str> = None;
 }
 
 impl SqliteStore {

@@ -3,11 +3,16 @@
 CREATE TABLE subject_fields (
     subject     TEXT    NOT NULL,
     field       TEXT    NOT NULL,
+    keyring     TEXT    NOT NULL,
+    version     BIGINT  NOT NULL,
     ciphertext  TEXT    NOT NULL,
     token       TEXT    NOT NULL UNIQUE,
     updated_at  BIGINT  NOT NULL,
     PRIMARY KEY (subject, field)
 );
+
+-- Background re-encryption finds fields below a keyring's latest version.
+CREATE INDEX subject_fields_by_version ON subject_fields (keyring, version);
 
 CREATE TABLE blind_index (
     keyring     TEXT    NOT NULL,
