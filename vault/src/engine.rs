@@ -335,15 +335,7 @@ impl Vault {
         if let Some(k) = self.siv_keys.get(id.as_str()) {
             return Ok(k);
         }
-        let sealed = self
-            .store
-            .kek(keyring, version)
-            .await?
-            .ok_or(Error::UnknownVersion)?;
-        let material = self
-            .kek_wrap
-            .open(&kek_aad(keyring, version), &sealed.sealed)
-            .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))?;
+        let material = self.kek_material(keyring, version).await?;
         let mut bytes = Zeroizing::new([0u8; 64]);
         for (half, out) in bytes.chunks_mut(32).enumerate() {
             let label = format!("siv/v1|{}|{}", field.as_str(), half + 1);
@@ -705,20 +697,35 @@ impl Vault {
         Ok(Arc::new(self.keyring(name).await?))
     }
 
-    async fn kek(&self, keyring: &KeyringName, version: u32) -> Result<Arc<AeadKey>> {
-        let id = (keyring.clone(), version);
-        if let Some(k) = self.keks.get(&id) {
-            return Ok(k);
-        }
+    /// The raw key material of a KEK version, unsealed with the root-derived key.
+    async fn kek_material(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+    ) -> Result<Zeroizing<Vec<u8>>> {
         let sealed = self
             .store
             .kek(keyring, version)
             .await?
             .ok_or(Error::UnknownVersion)?;
-        let key = Arc::new(
-            open_key(&self.kek_wrap, &kek_aad(keyring, version), &sealed.sealed)
-                .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))?,
+        self.kek_wrap
+            .open(&kek_aad(keyring, version), &sealed.sealed)
+            .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))
+    }
+
+    async fn kek(&self, keyring: &KeyringName, version: u32) -> Result<Arc<AeadKey>> {
+        let id = (keyring.clone(), version);
+        if let Some(k) = self.keks.get(&id) {
+            return Ok(k);
+        }
+        let material = self.kek_material(keyring, version).await?;
+        let material: Zeroizing<[u8; 32]> = Zeroizing::new(
+            material
+                .as_slice()
+                .try_into()
+                .map_err(|_| Error::Corrupt("a keyring key has the wrong length"))?,
         );
+        let key = Arc::new(AeadKey::from_bytes(&material)?);
         self.keks.insert(id, Arc::clone(&key));
         Ok(key)
     }

@@ -175,10 +175,16 @@ pub fn open_deterministic(
         .cipher()?
         .decrypt([siv_aad(&header, field).as_slice()], &ciphertext.payload)
         .map_err(|_| Error::DecryptFailed)?;
+    utf8_or_wipe(plain)
+}
+
+/// The plaintext as text; bytes that are not UTF-8 (which a value sealed here never is) are
+/// wiped and the ciphertext refused.
+fn utf8_or_wipe(plain: Vec<u8>) -> Result<Zeroizing<String>> {
     match String::from_utf8(plain) {
         Ok(text) => Ok(Zeroizing::new(text)),
         Err(e) => {
-            Zeroizing::new(e.into_bytes());
+            drop(Zeroizing::new(e.into_bytes()));
             Err(Error::DecryptFailed)
         }
     }
@@ -227,13 +233,7 @@ pub fn open_parsed(
     let mut plain = ciphertext.payload;
     key.open_in_place(&aad(&header, subject, field), &mut plain)
         .map_err(|_| Error::DecryptFailed)?;
-    match String::from_utf8(plain) {
-        Ok(text) => Ok(Zeroizing::new(text)),
-        Err(e) => {
-            Zeroizing::new(e.into_bytes());
-            Err(Error::DecryptFailed)
-        }
-    }
+    utf8_or_wipe(plain)
 }
 
 #[cfg(test)]
