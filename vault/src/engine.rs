@@ -114,6 +114,8 @@ pub struct Vault {
     /// Subjects erased by this node within the last cache lifetime: their cached keys must
     /// not be served, nor cached again by an operation that read them just before.
     erased: Mutex<HashMap<SubjectId, Instant>>,
+    /// Whether `erased` may hold anything: the hot path skips its lock when not.
+    any_erased: std::sync::atomic::AtomicBool,
     options: VaultOptions,
 }
 
@@ -140,6 +142,7 @@ impl Vault {
             siv_keys: KeyCache::new(4096, options.key_cache_ttl),
             keyrings: Mutex::new(HashMap::new()),
             erased: Mutex::new(HashMap::new()),
+            any_erased: std::sync::atomic::AtomicBool::new(false),
             options,
         })
     }
@@ -273,11 +276,8 @@ impl Vault {
         }
         let ring = self.cached_keyring(keyring).await?;
         if ring.suite == Suite::Aes256Siv {
-            if self.store.erasure(subject).await?.is_some() {
-                return Err(Error::SubjectErased);
-            }
-            let key = self.siv_key(keyring, ring.latest_version, field).await?;
-            return seal_deterministic(&key, keyring, ring.latest_version, field, value);
+            // Boxed: the rare branch should not grow every encrypt's future.
+            return Box::pin(self.seal_deterministic_for(&ring, subject, field, value)).await;
         }
         let key = self
             .data_key_for_writing(&ring, subject, ring.latest_version, now)
@@ -302,10 +302,26 @@ impl Vault {
     ) -> Result<Zeroizing<String>> {
         let parsed = Ciphertext::parse(ciphertext)?;
         if parsed.suite == Suite::Aes256Siv {
-            return self.open_deterministic_for(&parsed, subject, field).await;
+            // Boxed: the rare branch should not grow every decrypt's future.
+            return Box::pin(self.open_deterministic_for(&parsed, subject, field)).await;
         }
         let key = self.data_key_for_reading(&parsed, subject).await?;
         open_parsed(&key, parsed, subject, field)
+    }
+
+    /// Seals deterministically, refusing an erased subject.
+    async fn seal_deterministic_for(
+        &self,
+        ring: &Keyring,
+        subject: &SubjectId,
+        field: &FieldName,
+        value: &str,
+    ) -> Result<String> {
+        if self.store.erasure(subject).await?.is_some() {
+            return Err(Error::SubjectErased);
+        }
+        let key = self.siv_key(&ring.name, ring.latest_version, field).await?;
+        seal_deterministic(&key, &ring.name, ring.latest_version, field, value)
     }
 
     /// Opens a deterministic ciphertext, refusing it for an erased subject.
@@ -530,15 +546,32 @@ impl Vault {
     }
 
     fn mark_erased(&self, subject: &SubjectId) {
+        use std::sync::atomic::Ordering;
         let mut erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
         let ttl = self.options.key_cache_ttl;
         erased.retain(|_, at| at.elapsed() < ttl);
         erased.insert(subject.clone(), Instant::now());
+        self.any_erased.store(true, Ordering::SeqCst);
     }
 
+    /// Whether this node erased `subject` within the cache lifetime.
     fn recently_erased(&self, subject: &SubjectId) -> bool {
-        let erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
-        !erased.is_empty() && erased.contains_key(subject)
+        use std::sync::atomic::Ordering;
+        if !self.any_erased.load(Ordering::SeqCst) {
+            return false;
+        }
+        let mut erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
+        let ttl = self.options.key_cache_ttl;
+        match erased.get(subject) {
+            Some(at) if at.elapsed() < ttl => true,
+            _ => {
+                erased.retain(|_, at| at.elapsed() < ttl);
+                if erased.is_empty() {
+                    self.any_erased.store(false, Ordering::SeqCst);
+                }
+                false
+            }
+        }
     }
 
     /// The erasure record of a subject, if erased.
