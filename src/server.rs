@@ -76,6 +76,13 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     if replayed > 0 {
         tracing::info!(erasures = replayed, "erasure journal replayed");
     }
+    let swept = vault
+        .sweep_erased()
+        .await
+        .map_err(|e| SetupError::Other(format!("sweeping erased subjects: {e}")))?;
+    if swept > 0 {
+        tracing::warn!(rows = swept, "rows of erased subjects removed at start-up");
+    }
     let router = app::build(app::Parts {
         store: Arc::clone(&store),
         tokens,

@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use baomi_vault::{
     AeadKey, Ciphertext, Erasure, ErasureCounts, FieldName, IndexEntry, Keyring, KeyringName,
-    PutOutcome, RootKey, SealedDataKey, SealedKek, StoreFailure, StoredField, SubjectId, Suite,
-    Vault, VaultOptions, VaultStore, seal,
+    PolicyOutcome, PutOutcome, RootKey, SealedDataKey, SealedKek, StoreFailure, StoredField,
+    SubjectId, Suite, Vault, VaultOptions, VaultStore, seal,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -60,8 +60,8 @@ impl VaultStore for MemoryStore {
         _: &KeyringName,
         _: u32,
         _: Option<u64>,
-    ) -> Result<bool, StoreFailure> {
-        Ok(true)
+    ) -> Result<PolicyOutcome, StoreFailure> {
+        Ok(PolicyOutcome::Set)
     }
     async fn subject_key(
         &self,

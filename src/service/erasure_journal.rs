@@ -70,11 +70,13 @@ impl ErasureJournal {
         options.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let result = options.open(&self.path).and_then(|mut file| {
-            file.write_all(line.as_bytes())?;
-            file.write_all(b"\n")?;
-            file.sync_data()
-        });
+        let result = cut_torn_tail(&self.path)
+            .and_then(|()| options.open(&self.path))
+            .and_then(|mut file| {
+                file.write_all(line.as_bytes())?;
+                file.write_all(b"\n")?;
+                file.sync_data()
+            });
         result.map_err(|e| {
             ServiceError::Store(crate::store::StoreError::Unavailable(
                 self.fail(e.kind()).to_string(),
@@ -111,7 +113,11 @@ impl ErasureJournal {
             let subject = SubjectId::parse(&entry.subject)
                 .map_err(|_| self.fail(format!("line {}: invalid subject id", n + 1)))?;
             vault
-                .erase(&subject, &entry.receipt_id, entry.erased_at)
+                .replay_erasure(&baomi_vault::Erasure {
+                    subject,
+                    receipt_id: entry.receipt_id,
+                    erased_at: entry.erased_at,
+                })
                 .await
                 .map_err(|e| self.fail(format!("line {}: {e}", n + 1)))?;
             count += 1;
@@ -124,6 +130,47 @@ impl ErasureJournal {
         }
         Ok(count)
     }
+}
+
+/// Cuts off a last line that a crash or a full disk left unfinished: it was never synced,
+/// so its erasure was never acknowledged, and it must not swallow the next line.
+fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    let len = file.metadata()?.len();
+    if len == 0 {
+        return Ok(());
+    }
+    file.seek(SeekFrom::End(-1))?;
+    let mut last = [0u8; 1];
+    file.read_exact(&mut last)?;
+    if last[0] == b'\n' {
+        return Ok(());
+    }
+    // Find the last complete line (lines are short: read back in small steps).
+    let mut end = len;
+    let mut chunk = [0u8; 256];
+    while end > 0 {
+        let start = end.saturating_sub(chunk.len() as u64);
+        let n = usize::try_from(end - start).unwrap_or(0);
+        file.seek(SeekFrom::Start(start))?;
+        file.read_exact(&mut chunk[..n])?;
+        if let Some(pos) = chunk[..n].iter().rposition(|b| *b == b'\n') {
+            file.set_len(start + pos as u64 + 1)?;
+            return file.sync_all();
+        }
+        end = start;
+    }
+    file.set_len(0)?;
+    file.sync_all()
 }
 
 /// A new erasure receipt id: `er_` and 16 random base32 characters.

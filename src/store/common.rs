@@ -184,6 +184,12 @@ pub(crate) trait Backend {
     /// backend needs it: PostgreSQL, under READ COMMITTED, would let an erasure and a
     /// concurrent write of the same subject miss each other's rows.
     const LOCK_SUBJECT: Option<&'static str>;
+    /// Reads keyring `$1`'s minimum decryption version, locking the row against a change of
+    /// policy until the transaction ends (PostgreSQL `FOR SHARE`; SQLite's write
+    /// transactions are serial anyway).
+    const READ_MIN_VERSION: &'static str;
+    /// Locks keyring `$1` for a change of policy, where the backend needs it.
+    const LOCK_KEYRING: Option<&'static str>;
 }
 
 /// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,

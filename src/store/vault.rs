@@ -275,20 +275,57 @@ macro_rules! impl_vault_store {
                 keyring: &baomi_vault::KeyringName,
                 min_decryption_version: u32,
                 rotation_period_secs: Option<u64>,
-            ) -> Result<bool, baomi_vault::StoreFailure> {
-                // The minimum never goes down: a concurrent, higher value wins.
-                let changed = sqlx::query(
-                    "UPDATE keyrings SET min_decryption_version = $2, rotation_period_secs = $3 \
-                     WHERE name = $1 AND min_decryption_version <= $2",
+            ) -> Result<baomi_vault::PolicyOutcome, baomi_vault::StoreFailure> {
+                let f = $crate::store::vault::failure;
+                let mut tx = self
+                    .pool
+                    .begin_with(<$store as $crate::store::common::Backend>::BEGIN_WRITE)
+                    .await
+                    .map_err(f)?;
+                if let Some(lock) = <$store as $crate::store::common::Backend>::LOCK_KEYRING {
+                    sqlx::query(lock)
+                        .bind(keyring.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(f)?;
+                }
+                let (current,): (i64,) = sqlx::query_as(
+                    "SELECT min_decryption_version FROM keyrings WHERE name = $1",
                 )
                 .bind(keyring.as_str())
-                .bind(i64::from(min_decryption_version))
-                .bind(rotation_period_secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX)))
-                .execute(&self.pool)
+                .fetch_one(&mut *tx)
                 .await
-                .map_err($crate::store::vault::failure)?
-                .rows_affected();
-                Ok(changed == 1)
+                .map_err(f)?;
+                let min = i64::from(min_decryption_version);
+                // The minimum never goes down: a concurrent, higher value wins.
+                if current > min {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(baomi_vault::PolicyOutcome::WouldLower);
+                }
+                let below: Option<(String,)> = sqlx::query_as(
+                    "SELECT field FROM subject_fields WHERE keyring = $1 AND version < $2 LIMIT 1",
+                )
+                .bind(keyring.as_str())
+                .bind(min)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(f)?;
+                if below.is_some() {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(baomi_vault::PolicyOutcome::StoredFieldsBelow);
+                }
+                sqlx::query(
+                    "UPDATE keyrings SET min_decryption_version = $2, rotation_period_secs = $3 \
+                     WHERE name = $1",
+                )
+                .bind(keyring.as_str())
+                .bind(min)
+                .bind(rotation_period_secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX)))
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                Ok(baomi_vault::PolicyOutcome::Set)
             }
 
             async fn subject_key(
@@ -473,6 +510,30 @@ macro_rules! impl_vault_store {
                     tx.rollback().await.map_err(f)?;
                     return Ok(baomi_vault::PutOutcome::Erased);
                 }
+                // No field below its keyring's minimum version (a policy change waits for
+                // this transaction, and this one sees any change committed before it).
+                let mut minimums: Vec<(&str, i64)> = Vec::new();
+                for field in fields {
+                    let ring = field.keyring.as_str();
+                    let min = match minimums.iter().find(|(k, _)| *k == ring) {
+                        Some((_, m)) => *m,
+                        None => {
+                            let (m,): (i64,) = sqlx::query_as(
+                                <$store as $crate::store::common::Backend>::READ_MIN_VERSION,
+                            )
+                            .bind(ring)
+                            .fetch_one(&mut *tx)
+                            .await
+                            .map_err(f)?;
+                            minimums.push((ring, m));
+                            m
+                        }
+                    };
+                    if i64::from(field.version) < min {
+                        tx.rollback().await.map_err(f)?;
+                        return Ok(baomi_vault::PutOutcome::VersionRetired);
+                    }
+                }
                 for field in fields {
                     for table in ["subject_fields", "blind_index"] {
                         sqlx::query(sqlx::AssertSqlSafe(format!(
@@ -570,7 +631,7 @@ macro_rules! impl_vault_store {
                 let rows: Vec<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
                     "SELECT subject, field, keyring, version, ciphertext, token, updated_at \
                      FROM subject_fields WHERE keyring = $1 AND version < $2 \
-                     ORDER BY subject, field LIMIT $3",
+                     ORDER BY version LIMIT $3",
                 )
                 .bind(keyring.as_str())
                 .bind(i64::from(version))

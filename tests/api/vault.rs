@@ -868,6 +868,21 @@ async fn a_damaged_erasure_journal_stops_start_up_but_a_torn_last_line_does_not(
     assert_eq!(db.count("SELECT COUNT(*) FROM erasures").await, 1);
     opened.store.close().await;
 
+    // The next erasure cuts the torn line off rather than gluing itself to it.
+    let app = crate::helpers::spawn_app_with(|c| c.erasure_journal = Some(journal.clone())).await;
+    let key = service_key(&app).await;
+    let r = app
+        .call(Method::DELETE, "/v1/subjects/gone-3", Some(&key), None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let text = std::fs::read_to_string(&journal).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
+        "{text}"
+    );
+
     std::fs::write(&journal, format!("{{broken\n{good}\n")).unwrap();
     let refused = baomi::server::open(&db.config(), false).await;
     let message = refused.err().map(|e| e.to_string()).unwrap_or_default();

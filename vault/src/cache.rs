@@ -48,6 +48,16 @@ impl<K: Hash + Eq, V> KeyCache<K, V> {
         inner.put(key, (value, Instant::now()));
     }
 
+    /// Drops the entry for `key`, if any.
+    pub fn remove<Q>(&self, key: &Q)
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.pop(key);
+    }
+
     /// Drops every entry whose key matches (O(entries); used on erasure, which is rare).
     pub fn remove_where(&self, matches: impl Fn(&K) -> bool) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());

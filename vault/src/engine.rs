@@ -16,7 +16,7 @@ use crate::seal::{
     Ciphertext, SivKey, open_deterministic, open_parsed, open_value, seal_deterministic, seal_value,
 };
 use crate::store::{Erasure, ErasureCounts, SealedDataKey, VaultStore};
-use crate::store::{IndexEntry, PutOutcome, StoredField};
+use crate::store::{IndexEntry, PolicyOutcome, PutOutcome, StoredField};
 use crate::token::{TokenFormat, new_token};
 use crate::{DerivedKey, Error, Result, RootKey, SubjectId};
 
@@ -39,6 +39,26 @@ impl Default for VaultOptions {
             key_cache_ttl: Duration::from_secs(300),
             keyring_refresh: Duration::from_secs(5),
         }
+    }
+}
+
+/// Subjects this node erased recently, pruned at most once a second.
+#[derive(Default)]
+struct ErasedSet {
+    at: HashMap<SubjectId, Instant>,
+    pruned: Option<Instant>,
+}
+
+impl ErasedSet {
+    fn prune(&mut self, ttl: Duration) {
+        if self
+            .pruned
+            .is_some_and(|p| p.elapsed() < Duration::from_secs(1))
+        {
+            return;
+        }
+        self.at.retain(|_, at| at.elapsed() < ttl);
+        self.pruned = Some(Instant::now());
     }
 }
 
@@ -113,7 +133,7 @@ pub struct Vault {
     keyrings: Mutex<HashMap<KeyringName, (Arc<Keyring>, Instant)>>,
     /// Subjects erased by this node within the last cache lifetime: their cached keys must
     /// not be served, nor cached again by an operation that read them just before.
-    erased: Mutex<HashMap<SubjectId, Instant>>,
+    erased: Mutex<ErasedSet>,
     /// Whether `erased` may hold anything: the hot path skips its lock when not.
     any_erased: std::sync::atomic::AtomicBool,
     options: VaultOptions,
@@ -141,7 +161,7 @@ impl Vault {
             data_keys: KeyCache::new(options.key_cache_capacity, options.key_cache_ttl),
             siv_keys: KeyCache::new(4096, options.key_cache_ttl),
             keyrings: Mutex::new(HashMap::new()),
-            erased: Mutex::new(HashMap::new()),
+            erased: Mutex::new(ErasedSet::default()),
             any_erased: std::sync::atomic::AtomicBool::new(false),
             options,
         })
@@ -237,19 +257,14 @@ impl Vault {
                 "the rotation period must be at least one hour",
             ));
         }
-        if min > current.min_decryption_version
-            && self
-                .store
-                .lowest_stored_version(name)
-                .await?
-                .is_some_and(|lowest| lowest < min)
-        {
-            return Err(Error::StoredFieldsBelow);
-        }
-        if !self.store.set_policy(name, min, period).await? {
-            return Err(Error::InvalidPolicy(
-                "min_decryption_version cannot be lowered: the older data keys are destroyed",
-            ));
+        match self.store.set_policy(name, min, period).await? {
+            PolicyOutcome::Set => {}
+            PolicyOutcome::StoredFieldsBelow => return Err(Error::StoredFieldsBelow),
+            PolicyOutcome::WouldLower => {
+                return Err(Error::InvalidPolicy(
+                    "min_decryption_version cannot be lowered: the older data keys are destroyed",
+                ));
+            }
         }
         if min > current.min_decryption_version {
             self.store.delete_subject_keys_below(name, min).await?;
@@ -418,8 +433,27 @@ impl Vault {
         };
         self.mark_erased(subject);
         let counts = self.store.erase_subject(&erasure).await?;
+        self.forget_cached_keys(subject).await?;
         let recorded = self.store.erasure(subject).await?.unwrap_or(erasure);
         Ok((recorded, counts))
+    }
+
+    /// Re-applies an erasure from the journal at start-up (nothing is cached yet, so the
+    /// in-memory bookkeeping of [`Vault::erase`] is skipped).
+    pub async fn replay_erasure(&self, erasure: &Erasure) -> Result<ErasureCounts> {
+        Ok(self.store.erase_subject(erasure).await?)
+    }
+
+    /// Wipes the subject's unwrapped data keys from the cache: one lookup per keyring
+    /// version, not a scan of the cache.
+    async fn forget_cached_keys(&self, subject: &SubjectId) -> Result<()> {
+        for ring in self.store.keyrings().await? {
+            for version in 1..=ring.latest_version {
+                self.data_keys
+                    .remove(DataKeyId::new(&ring.name, subject, version).as_str());
+            }
+        }
+        Ok(())
     }
 
     /// Stores fields of a subject (encrypted under `keyring`'s latest version) and returns
@@ -468,6 +502,9 @@ impl Vault {
             match self.store.put_fields(subject, &stored, &index).await? {
                 PutOutcome::Stored => return Ok(stored.into_iter().map(|s| s.token).collect()),
                 PutOutcome::Erased => return Err(Error::SubjectErased),
+                // The version was retired while this request was encrypting: the caller
+                // retries and encrypts under the current version.
+                PutOutcome::VersionRetired => return Err(Error::RotationConflict),
                 PutOutcome::TokenClash => continue,
             }
         }
@@ -548,9 +585,8 @@ impl Vault {
     fn mark_erased(&self, subject: &SubjectId) {
         use std::sync::atomic::Ordering;
         let mut erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
-        let ttl = self.options.key_cache_ttl;
-        erased.retain(|_, at| at.elapsed() < ttl);
-        erased.insert(subject.clone(), Instant::now());
+        erased.prune(self.options.key_cache_ttl);
+        erased.at.insert(subject.clone(), Instant::now());
         self.any_erased.store(true, Ordering::SeqCst);
     }
 
@@ -560,18 +596,16 @@ impl Vault {
         if !self.any_erased.load(Ordering::SeqCst) {
             return false;
         }
-        let mut erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
         let ttl = self.options.key_cache_ttl;
-        match erased.get(subject) {
-            Some(at) if at.elapsed() < ttl => true,
-            _ => {
-                erased.retain(|_, at| at.elapsed() < ttl);
-                if erased.is_empty() {
-                    self.any_erased.store(false, Ordering::SeqCst);
-                }
-                false
-            }
+        let mut erased = self.erased.lock().unwrap_or_else(|p| p.into_inner());
+        if erased.at.get(subject).is_some_and(|at| at.elapsed() < ttl) {
+            return true;
         }
+        erased.prune(ttl);
+        if erased.at.is_empty() {
+            self.any_erased.store(false, Ordering::SeqCst);
+        }
+        false
     }
 
     /// The erasure record of a subject, if erased.

@@ -43,8 +43,8 @@ pub use root::{
 };
 pub use seal::Ciphertext;
 pub use store::{
-    Erasure, ErasureCounts, IndexEntry, PutOutcome, SealedDataKey, StoreFailure, StoredField,
-    VaultStore,
+    Erasure, ErasureCounts, IndexEntry, PolicyOutcome, PutOutcome, SealedDataKey, StoreFailure,
+    StoredField, VaultStore,
 };
 pub use subject::SubjectId;
 pub use token::TokenFormat;

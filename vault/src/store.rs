@@ -96,6 +96,17 @@ pub struct IndexEntry {
     pub subject: SubjectId,
 }
 
+/// What setting a keyring's policy did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PolicyOutcome {
+    /// Set.
+    Set,
+    /// The stored minimum is higher than the one asked for; nothing was written.
+    WouldLower,
+    /// A stored field is below the new minimum; nothing was written.
+    StoredFieldsBelow,
+}
+
 /// What storing fields did.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
@@ -105,6 +116,8 @@ pub enum PutOutcome {
     Erased,
     /// A token is taken already; nothing was written (make new tokens and retry).
     TokenClash,
+    /// A field's keyring version was retired meanwhile; nothing was written.
+    VersionRetired,
 }
 
 /// The vault's storage port.
@@ -135,14 +148,15 @@ pub trait VaultStore: Send + Sync {
     /// `kek.version - 1`; `false`, having written nothing, when another rotation won.
     async fn add_kek(&self, kek: &SealedKek) -> Result<bool, StoreFailure>;
 
-    /// Sets the keyring's policy; `false`, having written nothing, if the stored minimum
-    /// decryption version is already above `min_decryption_version` (it never goes down).
+    /// Sets the keyring's policy, atomically against concurrent writes of stored fields:
+    /// nothing is written if the stored minimum decryption version is already higher (it
+    /// never goes down) or if a stored field is still below the new minimum.
     async fn set_policy(
         &self,
         keyring: &KeyringName,
         min_decryption_version: u32,
         rotation_period_secs: Option<u64>,
-    ) -> Result<bool, StoreFailure>;
+    ) -> Result<PolicyOutcome, StoreFailure>;
 
     /// A subject's data key for one keyring version.
     async fn subject_key(
@@ -224,7 +238,9 @@ pub trait VaultStore: Send + Sync {
     ) -> Result<Option<u32>, StoreFailure>;
 
     /// Deletes whatever data keys, fields and index entries erased subjects still have (none,
-    /// unless an erasure was interrupted). Returns how many rows.
+    /// unless an erasure was interrupted before erasures became one transaction, or rows
+    /// were restored from a backup). Returns how many rows. Scans every erasure: run it at
+    /// start-up, not on every maintenance pass.
     async fn sweep_erased(&self) -> Result<u64, StoreFailure>;
 
     /// The subjects with an index entry equal to `digest` in `keyring` and `field`.

@@ -18,6 +18,10 @@ impl Backend for PgStore {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_SUBJECT: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtext('baomi-subject:' || $1))");
+    const READ_MIN_VERSION: &'static str =
+        "SELECT min_decryption_version FROM keyrings WHERE name = $1 FOR SHARE";
+    const LOCK_KEYRING: Option<&'static str> =
+        Some("SELECT name FROM keyrings WHERE name = $1 FOR UPDATE");
 }
 
 impl PgStore {

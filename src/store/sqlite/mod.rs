@@ -22,6 +22,9 @@ impl Backend for SqliteStore {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     // BEGIN IMMEDIATE already makes writers take turns.
     const LOCK_SUBJECT: Option<&'static str> = None;
+    const READ_MIN_VERSION: &'static str =
+        "SELECT min_decryption_version FROM keyrings WHERE name = $1";
+    const LOCK_KEYRING: Option<&'static str> = None;
 }
 
 impl SqliteStore {
