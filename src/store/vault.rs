@@ -278,17 +278,11 @@ macro_rules! impl_vault_store {
             ) -> Result<baomi_vault::PolicyOutcome, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
                 let mut tx = self
-                    .pool
-                    .begin_with(<$store as $crate::store::common::Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(f)?;
-                if let Some(lock) = <$store as $crate::store::common::Backend>::LOCK_KEYRING {
-                    sqlx::query(lock)
-                        .bind(keyring.as_str())
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(f)?;
-                }
+                    .write_locked(
+                        <$store as $crate::store::common::Backend>::LOCK_KEYRING,
+                        keyring.as_str(),
+                    )
+                    .await?;
                 let (current,): (i64,) = sqlx::query_as(
                     "SELECT min_decryption_version FROM keyrings WHERE name = $1",
                 )
@@ -752,18 +746,30 @@ macro_rules! impl_vault_store {
                 sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
                 baomi_vault::StoreFailure,
             > {
+                self.write_locked(
+                    <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
+                    subject,
+                )
+                .await
+            }
+
+            /// A write transaction that first runs `lock` (if the backend needs one) on `key`.
+            async fn write_locked(
+                &self,
+                lock: Option<&'static str>,
+                key: &str,
+            ) -> Result<
+                sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+                baomi_vault::StoreFailure,
+            > {
                 let f = $crate::store::vault::failure;
                 let mut tx = self
                     .pool
                     .begin_with(<$store as $crate::store::common::Backend>::BEGIN_WRITE)
                     .await
                     .map_err(f)?;
-                if let Some(lock) = <$store as $crate::store::common::Backend>::LOCK_SUBJECT {
-                    sqlx::query(lock)
-                        .bind(subject)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(f)?;
+                if let Some(lock) = lock {
+                    sqlx::query(lock).bind(key).execute(&mut *tx).await.map_err(f)?;
                 }
                 Ok(tx)
             }
