@@ -3,12 +3,15 @@
 //! Today it holds the validated descriptors that every request carries for the trail
 //! ([`OperatorId`], the platform's staff member on whose behalf a backend acts, from the
 //! `X-Baomi-Operator` header, and [`RequestId`]), the [`AccessEvent`] and the port the
-//! server appends events through ([`AuditSink`]). The Merkle log, checkpoints, proofs and
-//! queries grow here in their own issue.
+//! server appends events through ([`AuditSink`]), and the RFC 9162 Merkle tree with its
+//! inclusion and consistency proofs ([`merkle`]). Storing the tree, checkpoints and queries
+//! grow here in their own issue.
 
 mod actor;
+pub mod checkpoint;
 mod error;
 mod event;
+pub mod merkle;
 mod store;
 
 pub use actor::{OperatorId, RequestId};
