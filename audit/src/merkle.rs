@@ -76,10 +76,14 @@ pub trait HashSource {
 pub struct Leaves<'a>(pub &'a [Hash]);
 
 impl HashSource for Leaves<'_> {
+    /// Leaf `index`; the proof functions only ask for leaves inside the tree (an index
+    /// past the end, a caller's bug, gives a hash no leaf has, so nothing verifies).
     fn leaf(&self, index: u64) -> Hash {
-        self.0[usize::try_from(index)
-            .unwrap_or(usize::MAX)
-            .min(self.0.len() - 1)]
+        usize::try_from(index)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .copied()
+            .unwrap_or([0xff; 32])
     }
 }
 
