@@ -14,6 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use crate::auth::subject_token::Signer;
 use crate::config::Config;
 use crate::http;
+use crate::service::audit_log::AuditLog;
 use crate::service::erasure_journal::ErasureJournal;
 use crate::service::key_cache::KeyRecordCache;
 use crate::store::Store;
@@ -61,6 +62,8 @@ pub struct Inner {
     pub vault: Arc<Vault>,
     /// The audit trail (group-committed).
     pub audit: Arc<dyn AuditSink>,
+    /// The audit trail's Merkle log.
+    pub audit_log: Arc<AuditLog>,
     /// The erasure journal.
     pub erasure_journal: Arc<ErasureJournal>,
     /// Recently read API key records.
@@ -100,6 +103,7 @@ impl std::ops::Deref for AppState {
         (name = "vault", description = "Field-level encryption, decryption under a purpose, rewrap and erasure"),
         (name = "keyrings", description = "Versioned key-encryption keys: create, rotate, retire old versions"),
         (name = "self-service", description = "Calls made with a subject token"),
+        (name = "audit", description = "The tamper-evident trail: signed checkpoints and Merkle proofs (officer, admin)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]
@@ -125,6 +129,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(http::keyrings::router())
         .merge(http::vault::router())
         .merge(http::subjects::router())
+        .merge(http::audit::router())
         .merge(http::ops::router())
 }
 
@@ -174,6 +179,8 @@ pub struct Parts {
     pub vault: Arc<Vault>,
     /// The erasure journal.
     pub erasure_journal: Arc<ErasureJournal>,
+    /// The audit trail's Merkle log.
+    pub audit_log: Arc<AuditLog>,
     /// Limits.
     pub limits: Limits,
 }
@@ -185,6 +192,7 @@ pub fn build(parts: Parts) -> Router {
         tokens,
         vault,
         erasure_journal,
+        audit_log,
         limits,
     } = parts;
     let (router, api) = routes().split_for_parts();
@@ -197,6 +205,7 @@ pub fn build(parts: Parts) -> Router {
         tokens,
         vault,
         audit,
+        audit_log,
         erasure_journal,
         key_records: KeyRecordCache::new(std::time::Duration::from_secs(
             limits.auth_cache_ttl_secs,

@@ -49,6 +49,9 @@ pub struct Config {
     pub subject_token_max_ttl_secs: u64,
     /// Most items in one encrypt, decrypt or rewrap request.
     pub max_batch_items: usize,
+    /// The audit log's name in its signed checkpoints (no spaces, no `+`), e.g.
+    /// `pay.example/baomi-audit`.
+    pub audit_origin: String,
     /// How long an API key record is served from memory, in seconds (0: always read). A key
     /// revoked on another node sharing the database keeps working at most this long.
     pub auth_cache_ttl_secs: u64,
@@ -91,6 +94,7 @@ impl std::fmt::Debug for Config {
                 &self.subject_token_max_ttl_secs,
             )
             .field("max_batch_items", &self.max_batch_items)
+            .field("audit_origin", &self.audit_origin)
             .field("auth_cache_ttl_secs", &self.auth_cache_ttl_secs)
             .field("key_cache_capacity", &self.key_cache_capacity)
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
@@ -151,6 +155,7 @@ impl Default for Config {
             subject_token_ttl_secs: 15 * 60,
             subject_token_max_ttl_secs: 24 * 60 * 60,
             max_batch_items: 1000,
+            audit_origin: "baomi/audit".to_owned(),
             auth_cache_ttl_secs: 5,
             key_cache_capacity: 100_000,
             key_cache_ttl_secs: 60,

@@ -14,6 +14,7 @@ use baomi_vault::{KeyringName, Vault, VaultOptions};
 
 use crate::auth::subject_token::Signer;
 use crate::config::Config;
+use crate::service::audit_log::{self, AuditLog};
 use crate::service::erasure_journal::ErasureJournal;
 use crate::service::setup::{self, PassphraseSource, SetupError};
 use crate::service::{maintenance, now};
@@ -27,6 +28,8 @@ pub struct Opened {
     pub store: Arc<dyn Store>,
     /// The vault (for the background key maintenance).
     pub vault: Arc<Vault>,
+    /// The audit trail's Merkle log (for the background integration).
+    pub audit_log: Arc<AuditLog>,
     /// The bootstrap admin key, if this start initialised the database. Show it once.
     pub bootstrap_admin_key: Option<SecretString>,
     /// Where the passphrase came from.
@@ -83,17 +86,27 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     if swept > 0 {
         tracing::warn!(rows = swept, "rows of erased subjects removed at start-up");
     }
+    let audit_log = Arc::new(
+        AuditLog::new(
+            Arc::clone(&store) as Arc<dyn baomi_audit::LogStore>,
+            &unsealed.root,
+            &config.audit_origin,
+        )
+        .map_err(|e| SetupError::Other(format!("audit log: {e}")))?,
+    );
     let router = app::build(app::Parts {
         store: Arc::clone(&store),
         tokens,
         vault: Arc::clone(&vault),
         erasure_journal,
+        audit_log: Arc::clone(&audit_log),
         limits: Limits::from_config(config),
     });
     Ok(Opened {
         router,
         store,
         vault,
+        audit_log,
         bootstrap_admin_key: unsealed.bootstrap_admin_key,
         passphrase_source,
     })
@@ -101,6 +114,9 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
 
 /// How often keyrings due for rotation are rotated and stale data keys re-sealed.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
+
+/// How often new audit events are integrated into the Merkle tree and a checkpoint signed.
+const AUDIT_INTEGRATION_EVERY: Duration = Duration::from_secs(1);
 
 /// Serves `opened` on `listener` until `shutdown` completes, then lets requests in flight
 /// finish and closes the store.
@@ -115,11 +131,19 @@ pub async fn serve(
         MAINTENANCE_EVERY,
         stopped,
     ));
+    let integration = tokio::spawn(audit_log::run(
+        Arc::clone(&opened.audit_log),
+        AUDIT_INTEGRATION_EVERY,
+        stop.subscribe(),
+    ));
     let result = axum::serve(listener, opened.router)
         .with_graceful_shutdown(shutdown)
         .await;
     let _ = stop.send(true);
     let _ = upkeep.await;
+    let _ = integration.await;
+    // Whatever arrived in the last moments is in the tree before the store closes.
+    let _ = opened.audit_log.integrate_once(now()).await;
     opened.store.close().await;
     result
 }

@@ -35,6 +35,8 @@ pub enum Action {
     KeyCreate,
     /// An API key was revoked.
     KeyRevoke,
+    /// The audit trail itself was read (checkpoints, proofs, events).
+    AuditRead,
 }
 
 impl Action {
@@ -54,6 +56,7 @@ impl Action {
             Action::KeyringPolicy => "keyring_policy",
             Action::KeyCreate => "key_create",
             Action::KeyRevoke => "key_revoke",
+            Action::AuditRead => "audit_read",
         }
     }
 }

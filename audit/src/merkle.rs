@@ -63,12 +63,122 @@ pub trait HashSource {
     /// The Merkle tree hash of leaves `start..end` (`start < end`). The default computes it
     /// from the leaves; a source that stores subtree hashes overrides it.
     fn range(&self, start: u64, end: u64) -> Hash {
-        let n = end - start;
-        if n == 1 {
-            return self.leaf(start);
+        split_range(self, start, end)
+    }
+}
+
+/// The hash of `start..end` from the hashes of its two halves (RFC 9162's split).
+pub fn split_range<S: HashSource + ?Sized>(source: &S, start: u64, end: u64) -> Hash {
+    let n = end - start;
+    if n == 1 {
+        return source.leaf(start);
+    }
+    let k = split(n);
+    node_hash(
+        &source.range(start, start + k),
+        &source.range(start + k, end),
+    )
+}
+
+/// A complete subtree: `(level, index)` covers leaves `index·2^level .. (index+1)·2^level`.
+pub type NodeId = (u32, u64);
+
+/// The complete subtree that `start..end` is, if it is one.
+pub fn node_of(start: u64, end: u64) -> Option<NodeId> {
+    let n = end.checked_sub(start)?;
+    if n.is_power_of_two() && start.is_multiple_of(n) {
+        Some((n.trailing_zeros(), start / n))
+    } else {
+        None
+    }
+}
+
+/// The complete subtrees along the right border of a tree of `size` leaves, largest first:
+/// the only stored hashes needed to append to it and to compute its root.
+pub fn border(size: u64) -> Vec<NodeId> {
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    for level in (0..64u32).rev() {
+        if size & (1u64 << level) != 0 {
+            out.push((level, start >> level));
+            start += 1u64 << level;
         }
-        let k = split(n);
-        node_hash(&self.range(start, start + k), &self.range(start + k, end))
+    }
+    out
+}
+
+/// Appends leaves to a tree whose right border (see [`border`]) has the given hashes.
+/// Returns every complete subtree the new leaves complete (leaves included, as level 0),
+/// and the new root.
+pub fn append(
+    size: u64,
+    border_hashes: &[(NodeId, Hash)],
+    new_leaves: &[Hash],
+) -> (Vec<(NodeId, Hash)>, Hash) {
+    let mut stack: Vec<(NodeId, Hash)> = border_hashes.to_vec();
+    let mut created = Vec::new();
+    for (i, leaf) in new_leaves.iter().enumerate() {
+        let node = ((0u32, size + i as u64), *leaf);
+        created.push(node);
+        stack.push(node);
+        while stack.len() >= 2 {
+            let ((rl, ri), rh) = stack[stack.len() - 1];
+            let ((ll, _), lh) = stack[stack.len() - 2];
+            if rl != ll {
+                break;
+            }
+            stack.truncate(stack.len() - 2);
+            let parent = ((rl + 1, ri / 2), node_hash(&lh, &rh));
+            created.push(parent);
+            stack.push(parent);
+        }
+    }
+    let root = match stack.split_last() {
+        None => empty_root(),
+        Some((last, rest)) => rest
+            .iter()
+            .rev()
+            .fold(last.1, |acc, (_, h)| node_hash(h, &acc)),
+    };
+    (created, root)
+}
+
+/// Stored subtree hashes, as a [`HashSource`] for proofs: every range the proof algorithms
+/// ask for is, or splits into, complete subtrees.
+pub struct Nodes(pub std::collections::HashMap<NodeId, Hash>);
+
+impl HashSource for Nodes {
+    fn leaf(&self, index: u64) -> Hash {
+        self.0.get(&(0, index)).copied().unwrap_or([0xff; 32])
+    }
+
+    fn range(&self, start: u64, end: u64) -> Hash {
+        match node_of(start, end).and_then(|id| self.0.get(&id)) {
+            Some(h) => *h,
+            None => split_range(self, start, end),
+        }
+    }
+}
+
+/// Records which complete subtrees a computation reads, so that they can be fetched in one
+/// query before the computation runs on [`Nodes`].
+#[derive(Default)]
+pub struct Needed(pub std::cell::RefCell<Vec<NodeId>>);
+
+impl HashSource for Needed {
+    fn leaf(&self, index: u64) -> Hash {
+        self.0.borrow_mut().push((0, index));
+        [0; 32]
+    }
+
+    fn range(&self, start: u64, end: u64) -> Hash {
+        match node_of(start, end) {
+            Some(id) => {
+                self.0.borrow_mut().push(id);
+                [0; 32]
+            }
+            None => split_range(self, start, end),
+        }
     }
 }
 
@@ -341,6 +451,44 @@ mod tests {
                 rewritten[(old - 1) as usize] = all[(old - 1) as usize];
             }
         }
+    }
+
+    #[test]
+    fn appending_in_pieces_gives_the_same_tree_as_computing_it_whole() {
+        let all = leaves(70);
+        let mut stored: std::collections::HashMap<NodeId, Hash> = Default::default();
+        let mut size = 0u64;
+        for chunk in [1usize, 2, 5, 8, 13, 1, 40] {
+            let border_hashes: Vec<(NodeId, Hash)> = border(size)
+                .into_iter()
+                .map(|id| (id, stored[&id]))
+                .collect();
+            let (created, r) = append(
+                size,
+                &border_hashes,
+                &all[size as usize..size as usize + chunk],
+            );
+            stored.extend(created);
+            size += chunk as u64;
+            assert_eq!(r, root(&Leaves(&all), size), "size {size}");
+            let nodes = Nodes(stored.clone());
+            assert_eq!(root(&nodes, size), r);
+            for index in [0, size / 2, size - 1] {
+                let needed = Needed::default();
+                let _ = inclusion_proof(&needed, index, size).unwrap();
+                assert!(needed.0.borrow().iter().all(|id| stored.contains_key(id)));
+                let proof = inclusion_proof(&nodes, index, size).unwrap();
+                assert_eq!(proof, inclusion_proof(&Leaves(&all), index, size).unwrap());
+            }
+            let old = (size / 3).max(1);
+            assert_eq!(
+                consistency_proof(&nodes, old, size).unwrap(),
+                consistency_proof(&Leaves(&all), old, size).unwrap()
+            );
+        }
+        assert_eq!(border(6), vec![(2, 0), (1, 2)]);
+        assert_eq!(node_of(4, 6), Some((1, 2)));
+        assert_eq!(node_of(4, 7), None);
     }
 
     proptest! {

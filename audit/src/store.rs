@@ -1,8 +1,11 @@
 //! Where events go (the audit port). The server implements it on its database.
 
+use std::collections::HashMap;
+
 use async_trait::async_trait;
 
 use crate::AccessEvent;
+use crate::merkle::{Hash, NodeId};
 
 /// The trail could not take the events.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -14,4 +17,66 @@ pub struct AuditFailure(pub String);
 pub trait AuditSink: Send + Sync {
     /// Appends `events`, all or none.
     async fn append(&self, events: &[AccessEvent]) -> Result<(), AuditFailure>;
+}
+
+/// An event not yet in the Merkle tree: its sequence number and its stored text (the exact
+/// bytes its leaf hash is taken over).
+#[derive(Debug, Clone)]
+pub struct PendingEvent {
+    /// The event's sequence number.
+    pub seq: i64,
+    /// The event as stored.
+    pub body: String,
+}
+
+/// A signed checkpoint as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredCheckpoint {
+    /// Events in the tree.
+    pub tree_size: u64,
+    /// The root over them.
+    pub root: Hash,
+    /// The signed note.
+    pub note: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A leaf: an event's place in the tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Leaf {
+    /// Position in the tree.
+    pub index: u64,
+    /// The event's sequence number.
+    pub seq: i64,
+    /// `SHA-256(0x00 ‖ event)`.
+    pub hash: Hash,
+}
+
+/// The storage of the Merkle log (the audit port for integration and proofs).
+#[async_trait]
+pub trait LogStore: Send + Sync {
+    /// Number of events in the tree.
+    async fn tree_size(&self) -> Result<u64, AuditFailure>;
+
+    /// Up to `limit` events not yet in the tree, oldest first.
+    async fn pending(&self, limit: u32) -> Result<Vec<PendingEvent>, AuditFailure>;
+
+    /// The stored hashes of these complete subtrees (those that exist).
+    async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, AuditFailure>;
+
+    /// Appends leaves, the subtrees they complete and the new checkpoint, in one
+    /// transaction. `false`, having written nothing, if another integrator appended first.
+    async fn integrate(
+        &self,
+        leaves: &[Leaf],
+        nodes: &[(NodeId, Hash)],
+        checkpoint: &StoredCheckpoint,
+    ) -> Result<bool, AuditFailure>;
+
+    /// The newest checkpoint.
+    async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, AuditFailure>;
+
+    /// The leaf of an event, once it is in the tree, with the event's stored text.
+    async fn leaf_of(&self, seq: i64) -> Result<Option<(Leaf, String)>, AuditFailure>;
 }

@@ -1,5 +1,6 @@
 //! The HTTP API: routes per area, extractors, errors and the request middleware.
 
+pub mod audit;
 pub mod context;
 pub mod docs;
 pub mod error;

@@ -4,6 +4,8 @@
 //! Both implementations pass one conformance suite (`tests/api/store_conformance.rs`).
 
 #[macro_use]
+mod audit_log;
+#[macro_use]
 mod common;
 #[macro_use]
 mod vault;
@@ -16,7 +18,7 @@ pub mod sqlite;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use baomi_audit::AuditSink;
+use baomi_audit::{AuditSink, LogStore};
 use baomi_vault::{SealedRootKey, VaultStore};
 
 pub use error::StoreError;
@@ -76,9 +78,9 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// Everything the server stores, behind one object.
-pub trait Store: SetupStore + KeyStore + VaultStore + AuditSink {}
+pub trait Store: SetupStore + KeyStore + VaultStore + AuditSink + LogStore {}
 
-impl<T: SetupStore + KeyStore + VaultStore + AuditSink> Store for T {}
+impl<T: SetupStore + KeyStore + VaultStore + AuditSink + LogStore> Store for T {}
 
 /// Opens the database named by the configuration, creating it if it is SQLite, and runs the
 /// migrations of its backend.

@@ -105,6 +105,15 @@ impl TestDb {
             .unwrap())
     }
 
+    /// Runs one SQL statement behind Baomi's back and reports whether the database took it.
+    pub async fn try_execute(&self, sql: &str) -> Result<u64, String> {
+        on_raw_connection!(self, sql, |q, conn| sqlx::query(q)
+            .execute(&mut conn)
+            .await
+            .map(|r| r.rows_affected())
+            .map_err(|e| e.to_string()))
+    }
+
     /// Runs one SQL statement on this database behind Baomi's back (to corrupt, or to
     /// stage a restore); returns the rows affected.
     pub async fn execute(&self, sql: &str) -> u64 {
@@ -145,6 +154,8 @@ pub struct TestApp {
     pub admin_key: String,
     /// The vault behind the server, for what has no HTTP call (background maintenance).
     pub vault: std::sync::Arc<baomi_vault::Vault>,
+    /// The audit trail's Merkle log, to integrate on demand instead of waiting a second.
+    pub audit_log: std::sync::Arc<baomi::service::audit_log::AuditLog>,
     /// The app's database (and data directory, which lives as long as the app).
     pub db: TestDb,
     /// Dropping the sender (with the app) stops the server gracefully.
@@ -169,6 +180,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         .expose_secret()
         .to_owned();
     let vault = std::sync::Arc::clone(&opened.vault);
+    let audit_log = std::sync::Arc::clone(&opened.audit_log);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
@@ -180,6 +192,7 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
         client: reqwest::Client::new(),
         admin_key,
         vault,
+        audit_log,
         db,
         _shutdown: tx,
     }

@@ -3,6 +3,7 @@
 //! (`.ci/run` runs the suite both ways).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod audit;
 mod helpers;
 mod keys;
 mod ops;

@@ -66,6 +66,12 @@ impl std::fmt::Debug for RootKey {
 pub struct DerivedKey([u8; KEY_LEN]);
 
 impl DerivedKey {
+    /// Lends the key bytes to `f` (to build a signing key from them elsewhere) without
+    /// copying them out.
+    pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8; KEY_LEN]) -> R) -> R {
+        f(&self.0)
+    }
+
     /// The key bytes, for building a cipher from them inside this crate.
     pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0

@@ -64,3 +64,4 @@ impl PgStore {
 
 impl_common_store!(PgStore);
 impl_vault_store!(PgStore);
+impl_log_store!(PgStore);

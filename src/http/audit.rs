@@ -1,0 +1,188 @@
+//! `/v1/audit/…`: the signed checkpoint and Merkle proofs of the audit trail (officer and
+//! admin roles). Every read here is itself an audit event.
+
+use axum::Extension;
+use axum::extract::State;
+use baomi_audit::Action;
+use data_encoding::BASE64;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::error::{ApiError, Problem};
+use super::extract::Query;
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::authenticate::require_role;
+use crate::service::{RequestContext, ServiceError, audit};
+
+/// The routes of this area.
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(checkpoint))
+        .routes(routes!(inclusion))
+        .routes(routes!(consistency))
+}
+
+/// The newest signed checkpoint.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckpointView {
+    /// Events in the tree.
+    pub tree_size: u64,
+    /// The Merkle root (standard base64).
+    pub root: String,
+    /// The checkpoint as a C2SP signed note (what to keep and compare).
+    pub note: String,
+    /// The key to check `note` with: `<name>+<key id>+<base64 Ed25519 key>`.
+    pub verifier_key: String,
+}
+
+/// Which event, in which tree.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct InclusionQuery {
+    /// The event's sequence number.
+    pub seq: i64,
+    /// The tree size to prove against; the newest checkpoint's if absent.
+    pub size: Option<u64>,
+}
+
+/// An inclusion proof (RFC 9162 §2.1.3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct InclusionProof {
+    /// The event's sequence number.
+    pub seq: i64,
+    /// Its position in the tree.
+    pub leaf_index: u64,
+    /// The tree size the proof is for.
+    pub tree_size: u64,
+    /// `SHA-256(0x00 ‖ event)` (standard base64).
+    pub leaf_hash: String,
+    /// The event exactly as hashed (JSON text; no personal information is ever in it).
+    pub event: String,
+    /// The audit path, leaf side first (standard base64).
+    pub proof: Vec<String>,
+}
+
+/// Two tree sizes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ConsistencyQuery {
+    /// The older size (at least 1).
+    pub from: u64,
+    /// The newer size (at most the newest checkpoint's).
+    pub to: u64,
+}
+
+/// A consistency proof (RFC 9162 §2.1.4).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConsistencyProof {
+    /// The older size.
+    pub from: u64,
+    /// The newer size.
+    pub to: u64,
+    /// The root at `from` (standard base64).
+    pub from_root: String,
+    /// The root at `to` (standard base64).
+    pub to_root: String,
+    /// The proof (standard base64).
+    pub proof: Vec<String>,
+}
+
+async fn audited_read(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    what: &str,
+) -> Result<(), ServiceError> {
+    require_role(caller, &[Role::Officer, Role::Admin])?;
+    let event = audit::about(caller, ctx, Action::AuditRead, what);
+    audit::append(state.audit.as_ref(), &[event]).await
+}
+
+/// The newest signed checkpoint of the audit trail.
+#[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit", security(("bearer" = [])),
+    responses(
+        (status = 200, body = CheckpointView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`audit.no_checkpoint`: nothing has been integrated yet", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn checkpoint(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<axum::Json<CheckpointView>, ApiError> {
+    audited_read(&state, &caller, &ctx, "checkpoint").await?;
+    let c = state
+        .audit_log
+        .checkpoint()
+        .await?
+        .ok_or(ServiceError::NotFound {
+            code: "audit.no_checkpoint",
+        })?;
+    Ok(axum::Json(CheckpointView {
+        tree_size: c.tree_size,
+        root: BASE64.encode(&c.root),
+        note: c.note,
+        verifier_key: state.audit_log.verifier_key(),
+    }))
+}
+
+/// Prove that an event is in the tree.
+#[utoipa::path(get, path = "/v1/audit/proofs/inclusion", tag = "audit", security(("bearer" = [])),
+    params(InclusionQuery),
+    responses(
+        (status = 200, body = InclusionProof),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`audit.not_in_tree`: unknown, or not integrated yet (within a second)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn inclusion(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Query(q): Query<InclusionQuery>,
+) -> Result<axum::Json<InclusionProof>, ApiError> {
+    audited_read(&state, &caller, &ctx, &format!("event:{}", q.seq)).await?;
+    let (leaf, body, size, proof) = state.audit_log.inclusion(q.seq, q.size).await?;
+    Ok(axum::Json(InclusionProof {
+        seq: leaf.seq,
+        leaf_index: leaf.index,
+        tree_size: size,
+        leaf_hash: BASE64.encode(&leaf.hash),
+        event: body,
+        proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
+    }))
+}
+
+/// Prove that the tree at `from` is a prefix of the tree at `to`: nothing was edited,
+/// removed or reordered in between.
+#[utoipa::path(get, path = "/v1/audit/proofs/consistency", tag = "audit", security(("bearer" = [])),
+    params(ConsistencyQuery),
+    responses(
+        (status = 200, body = ConsistencyProof),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn consistency(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Query(q): Query<ConsistencyQuery>,
+) -> Result<axum::Json<ConsistencyProof>, ApiError> {
+    audited_read(&state, &caller, &ctx, "consistency").await?;
+    let proof = state.audit_log.consistency(q.from, q.to).await?;
+    let from_root = state.audit_log.root(q.from).await?;
+    let to_root = state.audit_log.root(q.to).await?;
+    Ok(axum::Json(ConsistencyProof {
+        from: q.from,
+        to: q.to,
+        from_root: BASE64.encode(&from_root),
+        to_root: BASE64.encode(&to_root),
+        proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
+    }))
+}

@@ -1,0 +1,177 @@
+//! The audit trail as a Merkle log over HTTP: signed checkpoints, inclusion and consistency
+//! proofs checked with the audit crate's verifier, and tampering detected.
+
+use baomi_audit::checkpoint;
+use baomi_audit::merkle::{Hash, leaf_hash, verify_consistency, verify_inclusion};
+use data_encoding::BASE64;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn hash(v: &Value) -> Hash {
+    BASE64
+        .decode(v.as_str().unwrap().as_bytes())
+        .unwrap()
+        .try_into()
+        .unwrap()
+}
+
+fn hashes(v: &Value) -> Vec<Hash> {
+    v.as_array().unwrap().iter().map(hash).collect()
+}
+
+async fn some_reads(app: &TestApp, key: &str, n: usize) {
+    for i in 0..n {
+        let c = app
+            .post("/v1/encrypt", Some(key), json!({"items": [{"subject_id": format!("u{i}"), "field": "mobile", "value": "13800138000"}]}))
+            .await
+            .json()["items"][0]["ciphertext"]
+            .clone();
+        let r = app
+            .post("/v1/decrypt", Some(key), json!({"purpose": "kyc", "items": [{"subject_id": format!("u{i}"), "field": "mobile", "ciphertext": c}]}))
+            .await;
+        assert_eq!(r.status, 200);
+    }
+}
+
+#[tokio::test]
+async fn checkpoints_and_proofs_verify_and_tampering_is_detected() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    app.get("/v1/audit/checkpoint", Some(&officer))
+        .await
+        .assert_problem(404, "audit.no_checkpoint");
+    some_reads(&app, &key, 5).await;
+    assert!(
+        app.audit_log
+            .integrate_once(baomi::service::now())
+            .await
+            .unwrap()
+            >= 5
+    );
+
+    // The checkpoint is a signed note that verifies with the published key.
+    let first = app.get("/v1/audit/checkpoint", Some(&officer)).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let first = first.json();
+    let stated = checkpoint::verify(
+        first["note"].as_str().unwrap(),
+        first["verifier_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert_eq!(stated.size, first["tree_size"].as_u64().unwrap());
+    assert_eq!(stated.root, hash(&first["root"]));
+    assert_eq!(stated.origin, "baomi/audit");
+
+    // An event's inclusion proof checks against the signed root.
+    let seq = app
+        .db
+        .count("SELECT MIN(seq) FROM audit_events WHERE action = 'decrypt'")
+        .await;
+    let proof = app
+        .get(
+            &format!("/v1/audit/proofs/inclusion?seq={seq}"),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(proof.status, 200, "{}", proof.text);
+    let proof = proof.json();
+    let event = proof["event"].as_str().unwrap();
+    assert!(event.contains("\"action\":\"decrypt\"") && !event.contains("13800138000"));
+    let leaf = leaf_hash(event.as_bytes());
+    assert_eq!(leaf, hash(&proof["leaf_hash"]));
+    let index = proof["leaf_index"].as_u64().unwrap();
+    assert!(verify_inclusion(
+        index,
+        stated.size,
+        &leaf,
+        &hashes(&proof["proof"]),
+        &stated.root
+    ));
+
+    // More events, a newer checkpoint, and a proof that the old tree is a prefix of it.
+    some_reads(&app, &key, 3).await;
+    app.audit_log
+        .integrate_once(baomi::service::now())
+        .await
+        .unwrap();
+    let second = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let newer = checkpoint::verify(
+        second["note"].as_str().unwrap(),
+        second["verifier_key"].as_str().unwrap(),
+    )
+    .unwrap();
+    assert!(newer.size > stated.size);
+    let c = app
+        .get(
+            &format!(
+                "/v1/audit/proofs/consistency?from={}&to={}",
+                stated.size, newer.size
+            ),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(c.status, 200, "{}", c.text);
+    let c = c.json();
+    assert_eq!(hash(&c["from_root"]), stated.root);
+    assert_eq!(hash(&c["to_root"]), newer.root);
+    assert!(verify_consistency(
+        stated.size,
+        newer.size,
+        &stated.root,
+        &newer.root,
+        &hashes(&c["proof"])
+    ));
+
+    // The database refuses edits of the trail; someone who gets past that is caught.
+    let edit =
+        format!("UPDATE audit_events SET body = replace(body, 'kyc', 'kyd') WHERE seq = {seq}");
+    assert!(
+        app.db.try_execute(&edit).await.is_err(),
+        "audit_events must be append-only"
+    );
+    let disable = if app.db.url.is_some() {
+        "ALTER TABLE audit_events DISABLE TRIGGER audit_events_no_update_or_delete"
+    } else {
+        "DROP TRIGGER audit_events_no_update"
+    };
+    app.db.execute(disable).await;
+    assert_eq!(app.db.execute(&edit).await, 1);
+    let tampered = app
+        .get(
+            &format!("/v1/audit/proofs/inclusion?seq={seq}"),
+            Some(&officer),
+        )
+        .await
+        .json();
+    let edited = tampered["event"].as_str().unwrap();
+    assert!(edited.contains("kyd"));
+    assert!(
+        !verify_inclusion(
+            index,
+            newer.size,
+            &leaf_hash(edited.as_bytes()),
+            &hashes(&tampered["proof"]),
+            &newer.root
+        ),
+        "an edited event no longer proves into the signed tree"
+    );
+
+    // Reading the trail is itself audited, and only officers and admins may.
+    app.get("/v1/audit/checkpoint", Some(&key))
+        .await
+        .assert_problem(403, "auth.forbidden");
+    assert!(
+        app.db
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'audit_read'")
+            .await
+            >= 5
+    );
+    app.get("/v1/audit/proofs/inclusion?seq=999999", Some(&officer))
+        .await
+        .assert_problem(404, "audit.not_in_tree");
+    app.get("/v1/audit/proofs/consistency?from=0&to=1", Some(&officer))
+        .await
+        .assert_problem(422, "request.invalid_field");
+}
