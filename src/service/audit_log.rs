@@ -12,8 +12,9 @@ use baomi_vault::RootKey;
 
 use crate::service::ServiceError;
 
-/// Events integrated per transaction.
-const BATCH: u32 = 2000;
+/// Events integrated per transaction: small enough that the transaction holds SQLite's
+/// write lock only briefly while requests keep appending.
+const BATCH: u32 = 500;
 
 /// The Merkle log over `audit_events`.
 pub struct AuditLog {

@@ -1,20 +1,19 @@
 //! The Merkle log's storage (`baomi_audit::LogStore`), written once for both backends.
 
-/// How far below the newest integrated event the integrator looks for events that committed
-/// late (a PostgreSQL sequence number is taken before its transaction commits).
-pub(super) const LATE_COMMIT_WINDOW: i64 = 10_000;
-
 /// Implements [`baomi_audit::LogStore`] for `$store`, whose `pool` is an sqlx pool.
 macro_rules! impl_log_store {
     ($store:ty) => {
         #[async_trait::async_trait]
         impl baomi_audit::LogStore for $store {
             async fn tree_size(&self) -> Result<u64, baomi_audit::AuditFailure> {
-                let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM audit_leaves")
-                    .fetch_one(&self.pool)
-                    .await
-                    .map_err(log_failure)?;
-                Ok(u64::try_from(n).unwrap_or(0))
+                // Leaves are dense from 0, so the size is the highest index plus one: an index
+                // lookup, where COUNT(*) would scan the whole table.
+                let (n,): (Option<i64>,) =
+                    sqlx::query_as("SELECT MAX(leaf_index) FROM audit_leaves")
+                        .fetch_one(&self.pool)
+                        .await
+                        .map_err(log_failure)?;
+                Ok(n.and_then(|n| u64::try_from(n + 1).ok()).unwrap_or(0))
             }
 
             async fn pending(
@@ -27,7 +26,7 @@ macro_rules! impl_log_store {
                      AND NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.seq = e.seq) \
                      ORDER BY e.seq LIMIT $2",
                 )
-                .bind($crate::store::audit_log::LATE_COMMIT_WINDOW)
+                .bind(<$store as $crate::store::common::Backend>::LATE_COMMIT_WINDOW)
                 .bind(i64::from(limit))
                 .fetch_all(&self.pool)
                 .await
@@ -46,7 +45,28 @@ macro_rules! impl_log_store {
                 baomi_audit::AuditFailure,
             > {
                 let mut out = std::collections::HashMap::new();
-                for chunk in ids.chunks(200) {
+                // Leaves (level 0) live in audit_leaves; audit_nodes holds levels 1 and up.
+                let (leaves, inner): (Vec<_>, Vec<_>) = ids.iter().partition(|(l, _)| *l == 0);
+                for chunk in leaves.chunks(200) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "SELECT leaf_index, hash FROM audit_leaves WHERE leaf_index IN ",
+                    );
+                    q.push_tuples(chunk, |mut t, (_, index)| {
+                        t.push_bind(i64::try_from(*index).unwrap_or(i64::MAX));
+                    });
+                    let rows: Vec<(i64, Vec<u8>)> = q
+                        .build_query_as()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err(log_failure)?;
+                    for (index, hash) in rows {
+                        let hash: baomi_audit::merkle::Hash = hash
+                            .try_into()
+                            .map_err(|_| baomi_audit::AuditFailure("corrupt leaf hash".into()))?;
+                        out.insert((0, u64::try_from(index).unwrap_or(u64::MAX)), hash);
+                    }
+                }
+                for chunk in inner.chunks(200) {
                     let mut q = sqlx::QueryBuilder::new(
                         "SELECT level, node_index, hash FROM audit_nodes WHERE (level, node_index) IN ",
                     );
@@ -98,13 +118,14 @@ macro_rules! impl_log_store {
                         });
                         q.build().execute(&mut *tx).await?;
                     }
-                    for chunk in nodes.chunks(500) {
+                    let inner: Vec<_> = nodes.iter().filter(|((l, _), _)| *l > 0).collect();
+                    for chunk in inner.chunks(500) {
                         let mut q = sqlx::QueryBuilder::new(
                             "INSERT INTO audit_nodes (level, node_index, hash) ",
                         );
-                        q.push_values(chunk, |mut row, ((level, index), hash)| {
-                            row.push_bind(i64::from(*level))
-                                .push_bind(i64::try_from(*index).unwrap_or(i64::MAX))
+                        q.push_values(chunk, |mut row, &&((level, index), hash)| {
+                            row.push_bind(i64::from(level))
+                                .push_bind(i64::try_from(index).unwrap_or(i64::MAX))
                                 .push_bind(hash.to_vec());
                         });
                         q.build().execute(&mut *tx).await?;

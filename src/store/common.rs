@@ -190,6 +190,11 @@ pub(crate) trait Backend {
     const READ_MIN_VERSION: &'static str;
     /// Locks keyring `$1` for a change of policy, where the backend needs it.
     const LOCK_KEYRING: Option<&'static str>;
+    /// How far below the newest integrated audit event the integrator looks for events that
+    /// committed late. On PostgreSQL a sequence number is taken before its transaction
+    /// commits, so several nodes' appends can commit out of order; SQLite's writers take
+    /// turns, so its events commit in sequence order.
+    const LATE_COMMIT_WINDOW: i64;
 }
 
 /// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,

@@ -22,6 +22,7 @@ impl Backend for PgStore {
         "SELECT min_decryption_version FROM keyrings WHERE name = $1 FOR SHARE";
     const LOCK_KEYRING: Option<&'static str> =
         Some("SELECT name FROM keyrings WHERE name = $1 FOR UPDATE");
+    const LATE_COMMIT_WINDOW: i64 = 5_000;
 }
 
 impl PgStore {

@@ -25,6 +25,7 @@ impl Backend for SqliteStore {
     const READ_MIN_VERSION: &'static str =
         "SELECT min_decryption_version FROM keyrings WHERE name = $1";
     const LOCK_KEYRING: Option<&'static str> = None;
+    const LATE_COMMIT_WINDOW: i64 = 0;
 }
 
 impl SqliteStore {
