@@ -115,7 +115,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
 /// How often keyrings due for rotation are rotated and stale data keys re-sealed.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 
-/// How often new audit events are integrated into the Merkle tree and a checkpoint signed.
+/// How often a checkpoint of the audit tree is signed (when it grew).
 const AUDIT_INTEGRATION_EVERY: Duration = Duration::from_secs(1);
 
 /// Serves `opened` on `listener` until `shutdown` completes, then lets requests in flight
@@ -142,8 +142,8 @@ pub async fn serve(
     let _ = stop.send(true);
     let _ = upkeep.await;
     let _ = integration.await;
-    // Whatever arrived in the last moments is in the tree before the store closes.
-    let _ = opened.audit_log.integrate_once(now()).await;
+    // A checkpoint covers whatever arrived in the last moments before the store closes.
+    let _ = opened.audit_log.checkpoint_now(now()).await;
     opened.store.close().await;
     result
 }

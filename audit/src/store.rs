@@ -12,21 +12,12 @@ use crate::merkle::{Hash, NodeId};
 #[error("the audit trail is unavailable: {0}")]
 pub struct AuditFailure(pub String);
 
-/// Appends events to the trail durably: when `append` returns `Ok`, they are committed.
+/// Appends events to the trail durably: when `append` returns `Ok`, they are committed, and
+/// (in the server's stores) already leaves of the Merkle tree, in the same transaction.
 #[async_trait]
 pub trait AuditSink: Send + Sync {
     /// Appends `events`, all or none.
     async fn append(&self, events: &[AccessEvent]) -> Result<(), AuditFailure>;
-}
-
-/// An event not yet in the Merkle tree: its sequence number and its stored text (the exact
-/// bytes its leaf hash is taken over).
-#[derive(Debug, Clone)]
-pub struct PendingEvent {
-    /// The event's sequence number.
-    pub seq: i64,
-    /// The event as stored.
-    pub body: String,
 }
 
 /// A signed checkpoint as stored.
@@ -59,20 +50,11 @@ pub trait LogStore: Send + Sync {
     /// Number of events in the tree.
     async fn tree_size(&self) -> Result<u64, AuditFailure>;
 
-    /// Up to `limit` events not yet in the tree, oldest first.
-    async fn pending(&self, limit: u32) -> Result<Vec<PendingEvent>, AuditFailure>;
-
     /// The stored hashes of these complete subtrees (those that exist).
     async fn nodes(&self, ids: &[NodeId]) -> Result<HashMap<NodeId, Hash>, AuditFailure>;
 
-    /// Appends leaves, the subtrees they complete and the new checkpoint, in one
-    /// transaction. `false`, having written nothing, if another integrator appended first.
-    async fn integrate(
-        &self,
-        leaves: &[Leaf],
-        nodes: &[(NodeId, Hash)],
-        checkpoint: &StoredCheckpoint,
-    ) -> Result<bool, AuditFailure>;
+    /// Stores a signed checkpoint; `false` if one of that size exists already.
+    async fn add_checkpoint(&self, checkpoint: &StoredCheckpoint) -> Result<bool, AuditFailure>;
 
     /// The newest checkpoint.
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, AuditFailure>;

@@ -1,6 +1,6 @@
-//! The audit trail as a Merkle log: integrating appended events into the tree, signing
-//! checkpoints, and serving inclusion and consistency proofs. Reads of the trail are
-//! themselves audited.
+//! The audit trail as a Merkle log: events become leaves as they are appended (the stores'
+//! `AuditSink` does it in the append's own transaction); here, checkpoints are signed and
+//! inclusion and consistency proofs served. Reads of the trail are themselves audited.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +11,6 @@ use baomi_audit::{AuditFailure, Leaf, LogStore, StoredCheckpoint};
 use baomi_vault::RootKey;
 
 use crate::service::ServiceError;
-
-/// Events integrated per transaction: small enough that the transaction holds SQLite's
-/// write lock only briefly while requests keep appending.
-const BATCH: u32 = 500;
 
 /// The Merkle log over `audit_events`.
 pub struct AuditLog {
@@ -53,60 +49,32 @@ impl AuditLog {
         self.signer.verifier_key()
     }
 
-    /// Adds pending events to the tree and signs a checkpoint of the new size. Returns how
-    /// many were added (0 when there was nothing to do or another node did it first).
-    pub async fn integrate_once(&self, now: i64) -> Result<u64, ServiceError> {
+    /// Signs a checkpoint of the tree as it stands, if it grew since the last one. Events
+    /// become leaves as they are appended (in the same transaction); this only publishes
+    /// the tree head. Returns the new checkpoint's size, or `None` if nothing changed.
+    pub async fn checkpoint_now(&self, now: i64) -> Result<Option<u64>, ServiceError> {
         let size = self.store.tree_size().await.map_err(failure)?;
-        let pending = self.store.pending(BATCH).await.map_err(failure)?;
-        if pending.is_empty() {
-            return Ok(0);
+        let latest = self.checkpoint().await?.map(|c| c.tree_size);
+        if size == 0 || latest == Some(size) {
+            return Ok(None);
         }
-        let border_ids = merkle::border(size);
-        let stored = self.store.nodes(&border_ids).await.map_err(failure)?;
-        let mut border = Vec::with_capacity(border_ids.len());
-        for id in border_ids {
-            let hash = stored
-                .get(&id)
-                .ok_or_else(|| ServiceError::Internal("a stored subtree hash is missing".into()))?;
-            border.push((id, *hash));
-        }
-        let hashes: Vec<Hash> = pending
-            .iter()
-            .map(|e| merkle::leaf_hash(e.body.as_bytes()))
-            .collect();
-        let (nodes, root) = merkle::append(size, &border, &hashes);
-        let leaves: Vec<Leaf> = pending
-            .iter()
-            .zip(&hashes)
-            .enumerate()
-            .map(|(i, (e, h))| Leaf {
-                index: size + i as u64,
-                seq: e.seq,
-                hash: *h,
-            })
-            .collect();
-        let new_size = size + leaves.len() as u64;
+        let root = self.root(size).await?;
         let note = self.signer.sign(&Checkpoint {
             origin: self.origin.clone(),
-            size: new_size,
+            size,
             root,
         });
         let checkpoint = StoredCheckpoint {
-            tree_size: new_size,
+            tree_size: size,
             root,
             note,
             created_at: now,
         };
-        if self
-            .store
-            .integrate(&leaves, &nodes, &checkpoint)
+        self.store
+            .add_checkpoint(&checkpoint)
             .await
-            .map_err(failure)?
-        {
-            Ok(leaves.len() as u64)
-        } else {
-            Ok(0)
-        }
+            .map_err(failure)?;
+        Ok(Some(size))
     }
 
     /// The newest signed checkpoint.
@@ -185,8 +153,8 @@ impl AuditLog {
     }
 }
 
-/// Integrates new events every `every` until `stop` fires (on every node: the tree's unique
-/// leaf positions make a second integrator's attempt a no-op).
+/// Signs a checkpoint every `every` while events arrive, until `stop` fires (on every node:
+/// checkpoints of one size are the same tree head, and a second one is not stored).
 pub async fn run(
     log: Arc<AuditLog>,
     every: Duration,
@@ -197,15 +165,8 @@ pub async fn run(
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
-        loop {
-            match log.integrate_once(crate::service::now()).await {
-                Ok(n) if n == u64::from(BATCH) => continue,
-                Ok(_) => break,
-                Err(e) => {
-                    tracing::warn!(error = %e, "audit integration failed; will retry");
-                    break;
-                }
-            }
+        if let Err(e) = log.checkpoint_now(crate::service::now()).await {
+            tracing::warn!(error = %e, "signing an audit checkpoint failed; will retry");
         }
     }
 }

@@ -1,5 +1,33 @@
 //! The Merkle log's storage (`baomi_audit::LogStore`), written once for both backends.
 
+use std::sync::{Arc, Mutex};
+
+use baomi_audit::merkle::{Hash, NodeId};
+
+/// The right border of the audit tree as this node last wrote it: `(tree size, border)`.
+/// Appending needs the border's hashes; when the tree still has the size this node left it
+/// at (always, with one node), they come from here instead of the database.
+pub type BorderCache = Arc<Mutex<Option<(u64, Vec<(NodeId, Hash)>)>>>;
+
+/// The border of the tree after `appended` were added to a tree of `size` with `border`.
+pub fn next_border(
+    size: u64,
+    appended: u64,
+    border: &[(NodeId, Hash)],
+    created: &[(NodeId, Hash)],
+) -> Option<Vec<(NodeId, Hash)>> {
+    baomi_audit::merkle::border(size + appended)
+        .into_iter()
+        .map(|id| {
+            created
+                .iter()
+                .chain(border)
+                .find(|(n, _)| *n == id)
+                .copied()
+        })
+        .collect()
+}
+
 /// Implements [`baomi_audit::LogStore`] for `$store`, whose `pool` is an sqlx pool.
 macro_rules! impl_log_store {
     ($store:ty) => {
@@ -14,27 +42,6 @@ macro_rules! impl_log_store {
                         .await
                         .map_err(log_failure)?;
                 Ok(n.and_then(|n| u64::try_from(n + 1).ok()).unwrap_or(0))
-            }
-
-            async fn pending(
-                &self,
-                limit: u32,
-            ) -> Result<Vec<baomi_audit::PendingEvent>, baomi_audit::AuditFailure> {
-                let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT e.seq, e.body FROM audit_events e \
-                     WHERE e.seq > COALESCE((SELECT MAX(seq) FROM audit_leaves), 0) - $1 \
-                     AND NOT EXISTS (SELECT 1 FROM audit_leaves l WHERE l.seq = e.seq) \
-                     ORDER BY e.seq LIMIT $2",
-                )
-                .bind(<$store as $crate::store::common::Backend>::LATE_COMMIT_WINDOW)
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(log_failure)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(seq, body)| baomi_audit::PendingEvent { seq, body })
-                    .collect())
             }
 
             async fn nodes(
@@ -95,67 +102,23 @@ macro_rules! impl_log_store {
                 Ok(out)
             }
 
-            async fn integrate(
+            async fn add_checkpoint(
                 &self,
-                leaves: &[baomi_audit::Leaf],
-                nodes: &[(baomi_audit::merkle::NodeId, baomi_audit::merkle::Hash)],
                 checkpoint: &baomi_audit::StoredCheckpoint,
             ) -> Result<bool, baomi_audit::AuditFailure> {
-                let mut tx = self
-                    .pool
-                    .begin_with(<$store as $crate::store::common::Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(log_failure)?;
-                let outcome: Result<(), sqlx::Error> = async {
-                    for chunk in leaves.chunks(500) {
-                        let mut q = sqlx::QueryBuilder::new(
-                            "INSERT INTO audit_leaves (leaf_index, seq, hash) ",
-                        );
-                        q.push_values(chunk, |mut row, leaf| {
-                            row.push_bind(i64::try_from(leaf.index).unwrap_or(i64::MAX))
-                                .push_bind(leaf.seq)
-                                .push_bind(leaf.hash.to_vec());
-                        });
-                        q.build().execute(&mut *tx).await?;
-                    }
-                    let inner: Vec<_> = nodes.iter().filter(|((l, _), _)| *l > 0).collect();
-                    for chunk in inner.chunks(500) {
-                        let mut q = sqlx::QueryBuilder::new(
-                            "INSERT INTO audit_nodes (level, node_index, hash) ",
-                        );
-                        q.push_values(chunk, |mut row, &&((level, index), hash)| {
-                            row.push_bind(i64::from(level))
-                                .push_bind(i64::try_from(index).unwrap_or(i64::MAX))
-                                .push_bind(hash.to_vec());
-                        });
-                        q.build().execute(&mut *tx).await?;
-                    }
-                    sqlx::query(
-                        "INSERT INTO audit_checkpoints (tree_size, root, note, created_at) \
-                         VALUES ($1, $2, $3, $4)",
-                    )
-                    .bind(i64::try_from(checkpoint.tree_size).unwrap_or(i64::MAX))
-                    .bind(checkpoint.root.to_vec())
-                    .bind(&checkpoint.note)
-                    .bind(checkpoint.created_at)
-                    .execute(&mut *tx)
-                    .await?;
-                    Ok(())
-                }
-                .await;
-                match outcome {
-                    Ok(()) => {
-                        tx.commit().await.map_err(log_failure)?;
-                        Ok(true)
-                    }
-                    Err(e) => {
-                        let _ = tx.rollback().await;
-                        match $crate::store::StoreError::from(e) {
-                            $crate::store::StoreError::Conflict => Ok(false),
-                            other => Err(baomi_audit::AuditFailure(other.to_string())),
-                        }
-                    }
-                }
+                let done = sqlx::query(
+                    "INSERT INTO audit_checkpoints (tree_size, root, note, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (tree_size) DO NOTHING",
+                )
+                .bind(i64::try_from(checkpoint.tree_size).unwrap_or(i64::MAX))
+                .bind(checkpoint.root.to_vec())
+                .bind(&checkpoint.note)
+                .bind(checkpoint.created_at)
+                .execute(&self.pool)
+                .await
+                .map_err(log_failure)?
+                .rows_affected();
+                Ok(done == 1)
             }
 
             async fn latest_checkpoint(
@@ -206,6 +169,128 @@ macro_rules! impl_log_store {
                     ))
                 })
                 .transpose()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl baomi_audit::AuditSink for $store {
+            /// Appends the events and makes them leaves of the Merkle tree in the same
+            /// transaction: one commit (one fsync) for the events, their leaves and the
+            /// subtrees they complete. Appenders on several nodes take turns (an advisory
+            /// lock on PostgreSQL, SQLite's single writer), so leaf positions stay dense.
+            async fn append(
+                &self,
+                events: &[baomi_audit::AccessEvent],
+            ) -> Result<(), baomi_audit::AuditFailure> {
+                if events.is_empty() {
+                    return Ok(());
+                }
+                let mut tx = self
+                    .write_locked(
+                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
+                        "baomi-audit-append",
+                    )
+                    .await
+                    .map_err(|e| baomi_audit::AuditFailure(e.detail))?;
+                let remembered = self
+                    .audit_border
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let (size, cached) = match remembered {
+                    Some((at, b))
+                        if <$store as $crate::store::common::Backend>::SOLE_AUDIT_APPENDER =>
+                    {
+                        (at, Some(b))
+                    }
+                    other => {
+                        let (max,): (Option<i64>,) =
+                            sqlx::query_as("SELECT MAX(leaf_index) FROM audit_leaves")
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(log_failure)?;
+                        let size = max.and_then(|n| u64::try_from(n + 1).ok()).unwrap_or(0);
+                        (size, other.filter(|(at, _)| *at == size).map(|(_, b)| b))
+                    }
+                };
+                let border = match cached {
+                    Some(b) => b,
+                    None => {
+                        let border_ids = baomi_audit::merkle::border(size);
+                        let mut border = Vec::with_capacity(border_ids.len());
+                        for (level, index) in &border_ids {
+                            let sql = if *level == 0 {
+                                "SELECT hash FROM audit_leaves WHERE leaf_index = $2 AND $1 = 0"
+                            } else {
+                                "SELECT hash FROM audit_nodes WHERE level = $1 AND node_index = $2"
+                            };
+                            let (hash,): (Vec<u8>,) = sqlx::query_as(sql)
+                                .bind(i64::from(*level))
+                                .bind(i64::try_from(*index).unwrap_or(i64::MAX))
+                                .fetch_one(&mut *tx)
+                                .await
+                                .map_err(log_failure)?;
+                            let hash: baomi_audit::merkle::Hash = hash.try_into().map_err(|_| {
+                                baomi_audit::AuditFailure("corrupt subtree hash".into())
+                            })?;
+                            border.push(((*level, *index), hash));
+                        }
+                        border
+                    }
+                };
+                let bodies: Vec<String> = events.iter().map(|e| e.to_json()).collect();
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_events (at_ms, action, subject, body) ",
+                );
+                insert.push_values(events.iter().zip(&bodies), |mut row, (e, body)| {
+                    row.push_bind(e.at_ms)
+                        .push_bind(e.action.as_str())
+                        .push_bind(e.subject.clone())
+                        .push_bind(body.as_str());
+                });
+                insert.push(" RETURNING seq");
+                let mut seqs: Vec<(i64,)> = insert
+                    .build_query_as()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(log_failure)?;
+                // Rows are numbered in the order of the VALUES list.
+                seqs.sort_unstable();
+                let hashes: Vec<baomi_audit::merkle::Hash> = bodies
+                    .iter()
+                    .map(|b| baomi_audit::merkle::leaf_hash(b.as_bytes()))
+                    .collect();
+                let (nodes, _root) = baomi_audit::merkle::append(size, &border, &hashes);
+                let mut leaves = sqlx::QueryBuilder::new(
+                    "INSERT INTO audit_leaves (leaf_index, seq, hash) ",
+                );
+                leaves.push_values(seqs.iter().zip(&hashes).enumerate(), |mut row, (i, ((seq,), h))| {
+                    row.push_bind(i64::try_from(size + i as u64).unwrap_or(i64::MAX))
+                        .push_bind(*seq)
+                        .push_bind(h.to_vec());
+                });
+                leaves.build().execute(&mut *tx).await.map_err(log_failure)?;
+                let inner: Vec<_> = nodes.iter().filter(|((l, _), _)| *l > 0).collect();
+                if !inner.is_empty() {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "INSERT INTO audit_nodes (level, node_index, hash) ",
+                    );
+                    q.push_values(inner, |mut row, &((level, index), hash)| {
+                        row.push_bind(i64::from(level))
+                            .push_bind(i64::try_from(index).unwrap_or(i64::MAX))
+                            .push_bind(hash.to_vec());
+                    });
+                    q.build().execute(&mut *tx).await.map_err(log_failure)?;
+                }
+                let appended = hashes.len() as u64;
+                let after = $crate::store::audit_log::next_border(size, appended, &border, &nodes);
+                let committed = tx.commit().await.map_err(log_failure);
+                let mut cache = self.audit_border.lock().unwrap_or_else(|p| p.into_inner());
+                *cache = match (&committed, after) {
+                    (Ok(()), Some(b)) => Some((size + appended, b)),
+                    _ => None,
+                };
+                committed
             }
         }
 

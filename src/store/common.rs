@@ -190,11 +190,11 @@ pub(crate) trait Backend {
     const READ_MIN_VERSION: &'static str;
     /// Locks keyring `$1` for a change of policy, where the backend needs it.
     const LOCK_KEYRING: Option<&'static str>;
-    /// How far below the newest integrated audit event the integrator looks for events that
-    /// committed late. On PostgreSQL a sequence number is taken before its transaction
-    /// commits, so several nodes' appends can commit out of order; SQLite's writers take
-    /// turns, so its events commit in sequence order.
-    const LATE_COMMIT_WINDOW: i64;
+    /// Whether this process is the only appender to the audit tree, so that the tree size it
+    /// last wrote need not be read back before each append. True for the embedded SQLite
+    /// file (one server per file); should another process append anyway, its leaf positions
+    /// collide with ours, the append fails (fail closed) and the next one reads the size.
+    const SOLE_AUDIT_APPENDER: bool;
 }
 
 /// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,

@@ -140,8 +140,7 @@ impl ErasureRow {
     }
 }
 
-/// Implements [`baomi_vault::VaultStore`] and [`baomi_audit::AuditSink`] for `$store`, whose
-/// `pool` is an sqlx pool.
+/// Implements [`baomi_vault::VaultStore`] for `$store`, whose `pool` is an sqlx pool.
 macro_rules! impl_vault_store {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -775,31 +774,5 @@ macro_rules! impl_vault_store {
             }
         }
 
-        #[async_trait::async_trait]
-        impl baomi_audit::AuditSink for $store {
-            async fn append(
-                &self,
-                events: &[baomi_audit::AccessEvent],
-            ) -> Result<(), baomi_audit::AuditFailure> {
-                if events.is_empty() {
-                    return Ok(());
-                }
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_events (at_ms, action, subject, body) ",
-                );
-                insert.push_values(events, |mut row, e| {
-                    row.push_bind(e.at_ms)
-                        .push_bind(e.action.as_str())
-                        .push_bind(e.subject.clone())
-                        .push_bind(e.to_json());
-                });
-                insert
-                    .build()
-                    .execute(&self.pool)
-                    .await
-                    .map_err(|e| baomi_audit::AuditFailure($crate::store::StoreError::from(e).to_string()))?;
-                Ok(())
-            }
-        }
     };
 }

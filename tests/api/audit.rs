@@ -45,8 +45,9 @@ async fn checkpoints_and_proofs_verify_and_tampering_is_detected() {
     some_reads(&app, &key, 5).await;
     assert!(
         app.audit_log
-            .integrate_once(baomi::service::now())
+            .checkpoint_now(baomi::service::now())
             .await
+            .unwrap()
             .unwrap()
             >= 5
     );
@@ -93,7 +94,7 @@ async fn checkpoints_and_proofs_verify_and_tampering_is_detected() {
     // More events, a newer checkpoint, and a proof that the old tree is a prefix of it.
     some_reads(&app, &key, 3).await;
     app.audit_log
-        .integrate_once(baomi::service::now())
+        .checkpoint_now(baomi::service::now())
         .await
         .unwrap();
     let second = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();

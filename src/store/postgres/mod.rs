@@ -11,6 +11,7 @@ use super::{KeyStore, RevokeOutcome, StoreError};
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    audit_border: super::audit_log::BorderCache,
 }
 
 impl Backend for PgStore {
@@ -22,7 +23,7 @@ impl Backend for PgStore {
         "SELECT min_decryption_version FROM keyrings WHERE name = $1 FOR SHARE";
     const LOCK_KEYRING: Option<&'static str> =
         Some("SELECT name FROM keyrings WHERE name = $1 FOR UPDATE");
-    const LATE_COMMIT_WINDOW: i64 = 5_000;
+    const SOLE_AUDIT_APPENDER: bool = false;
 }
 
 impl PgStore {
@@ -37,7 +38,10 @@ impl PgStore {
         sqlx::migrate!("src/store/postgres/migrations")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            audit_border: Default::default(),
+        })
     }
 
     /// Under READ COMMITTED two concurrent revocations of two different admin keys could each

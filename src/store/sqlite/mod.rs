@@ -15,6 +15,7 @@ use crate::config;
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    audit_border: super::audit_log::BorderCache,
 }
 
 impl Backend for SqliteStore {
@@ -25,7 +26,7 @@ impl Backend for SqliteStore {
     const READ_MIN_VERSION: &'static str =
         "SELECT min_decryption_version FROM keyrings WHERE name = $1";
     const LOCK_KEYRING: Option<&'static str> = None;
-    const LATE_COMMIT_WINDOW: i64 = 0;
+    const SOLE_AUDIT_APPENDER: bool = true;
 }
 
 impl SqliteStore {
@@ -71,7 +72,10 @@ impl SqliteStore {
         sqlx::migrate!("src/store/sqlite/migrations")
             .run(&pool)
             .await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            audit_border: Default::default(),
+        })
     }
 
     /// SQLite serialises writers, so one conditional `UPDATE` is atomic.
