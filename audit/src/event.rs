@@ -115,6 +115,16 @@ pub struct AccessEvent {
     pub count: u32,
 }
 
+impl Outcome {
+    /// `allowed`, or `denied`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied { .. } => "denied",
+        }
+    }
+}
+
 impl AccessEvent {
     /// An event of `action` by `actor` in one request, allowed, covering nothing yet.
     pub fn new(

@@ -17,4 +17,6 @@ mod store;
 pub use actor::{OperatorId, RequestId};
 pub use error::{Error, Result};
 pub use event::{AccessEvent, Action, Actor, Outcome};
-pub use store::{AuditFailure, AuditSink, Leaf, LogStore, StoredCheckpoint};
+pub use store::{
+    AuditFailure, AuditSink, EventFilter, Leaf, LogStore, StoredCheckpoint, StoredEvent,
+};

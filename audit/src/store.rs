@@ -59,6 +59,45 @@ pub trait LogStore: Send + Sync {
     /// The newest checkpoint.
     async fn latest_checkpoint(&self) -> Result<Option<StoredCheckpoint>, AuditFailure>;
 
+    /// Events matching `filter`, newest first, at most `limit`, below `filter.before` if set.
+    async fn query(
+        &self,
+        filter: &EventFilter,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, AuditFailure>;
+
     /// The leaf of an event, once it is in the tree, with the event's stored text.
     async fn leaf_of(&self, seq: i64) -> Result<Option<(Leaf, String)>, AuditFailure>;
+}
+
+/// What an officer's query asks for; every field set narrows it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EventFilter {
+    /// Whose data.
+    pub subject: Option<String>,
+    /// Which API key or subject token.
+    pub actor: Option<String>,
+    /// For which staff member of the platform.
+    pub operator: Option<String>,
+    /// Under which purpose.
+    pub purpose: Option<String>,
+    /// Which action (`decrypt`, `erase`, …).
+    pub action: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: Option<String>,
+    /// From this time on (Unix milliseconds, inclusive).
+    pub from_ms: Option<i64>,
+    /// Before this time (Unix milliseconds, exclusive).
+    pub to_ms: Option<i64>,
+    /// Only events older than this sequence number (the cursor of the next page).
+    pub before: Option<i64>,
+}
+
+/// An event as stored, with its sequence number.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    /// Its sequence number.
+    pub seq: i64,
+    /// Its stored text (the leaf data of the Merkle tree).
+    pub body: String,
 }

@@ -11,7 +11,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
-use super::extract::Query;
+use super::extract::{Path, Query};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::service::authenticate::require_role;
@@ -21,6 +21,8 @@ use crate::service::{RequestContext, ServiceError, audit};
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(checkpoint))
+        .routes(routes!(events))
+        .routes(routes!(event))
         .routes(routes!(inclusion))
         .routes(routes!(consistency))
 }
@@ -183,6 +185,145 @@ async fn consistency(
         to: q.to,
         from_root: BASE64.encode(&from_root),
         to_root: BASE64.encode(&to_root),
+        proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
+    }))
+}
+
+/// Filters of an officer's query; all optional, all combined.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Whose data (subject id).
+    pub subject: Option<String>,
+    /// Which API key id or subject token id acted.
+    pub actor: Option<String>,
+    /// For which platform staff member (`X-Baomi-Operator`).
+    pub operator: Option<String>,
+    /// Under which purpose.
+    pub purpose: Option<String>,
+    /// Which action: `decrypt`, `read`, `detokenize`, `search`, `store`, `erase`, …
+    pub action: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: Option<String>,
+    /// From this time (RFC 3339, inclusive).
+    pub from: Option<String>,
+    /// Until this time (RFC 3339, exclusive).
+    pub to: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One event of the trail.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventView {
+    /// Its sequence number.
+    pub seq: i64,
+    /// The event (no personal information is ever in it).
+    #[schema(value_type = Object)]
+    pub event: serde_json::Value,
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventPage {
+    /// The events.
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<i64>,
+}
+
+fn millis(field: &'static str, raw: Option<&str>) -> Result<Option<i64>, ServiceError> {
+    raw.map(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .map(|d| i64::try_from(d.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX))
+            .map_err(|_| ServiceError::invalid(field, "not an RFC 3339 time"))
+    })
+    .transpose()
+}
+
+fn view(e: baomi_audit::StoredEvent) -> EventView {
+    EventView {
+        seq: e.seq,
+        event: serde_json::from_str(&e.body).unwrap_or(serde_json::Value::String(e.body)),
+    }
+}
+
+/// Search the trail (officer, admin): by subject, actor, operator, purpose, action, outcome
+/// and time, newest first, paginated by cursor. The search itself is an audit event.
+#[utoipa::path(get, path = "/v1/audit/events", tag = "audit", security(("bearer" = [])),
+    params(EventsQuery),
+    responses(
+        (status = 200, body = EventPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Query(q): Query<EventsQuery>,
+) -> Result<axum::Json<EventPage>, ApiError> {
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=500).contains(&limit) {
+        return Err(ServiceError::invalid("limit", "must be 1 to 500").into());
+    }
+    if q.outcome
+        .as_deref()
+        .is_some_and(|o| o != "allowed" && o != "denied")
+    {
+        return Err(ServiceError::invalid("outcome", "allowed or denied").into());
+    }
+    let filter = baomi_audit::EventFilter {
+        from_ms: millis("from", q.from.as_deref())?,
+        to_ms: millis("to", q.to.as_deref())?,
+        subject: q.subject,
+        actor: q.actor,
+        operator: q.operator,
+        purpose: q.purpose,
+        action: q.action,
+        outcome: q.outcome,
+        before: q.cursor,
+    };
+    audited_read(&state, &caller, &ctx, "events").await?;
+    let found = state.audit_log.events(&filter, limit).await?;
+    let next_cursor = if found.len() == limit as usize {
+        found.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    Ok(axum::Json(EventPage {
+        events: found.into_iter().map(view).collect(),
+        next_cursor,
+    }))
+}
+
+/// One event of the trail, with its inclusion proof against the newest checkpoint.
+#[utoipa::path(get, path = "/v1/audit/events/{seq}", tag = "audit", security(("bearer" = [])),
+    params(("seq" = i64, Path, description = "The event's sequence number")),
+    responses(
+        (status = 200, body = InclusionProof),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn event(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Path(seq): Path<i64>,
+) -> Result<axum::Json<InclusionProof>, ApiError> {
+    audited_read(&state, &caller, &ctx, &format!("event:{seq}")).await?;
+    let (leaf, body, size, proof) = state.audit_log.inclusion(seq, None).await?;
+    Ok(axum::Json(InclusionProof {
+        seq: leaf.seq,
+        leaf_index: leaf.index,
+        tree_size: size,
+        leaf_hash: BASE64.encode(&leaf.hash),
+        event: body,
         proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
     }))
 }

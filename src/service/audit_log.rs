@@ -77,6 +77,15 @@ impl AuditLog {
         Ok(Some(size))
     }
 
+    /// A page of events matching `filter`, newest first.
+    pub async fn events(
+        &self,
+        filter: &baomi_audit::EventFilter,
+        limit: u32,
+    ) -> Result<Vec<baomi_audit::StoredEvent>, ServiceError> {
+        self.store.query(filter, limit).await.map_err(failure)
+    }
+
     /// The newest signed checkpoint.
     pub async fn checkpoint(&self) -> Result<Option<StoredCheckpoint>, ServiceError> {
         self.store.latest_checkpoint().await.map_err(failure)

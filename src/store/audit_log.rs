@@ -144,6 +144,45 @@ macro_rules! impl_log_store {
                 .transpose()
             }
 
+            async fn query(
+                &self,
+                filter: &baomi_audit::EventFilter,
+                limit: u32,
+            ) -> Result<Vec<baomi_audit::StoredEvent>, baomi_audit::AuditFailure> {
+                let mut q = sqlx::QueryBuilder::new("SELECT seq, body FROM audit_events WHERE 1 = 1");
+                for (column, value) in [
+                    ("subject", &filter.subject),
+                    ("actor", &filter.actor),
+                    ("operator", &filter.operator),
+                    ("purpose", &filter.purpose),
+                    ("action", &filter.action),
+                    ("outcome", &filter.outcome),
+                ] {
+                    if let Some(v) = value {
+                        q.push(format!(" AND {column} = ")).push_bind(v.clone());
+                    }
+                }
+                if let Some(from) = filter.from_ms {
+                    q.push(" AND at_ms >= ").push_bind(from);
+                }
+                if let Some(to) = filter.to_ms {
+                    q.push(" AND at_ms < ").push_bind(to);
+                }
+                if let Some(before) = filter.before {
+                    q.push(" AND seq < ").push_bind(before);
+                }
+                q.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
+                let rows: Vec<(i64, String)> = q
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(log_failure)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(seq, body)| baomi_audit::StoredEvent { seq, body })
+                    .collect())
+            }
+
             async fn leaf_of(
                 &self,
                 seq: i64,
@@ -240,12 +279,17 @@ macro_rules! impl_log_store {
                 };
                 let bodies: Vec<String> = events.iter().map(|e| e.to_json()).collect();
                 let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_events (at_ms, action, subject, body) ",
+                    "INSERT INTO audit_events \
+                     (at_ms, action, subject, actor, operator, purpose, outcome, body) ",
                 );
                 insert.push_values(events.iter().zip(&bodies), |mut row, (e, body)| {
                     row.push_bind(e.at_ms)
                         .push_bind(e.action.as_str())
                         .push_bind(e.subject.clone())
+                        .push_bind(e.actor.id.clone())
+                        .push_bind(e.operator.clone())
+                        .push_bind(e.purpose.clone())
+                        .push_bind(e.outcome.label())
                         .push_bind(body.as_str());
                 });
                 insert.push(" RETURNING seq");

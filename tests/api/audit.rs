@@ -176,3 +176,136 @@ async fn checkpoints_and_proofs_verify_and_tampering_is_detected() {
         .await
         .assert_problem(422, "request.invalid_field");
 }
+
+#[tokio::test]
+async fn officers_search_the_trail_by_subject_operator_purpose_outcome_and_time() {
+    let app = spawn_app().await;
+    let (service_id, key) = app.create_key("service", &["kyc", "collections"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    let started = time::OffsetDateTime::now_utc();
+    let ask = |subject: &'static str, purpose: &'static str, operator: &'static str| {
+        let app = &app;
+        let key = key.clone();
+        async move {
+            let c = app
+                .post("/v1/encrypt", Some(&key), json!({"items": [{"subject_id": subject, "field": "mobile", "value": "13800138000"}]}))
+                .await
+                .json()["items"][0]["ciphertext"]
+                .clone();
+            app.client
+                .post(app.url("/v1/decrypt"))
+                .bearer_auth(&key)
+                .header("x-baomi-operator", operator)
+                .json(&json!({"purpose": purpose, "items": [{"subject_id": subject, "field": "mobile", "ciphertext": c}]}))
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(ask("u1", "kyc", "agent-1").await, 200);
+    assert_eq!(ask("u1", "collections", "agent-2").await, 200);
+    assert_eq!(ask("u2", "kyc", "agent-1").await, 200);
+    assert_eq!(ask("u3", "marketing", "agent-3").await, 403);
+
+    let query = |q: String| {
+        let app = &app;
+        let officer = officer.clone();
+        async move {
+            let r = app
+                .get(&format!("/v1/audit/events?{q}"), Some(&officer))
+                .await;
+            assert_eq!(r.status, 200, "{q}: {}", r.text);
+            r.json()
+        }
+    };
+    let seqs = |page: &Value| -> Vec<String> {
+        page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["event"]["subject"].as_str().unwrap_or("-").to_owned())
+            .collect()
+    };
+    assert_eq!(seqs(&query("subject=u1".into()).await), ["u1", "u1"]);
+    assert_eq!(
+        seqs(&query("operator=agent-1&action=decrypt".into()).await),
+        ["u2", "u1"]
+    );
+    assert_eq!(seqs(&query("purpose=collections".into()).await), ["u1"]);
+    let denied = query("outcome=denied".into()).await;
+    assert_eq!(seqs(&denied), ["u3"]);
+    assert_eq!(
+        denied["events"][0]["event"]["outcome"]["code"],
+        "auth.purpose_not_allowed"
+    );
+    assert_eq!(
+        seqs(&query(format!("actor={service_id}&action=decrypt")).await).len(),
+        4
+    );
+    let from = started
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap()
+        .replace('+', "%2B");
+    assert_eq!(
+        seqs(&query(format!("action=decrypt&from={from}")).await).len(),
+        4
+    );
+    assert!(seqs(&query("action=decrypt&to=2000-01-01T00:00:00Z".into()).await).is_empty());
+
+    // Pages of two, newest first, until the cursor runs out.
+    let first = query("action=decrypt&limit=2".into()).await;
+    assert_eq!(seqs(&first), ["u3", "u2"]);
+    let cursor = first["next_cursor"].as_i64().unwrap();
+    let second = query(format!("action=decrypt&limit=2&cursor={cursor}")).await;
+    assert_eq!(seqs(&second), ["u1", "u1"]);
+    let third = query(format!(
+        "action=decrypt&limit=2&cursor={}",
+        second["next_cursor"]
+    ))
+    .await;
+    assert!(seqs(&third).is_empty() && third["next_cursor"].is_null());
+
+    // One event, with its proof into the newest checkpoint.
+    app.audit_log
+        .checkpoint_now(baomi::service::now())
+        .await
+        .unwrap();
+    let seq = first["events"][0]["seq"].as_i64().unwrap();
+    let one = app
+        .get(&format!("/v1/audit/events/{seq}"), Some(&officer))
+        .await
+        .json();
+    let cp = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let root = hash(&cp["root"]);
+    let leaf = leaf_hash(one["event"].as_str().unwrap().as_bytes());
+    assert!(verify_inclusion(
+        one["leaf_index"].as_u64().unwrap(),
+        one["tree_size"].as_u64().unwrap(),
+        &leaf,
+        &hashes(&one["proof"]),
+        &root
+    ));
+
+    for bad in [
+        "limit=0",
+        "limit=501",
+        "outcome=maybe",
+        "from=yesterday",
+        "colour=red",
+    ] {
+        let r = app
+            .get(&format!("/v1/audit/events?{bad}"), Some(&officer))
+            .await;
+        assert!(r.status == 422 || r.status == 400, "{bad}: {}", r.text);
+    }
+    app.get("/v1/audit/events", Some(&key))
+        .await
+        .assert_problem(403, "auth.forbidden");
+    let searches = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'audit_read' AND body LIKE '%\"target\":\"events\"%'")
+        .await;
+    assert!(searches >= 9, "{searches}");
+}

@@ -23,6 +23,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/detokenize"),
     ("post", "/v1/search"),
     ("get", "/v1/audit/checkpoint"),
+    ("get", "/v1/audit/events"),
+    ("get", "/v1/audit/events/{seq}"),
     ("get", "/v1/audit/proofs/inclusion"),
     ("get", "/v1/audit/proofs/consistency"),
     ("post", "/v1/keyrings"),
@@ -74,7 +76,8 @@ async fn openapi_lists_every_route() {
     for (method, path) in ROUTES {
         let path = path
             .replace("{id}", "aaaaaaaaaaaaa")
-            .replace("{name}", "default");
+            .replace("{name}", "default")
+            .replace("{seq}", "1");
         let reply = app
             .call(method.to_uppercase().parse().unwrap(), &path, None, None)
             .await;
