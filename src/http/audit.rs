@@ -92,6 +92,24 @@ pub struct ConsistencyProof {
     pub proof: Vec<String>,
 }
 
+fn proof_view(
+    (leaf, body, size, proof): (
+        baomi_audit::Leaf,
+        String,
+        u64,
+        Vec<baomi_audit::merkle::Hash>,
+    ),
+) -> InclusionProof {
+    InclusionProof {
+        seq: leaf.seq,
+        leaf_index: leaf.index,
+        tree_size: size,
+        leaf_hash: BASE64.encode(&leaf.hash),
+        event: body,
+        proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
+    }
+}
+
 async fn audited_read(
     state: &AppState,
     caller: &Caller,
@@ -149,15 +167,8 @@ async fn inclusion(
     Query(q): Query<InclusionQuery>,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
     audited_read(&state, &caller, &ctx, &format!("event:{}", q.seq)).await?;
-    let (leaf, body, size, proof) = state.audit_log.inclusion(q.seq, q.size).await?;
-    Ok(axum::Json(InclusionProof {
-        seq: leaf.seq,
-        leaf_index: leaf.index,
-        tree_size: size,
-        leaf_hash: BASE64.encode(&leaf.hash),
-        event: body,
-        proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
-    }))
+    let found = state.audit_log.inclusion(q.seq, q.size).await?;
+    Ok(axum::Json(proof_view(found)))
 }
 
 /// Prove that the tree at `from` is a prefix of the tree at `to`: nothing was edited,
@@ -317,13 +328,6 @@ async fn event(
     Path(seq): Path<i64>,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
     audited_read(&state, &caller, &ctx, &format!("event:{seq}")).await?;
-    let (leaf, body, size, proof) = state.audit_log.inclusion(seq, None).await?;
-    Ok(axum::Json(InclusionProof {
-        seq: leaf.seq,
-        leaf_index: leaf.index,
-        tree_size: size,
-        leaf_hash: BASE64.encode(&leaf.hash),
-        event: body,
-        proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
-    }))
+    let found = state.audit_log.inclusion(seq, None).await?;
+    Ok(axum::Json(proof_view(found)))
 }
