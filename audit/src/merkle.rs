@@ -198,7 +198,7 @@ impl HashSource for Leaves<'_> {
 }
 
 /// The root of the tree of the first `size` leaves.
-pub fn root(source: &impl HashSource, size: u64) -> Hash {
+pub fn root(source: &(impl HashSource + ?Sized), size: u64) -> Hash {
     if size == 0 {
         empty_root()
     } else {
@@ -209,7 +209,7 @@ pub fn root(source: &impl HashSource, size: u64) -> Hash {
 /// The inclusion proof of leaf `index` in the tree of the first `size` leaves
 /// (RFC 9162 §2.1.3.1), leaf side first.
 pub fn inclusion_proof(
-    source: &impl HashSource,
+    source: &(impl HashSource + ?Sized),
     index: u64,
     size: u64,
 ) -> Result<Vec<Hash>, ProofError> {
@@ -221,7 +221,7 @@ pub fn inclusion_proof(
     Ok(proof)
 }
 
-fn path(source: &impl HashSource, m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
+fn path(source: &(impl HashSource + ?Sized), m: u64, start: u64, end: u64, out: &mut Vec<Hash>) {
     let n = end - start;
     if n <= 1 {
         return;
@@ -267,7 +267,7 @@ pub fn verify_inclusion(index: u64, size: u64, leaf: &Hash, proof: &[Hash], root
 /// The consistency proof between the trees of the first `old` and `new` leaves
 /// (RFC 9162 §2.1.4.1).
 pub fn consistency_proof(
-    source: &impl HashSource,
+    source: &(impl HashSource + ?Sized),
     old: u64,
     new: u64,
 ) -> Result<Vec<Hash>, ProofError> {
@@ -281,7 +281,14 @@ pub fn consistency_proof(
     Ok(proof)
 }
 
-fn subproof(source: &impl HashSource, m: u64, start: u64, end: u64, b: bool, out: &mut Vec<Hash>) {
+fn subproof(
+    source: &(impl HashSource + ?Sized),
+    m: u64,
+    start: u64,
+    end: u64,
+    b: bool,
+    out: &mut Vec<Hash>,
+) {
     let n = end - start;
     if m == n {
         if !b {

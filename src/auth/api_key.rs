@@ -9,7 +9,7 @@
 use data_encoding::{BASE32_NOPAD, BASE64URL_NOPAD};
 use ring::digest;
 use ring::rand::{SecureRandom, SystemRandom};
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
@@ -87,14 +87,14 @@ fn hash(secret: &[u8]) -> [u8; 32] {
     out
 }
 
-/// The string form of a key, for tests and the CLI.
-pub fn expose(secret: &SecretString) -> &str {
-    secret.expose_secret()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secrecy::ExposeSecret;
+
+    fn expose(secret: &SecretString) -> &str {
+        secret.expose_secret()
+    }
 
     #[test]
     fn generated_keys_parse_and_match_only_their_hash() {

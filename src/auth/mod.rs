@@ -64,13 +64,3 @@ pub enum Caller {
         expires_at: i64,
     },
 }
-
-impl Caller {
-    /// A short description for logs and the audit trail: key id and role, or `subject`.
-    pub fn label(&self) -> String {
-        match self {
-            Caller::Key { id, role, .. } => format!("{}:{id}", role.as_str()),
-            Caller::Subject { token_id, .. } => format!("subject:{token_id}"),
-        }
-    }
-}

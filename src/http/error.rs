@@ -92,11 +92,6 @@ impl ApiError {
         self.extra = Some(extra);
         self
     }
-
-    /// The stable code.
-    pub fn code(&self) -> &'static str {
-        self.code
-    }
 }
 
 impl From<StoreError> for ApiError {

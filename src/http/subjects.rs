@@ -18,7 +18,6 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::service::RequestContext;
 use crate::service::stored::{self, StoreRequest};
-use crate::service::vault::View;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -26,13 +25,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(put_data, get_data))
         .routes(routes!(detokenize))
         .routes(routes!(search))
-}
-
-fn view(name: Option<ViewName>) -> (ViewName, View) {
-    match name.unwrap_or(ViewName::Masked) {
-        ViewName::Plain => (ViewName::Plain, View::Plain),
-        ViewName::Masked => (ViewName::Masked, View::Masked),
-    }
 }
 
 /// Fields to store for a subject.
@@ -211,7 +203,7 @@ async fn get_data(
     Path(id): Path<String>,
     Query(query): Query<ReadQuery>,
 ) -> Result<axum::Json<SubjectData>, ApiError> {
-    let (view_name, view_as) = view(query.view);
+    let (view_name, view_as) = ViewName::resolve(query.view);
     let read = stored::get(
         &state,
         &caller,
@@ -227,13 +219,7 @@ async fn get_data(
         .map(|(name, out)| {
             let (value, error) = match out.value {
                 Ok(v) => (Some(v.as_str().to_owned()), None),
-                Err(e) => (
-                    None,
-                    Some(ItemProblem {
-                        code: e.code,
-                        detail: e.detail,
-                    }),
-                ),
+                Err(e) => (None, Some(e.into())),
             };
             (
                 name,
@@ -267,7 +253,7 @@ async fn detokenize(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<DetokenizeRequest>,
 ) -> Result<axum::Json<Detokenized>, ApiError> {
-    let (view_name, view_as) = view(body.view);
+    let (view_name, view_as) = ViewName::resolve(body.view);
     let results =
         stored::detokenize(&state, &caller, &ctx, &body.purpose, view_as, &body.tokens).await?;
     let items = body
@@ -287,10 +273,7 @@ async fn detokenize(
                 subject_id: None,
                 field: None,
                 value: None,
-                error: Some(ItemProblem {
-                    code: e.code,
-                    detail: e.detail,
-                }),
+                error: Some(e.into()),
             },
         })
         .collect();

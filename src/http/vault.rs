@@ -162,10 +162,22 @@ pub struct ErasureReceipt {
     pub effect: &'static str,
 }
 
-fn problem(e: vault::ItemError) -> ItemProblem {
-    ItemProblem {
-        code: e.code,
-        detail: e.detail,
+impl From<vault::ItemError> for ItemProblem {
+    fn from(e: vault::ItemError) -> Self {
+        ItemProblem {
+            code: e.code,
+            detail: e.detail,
+        }
+    }
+}
+
+impl ViewName {
+    /// The view asked for (masked when none was), with its name for the reply.
+    pub fn resolve(asked: Option<ViewName>) -> (ViewName, View) {
+        match asked.unwrap_or(ViewName::Masked) {
+            ViewName::Plain => (ViewName::Plain, View::Plain),
+            ViewName::Masked => (ViewName::Masked, View::Masked),
+        }
     }
 }
 
@@ -180,7 +192,7 @@ fn ciphertexts(results: Vec<ItemResult<String>>) -> CiphertextResults {
                 },
                 Err(e) => CiphertextResult {
                     ciphertext: None,
-                    error: Some(problem(e)),
+                    error: Some(e.into()),
                 },
             })
             .collect(),
@@ -243,11 +255,7 @@ async fn decrypt(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<DecryptRequest>,
 ) -> Result<axum::Json<ValueResults>, ApiError> {
-    let view_name = body.view.unwrap_or(ViewName::Masked);
-    let view = match view_name {
-        ViewName::Plain => View::Plain,
-        ViewName::Masked => View::Masked,
-    };
+    let (view_name, view) = ViewName::resolve(body.view);
     let results = vault::decrypt(
         &state,
         &caller,
@@ -268,7 +276,7 @@ async fn decrypt(
                 },
                 Err(e) => ValueResult {
                     value: None,
-                    error: Some(problem(e)),
+                    error: Some(e.into()),
                 },
             })
             .collect(),

@@ -49,10 +49,5 @@ pub fn denied(mut event: AccessEvent, code: &str) -> AccessEvent {
 /// Appends events; if the trail cannot take them, the request fails (503) and whatever it
 /// read is not returned: no access without its record.
 pub async fn append(sink: &dyn AuditSink, events: &[AccessEvent]) -> Result<(), ServiceError> {
-    sink.append(events).await.map_err(|e| {
-        ServiceError::Store(crate::store::StoreError::Unavailable(format!(
-            "audit trail: {}",
-            e.0
-        )))
-    })
+    Ok(sink.append(events).await?)
 }

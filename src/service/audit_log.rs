@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner};
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
-use baomi_audit::{AuditFailure, Leaf, LogStore, StoredCheckpoint};
+use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
 use baomi_vault::RootKey;
 
 use crate::service::ServiceError;
@@ -17,10 +17,6 @@ pub struct AuditLog {
     store: Arc<dyn LogStore>,
     signer: CheckpointSigner,
     origin: String,
-}
-
-fn failure(e: AuditFailure) -> ServiceError {
-    ServiceError::Store(crate::store::StoreError::Unavailable(e.0))
 }
 
 impl AuditLog {
@@ -53,7 +49,7 @@ impl AuditLog {
     /// become leaves as they are appended (in the same transaction); this only publishes
     /// the tree head. Returns the new checkpoint's size, or `None` if nothing changed.
     pub async fn checkpoint_now(&self, now: i64) -> Result<Option<u64>, ServiceError> {
-        let size = self.store.tree_size().await.map_err(failure)?;
+        let size = self.store.tree_size().await?;
         let latest = self.checkpoint().await?.map(|c| c.tree_size);
         if size == 0 || latest == Some(size) {
             return Ok(None);
@@ -70,10 +66,7 @@ impl AuditLog {
             note,
             created_at: now,
         };
-        self.store
-            .add_checkpoint(&checkpoint)
-            .await
-            .map_err(failure)?;
+        self.store.add_checkpoint(&checkpoint).await?;
         Ok(Some(size))
     }
 
@@ -83,17 +76,25 @@ impl AuditLog {
         filter: &baomi_audit::EventFilter,
         limit: u32,
     ) -> Result<Vec<baomi_audit::StoredEvent>, ServiceError> {
-        self.store.query(filter, limit).await.map_err(failure)
+        Ok(self.store.query(filter, limit).await?)
     }
 
     /// The newest signed checkpoint.
     pub async fn checkpoint(&self) -> Result<Option<StoredCheckpoint>, ServiceError> {
-        self.store.latest_checkpoint().await.map_err(failure)
+        Ok(self.store.latest_checkpoint().await?)
     }
 
-    async fn fetch(&self, needed: Needed) -> Result<Nodes, ServiceError> {
+    /// Runs a tree computation twice: first to learn which stored subtree hashes it reads,
+    /// then on those hashes, fetched in one query (O(log n) of them).
+    async fn on_stored_tree<T>(
+        &self,
+        compute: impl Fn(&dyn merkle::HashSource) -> T,
+    ) -> Result<T, ServiceError> {
+        let needed = Needed::default();
+        let _ = compute(&needed);
         let ids = needed.0.into_inner();
-        Ok(Nodes(self.store.nodes(&ids).await.map_err(failure)?))
+        let nodes = Nodes(self.store.nodes(&ids).await?);
+        Ok(compute(&nodes))
     }
 
     /// The inclusion proof of event `seq` in the tree of `size` events (the newest
@@ -103,14 +104,13 @@ impl AuditLog {
         seq: i64,
         size: Option<u64>,
     ) -> Result<(Leaf, String, u64, Vec<Hash>), ServiceError> {
-        let (leaf, body) =
-            self.store
-                .leaf_of(seq)
-                .await
-                .map_err(failure)?
-                .ok_or(ServiceError::NotFound {
-                    code: "audit.not_in_tree",
-                })?;
+        let (leaf, body) = self
+            .store
+            .leaf_of(seq)
+            .await?
+            .ok_or(ServiceError::NotFound {
+                code: "audit.not_in_tree",
+            })?;
         let size = self.size_or_latest(size).await?;
         if leaf.index >= size {
             return Err(ServiceError::invalid(
@@ -118,10 +118,9 @@ impl AuditLog {
                 "the event is not in a tree of that size",
             ));
         }
-        let needed = Needed::default();
-        let _ = merkle::inclusion_proof(&needed, leaf.index, size);
-        let nodes = self.fetch(needed).await?;
-        let proof = merkle::inclusion_proof(&nodes, leaf.index, size)
+        let proof = self
+            .on_stored_tree(|tree| merkle::inclusion_proof(tree, leaf.index, size))
+            .await?
             .map_err(|e| ServiceError::invalid("size", e))?;
         Ok((leaf, body, size, proof))
     }
@@ -135,18 +134,14 @@ impl AuditLog {
                 "sizes must satisfy 1 <= from <= to <= the newest checkpoint's size",
             ));
         }
-        let needed = Needed::default();
-        let _ = merkle::consistency_proof(&needed, from, to);
-        let nodes = self.fetch(needed).await?;
-        merkle::consistency_proof(&nodes, from, to).map_err(|e| ServiceError::invalid("from", e))
+        self.on_stored_tree(|tree| merkle::consistency_proof(tree, from, to))
+            .await?
+            .map_err(|e| ServiceError::invalid("from", e))
     }
 
     /// The root of the tree of `size` events.
     pub async fn root(&self, size: u64) -> Result<Hash, ServiceError> {
-        let needed = Needed::default();
-        let _ = merkle::root(&needed, size);
-        let nodes = self.fetch(needed).await?;
-        Ok(merkle::root(&nodes, size))
+        self.on_stored_tree(|tree| merkle::root(tree, size)).await
     }
 
     async fn size_or_latest(&self, size: Option<u64>) -> Result<u64, ServiceError> {

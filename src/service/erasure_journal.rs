@@ -25,7 +25,9 @@ struct Entry {
 /// The journal file.
 pub struct ErasureJournal {
     path: PathBuf,
-    write: Mutex<()>,
+    /// Held while writing; true while the file may end in a torn line (until this process
+    /// has written once, and again after a failed write).
+    maybe_torn: Mutex<bool>,
 }
 
 /// Why the journal could not be read or written.
@@ -41,13 +43,8 @@ impl ErasureJournal {
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
-            write: Mutex::new(()),
+            maybe_torn: Mutex::new(true),
         }
-    }
-
-    /// The journal's path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     fn fail(&self, reason: impl std::fmt::Display) -> JournalError {
@@ -65,18 +62,24 @@ impl ErasureJournal {
             erased_at: erasure.erased_at,
         })
         .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let _guard = self.write.lock().unwrap_or_else(|p| p.into_inner());
+        let mut maybe_torn = self.maybe_torn.lock().unwrap_or_else(|p| p.into_inner());
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);
         #[cfg(unix)]
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-        let result = cut_torn_tail(&self.path)
+        let repaired = if *maybe_torn {
+            cut_torn_tail(&self.path)
+        } else {
+            Ok(())
+        };
+        let result = repaired
             .and_then(|()| options.open(&self.path))
             .and_then(|mut file| {
                 file.write_all(line.as_bytes())?;
                 file.write_all(b"\n")?;
                 file.sync_data()
             });
+        *maybe_torn = result.is_err();
         result.map_err(|e| {
             ServiceError::Store(crate::store::StoreError::Unavailable(
                 self.fail(e.kind()).to_string(),

@@ -66,6 +66,14 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl From<baomi_audit::AuditFailure> for ServiceError {
+    /// The trail could not be read or written: the request fails as unavailable (and a read
+    /// of PI returns nothing: no access without its record).
+    fn from(e: baomi_audit::AuditFailure) -> Self {
+        Self::Store(StoreError::Unavailable(format!("audit trail: {}", e.0)))
+    }
+}
+
 impl ServiceError {
     /// An [`ServiceError::Invalid`] for `field`.
     pub fn invalid(field: &'static str, reason: impl std::fmt::Display) -> Self {

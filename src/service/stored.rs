@@ -4,13 +4,13 @@
 use std::collections::BTreeMap;
 
 use baomi_audit::Action;
-use baomi_vault::{FieldName, FieldWrite, KeyringName, SubjectId, TokenFormat, view};
+use baomi_vault::{FieldName, FieldWrite, SubjectId, TokenFormat, view};
 use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::service::authenticate::require_role;
-use crate::service::vault::{ItemError, View, require_purpose, vault_error};
+use crate::service::vault::{ItemError, View, keyring_name, require_purpose, vault_error};
 use crate::service::{RequestContext, ServiceError, audit, now};
 
 /// Most fields in one store request.
@@ -84,10 +84,7 @@ pub async fn put(
             format!("1 to {MAX_FIELDS} fields per request"),
         ));
     }
-    let keyring = match &request.keyring {
-        None => KeyringName::default_name(),
-        Some(k) => KeyringName::parse(k).map_err(|e| ServiceError::invalid("keyring", e))?,
-    };
+    let keyring = keyring_name(request.keyring.as_deref())?;
     let mut writes = Vec::with_capacity(request.fields.len());
     for name in &request.searchable {
         if !request.fields.contains_key(name) {
@@ -272,10 +269,7 @@ pub async fn search(
     let purpose =
         purpose_or_audited_refusal(state, caller, ctx, purpose, Action::Search, None).await?;
     let field = FieldName::parse(field).map_err(|e| ServiceError::invalid("field", e))?;
-    let keyring = match keyring {
-        None => KeyringName::default_name(),
-        Some(k) => KeyringName::parse(k).map_err(|e| ServiceError::invalid("keyring", e))?,
-    };
+    let keyring = keyring_name(keyring)?;
     let found = state
         .vault
         .search(&keyring, &field, value)

@@ -176,7 +176,8 @@ pub async fn encrypt(
     Ok(out)
 }
 
-fn keyring_name(keyring: Option<&str>) -> Result<KeyringName, ServiceError> {
+/// The keyring a request names, or `default`.
+pub fn keyring_name(keyring: Option<&str>) -> Result<KeyringName, ServiceError> {
     match keyring {
         None => Ok(KeyringName::default_name()),
         Some(k) => KeyringName::parse(k).map_err(|e| ServiceError::invalid("keyring", e)),

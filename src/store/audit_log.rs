@@ -51,55 +51,8 @@ macro_rules! impl_log_store {
                 std::collections::HashMap<baomi_audit::merkle::NodeId, baomi_audit::merkle::Hash>,
                 baomi_audit::AuditFailure,
             > {
-                let mut out = std::collections::HashMap::new();
-                // Leaves (level 0) live in audit_leaves; audit_nodes holds levels 1 and up.
-                let (leaves, inner): (Vec<_>, Vec<_>) = ids.iter().partition(|(l, _)| *l == 0);
-                for chunk in leaves.chunks(200) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "SELECT leaf_index, hash FROM audit_leaves WHERE leaf_index IN ",
-                    );
-                    q.push_tuples(chunk, |mut t, (_, index)| {
-                        t.push_bind(i64::try_from(*index).unwrap_or(i64::MAX));
-                    });
-                    let rows: Vec<(i64, Vec<u8>)> = q
-                        .build_query_as()
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(log_failure)?;
-                    for (index, hash) in rows {
-                        let hash: baomi_audit::merkle::Hash = hash
-                            .try_into()
-                            .map_err(|_| baomi_audit::AuditFailure("corrupt leaf hash".into()))?;
-                        out.insert((0, u64::try_from(index).unwrap_or(u64::MAX)), hash);
-                    }
-                }
-                for chunk in inner.chunks(200) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "SELECT level, node_index, hash FROM audit_nodes WHERE (level, node_index) IN ",
-                    );
-                    q.push_tuples(chunk, |mut t, (level, index)| {
-                        t.push_bind(i64::from(*level))
-                            .push_bind(i64::try_from(*index).unwrap_or(i64::MAX));
-                    });
-                    let rows: Vec<(i64, i64, Vec<u8>)> = q
-                        .build_query_as()
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err(log_failure)?;
-                    for (level, index, hash) in rows {
-                        let hash: baomi_audit::merkle::Hash = hash
-                            .try_into()
-                            .map_err(|_| baomi_audit::AuditFailure("corrupt node hash".into()))?;
-                        out.insert(
-                            (
-                                u32::try_from(level).unwrap_or(u32::MAX),
-                                u64::try_from(index).unwrap_or(u64::MAX),
-                            ),
-                            hash,
-                        );
-                    }
-                }
-                Ok(out)
+                let mut conn = self.pool.acquire().await.map_err(log_failure)?;
+                fetch_nodes(&mut conn, ids).await
             }
 
             async fn add_checkpoint(
@@ -255,26 +208,15 @@ macro_rules! impl_log_store {
                 let border = match cached {
                     Some(b) => b,
                     None => {
-                        let border_ids = baomi_audit::merkle::border(size);
-                        let mut border = Vec::with_capacity(border_ids.len());
-                        for (level, index) in &border_ids {
-                            let sql = if *level == 0 {
-                                "SELECT hash FROM audit_leaves WHERE leaf_index = $2 AND $1 = 0"
-                            } else {
-                                "SELECT hash FROM audit_nodes WHERE level = $1 AND node_index = $2"
-                            };
-                            let (hash,): (Vec<u8>,) = sqlx::query_as(sql)
-                                .bind(i64::from(*level))
-                                .bind(i64::try_from(*index).unwrap_or(i64::MAX))
-                                .fetch_one(&mut *tx)
-                                .await
-                                .map_err(log_failure)?;
-                            let hash: baomi_audit::merkle::Hash = hash.try_into().map_err(|_| {
-                                baomi_audit::AuditFailure("corrupt subtree hash".into())
-                            })?;
-                            border.push(((*level, *index), hash));
-                        }
-                        border
+                        let ids = baomi_audit::merkle::border(size);
+                        let stored = fetch_nodes(&mut tx, &ids).await?;
+                        ids.into_iter()
+                            .map(|id| {
+                                stored.get(&id).map(|h| (id, *h)).ok_or_else(|| {
+                                    baomi_audit::AuditFailure("a subtree hash is missing".into())
+                                })
+                            })
+                            .collect::<Result<Vec<_>, _>>()?
                     }
                 };
                 let bodies: Vec<String> = events.iter().map(|e| e.to_json()).collect();
@@ -336,6 +278,66 @@ macro_rules! impl_log_store {
                 };
                 committed
             }
+        }
+
+        /// The stored hashes of these complete subtrees (leaves from `audit_leaves`, the
+        /// rest from `audit_nodes`), read on `conn`.
+        async fn fetch_nodes(
+            conn: &mut <<$store as $crate::store::common::Backend>::Db as sqlx::Database>::Connection,
+            ids: &[baomi_audit::merkle::NodeId],
+        ) -> Result<
+            std::collections::HashMap<baomi_audit::merkle::NodeId, baomi_audit::merkle::Hash>,
+            baomi_audit::AuditFailure,
+        > {
+            let mut out = std::collections::HashMap::new();
+            // Leaves (level 0) live in audit_leaves; audit_nodes holds levels 1 and up.
+            let (leaves, inner): (Vec<_>, Vec<_>) = ids.iter().partition(|(l, _)| *l == 0);
+            for chunk in leaves.chunks(200) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT leaf_index, hash FROM audit_leaves WHERE leaf_index IN ",
+                );
+                q.push_tuples(chunk, |mut t, (_, index)| {
+                    t.push_bind(i64::try_from(*index).unwrap_or(i64::MAX));
+                });
+                let rows: Vec<(i64, Vec<u8>)> = q
+                    .build_query_as()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(log_failure)?;
+                for (index, hash) in rows {
+                    let hash: baomi_audit::merkle::Hash = hash
+                        .try_into()
+                        .map_err(|_| baomi_audit::AuditFailure("corrupt leaf hash".into()))?;
+                    out.insert((0, u64::try_from(index).unwrap_or(u64::MAX)), hash);
+                }
+            }
+            for chunk in inner.chunks(200) {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT level, node_index, hash FROM audit_nodes WHERE (level, node_index) IN ",
+                );
+                q.push_tuples(chunk, |mut t, (level, index)| {
+                    t.push_bind(i64::from(*level))
+                        .push_bind(i64::try_from(*index).unwrap_or(i64::MAX));
+                });
+                let rows: Vec<(i64, i64, Vec<u8>)> = q
+                    .build_query_as()
+                    .fetch_all(&mut *conn)
+                    .await
+                    .map_err(log_failure)?;
+                for (level, index, hash) in rows {
+                    let hash: baomi_audit::merkle::Hash = hash
+                        .try_into()
+                        .map_err(|_| baomi_audit::AuditFailure("corrupt node hash".into()))?;
+                    out.insert(
+                        (
+                            u32::try_from(level).unwrap_or(u32::MAX),
+                            u64::try_from(index).unwrap_or(u64::MAX),
+                        ),
+                        hash,
+                    );
+                }
+            }
+            Ok(out)
         }
 
         fn log_failure(e: sqlx::Error) -> baomi_audit::AuditFailure {

@@ -219,15 +219,20 @@ impl Vault {
     /// Adds a new KEK version; new ciphertexts use it from now on.
     pub async fn rotate(&self, name: &KeyringName, now: i64) -> Result<Keyring> {
         let current = self.keyring(name).await?;
+        if !self.add_version(&current, now).await? {
+            return Err(Error::RotationConflict);
+        }
+        self.keyring(name).await
+    }
+
+    /// Adds the KEK version after `current`'s latest; `false` if another rotation won.
+    async fn add_version(&self, current: &Keyring, now: i64) -> Result<bool> {
         let next = current
             .latest_version
             .checked_add(1)
             .ok_or(Error::InvalidPolicy("version limit reached"))?;
-        let kek = self.new_kek(name, next, now)?;
-        if !self.store.add_kek(&kek).await? {
-            return Err(Error::RotationConflict);
-        }
-        self.keyring(name).await
+        let kek = self.new_kek(&current.name, next, now)?;
+        Ok(self.store.add_kek(&kek).await?)
     }
 
     /// Changes the minimum decryption version and the automatic rotation period. Raising
@@ -285,27 +290,37 @@ impl Vault {
         value: &str,
         now: i64,
     ) -> Result<String> {
+        let (ciphertext, _) = self
+            .encrypt_versioned(keyring, subject, field, value, now)
+            .await?;
+        Ok(ciphertext)
+    }
+
+    /// [`Vault::encrypt`], also telling the keyring version it sealed under.
+    async fn encrypt_versioned(
+        &self,
+        keyring: &KeyringName,
+        subject: &SubjectId,
+        field: &FieldName,
+        value: &str,
+        now: i64,
+    ) -> Result<(String, u32)> {
         let max = field.kind().max_len();
         if value.len() > max {
             return Err(Error::ValueTooLong { max });
         }
         let ring = self.cached_keyring(keyring).await?;
-        if ring.suite == Suite::Aes256Siv {
+        let version = ring.latest_version;
+        let ciphertext = if ring.suite == Suite::Aes256Siv {
             // Boxed: the rare branch should not grow every encrypt's future.
-            return Box::pin(self.seal_deterministic_for(&ring, subject, field, value)).await;
-        }
-        let key = self
-            .data_key_for_writing(&ring, subject, ring.latest_version, now)
-            .await?;
-        seal_value(
-            &key,
-            ring.suite,
-            keyring,
-            ring.latest_version,
-            subject,
-            field,
-            value,
-        )
+            Box::pin(self.seal_deterministic_for(&ring, subject, field, value)).await?
+        } else {
+            let key = self
+                .data_key_for_writing(&ring, subject, version, now)
+                .await?;
+            seal_value(&key, ring.suite, keyring, version, subject, field, value)?
+        };
+        Ok((ciphertext, version))
     }
 
     /// Opens a ciphertext of `field` of `subject`.
@@ -387,6 +402,20 @@ impl Vault {
         ciphertext: &str,
         now: i64,
     ) -> Result<String> {
+        let (rewrapped, _) = self
+            .rewrap_versioned(subject, field, ciphertext, now)
+            .await?;
+        Ok(rewrapped)
+    }
+
+    /// [`Vault::rewrap`], also telling the keyring version of the result.
+    async fn rewrap_versioned(
+        &self,
+        subject: &SubjectId,
+        field: &FieldName,
+        ciphertext: &str,
+        now: i64,
+    ) -> Result<(String, u32)> {
         let parsed = Ciphertext::parse(ciphertext)?;
         let plain = if parsed.suite == Suite::Aes256Siv {
             self.open_deterministic_for(&parsed, subject, field).await?
@@ -396,25 +425,10 @@ impl Vault {
         };
         let ring = self.cached_keyring(&parsed.keyring).await?;
         if parsed.version == ring.latest_version {
-            return Ok(ciphertext.to_owned());
+            return Ok((ciphertext.to_owned(), parsed.version));
         }
-        if ring.suite == Suite::Aes256Siv {
-            return self
-                .encrypt(&parsed.keyring, subject, field, &plain, now)
-                .await;
-        }
-        let newest = self
-            .data_key_for_writing(&ring, subject, ring.latest_version, now)
-            .await?;
-        seal_value(
-            &newest,
-            ring.suite,
-            &parsed.keyring,
-            ring.latest_version,
-            subject,
-            field,
-            &plain,
-        )
+        self.encrypt_versioned(&parsed.keyring, subject, field, &plain, now)
+            .await
     }
 
     /// Erases a subject by destroying every data key it has (crypto-shredding): every copy
@@ -473,10 +487,9 @@ impl Vault {
             if w.value.len() > max {
                 return Err(Error::ValueTooLong { max });
             }
-            let ciphertext = self
-                .encrypt(keyring, subject, &w.field, &w.value, now)
+            let (ciphertext, version) = self
+                .encrypt_versioned(keyring, subject, &w.field, &w.value, now)
                 .await?;
-            let version = Ciphertext::parse(&ciphertext)?.version;
             stored.push(StoredField {
                 subject: subject.clone(),
                 field: w.field.as_str().to_owned(),
@@ -657,14 +670,7 @@ impl Vault {
     /// was not due (another node may have rotated it a moment ago).
     pub async fn rotate_if_due(&self, name: &KeyringName, now: i64) -> Result<bool> {
         let ring = self.keyring(name).await?;
-        let due = ring.rotation_period_secs.is_some_and(|p| {
-            now.saturating_sub(ring.rotated_at) >= i64::try_from(p).unwrap_or(i64::MAX)
-        });
-        if !due {
-            return Ok(false);
-        }
-        let kek = self.new_kek(name, ring.latest_version + 1, now)?;
-        if !self.store.add_kek(&kek).await? {
+        if !ring.is_due(now) || !self.add_version(&ring, now).await? {
             return Ok(false);
         }
         self.keyring(name).await?;
@@ -688,8 +694,8 @@ impl Vault {
         let mut done = 0;
         for old in stale {
             let field = FieldName::parse(&old.field)?;
-            let ciphertext = match self
-                .rewrap(&old.subject, &field, &old.ciphertext, now)
+            let (ciphertext, version) = match self
+                .rewrap_versioned(&old.subject, &field, &old.ciphertext, now)
                 .await
             {
                 Ok(c) => c,
@@ -698,7 +704,7 @@ impl Vault {
                 Err(e) => return Err(e),
             };
             let updated = StoredField {
-                version: Ciphertext::parse(&ciphertext)?.version,
+                version,
                 ciphertext,
                 ..old.clone()
             };
@@ -725,11 +731,7 @@ impl Vault {
             .keyrings()
             .await?
             .into_iter()
-            .filter(|k| {
-                k.rotation_period_secs.is_some_and(|p| {
-                    now.saturating_sub(k.rotated_at) >= i64::try_from(p).unwrap_or(i64::MAX)
-                })
-            })
+            .filter(|k| k.is_due(now))
             .map(|k| k.name)
             .collect())
     }

@@ -113,6 +113,15 @@ pub struct Keyring {
     pub rotated_at: i64,
 }
 
+impl Keyring {
+    /// Whether its rotation period is over at `now` (Unix seconds).
+    pub fn is_due(&self, now: i64) -> bool {
+        self.rotation_period_secs.is_some_and(|p| {
+            now.saturating_sub(self.rotated_at) >= i64::try_from(p).unwrap_or(i64::MAX)
+        })
+    }
+}
+
 /// A KEK version, sealed under the root-derived key.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SealedKek {
