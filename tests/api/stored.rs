@@ -515,3 +515,48 @@ async fn writes_racing_an_erasure_leave_nothing_behind() {
         .await
         .assert_problem(410, "vault.subject_erased");
 }
+
+#[tokio::test]
+async fn one_unreadable_stored_field_does_not_stop_re_encryption() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    put(
+        &app,
+        &key,
+        "broken",
+        json!({"fields": {"mobile": "13800138000"}}),
+    )
+    .await;
+    put(
+        &app,
+        &key,
+        "fine",
+        json!({"fields": {"mobile": "13900000000"}}),
+    )
+    .await;
+    // The first row is damaged behind Baomi's back.
+    app.db
+        .execute("UPDATE subject_fields SET ciphertext = 'bm:v1:damaged' WHERE subject = 'broken'")
+        .await;
+    let r = app
+        .call(
+            Method::POST,
+            "/v1/keyrings/default/rotate",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    let tick = baomi::service::maintenance::tick(&app.vault, baomi::service::now())
+        .await
+        .unwrap();
+    assert_eq!(tick.reencrypted, 1, "{tick:?}");
+    let fine = read(&app, &key, "fine", "&view=plain").await.json();
+    assert_eq!(fine["fields"]["mobile"]["value"], "13900000000");
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM subject_fields WHERE subject = 'fine' AND version = 2")
+            .await,
+        1
+    );
+}

@@ -699,9 +699,10 @@ impl Vault {
                 .await
             {
                 Ok(c) => c,
-                // Erased meanwhile: the sweep removes the row.
-                Err(Error::SubjectErased) => continue,
-                Err(e) => return Err(e),
+                Err(Error::Store(e)) => return Err(Error::Store(e)),
+                // One unreadable row (erased meanwhile, or its key lost) must not stop the
+                // others; it stays below the latest version, and so blocks retiring it.
+                Err(_) => continue,
             };
             let updated = StoredField {
                 version,
