@@ -14,10 +14,11 @@ use baomi_vault::{KeyringName, Vault, VaultOptions};
 
 use crate::auth::subject_token::Signer;
 use crate::config::Config;
+use crate::service::audit_alerts::{self, AlertWatch, Webhook};
 use crate::service::audit_log::{self, AuditLog};
 use crate::service::erasure_journal::ErasureJournal;
 use crate::service::setup::{self, PassphraseSource, SetupError};
-use crate::service::{maintenance, now};
+use crate::service::{ServiceError, maintenance, now};
 use crate::store::{self, Store};
 
 /// A Baomi that has opened its store and unsealed its root key, ready to serve.
@@ -34,6 +35,12 @@ pub struct Opened {
     pub bootstrap_admin_key: Option<SecretString>,
     /// Where the passphrase came from.
     pub passphrase_source: PassphraseSource,
+    /// The alert rules' watch over the trail.
+    pub alerts: AlertWatch,
+    /// How often the alert rules run.
+    pub alerts_every: Duration,
+    /// Days audit event bodies are kept.
+    pub retention_days: u32,
 }
 
 /// Opens the data directory and the store, runs migrations, and unseals (or on first start
@@ -91,9 +98,13 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
             Arc::clone(&store) as Arc<dyn baomi_audit::LogStore>,
             &unsealed.root,
             &config.audit_origin,
+            config.audit.subject_view_operator,
         )
         .map_err(|e| SetupError::Other(format!("audit log: {e}")))?,
     );
+    let alerts = alert_watch(config, &store, &audit_log)
+        .await
+        .map_err(|e| SetupError::Other(format!("audit alerts: {e}")))?;
     let router = app::build(app::Parts {
         store: Arc::clone(&store),
         tokens,
@@ -109,7 +120,32 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         audit_log,
         bootstrap_admin_key: unsealed.bootstrap_admin_key,
         passphrase_source,
+        alerts,
+        alerts_every: Duration::from_millis(config.audit.alerts.evaluate_every_ms),
+        retention_days: config.audit.retention_days,
     })
+}
+
+async fn alert_watch(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    audit_log: &AuditLog,
+) -> Result<AlertWatch, ServiceError> {
+    let settings = &config.audit.alerts;
+    let rules = settings.rules().map_err(ServiceError::Internal)?;
+    let webhook = settings
+        .webhook_url
+        .as_deref()
+        .map(|url| Webhook::new(url, settings.webhook_secret.as_ref()))
+        .transpose()?;
+    AlertWatch::start(
+        Arc::clone(store) as Arc<dyn baomi_audit::LogStore>,
+        rules,
+        webhook,
+        crate::service::now_ms(),
+        audit_log.alerts_progress(),
+    )
+    .await
 }
 
 /// How often keyrings due for rotation are rotated and stale data keys re-sealed.
@@ -128,8 +164,15 @@ pub async fn serve(
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let upkeep = tokio::spawn(maintenance::run(
         Arc::clone(&opened.vault),
+        Arc::clone(&opened.audit_log),
+        opened.retention_days,
         MAINTENANCE_EVERY,
         stopped,
+    ));
+    let alerts = tokio::spawn(audit_alerts::run(
+        opened.alerts,
+        opened.alerts_every,
+        stop.subscribe(),
     ));
     let integration = tokio::spawn(audit_log::run(
         Arc::clone(&opened.audit_log),
@@ -142,6 +185,7 @@ pub async fn serve(
     let _ = stop.send(true);
     let _ = upkeep.await;
     let _ = integration.await;
+    let _ = alerts.await;
     // A checkpoint covers whatever arrived in the last moments before the store closes.
     let _ = opened.audit_log.checkpoint_now(now()).await;
     opened.store.close().await;

@@ -131,8 +131,8 @@ impl CheckpointSigner {
     }
 }
 
-/// Checks a signed checkpoint note against a verifier key and returns what it states.
-pub fn verify(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
+/// A verifier key's name, key id and Ed25519 public key.
+fn parse_verifier_key(verifier_key: &str) -> Result<(&str, [u8; 4], Vec<u8>), CheckpointError> {
     let mut parts = verifier_key.splitn(3, '+');
     let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -148,12 +148,23 @@ pub fn verify(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointEr
     if HEXLOWER.encode(&id) != id_hex {
         return Err(CheckpointError::VerifierKey);
     }
+    Ok((name, id, public.to_vec()))
+}
+
+/// Checks that `verifier_key` has the `<name>+<key id>+<key>` form and a matching key id.
+pub fn check_verifier_key(verifier_key: &str) -> Result<(), CheckpointError> {
+    parse_verifier_key(verifier_key).map(|_| ())
+}
+
+/// Checks a signed checkpoint note against a verifier key and returns what it states.
+pub fn verify(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
+    let (name, id, public) = parse_verifier_key(verifier_key)?;
     let (body, signatures) = note.split_once("\n\n").ok_or(CheckpointError::Malformed(
         "no blank line before the signatures",
     ))?;
     let body = format!("{body}\n");
     let checkpoint = parse_body(&body)?;
-    let verifier = UnparsedPublicKey::new(&ED25519, public);
+    let verifier = UnparsedPublicKey::new(&ED25519, &public);
     for line in signatures.lines() {
         let Some(rest) = line.strip_prefix(SIGNATURE_PREFIX) else {
             continue;

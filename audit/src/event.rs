@@ -1,12 +1,12 @@
 //! Access events: who touched whose data, how, why, and with what outcome. Events hold
 //! names (of fields, purposes, keys), never values.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{OperatorId, RequestId};
 
 /// What was done.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Values were encrypted for a subject.
@@ -59,10 +59,18 @@ impl Action {
             Action::AuditRead => "audit_read",
         }
     }
+
+    /// Whether the action reads personal information (what access alerts watch).
+    pub fn reads_pi(self) -> bool {
+        matches!(
+            self,
+            Action::Decrypt | Action::Read | Action::Detokenize | Action::Search
+        )
+    }
 }
 
 /// Who acted.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Actor {
     /// The API key's id, or the subject token's id.
     pub id: String,
@@ -71,7 +79,7 @@ pub struct Actor {
 }
 
 /// How it ended.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "result", rename_all = "snake_case")]
 pub enum Outcome {
     /// Done.
@@ -84,7 +92,7 @@ pub enum Outcome {
 }
 
 /// One access event.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessEvent {
     /// Unix milliseconds.
     pub at_ms: i64,
@@ -93,21 +101,21 @@ pub struct AccessEvent {
     /// Who did it.
     pub actor: Actor,
     /// The platform's staff member the caller acted for, if named.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
     /// The request.
     pub request_id: String,
     /// Whose data, if a subject's.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subject: Option<String>,
     /// The object acted on when not a subject (a keyring or key id).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
     /// The field names touched (never their values).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub fields: Vec<String>,
     /// The purpose the caller declared.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
     /// How it ended.
     pub outcome: Outcome,
@@ -149,8 +157,43 @@ impl AccessEvent {
         }
     }
 
-    /// The event as the JSON text that is stored.
+    /// The event's canonical text, which is stored and is the leaf data of the Merkle tree:
+    /// JSON with the fields in declaration order, no insignificant whitespace, absent
+    /// optional fields and empty `fields` omitted (see [`crate::export`]).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_canonical_text_is_fixed_and_reads_back() {
+        let mut e = AccessEvent::new(
+            1_700_000_000_000,
+            Action::Decrypt,
+            Actor {
+                id: "k1".into(),
+                role: "service".into(),
+            },
+            None,
+            &RequestId::parse("r-1").unwrap(),
+        );
+        e.subject = Some("u1".into());
+        e.fields = vec!["id_number".into()];
+        e.count = 2;
+        e.outcome = Outcome::Denied {
+            code: "vault.purpose_denied".into(),
+        };
+        let text = e.to_json();
+        assert_eq!(
+            text,
+            r#"{"at_ms":1700000000000,"action":"decrypt","actor":{"id":"k1","role":"service"},"request_id":"r-1","subject":"u1","fields":["id_number"],"outcome":{"result":"denied","code":"vault.purpose_denied"},"count":2}"#
+        );
+        let back: AccessEvent = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, e);
+        assert_eq!(back.to_json(), text);
     }
 }

@@ -7,7 +7,7 @@
 //! hashes of complete subtrees (tiles) answers every call in O(log n) reads; [`Leaves`]
 //! (all leaf hashes in memory) is the simple one used for verifying an export offline.
 
-use ring::digest::{SHA256, digest};
+use ring::digest::{Context, SHA256, digest};
 
 /// A SHA-256 hash.
 pub type Hash = [u8; 32];
@@ -21,11 +21,11 @@ pub enum ProofError {
 }
 
 fn sha256(parts: &[&[u8]]) -> Hash {
-    let mut buf = Vec::with_capacity(parts.iter().map(|p| p.len()).sum());
+    let mut ctx = Context::new(&SHA256);
     for p in parts {
-        buf.extend_from_slice(p);
+        ctx.update(p);
     }
-    let d = digest(&SHA256, &buf);
+    let d = ctx.finish();
     let mut out = [0u8; 32];
     out.copy_from_slice(d.as_ref());
     out
@@ -43,7 +43,9 @@ pub fn node_hash(left: &Hash, right: &Hash) -> Hash {
 
 /// The hash of the empty tree: `SHA-256("")`.
 pub fn empty_root() -> Hash {
-    sha256(&[])
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, b"").as_ref());
+    out
 }
 
 /// The largest power of two strictly below `n` (`n` ≥ 2).
@@ -141,6 +143,52 @@ pub fn append(
             .fold(last.1, |acc, (_, h)| node_hash(h, &acc)),
     };
     (created, root)
+}
+
+/// A tree grown one leaf at a time, keeping only its right border (O(log n) hashes): what
+/// an offline verifier needs to recompute the root after every leaf of a stream.
+#[derive(Debug, Clone, Default)]
+pub struct CompactTree {
+    size: u64,
+    /// The border's complete subtrees, largest first: `(level, hash)`.
+    border: Vec<(u32, Hash)>,
+}
+
+impl CompactTree {
+    /// The empty tree.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Number of leaves.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// Adds a leaf hash.
+    pub fn push(&mut self, leaf: Hash) {
+        let mut node = (0u32, leaf);
+        while let Some(&(level, left)) = self.border.last() {
+            if level != node.0 {
+                break;
+            }
+            self.border.pop();
+            node = (level + 1, node_hash(&left, &node.1));
+        }
+        self.border.push(node);
+        self.size += 1;
+    }
+
+    /// The root of the tree so far.
+    pub fn root(&self) -> Hash {
+        match self.border.split_last() {
+            None => empty_root(),
+            Some((last, rest)) => rest
+                .iter()
+                .rev()
+                .fold(last.1, |acc, (_, h)| node_hash(h, &acc)),
+        }
+    }
 }
 
 /// Stored subtree hashes, as a [`HashSource`] for proofs: every range the proof algorithms
@@ -496,6 +544,23 @@ mod tests {
         assert_eq!(border(6), vec![(2, 0), (1, 2)]);
         assert_eq!(node_of(4, 6), Some((1, 2)));
         assert_eq!(node_of(4, 7), None);
+    }
+
+    #[test]
+    fn a_compact_tree_has_the_root_of_the_whole_tree_at_every_size() {
+        let all = leaves(70);
+        let mut tree = CompactTree::new();
+        assert_eq!(tree.root(), empty_root());
+        for (i, leaf) in all.iter().enumerate() {
+            tree.push(*leaf);
+            assert_eq!(tree.size(), i as u64 + 1);
+            assert_eq!(
+                tree.root(),
+                root(&Leaves(&all), i as u64 + 1),
+                "size {}",
+                i + 1
+            );
+        }
     }
 
     proptest! {

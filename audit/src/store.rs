@@ -66,8 +66,85 @@ pub trait LogStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<StoredEvent>, AuditFailure>;
 
-    /// The leaf of an event, once it is in the tree, with the event's stored text.
-    async fn leaf_of(&self, seq: i64) -> Result<Option<(Leaf, String)>, AuditFailure>;
+    /// The leaf of an event, once it is in the tree, with the event's stored text (`None`
+    /// once retention pruned it).
+    async fn leaf_of(&self, seq: i64) -> Result<Option<(Leaf, Option<String>)>, AuditFailure>;
+
+    /// Up to `limit` leaves from position `from` on, in order, each with its event's text.
+    async fn scan(&self, from: u64, limit: u32) -> Result<Vec<ScannedLeaf>, AuditFailure>;
+
+    /// The signed checkpoints of sizes `after < size <= up_to`, smallest first.
+    async fn checkpoints(
+        &self,
+        after: u64,
+        up_to: u64,
+    ) -> Result<Vec<StoredCheckpoint>, AuditFailure>;
+
+    /// Events up to sequence number `up_to` that are in no leaf (at most `limit`); the
+    /// server writes an event and its leaf in one transaction, so each is an insertion.
+    async fn events_outside_tree(&self, up_to: i64, limit: u32) -> Result<Vec<i64>, AuditFailure>;
+
+    /// The sequence number just before the first event at or after `at_ms` (by time), or
+    /// the newest sequence number if there is none (0 for an empty trail).
+    async fn seq_before(&self, at_ms: i64) -> Result<i64, AuditFailure>;
+
+    /// Events after sequence number `after`, oldest first, at most `limit` (unpruned).
+    async fn tail(&self, after: i64, limit: u32) -> Result<Vec<StoredEvent>, AuditFailure>;
+
+    /// Retention: removes the body (and the columns naming people) of up to `limit` events
+    /// older than `before_ms`, keeping their leaves. Returns how many were pruned.
+    async fn prune(&self, before_ms: i64, now_ms: i64, limit: u32) -> Result<u64, AuditFailure>;
+
+    /// Stores an alert; `false` if the same alert (rule, key, event) is stored already.
+    async fn add_alert(&self, alert: &Alert) -> Result<bool, AuditFailure>;
+
+    /// Alerts, newest first, with ids below `before` if set, at most `limit`.
+    async fn alerts(&self, before: Option<i64>, limit: u32) -> Result<Vec<Alert>, AuditFailure>;
+
+    /// Alerts not yet delivered to the webhook, oldest first, at most `limit`.
+    async fn undelivered_alerts(&self, limit: u32) -> Result<Vec<Alert>, AuditFailure>;
+
+    /// Records that an alert was delivered.
+    async fn mark_alert_delivered(&self, id: i64, now: i64) -> Result<(), AuditFailure>;
+}
+
+/// An event's stored text, as a scan finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoredBody {
+    /// The text (the leaf data).
+    Text(String),
+    /// Pruned by retention.
+    Pruned,
+    /// The event row is gone although its leaf is there.
+    Missing,
+}
+
+/// A leaf with its event, as a scan finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScannedLeaf {
+    /// The leaf.
+    pub leaf: Leaf,
+    /// Its event's text.
+    pub body: StoredBody,
+}
+
+/// An alert raised by a rule over the trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Alert {
+    /// Its id once stored.
+    pub id: Option<i64>,
+    /// The rule: `bulk_access`, `off_hours`, `denial_spike`.
+    pub rule: String,
+    /// Whom it is about: `actor:<id>` or `operator:<id>`.
+    pub key: String,
+    /// The sequence number of the event that raised it.
+    pub trigger_seq: i64,
+    /// When that event happened (Unix milliseconds).
+    pub at_ms: i64,
+    /// The rule's figures (counts, window, threshold); never personal information.
+    pub detail: serde_json::Value,
+    /// When it was delivered to the webhook (Unix seconds).
+    pub delivered_at: Option<i64>,
 }
 
 /// What an officer's query asks for; every field set narrows it.

@@ -1,5 +1,7 @@
-//! The command line: `baomi serve`, `baomi init`, `baomi keys …`, `baomi openapi`.
+//! The command line: `baomi serve`, `baomi init`, `baomi keys …`, `baomi audit …`,
+//! `baomi openapi`.
 
+mod audit;
 mod keys;
 
 use std::path::PathBuf;
@@ -33,6 +35,9 @@ enum Command {
     /// Manage API keys directly in the database (needs the unseal passphrase).
     #[command(subcommand)]
     Keys(keys::KeysCommand),
+    /// Export the audit trail, or verify an export or the database.
+    #[command(subcommand)]
+    Audit(audit::AuditCommand),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -129,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Keys(command) => keys::run(cli.config.as_deref(), command).await,
+        Command::Audit(command) => audit::run(cli.config.as_deref(), command).await,
         Command::Openapi => {
             let doc = crate::app::openapi();
             println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -1,5 +1,8 @@
-//! `/v1/audit/…`: the signed checkpoint and Merkle proofs of the audit trail (officer and
-//! admin roles). Every read here is itself an audit event.
+//! `/v1/audit/…`: the signed checkpoint, Merkle proofs, queries, export and alerts of the
+//! audit trail (officer and admin roles), and `/v1/me/access-log`, a subject's own trail.
+//! Every read here is itself an audit event.
+
+use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::State;
@@ -14,7 +17,9 @@ use super::error::{ApiError, Problem};
 use super::extract::{Path, Query};
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
-use crate::service::authenticate::require_role;
+use crate::service::audit_alerts::alert_json;
+use crate::service::audit_export::Exporter;
+use crate::service::authenticate::{require_role, require_subject};
 use crate::service::{RequestContext, ServiceError, audit};
 
 /// The routes of this area.
@@ -25,6 +30,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(event))
         .routes(routes!(inclusion))
         .routes(routes!(consistency))
+        .routes(routes!(export))
+        .routes(routes!(alerts))
+        .routes(routes!(access_log))
 }
 
 /// The newest signed checkpoint.
@@ -61,8 +69,12 @@ pub struct InclusionProof {
     pub tree_size: u64,
     /// `SHA-256(0x00 ‖ event)` (standard base64).
     pub leaf_hash: String,
-    /// The event exactly as hashed (JSON text; no personal information is ever in it).
-    pub event: String,
+    /// The event exactly as hashed (JSON text; no personal information is ever in it);
+    /// absent once retention pruned it (the leaf hash stays, so the proof still holds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub event: Option<String>,
+    /// Whether retention pruned the event's body.
+    pub pruned: bool,
     /// The audit path, leaf side first (standard base64).
     pub proof: Vec<String>,
 }
@@ -95,7 +107,7 @@ pub struct ConsistencyProof {
 fn proof_view(
     (leaf, body, size, proof): (
         baomi_audit::Leaf,
-        String,
+        Option<String>,
         u64,
         Vec<baomi_audit::merkle::Hash>,
     ),
@@ -105,6 +117,7 @@ fn proof_view(
         leaf_index: leaf.index,
         tree_size: size,
         leaf_hash: BASE64.encode(&leaf.hash),
+        pruned: body.is_none(),
         event: body,
         proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
     }
@@ -278,10 +291,7 @@ async fn events(
     Extension(ctx): Extension<RequestContext>,
     Query(q): Query<EventsQuery>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
-    let limit = q.limit.unwrap_or(100);
-    if !(1..=500).contains(&limit) {
-        return Err(ServiceError::invalid("limit", "must be 1 to 500").into());
-    }
+    let limit = page_limit(q.limit)?;
     if q.outcome
         .as_deref()
         .is_some_and(|o| o != "allowed" && o != "denied")
@@ -330,4 +340,220 @@ async fn event(
     audited_read(&state, &caller, &ctx, &format!("event:{seq}")).await?;
     let found = state.audit_log.inclusion(seq, None).await?;
     Ok(axum::Json(proof_view(found)))
+}
+
+/// The whole trail up to the newest signed checkpoint, as JSON Lines (format
+/// `baomi-audit-export/1`; see `baomi audit verify`).
+#[utoipa::path(get, path = "/v1/audit/export", tag = "audit", security(("bearer" = [])),
+    responses(
+        (status = 200, description = "JSON Lines: a header, one line per event with its leaf hash, the signed checkpoints among them", content_type = "application/jsonl", body = String),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`audit.no_checkpoint`: nothing has been integrated yet", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn export(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+) -> Result<axum::response::Response, ApiError> {
+    audited_read(&state, &caller, &ctx, "export").await?;
+    let exporter = Exporter::start(
+        Arc::clone(state.audit_log.store()),
+        state.audit_log.origin(),
+    )
+    .await?
+    .ok_or(ServiceError::NotFound {
+        code: "audit.no_checkpoint",
+    })?;
+    let size = exporter.tree_size();
+    // Pages are read as the client takes them; an error mid-way ends the body early, which
+    // the verifier reports as a truncated export.
+    let pages = futures_util::stream::unfold(Some(exporter), |exporter| async move {
+        let mut exporter = exporter?;
+        match exporter.next_chunk().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(exporter))),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(error = %e, "audit export failed part-way");
+                Some((Err(std::io::Error::other("the export failed")), None))
+            }
+        }
+    });
+    axum::response::Response::builder()
+        .header("content-type", "application/jsonl")
+        .header(
+            "content-disposition",
+            format!("attachment; filename=\"baomi-audit-{size}.jsonl\""),
+        )
+        .body(axum::body::Body::from_stream(pages))
+        .map_err(|_| ApiError::internal("export response"))
+}
+
+/// A page of alerts.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AlertsQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// Alerts raised by the rules, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertPage {
+    /// The alerts: `id`, `rule` (`bulk_access`, `off_hours`, `denial_spike`), `key`
+    /// (`actor:<key id>` or `operator:<id>`), `trigger_seq` (the event that raised it),
+    /// `at`, and the rule's figures in `detail`.
+    #[schema(value_type = Vec<Object>)]
+    pub alerts: Vec<serde_json::Value>,
+    /// The last sequence number the rules have evaluated on this node.
+    pub evaluated_through_seq: i64,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<i64>,
+}
+
+fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
+    let limit = limit.unwrap_or(100);
+    if (1..=500).contains(&limit) {
+        Ok(limit)
+    } else {
+        Err(ServiceError::invalid("limit", "must be 1 to 500"))
+    }
+}
+
+/// Alerts raised over the trail (officer, admin): bulk access, reads outside office hours,
+/// spikes of refusals.
+#[utoipa::path(get, path = "/v1/audit/alerts", tag = "audit", security(("bearer" = [])),
+    params(AlertsQuery),
+    responses(
+        (status = 200, body = AlertPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn alerts(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Query(q): Query<AlertsQuery>,
+) -> Result<axum::Json<AlertPage>, ApiError> {
+    let limit = page_limit(q.limit)?;
+    audited_read(&state, &caller, &ctx, "alerts").await?;
+    let evaluated_through_seq = state.audit_log.alerts_evaluated_through();
+    let found = state
+        .audit_log
+        .store()
+        .alerts(q.cursor, limit)
+        .await
+        .map_err(ServiceError::from)?;
+    let next_cursor = if found.len() == limit as usize {
+        found.last().and_then(|a| a.id)
+    } else {
+        None
+    };
+    Ok(axum::Json(AlertPage {
+        alerts: found.iter().map(alert_json).collect(),
+        evaluated_through_seq,
+        next_cursor,
+    }))
+}
+
+/// A page of a subject's access log.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AccessLogQuery {
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<i64>,
+    /// Page size, 1 to 500 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// One access to the subject's data.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessEntry {
+    /// When.
+    pub at: String,
+    /// What was done: `decrypt`, `read`, `detokenize`, `store`, `erase`, …
+    pub action: String,
+    /// Which kind of caller: `service` (a platform backend), `officer`, `admin`, or
+    /// `subject` (you).
+    pub accessor: String,
+    /// The platform's staff member, as the platform chose to show them (absent if hidden
+    /// or not named).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    /// The purpose declared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
+    /// The names of the fields touched.
+    pub fields: Vec<String>,
+    /// `allowed` or `denied`.
+    pub outcome: String,
+}
+
+/// A page of the subject's access log, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AccessLogPage {
+    /// The accesses.
+    pub entries: Vec<AccessEntry>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<i64>,
+}
+
+/// Who accessed my data, when, and why (subject token).
+#[utoipa::path(get, path = "/v1/me/access-log", tag = "self-service", security(("bearer" = [])),
+    params(AccessLogQuery),
+    responses(
+        (status = 200, body = AccessLogPage),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Called with an API key", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn access_log(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Query(q): Query<AccessLogQuery>,
+) -> Result<axum::Json<AccessLogPage>, ApiError> {
+    let subject = require_subject(&caller)?.as_str().to_owned();
+    let limit = page_limit(q.limit)?;
+    let mut event = audit::event(&caller, &ctx, Action::AuditRead);
+    event.subject = Some(subject.clone());
+    event.target = Some("access_log".to_owned());
+    event.count = 1;
+    audit::append(state.audit.as_ref(), &[event]).await?;
+    let filter = baomi_audit::EventFilter {
+        subject: Some(subject),
+        before: q.cursor,
+        ..baomi_audit::EventFilter::default()
+    };
+    let found = state.audit_log.events(&filter, limit).await?;
+    let next_cursor = if found.len() == limit as usize {
+        found.last().map(|e| e.seq)
+    } else {
+        None
+    };
+    let entries = found
+        .iter()
+        .filter_map(|stored| serde_json::from_str::<baomi_audit::AccessEvent>(&stored.body).ok())
+        .map(|e| AccessEntry {
+            at: crate::http::rfc3339_ms(e.at_ms),
+            action: e.action.as_str().to_owned(),
+            accessor: e.actor.role,
+            operator: e
+                .operator
+                .as_deref()
+                .and_then(|op| state.audit_log.operator_for_subject(op)),
+            purpose: e.purpose,
+            fields: e.fields,
+            outcome: e.outcome.label().to_owned(),
+        })
+        .collect();
+    Ok(axum::Json(AccessLogPage {
+        entries,
+        next_cursor,
+    }))
 }

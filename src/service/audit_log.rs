@@ -9,14 +9,22 @@ use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner};
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
 use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
 use baomi_vault::RootKey;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use crate::config::OperatorDisplay;
 
 use crate::service::ServiceError;
 
-/// The Merkle log over `audit_events`.
+/// The Merkle log over `audit_events`, and how its events are shown to subjects.
 pub struct AuditLog {
     store: Arc<dyn LogStore>,
     signer: CheckpointSigner,
     origin: String,
+    /// Keys the stable pseudonyms of operators in subjects' views.
+    pseudonyms: ring::hmac::Key,
+    operator_display: OperatorDisplay,
+    /// The last sequence number the alert rules evaluated.
+    alerts_through: Arc<AtomicI64>,
 }
 
 impl AuditLog {
@@ -26,6 +34,7 @@ impl AuditLog {
         store: Arc<dyn LogStore>,
         root: &RootKey,
         origin: &str,
+        operator_display: OperatorDisplay,
     ) -> Result<Self, ServiceError> {
         let seed = root
             .derive("audit-checkpoint/v1")
@@ -33,11 +42,69 @@ impl AuditLog {
         let signer = seed
             .with_bytes(|bytes| CheckpointSigner::new(origin, bytes))
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let pseudonyms = root
+            .derive("audit-operator-pseudonym/v1")
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .with_bytes(|bytes| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes));
         Ok(Self {
             store,
             signer,
             origin: origin.to_owned(),
+            pseudonyms,
+            operator_display,
+            alerts_through: Arc::new(AtomicI64::new(0)),
         })
+    }
+
+    /// How an operator id is shown to a subject, as configured: a stable keyed pseudonym
+    /// (`op-` and 16 hex digits), the id itself, or nothing.
+    pub fn operator_for_subject(&self, operator: &str) -> Option<String> {
+        match self.operator_display {
+            OperatorDisplay::Raw => Some(operator.to_owned()),
+            OperatorDisplay::Hidden => None,
+            OperatorDisplay::Pseudonymous => {
+                let tag = ring::hmac::sign(&self.pseudonyms, operator.as_bytes());
+                Some(format!(
+                    "op-{}",
+                    data_encoding::HEXLOWER.encode(&tag.as_ref()[..8])
+                ))
+            }
+        }
+    }
+
+    /// Where the alert watch reports the last sequence number it evaluated.
+    pub fn alerts_progress(&self) -> Arc<AtomicI64> {
+        Arc::clone(&self.alerts_through)
+    }
+
+    /// The last sequence number the alert rules evaluated on this node.
+    pub fn alerts_evaluated_through(&self) -> i64 {
+        self.alerts_through.load(Ordering::Acquire)
+    }
+
+    /// The log's name.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The store the log lives in.
+    pub fn store(&self) -> &Arc<dyn LogStore> {
+        &self.store
+    }
+
+    /// Retention: prunes the bodies of events older than `retention_days` before `now_ms`
+    /// (in batches), keeping their leaves. Returns how many were pruned.
+    pub async fn prune(&self, now_ms: i64, retention_days: u32) -> Result<u64, ServiceError> {
+        const BATCH: u32 = 10_000;
+        let before = now_ms - i64::from(retention_days) * 86_400_000;
+        let mut total = 0;
+        loop {
+            let n = self.store.prune(before, now_ms, BATCH).await?;
+            total += n;
+            if n < u64::from(BATCH) {
+                return Ok(total);
+            }
+        }
     }
 
     /// The key to verify checkpoints with (`<name>+<id>+<key>`).
@@ -98,12 +165,13 @@ impl AuditLog {
     }
 
     /// The inclusion proof of event `seq` in the tree of `size` events (the newest
-    /// checkpoint's size if `None`), with the event's leaf and stored text.
+    /// checkpoint's size if `None`), with the event's leaf and stored text (`None` once
+    /// pruned).
     pub async fn inclusion(
         &self,
         seq: i64,
         size: Option<u64>,
-    ) -> Result<(Leaf, String, u64, Vec<Hash>), ServiceError> {
+    ) -> Result<(Leaf, Option<String>, u64, Vec<Hash>), ServiceError> {
         let (leaf, body) = self
             .store
             .leaf_of(seq)

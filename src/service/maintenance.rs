@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use baomi_vault::Vault;
 
+use crate::service::audit_log::AuditLog;
+
 /// Data keys re-sealed per store round trip.
 const RESEAL_BATCH: u32 = 500;
 
@@ -52,12 +54,26 @@ pub async fn tick(vault: &Vault, now: i64) -> Result<Tick, baomi_vault::Error> {
     Ok(done)
 }
 
-/// Runs [`tick`] every `every` until `stop` fires.
-pub async fn run(vault: Arc<Vault>, every: Duration, mut stop: tokio::sync::watch::Receiver<bool>) {
+/// Runs [`tick`] and the audit trail's retention every `every` until `stop` fires.
+pub async fn run(
+    vault: Arc<Vault>,
+    audit_log: Arc<AuditLog>,
+    retention_days: u32,
+    every: Duration,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        match audit_log
+            .prune(crate::service::now_ms(), retention_days)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(events = n, retention_days, "audit event bodies pruned"),
+            Err(e) => tracing::warn!(error = %e, "audit retention failed; will retry"),
         }
         match tick(&vault, crate::service::now()).await {
             Ok(t) if t != Tick::default() => {

@@ -1,6 +1,8 @@
 //! Use cases: what the server does, without HTTP types. Handlers call one function here.
 
 pub mod audit;
+pub mod audit_alerts;
+pub mod audit_export;
 pub mod audit_log;
 pub mod authenticate;
 pub mod erasure_journal;

@@ -84,17 +84,7 @@ macro_rules! impl_log_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(log_failure)?;
-                row.map(|(size, root, note, created_at)| {
-                    Ok(baomi_audit::StoredCheckpoint {
-                        tree_size: u64::try_from(size).unwrap_or(0),
-                        root: root
-                            .try_into()
-                            .map_err(|_| baomi_audit::AuditFailure("corrupt root".into()))?,
-                        note,
-                        created_at,
-                    })
-                })
-                .transpose()
+                row.map(checkpoint).transpose()
             }
 
             async fn query(
@@ -102,7 +92,9 @@ macro_rules! impl_log_store {
                 filter: &baomi_audit::EventFilter,
                 limit: u32,
             ) -> Result<Vec<baomi_audit::StoredEvent>, baomi_audit::AuditFailure> {
-                let mut q = sqlx::QueryBuilder::new("SELECT seq, body FROM audit_events WHERE 1 = 1");
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT seq, body FROM audit_events WHERE pruned_at IS NULL",
+                );
                 for (column, value) in [
                     ("subject", &filter.subject),
                     ("actor", &filter.actor),
@@ -139,28 +131,206 @@ macro_rules! impl_log_store {
             async fn leaf_of(
                 &self,
                 seq: i64,
-            ) -> Result<Option<(baomi_audit::Leaf, String)>, baomi_audit::AuditFailure> {
-                let row: Option<(i64, Vec<u8>, String)> = sqlx::query_as(
-                    "SELECT l.leaf_index, l.hash, e.body FROM audit_leaves l \
+            ) -> Result<Option<(baomi_audit::Leaf, Option<String>)>, baomi_audit::AuditFailure>
+            {
+                let row: Option<(i64, Vec<u8>, String, Option<i64>)> = sqlx::query_as(
+                    "SELECT l.leaf_index, l.hash, e.body, e.pruned_at FROM audit_leaves l \
                      JOIN audit_events e ON e.seq = l.seq WHERE l.seq = $1",
                 )
                 .bind(seq)
                 .fetch_optional(&self.pool)
                 .await
                 .map_err(log_failure)?;
-                row.map(|(index, hash, body)| {
-                    Ok((
-                        baomi_audit::Leaf {
-                            index: u64::try_from(index).unwrap_or(u64::MAX),
-                            seq,
-                            hash: hash
-                                .try_into()
-                                .map_err(|_| baomi_audit::AuditFailure("corrupt leaf".into()))?,
-                        },
-                        body,
-                    ))
+                row.map(|(index, hash, body, pruned)| {
+                    Ok((leaf(index, seq, hash)?, pruned.is_none().then_some(body)))
                 })
                 .transpose()
+            }
+
+            async fn scan(
+                &self,
+                from: u64,
+                limit: u32,
+            ) -> Result<Vec<baomi_audit::ScannedLeaf>, baomi_audit::AuditFailure> {
+                let rows: Vec<(i64, i64, Vec<u8>, Option<String>, Option<i64>)> =
+                    sqlx::query_as(
+                        "SELECT l.leaf_index, l.seq, l.hash, e.body, e.pruned_at \
+                         FROM audit_leaves l LEFT JOIN audit_events e ON e.seq = l.seq \
+                         WHERE l.leaf_index >= $1 ORDER BY l.leaf_index LIMIT $2",
+                    )
+                    .bind(i64::try_from(from).unwrap_or(i64::MAX))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err(log_failure)?;
+                rows.into_iter()
+                    .map(|(index, seq, hash, body, pruned)| {
+                        Ok(baomi_audit::ScannedLeaf {
+                            leaf: leaf(index, seq, hash)?,
+                            body: match (body, pruned) {
+                                (_, Some(_)) => baomi_audit::StoredBody::Pruned,
+                                (Some(text), None) => baomi_audit::StoredBody::Text(text),
+                                (None, None) => baomi_audit::StoredBody::Missing,
+                            },
+                        })
+                    })
+                    .collect()
+            }
+
+            async fn checkpoints(
+                &self,
+                after: u64,
+                up_to: u64,
+            ) -> Result<Vec<baomi_audit::StoredCheckpoint>, baomi_audit::AuditFailure> {
+                let rows: Vec<(i64, Vec<u8>, String, i64)> = sqlx::query_as(
+                    "SELECT tree_size, root, note, created_at FROM audit_checkpoints \
+                     WHERE tree_size > $1 AND tree_size <= $2 ORDER BY tree_size",
+                )
+                .bind(i64::try_from(after).unwrap_or(i64::MAX))
+                .bind(i64::try_from(up_to).unwrap_or(i64::MAX))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                rows.into_iter().map(checkpoint).collect()
+            }
+
+            async fn events_outside_tree(
+                &self,
+                up_to: i64,
+                limit: u32,
+            ) -> Result<Vec<i64>, baomi_audit::AuditFailure> {
+                let rows: Vec<(i64,)> = sqlx::query_as(
+                    "SELECT e.seq FROM audit_events e LEFT JOIN audit_leaves l ON l.seq = e.seq \
+                     WHERE l.seq IS NULL AND e.seq <= $1 ORDER BY e.seq LIMIT $2",
+                )
+                .bind(up_to)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                Ok(rows.into_iter().map(|(s,)| s).collect())
+            }
+
+            async fn seq_before(&self, at_ms: i64) -> Result<i64, baomi_audit::AuditFailure> {
+                let (seq,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT COALESCE(\
+                       (SELECT seq - 1 FROM audit_events WHERE at_ms >= $1 \
+                        ORDER BY at_ms LIMIT 1), \
+                       (SELECT MAX(seq) FROM audit_events))",
+                )
+                .bind(at_ms)
+                .fetch_one(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                Ok(seq.unwrap_or(0))
+            }
+
+            async fn tail(
+                &self,
+                after: i64,
+                limit: u32,
+            ) -> Result<Vec<baomi_audit::StoredEvent>, baomi_audit::AuditFailure> {
+                let rows: Vec<(i64, String)> = sqlx::query_as(
+                    "SELECT seq, body FROM audit_events WHERE seq > $1 AND pruned_at IS NULL \
+                     ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(seq, body)| baomi_audit::StoredEvent { seq, body })
+                    .collect())
+            }
+
+            async fn prune(
+                &self,
+                before_ms: i64,
+                now_ms: i64,
+                limit: u32,
+            ) -> Result<u64, baomi_audit::AuditFailure> {
+                let done = sqlx::query(
+                    "UPDATE audit_events SET body = '', subject = NULL, actor = NULL, \
+                     operator = NULL, purpose = NULL, pruned_at = $1 \
+                     WHERE seq IN (SELECT seq FROM audit_events \
+                                   WHERE at_ms < $2 AND pruned_at IS NULL \
+                                   ORDER BY at_ms LIMIT $3)",
+                )
+                .bind(now_ms)
+                .bind(before_ms)
+                .bind(i64::from(limit))
+                .execute(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                Ok(done.rows_affected())
+            }
+
+            async fn add_alert(
+                &self,
+                alert: &baomi_audit::Alert,
+            ) -> Result<bool, baomi_audit::AuditFailure> {
+                let done = sqlx::query(
+                    "INSERT INTO audit_alerts (rule, alert_key, trigger_seq, at_ms, detail) \
+                     VALUES ($1, $2, $3, $4, $5) \
+                     ON CONFLICT (rule, alert_key, trigger_seq) DO NOTHING",
+                )
+                .bind(&alert.rule)
+                .bind(&alert.key)
+                .bind(alert.trigger_seq)
+                .bind(alert.at_ms)
+                .bind(alert.detail.to_string())
+                .execute(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                Ok(done.rows_affected() == 1)
+            }
+
+            async fn alerts(
+                &self,
+                before: Option<i64>,
+                limit: u32,
+            ) -> Result<Vec<baomi_audit::Alert>, baomi_audit::AuditFailure> {
+                let rows: Vec<AlertRow> = sqlx::query_as(
+                    "SELECT id, rule, alert_key, trigger_seq, at_ms, detail, delivered_at \
+                     FROM audit_alerts WHERE id < $1 ORDER BY id DESC LIMIT $2",
+                )
+                .bind(before.unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                Ok(rows.into_iter().map(alert).collect())
+            }
+
+            async fn undelivered_alerts(
+                &self,
+                limit: u32,
+            ) -> Result<Vec<baomi_audit::Alert>, baomi_audit::AuditFailure> {
+                let rows: Vec<AlertRow> = sqlx::query_as(
+                    "SELECT id, rule, alert_key, trigger_seq, at_ms, detail, delivered_at \
+                     FROM audit_alerts WHERE delivered_at IS NULL ORDER BY id LIMIT $1",
+                )
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(log_failure)?;
+                Ok(rows.into_iter().map(alert).collect())
+            }
+
+            async fn mark_alert_delivered(
+                &self,
+                id: i64,
+                now: i64,
+            ) -> Result<(), baomi_audit::AuditFailure> {
+                sqlx::query("UPDATE audit_alerts SET delivered_at = $1 WHERE id = $2")
+                    .bind(now)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err(log_failure)?;
+                Ok(())
             }
         }
 
@@ -338,6 +508,49 @@ macro_rules! impl_log_store {
                 }
             }
             Ok(out)
+        }
+
+        type AlertRow = (i64, String, String, i64, i64, String, Option<i64>);
+
+        fn alert(
+            (id, rule, key, trigger_seq, at_ms, detail, delivered_at): AlertRow,
+        ) -> baomi_audit::Alert {
+            baomi_audit::Alert {
+                id: Some(id),
+                rule,
+                key,
+                trigger_seq,
+                at_ms,
+                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                delivered_at,
+            }
+        }
+
+        fn leaf(
+            index: i64,
+            seq: i64,
+            hash: Vec<u8>,
+        ) -> Result<baomi_audit::Leaf, baomi_audit::AuditFailure> {
+            Ok(baomi_audit::Leaf {
+                index: u64::try_from(index).unwrap_or(u64::MAX),
+                seq,
+                hash: hash
+                    .try_into()
+                    .map_err(|_| baomi_audit::AuditFailure("corrupt leaf hash".into()))?,
+            })
+        }
+
+        fn checkpoint(
+            (size, root, note, created_at): (i64, Vec<u8>, String, i64),
+        ) -> Result<baomi_audit::StoredCheckpoint, baomi_audit::AuditFailure> {
+            Ok(baomi_audit::StoredCheckpoint {
+                tree_size: u64::try_from(size).unwrap_or(0),
+                root: root
+                    .try_into()
+                    .map_err(|_| baomi_audit::AuditFailure("corrupt root".into()))?,
+                note,
+                created_at,
+            })
         }
 
         fn log_failure(e: sqlx::Error) -> baomi_audit::AuditFailure {

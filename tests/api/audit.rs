@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::helpers::{TestApp, spawn_app};
 
-fn hash(v: &Value) -> Hash {
+pub fn hash(v: &Value) -> Hash {
     BASE64
         .decode(v.as_str().unwrap().as_bytes())
         .unwrap()
@@ -16,11 +16,12 @@ fn hash(v: &Value) -> Hash {
         .unwrap()
 }
 
-fn hashes(v: &Value) -> Vec<Hash> {
+pub fn hashes(v: &Value) -> Vec<Hash> {
     v.as_array().unwrap().iter().map(hash).collect()
 }
 
-async fn some_reads(app: &TestApp, key: &str, n: usize) {
+/// `n` encrypt-then-decrypt round trips for subjects `u0`, `u1`, … under purpose `kyc`.
+pub async fn some_reads(app: &TestApp, key: &str, n: usize) {
     for i in 0..n {
         let c = app
             .post("/v1/encrypt", Some(key), json!({"items": [{"subject_id": format!("u{i}"), "field": "mobile", "value": "13800138000"}]}))

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod audit;
+mod audit_alerts;
+mod audit_trail;
 mod helpers;
 mod keys;
 mod ops;

@@ -2,6 +2,8 @@
 //! command-line flags, each overriding the one before. `deploy/baomi.example.toml` documents
 //! every setting.
 
+mod audit;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -9,6 +11,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
+
+pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay};
 
 /// Everything Baomi can be configured with. Its `Debug` hides the passphrase and the
 /// password in a database URL.
@@ -65,6 +69,8 @@ pub struct Config {
     /// backup never brings an erased subject back. Default: `erasure-journal.jsonl` in the
     /// data directory.
     pub erasure_journal: Option<PathBuf>,
+    /// The audit trail: retention, the subject's view, alerts.
+    pub audit: AuditConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -99,6 +105,7 @@ impl std::fmt::Debug for Config {
             .field("key_cache_capacity", &self.key_cache_capacity)
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
             .field("erasure_journal", &self.erasure_journal)
+            .field("audit", &self.audit)
             .finish()
     }
 }
@@ -160,6 +167,7 @@ impl Default for Config {
             key_cache_capacity: 100_000,
             key_cache_ttl_secs: 60,
             erasure_journal: None,
+            audit: AuditConfig::default(),
         }
     }
 }
@@ -234,7 +242,7 @@ impl Config {
         {
             return bad("subject_token_ttl_secs must be between 1 and subject_token_max_ttl_secs");
         }
-        Ok(())
+        self.audit.validate().map_err(ConfigError::Invalid)
     }
 
     /// The embedded SQLite database file, used when no `database_url` is set.

@@ -1,0 +1,159 @@
+//! The `[audit]` section: retention, the subject's view of their access log, and the alert
+//! rules with their webhook.
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+/// The Cybersecurity Law (Art. 21) asks for network logs to be kept at least six months.
+pub const MIN_RETENTION_DAYS: u32 = 180;
+
+/// Audit settings.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditConfig {
+    /// Days an event's body is kept (at least 180); older bodies are pruned, their leaf
+    /// hashes stay so every proof and checkpoint stays valid.
+    pub retention_days: u32,
+    /// How a subject sees the operators (staff) in their access log: `pseudonymous` (a
+    /// stable keyed pseudonym per operator), `raw` (the operator id) or `hidden`.
+    pub subject_view_operator: OperatorDisplay,
+    /// The alert rules.
+    pub alerts: AlertConfig,
+}
+
+/// How operator ids are shown to subjects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperatorDisplay {
+    /// A stable keyed pseudonym per operator (`op-…`).
+    Pseudonymous,
+    /// The operator id as the platform sent it.
+    Raw,
+    /// Not shown.
+    Hidden,
+}
+
+/// Alert rules and where alerts go.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertConfig {
+    /// `bulk_access`: an actor or operator reading more than this many distinct subjects
+    /// within `bulk_window_secs` (0: off).
+    pub bulk_max_subjects: u32,
+    /// The `bulk_access` window, in seconds.
+    pub bulk_window_secs: u64,
+    /// `off_hours`: reads outside these local hours, `HH:MM-HH:MM` (unset: off).
+    pub office_hours: Option<String>,
+    /// The local time's offset from UTC for `office_hours`, in minutes (480: China).
+    pub utc_offset_minutes: i32,
+    /// `denial_spike`: an actor or operator refused more than this many times within
+    /// `denial_window_secs` (0: off).
+    pub denial_max: u32,
+    /// The `denial_spike` window, in seconds.
+    pub denial_window_secs: u64,
+    /// Where alerts are POSTed as JSON (`http://` only for now: a relay inside the
+    /// platform's network); unset: alerts are only listed at `GET /v1/audit/alerts`.
+    pub webhook_url: Option<String>,
+    /// A secret for `X-Baomi-Signature: sha256=<hex HMAC-SHA256 of the body>`.
+    #[serde(skip_serializing)]
+    pub webhook_secret: Option<SecretString>,
+    /// How often new events are evaluated, in milliseconds.
+    pub evaluate_every_ms: u64,
+}
+
+impl Default for AuditConfig {
+    fn default() -> Self {
+        Self {
+            retention_days: MIN_RETENTION_DAYS,
+            subject_view_operator: OperatorDisplay::Pseudonymous,
+            alerts: AlertConfig::default(),
+        }
+    }
+}
+
+impl Default for AlertConfig {
+    fn default() -> Self {
+        Self {
+            bulk_max_subjects: 200,
+            bulk_window_secs: 600,
+            office_hours: None,
+            utc_offset_minutes: 480,
+            denial_max: 50,
+            denial_window_secs: 300,
+            webhook_url: None,
+            webhook_secret: None,
+            evaluate_every_ms: 1000,
+        }
+    }
+}
+
+impl std::fmt::Debug for AuditConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let a = &self.alerts;
+        f.debug_struct("AuditConfig")
+            .field("retention_days", &self.retention_days)
+            .field("subject_view_operator", &self.subject_view_operator)
+            .field("bulk_max_subjects", &a.bulk_max_subjects)
+            .field("bulk_window_secs", &a.bulk_window_secs)
+            .field("office_hours", &a.office_hours)
+            .field("utc_offset_minutes", &a.utc_offset_minutes)
+            .field("denial_max", &a.denial_max)
+            .field("denial_window_secs", &a.denial_window_secs)
+            .field(
+                "webhook_url",
+                &a.webhook_url.as_deref().map(super::redact_url),
+            )
+            .field(
+                "webhook_secret",
+                &a.webhook_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .field("evaluate_every_ms", &a.evaluate_every_ms)
+            .finish()
+    }
+}
+
+impl AlertConfig {
+    /// The rules these settings describe.
+    pub fn rules(&self) -> Result<baomi_audit::alerts::AlertRules, String> {
+        let office_hours = self
+            .office_hours
+            .as_deref()
+            .map(|h| baomi_audit::alerts::OfficeHours::parse(h, self.utc_offset_minutes))
+            .transpose()
+            .map_err(|e| format!("audit.alerts.office_hours: {e}"))?;
+        Ok(baomi_audit::alerts::AlertRules {
+            bulk_max_subjects: (self.bulk_max_subjects > 0).then_some(self.bulk_max_subjects),
+            bulk_window_secs: self.bulk_window_secs,
+            office_hours,
+            denial_max: (self.denial_max > 0).then_some(self.denial_max),
+            denial_window_secs: self.denial_window_secs,
+        })
+    }
+}
+
+impl AuditConfig {
+    /// Checks the settings; the error names the setting.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.retention_days < MIN_RETENTION_DAYS {
+            return Err(format!(
+                "audit.retention_days must be at least {MIN_RETENTION_DAYS} (six months, \
+                 Cybersecurity Law Art. 21)"
+            ));
+        }
+        let a = &self.alerts;
+        a.rules()?;
+        if a.bulk_window_secs == 0 || a.denial_window_secs == 0 {
+            return Err("audit.alerts windows must be at least 1 second".to_owned());
+        }
+        if a.evaluate_every_ms == 0 {
+            return Err("audit.alerts.evaluate_every_ms must be at least 1".to_owned());
+        }
+        if a.webhook_url
+            .as_deref()
+            .is_some_and(|u| !u.starts_with("http://"))
+        {
+            return Err("audit.alerts.webhook_url must be an http:// URL".to_owned());
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,402 @@
+//! Export, offline and live verification, and retention of the audit trail: an auditor
+//! checks an export with the verifier key alone, and tampering with the database is found
+//! and located by sequence number.
+
+use std::process::Output;
+
+use baomi::service::audit_export::verify_store;
+use baomi_audit::merkle::{leaf_hash, verify_inclusion};
+use baomi_audit::verify::{Finding, Report, verify_export};
+use serde_json::Value;
+
+use crate::audit::{hash, hashes, some_reads};
+use crate::helpers::{TestApp, spawn_app};
+
+/// An app with `n` reads, a signed checkpoint, an officer key and the verifier key.
+async fn trail(n: usize) -> (TestApp, String, String) {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    some_reads(&app, &key, n).await;
+    checkpoint(&app).await;
+    let verifier = app.get("/v1/audit/checkpoint", Some(&officer)).await.json()["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    (app, officer, verifier)
+}
+
+async fn checkpoint(app: &TestApp) {
+    app.audit_log
+        .checkpoint_now(baomi::service::now())
+        .await
+        .unwrap();
+}
+
+/// Runs the `baomi` binary with `args` (no configuration from the environment).
+fn baomi(args: &[&str]) -> Output {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BAOMI_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.args(args).output().unwrap()
+}
+
+fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The database URL the CLI should check.
+fn database_url(app: &TestApp) -> String {
+    app.db
+        .url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}", app.db.path().join("baomi.db").display()))
+}
+
+async fn export(app: &TestApp, officer: &str) -> String {
+    let reply = app.get("/v1/audit/export", Some(officer)).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert_eq!(reply.headers["content-type"], "application/jsonl");
+    reply.text
+}
+
+#[tokio::test]
+async fn an_export_verifies_offline_and_names_an_edited_event() {
+    let (app, officer, verifier) = trail(4).await;
+    some_reads(&app, &app.create_key("service", &["kyc"]).await.1, 2).await;
+    checkpoint(&app).await;
+    let text = export(&app, &officer).await;
+    assert!(!text.contains("13800138000"), "no value reaches the trail");
+
+    let report = verify_export(text.as_bytes(), &verifier).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert!(
+        report.checkpoints >= 2,
+        "every checkpoint in range is checked"
+    );
+    let size = app
+        .db
+        .count("SELECT MAX(tree_size) FROM audit_checkpoints")
+        .await;
+    assert_eq!(report.leaves, size as u64);
+
+    // The auditor's command: verifies, then fails on an edited line and names it.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, &text).unwrap();
+    let path = file.to_str().unwrap();
+    let ok = baomi(&["audit", "verify", path, "--public-key", &verifier]);
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("OK: the trail is intact"));
+
+    let seq = app
+        .db
+        .count("SELECT MAX(seq) FROM audit_events WHERE action = 'decrypt'")
+        .await;
+    let edited: String = text
+        .lines()
+        .map(|line| {
+            if line.contains(&format!("\"seq\":{seq},")) {
+                line.replace("\"kyc\"", "\"aml\"")
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert_ne!(edited, text.trim_end());
+    std::fs::write(&file, &edited).unwrap();
+    let bad = baomi(&["audit", "verify", path, "--public-key", &verifier]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(
+        stdout(&bad).contains(&format!("FAIL seq {seq}: the event was edited")),
+        "{}",
+        stdout(&bad)
+    );
+
+    // The wrong key verifies nothing; a malformed key is an error, not a pass.
+    let other = "baomi/audit+00000000+AQ==";
+    assert!(
+        !baomi(&["audit", "verify", path, "--public-key", other])
+            .status
+            .success()
+    );
+
+    // Only officers and admins export, and the export is itself in the trail.
+    let (_, service) = app.create_key("service", &["kyc"]).await;
+    app.get("/v1/audit/export", Some(&service))
+        .await
+        .assert_problem(403, "auth.forbidden");
+    let exports = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'audit_read' AND body LIKE '%\"target\":\"export\"%'")
+        .await;
+    assert_eq!(exports, 1);
+}
+
+#[tokio::test]
+async fn the_cli_exports_what_the_api_exports() {
+    let (app, officer, verifier) = trail(3).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("cli.jsonl");
+    let mut args = vec![
+        "audit".to_owned(),
+        "export".to_owned(),
+        "--out".to_owned(),
+        file.to_str().unwrap().to_owned(),
+        "--data-dir".to_owned(),
+        app.db.path().to_str().unwrap().to_owned(),
+    ];
+    if let Some(url) = &app.db.url {
+        args.extend(["--database-url".to_owned(), url.clone()]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = baomi(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let cli = std::fs::read_to_string(&file).unwrap();
+    let report = verify_export(cli.as_bytes(), &verifier).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    // The same tree as the API's export of the same checkpoint.
+    let api = export(&app, &officer).await;
+    let first_lines = |t: &str| {
+        t.lines()
+            .take(report.leaves as usize + 1)
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(first_lines(&cli), first_lines(&api));
+}
+
+fn findings(report: &Report) -> String {
+    report.findings.iter().map(|f| format!("{f}\n")).collect()
+}
+
+#[tokio::test]
+async fn tampering_with_the_database_is_found_and_located() {
+    let (app, _officer, verifier) = trail(8).await;
+    let store = app.audit_log.store();
+    let report = verify_store(store.as_ref(), &verifier).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    let url = database_url(&app);
+    let live = baomi(&[
+        "audit",
+        "verify",
+        "--database",
+        &url,
+        "--public-key",
+        &verifier,
+    ]);
+    assert!(live.status.success(), "{}", stdout(&live));
+
+    // Someone with write access to the database gets past the append-only triggers.
+    if app.db.url.is_some() {
+        app.db
+            .execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            .await;
+        app.db
+            .execute("ALTER TABLE audit_leaves DISABLE TRIGGER USER")
+            .await;
+    } else {
+        for t in [
+            "audit_events_no_update",
+            "audit_events_no_delete",
+            "audit_leaves_no_update",
+            "audit_leaves_no_delete",
+        ] {
+            app.db.execute(&format!("DROP TRIGGER {t}")).await;
+        }
+    }
+    let seqs: Vec<i64> = app
+        .db
+        .texts("SELECT CAST(seq AS TEXT) FROM audit_events WHERE action = 'decrypt' ORDER BY seq")
+        .await
+        .iter()
+        .map(|s| s.parse().unwrap())
+        .collect();
+    let (edited, deleted, swapped, rewritten) = (seqs[1], seqs[3], (seqs[5], seqs[6]), seqs[7]);
+
+    // An edit.
+    app.db
+        .execute(&format!(
+            "UPDATE audit_events SET body = replace(body, 'kyc', 'aml') WHERE seq = {edited}"
+        ))
+        .await;
+    // A deletion, of the event and its leaf.
+    app.db
+        .execute(&format!("DELETE FROM audit_leaves WHERE seq = {deleted}"))
+        .await;
+    app.db
+        .execute(&format!("DELETE FROM audit_events WHERE seq = {deleted}"))
+        .await;
+    // A reordering: two events swap places.
+    let (a, b) = swapped;
+    let bodies = app
+        .db
+        .texts(&format!(
+            "SELECT body FROM audit_events WHERE seq IN ({a}, {b}) ORDER BY seq"
+        ))
+        .await;
+    let quote = |s: &str| s.replace('\'', "''");
+    app.db
+        .execute(&format!(
+            "UPDATE audit_events SET body = '{}' WHERE seq = {a}",
+            quote(&bodies[1])
+        ))
+        .await;
+    app.db
+        .execute(&format!(
+            "UPDATE audit_events SET body = '{}' WHERE seq = {b}",
+            quote(&bodies[0])
+        ))
+        .await;
+    // A careful rewrite: the event and its leaf hash both changed.
+    let body = app
+        .db
+        .texts(&format!(
+            "SELECT body FROM audit_events WHERE seq = {rewritten}"
+        ))
+        .await
+        .remove(0)
+        .replace("kyc", "aml");
+    let hex = data_encoding::HEXUPPER.encode(&leaf_hash(body.as_bytes()));
+    let blob = if app.db.url.is_some() {
+        format!("'\\x{hex}'::bytea")
+    } else {
+        format!("X'{hex}'")
+    };
+    app.db
+        .execute(&format!(
+            "UPDATE audit_events SET body = '{}' WHERE seq = {rewritten}",
+            quote(&body)
+        ))
+        .await;
+    app.db
+        .execute(&format!(
+            "UPDATE audit_leaves SET hash = {blob} WHERE seq = {rewritten}"
+        ))
+        .await;
+    // An insertion.
+    app.db
+        .execute("INSERT INTO audit_events (at_ms, action, body) VALUES (1, 'decrypt', '{}')")
+        .await;
+    let inserted = app.db.count("SELECT MAX(seq) FROM audit_events").await;
+
+    let report = verify_store(store.as_ref(), &verifier).await.unwrap();
+    let text = findings(&report);
+    assert!(!report.is_intact());
+    for expected in [
+        Finding::Edited { seq: edited },
+        Finding::Edited { seq: a },
+        Finding::Edited { seq: b },
+        Finding::NotInTree { seq: inserted },
+    ] {
+        assert!(
+            report.findings.contains(&expected),
+            "{expected:?} not in\n{text}"
+        );
+    }
+    assert!(
+        report.findings.iter().any(
+            |f| matches!(f, Finding::Gap { missing: 1, before_seq, .. } if *before_seq > deleted)
+        ),
+        "{text}"
+    );
+    // The rewrite is caught by the signed checkpoint, within the range it covers.
+    assert!(
+        report.findings.iter().any(|f| matches!(f,
+            Finding::CheckpointMismatch { after_seq, through_seq: Some(through), .. }
+                if after_seq.is_none_or(|s| s < rewritten) && *through >= rewritten)),
+        "{text}"
+    );
+
+    let live = baomi(&[
+        "audit",
+        "verify",
+        "--database",
+        &url,
+        "--public-key",
+        &verifier,
+    ]);
+    assert_eq!(live.status.code(), Some(1));
+    let out = stdout(&live);
+    assert!(
+        out.contains(&format!("FAIL seq {edited}: the event was edited")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("FAIL seq {inserted}: the event was inserted")),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn retention_prunes_bodies_and_keeps_every_proof_valid() {
+    let (app, officer, verifier) = trail(3).await;
+    let before = app.db.count("SELECT COUNT(*) FROM audit_events").await;
+    let seq = app
+        .db
+        .count("SELECT MIN(seq) FROM audit_events WHERE action = 'decrypt'")
+        .await;
+
+    // Nothing is old enough yet; 181 days from now, everything is.
+    let now = baomi::service::now_ms();
+    assert_eq!(app.audit_log.prune(now, 180).await.unwrap(), 0);
+    let later = now + 181 * 86_400_000;
+    let pruned = app.audit_log.prune(later, 180).await.unwrap();
+    assert_eq!(pruned, before as u64);
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM audit_events WHERE pruned_at IS NOT NULL AND body = '' AND subject IS NULL AND actor IS NULL")
+            .await,
+        before
+    );
+
+    // The proof of a pruned event still holds, through its leaf hash.
+    let proof = app
+        .get(&format!("/v1/audit/events/{seq}"), Some(&officer))
+        .await;
+    assert_eq!(proof.status, 200, "{}", proof.text);
+    let proof: Value = proof.json();
+    assert_eq!(proof["pruned"], true);
+    assert!(proof.get("event").is_none());
+    let root = hash(&app.get("/v1/audit/checkpoint", Some(&officer)).await.json()["root"]);
+    assert!(verify_inclusion(
+        proof["leaf_index"].as_u64().unwrap(),
+        proof["tree_size"].as_u64().unwrap(),
+        &hash(&proof["leaf_hash"]),
+        &hashes(&proof["proof"]),
+        &root
+    ));
+
+    // Pruned events leave the officer's queries; the export and the store still verify.
+    let page = app
+        .get("/v1/audit/events?action=decrypt", Some(&officer))
+        .await
+        .json();
+    assert_eq!(page["events"].as_array().unwrap().len(), 0);
+    checkpoint(&app).await;
+    let report = verify_export(export(&app, &officer).await.as_bytes(), &verifier).unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    assert_eq!(report.pruned, before as u64);
+    let report = verify_store(app.audit_log.store().as_ref(), &verifier)
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report:?}");
+
+    // Pruning is the only change the database allows, once, and only whole.
+    for sql in [
+        format!("UPDATE audit_events SET body = '{{}}' WHERE seq = {seq}"),
+        format!("UPDATE audit_events SET pruned_at = NULL WHERE seq = {seq}"),
+        "UPDATE audit_events SET body = '', pruned_at = 1 WHERE pruned_at IS NULL".to_owned(),
+        format!("DELETE FROM audit_events WHERE seq = {seq}"),
+    ] {
+        assert!(app.db.try_execute(&sql).await.is_err(), "{sql}");
+    }
+}
