@@ -181,6 +181,8 @@ pub struct Parts {
     pub erasure_journal: Arc<ErasureJournal>,
     /// The audit trail's Merkle log.
     pub audit_log: Arc<AuditLog>,
+    /// Appends to the trail (group-committed).
+    pub audit: Arc<dyn AuditSink>,
     /// Limits.
     pub limits: Limits,
 }
@@ -193,13 +195,11 @@ pub fn build(parts: Parts) -> Router {
         vault,
         erasure_journal,
         audit_log,
+        audit,
         limits,
     } = parts;
     let (router, api) = routes().split_for_parts();
     let api_value = serde_json::to_value(&api).unwrap_or_default();
-    let audit: Arc<dyn AuditSink> = Arc::new(crate::store::group_commit::GroupCommit::start(
-        Arc::clone(&store) as Arc<dyn AuditSink>,
-    ));
     let state = AppState(Arc::new(Inner {
         store,
         tokens,

@@ -18,8 +18,10 @@ use crate::service::audit_alerts::{self, AlertWatch, Webhook};
 use crate::service::audit_log::{self, AuditLog};
 use crate::service::erasure_journal::ErasureJournal;
 use crate::service::setup::{self, PassphraseSource, SetupError};
-use crate::service::{ServiceError, maintenance, now};
+use crate::service::{ServiceError, audit, maintenance, now};
+use crate::store::group_commit::GroupCommit;
 use crate::store::{self, Store};
+use baomi_audit::AuditSink;
 
 /// A Baomi that has opened its store and unsealed its root key, ready to serve.
 pub struct Opened {
@@ -35,6 +37,8 @@ pub struct Opened {
     pub bootstrap_admin_key: Option<SecretString>,
     /// Where the passphrase came from.
     pub passphrase_source: PassphraseSource,
+    /// Appends to the trail (the one group-commit writer).
+    pub audit: Arc<dyn AuditSink>,
     /// The alert rules' watch over the trail.
     pub alerts: AlertWatch,
     /// How often the alert rules run.
@@ -75,12 +79,20 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         },
     )?);
     vault
-        .ensure_keyring(&KeyringName::default_name(), now())
+        .ensure_keyring(
+            &KeyringName::default_name(),
+            now(),
+            &[audit::system(
+                "baomi",
+                baomi_audit::Action::KeyringCreate,
+                KeyringName::default_name().as_str(),
+            )],
+        )
         .await
         .map_err(|e| SetupError::Other(format!("default keyring: {e}")))?;
     let erasure_journal = Arc::new(ErasureJournal::new(config.erasure_journal_path()));
     let replayed = erasure_journal
-        .replay(&vault)
+        .replay(&vault, store.as_ref())
         .await
         .map_err(|e| SetupError::Other(e.to_string()))?;
     if replayed > 0 {
@@ -105,12 +117,16 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     let alerts = alert_watch(config, &store, &audit_log)
         .await
         .map_err(|e| SetupError::Other(format!("audit alerts: {e}")))?;
+    // Every append goes through this one writer from here on (see `GroupCommit`).
+    let audit: Arc<dyn AuditSink> =
+        Arc::new(GroupCommit::start(Arc::clone(&store) as Arc<dyn AuditSink>));
     let router = app::build(app::Parts {
         store: Arc::clone(&store),
         tokens,
         vault: Arc::clone(&vault),
         erasure_journal,
         audit_log: Arc::clone(&audit_log),
+        audit: Arc::clone(&audit),
         limits: Limits::from_config(config),
     });
     Ok(Opened {
@@ -120,6 +136,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         audit_log,
         bootstrap_admin_key: unsealed.bootstrap_admin_key,
         passphrase_source,
+        audit,
         alerts,
         alerts_every: Duration::from_millis(config.audit.alerts.evaluate_every_ms),
         retention_days: config.audit.retention_days,
@@ -176,6 +193,7 @@ pub async fn serve(
     ));
     let integration = tokio::spawn(audit_log::run(
         Arc::clone(&opened.audit_log),
+        Arc::clone(&opened.audit),
         AUDIT_INTEGRATION_EVERY,
         stop.subscribe(),
     ));
@@ -187,6 +205,7 @@ pub async fn serve(
     let _ = integration.await;
     let _ = alerts.await;
     // A checkpoint covers whatever arrived in the last moments before the store closes.
+    let _ = opened.audit.integrate_outbox().await;
     let _ = opened.audit_log.checkpoint_now(now()).await;
     opened.store.close().await;
     result

@@ -14,10 +14,27 @@ pub struct AuditFailure(pub String);
 
 /// Appends events to the trail durably: when `append` returns `Ok`, they are committed, and
 /// (in the server's stores) already leaves of the Merkle tree, in the same transaction.
+///
+/// State changes write their events into an outbox in their own transaction instead (so no
+/// change commits without its record); `integrate_outbox` moves them into the trail.
 #[async_trait]
 pub trait AuditSink: Send + Sync {
+    /// Appends `events`, all or none; with `drain_outbox`, the outbox's events first.
+    async fn append_with(
+        &self,
+        events: &[AccessEvent],
+        drain_outbox: bool,
+    ) -> Result<(), AuditFailure>;
+
     /// Appends `events`, all or none.
-    async fn append(&self, events: &[AccessEvent]) -> Result<(), AuditFailure>;
+    async fn append(&self, events: &[AccessEvent]) -> Result<(), AuditFailure> {
+        self.append_with(events, false).await
+    }
+
+    /// Moves the events waiting in the outbox into the trail.
+    async fn integrate_outbox(&self) -> Result<(), AuditFailure> {
+        self.append_with(&[], true).await
+    }
 }
 
 /// A signed checkpoint as stored.

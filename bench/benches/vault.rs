@@ -4,6 +4,7 @@
 //! `cargo bench -p baomi-bench --bench vault`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
+use baomi_audit::AccessEvent;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -33,7 +34,12 @@ impl VaultStore for MemoryStore {
     async fn keyrings(&self) -> Result<Vec<Keyring>, StoreFailure> {
         Ok(self.keyrings.lock().unwrap().values().cloned().collect())
     }
-    async fn create_keyring(&self, k: &Keyring, first: &SealedKek) -> Result<bool, StoreFailure> {
+    async fn create_keyring(
+        &self,
+        k: &Keyring,
+        first: &SealedKek,
+        _: &[AccessEvent],
+    ) -> Result<bool, StoreFailure> {
         self.keyrings
             .lock()
             .unwrap()
@@ -52,7 +58,7 @@ impl VaultStore for MemoryStore {
             .get(&(k.as_str().to_owned(), v))
             .cloned())
     }
-    async fn add_kek(&self, _: &SealedKek) -> Result<bool, StoreFailure> {
+    async fn add_kek(&self, _: &SealedKek, _: &[AccessEvent]) -> Result<bool, StoreFailure> {
         Ok(false)
     }
     async fn set_policy(
@@ -60,6 +66,7 @@ impl VaultStore for MemoryStore {
         _: &KeyringName,
         _: u32,
         _: Option<u64>,
+        _: &[AccessEvent],
     ) -> Result<PolicyOutcome, StoreFailure> {
         Ok(PolicyOutcome::Set)
     }
@@ -93,7 +100,11 @@ impl VaultStore for MemoryStore {
     async fn erasure(&self, _: &SubjectId) -> Result<Option<Erasure>, StoreFailure> {
         Ok(None)
     }
-    async fn erase_subject(&self, _: &Erasure) -> Result<ErasureCounts, StoreFailure> {
+    async fn erase_subject(
+        &self,
+        _: &Erasure,
+        _: &[AccessEvent],
+    ) -> Result<ErasureCounts, StoreFailure> {
         Ok(ErasureCounts::default())
     }
     async fn subject_keys_sealed_below(
@@ -120,6 +131,7 @@ impl VaultStore for MemoryStore {
         _: &SubjectId,
         _: &[StoredField],
         _: &[IndexEntry],
+        _: &[AccessEvent],
     ) -> Result<PutOutcome, StoreFailure> {
         Ok(PutOutcome::Stored)
     }
@@ -232,7 +244,7 @@ fn bench(c: &mut Criterion) {
         )
         .unwrap(),
     );
-    rt.block_on(vault.ensure_keyring(&keyring, 0)).unwrap();
+    rt.block_on(vault.ensure_keyring(&keyring, 0, &[])).unwrap();
     let ciphertext = rt
         .block_on(vault.encrypt(&keyring, &subject, &field, VALUE, 0))
         .unwrap();

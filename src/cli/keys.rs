@@ -10,8 +10,9 @@ use super::StoreArgs;
 use crate::auth::Role;
 use crate::config::Config;
 use crate::service::keys::{self, NewKey};
-use crate::service::setup;
+use crate::service::{audit, setup};
 use crate::store;
+use baomi_audit::Action;
 
 /// Key commands.
 #[derive(Debug, Subcommand)]
@@ -75,7 +76,12 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                     role,
                     purposes,
                 };
-                let (record, secret) = keys::create(store.as_ref(), &new, None).await?;
+                let (record, secret) = keys::create(store.as_ref(), &new, None, |record| {
+                    let mut e = audit::system("baomi-cli", Action::KeyCreate, &record.id);
+                    e.fields = vec![format!("role:{}", record.role.as_str())];
+                    vec![e]
+                })
+                .await?;
                 eprintln!("created key {} ({})", record.id, record.role.as_str());
                 println!("{}", secret.expose_secret());
             }
@@ -98,7 +104,8 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                 }
             }
             KeysCommand::Revoke { id, .. } => {
-                keys::revoke(store.as_ref(), &id).await?;
+                let event = audit::system("baomi-cli", Action::KeyRevoke, &id);
+                keys::revoke(store.as_ref(), &id, &[event]).await?;
                 eprintln!("revoked key {id}");
             }
         }

@@ -123,10 +123,13 @@ async fn create_key(
         role: body.role,
         purposes: body.purposes,
     };
-    let (record, secret) = keys::create(state.store.as_ref(), &new, Some(&admin.id)).await?;
-    let mut event = audit::about(&admin.caller, &ctx, Action::KeyCreate, &record.id);
-    event.fields = vec![format!("role:{}", record.role.as_str())];
-    audit::append(state.audit.as_ref(), &[event]).await?;
+    let event = |record: &ApiKeyRecord| {
+        let mut e = audit::about(&admin.caller, &ctx, Action::KeyCreate, &record.id);
+        e.fields = vec![format!("role:{}", record.role.as_str())];
+        vec![e]
+    };
+    let (record, secret) = keys::create(state.store.as_ref(), &new, Some(&admin.id), event).await?;
+    audit::settle(state.audit.as_ref()).await;
     let created = CreatedKey {
         key: KeyView::from(&record),
         secret: secret.expose_secret().to_owned(),
@@ -167,9 +170,9 @@ async fn revoke_key(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    keys::revoke(state.store.as_ref(), &id).await?;
-    state.key_records.evict(&id);
     let event = audit::about(&admin.caller, &ctx, Action::KeyRevoke, &id);
-    audit::append(state.audit.as_ref(), &[event]).await?;
+    keys::revoke(state.store.as_ref(), &id, &[event]).await?;
+    state.key_records.evict(&id);
+    audit::settle(state.audit.as_ref()).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -1,6 +1,6 @@
 //! Building access events for the trail, and appending them fail-closed.
 
-use baomi_audit::{AccessEvent, Action, Actor, AuditSink, Outcome};
+use baomi_audit::{AccessEvent, Action, Actor, AuditSink, Outcome, RequestId};
 
 use crate::auth::Caller;
 use crate::service::{RequestContext, ServiceError, now_ms};
@@ -36,6 +36,36 @@ pub fn about(caller: &Caller, ctx: &RequestContext, action: Action, target: &str
     e.target = Some(target.to_owned());
     e.count = 1;
     e
+}
+
+/// An event of Baomi's own doing (scheduled rotation, start-up replay) or of its command
+/// line (`actor_id` says which), about `target`.
+pub fn system(actor_id: &str, action: Action, target: &str) -> AccessEvent {
+    let mut bytes = [0u8; 12];
+    // A request id for correlation only; should the system RNG fail, zeros do no harm.
+    let _ = ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes);
+    let mut e = AccessEvent::new(
+        now_ms(),
+        action,
+        Actor {
+            id: actor_id.to_owned(),
+            role: "system".to_owned(),
+        },
+        None,
+        &RequestId::from_random(bytes),
+    );
+    e.target = Some(target.to_owned());
+    e.count = 1;
+    e
+}
+
+/// Moves the events a state change wrote to the outbox into the trail, before the response
+/// leaves. Should that fail, the events stay durable in the outbox and the next append or
+/// the once-a-second pass moves them: the change succeeded and is not reported as failed.
+pub async fn settle(sink: &dyn AuditSink) {
+    if let Err(e) = sink.integrate_outbox().await {
+        tracing::warn!(error = %e, "moving state-change events into the trail is delayed");
+    }
 }
 
 /// A denied event with `code`.

@@ -225,10 +225,13 @@ impl AuditLog {
     }
 }
 
-/// Signs a checkpoint every `every` while events arrive, until `stop` fires (on every node:
-/// checkpoints of one size are the same tree head, and a second one is not stored).
+/// Every `every`, until `stop` fires: moves state-change events left in the outbox into
+/// the trail (those of a node that stopped between its change and that move, or of the
+/// command line), and signs a checkpoint if the tree grew (on every node: checkpoints of
+/// one size are the same tree head, and a second one is not stored).
 pub async fn run(
     log: Arc<AuditLog>,
+    sink: Arc<dyn baomi_audit::AuditSink>,
     every: Duration,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -236,6 +239,9 @@ pub async fn run(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        if let Err(e) = sink.integrate_outbox().await {
+            tracing::warn!(error = %e, "moving state-change events into the trail failed; will retry");
         }
         if let Err(e) = log.checkpoint_now(crate::service::now()).await {
             tracing::warn!(error = %e, "signing an audit checkpoint failed; will retry");

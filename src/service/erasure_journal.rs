@@ -87,8 +87,14 @@ impl ErasureJournal {
         })
     }
 
-    /// Re-applies every erasure in the journal. Returns how many entries it holds.
-    pub async fn replay(&self, vault: &Vault) -> Result<usize, JournalError> {
+    /// Re-applies every erasure in the journal. Returns how many entries it holds. An entry
+    /// that still destroyed something (its erasure had not reached the database) is recorded
+    /// in the trail through `sink` as an erasure by the system.
+    pub async fn replay(
+        &self,
+        vault: &Vault,
+        sink: &dyn baomi_audit::AuditSink,
+    ) -> Result<usize, JournalError> {
         let file = match std::fs::File::open(&self.path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
@@ -115,14 +121,26 @@ impl ErasureJournal {
             };
             let subject = SubjectId::parse(&entry.subject)
                 .map_err(|_| self.fail(format!("line {}: invalid subject id", n + 1)))?;
-            vault
-                .replay_erasure(&baomi_vault::Erasure {
-                    subject,
-                    receipt_id: entry.receipt_id,
-                    erased_at: entry.erased_at,
-                })
+            let erasure = baomi_vault::Erasure {
+                subject,
+                receipt_id: entry.receipt_id,
+                erased_at: entry.erased_at,
+            };
+            let counts = vault
+                .replay_erasure(&erasure, &[])
                 .await
                 .map_err(|e| self.fail(format!("line {}: {e}", n + 1)))?;
+            if counts.data_keys + counts.fields + counts.index_entries > 0 {
+                let mut event = crate::service::audit::system(
+                    "baomi",
+                    baomi_audit::Action::Erase,
+                    &format!("receipt:{}", erasure.receipt_id),
+                );
+                event.subject = Some(erasure.subject.as_str().to_owned());
+                sink.append(&[event])
+                    .await
+                    .map_err(|e| self.fail(format!("line {}: {e}", n + 1)))?;
+            }
             count += 1;
         }
         if let Some(bad) = torn {

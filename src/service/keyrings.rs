@@ -33,21 +33,13 @@ pub async fn create(
         Some(s) => Suite::parse(s).map_err(|e| ServiceError::invalid("suite", e))?,
     };
     let period = period_secs(rotation_period_days)?;
+    let event = audit::about(caller, ctx, Action::KeyringCreate, name.as_str());
     let keyring = state
         .vault
-        .create_keyring(&name, suite, period, now())
+        .create_keyring(&name, suite, period, now(), &[event])
         .await
         .map_err(vault_error)?;
-    audit::append(
-        state.audit.as_ref(),
-        &[audit::about(
-            caller,
-            ctx,
-            Action::KeyringCreate,
-            name.as_str(),
-        )],
-    )
-    .await?;
+    audit::settle(state.audit.as_ref()).await;
     Ok(keyring)
 }
 
@@ -91,14 +83,17 @@ pub async fn rotate(
 ) -> Result<Keyring, ServiceError> {
     require_role(caller, &[Role::Admin])?;
     let name = name(raw_name)?;
+    let event = |version: u32| {
+        let mut e = audit::about(caller, ctx, Action::KeyringRotate, name.as_str());
+        e.fields = vec![format!("version:{version}")];
+        vec![e]
+    };
     let keyring = state
         .vault
-        .rotate(&name, now())
+        .rotate(&name, now(), &event)
         .await
         .map_err(vault_error)?;
-    let mut event = audit::about(caller, ctx, Action::KeyringRotate, name.as_str());
-    event.fields = vec![format!("version:{}", keyring.latest_version)];
-    audit::append(state.audit.as_ref(), &[event]).await?;
+    audit::settle(state.audit.as_ref()).await;
     tracing::info!(keyring = %name, version = keyring.latest_version, "keyring rotated");
     Ok(keyring)
 }
@@ -119,16 +114,22 @@ pub async fn set_policy(
         None => None,
         Some(days) => Some(period_secs(days)?),
     };
+    // The event records what was asked; it is written only if the change is made.
+    let mut event = audit::about(caller, ctx, Action::KeyringPolicy, name.as_str());
+    if let Some(min) = min_decryption_version {
+        event.fields.push(format!("min_decryption_version:{min}"));
+    }
+    if let Some(period) = period {
+        event.fields.push(match period {
+            Some(secs) => format!("rotation_period_days:{}", secs / DAY),
+            None => "rotation_period_days:off".to_owned(),
+        });
+    }
     let keyring = state
         .vault
-        .set_policy(&name, min_decryption_version, period)
+        .set_policy(&name, min_decryption_version, period, &[event])
         .await
         .map_err(vault_error)?;
-    let mut event = audit::about(caller, ctx, Action::KeyringPolicy, name.as_str());
-    event.fields = vec![format!(
-        "min_decryption_version:{}",
-        keyring.min_decryption_version
-    )];
-    audit::append(state.audit.as_ref(), &[event]).await?;
+    audit::settle(state.audit.as_ref()).await;
     Ok(keyring)
 }

@@ -1,5 +1,6 @@
 //! Managing API keys.
 
+use baomi_audit::AccessEvent;
 use baomi_consent::PurposeId;
 use secrecy::SecretString;
 
@@ -78,15 +79,17 @@ pub fn prepare(
     Ok((record, generated.secret))
 }
 
-/// Creates a key. `created_by` is the id of the admin key that asked, if any.
+/// Creates a key, recorded by the events `audit` makes for it (written with the key).
+/// `created_by` is the id of the admin key that asked, if any.
 #[tracing::instrument(skip_all)]
 pub async fn create(
     store: &dyn KeyStore,
     new: &NewKey,
     created_by: Option<&str>,
+    audit: impl FnOnce(&ApiKeyRecord) -> Vec<AccessEvent>,
 ) -> Result<(ApiKeyRecord, SecretString), ServiceError> {
     let (record, secret) = prepare(new, created_by)?;
-    store.insert_key(&record).await?;
+    store.insert_key(&record, &audit(&record)).await?;
     tracing::info!(key_id = %record.id, role = record.role.as_str(), "api key created");
     Ok((record, secret))
 }
@@ -96,15 +99,20 @@ pub async fn list(store: &dyn KeyStore) -> Result<Vec<ApiKeyRecord>, ServiceErro
     Ok(store.list_keys().await?)
 }
 
-/// Revokes a key; revoking a revoked key changes nothing and succeeds.
+/// Revokes a key (recorded by `audit`, written with the change); revoking a revoked key
+/// changes nothing and succeeds.
 #[tracing::instrument(skip_all)]
-pub async fn revoke(store: &dyn KeyStore, id: &str) -> Result<(), ServiceError> {
+pub async fn revoke(
+    store: &dyn KeyStore,
+    id: &str,
+    audit: &[AccessEvent],
+) -> Result<(), ServiceError> {
     if !is_key_id(id) {
         return Err(ServiceError::NotFound {
             code: "keys.not_found",
         });
     }
-    match store.revoke_key(id, now()).await? {
+    match store.revoke_key(id, now(), audit).await? {
         RevokeOutcome::Revoked => {
             tracing::info!(key_id = %id, "api key revoked");
             Ok(())

@@ -6,6 +6,9 @@ use std::time::Duration;
 
 use baomi_vault::Vault;
 
+use baomi_audit::Action;
+
+use crate::service::audit;
 use crate::service::audit_log::AuditLog;
 
 /// Data keys re-sealed per store round trip.
@@ -27,7 +30,12 @@ pub async fn tick(vault: &Vault, now: i64) -> Result<Tick, baomi_vault::Error> {
     let mut done = Tick::default();
     for name in vault.due_for_rotation(now).await? {
         // Re-checked against a fresh read: another node may have rotated it just now.
-        if vault.rotate_if_due(&name, now).await? {
+        let event = |version: u32| {
+            let mut e = audit::system("baomi", Action::KeyringRotate, name.as_str());
+            e.fields = vec![format!("version:{version}")];
+            vec![e]
+        };
+        if vault.rotate_if_due(&name, now, &event).await? {
             tracing::info!(keyring = %name, "keyring rotated on schedule");
             done.rotated += 1;
         }

@@ -108,16 +108,16 @@ pub async fn put(
             token_format: format,
         });
     }
-    let tokens = state
-        .vault
-        .put_fields(&keyring, &subject, &writes, now())
-        .await
-        .map_err(erased_or)?;
     let mut event = audit::event(caller, ctx, Action::Store);
     event.subject = Some(subject.as_str().to_owned());
     event.fields = writes.iter().map(|w| w.field.as_str().to_owned()).collect();
     event.count = u32::try_from(writes.len()).unwrap_or(u32::MAX);
-    audit::append(state.audit.as_ref(), &[event]).await?;
+    let tokens = state
+        .vault
+        .put_fields(&keyring, &subject, &writes, now(), &[event])
+        .await
+        .map_err(erased_or)?;
+    audit::settle(state.audit.as_ref()).await;
     Ok(writes
         .iter()
         .map(|w| w.field.as_str().to_owned())

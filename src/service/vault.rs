@@ -304,15 +304,16 @@ pub async fn erase(
         receipt_id: receipt_id.clone(),
         erased_at: at,
     })?;
-    let (erasure, counts) = state
-        .vault
-        .erase(&subject, &receipt_id, at)
-        .await
-        .map_err(vault_error)?;
     let mut event = audit::event(caller, ctx, Action::Erase);
     event.subject = Some(subject.as_str().to_owned());
-    event.count = u32::try_from(counts.data_keys).unwrap_or(u32::MAX);
-    audit::append(state.audit.as_ref(), &[event]).await?;
+    event.target = Some(format!("receipt:{receipt_id}"));
+    event.count = 1;
+    let (erasure, counts) = state
+        .vault
+        .erase(&subject, &receipt_id, at, &[event])
+        .await
+        .map_err(vault_error)?;
+    audit::settle(state.audit.as_ref()).await;
     tracing::info!(receipt_id = %erasure.receipt_id, data_keys = counts.data_keys, "subject erased");
     Ok(ErasureReceipt {
         receipt_id: erasure.receipt_id,

@@ -28,6 +28,63 @@ pub fn next_border(
         .collect()
 }
 
+/// An event as appended: its indexed columns and its canonical text.
+pub struct EventRow {
+    /// Unix milliseconds.
+    pub at_ms: i64,
+    /// The action's name.
+    pub action: String,
+    /// Whose data.
+    pub subject: Option<String>,
+    /// The key or token that acted.
+    pub actor: Option<String>,
+    /// The platform's staff member.
+    pub operator: Option<String>,
+    /// The purpose declared.
+    pub purpose: Option<String>,
+    /// `allowed` or `denied`.
+    pub outcome: Option<String>,
+    /// The canonical text (the leaf data).
+    pub body: String,
+}
+
+impl EventRow {
+    /// The row of an event.
+    pub fn from_event(e: &baomi_audit::AccessEvent) -> Self {
+        Self {
+            at_ms: e.at_ms,
+            action: e.action.as_str().to_owned(),
+            subject: e.subject.clone(),
+            actor: Some(e.actor.id.clone()),
+            operator: e.operator.clone(),
+            purpose: e.purpose.clone(),
+            outcome: Some(e.outcome.label().to_owned()),
+            body: e.to_json(),
+        }
+    }
+
+    /// The row of an event's stored text (from the outbox). The text is kept as written,
+    /// even if it no longer reads as an event: the trail then shows it as it is.
+    pub fn from_text(body: String) -> Self {
+        match serde_json::from_str::<baomi_audit::AccessEvent>(&body) {
+            Ok(e) => Self {
+                body,
+                ..Self::from_event(&e)
+            },
+            Err(_) => Self {
+                at_ms: 0,
+                action: "unreadable".to_owned(),
+                subject: None,
+                actor: None,
+                operator: None,
+                purpose: None,
+                outcome: None,
+                body,
+            },
+        }
+    }
+}
+
 /// Implements [`baomi_audit::LogStore`] for `$store`, whose `pool` is an sqlx pool.
 macro_rules! impl_log_store {
     ($store:ty) => {
@@ -340,11 +397,24 @@ macro_rules! impl_log_store {
             /// transaction: one commit (one fsync) for the events, their leaves and the
             /// subtrees they complete. Appenders on several nodes take turns (an advisory
             /// lock on PostgreSQL, SQLite's single writer), so leaf positions stay dense.
-            async fn append(
+            /// With `drain_outbox`, the events state changes left in the outbox come first
+            /// and leave the outbox in the same transaction.
+            async fn append_with(
                 &self,
                 events: &[baomi_audit::AccessEvent],
+                drain_outbox: bool,
             ) -> Result<(), baomi_audit::AuditFailure> {
-                if events.is_empty() {
+                if drain_outbox && events.is_empty() {
+                    // Most of the time there is nothing to move: no write transaction then.
+                    let waiting: Option<(i64,)> =
+                        sqlx::query_as("SELECT id FROM audit_outbox LIMIT 1")
+                            .fetch_optional(&self.pool)
+                            .await
+                            .map_err(log_failure)?;
+                    if waiting.is_none() {
+                        return Ok(());
+                    }
+                } else if events.is_empty() {
                     return Ok(());
                 }
                 let mut tx = self
@@ -389,20 +459,37 @@ macro_rules! impl_log_store {
                             .collect::<Result<Vec<_>, _>>()?
                     }
                 };
-                let bodies: Vec<String> = events.iter().map(|e| e.to_json()).collect();
+                let outbox: Vec<(i64, String)> = if drain_outbox {
+                    sqlx::query_as("SELECT id, body FROM audit_outbox ORDER BY id LIMIT 5000")
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(log_failure)?
+                } else {
+                    Vec::new()
+                };
+                // The outbox's events first (their changes committed earlier), each with the
+                // text it was written with; then this call's.
+                let rows: Vec<$crate::store::audit_log::EventRow> = outbox
+                    .iter()
+                    .map(|(_, body)| $crate::store::audit_log::EventRow::from_text(body.clone()))
+                    .chain(events.iter().map($crate::store::audit_log::EventRow::from_event))
+                    .collect();
+                if rows.is_empty() {
+                    return Ok(());
+                }
                 let mut insert = sqlx::QueryBuilder::new(
                     "INSERT INTO audit_events \
                      (at_ms, action, subject, actor, operator, purpose, outcome, body) ",
                 );
-                insert.push_values(events.iter().zip(&bodies), |mut row, (e, body)| {
-                    row.push_bind(e.at_ms)
-                        .push_bind(e.action.as_str())
-                        .push_bind(e.subject.clone())
-                        .push_bind(e.actor.id.clone())
-                        .push_bind(e.operator.clone())
-                        .push_bind(e.purpose.clone())
-                        .push_bind(e.outcome.label())
-                        .push_bind(body.as_str());
+                insert.push_values(&rows, |mut row, r| {
+                    row.push_bind(r.at_ms)
+                        .push_bind(r.action.clone())
+                        .push_bind(r.subject.clone())
+                        .push_bind(r.actor.clone())
+                        .push_bind(r.operator.clone())
+                        .push_bind(r.purpose.clone())
+                        .push_bind(r.outcome.clone())
+                        .push_bind(r.body.as_str());
                 });
                 insert.push(" RETURNING seq");
                 let mut seqs: Vec<(i64,)> = insert
@@ -412,10 +499,17 @@ macro_rules! impl_log_store {
                     .map_err(log_failure)?;
                 // Rows are numbered in the order of the VALUES list.
                 seqs.sort_unstable();
-                let hashes: Vec<baomi_audit::merkle::Hash> = bodies
+                let hashes: Vec<baomi_audit::merkle::Hash> = rows
                     .iter()
-                    .map(|b| baomi_audit::merkle::leaf_hash(b.as_bytes()))
+                    .map(|r| baomi_audit::merkle::leaf_hash(r.body.as_bytes()))
                     .collect();
+                if let Some((last, _)) = outbox.last() {
+                    sqlx::query("DELETE FROM audit_outbox WHERE id <= $1")
+                        .bind(*last)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(log_failure)?;
+                }
                 let (nodes, _root) = baomi_audit::merkle::append(size, &border, &hashes);
                 let mut leaves = sqlx::QueryBuilder::new(
                     "INSERT INTO audit_leaves (leaf_index, seq, hash) ",
@@ -448,6 +542,22 @@ macro_rules! impl_log_store {
                 };
                 committed
             }
+        }
+
+        /// Writes the events of a state change to the outbox, in the change's transaction.
+        async fn write_outbox(
+            conn: &mut <<$store as $crate::store::common::Backend>::Db as sqlx::Database>::Connection,
+            events: &[baomi_audit::AccessEvent],
+        ) -> Result<(), sqlx::Error> {
+            if events.is_empty() {
+                return Ok(());
+            }
+            let mut q = sqlx::QueryBuilder::new("INSERT INTO audit_outbox (body) ");
+            q.push_values(events, |mut row, e| {
+                row.push_bind(e.to_json());
+            });
+            q.build().execute(&mut *conn).await?;
+            Ok(())
         }
 
         /// The stored hashes of these complete subtrees (leaves from `audit_leaves`, the

@@ -63,8 +63,13 @@ macro_rules! impl_common_store {
             async fn insert_key(
                 &self,
                 key: &$crate::store::ApiKeyRecord,
+                audit: &[baomi_audit::AccessEvent],
             ) -> Result<(), $crate::store::StoreError> {
-                insert_key_row(&self.pool, key).await
+                let mut tx = self.pool.begin().await?;
+                insert_key_row(&mut *tx, key).await?;
+                write_outbox(&mut tx, audit).await?;
+                tx.commit().await?;
+                Ok(())
             }
 
             async fn key(
@@ -97,8 +102,9 @@ macro_rules! impl_common_store {
                 &self,
                 id: &str,
                 now: i64,
+                audit: &[baomi_audit::AccessEvent],
             ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
-                self.revoke_key_atomic(id, now).await
+                self.revoke_key_atomic(id, now, audit).await
             }
 
             async fn revoke_subject_token(

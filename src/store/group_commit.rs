@@ -20,6 +20,7 @@ const QUEUE: usize = 8192;
 
 struct Job {
     events: Vec<AccessEvent>,
+    drain_outbox: bool,
     done: oneshot::Sender<Result<(), AuditFailure>>,
 }
 
@@ -52,10 +53,12 @@ async fn writer(inner: Arc<dyn AuditSink>, mut queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
+        let mut drain_outbox = false;
         for job in &mut batch {
             events.append(&mut job.events);
+            drain_outbox |= job.drain_outbox;
         }
-        let outcome = inner.append(&events).await;
+        let outcome = inner.append_with(&events, drain_outbox).await;
         metrics::histogram!("baomi_audit_commit_events").record(events.len() as f64);
         events.clear();
         for job in batch.drain(..) {
@@ -66,13 +69,18 @@ async fn writer(inner: Arc<dyn AuditSink>, mut queue: mpsc::Receiver<Job>) {
 
 #[async_trait]
 impl AuditSink for GroupCommit {
-    async fn append(&self, events: &[AccessEvent]) -> Result<(), AuditFailure> {
-        if events.is_empty() {
+    async fn append_with(
+        &self,
+        events: &[AccessEvent],
+        drain_outbox: bool,
+    ) -> Result<(), AuditFailure> {
+        if events.is_empty() && !drain_outbox {
             return Ok(());
         }
         let (done, wait) = oneshot::channel();
         let job = Job {
             events: events.to_vec(),
+            drain_outbox,
             done,
         };
         self.jobs

@@ -49,11 +49,16 @@ pub trait SetupStore: Send + Sync {
     async fn close(&self);
 }
 
-/// API keys and subject-token revocations.
+/// API keys and subject-token revocations. Changes take the audit events that record them
+/// and write them in their own transaction (see `baomi_audit::AuditSink`).
 #[async_trait]
 pub trait KeyStore: Send + Sync {
     /// Stores a new API key. Ids are random; a clash is reported as [`StoreError::Conflict`].
-    async fn insert_key(&self, key: &ApiKeyRecord) -> Result<(), StoreError>;
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<(), StoreError>;
 
     /// One key by id, revoked or not.
     async fn key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError>;
@@ -63,7 +68,12 @@ pub trait KeyStore: Send + Sync {
 
     /// Revokes a key, unless it is the last active admin key. Atomic against concurrent
     /// revocations on any number of nodes.
-    async fn revoke_key(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError>;
+    async fn revoke_key(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<RevokeOutcome, StoreError>;
 
     /// Records that a subject token is revoked (idempotent).
     async fn revoke_subject_token(

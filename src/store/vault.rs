@@ -177,6 +177,7 @@ macro_rules! impl_vault_store {
                 &self,
                 keyring: &baomi_vault::Keyring,
                 first: &baomi_vault::SealedKek,
+                audit: &[baomi_audit::AccessEvent],
             ) -> Result<bool, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
                 let mut tx = self.pool.begin().await.map_err(f)?;
@@ -211,6 +212,7 @@ macro_rules! impl_vault_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
+                write_outbox(&mut tx, audit).await.map_err(f)?;
                 tx.commit().await.map_err(f)?;
                 Ok(true)
             }
@@ -235,6 +237,7 @@ macro_rules! impl_vault_store {
             async fn add_kek(
                 &self,
                 kek: &baomi_vault::SealedKek,
+                audit: &[baomi_audit::AccessEvent],
             ) -> Result<bool, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
                 let mut tx = self.pool.begin().await.map_err(f)?;
@@ -265,6 +268,7 @@ macro_rules! impl_vault_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
+                write_outbox(&mut tx, audit).await.map_err(f)?;
                 tx.commit().await.map_err(f)?;
                 Ok(true)
             }
@@ -274,6 +278,7 @@ macro_rules! impl_vault_store {
                 keyring: &baomi_vault::KeyringName,
                 min_decryption_version: u32,
                 rotation_period_secs: Option<u64>,
+                audit: &[baomi_audit::AccessEvent],
             ) -> Result<baomi_vault::PolicyOutcome, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
                 let mut tx = self
@@ -317,6 +322,7 @@ macro_rules! impl_vault_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
+                write_outbox(&mut tx, audit).await.map_err(f)?;
                 tx.commit().await.map_err(f)?;
                 Ok(baomi_vault::PolicyOutcome::Set)
             }
@@ -398,6 +404,7 @@ macro_rules! impl_vault_store {
             async fn erase_subject(
                 &self,
                 erasure: &baomi_vault::Erasure,
+                audit: &[baomi_audit::AccessEvent],
             ) -> Result<baomi_vault::ErasureCounts, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
                 // One transaction, serialised with every other write about this subject: the
@@ -427,6 +434,7 @@ macro_rules! impl_vault_store {
                     .map_err(f)?
                     .rows_affected();
                 }
+                write_outbox(&mut tx, audit).await.map_err(f)?;
                 tx.commit().await.map_err(f)?;
                 Ok(baomi_vault::ErasureCounts {
                     data_keys: deleted[0],
@@ -496,6 +504,7 @@ macro_rules! impl_vault_store {
                 subject: &baomi_vault::SubjectId,
                 fields: &[baomi_vault::StoredField],
                 index: &[baomi_vault::IndexEntry],
+                audit: &[baomi_audit::AccessEvent],
             ) -> Result<baomi_vault::PutOutcome, baomi_vault::StoreFailure> {
                 let f = $crate::store::vault::failure;
                 let mut tx = self.write_for_subject(subject.as_str()).await?;
@@ -579,6 +588,7 @@ macro_rules! impl_vault_store {
                     });
                     insert.build().execute(&mut *tx).await.map_err(f)?;
                 }
+                write_outbox(&mut tx, audit).await.map_err(f)?;
                 tx.commit().await.map_err(f)?;
                 Ok(baomi_vault::PutOutcome::Stored)
             }

@@ -5,6 +5,7 @@
 
 mod audit;
 mod audit_alerts;
+mod audit_events;
 mod audit_trail;
 mod helpers;
 mod keys;

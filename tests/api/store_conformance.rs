@@ -79,17 +79,17 @@ async fn concurrent_initialisations_store_exactly_one_root_key() {
 async fn keys_round_trip_and_ids_are_unique() {
     let (store, _db) = open().await;
     let service = key(Role::Service, &["kyc", "anti_fraud"]);
-    store.insert_key(&service).await.unwrap();
+    store.insert_key(&service, &[]).await.unwrap();
     let back = store.key(&service.id).await.unwrap().unwrap();
     assert!(back == service, "{back:?}");
     assert!(matches!(
-        store.insert_key(&service).await,
+        store.insert_key(&service, &[]).await,
         Err(StoreError::Conflict)
     ));
     assert!(store.key("nobodyhere123").await.unwrap().is_none());
 
     let officer = key(Role::Officer, &[]);
-    store.insert_key(&officer).await.unwrap();
+    store.insert_key(&officer, &[]).await.unwrap();
     let ids: Vec<String> = store
         .list_keys()
         .await
@@ -106,10 +106,10 @@ async fn revocation_outcomes() {
     let (store, _db) = open().await;
     let admin = key(Role::Admin, &[]);
     let service = key(Role::Service, &["kyc"]);
-    store.insert_key(&admin).await.unwrap();
-    store.insert_key(&service).await.unwrap();
+    store.insert_key(&admin, &[]).await.unwrap();
+    store.insert_key(&service, &[]).await.unwrap();
     assert_eq!(
-        store.revoke_key(&service.id, 5).await.unwrap(),
+        store.revoke_key(&service.id, 5, &[]).await.unwrap(),
         RevokeOutcome::Revoked
     );
     assert_eq!(
@@ -117,7 +117,7 @@ async fn revocation_outcomes() {
         Some(5)
     );
     assert_eq!(
-        store.revoke_key(&service.id, 6).await.unwrap(),
+        store.revoke_key(&service.id, 6, &[]).await.unwrap(),
         RevokeOutcome::AlreadyRevoked
     );
     assert_eq!(
@@ -125,11 +125,11 @@ async fn revocation_outcomes() {
         Some(5)
     );
     assert_eq!(
-        store.revoke_key("nobodyhere123", 6).await.unwrap(),
+        store.revoke_key("nobodyhere123", 6, &[]).await.unwrap(),
         RevokeOutcome::NotFound
     );
     assert_eq!(
-        store.revoke_key(&admin.id, 6).await.unwrap(),
+        store.revoke_key(&admin.id, 6, &[]).await.unwrap(),
         RevokeOutcome::LastAdmin
     );
     assert!(
@@ -151,14 +151,16 @@ async fn concurrent_revocations_never_remove_the_last_admin() {
         // Three new admin keys and last round's survivor, all revoked at once.
         let mut admins: Vec<ApiKeyRecord> = (0..3).map(|_| key(Role::Admin, &[])).collect();
         for a in &admins {
-            store.insert_key(a).await.unwrap();
+            store.insert_key(a, &[]).await.unwrap();
         }
         admins.extend(survivor.take());
         let mut tasks = Vec::new();
         for a in &admins {
             let store = Arc::clone(&store);
             let id = a.id.clone();
-            tasks.push(tokio::spawn(async move { store.revoke_key(&id, 9).await }));
+            tasks.push(tokio::spawn(
+                async move { store.revoke_key(&id, 9, &[]).await },
+            ));
         }
         for t in tasks {
             let outcome = t.await.unwrap().unwrap();

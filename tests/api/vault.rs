@@ -547,9 +547,15 @@ async fn rotation_rewrap_and_retiring_old_versions() {
         .db
         .texts("SELECT action FROM audit_events WHERE action LIKE 'keyring%' ORDER BY seq")
         .await;
+    // The first is the default keyring's, made by the system at first start.
     assert_eq!(
         trail,
-        ["keyring_create", "keyring_rotate", "keyring_policy"]
+        [
+            "keyring_create",
+            "keyring_create",
+            "keyring_rotate",
+            "keyring_policy"
+        ]
     );
 }
 

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use baomi_audit::AccessEvent;
 use zeroize::Zeroizing;
 
 use crate::aead::{AeadKey, open_key};
@@ -167,13 +168,14 @@ impl Vault {
         })
     }
 
-    /// Creates a keyring with its first KEK version.
+    /// Creates a keyring with its first KEK version (recorded by `audit`).
     pub async fn create_keyring(
         &self,
         name: &KeyringName,
         suite: Suite,
         rotation_period_secs: Option<u64>,
         now: i64,
+        audit: &[AccessEvent],
     ) -> Result<Keyring> {
         let keyring = Keyring {
             name: name.clone(),
@@ -185,16 +187,25 @@ impl Vault {
             rotated_at: now,
         };
         let first = self.new_kek(name, 1, now)?;
-        if !self.store.create_keyring(&keyring, &first).await? {
+        if !self.store.create_keyring(&keyring, &first, audit).await? {
             return Err(Error::KeyringExists);
         }
         self.remember(keyring.clone());
         Ok(keyring)
     }
 
-    /// Creates the keyring if it does not exist yet; either way returns it.
-    pub async fn ensure_keyring(&self, name: &KeyringName, now: i64) -> Result<Keyring> {
-        match self.create_keyring(name, Suite::Aes256Gcm, None, now).await {
+    /// Creates the keyring if it does not exist yet (recorded by `audit`); either way
+    /// returns it.
+    pub async fn ensure_keyring(
+        &self,
+        name: &KeyringName,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<Keyring> {
+        match self
+            .create_keyring(name, Suite::Aes256Gcm, None, now, audit)
+            .await
+        {
             Err(Error::KeyringExists) => self.keyring(name).await,
             other => other,
         }
@@ -216,23 +227,34 @@ impl Vault {
         Ok(self.store.keyrings().await?)
     }
 
-    /// Adds a new KEK version; new ciphertexts use it from now on.
-    pub async fn rotate(&self, name: &KeyringName, now: i64) -> Result<Keyring> {
+    /// Adds a new KEK version (recorded by the events `audit` makes for the new version
+    /// number); new ciphertexts use it from now on.
+    pub async fn rotate(
+        &self,
+        name: &KeyringName,
+        now: i64,
+        audit: &(dyn Fn(u32) -> Vec<AccessEvent> + Send + Sync),
+    ) -> Result<Keyring> {
         let current = self.keyring(name).await?;
-        if !self.add_version(&current, now).await? {
+        if !self.add_version(&current, now, audit).await? {
             return Err(Error::RotationConflict);
         }
         self.keyring(name).await
     }
 
     /// Adds the KEK version after `current`'s latest; `false` if another rotation won.
-    async fn add_version(&self, current: &Keyring, now: i64) -> Result<bool> {
+    async fn add_version(
+        &self,
+        current: &Keyring,
+        now: i64,
+        audit: &(dyn Fn(u32) -> Vec<AccessEvent> + Send + Sync),
+    ) -> Result<bool> {
         let next = current
             .latest_version
             .checked_add(1)
             .ok_or(Error::InvalidPolicy("version limit reached"))?;
         let kek = self.new_kek(&current.name, next, now)?;
-        Ok(self.store.add_kek(&kek).await?)
+        Ok(self.store.add_kek(&kek, &audit(next)).await?)
     }
 
     /// Changes the minimum decryption version and the automatic rotation period. Raising
@@ -243,6 +265,7 @@ impl Vault {
         name: &KeyringName,
         min_decryption_version: Option<u32>,
         rotation_period_secs: Option<Option<u64>>,
+        audit: &[AccessEvent],
     ) -> Result<Keyring> {
         let current = self.keyring(name).await?;
         let min = min_decryption_version.unwrap_or(current.min_decryption_version);
@@ -262,7 +285,7 @@ impl Vault {
                 "the rotation period must be at least one hour",
             ));
         }
-        match self.store.set_policy(name, min, period).await? {
+        match self.store.set_policy(name, min, period, audit).await? {
             PolicyOutcome::Set => {}
             PolicyOutcome::StoredFieldsBelow => return Err(Error::StoredFieldsBelow),
             PolicyOutcome::WouldLower => {
@@ -439,6 +462,7 @@ impl Vault {
         subject: &SubjectId,
         receipt_id: &str,
         now: i64,
+        audit: &[AccessEvent],
     ) -> Result<(Erasure, ErasureCounts)> {
         let erasure = Erasure {
             subject: subject.clone(),
@@ -446,7 +470,7 @@ impl Vault {
             erased_at: now,
         };
         self.mark_erased(subject);
-        let counts = self.store.erase_subject(&erasure).await?;
+        let counts = self.store.erase_subject(&erasure, audit).await?;
         self.forget_cached_keys(subject).await?;
         let recorded = self.store.erasure(subject).await?.unwrap_or(erasure);
         Ok((recorded, counts))
@@ -454,8 +478,12 @@ impl Vault {
 
     /// Re-applies an erasure from the journal at start-up (nothing is cached yet, so the
     /// in-memory bookkeeping of [`Vault::erase`] is skipped).
-    pub async fn replay_erasure(&self, erasure: &Erasure) -> Result<ErasureCounts> {
-        Ok(self.store.erase_subject(erasure).await?)
+    pub async fn replay_erasure(
+        &self,
+        erasure: &Erasure,
+        audit: &[AccessEvent],
+    ) -> Result<ErasureCounts> {
+        Ok(self.store.erase_subject(erasure, audit).await?)
     }
 
     /// Wipes the subject's unwrapped data keys from the cache: one lookup per keyring
@@ -479,6 +507,7 @@ impl Vault {
         subject: &SubjectId,
         writes: &[FieldWrite],
         now: i64,
+        audit: &[AccessEvent],
     ) -> Result<Vec<String>> {
         let mut stored = Vec::with_capacity(writes.len());
         let mut index = Vec::new();
@@ -512,7 +541,11 @@ impl Vault {
             for (s, w) in stored.iter_mut().zip(writes) {
                 s.token = new_token(w.field.kind(), &w.value, w.token_format);
             }
-            match self.store.put_fields(subject, &stored, &index).await? {
+            match self
+                .store
+                .put_fields(subject, &stored, &index, audit)
+                .await?
+            {
                 PutOutcome::Stored => return Ok(stored.into_iter().map(|s| s.token).collect()),
                 PutOutcome::Erased => return Err(Error::SubjectErased),
                 // The version was retired while this request was encrypting: the caller
@@ -668,9 +701,14 @@ impl Vault {
 
     /// Rotates `name` if, read afresh, its rotation period is over at `now`; `false` if it
     /// was not due (another node may have rotated it a moment ago).
-    pub async fn rotate_if_due(&self, name: &KeyringName, now: i64) -> Result<bool> {
+    pub async fn rotate_if_due(
+        &self,
+        name: &KeyringName,
+        now: i64,
+        audit: &(dyn Fn(u32) -> Vec<AccessEvent> + Send + Sync),
+    ) -> Result<bool> {
         let ring = self.keyring(name).await?;
-        if !ring.is_due(now) || !self.add_version(&ring, now).await? {
+        if !ring.is_due(now) || !self.add_version(&ring, now, audit).await? {
             return Ok(false);
         }
         self.keyring(name).await?;

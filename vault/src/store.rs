@@ -1,7 +1,12 @@
 //! The storage the vault needs (its port). The server implements it for SQLite and
 //! PostgreSQL; nothing here knows which.
+//!
+//! Every call that changes state takes the audit events that record the change (`audit`);
+//! the store writes them in the change's own transaction, so that no change commits
+//! without its record.
 
 use async_trait::async_trait;
+use baomi_audit::AccessEvent;
 
 use crate::SubjectId;
 use crate::keyring::{Keyring, KeyringName, SealedKek};
@@ -135,6 +140,7 @@ pub trait VaultStore: Send + Sync {
         &self,
         keyring: &Keyring,
         first: &SealedKek,
+        audit: &[AccessEvent],
     ) -> Result<bool, StoreFailure>;
 
     /// One KEK version.
@@ -146,7 +152,7 @@ pub trait VaultStore: Send + Sync {
 
     /// Adds KEK version `kek.version` and makes it the latest, if the latest is
     /// `kek.version - 1`; `false`, having written nothing, when another rotation won.
-    async fn add_kek(&self, kek: &SealedKek) -> Result<bool, StoreFailure>;
+    async fn add_kek(&self, kek: &SealedKek, audit: &[AccessEvent]) -> Result<bool, StoreFailure>;
 
     /// Sets the keyring's policy, atomically against concurrent writes of stored fields:
     /// nothing is written if the stored minimum decryption version is already higher (it
@@ -156,6 +162,7 @@ pub trait VaultStore: Send + Sync {
         keyring: &KeyringName,
         min_decryption_version: u32,
         rotation_period_secs: Option<u64>,
+        audit: &[AccessEvent],
     ) -> Result<PolicyOutcome, StoreFailure>;
 
     /// A subject's data key for one keyring version.
@@ -183,7 +190,11 @@ pub trait VaultStore: Send + Sync {
     /// subject afterwards), then destroys every data key, stored field, token and index entry
     /// of the subject. Erasing an erased subject destroys whatever is left and keeps the first
     /// record.
-    async fn erase_subject(&self, erasure: &Erasure) -> Result<ErasureCounts, StoreFailure>;
+    async fn erase_subject(
+        &self,
+        erasure: &Erasure,
+        audit: &[AccessEvent],
+    ) -> Result<ErasureCounts, StoreFailure>;
 
     /// Up to `limit` data keys of `keyring` sealed under a KEK version below `kek_version`.
     async fn subject_keys_sealed_below(
@@ -207,6 +218,7 @@ pub trait VaultStore: Send + Sync {
         subject: &SubjectId,
         fields: &[StoredField],
         index: &[IndexEntry],
+        audit: &[AccessEvent],
     ) -> Result<PutOutcome, StoreFailure>;
 
     /// The stored fields of a subject.

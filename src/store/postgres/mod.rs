@@ -46,7 +46,12 @@ impl PgStore {
 
     /// Under READ COMMITTED two concurrent revocations of two different admin keys could each
     /// count two admins; locking the active admin rows first serialises them.
-    async fn revoke_key_atomic(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError> {
+    async fn revoke_key_atomic(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<RevokeOutcome, StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query(
             "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL ORDER BY id FOR UPDATE",
@@ -59,6 +64,9 @@ impl PgStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        if changed == 1 {
+            write_outbox(&mut tx, audit).await?;
+        }
         tx.commit().await?;
         if changed == 1 {
             return Ok(RevokeOutcome::Revoked);

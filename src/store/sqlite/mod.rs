@@ -79,16 +79,25 @@ impl SqliteStore {
     }
 
     /// SQLite serialises writers, so one conditional `UPDATE` is atomic.
-    async fn revoke_key_atomic(&self, id: &str, now: i64) -> Result<RevokeOutcome, StoreError> {
+    async fn revoke_key_atomic(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<RevokeOutcome, StoreError> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let changed = sqlx::query(REVOKE_KEY)
             .bind(id)
             .bind(now)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if changed == 1 {
+            write_outbox(&mut tx, audit).await?;
+            tx.commit().await?;
             return Ok(RevokeOutcome::Revoked);
         }
+        tx.rollback().await?;
         Ok(classify_unrevoked(self.key(id).await?.as_ref()))
     }
 }
