@@ -103,7 +103,7 @@ impl std::ops::Deref for AppState {
         (name = "vault", description = "Field-level encryption, decryption under a purpose, rewrap and erasure"),
         (name = "keyrings", description = "Versioned key-encryption keys: create, rotate, retire old versions"),
         (name = "self-service", description = "Calls made with a subject token"),
-        (name = "audit", description = "The tamper-evident trail: signed checkpoints and Merkle proofs (officer, admin)"),
+        (name = "audit", description = "The tamper-evident trail: signed checkpoints, Merkle proofs, queries, export and alerts (officer, admin)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
 )]

@@ -298,9 +298,18 @@ async fn events(
     {
         return Err(ServiceError::invalid("outcome", "allowed or denied").into());
     }
+    let (from_ms, to_ms) = (
+        millis("from", q.from.as_deref())?,
+        millis("to", q.to.as_deref())?,
+    );
+    if let (Some(from), Some(to)) = (from_ms, to_ms)
+        && from >= to
+    {
+        return Err(ServiceError::invalid("from", "must be before `to`").into());
+    }
     let filter = baomi_audit::EventFilter {
-        from_ms: millis("from", q.from.as_deref())?,
-        to_ms: millis("to", q.to.as_deref())?,
+        from_ms,
+        to_ms,
         subject: q.subject,
         actor: q.actor,
         operator: q.operator,

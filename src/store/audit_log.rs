@@ -28,6 +28,11 @@ pub fn next_border(
         .collect()
 }
 
+/// How far apart the clocks of two events' appends may be: an event is never appended more
+/// than this after one with a later time. Time filters use it to bound sequence numbers
+/// (an event older than another by more than this has the smaller sequence number).
+pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
 /// An event as appended: its indexed columns and its canonical text.
 pub struct EventRow {
     /// Unix milliseconds.
@@ -164,11 +169,34 @@ macro_rules! impl_log_store {
                         q.push(format!(" AND {column} = ")).push_bind(v.clone());
                     }
                 }
+                // A time range also bounds the sequence numbers (found on the time index), so
+                // that a filter on another column scans only its own index's range.
+                let skew = $crate::store::audit_log::CLOCK_SKEW_MS;
                 if let Some(from) = filter.from_ms {
                     q.push(" AND at_ms >= ").push_bind(from);
+                    let below: Option<(i64,)> = sqlx::query_as(
+                        "SELECT seq FROM audit_events WHERE at_ms < $1 ORDER BY at_ms DESC LIMIT 1",
+                    )
+                    .bind(from.saturating_sub(skew))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(log_failure)?;
+                    if let Some((seq,)) = below {
+                        q.push(" AND seq > ").push_bind(seq);
+                    }
                 }
                 if let Some(to) = filter.to_ms {
                     q.push(" AND at_ms < ").push_bind(to);
+                    let above: Option<(i64,)> = sqlx::query_as(
+                        "SELECT seq FROM audit_events WHERE at_ms >= $1 ORDER BY at_ms LIMIT 1",
+                    )
+                    .bind(to.saturating_add(skew))
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err(log_failure)?;
+                    if let Some((seq,)) = above {
+                        q.push(" AND seq < ").push_bind(seq);
+                    }
                 }
                 if let Some(before) = filter.before {
                     q.push(" AND seq < ").push_bind(before);
@@ -349,31 +377,15 @@ macro_rules! impl_log_store {
                 before: Option<i64>,
                 limit: u32,
             ) -> Result<Vec<baomi_audit::Alert>, baomi_audit::AuditFailure> {
-                let rows: Vec<AlertRow> = sqlx::query_as(
-                    "SELECT id, rule, alert_key, trigger_seq, at_ms, detail, delivered_at \
-                     FROM audit_alerts WHERE id < $1 ORDER BY id DESC LIMIT $2",
-                )
-                .bind(before.unwrap_or(i64::MAX))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(log_failure)?;
-                Ok(rows.into_iter().map(alert).collect())
+                alerts_where(&self.pool, "id < $1 ORDER BY id DESC", before.unwrap_or(i64::MAX), limit).await
             }
 
             async fn undelivered_alerts(
                 &self,
                 limit: u32,
             ) -> Result<Vec<baomi_audit::Alert>, baomi_audit::AuditFailure> {
-                let rows: Vec<AlertRow> = sqlx::query_as(
-                    "SELECT id, rule, alert_key, trigger_seq, at_ms, detail, delivered_at \
-                     FROM audit_alerts WHERE delivered_at IS NULL ORDER BY id LIMIT $1",
-                )
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err(log_failure)?;
-                Ok(rows.into_iter().map(alert).collect())
+                // Ids start at 1: `id > 0` keeps the shape both queries share.
+                alerts_where(&self.pool, "delivered_at IS NULL AND id > $1 ORDER BY id", 0, limit).await
             }
 
             async fn mark_alert_delivered(
@@ -460,7 +472,8 @@ macro_rules! impl_log_store {
                     }
                 };
                 let outbox: Vec<(i64, String)> = if drain_outbox {
-                    sqlx::query_as("SELECT id, body FROM audit_outbox ORDER BY id LIMIT 5000")
+                    // With a full batch of events, still under SQLite's 32,766 bound values.
+                    sqlx::query_as("SELECT id, body FROM audit_outbox ORDER BY id LIMIT 1000")
                         .fetch_all(&mut *tx)
                         .await
                         .map_err(log_failure)?
@@ -621,6 +634,25 @@ macro_rules! impl_log_store {
         }
 
         type AlertRow = (i64, String, String, i64, i64, String, Option<i64>);
+
+        /// Alerts matching `condition` (on `$1` = `value`), at most `limit`.
+        async fn alerts_where(
+            pool: &sqlx::Pool<<$store as $crate::store::common::Backend>::Db>,
+            condition: &'static str,
+            value: i64,
+            limit: u32,
+        ) -> Result<Vec<baomi_audit::Alert>, baomi_audit::AuditFailure> {
+            let rows: Vec<AlertRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT id, rule, alert_key, trigger_seq, at_ms, detail, delivered_at \
+                 FROM audit_alerts WHERE {condition} LIMIT $2"
+            )))
+            .bind(value)
+            .bind(i64::from(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(log_failure)?;
+            Ok(rows.into_iter().map(alert).collect())
+        }
 
         fn alert(
             (id, rule, key, trigger_seq, at_ms, detail, delivered_at): AlertRow,

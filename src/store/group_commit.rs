@@ -15,6 +15,8 @@ use tokio::sync::{mpsc, oneshot};
 
 /// Most events written in one commit.
 const MAX_BATCH_EVENTS: usize = 2000;
+/// At most this many yields while a batch is still growing.
+const GATHER_ROUNDS: usize = 8;
 /// Requests that may wait for the writer before new ones are told to back off.
 const QUEUE: usize = 8192;
 
@@ -44,13 +46,22 @@ async fn writer(inner: Arc<dyn AuditSink>, mut queue: mpsc::Receiver<Job>) {
     while let Some(first) = queue.recv().await {
         batch.push(first);
         let mut count = batch[0].events.len();
-        while count < MAX_BATCH_EVENTS {
-            match queue.try_recv() {
-                Ok(job) => {
-                    count += job.events.len();
-                    batch.push(job);
+        // Requests woken by the last commit are still queueing their next events: yield
+        // while more keep arriving, so that they share this commit instead of the next.
+        for _ in 0..GATHER_ROUNDS {
+            tokio::task::yield_now().await;
+            let before = count;
+            while count < MAX_BATCH_EVENTS {
+                match queue.try_recv() {
+                    Ok(job) => {
+                        count += job.events.len();
+                        batch.push(job);
+                    }
+                    Err(_) => break,
                 }
-                Err(_) => break,
+            }
+            if count == before || count >= MAX_BATCH_EVENTS {
+                break;
             }
         }
         let mut drain_outbox = false;

@@ -295,6 +295,8 @@ async fn officers_search_the_trail_by_subject_operator_purpose_outcome_and_time(
         "outcome=maybe",
         "from=yesterday",
         "colour=red",
+        "from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z",
+        "cursor=abc",
     ] {
         let r = app
             .get(&format!("/v1/audit/events?{bad}"), Some(&officer))

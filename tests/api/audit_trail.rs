@@ -44,6 +44,18 @@ fn baomi(args: &[&str]) -> Output {
     cmd.args(args).output().unwrap()
 }
 
+/// `baomi audit verify --database <url> --public-key <verifier>`.
+fn verify_live(url: &str, verifier: &str) -> Output {
+    baomi(&[
+        "audit",
+        "verify",
+        "--database",
+        url,
+        "--public-key",
+        verifier,
+    ])
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
@@ -185,14 +197,7 @@ async fn tampering_with_the_database_is_found_and_located() {
     let report = verify_store(store.as_ref(), &verifier).await.unwrap();
     assert!(report.is_intact(), "{report:?}");
     let url = database_url(&app);
-    let live = baomi(&[
-        "audit",
-        "verify",
-        "--database",
-        &url,
-        "--public-key",
-        &verifier,
-    ]);
+    let live = verify_live(&url, &verifier);
     assert!(live.status.success(), "{}", stdout(&live));
 
     // Someone with write access to the database gets past the append-only triggers.
@@ -316,14 +321,7 @@ async fn tampering_with_the_database_is_found_and_located() {
         "{text}"
     );
 
-    let live = baomi(&[
-        "audit",
-        "verify",
-        "--database",
-        &url,
-        "--public-key",
-        &verifier,
-    ]);
+    let live = verify_live(&url, &verifier);
     assert_eq!(live.status.code(), Some(1));
     let out = stdout(&live);
     assert!(
@@ -399,4 +397,42 @@ async fn retention_prunes_bodies_and_keeps_every_proof_valid() {
     ] {
         assert!(app.db.try_execute(&sql).await.is_err(), "{sql}");
     }
+}
+
+#[tokio::test]
+async fn checkpoints_stay_consistent_across_a_restart() {
+    let (app, officer, verifier) = trail(3).await;
+    let before = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let app = app.restart().await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    some_reads(&app, &key, 2).await;
+    checkpoint(&app).await;
+    let after = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    assert_eq!(
+        after["verifier_key"], verifier,
+        "the same signing key after a restart"
+    );
+    let (from, to) = (
+        before["tree_size"].as_u64().unwrap(),
+        after["tree_size"].as_u64().unwrap(),
+    );
+    assert!(to > from);
+    let proof = app
+        .get(
+            &format!("/v1/audit/proofs/consistency?from={from}&to={to}"),
+            Some(&officer),
+        )
+        .await
+        .json();
+    assert!(baomi_audit::merkle::verify_consistency(
+        from,
+        to,
+        &hash(&before["root"]),
+        &hash(&after["root"]),
+        &hashes(&proof["proof"])
+    ));
+    let report = verify_store(app.audit_log.store().as_ref(), &verifier)
+        .await
+        .unwrap();
+    assert!(report.is_intact(), "{report:?}");
 }

@@ -172,13 +172,37 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
     let db = TestDb::new().await;
     let mut config = db.config();
     adjust(&mut config);
-    let opened = baomi::server::open(&config, false).await.unwrap();
-    let admin_key = opened
-        .bootstrap_admin_key
-        .as_ref()
-        .expect("a fresh database prints a bootstrap key")
-        .expose_secret()
-        .to_owned();
+    spawn_on(db, &config, None).await
+}
+
+impl TestApp {
+    /// Stops this server (gracefully, as on SIGTERM) and starts a new one on its database.
+    pub async fn restart(self) -> TestApp {
+        let TestApp {
+            db,
+            admin_key,
+            _shutdown,
+            ..
+        } = self;
+        drop(_shutdown);
+        // Let the old server finish its shutdown (its last checkpoint) before the new one.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let config = db.config();
+        spawn_on(db, &config, Some(admin_key)).await
+    }
+}
+
+/// Serves `config` on `db`; `admin_key` is the bootstrap key of an earlier start, if any.
+async fn spawn_on(db: TestDb, config: &Config, admin_key: Option<String>) -> TestApp {
+    let opened = baomi::server::open(config, false).await.unwrap();
+    let admin_key = admin_key.unwrap_or_else(|| {
+        opened
+            .bootstrap_admin_key
+            .as_ref()
+            .expect("a fresh database prints a bootstrap key")
+            .expose_secret()
+            .to_owned()
+    });
     let vault = std::sync::Arc::clone(&opened.vault);
     let audit_log = std::sync::Arc::clone(&opened.audit_log);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
