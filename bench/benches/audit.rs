@@ -179,9 +179,10 @@ fn proofs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         to_ms: Some(start + span * 55 / 100),
         ..EventFilter::default()
     };
-    g.bench_function(format!("one operator in a time range, {size} events"), |b| {
-        b.iter(|| rt.block_on(log.events(&by_operator, 100)).unwrap())
-    });
+    g.bench_function(
+        format!("one operator in a time range, {size} events"),
+        |b| b.iter(|| rt.block_on(log.events(&by_operator, 100)).unwrap()),
+    );
     g.finish();
 }
 
