@@ -231,7 +231,7 @@ impl Verifier {
         self.tree.size()
     }
 
-    /// Records a finding (the first [`MAX_FINDINGS`], then only a count).
+    /// Records a finding (the first thousand, then only a count).
     pub fn find(&mut self, finding: Finding) {
         if self.report.findings.len() < MAX_FINDINGS {
             self.report.findings.push(finding);
