@@ -103,6 +103,7 @@ impl std::ops::Deref for AppState {
         (name = "vault", description = "Field-level encryption, decryption under a purpose, rewrap and erasure"),
         (name = "keyrings", description = "Versioned key-encryption keys: create, rotate, retire old versions"),
         (name = "self-service", description = "Calls made with a subject token"),
+        (name = "consent", description = "Purposes, the consent ledger and consent decisions"),
         (name = "audit", description = "The tamper-evident trail: signed checkpoints, Merkle proofs, queries, export and alerts (officer, admin)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
     )
@@ -130,6 +131,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(http::vault::router())
         .merge(http::subjects::router())
         .merge(http::audit::router())
+        .merge(http::consent::router())
         .merge(http::ops::router())
 }
 

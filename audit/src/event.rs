@@ -37,6 +37,12 @@ pub enum Action {
     KeyRevoke,
     /// The audit trail itself was read (checkpoints, proofs, events).
     AuditRead,
+    /// A subject consented to a purpose.
+    ConsentGrant,
+    /// A subject withdrew a consent.
+    ConsentWithdraw,
+    /// A purpose was declared or changed.
+    PurposeChange,
 }
 
 impl Action {
@@ -57,6 +63,9 @@ impl Action {
             Action::KeyCreate => "key_create",
             Action::KeyRevoke => "key_revoke",
             Action::AuditRead => "audit_read",
+            Action::ConsentGrant => "consent_grant",
+            Action::ConsentWithdraw => "consent_withdraw",
+            Action::PurposeChange => "purpose_change",
         }
     }
 
@@ -117,6 +126,10 @@ pub struct AccessEvent {
     /// The purpose the caller declared.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purpose: Option<String>,
+    /// The consent ledger event the read's consent decision rested on (the grant in
+    /// force, or the withdrawal that refused it), where the purpose is consent-based.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_event: Option<String>,
     /// How it ended.
     pub outcome: Outcome,
     /// How many items (values, ciphertexts) the event covers.
@@ -152,6 +165,7 @@ impl AccessEvent {
             target: None,
             fields: Vec::new(),
             purpose: None,
+            consent_event: None,
             outcome: Outcome::Allowed,
             count: 0,
         }

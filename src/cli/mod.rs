@@ -162,8 +162,11 @@ async fn serve(mut config: Config, dev: bool) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", config.listen))?;
     let addr = listener.local_addr()?;
+    // The signal handler first: from the moment the address is announced, SIGTERM stops
+    // gracefully.
+    let shutdown = server::shutdown_signal();
     tracing::info!(%addr, database = config.backend_name(), "baomi is serving");
-    server::serve(listener, opened, server::shutdown_signal()).await?;
+    server::serve(listener, opened, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -165,6 +165,15 @@ impl From<ServiceError> for ApiError {
             ServiceError::Conflict { code, detail } => {
                 Self::new(StatusCode::CONFLICT, code, "Conflict", detail)
             }
+            ServiceError::ConsentDenied { code } => Self::new(
+                StatusCode::FORBIDDEN,
+                code,
+                "Refused by consent",
+                "the subject's consent does not allow this purpose; see GET /v1/subjects/{id}/consents",
+            ),
+            ServiceError::Rejected { code, detail } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Refused", detail)
+            }
             ServiceError::Store(e) => e.into(),
             ServiceError::Internal(detail) => Self::internal(detail),
         }

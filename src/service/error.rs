@@ -58,6 +58,22 @@ pub enum ServiceError {
         /// What conflicts.
         detail: String,
     },
+    /// The subject's consent does not allow this read (the code says why, e.g.
+    /// `consent.withdrawn`).
+    #[error("refused by the subject's consent: {code}")]
+    ConsentDenied {
+        /// Stable error code.
+        code: &'static str,
+    },
+    /// Well-formed input the domain refuses, with its own code (e.g.
+    /// `consent.separate_consent_missing`).
+    #[error("{code}: {detail}")]
+    Rejected {
+        /// Stable error code.
+        code: &'static str,
+        /// Why (never quoting a value).
+        detail: String,
+    },
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),

@@ -11,7 +11,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::service::authenticate::require_role;
 use crate::service::vault::{ItemError, View, keyring_name, require_purpose, vault_error};
-use crate::service::{RequestContext, ServiceError, audit, now};
+use crate::service::{RequestContext, ServiceError, audit, consent, now};
 
 /// Most fields in one store request.
 pub const MAX_FIELDS: usize = 64;
@@ -156,6 +156,19 @@ pub async fn get(
                 .map_err(|e| ServiceError::invalid("fields", e))?,
         ),
     };
+    let decision = consent::gate(state, &purpose, &[subject.as_str()])
+        .await?
+        .remove(subject.as_str());
+    let consent_event = decision.as_ref().and_then(|d| d.event_id.clone());
+    if let Some(refused) = decision.filter(|d| !d.reason.allows()) {
+        let mut event = audit::event(caller, ctx, Action::Read);
+        event.subject = Some(subject.as_str().to_owned());
+        event.purpose = Some(purpose.as_str().to_owned());
+        event.consent_event = consent_event;
+        let code = refused.reason.code();
+        audit::append(state.audit.as_ref(), &[audit::denied(event, code)]).await?;
+        return Err(ServiceError::ConsentDenied { code });
+    }
     let read = state
         .vault
         .read_fields(&subject, names.as_deref())
@@ -164,6 +177,7 @@ pub async fn get(
     let mut event = audit::event(caller, ctx, Action::Read);
     event.subject = Some(subject.as_str().to_owned());
     event.purpose = Some(purpose.as_str().to_owned());
+    event.consent_event = consent_event;
     event.fields = read.iter().map(|r| r.field.as_str().to_owned()).collect();
     event.count = u32::try_from(read.len()).unwrap_or(u32::MAX);
     audit::append(state.audit.as_ref(), &[event]).await?;

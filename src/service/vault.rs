@@ -10,9 +10,9 @@ use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
-use crate::service::audit;
 use crate::service::authenticate::require_role;
 use crate::service::{RequestContext, ServiceError, now};
+use crate::service::{audit, consent};
 
 /// A per-item failure: a stable code and a sentence (never the item's value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -212,25 +212,49 @@ pub async fn decrypt(
         }
         Err(e) => return Err(e),
     };
+    let subjects: std::collections::BTreeSet<&str> =
+        items.iter().map(|i| i.subject_id.as_str()).collect();
+    let subjects: Vec<&str> = subjects.into_iter().collect();
+    let consents = consent::gate(state, &purpose, &subjects).await?;
     let mut trail = Trail::default();
     let mut out = Vec::with_capacity(items.len());
     for item in &items {
         out.push(match parse_target(&item.subject_id, &item.field) {
             Err(e) => Err(e),
-            Ok((subject, field)) => {
-                let r = state
-                    .vault
-                    .decrypt(&subject, &field, &item.ciphertext)
-                    .await
-                    .map(|plain| match view {
-                        View::Plain => plain,
-                        View::Masked => Zeroizing::new(view::masked(field.kind(), &plain)),
-                    });
-                trail.record(&subject, &field, r)?
-            }
+            Ok((subject, field)) => match consents
+                .get(subject.as_str())
+                .filter(|d| !d.reason.allows())
+            {
+                Some(refused) => {
+                    let code = refused.reason.code();
+                    trail.note(&subject, &field, Some(code));
+                    Err(ItemError {
+                        code,
+                        detail: "the subject's consent does not allow this purpose".to_owned(),
+                    })
+                }
+                None => {
+                    let r = state
+                        .vault
+                        .decrypt(&subject, &field, &item.ciphertext)
+                        .await
+                        .map(|plain| match view {
+                            View::Plain => plain,
+                            View::Masked => Zeroizing::new(view::masked(field.kind(), &plain)),
+                        });
+                    trail.record(&subject, &field, r)?
+                }
+            },
         });
     }
-    let events = trail.events(caller, ctx, Action::Decrypt, Some(&purpose));
+    let mut events = trail.events(caller, ctx, Action::Decrypt, Some(&purpose));
+    for e in &mut events {
+        e.consent_event = e
+            .subject
+            .as_deref()
+            .and_then(|s| consents.get(s))
+            .and_then(|d| d.event_id.clone());
+    }
     audit::append(state.audit.as_ref(), &events).await?;
     Ok(out)
 }

@@ -8,6 +8,8 @@ mod audit_log;
 #[macro_use]
 mod common;
 #[macro_use]
+mod consent;
+#[macro_use]
 mod vault;
 mod error;
 pub mod group_commit;
@@ -19,6 +21,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use baomi_audit::{AuditSink, LogStore};
+use baomi_consent::ConsentStore;
 use baomi_vault::{SealedRootKey, VaultStore};
 
 pub use error::StoreError;
@@ -88,9 +91,9 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// Everything the server stores, behind one object.
-pub trait Store: SetupStore + KeyStore + VaultStore + AuditSink + LogStore {}
+pub trait Store: SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore {}
 
-impl<T: SetupStore + KeyStore + VaultStore + AuditSink + LogStore> Store for T {}
+impl<T: SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore> Store for T {}
 
 /// Opens the database named by the configuration, creating it if it is SQLite, and runs the
 /// migrations of its backend.

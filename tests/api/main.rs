@@ -7,6 +7,7 @@ mod audit;
 mod audit_alerts;
 mod audit_events;
 mod audit_trail;
+mod consent;
 mod helpers;
 mod keys;
 mod ops;

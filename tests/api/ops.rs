@@ -30,6 +30,15 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/audit/export"),
     ("get", "/v1/audit/alerts"),
     ("get", "/v1/me/access-log"),
+    ("put", "/v1/purposes/{id}"),
+    ("get", "/v1/purposes"),
+    ("post", "/v1/subjects/{id}/consents"),
+    ("get", "/v1/subjects/{id}/consents"),
+    ("delete", "/v1/subjects/{id}/consents/{purpose}"),
+    ("get", "/v1/me/consents"),
+    ("post", "/v1/me/consents"),
+    ("delete", "/v1/me/consents/{purpose}"),
+    ("post", "/v1/consent/decisions"),
     ("post", "/v1/keyrings"),
     ("get", "/v1/keyrings"),
     ("get", "/v1/keyrings/{name}"),
@@ -80,7 +89,8 @@ async fn openapi_lists_every_route() {
         let path = path
             .replace("{id}", "aaaaaaaaaaaaa")
             .replace("{name}", "default")
-            .replace("{seq}", "1");
+            .replace("{seq}", "1")
+            .replace("{purpose}", "marketing");
         let reply = app
             .call(method.to_uppercase().parse().unwrap(), &path, None, None)
             .await;

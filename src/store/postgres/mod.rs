@@ -78,3 +78,4 @@ impl PgStore {
 impl_common_store!(PgStore);
 impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
+impl_consent_store!(PgStore);

@@ -105,3 +105,4 @@ impl SqliteStore {
 impl_common_store!(SqliteStore);
 impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
+impl_consent_store!(SqliteStore);

@@ -1,0 +1,76 @@
+//! The storage consent needs (its port); the server implements it for SQLite and PostgreSQL.
+
+use async_trait::async_trait;
+use baomi_audit::AccessEvent;
+
+use crate::definition::PurposeDefinition;
+use crate::ledger::ConsentEvent;
+
+/// A failed storage call.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{detail}")]
+pub struct ConsentStoreFailure {
+    /// The database could not be reached.
+    pub unavailable: bool,
+    /// What failed (never a stored value).
+    pub detail: String,
+}
+
+/// A purpose as stored: its newest version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PurposeRecord {
+    /// Its id.
+    pub id: String,
+    /// Its version, from 1.
+    pub version: u32,
+    /// Grants of versions below this one need renewal (PIPL Art. 14).
+    pub renewal_from: u32,
+    /// Its definition.
+    pub definition: PurposeDefinition,
+    /// Unix seconds of this version.
+    pub updated_at: i64,
+}
+
+/// Purposes and the consent ledger. Changes take the audit events that record them and
+/// write them in their own transaction.
+#[async_trait]
+pub trait ConsentStore: Send + Sync {
+    /// Stores a new version of a purpose (version 1 if it is new). A `material` change
+    /// makes this version the one grants must be for. Returns the stored record.
+    async fn put_purpose(
+        &self,
+        id: &str,
+        definition: &PurposeDefinition,
+        material: bool,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<PurposeRecord, ConsentStoreFailure>;
+
+    /// One purpose's newest version.
+    async fn purpose(&self, id: &str) -> Result<Option<PurposeRecord>, ConsentStoreFailure>;
+
+    /// Every purpose, by id.
+    async fn purposes(&self) -> Result<Vec<PurposeRecord>, ConsentStoreFailure>;
+
+    /// Appends an event to the ledger.
+    async fn append_consent(
+        &self,
+        event: &ConsentEvent,
+        audit: &[AccessEvent],
+    ) -> Result<(), ConsentStoreFailure>;
+
+    /// A subject's ledger events, oldest first (for one purpose, or all).
+    async fn consent_events(
+        &self,
+        subject: &str,
+        purpose: Option<&str>,
+    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
+
+    /// The newest ledger event of each of `subjects` for `purpose` (subjects without one are
+    /// absent).
+    async fn latest_consents(
+        &self,
+        purpose: &str,
+        subjects: &[&str],
+    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
+}

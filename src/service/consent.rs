@@ -1,0 +1,351 @@
+//! Purposes, the consent ledger and the consent gate on reads of PI.
+//!
+//! Withdrawal takes effect for the very next read on every node: the gate reads the ledger
+//! for every read under a consent-based purpose (one query per batch), nothing is cached.
+
+use std::collections::HashMap;
+
+use baomi_audit::{AccessEvent, Action};
+use baomi_consent::{
+    ConsentAction, ConsentEvent, ConsentState, ConsentStoreFailure, Grant, LegalBasis,
+    PurposeDefinition, PurposeId, PurposeRecord, Reason,
+};
+
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::audit;
+use crate::service::authenticate::require_role;
+use crate::service::{RequestContext, ServiceError, now};
+use crate::store::StoreError;
+
+impl From<ConsentStoreFailure> for ServiceError {
+    fn from(e: ConsentStoreFailure) -> Self {
+        if e.unavailable {
+            ServiceError::Store(StoreError::Unavailable(e.detail))
+        } else {
+            ServiceError::Internal(e.detail)
+        }
+    }
+}
+
+fn rejected(e: baomi_consent::Error) -> ServiceError {
+    use baomi_consent::Error as E;
+    let code = match &e {
+        E::InvalidPurposeId(_) | E::InvalidPurpose(_) => "consent.invalid_purpose",
+        E::SeparateConsentMissing(_) => "consent.separate_consent_missing",
+        E::GuardianRequired => "consent.guardian_required",
+        E::InvalidGrant(_) => "consent.invalid_grant",
+    };
+    ServiceError::Rejected {
+        code,
+        detail: e.to_string(),
+    }
+}
+
+fn purpose_id(raw: &str) -> Result<PurposeId, ServiceError> {
+    PurposeId::parse(raw).map_err(rejected)
+}
+
+/// Declares a purpose or publishes a new version of it (admin). A change of legal basis,
+/// PI categories, recipients, cross-border transfer or a longer retention (PIPL Art. 14)
+/// makes earlier grants need renewal; a change of wording does not.
+pub async fn put_purpose(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    raw_id: &str,
+    definition: PurposeDefinition,
+) -> Result<(PurposeRecord, Vec<&'static str>), ServiceError> {
+    require_role(caller, &[Role::Admin])?;
+    let id = purpose_id(raw_id)?;
+    definition.validate().map_err(rejected)?;
+    let current = state.store.purpose(id.as_str()).await?;
+    let changes = match &current {
+        None => Vec::new(),
+        Some(c) => definition.material_changes(&c.definition),
+    };
+    let mut event = audit::about(caller, ctx, Action::PurposeChange, id.as_str());
+    event.fields = changes.iter().map(|c| (*c).to_owned()).collect();
+    let record = state
+        .store
+        .put_purpose(
+            id.as_str(),
+            &definition,
+            !changes.is_empty(),
+            now(),
+            &[event],
+        )
+        .await?;
+    audit::settle(state.audit.as_ref()).await;
+    Ok((record, changes))
+}
+
+/// Every purpose (admin, service, officer).
+pub async fn purposes(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<PurposeRecord>, ServiceError> {
+    require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
+    Ok(state.store.purposes().await?)
+}
+
+async fn known_purpose(state: &AppState, raw: &str) -> Result<PurposeRecord, ServiceError> {
+    let id = purpose_id(raw)?;
+    state
+        .store
+        .purpose(id.as_str())
+        .await?
+        .ok_or(ServiceError::Rejected {
+            code: "consent.unknown_purpose",
+            detail: "no purpose has this id; declare it with PUT /v1/purposes/{id}".to_owned(),
+        })
+}
+
+/// Who may act on a subject's consents: a service key for any subject, a subject token
+/// for its own subject only.
+fn may_act_for(caller: &Caller, subject: &str) -> Result<(), ServiceError> {
+    match caller {
+        Caller::Subject { subject: own, .. } if own.as_str() == subject => Ok(()),
+        Caller::Subject { .. } => Err(ServiceError::Forbidden(
+            "a subject token acts only for its own subject".to_owned(),
+        )),
+        Caller::Key { .. } => require_role(caller, &[Role::Service]),
+    }
+}
+
+fn new_event_id() -> Result<String, ServiceError> {
+    let mut bytes = [0u8; 15];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| ServiceError::Internal("no randomness".to_owned()))?;
+    Ok(format!(
+        "cev_{}",
+        data_encoding::BASE32_NOPAD
+            .encode(&bytes)
+            .to_ascii_lowercase()
+    ))
+}
+
+fn consent_event(
+    caller: &Caller,
+    ctx: &RequestContext,
+    action: Action,
+    event: &ConsentEvent,
+) -> AccessEvent {
+    let mut e = audit::event(caller, ctx, action);
+    e.subject = Some(event.subject.clone());
+    e.purpose = Some(event.purpose.clone());
+    e.target = Some(event.id.clone());
+    e.consent_event = Some(event.id.clone());
+    e.count = 1;
+    e
+}
+
+/// Records a subject's consent to a purpose (service key, or the subject's own token).
+pub async fn grant(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+    grant: Grant,
+) -> Result<ConsentEvent, ServiceError> {
+    let subject = baomi_vault::SubjectId::parse(subject)
+        .map_err(|e| ServiceError::invalid("subject_id", e))?;
+    may_act_for(caller, subject.as_str())?;
+    let purpose = known_purpose(state, &grant.purpose).await?;
+    grant.validate(&purpose.definition).map_err(rejected)?;
+    let at = now();
+    let expires_at = match &grant.expires_at {
+        None => None,
+        Some(t) => {
+            let t = time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+                .map_err(|_| ServiceError::invalid("expires_at", "not an RFC 3339 time"))?
+                .unix_timestamp();
+            if t <= at {
+                return Err(ServiceError::invalid("expires_at", "must be in the future"));
+            }
+            Some(t)
+        }
+    };
+    let event = ConsentEvent {
+        id: new_event_id()?,
+        subject: subject.as_str().to_owned(),
+        purpose: purpose.id.clone(),
+        action: ConsentAction::Granted,
+        purpose_version: purpose.version,
+        channel: grant.channel,
+        evidence: grant.evidence,
+        scopes: grant.scopes,
+        guardian: grant.guardian,
+        at,
+        expires_at,
+    };
+    let audited = consent_event(caller, ctx, Action::ConsentGrant, &event);
+    state.store.append_consent(&event, &[audited]).await?;
+    audit::settle(state.audit.as_ref()).await;
+    Ok(event)
+}
+
+/// Withdraws a subject's consent to a purpose; withdrawing is as easy as granting (PIPL
+/// Art. 15). A consent that is not in force cannot be withdrawn (409).
+pub async fn withdraw(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+    raw_purpose: &str,
+) -> Result<ConsentEvent, ServiceError> {
+    let subject = baomi_vault::SubjectId::parse(subject)
+        .map_err(|e| ServiceError::invalid("subject_id", e))?;
+    may_act_for(caller, subject.as_str())?;
+    let purpose = known_purpose(state, raw_purpose).await?;
+    let events = state
+        .store
+        .consent_events(subject.as_str(), Some(&purpose.id))
+        .await?;
+    let at = now();
+    if !baomi_consent::derive(&events, at, purpose.renewal_from).is_active() {
+        return Err(ServiceError::Conflict {
+            code: "consent.not_active",
+            detail: "there is no consent in force to withdraw".to_owned(),
+        });
+    }
+    let channel = match caller {
+        Caller::Subject { .. } => "self_service",
+        Caller::Key { .. } => "api",
+    };
+    let event = ConsentEvent {
+        id: new_event_id()?,
+        subject: subject.as_str().to_owned(),
+        purpose: purpose.id.clone(),
+        action: ConsentAction::Withdrawn,
+        purpose_version: purpose.version,
+        channel: channel.to_owned(),
+        evidence: "withdrawn through Baomi's API".to_owned(),
+        scopes: Default::default(),
+        guardian: None,
+        at,
+        expires_at: None,
+    };
+    let audited = consent_event(caller, ctx, Action::ConsentWithdraw, &event);
+    state.store.append_consent(&event, &[audited]).await?;
+    audit::settle(state.audit.as_ref()).await;
+    Ok(event)
+}
+
+/// A subject's consent to one purpose: its state now and its whole history.
+pub struct PurposeConsent {
+    /// The purpose.
+    pub purpose: String,
+    /// The state derived from the history.
+    pub state: ConsentState,
+    /// Every ledger event, oldest first.
+    pub history: Vec<ConsentEvent>,
+}
+
+/// A subject's consents, per purpose that has any (service, officer, or the subject).
+pub async fn consents(
+    state: &AppState,
+    caller: &Caller,
+    subject: &str,
+) -> Result<Vec<PurposeConsent>, ServiceError> {
+    let subject = baomi_vault::SubjectId::parse(subject)
+        .map_err(|e| ServiceError::invalid("subject_id", e))?;
+    if !matches!(
+        caller,
+        Caller::Key {
+            role: Role::Officer,
+            ..
+        }
+    ) {
+        may_act_for(caller, subject.as_str())?;
+    }
+    let events = state.store.consent_events(subject.as_str(), None).await?;
+    let mut by_purpose: std::collections::BTreeMap<String, Vec<ConsentEvent>> =
+        std::collections::BTreeMap::new();
+    for e in events {
+        by_purpose.entry(e.purpose.clone()).or_default().push(e);
+    }
+    let at = now();
+    let mut out = Vec::with_capacity(by_purpose.len());
+    for (purpose, history) in by_purpose {
+        let renewal_from = state
+            .store
+            .purpose(&purpose)
+            .await?
+            .map_or(1, |p| p.renewal_from);
+        out.push(PurposeConsent {
+            state: baomi_consent::derive(&history, at, renewal_from),
+            purpose,
+            history,
+        });
+    }
+    Ok(out)
+}
+
+/// One subject's decision under a purpose.
+#[derive(Debug, Clone)]
+pub struct Decision {
+    /// Why.
+    pub reason: Reason,
+    /// The ledger event it rests on, if any.
+    pub event_id: Option<String>,
+}
+
+/// The consent decisions for a read under `purpose` of `subjects`' data. An undeclared
+/// purpose is governed by the keys' purposes alone (no consent is asked).
+pub async fn gate(
+    state: &AppState,
+    purpose: &PurposeId,
+    subjects: &[&str],
+) -> Result<HashMap<String, Decision>, ServiceError> {
+    let Some(record) = state.store.purpose(purpose.as_str()).await? else {
+        return Ok(HashMap::new());
+    };
+    if record.definition.legal_basis != LegalBasis::Consent {
+        return Ok(HashMap::new());
+    }
+    let latest = state
+        .store
+        .latest_consents(purpose.as_str(), subjects)
+        .await?;
+    let latest: HashMap<&str, &ConsentEvent> =
+        latest.iter().map(|e| (e.subject.as_str(), e)).collect();
+    let at = now();
+    Ok(subjects
+        .iter()
+        .map(|s| {
+            let consent = baomi_consent::derive(latest.get(s).copied(), at, record.renewal_from);
+            let decision = Decision {
+                reason: baomi_consent::decide(&record.definition, &consent),
+                event_id: consent.event_id().map(str::to_owned),
+            };
+            ((*s).to_owned(), decision)
+        })
+        .collect())
+}
+
+/// Asks whether a read of `subject`'s data under `purpose` would be allowed now (service).
+pub async fn decide(
+    state: &AppState,
+    caller: &Caller,
+    subject: &str,
+    raw_purpose: &str,
+) -> Result<Decision, ServiceError> {
+    require_role(caller, &[Role::Service])?;
+    let purpose = purpose_id(raw_purpose)?;
+    let subject = baomi_vault::SubjectId::parse(subject)
+        .map_err(|e| ServiceError::invalid("subject_id", e))?;
+    let mut decisions = gate(state, &purpose, &[subject.as_str()]).await?;
+    if let Some(decision) = decisions.remove(subject.as_str()) {
+        return Ok(decision);
+    }
+    let declared = state.store.purpose(purpose.as_str()).await?.is_some();
+    Ok(Decision {
+        reason: if declared {
+            Reason::OtherLegalBasis
+        } else {
+            Reason::PurposeNotDeclared
+        },
+        event_id: None,
+    })
+}

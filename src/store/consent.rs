@@ -1,0 +1,233 @@
+//! Purposes and the consent ledger (`baomi_consent::ConsentStore`), written once for both
+//! backends.
+
+use baomi_consent::{ConsentEvent, ConsentStoreFailure, PurposeRecord};
+
+use super::StoreError;
+
+impl From<StoreError> for ConsentStoreFailure {
+    fn from(e: StoreError) -> Self {
+        ConsentStoreFailure {
+            unavailable: matches!(e, StoreError::Unavailable(_)),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// Converts a sqlx error into consent's failure type.
+pub(super) fn failure(e: sqlx::Error) -> ConsentStoreFailure {
+    StoreError::from(e).into()
+}
+
+/// A stored text that does not read back.
+pub(super) fn corrupt(what: &'static str) -> ConsentStoreFailure {
+    StoreError::Corrupt(what).into()
+}
+
+/// A purposes row: id, version, renewal_from, definition, updated_at.
+pub(super) type PurposeRow = (String, i64, i64, String, i64);
+
+/// A purpose record from its row.
+pub(super) fn purpose_record(
+    (id, version, renewal_from, definition, updated_at): PurposeRow,
+) -> Result<PurposeRecord, ConsentStoreFailure> {
+    Ok(PurposeRecord {
+        id,
+        version: u32::try_from(version).map_err(|_| corrupt("purpose version"))?,
+        renewal_from: u32::try_from(renewal_from).map_err(|_| corrupt("purpose version"))?,
+        definition: serde_json::from_str(&definition).map_err(|_| corrupt("purpose"))?,
+        updated_at,
+    })
+}
+
+/// A ledger event from its stored text.
+pub(super) fn consent_event(body: &str) -> Result<ConsentEvent, ConsentStoreFailure> {
+    serde_json::from_str(body).map_err(|_| corrupt("consent event"))
+}
+
+/// Implements [`baomi_consent::ConsentStore`] for `$store`.
+macro_rules! impl_consent_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl baomi_consent::ConsentStore for $store {
+            async fn put_purpose(
+                &self,
+                id: &str,
+                definition: &baomi_consent::PurposeDefinition,
+                material: bool,
+                now: i64,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<baomi_consent::PurposeRecord, baomi_consent::ConsentStoreFailure> {
+                let f = $crate::store::consent::failure;
+                // Versions of one purpose are numbered one at a time.
+                let mut tx = self
+                    .write_locked(
+                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
+                        &format!("purpose:{id}"),
+                    )
+                    .await
+                    .map_err(|e| baomi_consent::ConsentStoreFailure {
+                        unavailable: e.unavailable,
+                        detail: e.detail,
+                    })?;
+                let current: Option<(i64, i64)> =
+                    sqlx::query_as("SELECT version, renewal_from FROM purposes WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err(f)?;
+                let version = current.map_or(1, |(v, _)| v + 1);
+                let renewal_from = match current {
+                    Some((_, from)) if !material => from,
+                    _ => version,
+                };
+                let text = serde_json::to_string(definition)
+                    .map_err(|_| $crate::store::consent::corrupt("purpose"))?;
+                sqlx::query(
+                    "INSERT INTO purpose_versions (id, version, definition, created_at) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(&text)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?;
+                sqlx::query(
+                    "INSERT INTO purposes (id, version, renewal_from, definition, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
+                     version = excluded.version, renewal_from = excluded.renewal_from, \
+                     definition = excluded.definition, updated_at = excluded.updated_at",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(renewal_from)
+                .bind(&text)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?;
+                write_outbox(&mut tx, audit).await.map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                $crate::store::consent::purpose_record((
+                    id.to_owned(),
+                    version,
+                    renewal_from,
+                    text,
+                    now,
+                ))
+            }
+
+            async fn purpose(
+                &self,
+                id: &str,
+            ) -> Result<Option<baomi_consent::PurposeRecord>, baomi_consent::ConsentStoreFailure>
+            {
+                let row: Option<$crate::store::consent::PurposeRow> = sqlx::query_as(
+                    "SELECT id, version, renewal_from, definition, updated_at \
+                     FROM purposes WHERE id = $1",
+                )
+                .bind(id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::consent::failure)?;
+                row.map($crate::store::consent::purpose_record).transpose()
+            }
+
+            async fn purposes(
+                &self,
+            ) -> Result<Vec<baomi_consent::PurposeRecord>, baomi_consent::ConsentStoreFailure> {
+                let rows: Vec<$crate::store::consent::PurposeRow> = sqlx::query_as(
+                    "SELECT id, version, renewal_from, definition, updated_at \
+                     FROM purposes ORDER BY id",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::consent::failure)?;
+                rows.into_iter()
+                    .map($crate::store::consent::purpose_record)
+                    .collect()
+            }
+
+            async fn append_consent(
+                &self,
+                event: &baomi_consent::ConsentEvent,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<(), baomi_consent::ConsentStoreFailure> {
+                let f = $crate::store::consent::failure;
+                let body = serde_json::to_string(event)
+                    .map_err(|_| $crate::store::consent::corrupt("consent event"))?;
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                sqlx::query(
+                    "INSERT INTO consent_events (id, subject, purpose, body) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(&event.id)
+                .bind(&event.subject)
+                .bind(&event.purpose)
+                .bind(&body)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?;
+                write_outbox(&mut tx, audit).await.map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                Ok(())
+            }
+
+            async fn consent_events(
+                &self,
+                subject: &str,
+                purpose: Option<&str>,
+            ) -> Result<Vec<baomi_consent::ConsentEvent>, baomi_consent::ConsentStoreFailure> {
+                let mut q =
+                    sqlx::QueryBuilder::new("SELECT body FROM consent_events WHERE subject = ");
+                q.push_bind(subject);
+                if let Some(p) = purpose {
+                    q.push(" AND purpose = ").push_bind(p);
+                }
+                q.push(" ORDER BY seq");
+                let rows: Vec<(String,)> = q
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::store::consent::failure)?;
+                rows.iter()
+                    .map(|(b,)| $crate::store::consent::consent_event(b))
+                    .collect()
+            }
+
+            async fn latest_consents(
+                &self,
+                purpose: &str,
+                subjects: &[&str],
+            ) -> Result<Vec<baomi_consent::ConsentEvent>, baomi_consent::ConsentStoreFailure> {
+                let mut out: Vec<baomi_consent::ConsentEvent> = Vec::new();
+                for chunk in subjects.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::new(
+                        "SELECT c.body FROM consent_events c WHERE c.purpose = ",
+                    );
+                    q.push_bind(purpose);
+                    q.push(" AND c.subject IN (");
+                    let mut list = q.separated(", ");
+                    for s in chunk {
+                        list.push_bind(*s);
+                    }
+                    q.push(
+                        ") AND c.seq = (SELECT MAX(seq) FROM consent_events l \
+                         WHERE l.subject = c.subject AND l.purpose = c.purpose)",
+                    );
+                    let rows: Vec<(String,)> = q
+                        .build_query_as()
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err($crate::store::consent::failure)?;
+                    for (body,) in &rows {
+                        out.push($crate::store::consent::consent_event(body)?);
+                    }
+                }
+                Ok(out)
+            }
+        }
+    };
+}

@@ -1,0 +1,399 @@
+//! Purposes, the consent ledger and its enforcement at every read, over HTTP.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+
+fn marketing(categories: Value) -> Value {
+    json!({
+        "description": "Offers of wealth products by SMS",
+        "legal_basis": "consent",
+        "categories": categories,
+        "retention_days": 365
+    })
+}
+
+fn mobile_category() -> Value {
+    json!([{"name": "mobile", "sensitive": false, "level": "C2"}])
+}
+
+async fn put_purpose(app: &TestApp, id: &str, body: Value) -> crate::helpers::Reply {
+    app.call(
+        Method::PUT,
+        &format!("/v1/purposes/{id}"),
+        Some(&app.admin_key),
+        Some(body),
+    )
+    .await
+}
+
+async fn grant(app: &TestApp, key: &str, subject: &str, body: Value) -> crate::helpers::Reply {
+    app.post(&format!("/v1/subjects/{subject}/consents"), Some(key), body)
+        .await
+}
+
+fn sms_grant() -> Value {
+    json!({"purpose": "marketing", "channel": "app", "evidence": "opt-in switch on the offers page, off by default"})
+}
+
+/// Encrypts a mobile number for `subject`; the ciphertext.
+async fn ciphertext(app: &TestApp, key: &str, subject: &str) -> String {
+    app.post(
+        "/v1/encrypt",
+        Some(key),
+        json!({"items": [{"subject_id": subject, "field": "mobile", "value": "13800138000"}]}),
+    )
+    .await
+    .json()["items"][0]["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn decrypt(app: &TestApp, key: &str, subject: &str, c: &str) -> Value {
+    let r = app
+        .post("/v1/decrypt", Some(key), json!({"purpose": "marketing", "view": "plain", "items": [{"subject_id": subject, "field": "mobile", "ciphertext": c}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["items"][0].clone()
+}
+
+/// The newest decrypt event of `subject`, parsed.
+async fn last_decrypt_event(app: &TestApp, subject: &str) -> Value {
+    let bodies = app
+        .db
+        .texts(&format!(
+            "SELECT body FROM audit_events WHERE action = 'decrypt' AND subject = '{subject}' ORDER BY seq DESC"
+        ))
+        .await;
+    serde_json::from_str(&bodies[0]).unwrap()
+}
+
+#[tokio::test]
+async fn purposes_are_versioned_and_material_changes_need_fresh_consent() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    let created = put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    assert_eq!(created.status, 200, "{}", created.text);
+    assert_eq!(created.json()["version"], 1);
+
+    // Wording only: a new version, consents stand.
+    let mut reworded = marketing(mobile_category());
+    reworded["description"] = json!("Offers of our wealth products by SMS");
+    let v2 = put_purpose(&app, "marketing", reworded).await.json();
+    assert_eq!(
+        (v2["version"].clone(), v2["renewal_from"].clone()),
+        (json!(2), json!(1))
+    );
+    assert_eq!(v2["renewal_required_by"], json!([]));
+
+    assert_eq!(grant(&app, &key, "alice", sms_grant()).await.status, 201);
+    let c = ciphertext(&app, &key, "alice").await;
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["value"],
+        "13800138000"
+    );
+
+    // A new PI category is a material change (PIPL Art. 14): the grant needs renewing.
+    let wider = marketing(json!([
+        {"name": "mobile", "sensitive": false, "level": "C2"},
+        {"name": "income", "sensitive": false, "level": "C2"}
+    ]));
+    let v3 = put_purpose(&app, "marketing", wider).await.json();
+    assert_eq!(v3["renewal_required_by"], json!(["categories"]));
+    assert_eq!(v3["renewal_from"], 3);
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["error"]["code"],
+        "consent.renewal_required"
+    );
+    let consents = app
+        .get("/v1/subjects/alice/consents", Some(&key))
+        .await
+        .json();
+    assert_eq!(
+        consents["consents"][0]["state"]["state"],
+        "renewal_required"
+    );
+    assert_eq!(grant(&app, &key, "alice", sms_grant()).await.status, 201);
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["value"],
+        "13800138000"
+    );
+
+    let list = app.get("/v1/purposes", Some(&key)).await.json();
+    assert_eq!(list["purposes"][0]["version"], 3);
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM purpose_versions WHERE id = 'marketing'")
+            .await,
+        3
+    );
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'purpose_change'")
+            .await,
+        3
+    );
+
+    // Only admins declare purposes; definitions are checked.
+    app.call(
+        Method::PUT,
+        "/v1/purposes/x",
+        Some(&key),
+        Some(marketing(mobile_category())),
+    )
+    .await
+    .assert_problem(403, "auth.forbidden");
+    put_purpose(&app, "x", marketing(json!([])))
+        .await
+        .assert_problem(422, "consent.invalid_purpose");
+    put_purpose(&app, "Bad Id", marketing(mobile_category()))
+        .await
+        .assert_problem(422, "consent.invalid_purpose");
+    put_purpose(&app, "x", json!({"legal_basis": "whim"}))
+        .await
+        .assert_problem(422, "request.invalid_body");
+}
+
+#[tokio::test]
+async fn a_withdrawal_refuses_the_very_next_read_and_both_are_audited() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing", "kyc"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let c = ciphertext(&app, &key, "alice").await;
+
+    // No consent yet: refused, item by item, and audited as refused.
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["error"]["code"],
+        "consent.not_given"
+    );
+    let refused = last_decrypt_event(&app, "alice").await;
+    assert_eq!(refused["outcome"]["code"], "consent.not_given");
+
+    let granted = grant(&app, &key, "alice", sms_grant()).await;
+    assert_eq!(granted.status, 201, "{}", granted.text);
+    let grant_id = granted.json()["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["value"],
+        "13800138000"
+    );
+    let allowed = last_decrypt_event(&app, "alice").await;
+    assert_eq!(allowed["outcome"]["result"], "allowed");
+    assert_eq!(
+        allowed["consent_event"], grant_id,
+        "the decision's reference is in the trail"
+    );
+
+    let withdrawn = app
+        .call(
+            Method::DELETE,
+            "/v1/subjects/alice/consents/marketing",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text);
+    let withdrawal_id = withdrawn.json()["id"].as_str().unwrap().to_owned();
+    let item = decrypt(&app, &key, "alice", &c).await;
+    assert_eq!(item["error"]["code"], "consent.withdrawn");
+    assert!(item.get("value").is_none());
+    let refused = last_decrypt_event(&app, "alice").await;
+    assert_eq!(refused["outcome"]["code"], "consent.withdrawn");
+    assert_eq!(refused["consent_event"], withdrawal_id);
+
+    // Stored data is refused the same way, as a whole.
+    let stored = app
+        .call(
+            Method::PUT,
+            "/v1/subjects/alice/data",
+            Some(&key),
+            Some(json!({"fields": {"mobile": "13800138000"}})),
+        )
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    app.get("/v1/subjects/alice/data?purpose=marketing", Some(&key))
+        .await
+        .assert_problem(403, "consent.withdrawn");
+    // A purpose that is not consent-based (or not declared) is not gated by consent.
+    assert_eq!(
+        app.get("/v1/subjects/alice/data?purpose=kyc", Some(&key))
+            .await
+            .status,
+        200
+    );
+
+    // The decision call says the same, with its reference.
+    let d = app
+        .post(
+            "/v1/consent/decisions",
+            Some(&key),
+            json!({"subject_id": "alice", "purpose": "marketing"}),
+        )
+        .await
+        .json();
+    assert_eq!(
+        (d["allowed"].clone(), d["reason"].clone()),
+        (json!(false), json!("consent_withdrawn"))
+    );
+    assert_eq!(d["consent_event"], withdrawal_id);
+    let d = app
+        .post(
+            "/v1/consent/decisions",
+            Some(&key),
+            json!({"subject_id": "alice", "purpose": "kyc"}),
+        )
+        .await
+        .json();
+    assert_eq!(d["reason"], "purpose_not_declared");
+
+    // Withdrawing again, or what was never given, is a conflict; the ledger holds it all.
+    app.call(
+        Method::DELETE,
+        "/v1/subjects/alice/consents/marketing",
+        Some(&key),
+        None,
+    )
+    .await
+    .assert_problem(409, "consent.not_active");
+    let history = app
+        .get("/v1/subjects/alice/consents", Some(&key))
+        .await
+        .json();
+    let actions: Vec<&str> = history["consents"][0]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["granted", "withdrawn"]);
+    assert_eq!(
+        app.db.count("SELECT COUNT(*) FROM audit_events WHERE action IN ('consent_grant', 'consent_withdraw')").await,
+        2
+    );
+    assert!(
+        app.db
+            .try_execute("DELETE FROM consent_events")
+            .await
+            .is_err(),
+        "the ledger is append-only"
+    );
+}
+
+#[tokio::test]
+async fn separate_consents_minors_and_bad_grants_are_refused() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["credit_check"]).await;
+    let purpose = json!({
+        "description": "Credit check with the credit bureau",
+        "legal_basis": "consent",
+        "categories": [{"name": "bank_card", "sensitive": true, "level": "C3"}],
+        "recipients": [{"name": "Baihang Credit", "contact": "dpo@baihang.example"}],
+        "retention_days": 1825
+    });
+    assert_eq!(put_purpose(&app, "credit_check", purpose).await.status, 200);
+    let bundled = json!({"purpose": "credit_check", "channel": "app", "evidence": "one checkbox for the terms"});
+    let refused = grant(&app, &key, "bob", bundled).await;
+    let problem = refused.assert_problem(422, "consent.separate_consent_missing");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .contains("sensitive, third_party")
+    );
+    let separate = json!({"purpose": "credit_check", "channel": "app", "evidence": "a separate page per scope",
+        "scopes": {"sensitive": true, "third_party": true}});
+    assert_eq!(grant(&app, &key, "bob", separate.clone()).await.status, 201);
+
+    let mut minor = separate.clone();
+    minor["minor"] = json!(true);
+    grant(&app, &key, "kid", minor.clone())
+        .await
+        .assert_problem(422, "consent.guardian_required");
+    minor["guardian"] = json!({"id": "parent-88", "relation": "parent", "verification": "household_register_check"});
+    let with_guardian = grant(&app, &key, "kid", minor).await;
+    assert_eq!(with_guardian.status, 201, "{}", with_guardian.text);
+    assert_eq!(with_guardian.json()["guardian"]["relation"], "parent");
+
+    grant(
+        &app,
+        &key,
+        "bob",
+        json!({"purpose": "nope", "channel": "app", "evidence": "x"}),
+    )
+    .await
+    .assert_problem(422, "consent.unknown_purpose");
+    grant(
+        &app,
+        &key,
+        "bob",
+        json!({"purpose": "credit_check", "channel": "", "evidence": "x"}),
+    )
+    .await
+    .assert_problem(422, "consent.invalid_grant");
+    let mut past = separate.clone();
+    past["expires_at"] = json!("2001-01-01T00:00:00Z");
+    grant(&app, &key, "bob", past)
+        .await
+        .assert_problem(422, "request.invalid_field");
+    app.call(
+        Method::DELETE,
+        "/v1/subjects/carol/consents/credit_check",
+        Some(&key),
+        None,
+    )
+    .await
+    .assert_problem(409, "consent.not_active");
+    // Nothing half-written: only the two grants are in the ledger.
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM consent_events").await, 2);
+}
+
+#[tokio::test]
+async fn subjects_manage_their_own_consents() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let token = app.mint_token(&key, "alice").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let mine = app.post("/v1/me/consents", Some(&token), sms_grant()).await;
+    assert_eq!(mine.status, 201, "{}", mine.text);
+    assert_eq!(mine.json()["subject"], "alice");
+    let list = app.get("/v1/me/consents", Some(&token)).await.json();
+    assert_eq!(list["consents"][0]["state"]["state"], "active");
+
+    // A token acts only for its own subject; keys cannot use /v1/me.
+    app.post("/v1/subjects/bob/consents", Some(&token), sms_grant())
+        .await
+        .assert_problem(403, "auth.forbidden");
+    app.get("/v1/me/consents", Some(&key))
+        .await
+        .assert_problem(403, "auth.forbidden");
+
+    let gone = app
+        .call(
+            Method::DELETE,
+            "/v1/me/consents/marketing",
+            Some(&token),
+            None,
+        )
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    assert_eq!(gone.json()["channel"], "self_service");
+    let c = ciphertext(&app, &key, "alice").await;
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["error"]["code"],
+        "consent.withdrawn"
+    );
+    let log = app.get("/v1/me/access-log", Some(&token)).await.json();
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "consent_withdraw"),
+        "{log}"
+    );
+}
