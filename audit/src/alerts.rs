@@ -5,7 +5,10 @@
 //! - `off_hours`: personal information read outside the configured office hours (once per
 //!   actor or operator per clock hour);
 //! - `denial_spike`: one actor or operator is refused more than `max_denials` times within
-//!   `window_secs`.
+//!   `window_secs`;
+//! - `withdrawn_consent_read`: a read under a purpose the subject has withdrawn their
+//!   consent to (refused by the consent gate, but an attempt an officer should see; once
+//!   per actor or operator and purpose per clock hour). Always on.
 //!
 //! A rule fires when its count goes past the threshold (a count equal to it is quiet), then
 //! stays quiet for that actor or operator for one window. Windows follow the events' own
@@ -129,6 +132,8 @@ pub struct AlertEngine {
     denials: HashMap<String, Window>,
     /// The clock hour of the last `off_hours` alert per key.
     off_hours: HashMap<String, i64>,
+    /// The clock hour of the last `withdrawn_consent_read` alert per key and purpose.
+    withdrawn: HashMap<(String, String), i64>,
 }
 
 impl AlertEngine {
@@ -187,6 +192,20 @@ impl AlertEngine {
                         "off_hours",
                         key,
                         serde_json::json!({ "action": event.action.as_str() }),
+                    ));
+                }
+            }
+            if let Outcome::Denied { code } = &event.outcome
+                && code == "consent.withdrawn"
+                && event.action.reads_pi()
+            {
+                let hour = event.at_ms.div_euclid(3_600_000);
+                let purpose = event.purpose.clone().unwrap_or_default();
+                if self.withdrawn.insert((key.clone(), purpose.clone()), hour) != Some(hour) {
+                    out.push(alert(
+                        "withdrawn_consent_read",
+                        key,
+                        serde_json::json!({ "purpose": purpose }),
                     ));
                 }
             }
@@ -327,6 +346,29 @@ mod tests {
         for bad in ["9-18", "09:00-09:00", "25:00-26:00", "09:60-10:00"] {
             assert!(OfficeHours::parse(bad, 0).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn reads_under_a_withdrawn_consent_are_flagged() {
+        let mut engine = AlertEngine::new(AlertRules::default());
+        let mut e = read(1, "k", "a");
+        e.purpose = Some("marketing".into());
+        e.outcome = Outcome::Denied {
+            code: "consent.withdrawn".into(),
+        };
+        let fired = engine.observe(1, &e);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].rule, "withdrawn_consent_read");
+        assert_eq!(fired[0].detail["purpose"], "marketing");
+        assert!(
+            engine.observe(2, &e).is_empty(),
+            "once an hour per key and purpose"
+        );
+        e.outcome = Outcome::Denied {
+            code: "consent.not_given".into(),
+        };
+        e.at_ms += 3_600_000;
+        assert!(engine.observe(3, &e).is_empty(), "only withdrawals");
     }
 
     #[test]

@@ -8,6 +8,7 @@ mod error;
 mod grant;
 mod ledger;
 mod purpose;
+pub mod receipt;
 mod store;
 
 pub use decision::{Reason, decide};

@@ -59,6 +59,16 @@ pub trait ConsentStore: Send + Sync {
         audit: &[AccessEvent],
     ) -> Result<(), ConsentStoreFailure>;
 
+    /// One ledger event by id.
+    async fn consent_event(&self, id: &str) -> Result<Option<ConsentEvent>, ConsentStoreFailure>;
+
+    /// A purpose as it was at `version`.
+    async fn purpose_version(
+        &self,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<PurposeDefinition>, ConsentStoreFailure>;
+
     /// A subject's ledger events, oldest first (for one purpose, or all).
     async fn consent_events(
         &self,

@@ -2,6 +2,7 @@
 //! `baomi openapi`.
 
 mod audit;
+mod consent;
 mod keys;
 
 use std::path::PathBuf;
@@ -38,6 +39,9 @@ enum Command {
     /// Export the audit trail, or verify an export or the database.
     #[command(subcommand)]
     Audit(audit::AuditCommand),
+    /// Check consent receipts.
+    #[command(subcommand)]
+    Consent(consent::ConsentCommand),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -135,6 +139,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keys(command) => keys::run(cli.config.as_deref(), command).await,
         Command::Audit(command) => audit::run(cli.config.as_deref(), command).await,
+        Command::Consent(command) => consent::run(command),
         Command::Openapi => {
             let doc = crate::app::openapi();
             println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -28,6 +28,26 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(my_consents, grant_mine))
         .routes(routes!(withdraw_mine))
         .routes(routes!(decide))
+        .routes(routes!(receipt))
+}
+
+/// The signed receipt of a grant or withdrawal (service, officer, or the subject's token):
+/// keep it; check it with `baomi consent verify-receipt` and Baomi's verifier key (the one
+/// `GET /v1/audit/checkpoint` shows).
+#[utoipa::path(get, path = "/v1/consent/receipts/{id}", tag = "consent", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The ledger event id (`cev_…`)")),
+    responses(
+        (status = 200, description = "A `baomi-consent-receipt/1` JSON object with its `signature`", body = Object),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`consent.unknown_receipt`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn receipt(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(consent::receipt(&state, &caller, &id).await?))
 }
 
 /// A purpose's newest version.

@@ -107,6 +107,12 @@ impl AuditLog {
         }
     }
 
+    /// Signs a document of kind `context` with Baomi's signing key (the checkpoints' key;
+    /// see `CheckpointSigner::sign_detached`).
+    pub fn sign_detached(&self, context: &str, message: &[u8]) -> String {
+        self.signer.sign_detached(context, message)
+    }
+
     /// The key to verify checkpoints with (`<name>+<id>+<key>`).
     pub fn verifier_key(&self) -> String {
         self.signer.verifier_key()

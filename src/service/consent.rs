@@ -282,6 +282,54 @@ pub async fn consents(
     Ok(out)
 }
 
+/// The signed receipt of a ledger event (service, officer, or the subject's own token).
+pub async fn receipt(
+    state: &AppState,
+    caller: &Caller,
+    event_id: &str,
+) -> Result<serde_json::Value, ServiceError> {
+    let not_found = ServiceError::NotFound {
+        code: "consent.unknown_receipt",
+    };
+    if !event_id.starts_with("cev_") || event_id.len() > 64 {
+        return Err(not_found);
+    }
+    let event = state
+        .store
+        .consent_event(event_id)
+        .await?
+        .ok_or(not_found)?;
+    match caller {
+        Caller::Key {
+            role: Role::Officer,
+            ..
+        } => {}
+        // Another subject's receipt does not exist, as far as a subject can tell.
+        Caller::Subject { subject, .. } if subject.as_str() != event.subject => {
+            return Err(ServiceError::NotFound {
+                code: "consent.unknown_receipt",
+            });
+        }
+        _ => may_act_for(caller, &event.subject)?,
+    }
+    let definition = state
+        .store
+        .purpose_version(&event.purpose, event.purpose_version)
+        .await?
+        .ok_or_else(|| ServiceError::Internal("a purpose version is missing".to_owned()))?;
+    let body =
+        baomi_consent::receipt::receipt_body(state.audit_log.origin(), &event, &definition, now());
+    let text = baomi_consent::receipt::canonical(&body);
+    let signature = state
+        .audit_log
+        .sign_detached(baomi_consent::receipt::RECEIPT_FORMAT, text.as_bytes());
+    Ok(baomi_consent::receipt::with_signature(
+        body,
+        &signature,
+        &state.audit_log.verifier_key(),
+    ))
+}
+
 /// One subject's decision under a purpose.
 #[derive(Debug, Clone)]
 pub struct Decision {

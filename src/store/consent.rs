@@ -175,6 +175,41 @@ macro_rules! impl_consent_store {
                 Ok(())
             }
 
+            async fn consent_event(
+                &self,
+                id: &str,
+            ) -> Result<Option<baomi_consent::ConsentEvent>, baomi_consent::ConsentStoreFailure>
+            {
+                let row: Option<(String,)> =
+                    sqlx::query_as("SELECT body FROM consent_events WHERE id = $1")
+                        .bind(id)
+                        .fetch_optional(&self.pool)
+                        .await
+                        .map_err($crate::store::consent::failure)?;
+                row.map(|(b,)| $crate::store::consent::consent_event(&b))
+                    .transpose()
+            }
+
+            async fn purpose_version(
+                &self,
+                id: &str,
+                version: u32,
+            ) -> Result<Option<baomi_consent::PurposeDefinition>, baomi_consent::ConsentStoreFailure>
+            {
+                let row: Option<(String,)> = sqlx::query_as(
+                    "SELECT definition FROM purpose_versions WHERE id = $1 AND version = $2",
+                )
+                .bind(id)
+                .bind(i64::from(version))
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::consent::failure)?;
+                row.map(|(d,)| {
+                    serde_json::from_str(&d).map_err(|_| $crate::store::consent::corrupt("purpose"))
+                })
+                .transpose()
+            }
+
             async fn consent_events(
                 &self,
                 subject: &str,

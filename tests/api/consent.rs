@@ -397,3 +397,121 @@ async fn subjects_manage_their_own_consents() {
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn receipts_are_signed_and_a_tampered_one_fails() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let id = grant(&app, &key, "alice", sms_grant()).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let receipt = app
+        .get(&format!("/v1/consent/receipts/{id}"), Some(&key))
+        .await;
+    assert_eq!(receipt.status, 200, "{}", receipt.text);
+    let body = receipt.json();
+    assert_eq!(body["format"], "baomi-consent-receipt/1");
+    assert_eq!(body["action"], "granted");
+    assert_eq!(body["purpose"]["definition"]["legal_basis"], "consent");
+    // Verified with the key published beside the audit checkpoints.
+    sign_checkpoint(&app).await;
+    let verifier = app.get("/v1/audit/checkpoint", Some(&officer)).await.json()["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(baomi_consent::receipt::verify_receipt(&receipt.text, &verifier).is_ok());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("receipt.json");
+    std::fs::write(&file, &receipt.text).unwrap();
+    let cli = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_baomi"))
+            .args([
+                "consent",
+                "verify-receipt",
+                path.to_str().unwrap(),
+                "--public-key",
+                &verifier,
+            ])
+            .output()
+            .unwrap()
+    };
+    assert!(cli(&file).status.success());
+    std::fs::write(&file, receipt.text.replace("alice", "mallory")).unwrap();
+    let tampered = cli(&file);
+    assert_eq!(tampered.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&tampered.stderr).contains("altered"));
+
+    // The subject's own token gets it; another subject's does not; officers do.
+    let alice = app.mint_token(&key, "alice").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let bob = app.mint_token(&key, "bob").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get(&format!("/v1/consent/receipts/{id}"), Some(&alice))
+            .await
+            .status,
+        200
+    );
+    app.get(&format!("/v1/consent/receipts/{id}"), Some(&bob))
+        .await
+        .assert_problem(404, "consent.unknown_receipt");
+    assert_eq!(
+        app.get(&format!("/v1/consent/receipts/{id}"), Some(&officer))
+            .await
+            .status,
+        200
+    );
+    app.get("/v1/consent/receipts/cev_nothing", Some(&key))
+        .await
+        .assert_problem(404, "consent.unknown_receipt");
+}
+
+async fn sign_checkpoint(app: &TestApp) {
+    app.audit_log
+        .checkpoint_now(baomi::service::now())
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_read_under_a_withdrawn_consent_raises_an_alert() {
+    let app = crate::helpers::spawn_app_with(|c| c.audit.alerts.evaluate_every_ms = 20).await;
+    let (key_id, key) = app.create_key("service", &["marketing"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    grant(&app, &key, "alice", sms_grant()).await;
+    app.call(
+        Method::DELETE,
+        "/v1/subjects/alice/consents/marketing",
+        Some(&key),
+        None,
+    )
+    .await;
+    let c = ciphertext(&app, &key, "alice").await;
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["error"]["code"],
+        "consent.withdrawn"
+    );
+    let mut alerts = Vec::new();
+    for _ in 0..200 {
+        alerts = app.get("/v1/audit/alerts", Some(&officer)).await.json()["alerts"]
+            .as_array()
+            .unwrap()
+            .clone();
+        if !alerts.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0]["rule"], "withdrawn_consent_read");
+    assert_eq!(alerts[0]["key"], format!("actor:{key_id}"));
+    assert_eq!(alerts[0]["detail"]["purpose"], "marketing");
+}

@@ -39,6 +39,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/me/consents"),
     ("delete", "/v1/me/consents/{purpose}"),
     ("post", "/v1/consent/decisions"),
+    ("get", "/v1/consent/receipts/{id}"),
     ("post", "/v1/keyrings"),
     ("get", "/v1/keyrings"),
     ("get", "/v1/keyrings/{name}"),
