@@ -232,37 +232,66 @@ pub async fn detokenize(
             format!("1 to {} tokens per request", state.limits.max_batch_items),
         ));
     }
-    let mut out = Vec::with_capacity(tokens.len());
-    let mut by_subject: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut resolved = Vec::with_capacity(tokens.len());
     for token in tokens {
-        match state.vault.detokenize(token).await {
-            Ok((subject, field, plain)) => {
-                by_subject
-                    .entry(subject.as_str().to_owned())
-                    .or_default()
-                    .push(field.as_str().to_owned());
-                out.push(Ok(Detokenized {
-                    subject_id: subject.as_str().to_owned(),
-                    field: field.as_str().to_owned(),
-                    value: shown(view_as, &field, plain),
-                }));
-            }
-            Err(baomi_vault::Error::UnknownToken) => out.push(Err(ItemError {
+        resolved.push(match state.vault.detokenize(token).await {
+            Ok(found) => Ok(found),
+            Err(baomi_vault::Error::UnknownToken) => Err(ItemError {
                 code: "vault.unknown_token",
                 detail: "no stored value has this token".to_owned(),
-            })),
-            Err(e) => out.push(Err(crate::service::vault::item_error(e)?)),
-        }
+            }),
+            Err(e) => Err(crate::service::vault::item_error(e)?),
+        });
+    }
+    // The subjects are known only now: a value whose subject's consent refuses the purpose
+    // is dropped (wiped) before anything is returned.
+    let subjects: std::collections::BTreeSet<String> = resolved
+        .iter()
+        .filter_map(|r| r.as_ref().ok().map(|(s, _, _)| s.as_str().to_owned()))
+        .collect();
+    let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
+    let consents = consent::gate(state, &purpose, &subjects).await?;
+    let mut out = Vec::with_capacity(tokens.len());
+    let mut by_subject: BTreeMap<(String, Option<&'static str>), Vec<String>> = BTreeMap::new();
+    for r in resolved {
+        out.push(match r {
+            Err(e) => Err(e),
+            Ok((subject, field, plain)) => {
+                let refused = consents
+                    .get(subject.as_str())
+                    .filter(|d| !d.reason.allows())
+                    .map(|d| d.reason.code());
+                by_subject
+                    .entry((subject.as_str().to_owned(), refused))
+                    .or_default()
+                    .push(field.as_str().to_owned());
+                match refused {
+                    Some(code) => Err(ItemError {
+                        code,
+                        detail: "the subject's consent does not allow this purpose".to_owned(),
+                    }),
+                    None => Ok(Detokenized {
+                        subject_id: subject.as_str().to_owned(),
+                        field: field.as_str().to_owned(),
+                        value: shown(view_as, &field, plain),
+                    }),
+                }
+            }
+        });
     }
     let events: Vec<_> = by_subject
         .into_iter()
-        .map(|(subject, fields)| {
+        .map(|((subject, refused), fields)| {
             let mut e = audit::event(caller, ctx, Action::Detokenize);
             e.count = u32::try_from(fields.len()).unwrap_or(u32::MAX);
+            e.consent_event = consents.get(&subject).and_then(|d| d.event_id.clone());
             e.subject = Some(subject);
             e.fields = fields;
             e.purpose = Some(purpose.as_str().to_owned());
-            e
+            match refused {
+                Some(code) => audit::denied(e, code),
+                None => e,
+            }
         })
         .collect();
     audit::append(state.audit.as_ref(), &events).await?;
@@ -289,6 +318,10 @@ pub async fn search(
         .search(&keyring, &field, value)
         .await
         .map_err(vault_error)?;
+    // A subject whose consent refuses the purpose is left out of the answer (and the
+    // refusal audited): finding someone by a value is processing their PI.
+    let names: Vec<&str> = found.iter().map(|s| s.as_str()).collect();
+    let consents = consent::gate(state, &purpose, &names).await?;
     let mut events = Vec::new();
     let template = || {
         let mut e = audit::event(caller, ctx, Action::Search);
@@ -296,15 +329,24 @@ pub async fn search(
         e.purpose = Some(purpose.as_str().to_owned());
         e
     };
+    let mut allowed = Vec::with_capacity(found.len());
     for s in &found {
         let mut e = template();
         e.subject = Some(s.as_str().to_owned());
         e.count = 1;
-        events.push(e);
+        let decision = consents.get(s.as_str());
+        e.consent_event = decision.and_then(|d| d.event_id.clone());
+        match decision.filter(|d| !d.reason.allows()) {
+            Some(refused) => events.push(audit::denied(e, refused.reason.code())),
+            None => {
+                events.push(e);
+                allowed.push(s.as_str().to_owned());
+            }
+        }
     }
     if found.is_empty() {
         events.push(template());
     }
     audit::append(state.audit.as_ref(), &events).await?;
-    Ok(found.into_iter().map(|s| s.as_str().to_owned()).collect())
+    Ok(allowed)
 }

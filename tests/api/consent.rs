@@ -515,3 +515,95 @@ async fn a_read_under_a_withdrawn_consent_raises_an_alert() {
     assert_eq!(alerts[0]["key"], format!("actor:{key_id}"));
     assert_eq!(alerts[0]["detail"]["purpose"], "marketing");
 }
+
+#[tokio::test]
+async fn tokens_and_searches_are_gated_too() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let stored = app
+        .call(
+            Method::PUT,
+            "/v1/subjects/alice/data",
+            Some(&key),
+            Some(json!({"fields": {"mobile": "13800138000"}, "searchable": ["mobile"]})),
+        )
+        .await
+        .json();
+    let token = stored["tokens"]["mobile"].as_str().unwrap().to_owned();
+    let detokenize = || {
+        app.post(
+            "/v1/detokenize",
+            Some(&key),
+            json!({"purpose": "marketing", "view": "plain", "tokens": [token.clone()]}),
+        )
+    };
+    let search = || {
+        app.post(
+            "/v1/search",
+            Some(&key),
+            json!({"purpose": "marketing", "field": "mobile", "value": "13800138000"}),
+        )
+    };
+    let refused = detokenize().await;
+    assert_eq!(refused.status, 200, "{}", refused.text);
+    assert_eq!(
+        refused.json()["items"][0]["error"]["code"],
+        "consent.not_given"
+    );
+    assert!(!refused.text.contains("13800138000"));
+    assert_eq!(search().await.json()["subject_ids"], json!([]));
+
+    grant(&app, &key, "alice", sms_grant()).await;
+    assert_eq!(
+        detokenize().await.json()["items"][0]["value"],
+        "13800138000"
+    );
+    assert_eq!(search().await.json()["subject_ids"], json!(["alice"]));
+    let denied = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_events WHERE action IN ('detokenize', 'search') AND outcome = 'denied'")
+        .await;
+    assert_eq!(denied, 2);
+}
+
+#[tokio::test]
+async fn a_withdrawal_on_one_node_refuses_the_next_read_on_another() {
+    if crate::helpers::postgres_url().is_none() {
+        eprintln!(
+            "a_withdrawal_on_one_node_refuses_the_next_read_on_another: runs on PostgreSQL only \
+             (several nodes share a PostgreSQL database; an embedded SQLite file has one \
+             server); set TEST_DATABASE_URL"
+        );
+        return;
+    }
+    let app = spawn_app().await;
+    let other = app.other_node().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    grant(&app, &key, "alice", sms_grant()).await;
+    let c = ciphertext(&app, &key, "alice").await;
+    let read_on_other = || async {
+        let reply = crate::helpers::read(
+            app.client
+                .post(other.url("/v1/decrypt"))
+                .bearer_auth(&key)
+                .json(&json!({"purpose": "marketing", "view": "plain", "items": [{"subject_id": "alice", "field": "mobile", "ciphertext": c}]}))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.json()["items"][0].clone()
+    };
+    assert_eq!(read_on_other().await["value"], "13800138000");
+    app.call(
+        Method::DELETE,
+        "/v1/subjects/alice/consents/marketing",
+        Some(&key),
+        None,
+    )
+    .await;
+    assert_eq!(read_on_other().await["error"]["code"], "consent.withdrawn");
+}

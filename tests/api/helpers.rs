@@ -192,6 +192,36 @@ impl TestApp {
     }
 }
 
+/// Another Baomi node serving the same database as a [`TestApp`] (PostgreSQL: several
+/// nodes share one database); it stops when dropped.
+pub struct OtherNode {
+    pub addr: SocketAddr,
+    _shutdown: oneshot::Sender<()>,
+}
+
+impl OtherNode {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+}
+
+impl TestApp {
+    /// A second node on this app's database.
+    pub async fn other_node(&self) -> OtherNode {
+        let opened = baomi::server::open(&self.db.config(), false).await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, rx) = oneshot::channel::<()>();
+        tokio::spawn(baomi::server::serve(listener, opened, async {
+            let _ = rx.await;
+        }));
+        OtherNode {
+            addr,
+            _shutdown: tx,
+        }
+    }
+}
+
 /// Serves `config` on `db`; `admin_key` is the bootstrap key of an earlier start, if any.
 async fn spawn_on(db: TestDb, config: &Config, admin_key: Option<String>) -> TestApp {
     let opened = baomi::server::open(config, false).await.unwrap();
