@@ -36,6 +36,8 @@ pub struct Limits {
     pub max_batch_items: usize,
     /// How long an API key record is served from memory.
     pub auth_cache_ttl_secs: u64,
+    /// Days a rights request may stay open.
+    pub rights_request_due_days: u32,
 }
 
 impl Limits {
@@ -48,6 +50,7 @@ impl Limits {
             subject_token_max_ttl_secs: config.subject_token_max_ttl_secs,
             max_batch_items: config.max_batch_items,
             auth_cache_ttl_secs: config.auth_cache_ttl_secs,
+            rights_request_due_days: config.rights_request_due_days,
         }
     }
 }
@@ -132,6 +135,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(http::subjects::router())
         .merge(http::audit::router())
         .merge(http::consent::router())
+        .merge(http::requests::router())
         .merge(http::ops::router())
 }
 

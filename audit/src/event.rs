@@ -43,6 +43,10 @@ pub enum Action {
     ConsentWithdraw,
     /// A purpose was declared or changed.
     PurposeChange,
+    /// A subject made a rights request.
+    RequestCreate,
+    /// A rights request was completed or rejected.
+    RequestClose,
 }
 
 impl Action {
@@ -66,6 +70,8 @@ impl Action {
             Action::ConsentGrant => "consent_grant",
             Action::ConsentWithdraw => "consent_withdraw",
             Action::PurposeChange => "purpose_change",
+            Action::RequestCreate => "request_create",
+            Action::RequestClose => "request_close",
         }
     }
 

@@ -1,6 +1,7 @@
 //! Baomi's consent domain: purposes and their legal basis (PIPL Art. 13), the append-only
 //! consent ledger and the state derived from it, PIPL's separate consents and guardians'
-//! consent for minors, and the decision that gates every read of PI under a purpose.
+//! consent for minors, the decision that gates every read of PI under a purpose, signed
+//! consent receipts, and data-subject rights requests.
 
 mod decision;
 mod definition;
@@ -9,6 +10,7 @@ mod grant;
 mod ledger;
 mod purpose;
 pub mod receipt;
+mod requests;
 mod store;
 
 pub use decision::{Reason, decide};
@@ -17,4 +19,5 @@ pub use error::{Error, Result};
 pub use grant::Grant;
 pub use ledger::{ConsentAction, ConsentEvent, ConsentState, Guardian, derive};
 pub use purpose::PurposeId;
+pub use requests::{RequestKind, RequestStatus, RightsRequest, due_at};
 pub use store::{ConsentStore, ConsentStoreFailure, PurposeRecord};

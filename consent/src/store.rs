@@ -5,6 +5,7 @@ use baomi_audit::AccessEvent;
 
 use crate::definition::PurposeDefinition;
 use crate::ledger::ConsentEvent;
+use crate::requests::{RequestStatus, RightsRequest};
 
 /// A failed storage call.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -75,6 +76,36 @@ pub trait ConsentStore: Send + Sync {
         subject: &str,
         purpose: Option<&str>,
     ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
+
+    /// Stores a new rights request; `false`, having written nothing, if the subject has an
+    /// open request of the same kind.
+    async fn add_request(
+        &self,
+        request: &RightsRequest,
+        audit: &[AccessEvent],
+    ) -> Result<bool, ConsentStoreFailure>;
+
+    /// One request.
+    async fn request(&self, id: &str) -> Result<Option<RightsRequest>, ConsentStoreFailure>;
+
+    /// Requests, oldest first: of one subject, or (`None`) of everyone; of one status or all.
+    async fn requests(
+        &self,
+        subject: Option<&str>,
+        status: Option<RequestStatus>,
+        limit: u32,
+    ) -> Result<Vec<RightsRequest>, ConsentStoreFailure>;
+
+    /// Closes an open request; `false` if it was not open.
+    async fn close_request(
+        &self,
+        id: &str,
+        status: RequestStatus,
+        resolution: &str,
+        closed_by: &str,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<bool, ConsentStoreFailure>;
 
     /// The newest ledger event of each of `subjects` for `purpose` (subjects without one are
     /// absent).

@@ -69,6 +69,8 @@ pub struct Config {
     /// backup never brings an erased subject back. Default: `erasure-journal.jsonl` in the
     /// data directory.
     pub erasure_journal: Option<PathBuf>,
+    /// Days a data subject's rights request may stay open before it is overdue.
+    pub rights_request_due_days: u32,
     /// The audit trail: retention, the subject's view, alerts.
     pub audit: AuditConfig,
 }
@@ -105,6 +107,7 @@ impl std::fmt::Debug for Config {
             .field("key_cache_capacity", &self.key_cache_capacity)
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
             .field("erasure_journal", &self.erasure_journal)
+            .field("rights_request_due_days", &self.rights_request_due_days)
             .field("audit", &self.audit)
             .finish()
     }
@@ -167,6 +170,7 @@ impl Default for Config {
             key_cache_capacity: 100_000,
             key_cache_ttl_secs: 60,
             erasure_journal: None,
+            rights_request_due_days: 15,
             audit: AuditConfig::default(),
         }
     }
@@ -241,6 +245,9 @@ impl Config {
             || self.subject_token_ttl_secs > self.subject_token_max_ttl_secs
         {
             return bad("subject_token_ttl_secs must be between 1 and subject_token_max_ttl_secs");
+        }
+        if self.rights_request_due_days == 0 || self.rights_request_due_days > 90 {
+            return bad("rights_request_due_days must be 1 to 90");
         }
         self.audit.validate().map_err(ConfigError::Invalid)
     }

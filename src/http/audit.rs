@@ -534,9 +534,21 @@ async fn access_log(
     event.target = Some("access_log".to_owned());
     event.count = 1;
     audit::append(state.audit.as_ref(), &[event]).await?;
+    Ok(axum::Json(
+        access_log_page(&state, subject, q.cursor, limit).await?,
+    ))
+}
+
+/// A page of `subject`'s access log as the subject sees it (operators as configured).
+pub(crate) async fn access_log_page(
+    state: &AppState,
+    subject: String,
+    cursor: Option<i64>,
+    limit: u32,
+) -> Result<AccessLogPage, ServiceError> {
     let filter = baomi_audit::EventFilter {
         subject: Some(subject),
-        before: q.cursor,
+        before: cursor,
         ..baomi_audit::EventFilter::default()
     };
     let found = state.audit_log.events(&filter, limit).await?;
@@ -561,8 +573,8 @@ async fn access_log(
             outcome: e.outcome.label().to_owned(),
         })
         .collect();
-    Ok(axum::Json(AccessLogPage {
+    Ok(AccessLogPage {
         entries,
         next_cursor,
-    }))
+    })
 }

@@ -199,7 +199,8 @@ pub struct ConsentList {
     pub consents: Vec<ConsentView>,
 }
 
-fn consent_list(found: Vec<consent::PurposeConsent>) -> ConsentList {
+/// The view of a subject's consents.
+pub(crate) fn consent_list(found: Vec<consent::PurposeConsent>) -> ConsentList {
     ConsentList {
         consents: found
             .into_iter()

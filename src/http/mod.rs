@@ -9,6 +9,7 @@ pub mod extract;
 pub mod keyrings;
 pub mod keys;
 pub mod ops;
+pub mod requests;
 pub mod subject_tokens;
 pub mod subjects;
 pub mod vault;

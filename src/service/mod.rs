@@ -12,6 +12,7 @@ pub mod key_cache;
 pub mod keyrings;
 pub mod keys;
 pub mod maintenance;
+pub mod requests;
 pub mod setup;
 pub mod stored;
 pub mod subject_tokens;

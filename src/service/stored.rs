@@ -56,7 +56,7 @@ fn subject(raw: &str) -> Result<SubjectId, ServiceError> {
     SubjectId::parse(raw).map_err(|e| ServiceError::invalid("subject_id", e))
 }
 
-fn erased_or(e: baomi_vault::Error) -> ServiceError {
+pub(crate) fn erased_or(e: baomi_vault::Error) -> ServiceError {
     match e {
         baomi_vault::Error::SubjectErased => ServiceError::Gone {
             code: "vault.subject_erased",

@@ -317,6 +317,17 @@ pub async fn erase(
     subject: &str,
 ) -> Result<ErasureReceipt, ServiceError> {
     require_role(caller, &[Role::Service, Role::Admin])?;
+    erase_subject(state, caller, ctx, subject).await
+}
+
+/// The erasure itself, for callers already authorised (an API call, or an officer closing a
+/// deletion request).
+pub(crate) async fn erase_subject(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+) -> Result<ErasureReceipt, ServiceError> {
     let subject = SubjectId::parse(subject).map_err(|e| ServiceError::invalid("subject_id", e))?;
     let receipt_id = crate::service::erasure_journal::new_receipt_id()?;
     let at = now();

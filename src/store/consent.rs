@@ -1,7 +1,9 @@
 //! Purposes and the consent ledger (`baomi_consent::ConsentStore`), written once for both
 //! backends.
 
-use baomi_consent::{ConsentEvent, ConsentStoreFailure, PurposeRecord};
+use baomi_consent::{
+    ConsentEvent, ConsentStoreFailure, PurposeRecord, RequestKind, RequestStatus, RightsRequest,
+};
 
 use super::StoreError;
 
@@ -43,6 +45,52 @@ pub(super) fn purpose_record(
 /// A ledger event from its stored text.
 pub(super) fn consent_event(body: &str) -> Result<ConsentEvent, ConsentStoreFailure> {
     serde_json::from_str(body).map_err(|_| corrupt("consent event"))
+}
+
+/// A rights_requests row.
+pub(super) type RequestRow = (
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+);
+
+/// The columns of a [`RequestRow`], in order.
+pub(super) const REQUEST_COLUMNS: &str = "id, subject, kind, status, note_ciphertext, \
+     created_at, due_at, closed_at, resolution, closed_by";
+
+/// A rights request from its row.
+pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentStoreFailure> {
+    let (
+        id,
+        subject,
+        kind,
+        status,
+        note_ciphertext,
+        created_at,
+        due_at,
+        closed_at,
+        resolution,
+        closed_by,
+    ) = row;
+    Ok(RightsRequest {
+        id,
+        subject,
+        kind: RequestKind::parse(&kind).ok_or_else(|| corrupt("request kind"))?,
+        status: RequestStatus::parse(&status).ok_or_else(|| corrupt("request status"))?,
+        note_ciphertext,
+        created_at,
+        due_at,
+        closed_at,
+        resolution,
+        closed_by,
+    })
 }
 
 /// Implements [`baomi_consent::ConsentStore`] for `$store`.
@@ -230,6 +278,116 @@ macro_rules! impl_consent_store {
                 rows.iter()
                     .map(|(b,)| $crate::store::consent::consent_event(b))
                     .collect()
+            }
+
+            async fn add_request(
+                &self,
+                request: &baomi_consent::RightsRequest,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
+                let f = $crate::store::consent::failure;
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                let added = sqlx::query(
+                    "INSERT INTO rights_requests (id, subject, kind, status, note_ciphertext, \
+                     created_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&request.id)
+                .bind(&request.subject)
+                .bind(request.kind.as_str())
+                .bind(request.status.as_str())
+                .bind(&request.note_ciphertext)
+                .bind(request.created_at)
+                .bind(request.due_at)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?
+                .rows_affected();
+                if added == 0 {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(false);
+                }
+                write_outbox(&mut tx, audit).await.map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                Ok(true)
+            }
+
+            async fn request(
+                &self,
+                id: &str,
+            ) -> Result<Option<baomi_consent::RightsRequest>, baomi_consent::ConsentStoreFailure>
+            {
+                let row: Option<$crate::store::consent::RequestRow> =
+                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                        "SELECT {} FROM rights_requests WHERE id = $1",
+                        $crate::store::consent::REQUEST_COLUMNS
+                    )))
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::consent::failure)?;
+                row.map($crate::store::consent::rights_request).transpose()
+            }
+
+            async fn requests(
+                &self,
+                subject: Option<&str>,
+                status: Option<baomi_consent::RequestStatus>,
+                limit: u32,
+            ) -> Result<Vec<baomi_consent::RightsRequest>, baomi_consent::ConsentStoreFailure>
+            {
+                let mut q = sqlx::QueryBuilder::new(format!(
+                    "SELECT {} FROM rights_requests WHERE 1 = 1",
+                    $crate::store::consent::REQUEST_COLUMNS
+                ));
+                if let Some(s) = subject {
+                    q.push(" AND subject = ").push_bind(s);
+                }
+                if let Some(s) = status {
+                    q.push(" AND status = ").push_bind(s.as_str());
+                }
+                q.push(" ORDER BY due_at, id LIMIT ").push_bind(i64::from(limit));
+                let rows: Vec<$crate::store::consent::RequestRow> = q
+                    .build_query_as()
+                    .fetch_all(&self.pool)
+                    .await
+                    .map_err($crate::store::consent::failure)?;
+                rows.into_iter()
+                    .map($crate::store::consent::rights_request)
+                    .collect()
+            }
+
+            async fn close_request(
+                &self,
+                id: &str,
+                status: baomi_consent::RequestStatus,
+                resolution: &str,
+                closed_by: &str,
+                now: i64,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
+                let f = $crate::store::consent::failure;
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                let closed = sqlx::query(
+                    "UPDATE rights_requests SET status = $2, resolution = $3, closed_by = $4, \
+                     closed_at = $5 WHERE id = $1 AND status = 'open'",
+                )
+                .bind(id)
+                .bind(status.as_str())
+                .bind(resolution)
+                .bind(closed_by)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?
+                .rows_affected();
+                if closed == 0 {
+                    tx.rollback().await.map_err(f)?;
+                    return Ok(false);
+                }
+                write_outbox(&mut tx, audit).await.map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                Ok(true)
             }
 
             async fn latest_consents(

@@ -13,6 +13,7 @@ mod keys;
 mod ops;
 mod problems;
 mod process;
+mod requests;
 mod store_conformance;
 mod stored;
 mod subject_tokens;

@@ -1,0 +1,282 @@
+//! Data-subject rights requests: a subject files one with their token; officers list them
+//! by deadline and close them (closing a deletion erases the subject); a subject can always
+//! download a copy of their data (`export`). Every step is in the audit trail.
+
+use baomi_audit::Action;
+use baomi_consent::{RequestKind, RequestStatus, RightsRequest};
+use baomi_vault::{FieldName, KeyringName, SubjectId};
+use zeroize::Zeroizing;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::authenticate::{require_role, require_subject};
+use crate::service::{RequestContext, ServiceError, audit, now};
+
+/// The vault field a request's note is encrypted as.
+const NOTE_FIELD: &str = "text.request_note";
+/// Longest note accepted, in bytes.
+const MAX_NOTE: usize = 2000;
+/// Most requests listed at once.
+pub const MAX_LIST: u32 = 500;
+
+fn new_id() -> Result<String, ServiceError> {
+    let mut bytes = [0u8; 15];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+        .map_err(|_| ServiceError::Internal("no randomness".to_owned()))?;
+    Ok(format!(
+        "req_{}",
+        data_encoding::BASE32_NOPAD
+            .encode(&bytes)
+            .to_ascii_lowercase()
+    ))
+}
+
+fn note_field() -> Result<FieldName, ServiceError> {
+    FieldName::parse(NOTE_FIELD).map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+fn request_event(
+    caller: &Caller,
+    ctx: &RequestContext,
+    action: Action,
+    request: &RightsRequest,
+    status: RequestStatus,
+) -> baomi_audit::AccessEvent {
+    let mut e = audit::about(caller, ctx, action, &request.id);
+    e.subject = Some(request.subject.clone());
+    e.fields = vec![
+        format!("kind:{}", request.kind.as_str()),
+        format!("status:{}", status.as_str()),
+    ];
+    e
+}
+
+/// Files a request for the subject of the caller's token. `note` (what to correct, what to
+/// explain; it may hold PI) is encrypted under the subject's key.
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    kind: RequestKind,
+    note: Option<Zeroizing<String>>,
+) -> Result<RightsRequest, ServiceError> {
+    let subject = require_subject(caller)?.clone();
+    let at = now();
+    let note_ciphertext = match note.filter(|n| !n.trim().is_empty()) {
+        None => None,
+        Some(n) if n.len() > MAX_NOTE => {
+            return Err(ServiceError::invalid("note", "at most 2000 bytes"));
+        }
+        Some(n) => Some(
+            state
+                .vault
+                .encrypt(
+                    &KeyringName::default_name(),
+                    &subject,
+                    &note_field()?,
+                    &n,
+                    at,
+                )
+                .await
+                .map_err(crate::service::stored::erased_or)?,
+        ),
+    };
+    let request = RightsRequest {
+        id: new_id()?,
+        subject: subject.as_str().to_owned(),
+        kind,
+        status: RequestStatus::Open,
+        note_ciphertext,
+        created_at: at,
+        due_at: baomi_consent::due_at(at, state.limits.rights_request_due_days),
+        closed_at: None,
+        resolution: None,
+        closed_by: None,
+    };
+    let event = request_event(
+        caller,
+        ctx,
+        Action::RequestCreate,
+        &request,
+        RequestStatus::Open,
+    );
+    if !state.store.add_request(&request, &[event]).await? {
+        return Err(ServiceError::Conflict {
+            code: "requests.duplicate",
+            detail: format!(
+                "a {} request of this subject is open already",
+                kind.as_str()
+            ),
+        });
+    }
+    audit::settle(state.audit.as_ref()).await;
+    Ok(request)
+}
+
+/// The requests of the caller's subject, by deadline.
+pub async fn mine(state: &AppState, caller: &Caller) -> Result<Vec<RightsRequest>, ServiceError> {
+    let subject = require_subject(caller)?;
+    Ok(state
+        .store
+        .requests(Some(subject.as_str()), None, MAX_LIST)
+        .await?)
+}
+
+/// Requests for officers (officer, admin), by deadline: all, or of one status.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    status: Option<RequestStatus>,
+    limit: u32,
+) -> Result<Vec<RightsRequest>, ServiceError> {
+    require_role(caller, &[Role::Officer, Role::Admin])?;
+    Ok(state.store.requests(None, status, limit).await?)
+}
+
+/// One request with its note decrypted, for the officer handling it (the read of the
+/// note is audited).
+pub async fn get(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<(RightsRequest, Option<Zeroizing<String>>), ServiceError> {
+    require_role(caller, &[Role::Officer, Role::Admin])?;
+    let request = state
+        .store
+        .request(id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            code: "requests.not_found",
+        })?;
+    let note = match &request.note_ciphertext {
+        None => None,
+        Some(c) => {
+            let subject = SubjectId::parse(&request.subject)
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let mut event = audit::event(caller, ctx, Action::Read);
+            event.subject = Some(request.subject.clone());
+            event.target = Some(request.id.clone());
+            event.fields = vec![NOTE_FIELD.to_owned()];
+            event.count = 1;
+            // An erased subject's note is gone with its keys.
+            match state.vault.decrypt(&subject, &note_field()?, c).await {
+                Ok(plain) => {
+                    audit::append(state.audit.as_ref(), &[event]).await?;
+                    Some(plain)
+                }
+                Err(_) => None,
+            }
+        }
+    };
+    Ok((request, note))
+}
+
+/// Closes a request (officer, admin): `completed` or `rejected`, with the answer given to
+/// the subject. Completing a deletion request erases the subject first.
+pub async fn close(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    id: &str,
+    status: RequestStatus,
+    resolution: &str,
+) -> Result<RightsRequest, ServiceError> {
+    require_role(caller, &[Role::Officer, Role::Admin])?;
+    if status == RequestStatus::Open {
+        return Err(ServiceError::invalid("status", "completed or rejected"));
+    }
+    if resolution.trim().is_empty() || resolution.len() > MAX_NOTE {
+        return Err(ServiceError::invalid(
+            "resolution",
+            "say, in 1 to 2000 bytes, what was done or why not",
+        ));
+    }
+    let request = state
+        .store
+        .request(id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            code: "requests.not_found",
+        })?;
+    if request.status != RequestStatus::Open {
+        return Err(ServiceError::Conflict {
+            code: "requests.closed",
+            detail: "this request is closed already".to_owned(),
+        });
+    }
+    if request.kind == RequestKind::Deletion && status == RequestStatus::Completed {
+        crate::service::vault::erase_subject(state, caller, ctx, &request.subject).await?;
+    }
+    let Caller::Key { id: closed_by, .. } = caller else {
+        return Err(ServiceError::Internal("an officer is a key".to_owned()));
+    };
+    let event = request_event(caller, ctx, Action::RequestClose, &request, status);
+    if !state
+        .store
+        .close_request(id, status, resolution, closed_by, now(), &[event])
+        .await?
+    {
+        return Err(ServiceError::Conflict {
+            code: "requests.closed",
+            detail: "this request is closed already".to_owned(),
+        });
+    }
+    audit::settle(state.audit.as_ref()).await;
+    state.store.request(id).await?.ok_or(ServiceError::Internal(
+        "a closed request vanished".to_owned(),
+    ))
+}
+
+/// A subject's copy of their data (PIPL Art. 45).
+pub struct Export {
+    /// The subject.
+    pub subject: SubjectId,
+    /// Stored fields, decrypted: `(field, value or error code)`.
+    pub fields: Vec<(String, Result<Zeroizing<String>, &'static str>)>,
+    /// Their consents.
+    pub consents: Vec<crate::service::consent::PurposeConsent>,
+    /// Their requests.
+    pub requests: Vec<RightsRequest>,
+}
+
+/// Everything Baomi holds about the caller's subject, decrypted for them alone; the read
+/// is audited (their access log lists it, and the export includes that log).
+pub async fn export(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+) -> Result<Export, ServiceError> {
+    let subject = require_subject(caller)?.clone();
+    let read = state
+        .vault
+        .read_fields(&subject, None)
+        .await
+        .map_err(crate::service::stored::erased_or)?;
+    let mut event = audit::event(caller, ctx, Action::Read);
+    event.subject = Some(subject.as_str().to_owned());
+    event.purpose = Some("data_subject_access".to_owned());
+    event.fields = read.iter().map(|r| r.field.as_str().to_owned()).collect();
+    event.count = u32::try_from(read.len()).unwrap_or(u32::MAX);
+    audit::append(state.audit.as_ref(), &[event]).await?;
+    let fields = read
+        .into_iter()
+        .map(|r| {
+            let value = r.value.map_err(|e| {
+                crate::service::vault::item_error(e).map_or("vault.decrypt_failed", |i| i.code)
+            });
+            (r.field.as_str().to_owned(), value)
+        })
+        .collect();
+    let consents = crate::service::consent::consents(state, caller, subject.as_str()).await?;
+    let requests = state
+        .store
+        .requests(Some(subject.as_str()), None, MAX_LIST)
+        .await?;
+    Ok(Export {
+        subject,
+        fields,
+        consents,
+        requests,
+    })
+}
