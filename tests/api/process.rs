@@ -432,6 +432,62 @@ async fn logs_never_contain_secrets_or_personal_information() {
         )
         .await,
     );
+    // Consent and rights requests: a purpose refused with PI in it, a grant refused with PI
+    // as evidence, a read refused by consent, a request whose note is PI.
+    replies.push(
+        send(
+            client
+                .put(format!("{base}/v1/purposes/kyc"))
+                .bearer_auth(&admin)
+                .json(&json!({"description": pi[3], "legal_basis": "consent", "categories": [], "retention_days": 30})),
+        )
+        .await,
+    );
+    let purpose = send(
+        client
+            .put(format!("{base}/v1/purposes/kyc"))
+            .bearer_auth(&admin)
+            .json(&json!({"description": "identity checks", "legal_basis": "consent",
+                "categories": [{"name": "id_number", "sensitive": false, "level": "C3"}], "retention_days": 30})),
+    )
+    .await;
+    assert_eq!(purpose.status, 200, "{}", purpose.text);
+    replies.push(
+        post(
+            &base,
+            "/v1/subjects/u1/consents",
+            &service,
+            json!({"purpose": "kyc", "channel": "", "evidence": pi[2]}),
+        )
+        .await,
+    );
+    let sealed = post(
+        &base,
+        "/v1/encrypt",
+        &service,
+        json!({"items": [{"subject_id": "u1", "field": "id_number", "value": pi[0]}]}),
+    )
+    .await;
+    replies.push(
+        post(
+            &base,
+            "/v1/decrypt",
+            &service,
+            json!({"purpose": "kyc", "view": "plain", "items": [{"subject_id": "u1", "field": "id_number",
+                "ciphertext": sealed.json()["items"][0]["ciphertext"]}]}),
+        )
+        .await,
+    );
+    replies.push(
+        post(
+            &base,
+            "/v1/me/requests",
+            &token,
+            json!({"kind": "correction", "note": format!("my mobile is {}", pi[1])}),
+        )
+        .await,
+    );
+    assert_eq!(replies.last().unwrap().status, 201);
     let metrics = get(&base, "/metrics", None).await.text;
 
     let (stdout, stderr) = server.stop().await;
