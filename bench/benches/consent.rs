@@ -28,6 +28,7 @@ fn event(n: u64, subject: &str, action: ConsentAction) -> ConsentEvent {
         guardian: None,
         at: n as i64,
         expires_at: None,
+        notice: None,
     }
 }
 
@@ -94,21 +95,24 @@ fn bench(c: &mut Criterion) {
         }
     });
     let mut i = 0u64;
-    g.bench_function("gate for one subject, ledger of 13,334 events (SQLite)", |b| {
-        b.iter(|| {
-            i = (i + 7_919) % 10_000;
-            let subject = format!("u{i}");
-            rt.block_on(async {
-                let purpose = store.purpose("marketing").await.unwrap().unwrap();
-                let latest = store
-                    .latest_consents("marketing", &[subject.as_str()])
-                    .await
-                    .unwrap();
-                let state = baomi_consent::derive(&latest, 10, purpose.renewal_from);
-                baomi_consent::decide(&purpose.definition, &state)
+    g.bench_function(
+        "gate for one subject, ledger of 13,334 events (SQLite)",
+        |b| {
+            b.iter(|| {
+                i = (i + 7_919) % 10_000;
+                let subject = format!("u{i}");
+                rt.block_on(async {
+                    let purpose = store.purpose("marketing").await.unwrap().unwrap();
+                    let latest = store
+                        .latest_consents("marketing", &[subject.as_str()])
+                        .await
+                        .unwrap();
+                    let state = baomi_consent::derive(&latest, 10, purpose.renewal_from);
+                    baomi_consent::decide(&purpose.definition, &state)
+                })
             })
-        })
-    });
+        },
+    );
     g.throughput(Throughput::Elements(100));
     let batch: Vec<String> = (0..100).map(|i| format!("u{}", i * 97)).collect();
     let names: Vec<&str> = batch.iter().map(String::as_str).collect();

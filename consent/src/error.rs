@@ -21,4 +21,7 @@ pub enum Error {
     /// A grant is malformed.
     #[error("invalid consent: {0}")]
     InvalidGrant(&'static str),
+    /// A notice is malformed.
+    #[error("invalid notice: {0}")]
+    InvalidNotice(&'static str),
 }

@@ -33,6 +33,9 @@ pub struct Grant {
     /// When the consent lapses (RFC 3339), if it does.
     #[serde(default)]
     pub expires_at: Option<String>,
+    /// The notice version the subject was shown (it must exist and cover the purpose).
+    #[serde(default)]
+    pub notice: Option<crate::notice::NoticeRef>,
 }
 
 impl Grant {
@@ -100,6 +103,7 @@ mod tests {
             minor: false,
             guardian: None,
             expires_at: None,
+            notice: None,
         }
     }
 

@@ -58,6 +58,9 @@ pub struct ConsentEvent {
     /// When a grant lapses (Unix seconds), if it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
+    /// The notice version the subject was shown, if the platform named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notice: Option<crate::notice::NoticeRef>,
 }
 
 /// A subject's consent to one purpose, as derived from its events.
@@ -165,6 +168,7 @@ mod tests {
             guardian: None,
             at: n as i64,
             expires_at,
+            notice: None,
         }
     }
 

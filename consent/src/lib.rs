@@ -8,6 +8,7 @@ mod definition;
 mod error;
 mod grant;
 mod ledger;
+mod notice;
 mod purpose;
 pub mod receipt;
 mod requests;
@@ -18,6 +19,7 @@ pub use definition::{LegalBasis, Level, PiCategory, PurposeDefinition, Recipient
 pub use error::{Error, Result};
 pub use grant::Grant;
 pub use ledger::{ConsentAction, ConsentEvent, ConsentState, Guardian, derive};
+pub use notice::{Notice, NoticeRef, NoticeText};
 pub use purpose::PurposeId;
 pub use requests::{RequestKind, RequestStatus, RightsRequest, due_at};
 pub use store::{ConsentStore, ConsentStoreFailure, PurposeRecord};

@@ -51,6 +51,7 @@ pub fn receipt_body(
         "separate_consents": event.scopes,
         "guardian": event.guardian,
         "expires_at": event.expires_at,
+        "notice": event.notice,
     })
 }
 

@@ -77,6 +77,23 @@ pub trait ConsentStore: Send + Sync {
         purpose: Option<&str>,
     ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
 
+    /// Publishes a new version of a notice (1 if it is new); returns it.
+    async fn put_notice(
+        &self,
+        id: &str,
+        text: &crate::notice::NoticeText,
+        text_sha256: &str,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<crate::notice::Notice, ConsentStoreFailure>;
+
+    /// One version of a notice (the newest if `version` is `None`).
+    async fn notice(
+        &self,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<Option<crate::notice::Notice>, ConsentStoreFailure>;
+
     /// Stores a new rights request; `false`, having written nothing, if the subject has an
     /// open request of the same kind.
     async fn add_request(

@@ -29,6 +29,30 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(withdraw_mine))
         .routes(routes!(decide))
         .routes(routes!(receipt))
+        .routes(routes!(put_notice))
+}
+
+/// Publish a new version of a privacy notice (admin). Grants may name the version the
+/// subject was shown.
+#[utoipa::path(put, path = "/v1/notices/{id}", tag = "consent", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The notice id, e.g. `privacy-policy`")),
+    request_body = baomi_consent::NoticeText,
+    responses(
+        (status = 200, body = baomi_consent::Notice),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`consent.invalid_notice`, `consent.unknown_purpose`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn put_notice(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    Json(body): Json<baomi_consent::NoticeText>,
+) -> Result<axum::Json<baomi_consent::Notice>, ApiError> {
+    Ok(axum::Json(
+        consent::put_notice(&state, &caller, &ctx, &id, body).await?,
+    ))
 }
 
 /// The signed receipt of a grant or withdrawal (service, officer, or the subject's token):

@@ -35,6 +35,7 @@ fn rejected(e: baomi_consent::Error) -> ServiceError {
         E::SeparateConsentMissing(_) => "consent.separate_consent_missing",
         E::GuardianRequired => "consent.guardian_required",
         E::InvalidGrant(_) => "consent.invalid_grant",
+        E::InvalidNotice(_) => "consent.invalid_notice",
     };
     ServiceError::Rejected {
         code,
@@ -78,6 +79,46 @@ pub async fn put_purpose(
         .await?;
     audit::settle(state.audit.as_ref()).await;
     Ok((record, changes))
+}
+
+/// Publishes a new version of a notice (admin): its text, language and the declared
+/// purposes it informs about; its SHA-256 is kept with it.
+pub async fn put_notice(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    raw_id: &str,
+    text: baomi_consent::NoticeText,
+) -> Result<baomi_consent::Notice, ServiceError> {
+    require_role(caller, &[Role::Admin])?;
+    let id = purpose_id(raw_id).map_err(|_| ServiceError::Rejected {
+        code: "consent.invalid_notice",
+        detail: "a notice id has the form of a purpose id".to_owned(),
+    })?;
+    text.validate().map_err(rejected)?;
+    for p in &text.purposes {
+        if state.store.purpose(p).await?.is_none() {
+            return Err(ServiceError::Rejected {
+                code: "consent.unknown_purpose",
+                detail: "the notice names a purpose that is not declared".to_owned(),
+            });
+        }
+    }
+    let sha = data_encoding::HEXLOWER
+        .encode(ring::digest::digest(&ring::digest::SHA256, text.text.as_bytes()).as_ref());
+    let mut event = audit::about(
+        caller,
+        ctx,
+        Action::PurposeChange,
+        &format!("notice:{}", id.as_str()),
+    );
+    event.fields = text.purposes.clone();
+    let notice = state
+        .store
+        .put_notice(id.as_str(), &text, &sha, now(), &[event])
+        .await?;
+    audit::settle(state.audit.as_ref()).await;
+    Ok(notice)
 }
 
 /// Every purpose (admin, service, officer).
@@ -153,6 +194,19 @@ pub async fn grant(
     may_act_for(caller, subject.as_str())?;
     let purpose = known_purpose(state, &grant.purpose).await?;
     grant.validate(&purpose.definition).map_err(rejected)?;
+    if let Some(shown) = &grant.notice {
+        let covers = state
+            .store
+            .notice(&shown.id, Some(shown.version))
+            .await?
+            .is_some_and(|n| n.purposes.contains(&purpose.id));
+        if !covers {
+            return Err(ServiceError::Rejected {
+                code: "consent.unknown_notice",
+                detail: "no such notice version, or it does not cover this purpose".to_owned(),
+            });
+        }
+    }
     let at = now();
     let expires_at = match &grant.expires_at {
         None => None,
@@ -178,6 +232,7 @@ pub async fn grant(
         guardian: grant.guardian,
         at,
         expires_at,
+        notice: grant.notice,
     };
     let audited = consent_event(caller, ctx, Action::ConsentGrant, &event);
     state.store.append_consent(&event, &[audited]).await?;
@@ -225,6 +280,7 @@ pub async fn withdraw(
         guardian: None,
         at,
         expires_at: None,
+        notice: None,
     };
     let audited = consent_event(caller, ctx, Action::ConsentWithdraw, &event);
     state.store.append_consent(&event, &[audited]).await?;

@@ -47,6 +47,23 @@ pub(super) fn consent_event(body: &str) -> Result<ConsentEvent, ConsentStoreFail
     serde_json::from_str(body).map_err(|_| corrupt("consent event"))
 }
 
+/// A notices row (without the text): id, version, language, sha256, purposes, published_at.
+pub(super) type NoticeRow = (String, i64, String, String, String, i64);
+
+/// A notice from its row.
+pub(super) fn notice(
+    (id, version, language, text_sha256, purposes, published_at): NoticeRow,
+) -> Result<baomi_consent::Notice, ConsentStoreFailure> {
+    Ok(baomi_consent::Notice {
+        id,
+        version: u32::try_from(version).map_err(|_| corrupt("notice version"))?,
+        language,
+        text_sha256,
+        purposes: serde_json::from_str(&purposes).map_err(|_| corrupt("notice"))?,
+        published_at,
+    })
+}
+
 /// A rights_requests row.
 pub(super) type RequestRow = (
     String,
@@ -278,6 +295,82 @@ macro_rules! impl_consent_store {
                 rows.iter()
                     .map(|(b,)| $crate::store::consent::consent_event(b))
                     .collect()
+            }
+
+            async fn put_notice(
+                &self,
+                id: &str,
+                text: &baomi_consent::NoticeText,
+                text_sha256: &str,
+                now: i64,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<baomi_consent::Notice, baomi_consent::ConsentStoreFailure> {
+                let f = $crate::store::consent::failure;
+                let mut tx = self
+                    .write_locked(
+                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
+                        &format!("notice:{id}"),
+                    )
+                    .await
+                    .map_err(|e| baomi_consent::ConsentStoreFailure {
+                        unavailable: e.unavailable,
+                        detail: e.detail,
+                    })?;
+                let (latest,): (Option<i64>,) =
+                    sqlx::query_as("SELECT MAX(version) FROM notices WHERE id = $1")
+                        .bind(id)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(f)?;
+                let version = latest.unwrap_or(0) + 1;
+                let purposes = serde_json::to_string(&text.purposes)
+                    .map_err(|_| $crate::store::consent::corrupt("notice"))?;
+                sqlx::query(
+                    "INSERT INTO notices (id, version, language, text, text_sha256, purposes, \
+                     published_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(id)
+                .bind(version)
+                .bind(&text.language)
+                .bind(&text.text)
+                .bind(text_sha256)
+                .bind(&purposes)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?;
+                write_outbox(&mut tx, audit).await.map_err(f)?;
+                tx.commit().await.map_err(f)?;
+                $crate::store::consent::notice((
+                    id.to_owned(),
+                    version,
+                    text.language.clone(),
+                    text_sha256.to_owned(),
+                    purposes,
+                    now,
+                ))
+            }
+
+            async fn notice(
+                &self,
+                id: &str,
+                version: Option<u32>,
+            ) -> Result<Option<baomi_consent::Notice>, baomi_consent::ConsentStoreFailure> {
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT id, version, language, text_sha256, purposes, published_at \
+                     FROM notices WHERE id = ",
+                );
+                q.push_bind(id);
+                if let Some(v) = version {
+                    q.push(" AND version = ").push_bind(i64::from(v));
+                }
+                q.push(" ORDER BY version DESC LIMIT 1");
+                let row: Option<$crate::store::consent::NoticeRow> = q
+                    .build_query_as()
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::consent::failure)?;
+                row.map($crate::store::consent::notice).transpose()
             }
 
             async fn add_request(

@@ -607,3 +607,64 @@ async fn a_withdrawal_on_one_node_refuses_the_next_read_on_another() {
     .await;
     assert_eq!(read_on_other().await["error"]["code"], "consent.withdrawn");
 }
+
+#[tokio::test]
+async fn grants_name_the_notice_version_the_subject_saw() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let publish = |text: &'static str, purposes: Value| {
+        app.call(
+            Method::PUT,
+            "/v1/notices/privacy-policy",
+            Some(&app.admin_key),
+            Some(json!({"language": "zh-CN", "text": text, "purposes": purposes})),
+        )
+    };
+    let v1 = publish("我们会向您发送理财产品信息。", json!(["marketing"])).await;
+    assert_eq!(v1.status, 200, "{}", v1.text);
+    let v1 = v1.json();
+    assert_eq!(v1["version"], 1);
+    assert_eq!(v1["text_sha256"].as_str().unwrap().len(), 64);
+    let v2 = publish("我们会通过短信向您发送理财产品信息。", json!(["marketing"]))
+        .await
+        .json();
+    assert_eq!(v2["version"], 2);
+    assert_ne!(v1["text_sha256"], v2["text_sha256"]);
+
+    let mut with_notice = sms_grant();
+    with_notice["notice"] = json!({"id": "privacy-policy", "version": 2});
+    let granted = grant(&app, &key, "alice", with_notice.clone()).await;
+    assert_eq!(granted.status, 201, "{}", granted.text);
+    assert_eq!(granted.json()["notice"]["version"], 2);
+    let id = granted.json()["id"].as_str().unwrap().to_owned();
+    let receipt = app
+        .get(&format!("/v1/consent/receipts/{id}"), Some(&key))
+        .await
+        .json();
+    assert_eq!(receipt["notice"]["id"], "privacy-policy");
+
+    with_notice["notice"]["version"] = json!(9);
+    grant(&app, &key, "alice", with_notice)
+        .await
+        .assert_problem(422, "consent.unknown_notice");
+    publish("x", json!(["nope"]))
+        .await
+        .assert_problem(422, "consent.unknown_purpose");
+    app.call(
+        Method::PUT,
+        "/v1/notices/privacy-policy",
+        Some(&app.admin_key),
+        Some(json!({"language": "zh CN!", "text": "x", "purposes": ["marketing"]})),
+    )
+    .await
+    .assert_problem(422, "consent.invalid_notice");
+    app.call(
+        Method::PUT,
+        "/v1/notices/privacy-policy",
+        Some(&key),
+        Some(json!({"language": "zh-CN", "text": "x", "purposes": ["marketing"]})),
+    )
+    .await
+    .assert_problem(403, "auth.forbidden");
+}

@@ -40,6 +40,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("delete", "/v1/me/consents/{purpose}"),
     ("post", "/v1/consent/decisions"),
     ("get", "/v1/consent/receipts/{id}"),
+    ("put", "/v1/notices/{id}"),
     ("post", "/v1/me/requests"),
     ("get", "/v1/me/requests"),
     ("get", "/v1/me/export"),
