@@ -16,7 +16,8 @@ use crate::config::Config;
 use crate::http;
 use crate::service::audit_log::AuditLog;
 use crate::service::erasure_journal::ErasureJournal;
-use crate::service::key_cache::KeyRecordCache;
+use crate::service::ttl_cache::TtlCache;
+use crate::store::ApiKeyRecord;
 use crate::store::Store;
 use baomi_audit::AuditSink;
 use baomi_vault::Vault;
@@ -70,7 +71,9 @@ pub struct Inner {
     /// The erasure journal.
     pub erasure_journal: Arc<ErasureJournal>,
     /// Recently read API key records.
-    pub key_records: KeyRecordCache,
+    pub key_records: TtlCache<ApiKeyRecord>,
+    /// Recently read purposes.
+    pub purposes: TtlCache<baomi_consent::PurposeRecord>,
     /// Configured limits.
     pub limits: Limits,
     /// The Prometheus recorder's handle.
@@ -213,9 +216,8 @@ pub fn build(parts: Parts) -> Router {
         audit,
         audit_log,
         erasure_journal,
-        key_records: KeyRecordCache::new(std::time::Duration::from_secs(
-            limits.auth_cache_ttl_secs,
-        )),
+        key_records: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
+        purposes: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
         limits: limits.clone(),
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),

@@ -56,8 +56,9 @@ pub struct Config {
     /// The audit log's name in its signed checkpoints (no spaces, no `+`), e.g.
     /// `pay.example/baomi-audit`.
     pub audit_origin: String,
-    /// How long an API key record is served from memory, in seconds (0: always read). A key
-    /// revoked on another node sharing the database keeps working at most this long.
+    /// How long an API key record or a purpose definition is served from memory, in seconds
+    /// (0: always read). A key revoked, or a purpose changed, on another node sharing the
+    /// database shows here at most this much later. Consents are never cached.
     pub auth_cache_ttl_secs: u64,
     /// Most unwrapped subject data keys kept in memory.
     pub key_cache_capacity: usize,

@@ -39,7 +39,7 @@ async fn key_caller(state: &AppState, credential: &str) -> Result<Caller, Servic
     };
     let Some(key) = state
         .key_records
-        .get(state.store.as_ref(), presented.id)
+        .get(presented.id, state.store.key(presented.id))
         .await?
     else {
         // Pay for the comparison anyway, so that unknown ids cost what known ones do.
@@ -67,7 +67,7 @@ async fn subject_caller(state: &AppState, credential: &str) -> Result<Caller, Se
         })?;
     let issuer_active = state
         .key_records
-        .get(state.store.as_ref(), &claims.iss)
+        .get(&claims.iss, state.store.key(&claims.iss))
         .await?
         .is_some_and(|k| k.revoked_at.is_none() && k.role == Role::Service);
     if !issuer_active || state.store.subject_token_revoked(&claims.jti).await? {

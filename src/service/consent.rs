@@ -77,6 +77,7 @@ pub async fn put_purpose(
             &[event],
         )
         .await?;
+    state.purposes.evict(id.as_str());
     audit::settle(state.audit.as_ref()).await;
     Ok((record, changes))
 }
@@ -402,7 +403,13 @@ pub async fn gate(
     purpose: &PurposeId,
     subjects: &[&str],
 ) -> Result<HashMap<String, Decision>, ServiceError> {
-    let Some(record) = state.store.purpose(purpose.as_str()).await? else {
+    // Purposes are read through a short-lived cache (they change rarely, and a change shows
+    // on other nodes within the cache's lifetime); the ledger below is read every time.
+    let Some(record) = state
+        .purposes
+        .get(purpose.as_str(), state.store.purpose(purpose.as_str()))
+        .await?
+    else {
         return Ok(HashMap::new());
     };
     if record.definition.legal_basis != LegalBasis::Consent {

@@ -8,7 +8,6 @@ pub mod authenticate;
 pub mod consent;
 pub mod erasure_journal;
 mod error;
-pub mod key_cache;
 pub mod keyrings;
 pub mod keys;
 pub mod maintenance;
@@ -16,6 +15,7 @@ pub mod requests;
 pub mod setup;
 pub mod stored;
 pub mod subject_tokens;
+pub mod ttl_cache;
 pub mod vault;
 
 pub use error::{AuthFailure, ServiceError};
