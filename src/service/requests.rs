@@ -142,13 +142,7 @@ pub async fn get(
     id: &str,
 ) -> Result<(RightsRequest, Option<Zeroizing<String>>), ServiceError> {
     require_role(caller, &[Role::Officer, Role::Admin])?;
-    let request = state
-        .store
-        .request(id)
-        .await?
-        .ok_or(ServiceError::NotFound {
-            code: "requests.not_found",
-        })?;
+    let request = find(state, id).await?;
     let note = match &request.note_ciphertext {
         None => None,
         Some(c) => {
@@ -172,6 +166,16 @@ pub async fn get(
     Ok((request, note))
 }
 
+async fn find(state: &AppState, id: &str) -> Result<RightsRequest, ServiceError> {
+    state
+        .store
+        .request(id)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            code: "requests.not_found",
+        })
+}
+
 /// Closes a request (officer, admin): `completed` or `rejected`, with the answer given to
 /// the subject. Completing a deletion request erases the subject first.
 pub async fn close(
@@ -192,13 +196,7 @@ pub async fn close(
             "say, in 1 to 2000 bytes, what was done or why not",
         ));
     }
-    let request = state
-        .store
-        .request(id)
-        .await?
-        .ok_or(ServiceError::NotFound {
-            code: "requests.not_found",
-        })?;
+    let request = find(state, id).await?;
     if request.status != RequestStatus::Open {
         return Err(ServiceError::Conflict {
             code: "requests.closed",

@@ -573,6 +573,22 @@ macro_rules! impl_log_store {
             Ok(())
         }
 
+        /// Ends a change's transaction: if the change touched a row, writes its audit events
+        /// and commits (`true`); otherwise rolls back, having written nothing (`false`).
+        async fn finish_change(
+            mut tx: sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+            changed: u64,
+            audit: &[baomi_audit::AccessEvent],
+        ) -> Result<bool, sqlx::Error> {
+            if changed == 0 {
+                tx.rollback().await?;
+                return Ok(false);
+            }
+            write_outbox(&mut tx, audit).await?;
+            tx.commit().await?;
+            Ok(true)
+        }
+
         /// The stored hashes of these complete subtrees (leaves from `audit_leaves`, the
         /// rest from `audit_nodes`), read on `conn`.
         async fn fetch_nodes(

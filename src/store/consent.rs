@@ -396,13 +396,7 @@ macro_rules! impl_consent_store {
                 .await
                 .map_err(f)?
                 .rows_affected();
-                if added == 0 {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(false);
-                }
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
-                Ok(true)
+                finish_change(tx, added, audit).await.map_err(f)
             }
 
             async fn request(
@@ -474,13 +468,7 @@ macro_rules! impl_consent_store {
                 .await
                 .map_err(f)?
                 .rows_affected();
-                if closed == 0 {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(false);
-                }
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
-                Ok(true)
+                finish_change(tx, closed, audit).await.map_err(f)
             }
 
             async fn latest_consents(

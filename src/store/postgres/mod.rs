@@ -64,11 +64,7 @@ impl PgStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if changed == 1 {
-            write_outbox(&mut tx, audit).await?;
-        }
-        tx.commit().await?;
-        if changed == 1 {
+        if finish_change(tx, changed, audit).await? {
             return Ok(RevokeOutcome::Revoked);
         }
         Ok(classify_unrevoked(self.key(id).await?.as_ref()))

@@ -92,12 +92,9 @@ impl SqliteStore {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if changed == 1 {
-            write_outbox(&mut tx, audit).await?;
-            tx.commit().await?;
+        if finish_change(tx, changed, audit).await? {
             return Ok(RevokeOutcome::Revoked);
         }
-        tx.rollback().await?;
         Ok(classify_unrevoked(self.key(id).await?.as_ref()))
     }
 }
