@@ -16,6 +16,14 @@ impl From<StoreError> for ConsentStoreFailure {
     }
 }
 
+/// The failure of a write transaction that could not start, as consent sees it.
+pub(super) fn from_vault(e: baomi_vault::StoreFailure) -> ConsentStoreFailure {
+    ConsentStoreFailure {
+        unavailable: e.unavailable,
+        detail: e.detail,
+    }
+}
+
 /// Converts a sqlx error into consent's failure type.
 pub(super) fn failure(e: sqlx::Error) -> ConsentStoreFailure {
     StoreError::from(e).into()
@@ -131,10 +139,7 @@ macro_rules! impl_consent_store {
                         &format!("purpose:{id}"),
                     )
                     .await
-                    .map_err(|e| baomi_consent::ConsentStoreFailure {
-                        unavailable: e.unavailable,
-                        detail: e.detail,
-                    })?;
+                    .map_err($crate::store::consent::from_vault)?;
                 let current: Option<(i64, i64)> =
                     sqlx::query_as("SELECT version, renewal_from FROM purposes WHERE id = $1")
                         .bind(id)
@@ -312,10 +317,7 @@ macro_rules! impl_consent_store {
                         &format!("notice:{id}"),
                     )
                     .await
-                    .map_err(|e| baomi_consent::ConsentStoreFailure {
-                        unavailable: e.unavailable,
-                        detail: e.detail,
-                    })?;
+                    .map_err($crate::store::consent::from_vault)?;
                 let (latest,): (Option<i64>,) =
                     sqlx::query_as("SELECT MAX(version) FROM notices WHERE id = $1")
                         .bind(id)
