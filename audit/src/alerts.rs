@@ -134,7 +134,13 @@ pub struct AlertEngine {
     off_hours: HashMap<String, i64>,
     /// The clock hour of the last `withdrawn_consent_read` alert per key and purpose.
     withdrawn: HashMap<(String, String), i64>,
+    /// Events seen since state that can no longer matter was last dropped.
+    since_sweep: u32,
 }
+
+/// Every this many events, keys whose windows and hours are over are forgotten (callers
+/// choose operator ids: memory must not grow with them).
+const SWEEP_EVERY: u32 = 10_000;
 
 impl AlertEngine {
     /// An engine with these rules and no history.
@@ -145,8 +151,35 @@ impl AlertEngine {
         }
     }
 
+    /// Forgets what can no longer raise an alert at time `now_ms`.
+    fn sweep(&mut self, now_ms: i64) {
+        let hour = now_ms.div_euclid(3_600_000);
+        let bulk_ms = secs_to_ms(self.rules.bulk_window_secs);
+        let denial_ms = secs_to_ms(self.rules.denial_window_secs);
+        let stale = |w: &Window, window_ms: i64| {
+            w.quiet_until <= now_ms
+                && w.events
+                    .back()
+                    .is_none_or(|(t, _)| *t <= now_ms - window_ms)
+        };
+        self.bulk.retain(|_, w| !stale(w, bulk_ms));
+        self.denials.retain(|_, w| !stale(w, denial_ms));
+        self.off_hours.retain(|_, h| *h >= hour);
+        self.withdrawn.retain(|_, h| *h >= hour);
+    }
+
+    /// Keys tracked (for tests of the sweep).
+    pub fn tracked(&self) -> usize {
+        self.bulk.len() + self.denials.len() + self.off_hours.len() + self.withdrawn.len()
+    }
+
     /// Feeds one event; returns the alerts it raises.
     pub fn observe(&mut self, seq: i64, event: &AccessEvent) -> Vec<Alert> {
+        self.since_sweep += 1;
+        if self.since_sweep >= SWEEP_EVERY {
+            self.since_sweep = 0;
+            self.sweep(event.at_ms);
+        }
         let mut keys = vec![format!("actor:{}", event.actor.id)];
         if let Some(op) = &event.operator {
             keys.push(format!("operator:{op}"));
@@ -346,6 +379,20 @@ mod tests {
         for bad in ["9-18", "09:00-09:00", "25:00-26:00", "09:60-10:00"] {
             assert!(OfficeHours::parse(bad, 0).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn keys_whose_windows_are_over_are_forgotten() {
+        let mut engine = bulk(1_000);
+        for i in 0..SWEEP_EVERY as i64 - 1 {
+            let mut e = read(i, "k", "a");
+            e.operator = Some(format!("op-{i}"));
+            engine.observe(i, &e);
+        }
+        assert!(engine.tracked() > 9_000);
+        // One event long after: the sweep drops every window that is over.
+        engine.observe(0, &read(10_000_000, "k", "a"));
+        assert!(engine.tracked() <= 1, "{}", engine.tracked());
     }
 
     #[test]

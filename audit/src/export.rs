@@ -10,6 +10,8 @@
 //!    hashed; should a stored text not be a compact JSON object, it is embedded as a JSON
 //!    string instead, and the string's contents are the leaf data. An event whose body was
 //!    pruned by retention has `"pruned":true` and no `event`; its leaf hash stands for it.
+//!    A leaf whose event row is gone from the database has `"missing":true`: the verifier
+//!    reports it.
 //! 3. After the leaf that brings the tree to the size of a signed checkpoint, that
 //!    checkpoint: `{"checkpoint":"<C2SP signed note>"}`. The last line is the checkpoint of
 //!    size N.
@@ -54,6 +56,12 @@ pub fn leaf_line(index: u64, seq: i64, hash: &Hash, body: Option<&str>) -> Strin
     }
 }
 
+/// The line of a leaf whose event is gone from the store (the verifier reports it).
+pub fn missing_leaf_line(index: u64, seq: i64, hash: &Hash) -> String {
+    let hash = BASE64.encode(hash);
+    format!(r#"{{"leaf_index":{index},"seq":{seq},"leaf_hash":"{hash}","missing":true}}"#)
+}
+
 /// The line of a signed checkpoint.
 pub fn checkpoint_line(note: &str) -> String {
     serde_json::json!({ "checkpoint": note }).to_string()
@@ -80,6 +88,15 @@ pub enum Line<'a> {
         /// The leaf data (the event's text), or `None` if pruned.
         data: Option<std::borrow::Cow<'a, str>>,
     },
+    /// A leaf whose event was missing from the store when it was exported.
+    MissingLeaf {
+        /// Its position.
+        index: u64,
+        /// Its event's sequence number.
+        seq: i64,
+        /// The leaf hash the export states.
+        hash: Hash,
+    },
     /// A signed checkpoint.
     Checkpoint(String),
 }
@@ -96,6 +113,7 @@ struct RawLine<'a> {
     #[serde(borrow)]
     event: Option<&'a RawValue>,
     pruned: Option<bool>,
+    missing: Option<bool>,
     checkpoint: Option<String>,
 }
 
@@ -123,10 +141,17 @@ pub fn parse_line(text: &str) -> Result<Line<'_>, String> {
         .ok()
         .and_then(|h| Hash::try_from(h.as_slice()).ok())
         .ok_or("leaf_hash is not a base64 SHA-256 hash")?;
-    let data = match (raw.event, raw.pruned) {
-        (Some(event), None | Some(false)) => Some(event_text(event)?),
-        (None, Some(true)) => None,
-        _ => return Err("a leaf needs either an event or \"pruned\":true".to_owned()),
+    let data = match (raw.event, raw.pruned, raw.missing) {
+        (Some(event), None | Some(false), None | Some(false)) => Some(event_text(event)?),
+        (None, Some(true), None | Some(false)) => None,
+        (None, None | Some(false), Some(true)) => {
+            return Ok(Line::MissingLeaf { index, seq, hash });
+        }
+        _ => {
+            return Err(
+                "a leaf needs an event, or \"pruned\":true, or \"missing\":true".to_owned(),
+            );
+        }
     };
     Ok(Line::Leaf {
         index,
@@ -189,6 +214,10 @@ mod tests {
         assert!(matches!(
             parse_line(&leaf_line(0, 1, &[1; 32], None)),
             Ok(Line::Leaf { data: None, .. })
+        ));
+        assert!(matches!(
+            parse_line(&missing_leaf_line(0, 1, &[1; 32])),
+            Ok(Line::MissingLeaf { seq: 1, .. })
         ));
         for bad in [
             "",

@@ -207,6 +207,8 @@ pub struct Verifier {
     /// Checkpoints waiting for the tree to reach their size: size → root.
     pending: BTreeMap<u64, Hash>,
     last_seq: Option<i64>,
+    /// The position after the highest one seen.
+    next_index: u64,
     /// The last sequence number covered by the newest checkpoint that held.
     held_through: Option<i64>,
     report: Report,
@@ -221,6 +223,7 @@ impl Verifier {
             tree: CompactTree::new(),
             pending: BTreeMap::new(),
             last_seq: None,
+            next_index: 0,
             held_through: None,
             report: Report::default(),
         })
@@ -242,7 +245,10 @@ impl Verifier {
 
     /// The next leaf: its position, sequence number and stored hash, and its event.
     pub fn leaf(&mut self, index: u64, seq: i64, stored: Hash, data: LeafData<'_>) {
-        let expected = self.tree.size();
+        // The position after the last one seen: one gap or one stray leaf is one finding,
+        // not one for every leaf after it.
+        let expected = self.next_index;
+        self.next_index = self.next_index.max(index.saturating_add(1));
         if index > expected {
             self.find(Finding::Gap {
                 from_index: expected,
@@ -360,6 +366,9 @@ pub fn verify_export(input: impl BufRead, verifier_key: &str) -> Result<Report, 
                     None => LeafData::Pruned,
                 };
                 verifier.leaf(index, seq, hash, data);
+            }
+            Ok(Line::MissingLeaf { index, seq, hash }) => {
+                verifier.leaf(index, seq, hash, LeafData::Missing)
             }
             Ok(Line::Checkpoint(note)) => verifier.checkpoint(&note),
         }
@@ -486,6 +495,13 @@ mod tests {
     fn deleted_inserted_and_reordered_lines_are_named() {
         let mut deleted = export(10);
         deleted.remove(2); // leaf 1, seq 20
+        let placement = |r: &Report| {
+            r.findings
+                .iter()
+                .filter(|f| matches!(f, Finding::Gap { .. } | Finding::OutOfOrder { .. }))
+                .count()
+        };
+        assert_eq!(placement(&check(&deleted)), 1, "one gap, one finding");
         assert_eq!(
             check(&deleted).findings[0],
             Finding::Gap {

@@ -53,6 +53,9 @@ impl RequestKind {
 pub enum RequestStatus {
     /// Waiting for the platform.
     Open,
+    /// Being closed: a deletion whose erasure is under way (claimed, so that no one else
+    /// closes it meanwhile).
+    Closing,
     /// Done (for a deletion: the subject was erased).
     Completed,
     /// Refused, with a reason given to the subject.
@@ -64,6 +67,7 @@ impl RequestStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RequestStatus::Open => "open",
+            RequestStatus::Closing => "closing",
             RequestStatus::Completed => "completed",
             RequestStatus::Rejected => "rejected",
         }
@@ -73,6 +77,7 @@ impl RequestStatus {
     pub fn parse(name: &str) -> Option<Self> {
         [
             RequestStatus::Open,
+            RequestStatus::Closing,
             RequestStatus::Completed,
             RequestStatus::Rejected,
         ]

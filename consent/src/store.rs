@@ -113,7 +113,13 @@ pub trait ConsentStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<RightsRequest>, ConsentStoreFailure>;
 
-    /// Closes an open request; `false` if it was not open.
+    /// Claims an open request for closing (status `closing`); `false` if it was not open.
+    async fn claim_request(&self, id: &str) -> Result<bool, ConsentStoreFailure>;
+
+    /// Returns a claimed request to `open` (its closing failed).
+    async fn release_request(&self, id: &str) -> Result<(), ConsentStoreFailure>;
+
+    /// Closes an open or claimed request; `false` if it was neither.
     async fn close_request(
         &self,
         id: &str,

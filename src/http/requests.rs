@@ -40,7 +40,7 @@ pub struct RequestView {
     pub subject_id: String,
     /// `access`, `portability`, `correction`, `deletion` or `explanation`.
     pub kind: RequestKind,
-    /// `open`, `completed` or `rejected`.
+    /// `open`, `closing` (a deletion being carried out), `completed` or `rejected`.
     pub status: RequestStatus,
     /// When it was made.
     pub created_at: String,
@@ -191,7 +191,7 @@ async fn export(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// `open`, `completed` or `rejected`; all if absent.
+    /// `open`, `closing`, `completed` or `rejected`; all if absent.
     pub status: Option<String>,
     /// Only open requests past their deadline.
     #[serde(default)]
@@ -217,10 +217,9 @@ async fn list(
     let status = match (q.status.as_deref(), q.overdue) {
         (_, true) => Some(RequestStatus::Open),
         (None, false) => None,
-        (Some(s), false) => Some(
-            RequestStatus::parse(s)
-                .ok_or_else(|| ServiceError::invalid("status", "open, completed or rejected"))?,
-        ),
+        (Some(s), false) => Some(RequestStatus::parse(s).ok_or_else(|| {
+            ServiceError::invalid("status", "open, closing, completed or rejected")
+        })?),
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=requests::MAX_LIST).contains(&limit) {

@@ -155,6 +155,17 @@ fn may_act_for(caller: &Caller, subject: &str) -> Result<(), ServiceError> {
     }
 }
 
+/// A service key records or withdraws consents only for the purposes it holds (a subject
+/// acts for any declared purpose).
+fn key_holds(caller: &Caller, purpose: &PurposeRecord) -> Result<(), ServiceError> {
+    match caller {
+        Caller::Key { .. } => {
+            crate::service::vault::require_purpose(caller, &purpose.id).map(|_| ())
+        }
+        Caller::Subject { .. } => Ok(()),
+    }
+}
+
 fn new_event_id() -> Result<String, ServiceError> {
     let mut bytes = [0u8; 15];
     ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
@@ -194,6 +205,7 @@ pub async fn grant(
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
     may_act_for(caller, subject.as_str())?;
     let purpose = known_purpose(state, &grant.purpose).await?;
+    key_holds(caller, &purpose)?;
     grant.validate(&purpose.definition).map_err(rejected)?;
     if let Some(shown) = &grant.notice {
         let covers = state
@@ -254,6 +266,7 @@ pub async fn withdraw(
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
     may_act_for(caller, subject.as_str())?;
     let purpose = known_purpose(state, raw_purpose).await?;
+    key_holds(caller, &purpose)?;
     let events = state
         .store
         .consent_events(subject.as_str(), Some(&purpose.id))
@@ -442,8 +455,7 @@ pub async fn decide(
     subject: &str,
     raw_purpose: &str,
 ) -> Result<Decision, ServiceError> {
-    require_role(caller, &[Role::Service])?;
-    let purpose = purpose_id(raw_purpose)?;
+    let purpose = crate::service::vault::require_purpose(caller, raw_purpose)?;
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
     let mut decisions = gate(state, &purpose, &[subject.as_str()]).await?;

@@ -166,6 +166,13 @@ pub async fn get(
     Ok((request, note))
 }
 
+fn closed_already() -> ServiceError {
+    ServiceError::Conflict {
+        code: "requests.closed",
+        detail: "this request is closed already, or being closed".to_owned(),
+    }
+}
+
 async fn find(state: &AppState, id: &str) -> Result<RightsRequest, ServiceError> {
     state
         .store
@@ -187,7 +194,7 @@ pub async fn close(
     resolution: &str,
 ) -> Result<RightsRequest, ServiceError> {
     require_role(caller, &[Role::Officer, Role::Admin])?;
-    if status == RequestStatus::Open {
+    if !matches!(status, RequestStatus::Completed | RequestStatus::Rejected) {
         return Err(ServiceError::invalid("status", "completed or rejected"));
     }
     if resolution.trim().is_empty() || resolution.len() > MAX_NOTE {
@@ -198,13 +205,19 @@ pub async fn close(
     }
     let request = find(state, id).await?;
     if request.status != RequestStatus::Open {
-        return Err(ServiceError::Conflict {
-            code: "requests.closed",
-            detail: "this request is closed already".to_owned(),
-        });
+        return Err(closed_already());
     }
     if request.kind == RequestKind::Deletion && status == RequestStatus::Completed {
-        crate::service::vault::erase_subject(state, caller, ctx, &request.subject).await?;
+        // Claimed first, so that no one rejects it while the subject is being erased.
+        if !state.store.claim_request(id).await? {
+            return Err(closed_already());
+        }
+        if let Err(e) =
+            crate::service::vault::erase_subject(state, caller, ctx, &request.subject).await
+        {
+            state.store.release_request(id).await?;
+            return Err(e);
+        }
     }
     let Caller::Key { id: closed_by, .. } = caller else {
         return Err(ServiceError::Internal("an officer is a key".to_owned()));
@@ -215,10 +228,7 @@ pub async fn close(
         .close_request(id, status, resolution, closed_by, now(), &[event])
         .await?
     {
-        return Err(ServiceError::Conflict {
-            code: "requests.closed",
-            detail: "this request is closed already".to_owned(),
-        });
+        return Err(closed_already());
     }
     audit::settle(state.audit.as_ref()).await;
     state.store.request(id).await?.ok_or(ServiceError::Internal(

@@ -233,6 +233,18 @@ pub async fn decrypt(
                         detail: "the subject's consent does not allow this purpose".to_owned(),
                     })
                 }
+                // A deterministic ciphertext is not bound to its subject: under a purpose
+                // that needs consent, naming another subject must not open it.
+                None if !consents.is_empty() && !bound_to_subject(&item.ciphertext) => {
+                    let code = "consent.unbound_ciphertext";
+                    trail.note(&subject, &field, Some(code));
+                    Err(ItemError {
+                        code,
+                        detail: "deterministic (aes256siv) ciphertexts are not bound to a subject \
+                                 and cannot be read under a consent-based purpose"
+                            .to_owned(),
+                    })
+                }
                 None => {
                     let r = state
                         .vault
@@ -257,6 +269,12 @@ pub async fn decrypt(
     }
     audit::append(state.audit.as_ref(), &events).await?;
     Ok(out)
+}
+
+/// Whether a ciphertext is bound to the subject it was made for (every suite but the
+/// deterministic one).
+fn bound_to_subject(ciphertext: &str) -> bool {
+    !ciphertext.starts_with("bm:v1:aes256siv:")
 }
 
 /// Re-seals a batch of ciphertexts under their keyrings' latest versions; no plaintext

@@ -28,10 +28,14 @@ pub fn next_border(
         .collect()
 }
 
-/// How far apart the clocks of two events' appends may be: an event is never appended more
-/// than this after one with a later time. Time filters use it to bound sequence numbers
-/// (an event older than another by more than this has the smaller sequence number).
+/// How far apart the clocks of the nodes that append may be. An event appended more than
+/// this before another has the smaller sequence number, so a time filter can bound
+/// sequence numbers by append time (an event's own time may be far older than its append:
+/// a state change's event waits in the outbox while no server runs).
 pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
+
+/// Rows per multi-row INSERT (nine values each stays under SQLite's 32,766).
+pub const ROWS_PER_STATEMENT: usize = 1000;
 
 /// An event as appended: its indexed columns and its canonical text.
 pub struct EventRow {
@@ -169,15 +173,19 @@ macro_rules! impl_log_store {
                         q.push(format!(" AND {column} = ")).push_bind(v.clone());
                     }
                 }
-                // A time range also bounds the sequence numbers (found on the time index), so
-                // that a filter on another column scans only its own index's range.
-                let skew = $crate::store::audit_log::CLOCK_SKEW_MS;
+                // The start of a time range also bounds the sequence numbers from below (found
+                // on the append-time index): an event is appended after it happens, so every
+                // event at or after `from` was appended after anything appended before
+                // `from` (less the clock skew), and has a larger sequence number. A filter on
+                // another column then scans only its own index's range. (No upper bound: an
+                // event may be appended long after it happened.)
                 if let Some(from) = filter.from_ms {
                     q.push(" AND at_ms >= ").push_bind(from);
                     let below: Option<(i64,)> = sqlx::query_as(
-                        "SELECT seq FROM audit_events WHERE at_ms < $1 ORDER BY at_ms DESC LIMIT 1",
+                        "SELECT seq FROM audit_events WHERE appended_ms < $1 \
+                         ORDER BY appended_ms DESC LIMIT 1",
                     )
-                    .bind(from.saturating_sub(skew))
+                    .bind(from.saturating_sub($crate::store::audit_log::CLOCK_SKEW_MS))
                     .fetch_optional(&self.pool)
                     .await
                     .map_err(log_failure)?;
@@ -187,16 +195,6 @@ macro_rules! impl_log_store {
                 }
                 if let Some(to) = filter.to_ms {
                     q.push(" AND at_ms < ").push_bind(to);
-                    let above: Option<(i64,)> = sqlx::query_as(
-                        "SELECT seq FROM audit_events WHERE at_ms >= $1 ORDER BY at_ms LIMIT 1",
-                    )
-                    .bind(to.saturating_add(skew))
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(log_failure)?;
-                    if let Some((seq,)) = above {
-                        q.push(" AND seq < ").push_bind(seq);
-                    }
                 }
                 if let Some(before) = filter.before {
                     q.push(" AND seq < ").push_bind(before);
@@ -339,7 +337,7 @@ macro_rules! impl_log_store {
                 let done = sqlx::query(
                     "UPDATE audit_events SET body = '', subject = NULL, actor = NULL, \
                      operator = NULL, purpose = NULL, pruned_at = $1 \
-                     WHERE seq IN (SELECT seq FROM audit_events \
+                     WHERE pruned_at IS NULL AND seq IN (SELECT seq FROM audit_events \
                                    WHERE at_ms < $2 AND pruned_at IS NULL \
                                    ORDER BY at_ms LIMIT $3)",
                 )
@@ -490,55 +488,70 @@ macro_rules! impl_log_store {
                 if rows.is_empty() {
                     return Ok(());
                 }
-                let mut insert = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_events \
-                     (at_ms, action, subject, actor, operator, purpose, outcome, body) ",
-                );
-                insert.push_values(&rows, |mut row, r| {
-                    row.push_bind(r.at_ms)
-                        .push_bind(r.action.clone())
-                        .push_bind(r.subject.clone())
-                        .push_bind(r.actor.clone())
-                        .push_bind(r.operator.clone())
-                        .push_bind(r.purpose.clone())
-                        .push_bind(r.outcome.clone())
-                        .push_bind(r.body.as_str());
-                });
-                insert.push(" RETURNING seq");
-                let mut seqs: Vec<(i64,)> = insert
-                    .build_query_as()
-                    .fetch_all(&mut *tx)
-                    .await
-                    .map_err(log_failure)?;
-                // Rows are numbered in the order of the VALUES list.
-                seqs.sort_unstable();
+                // In chunks, under SQLite's 32,766 bound values per statement.
+                let chunk = $crate::store::audit_log::ROWS_PER_STATEMENT;
+                let appended_ms = $crate::service::now_ms();
+                let mut seqs: Vec<(i64,)> = Vec::with_capacity(rows.len());
+                for part in rows.chunks(chunk) {
+                    let mut insert = sqlx::QueryBuilder::new(
+                        "INSERT INTO audit_events (at_ms, action, subject, actor, operator, \
+                         purpose, outcome, body, appended_ms) ",
+                    );
+                    insert.push_values(part, |mut row, r| {
+                        row.push_bind(r.at_ms)
+                            .push_bind(r.action.clone())
+                            .push_bind(r.subject.clone())
+                            .push_bind(r.actor.clone())
+                            .push_bind(r.operator.clone())
+                            .push_bind(r.purpose.clone())
+                            .push_bind(r.outcome.clone())
+                            .push_bind(r.body.as_str())
+                            .push_bind(appended_ms);
+                    });
+                    insert.push(" RETURNING seq");
+                    let mut part_seqs: Vec<(i64,)> = insert
+                        .build_query_as()
+                        .fetch_all(&mut *tx)
+                        .await
+                        .map_err(log_failure)?;
+                    // Rows are numbered in the order of the VALUES list.
+                    part_seqs.sort_unstable();
+                    seqs.append(&mut part_seqs);
+                }
                 let hashes: Vec<baomi_audit::merkle::Hash> = rows
                     .iter()
                     .map(|r| baomi_audit::merkle::leaf_hash(r.body.as_bytes()))
                     .collect();
-                if let Some((last, _)) = outbox.last() {
-                    sqlx::query("DELETE FROM audit_outbox WHERE id <= $1")
-                        .bind(*last)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(log_failure)?;
+                // Exactly the rows moved: on PostgreSQL a change that took a lower id may
+                // commit after the read above, and its row must stay for the next drain.
+                if !outbox.is_empty() {
+                    let mut q = sqlx::QueryBuilder::new("DELETE FROM audit_outbox WHERE id IN (");
+                    let mut ids = q.separated(", ");
+                    for (id, _) in &outbox {
+                        ids.push_bind(*id);
+                    }
+                    q.push(")");
+                    q.build().execute(&mut *tx).await.map_err(log_failure)?;
                 }
                 let (nodes, _root) = baomi_audit::merkle::append(size, &border, &hashes);
-                let mut leaves = sqlx::QueryBuilder::new(
-                    "INSERT INTO audit_leaves (leaf_index, seq, hash) ",
-                );
-                leaves.push_values(seqs.iter().zip(&hashes).enumerate(), |mut row, (i, ((seq,), h))| {
-                    row.push_bind(i64::try_from(size + i as u64).unwrap_or(i64::MAX))
-                        .push_bind(*seq)
-                        .push_bind(h.to_vec());
-                });
-                leaves.build().execute(&mut *tx).await.map_err(log_failure)?;
+                let numbered: Vec<_> = seqs.iter().zip(&hashes).enumerate().collect();
+                for part in numbered.chunks(chunk) {
+                    let mut leaves = sqlx::QueryBuilder::new(
+                        "INSERT INTO audit_leaves (leaf_index, seq, hash) ",
+                    );
+                    leaves.push_values(part, |mut row, (i, ((seq,), h))| {
+                        row.push_bind(i64::try_from(size + *i as u64).unwrap_or(i64::MAX))
+                            .push_bind(*seq)
+                            .push_bind(h.to_vec());
+                    });
+                    leaves.build().execute(&mut *tx).await.map_err(log_failure)?;
+                }
                 let inner: Vec<_> = nodes.iter().filter(|((l, _), _)| *l > 0).collect();
-                if !inner.is_empty() {
+                for part in inner.chunks(chunk) {
                     let mut q = sqlx::QueryBuilder::new(
                         "INSERT INTO audit_nodes (level, node_index, hash) ",
                     );
-                    q.push_values(inner, |mut row, &((level, index), hash)| {
+                    q.push_values(part, |mut row, &&((level, index), hash)| {
                         row.push_bind(i64::from(level))
                             .push_bind(i64::try_from(index).unwrap_or(i64::MAX))
                             .push_bind(hash.to_vec());

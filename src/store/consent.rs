@@ -446,6 +446,35 @@ macro_rules! impl_consent_store {
                     .collect()
             }
 
+            async fn claim_request(
+                &self,
+                id: &str,
+            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
+                let claimed = sqlx::query(
+                    "UPDATE rights_requests SET status = 'closing' WHERE id = $1 AND status = 'open'",
+                )
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::consent::failure)?
+                .rows_affected();
+                Ok(claimed == 1)
+            }
+
+            async fn release_request(
+                &self,
+                id: &str,
+            ) -> Result<(), baomi_consent::ConsentStoreFailure> {
+                sqlx::query(
+                    "UPDATE rights_requests SET status = 'open' WHERE id = $1 AND status = 'closing'",
+                )
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::consent::failure)?;
+                Ok(())
+            }
+
             async fn close_request(
                 &self,
                 id: &str,
@@ -459,7 +488,7 @@ macro_rules! impl_consent_store {
                 let mut tx = self.pool.begin().await.map_err(f)?;
                 let closed = sqlx::query(
                     "UPDATE rights_requests SET status = $2, resolution = $3, closed_by = $4, \
-                     closed_at = $5 WHERE id = $1 AND status = 'open'",
+                     closed_at = $5 WHERE id = $1 AND status IN ('open', 'closing')",
                 )
                 .bind(id)
                 .bind(status.as_str())

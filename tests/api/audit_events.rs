@@ -187,7 +187,9 @@ async fn events_left_in_the_outbox_enter_the_trail() {
     // What a node that died between its change's commit and moving the event leaves behind.
     let mut event =
         baomi::service::audit::system("baomi-cli", baomi_audit::Action::KeyRevoke, "k-left");
-    event.at_ms = 1;
+    // It happened an hour ago (say, `baomi keys revoke` while no server ran).
+    let hour_ago = baomi::service::now_ms() - 3_600_000;
+    event.at_ms = hour_ago;
     let body = event.to_json();
     app.db
         .execute(&format!(
@@ -213,5 +215,31 @@ async fn events_left_in_the_outbox_enter_the_trail() {
             .await,
         1,
         "and made a leaf of the tree"
+    );
+    // An officer's query for the time it happened finds it, though it was appended later
+    // than events that happened after it.
+    let (_, officer) = app.create_key("officer", &[]).await;
+    let rfc = |ms: i64| {
+        time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+            .unwrap()
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    };
+    let page = app
+        .get(
+            &format!(
+                "/v1/audit/events?action=key_revoke&from={}&to={}",
+                rfc(hour_ago - 600_000),
+                rfc(hour_ago + 600_000)
+            ),
+            Some(&officer),
+        )
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    assert_eq!(
+        page.json()["events"].as_array().unwrap().len(),
+        1,
+        "{}",
+        page.text
     );
 }

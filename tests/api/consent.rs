@@ -668,3 +668,51 @@ async fn grants_name_the_notice_version_the_subject_saw() {
     .await
     .assert_problem(403, "auth.forbidden");
 }
+
+#[tokio::test]
+async fn a_deterministic_ciphertext_cannot_borrow_another_subjects_consent() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    app.post(
+        "/v1/keyrings",
+        Some(&app.admin_key),
+        json!({"name": "joinable", "suite": "aes256siv"}),
+    )
+    .await;
+    grant(&app, &key, "bob", sms_grant()).await;
+    // Alice never consented; her deterministic ciphertext is not bound to her.
+    let c = app
+        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "items": [{"subject_id": "alice", "field": "mobile", "value": "13800138000"}]}))
+        .await
+        .json()["items"][0]["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(c.starts_with("bm:v1:aes256siv:"));
+    let item = decrypt(&app, &key, "bob", &c).await;
+    assert_eq!(item["error"]["code"], "consent.unbound_ciphertext");
+    assert!(item.get("value").is_none());
+    assert_eq!(
+        decrypt(&app, &key, "alice", &c).await["error"]["code"],
+        "consent.not_given"
+    );
+}
+
+#[tokio::test]
+async fn a_service_key_acts_only_for_the_purposes_it_holds() {
+    let app = spawn_app().await;
+    let (_, fraud_only) = app.create_key("service", &["anti_fraud"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    grant(&app, &fraud_only, "alice", sms_grant())
+        .await
+        .assert_problem(403, "auth.purpose_not_allowed");
+    app.post(
+        "/v1/consent/decisions",
+        Some(&fraud_only),
+        json!({"subject_id": "alice", "purpose": "marketing"}),
+    )
+    .await
+    .assert_problem(403, "auth.purpose_not_allowed");
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM consent_events").await, 0);
+}
