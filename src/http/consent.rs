@@ -69,9 +69,12 @@ async fn put_notice(
 async fn receipt(
     State(state): State<AppState>,
     caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> Result<axum::Json<serde_json::Value>, ApiError> {
-    Ok(axum::Json(consent::receipt(&state, &caller, &id).await?))
+    Ok(axum::Json(
+        consent::receipt(&state, &caller, &ctx, &id).await?,
+    ))
 }
 
 /// A purpose's newest version.
@@ -248,10 +251,11 @@ pub(crate) fn consent_list(found: Vec<consent::PurposeConsent>) -> ConsentList {
 async fn list_consents(
     State(state): State<AppState>,
     caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
     Path(subject): Path<String>,
 ) -> Result<axum::Json<ConsentList>, ApiError> {
     Ok(axum::Json(consent_list(
-        consent::consents(&state, &caller, &subject).await?,
+        consent::consents(&state, &caller, &ctx, &subject).await?,
     )))
 }
 
@@ -265,10 +269,11 @@ async fn list_consents(
 async fn my_consents(
     State(state): State<AppState>,
     caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
 ) -> Result<axum::Json<ConsentList>, ApiError> {
     let subject = require_subject(&caller)?.as_str().to_owned();
     Ok(axum::Json(consent_list(
-        consent::consents(&state, &caller, &subject).await?,
+        consent::consents(&state, &caller, &ctx, &subject).await?,
     )))
 }
 

@@ -316,6 +316,7 @@ pub struct PurposeConsent {
 pub async fn consents(
     state: &AppState,
     caller: &Caller,
+    ctx: &RequestContext,
     subject: &str,
 ) -> Result<Vec<PurposeConsent>, ServiceError> {
     let subject = baomi_vault::SubjectId::parse(subject)
@@ -330,6 +331,7 @@ pub async fn consents(
         may_act_for(caller, subject.as_str())?;
     }
     let events = state.store.consent_events(subject.as_str(), None).await?;
+    ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger").await?;
     let mut by_purpose: std::collections::BTreeMap<String, Vec<ConsentEvent>> =
         std::collections::BTreeMap::new();
     for e in events {
@@ -356,6 +358,7 @@ pub async fn consents(
 pub async fn receipt(
     state: &AppState,
     caller: &Caller,
+    ctx: &RequestContext,
     event_id: &str,
 ) -> Result<serde_json::Value, ServiceError> {
     let not_found = ServiceError::NotFound {
@@ -382,6 +385,7 @@ pub async fn receipt(
         }
         _ => may_act_for(caller, &event.subject)?,
     }
+    ledger_read(state, caller, ctx, &event.subject, &event.id).await?;
     let definition = state
         .store
         .purpose_version(&event.purpose, event.purpose_version)
@@ -398,6 +402,25 @@ pub async fn receipt(
         &signature,
         &state.audit_log.verifier_key(),
     ))
+}
+
+/// Records a key holder's read of a subject's consent ledger (evidence, guardians) in the
+/// trail, before it is returned; a subject reading their own is not recorded.
+async fn ledger_read(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+    target: &str,
+) -> Result<(), ServiceError> {
+    if matches!(caller, Caller::Subject { .. }) {
+        return Ok(());
+    }
+    let mut event = audit::event(caller, ctx, Action::Read);
+    event.subject = Some(subject.to_owned());
+    event.target = Some(target.to_owned());
+    event.count = 1;
+    audit::append(state.audit.as_ref(), &[event]).await
 }
 
 /// One subject's decision under a purpose.

@@ -276,7 +276,7 @@ pub async fn export(
             (r.field.as_str().to_owned(), value)
         })
         .collect();
-    let consents = crate::service::consent::consents(state, caller, subject.as_str()).await?;
+    let consents = crate::service::consent::consents(state, caller, ctx, subject.as_str()).await?;
     let requests = state
         .store
         .requests(Some(subject.as_str()), None, MAX_LIST)

@@ -716,3 +716,42 @@ async fn a_service_key_acts_only_for_the_purposes_it_holds() {
     .assert_problem(403, "auth.purpose_not_allowed");
     assert_eq!(app.db.count("SELECT COUNT(*) FROM consent_events").await, 0);
 }
+
+#[tokio::test]
+async fn reads_of_the_ledger_by_keys_are_in_the_trail() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let id = grant(&app, &key, "alice", sms_grant()).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        app.get("/v1/subjects/alice/consents", Some(&officer))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get(&format!("/v1/consent/receipts/{id}"), Some(&key))
+            .await
+            .status,
+        200
+    );
+    let token = app.mint_token(&key, "alice").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(app.get("/v1/me/consents", Some(&token)).await.status, 200);
+    let reads = app
+        .db
+        .texts("SELECT body FROM audit_events WHERE action = 'read' AND subject = 'alice' ORDER BY seq")
+        .await;
+    assert_eq!(reads.len(), 2, "{reads:?}");
+    assert!(
+        reads[0].contains("\"target\":\"consent_ledger\"")
+            && reads[0].contains("\"role\":\"officer\"")
+    );
+    assert!(reads[1].contains(&format!("\"target\":\"{id}\"")));
+}
