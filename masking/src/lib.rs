@@ -1,10 +1,11 @@
 //! Baomi's masking domain: detection of personal information, masking operators and
 //! role/purpose policies for JSON, free text and whole files.
 //!
-//! The crate is part of the workspace from the start so that the dependency direction is
-//! fixed (the server depends on it; it depends on no other Baomi crate). Its detectors,
-//! operators and policies grow here in their own issue; nothing in it is used yet.
+//! The crate depends on no other Baomi crate. It holds so far the validators that tell real
+//! identifiers from lookalikes ([`validate`]); the detectors, operators and policies that
+//! use them grow here in their own issue.
 
 mod error;
+pub mod validate;
 
 pub use error::{Error, Result};
