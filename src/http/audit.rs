@@ -320,11 +320,7 @@ async fn events(
     };
     audited_read(&state, &caller, &ctx, "events").await?;
     let found = state.audit_log.events(&filter, limit).await?;
-    let next_cursor = if found.len() == limit as usize {
-        found.last().map(|e| e.seq)
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&found, limit, |e| Some(e.seq));
     Ok(axum::Json(EventPage {
         events: found.into_iter().map(view).collect(),
         next_cursor,
@@ -423,6 +419,15 @@ pub struct AlertPage {
     pub next_cursor: Option<i64>,
 }
 
+/// The cursor of the next page: the last item's key, if the page is full.
+fn next_cursor<T>(found: &[T], limit: u32, key: impl Fn(&T) -> Option<i64>) -> Option<i64> {
+    if found.len() == limit as usize {
+        found.last().and_then(key)
+    } else {
+        None
+    }
+}
+
 fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
     let limit = limit.unwrap_or(100);
     if (1..=500).contains(&limit) {
@@ -457,11 +462,7 @@ async fn alerts(
         .alerts(q.cursor, limit)
         .await
         .map_err(ServiceError::from)?;
-    let next_cursor = if found.len() == limit as usize {
-        found.last().and_then(|a| a.id)
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&found, limit, |a| a.id);
     Ok(axum::Json(AlertPage {
         alerts: found.iter().map(alert_json).collect(),
         evaluated_through_seq,
@@ -552,11 +553,7 @@ pub(crate) async fn access_log_page(
         ..baomi_audit::EventFilter::default()
     };
     let found = state.audit_log.events(&filter, limit).await?;
-    let next_cursor = if found.len() == limit as usize {
-        found.last().map(|e| e.seq)
-    } else {
-        None
-    };
+    let next_cursor = next_cursor(&found, limit, |e| Some(e.seq));
     let entries = found
         .iter()
         .filter_map(|stored| serde_json::from_str::<baomi_audit::AccessEvent>(&stored.body).ok())

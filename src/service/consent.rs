@@ -166,18 +166,6 @@ fn key_holds(caller: &Caller, purpose: &PurposeRecord) -> Result<(), ServiceErro
     }
 }
 
-fn new_event_id() -> Result<String, ServiceError> {
-    let mut bytes = [0u8; 15];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| ServiceError::Internal("no randomness".to_owned()))?;
-    Ok(format!(
-        "cev_{}",
-        data_encoding::BASE32_NOPAD
-            .encode(&bytes)
-            .to_ascii_lowercase()
-    ))
-}
-
 fn consent_event(
     caller: &Caller,
     ctx: &RequestContext,
@@ -234,7 +222,7 @@ pub async fn grant(
         }
     };
     let event = ConsentEvent {
-        id: new_event_id()?,
+        id: crate::service::random_id("cev", 15)?,
         subject: subject.as_str().to_owned(),
         purpose: purpose.id.clone(),
         action: ConsentAction::Granted,
@@ -283,7 +271,7 @@ pub async fn withdraw(
         Caller::Key { .. } => "api",
     };
     let event = ConsentEvent {
-        id: new_event_id()?,
+        id: crate::service::random_id("cev", 15)?,
         subject: subject.as_str().to_owned(),
         purpose: purpose.id.clone(),
         action: ConsentAction::Withdrawn,
@@ -340,9 +328,7 @@ pub async fn consents(
     let at = now();
     let mut out = Vec::with_capacity(by_purpose.len());
     for (purpose, history) in by_purpose {
-        let renewal_from = state
-            .store
-            .purpose(&purpose)
+        let renewal_from = cached_purpose(state, &purpose)
             .await?
             .map_or(1, |p| p.renewal_from);
         out.push(PurposeConsent {
@@ -423,6 +409,11 @@ async fn ledger_read(
     audit::append(state.audit.as_ref(), &[event]).await
 }
 
+/// A purpose through the short-lived cache (for reads; changes read the store).
+async fn cached_purpose(state: &AppState, id: &str) -> Result<Option<PurposeRecord>, ServiceError> {
+    Ok(state.purposes.get(id, state.store.purpose(id)).await?)
+}
+
 /// One subject's decision under a purpose.
 #[derive(Debug, Clone)]
 pub struct Decision {
@@ -441,11 +432,7 @@ pub async fn gate(
 ) -> Result<HashMap<String, Decision>, ServiceError> {
     // Purposes are read through a short-lived cache (they change rarely, and a change shows
     // on other nodes within the cache's lifetime); the ledger below is read every time.
-    let Some(record) = state
-        .purposes
-        .get(purpose.as_str(), state.store.purpose(purpose.as_str()))
-        .await?
-    else {
+    let Some(record) = cached_purpose(state, purpose.as_str()).await? else {
         return Ok(HashMap::new());
     };
     if record.definition.legal_basis != LegalBasis::Consent {
@@ -485,7 +472,7 @@ pub async fn decide(
     if let Some(decision) = decisions.remove(subject.as_str()) {
         return Ok(decision);
     }
-    let declared = state.store.purpose(purpose.as_str()).await?.is_some();
+    let declared = cached_purpose(state, purpose.as_str()).await?.is_some();
     Ok(Decision {
         reason: if declared {
             Reason::OtherLegalBasis

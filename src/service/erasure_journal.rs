@@ -8,8 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use baomi_vault::{Erasure, SubjectId, Vault};
-use data_encoding::BASE32_NOPAD;
-use ring::rand::{SecureRandom, SystemRandom};
 use serde::{Deserialize, Serialize};
 
 use crate::service::ServiceError;
@@ -196,12 +194,5 @@ fn cut_torn_tail(path: &Path) -> std::io::Result<()> {
 
 /// A new erasure receipt id: `er_` and 16 random base32 characters.
 pub fn new_receipt_id() -> Result<String, ServiceError> {
-    let mut bytes = [0u8; 10];
-    SystemRandom::new()
-        .fill(&mut bytes)
-        .map_err(|_| ServiceError::Internal("random number generator failed".to_owned()))?;
-    Ok(format!(
-        "er_{}",
-        BASE32_NOPAD.encode(&bytes).to_ascii_lowercase()
-    ))
+    crate::service::random_id("er", 10)
 }

@@ -39,6 +39,21 @@ pub fn now_ms() -> i64 {
         .unwrap_or(0)
 }
 
+/// A new random id: `prefix`, `_`, and `bytes` random bytes in lower-case base32.
+pub fn random_id(prefix: &str, bytes: usize) -> Result<String, ServiceError> {
+    use ring::rand::SecureRandom;
+    let mut buf = vec![0u8; bytes];
+    ring::rand::SystemRandom::new()
+        .fill(&mut buf)
+        .map_err(|_| ServiceError::Internal("random number generator failed".to_owned()))?;
+    Ok(format!(
+        "{prefix}_{}",
+        data_encoding::BASE32_NOPAD
+            .encode(&buf)
+            .to_ascii_lowercase()
+    ))
+}
+
 /// The current time in Unix seconds.
 pub fn now() -> i64 {
     std::time::SystemTime::now()

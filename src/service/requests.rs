@@ -19,18 +19,6 @@ const MAX_NOTE: usize = 2000;
 /// Most requests listed at once.
 pub const MAX_LIST: u32 = 500;
 
-fn new_id() -> Result<String, ServiceError> {
-    let mut bytes = [0u8; 15];
-    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
-        .map_err(|_| ServiceError::Internal("no randomness".to_owned()))?;
-    Ok(format!(
-        "req_{}",
-        data_encoding::BASE32_NOPAD
-            .encode(&bytes)
-            .to_ascii_lowercase()
-    ))
-}
-
 fn note_field() -> Result<FieldName, ServiceError> {
     FieldName::parse(NOTE_FIELD).map_err(|e| ServiceError::Internal(e.to_string()))
 }
@@ -82,7 +70,7 @@ pub async fn create(
         ),
     };
     let request = RightsRequest {
-        id: new_id()?,
+        id: crate::service::random_id("req", 15)?,
         subject: subject.as_str().to_owned(),
         kind,
         status: RequestStatus::Open,
@@ -223,17 +211,23 @@ pub async fn close(
         return Err(ServiceError::Internal("an officer is a key".to_owned()));
     };
     let event = request_event(caller, ctx, Action::RequestClose, &request, status);
+    let at = now();
     if !state
         .store
-        .close_request(id, status, resolution, closed_by, now(), &[event])
+        .close_request(id, status, resolution, closed_by, at, &[event])
         .await?
     {
         return Err(closed_already());
     }
     audit::settle(state.audit.as_ref()).await;
-    state.store.request(id).await?.ok_or(ServiceError::Internal(
-        "a closed request vanished".to_owned(),
-    ))
+    // As stored now, without reading it back.
+    Ok(RightsRequest {
+        status,
+        closed_at: Some(at),
+        resolution: Some(resolution.to_owned()),
+        closed_by: Some(closed_by.clone()),
+        ..request
+    })
 }
 
 /// A subject's copy of their data (PIPL Art. 45).

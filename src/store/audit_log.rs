@@ -205,10 +205,7 @@ macro_rules! impl_log_store {
                     .fetch_all(&self.pool)
                     .await
                     .map_err(log_failure)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(seq, body)| baomi_audit::StoredEvent { seq, body })
-                    .collect())
+                Ok(stored_events(rows))
             }
 
             async fn leaf_of(
@@ -322,10 +319,7 @@ macro_rules! impl_log_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err(log_failure)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(seq, body)| baomi_audit::StoredEvent { seq, body })
-                    .collect())
+                Ok(stored_events(rows))
             }
 
             async fn prune(
@@ -660,6 +654,12 @@ macro_rules! impl_log_store {
                 }
             }
             Ok(out)
+        }
+
+        fn stored_events(rows: Vec<(i64, String)>) -> Vec<baomi_audit::StoredEvent> {
+            rows.into_iter()
+                .map(|(seq, body)| baomi_audit::StoredEvent { seq, body })
+                .collect()
         }
 
         type AlertRow = (i64, String, String, i64, i64, String, Option<i64>);

@@ -121,6 +121,22 @@ pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentSt
 /// Implements [`baomi_consent::ConsentStore`] for `$store`.
 macro_rules! impl_consent_store {
     ($store:ty) => {
+        impl $store {
+            /// A write transaction serialised with every other one on `key` (versions of
+            /// one purpose or notice are numbered one at a time).
+            async fn one_at_a_time(
+                &self,
+                key: &str,
+            ) -> Result<
+                sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+                baomi_consent::ConsentStoreFailure,
+            > {
+                self.write_locked(<$store as $crate::store::common::Backend>::LOCK_SUBJECT, key)
+                    .await
+                    .map_err($crate::store::consent::from_vault)
+            }
+        }
+
         #[async_trait::async_trait]
         impl baomi_consent::ConsentStore for $store {
             async fn put_purpose(
@@ -132,14 +148,7 @@ macro_rules! impl_consent_store {
                 audit: &[baomi_audit::AccessEvent],
             ) -> Result<baomi_consent::PurposeRecord, baomi_consent::ConsentStoreFailure> {
                 let f = $crate::store::consent::failure;
-                // Versions of one purpose are numbered one at a time.
-                let mut tx = self
-                    .write_locked(
-                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
-                        &format!("purpose:{id}"),
-                    )
-                    .await
-                    .map_err($crate::store::consent::from_vault)?;
+                let mut tx = self.one_at_a_time(&format!("purpose:{id}")).await?;
                 let current: Option<(i64, i64)> =
                     sqlx::query_as("SELECT version, renewal_from FROM purposes WHERE id = $1")
                         .bind(id)
@@ -311,13 +320,7 @@ macro_rules! impl_consent_store {
                 audit: &[baomi_audit::AccessEvent],
             ) -> Result<baomi_consent::Notice, baomi_consent::ConsentStoreFailure> {
                 let f = $crate::store::consent::failure;
-                let mut tx = self
-                    .write_locked(
-                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
-                        &format!("notice:{id}"),
-                    )
-                    .await
-                    .map_err($crate::store::consent::from_vault)?;
+                let mut tx = self.one_at_a_time(&format!("notice:{id}")).await?;
                 let (latest,): (Option<i64>,) =
                     sqlx::query_as("SELECT MAX(version) FROM notices WHERE id = $1")
                         .bind(id)

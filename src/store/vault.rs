@@ -197,24 +197,10 @@ macro_rules! impl_vault_store {
                 .await
                 .map_err(f)?
                 .rows_affected();
-                if created == 0 {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(false);
+                if created == 1 {
+                    insert_kek(&mut tx, first).await.map_err(f)?;
                 }
-                sqlx::query(
-                    "INSERT INTO keyring_keks (keyring, version, sealed, created_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(first.keyring.as_str())
-                .bind(i64::from(first.version))
-                .bind(&first.sealed)
-                .bind(first.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
-                Ok(true)
+                finish_change(tx, created, audit).await.map_err(f)
             }
 
             async fn kek(
@@ -253,24 +239,10 @@ macro_rules! impl_vault_store {
                 .await
                 .map_err(f)?
                 .rows_affected();
-                if moved == 0 {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(false);
+                if moved == 1 {
+                    insert_kek(&mut tx, kek).await.map_err(f)?;
                 }
-                sqlx::query(
-                    "INSERT INTO keyring_keks (keyring, version, sealed, created_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(kek.keyring.as_str())
-                .bind(i64::from(kek.version))
-                .bind(&kek.sealed)
-                .bind(kek.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
-                Ok(true)
+                finish_change(tx, moved, audit).await.map_err(f)
             }
 
             async fn set_policy(
@@ -784,5 +756,23 @@ macro_rules! impl_vault_store {
             }
         }
 
+
+        /// Stores a KEK version, in `conn`'s transaction.
+        async fn insert_kek(
+            conn: &mut <<$store as $crate::store::common::Backend>::Db as sqlx::Database>::Connection,
+            kek: &baomi_vault::SealedKek,
+        ) -> Result<(), sqlx::Error> {
+            sqlx::query(
+                "INSERT INTO keyring_keks (keyring, version, sealed, created_at) \
+                 VALUES ($1, $2, $3, $4)",
+            )
+            .bind(kek.keyring.as_str())
+            .bind(i64::from(kek.version))
+            .bind(&kek.sealed)
+            .bind(kek.created_at)
+            .execute(&mut *conn)
+            .await?;
+            Ok(())
+        }
     };
 }

@@ -85,6 +85,15 @@ impl Suite {
         }
     }
 
+    /// Whether its ciphertexts are bound to the subject they were made for (every suite but
+    /// the deterministic one).
+    pub fn binds_subject(self) -> bool {
+        match self {
+            Suite::Aes256Gcm => true,
+            Suite::Aes256Siv => false,
+        }
+    }
+
     /// The shortest payload a ciphertext of this suite can have.
     pub(crate) fn min_payload(self) -> usize {
         match self {
