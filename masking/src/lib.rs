@@ -1,11 +1,29 @@
 //! Baomi's masking domain: detection of personal information, masking operators and
 //! role/purpose policies for JSON, free text and whole files.
 //!
-//! The crate depends on no other Baomi crate. It holds so far the validators that tell real
-//! identifiers from lookalikes ([`validate`]); the detectors, operators and policies that
-//! use them grow here in their own issue.
+//! - [`detect`]: one detector per kind of PI, each with its validator, and a
+//!   [`Scanner`](detect::Scanner) that runs them and settles overlaps.
+//! - [`operator`]: what replaces a finding, and the display defaults per type.
+//! - [`policy`]: operators per type and JSON path, per role and purpose.
+//! - [`mask`]: masking a value, a text or a JSON document under a policy's rule.
+//! - [`validate`]: the check-character and numbering-plan rules of the standards.
+//!
+//! The crate depends on no other Baomi crate: where an operator needs the vault (encrypt,
+//! tokenize), it calls the [`Reversible`](operator::Reversible) trait that the server
+//! implements.
 
+pub mod detect;
 mod error;
+pub mod json_path;
+pub mod mask;
+pub mod operator;
+pub mod pi_type;
+pub mod policy;
 pub mod validate;
 
+pub use detect::{Finding, Scanner};
 pub use error::{Error, Result};
+pub use mask::{JsonFinding, Masked, Masker};
+pub use operator::{Context, Operator, PseudonymKey, Reversible};
+pub use pi_type::{Level, PiType};
+pub use policy::{Policy, Rule};

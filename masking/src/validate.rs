@@ -239,7 +239,7 @@ mod tests {
 #[cfg(test)]
 mod corpus {
     //! Every validated identifier of the shared corpus sample passes its validator, and
-    //! every lookalike fails it (`testdata/corpus-sample.jsonl`: the first 200 records of
+    //! every lookalike fails it (`testdata/corpus-2000.jsonl`: the first 2000 records of
     //! `../shared/corpus`, generated with seed 20240601).
 
     use super::*;
@@ -277,7 +277,7 @@ mod corpus {
     #[test]
     fn identifiers_pass_and_lookalikes_fail() {
         let (mut real, mut lookalikes) = (0, 0);
-        for line in include_str!("../testdata/corpus-sample.jsonl").lines() {
+        for line in include_str!("../testdata/corpus-2000.jsonl").lines() {
             let record: serde_json::Value = serde_json::from_str(line).unwrap();
             for (list, expected) in [("spans", true), ("decoys", false)] {
                 for item in record[list].as_array().unwrap() {

@@ -1,0 +1,150 @@
+//! Postal addresses of the mainland, by dictionary and structure, with a score.
+//!
+//! An address starts at a provincial-level division (the 34 of GB/T 2260, with or without
+//! their suffix) or at a major city followed by 市, and runs on through the parts an address
+//! is written in: city, district or county, town, road or street, number, estate or
+//! building, unit and room. It counts when it reaches a road or a number; a bare place name
+//! ("四川省成都市") locates no one and is not reported.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use super::scan::pattern;
+use super::{Candidate, Detector};
+use crate::operator::Generalization;
+use crate::pi_type::PiType;
+
+/// Provincial-level divisions, full names first so the longest form wins.
+const PROVINCES: &str = "北京市|天津市|上海市|重庆市|河北省|山西省|辽宁省|吉林省|黑龙江省|江苏省|\
+浙江省|安徽省|福建省|江西省|山东省|河南省|湖北省|湖南省|广东省|海南省|四川省|贵州省|云南省|陕西省|\
+甘肃省|青海省|台湾省|内蒙古自治区|广西壮族自治区|西藏自治区|宁夏回族自治区|新疆维吾尔自治区|\
+香港特别行政区|澳门特别行政区|北京|天津|上海|重庆|河北|山西|辽宁|黑龙江|江苏|浙江|安徽|福建|江西|\
+山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|内蒙古|广西|西藏|宁夏|新疆";
+
+/// Major cities (provincial capitals, sub-provincial cities and the larger prefecture-level
+/// cities), which start an address when followed by 市.
+const CITIES: &str = "石家庄|太原|呼和浩特|沈阳|大连|长春|哈尔滨|南京|苏州|无锡|常州|徐州|南通|扬州|\
+杭州|宁波|温州|绍兴|嘉兴|金华|台州|湖州|合肥|芜湖|福州|厦门|泉州|漳州|南昌|赣州|济南|青岛|烟台|\
+潍坊|淄博|临沂|郑州|洛阳|武汉|宜昌|襄阳|长沙|株洲|广州|深圳|珠海|佛山|东莞|中山|惠州|汕头|江门|\
+湛江|南宁|柳州|桂林|海口|三亚|成都|绵阳|贵阳|遵义|昆明|大理|拉萨|西安|咸阳|宝鸡|兰州|西宁|银川|\
+乌鲁木齐|唐山|保定|包头|鞍山|大庆";
+
+/// The administrative divisions at the start of an address.
+static DIVISIONS: LazyLock<Regex> = LazyLock::new(|| {
+    pattern(&format!(
+        r"^(?P<province>{PROVINCES})?(?P<city>(?:{CITIES})市|\p{{Han}}{{2,4}}(?:市|自治州|州|盟|地区))?(?P<district>\p{{Han}}{{1,5}}(?:区|县|旗|市))?"
+    ))
+});
+
+/// The start of an address down to its province, city or district; `None` when the
+/// address does not start with a division this crate knows.
+pub fn admin_prefix(address: &str, to: Generalization) -> Option<String> {
+    let caps = DIVISIONS.captures(address.trim())?;
+    let end = |name: &str| caps.name(name).map(|m| m.end());
+    let province = end("province");
+    let city = end("city").or(province);
+    let district = end("district").or(city);
+    let cut = match to {
+        Generalization::Province => province.or(city),
+        Generalization::City => city,
+        _ => district,
+    }?;
+    Some(address.trim()[..cut].to_owned())
+}
+
+/// Finds postal addresses.
+pub struct Address {
+    anchor: Regex,
+    body: Regex,
+}
+
+impl Address {
+    /// The detector.
+    pub fn new() -> Address {
+        let han = r"\p{Han}";
+        let n = "[0-9０-９]";
+        Address {
+            anchor: pattern(&format!("(?:{PROVINCES})|(?:{CITIES})市")),
+            body: pattern(&format!(
+                "^(?:{PROVINCES})?\
+                 (?:(?:{CITIES})市|{han}{{2,4}}(?:市|自治州|州|盟|地区))?\
+                 (?:{han}{{1,5}}(?:区|县|旗|市))?\
+                 (?:{han}{{1,6}}(?:镇|乡|街道))?\
+                 (?P<road>{han}{{1,8}}(?:路|街|大道|巷|弄|胡同|道))?\
+                 (?P<number>{n}{{1,5}}(?:号院|号|弄))?\
+                 (?:{han}{{1,6}}(?:小区|花园|公寓|大厦|广场|家园|新村|苑|府|城|庭|园))?\
+                 (?:[0-9０-９A-Za-z]{{1,4}}(?:号楼|栋|幢|座|期))?\
+                 (?:{n}{{1,3}}单元)?\
+                 (?:{n}{{1,5}}(?:室|房|号))?"
+            )),
+        }
+    }
+}
+
+impl Detector for Address {
+    fn pi_type(&self) -> PiType {
+        PiType::Address
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        let mut at = 0;
+        while let Some(a) = self.anchor.find_at(text, at) {
+            at = a.end();
+            let Some(caps) = self.body.captures(&text[a.start()..]) else {
+                continue;
+            };
+            let (road, number) = (caps.name("road").is_some(), caps.name("number").is_some());
+            if !road && !number {
+                continue;
+            }
+            let end = a.start() + caps.get(0).map_or(0, |m| m.end());
+            out.push(Candidate {
+                pi_type: PiType::Address,
+                start: a.start(),
+                end,
+                score: if road && number { 0.9 } else { 0.7 },
+                validator: "gb2260+structure",
+            });
+            at = end;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        Address::new().find(text, &mut out);
+        out.iter().map(|c| &text[c.start..c.end]).collect()
+    }
+
+    #[test]
+    fn addresses() {
+        assert_eq!(
+            found("经营地址四川省成都市锦江区科技园路602号锦绣小区24号楼901室，联系电话"),
+            ["四川省成都市锦江区科技园路602号锦绣小区24号楼901室"]
+        );
+        assert_eq!(
+            found("住址：北京市东城区中关村大街12号3栋2单元1203室。"),
+            ["北京市东城区中关村大街12号3栋2单元1203室"]
+        );
+        assert_eq!(
+            found("寄到深圳市南山区深南大道88号万科城小区5号楼1201室"),
+            ["深圳市南山区深南大道88号万科城小区5号楼1201室"]
+        );
+        assert_eq!(
+            found("billing address: 广东省广州市天河区金融街7号."),
+            ["广东省广州市天河区金融街7号"]
+        );
+    }
+
+    #[test]
+    fn place_names_alone_are_not_addresses() {
+        assert!(found("出生地四川省。").is_empty());
+        assert!(found("四川省成都市锦江区").is_empty());
+        assert!(found("北京市腾达科技有限公司").is_empty());
+    }
+}

@@ -1,0 +1,131 @@
+//! Payment cards. Bank cards: 16 to 19 digits whose first digit is a banking or financial
+//! industry identifier (3–6, ISO/IEC 7812), contiguous or grouped by four with spaces or
+//! hyphens, passing Luhn. International cards of other lengths (Visa 13, Diners Club 14,
+//! American Express 15, grouped 4-6-4 or 4-6-5) are `CREDIT_CARD`.
+
+use regex::Regex;
+
+use super::scan::{D, bounded, compact, find_with, pattern};
+use super::{Candidate, Detector};
+use crate::pi_type::PiType;
+use crate::validate;
+
+/// Finds bank cards of 16 to 19 digits.
+pub struct BankCard {
+    re: Regex,
+}
+
+impl BankCard {
+    /// The detector.
+    pub fn new() -> BankCard {
+        BankCard {
+            re: pattern(&format!(
+                "[3-6３-６]{D}{{3}}(?:[ -]?{D}{{4}}){{3}}(?:[ -]?{D}{{1,3}})?"
+            )),
+        }
+    }
+}
+
+impl Detector for BankCard {
+    fn pi_type(&self) -> PiType {
+        PiType::BankCard
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        find_with(&self.re, text, PiType::BankCard, out, |s, e| {
+            (bounded(text, s, e) && validate::bank_card(&compact(&text[s..e])))
+                .then_some((0.9, "luhn"))
+        });
+    }
+}
+
+/// Finds international cards of 13 to 15 digits.
+pub struct CreditCard {
+    re: Regex,
+}
+
+impl CreditCard {
+    /// The detector.
+    pub fn new() -> CreditCard {
+        CreditCard {
+            re: pattern(r"[3-6]\d{3}(?:[ -]?\d{6}[ -]?\d{4,5}|\d{9})"),
+        }
+    }
+}
+
+/// Whether compacted digits are a 13-, 14- or 15-digit card of a brand that issues them.
+fn international(d: &str) -> bool {
+    let brand = match d.len() {
+        13 => d.starts_with('4'),
+        14 => ["36", "38", "300", "301", "302", "303", "304", "305"]
+            .iter()
+            .any(|p| d.starts_with(p)),
+        15 => d.starts_with("34") || d.starts_with("37"),
+        _ => false,
+    };
+    brand && validate::luhn(d)
+}
+
+impl Detector for CreditCard {
+    fn pi_type(&self) -> PiType {
+        PiType::CreditCard
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        find_with(&self.re, text, PiType::CreditCard, out, |s, e| {
+            (bounded(text, s, e) && international(&compact(&text[s..e]))).then_some((0.9, "luhn"))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(d: &dyn Detector, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        d.find(text, &mut out);
+        out.iter()
+            .map(|c| text[c.start..c.end].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn bank_cards() {
+        let d = BankCard::new();
+        for card in [
+            "6222021234567890123",
+            "6222 0212 3456 7890 123",
+            "4111-1111-1111-1111",
+            "5500000000000004",
+        ] {
+            let digits = compact(card);
+            if validate::bank_card(&digits) {
+                assert_eq!(found(&d, &format!("卡号{card}。")), [card], "{card}");
+            }
+        }
+        assert_eq!(
+            found(&d, "card 4111 1111 1111 1111."),
+            ["4111 1111 1111 1111"]
+        );
+        assert!(found(&d, "4111111111111112").is_empty(), "Luhn");
+        assert!(
+            found(&d, "2024031510223112345").is_empty(),
+            "not a banking identifier"
+        );
+        assert!(
+            found(&d, "41111111111111110").is_empty(),
+            "17 digits failing Luhn"
+        );
+    }
+
+    #[test]
+    fn international_cards() {
+        let d = CreditCard::new();
+        assert_eq!(found(&d, "Amex 3782 822463 10005"), ["3782 822463 10005"]);
+        assert_eq!(found(&d, "Amex 378282246310005"), ["378282246310005"]);
+        assert_eq!(found(&d, "Diners 30569309025904"), ["30569309025904"]);
+        assert_eq!(found(&d, "visa 4222222222222"), ["4222222222222"]);
+        assert!(found(&d, "378282246310006").is_empty());
+    }
+}

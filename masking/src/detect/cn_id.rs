@@ -1,0 +1,86 @@
+//! Resident identity numbers (GB 11643-1999): 18 characters, optionally printed as 6-8-4
+//! groups, with a lower-case `x` or full-width digits as typed; and the 15-digit legacy
+//! form, which has no check character and is reported only after a context word.
+
+use regex::Regex;
+
+use super::scan::{D, bounded, compact, context_before, find_with, pattern};
+use super::{Candidate, Detector};
+use crate::pi_type::PiType;
+use crate::validate;
+
+const CONTEXT: &[&str] = &["身份证", "证件", "id", "identity", "resident"];
+
+/// Finds resident identity numbers.
+pub struct CnId {
+    full: Regex,
+    legacy: Regex,
+    latest_year: u32,
+}
+
+impl CnId {
+    /// A detector that accepts birth years up to `latest_year`.
+    pub fn new(latest_year: u32) -> CnId {
+        CnId {
+            full: pattern(&format!("{D}{{6}} ?{D}{{8}} ?{D}{{3}}[0-9０-９XxＸｘ]")),
+            legacy: pattern(&format!("{D}{{15}}")),
+            latest_year,
+        }
+    }
+}
+
+impl Detector for CnId {
+    fn pi_type(&self) -> PiType {
+        PiType::CnId
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        let year = self.latest_year;
+        find_with(&self.full, text, PiType::CnId, out, |s, e| {
+            let id = compact(&text[s..e].replace(['Ｘ', 'ｘ'], "X"));
+            (bounded(text, s, e) && validate::cn_id(&id, year)).then_some((1.0, "gb11643"))
+        });
+        find_with(&self.legacy, text, PiType::CnId, out, |s, e| {
+            (bounded(text, s, e)
+                && validate::cn_id(&compact(&text[s..e]), year)
+                && context_before(text, s, 32, CONTEXT))
+            .then_some((0.9, "gb11643-15"))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(text: &str) -> Vec<&str> {
+        let mut out = Vec::new();
+        CnId::new(2026).find(text, &mut out);
+        out.iter().map(|c| &text[c.start..c.end]).collect()
+    }
+
+    #[test]
+    fn valid_forms() {
+        assert_eq!(found("身份证11010519491231002X。"), ["11010519491231002X"]);
+        assert_eq!(found("id 110105 19491231 002x"), ["110105 19491231 002x"]);
+        assert_eq!(
+            found("证件１１０１０５１９４９１２３１００２Ｘ"),
+            ["１１０１０５１９４９１２３１００２Ｘ"]
+        );
+        assert_eq!(found("旧身份证号110105491231002"), ["110105491231002"]);
+    }
+
+    #[test]
+    fn lookalikes() {
+        assert!(found("110105194912310021").is_empty(), "check character");
+        assert!(found("11010519491331002X").is_empty(), "month 13");
+        assert!(
+            found("911010519491231002X").is_empty(),
+            "inside a longer run"
+        );
+        assert!(
+            found("流水110105491231002").is_empty(),
+            "15 digits without context"
+        );
+    }
+}

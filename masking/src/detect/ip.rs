@@ -1,0 +1,118 @@
+//! IP addresses. IPv4: four decimal octets up to 255 without leading zeros, not part of a
+//! longer dotted run (version numbers, OIDs). IPv6: anything the standard library parses as
+//! an IPv6 address, with at least one hexadecimal digit (so `::` and times are refused).
+
+use regex::Regex;
+
+use super::scan::{find_with, pattern};
+use super::{Candidate, Detector};
+use crate::pi_type::PiType;
+
+/// Finds IPv4 addresses.
+pub struct Ipv4 {
+    re: Regex,
+}
+
+impl Ipv4 {
+    /// The detector.
+    pub fn new() -> Ipv4 {
+        Ipv4 {
+            re: pattern(r"\d{1,3}(?:\.\d{1,3}){3}"),
+        }
+    }
+}
+
+fn octets_valid(s: &str) -> bool {
+    s.split('.')
+        .all(|o| o.parse::<u16>().is_ok_and(|v| v <= 255) && (o == "0" || !o.starts_with('0')))
+}
+
+impl Detector for Ipv4 {
+    fn pi_type(&self) -> PiType {
+        PiType::Ipv4
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        find_with(&self.re, text, PiType::Ipv4, out, |s, e| {
+            let before = text[..s].chars().next_back();
+            let mut after = text[e..].chars();
+            let next = after.next();
+            let dotted_on = next == Some('.') && after.next().is_some_and(|c| c.is_ascii_digit());
+            (!before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+                && !next.is_some_and(|c| c.is_ascii_alphanumeric())
+                && !dotted_on
+                && octets_valid(&text[s..e]))
+            .then_some((0.95, "octets"))
+        });
+    }
+}
+
+/// Finds IPv6 addresses.
+pub struct Ipv6 {
+    re: Regex,
+}
+
+impl Ipv6 {
+    /// The detector.
+    pub fn new() -> Ipv6 {
+        Ipv6 {
+            re: pattern(r"[0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7}"),
+        }
+    }
+}
+
+impl Detector for Ipv6 {
+    fn pi_type(&self) -> PiType {
+        PiType::Ipv6
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        find_with(&self.re, text, PiType::Ipv6, out, |s, e| {
+            let raw = &text[s..e];
+            let before = text[..s].chars().next_back();
+            let after = text[e..].chars().next();
+            let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':');
+            (!edge(before)
+                && !edge(after)
+                && raw.bytes().any(|b| b.is_ascii_hexdigit())
+                && raw.parse::<std::net::Ipv6Addr>().is_ok())
+            .then_some((0.9, "rfc4291"))
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(d: &dyn Detector, text: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        d.find(text, &mut out);
+        out.iter()
+            .map(|c| text[c.start..c.end].to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn ipv4() {
+        let d = Ipv4::new();
+        assert_eq!(found(&d, "登录IP 192.168.1.20，"), ["192.168.1.20"]);
+        assert_eq!(found(&d, "ip=10.0.0.1|ts"), ["10.0.0.1"]);
+        assert!(found(&d, "from 256.1.1.1").is_empty());
+        assert!(found(&d, "1.2.3.4.5").is_empty());
+        assert!(found(&d, "v1.2.3.4").is_empty());
+        assert!(found(&d, "01.2.3.4").is_empty());
+    }
+
+    #[test]
+    fn ipv6() {
+        let d = Ipv6::new();
+        assert_eq!(
+            found(&d, "src 2001:db8::8a2e:370:7334 ok"),
+            ["2001:db8::8a2e:370:7334"]
+        );
+        assert_eq!(found(&d, "addr fe80::1,"), ["fe80::1"]);
+        assert!(found(&d, "at 10:22:31 INFO").is_empty());
+        assert!(found(&d, "mac 00:1A:2B:3C:4D:5E").is_empty());
+    }
+}

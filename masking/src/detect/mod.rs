@@ -1,0 +1,227 @@
+//! Detection of personal information in free text: one [`Detector`] per kind of PI, each a
+//! pattern followed by the validator of its standard (or, for names and addresses, a
+//! dictionary and context words with a score), and a [`Scanner`] that runs them all and
+//! settles overlaps.
+
+pub(crate) mod address;
+mod card;
+mod cn_id;
+mod email;
+mod iban;
+mod ip;
+mod landline;
+mod mobile;
+pub(crate) mod person;
+mod plate;
+mod scan;
+mod travel_docs;
+mod uscc;
+
+use serde::Serialize;
+
+use crate::pi_type::PiType;
+
+/// A piece of personal information found in a text.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct Finding {
+    /// The kind of PI.
+    #[serde(rename = "type")]
+    pub pi_type: PiType,
+    /// Start, in characters (Unicode scalar values) from the start of the text.
+    pub start: usize,
+    /// End (exclusive), in characters.
+    pub end: usize,
+    /// Start, in UTF-8 bytes.
+    pub byte_start: usize,
+    /// End (exclusive), in UTF-8 bytes.
+    pub byte_end: usize,
+    /// Confidence from 0 to 1.
+    pub score: f32,
+    /// The check that passed: a validator's name (`gb11643`, `luhn`, …), or for names and
+    /// addresses the evidence (`dictionary+context`).
+    pub validator: &'static str,
+}
+
+/// A finding's span and value are PI-adjacent; its `Debug` shows only type and span.
+impl std::fmt::Debug for Finding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}[{}..{}]@{:.2}",
+            self.pi_type, self.start, self.end, self.score
+        )
+    }
+}
+
+/// A detector's raw hit, in bytes, before overlaps are settled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Candidate {
+    /// The kind of PI.
+    pub pi_type: PiType,
+    /// Start in bytes.
+    pub start: usize,
+    /// End in bytes (exclusive).
+    pub end: usize,
+    /// Confidence from 0 to 1.
+    pub score: f32,
+    /// The check that passed.
+    pub validator: &'static str,
+}
+
+/// Finds one kind of PI.
+pub trait Detector: Send + Sync {
+    /// The kind it finds.
+    fn pi_type(&self) -> PiType;
+    /// Appends every hit in `text` that passes the validator.
+    fn find(&self, text: &str, out: &mut Vec<Candidate>);
+}
+
+/// Runs every detector over a text and keeps, where hits overlap, the one with the higher
+/// score (then the longer, then the earlier), as Presidio's anonymiser does.
+pub struct Scanner {
+    detectors: Vec<Box<dyn Detector>>,
+    min_score: f32,
+}
+
+impl Default for Scanner {
+    fn default() -> Self {
+        Scanner::new()
+    }
+}
+
+impl Scanner {
+    /// A scanner with every detector, reporting findings scored 0.5 or more.
+    pub fn new() -> Scanner {
+        let today = scan::current_year();
+        Scanner {
+            detectors: vec![
+                Box::new(cn_id::CnId::new(today)),
+                Box::new(mobile::Mobile::new()),
+                Box::new(landline::Landline::new()),
+                Box::new(card::BankCard::new()),
+                Box::new(card::CreditCard::new()),
+                Box::new(uscc::Uscc::new()),
+                Box::new(travel_docs::Passport::new()),
+                Box::new(travel_docs::HkmoPermit::new()),
+                Box::new(travel_docs::TwPermit::new()),
+                Box::new(plate::Plate::new()),
+                Box::new(email::Email::new()),
+                Box::new(ip::Ipv4::new()),
+                Box::new(ip::Ipv6::new()),
+                Box::new(iban::Iban::new()),
+                Box::new(person::Person::new()),
+                Box::new(address::Address::new()),
+            ],
+            min_score: 0.5,
+        }
+    }
+
+    /// Keeps only the detectors of `types`.
+    pub fn only(mut self, types: &[PiType]) -> Scanner {
+        self.detectors.retain(|d| types.contains(&d.pi_type()));
+        self
+    }
+
+    /// Reports only findings scored `min_score` or more.
+    pub fn min_score(mut self, min_score: f32) -> Scanner {
+        self.min_score = min_score;
+        self
+    }
+
+    /// The findings in `text`, in order, not overlapping.
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let mut hits = Vec::new();
+        for d in &self.detectors {
+            d.find(text, &mut hits);
+        }
+        hits.retain(|c| c.score >= self.min_score);
+        let kept = resolve(hits);
+        with_char_offsets(text, kept)
+    }
+}
+
+/// Greedy selection of non-overlapping hits: higher score first, then longer, then earlier.
+fn resolve(mut hits: Vec<Candidate>) -> Vec<Candidate> {
+    hits.sort_by(|a, b| {
+        b.score
+            .total_cmp(&a.score)
+            .then((b.end - b.start).cmp(&(a.end - a.start)))
+            .then(a.start.cmp(&b.start))
+    });
+    let mut kept: std::collections::BTreeMap<usize, Candidate> = std::collections::BTreeMap::new();
+    for h in hits {
+        let before_ok = kept
+            .range(..h.end)
+            .next_back()
+            .is_none_or(|(_, k)| k.end <= h.start);
+        if before_ok {
+            kept.insert(h.start, h);
+        }
+    }
+    kept.into_values().collect()
+}
+
+/// Adds character offsets to byte-offset hits (in order) in one pass over the text.
+fn with_char_offsets(text: &str, hits: Vec<Candidate>) -> Vec<Finding> {
+    let ascii = text.is_ascii();
+    let mut chars = 0usize;
+    let mut at = 0usize;
+    let mut to_char = |byte: usize| -> usize {
+        if ascii {
+            return byte;
+        }
+        chars += text[at..byte].chars().count();
+        at = byte;
+        chars
+    };
+    hits.into_iter()
+        .map(|h| {
+            let start = to_char(h.start);
+            let end = to_char(h.end);
+            Finding {
+                pi_type: h.pi_type,
+                start,
+                end,
+                byte_start: h.start,
+                byte_end: h.end,
+                score: h.score,
+                validator: h.validator,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(start: usize, end: usize, score: f32) -> Candidate {
+        Candidate {
+            pi_type: PiType::Text,
+            start,
+            end,
+            score,
+            validator: "t",
+        }
+    }
+
+    #[test]
+    fn overlaps_go_to_the_higher_score_then_the_longer() {
+        let kept = resolve(vec![
+            c(0, 10, 0.5),
+            c(5, 8, 0.9),
+            c(8, 20, 0.5),
+            c(20, 22, 0.1),
+        ]);
+        assert_eq!(kept, vec![c(5, 8, 0.9), c(8, 20, 0.5), c(20, 22, 0.1)]);
+    }
+
+    #[test]
+    fn char_offsets_count_characters() {
+        let text = "电话13800138000";
+        let found = Scanner::new().scan(text);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].start, found[0].end), (2, 13));
+        assert_eq!((found[0].byte_start, found[0].byte_end), (6, 17));
+    }
+}

@@ -1,0 +1,206 @@
+//! Travel documents of the People's Republic of China. None carries a check character, so a
+//! context word before the number raises the score; a bare number that only could be one is
+//! scored below the default threshold where the form is common in other identifiers.
+//!
+//! - Passports: `E` + 8 digits, `E` + a letter (no I or O) + 7 digits (e-passports), `G` + 8
+//!   digits (older ordinary passports); diplomatic, service and public-affairs passports
+//!   (`D`, `S`, `P` + 7 digits) only after a context word.
+//! - Hong Kong and Macao: 往来港澳通行证 `C` + 8 digits or `C` + letter + 7 digits;
+//!   港澳居民来往内地通行证 (回乡证) `H` or `M` + 8 or 10 digits.
+//! - Taiwan: 往来台湾通行证 `L` + 8 digits; 台湾居民来往大陆通行证 (台胞证) 8 digits, only
+//!   after a context word.
+
+use regex::Regex;
+
+use super::scan::{bounded, context_before, find_with, pattern};
+use super::{Candidate, Detector};
+use crate::pi_type::PiType;
+
+fn find_documents(
+    re: &Regex,
+    text: &str,
+    pi_type: PiType,
+    words: &[&str],
+    bare_score: f32,
+    out: &mut Vec<Candidate>,
+) {
+    find_with(re, text, pi_type, out, |s, e| {
+        if !bounded(text, s, e) {
+            return None;
+        }
+        if context_before(text, s, 40, words) {
+            Some((0.9, "format+context"))
+        } else {
+            Some((bare_score, "format"))
+        }
+    });
+}
+
+/// Finds passport numbers.
+pub struct Passport {
+    common: Regex,
+    official: Regex,
+}
+
+const PASSPORT_WORDS: &[&str] = &["护照", "passport"];
+
+impl Passport {
+    /// The detector.
+    pub fn new() -> Passport {
+        Passport {
+            common: pattern(r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}"),
+            official: pattern(r"[DSP]E?[0-9]{7}"),
+        }
+    }
+}
+
+impl Detector for Passport {
+    fn pi_type(&self) -> PiType {
+        PiType::CnPassport
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        find_documents(
+            &self.common,
+            text,
+            PiType::CnPassport,
+            PASSPORT_WORDS,
+            0.6,
+            out,
+        );
+        find_documents(
+            &self.official,
+            text,
+            PiType::CnPassport,
+            PASSPORT_WORDS,
+            0.3,
+            out,
+        );
+    }
+}
+
+/// Finds Hong Kong and Macao travel permits.
+pub struct HkmoPermit {
+    outbound: Regex,
+    inbound: Regex,
+}
+
+const HKMO_WORDS: &[&str] = &["通行证", "港澳", "回乡证", "permit", "home return"];
+
+impl HkmoPermit {
+    /// The detector.
+    pub fn new() -> HkmoPermit {
+        HkmoPermit {
+            outbound: pattern(r"C[0-9]{8}|C[A-HJ-NP-Z][0-9]{7}"),
+            inbound: pattern(r"[HM][0-9]{10}|[HM][0-9]{8}"),
+        }
+    }
+}
+
+impl Detector for HkmoPermit {
+    fn pi_type(&self) -> PiType {
+        PiType::CnHkmoPermit
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        find_documents(
+            &self.outbound,
+            text,
+            PiType::CnHkmoPermit,
+            HKMO_WORDS,
+            0.55,
+            out,
+        );
+        find_documents(
+            &self.inbound,
+            text,
+            PiType::CnHkmoPermit,
+            HKMO_WORDS,
+            0.3,
+            out,
+        );
+    }
+}
+
+/// Finds Taiwan travel permits.
+pub struct TwPermit {
+    outbound: Regex,
+    resident: Regex,
+}
+
+const TW_WORDS: &[&str] = &["台湾", "台胞", "通行证", "permit", "mtp"];
+
+impl TwPermit {
+    /// The detector.
+    pub fn new() -> TwPermit {
+        TwPermit {
+            outbound: pattern(r"L[0-9]{8}"),
+            resident: pattern(r"[0-9]{8}"),
+        }
+    }
+}
+
+impl Detector for TwPermit {
+    fn pi_type(&self) -> PiType {
+        PiType::CnTwPermit
+    }
+
+    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+        find_documents(
+            &self.outbound,
+            text,
+            PiType::CnTwPermit,
+            TW_WORDS,
+            0.55,
+            out,
+        );
+        find_documents(&self.resident, text, PiType::CnTwPermit, TW_WORDS, 0.0, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn found(d: &dyn Detector, text: &str) -> Vec<(String, f32)> {
+        let mut out = Vec::new();
+        d.find(text, &mut out);
+        out.iter()
+            .map(|c| (text[c.start..c.end].to_owned(), c.score))
+            .collect()
+    }
+
+    #[test]
+    fn passports() {
+        let d = Passport::new();
+        assert_eq!(
+            found(&d, "护照号码E84236982，"),
+            [("E84236982".into(), 0.9)]
+        );
+        assert_eq!(
+            found(&d, "passport no. EA1234567"),
+            [("EA1234567".into(), 0.9)]
+        );
+        assert_eq!(found(&d, "G00472011"), [("G00472011".into(), 0.6)]);
+        assert_eq!(found(&d, "外交护照DE1234567"), [("DE1234567".into(), 0.9)]);
+        assert!(found(&d, "E842369821").is_empty(), "too long");
+        assert!(found(&d, "XE84236982").is_empty(), "inside a longer code");
+    }
+
+    #[test]
+    fn permits() {
+        assert_eq!(
+            found(&HkmoPermit::new(), "港澳通行证C12345678"),
+            [("C12345678".into(), 0.9)]
+        );
+        assert_eq!(
+            found(&TwPermit::new(), "台胞证号码12345678"),
+            [("12345678".into(), 0.9)]
+        );
+        let bare = found(&TwPermit::new(), "订单12345678");
+        assert!(
+            bare.iter().all(|(_, s)| *s < 0.5),
+            "bare 8 digits stay below threshold"
+        );
+    }
+}

@@ -1,0 +1,314 @@
+//! Masking a value, a free text or a JSON document under one rule of a policy.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::detect::{Finding, Scanner};
+use crate::error::{Error, Result};
+use crate::json_path::{At, JsonPath, render};
+use crate::operator::{Context, Operator, apply};
+use crate::pi_type::PiType;
+use crate::policy::{Rule, Scan};
+
+/// How deep a JSON document may nest.
+pub const MAX_DEPTH: usize = 64;
+
+/// A text with its PI masked, and what was found.
+#[derive(Debug, Clone, Serialize)]
+pub struct Masked {
+    /// The masked text.
+    pub text: String,
+    /// The findings, with offsets into the original text.
+    pub findings: Vec<Finding>,
+}
+
+/// A finding in a JSON document: where, and the finding within that string.
+#[derive(Debug, Clone, Serialize)]
+pub struct JsonFinding {
+    /// The location, such as `$.customer.mobile`.
+    pub path: String,
+    /// The finding within the string at `path`.
+    #[serde(flatten)]
+    pub finding: Finding,
+}
+
+/// Masks under one rule (or the display defaults when there is none).
+pub struct Masker<'a> {
+    scanner: &'a Scanner,
+    rule: Option<&'a Rule>,
+    paths: Vec<(JsonPath, &'a crate::policy::FieldRule)>,
+}
+
+static DEFAULT: Operator = Operator::Default;
+
+impl<'a> Masker<'a> {
+    /// A masker applying `rule`, or every type's display default for `None`. The rule's
+    /// paths must have been validated ([`Policy::validate`](crate::policy::Policy::validate));
+    /// a path that does not parse never matches.
+    pub fn new(scanner: &'a Scanner, rule: Option<&'a Rule>) -> Masker<'a> {
+        let paths = rule
+            .map(|r| {
+                r.fields
+                    .iter()
+                    .filter_map(|f| JsonPath::parse(&f.path).ok().map(|p| (p, f)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        Masker {
+            scanner,
+            rule,
+            paths,
+        }
+    }
+
+    /// The operator for a type under this rule.
+    pub fn operator_for(&self, pi_type: PiType) -> &'a Operator {
+        self.rule
+            .and_then(|r| r.types.get(&pi_type))
+            .unwrap_or(&DEFAULT)
+    }
+
+    /// Masks one value of a known type.
+    pub fn value(&self, pi_type: PiType, value: &str, ctx: &Context<'_>) -> Result<String> {
+        apply(self.operator_for(pi_type), pi_type, value, ctx)
+    }
+
+    /// Finds the PI in a text and masks each finding with its type's operator.
+    pub fn text(&self, text: &str, ctx: &Context<'_>) -> Result<Masked> {
+        let findings = self.scanner.scan(text);
+        let mut out = String::with_capacity(text.len());
+        let mut at = 0;
+        for f in &findings {
+            out.push_str(&text[at..f.byte_start]);
+            out.push_str(&self.value(f.pi_type, &text[f.byte_start..f.byte_end], ctx)?);
+            at = f.byte_end;
+        }
+        out.push_str(&text[at..]);
+        Ok(Masked {
+            text: out,
+            findings,
+        })
+    }
+
+    /// Masks a JSON document in place: the fields the rule names get their operator; every
+    /// other string is scanned unless the rule scans only its paths.
+    pub fn json(&self, doc: &mut Value, ctx: &Context<'_>) -> Result<Vec<JsonFinding>> {
+        let mut findings = Vec::new();
+        let mut at = Vec::new();
+        self.walk(doc, &mut at, ctx, &mut findings)?;
+        Ok(findings)
+    }
+
+    fn walk<'v>(
+        &self,
+        node: &'v mut Value,
+        at: &mut Vec<At<'v>>,
+        ctx: &Context<'_>,
+        findings: &mut Vec<JsonFinding>,
+    ) -> Result<()> {
+        if at.len() > MAX_DEPTH {
+            return Err(Error::TooDeep { max: MAX_DEPTH });
+        }
+        if let Some((_, field)) = self.paths.iter().find(|(p, _)| p.matches(at)) {
+            let original = match node {
+                Value::String(s) => Some(std::mem::take(s)),
+                Value::Number(n) => Some(n.to_string()),
+                Value::Bool(_) | Value::Null => None,
+                // A path naming an object or array masks every string below it.
+                Value::Array(_) | Value::Object(_) => {
+                    return self.walk_children(node, at, ctx, findings, Some(field));
+                }
+            };
+            if let Some(original) = original {
+                let masked = apply(&field.operator, field.pi_type, &original, ctx)?;
+                findings.push(JsonFinding {
+                    path: render(at),
+                    finding: whole(field.pi_type, &original),
+                });
+                *node = Value::String(masked);
+            }
+            return Ok(());
+        }
+        self.walk_children(node, at, ctx, findings, None)
+    }
+
+    fn walk_children<'v>(
+        &self,
+        node: &'v mut Value,
+        at: &mut Vec<At<'v>>,
+        ctx: &Context<'_>,
+        findings: &mut Vec<JsonFinding>,
+        inherited: Option<&crate::policy::FieldRule>,
+    ) -> Result<()> {
+        match node {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    at.push(At::Key(k.as_str()));
+                    let r = self.child(v, at, ctx, findings, inherited);
+                    at.pop();
+                    r?;
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    at.push(At::Index(i));
+                    let r = self.child(v, at, ctx, findings, inherited);
+                    at.pop();
+                    r?;
+                }
+            }
+            Value::String(s) => {
+                let scan = self.rule.is_none_or(|r| r.scan == Scan::All);
+                if scan {
+                    let masked = self.text(s, ctx)?;
+                    let path = render(at);
+                    findings.extend(masked.findings.into_iter().map(|finding| JsonFinding {
+                        path: path.clone(),
+                        finding,
+                    }));
+                    *s = masked.text;
+                }
+            }
+            Value::Number(_) | Value::Bool(_) | Value::Null => {}
+        }
+        Ok(())
+    }
+
+    fn child<'v>(
+        &self,
+        node: &'v mut Value,
+        at: &mut Vec<At<'v>>,
+        ctx: &Context<'_>,
+        findings: &mut Vec<JsonFinding>,
+        inherited: Option<&crate::policy::FieldRule>,
+    ) -> Result<()> {
+        let Some(field) = inherited else {
+            return self.walk(node, at, ctx, findings);
+        };
+        if at.len() > MAX_DEPTH {
+            return Err(Error::TooDeep { max: MAX_DEPTH });
+        }
+        let original = match node {
+            Value::String(s) => std::mem::take(s),
+            Value::Number(n) => n.to_string(),
+            Value::Bool(_) | Value::Null => return Ok(()),
+            Value::Array(_) | Value::Object(_) => {
+                return self.walk_children(node, at, ctx, findings, inherited);
+            }
+        };
+        let masked = apply(&field.operator, field.pi_type, &original, ctx)?;
+        findings.push(JsonFinding {
+            path: render(at),
+            finding: whole(field.pi_type, &original),
+        });
+        *node = Value::String(masked);
+        Ok(())
+    }
+}
+
+/// A finding that covers a whole string (a field named by path).
+fn whole(pi_type: PiType, value: &str) -> Finding {
+    Finding {
+        pi_type,
+        start: 0,
+        end: value.chars().count(),
+        byte_start: 0,
+        byte_end: value.len(),
+        score: 1.0,
+        validator: "policy-path",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Policy;
+
+    fn ctx() -> Context<'static> {
+        Context {
+            year: 2026,
+            ..Context::default()
+        }
+    }
+
+    #[test]
+    fn text_is_masked_with_the_defaults() {
+        let scanner = Scanner::new();
+        let m = Masker::new(&scanner, None)
+            .text(
+                "客户王伟，身份证号510104199003071114，手机13800138000。",
+                &ctx(),
+            )
+            .unwrap();
+        assert_eq!(
+            m.text,
+            "客户王*，身份证号5***************14，手机138****8000。"
+        );
+        assert_eq!(m.findings.len(), 3);
+    }
+
+    #[test]
+    fn json_paths_and_scanning() {
+        let scanner = Scanner::new();
+        let policy: Policy = serde_json::from_value(serde_json::json!({"rules": [{
+            "types": {"CN_MOBILE": {"op": "replace"}},
+            "fields": [
+                {"path": "$.card.cvv", "type": "CARD_CVV", "operator": {"op": "redact"}},
+                {"path": "$..birth", "type": "BIRTH_DATE", "operator": {"op": "generalize", "to": "year"}},
+                {"path": "$.notes", "operator": {"op": "truncate", "keep": 2}}
+            ]}]}))
+        .unwrap();
+        policy.validate(&[]).unwrap();
+        let masker = Masker::new(&scanner, policy.rule_for("any", None));
+        let mut doc = serde_json::json!({
+            "card": {"cvv": 123, "no": "6222021234567891233"},
+            "people": [{"birth": "1990-03-07", "memo": "电话13800138000"}],
+            "notes": ["abcdef", "xyz"],
+            "n": 5
+        });
+        let found = masker.json(&mut doc, &ctx()).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({
+                "card": {"cvv": "", "no": "622202*********1233"},
+                "people": [{"birth": "1990", "memo": "电话[手机号]"}],
+                "notes": ["ab", "xy"],
+                "n": 5
+            })
+        );
+        let paths: Vec<&str> = found.iter().map(|f| f.path.as_str()).collect();
+        assert!(
+            paths.contains(&"$.card.cvv") && paths.contains(&"$.people[0].memo"),
+            "{paths:?}"
+        );
+    }
+
+    #[test]
+    fn scan_paths_only_leaves_other_strings() {
+        let scanner = Scanner::new();
+        let policy: Policy = serde_json::from_value(serde_json::json!({"rules": [{
+            "scan": "paths",
+            "fields": [{"path": "$.id", "type": "CN_ID", "operator": {"op": "default"}}]}]}))
+        .unwrap();
+        let masker = Masker::new(&scanner, policy.rule_for("any", None));
+        let mut doc = serde_json::json!({"id": "510104199003071114", "other": "13800138000"});
+        masker.json(&mut doc, &ctx()).unwrap();
+        assert_eq!(
+            doc,
+            serde_json::json!({"id": "5***************14", "other": "13800138000"})
+        );
+    }
+
+    #[test]
+    fn deep_documents_are_refused() {
+        let scanner = Scanner::new();
+        let mut doc = serde_json::json!("x");
+        for _ in 0..=MAX_DEPTH + 1 {
+            doc = serde_json::json!([doc]);
+        }
+        let e = Masker::new(&scanner, None)
+            .json(&mut doc, &ctx())
+            .unwrap_err();
+        assert!(matches!(e, Error::TooDeep { .. }));
+    }
+}

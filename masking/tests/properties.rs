@@ -1,0 +1,76 @@
+//! Properties of detection and masking over generated input: nothing panics, masking is
+//! idempotent, and no validated identifier survives masking whatever surrounds it.
+
+use baomi_masking::{Context, Masker, Scanner};
+use proptest::prelude::*;
+
+/// Valid identifiers of the validated types (checked by the unit tests of `validate`).
+const VALUES: [&str; 9] = [
+    "510104199003071114",
+    "13800138000",
+    "+86 186 3064 5747",
+    "6222021234567891233",
+    "6222 0212 3456 7891 233",
+    "zhang.wei88@example.cn",
+    "192.168.10.20",
+    "91350100M000100Y43",
+    "0531-69370974",
+];
+
+/// Separators that keep an identifier standing alone.
+const SEPARATORS: [&str; 10] = ["，", "。", " ", "：", "\n", "；", "（", "）", "\"", "|"];
+
+fn ctx() -> Context<'static> {
+    Context {
+        year: 2026,
+        ..Context::default()
+    }
+}
+
+fn composed() -> impl Strategy<Value = String> {
+    prop::collection::vec(
+        (
+            prop::sample::select(SEPARATORS.to_vec()),
+            "[a-z\u{4e00}-\u{4e20} ]{0,6}",
+            prop::sample::select(VALUES.to_vec()),
+        ),
+        1..6,
+    )
+    .prop_map(|parts| {
+        parts
+            .into_iter()
+            .map(|(sep, filler, value)| format!("{filler}{sep}{value}{sep}"))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    #[test]
+    fn scanning_any_text_never_panics(text in any::<String>()) {
+        let found = Scanner::new().scan(&text);
+        for f in found {
+            prop_assert!(text.is_char_boundary(f.byte_start) && text.is_char_boundary(f.byte_end));
+            prop_assert_eq!(text[..f.byte_start].chars().count(), f.start);
+        }
+    }
+
+    #[test]
+    fn masking_is_idempotent(text in prop_oneof![any::<String>(), composed()]) {
+        let scanner = Scanner::new();
+        let masker = Masker::new(&scanner, None);
+        let once = masker.text(&text, &ctx()).unwrap().text;
+        let twice = masker.text(&once, &ctx()).unwrap().text;
+        prop_assert_eq!(once, twice);
+    }
+
+    #[test]
+    fn no_identifier_survives(text in composed()) {
+        let scanner = Scanner::new();
+        let masked = Masker::new(&scanner, None).text(&text, &ctx()).unwrap().text;
+        for v in VALUES {
+            prop_assert!(!masked.contains(v), "{v} survived in {masked}");
+        }
+    }
+}
