@@ -74,6 +74,8 @@ pub struct Inner {
     pub key_records: TtlCache<ApiKeyRecord>,
     /// Recently read purposes.
     pub purposes: TtlCache<baomi_consent::PurposeRecord>,
+    /// Detectors, the pseudonym key and cached policies.
+    pub masking: crate::service::masking::MaskingState,
     /// Configured limits.
     pub limits: Limits,
     /// The Prometheus recorder's handle.
@@ -109,6 +111,7 @@ impl std::ops::Deref for AppState {
         (name = "vault", description = "Field-level encryption, decryption under a purpose, rewrap and erasure"),
         (name = "keyrings", description = "Versioned key-encryption keys: create, rotate, retire old versions"),
         (name = "self-service", description = "Calls made with a subject token"),
+        (name = "masking", description = "Detection of personal information, masking policies per role and purpose"),
         (name = "consent", description = "Purposes, the consent ledger and consent decisions"),
         (name = "audit", description = "The tamper-evident trail: signed checkpoints, Merkle proofs, queries, export and alerts (officer, admin)"),
         (name = "operations", description = "Health, readiness, metrics and this document"),
@@ -139,6 +142,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(http::audit::router())
         .merge(http::consent::router())
         .merge(http::requests::router())
+        .merge(http::masking::router())
         .merge(http::ops::router())
 }
 
@@ -192,6 +196,8 @@ pub struct Parts {
     pub audit_log: Arc<AuditLog>,
     /// Appends to the trail (group-committed).
     pub audit: Arc<dyn AuditSink>,
+    /// Masking.
+    pub masking: crate::service::masking::MaskingState,
     /// Limits.
     pub limits: Limits,
 }
@@ -205,6 +211,7 @@ pub fn build(parts: Parts) -> Router {
         erasure_journal,
         audit_log,
         audit,
+        masking,
         limits,
     } = parts;
     let (router, api) = routes().split_for_parts();
@@ -218,6 +225,7 @@ pub fn build(parts: Parts) -> Router {
         erasure_journal,
         key_records: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
         purposes: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
+        masking,
         limits: limits.clone(),
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),

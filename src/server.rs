@@ -1,5 +1,6 @@
 //! Start-up and serving: open the store, unseal the root key, serve until told to stop.
 
+use crate::service::masking::MaskingState;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -127,6 +128,12 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         erasure_journal,
         audit_log: Arc::clone(&audit_log),
         audit: Arc::clone(&audit),
+        masking: MaskingState::new(
+            &unsealed.root,
+            config.masking.clear_c3_roles.clone(),
+            Duration::from_secs(config.auth_cache_ttl_secs),
+        )
+        .map_err(|e| SetupError::Other(format!("masking: {e}")))?,
         limits: Limits::from_config(config),
     });
     Ok(Opened {

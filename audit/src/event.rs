@@ -47,6 +47,8 @@ pub enum Action {
     RequestCreate,
     /// A rights request was completed or rejected.
     RequestClose,
+    /// A masking policy was created or changed.
+    PolicyChange,
 }
 
 impl Action {
@@ -72,6 +74,7 @@ impl Action {
             Action::PurposeChange => "purpose_change",
             Action::RequestCreate => "request_create",
             Action::RequestClose => "request_close",
+            Action::PolicyChange => "policy_change",
         }
     }
 

@@ -2,14 +2,14 @@
 //! role/purpose policies for JSON, free text and whole files.
 //!
 //! - [`detect`]: one detector per kind of PI, each with its validator, and a
-//!   [`Scanner`](detect::Scanner) that runs them and settles overlaps.
+//!   [`Scanner`] that runs them and settles overlaps.
 //! - [`operator`]: what replaces a finding, and the display defaults per type.
 //! - [`policy`]: operators per type and JSON path, per role and purpose.
 //! - [`mask`]: masking a value, a text or a JSON document under a policy's rule.
 //! - [`validate`]: the check-character and numbering-plan rules of the standards.
 //!
 //! The crate depends on no other Baomi crate: where an operator needs the vault (encrypt,
-//! tokenize), it calls the [`Reversible`](operator::Reversible) trait that the server
+//! tokenize), it calls the [`Reversible`] trait that the server
 //! implements.
 
 pub mod detect;

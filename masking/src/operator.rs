@@ -27,7 +27,6 @@
 
 use ring::hmac;
 use serde::{Deserialize, Serialize};
-use zeroize::Zeroizing;
 
 use crate::detect::{address, person};
 use crate::error::{Error, Result};
@@ -199,9 +198,9 @@ pub fn default_for(pi_type: PiType) -> Operator {
 pub struct PseudonymKey(hmac::Key);
 
 impl PseudonymKey {
-    /// A key from 32 secret bytes.
-    pub fn new(secret: &Zeroizing<[u8; 32]>) -> PseudonymKey {
-        PseudonymKey(hmac::Key::new(hmac::HMAC_SHA256, secret.as_slice()))
+    /// A key from secret bytes (32 of them: an HKDF output or a random key).
+    pub fn new(secret: &[u8]) -> PseudonymKey {
+        PseudonymKey(hmac::Key::new(hmac::HMAC_SHA256, secret))
     }
 
     fn tag(&self, parts: &[&[u8]]) -> hmac::Tag {
@@ -607,8 +606,8 @@ mod tests {
 
     #[test]
     fn keyed_hash_is_stable_across_forms_and_keys_differ() {
-        let k1 = PseudonymKey::new(&Zeroizing::new([1u8; 32]));
-        let k2 = PseudonymKey::new(&Zeroizing::new([2u8; 32]));
+        let k1 = PseudonymKey::new(&[1u8; 32]);
+        let k2 = PseudonymKey::new(&[2u8; 32]);
         let with = |k| Context {
             key: Some(k),
             ..ctx()
@@ -684,7 +683,7 @@ mod tests {
 
     #[test]
     fn date_shift_is_consistent_per_subject() {
-        let key = PseudonymKey::new(&Zeroizing::new([7u8; 32]));
+        let key = PseudonymKey::new(&[7u8; 32]);
         let op = Operator::DateShift { max_days: 30 };
         let shift = |subject, v: &str| {
             let c = Context {

@@ -1,9 +1,10 @@
 //! The command line: `baomi serve`, `baomi init`, `baomi keys …`, `baomi audit …`,
-//! `baomi openapi`.
+//! `baomi mask`, `baomi openapi`.
 
 mod audit;
 mod consent;
 mod keys;
+mod mask;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -42,6 +43,9 @@ enum Command {
     /// Check consent receipts.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// Mask a CSV, JSON Lines, JSON or text file under a policy, offline (no database, no
+    /// passphrase); the output replaces OUT only once it is complete.
+    Mask(mask::MaskArgs),
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -140,6 +144,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(cli.config.as_deref(), command).await,
         Command::Audit(command) => audit::run(cli.config.as_deref(), command).await,
         Command::Consent(command) => consent::run(command),
+        Command::Mask(args) => mask::run(args),
         Command::Openapi => {
             let doc = crate::app::openapi();
             println!("{}", serde_json::to_string_pretty(&doc)?);

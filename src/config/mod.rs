@@ -14,6 +14,16 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay};
 
+/// The `[masking]` section.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MaskingConfig {
+    /// Roles that may see JR/T 0171 C3 information (passwords, card verification codes,
+    /// card expiry, biometrics) in the clear under a masking policy; none by default, so a
+    /// policy that would show it to anyone is refused.
+    pub clear_c3_roles: Vec<String>,
+}
+
 /// Everything Baomi can be configured with. Its `Debug` hides the passphrase and the
 /// password in a database URL.
 #[derive(Clone, Serialize, Deserialize)]
@@ -74,6 +84,8 @@ pub struct Config {
     pub rights_request_due_days: u32,
     /// The audit trail: retention, the subject's view, alerts.
     pub audit: AuditConfig,
+    /// Masking: who may see authentication data in the clear.
+    pub masking: MaskingConfig,
 }
 
 impl std::fmt::Debug for Config {
@@ -110,6 +122,7 @@ impl std::fmt::Debug for Config {
             .field("erasure_journal", &self.erasure_journal)
             .field("rights_request_due_days", &self.rights_request_due_days)
             .field("audit", &self.audit)
+            .field("masking", &self.masking)
             .finish()
     }
 }
@@ -173,6 +186,7 @@ impl Default for Config {
             erasure_journal: None,
             rights_request_due_days: 15,
             audit: AuditConfig::default(),
+            masking: MaskingConfig::default(),
         }
     }
 }

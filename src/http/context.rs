@@ -17,6 +17,8 @@ use crate::app::AppState;
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// `X-Baomi-Operator`: the platform staff member a backend acts for.
 pub static OPERATOR: HeaderName = HeaderName::from_static("x-baomi-operator");
+/// `X-Baomi-Operator-Role`: that staff member's role, which masking policies match.
+pub static OPERATOR_ROLE: HeaderName = HeaderName::from_static("x-baomi-operator-role");
 
 pub use crate::service::RequestContext;
 
@@ -152,9 +154,32 @@ fn read_context(req: &Request) -> Result<RequestContext, ApiError> {
                 })?,
         ),
     };
+    let operator_role = match req.headers().get(&OPERATOR_ROLE) {
+        None => None,
+        Some(value) => Some(
+            value
+                .to_str()
+                .ok()
+                .filter(|v| {
+                    !v.is_empty()
+                        && v.len() <= 64
+                        && v.bytes()
+                            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+                })
+                .map(str::to_owned)
+                .ok_or_else(|| {
+                    ApiError::bad_request(
+                        "request.invalid_operator_role",
+                        "X-Baomi-Operator-Role must be 1 to 64 ASCII letters, digits, '-', '_' \
+                         or '.'",
+                    )
+                })?,
+        ),
+    };
     Ok(RequestContext {
         request_id,
         operator,
+        operator_role,
     })
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod extract;
 pub mod keyrings;
 pub mod keys;
+pub mod masking;
 pub mod ops;
 pub mod requests;
 pub mod subject_tokens;

@@ -64,6 +64,9 @@ pub struct ReadQuery {
     /// `masked` (default) or `plain`.
     #[param(value_type = Option<String>)]
     pub view: Option<ViewName>,
+    /// The masking policy of the masked view (default: `default`, else the display
+    /// defaults).
+    pub policy: Option<String>,
 }
 
 /// One stored field read back.
@@ -98,6 +101,9 @@ pub struct DetokenizeRequest {
     pub purpose: String,
     /// `masked` (default) or `plain`.
     pub view: Option<ViewName>,
+    /// The masking policy of the masked view (default: `default`, else the display
+    /// defaults).
+    pub policy: Option<String>,
     /// Up to `max_batch_items` tokens.
     pub tokens: Vec<String>,
 }
@@ -203,7 +209,15 @@ async fn get_data(
     Path(id): Path<String>,
     Query(query): Query<ReadQuery>,
 ) -> Result<axum::Json<SubjectData>, ApiError> {
-    let (view_name, view_as) = ViewName::resolve(query.view);
+    let (view_name, view_as) = ViewName::resolve(
+        query.view,
+        &state,
+        &caller,
+        &ctx,
+        query.policy.as_deref(),
+        &query.purpose,
+    )
+    .await?;
     let read = stored::get(
         &state,
         &caller,
@@ -253,7 +267,15 @@ async fn detokenize(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<DetokenizeRequest>,
 ) -> Result<axum::Json<Detokenized>, ApiError> {
-    let (view_name, view_as) = ViewName::resolve(body.view);
+    let (view_name, view_as) = ViewName::resolve(
+        body.view,
+        &state,
+        &caller,
+        &ctx,
+        body.policy.as_deref(),
+        &body.purpose,
+    )
+    .await?;
     let results =
         stored::detokenize(&state, &caller, &ctx, &body.purpose, view_as, &body.tokens).await?;
     let items = body

@@ -17,6 +17,7 @@ use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::service::RequestContext;
+use crate::service::masking::ViewMask;
 use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, View};
 
 /// The routes of this area.
@@ -60,6 +61,10 @@ pub struct DecryptRequest {
     pub purpose: String,
     /// `masked` (default: identifying middle characters hidden) or `plain`.
     pub view: Option<ViewName>,
+    /// The masking policy of the masked view (default: the policy `default`, else the
+    /// display defaults); its rules are matched against `X-Baomi-Operator-Role` (else the
+    /// key's role) and `purpose`.
+    pub policy: Option<String>,
     /// Up to `max_batch_items` ciphertexts.
     pub items: Vec<CiphertextRequestItem>,
 }
@@ -70,7 +75,8 @@ pub struct DecryptRequest {
 pub enum ViewName {
     /// As stored.
     Plain,
-    /// Masked per field type (bank card first 6 and last 4, mobile first 3 and last 4, …).
+    /// Masked by the masking policy (by default per field type: bank card first 6 and
+    /// last 4, mobile first 3 and last 4, …).
     Masked,
 }
 
@@ -172,12 +178,23 @@ impl From<vault::ItemError> for ItemProblem {
 }
 
 impl ViewName {
-    /// The view asked for (masked when none was), with its name for the reply.
-    pub fn resolve(asked: Option<ViewName>) -> (ViewName, View) {
-        match asked.unwrap_or(ViewName::Masked) {
+    /// The view asked for (masked when none was, under `policy`), with its name for the
+    /// reply.
+    pub async fn resolve(
+        asked: Option<ViewName>,
+        state: &AppState,
+        caller: &Caller,
+        ctx: &RequestContext,
+        policy: Option<&str>,
+        purpose: &str,
+    ) -> Result<(ViewName, View), ApiError> {
+        Ok(match asked.unwrap_or(ViewName::Masked) {
             ViewName::Plain => (ViewName::Plain, View::Plain),
-            ViewName::Masked => (ViewName::Masked, View::Masked),
-        }
+            ViewName::Masked => {
+                let mask = ViewMask::for_read(state, caller, ctx, policy, purpose).await?;
+                (ViewName::Masked, View::Masked(std::sync::Arc::new(mask)))
+            }
+        })
     }
 }
 
@@ -255,7 +272,15 @@ async fn decrypt(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<DecryptRequest>,
 ) -> Result<axum::Json<ValueResults>, ApiError> {
-    let (view_name, view) = ViewName::resolve(body.view);
+    let (view_name, view) = ViewName::resolve(
+        body.view,
+        &state,
+        &caller,
+        &ctx,
+        body.policy.as_deref(),
+        &body.purpose,
+    )
+    .await?;
     let results = vault::decrypt(
         &state,
         &caller,

@@ -11,6 +11,7 @@ mod error;
 pub mod keyrings;
 pub mod keys;
 pub mod maintenance;
+pub mod masking;
 pub mod requests;
 pub mod setup;
 pub mod stored;
@@ -29,6 +30,9 @@ pub struct RequestContext {
     pub request_id: RequestId,
     /// The operator, if the caller named one.
     pub operator: Option<OperatorId>,
+    /// The operator's role on the platform (`X-Baomi-Operator-Role`), which masking
+    /// policies match their rules against.
+    pub operator_role: Option<String>,
 }
 
 /// The current time in Unix milliseconds.

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use baomi_audit::Action;
-use baomi_vault::{FieldName, FieldWrite, SubjectId, TokenFormat, view};
+use baomi_vault::{FieldName, FieldWrite, SubjectId, TokenFormat};
 use zeroize::Zeroizing;
 
 use crate::app::AppState;
@@ -184,7 +184,7 @@ pub async fn get(
     let mut out = BTreeMap::new();
     for r in read {
         let value = match r.value {
-            Ok(plain) => Ok(shown(view_as, &r.field, plain)),
+            Ok(plain) => Ok(view_as.show(&state.masking, &r.field, plain)),
             Err(e) => Err(crate::service::vault::item_error(e)?),
         };
         out.insert(
@@ -196,13 +196,6 @@ pub async fn get(
         );
     }
     Ok(out)
-}
-
-fn shown(view_as: View, field: &FieldName, plain: Zeroizing<String>) -> Zeroizing<String> {
-    match view_as {
-        View::Plain => plain,
-        View::Masked => Zeroizing::new(view::masked(field.kind(), &plain)),
-    }
 }
 
 /// What a token stood for.
@@ -273,7 +266,7 @@ pub async fn detokenize(
                     None => Ok(Detokenized {
                         subject_id: subject.as_str().to_owned(),
                         field: field.as_str().to_owned(),
-                        value: shown(view_as, &field, plain),
+                        value: view_as.show(&state.masking, &field, plain),
                     }),
                 }
             }

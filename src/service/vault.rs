@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use baomi_audit::{AccessEvent, Action};
 use baomi_consent::PurposeId;
-use baomi_vault::{FieldName, KeyringName, SubjectId, view};
+use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 
 use crate::app::AppState;
@@ -47,12 +47,28 @@ pub struct CiphertextItem {
 }
 
 /// How decrypted values are shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub enum View {
     /// The value as stored.
     Plain,
-    /// The value with its identifying middle masked (see `baomi_vault::view`).
-    Masked,
+    /// The value masked under the caller's masking policy (see
+    /// [`ViewMask`](crate::service::masking::ViewMask)).
+    Masked(std::sync::Arc<crate::service::masking::ViewMask>),
+}
+
+impl View {
+    /// `plain` as this view shows it.
+    pub fn show(
+        &self,
+        masking: &crate::service::masking::MaskingState,
+        field: &FieldName,
+        plain: Zeroizing<String>,
+    ) -> Zeroizing<String> {
+        match self {
+            View::Plain => plain,
+            View::Masked(mask) => mask.apply(masking, field, &plain),
+        }
+    }
 }
 
 /// Maps a vault error to an item error, or to a request-level error when the failure is
@@ -250,10 +266,7 @@ pub async fn decrypt(
                         .vault
                         .decrypt(&subject, &field, &item.ciphertext)
                         .await
-                        .map(|plain| match view {
-                            View::Plain => plain,
-                            View::Masked => Zeroizing::new(view::masked(field.kind(), &plain)),
-                        });
+                        .map(|plain| view.show(&state.masking, &field, plain));
                     trail.record(&subject, &field, r)?
                 }
             },

@@ -10,6 +10,8 @@ mod common;
 #[macro_use]
 mod consent;
 #[macro_use]
+mod policies;
+#[macro_use]
 mod vault;
 mod error;
 pub mod group_commit;
@@ -25,6 +27,7 @@ use baomi_consent::ConsentStore;
 use baomi_vault::{SealedRootKey, VaultStore};
 
 pub use error::StoreError;
+pub use policies::{PolicyStore, StoredPolicy};
 pub use records::{ApiKeyRecord, RevokeOutcome};
 
 use crate::config::Config;
@@ -91,9 +94,15 @@ pub trait KeyStore: Send + Sync {
 }
 
 /// Everything the server stores, behind one object.
-pub trait Store: SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore {}
+pub trait Store:
+    SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore + PolicyStore
+{
+}
 
-impl<T: SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore> Store for T {}
+impl<T> Store for T where
+    T: SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore + PolicyStore
+{
+}
 
 /// Opens the database named by the configuration, creating it if it is SQLite, and runs the
 /// migrations of its backend.

@@ -8,6 +8,11 @@ use crate::helpers::{postgres_url, spawn_app, spawn_app_with};
 /// `utoipa_axum`'s `OpenApiRouter` (see `app::routes`), so the document and the router come
 /// from one list; this test pins that list and checks that each entry is really served.
 const ROUTES: &[(&str, &str)] = &[
+    ("put", "/v1/policies/{name}"),
+    ("get", "/v1/policies/{name}"),
+    ("get", "/v1/policies"),
+    ("post", "/v1/detect"),
+    ("post", "/v1/mask"),
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{id}"),

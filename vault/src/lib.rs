@@ -30,7 +30,6 @@ pub mod seal;
 mod store;
 mod subject;
 pub mod token;
-pub mod view;
 
 pub use aead::AeadKey;
 pub use engine::{FieldWrite, ReadField};

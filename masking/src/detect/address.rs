@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::scan::pattern;
+use super::scan::{Text, pattern};
 use super::{Candidate, Detector};
 use crate::operator::Generalization;
 use crate::pi_type::PiType;
@@ -71,8 +71,8 @@ impl Address {
                  (?:(?:{CITIES})市|{han}{{2,4}}(?:市|自治州|州|盟|地区))?\
                  (?:{han}{{1,5}}(?:区|县|旗|市))?\
                  (?:{han}{{1,6}}(?:镇|乡|街道))?\
-                 (?P<road>{han}{{1,8}}(?:路|街|大道|巷|弄|胡同|道))?\
-                 (?P<number>{n}{{1,5}}(?:号院|号|弄))?\
+                 (?:{han}{{1,8}}(?:路|街|大道|巷|弄|胡同|道))?\
+                 (?:{n}{{1,5}}(?:号院|号|弄))?\
                  (?:{han}{{1,6}}(?:小区|花园|公寓|大厦|广场|家园|新村|苑|府|城|庭|园))?\
                  (?:[0-9０-９A-Za-z]{{1,4}}(?:号楼|栋|幢|座|期))?\
                  (?:{n}{{1,3}}单元)?\
@@ -87,18 +87,23 @@ impl Detector for Address {
         PiType::Address
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.non_ascii {
+            return;
+        }
         let mut at = 0;
         while let Some(a) = self.anchor.find_at(text, at) {
             at = a.end();
-            let Some(caps) = self.body.captures(&text[a.start()..]) else {
+            let Some(body) = self.body.find(&text[a.start()..]) else {
                 continue;
             };
-            let (road, number) = (caps.name("road").is_some(), caps.name("number").is_some());
+            let found = body.as_str();
+            let road = found.contains(['路', '街', '巷', '弄']) || found.contains("胡同");
+            let number = found.contains('号');
             if !road && !number {
                 continue;
             }
-            let end = a.start() + caps.get(0).map_or(0, |m| m.end());
+            let end = a.start() + body.end();
             out.push(Candidate {
                 pi_type: PiType::Address,
                 start: a.start(),
@@ -117,7 +122,7 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         let mut out = Vec::new();
-        Address::new().find(text, &mut out);
+        Address::new().find(&Text::new(text), &mut out);
         out.iter().map(|c| &text[c.start..c.end]).collect()
     }
 

@@ -5,25 +5,30 @@
 
 use regex::Regex;
 
-use super::scan::{D, bounded, compact, find_with, pattern};
+use super::scan::{D, Text, bounded, compact, compact_span, find_runs, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
 
 /// Finds bank cards of 16 to 19 digits.
 pub struct BankCard {
-    re: Regex,
+    grouped: Regex,
 }
 
 impl BankCard {
     /// The detector.
     pub fn new() -> BankCard {
         BankCard {
-            re: pattern(&format!(
-                "[3-6３-６]{D}{{3}}(?:[ -]?{D}{{4}}){{3}}(?:[ -]?{D}{{1,3}})?"
+            grouped: pattern(&format!(
+                "[3-6３-６]{D}{{3}}[ -]{D}{{4}}[ -]{D}{{4}}[ -]{D}{{4}}(?:[ -]{D}{{1,3}})?"
             )),
         }
     }
+}
+
+/// Whether compacted digits are a bank card: a banking identifier, 16 to 19 digits, Luhn.
+fn bank_card(digits: &str) -> bool {
+    digits.starts_with(['3', '4', '5', '6']) && validate::bank_card(digits)
 }
 
 impl Detector for BankCard {
@@ -31,10 +36,18 @@ impl Detector for BankCard {
         PiType::BankCard
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
-        find_with(&self.re, text, PiType::BankCard, out, |s, e| {
-            (bounded(text, s, e) && validate::bank_card(&compact(&text[s..e])))
-                .then_some((0.9, "luhn"))
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.has_run(|n| n >= 4) {
+            return;
+        }
+        find_runs(text, (16, 19), PiType::BankCard, out, |s, e| {
+            bank_card(&compact_span(text, s, e)).then_some((0.9, "luhn"))
+        });
+        if text.count_runs(4) < 3 {
+            return;
+        }
+        find_with(&self.grouped, text, PiType::BankCard, out, |s, e| {
+            (bounded(text, s, e) && bank_card(&compact(&text[s..e]))).then_some((0.9, "luhn"))
         });
     }
 }
@@ -48,7 +61,7 @@ impl CreditCard {
     /// The detector.
     pub fn new() -> CreditCard {
         CreditCard {
-            re: pattern(r"[3-6]\d{3}(?:[ -]?\d{6}[ -]?\d{4,5}|\d{9})"),
+            re: pattern(r"[3-6]\d{3}[ -]\d{6}[ -]\d{4,5}"),
         }
     }
 }
@@ -71,7 +84,16 @@ impl Detector for CreditCard {
         PiType::CreditCard
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.has_run(|n| n >= 4) {
+            return;
+        }
+        find_runs(text, (13, 15), PiType::CreditCard, out, |s, e| {
+            international(&compact_span(text, s, e)).then_some((0.9, "luhn"))
+        });
+        if !text.has_run(|n| n == 6) || !text.has_run(|n| n == 4 || n == 5) {
+            return;
+        }
         find_with(&self.re, text, PiType::CreditCard, out, |s, e| {
             (bounded(text, s, e) && international(&compact(&text[s..e]))).then_some((0.9, "luhn"))
         });
@@ -84,7 +106,7 @@ mod tests {
 
     fn found(d: &dyn Detector, text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        d.find(text, &mut out);
+        d.find(&Text::new(text), &mut out);
         out.iter()
             .map(|c| text[c.start..c.end].to_owned())
             .collect()

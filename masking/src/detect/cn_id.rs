@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{D, bounded, compact, context_before, find_with, pattern};
+use super::scan::{D, Text, bounded, compact, context_before, find_runs, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -13,8 +13,7 @@ const CONTEXT: &[&str] = &["身份证", "证件", "id", "identity", "resident"];
 
 /// Finds resident identity numbers.
 pub struct CnId {
-    full: Regex,
-    legacy: Regex,
+    spaced: Regex,
     latest_year: u32,
 }
 
@@ -22,9 +21,40 @@ impl CnId {
     /// A detector that accepts birth years up to `latest_year`.
     pub fn new(latest_year: u32) -> CnId {
         CnId {
-            full: pattern(&format!("{D}{{6}} ?{D}{{8}} ?{D}{{3}}[0-9０-９XxＸｘ]")),
-            legacy: pattern(&format!("{D}{{15}}")),
+            spaced: pattern(&format!("{D}{{6}} {D}{{8}} {D}{{3}}[0-9０-９XxＸｘ]")),
             latest_year,
+        }
+    }
+
+    /// The contiguous form: 18 digits, or 17 and a check character `X` (either case, either
+    /// width).
+    fn contiguous(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        for &(s, e, n) in text.all_runs() {
+            let end = match n {
+                18 => e,
+                17 => match text[e..].chars().next() {
+                    Some(c @ ('X' | 'x' | 'Ｘ' | 'ｘ')) => e + c.len_utf8(),
+                    _ => continue,
+                },
+                _ => continue,
+            };
+            if !bounded(text, s, end) {
+                continue;
+            }
+            let id = if text[s..end].is_ascii() {
+                std::borrow::Cow::Borrowed(&text[s..end])
+            } else {
+                std::borrow::Cow::Owned(compact(&text[s..end].replace(['Ｘ', 'ｘ'], "X")))
+            };
+            if validate::cn_id(&id, self.latest_year) {
+                out.push(Candidate {
+                    pi_type: PiType::CnId,
+                    start: s,
+                    end,
+                    score: 1.0,
+                    validator: "gb11643",
+                });
+            }
         }
     }
 }
@@ -34,18 +64,19 @@ impl Detector for CnId {
         PiType::CnId
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
         let year = self.latest_year;
-        find_with(&self.full, text, PiType::CnId, out, |s, e| {
-            let id = compact(&text[s..e].replace(['Ｘ', 'ｘ'], "X"));
-            (bounded(text, s, e) && validate::cn_id(&id, year)).then_some((1.0, "gb11643"))
+        self.contiguous(text, out);
+        find_runs(text, (15, 15), PiType::CnId, out, |s, e| {
+            (validate::cn_id(&compact(&text[s..e]), year) && context_before(text, s, 32, CONTEXT))
+                .then_some((0.9, "gb11643-15"))
         });
-        find_with(&self.legacy, text, PiType::CnId, out, |s, e| {
-            (bounded(text, s, e)
-                && validate::cn_id(&compact(&text[s..e]), year)
-                && context_before(text, s, 32, CONTEXT))
-            .then_some((0.9, "gb11643-15"))
-        });
+        if text.has_run(|n| n == 8) && text.has_run(|n| n == 6) {
+            find_with(&self.spaced, text, PiType::CnId, out, |s, e| {
+                let id = compact(&text[s..e].replace(['Ｘ', 'ｘ'], "X"));
+                (bounded(text, s, e) && validate::cn_id(&id, year)).then_some((1.0, "gb11643"))
+            });
+        }
     }
 }
 
@@ -55,7 +86,7 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         let mut out = Vec::new();
-        CnId::new(2026).find(text, &mut out);
+        CnId::new(2026).find(&Text::new(text), &mut out);
         out.iter().map(|c| &text[c.start..c.end]).collect()
     }
 

@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{bounded, find_with, pattern};
+use super::scan::{Text, bounded, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -100,7 +100,10 @@ impl Detector for Iban {
         PiType::Iban
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.upper {
+            return;
+        }
         find_with(&self.re, text, PiType::Iban, out, |s, e| {
             let compacted: String = text[s..e].chars().filter(|c| *c != ' ').collect();
             (bounded(text, s, e) && checks(&compacted)).then_some((0.95, "iso7064-mod97"))
@@ -116,14 +119,14 @@ mod tests {
     fn ibans() {
         let mut out = Vec::new();
         let text = "IBAN GB82 WEST 1234 5698 7654 32 and DE89370400440532013000.";
-        Iban::new().find(text, &mut out);
+        Iban::new().find(&Text::new(text), &mut out);
         let got: Vec<&str> = out.iter().map(|c| &text[c.start..c.end]).collect();
         assert_eq!(
             got,
             ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"]
         );
         out.clear();
-        Iban::new().find("GB82 WEST 1234 5698 7654 33", &mut out);
+        Iban::new().find(&Text::new("GB82 WEST 1234 5698 7654 33"), &mut out);
         assert!(out.is_empty());
     }
 }

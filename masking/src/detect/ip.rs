@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{find_with, pattern};
+use super::scan::{Text, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -32,7 +32,10 @@ impl Detector for Ipv4 {
         PiType::Ipv4
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !(text.dot && text.all_runs().iter().filter(|r| r.2 <= 3).nth(3).is_some()) {
+            return;
+        }
         find_with(&self.re, text, PiType::Ipv4, out, |s, e| {
             let before = text[..s].chars().next_back();
             let mut after = text[e..].chars();
@@ -66,7 +69,10 @@ impl Detector for Ipv6 {
         PiType::Ipv6
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if text.colons < 2 {
+            return;
+        }
         find_with(&self.re, text, PiType::Ipv6, out, |s, e| {
             let raw = &text[s..e];
             let before = text[..s].chars().next_back();
@@ -87,7 +93,7 @@ mod tests {
 
     fn found(d: &dyn Detector, text: &str) -> Vec<String> {
         let mut out = Vec::new();
-        d.find(text, &mut out);
+        d.find(&Text::new(text), &mut out);
         out.iter()
             .map(|c| text[c.start..c.end].to_owned())
             .collect()

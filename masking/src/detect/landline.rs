@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{bounded, find_with, pattern};
+use super::scan::{Text, bounded, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -37,7 +37,10 @@ impl Detector for Landline {
         PiType::CnLandline
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.has_run(|n| n == 7 || n == 8) {
+            return;
+        }
         find_with(&self.re, text, PiType::CnLandline, out, |s, e| {
             let raw = &text[s..e];
             let mut parts = raw
@@ -57,7 +60,7 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         let mut out = Vec::new();
-        Landline::new().find(text, &mut out);
+        Landline::new().find(&Text::new(text), &mut out);
         out.iter().map(|c| &text[c.start..c.end]).collect()
     }
 

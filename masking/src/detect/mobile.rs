@@ -3,22 +3,22 @@
 
 use regex::Regex;
 
-use super::scan::{D, compact, continues, find_with, pattern};
+use super::scan::{D, Text, compact, compact_span, continues, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
 
 /// Finds mobile numbers.
 pub struct Mobile {
-    re: Regex,
+    grouped: Regex,
 }
 
 impl Mobile {
     /// The detector.
     pub fn new() -> Mobile {
         Mobile {
-            re: pattern(&format!(
-                r"(?:(?:\+|00|＋)86[ -]?)?{D}{{3}}[ -]?{D}{{4}}[ -]?{D}{{4}}"
+            grouped: pattern(&format!(
+                r"(?:(?:\+|00|＋)86[ -]?)?{D}{{3}}[ -]{D}{{4}}[ -]{D}{{4}}"
             )),
         }
     }
@@ -32,13 +32,68 @@ fn national(digits: &str) -> &str {
         .unwrap_or(digits)
 }
 
+/// The country prefixes written before a contiguous number.
+const PREFIXES: [&str; 8] = [
+    "+86 ", "+86-", "＋86 ", "＋86-", "0086 ", "0086-", "+86", "＋86",
+];
+
+impl Mobile {
+    /// Contiguous forms: 11 digits (with a separate `+86 ` before them), `+86` and 11
+    /// digits, `0086` and 11 digits.
+    fn contiguous(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        for &(s, e, n) in text.all_runs() {
+            let before = text[..s].chars().next_back();
+            if text[e..].chars().next().is_some_and(continues) {
+                continue;
+            }
+            if !matches!(n, 11 | 13 | 15) {
+                continue;
+            }
+            let digits = compact_span(text, s, e);
+            let start = match n {
+                11 if !before.is_some_and(|c| continues(c) || c == '+' || c == '＋') => {
+                    let prefix = PREFIXES[..6].iter().find(|p| text[..s].ends_with(*p));
+                    let start = s - prefix.map_or(0, |p| p.len());
+                    if start < s && text[..start].chars().next_back().is_some_and(continues) {
+                        s
+                    } else {
+                        start
+                    }
+                }
+                13 if digits.starts_with("86") && matches!(before, Some('+' | '＋')) => {
+                    let start = s - before.map_or(0, char::len_utf8);
+                    if text[..start].chars().next_back().is_some_and(continues) {
+                        continue;
+                    }
+                    start
+                }
+                15 if digits.starts_with("0086") && !before.is_some_and(continues) => s,
+                _ => continue,
+            };
+            if validate::cn_mobile(national(&digits)) || (n == 11 && validate::cn_mobile(&digits)) {
+                out.push(Candidate {
+                    pi_type: PiType::CnMobile,
+                    start,
+                    end: e,
+                    score: 0.85,
+                    validator: "miit-block",
+                });
+            }
+        }
+    }
+}
+
 impl Detector for Mobile {
     fn pi_type(&self) -> PiType {
         PiType::CnMobile
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
-        find_with(&self.re, text, PiType::CnMobile, out, |s, e| {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        self.contiguous(text, out);
+        if text.count_runs(4) < 2 {
+            return;
+        }
+        find_with(&self.grouped, text, PiType::CnMobile, out, |s, e| {
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
             if before.is_some_and(|c| continues(c) || c == '+') || after.is_some_and(continues) {
@@ -59,7 +114,7 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         let mut out = Vec::new();
-        Mobile::new().find(text, &mut out);
+        Mobile::new().find(&Text::new(text), &mut out);
         out.iter().map(|c| &text[c.start..c.end]).collect()
     }
 

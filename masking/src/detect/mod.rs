@@ -19,6 +19,8 @@ mod uscc;
 
 use serde::Serialize;
 
+pub use scan::Text;
+
 use crate::pi_type::PiType;
 
 /// A piece of personal information found in a text.
@@ -73,7 +75,7 @@ pub trait Detector: Send + Sync {
     /// The kind it finds.
     fn pi_type(&self) -> PiType;
     /// Appends every hit in `text` that passes the validator.
-    fn find(&self, text: &str, out: &mut Vec<Candidate>);
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>);
 }
 
 /// Runs every detector over a text and keeps, where hits overlap, the one with the higher
@@ -130,9 +132,10 @@ impl Scanner {
 
     /// The findings in `text`, in order, not overlapping.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
+        let prepared = scan::Text::new(text);
         let mut hits = Vec::new();
         for d in &self.detectors {
-            d.find(text, &mut hits);
+            d.find(&prepared, &mut hits);
         }
         hits.retain(|c| c.score >= self.min_score);
         let kept = resolve(hits);

@@ -9,7 +9,7 @@
 
 use regex::Regex;
 
-use super::scan::pattern;
+use super::scan::{Text, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -162,6 +162,7 @@ impl HanSet {
 /// Finds names of people.
 pub struct Person {
     surnames: HanSet,
+    compound_first: HanSet,
     given: HanSet,
     pinyin: Regex,
     syllables: Regex,
@@ -172,6 +173,7 @@ impl Person {
     pub fn new() -> Person {
         Person {
             surnames: HanSet::of(SURNAMES),
+            compound_first: HanSet::of(&COMPOUND_SURNAMES.concat()),
             given: HanSet::of(GIVEN),
             pinyin: pattern(r"[A-Z][a-z]{1,5} [A-Z][a-z]{1,11}"),
             syllables: pattern(
@@ -182,62 +184,71 @@ impl Person {
     }
 
     fn find_chinese(&self, text: &str, out: &mut Vec<Candidate>) {
-        let mut from = 0;
-        while let Some(off) = text[from..].find(|c: char| self.surnames.contains(c)) {
-            let start = from + off;
-            let first = text[start..].chars().next().map_or(3, char::len_utf8);
-            from = start + first;
-            let compound = COMPOUND_SURNAMES
-                .iter()
-                .find(|c| text[start..].starts_with(*c));
-            let given_at = start + compound.map_or(first, |c| c.len());
-            if let Some(c) = self.chinese_at(text, start, given_at) {
-                from = c.end;
-                out.push(c);
+        // Every surname is in U+4E00..U+9FFF, three bytes in UTF-8 led by E4..E9 (bytes that
+        // only ever lead a character), so a byte loop finds them without decoding the rest.
+        let bytes = text.as_bytes();
+        let mut start = 0;
+        while start + 3 <= bytes.len() {
+            if !(0xE4..=0xE9).contains(&bytes[start]) {
+                start += 1;
+                continue;
             }
-        }
-        // Compound surnames whose first character is not a common single surname.
-        for c in COMPOUND_SURNAMES {
-            let mut at = 0;
-            while let Some(off) = text[at..].find(c) {
-                let start = at + off;
-                at = start + c.len();
-                if !text[start..].starts_with(|ch: char| self.surnames.contains(ch))
-                    && let Some(found) = self.chinese_at(text, start, start + c.len())
-                {
+            let code = (u32::from(bytes[start] & 0x0F) << 12)
+                | (u32::from(bytes[start + 1] & 0x3F) << 6)
+                | u32::from(bytes[start + 2] & 0x3F);
+            let Some(c) = char::from_u32(code) else {
+                start += 3;
+                continue;
+            };
+            let compound = if self.compound_first.contains(c) {
+                COMPOUND_SURNAMES
+                    .iter()
+                    .find(|s| text[start..].starts_with(*s))
+            } else {
+                None
+            };
+            let given_at = match compound {
+                Some(s) => start + s.len(),
+                None if self.surnames.contains(c) => start + 3,
+                None => {
+                    start += 3;
+                    continue;
+                }
+            };
+            match self.chinese_at(text, start, given_at) {
+                Some(found) => {
+                    start = found.end;
                     out.push(found);
                 }
+                None => start += 3,
             }
         }
     }
 
-    /// A name whose surname spans `start..given_at`, if its given name and context fit.
     fn chinese_at(&self, text: &str, start: usize, given_at: usize) -> Option<Candidate> {
-        let before = &text[..start];
-        let cued = CUES.iter().any(|w| {
-            before.ends_with(w)
-                || before
-                    .strip_suffix([':', '：'])
-                    .is_some_and(|b| b.ends_with(w))
-        });
-        let free_left = !before.chars().next_back().is_some_and(is_han);
-        if !cued && !free_left {
-            return None;
-        }
-        let mut ends = Vec::with_capacity(2);
+        let mut ends = [0usize; 2];
+        let mut found = 0;
         let mut at = given_at;
         for c in text[given_at..].chars().take(2) {
             if !self.given.contains(c) {
                 break;
             }
             at += c.len_utf8();
-            ends.push(at);
+            ends[found] = at;
+            found += 1;
         }
-        let end = ends.into_iter().rev().find(|&e| {
+        let end = ends[..found].iter().rev().copied().find(|&e| {
             let rest = &text[e..];
             !rest.chars().next().is_some_and(is_han)
                 || FOLLOWERS.iter().any(|f| rest.starts_with(f))
         })?;
+        let before = &text[..start];
+        let free_left = !before.chars().next_back().is_some_and(is_han);
+        let before = before.strip_suffix([':', '：']).unwrap_or(before);
+        let cued = CUES.iter().any(|w| before.ends_with(w));
+        if !cued && !free_left {
+            return None;
+        }
         let score = if cued { 0.85 } else { 0.65 };
         Some(Candidate {
             pi_type: PiType::Person,
@@ -298,9 +309,13 @@ impl Detector for Person {
         PiType::Person
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
-        self.find_chinese(text, out);
-        self.find_pinyin(text, out);
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if text.non_ascii {
+            self.find_chinese(text, out);
+        }
+        if text.upper {
+            self.find_pinyin(text, out);
+        }
     }
 }
 
@@ -310,7 +325,7 @@ mod tests {
 
     fn found(text: &str) -> Vec<&str> {
         let mut out = Vec::new();
-        Person::new().find(text, &mut out);
+        Person::new().find(&Text::new(text), &mut out);
         out.sort_by_key(|c| c.start);
         out.iter().map(|c| &text[c.start..c.end]).collect()
     }

@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{find_with, pattern};
+use super::scan::{Text, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -30,7 +30,10 @@ impl Detector for Plate {
         PiType::CnPlate
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !(text.upper && text.non_ascii) {
+            return;
+        }
         find_with(&self.re, text, PiType::CnPlate, out, |s, e| {
             let after = text[e..].chars().next();
             let digits = text[s..e].bytes().filter(u8::is_ascii_digit).count();
@@ -48,7 +51,7 @@ mod tests {
     fn plates() {
         let text = "车牌粤B·12345，新能源沪AD12345，京A8888学，苏ABCDEF";
         let mut out = Vec::new();
-        Plate::new().find(text, &mut out);
+        Plate::new().find(&Text::new(text), &mut out);
         let got: Vec<&str> = out.iter().map(|c| &text[c.start..c.end]).collect();
         assert_eq!(got, ["粤B·12345", "沪AD12345", "京A8888学"]);
     }

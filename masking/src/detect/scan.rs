@@ -44,6 +44,18 @@ pub fn compact(s: &str) -> String {
         .collect()
 }
 
+/// The identifier at `start..end` with separators dropped and full-width digits folded:
+/// borrowed when it is already plain ASCII letters and digits (most are), so the common
+/// case allocates nothing.
+pub fn compact_span(text: &str, start: usize, end: usize) -> std::borrow::Cow<'_, str> {
+    let raw = &text[start..end];
+    if raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        std::borrow::Cow::Borrowed(raw)
+    } else {
+        std::borrow::Cow::Owned(compact(raw))
+    }
+}
+
 /// Whether one of `words` (lower-case) ends within the `window` bytes before `start`.
 pub fn context_before(text: &str, start: usize, window: usize, words: &[&str]) -> bool {
     let mut from = start.saturating_sub(window);
@@ -54,10 +66,157 @@ pub fn context_before(text: &str, start: usize, window: usize, words: &[&str]) -
     words.iter().any(|w| before.contains(w))
 }
 
+/// A text prepared for the detectors in one pass: its maximal runs of digits (ASCII or
+/// full width) and which kinds of character it has, so that a detector whose PI cannot be
+/// in the text skips its pattern. It dereferences to the text itself.
+pub struct Text<'a> {
+    text: &'a str,
+    /// `(start, end, digits)` of each maximal run of digits, in bytes.
+    runs: Vec<(usize, usize, usize)>,
+    /// `(start, end)` of each maximal run of 18 ASCII letters and digits.
+    words18: Vec<(usize, usize)>,
+    /// An ASCII upper-case letter occurs.
+    pub upper: bool,
+    /// A non-ASCII character occurs.
+    pub non_ascii: bool,
+    /// `@` occurs.
+    pub at_sign: bool,
+    /// `.` occurs.
+    pub dot: bool,
+    /// How many `:` occur.
+    pub colons: usize,
+}
+
+impl<'a> Text<'a> {
+    /// Prepares `text`.
+    pub fn new(text: &'a str) -> Text<'a> {
+        let mut t = Text {
+            text,
+            runs: Vec::new(),
+            words18: Vec::new(),
+            upper: false,
+            non_ascii: false,
+            at_sign: false,
+            dot: false,
+            colons: 0,
+        };
+        let mut run: Option<(usize, usize)> = None;
+        let mut word: Option<(usize, usize)> = None;
+        let bytes = text.as_bytes();
+        let mut i = 0;
+        // A byte loop: ASCII decides most characters alone, and a full-width digit is the
+        // three bytes EF BC 90..99; any other non-ASCII character only ends runs.
+        while i < bytes.len() {
+            let b = bytes[i];
+            let (digit, width) = match b {
+                b'0'..=b'9' => (true, 1),
+                0xEF if bytes.get(i + 1) == Some(&0xBC)
+                    && bytes.get(i + 2).is_some_and(|c| (0x90..=0x99).contains(c)) =>
+                {
+                    (true, 3)
+                }
+                _ => (false, 1),
+            };
+            if b.is_ascii_alphanumeric() {
+                word = Some(word.map_or((i, 1), |(s, n)| (s, n + 1)));
+            } else if let Some((s, n)) = word.take()
+                && n == 18
+            {
+                t.words18.push((s, i));
+            }
+            if digit {
+                run = Some(run.map_or((i, 1), |(s, n)| (s, n + 1)));
+                i += width;
+                continue;
+            }
+            if let Some((s, n)) = run.take() {
+                t.runs.push((s, i, n));
+            }
+            match b {
+                b'A'..=b'Z' => t.upper = true,
+                b'@' => t.at_sign = true,
+                b'.' => t.dot = true,
+                b':' => t.colons += 1,
+                0x80.. => t.non_ascii = true,
+                _ => {}
+            }
+            i += 1;
+        }
+        if let Some((s, n)) = run {
+            t.runs.push((s, text.len(), n));
+        }
+        if let Some((s, 18)) = word {
+            t.words18.push((s, text.len()));
+        }
+        t
+    }
+
+    /// The maximal runs of exactly 18 ASCII letters and digits that stand alone.
+    pub fn words18(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.words18
+            .iter()
+            .copied()
+            .filter(|&(s, e)| bounded(self.text, s, e))
+    }
+
+    /// Every maximal digit run as `(start, end, digits)`, bounded or not.
+    pub fn all_runs(&self) -> &[(usize, usize, usize)] {
+        &self.runs
+    }
+
+    /// How many maximal digit runs have exactly `n` digits.
+    pub fn count_runs(&self, n: usize) -> usize {
+        self.runs.iter().filter(|r| r.2 == n).count()
+    }
+
+    /// Whether some maximal digit run has a digit count `n` with `wanted(n)`.
+    pub fn has_run(&self, wanted: impl Fn(usize) -> bool) -> bool {
+        self.runs.iter().any(|&(_, _, n)| wanted(n))
+    }
+
+    /// The maximal digit runs of `min..=max` digits that stand alone (no letter or digit on
+    /// either side), as byte ranges.
+    pub fn runs(&self, min: usize, max: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.runs
+            .iter()
+            .filter(move |&&(s, e, n)| (min..=max).contains(&n) && bounded(self.text, s, e))
+            .map(|&(s, e, _)| (s, e))
+    }
+}
+
+impl std::ops::Deref for Text<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.text
+    }
+}
+
+/// Offers each run of [`Text::runs`] to `judge`, as [`find_with`] offers regex matches.
+pub fn find_runs(
+    text: &Text<'_>,
+    (min, max): (usize, usize),
+    pi_type: PiType,
+    out: &mut Vec<Candidate>,
+    mut judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
+) {
+    for (start, end) in text.runs(min, max) {
+        if let Some((score, validator)) = judge(start, end) {
+            out.push(Candidate {
+                pi_type,
+                start,
+                end,
+                score,
+                validator,
+            });
+        }
+    }
+}
+
 /// Runs `re` over `text` and offers each match to `judge`, which returns the score and the
-/// validator's name, or `None` to refuse it. After a refusal the search restarts one
-/// character after the refused match's start, so a refused candidate never hides a real one
-/// that overlaps it.
+/// validator's name, or `None` to refuse it. After a refusal the search restarts after the
+/// run of letters and digits the refused match starts in: every detector refuses a match
+/// whose left neighbour continues an identifier, so no match can start inside that run,
+/// and a refused candidate never hides a real one that starts after it.
 pub fn find_with(
     re: &Regex,
     text: &str,
@@ -82,7 +241,13 @@ pub fn find_with(
                 at = m.end().max(m.start() + 1);
             }
             None => {
-                at = m.start() + text[m.start()..].chars().next().map_or(1, char::len_utf8);
+                let mut rest = text[m.start()..].char_indices();
+                let first = rest.next().map_or(1, |(_, c)| c.len_utf8());
+                at = m.start()
+                    + rest
+                        .find(|(_, c)| !continues(*c))
+                        .map_or(text.len() - m.start(), |(i, _)| i)
+                        .max(first);
             }
         }
         while at < text.len() && !text.is_char_boundary(at) {

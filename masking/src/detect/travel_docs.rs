@@ -12,7 +12,7 @@
 
 use regex::Regex;
 
-use super::scan::{bounded, context_before, find_with, pattern};
+use super::scan::{Text, bounded, context_before, find_runs, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -21,7 +21,7 @@ fn find_documents(
     text: &str,
     pi_type: PiType,
     words: &[&str],
-    bare_score: f32,
+    bare_score: Option<f32>,
     out: &mut Vec<Candidate>,
 ) {
     find_with(re, text, pi_type, out, |s, e| {
@@ -31,7 +31,7 @@ fn find_documents(
         if context_before(text, s, 40, words) {
             Some((0.9, "format+context"))
         } else {
-            Some((bare_score, "format"))
+            bare_score.map(|score| (score, "format"))
         }
     });
 }
@@ -59,13 +59,16 @@ impl Detector for Passport {
         PiType::CnPassport
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.upper {
+            return;
+        }
         find_documents(
             &self.common,
             text,
             PiType::CnPassport,
             PASSPORT_WORDS,
-            0.6,
+            Some(0.6),
             out,
         );
         find_documents(
@@ -73,7 +76,7 @@ impl Detector for Passport {
             text,
             PiType::CnPassport,
             PASSPORT_WORDS,
-            0.3,
+            Some(0.3),
             out,
         );
     }
@@ -102,13 +105,16 @@ impl Detector for HkmoPermit {
         PiType::CnHkmoPermit
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.upper {
+            return;
+        }
         find_documents(
             &self.outbound,
             text,
             PiType::CnHkmoPermit,
             HKMO_WORDS,
-            0.55,
+            Some(0.55),
             out,
         );
         find_documents(
@@ -116,7 +122,7 @@ impl Detector for HkmoPermit {
             text,
             PiType::CnHkmoPermit,
             HKMO_WORDS,
-            0.3,
+            Some(0.3),
             out,
         );
     }
@@ -125,7 +131,6 @@ impl Detector for HkmoPermit {
 /// Finds Taiwan travel permits.
 pub struct TwPermit {
     outbound: Regex,
-    resident: Regex,
 }
 
 const TW_WORDS: &[&str] = &["台湾", "台胞", "通行证", "permit", "mtp"];
@@ -135,7 +140,6 @@ impl TwPermit {
     pub fn new() -> TwPermit {
         TwPermit {
             outbound: pattern(r"L[0-9]{8}"),
-            resident: pattern(r"[0-9]{8}"),
         }
     }
 }
@@ -145,16 +149,21 @@ impl Detector for TwPermit {
         PiType::CnTwPermit
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.has_run(|n| n == 8) {
+            return;
+        }
         find_documents(
             &self.outbound,
             text,
             PiType::CnTwPermit,
             TW_WORDS,
-            0.55,
+            Some(0.55),
             out,
         );
-        find_documents(&self.resident, text, PiType::CnTwPermit, TW_WORDS, 0.0, out);
+        find_runs(text, (8, 8), PiType::CnTwPermit, out, |s, _| {
+            context_before(text, s, 40, TW_WORDS).then_some((0.9, "format+context"))
+        });
     }
 }
 
@@ -164,7 +173,7 @@ mod tests {
 
     fn found(d: &dyn Detector, text: &str) -> Vec<(String, f32)> {
         let mut out = Vec::new();
-        d.find(text, &mut out);
+        d.find(&Text::new(text), &mut out);
         out.iter()
             .map(|c| (text[c.start..c.end].to_owned(), c.score))
             .collect()
@@ -197,10 +206,9 @@ mod tests {
             found(&TwPermit::new(), "台胞证号码12345678"),
             [("12345678".into(), 0.9)]
         );
-        let bare = found(&TwPermit::new(), "订单12345678");
         assert!(
-            bare.iter().all(|(_, s)| *s < 0.5),
-            "bare 8 digits stay below threshold"
+            found(&TwPermit::new(), "订单12345678").is_empty(),
+            "bare 8 digits need context"
         );
     }
 }

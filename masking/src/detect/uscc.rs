@@ -2,25 +2,20 @@
 //! O, S, V or Z), the division code in characters 3–8, the MOD-31 check character and the
 //! embedded organisation code's MOD-11 check.
 
-use regex::Regex;
-
-use super::scan::{bounded, find_with, pattern};
+use super::scan::Text;
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
 
-/// Finds unified social credit codes.
-pub struct Uscc {
-    re: Regex,
-}
+/// Finds unified social credit codes: standalone words of 18 ASCII letters and digits
+/// that pass the standard's checks (in either case, as people type them; letters outside
+/// the code alphabet fail).
+pub struct Uscc;
 
 impl Uscc {
     /// The detector.
     pub fn new() -> Uscc {
-        let class = "[0-9A-HJ-NP-RTUWXY]";
-        Uscc {
-            re: pattern(&format!("{class}{{2}}[0-9]{{6}}{class}{{10}}")),
-        }
+        Uscc
     }
 }
 
@@ -29,10 +24,18 @@ impl Detector for Uscc {
         PiType::CnUscc
     }
 
-    fn find(&self, text: &str, out: &mut Vec<Candidate>) {
-        find_with(&self.re, text, PiType::CnUscc, out, |s, e| {
-            (bounded(text, s, e) && validate::cn_uscc(&text[s..e])).then_some((0.95, "gb32100"))
-        });
+    fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        for (start, end) in text.words18() {
+            if validate::cn_uscc(&text[start..end]) {
+                out.push(Candidate {
+                    pi_type: PiType::CnUscc,
+                    start,
+                    end,
+                    score: 0.95,
+                    validator: "gb32100",
+                });
+            }
+        }
     }
 }
 
@@ -43,10 +46,10 @@ mod tests {
     #[test]
     fn codes_and_lookalikes() {
         let mut out = Vec::new();
-        Uscc::new().find("代码91350100M000100Y43，", &mut out);
+        Uscc::new().find(&Text::new("代码91350100M000100Y43，"), &mut out);
         assert_eq!(out.len(), 1);
         out.clear();
-        Uscc::new().find("代码91350100M000100Y44，", &mut out);
+        Uscc::new().find(&Text::new("代码91350100M000100Y44，"), &mut out);
         assert!(out.is_empty());
     }
 }

@@ -75,3 +75,4 @@ impl_common_store!(PgStore);
 impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
 impl_consent_store!(PgStore);
+impl_policy_store!(PgStore);

@@ -103,3 +103,4 @@ impl_common_store!(SqliteStore);
 impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
 impl_consent_store!(SqliteStore);
+impl_policy_store!(SqliteStore);

@@ -1,0 +1,451 @@
+//! Masking use cases: policies (admin), detection and masking of caller-supplied text and
+//! JSON (any key), and the policy a masked vault read applies.
+
+use std::sync::Arc;
+
+use baomi_audit::Action;
+use baomi_masking::{
+    Context, Finding, JsonFinding, Masker, Policy, PseudonymKey, Scanner, policy::valid_name,
+};
+use baomi_vault::RootKey;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::authenticate::require_role;
+use crate::service::ttl_cache::TtlCache;
+use crate::service::{RequestContext, ServiceError, audit, now_ms};
+use crate::store::StoredPolicy;
+
+/// The policy applied when a call names none and no policy called `default` is stored:
+/// every type's display default.
+pub const DEFAULT_POLICY: &str = "default";
+
+/// What masking keeps for the life of the process.
+pub struct MaskingState {
+    /// Every detector, compiled once.
+    pub scanner: Scanner,
+    /// The key of the `hash` and `date_shift` operators, derived from the root key, so
+    /// pseudonyms are stable across restarts and nodes.
+    pub key: PseudonymKey,
+    /// Roles that may see C3 information in the clear.
+    pub clear_c3_roles: Vec<String>,
+    /// Recently read policies, parsed.
+    pub policies: TtlCache<Arc<Policy>>,
+}
+
+impl MaskingState {
+    /// The state for a root key and configuration.
+    pub fn new(
+        root: &RootKey,
+        clear_c3_roles: Vec<String>,
+        cache_ttl: std::time::Duration,
+    ) -> Result<Self, ServiceError> {
+        let key = root
+            .derive("masking-pseudonym/v1")
+            .map_err(|e| ServiceError::Internal(e.to_string()))?
+            .with_bytes(|bytes| PseudonymKey::new(bytes));
+        Ok(Self {
+            scanner: Scanner::new(),
+            key,
+            clear_c3_roles,
+            policies: TtlCache::new(cache_ttl),
+        })
+    }
+}
+
+fn invalid_policy(e: impl std::fmt::Display) -> ServiceError {
+    ServiceError::Rejected {
+        code: "masking.invalid_policy",
+        detail: e.to_string(),
+    }
+}
+
+fn masking_failed(e: baomi_masking::Error) -> ServiceError {
+    use baomi_masking::Error as E;
+    let code = match &e {
+        E::NotApplicable { .. } => "masking.not_applicable",
+        E::OperatorUnavailable { .. } => "masking.operator_unavailable",
+        E::SubjectRequired => "masking.subject_required",
+        E::TooDeep { .. } => "masking.too_deep",
+        E::InvalidPolicy(_) => "masking.invalid_policy",
+        E::Vault { .. } => "masking.vault_refused",
+    };
+    ServiceError::Rejected {
+        code,
+        detail: e.to_string(),
+    }
+}
+
+/// Stores a new version of a policy (admin), audited as a policy change.
+pub async fn put_policy(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    name: &str,
+    policy: &Policy,
+) -> Result<StoredPolicy, ServiceError> {
+    require_role(caller, &[Role::Admin])?;
+    if !valid_name(name) {
+        return Err(ServiceError::Rejected {
+            code: "masking.invalid_policy_name",
+            detail: "a policy name is 1 to 64 of a-z, 0-9, '_', '-' and '.'".to_owned(),
+        });
+    }
+    policy
+        .validate(&state.masking.clear_c3_roles)
+        .map_err(invalid_policy)?;
+    let body = serde_json::to_string(policy).map_err(invalid_policy)?;
+    let event = audit::about(caller, ctx, Action::PolicyChange, &format!("policy:{name}"));
+    let updated_by = match caller {
+        Caller::Key { id, .. } => id.clone(),
+        Caller::Subject { .. } => String::new(),
+    };
+    let stored = state
+        .store
+        .put_policy(name, &body, now_ms(), &updated_by, &[event])
+        .await?;
+    state.masking.policies.evict(name);
+    audit::settle(state.audit.as_ref()).await;
+    Ok(stored)
+}
+
+/// Every policy's latest version (any key).
+pub async fn policies(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<StoredPolicy>, ServiceError> {
+    require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
+    Ok(state.store.policies().await?)
+}
+
+/// One policy's latest version (any key).
+pub async fn policy(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> Result<StoredPolicy, ServiceError> {
+    require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
+    state
+        .store
+        .policy(name)
+        .await?
+        .ok_or(ServiceError::NotFound {
+            code: "masking.unknown_policy",
+        })
+}
+
+/// The policy a call applies: the one it names (which must exist), else the stored
+/// `default` policy if there is one, else none (the display defaults).
+pub async fn resolve(
+    state: &AppState,
+    name: Option<&str>,
+) -> Result<Option<Arc<Policy>>, ServiceError> {
+    let wanted = name.unwrap_or(DEFAULT_POLICY);
+    let found = state
+        .masking
+        .policies
+        .get(wanted, async {
+            match state.store.policy(wanted).await? {
+                None => Ok::<_, ServiceError>(None),
+                Some(stored) => {
+                    let parsed: Policy = serde_json::from_str(&stored.body).map_err(|_| {
+                        ServiceError::Internal("a stored policy does not parse".into())
+                    })?;
+                    Ok(Some(Arc::new(parsed)))
+                }
+            }
+        })
+        .await?;
+    match (found, name) {
+        (None, Some(_)) => Err(ServiceError::Rejected {
+            code: "masking.unknown_policy",
+            detail: "no policy has this name; store it with PUT /v1/policies/{name}".to_owned(),
+        }),
+        (found, _) => Ok(found),
+    }
+}
+
+/// The role a rule is matched against: the platform's operator role when the caller
+/// named one, else the key's role.
+pub fn role_of<'a>(caller: &'a Caller, operator_role: Option<&'a str>) -> &'a str {
+    match (operator_role, caller) {
+        (Some(r), _) => r,
+        (None, Caller::Key { role, .. }) => role.as_str(),
+        (None, Caller::Subject { .. }) => "subject",
+    }
+}
+
+/// What to detect or mask.
+pub enum Input {
+    /// Free text.
+    Text(String),
+    /// A JSON document.
+    Json(serde_json::Value),
+    /// One value of a known type.
+    Value(baomi_masking::PiType, String),
+}
+
+/// What came out.
+pub enum Output {
+    /// Masked free text and its findings.
+    Text(String, Vec<Finding>),
+    /// A masked JSON document and its findings.
+    Json(serde_json::Value, Vec<JsonFinding>),
+    /// A masked value.
+    Value(String),
+}
+
+/// How a mask call is applied.
+pub struct MaskOptions {
+    /// The policy's name (default: `default`, or the display defaults).
+    pub policy: Option<String>,
+    /// The role to match rules against (default: the key's role).
+    pub role: Option<String>,
+    /// The purpose to match rules against.
+    pub purpose: Option<String>,
+    /// The subject the data is about (for `date_shift`).
+    pub subject_id: Option<String>,
+}
+
+fn current_year() -> i32 {
+    time::OffsetDateTime::now_utc().year()
+}
+
+/// Finds PI in caller-supplied text or JSON (any key). No value is stored or logged.
+pub async fn detect(
+    state: &AppState,
+    caller: &Caller,
+    input: Input,
+) -> Result<Output, ServiceError> {
+    require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
+    let state = state.clone();
+    run_blocking(move || {
+        let scanner = &state.masking.scanner;
+        Ok(match input {
+            Input::Text(t) => {
+                let found = scanner.scan(&t);
+                Output::Text(String::new(), found)
+            }
+            Input::Json(mut doc) => {
+                // Detection is masking with every operator left as it is.
+                let keep = keep_all_rule();
+                let found = Masker::new(scanner, Some(&keep))
+                    .json(&mut doc, &Context::default())
+                    .map_err(masking_failed)?;
+                Output::Json(serde_json::Value::Null, found)
+            }
+            Input::Value(_, v) => Output::Text(String::new(), scanner.scan(&v)),
+        })
+    })
+    .await
+}
+
+/// A rule that keeps every detected type: detection without masking.
+fn keep_all_rule() -> baomi_masking::Rule {
+    baomi_masking::Rule {
+        roles: Vec::new(),
+        purposes: Vec::new(),
+        scan: baomi_masking::policy::Scan::All,
+        types: baomi_masking::PiType::ALL
+            .into_iter()
+            .map(|t| (t, baomi_masking::Operator::Keep))
+            .collect(),
+        fields: Vec::new(),
+    }
+}
+
+/// Masks caller-supplied text, JSON or a value under a policy (any key).
+pub async fn mask(
+    state: &AppState,
+    caller: &Caller,
+    input: Input,
+    options: MaskOptions,
+) -> Result<Output, ServiceError> {
+    require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
+    let policy = resolve(state, options.policy.as_deref()).await?;
+    let role = role_of(caller, options.role.as_deref()).to_owned();
+    // The encrypt operator seals through the vault for the subject the data is about; only
+    // service keys encrypt.
+    let sealer = match (&options.subject_id, caller) {
+        (
+            Some(subject),
+            Caller::Key {
+                role: Role::Service,
+                ..
+            },
+        ) => Some(VaultSeal {
+            state: state.clone(),
+            subject: baomi_vault::SubjectId::parse(subject)
+                .map_err(|e| ServiceError::invalid("subject_id", e))?,
+            handle: tokio::runtime::Handle::current(),
+            at: crate::service::now(),
+        }),
+        _ => None,
+    };
+    let state = state.clone();
+    run_blocking(move || {
+        let masking = &state.masking;
+        let rule = policy
+            .as_deref()
+            .and_then(|p| p.rule_for(&role, options.purpose.as_deref()));
+        let masker = Masker::new(&masking.scanner, rule);
+        let ctx = Context {
+            key: Some(&masking.key),
+            subject: options.subject_id.as_deref(),
+            vault: sealer.as_ref().map(|s| s as &dyn baomi_masking::Reversible),
+            year: current_year(),
+        };
+        Ok(match input {
+            Input::Text(t) => {
+                let m = masker.text(&t, &ctx).map_err(masking_failed)?;
+                Output::Text(m.text, m.findings)
+            }
+            Input::Json(mut doc) => {
+                let found = masker.json(&mut doc, &ctx).map_err(masking_failed)?;
+                Output::Json(doc, found)
+            }
+            Input::Value(t, v) => Output::Value(masker.value(t, &v, &ctx).map_err(masking_failed)?),
+        })
+    })
+    .await
+}
+
+/// The vault as the `encrypt` operator sees it: values sealed for one subject under the
+/// default keyring, in the field of the value's type; `/v1/decrypt` opens them for keys
+/// that hold the purpose.
+struct VaultSeal {
+    state: AppState,
+    subject: baomi_vault::SubjectId,
+    handle: tokio::runtime::Handle,
+    at: i64,
+}
+
+/// The vault field a value of `pi_type` is sealed in.
+fn field_of(pi_type: baomi_masking::PiType) -> &'static str {
+    use baomi_masking::PiType as P;
+    match pi_type {
+        P::CnId => "id_number",
+        P::CnMobile => "mobile",
+        P::CnLandline => "landline",
+        P::BankCard | P::CreditCard => "bank_card",
+        P::Person => "name",
+        P::Email => "email",
+        P::Address => "address",
+        P::CnPassport | P::CnHkmoPermit | P::CnTwPermit => "passport",
+        P::BirthDate => "birth_date",
+        _ => "text",
+    }
+}
+
+impl baomi_masking::Reversible for VaultSeal {
+    fn encrypt(&self, pi_type: baomi_masking::PiType, value: &str) -> Result<String, String> {
+        let field = baomi_vault::FieldName::parse(field_of(pi_type)).map_err(|e| e.to_string())?;
+        // Runs on a blocking thread (see `run_blocking`), where waiting on the runtime is
+        // allowed.
+        self.handle
+            .block_on(self.state.vault.encrypt(
+                &baomi_vault::KeyringName::default_name(),
+                &self.subject,
+                &field,
+                value,
+                self.at,
+            ))
+            .map_err(|e| e.to_string())
+    }
+
+    fn tokenize(&self, _: baomi_masking::PiType, _: &str) -> Result<String, String> {
+        Err("tokenize is not offered by /v1/mask: store the value with \
+             PUT /v1/subjects/{id}/data to get its token"
+            .to_owned())
+    }
+}
+
+/// Runs CPU-bound masking off the async workers.
+async fn run_blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ServiceError> + Send + 'static,
+) -> Result<T, ServiceError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| ServiceError::Internal("masking task failed".to_owned()))?
+}
+
+/// The masked view of a vault read: the policy the read names (or `default`), matched
+/// against the caller's role (the operator role it declared, else the key's role) and the
+/// read's purpose. A field is masked by the rule's operator for the field's name (as the
+/// path `$.name`) or its type; anything the operator cannot do is masked whole, never shown.
+pub struct ViewMask {
+    policy: Option<Arc<Policy>>,
+    role: String,
+    purpose: String,
+}
+
+impl ViewMask {
+    /// The view for a read by `caller` under `purpose`.
+    pub async fn for_read(
+        state: &AppState,
+        caller: &Caller,
+        ctx: &RequestContext,
+        policy: Option<&str>,
+        purpose: &str,
+    ) -> Result<Self, ServiceError> {
+        Ok(Self {
+            policy: resolve(state, policy).await?,
+            role: role_of(caller, ctx.operator_role.as_deref()).to_owned(),
+            purpose: purpose.to_owned(),
+        })
+    }
+
+    /// `plain`, a value of `field`, masked.
+    pub fn apply(
+        &self,
+        masking: &MaskingState,
+        field: &baomi_vault::FieldName,
+        plain: &str,
+    ) -> zeroize::Zeroizing<String> {
+        let rule = self
+            .policy
+            .as_deref()
+            .and_then(|p| p.rule_for(&self.role, Some(&self.purpose)));
+        let at = [baomi_masking::json_path::At::Key(field.as_str())];
+        let by_path = rule.and_then(|r| {
+            r.fields.iter().find(|f| {
+                baomi_masking::json_path::JsonPath::parse(&f.path).is_ok_and(|p| p.matches(&at))
+            })
+        });
+        let (pi_type, op) = match by_path {
+            Some(f) => (f.pi_type, &f.operator),
+            None => {
+                let t = pi_type_of(field.kind());
+                (t, Masker::new(&masking.scanner, rule).operator_for(t))
+            }
+        };
+        let ctx = Context {
+            key: Some(&masking.key),
+            subject: None,
+            vault: None,
+            year: current_year(),
+        };
+        zeroize::Zeroizing::new(
+            baomi_masking::operator::apply(op, pi_type, plain, &ctx)
+                .unwrap_or_else(|_| baomi_masking::operator::mask(plain, 0, 0, '*')),
+        )
+    }
+}
+
+/// The PI type of a vault field type.
+pub fn pi_type_of(kind: baomi_vault::FieldType) -> baomi_masking::PiType {
+    use baomi_masking::PiType as P;
+    use baomi_vault::FieldType as F;
+    match kind {
+        F::IdNumber => P::CnId,
+        F::Mobile => P::CnMobile,
+        F::Landline => P::CnLandline,
+        F::BankCard => P::BankCard,
+        F::Name => P::Person,
+        F::Email => P::Email,
+        F::Address => P::Address,
+        F::Passport => P::CnPassport,
+        F::BirthDate => P::BirthDate,
+        F::Text => P::Text,
+    }
+}

@@ -1,0 +1,334 @@
+//! `baomi mask`: masking files offline, keeping their structure, and never leaving a
+//! half-written output.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+const ID: &str = "510104199003071114";
+const MOBILE: &str = "13800138000";
+const CARD: &str = "6222021234567891233";
+const EMAIL: &str = "zhang.wei88@example.cn";
+
+const POLICY: &str = r#"
+description = "test data for analysts"
+[[rules]]
+roles = ["analyst"]
+[rules.types]
+CN_MOBILE = { op = "hash" }
+PERSON = { op = "replace" }
+[[rules.fields]]
+path = "$.birth"
+type = "BIRTH_DATE"
+operator = { op = "generalize", to = "year" }
+"#;
+
+/// Runs `baomi mask` in `dir` with the analysts' policy written to `policy.toml`.
+fn mask(dir: &Path, args: &[&str]) -> Output {
+    let policy = dir.join("policy.toml");
+    if !policy.exists() {
+        std::fs::write(&policy, POLICY).unwrap();
+    }
+    Command::new(env!("CARGO_BIN_EXE_baomi"))
+        .current_dir(dir)
+        .arg("mask")
+        .args(["--policy", "policy.toml", "--role", "analyst"])
+        .args(args)
+        .env_remove("BAOMI_MASK_KEY_FILE")
+        .env_remove("BAOMI_CONFIG")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+fn read(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(name)).unwrap()
+}
+
+/// The names in `dir`, to show that no temporary file was left.
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn csv_keeps_header_order_quoting_and_line_endings() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!(
+        "name,birth,\"note, free\",id_no,card\r\n\
+         王伟,1990-03-07,\"电话{MOBILE}, 邮箱{EMAIL}\",\"{ID}\",{CARD}\r\n\
+         李娜,1985-01-02,\"第一行\r\n手机{MOBILE}\",x,\r\n"
+    );
+    std::fs::write(dir.path().join("in.csv"), &input).unwrap();
+    let out = mask(dir.path(), &["in.csv", "out.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read(dir.path(), "out.csv");
+
+    for value in [ID, MOBILE, CARD, EMAIL, "王伟", "李娜", "1990-03-07"] {
+        assert!(!masked.contains(value), "{value} survived:\n{masked}");
+        assert!(!stderr(&out).contains(value), "{value} in stderr");
+    }
+    let lines: Vec<&str> = masked.split("\r\n").collect();
+    assert_eq!(
+        lines[0], "name,birth,\"note, free\",id_no,card",
+        "header verbatim"
+    );
+    assert_eq!(
+        lines.len(),
+        5,
+        "CRLF kept, the quoted line break too:\n{masked:?}"
+    );
+    assert_eq!(lines[4], "", "the file still ends with CRLF");
+    assert!(!masked.replace("\r\n", "").contains('\n'), "no bare LF");
+    // Row 1: order kept; the birth date's column by path; the quoted note stays quoted
+    // (and needs it: it holds a comma); the quoted ID stays quoted, the bare card bare.
+    assert!(
+        lines[1].starts_with("[姓名],1990,\"电话"),
+        "row 1: {}",
+        lines[1]
+    );
+    assert!(lines[1].contains(", 邮箱z"), "row 1: {}", lines[1]);
+    assert!(
+        lines[1].ends_with(",\"5***************14\",622202*********1233"),
+        "row 1: {}",
+        lines[1]
+    );
+    // Row 2: the quoted field with a line break is one field, still quoted.
+    assert_eq!(lines[2], "[姓名],1985,\"第一行");
+    assert!(
+        lines[3].starts_with("手机") && lines[3].ends_with("\",x,"),
+        "{}",
+        lines[3]
+    );
+    assert!(
+        stderr(&out).contains("masked 2 records"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn csv_with_a_wrong_number_of_fields_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "a,b\n1,2\n3,\"x\ny\"\n4\n").unwrap();
+    let out = mask(dir.path(), &["in.csv", "out.csv"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 5"), "{}", stderr(&out));
+    assert!(!dir.path().join("out.csv").exists());
+}
+
+#[test]
+fn jsonl_is_masked_line_by_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!(
+        "{{\"name\":\"王伟\",\"birth\":\"1990-03-07\",\"memo\":\"身份证{ID}\"}}\n\
+         \n\
+         {{\"nested\":{{\"cards\":[\"{CARD}\"]}},\"mail\":\"{EMAIL}\"}}\n"
+    );
+    std::fs::write(dir.path().join("in.jsonl"), &input).unwrap();
+    let out = mask(dir.path(), &["in.jsonl", "out.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read(dir.path(), "out.jsonl");
+    for value in [ID, CARD, EMAIL, "王伟", "1990-03-07"] {
+        assert!(!masked.contains(value), "{value} survived:\n{masked}");
+    }
+    let lines: Vec<&str> = masked.split('\n').collect();
+    assert_eq!(lines.len(), 4, "{masked:?}");
+    assert_eq!(lines[1], "", "blank lines stay");
+    let first: serde_json::Value = serde_json::from_str(lines[0]).unwrap();
+    assert_eq!(first["birth"], "1990");
+    assert_eq!(first["name"], "[姓名]");
+    assert_eq!(first["memo"], "身份证5***************14");
+    let third: serde_json::Value = serde_json::from_str(lines[2]).unwrap();
+    assert_eq!(third["nested"]["cards"][0], "622202*********1233");
+}
+
+#[test]
+fn jsonl_that_is_not_json_names_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("in.jsonl"),
+        "{}\n{\"a\":1}\n{\"a\": 138001\n",
+    )
+    .unwrap();
+    let out = mask(dir.path(), &["in.jsonl", "out.jsonl"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("line 3") && err.contains("not a JSON document"),
+        "{err}"
+    );
+    assert!(!err.contains("138001"), "{err}");
+    assert!(!dir.path().join("out.jsonl").exists());
+}
+
+/// The pseudonym `hash` gave the mobile in a one-column CSV.
+fn pseudonym(dir: &Path, name: &str, header: &str, extra: &[&str]) -> String {
+    std::fs::write(dir.join(name), format!("{header}\n{MOBILE}\n")).unwrap();
+    let out_name = format!("masked-{name}");
+    let mut args = extra.to_vec();
+    args.extend([name, out_name.as_str()]);
+    let out = mask(dir, &args);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read(dir, &out_name);
+    let value = masked.lines().nth(1).unwrap().to_owned();
+    assert_eq!(value.len(), 16, "a pseudonym: {value}");
+    assert!(!value.contains(MOBILE));
+    value
+}
+
+#[test]
+fn consistent_pseudonyms_join_across_files_and_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("k.key"), [7u8; 48]).unwrap();
+    let args = ["--consistent", "--key-file", "k.key"];
+    let a = pseudonym(dir.path(), "a.csv", "mobile", &args);
+    let b = pseudonym(dir.path(), "b.csv", "phone", &args);
+    assert_eq!(a, b, "the same mobile in two files");
+    let again = pseudonym(dir.path(), "c.csv", "tel", &args);
+    assert_eq!(a, again, "a later run with the same key file");
+
+    std::fs::write(dir.path().join("other.key"), [8u8; 48]).unwrap();
+    let other = pseudonym(
+        dir.path(),
+        "d.csv",
+        "mobile",
+        &["--consistent", "--key-file", "other.key"],
+    );
+    assert_ne!(a, other, "another key, other pseudonyms");
+
+    // Without --consistent, a fresh key per run.
+    let r1 = pseudonym(dir.path(), "e.csv", "mobile", &[]);
+    let r2 = pseudonym(dir.path(), "f.csv", "mobile", &[]);
+    assert_ne!(r1, r2);
+    assert_ne!(r1, a);
+}
+
+#[test]
+fn consistent_needs_a_key_file_of_32_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), format!("m\n{MOBILE}\n")).unwrap();
+    let out = mask(dir.path(), &["--consistent", "in.csv", "out.csv"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--key-file"), "{}", stderr(&out));
+    std::fs::write(dir.path().join("short.key"), [1u8; 16]).unwrap();
+    let out = mask(
+        dir.path(),
+        &[
+            "--consistent",
+            "--key-file",
+            "short.key",
+            "in.csv",
+            "out.csv",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("at least 32"), "{}", stderr(&out));
+    assert!(!dir.path().join("out.csv").exists());
+}
+
+#[test]
+fn invalid_utf8_names_the_line_and_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut input = format!("客户{MOBILE}\nok\n").into_bytes();
+    input.extend_from_slice(b"bad \xff\xfe here\nlast\n");
+    std::fs::write(dir.path().join("in.txt"), input).unwrap();
+    let out = mask(dir.path(), &["in.txt", "out.txt"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 3"), "{}", stderr(&out));
+    assert!(!dir.path().join("out.txt").exists());
+    assert_eq!(names(dir.path()), ["in.txt", "policy.toml"]);
+}
+
+#[test]
+fn a_policy_with_an_unknown_type_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[[rules]]\n[rules.types]\nSSN = { op = \"hash\" }\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("in.txt"), "x\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_baomi"))
+        .current_dir(dir.path())
+        .args(["mask", "--policy", "bad.toml", "in.txt", "out.txt"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("bad.toml") && err.contains("SSN"), "{err}");
+    assert!(!dir.path().join("out.txt").exists());
+}
+
+#[test]
+fn a_run_failing_midway_leaves_the_old_output_and_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // Several batches of good records, then one that is not JSON.
+    let mut input = String::new();
+    for i in 0..25_000 {
+        input.push_str(&format!("{{\"i\":{i},\"memo\":\"手机{MOBILE}\"}}\n"));
+    }
+    input.push_str("{not json}\n");
+    std::fs::write(dir.path().join("in.jsonl"), input).unwrap();
+    std::fs::write(dir.path().join("out.jsonl"), "the previous output\n").unwrap();
+    let out = mask(dir.path(), &["--jobs", "2", "in.jsonl", "out.jsonl"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 25001"), "{}", stderr(&out));
+    assert_eq!(read(dir.path(), "out.jsonl"), "the previous output\n");
+    assert_eq!(names(dir.path()), ["in.jsonl", "out.jsonl", "policy.toml"]);
+
+    // The same file without the bad record replaces the output.
+    let good: String = read(dir.path(), "in.jsonl").replace("{not json}\n", "");
+    std::fs::write(dir.path().join("in.jsonl"), good).unwrap();
+    let out = mask(dir.path(), &["--jobs", "2", "in.jsonl", "out.jsonl"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read(dir.path(), "out.jsonl");
+    assert_eq!(masked.lines().count(), 25_000);
+    assert!(!masked.contains(MOBILE));
+    assert!(masked.starts_with("{\"i\":0,"), "order kept");
+    assert!(masked.lines().last().unwrap().starts_with("{\"i\":24999,"));
+    assert_eq!(names(dir.path()), ["in.jsonl", "out.jsonl", "policy.toml"]);
+}
+
+#[test]
+fn standard_input_to_standard_output() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baomi"))
+        .current_dir(dir.path())
+        .args([
+            "mask",
+            "--policy",
+            "policy.toml",
+            "--format",
+            "text",
+            "-",
+            "-",
+        ])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(format!("身份证{ID}\r\n无\n").as_bytes())
+            .unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "身份证5***************14\r\n无\n"
+    );
+    assert_eq!(names(dir.path()), ["policy.toml"]);
+}
