@@ -393,7 +393,7 @@ impl Job<'_> {
 
     /// Reads the header record; it is written back verbatim.
     fn header(&self, raw: &[u8]) -> anyhow::Result<Header> {
-        let text = utf8(raw, 1)?;
+        let (text, _) = split_eol(utf8(raw, 1)?);
         let fields = split_csv(text, 1)?;
         let names: Vec<String> = fields
             .iter()
@@ -448,12 +448,14 @@ impl Job<'_> {
         let mut pending: Vec<Vec<u8>> = Vec::new();
         let mut line = read_batch(&mut input, &mut current, csv, lines_before + 1)?;
         loop {
+            // Checked first: an interruption while waiting for input ends the run even when
+            // the input then ends normally.
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
             if current.records.is_empty() {
                 write_all(out, &pending)?;
                 return Ok(tally);
-            }
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                bail!("interrupted");
             }
             let chunk = current.records.len().div_ceil(self.jobs);
             let (results, read) = std::thread::scope(|s| {

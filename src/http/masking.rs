@@ -256,7 +256,7 @@ pub struct MaskRequest {
     /// The policy (default: the stored `default` policy, or every type's display default).
     pub policy: Option<String>,
     /// The role to match the policy's rules against: the platform's staff role (default:
-    /// the key's role).
+    /// the `X-Baomi-Operator-Role` header, else the key's role).
     pub role: Option<String>,
     /// The purpose to match the policy's rules against.
     pub purpose: Option<String>,
@@ -294,12 +294,13 @@ pub struct MaskResponse {
 async fn mask(
     State(state): State<AppState>,
     caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
     Json(body): Json<MaskRequest>,
 ) -> Result<axum::Json<MaskResponse>, ApiError> {
     let input = one_input(body.text, body.json, body.value, body.pi_type)?;
     let options = MaskOptions {
         policy: body.policy,
-        role: body.role,
+        role: body.role.or(ctx.operator_role),
         purpose: body.purpose,
         subject_id: body.subject_id,
     };

@@ -199,7 +199,8 @@ pub enum Output {
 pub struct MaskOptions {
     /// The policy's name (default: `default`, or the display defaults).
     pub policy: Option<String>,
-    /// The role to match rules against (default: the key's role).
+    /// The role to match rules against (default: the operator role the request declared,
+    /// else the key's role).
     pub role: Option<String>,
     /// The purpose to match rules against.
     pub purpose: Option<String>,
@@ -264,6 +265,7 @@ pub async fn mask(
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
     let policy = resolve(state, options.policy.as_deref()).await?;
     let role = role_of(caller, options.role.as_deref()).to_owned();
+
     // The encrypt operator seals through the vault for the subject the data is about; only
     // service keys encrypt.
     let sealer = match (&options.subject_id, caller) {
@@ -416,7 +418,8 @@ impl ViewMask {
             Some(f) => (f.pi_type, &f.operator),
             None => {
                 let t = pi_type_of(field.kind());
-                (t, Masker::new(&masking.scanner, rule).operator_for(t))
+                let op = rule.and_then(|r| r.types.get(&t));
+                (t, op.unwrap_or(&baomi_masking::Operator::Default))
             }
         };
         let ctx = Context {

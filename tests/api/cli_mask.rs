@@ -332,3 +332,103 @@ fn standard_input_to_standard_output() {
     );
     assert_eq!(names(dir.path()), ["policy.toml"]);
 }
+
+/// Ctrl-C (SIGINT) while the input is still coming: the run fails, OUT is never written and
+/// the temporary file is removed, even though the input then ends normally.
+#[test]
+fn an_interrupted_run_leaves_no_output() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("policy.toml"), POLICY).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_baomi"))
+        .current_dir(dir.path())
+        .args([
+            "mask",
+            "--policy",
+            "policy.toml",
+            "--format",
+            "text",
+            "-",
+            "out.txt",
+        ])
+        .env_remove("BAOMI_MASK_KEY_FILE")
+        .env_remove("BAOMI_CONFIG")
+        .stdin(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "手机{MOBILE}").unwrap();
+    // The temporary file exists once the handler is installed and the run has begun.
+    let started = std::time::Instant::now();
+    while !names(dir.path())
+        .iter()
+        .any(|n| n.starts_with(".baomi-mask-"))
+    {
+        assert!(started.elapsed().as_secs() < 60, "the run never started");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let killed = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    // Give the handler a moment to run, then let the input end normally.
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    writeln!(stdin, "身份证{ID}").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    assert_eq!(names(dir.path()), ["policy.toml"]);
+}
+
+/// `date_shift` with `--subject-column`: one subject's dates move together (their distance
+/// is kept), and a file without the subject's column is an error naming the record.
+#[test]
+fn date_shift_keeps_one_subjects_dates_together() {
+    let dir = tempfile::tempdir().unwrap();
+    let policy = r#"
+[[rules]]
+[[rules.fields]]
+path = "$.opened"
+type = "DATE"
+operator = { op = "date_shift", max_days = 30 }
+"#;
+    std::fs::write(dir.path().join("shift.toml"), policy).unwrap();
+    std::fs::write(
+        dir.path().join("in.csv"),
+        "user,opened\nu1,2024-03-01\nu1,2024-03-11\nu2,2024-03-01\n",
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_baomi"))
+            .current_dir(dir.path())
+            .args(["mask", "--policy", "shift.toml"])
+            .args(args)
+            .env_remove("BAOMI_MASK_KEY_FILE")
+            .env_remove("BAOMI_CONFIG")
+            .output()
+            .unwrap()
+    };
+    let out = run(&["--subject-column", "user", "in.csv", "out.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read(dir.path(), "out.csv");
+    let dates: Vec<time::Date> = masked
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let d = l.split(',').nth(1).unwrap();
+            time::Date::parse(d, time::macros::format_description!("[year]-[month]-[day]")).unwrap()
+        })
+        .collect();
+    assert_eq!((dates[1] - dates[0]).whole_days(), 10, "{masked}");
+    let original = time::macros::date!(2024 - 03 - 01);
+    assert!((dates[0] - original).whole_days().abs() <= 30);
+    assert!(!masked.contains("2024-03-11"), "{masked}");
+
+    let out = run(&["in.csv", "out2.csv"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
+    assert!(!dir.path().join("out2.csv").exists());
+}

@@ -417,3 +417,28 @@ async fn the_encrypt_operator_seals_through_the_vault_for_the_subject() {
     r.assert_problem(422, "masking.operator_unavailable");
     assert!(!r.text.contains(ID));
 }
+
+#[tokio::test]
+async fn the_operator_role_header_selects_the_rule_of_a_mask_call() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["support"]).await;
+    assert_eq!(
+        put_policy(&app, "screens", agent_policy()).await.status,
+        200
+    );
+    let req = reqwest::Client::new()
+        .post(app.url("/v1/mask"))
+        .bearer_auth(&key)
+        .header("X-Baomi-Operator-Role", "cs_agent")
+        .json(&json!({"text": format!("手机{MOBILE}"), "policy": "screens"}));
+    let r = crate::helpers::send(req).await;
+    assert_eq!(r.json()["text"], "手机[手机号]", "{}", r.text);
+    let req = reqwest::Client::new()
+        .post(app.url("/v1/mask"))
+        .bearer_auth(&key)
+        .header("X-Baomi-Operator-Role", "not a role!")
+        .json(&json!({"text": "x"}));
+    crate::helpers::send(req)
+        .await
+        .assert_problem(400, "request.invalid_operator_role");
+}
