@@ -17,7 +17,7 @@
 //! | `CN_USCC` | first 2 and last 4 | `91************421X` |
 //! | `CN_PLATE` | province and authority, last 2 | `粤B·***45` |
 //! | `IBAN` | first 4 and last 4 | `GB82**************5432` |
-//! | `IPV4`, `IPV6` | the network (/24, /48) | `192.168.1.*` |
+//! | `IPV4`, `IPV6` | the network (/24, /48) | `192.168.1.*`, `2001:db8:85a3:*` |
 //! | `BIRTH_DATE`, `DATE` | the year | `1990` |
 //! | `AMOUNT` | a bucket of its order of magnitude | `10000-19999` |
 //! | C3 types (`PASSWORD`, `CARD_CVV`, …) | a label, never any character | `[密码]` |
@@ -109,7 +109,8 @@ pub enum Generalization {
     District,
     /// An amount to a bucket, such as `10000-19999`.
     Bucket,
-    /// An IP address to its network: /24 for IPv4, /48 for IPv6.
+    /// An IP address to its network: /24 for IPv4 (`192.168.1.*`), /48 for IPv6
+    /// (`2001:db8:85a3:*`).
     Network,
 }
 
@@ -514,7 +515,9 @@ fn generalize(
             }
             let ip = value.trim().parse::<std::net::Ipv6Addr>().ok()?;
             let s = ip.segments();
-            Some(format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2]))
+            // Written with `*` (as IPv4's is) rather than as `…::/48`, which would itself
+            // read as an address and be generalised again.
+            Some(format!("{:x}:{:x}:{:x}:*", s[0], s[1], s[2]))
         }
     }
 }
@@ -665,7 +668,7 @@ mod tests {
                 PiType::Ipv6,
                 "2001:db8:85a3::8a2e:370:7334"
             ),
-            "2001:db8:85a3::/48"
+            "2001:db8:85a3:*"
         );
         let bucket = Operator::Generalize {
             to: Generalization::Bucket,

@@ -1,7 +1,8 @@
 //! The command line: `baomi serve`, `baomi init`, `baomi keys …`, `baomi audit …`,
-//! `baomi mask`, `baomi openapi`.
+//! `baomi mask`, `baomi backup`, `baomi restore`, `baomi openapi`.
 
 mod audit;
+mod backup;
 mod consent;
 mod keys;
 mod mask;
@@ -46,6 +47,17 @@ enum Command {
     /// Mask a CSV, JSON Lines, JSON or text file under a policy, offline (no database, no
     /// passphrase); the output replaces OUT only once it is complete.
     Mask(mask::MaskArgs),
+    /// Back up the database (SQLite: a consistent snapshot, online; PostgreSQL: pg_dump).
+    Backup(backup::BackupArgs),
+    /// Restore a SQLite backup (Baomi stopped) and re-apply every erasure recorded since.
+    Restore(backup::RestoreArgs),
+    /// Ask a running Baomi whether it is healthy (exit 0) or not (exit 1): the container
+    /// image's health check, which has no shell or curl.
+    Probe {
+        /// The URL to ask.
+        #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
+        url: String,
+    },
     /// Print the OpenAPI document.
     Openapi,
 }
@@ -107,6 +119,18 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `baomi probe`: GETs `url` within 3 seconds and fails unless it answers 200.
+async fn probe(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?;
+    let status = client.get(url).send().await?.status();
+    if status != reqwest::StatusCode::OK {
+        anyhow::bail!("{url} answered {status}");
+    }
+    Ok(())
+}
+
 /// Replaces the default panic message (which prints the panic's text, and a text can hold a
 /// value) with a log line that names only where it happened.
 fn quiet_panics() {
@@ -145,6 +169,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Audit(command) => audit::run(cli.config.as_deref(), command).await,
         Command::Consent(command) => consent::run(command),
         Command::Mask(args) => mask::run(args),
+        Command::Backup(args) => backup::backup(cli.config.as_deref(), args).await,
+        Command::Restore(args) => backup::restore(cli.config.as_deref(), args).await,
+        Command::Probe { url } => probe(&url).await,
         Command::Openapi => {
             let doc = crate::app::openapi();
             println!("{}", serde_json::to_string_pretty(&doc)?);

@@ -5,6 +5,7 @@
 
 #[macro_use]
 mod audit_log;
+pub mod backup;
 #[macro_use]
 mod common;
 #[macro_use]

@@ -178,6 +178,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Config)) -> TestApp {
 impl TestApp {
     /// Stops this server (gracefully, as on SIGTERM) and starts a new one on its database.
     pub async fn restart(self) -> TestApp {
+        let (db, admin_key) = self.stop().await;
+        TestApp::start(db, admin_key).await
+    }
+
+    /// Stops this server and hands back its database and admin key.
+    pub async fn stop(self) -> (TestDb, String) {
         let TestApp {
             db,
             admin_key,
@@ -185,8 +191,13 @@ impl TestApp {
             ..
         } = self;
         drop(_shutdown);
-        // Let the old server finish its shutdown (its last checkpoint) before the new one.
+        // Let the server finish its shutdown (its last checkpoint) before anything else.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        (db, admin_key)
+    }
+
+    /// Starts a server on a database an earlier one used.
+    pub async fn start(db: TestDb, admin_key: String) -> TestApp {
         let config = db.config();
         spawn_on(db, &config, Some(admin_key)).await
     }

@@ -7,6 +7,7 @@ mod audit;
 mod audit_alerts;
 mod audit_events;
 mod audit_trail;
+mod backup;
 mod cli_mask;
 mod consent;
 mod helpers;

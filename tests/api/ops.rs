@@ -276,3 +276,20 @@ fn url_parts(url: &str) -> (std::net::SocketAddr, String) {
         .to_owned();
     (addr, written)
 }
+
+/// `baomi probe`, the container image's health check: 0 when the URL answers 200.
+#[tokio::test]
+async fn the_probe_command_follows_health() {
+    let app = spawn_app().await;
+    // The server runs on this test's runtime: wait for the command without blocking it.
+    let probe = |path: &str| {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_baomi"))
+            .args(["probe", "--url", &app.url(path)])
+            .env_remove("BAOMI_CONFIG")
+            .output()
+    };
+    assert!(probe("/healthz").await.unwrap().status.success());
+    let down = probe("/no-such-page").await.unwrap();
+    assert!(!down.status.success());
+    assert!(String::from_utf8_lossy(&down.stderr).contains("404"));
+}
