@@ -76,6 +76,10 @@ pub struct Inner {
     pub purposes: TtlCache<baomi_consent::PurposeRecord>,
     /// Detectors, the pseudonym key and cached policies.
     pub masking: crate::service::masking::MaskingState,
+    /// This node's membership of a fleet on PostgreSQL (`None` on SQLite).
+    pub cluster: Option<Arc<crate::service::cluster::Cluster>>,
+    /// Whether this node does the fleet's background duties.
+    pub duty: Arc<crate::service::cluster::Duty>,
     /// Configured limits.
     pub limits: Limits,
     /// The Prometheus recorder's handle.
@@ -198,6 +202,10 @@ pub struct Parts {
     pub audit: Arc<dyn AuditSink>,
     /// Masking.
     pub masking: crate::service::masking::MaskingState,
+    /// The fleet this node belongs to, on PostgreSQL.
+    pub cluster: Option<Arc<crate::service::cluster::Cluster>>,
+    /// Whether this node does the fleet's background duties.
+    pub duty: Arc<crate::service::cluster::Duty>,
     /// Limits.
     pub limits: Limits,
 }
@@ -212,6 +220,8 @@ pub fn build(parts: Parts) -> Router {
         audit_log,
         audit,
         masking,
+        cluster,
+        duty,
         limits,
     } = parts;
     let (router, api) = routes().split_for_parts();
@@ -226,11 +236,16 @@ pub fn build(parts: Parts) -> Router {
         key_records: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
         purposes: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
         masking,
+        cluster: cluster.clone(),
+        duty,
         limits: limits.clone(),
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),
         docs_html: Bytes::from(http::docs::render(&api_value)),
     }));
+    if let Some(cluster) = cluster {
+        tokio::spawn(cluster.run(Arc::downgrade(&state.0)));
+    }
     router
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)

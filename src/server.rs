@@ -1,5 +1,6 @@
 //! Start-up and serving: open the store, unseal the root key, serve until told to stop.
 
+use crate::service::cluster::{Cluster, Duty};
 use crate::service::masking::MaskingState;
 use std::future::Future;
 use std::sync::Arc;
@@ -46,6 +47,9 @@ pub struct Opened {
     pub alerts_every: Duration,
     /// Days audit event bodies are kept.
     pub retention_days: u32,
+    /// Whether this node does the fleet's background duties (checkpoints, alerts,
+    /// retention, scheduled rotation).
+    pub duty: Arc<Duty>,
 }
 
 /// Opens the data directory and the store, runs migrations, and unseals (or on first start
@@ -121,6 +125,14 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     // Every append goes through this one writer from here on (see `GroupCommit`).
     let audit: Arc<dyn AuditSink> =
         Arc::new(GroupCommit::start(Arc::clone(&store) as Arc<dyn AuditSink>));
+    let fleet_url = config
+        .database_url
+        .as_deref()
+        .filter(|url| url.starts_with("postgres"));
+    let duty = match fleet_url {
+        Some(url) => Duty::campaign(url).await,
+        None => Duty::alone(),
+    };
     let router = app::build(app::Parts {
         store: Arc::clone(&store),
         tokens,
@@ -134,6 +146,15 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
             Duration::from_secs(config.auth_cache_ttl_secs),
         )
         .map_err(|e| SetupError::Other(format!("masking: {e}")))?,
+        cluster: match fleet_url {
+            Some(url) => Some(
+                Cluster::join(url)
+                    .await
+                    .map_err(|e| SetupError::Other(format!("joining the fleet: {e}")))?,
+            ),
+            None => None,
+        },
+        duty: Arc::clone(&duty),
         limits: Limits::from_config(config),
     });
     Ok(Opened {
@@ -147,6 +168,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         alerts,
         alerts_every: Duration::from_millis(config.audit.alerts.evaluate_every_ms),
         retention_days: config.audit.retention_days,
+        duty,
     })
 }
 
@@ -191,17 +213,20 @@ pub async fn serve(
         Arc::clone(&opened.audit_log),
         opened.retention_days,
         MAINTENANCE_EVERY,
+        Arc::clone(&opened.duty),
         stopped,
     ));
     let alerts = tokio::spawn(audit_alerts::run(
         opened.alerts,
         opened.alerts_every,
+        Arc::clone(&opened.duty),
         stop.subscribe(),
     ));
     let integration = tokio::spawn(audit_log::run(
         Arc::clone(&opened.audit_log),
         Arc::clone(&opened.audit),
         AUDIT_INTEGRATION_EVERY,
+        Arc::clone(&opened.duty),
         stop.subscribe(),
     ));
     let result = axum::serve(listener, opened.router)

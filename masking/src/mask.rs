@@ -252,7 +252,12 @@ mod tests {
         // Found by the `detect` fuzz target: `::2` became `0:0:0::/48`, itself an address.
         let scanner = Scanner::new();
         let masker = Masker::new(&scanner, None);
-        for text in ["::2", "src 2001:db8::1 ok", "ip 10.1.2.3"] {
+        for text in [
+            "::2",
+            "src 2001:db8::1 ok",
+            "ip 10.1.2.3",
+            "\u{e}::屠::屠::屠:::E0::E00'0D00:::ED0000000::\u{e}::屠::",
+        ] {
             let once = masker.text(text, &ctx()).unwrap().text;
             assert_eq!(masker.text(&once, &ctx()).unwrap().text, once, "{text}");
         }

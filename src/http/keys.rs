@@ -16,6 +16,7 @@ use super::extract::{AdminKey, Json, Path};
 use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::service::cluster;
 use crate::service::keys::{self, NewKey};
 use crate::service::{RequestContext, audit};
 use crate::store::ApiKeyRecord;
@@ -174,5 +175,10 @@ async fn revoke_key(
     keys::revoke(state.store.as_ref(), &id, &[event]).await?;
     state.key_records.evict(&id);
     audit::settle(state.audit.as_ref()).await;
+    // Every other node forgets the key's cached record before this call returns.
+    let propagation = cluster::publish(&state, cluster::Kind::Key, &id).await?;
+    if let Some(p) = propagation.filter(|p| !p.unconfirmed_nodes.is_empty()) {
+        tracing::warn!(nodes = ?p.unconfirmed_nodes, "a key revocation is not confirmed by every node yet");
+    }
     Ok(StatusCode::NO_CONTENT)
 }

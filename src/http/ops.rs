@@ -49,6 +49,9 @@ pub struct Checks {
     pub database: &'static str,
     /// `unsealed` (a server that cannot unseal does not start).
     pub root_key: &'static str,
+    /// Which node signs checkpoints and runs the fleet's background duties: `this node`
+    /// (always, alone on SQLite) or `another node`.
+    pub audit_integrator: &'static str,
 }
 
 /// Liveness: the process is up and answering.
@@ -75,6 +78,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
     let checks = Checks {
         database: if database { "ok" } else { "unavailable" },
         root_key: "unsealed",
+        audit_integrator: if state.duty.leads() {
+            "this node"
+        } else {
+            "another node"
+        },
     };
     if database {
         return axum::Json(Ready {

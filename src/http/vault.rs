@@ -166,6 +166,29 @@ pub struct ErasureReceipt {
     pub index_entries_deleted: u64,
     /// What erasure means here.
     pub effect: &'static str,
+    /// On a fleet of nodes sharing PostgreSQL: which other nodes forgot the subject's cached
+    /// keys before this answer (absent on a single node).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<PropagationView>,
+}
+
+/// How far a change reached the other nodes of the fleet before the call returned.
+#[derive(Serialize, ToSchema)]
+pub struct PropagationView {
+    /// Other live nodes that applied it.
+    pub confirmed_nodes: usize,
+    /// Other live nodes that had not confirmed within 2 seconds; each applies it within a
+    /// second of reaching the database (and cannot serve reads without it).
+    pub unconfirmed_nodes: Vec<String>,
+}
+
+impl From<crate::service::cluster::Propagation> for PropagationView {
+    fn from(p: crate::service::cluster::Propagation) -> Self {
+        Self {
+            confirmed_nodes: p.confirmed_nodes,
+            unconfirmed_nodes: p.unconfirmed_nodes,
+        }
+    }
 }
 
 impl From<vault::ItemError> for ItemProblem {
@@ -355,5 +378,6 @@ async fn erase(
                  including copies kept elsewhere, fails with vault.subject_erased; its stored \
                  fields, tokens and search entries are deleted; the erasure is journalled and \
                  re-applied after any restore",
+        propagation: receipt.propagation.map(PropagationView::from),
     }))
 }

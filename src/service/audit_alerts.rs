@@ -157,14 +157,18 @@ impl AlertWatch {
     }
 }
 
-/// Runs [`AlertWatch::step`] every `every` until `stop` fires.
+/// Runs [`AlertWatch::step`] every `every` until `stop` fires, on the node that holds the
+/// fleet's duty.
 pub async fn run(
     mut watch: AlertWatch,
     every: Duration,
+    duty: std::sync::Arc<crate::service::cluster::Duty>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
-        if let Err(e) = watch.step().await {
+        if duty.leads()
+            && let Err(e) = watch.step().await
+        {
             tracing::warn!(error = %e, "evaluating audit alerts failed; will retry");
         }
         tokio::select! {

@@ -231,20 +231,24 @@ impl AuditLog {
     }
 }
 
-/// Every `every`, until `stop` fires: moves state-change events left in the outbox into
-/// the trail (those of a node that stopped between its change and that move, or of the
-/// command line), and signs a checkpoint if the tree grew (on every node: checkpoints of
-/// one size are the same tree head, and a second one is not stored).
+/// Every `every`, until `stop` fires, on the node that holds the fleet's duty: moves
+/// state-change events left in the outbox into the trail (those of a node that stopped
+/// between its change and that move, or of the command line), and signs a checkpoint if
+/// the tree grew.
 pub async fn run(
     log: Arc<AuditLog>,
     sink: Arc<dyn baomi_audit::AuditSink>,
     every: Duration,
+    duty: Arc<crate::service::cluster::Duty>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        if !duty.leads() {
+            continue;
         }
         if let Err(e) = sink.integrate_outbox().await {
             tracing::warn!(error = %e, "moving state-change events into the trail failed; will retry");

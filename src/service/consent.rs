@@ -78,6 +78,8 @@ pub async fn put_purpose(
         )
         .await?;
     state.purposes.evict(id.as_str());
+    crate::service::cluster::publish(state, crate::service::cluster::Kind::Purpose, id.as_str())
+        .await?;
     audit::settle(state.audit.as_ref()).await;
     Ok((record, changes))
 }

@@ -62,18 +62,23 @@ pub async fn tick(vault: &Vault, now: i64) -> Result<Tick, baomi_vault::Error> {
     Ok(done)
 }
 
-/// Runs [`tick`] and the audit trail's retention every `every` until `stop` fires.
+/// Runs [`tick`] and the audit trail's retention every `every` until `stop` fires, on the
+/// node that holds the fleet's duty.
 pub async fn run(
     vault: Arc<Vault>,
     audit_log: Arc<AuditLog>,
     retention_days: u32,
     every: Duration,
+    duty: Arc<crate::service::cluster::Duty>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        if !duty.leads() {
+            continue;
         }
         match audit_log
             .prune(crate::service::now_ms(), retention_days)

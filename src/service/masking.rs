@@ -105,6 +105,7 @@ pub async fn put_policy(
         .put_policy(name, &body, now_ms(), &updated_by, &[event])
         .await?;
     state.masking.policies.evict(name);
+    crate::service::cluster::publish(state, crate::service::cluster::Kind::Policy, name).await?;
     audit::settle(state.audit.as_ref()).await;
     Ok(stored)
 }

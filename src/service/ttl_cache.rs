@@ -51,6 +51,14 @@ impl<T: Clone> TtlCache<T> {
         Ok(record)
     }
 
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+    }
+
     /// Forgets `id` (after it changed here).
     pub fn evict(&self, id: &str) {
         let mut entries = self.entries.lock().unwrap_or_else(|p| p.into_inner());

@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::service::authenticate::require_role;
+use crate::service::cluster::Kind;
 use crate::service::{RequestContext, ServiceError, now};
 use crate::service::{audit, consent};
 
@@ -337,6 +338,9 @@ pub struct ErasureReceipt {
     pub fields_deleted: u64,
     /// Blind-index entries deleted by this call.
     pub index_entries_deleted: u64,
+    /// Which other nodes of the fleet forgot the subject's cached keys before the call
+    /// returned (`None` on a single node).
+    pub propagation: Option<crate::service::cluster::Propagation>,
 }
 
 /// Erases a subject: destroys its data keys, records the erasure in the database and in
@@ -382,7 +386,11 @@ pub(crate) async fn erase_subject(
         .map_err(vault_error)?;
     audit::settle(state.audit.as_ref()).await;
     tracing::info!(receipt_id = %erasure.receipt_id, data_keys = counts.data_keys, "subject erased");
+    // Every other node forgets the subject's cached keys before this call returns.
+    let propagation =
+        crate::service::cluster::publish(state, Kind::Erase, subject.as_str()).await?;
     Ok(ErasureReceipt {
+        propagation,
         receipt_id: erasure.receipt_id,
         subject_id: subject.as_str().to_owned(),
         erased_at: erasure.erased_at,

@@ -9,6 +9,7 @@ mod audit_events;
 mod audit_trail;
 mod backup;
 mod cli_mask;
+mod cluster;
 mod consent;
 mod helpers;
 mod keys;

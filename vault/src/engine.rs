@@ -486,6 +486,19 @@ impl Vault {
         Ok(self.store.erase_subject(erasure, audit).await?)
     }
 
+    /// Forgets a subject that another node erased: its cached data keys are wiped and are
+    /// not cached again by an operation that read them just before.
+    pub async fn forget_erased(&self, subject: &SubjectId) -> Result<()> {
+        self.mark_erased(subject);
+        self.forget_cached_keys(subject).await
+    }
+
+    /// Drops every cached key (after a node may have missed invalidations).
+    pub fn clear_cached_keys(&self) {
+        self.data_keys.remove_where(|_| true);
+        self.siv_keys.remove_where(|_| true);
+    }
+
     /// Wipes the subject's unwrapped data keys from the cache: one lookup per keyring
     /// version, not a scan of the cache.
     async fn forget_cached_keys(&self, subject: &SubjectId) -> Result<()> {

@@ -78,10 +78,16 @@ impl Detector for Ipv6 {
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
             let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':');
+            // After a masking character, digits are the kept end of a masked value, not the
+            // start of an address; and `::`, `1::` and the like are too bare to be one.
+            let groups = raw.split(':').filter(|g| !g.is_empty()).count();
             (!edge(before)
+                && before != Some('*')
                 && !edge(after)
-                && raw.bytes().any(|b| b.is_ascii_hexdigit())
-                && raw.parse::<std::net::Ipv6Addr>().is_ok())
+                && groups >= 2
+                && raw
+                    .parse::<std::net::Ipv6Addr>()
+                    .is_ok_and(|ip| !ip.is_unspecified()))
             .then_some((0.9, "rfc4291"))
         });
     }
@@ -119,6 +125,11 @@ mod tests {
         );
         assert_eq!(found(&d, "addr fe80::1,"), ["fe80::1"]);
         assert!(found(&d, "at 10:22:31 INFO").is_empty());
+        assert!(
+            found(&d, "E*****000::").is_empty(),
+            "found by the fuzz target"
+        );
+        assert!(found(&d, "x 1:: y").is_empty());
         assert!(found(&d, "mac 00:1A:2B:3C:4D:5E").is_empty());
     }
 }

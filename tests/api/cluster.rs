@@ -1,0 +1,257 @@
+//! Several nodes on one PostgreSQL database: what one node changes, every other node honours
+//! before the call that made the change returns. SQLite is one embedded process, so these
+//! tests run on PostgreSQL only (`TEST_DATABASE_URL`) and say so on SQLite.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::helpers::{OtherNode, TestApp, spawn_app};
+
+/// Two nodes on one database, or `None` (with a note) on SQLite.
+async fn two_nodes() -> Option<(TestApp, OtherNode)> {
+    let app = spawn_app().await;
+    if app.db.url.is_none() {
+        eprintln!("several nodes share PostgreSQL only: set TEST_DATABASE_URL to run this test");
+        return None;
+    }
+    let other = app.other_node().await;
+    Some((app, other))
+}
+
+async fn on(
+    node: &OtherNode,
+    method: Method,
+    path: &str,
+    key: &str,
+    body: Option<Value>,
+) -> crate::helpers::Reply {
+    let mut req = reqwest::Client::new()
+        .request(method, node.url(path))
+        .bearer_auth(key);
+    if let Some(body) = body {
+        req = req.json(&body);
+    }
+    crate::helpers::send(req).await
+}
+
+#[tokio::test]
+async fn an_erasure_on_one_node_holds_on_the_other_at_once() {
+    let Some((app, other)) = two_nodes().await else {
+        return;
+    };
+    let (_, key) = app.create_key("service", &["support"]).await;
+    let sealed = app
+        .post(
+            "/v1/encrypt",
+            Some(&key),
+            json!({"items": [{"subject_id": "leaver", "field": "mobile", "value": "13800138000"}]}),
+        )
+        .await
+        .json();
+    let items = json!({"purpose": "support", "view": "plain", "items": [
+        {"subject_id": "leaver", "field": "mobile", "ciphertext": sealed["items"][0]["ciphertext"]}]});
+    // The other node reads first: the subject's data key is now in its cache.
+    let before = on(
+        &other,
+        Method::POST,
+        "/v1/decrypt",
+        &key,
+        Some(items.clone()),
+    )
+    .await;
+    assert_eq!(
+        before.json()["items"][0]["value"],
+        "13800138000",
+        "{}",
+        before.text
+    );
+
+    let erased = app
+        .call(Method::DELETE, "/v1/subjects/leaver", Some(&key), None)
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    assert_eq!(
+        erased.json()["propagation"]["unconfirmed_nodes"],
+        json!([]),
+        "{}",
+        erased.text
+    );
+    assert!(
+        erased.json()["propagation"]["confirmed_nodes"]
+            .as_u64()
+            .unwrap()
+            >= 1,
+        "{}",
+        erased.text
+    );
+
+    let after = on(&other, Method::POST, "/v1/decrypt", &key, Some(items)).await;
+    assert_eq!(
+        after.json()["items"][0]["error"]["code"],
+        "vault.subject_erased",
+        "{}",
+        after.text
+    );
+}
+
+#[tokio::test]
+async fn a_key_revoked_on_one_node_is_refused_by_the_other_at_once() {
+    let Some((app, other)) = two_nodes().await else {
+        return;
+    };
+    let (id, key) = app.create_key("service", &["support"]).await;
+    // The other node authenticates the key once: its record is now cached there.
+    let first = on(&other, Method::GET, "/v1/purposes", &key, None).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let revoked = app
+        .call(
+            Method::DELETE,
+            &format!("/v1/keys/{id}"),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert!(revoked.status.is_success(), "{}", revoked.text);
+    let refused = on(&other, Method::GET, "/v1/purposes", &key, None).await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+}
+
+/// Reads the child's standard error until the bootstrap admin key appears.
+async fn bootstrap_key(stderr: tokio::process::ChildStderr) -> String {
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let found = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(key) = line.split_whitespace().find(|w| w.starts_with("bm_")) {
+                return key.to_owned();
+            }
+        }
+        panic!("the node exited without a bootstrap key");
+    })
+    .await
+    .expect("a bootstrap key within a minute");
+    // Keep draining its output so the node never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    found
+}
+
+async fn integrator(url: &str) -> Option<String> {
+    let reply = reqwest::get(url).await.ok()?;
+    let body: Value = reply.json().await.ok()?;
+    body["checks"]["audit_integrator"]
+        .as_str()
+        .map(str::to_owned)
+}
+
+async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed().as_secs() < 30, "{what} within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies() {
+    let db = crate::helpers::TestDb::new().await;
+    let Some(url) = db.url.clone() else {
+        eprintln!("several nodes share PostgreSQL only: set TEST_DATABASE_URL to run this test");
+        return;
+    };
+    // Node A, a process of its own, starts first: it creates the root key and takes the
+    // integrator role.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BAOMI_") {
+            command.env_remove(key);
+        }
+    }
+    let mut a = command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env("BAOMI_DATABASE_URL", &url)
+        .env("BAOMI_DATA_DIR", db.path().join("node-a"))
+        .env("BAOMI_UNSEAL_PASSPHRASE", crate::helpers::PASSPHRASE)
+        .env("BAOMI_LOG_LEVEL", "warn")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let admin = bootstrap_key(a.stderr.take().unwrap()).await;
+    let a_ready = format!("http://127.0.0.1:{port}/readyz");
+    until("node A leads", async || {
+        integrator(&a_ready).await.as_deref() == Some("this node")
+    })
+    .await;
+
+    // Node B, in this process, on the same database, follows.
+    let b = TestApp::start(db, admin).await;
+    let b_ready = b.url("/readyz");
+    assert_eq!(integrator(&b_ready).await.as_deref(), Some("another node"));
+    let (_, key) = b.create_key("service", &["support"]).await;
+    let (_, officer) = b.create_key("officer", &[]).await;
+    let sealed = b
+        .post(
+            "/v1/encrypt",
+            Some(&key),
+            json!({"items": [{"subject_id": "u1", "field": "mobile", "value": "13800138000"}]}),
+        )
+        .await
+        .json();
+    let read = json!({"purpose": "support", "items": [
+        {"subject_id": "u1", "field": "mobile", "ciphertext": sealed["items"][0]["ciphertext"]}]});
+    assert_eq!(
+        b.post("/v1/decrypt", Some(&key), read.clone()).await.status,
+        200
+    );
+
+    // A dies without a word (SIGKILL): its session, and with it the lock, goes.
+    a.kill().await.unwrap();
+    until("node B takes the integrator role", async || {
+        integrator(&b_ready).await.as_deref() == Some("this node")
+    })
+    .await;
+    for _ in 0..5 {
+        assert_eq!(
+            b.post("/v1/decrypt", Some(&key), read.clone()).await.status,
+            200
+        );
+    }
+    // B now signs checkpoints: one comes to cover every event, including A's.
+    until("a checkpoint of the whole trail", async || {
+        let events = b.db.count("SELECT COUNT(*) FROM audit_events").await;
+        let size = b.get("/v1/audit/checkpoint", Some(&officer)).await.json()["tree_size"]
+            .as_i64()
+            .unwrap_or(0);
+        size >= events
+    })
+    .await;
+    let verifier = b.get("/v1/audit/checkpoint", Some(&officer)).await.json()["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let verified = tokio::process::Command::new(env!("CARGO_BIN_EXE_baomi"))
+        .args([
+            "audit",
+            "verify",
+            "--database",
+            &url,
+            "--public-key",
+            &verifier,
+        ])
+        .env_remove("BAOMI_CONFIG")
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        verified.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&verified.stdout),
+        String::from_utf8_lossy(&verified.stderr)
+    );
+}
