@@ -2,16 +2,19 @@
 # HTTP figures of the vault with the audit trail on and durable: single-item decrypt
 # requests/s and p99, and fields/s in batches of 100, on the release binary.
 #   bench/http-vault.sh [--database-url postgres://…] [--duration 15s] [--conns 64] [--consent]
+#                       [--nodes 2]
 # --consent declares the purpose consent-based and grants it for the subjects read, so every
-# decrypt also checks the consent ledger.
+# decrypt also checks the consent ledger. --nodes 2 (PostgreSQL only) starts a second node on
+# the same database and measures single decrypts against both at once (half the connections
+# each, summed), then how far the signed checkpoint trails the events.
 # Starts its own server on a free loopback port and a fresh data directory, and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-db_url= duration=15s conns=64 consent=
+db_url= duration=15s conns=64 consent= nodes=1
 while [ $# -gt 0 ]; do
   case $1 in
     --database-url) db_url=$2; shift 2;; --duration) duration=$2; shift 2;;
-    --conns) conns=$2; shift 2;; --consent) consent=1; shift;;
+    --conns) conns=$2; shift 2;; --consent) consent=1; shift;; --nodes) nodes=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -54,6 +57,34 @@ json.dump({"items": items[:1]}, open(out + "/enc-one.json", "w"))
 PY
 
 load=../shared/bench/http-load.sh
+if [ "$nodes" = 2 ]; then
+  [ -n "$db_url" ] || { echo "--nodes 2 needs --database-url postgres://…" >&2; exit 2; }
+  data2=$(mktemp -d)
+  port2=$(( port + 1 ))
+  base2="http://127.0.0.1:$port2"
+  "${CARGO_TARGET_DIR:-target}/release/baomi" serve --data-dir "$data2" --listen "127.0.0.1:$port2" >"$data2/out.log" 2>"$data2/err.log" &
+  pid2=$!
+  trap 'kill $pid $pid2 2>/dev/null || true; wait $pid $pid2 2>/dev/null || true; rm -rf "$data" "$data2"' EXIT
+  for _ in $(seq 1 100); do curl -sf "$base2/readyz" >/dev/null && break; sleep 0.1; done
+  officer=$(curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+    -d '{"name":"bench officer","role":"officer"}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+  half=$(( conns / 2 ))
+  echo "== decrypt, 1 item per request, two nodes at once ($half connections each, $duration)"
+  bash "$load" --url "$base/v1/decrypt" --body "$data/one.json" --key "$service" --threads 1 --conns "$half" --duration "$duration" >"$data/a.txt" 2>/dev/null &
+  load_a=$!
+  bash "$load" --url "$base2/v1/decrypt" --body "$data/one.json" --key "$service" --threads 1 --conns "$half" --duration "$duration" >"$data/b.txt" 2>/dev/null &
+  load_b=$!
+  wait "$load_a" "$load_b"
+  grep RESULT "$data/a.txt" "$data/b.txt"
+  awk -F'req_per_s=' '/RESULT/ {split($2, a, " "); s += a[1]} END {printf "both nodes: %d req/s\n", s}' "$data/a.txt" "$data/b.txt"
+  events=$(psql "$db_url" -tAc 'SELECT COUNT(*) FROM audit_events' 2>/dev/null || echo '?')
+  signed=$(curl -sf "$base/v1/audit/checkpoint" -H "Authorization: Bearer $officer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree_size"])')
+  echo "right after the load: $events events, newest signed checkpoint covers $signed (leaves are appended in each read's transaction; the integrator signs every second)"
+  sleep 2
+  signed=$(curl -sf "$base/v1/audit/checkpoint" -H "Authorization: Bearer $officer" | python3 -c 'import json,sys; print(json.load(sys.stdin)["tree_size"])')
+  echo "two seconds later: the checkpoint covers $signed"
+  exit 0
+fi
 echo "== decrypt, 1 item per request ($conns connections, $duration)"
 bash "$load" --url "$base/v1/decrypt" --body "$data/one.json" --key "$service" --conns "$conns" --duration "$duration" 2>/dev/null
 echo "== decrypt, 100 items per request (fields/s = req/s x 100)"

@@ -257,6 +257,10 @@ mod tests {
             "src 2001:db8::1 ok",
             "ip 10.1.2.3",
             "\u{e}::屠::屠::屠:::E0::E00'0D00:::ED0000000::\u{e}::屠::",
+            "\n::EE9:EE9999999=9999992:999999=9999992::",
+            "7::12c0@G2u.dd",
+            "桂致桂桂林!",
+            "2]cX@Gu.dd::5.:WPP@PP.PP2P.@??",
         ] {
             let once = masker.text(text, &ctx()).unwrap().text;
             assert_eq!(masker.text(&once, &ctx()).unwrap().text, once, "{text}");

@@ -300,11 +300,11 @@ async fn mask(
     let input = one_input(body.text, body.json, body.value, body.pi_type)?;
     let options = MaskOptions {
         policy: body.policy,
-        role: body.role.or(ctx.operator_role),
+        role: body.role.or_else(|| ctx.operator_role.clone()),
         purpose: body.purpose,
         subject_id: body.subject_id,
     };
-    let out = match masking::mask(&state, &caller, input, options).await? {
+    let out = match masking::mask(&state, &caller, &ctx, input, options).await? {
         Output::Text(text, f) => MaskResponse {
             text: Some(text),
             json: None,

@@ -260,6 +260,7 @@ fn keep_all_rule() -> baomi_masking::Rule {
 pub async fn mask(
     state: &AppState,
     caller: &Caller,
+    ctx: &RequestContext,
     input: Input,
     options: MaskOptions,
 ) -> Result<Output, ServiceError> {
@@ -276,13 +277,20 @@ pub async fn mask(
                 role: Role::Service,
                 ..
             },
-        ) => Some(VaultSeal {
-            state: state.clone(),
-            subject: baomi_vault::SubjectId::parse(subject)
-                .map_err(|e| ServiceError::invalid("subject_id", e))?,
-            handle: tokio::runtime::Handle::current(),
-            at: crate::service::now(),
-        }),
+        ) => {
+            let subject = baomi_vault::SubjectId::parse(subject)
+                .map_err(|e| ServiceError::invalid("subject_id", e))?;
+            let mut event = audit::event(caller, ctx, Action::Store);
+            event.subject = Some(subject.as_str().to_owned());
+            Some(VaultSeal {
+                state: state.clone(),
+                subject,
+                handle: tokio::runtime::Handle::current(),
+                at: crate::service::now(),
+                event,
+                tokens: std::sync::Mutex::new(std::collections::HashMap::new()),
+            })
+        }
         _ => None,
     };
     let state = state.clone();
@@ -321,6 +329,10 @@ struct VaultSeal {
     subject: baomi_vault::SubjectId,
     handle: tokio::runtime::Handle,
     at: i64,
+    /// The audit event of a tokenized value's write (actor, subject), completed per field.
+    event: baomi_audit::AccessEvent,
+    /// Tokens already made in this call, so one value gets one token.
+    tokens: std::sync::Mutex<std::collections::HashMap<(baomi_masking::PiType, String), String>>,
 }
 
 /// The vault field a value of `pi_type` is sealed in.
@@ -356,10 +368,59 @@ impl baomi_masking::Reversible for VaultSeal {
             .map_err(|e| e.to_string())
     }
 
-    fn tokenize(&self, _: baomi_masking::PiType, _: &str) -> Result<String, String> {
-        Err("tokenize is not offered by /v1/mask: store the value with \
-             PUT /v1/subjects/{id}/data to get its token"
-            .to_owned())
+    /// Stores the value as a field of the subject (named after its type and a keyed hash
+    /// of it, so one value is one field) and returns the field's token, which
+    /// `/v1/detokenize` exchanges back for keys that hold a purpose. Cards and mobile numbers
+    /// get format-preserving tokens.
+    fn tokenize(&self, pi_type: baomi_masking::PiType, value: &str) -> Result<String, String> {
+        let memo = (pi_type, value.to_owned());
+        let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(token) = tokens.get(&memo) {
+            return Ok(token.clone());
+        }
+        let pseudonym = baomi_masking::operator::apply(
+            &baomi_masking::Operator::Hash,
+            pi_type,
+            value,
+            &Context {
+                key: Some(&self.state.masking.key),
+                ..Context::default()
+            },
+        )
+        .map_err(|e| e.to_string())?;
+        let name = format!("{}.m_{}", field_of(pi_type), &pseudonym[..12]);
+        let field = baomi_vault::FieldName::parse(&name).map_err(|e| e.to_string())?;
+        let mut event = self.event.clone();
+        event.fields = vec![name];
+        event.count = 1;
+        let write = baomi_vault::FieldWrite {
+            field,
+            value: zeroize::Zeroizing::new(value.to_owned()),
+            searchable: false,
+            token_format: baomi_vault::TokenFormat::FormatPreserving,
+        };
+        let stored = self.handle.block_on(async {
+            let stored = self
+                .state
+                .vault
+                .put_fields(
+                    &baomi_vault::KeyringName::default_name(),
+                    &self.subject,
+                    std::slice::from_ref(&write),
+                    self.at,
+                    &[event],
+                )
+                .await;
+            audit::settle(self.state.audit.as_ref()).await;
+            stored
+        });
+        let token = stored
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .next()
+            .ok_or_else(|| "the vault returned no token".to_owned())?;
+        tokens.insert(memo, token.clone());
+        Ok(token)
     }
 }
 

@@ -34,37 +34,43 @@ async fn on(
     crate::helpers::send(req).await
 }
 
+/// Encrypts a mobile number for `subject` on the first node and reads it on the other (its
+/// data key is then cached there); the decrypt request, for reading again.
+async fn sealed_and_read_on_other(
+    app: &TestApp,
+    other: &OtherNode,
+    key: &str,
+    subject: &str,
+    purpose: &str,
+) -> Value {
+    let sealed = app
+        .post(
+            "/v1/encrypt",
+            Some(key),
+            json!({"items": [{"subject_id": subject, "field": "mobile", "value": "13800138000"}]}),
+        )
+        .await
+        .json();
+    let read = json!({"purpose": purpose, "view": "plain", "items": [
+        {"subject_id": subject, "field": "mobile", "ciphertext": sealed["items"][0]["ciphertext"]}]});
+    let first = on(other, Method::POST, "/v1/decrypt", key, Some(read.clone())).await;
+    assert_eq!(
+        first.json()["items"][0]["value"],
+        "13800138000",
+        "{}",
+        first.text
+    );
+    read
+}
+
 #[tokio::test]
 async fn an_erasure_on_one_node_holds_on_the_other_at_once() {
     let Some((app, other)) = two_nodes().await else {
         return;
     };
     let (_, key) = app.create_key("service", &["support"]).await;
-    let sealed = app
-        .post(
-            "/v1/encrypt",
-            Some(&key),
-            json!({"items": [{"subject_id": "leaver", "field": "mobile", "value": "13800138000"}]}),
-        )
-        .await
-        .json();
-    let items = json!({"purpose": "support", "view": "plain", "items": [
-        {"subject_id": "leaver", "field": "mobile", "ciphertext": sealed["items"][0]["ciphertext"]}]});
     // The other node reads first: the subject's data key is now in its cache.
-    let before = on(
-        &other,
-        Method::POST,
-        "/v1/decrypt",
-        &key,
-        Some(items.clone()),
-    )
-    .await;
-    assert_eq!(
-        before.json()["items"][0]["value"],
-        "13800138000",
-        "{}",
-        before.text
-    );
+    let items = sealed_and_read_on_other(&app, &other, &key, "leaver", "support").await;
 
     let erased = app
         .call(Method::DELETE, "/v1/subjects/leaver", Some(&key), None)
@@ -253,5 +259,51 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
         "{}{}",
         String::from_utf8_lossy(&verified.stdout),
         String::from_utf8_lossy(&verified.stderr)
+    );
+}
+
+#[tokio::test]
+async fn encrypt_on_one_node_decrypt_on_the_other_and_a_withdrawal_holds_on_both() {
+    let Some((app, other)) = two_nodes().await else {
+        return;
+    };
+    let purpose = json!({"description": "offers by SMS", "legal_basis": "consent",
+        "categories": [{"name": "mobile", "sensitive": false, "level": "C2"}],
+        "retention_days": 365});
+    let put = app
+        .call(
+            Method::PUT,
+            "/v1/purposes/marketing",
+            Some(&app.admin_key),
+            Some(purpose),
+        )
+        .await;
+    assert!(put.status.is_success(), "{}", put.text);
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    let granted = app
+        .post(
+            "/v1/subjects/u7/consents",
+            Some(&key),
+            json!({"purpose": "marketing", "channel": "app", "evidence": "opt-in switch"}),
+        )
+        .await;
+    assert!(granted.status.is_success(), "{}", granted.text);
+    let read = sealed_and_read_on_other(&app, &other, &key, "u7", "marketing").await;
+
+    let withdrawn = app
+        .call(
+            Method::DELETE,
+            "/v1/subjects/u7/consents/marketing",
+            Some(&key),
+            None,
+        )
+        .await;
+    assert!(withdrawn.status.is_success(), "{}", withdrawn.text);
+    let refused = on(&other, Method::POST, "/v1/decrypt", &key, Some(read)).await;
+    assert_eq!(
+        refused.json()["items"][0]["error"]["code"],
+        "consent.withdrawn",
+        "{}",
+        refused.text
     );
 }

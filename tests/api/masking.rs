@@ -442,3 +442,47 @@ async fn the_operator_role_header_selects_the_rule_of_a_mask_call() {
         .await
         .assert_problem(400, "request.invalid_operator_role");
 }
+
+#[tokio::test]
+async fn the_tokenize_operator_stores_the_value_and_detokenize_gives_it_back() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["support"]).await;
+    let policy = json!({"rules": [{"types": {"CN_MOBILE": {"op": "tokenize"}}}]});
+    assert_eq!(put_policy(&app, "tokens", policy).await.status, 200);
+    let r = app
+        .post(
+            "/v1/mask",
+            Some(&key),
+            json!({"text": format!("手机{MOBILE}，备用{MOBILE}"), "policy": "tokens", "subject_id": "u3"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let text = r.json()["text"].as_str().unwrap().to_owned();
+    assert!(!text.contains(MOBILE), "{text}");
+    let token = text
+        .strip_prefix("手机")
+        .and_then(|t| t.split_once('，'))
+        .map(|(t, _)| t.to_owned())
+        .unwrap();
+    assert_eq!(
+        text,
+        format!("手机{token}，备用{token}"),
+        "one value, one token"
+    );
+    assert_eq!(token.len(), 11, "a mobile keeps its shape: {token}");
+    let back = app
+        .post(
+            "/v1/detokenize",
+            Some(&key),
+            json!({"purpose": "support", "view": "plain", "tokens": [token]}),
+        )
+        .await;
+    assert_eq!(back.status, 200, "{}", back.text);
+    assert!(back.text.contains(MOBILE), "{}", back.text);
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM audit_events WHERE action = 'store' AND subject = 'u3'")
+            .await,
+        1
+    );
+}

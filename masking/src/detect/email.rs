@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, pattern};
+use super::scan::{Text, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -68,6 +68,7 @@ impl Detector for Email {
             let after = text[me..].chars().next();
             if ms == s
                 && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !glued(text, ms, me)
                 && plausible(&text[ms..me])
             {
                 out.push(Candidate {

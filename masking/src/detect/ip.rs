@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, find_with, pattern};
+use super::scan::{Text, find_with, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -44,6 +44,7 @@ impl Detector for Ipv4 {
             (!before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
                 && !next.is_some_and(|c| c.is_ascii_alphanumeric())
                 && !dotted_on
+                && !glued(text, s, e)
                 && octets_valid(&text[s..e]))
             .then_some((0.95, "octets"))
         });
@@ -78,12 +79,13 @@ impl Detector for Ipv6 {
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
             let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':');
-            // After a masking character, digits are the kept end of a masked value, not the
-            // start of an address; and `::`, `1::` and the like are too bare to be one.
+            // `::`, `1::` and the like are too bare to be an address, and one right after a
+            // `.` is the tail of a host name (`mail.dd::5`), not an address.
             let groups = raw.split(':').filter(|g| !g.is_empty()).count();
             (!edge(before)
-                && before != Some('*')
+                && before != Some('.')
                 && !edge(after)
+                && !glued(text, s, e)
                 && groups >= 2
                 && raw
                     .parse::<std::net::Ipv6Addr>()

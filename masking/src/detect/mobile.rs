@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::scan::{D, Text, compact, compact_span, continues, find_with, pattern};
+use super::scan::{D, Text, compact, compact_span, continues, find_with, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -46,7 +46,7 @@ impl Mobile {
             if text[e..].chars().next().is_some_and(continues) {
                 continue;
             }
-            if !matches!(n, 11 | 13 | 15) {
+            if !matches!(n, 11 | 13 | 15) || glued(text, s, e) {
                 continue;
             }
             let digits = compact_span(text, s, e);
@@ -96,7 +96,10 @@ impl Detector for Mobile {
         find_with(&self.grouped, text, PiType::CnMobile, out, |s, e| {
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
-            if before.is_some_and(|c| continues(c) || c == '+') || after.is_some_and(continues) {
+            if before.is_some_and(|c| continues(c) || c == '+')
+                || after.is_some_and(continues)
+                || glued(text, s, e)
+            {
                 return None;
             }
             let raw = &text[s..e];
@@ -145,5 +148,14 @@ mod tests {
             "inside a longer run"
         );
         assert!(found("14012345678").is_empty(), "140 is not allocated");
+        assert!(
+            found("E*****13800138000").is_empty(),
+            "glued to a masked value"
+        );
+        assert_eq!(
+            found("**13800138000**"),
+            ["13800138000"],
+            "Markdown's bold is no mask"
+        );
     }
 }

@@ -243,6 +243,10 @@ impl Person {
                 || FOLLOWERS.iter().any(|f| rest.starts_with(f))
         })?;
         let before = &text[..start];
+        // A name touching `*` is the rest of a masked name (`张*`), not a name of its own.
+        if text[end..].starts_with('*') || before.ends_with('*') {
+            return None;
+        }
         let free_left = !before.chars().next_back().is_some_and(is_han);
         let before = before.strip_suffix([':', '：']).unwrap_or(before);
         let cued = CUES.iter().any(|w| before.ends_with(w));

@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, find_with, pattern};
+use super::scan::{Text, find_with, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -37,7 +37,7 @@ impl Detector for Plate {
         find_with(&self.re, text, PiType::CnPlate, out, |s, e| {
             let after = text[e..].chars().next();
             let digits = text[s..e].bytes().filter(u8::is_ascii_digit).count();
-            (!after.is_some_and(|c| c.is_ascii_alphanumeric()) && digits >= 2)
+            (!after.is_some_and(|c| c.is_ascii_alphanumeric()) && digits >= 2 && !glued(text, s, e))
                 .then_some((0.8, "ga36"))
         });
     }

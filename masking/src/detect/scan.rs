@@ -25,11 +25,34 @@ pub fn continues(c: char) -> bool {
     c.is_ascii_alphanumeric() || ('０'..='９').contains(&c)
 }
 
-/// Whether the identifier at `start..end` stands alone: no letter or digit touches it.
+/// Whether the identifier at `start..end` stands alone: no letter or digit touches it, and
+/// it is not glued to a masked value (see [`glued`]).
 pub fn bounded(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
-    !before.is_some_and(continues) && !after.is_some_and(continues)
+    !before.is_some_and(continues) && !after.is_some_and(continues) && !glued(text, start, end)
+}
+
+/// Whether `start..end` touches a run of `*` that itself touches, on its other side, a
+/// character an identifier is made of (a letter, a digit, or `@ . - _ : / + #`): the inside
+/// of a masked value (`E*****982`, `z***@qq.com`), whose kept characters are not an
+/// identifier of their own. A run of `*` with only space or punctuation beyond it
+/// (Markdown's `**13800138000**`) does not glue.
+pub fn glued(text: &str, start: usize, end: usize) -> bool {
+    let beyond = |mut chars: std::iter::Peekable<&mut dyn Iterator<Item = char>>| {
+        let mut stars = 0;
+        while chars.next_if_eq(&'*').is_some() {
+            stars += 1;
+        }
+        stars > 0
+            && chars
+                .next()
+                .is_some_and(|c| c.is_alphanumeric() || "@.-_:/+#".contains(c))
+    };
+    let mut left = text[..start].chars().rev();
+    let mut right = text[end..].chars();
+    beyond((&mut left as &mut dyn Iterator<Item = char>).peekable())
+        || beyond((&mut right as &mut dyn Iterator<Item = char>).peekable())
 }
 
 /// The ASCII letters and digits of `s`, full-width digits folded to ASCII and letters
