@@ -68,6 +68,9 @@ pub struct Inner {
     pub audit: Arc<dyn AuditSink>,
     /// The audit trail's Merkle log.
     pub audit_log: Arc<AuditLog>,
+    /// The same log as officer queries, proofs, exports and access logs read it: on the
+    /// read replica if one is configured.
+    pub audit_reads: Arc<AuditLog>,
     /// The erasure journal.
     pub erasure_journal: Arc<ErasureJournal>,
     /// Recently read API key records.
@@ -198,6 +201,8 @@ pub struct Parts {
     pub erasure_journal: Arc<ErasureJournal>,
     /// The audit trail's Merkle log.
     pub audit_log: Arc<AuditLog>,
+    /// The log that officer reads use (the replica's, or `audit_log`).
+    pub audit_reads: Arc<AuditLog>,
     /// Appends to the trail (group-committed).
     pub audit: Arc<dyn AuditSink>,
     /// Masking.
@@ -218,6 +223,7 @@ pub fn build(parts: Parts) -> Router {
         vault,
         erasure_journal,
         audit_log,
+        audit_reads,
         audit,
         masking,
         cluster,
@@ -232,6 +238,7 @@ pub fn build(parts: Parts) -> Router {
         vault,
         audit,
         audit_log,
+        audit_reads,
         erasure_journal,
         key_records: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
         purposes: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),

@@ -119,6 +119,27 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         )
         .map_err(|e| SetupError::Other(format!("audit log: {e}")))?,
     );
+    // Officer queries, proofs, exports and subjects' access logs may read from a replica.
+    let audit_reads = match &config.audit_replica_url {
+        None => Arc::clone(&audit_log),
+        Some(url) => {
+            let replica = crate::store::postgres::PgStore::connect_replica(
+                url,
+                config.database_max_connections,
+            )
+            .await
+            .map_err(|e| SetupError::Other(format!("audit replica: {e}")))?;
+            Arc::new(
+                AuditLog::new(
+                    Arc::new(replica) as Arc<dyn baomi_audit::LogStore>,
+                    &unsealed.root,
+                    &config.audit_origin,
+                    config.audit.subject_view_operator,
+                )
+                .map_err(|e| SetupError::Other(format!("audit replica: {e}")))?,
+            )
+        }
+    };
     let alerts = alert_watch(config, &store, &audit_log)
         .await
         .map_err(|e| SetupError::Other(format!("audit alerts: {e}")))?;
@@ -139,6 +160,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         vault: Arc::clone(&vault),
         erasure_journal,
         audit_log: Arc::clone(&audit_log),
+        audit_reads,
         audit: Arc::clone(&audit),
         masking: MaskingState::new(
             &unsealed.root,

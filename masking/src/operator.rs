@@ -77,7 +77,7 @@ pub enum Operator {
         width: Option<u64>,
     },
     /// Move a date by a number of days that is the same for every date of one subject
-    /// (derived from the key and the subject), at most `max_days` either way.
+    /// (derived from the key and the subject), at least 1 and at most `max_days` either way.
     DateShift {
         /// The largest shift, in days.
         max_days: u32,
@@ -527,8 +527,14 @@ fn shift_date(value: &str, key: &PseudonymKey, subject: &str, max_days: u32) -> 
     let tag = key.tag(&[b"date-shift", subject.as_bytes()]);
     let mut first = [0u8; 8];
     first.copy_from_slice(&tag.as_ref()[..8]);
-    let span = 2 * u64::from(max_days) + 1;
-    let offset = i64::try_from(u64::from_be_bytes(first) % span).ok()? - i64::from(max_days);
+    // 1 to `max_days` days either way, never 0: a date left in place would be the real one.
+    let max = u64::from(max_days.max(1));
+    let pick = u64::from_be_bytes(first) % (2 * max);
+    let offset = if pick < max {
+        -i64::try_from(pick + 1).ok()?
+    } else {
+        i64::try_from(pick - max + 1).ok()?
+    };
     let shifted = date.checked_add(time::Duration::days(offset))?;
     Some(write_date(shifted, form))
 }
@@ -706,7 +712,11 @@ mod tests {
             "one subject's dates keep their distance"
         );
         let (orig, _) = parse_date("2024-03-01").unwrap();
-        assert!((da - orig).whole_days().abs() <= 30);
+        for subject in ["s1", "s2", "s3", "s4", "s5", "s6", "s7", "s8"] {
+            let (d, _) = parse_date(&shift(subject, "2024-03-01")).unwrap();
+            let moved = (d - orig).whole_days().abs();
+            assert!((1..=30).contains(&moved), "{subject}: {moved} days");
+        }
         assert_eq!(shift("s1", "20240301").len(), 8, "the form is kept");
         assert!(matches!(
             apply(

@@ -84,6 +84,10 @@ pub struct Config {
     pub rights_request_due_days: u32,
     /// The audit trail: retention, the subject's view, alerts.
     pub audit: AuditConfig,
+    /// A PostgreSQL read replica (`postgres://…`) that officer queries, proofs, exports and
+    /// subjects' access logs read from, sparing the primary; unset: the primary. Appends
+    /// and every other read stay on the primary.
+    pub audit_replica_url: Option<String>,
     /// Masking: who may see authentication data in the clear.
     pub masking: MaskingConfig,
 }
@@ -122,6 +126,10 @@ impl std::fmt::Debug for Config {
             .field("erasure_journal", &self.erasure_journal)
             .field("rights_request_due_days", &self.rights_request_due_days)
             .field("audit", &self.audit)
+            .field(
+                "audit_replica_url",
+                &self.audit_replica_url.as_deref().map(redact_url),
+            )
             .field("masking", &self.masking)
             .finish()
     }
@@ -186,6 +194,7 @@ impl Default for Config {
             erasure_journal: None,
             rights_request_due_days: 15,
             audit: AuditConfig::default(),
+            audit_replica_url: None,
             masking: MaskingConfig::default(),
         }
     }
@@ -255,6 +264,15 @@ impl Config {
         }
         if self.database_max_connections == 0 {
             return bad("database_max_connections must be at least 1");
+        }
+        if let Some(replica) = &self.audit_replica_url {
+            let on_postgres =
+                |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+            if !on_postgres(replica) || !self.database_url.as_deref().is_some_and(on_postgres) {
+                return bad(
+                    "audit_replica_url is a PostgreSQL replica of a PostgreSQL database_url",
+                );
+            }
         }
         if self.subject_token_ttl_secs == 0
             || self.subject_token_ttl_secs > self.subject_token_max_ttl_secs
@@ -328,6 +346,21 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.backend_name(), "sqlite");
         assert!(config.sqlite_path().ends_with("baomi.db"));
+    }
+
+    #[test]
+    fn a_read_replica_needs_postgresql() {
+        let sqlite = Config {
+            audit_replica_url: Some("postgres://replica/baomi".to_owned()),
+            ..Config::default()
+        };
+        assert!(sqlite.validate().is_err(), "SQLite has no replicas");
+        let pg = Config {
+            database_url: Some("postgres://primary/baomi".to_owned()),
+            audit_replica_url: Some("postgres://replica/baomi".to_owned()),
+            ..Config::default()
+        };
+        assert!(pg.validate().is_ok());
     }
 
     #[test]

@@ -149,7 +149,7 @@ async fn checkpoint(
 ) -> Result<axum::Json<CheckpointView>, ApiError> {
     audited_read(&state, &caller, &ctx, "checkpoint").await?;
     let c = state
-        .audit_log
+        .audit_reads
         .checkpoint()
         .await?
         .ok_or(ServiceError::NotFound {
@@ -159,7 +159,7 @@ async fn checkpoint(
         tree_size: c.tree_size,
         root: BASE64.encode(&c.root),
         note: c.note,
-        verifier_key: state.audit_log.verifier_key(),
+        verifier_key: state.audit_reads.verifier_key(),
     }))
 }
 
@@ -180,7 +180,7 @@ async fn inclusion(
     Query(q): Query<InclusionQuery>,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
     audited_read(&state, &caller, &ctx, &format!("event:{}", q.seq)).await?;
-    let found = state.audit_log.inclusion(q.seq, q.size).await?;
+    let found = state.audit_reads.inclusion(q.seq, q.size).await?;
     Ok(axum::Json(proof_view(found)))
 }
 
@@ -201,9 +201,9 @@ async fn consistency(
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<axum::Json<ConsistencyProof>, ApiError> {
     audited_read(&state, &caller, &ctx, "consistency").await?;
-    let proof = state.audit_log.consistency(q.from, q.to).await?;
-    let from_root = state.audit_log.root(q.from).await?;
-    let to_root = state.audit_log.root(q.to).await?;
+    let proof = state.audit_reads.consistency(q.from, q.to).await?;
+    let from_root = state.audit_reads.root(q.from).await?;
+    let to_root = state.audit_reads.root(q.to).await?;
     Ok(axum::Json(ConsistencyProof {
         from: q.from,
         to: q.to,
@@ -319,7 +319,7 @@ async fn events(
         before: q.cursor,
     };
     audited_read(&state, &caller, &ctx, "events").await?;
-    let found = state.audit_log.events(&filter, limit).await?;
+    let found = state.audit_reads.events(&filter, limit).await?;
     let next_cursor = next_cursor(&found, limit, |e| Some(e.seq));
     Ok(axum::Json(EventPage {
         events: found.into_iter().map(view).collect(),
@@ -343,7 +343,7 @@ async fn event(
     Path(seq): Path<i64>,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
     audited_read(&state, &caller, &ctx, &format!("event:{seq}")).await?;
-    let found = state.audit_log.inclusion(seq, None).await?;
+    let found = state.audit_reads.inclusion(seq, None).await?;
     Ok(axum::Json(proof_view(found)))
 }
 
@@ -363,8 +363,8 @@ async fn export(
 ) -> Result<axum::response::Response, ApiError> {
     audited_read(&state, &caller, &ctx, "export").await?;
     let exporter = Exporter::start(
-        Arc::clone(state.audit_log.store()),
-        state.audit_log.origin(),
+        Arc::clone(state.audit_reads.store()),
+        state.audit_reads.origin(),
     )
     .await?
     .ok_or(ServiceError::NotFound {
@@ -552,7 +552,7 @@ pub(crate) async fn access_log_page(
         before: cursor,
         ..baomi_audit::EventFilter::default()
     };
-    let found = state.audit_log.events(&filter, limit).await?;
+    let found = state.audit_reads.events(&filter, limit).await?;
     let next_cursor = next_cursor(&found, limit, |e| Some(e.seq));
     let entries = found
         .iter()
@@ -564,7 +564,7 @@ pub(crate) async fn access_log_page(
             operator: e
                 .operator
                 .as_deref()
-                .and_then(|op| state.audit_log.operator_for_subject(op)),
+                .and_then(|op| state.audit_reads.operator_for_subject(op)),
             purpose: e.purpose,
             fields: e.fields,
             outcome: e.outcome.label().to_owned(),

@@ -307,3 +307,59 @@ async fn encrypt_on_one_node_decrypt_on_the_other_and_a_withdrawal_holds_on_both
         refused.text
     );
 }
+
+/// Officer reads go to the replica named by `audit_replica_url`. Here the "replica" is
+/// another test database, so what the officer sees shows where the read went: the event
+/// written on the primary is not there.
+#[tokio::test]
+async fn officer_queries_read_from_the_replica() {
+    let replica = spawn_app().await;
+    let Some(replica_url) = replica.db.url.clone() else {
+        eprintln!("read replicas are PostgreSQL's: set TEST_DATABASE_URL to run this test");
+        return;
+    };
+    let app =
+        crate::helpers::spawn_app_with(|c| c.audit_replica_url = Some(replica_url.clone())).await;
+    let (_, key) = app.create_key("service", &["support"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    let items = sealed_and_read_on_primary(&app, &key).await;
+    assert!(items > 0);
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM audit_events WHERE subject = 'only-on-primary'")
+            .await,
+        1,
+        "the read is audited on the primary"
+    );
+    let seen = app
+        .get("/v1/audit/events?subject=only-on-primary", Some(&officer))
+        .await;
+    assert_eq!(seen.status, 200, "{}", seen.text);
+    assert_eq!(
+        seen.json()["events"],
+        json!([]),
+        "read from the replica: {}",
+        seen.text
+    );
+}
+
+async fn sealed_and_read_on_primary(app: &TestApp, key: &str) -> usize {
+    let sealed = app
+        .post(
+            "/v1/encrypt",
+            Some(key),
+            json!({"items": [{"subject_id": "only-on-primary", "field": "mobile", "value": "13800138000"}]}),
+        )
+        .await
+        .json();
+    let read = app
+        .post(
+            "/v1/decrypt",
+            Some(key),
+            json!({"purpose": "support", "items": [{"subject_id": "only-on-primary", "field": "mobile",
+                   "ciphertext": sealed["items"][0]["ciphertext"]}]}),
+        )
+        .await;
+    assert_eq!(read.status, 200, "{}", read.text);
+    read.json()["items"].as_array().map_or(0, Vec::len)
+}

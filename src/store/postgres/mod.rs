@@ -46,6 +46,26 @@ impl PgStore {
 
     /// Under READ COMMITTED two concurrent revocations of two different admin keys could each
     /// count two admins; locking the active admin rows first serialises them.
+    /// Connects to a read replica of the database: no migrations (a replica follows its
+    /// primary's), and only reads are sent to it.
+    pub async fn connect_replica(url: &str, max_connections: u32) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect(url)
+            .await?;
+        let (in_recovery,): (bool,) = sqlx::query_as("SELECT pg_is_in_recovery()")
+            .fetch_one(&pool)
+            .await?;
+        if !in_recovery {
+            tracing::warn!("audit_replica_url names a database that is not a standby");
+        }
+        Ok(Self {
+            pool,
+            audit_border: Default::default(),
+        })
+    }
+
     async fn revoke_key_atomic(
         &self,
         id: &str,
