@@ -216,8 +216,34 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
         200
     );
 
-    // A dies without a word (SIGKILL): its session, and with it the lock, goes.
+    // Both nodes serve reads at once; A dies in the middle of it, without a word (SIGKILL):
+    // its session, and with it the lock, goes.
+    let load = |base: String, n: usize| {
+        let (key, read) = (key.clone(), read.clone());
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut ok = 0;
+            for _ in 0..n {
+                let sent = client
+                    .post(format!("{base}/v1/decrypt"))
+                    .bearer_auth(&key)
+                    .json(&read)
+                    .send()
+                    .await;
+                if sent.is_ok_and(|r| r.status() == 200) {
+                    ok += 1;
+                }
+            }
+            ok
+        })
+    };
+    let on_a = load(format!("http://127.0.0.1:{port}"), 200);
+    let on_b = load(b.url(""), 60);
+    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
     a.kill().await.unwrap();
+    let (served_a, served_b) = (on_a.await.unwrap(), on_b.await.unwrap());
+    assert_eq!(served_b, 60, "B served every read while A died");
+    assert!(served_a > 0, "A served reads before it died");
     until("node B takes the integrator role", async || {
         integrator(&b_ready).await.as_deref() == Some("this node")
     })
