@@ -261,6 +261,7 @@ mod tests {
             "7::12c0@G2u.dd",
             "桂致桂桂林!",
             "2]cX@Gu.dd::5.:WPP@PP.PP2P.@??",
+            "\0R.@zzzzzzzzzzzzzzzzzzzz%zzzzzzzzzzzP00P7@P.PPzzzzzzzzzzzzzzzzzzz%zzzzzzzzzzzP00P7@P.PP",
         ] {
             let once = masker.text(text, &ctx()).unwrap().text;
             assert_eq!(masker.text(&once, &ctx()).unwrap().text, once, "{text}");

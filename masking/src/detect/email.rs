@@ -50,10 +50,13 @@ impl Detector for Email {
         let domain = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
         let bytes = text.as_bytes();
         let mut from = 0;
+        // Where the last address found ends: the next one's local part starts after it, so
+        // two addresses never share characters (`a@b.cd%e@f.gh` is two, not three).
+        let mut last_end = 0;
         while let Some(off) = text[from..].find('@') {
             let at = from + off;
             let mut s = at;
-            while s > 0 && local(bytes[s - 1]) {
+            while s > last_end && local(bytes[s - 1]) {
                 s -= 1;
             }
             let mut e = at + 1;
@@ -78,6 +81,7 @@ impl Detector for Email {
                     score: 1.0,
                     validator: "rfc5321",
                 });
+                last_end = me;
             }
         }
     }
