@@ -75,13 +75,24 @@ impl<'a> Masker<'a> {
 
     /// Finds the PI in a text and masks each finding with its type's operator.
     pub fn text(&self, text: &str, ctx: &Context<'_>) -> Result<Masked> {
-        let findings = self.scanner.scan(text);
+        let (findings, overlapped) = self.scanner.scan_with_overlapped(text);
         let mut out = String::with_capacity(text.len());
         let mut at = 0;
+        let mut rest = overlapped.iter().peekable();
         for f in &findings {
+            while let Some(&(s, e)) = rest.next_if(|r| r.0 < f.byte_start) {
+                out.push_str(&text[at..s]);
+                hide(&mut out, &text[s..e]);
+                at = e;
+            }
             out.push_str(&text[at..f.byte_start]);
             out.push_str(&self.value(f.pi_type, &text[f.byte_start..f.byte_end], ctx)?);
             at = f.byte_end;
+        }
+        for &(s, e) in rest {
+            out.push_str(&text[at..s]);
+            hide(&mut out, &text[s..e]);
+            at = e;
         }
         out.push_str(&text[at..]);
         Ok(Masked {
@@ -206,6 +217,15 @@ impl<'a> Masker<'a> {
     }
 }
 
+/// Writes `part` (what is left of a candidate that lost to an overlapping finding) with
+/// every letter and digit hidden.
+fn hide(out: &mut String, part: &str) {
+    out.extend(
+        part.chars()
+            .map(|c| if c.is_alphanumeric() { '*' } else { c }),
+    );
+}
+
 /// A finding that covers a whole string (a field named by path).
 fn whole(pi_type: PiType, value: &str) -> Finding {
     Finding {
@@ -262,6 +282,7 @@ mod tests {
             "桂致桂桂林!",
             "2]cX@Gu.dd::5.:WPP@PP.PP2P.@??",
             "\0R.@zzzzzzzzzzzzzzzzzzzz%zzzzzzzzzzzP00P7@P.PPzzzzzzzzzzzzzzzzzzz%zzzzzzzzzzzP00P7@P.PP",
+            "E桂桂DEEE86",
         ] {
             let once = masker.text(text, &ctx()).unwrap().text;
             assert_eq!(masker.text(&once, &ctx()).unwrap().text, once, "{text}");

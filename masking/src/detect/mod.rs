@@ -132,19 +132,54 @@ impl Scanner {
 
     /// The findings in `text`, in order, not overlapping.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
+        self.scan_with_overlapped(text).0
+    }
+
+    /// The findings in `text`, and the byte ranges, outside every finding, of candidates
+    /// that lost to an overlapping finding (in order, not overlapping). A masker hides those
+    /// too: once the finding is masked, what is left of the loser could read as PI alone.
+    pub fn scan_with_overlapped(&self, text: &str) -> (Vec<Finding>, Vec<(usize, usize)>) {
         let prepared = scan::Text::new(text);
         let mut hits = Vec::new();
         for d in &self.detectors {
             d.find(&prepared, &mut hits);
         }
         hits.retain(|c| c.score >= self.min_score);
-        let kept = resolve(hits);
-        with_char_offsets(text, kept)
+        let (kept, lost) = resolve(hits);
+        let rest = outside(&kept, &lost);
+        (with_char_offsets(text, kept), rest)
     }
 }
 
+/// The parts of the `lost` candidates outside every `kept` one (sorted, disjoint), merged.
+fn outside(kept: &[Candidate], lost: &[Candidate]) -> Vec<(usize, usize)> {
+    let mut pieces = Vec::new();
+    for l in lost {
+        let mut at = l.start;
+        for k in kept.iter().filter(|k| k.start < l.end && k.end > l.start) {
+            if k.start > at {
+                pieces.push((at, k.start));
+            }
+            at = at.max(k.end);
+        }
+        if at < l.end {
+            pieces.push((at, l.end));
+        }
+    }
+    pieces.sort_unstable();
+    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(pieces.len());
+    for (s, e) in pieces {
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    merged
+}
+
 /// Greedy selection of non-overlapping hits: higher score first, then longer, then earlier.
-fn resolve(mut hits: Vec<Candidate>) -> Vec<Candidate> {
+/// Returns the kept hits in order and the ones that lost to an overlapping hit.
+fn resolve(mut hits: Vec<Candidate>) -> (Vec<Candidate>, Vec<Candidate>) {
     hits.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
@@ -152,6 +187,7 @@ fn resolve(mut hits: Vec<Candidate>) -> Vec<Candidate> {
             .then(a.start.cmp(&b.start))
     });
     let mut kept: std::collections::BTreeMap<usize, Candidate> = std::collections::BTreeMap::new();
+    let mut lost = Vec::new();
     for h in hits {
         let before_ok = kept
             .range(..h.end)
@@ -159,9 +195,11 @@ fn resolve(mut hits: Vec<Candidate>) -> Vec<Candidate> {
             .is_none_or(|(_, k)| k.end <= h.start);
         if before_ok {
             kept.insert(h.start, h);
+        } else {
+            lost.push(h);
         }
     }
-    kept.into_values().collect()
+    (kept.into_values().collect(), lost)
 }
 
 /// Adds character offsets to byte-offset hits (in order) in one pass over the text.
@@ -210,13 +248,18 @@ mod tests {
 
     #[test]
     fn overlaps_go_to_the_higher_score_then_the_longer() {
-        let kept = resolve(vec![
+        let (kept, lost) = resolve(vec![
             c(0, 10, 0.5),
             c(5, 8, 0.9),
             c(8, 20, 0.5),
             c(20, 22, 0.1),
         ]);
         assert_eq!(kept, vec![c(5, 8, 0.9), c(8, 20, 0.5), c(20, 22, 0.1)]);
+        assert_eq!(
+            outside(&kept, &lost),
+            vec![(0, 5)],
+            "the loser's part left of the winner"
+        );
     }
 
     #[test]
