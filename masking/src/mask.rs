@@ -283,6 +283,9 @@ mod tests {
             "2]cX@Gu.dd::5.:WPP@PP.PP2P.@??",
             "\0R.@zzzzzzzzzzzzzzzzzzzz%zzzzzzzzzzzP00P7@P.PPzzzzzzzzzzzzzzzzzzz%zzzzzzzzzzzP00P7@P.PP",
             "E桂桂DEEE86",
+            "7702040.dpn@7702040.dpn@Ppn0mreiP0ermitd7702040.dpn@702040.dpn@P0ermi",
+            "0.dpermitd 33<0x@66279972.dpermitd",
+            "U::0abc@0.0.8.0.Gu.UUU",
         ] {
             let once = masker.text(text, &ctx()).unwrap().text;
             assert_eq!(masker.text(&once, &ctx()).unwrap().text, once, "{text}");

@@ -64,6 +64,11 @@ impl Detector for Email {
                 e += 1;
             }
             from = e.max(at + 1);
+            // Addresses do not chain: a local part right after an `@` is the domain of
+            // something else (`a@b.cd@e.fg`), not an address of its own.
+            if s > 0 && bytes[s - 1] == b'@' {
+                continue;
+            }
             let Some(m) = self.re.find(&text[s..e]) else {
                 continue;
             };

@@ -41,7 +41,7 @@ impl Detector for Ipv4 {
             let mut after = text[e..].chars();
             let next = after.next();
             let dotted_on = next == Some('.') && after.next().is_some_and(|c| c.is_ascii_digit());
-            (!before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.')
+            (!before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '@')
                 && !next.is_some_and(|c| c.is_ascii_alphanumeric())
                 && !dotted_on
                 && !glued(text, s, e)
@@ -78,7 +78,9 @@ impl Detector for Ipv6 {
             let raw = &text[s..e];
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
-            let edge = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':');
+            let edge = |c: Option<char>| {
+                c.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':' || c == '@')
+            };
             // `::`, `1::` and the like are too bare to be an address, and one right after a
             // `.` is the tail of a host name (`mail.dd::5`), not an address.
             let groups = raw.split(':').filter(|g| !g.is_empty()).count();

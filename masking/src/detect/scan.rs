@@ -25,12 +25,14 @@ pub fn continues(c: char) -> bool {
     c.is_ascii_alphanumeric() || ('０'..='９').contains(&c)
 }
 
-/// Whether the identifier at `start..end` stands alone: no letter or digit touches it, and
-/// it is not glued to a masked value (see [`glued`]).
+/// Whether the identifier at `start..end` stands alone: no letter or digit touches it, no
+/// `@` either (it would be part of an e-mail address), and it is not glued to a masked
+/// value (see [`glued`]).
 pub fn bounded(text: &str, start: usize, end: usize) -> bool {
     let before = text[..start].chars().next_back();
     let after = text[end..].chars().next();
-    !before.is_some_and(continues) && !after.is_some_and(continues) && !glued(text, start, end)
+    let joins = |c: char| continues(c) || c == '@';
+    !before.is_some_and(joins) && !after.is_some_and(joins) && !glued(text, start, end)
 }
 
 /// Whether `start..end` touches a run of `*` that itself touches, on its other side, a
