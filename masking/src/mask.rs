@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::json_path::{At, JsonPath, render};
 use crate::operator::{Context, Operator, apply};
 use crate::pi_type::PiType;
-use crate::policy::{Rule, Scan};
+use crate::policy::{FieldRule, Rule, Scan};
 
 /// How deep a JSON document may nest.
 pub const MAX_DEPTH: usize = 64;
@@ -36,7 +36,7 @@ pub struct JsonFinding {
 pub struct Masker<'a> {
     scanner: &'a Scanner,
     rule: Option<&'a Rule>,
-    paths: Vec<(JsonPath, &'a crate::policy::FieldRule)>,
+    paths: Vec<(JsonPath, &'a FieldRule)>,
 }
 
 static DEFAULT: Operator = Operator::Default;
@@ -106,31 +106,52 @@ impl<'a> Masker<'a> {
     pub fn json(&self, doc: &mut Value, ctx: &Context<'_>) -> Result<Vec<JsonFinding>> {
         let mut findings = Vec::new();
         let mut at = Vec::new();
-        self.walk(doc, &mut at, ctx, &mut findings)?;
+        self.walk(doc, &mut at, ctx, &mut findings, None)?;
         Ok(findings)
     }
 
+    /// Masks `node` at `at`: under `field` (the rule of a path naming it or an ancestor)
+    /// every string and number is replaced by the field's operator; otherwise strings are
+    /// scanned (unless the rule scans only its paths).
     fn walk<'v>(
         &self,
         node: &'v mut Value,
         at: &mut Vec<At<'v>>,
         ctx: &Context<'_>,
         findings: &mut Vec<JsonFinding>,
+        inherited: Option<&FieldRule>,
     ) -> Result<()> {
         if at.len() > MAX_DEPTH {
             return Err(Error::TooDeep { max: MAX_DEPTH });
         }
-        if let Some((_, field)) = self.paths.iter().find(|(p, _)| p.matches(at)) {
-            let original = match node {
-                Value::String(s) => Some(std::mem::take(s)),
-                Value::Number(n) => Some(n.to_string()),
-                Value::Bool(_) | Value::Null => None,
-                // A path naming an object or array masks every string below it.
-                Value::Array(_) | Value::Object(_) => {
-                    return self.walk_children(node, at, ctx, findings, Some(field));
+        let field = inherited.or_else(|| {
+            self.paths
+                .iter()
+                .find(|(p, _)| p.matches(at))
+                .map(|(_, f)| *f)
+        });
+        match (node, field) {
+            (Value::Object(map), _) => {
+                for (k, v) in map {
+                    at.push(At::Key(k.as_str()));
+                    let r = self.walk(v, at, ctx, findings, field);
+                    at.pop();
+                    r?;
                 }
-            };
-            if let Some(original) = original {
+            }
+            (Value::Array(items), _) => {
+                for (i, v) in items.iter_mut().enumerate() {
+                    at.push(At::Index(i));
+                    let r = self.walk(v, at, ctx, findings, field);
+                    at.pop();
+                    r?;
+                }
+            }
+            (node @ (Value::String(_) | Value::Number(_)), Some(field)) => {
+                let original = match &mut *node {
+                    Value::String(s) => std::mem::take(s),
+                    other => other.to_string(),
+                };
                 let masked = apply(&field.operator, field.pi_type, &original, ctx)?;
                 findings.push(JsonFinding {
                     path: render(at),
@@ -138,81 +159,17 @@ impl<'a> Masker<'a> {
                 });
                 *node = Value::String(masked);
             }
-            return Ok(());
+            (Value::String(s), None) if self.rule.is_none_or(|r| r.scan == Scan::All) => {
+                let masked = self.text(s, ctx)?;
+                let path = render(at);
+                findings.extend(masked.findings.into_iter().map(|finding| JsonFinding {
+                    path: path.clone(),
+                    finding,
+                }));
+                *s = masked.text;
+            }
+            _ => {}
         }
-        self.walk_children(node, at, ctx, findings, None)
-    }
-
-    fn walk_children<'v>(
-        &self,
-        node: &'v mut Value,
-        at: &mut Vec<At<'v>>,
-        ctx: &Context<'_>,
-        findings: &mut Vec<JsonFinding>,
-        inherited: Option<&crate::policy::FieldRule>,
-    ) -> Result<()> {
-        match node {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    at.push(At::Key(k.as_str()));
-                    let r = self.child(v, at, ctx, findings, inherited);
-                    at.pop();
-                    r?;
-                }
-            }
-            Value::Array(items) => {
-                for (i, v) in items.iter_mut().enumerate() {
-                    at.push(At::Index(i));
-                    let r = self.child(v, at, ctx, findings, inherited);
-                    at.pop();
-                    r?;
-                }
-            }
-            Value::String(s) => {
-                let scan = self.rule.is_none_or(|r| r.scan == Scan::All);
-                if scan {
-                    let masked = self.text(s, ctx)?;
-                    let path = render(at);
-                    findings.extend(masked.findings.into_iter().map(|finding| JsonFinding {
-                        path: path.clone(),
-                        finding,
-                    }));
-                    *s = masked.text;
-                }
-            }
-            Value::Number(_) | Value::Bool(_) | Value::Null => {}
-        }
-        Ok(())
-    }
-
-    fn child<'v>(
-        &self,
-        node: &'v mut Value,
-        at: &mut Vec<At<'v>>,
-        ctx: &Context<'_>,
-        findings: &mut Vec<JsonFinding>,
-        inherited: Option<&crate::policy::FieldRule>,
-    ) -> Result<()> {
-        let Some(field) = inherited else {
-            return self.walk(node, at, ctx, findings);
-        };
-        if at.len() > MAX_DEPTH {
-            return Err(Error::TooDeep { max: MAX_DEPTH });
-        }
-        let original = match node {
-            Value::String(s) => std::mem::take(s),
-            Value::Number(n) => n.to_string(),
-            Value::Bool(_) | Value::Null => return Ok(()),
-            Value::Array(_) | Value::Object(_) => {
-                return self.walk_children(node, at, ctx, findings, inherited);
-            }
-        };
-        let masked = apply(&field.operator, field.pi_type, &original, ctx)?;
-        findings.push(JsonFinding {
-            path: render(at),
-            finding: whole(field.pi_type, &original),
-        });
-        *node = Value::String(masked);
         Ok(())
     }
 }

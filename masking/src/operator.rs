@@ -28,6 +28,7 @@
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
+use crate::detect::scan::compact;
 use crate::detect::{address, person};
 use crate::error::{Error, Result};
 use crate::pi_type::{Level, PiType};
@@ -270,7 +271,7 @@ pub fn apply(op: &Operator, pi_type: PiType, value: &str, ctx: &Context<'_>) -> 
                 pi_type.as_str().as_bytes(),
                 normalise(pi_type, value).as_bytes(),
             ]);
-            hex(&tag.as_ref()[..8])
+            data_encoding::HEXLOWER.encode(&tag.as_ref()[..8])
         }
         Operator::Encrypt | Operator::Tokenize => {
             let vault = ctx
@@ -389,7 +390,7 @@ fn normalise(pi_type: PiType, value: &str) -> String {
         T::Email => value.trim().to_lowercase(),
         T::CnMobile => {
             let (_, rest) = split_country_code(value);
-            fold(rest)
+            compact(rest)
         }
         T::CnId
         | T::BankCard
@@ -400,25 +401,9 @@ fn normalise(pi_type: PiType, value: &str) -> String {
         | T::CnTwPermit
         | T::Iban
         | T::CnLandline
-        | T::CnPlate => fold(value),
+        | T::CnPlate => compact(value),
         _ => value.trim().to_owned(),
     }
-}
-
-/// Letters and digits only, full-width digits folded, upper case.
-fn fold(value: &str) -> String {
-    value
-        .chars()
-        .filter_map(|c| match c {
-            '０'..='９' => char::from_u32(u32::from(c) - u32::from('０') + u32::from('0')),
-            c if c.is_alphanumeric() => Some(c.to_ascii_uppercase()),
-            _ => None,
-        })
-        .collect()
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A date in one of the forms `YYYY-MM-DD`, `YYYY/MM/DD`, `YYYYMMDD`, `YYYY年M月D日`,
@@ -461,7 +446,7 @@ fn write_date(date: time::Date, form: DateForm) -> String {
 /// The birth year in a date, or in an ID number.
 fn year_of(pi_type: PiType, value: &str) -> Option<i32> {
     if pi_type == PiType::CnId {
-        let id = fold(value);
+        let id = compact(value);
         return match id.len() {
             18 => id[6..10].parse().ok(),
             15 => id[6..8].parse::<i32>().ok().map(|y| 1900 + y),

@@ -438,9 +438,11 @@ async fn run_blocking<T: Send + 'static>(
 /// read's purpose. A field is masked by the rule's operator for the field's name (as the
 /// path `$.name`) or its type; anything the operator cannot do is masked whole, never shown.
 pub struct ViewMask {
-    policy: Option<Arc<Policy>>,
-    role: String,
-    purpose: String,
+    /// The rule that applies to this read's role and purpose, if any.
+    rule: Option<baomi_masking::Rule>,
+    /// Its field paths, parsed once for every field of the read.
+    paths: Vec<(baomi_masking::json_path::JsonPath, usize)>,
+    year: i32,
 }
 
 impl ViewMask {
@@ -452,10 +454,25 @@ impl ViewMask {
         policy: Option<&str>,
         purpose: &str,
     ) -> Result<Self, ServiceError> {
+        let policy = resolve(state, policy).await?;
+        let role = role_of(caller, ctx.operator_role.as_deref());
+        let rule = policy
+            .as_deref()
+            .and_then(|p| p.rule_for(role, Some(purpose)))
+            .cloned();
+        let paths = rule
+            .iter()
+            .flat_map(|r| r.fields.iter().enumerate())
+            .filter_map(|(i, f)| {
+                baomi_masking::json_path::JsonPath::parse(&f.path)
+                    .ok()
+                    .map(|p| (p, i))
+            })
+            .collect();
         Ok(Self {
-            policy: resolve(state, policy).await?,
-            role: role_of(caller, ctx.operator_role.as_deref()).to_owned(),
-            purpose: purpose.to_owned(),
+            rule,
+            paths,
+            year: current_year(),
         })
     }
 
@@ -466,16 +483,13 @@ impl ViewMask {
         field: &baomi_vault::FieldName,
         plain: &str,
     ) -> zeroize::Zeroizing<String> {
-        let rule = self
-            .policy
-            .as_deref()
-            .and_then(|p| p.rule_for(&self.role, Some(&self.purpose)));
+        let rule = self.rule.as_ref();
         let at = [baomi_masking::json_path::At::Key(field.as_str())];
-        let by_path = rule.and_then(|r| {
-            r.fields.iter().find(|f| {
-                baomi_masking::json_path::JsonPath::parse(&f.path).is_ok_and(|p| p.matches(&at))
-            })
-        });
+        let by_path = self
+            .paths
+            .iter()
+            .find(|(p, _)| p.matches(&at))
+            .and_then(|(_, i)| rule.map(|r| &r.fields[*i]));
         let (pi_type, op) = match by_path {
             Some(f) => (f.pi_type, &f.operator),
             None => {
@@ -488,7 +502,7 @@ impl ViewMask {
             key: Some(&masking.key),
             subject: None,
             vault: None,
-            year: current_year(),
+            year: self.year,
         };
         zeroize::Zeroizing::new(
             baomi_masking::operator::apply(op, pi_type, plain, &ctx)

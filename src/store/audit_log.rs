@@ -583,7 +583,7 @@ macro_rules! impl_log_store {
         /// Ends a change's transaction: if the change touched a row, writes its audit events
         /// and commits (`true`); otherwise rolls back, having written nothing (`false`).
         async fn finish_change(
-            mut tx: sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+            tx: sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
             changed: u64,
             audit: &[baomi_audit::AccessEvent],
         ) -> Result<bool, sqlx::Error> {
@@ -591,9 +591,17 @@ macro_rules! impl_log_store {
                 tx.rollback().await?;
                 return Ok(false);
             }
-            write_outbox(&mut tx, audit).await?;
-            tx.commit().await?;
+            commit_change(tx, audit).await?;
             Ok(true)
+        }
+
+        /// Ends a change's transaction: writes its audit events and commits.
+        async fn commit_change(
+            mut tx: sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+            audit: &[baomi_audit::AccessEvent],
+        ) -> Result<(), sqlx::Error> {
+            write_outbox(&mut tx, audit).await?;
+            tx.commit().await
         }
 
         /// The stored hashes of these complete subtrees (leaves from `audit_leaves`, the

@@ -67,8 +67,7 @@ macro_rules! impl_common_store {
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await?;
                 insert_key_row(&mut *tx, key).await?;
-                write_outbox(&mut tx, audit).await?;
-                tx.commit().await?;
+                commit_change(tx, audit).await?;
                 Ok(())
             }
 

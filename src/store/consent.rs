@@ -187,8 +187,7 @@ macro_rules! impl_consent_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
+                commit_change(tx, audit).await.map_err(f)?;
                 $crate::store::consent::purpose_record((
                     id.to_owned(),
                     version,
@@ -249,8 +248,7 @@ macro_rules! impl_consent_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
+                commit_change(tx, audit).await.map_err(f)?;
                 Ok(())
             }
 
@@ -344,8 +342,7 @@ macro_rules! impl_consent_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
+                commit_change(tx, audit).await.map_err(f)?;
                 $crate::store::consent::notice((
                     id.to_owned(),
                     version,

@@ -99,8 +99,7 @@ macro_rules! impl_policy_store {
                 .bind(updated_by)
                 .execute(&mut *tx)
                 .await?;
-                write_outbox(&mut tx, audit).await?;
-                tx.commit().await?;
+                commit_change(tx, audit).await?;
                 $crate::store::policies::stored_policy((
                     name.to_owned(),
                     version,

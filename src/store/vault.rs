@@ -294,8 +294,7 @@ macro_rules! impl_vault_store {
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
+                commit_change(tx, audit).await.map_err(f)?;
                 Ok(baomi_vault::PolicyOutcome::Set)
             }
 
@@ -406,8 +405,7 @@ macro_rules! impl_vault_store {
                     .map_err(f)?
                     .rows_affected();
                 }
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
+                commit_change(tx, audit).await.map_err(f)?;
                 Ok(baomi_vault::ErasureCounts {
                     data_keys: deleted[0],
                     fields: deleted[1],
@@ -560,8 +558,7 @@ macro_rules! impl_vault_store {
                     });
                     insert.build().execute(&mut *tx).await.map_err(f)?;
                 }
-                write_outbox(&mut tx, audit).await.map_err(f)?;
-                tx.commit().await.map_err(f)?;
+                commit_change(tx, audit).await.map_err(f)?;
                 Ok(baomi_vault::PutOutcome::Stored)
             }
 

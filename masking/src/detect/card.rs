@@ -104,13 +104,7 @@ impl Detector for CreditCard {
 mod tests {
     use super::*;
 
-    fn found(d: &dyn Detector, text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        d.find(&Text::new(text), &mut out);
-        out.iter()
-            .map(|c| text[c.start..c.end].to_owned())
-            .collect()
-    }
+    use crate::detect::found;
 
     #[test]
     fn bank_cards() {

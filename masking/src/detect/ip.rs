@@ -101,13 +101,7 @@ impl Detector for Ipv6 {
 mod tests {
     use super::*;
 
-    fn found(d: &dyn Detector, text: &str) -> Vec<String> {
-        let mut out = Vec::new();
-        d.find(&Text::new(text), &mut out);
-        out.iter()
-            .map(|c| text[c.start..c.end].to_owned())
-            .collect()
-    }
+    use crate::detect::found;
 
     #[test]
     fn ipv4() {

@@ -13,7 +13,7 @@ mod landline;
 mod mobile;
 pub(crate) mod person;
 mod plate;
-mod scan;
+pub(crate) mod scan;
 mod travel_docs;
 mod uscc;
 
@@ -175,6 +175,16 @@ fn outside(kept: &[Candidate], lost: &[Candidate]) -> Vec<(usize, usize)> {
         }
     }
     merged
+}
+
+/// What `d` finds in `text`, as strings (for the detectors' tests).
+#[cfg(test)]
+pub(crate) fn found(d: &dyn Detector, text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    d.find(&Text::new(text), &mut out);
+    out.iter()
+        .map(|c| text[c.start..c.end].to_owned())
+        .collect()
 }
 
 /// Greedy selection of non-overlapping hits: higher score first, then longer, then earlier.

@@ -57,13 +57,15 @@ pub fn glued(text: &str, start: usize, end: usize) -> bool {
         || beyond((&mut right as &mut dyn Iterator<Item = char>).peekable())
 }
 
-/// The ASCII letters and digits of `s`, full-width digits folded to ASCII and letters
-/// upper-cased; separators dropped.
+/// The letters and digits of `s`, full-width digits folded to ASCII and ASCII letters
+/// upper-cased; separators dropped. (Detectors apply it to spans of ASCII letters, digits
+/// and separators; operators to whole values, whose other letters, such as a plate's
+/// province, stay.)
 pub fn compact(s: &str) -> String {
     s.chars()
         .filter_map(|c| match c {
             '０'..='９' => char::from_u32(u32::from(c) - u32::from('０') + u32::from('0')),
-            c if c.is_ascii_alphanumeric() => Some(c.to_ascii_uppercase()),
+            c if c.is_alphanumeric() => Some(c.to_ascii_uppercase()),
             _ => None,
         })
         .collect()
