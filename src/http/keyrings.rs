@@ -31,9 +31,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct CreateKeyring {
     /// 1 to 64 of `a-z 0-9 _ -`.
     pub name: String,
-    /// `aes256gcm` (default: random nonces, per-subject keys, erasable by crypto-shredding)
-    /// or `aes256siv` (deterministic: equal values of a field give equal ciphertexts, for
-    /// equality joins; not bound to a subject, so erasure cannot shred copies kept elsewhere).
+    /// `aes256gcm` (default: random nonces, per-subject keys, erasable by crypto-shredding),
+    /// `sm4gcm` (the same with SM4-GCM, HMAC-SM3 blind indexes and HKDF-SM3 derivations,
+    /// for GB/T 39786-2021), or `aes256siv` (deterministic: equal values of a field give
+    /// equal ciphertexts, for equality joins; not bound to a subject, so erasure cannot
+    /// shred copies kept elsewhere).
     pub suite: Option<String>,
     /// Rotate automatically every so many days.
     pub rotation_period_days: Option<u32>,
@@ -52,6 +54,16 @@ pub struct UpdateKeyring {
     pub rotation_period_days: Option<Option<u32>>,
 }
 
+/// A rotation (the body is optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RotateKeyring {
+    /// Move the keyring to this suite (`aes256gcm` or `sm4gcm`): the new version uses it,
+    /// older versions keep decrypting in theirs, and rewrap (or the background
+    /// re-encryption of stored fields) moves ciphertexts over without exposing them.
+    pub suite: Option<String>,
+}
+
 /// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`).
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>, D::Error> {
     Option::<u32>::deserialize(d).map(Some)
@@ -62,8 +74,11 @@ fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Option<u32>>
 pub struct KeyringView {
     /// Its name.
     pub name: String,
-    /// Its algorithm suite.
+    /// Its algorithm suite (that of its latest version).
     pub suite: &'static str,
+    /// Every suite its versions use, oldest first: more than one while it moves from one
+    /// suite to another.
+    pub suites_used: Vec<&'static str>,
     /// The version new ciphertexts use.
     pub latest_version: u32,
     /// The oldest version that still decrypts.
@@ -82,6 +97,7 @@ impl From<Keyring> for KeyringView {
         Self {
             name: k.name.as_str().to_owned(),
             suite: k.suite.as_str(),
+            suites_used: k.suites_used.iter().map(|s| s.as_str()).collect(),
             latest_version: k.latest_version,
             min_decryption_version: k.min_decryption_version,
             rotation_period_days: k.rotation_period_secs.map(|s| s / 86_400),
@@ -194,23 +210,32 @@ async fn update(
 
 /// Rotate: add a KEK version that new ciphertexts use. Older versions keep decrypting until
 /// `min_decryption_version` passes them; subject data keys are re-sealed in the background.
+/// With a `suite`, the keyring moves to that suite.
 #[utoipa::path(post, path = "/v1/keyrings/{name}/rotate", tag = "keyrings", security(("bearer" = [])),
     params(("name" = String, Path, description = "The keyring's name")),
+    request_body(content = Option<RotateKeyring>, description = "Optional"),
     responses(
         (status = 200, body = KeyringView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "`vault.rotation_conflict`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "An unknown suite, or a move to or from `aes256siv`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn rotate(
     State(state): State<AppState>,
     admin: AdminKey,
     Extension(ctx): Extension<RequestContext>,
     Path(name): Path<String>,
+    body: axum::body::Bytes,
 ) -> Result<axum::Json<KeyringView>, ApiError> {
+    let body: RotateKeyring = if body.iter().all(u8::is_ascii_whitespace) {
+        RotateKeyring::default()
+    } else {
+        crate::http::extract::parse_json(&body)?
+    };
     Ok(axum::Json(
-        keyrings::rotate(&state, &admin.caller, &ctx, &name)
+        keyrings::rotate(&state, &admin.caller, &ctx, &name, body.suite.as_deref())
             .await?
             .into(),
     ))

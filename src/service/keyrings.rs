@@ -74,23 +74,31 @@ pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Keyring>, Ser
     state.vault.keyrings().await.map_err(vault_error)
 }
 
-/// Adds a KEK version.
+/// Adds a KEK version, in `suite` if given (moving the keyring to it).
 pub async fn rotate(
     state: &AppState,
     caller: &Caller,
     ctx: &RequestContext,
     raw_name: &str,
+    suite: Option<&str>,
 ) -> Result<Keyring, ServiceError> {
     require_role(caller, &[Role::Admin])?;
     let name = name(raw_name)?;
+    let suite = suite
+        .map(Suite::parse)
+        .transpose()
+        .map_err(|e| ServiceError::invalid("suite", e))?;
     let event = |version: u32| {
         let mut e = audit::about(caller, ctx, Action::KeyringRotate, name.as_str());
         e.fields = vec![format!("version:{version}")];
+        if let Some(suite) = suite {
+            e.fields.push(format!("suite:{}", suite.as_str()));
+        }
         vec![e]
     };
     let keyring = state
         .vault
-        .rotate(&name, now(), &event)
+        .rotate(&name, suite, now(), &event)
         .await
         .map_err(vault_error)?;
     audit::settle(state.audit.as_ref()).await;

@@ -29,7 +29,7 @@ fn version(v: i64) -> Result<u32, StoreFailure> {
 
 #[derive(sqlx::FromRow)]
 pub(super) struct KeyringRow {
-    name: String,
+    pub(crate) name: String,
     suite: String,
     latest_version: i64,
     min_decryption_version: i64,
@@ -39,10 +39,21 @@ pub(super) struct KeyringRow {
 }
 
 impl KeyringRow {
-    pub(super) fn into_keyring(self) -> Result<Keyring, StoreFailure> {
+    /// The keyring, with the suites of its versions (`suites_used`, oldest first; the
+    /// keyring's own suite when none are given).
+    pub(super) fn into_keyring(self, suites_used: &[String]) -> Result<Keyring, StoreFailure> {
+        let suite = Suite::parse(&self.suite).map_err(|_| corrupt("keyring suite"))?;
+        let mut used = suites_used
+            .iter()
+            .map(|s| Suite::parse(s).map_err(|_| corrupt("key version suite")))
+            .collect::<Result<Vec<_>, _>>()?;
+        if !used.contains(&suite) {
+            used.push(suite);
+        }
         Ok(Keyring {
             name: KeyringName::parse(&self.name).map_err(|_| corrupt("keyring name"))?,
-            suite: Suite::parse(&self.suite).map_err(|_| corrupt("keyring suite"))?,
+            suite,
+            suites_used: used,
             latest_version: version(self.latest_version)?,
             min_decryption_version: version(self.min_decryption_version)?,
             rotation_period_secs: self
@@ -60,6 +71,7 @@ impl KeyringRow {
 pub(super) struct KekRow {
     keyring: String,
     version: i64,
+    suite: String,
     sealed: Vec<u8>,
     created_at: i64,
 }
@@ -69,6 +81,7 @@ impl KekRow {
         Ok(SealedKek {
             keyring: KeyringName::parse(&self.keyring).map_err(|_| corrupt("keyring name"))?,
             version: version(self.version)?,
+            suite: Suite::parse(&self.suite).map_err(|_| corrupt("key version suite"))?,
             sealed: self.sealed,
             created_at: self.created_at,
         })
@@ -157,7 +170,19 @@ macro_rules! impl_vault_store {
                 .fetch_optional(&self.pool)
                 .await
                 .map_err($crate::store::vault::failure)?;
-                row.map(|r| r.into_keyring()).transpose()
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let suites: Vec<(String,)> = sqlx::query_as(
+                    "SELECT suite FROM keyring_keks WHERE keyring = $1 \
+                     GROUP BY suite ORDER BY MIN(version)",
+                )
+                .bind(name.as_str())
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                let suites: Vec<String> = suites.into_iter().map(|(s,)| s).collect();
+                row.into_keyring(&suites).map(Some)
             }
 
             async fn keyrings(
@@ -170,7 +195,24 @@ macro_rules! impl_vault_store {
                 .fetch_all(&self.pool)
                 .await
                 .map_err($crate::store::vault::failure)?;
-                rows.into_iter().map(|r| r.into_keyring()).collect()
+                let pairs: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT keyring, suite FROM keyring_keks \
+                     GROUP BY keyring, suite ORDER BY keyring, MIN(version)",
+                )
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::vault::failure)?;
+                let mut by_keyring: std::collections::HashMap<String, Vec<String>> =
+                    std::collections::HashMap::new();
+                for (keyring, suite) in pairs {
+                    by_keyring.entry(keyring).or_default().push(suite);
+                }
+                rows.into_iter()
+                    .map(|r| {
+                        let suites = by_keyring.remove(&r.name).unwrap_or_default();
+                        r.into_keyring(&suites)
+                    })
+                    .collect()
             }
 
             async fn create_keyring(
@@ -209,7 +251,7 @@ macro_rules! impl_vault_store {
                 version: u32,
             ) -> Result<Option<baomi_vault::SealedKek>, baomi_vault::StoreFailure> {
                 let row: Option<$crate::store::vault::KekRow> = sqlx::query_as(
-                    "SELECT keyring, version, sealed, created_at FROM keyring_keks \
+                    "SELECT keyring, version, suite, sealed, created_at FROM keyring_keks \
                      WHERE keyring = $1 AND version = $2",
                 )
                 .bind(keyring.as_str())
@@ -228,13 +270,14 @@ macro_rules! impl_vault_store {
                 let f = $crate::store::vault::failure;
                 let mut tx = self.pool.begin().await.map_err(f)?;
                 let moved = sqlx::query(
-                    "UPDATE keyrings SET latest_version = $2, rotated_at = $3 \
+                    "UPDATE keyrings SET latest_version = $2, rotated_at = $3, suite = $5 \
                      WHERE name = $1 AND latest_version = $4",
                 )
                 .bind(kek.keyring.as_str())
                 .bind(i64::from(kek.version))
                 .bind(kek.created_at)
                 .bind(i64::from(kek.version) - 1)
+                .bind(kek.suite.as_str())
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?
@@ -760,11 +803,12 @@ macro_rules! impl_vault_store {
             kek: &baomi_vault::SealedKek,
         ) -> Result<(), sqlx::Error> {
             sqlx::query(
-                "INSERT INTO keyring_keks (keyring, version, sealed, created_at) \
-                 VALUES ($1, $2, $3, $4)",
+                "INSERT INTO keyring_keks (keyring, version, suite, sealed, created_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
             )
             .bind(kek.keyring.as_str())
             .bind(i64::from(kek.version))
+            .bind(kek.suite.as_str())
             .bind(&kek.sealed)
             .bind(kek.created_at)
             .execute(&mut *conn)

@@ -21,4 +21,5 @@ mod requests;
 mod store_conformance;
 mod stored;
 mod subject_tokens;
+mod suites;
 mod vault;

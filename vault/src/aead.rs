@@ -1,12 +1,14 @@
-//! AES-256-GCM keys as the vault holds them: the key schedule is wiped when the key is
-//! dropped (RustCrypto's `aes-gcm` with its `zeroize` feature), nonces are 96 random bits
-//! from a per-thread CSPRNG seeded by the OS (`rand::ThreadRng`: one OS call costs more
-//! than the cipher).
+//! The vault's AEAD keys: AES-256-GCM (RustCrypto's `aes-gcm`) and SM4-GCM (RustCrypto's
+//! `sm4` block cipher in the same generic GCM, as RFC 8998 specifies SM4-GCM). The key
+//! schedule is wiped when the key is dropped (the crates' `zeroize` features); nonces are 96
+//! random bits from a per-thread CSPRNG seeded by the OS (`rand::ThreadRng`: one OS call
+//! costs more than the cipher).
 //!
-//! A sealed blob is `nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`.
+//! A sealed blob is `nonce (12 bytes) ‖ ciphertext ‖ tag (16 bytes)`, whatever the cipher.
 
+use aes_gcm::aead::consts::U12;
 use aes_gcm::aead::{AeadInOut, KeyInit};
-use aes_gcm::{Aes256Gcm, Nonce, Tag};
+use aes_gcm::{Aes256Gcm, AesGcm, Nonce, Tag};
 use zeroize::Zeroizing;
 
 use crate::{Error, Result};
@@ -15,22 +17,90 @@ use crate::{Error, Result};
 pub const NONCE_LEN: usize = 12;
 /// Tag length in bytes.
 pub const TAG_LEN: usize = 16;
-/// Key length in bytes.
+/// Key length of AES-256-GCM in bytes (the longest key of any algorithm here).
 pub const KEY_LEN: usize = 32;
 
-/// An AES-256-GCM key: a keyring KEK, a subject's data key, or a key derived from the root.
+/// SM4 in Galois/Counter Mode with 96-bit nonces and 128-bit tags (RFC 8998).
+pub type Sm4Gcm = AesGcm<sm4::Sm4, U12>;
+
+/// An AEAD algorithm the vault seals with.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Algorithm {
+    /// AES-256 in GCM.
+    Aes256Gcm,
+    /// SM4 (GB/T 32907-2016, 128-bit key) in GCM.
+    Sm4Gcm,
+}
+
+impl Algorithm {
+    /// Key length in bytes.
+    pub fn key_len(self) -> usize {
+        match self {
+            Algorithm::Aes256Gcm => 32,
+            Algorithm::Sm4Gcm => 16,
+        }
+    }
+
+    /// Fresh random key material of this algorithm's length (from the OS via the per-thread
+    /// CSPRNG).
+    pub fn random_material(self) -> Zeroizing<Vec<u8>> {
+        let mut material = Zeroizing::new(vec![0u8; self.key_len()]);
+        rand::fill(material.as_mut_slice());
+        material
+    }
+}
+
+/// Boxed: the AES key schedule (with its precomputed tables) is several times larger than
+/// SM4's.
+enum Cipher {
+    Aes(Box<Aes256Gcm>),
+    Sm4(Box<Sm4Gcm>),
+}
+
+/// Runs `$body` with `$c` bound to the key's cipher, whichever it is.
+macro_rules! with_cipher {
+    ($key:expr, $c:ident => $body:expr) => {
+        match &$key.cipher {
+            Cipher::Aes($c) => $body,
+            Cipher::Sm4($c) => $body,
+        }
+    };
+}
+
+/// An AEAD key: a keyring KEK, a subject's data key, or a key derived from the root.
 pub struct AeadKey {
-    cipher: Aes256Gcm,
+    cipher: Cipher,
 }
 
 impl AeadKey {
-    /// A key from 32 bytes of key material (the caller wipes its copy).
+    /// An AES-256-GCM key from 32 bytes of key material (the caller wipes its copy).
     pub fn from_bytes(material: &[u8; KEY_LEN]) -> Result<Self> {
-        let cipher = Aes256Gcm::new_from_slice(material).map_err(|_| Error::Crypto)?;
+        Self::new(Algorithm::Aes256Gcm, material)
+    }
+
+    /// A key of `algorithm` from its key material (the caller wipes its copy); material of
+    /// the wrong length is [`Error::Crypto`].
+    pub fn new(algorithm: Algorithm, material: &[u8]) -> Result<Self> {
+        let cipher = match algorithm {
+            Algorithm::Aes256Gcm => Cipher::Aes(Box::new(
+                Aes256Gcm::new_from_slice(material).map_err(|_| Error::Crypto)?,
+            )),
+            Algorithm::Sm4Gcm => Cipher::Sm4(Box::new(
+                Sm4Gcm::new_from_slice(material).map_err(|_| Error::Crypto)?,
+            )),
+        };
         Ok(Self { cipher })
     }
 
-    /// Fresh random key material (from the OS via the per-thread CSPRNG).
+    /// The key's algorithm.
+    pub fn algorithm(&self) -> Algorithm {
+        match self.cipher {
+            Cipher::Aes(_) => Algorithm::Aes256Gcm,
+            Cipher::Sm4(_) => Algorithm::Sm4Gcm,
+        }
+    }
+
+    /// Fresh random AES-256 key material (from the OS via the per-thread CSPRNG).
     pub fn random_material() -> Zeroizing<[u8; KEY_LEN]> {
         let mut material = Zeroizing::new([0u8; KEY_LEN]);
         rand::fill(material.as_mut_slice());
@@ -54,10 +124,12 @@ impl AeadKey {
         let mut out = Vec::with_capacity(NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(&Nonce::from(nonce), aad, (&mut out[NONCE_LEN..]).into())
-            .map_err(|_| Error::Crypto)?;
+        let tag = with_cipher!(self, c => c.encrypt_inout_detached(
+            &Nonce::from(nonce),
+            aad,
+            (&mut out[NONCE_LEN..]).into(),
+        ))
+        .map_err(|_| Error::Crypto)?;
         out.extend_from_slice(tag.as_slice());
         Ok(out)
     }
@@ -70,14 +142,12 @@ impl AeadKey {
         out.reserve(NONCE_LEN + plaintext.len() + TAG_LEN);
         out.extend_from_slice(&nonce);
         out.extend_from_slice(plaintext);
-        let tag = self
-            .cipher
-            .encrypt_inout_detached(
-                &Nonce::from(nonce),
-                aad,
-                (&mut out[start + NONCE_LEN..]).into(),
-            )
-            .map_err(|_| Error::Crypto)?;
+        let tag = with_cipher!(self, c => c.encrypt_inout_detached(
+            &Nonce::from(nonce),
+            aad,
+            (&mut out[start + NONCE_LEN..]).into(),
+        ))
+        .map_err(|_| Error::Crypto)?;
         out.extend_from_slice(tag.as_slice());
         Ok(())
     }
@@ -91,12 +161,12 @@ impl AeadKey {
         let tag_at = blob.len() - TAG_LEN;
         let nonce: [u8; NONCE_LEN] = blob[..NONCE_LEN].try_into().map_err(|_| Error::Crypto)?;
         let tag: [u8; TAG_LEN] = blob[tag_at..].try_into().map_err(|_| Error::Crypto)?;
-        let opened = self.cipher.decrypt_inout_detached(
+        let opened = with_cipher!(self, c => c.decrypt_inout_detached(
             &Nonce::from(nonce),
             aad,
             (&mut blob[NONCE_LEN..tag_at]).into(),
             &Tag::from(tag),
-        );
+        ));
         if opened.is_err() {
             zeroize::Zeroize::zeroize(blob);
             return Err(Error::Crypto);
@@ -116,14 +186,13 @@ impl AeadKey {
         let nonce: [u8; NONCE_LEN] = nonce.try_into().map_err(|_| Error::Crypto)?;
         let tag: [u8; TAG_LEN] = tag.try_into().map_err(|_| Error::Crypto)?;
         let mut plain = Zeroizing::new(body.to_vec());
-        self.cipher
-            .decrypt_inout_detached(
-                &Nonce::from(nonce),
-                aad,
-                plain.as_mut_slice().into(),
-                &Tag::from(tag),
-            )
-            .map_err(|_| Error::Crypto)?;
+        with_cipher!(self, c => c.decrypt_inout_detached(
+            &Nonce::from(nonce),
+            aad,
+            plain.as_mut_slice().into(),
+            &Tag::from(tag),
+        ))
+        .map_err(|_| Error::Crypto)?;
         Ok(plain)
     }
 }
@@ -134,12 +203,15 @@ impl std::fmt::Debug for AeadKey {
     }
 }
 
-/// Opens a sealed 32-byte key and turns it into an [`AeadKey`].
-pub(crate) fn open_key(wrapping: &AeadKey, aad: &[u8], blob: &[u8]) -> Result<AeadKey> {
-    let plain = wrapping.open(aad, blob)?;
-    let material: Zeroizing<[u8; KEY_LEN]> =
-        Zeroizing::new(plain.as_slice().try_into().map_err(|_| Error::Crypto)?);
-    AeadKey::from_bytes(&material)
+/// Opens a sealed key of `algorithm` and turns it into an [`AeadKey`].
+pub(crate) fn open_key(
+    wrapping: &AeadKey,
+    algorithm: Algorithm,
+    aad: &[u8],
+    blob: &[u8],
+) -> Result<AeadKey> {
+    let material = wrapping.open(aad, blob)?;
+    AeadKey::new(algorithm, &material)
 }
 
 #[cfg(test)]
@@ -165,7 +237,77 @@ mod tests {
         assert_eq!(k.open(b"", &blob).unwrap().as_slice(), &[0u8; 16]);
     }
 
+    fn hex(s: &str) -> Vec<u8> {
+        data_encoding::HEXUPPER_PERMISSIVE
+            .decode(s.replace(' ', "").as_bytes())
+            .unwrap()
+    }
+
+    /// RFC 8998, Appendix A.1 (the same vector is in GmSSL's tests; recomputed here with
+    /// pyca/cryptography's SM4 in GCM).
+    #[test]
+    fn sm4_gcm_known_answer_from_rfc_8998() {
+        let key =
+            AeadKey::new(Algorithm::Sm4Gcm, &hex("0123456789ABCDEFFEDCBA9876543210")).unwrap();
+        let nonce: [u8; NONCE_LEN] = hex("00001234567800000000ABCD").try_into().unwrap();
+        let aad = hex("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2");
+        let plain = hex(
+            "AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD\
+             EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA",
+        );
+        let mut expected = nonce.to_vec();
+        expected.extend(hex(
+            "17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735\
+             D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D\
+             83DE3541E4C2B58177E065A9BF7B62EC",
+        ));
+        assert_eq!(key.seal_with_nonce(&aad, &plain, nonce).unwrap(), expected);
+        assert_eq!(
+            key.open(&aad, &expected).unwrap().as_slice(),
+            plain.as_slice()
+        );
+    }
+
+    /// Empty plaintext and AAD, zero nonce: the tag is SM4(key, nonce ‖ 00000001), which
+    /// `openssl enc -sm4-ecb` confirms (4e595bf0…).
+    #[test]
+    fn sm4_gcm_known_answer_for_an_empty_message() {
+        let key =
+            AeadKey::new(Algorithm::Sm4Gcm, &hex("0123456789abcdeffedcba9876543210")).unwrap();
+        let blob = key.seal_with_nonce(b"", b"", [0; NONCE_LEN]).unwrap();
+        assert_eq!(
+            &blob[NONCE_LEN..],
+            hex("4e595bf03f23bd10329baf5698e898ec").as_slice()
+        );
+    }
+
+    #[test]
+    fn keys_of_the_wrong_length_or_algorithm_are_refused() {
+        assert!(AeadKey::new(Algorithm::Sm4Gcm, &[0u8; 32]).is_err());
+        assert!(AeadKey::new(Algorithm::Aes256Gcm, &[0u8; 16]).is_err());
+        let material = Algorithm::Sm4Gcm.random_material();
+        assert_eq!(material.len(), 16);
+        let sm4 = AeadKey::new(Algorithm::Sm4Gcm, &material).unwrap();
+        assert_eq!(sm4.algorithm(), Algorithm::Sm4Gcm);
+        let mut padded = material.to_vec();
+        padded.extend_from_slice(&material);
+        let aes = AeadKey::new(Algorithm::Aes256Gcm, &padded).unwrap();
+        let blob = sm4.seal(b"ctx", b"13800138000").unwrap();
+        assert!(aes.open(b"ctx", &blob).is_err());
+    }
+
     proptest! {
+        #[test]
+        fn sm4_round_trip_and_bit_flips(plain in proptest::collection::vec(any::<u8>(), 1..200), bit in 0usize..2000) {
+            let k = AeadKey::new(Algorithm::Sm4Gcm, &Algorithm::Sm4Gcm.random_material()).unwrap();
+            let mut blob = k.seal(b"ctx", &plain).unwrap();
+            let opened = k.open(b"ctx", &blob).unwrap();
+            prop_assert_eq!(opened.as_slice(), plain.as_slice());
+            let bit = bit % (blob.len() * 8);
+            blob[bit / 8] ^= 1 << (bit % 8);
+            prop_assert!(k.open(b"ctx", &blob).is_err());
+        }
+
         #[test]
         fn round_trip(plain in proptest::collection::vec(any::<u8>(), 0..300), aad in proptest::collection::vec(any::<u8>(), 0..64)) {
             let k = key();

@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use baomi_audit::AccessEvent;
 use zeroize::Zeroizing;
 
-use crate::aead::{AeadKey, open_key};
+use crate::aead::{AeadKey, Algorithm, open_key};
 use crate::cache::KeyCache;
 use crate::field::FieldName;
 use crate::index::{key_label, normalize};
-use crate::keyring::{Keyring, KeyringName, SealedKek, Suite, kek_aad};
+use crate::keyring::{Family, Keyring, KeyringName, SealedKek, Suite, kek_aad};
 use crate::seal::{
     Ciphertext, SivKey, open_deterministic, open_parsed, open_value, seal_deterministic, seal_value,
 };
@@ -126,8 +126,12 @@ const TOKEN_ATTEMPTS: usize = 4;
 /// The vault.
 pub struct Vault {
     store: Arc<dyn VaultStore>,
-    kek_wrap: AeadKey,
-    index_master: DerivedKey,
+    /// Seals KEKs of the AES suites: AES-256-GCM under HKDF-SHA256 of the root.
+    kek_wrap_nist: AeadKey,
+    /// Seals KEKs of the SM suite: SM4-GCM under HKDF-SM3 of the root.
+    kek_wrap_sm: AeadKey,
+    index_master_nist: DerivedKey,
+    index_master_sm: DerivedKey,
     keks: KeyCache<(KeyringName, u32), AeadKey>,
     data_keys: KeyCache<String, AeadKey>,
     siv_keys: KeyCache<String, SivKey>,
@@ -153,11 +157,16 @@ impl Vault {
     /// A vault whose KEKs are sealed under a key derived from `root`.
     pub fn new(root: &RootKey, store: Arc<dyn VaultStore>, options: VaultOptions) -> Result<Self> {
         let derived = root.derive("keyring-kek/v1")?;
-        let kek_wrap = AeadKey::from_bytes(derived.as_bytes())?;
+        let kek_wrap_nist = AeadKey::from_bytes(derived.as_bytes())?;
+        let derived = root.derive_in(Family::ShangMi, "keyring-kek/v1")?;
+        let sm4_len = Algorithm::Sm4Gcm.key_len();
+        let kek_wrap_sm = AeadKey::new(Algorithm::Sm4Gcm, &derived.as_bytes()[..sm4_len])?;
         Ok(Self {
             store,
-            kek_wrap,
-            index_master: root.derive("blind-index/v1")?,
+            kek_wrap_nist,
+            kek_wrap_sm,
+            index_master_nist: root.derive("blind-index/v1")?,
+            index_master_sm: root.derive_in(Family::ShangMi, "blind-index/v1")?,
             keks: KeyCache::new(1024, Duration::from_secs(3600)),
             data_keys: KeyCache::new(options.key_cache_capacity, options.key_cache_ttl),
             siv_keys: KeyCache::new(4096, options.key_cache_ttl),
@@ -180,13 +189,14 @@ impl Vault {
         let keyring = Keyring {
             name: name.clone(),
             suite,
+            suites_used: vec![suite],
             latest_version: 1,
             min_decryption_version: 1,
             rotation_period_secs,
             created_at: now,
             rotated_at: now,
         };
-        let first = self.new_kek(name, 1, now)?;
+        let first = self.new_kek(name, 1, suite, now)?;
         if !self.store.create_keyring(&keyring, &first, audit).await? {
             return Err(Error::KeyringExists);
         }
@@ -228,15 +238,26 @@ impl Vault {
     }
 
     /// Adds a new KEK version (recorded by the events `audit` makes for the new version
-    /// number); new ciphertexts use it from now on.
+    /// number); new ciphertexts use it from now on. With `suite`, the new version uses that
+    /// suite: the keyring moves to it, its older versions keep decrypting in theirs, and
+    /// [`Vault::reencrypt_stored_fields`] and [`Vault::rewrap`] move ciphertexts over. A
+    /// keyring cannot move to or from the deterministic suite, whose keys belong to fields
+    /// rather than subjects.
     pub async fn rotate(
         &self,
         name: &KeyringName,
+        suite: Option<Suite>,
         now: i64,
         audit: &(dyn Fn(u32) -> Vec<AccessEvent> + Send + Sync),
     ) -> Result<Keyring> {
         let current = self.keyring(name).await?;
-        if !self.add_version(&current, now, audit).await? {
+        let suite = suite.unwrap_or(current.suite);
+        if suite.is_deterministic() != current.suite.is_deterministic() {
+            return Err(Error::InvalidPolicy(
+                "a keyring cannot move to or from the deterministic suite aes256siv",
+            ));
+        }
+        if !self.add_version(&current, suite, now, audit).await? {
             return Err(Error::RotationConflict);
         }
         self.keyring(name).await
@@ -246,6 +267,7 @@ impl Vault {
     async fn add_version(
         &self,
         current: &Keyring,
+        suite: Suite,
         now: i64,
         audit: &(dyn Fn(u32) -> Vec<AccessEvent> + Send + Sync),
     ) -> Result<bool> {
@@ -253,7 +275,7 @@ impl Vault {
             .latest_version
             .checked_add(1)
             .ok_or(Error::InvalidPolicy("version limit reached"))?;
-        let kek = self.new_kek(&current.name, next, now)?;
+        let kek = self.new_kek(&current.name, next, suite, now)?;
         Ok(self.store.add_kek(&kek, &audit(next)).await?)
     }
 
@@ -334,7 +356,7 @@ impl Vault {
         }
         let ring = self.cached_keyring(keyring).await?;
         let version = ring.latest_version;
-        let ciphertext = if ring.suite == Suite::Aes256Siv {
+        let ciphertext = if ring.suite.is_deterministic() {
             // Boxed: the rare branch should not grow every encrypt's future.
             Box::pin(self.seal_deterministic_for(&ring, subject, field, value)).await?
         } else {
@@ -354,7 +376,7 @@ impl Vault {
         ciphertext: &str,
     ) -> Result<Zeroizing<String>> {
         let parsed = Ciphertext::parse(ciphertext)?;
-        if parsed.suite == Suite::Aes256Siv {
+        if parsed.suite.is_deterministic() {
             // Boxed: the rare branch should not grow every decrypt's future.
             return Box::pin(self.open_deterministic_for(&parsed, subject, field)).await;
         }
@@ -404,11 +426,11 @@ impl Vault {
         if let Some(k) = self.siv_keys.get(id.as_str()) {
             return Ok(k);
         }
-        let material = self.kek_material(keyring, version).await?;
+        let (material, _) = self.kek_material(keyring, version).await?;
         let mut bytes = Zeroizing::new([0u8; 64]);
         for (half, out) in bytes.chunks_mut(32).enumerate() {
             let label = format!("siv/v1|{}|{}", field.as_str(), half + 1);
-            let derived = Zeroizing::new(crate::root::hkdf32(&material, &label)?);
+            let derived = Zeroizing::new(crate::root::hkdf32(Family::Nist, &material, &label)?);
             out.copy_from_slice(derived.as_slice());
         }
         let key = Arc::new(SivKey::from_bytes(bytes));
@@ -440,7 +462,7 @@ impl Vault {
         now: i64,
     ) -> Result<(String, u32)> {
         let parsed = Ciphertext::parse(ciphertext)?;
-        let plain = if parsed.suite == Suite::Aes256Siv {
+        let plain = if parsed.suite.is_deterministic() {
             self.open_deterministic_for(&parsed, subject, field).await?
         } else {
             let key = self.data_key_for_reading(&parsed, subject).await?;
@@ -524,6 +546,7 @@ impl Vault {
     ) -> Result<Vec<String>> {
         let mut stored = Vec::with_capacity(writes.len());
         let mut index = Vec::new();
+        let family = self.cached_keyring(keyring).await?.suite.family();
         for w in writes {
             let max = w.field.kind().max_len();
             if w.value.len() > max {
@@ -545,7 +568,7 @@ impl Vault {
                 index.push(IndexEntry {
                     keyring: keyring.as_str().to_owned(),
                     field: w.field.as_str().to_owned(),
-                    digest: self.index_digest(keyring, &w.field, &w.value)?,
+                    digest: self.index_digest(family, keyring, &w.field, &w.value)?,
                     subject: subject.clone(),
                 });
             }
@@ -622,22 +645,37 @@ impl Vault {
         field: &FieldName,
         value: &str,
     ) -> Result<Vec<SubjectId>> {
-        let digest = self.index_digest(keyring, field, value)?;
-        Ok(self
-            .store
-            .search_index(keyring.as_str(), field.as_str(), &digest)
-            .await?)
+        let ring = self.cached_keyring(keyring).await?;
+        let mut found = Vec::new();
+        for family in Family::ALL {
+            if !ring.suites_used.iter().any(|s| s.family() == family) {
+                continue;
+            }
+            let digest = self.index_digest(family, keyring, field, value)?;
+            found.extend(
+                self.store
+                    .search_index(keyring.as_str(), field.as_str(), &digest)
+                    .await?,
+            );
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
     }
 
+    /// The blind-index entry of a value: HMAC-SHA256, or HMAC-SM3 for the SM family.
     fn index_digest(
         &self,
+        family: Family,
         keyring: &KeyringName,
         field: &FieldName,
         value: &str,
     ) -> Result<Vec<u8>> {
-        let key = self
-            .index_master
-            .derive(&key_label(keyring.as_str(), field.as_str()))?;
+        let master = match family {
+            Family::Nist => &self.index_master_nist,
+            Family::ShangMi => &self.index_master_sm,
+        };
+        let key = master.derive(&key_label(keyring.as_str(), field.as_str()))?;
         Ok(key.sign(normalize(field.kind(), value).as_bytes()).to_vec())
     }
 
@@ -721,7 +759,7 @@ impl Vault {
         audit: &(dyn Fn(u32) -> Vec<AccessEvent> + Send + Sync),
     ) -> Result<bool> {
         let ring = self.keyring(name).await?;
-        if !ring.is_due(now) || !self.add_version(&ring, now, audit).await? {
+        if !ring.is_due(now) || !self.add_version(&ring, ring.suite, now, audit).await? {
             return Ok(false);
         }
         self.keyring(name).await?;
@@ -788,14 +826,29 @@ impl Vault {
             .collect())
     }
 
-    fn new_kek(&self, keyring: &KeyringName, version: u32, now: i64) -> Result<SealedKek> {
-        let material = AeadKey::random_material();
+    /// The key that seals the KEKs of a suite's family.
+    fn kek_wrap(&self, family: Family) -> &AeadKey {
+        match family {
+            Family::Nist => &self.kek_wrap_nist,
+            Family::ShangMi => &self.kek_wrap_sm,
+        }
+    }
+
+    fn new_kek(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+        suite: Suite,
+        now: i64,
+    ) -> Result<SealedKek> {
+        let material = suite.key_algorithm().random_material();
         let sealed = self
-            .kek_wrap
+            .kek_wrap(suite.family())
             .seal(&kek_aad(keyring, version), material.as_slice())?;
         Ok(SealedKek {
             keyring: keyring.clone(),
             version,
+            suite,
             sealed,
             created_at: now,
         })
@@ -818,20 +871,23 @@ impl Vault {
         Ok(Arc::new(self.keyring(name).await?))
     }
 
-    /// The raw key material of a KEK version, unsealed with the root-derived key.
+    /// The raw key material of a KEK version and the version's suite, unsealed with the
+    /// root-derived key of the suite's family.
     async fn kek_material(
         &self,
         keyring: &KeyringName,
         version: u32,
-    ) -> Result<Zeroizing<Vec<u8>>> {
+    ) -> Result<(Zeroizing<Vec<u8>>, Suite)> {
         let sealed = self
             .store
             .kek(keyring, version)
             .await?
             .ok_or(Error::UnknownVersion)?;
-        self.kek_wrap
+        let material = self
+            .kek_wrap(sealed.suite.family())
             .open(&kek_aad(keyring, version), &sealed.sealed)
-            .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))
+            .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))?;
+        Ok((material, sealed.suite))
     }
 
     async fn kek(&self, keyring: &KeyringName, version: u32) -> Result<Arc<AeadKey>> {
@@ -839,21 +895,24 @@ impl Vault {
         if let Some(k) = self.keks.get(&id) {
             return Ok(k);
         }
-        let material = self.kek_material(keyring, version).await?;
-        let material: Zeroizing<[u8; 32]> = Zeroizing::new(
-            material
-                .as_slice()
-                .try_into()
+        let (material, suite) = self.kek_material(keyring, version).await?;
+        let key = Arc::new(
+            AeadKey::new(suite.key_algorithm(), &material)
                 .map_err(|_| Error::Corrupt("a keyring key has the wrong length"))?,
         );
-        let key = Arc::new(AeadKey::from_bytes(&material)?);
         self.keks.insert(id, Arc::clone(&key));
         Ok(key)
     }
 
-    fn open_data_key(&self, kek: &AeadKey, sealed: &SealedDataKey) -> Result<AeadKey> {
+    fn open_data_key(
+        &self,
+        kek: &AeadKey,
+        algorithm: Algorithm,
+        sealed: &SealedDataKey,
+    ) -> Result<AeadKey> {
         open_key(
             kek,
+            algorithm,
             &data_key_aad(
                 &sealed.keyring,
                 &sealed.subject,
@@ -868,7 +927,7 @@ impl Vault {
     /// Checks a ciphertext's suite and version against its keyring.
     async fn usable_version(&self, ciphertext: &Ciphertext) -> Result<()> {
         let ring = self.cached_keyring(&ciphertext.keyring).await?;
-        if ciphertext.suite != ring.suite {
+        if ciphertext.suite.is_deterministic() != ring.suite.is_deterministic() {
             return Err(Error::DecryptFailed);
         }
         if ciphertext.version > ring.latest_version {
@@ -890,11 +949,25 @@ impl Vault {
         subject: &SubjectId,
     ) -> Result<Arc<AeadKey>> {
         self.usable_version(ciphertext).await?;
+        let algorithm = ciphertext.suite.key_algorithm();
         let id = DataKeyId::new(&ciphertext.keyring, subject, ciphertext.version);
         if let Some(k) = self.data_keys.get(id.as_str())
             && !self.recently_erased(subject)
         {
-            return Ok(k);
+            return if k.algorithm() == algorithm {
+                Ok(k)
+            } else {
+                Err(Error::DecryptFailed)
+            };
+        }
+        // The version's own suite, which a ciphertext naming another one does not have.
+        if self
+            .kek(&ciphertext.keyring, ciphertext.version)
+            .await?
+            .algorithm()
+            != algorithm
+        {
+            return Err(Error::DecryptFailed);
         }
         let Some(sealed) = self
             .store
@@ -908,7 +981,7 @@ impl Vault {
             });
         };
         let kek = self.kek(&ciphertext.keyring, sealed.kek_version).await?;
-        let key = Arc::new(self.open_data_key(&kek, &sealed)?);
+        let key = Arc::new(self.open_data_key(&kek, algorithm, &sealed)?);
         if !self.recently_erased(subject) {
             self.data_keys
                 .insert(id.as_str().to_owned(), Arc::clone(&key));
@@ -933,7 +1006,7 @@ impl Vault {
         let sealed = match self.store.subject_key(&ring.name, subject, version).await? {
             Some(sealed) => sealed,
             None => {
-                let material = AeadKey::random_material();
+                let material = ring.suite.key_algorithm().random_material();
                 let candidate = SealedDataKey {
                     keyring: ring.name.clone(),
                     subject: subject.clone(),
@@ -959,7 +1032,7 @@ impl Vault {
         } else {
             self.kek(&ring.name, sealed.kek_version).await?
         };
-        let key = Arc::new(self.open_data_key(&kek, &sealed)?);
+        let key = Arc::new(self.open_data_key(&kek, ring.suite.key_algorithm(), &sealed)?);
         if !self.recently_erased(subject) {
             self.data_keys
                 .insert(id.as_str().to_owned(), Arc::clone(&key));

@@ -6,6 +6,7 @@
 //! `bm:kek:v1|<keyring>|<version>` so a sealed KEK cannot be moved to another keyring or
 //! version.
 
+use crate::aead::Algorithm;
 use crate::{Error, Result};
 
 /// The name of a keyring: 1 to 64 of `a-z`, `0-9`, `_`, `-`, starting with a letter or digit.
@@ -65,6 +66,25 @@ pub enum Suite {
     /// for an erased subject id, but the ciphertext itself stays decryptable). Choose it
     /// only where equality joins are needed, and prefer blind indexes for search.
     Aes256Siv,
+    /// SM4-GCM (RFC 8998) with 96-bit random nonces under each subject's own 128-bit SM4
+    /// data key, like `aes256gcm` but drawn wholly from the Chinese commercial algorithms:
+    /// KEKs are SM4-GCM keys sealed under an SM4 key derived from the root with HKDF-SM3,
+    /// and blind indexes are HMAC-SM3 under keys derived with HKDF-SM3 (GB/T 39786-2021).
+    Sm4Gcm,
+}
+
+/// The family of primitives a suite draws on for its derivations and blind indexes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Family {
+    /// HKDF-SHA256 and HMAC-SHA256 (the AES suites).
+    Nist,
+    /// HKDF-SM3 and HMAC-SM3 (the SM4 suite).
+    ShangMi,
+}
+
+impl Family {
+    /// Both families, in a fixed order.
+    pub const ALL: [Family; 2] = [Family::Nist, Family::ShangMi];
 }
 
 impl Suite {
@@ -73,7 +93,33 @@ impl Suite {
         match self {
             Suite::Aes256Gcm => "aes256gcm",
             Suite::Aes256Siv => "aes256siv",
+            Suite::Sm4Gcm => "sm4gcm",
         }
+    }
+
+    /// Every suite.
+    pub const ALL: [Suite; 3] = [Suite::Aes256Gcm, Suite::Aes256Siv, Suite::Sm4Gcm];
+
+    /// The family of primitives for its key derivations and blind indexes.
+    pub fn family(self) -> Family {
+        match self {
+            Suite::Aes256Gcm | Suite::Aes256Siv => Family::Nist,
+            Suite::Sm4Gcm => Family::ShangMi,
+        }
+    }
+
+    /// The AEAD of its KEKs and subject data keys (a deterministic keyring's KEK is an
+    /// AES-256 key from which its SIV keys are derived).
+    pub fn key_algorithm(self) -> Algorithm {
+        match self {
+            Suite::Aes256Gcm | Suite::Aes256Siv => Algorithm::Aes256Gcm,
+            Suite::Sm4Gcm => Algorithm::Sm4Gcm,
+        }
+    }
+
+    /// Whether equal values give equal ciphertexts (`aes256siv`).
+    pub fn is_deterministic(self) -> bool {
+        self == Suite::Aes256Siv
     }
 
     /// Parses a suite name.
@@ -81,6 +127,7 @@ impl Suite {
         match raw {
             "aes256gcm" => Ok(Suite::Aes256Gcm),
             "aes256siv" => Ok(Suite::Aes256Siv),
+            "sm4gcm" => Ok(Suite::Sm4Gcm),
             _ => Err(Error::UnknownSuite),
         }
     }
@@ -88,16 +135,13 @@ impl Suite {
     /// Whether its ciphertexts are bound to the subject they were made for (every suite but
     /// the deterministic one).
     pub fn binds_subject(self) -> bool {
-        match self {
-            Suite::Aes256Gcm => true,
-            Suite::Aes256Siv => false,
-        }
+        !self.is_deterministic()
     }
 
     /// The shortest payload a ciphertext of this suite can have.
     pub(crate) fn min_payload(self) -> usize {
         match self {
-            Suite::Aes256Gcm => crate::aead::NONCE_LEN + crate::aead::TAG_LEN,
+            Suite::Aes256Gcm | Suite::Sm4Gcm => crate::aead::NONCE_LEN + crate::aead::TAG_LEN,
             Suite::Aes256Siv => 16,
         }
     }
@@ -108,8 +152,11 @@ impl Suite {
 pub struct Keyring {
     /// Its name.
     pub name: KeyringName,
-    /// Its algorithm suite.
+    /// Its algorithm suite: the suite of its newest version, which new ciphertexts use.
     pub suite: Suite,
+    /// Every suite any of its versions uses, oldest first (more than one while the keyring
+    /// moves from one suite to another); searches look up blind-index entries under each.
+    pub suites_used: Vec<Suite>,
     /// The newest KEK version: new ciphertexts use it.
     pub latest_version: u32,
     /// The oldest version that still decrypts.
@@ -138,6 +185,8 @@ pub struct SealedKek {
     pub keyring: KeyringName,
     /// The version.
     pub version: u32,
+    /// The suite of this version's ciphertexts (and so the algorithm of the KEK).
+    pub suite: Suite,
     /// `nonce ‖ sealed key ‖ tag`.
     pub sealed: Vec<u8>,
     /// When it was made (Unix seconds).

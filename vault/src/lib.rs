@@ -27,16 +27,17 @@ pub mod index;
 mod keyring;
 mod root;
 pub mod seal;
+pub mod shangmi;
 mod store;
 mod subject;
 pub mod token;
 
-pub use aead::AeadKey;
+pub use aead::{AeadKey, Algorithm};
 pub use engine::{FieldWrite, ReadField};
 pub use engine::{Vault, VaultOptions};
 pub use error::{Error, Result};
 pub use field::{FieldName, FieldType};
-pub use keyring::{Keyring, KeyringName, SealedKek, Suite};
+pub use keyring::{Family, Keyring, KeyringName, SealedKek, Suite};
 pub use root::{
     DerivedKey, KdfParams, Passphrase, RootKey, SealedRootKey, seal_root_key, unseal_root_key,
 };

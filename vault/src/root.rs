@@ -12,6 +12,7 @@ use ring::{hkdf, hmac};
 use serde::{Deserialize, Serialize};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
+use crate::keyring::Family;
 use crate::{Error, Result};
 
 /// Length of the root key and of derived keys, in bytes.
@@ -39,19 +40,37 @@ impl RootKey {
     ///
     /// Different labels give unrelated keys; the same label always gives the same key.
     pub fn derive(&self, label: &str) -> Result<DerivedKey> {
-        hkdf32(&self.0, label).map(DerivedKey)
+        self.derive_in(Family::Nist, label)
+    }
+
+    /// Derives a key for one use with the KDF of `family`: HKDF-SHA256 or HKDF-SM3. The two
+    /// families give unrelated keys for one label.
+    pub fn derive_in(&self, family: Family, label: &str) -> Result<DerivedKey> {
+        Ok(DerivedKey {
+            bytes: hkdf32(family, &self.0, label)?,
+            family,
+        })
     }
 }
 
-/// HKDF-SHA256 (RFC 5869) of `ikm` with a fixed salt and `label` as the info.
-pub(crate) fn hkdf32(ikm: &[u8], label: &str) -> Result<[u8; KEY_LEN]> {
-    let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, b"baomi/derive/v1").extract(ikm);
-    let info = [label.as_bytes()];
-    let okm = prk
-        .expand(&info, hkdf::HKDF_SHA256)
-        .map_err(|_| Error::Crypto)?;
+/// The salt of every derivation.
+const DERIVE_SALT: &[u8] = b"baomi/derive/v1";
+
+/// HKDF (RFC 5869) of `ikm` with a fixed salt and `label` as the info, over SHA-256 (ring)
+/// or SM3 (RustCrypto's `hkdf` and `sm3`).
+pub(crate) fn hkdf32(family: Family, ikm: &[u8], label: &str) -> Result<[u8; KEY_LEN]> {
     let mut out = [0u8; KEY_LEN];
-    okm.fill(&mut out).map_err(|_| Error::Crypto)?;
+    match family {
+        Family::Nist => {
+            let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, DERIVE_SALT).extract(ikm);
+            let info = [label.as_bytes()];
+            let okm = prk
+                .expand(&info, hkdf::HKDF_SHA256)
+                .map_err(|_| Error::Crypto)?;
+            okm.fill(&mut out).map_err(|_| Error::Crypto)?;
+        }
+        Family::ShangMi => crate::shangmi::hkdf_sm3(DERIVE_SALT, ikm, label.as_bytes(), &mut out)?,
+    }
     Ok(out)
 }
 
@@ -61,41 +80,61 @@ impl std::fmt::Debug for RootKey {
     }
 }
 
-/// A key derived from the root key for one purpose (see [`RootKey::derive`]).
+/// A key derived from the root key for one purpose (see [`RootKey::derive`]), with the
+/// family of primitives it was derived with: its further derivations and MACs use the same
+/// family.
 #[derive(Zeroize, ZeroizeOnDrop)]
-pub struct DerivedKey([u8; KEY_LEN]);
+pub struct DerivedKey {
+    bytes: [u8; KEY_LEN],
+    #[zeroize(skip)]
+    family: Family,
+}
 
 impl DerivedKey {
     /// Lends the key bytes to `f` (to build a signing key from them elsewhere) without
     /// copying them out.
     pub fn with_bytes<R>(&self, f: impl FnOnce(&[u8; KEY_LEN]) -> R) -> R {
-        f(&self.0)
+        f(&self.bytes)
     }
 
     /// The key bytes, for building a cipher from them inside this crate.
     pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
-        &self.0
+        &self.bytes
     }
 
-    /// HMAC-SHA256 of `message` under this key.
+    /// HMAC of `message` under this key: HMAC-SHA256, or HMAC-SM3 for a key of the SM
+    /// family.
     pub fn sign(&self, message: &[u8]) -> [u8; 32] {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
-        let tag = hmac::sign(&key, message);
-        let mut out = [0u8; 32];
-        out.copy_from_slice(tag.as_ref());
-        out
+        match self.family {
+            Family::Nist => {
+                let key = hmac::Key::new(hmac::HMAC_SHA256, &self.bytes);
+                let tag = hmac::sign(&key, message);
+                let mut out = [0u8; 32];
+                out.copy_from_slice(tag.as_ref());
+                out
+            }
+            Family::ShangMi => crate::shangmi::hmac_sm3(&self.bytes, message),
+        }
     }
 
-    /// Derives a further key for one use, named by `label` (HKDF-SHA256 with this key as the
-    /// input keying material).
+    /// Derives a further key for one use, named by `label` (HKDF of this key's family with
+    /// this key as the input keying material).
     pub fn derive(&self, label: &str) -> Result<DerivedKey> {
-        hkdf32(&self.0, label).map(DerivedKey)
+        Ok(DerivedKey {
+            bytes: hkdf32(self.family, &self.bytes, label)?,
+            family: self.family,
+        })
     }
 
-    /// Checks an HMAC-SHA256 tag in constant time.
+    /// Checks a tag made by [`DerivedKey::sign`] in constant time.
     pub fn verify(&self, message: &[u8], tag: &[u8]) -> Result<()> {
-        let key = hmac::Key::new(hmac::HMAC_SHA256, &self.0);
-        hmac::verify(&key, message, tag).map_err(|_| Error::Crypto)
+        match self.family {
+            Family::Nist => {
+                let key = hmac::Key::new(hmac::HMAC_SHA256, &self.bytes);
+                hmac::verify(&key, message, tag).map_err(|_| Error::Crypto)
+            }
+            Family::ShangMi => crate::shangmi::verify_hmac_sm3(&self.bytes, message, tag),
+        }
     }
 }
 

@@ -282,6 +282,35 @@ mod tests {
 
     const KAT_CIPHERTEXT: &str = include_str!("../testdata/kat-aes256gcm.txt");
 
+    /// The same for the SM suite: SM4 key bytes 0..16, nonce bytes 0..12. Recomputed
+    /// independently with pyca/cryptography: `Cipher(algorithms.SM4(bytes(range(16))),
+    /// modes.GCM(bytes(range(12))))` over `13800138000` with associated data
+    /// `bm:v1:sm4gcm:default:1|u-10086|mobile`.
+    #[test]
+    fn known_answer_vector_of_the_sm_suite() {
+        let material: Vec<u8> = (0u8..16).collect();
+        let key = AeadKey::new(crate::aead::Algorithm::Sm4Gcm, &material).unwrap();
+        let (keyring, subject, field) = ctx();
+        let header = Ciphertext::header(Suite::Sm4Gcm, &keyring, 1);
+        let nonce: [u8; 12] = core::array::from_fn(|i| i as u8);
+        let payload = key
+            .seal_with_nonce(&aad(&header, &subject, &field), b"13800138000", nonce)
+            .unwrap();
+        let text = format!("{header}:{}", BASE64URL_NOPAD.encode(&payload));
+        assert_eq!(text, include_str!("../testdata/kat-sm4gcm.txt"));
+        let parsed = Ciphertext::parse(&text).unwrap();
+        assert_eq!(parsed.suite, Suite::Sm4Gcm);
+        assert_eq!(
+            open_value(&key, &parsed, &subject, &field)
+                .unwrap()
+                .as_str(),
+            "13800138000"
+        );
+        // Relabelled as the AES suite, the header no longer matches what was sealed.
+        let relabelled = Ciphertext::parse(&text.replacen("sm4gcm", "aes256gcm", 1)).unwrap();
+        assert!(open_value(&key, &relabelled, &subject, &field).is_err());
+    }
+
     #[test]
     fn swapped_context_fails() {
         let key = AeadKey::from_bytes(&AeadKey::random_material()).unwrap();
@@ -314,7 +343,7 @@ mod tests {
             "",
             "bm:v1:",
             "bm:v2:aes256gcm:default:1:AAAA",
-            "bm:v1:sm4gcm:default:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:sm9gcm:default:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "bm:v1:aes256gcm:Default:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "bm:v1:aes256gcm:default:01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "bm:v1:aes256gcm:default:0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
