@@ -110,12 +110,19 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     if swept > 0 {
         tracing::warn!(rows = swept, "rows of erased subjects removed at start-up");
     }
+    let signature_algorithms: Vec<_> = config
+        .audit
+        .signature_algorithms
+        .iter()
+        .map(|s| s.algorithm())
+        .collect();
     let audit_log = Arc::new(
         AuditLog::new(
             Arc::clone(&store) as Arc<dyn baomi_audit::LogStore>,
             &unsealed.root,
             &config.audit_origin,
             config.audit.subject_view_operator,
+            &signature_algorithms,
         )
         .map_err(|e| SetupError::Other(format!("audit log: {e}")))?,
     );
@@ -135,6 +142,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
                     &unsealed.root,
                     &config.audit_origin,
                     config.audit.subject_view_operator,
+                    &signature_algorithms,
                 )
                 .map_err(|e| SetupError::Other(format!("audit replica: {e}")))?,
             )

@@ -1,27 +1,40 @@
 //! Signed checkpoints: the tree size and root, in the text form of C2SP's `tlog-checkpoint`,
-//! signed as a C2SP signed note with Ed25519 (ring).
+//! signed as a C2SP signed note with Ed25519 (ring), SM2 (RustCrypto's `sm2`), or both.
 //!
 //! ```text
 //! <origin>
 //! <tree size, decimal>
 //! <root hash, standard base64>
 //!
-//! — <key name> <base64(key id (4 bytes) ‖ Ed25519 signature (64 bytes))>
+//! — <key name> <base64(key id (4 bytes) ‖ signature (64 bytes))>
+//! — <key name> <base64(key id ‖ signature)>        (a second line when both sign)
 //! ```
 //!
-//! The signature covers the note's text up to and including the newline after the root. The
-//! key id is the first four bytes of `SHA-256(key name ‖ "\n" ‖ 0x01 ‖ public key)`, and the
-//! verifier key is published as `<key name>+<key id, hex>+<base64(0x01 ‖ public key)>`, so
-//! anyone can check a checkpoint offline.
+//! The signatures cover the note's text up to and including the newline after the root. A
+//! key's id is the first four bytes of `SHA-256(key name ‖ "\n" ‖ algorithm byte ‖ public
+//! key)`, and its verifier key is published as `<key name>+<key id, hex>+<base64(algorithm
+//! byte ‖ public key)>`, so anyone can check a checkpoint offline.
+//!
+//! - Ed25519: algorithm byte `0x01` (C2SP), 32-byte public key, 64-byte signature.
+//! - SM2 (GB/T 32918.2-2016 with SM3 and the standard default user id `1234567812345678`):
+//!   algorithm byte `0xff` (C2SP's byte for signature types it does not define; this use is
+//!   Baomi's own), the 65-byte uncompressed SEC1 public key, and the signature as `r ‖ s`
+//!   (32 bytes each). `openssl dgst -sm3 -verify key.pem -sigopt distid:1234567812345678`
+//!   checks the same signature once it is DER-encoded.
 
 use data_encoding::{BASE64, HEXLOWER};
 use ring::digest::{SHA256, digest};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use sm2::dsa::signature::{Signer, Verifier};
 
 use crate::merkle::Hash;
 
 /// The algorithm byte of Ed25519 keys in signed notes.
 const ED25519_ALG: u8 = 0x01;
+/// The algorithm byte of SM2 keys in Baomi's signed notes.
+const SM2_ALG: u8 = 0xff;
+/// The standard default user id (distinguishing identifier) of SM2 signatures.
+pub const SM2_DEFAULT_ID: &str = "1234567812345678";
 /// The dash that starts a signature line (U+2014) and a space.
 const SIGNATURE_PREFIX: &str = "\u{2014} ";
 
@@ -65,10 +78,94 @@ impl Checkpoint {
     }
 }
 
-/// Signs checkpoints with an Ed25519 key.
+/// A signature algorithm for checkpoints and signed documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SignatureAlgorithm {
+    /// Ed25519 (RFC 8032).
+    Ed25519,
+    /// SM2 with SM3 and the default user id (GB/T 32918.2-2016, GB/T 35276-2017).
+    Sm2,
+}
+
+impl SignatureAlgorithm {
+    /// The algorithm's name in configuration and in receipts: `ed25519` or `sm2`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureAlgorithm::Ed25519 => "ed25519",
+            SignatureAlgorithm::Sm2 => "sm2",
+        }
+    }
+
+    /// Parses `ed25519` or `sm2`.
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "ed25519" => Some(SignatureAlgorithm::Ed25519),
+            "sm2" => Some(SignatureAlgorithm::Sm2),
+            _ => None,
+        }
+    }
+
+    fn byte(self) -> u8 {
+        match self {
+            SignatureAlgorithm::Ed25519 => ED25519_ALG,
+            SignatureAlgorithm::Sm2 => SM2_ALG,
+        }
+    }
+}
+
+/// One signing key. Neither ring's Ed25519 key pair nor `sm2`'s signing key wipes its secret
+/// when dropped; both live as long as the process, like the root key they come from.
+enum SigningKey {
+    Ed25519(Ed25519KeyPair),
+    Sm2(Box<sm2::dsa::SigningKey>),
+}
+
+impl SigningKey {
+    fn algorithm(&self) -> SignatureAlgorithm {
+        match self {
+            SigningKey::Ed25519(_) => SignatureAlgorithm::Ed25519,
+            SigningKey::Sm2(_) => SignatureAlgorithm::Sm2,
+        }
+    }
+
+    fn public(&self) -> Vec<u8> {
+        match self {
+            SigningKey::Ed25519(k) => k.public_key().as_ref().to_vec(),
+            SigningKey::Sm2(k) => k.verifying_key().to_sec1_bytes().to_vec(),
+        }
+    }
+
+    fn sign(&self, message: &[u8]) -> Vec<u8> {
+        match self {
+            SigningKey::Ed25519(k) => k.sign(message).as_ref().to_vec(),
+            SigningKey::Sm2(k) => {
+                let signature: sm2::dsa::Signature = k.sign(message);
+                signature.to_bytes().to_vec()
+            }
+        }
+    }
+}
+
+/// An SM2 signing key from a 32-byte seed: the seed is the secret scalar unless it is zero or
+/// not below the group order (odds about 2^-32), in which case its SM3 digest is tried, and
+/// so on.
+fn sm2_key(seed: &[u8; 32]) -> Result<sm2::dsa::SigningKey, CheckpointError> {
+    use sm3::Digest;
+    let mut candidate = zeroize::Zeroizing::new(*seed);
+    for _ in 0..64 {
+        if let Ok(key) = sm2::dsa::SigningKey::from_slice(SM2_DEFAULT_ID, candidate.as_slice()) {
+            return Ok(key);
+        }
+        let next: [u8; 32] = sm3::Sm3::digest(candidate.as_slice()).into();
+        *candidate = next;
+    }
+    Err(CheckpointError::Key)
+}
+
+/// Signs checkpoints and documents with one or two keys (Ed25519, SM2, or both).
 pub struct CheckpointSigner {
     name: String,
-    key: Ed25519KeyPair,
+    keys: Vec<SigningKey>,
 }
 
 impl std::fmt::Debug for CheckpointSigner {
@@ -79,11 +176,11 @@ impl std::fmt::Debug for CheckpointSigner {
     }
 }
 
-fn key_id(name: &str, public: &[u8]) -> [u8; 4] {
+fn key_id(name: &str, algorithm: u8, public: &[u8]) -> [u8; 4] {
     let mut input = Vec::with_capacity(name.len() + 2 + public.len());
     input.extend_from_slice(name.as_bytes());
     input.push(b'\n');
-    input.push(ED25519_ALG);
+    input.push(algorithm);
     input.extend_from_slice(public);
     let d = digest(&SHA256, &input);
     let mut id = [0u8; 4];
@@ -94,54 +191,146 @@ fn key_id(name: &str, public: &[u8]) -> [u8; 4] {
 impl CheckpointSigner {
     /// A signer named `name` (no spaces, no `+`) with the Ed25519 key of a 32-byte seed.
     pub fn new(name: &str, seed: &[u8; 32]) -> Result<Self, CheckpointError> {
+        Self::with_keys(name, &[(SignatureAlgorithm::Ed25519, seed)])
+    }
+
+    /// A signer named `name` with one key per entry (each from its own 32-byte seed), in the
+    /// order given: the first is the primary key, whose verifier key
+    /// [`CheckpointSigner::verifier_key`] returns.
+    pub fn with_keys(
+        name: &str,
+        keys: &[(SignatureAlgorithm, &[u8; 32])],
+    ) -> Result<Self, CheckpointError> {
         if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '+') {
             return Err(CheckpointError::Key);
         }
-        let key = Ed25519KeyPair::from_seed_unchecked(seed).map_err(|_| CheckpointError::Key)?;
+        if keys.is_empty() {
+            return Err(CheckpointError::Key);
+        }
+        let keys = keys
+            .iter()
+            .map(|(algorithm, seed)| match algorithm {
+                SignatureAlgorithm::Ed25519 => Ed25519KeyPair::from_seed_unchecked(*seed)
+                    .map(SigningKey::Ed25519)
+                    .map_err(|_| CheckpointError::Key),
+                SignatureAlgorithm::Sm2 => sm2_key(seed).map(|k| SigningKey::Sm2(Box::new(k))),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             name: name.to_owned(),
-            key,
+            keys,
         })
     }
 
-    /// The verifier key to publish: `<name>+<key id>+<base64(0x01 ‖ public key)>`.
+    /// The algorithms this signer signs with, primary first.
+    pub fn algorithms(&self) -> Vec<SignatureAlgorithm> {
+        self.keys.iter().map(SigningKey::algorithm).collect()
+    }
+
+    /// The primary key's verifier key, to publish:
+    /// `<name>+<key id>+<base64(algorithm byte ‖ public key)>`.
     pub fn verifier_key(&self) -> String {
-        let public = self.key.public_key().as_ref();
-        let mut encoded = vec![ED25519_ALG];
-        encoded.extend_from_slice(public);
-        format!(
-            "{}+{}+{}",
-            self.name,
-            HEXLOWER.encode(&key_id(&self.name, public)),
-            BASE64.encode(&encoded)
-        )
+        self.verifier_keys()
+            .into_iter()
+            .next()
+            .map(|(_, key)| key)
+            .unwrap_or_default()
+    }
+
+    /// Every key's algorithm and verifier key, primary first.
+    pub fn verifier_keys(&self) -> Vec<(SignatureAlgorithm, String)> {
+        self.keys
+            .iter()
+            .map(|k| {
+                let public = k.public();
+                let alg = k.algorithm().byte();
+                let mut encoded = vec![alg];
+                encoded.extend_from_slice(&public);
+                let key = format!(
+                    "{}+{}+{}",
+                    self.name,
+                    HEXLOWER.encode(&key_id(&self.name, alg, &public)),
+                    BASE64.encode(&encoded)
+                );
+                (k.algorithm(), key)
+            })
+            .collect()
     }
 
     /// Signs `message` for `context` (a name for the kind of document, e.g.
-    /// `baomi-consent-receipt/1`) with the same key: the standard base64 of the Ed25519
-    /// signature of `context ‖ "\n" ‖ message`. A checkpoint's signed text is the log's
-    /// origin, a decimal size and a hash on three lines, so the two never pass for each other.
+    /// `baomi-consent-receipt/1`) with the primary key: the standard base64 of the signature
+    /// of `context ‖ "\n" ‖ message`. A checkpoint's signed text is the log's origin, a
+    /// decimal size and a hash on three lines, so the two never pass for each other.
     pub fn sign_detached(&self, context: &str, message: &[u8]) -> String {
-        let signature = self.key.sign(&detached_input(context, message));
-        BASE64.encode(signature.as_ref())
+        self.sign_detached_all(context, message)
+            .into_iter()
+            .next()
+            .map(|(_, _, signature)| signature)
+            .unwrap_or_default()
     }
 
-    /// The signed note of `checkpoint`.
+    /// [`CheckpointSigner::sign_detached`] with every key: (algorithm, verifier key,
+    /// signature), primary first.
+    pub fn sign_detached_all(
+        &self,
+        context: &str,
+        message: &[u8],
+    ) -> Vec<(SignatureAlgorithm, String, String)> {
+        let input = detached_input(context, message);
+        self.keys
+            .iter()
+            .zip(self.verifier_keys())
+            .map(|(k, (alg, key))| (alg, key, BASE64.encode(&k.sign(&input))))
+            .collect()
+    }
+
+    /// The signed note of `checkpoint`, with one signature line per key.
     pub fn sign(&self, checkpoint: &Checkpoint) -> String {
         let body = checkpoint.body();
-        let signature = self.key.sign(body.as_bytes());
-        let mut blob = key_id(&self.name, self.key.public_key().as_ref()).to_vec();
-        blob.extend_from_slice(signature.as_ref());
-        format!(
-            "{body}\n{SIGNATURE_PREFIX}{} {}\n",
-            self.name,
-            BASE64.encode(&blob)
-        )
+        let mut note = format!("{body}\n");
+        for key in &self.keys {
+            let mut blob = key_id(&self.name, key.algorithm().byte(), &key.public()).to_vec();
+            blob.extend_from_slice(&key.sign(body.as_bytes()));
+            note.push_str(&format!(
+                "{SIGNATURE_PREFIX}{} {}\n",
+                self.name,
+                BASE64.encode(&blob)
+            ));
+        }
+        note
     }
 }
 
-/// A verifier key's name, key id and Ed25519 public key.
-fn parse_verifier_key(verifier_key: &str) -> Result<(&str, [u8; 4], Vec<u8>), CheckpointError> {
+/// A parsed verifier key.
+struct VerifierKey<'a> {
+    name: &'a str,
+    id: [u8; 4],
+    algorithm: SignatureAlgorithm,
+    public: Vec<u8>,
+}
+
+impl VerifierKey<'_> {
+    fn verify(&self, message: &[u8], signature: &[u8]) -> bool {
+        match self.algorithm {
+            SignatureAlgorithm::Ed25519 => UnparsedPublicKey::new(&ED25519, &self.public)
+                .verify(message, signature)
+                .is_ok(),
+            SignatureAlgorithm::Sm2 => {
+                let Ok(key) = sm2::dsa::VerifyingKey::from_sec1_bytes(SM2_DEFAULT_ID, &self.public)
+                else {
+                    return false;
+                };
+                let Ok(signature) = sm2::dsa::Signature::from_slice(signature) else {
+                    return false;
+                };
+                key.verify(message, &signature).is_ok()
+            }
+        }
+    }
+}
+
+/// Parses a verifier key of either algorithm, checking its key id.
+fn parse_verifier_key(verifier_key: &str) -> Result<VerifierKey<'_>, CheckpointError> {
     let mut parts = verifier_key.splitn(3, '+');
     let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -150,14 +339,23 @@ fn parse_verifier_key(verifier_key: &str) -> Result<(&str, [u8; 4], Vec<u8>), Ch
     let key = BASE64
         .decode(key_b64.as_bytes())
         .map_err(|_| CheckpointError::VerifierKey)?;
-    let Some((&ED25519_ALG, public)) = key.split_first() else {
-        return Err(CheckpointError::VerifierKey);
+    let (algorithm, public) = match key.split_first() {
+        Some((&ED25519_ALG, public)) if public.len() == 32 => (SignatureAlgorithm::Ed25519, public),
+        Some((&SM2_ALG, public)) if public.len() == 65 && public[0] == 0x04 => {
+            (SignatureAlgorithm::Sm2, public)
+        }
+        _ => return Err(CheckpointError::VerifierKey),
     };
-    let id = key_id(name, public);
+    let id = key_id(name, algorithm.byte(), public);
     if HEXLOWER.encode(&id) != id_hex {
         return Err(CheckpointError::VerifierKey);
     }
-    Ok((name, id, public.to_vec()))
+    Ok(VerifierKey {
+        name,
+        id,
+        algorithm,
+        public: public.to_vec(),
+    })
 }
 
 fn detached_input(context: &str, message: &[u8]) -> Vec<u8> {
@@ -175,13 +373,20 @@ pub fn verify_detached(
     signature: &str,
     verifier_key: &str,
 ) -> Result<(), CheckpointError> {
-    let (_, _, public) = parse_verifier_key(verifier_key)?;
+    let key = parse_verifier_key(verifier_key)?;
     let signature = BASE64
         .decode(signature.as_bytes())
         .map_err(|_| CheckpointError::BadSignature)?;
-    UnparsedPublicKey::new(&ED25519, &public)
-        .verify(&detached_input(context, message), &signature)
-        .map_err(|_| CheckpointError::BadSignature)
+    if key.verify(&detached_input(context, message), &signature) {
+        Ok(())
+    } else {
+        Err(CheckpointError::BadSignature)
+    }
+}
+
+/// The algorithm of a verifier key.
+pub fn verifier_key_algorithm(verifier_key: &str) -> Result<SignatureAlgorithm, CheckpointError> {
+    parse_verifier_key(verifier_key).map(|k| k.algorithm)
 }
 
 /// Checks that `verifier_key` has the `<name>+<key id>+<key>` form and a matching key id.
@@ -189,15 +394,15 @@ pub fn check_verifier_key(verifier_key: &str) -> Result<(), CheckpointError> {
     parse_verifier_key(verifier_key).map(|_| ())
 }
 
-/// Checks a signed checkpoint note against a verifier key and returns what it states.
+/// Checks a signed checkpoint note against a verifier key (Ed25519 or SM2) and returns what
+/// it states. Signature lines by other keys are passed over.
 pub fn verify(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
-    let (name, id, public) = parse_verifier_key(verifier_key)?;
+    let key = parse_verifier_key(verifier_key)?;
     let (body, signatures) = note.split_once("\n\n").ok_or(CheckpointError::Malformed(
         "no blank line before the signatures",
     ))?;
     let body = format!("{body}\n");
     let checkpoint = parse_body(&body)?;
-    let verifier = UnparsedPublicKey::new(&ED25519, &public);
     for line in signatures.lines() {
         let Some(rest) = line.strip_prefix(SIGNATURE_PREFIX) else {
             continue;
@@ -208,10 +413,10 @@ pub fn verify(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointEr
         let Ok(blob) = BASE64.decode(b64.as_bytes()) else {
             continue;
         };
-        if signer == name
+        if signer == key.name
             && blob.len() == 68
-            && blob[..4] == id
-            && verifier.verify(body.as_bytes(), &blob[4..]).is_ok()
+            && blob[..4] == key.id
+            && key.verify(body.as_bytes(), &blob[4..])
         {
             return Ok(checkpoint);
         }
@@ -265,6 +470,113 @@ mod tests {
         assert!(note.starts_with("baomi.test/audit\n42\n"));
         assert!(note.contains("\n\n\u{2014} baomi-test "));
         assert_eq!(verify(&note, &s.verifier_key()).unwrap(), checkpoint());
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        data_encoding::HEXLOWER_PERMISSIVE
+            .decode(s.as_bytes())
+            .unwrap()
+    }
+
+    /// A verifier key for an SM2 public key (65 bytes, uncompressed).
+    fn sm2_verifier_key(name: &str, public: &[u8]) -> String {
+        let mut encoded = vec![SM2_ALG];
+        encoded.extend_from_slice(public);
+        format!(
+            "{name}+{}+{}",
+            HEXLOWER.encode(&key_id(name, SM2_ALG, public)),
+            BASE64.encode(&encoded)
+        )
+    }
+
+    /// The signature example on the recommended curve of GM/T 0003.5-2012 Annex A (as
+    /// OpenSSL's `test/sm2_internal_test.c` cites it): user id `1234567812345678`, message
+    /// `message digest`.
+    #[test]
+    fn sm2_verifies_the_standards_example() {
+        let key = VerifierKey {
+            name: "x",
+            id: [0; 4],
+            algorithm: SignatureAlgorithm::Sm2,
+            public: hex(
+                "0409f9df311e5421a150dd7d161e4bc5c672179fad1833fc076bb08ff356f35020\
+                 ccea490ce26775a52dc6ea718cc1aa600aed05fbf35e084a6632f6072da9ad13",
+            ),
+        };
+        let mut rs = hex("f5a03b0648d2c4630eeac513e1bb81a15944da3827d5b74143ac7eaceee720b3");
+        rs.extend(hex(
+            "b1b6aa29df212fd8763182bc0d421ca1bb9038fd1f7f42d4840b69c485bbc1aa",
+        ));
+        assert!(key.verify(b"message digest", &rs));
+        assert!(!key.verify(b"message digesT", &rs));
+    }
+
+    /// A signature made by OpenSSL 3 (`openssl dgst -sm3 -sign key.pem -sigopt
+    /// distid:1234567812345678`) over `baomi checkpoint test`; the same private scalar as our
+    /// seed gives the same public key, and our own signature verifies under it.
+    #[test]
+    fn sm2_agrees_with_openssl() {
+        let d: [u8; 32] = hex("b92f091e84ed3371d1f2154061917b1143b154aa64725b961316f1c04e16a662")
+            .try_into()
+            .unwrap();
+        let public = hex(
+            "0449026abb2b898785778092283a2f5b7697cf78c05e1584045ce89c21c7e41632\
+             e87190c2ee8c13c8b52b0195a64212732b45b0c88488c2ad41414e9ffd29fd20",
+        );
+        let signer = CheckpointSigner::with_keys("t", &[(SignatureAlgorithm::Sm2, &d)]).unwrap();
+        let key = sm2_verifier_key("t", &public);
+        assert_eq!(signer.verifier_key(), key);
+        let parsed = parse_verifier_key(&key).unwrap();
+        let openssl = hex(
+            "6acb1686c60ea03b34dfc0df9ba031164abd01f31c6f97c6a876a71bbf53b945\
+             ee4de973284289e1304794542c39fefefa6cc486ce07f3e40d366247f937a0c7",
+        );
+        assert!(parsed.verify(b"baomi checkpoint test", &openssl));
+        let ours = signer.keys[0].sign(b"baomi checkpoint test");
+        assert!(parsed.verify(b"baomi checkpoint test", &ours));
+    }
+
+    #[test]
+    fn notes_signed_with_both_algorithms_verify_with_either_key() {
+        let s = CheckpointSigner::with_keys(
+            "baomi-test",
+            &[
+                (SignatureAlgorithm::Ed25519, &[7u8; 32]),
+                (SignatureAlgorithm::Sm2, &[9u8; 32]),
+            ],
+        )
+        .unwrap();
+        let note = s.sign(&checkpoint());
+        assert_eq!(note.matches(SIGNATURE_PREFIX).count(), 2, "{note}");
+        let keys = s.verifier_keys();
+        assert_eq!(keys[0].0, SignatureAlgorithm::Ed25519);
+        assert_eq!(keys[1].0, SignatureAlgorithm::Sm2);
+        // The Ed25519 key is the one an Ed25519-only signer with that seed has.
+        assert_eq!(keys[0].1, signer().verifier_key());
+        for (alg, key) in &keys {
+            assert_eq!(verify(&note, key).unwrap(), checkpoint());
+            assert_eq!(verifier_key_algorithm(key).unwrap(), *alg);
+            let bigger = note.replacen("\n42\n", "\n43\n", 1);
+            assert_eq!(verify(&bigger, key), Err(CheckpointError::BadSignature));
+        }
+        // An SM2-only signer's note has one line, which the Ed25519 key does not verify.
+        let sm2_only =
+            CheckpointSigner::with_keys("baomi-test", &[(SignatureAlgorithm::Sm2, &[9u8; 32])])
+                .unwrap();
+        let note = sm2_only.sign(&checkpoint());
+        assert_eq!(verify(&note, &keys[1].1).unwrap(), checkpoint());
+        assert!(verify(&note, &keys[0].1).is_err());
+        // Detached signatures: one per key, each checked by its own verifier key only.
+        let signed = s.sign_detached_all("ctx/1", b"body");
+        assert_eq!(signed.len(), 2);
+        for (_, key, signature) in &signed {
+            assert!(verify_detached("ctx/1", b"body", signature, key).is_ok());
+            assert!(verify_detached("ctx/2", b"body", signature, key).is_err());
+        }
+        assert!(verify_detached("ctx/1", b"body", &signed[0].2, &signed[1].1).is_err());
+        // Malformed SM2 verifier keys are refused.
+        let short = sm2_verifier_key("baomi-test", &[4u8; 33]);
+        assert_eq!(verify(&note, &short), Err(CheckpointError::VerifierKey));
     }
 
     #[test]

@@ -141,6 +141,7 @@ fn proofs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         &root,
         "bench/audit",
         OperatorDisplay::Hidden,
+        &[baomi_audit::checkpoint::SignatureAlgorithm::Ed25519],
     )
     .unwrap();
     rt.block_on(log.checkpoint_now(1)).unwrap();

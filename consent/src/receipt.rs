@@ -7,6 +7,7 @@
 //! the object in canonical form: keys sorted, no insignificant whitespace, strings escaped
 //! as serde_json does (numbers are integers).
 
+use baomi_audit::checkpoint::SignatureAlgorithm;
 use serde_json::{Map, Value, json};
 
 use crate::definition::PurposeDefinition;
@@ -92,13 +93,30 @@ fn write_canonical(value: &Value, out: &mut String) {
     }
 }
 
-/// A receipt: `body` with `signature` (made by the caller over [`canonical`] of `body`).
-pub fn with_signature(mut body: Value, signature: &str, verifier_key: &str) -> Value {
-    if let Value::Object(map) = &mut body {
-        map.insert(
-            "signature".to_owned(),
-            json!({"alg": "Ed25519", "key": verifier_key, "value": signature}),
-        );
+/// The name of a signature algorithm in receipts.
+fn alg_name(algorithm: SignatureAlgorithm) -> &'static str {
+    match algorithm {
+        SignatureAlgorithm::Ed25519 => "Ed25519",
+        SignatureAlgorithm::Sm2 => "SM2",
+    }
+}
+
+/// A receipt: `body` with its signatures (made by the caller over [`canonical`] of `body`;
+/// each is (algorithm, verifier key, signature)). The first is `signature`; when there are
+/// more, `signatures` lists them all, so a checker of either algorithm finds its own.
+pub fn with_signatures(
+    mut body: Value,
+    signatures: &[(SignatureAlgorithm, String, String)],
+) -> Value {
+    let entries: Vec<Value> = signatures
+        .iter()
+        .map(|(alg, key, value)| json!({"alg": alg_name(*alg), "key": key, "value": value}))
+        .collect();
+    if let (Value::Object(map), Some(first)) = (&mut body, entries.first()) {
+        map.insert("signature".to_owned(), first.clone());
+        if entries.len() > 1 {
+            map.insert("signatures".to_owned(), Value::Array(entries));
+        }
     }
     body
 }
@@ -115,18 +133,30 @@ pub fn verify_receipt(
     if body.get("format") != Some(&Value::String(RECEIPT_FORMAT.to_owned())) {
         return Err(ReceiptError::Malformed("unknown format"));
     }
-    let signature = body
+    let first = body
         .remove("signature")
-        .and_then(|s| s.get("value").and_then(Value::as_str).map(str::to_owned))
         .ok_or(ReceiptError::Malformed("no signature"))?;
+    let mut candidates = vec![first];
+    if let Some(Value::Array(all)) = body.remove("signatures") {
+        candidates.extend(all);
+    }
     let text = canonical(&Value::Object(body.clone()));
-    baomi_audit::checkpoint::verify_detached(
-        RECEIPT_FORMAT,
-        text.as_bytes(),
-        &signature,
-        verifier_key,
-    )
-    .map_err(|_| ReceiptError::BadSignature)?;
+    let verified = candidates.iter().any(|s| {
+        s.get("value")
+            .and_then(Value::as_str)
+            .is_some_and(|signature| {
+                baomi_audit::checkpoint::verify_detached(
+                    RECEIPT_FORMAT,
+                    text.as_bytes(),
+                    signature,
+                    verifier_key,
+                )
+                .is_ok()
+            })
+    });
+    if !verified {
+        return Err(ReceiptError::BadSignature);
+    }
     Ok(body)
 }
 
@@ -145,13 +175,40 @@ mod tests {
     }
 
     #[test]
+    fn a_receipt_signed_with_ed25519_and_sm2_verifies_with_either_key() {
+        use baomi_audit::checkpoint::SignatureAlgorithm as A;
+        let signer = CheckpointSigner::with_keys(
+            "baomi/audit",
+            &[(A::Ed25519, &[5; 32]), (A::Sm2, &[6; 32])],
+        )
+        .unwrap();
+        let body = json!({"format": RECEIPT_FORMAT, "receipt_id": "cev_2", "subject": "bob"});
+        let signatures = signer.sign_detached_all(RECEIPT_FORMAT, canonical(&body).as_bytes());
+        let receipt = with_signatures(body, &signatures);
+        assert_eq!(receipt["signature"]["alg"], "Ed25519");
+        assert_eq!(receipt["signatures"][1]["alg"], "SM2");
+        let text = receipt.to_string();
+        for (_, key) in signer.verifier_keys() {
+            assert_eq!(verify_receipt(&text, &key).unwrap()["subject"], "bob");
+            assert_eq!(
+                verify_receipt(&text.replace("bob", "eve"), &key),
+                Err(ReceiptError::BadSignature)
+            );
+        }
+    }
+
+    #[test]
     fn a_signed_receipt_verifies_and_any_change_fails() {
         let signer = CheckpointSigner::new("baomi/audit", &[5; 32]).unwrap();
         let key = signer.verifier_key();
         let body =
             json!({"format": RECEIPT_FORMAT, "receipt_id": "cev_1", "subject": "alice", "at": 5});
-        let signature = signer.sign_detached(RECEIPT_FORMAT, canonical(&body).as_bytes());
-        let receipt = with_signature(body, &signature, &key).to_string();
+        let signatures = signer.sign_detached_all(RECEIPT_FORMAT, canonical(&body).as_bytes());
+        let receipt = with_signatures(body, &signatures).to_string();
+        assert!(
+            !receipt.contains("\"signatures\""),
+            "one key, one signature"
+        );
         assert_eq!(verify_receipt(&receipt, &key).unwrap()["subject"], "alice");
         // Reordered members and pretty-printing do not matter; content does.
         let pretty =

@@ -19,6 +19,30 @@ pub struct AuditConfig {
     pub subject_view_operator: OperatorDisplay,
     /// The alert rules.
     pub alerts: AlertConfig,
+    /// What signs checkpoints and consent receipts: `["ed25519"]` (the default),
+    /// `["sm2"]`, or both (`["ed25519", "sm2"]`: two signature lines on every checkpoint,
+    /// two signatures on every receipt). The first is the primary key.
+    pub signature_algorithms: Vec<SignatureSetting>,
+}
+
+/// A signature algorithm in the settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureSetting {
+    /// Ed25519.
+    Ed25519,
+    /// SM2 with SM3 and the default user id.
+    Sm2,
+}
+
+impl SignatureSetting {
+    /// The audit crate's algorithm.
+    pub fn algorithm(self) -> baomi_audit::checkpoint::SignatureAlgorithm {
+        match self {
+            SignatureSetting::Ed25519 => baomi_audit::checkpoint::SignatureAlgorithm::Ed25519,
+            SignatureSetting::Sm2 => baomi_audit::checkpoint::SignatureAlgorithm::Sm2,
+        }
+    }
 }
 
 /// How operator ids are shown to subjects.
@@ -67,6 +91,7 @@ impl Default for AuditConfig {
             retention_days: MIN_RETENTION_DAYS,
             subject_view_operator: OperatorDisplay::Pseudonymous,
             alerts: AlertConfig::default(),
+            signature_algorithms: vec![SignatureSetting::Ed25519],
         }
     }
 }
@@ -93,6 +118,7 @@ impl std::fmt::Debug for AuditConfig {
         f.debug_struct("AuditConfig")
             .field("retention_days", &self.retention_days)
             .field("subject_view_operator", &self.subject_view_operator)
+            .field("signature_algorithms", &self.signature_algorithms)
             .field("bulk_max_subjects", &a.bulk_max_subjects)
             .field("bulk_window_secs", &a.bulk_window_secs)
             .field("office_hours", &a.office_hours)
@@ -134,6 +160,12 @@ impl AlertConfig {
 impl AuditConfig {
     /// Checks the settings; the error names the setting.
     pub fn validate(&self) -> Result<(), String> {
+        let algs = &self.signature_algorithms;
+        if algs.is_empty() || (algs.len() == 2 && algs[0] == algs[1]) || algs.len() > 2 {
+            return Err(
+                "audit.signature_algorithms must name ed25519, sm2 or both, each once".to_owned(),
+            );
+        }
         if self.retention_days < MIN_RETENTION_DAYS {
             return Err(format!(
                 "audit.retention_days must be at least {MIN_RETENTION_DAYS} (six months, \

@@ -12,7 +12,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay};
+pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay, SignatureSetting};
 
 /// The `[masking]` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -44,8 +44,20 @@ pub struct CheckpointView {
     pub root: String,
     /// The checkpoint as a C2SP signed note (what to keep and compare).
     pub note: String,
-    /// The key to check `note` with: `<name>+<key id>+<base64 Ed25519 key>`.
+    /// The primary key to check `note` with: `<name>+<key id>+<base64(algorithm byte ‖
+    /// public key)>` (Ed25519 by default).
     pub verifier_key: String,
+    /// Every key that signs (`audit.signature_algorithms`), primary first.
+    pub verifier_keys: Vec<VerifierKeyView>,
+}
+
+/// A key that signs checkpoints and receipts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct VerifierKeyView {
+    /// `ed25519` or `sm2`.
+    pub algorithm: &'static str,
+    /// `<name>+<key id>+<base64(algorithm byte ‖ public key)>`.
+    pub key: String,
 }
 
 /// Which event, in which tree.
@@ -160,6 +172,15 @@ async fn checkpoint(
         root: BASE64.encode(&c.root),
         note: c.note,
         verifier_key: state.audit_reads.verifier_key(),
+        verifier_keys: state
+            .audit_reads
+            .verifier_keys()
+            .into_iter()
+            .map(|(algorithm, key)| VerifierKeyView {
+                algorithm: algorithm.as_str(),
+                key,
+            })
+            .collect(),
     }))
 }
 

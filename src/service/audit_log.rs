@@ -5,11 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner};
+use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner, SignatureAlgorithm};
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
 use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
 use baomi_vault::RootKey;
 use std::sync::atomic::{AtomicI64, Ordering};
+use zeroize::Zeroizing;
 
 use crate::config::OperatorDisplay;
 
@@ -28,19 +29,31 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// The log of `store`, signing checkpoints named `origin` with an Ed25519 key derived
-    /// from the root key (so every node on one database signs with the same key).
+    /// The log of `store`, signing checkpoints named `origin` with the keys of `algorithms`
+    /// (the first is primary), derived from the root key so that every node on one database
+    /// signs with the same keys: Ed25519 from HKDF-SHA256, SM2 from HKDF-SM3.
     pub fn new(
         store: Arc<dyn LogStore>,
         root: &RootKey,
         origin: &str,
         operator_display: OperatorDisplay,
+        algorithms: &[SignatureAlgorithm],
     ) -> Result<Self, ServiceError> {
-        let seed = root
-            .derive("audit-checkpoint/v1")
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let signer = seed
-            .with_bytes(|bytes| CheckpointSigner::new(origin, bytes))
+        let internal = |e: baomi_vault::Error| ServiceError::Internal(e.to_string());
+        let mut seeds = Vec::with_capacity(algorithms.len());
+        for &algorithm in algorithms {
+            let seed = match algorithm {
+                SignatureAlgorithm::Ed25519 => root.derive("audit-checkpoint/v1"),
+                SignatureAlgorithm::Sm2 => {
+                    root.derive_in(baomi_vault::Family::ShangMi, "audit-checkpoint/sm2/v1")
+                }
+            }
+            .map_err(internal)?;
+            seeds.push((algorithm, Zeroizing::new(seed.with_bytes(|b| *b))));
+        }
+        let keys: Vec<(SignatureAlgorithm, &[u8; 32])> =
+            seeds.iter().map(|(a, s)| (*a, &**s)).collect();
+        let signer = CheckpointSigner::with_keys(origin, &keys)
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let pseudonyms = root
             .derive("audit-operator-pseudonym/v1")
@@ -107,15 +120,25 @@ impl AuditLog {
         }
     }
 
-    /// Signs a document of kind `context` with Baomi's signing key (the checkpoints' key;
-    /// see `CheckpointSigner::sign_detached`).
-    pub fn sign_detached(&self, context: &str, message: &[u8]) -> String {
-        self.signer.sign_detached(context, message)
+    /// Signs a document of kind `context` with each of Baomi's signing keys (the
+    /// checkpoints' keys; see `CheckpointSigner::sign_detached_all`): (algorithm, verifier
+    /// key, signature), primary first.
+    pub fn sign_detached(
+        &self,
+        context: &str,
+        message: &[u8],
+    ) -> Vec<(SignatureAlgorithm, String, String)> {
+        self.signer.sign_detached_all(context, message)
     }
 
-    /// The key to verify checkpoints with (`<name>+<id>+<key>`).
+    /// The primary key to verify checkpoints with (`<name>+<id>+<key>`).
     pub fn verifier_key(&self) -> String {
         self.signer.verifier_key()
+    }
+
+    /// Every key that signs checkpoints, with its algorithm, primary first.
+    pub fn verifier_keys(&self) -> Vec<(SignatureAlgorithm, String)> {
+        self.signer.verifier_keys()
     }
 
     /// Signs a checkpoint of the tree as it stands, if it grew since the last one. Events

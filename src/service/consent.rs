@@ -382,14 +382,10 @@ pub async fn receipt(
     let body =
         baomi_consent::receipt::receipt_body(state.audit_log.origin(), &event, &definition, now());
     let text = baomi_consent::receipt::canonical(&body);
-    let signature = state
+    let signatures = state
         .audit_log
         .sign_detached(baomi_consent::receipt::RECEIPT_FORMAT, text.as_bytes());
-    Ok(baomi_consent::receipt::with_signature(
-        body,
-        &signature,
-        &state.audit_log.verifier_key(),
-    ))
+    Ok(baomi_consent::receipt::with_signatures(body, &signatures))
 }
 
 /// Records a key holder's read of a subject's consent ledger (evidence, guardians) in the

@@ -436,3 +436,71 @@ async fn checkpoints_stay_consistent_across_a_restart() {
         .unwrap();
     assert!(report.is_intact(), "{report:?}");
 }
+
+/// With `audit.signature_algorithms = ["ed25519", "sm2"]`, every checkpoint carries both
+/// signatures, and the auditor's command and a receipt check accept the SM2 key alone.
+#[tokio::test]
+async fn checkpoints_and_receipts_are_signed_with_sm2_beside_ed25519() {
+    use baomi::config::SignatureSetting;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.audit.signature_algorithms = vec![SignatureSetting::Ed25519, SignatureSetting::Sm2];
+    })
+    .await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    some_reads(&app, &key, 3).await;
+    checkpoint(&app).await;
+    let view = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let keys = view["verifier_keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2, "{view}");
+    assert_eq!(keys[0]["algorithm"], "ed25519");
+    assert_eq!(keys[1]["algorithm"], "sm2");
+    assert_eq!(view["verifier_key"], keys[0]["key"]);
+    let sm2 = keys[1]["key"].as_str().unwrap().to_owned();
+    let note = view["note"].as_str().unwrap();
+    assert_eq!(note.matches('\u{2014}').count(), 2, "{note}");
+    assert_eq!(
+        baomi_audit::checkpoint::verify(note, &sm2).unwrap().size,
+        view["tree_size"].as_u64().unwrap()
+    );
+
+    // The auditor's command checks the export with the SM2 key alone, and finds an edit.
+    let text = export(&app, &officer).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("export.jsonl");
+    std::fs::write(&file, &text).unwrap();
+    let path = file.to_str().unwrap();
+    let ok = baomi(&["audit", "verify", path, "--public-key", &sm2]);
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    std::fs::write(&file, text.replacen("\"kyc\"", "\"aml\"", 1)).unwrap();
+    let bad = baomi(&["audit", "verify", path, "--public-key", &sm2]);
+    assert_eq!(bad.status.code(), Some(1), "{}", stdout(&bad));
+    let live = verify_live(&database_url(&app), &sm2);
+    assert!(live.status.success(), "{}", stdout(&live));
+}
+
+/// An SM2-only deployment: one signature line, which the Ed25519 key of another deployment
+/// cannot pass.
+#[tokio::test]
+async fn an_sm2_only_deployment_signs_with_sm2_alone() {
+    use baomi::config::SignatureSetting;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.audit.signature_algorithms = vec![SignatureSetting::Sm2];
+    })
+    .await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    some_reads(&app, &key, 2).await;
+    checkpoint(&app).await;
+    let view = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let primary = view["verifier_key"].as_str().unwrap();
+    assert_eq!(
+        baomi_audit::checkpoint::verifier_key_algorithm(primary).unwrap(),
+        baomi_audit::checkpoint::SignatureAlgorithm::Sm2
+    );
+    let note = view["note"].as_str().unwrap();
+    assert_eq!(note.matches('\u{2014}').count(), 1, "{note}");
+    assert!(baomi_audit::checkpoint::verify(note, primary).is_ok());
+    let live = verify_live(&database_url(&app), primary);
+    assert!(live.status.success(), "{}", stdout(&live));
+}

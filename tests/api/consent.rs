@@ -399,6 +399,48 @@ async fn subjects_manage_their_own_consents() {
 }
 
 #[tokio::test]
+async fn receipts_carry_an_sm2_signature_when_configured() {
+    use baomi::config::SignatureSetting;
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.audit.signature_algorithms = vec![SignatureSetting::Ed25519, SignatureSetting::Sm2];
+    })
+    .await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let id = grant(&app, &key, "alice", sms_grant()).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let receipt = app
+        .get(&format!("/v1/consent/receipts/{id}"), Some(&key))
+        .await;
+    let body = receipt.json();
+    assert_eq!(body["signatures"][1]["alg"], "SM2", "{body}");
+    sign_checkpoint(&app).await;
+    let view = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let sm2 = view["verifier_keys"][1]["key"].as_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("receipt.json");
+    let cli = |path: &std::path::Path| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_baomi"))
+            .args([
+                "consent",
+                "verify-receipt",
+                path.to_str().unwrap(),
+                "--public-key",
+                &sm2,
+            ])
+            .output()
+            .unwrap()
+    };
+    std::fs::write(&file, &receipt.text).unwrap();
+    assert!(cli(&file).status.success());
+    std::fs::write(&file, receipt.text.replace("alice", "mallory")).unwrap();
+    assert_eq!(cli(&file).status.code(), Some(1));
+}
+
+#[tokio::test]
 async fn receipts_are_signed_and_a_tampered_one_fails() {
     let app = spawn_app().await;
     let (_, key) = app.create_key("service", &["marketing"]).await;
@@ -443,6 +485,10 @@ async fn receipts_are_signed_and_a_tampered_one_fails() {
     let tampered = cli(&file);
     assert_eq!(tampered.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&tampered.stderr).contains("altered"));
+    assert!(
+        body.get("signatures").is_none(),
+        "one signing key by default"
+    );
 
     // The subject's own token gets it; another subject's does not; officers do.
     let alice = app.mint_token(&key, "alice").await["token"]
