@@ -15,6 +15,7 @@ mod error;
 mod event;
 pub mod export;
 pub mod merkle;
+pub mod self_test;
 mod store;
 pub mod verify;
 

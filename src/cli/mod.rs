@@ -60,6 +60,16 @@ enum Command {
     },
     /// Print the OpenAPI document.
     Openapi,
+    /// Cryptography: the known-answer self-test of every algorithm.
+    #[command(subcommand)]
+    Crypto(CryptoCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum CryptoCommand {
+    /// Run every algorithm on its known-answer vector and print the results; exit 1 if any
+    /// fails (the server runs the same test at start-up and refuses to start on a failure).
+    SelfTest,
 }
 
 #[derive(Debug, Args)]
@@ -175,6 +185,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Openapi => {
             let doc = crate::app::openapi();
             println!("{}", serde_json::to_string_pretty(&doc)?);
+            Ok(())
+        }
+        Command::Crypto(CryptoCommand::SelfTest) => {
+            let results = crate::service::self_test::run();
+            for r in &results {
+                let verdict = if r.passed { "ok  " } else { "FAIL" };
+                println!(
+                    "{verdict} {:<38} {:<42} {}",
+                    r.algorithm, r.implementation, r.vector
+                );
+            }
+            crate::service::self_test::require(&results).map_err(|e| anyhow::anyhow!(e))?;
+            println!("all {} algorithms gave their known answers", results.len());
             Ok(())
         }
     }

@@ -14,6 +14,7 @@ pub mod keys;
 pub mod maintenance;
 pub mod masking;
 pub mod requests;
+pub mod self_test;
 pub mod setup;
 pub mod stored;
 pub mod subject_tokens;

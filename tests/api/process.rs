@@ -180,6 +180,10 @@ async fn starts_on_an_empty_directory_and_restarts_with_its_state() {
     .await;
     assert_eq!(created.status, 201);
     let service = created.json()["secret"].as_str().unwrap().to_owned();
+    assert!(
+        format!("{}{}", first.stdout(), first.stderr()).contains("cryptographic self-test passed"),
+        "the self-test runs before anything is unsealed"
+    );
     first.stop().await;
 
     let second = Process::start(&db, Some(PASSPHRASE), &[]).await;
@@ -569,4 +573,32 @@ async fn sigterm_lets_requests_in_flight_finish() {
     let list = get(&again.base, "/v1/keys", Some(&admin)).await;
     assert!(list.text.contains("in flight"), "{}", list.text);
     again.stop().await;
+}
+
+#[tokio::test]
+async fn crypto_self_test_reports_every_algorithm() {
+    let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_baomi"))
+        .args(["crypto", "self-test"])
+        .output()
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    for algorithm in [
+        "AES-256-GCM",
+        "SM4-GCM",
+        "SM3",
+        "HMAC-SM3",
+        "HKDF-SM3",
+        "SM2 signature",
+        "Ed25519",
+        "Argon2id",
+    ] {
+        assert!(
+            text.lines()
+                .any(|l| l.starts_with("ok ") && l.contains(algorithm)),
+            "{algorithm}: {text}"
+        );
+    }
+    assert!(!text.contains("FAIL"), "{text}");
 }

@@ -27,6 +27,7 @@ pub mod index;
 mod keyring;
 mod root;
 pub mod seal;
+pub mod self_test;
 pub mod shangmi;
 mod store;
 mod subject;
