@@ -63,7 +63,8 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         "cryptographic self-test passed"
     );
     setup::ensure_data_dir(&config.data_dir)?;
-    let (passphrase, passphrase_source) = setup::resolve_passphrase(config, dev)?;
+    let protection = setup::protection(config, dev)?;
+    let passphrase_source = protection.source();
     if let PassphraseSource::Development { path, created } = &passphrase_source {
         tracing::warn!(
             path = %path.display(),
@@ -73,7 +74,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         );
     }
     let store = store::open(config).await?;
-    let unsealed = match setup::unseal_or_initialize(store.as_ref(), passphrase, config.kdf).await {
+    let unsealed = match setup::unseal(store.as_ref(), protection, config.kdf).await {
         Ok(u) => u,
         Err(e) => {
             store.close().await;
@@ -81,8 +82,8 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         }
     };
     let tokens = Signer::new(&unsealed.root)?;
-    let vault = Arc::new(Vault::new(
-        &unsealed.root,
+    let vault = Arc::new(setup::vault(
+        &unsealed,
         Arc::clone(&store) as Arc<dyn baomi_vault::VaultStore>,
         VaultOptions {
             key_cache_capacity: config.key_cache_capacity,

@@ -145,12 +145,12 @@ pub(super) async fn restore(config_file: Option<&Path>, args: RestoreArgs) -> an
         );
     }
     // Re-apply every erasure recorded since, before anything can serve the restored data.
-    let (passphrase, _) = setup::resolve_passphrase(&config, args.store.dev)?;
+    let protection = setup::protection(&config, args.store.dev)?;
     let store = store::open(&config).await?;
     let result = async {
-        let unsealed = setup::unseal_or_initialize(store.as_ref(), passphrase, config.kdf).await?;
-        let vault = baomi_vault::Vault::new(
-            &unsealed.root,
+        let unsealed = setup::unseal(store.as_ref(), protection, config.kdf).await?;
+        let vault = setup::vault(
+            &unsealed,
             Arc::clone(&store) as Arc<dyn baomi_vault::VaultStore>,
             baomi_vault::VaultOptions::default(),
         )?;

@@ -57,10 +57,10 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
     };
     let config = Config::load(config_file, &args.overrides())?;
     setup::ensure_data_dir(&config.data_dir)?;
-    let (passphrase, _) = setup::resolve_passphrase(&config, args.dev)?;
+    let protection = setup::protection(&config, args.dev)?;
     let store = store::open(&config).await?;
     let result = async {
-        let unsealed = setup::unseal_or_initialize(store.as_ref(), passphrase, config.kdf).await?;
+        let unsealed = setup::unseal(store.as_ref(), protection, config.kdf).await?;
         if let Some(key) = &unsealed.bootstrap_admin_key {
             super::print_bootstrap_key(key);
         }

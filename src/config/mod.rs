@@ -3,6 +3,7 @@
 //! every setting.
 
 mod audit;
+mod hsm;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -13,6 +14,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay, SignatureSetting};
+pub use hsm::{HsmConfig, PIN_VARIABLE as HSM_PIN_VARIABLE};
 
 /// The `[masking]` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,6 +92,9 @@ pub struct Config {
     pub audit_replica_url: Option<String>,
     /// Masking: who may see authentication data in the clear.
     pub masking: MaskingConfig,
+    /// A root key held in an HSM through PKCS#11 instead of one sealed under the unseal
+    /// passphrase (chosen when the database is initialised; it cannot change afterwards).
+    pub hsm: Option<HsmConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -131,6 +136,7 @@ impl std::fmt::Debug for Config {
                 &self.audit_replica_url.as_deref().map(redact_url),
             )
             .field("masking", &self.masking)
+            .field("hsm", &self.hsm)
             .finish()
     }
 }
@@ -196,6 +202,7 @@ impl Default for Config {
             audit: AuditConfig::default(),
             audit_replica_url: None,
             masking: MaskingConfig::default(),
+            hsm: None,
         }
     }
 }
@@ -281,6 +288,9 @@ impl Config {
         }
         if self.rights_request_due_days == 0 || self.rights_request_due_days > 90 {
             return bad("rights_request_due_days must be 1 to 90");
+        }
+        if let Some(hsm) = &self.hsm {
+            hsm.validate().map_err(ConfigError::Invalid)?;
         }
         self.audit.validate().map_err(ConfigError::Invalid)
     }

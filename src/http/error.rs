@@ -175,6 +175,17 @@ impl From<ServiceError> for ApiError {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Refused", detail)
             }
             ServiceError::Store(e) => e.into(),
+            ServiceError::HsmUnavailable(reason) => {
+                let mut err = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "vault.hsm_unavailable",
+                    "Service unavailable",
+                    "the hardware security module that holds the root key is not answering; \
+                     retry later",
+                );
+                err.internal = Some(reason);
+                err
+            }
             ServiceError::Internal(detail) => Self::internal(detail),
         }
     }

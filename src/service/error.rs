@@ -77,6 +77,10 @@ pub enum ServiceError {
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The HSM that holds the root key failed even after a new session (the detail names
+    /// the PKCS#11 function and return value; it is logged, not sent).
+    #[error("hardware security module: {0}")]
+    HsmUnavailable(String),
     /// Something that should not happen did; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

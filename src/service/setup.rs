@@ -12,9 +12,11 @@ use zeroize::Zeroizing;
 
 use crate::auth::Role;
 use crate::config::Config;
+use crate::config::{HSM_PIN_VARIABLE, HsmConfig};
 use crate::service::keys::{self, NewKey};
 use crate::service::{ServiceError, now};
-use crate::store::{SetupStore, StoreError};
+use crate::store::{SetupStore, StoreError, StoredRoot};
+use baomi_vault::hsm::{Hsm, HsmSettings};
 
 /// The name of the development passphrase file in the data directory.
 pub const DEV_PASSPHRASE_FILE: &str = "dev-unseal-passphrase";
@@ -82,6 +84,99 @@ pub enum PassphraseSource {
         /// Whether it was made just now.
         created: bool,
     },
+    /// No passphrase: the root key is sealed by an HSM (`[hsm]`), whose PIN came from
+    /// `BAOMI_HSM_PIN` or `hsm.pin_file`.
+    Hsm,
+}
+
+/// How this start will open the root key, decided before the database is opened.
+pub enum Protection {
+    /// Sealed under this passphrase.
+    Passphrase(Passphrase, PassphraseSource),
+    /// Sealed by the HSM of these settings.
+    Hsm(HsmConfig),
+}
+
+/// The root key's protection this configuration asks for: the HSM of `[hsm]`, else the
+/// passphrase (see [`resolve_passphrase`]).
+pub fn protection(config: &Config, dev: bool) -> Result<Protection, SetupError> {
+    if let Some(hsm) = &config.hsm {
+        return Ok(Protection::Hsm(hsm.clone()));
+    }
+    let (passphrase, source) = resolve_passphrase(config, dev)?;
+    Ok(Protection::Passphrase(passphrase, source))
+}
+
+impl Protection {
+    /// Where the secret that opens the root key came from (for the start-up log).
+    pub fn source(&self) -> PassphraseSource {
+        match self {
+            Protection::Passphrase(_, source) => source.clone(),
+            Protection::Hsm(_) => PassphraseSource::Hsm,
+        }
+    }
+}
+
+/// Opens the HSM of `config` (generating its root key when `create_key`), with the PIN from
+/// `BAOMI_HSM_PIN` or `pin_file`.
+pub async fn open_hsm(config: &HsmConfig, create_key: bool) -> Result<Arc<Hsm>, SetupError> {
+    let pin = match std::env::var(HSM_PIN_VARIABLE) {
+        Ok(pin) => Zeroizing::new(pin),
+        Err(_) => match &config.pin_file {
+            Some(path) => Zeroizing::new(read_secret_file(path)?.trim().to_owned()),
+            None => {
+                return Err(SetupError::Other(format!(
+                    "no HSM PIN: set {HSM_PIN_VARIABLE}, or hsm.pin_file in the configuration"
+                )));
+            }
+        },
+    };
+    let settings = HsmSettings {
+        module: config.module.clone(),
+        token_label: config.token_label.clone(),
+        slot: config.slot,
+        pin,
+        key_label: config.key_label.clone(),
+    };
+    let hsm = blocking(move || Hsm::open(settings, create_key))
+        .await?
+        .map_err(|e| SetupError::Other(e.to_string()))?;
+    Ok(Arc::new(hsm))
+}
+
+/// Unseals (or, on an empty database, creates) the root key as `protection` says.
+pub async fn unseal(
+    store: &dyn SetupStore,
+    protection: Protection,
+    kdf: KdfParams,
+) -> Result<Unsealed, SetupError> {
+    match protection {
+        Protection::Passphrase(passphrase, _) => {
+            unseal_or_initialize(store, RootProtection::Passphrase(Arc::new(passphrase), kdf)).await
+        }
+        Protection::Hsm(config) => {
+            let create_key = store.sealed_root_key().await?.is_none();
+            let hsm = open_hsm(&config, create_key).await?;
+            unseal_or_initialize(store, RootProtection::Hsm(hsm)).await
+        }
+    }
+}
+
+/// The vault over `store`, its KEKs sealed by the HSM when the root key is in one.
+pub fn vault(
+    unsealed: &Unsealed,
+    store: Arc<dyn baomi_vault::VaultStore>,
+    options: baomi_vault::VaultOptions,
+) -> Result<baomi_vault::Vault, baomi_vault::Error> {
+    match &unsealed.hsm {
+        Some(hsm) => baomi_vault::Vault::with_kek_wrapper(
+            &unsealed.root,
+            Arc::clone(hsm) as Arc<dyn baomi_vault::wrap::KekWrapper>,
+            store,
+            options,
+        ),
+        None => baomi_vault::Vault::new(&unsealed.root, store, options),
+    }
 }
 
 /// Creates the data directory if it is missing (readable by its owner only).
@@ -155,6 +250,58 @@ pub struct Unsealed {
     pub root: RootKey,
     /// The bootstrap admin key, if this call initialised the database.
     pub bootstrap_admin_key: Option<SecretString>,
+    /// The HSM that holds the root key, when one does.
+    pub hsm: Option<Arc<Hsm>>,
+}
+
+/// What seals the root key.
+pub enum RootProtection {
+    /// The unseal passphrase, with the argon2id parameters for a new root key.
+    Passphrase(Arc<Passphrase>, KdfParams),
+    /// An HSM's key.
+    Hsm(Arc<Hsm>),
+}
+
+/// Opens a stored root key with what the configuration provides; a database initialised
+/// the other way is refused with a clear error.
+async fn open_stored(
+    stored: StoredRoot,
+    protection: &RootProtection,
+) -> Result<RootKey, SetupError> {
+    match (stored, protection) {
+        (StoredRoot::Passphrase(sealed), RootProtection::Passphrase(passphrase, _)) => {
+            let pass = Arc::clone(passphrase);
+            Ok(blocking(move || unseal_root_key(&sealed, &pass)).await??)
+        }
+        (StoredRoot::Hsm { key_label, sealed }, RootProtection::Hsm(hsm)) => {
+            if key_label != hsm.key_label() {
+                return Err(SetupError::Other(format!(
+                    "this database's root key is sealed by the HSM key labelled {key_label:?},                      not {:?} as configured",
+                    hsm.key_label()
+                )));
+            }
+            let hsm = Arc::clone(hsm);
+            blocking(move || hsm.open_root(&sealed))
+                .await?
+                .map_err(|e| match e {
+                    baomi_vault::Error::Hsm(detail) => SetupError::Other(format!("HSM: {detail}")),
+                    _ => SetupError::Other(
+                        "the HSM's key does not open this database's root key (another token, \
+                         or a key of the same label made since); nothing was changed"
+                            .to_owned(),
+                    ),
+                })
+        }
+        (StoredRoot::Hsm { .. }, RootProtection::Passphrase(..)) => Err(SetupError::Other(
+            "this database's root key is held by an HSM: configure [hsm]".to_owned(),
+        )),
+        (StoredRoot::Passphrase(_), RootProtection::Hsm(_)) => Err(SetupError::Other(
+            "this database's root key is sealed under a passphrase, not by an HSM: remove \
+             [hsm] from the configuration (moving an existing database into an HSM is not \
+             supported)"
+                .to_owned(),
+        )),
+    }
 }
 
 /// Unseals the stored root key or, on an empty database, creates, seals and stores one with
@@ -162,27 +309,45 @@ pub struct Unsealed {
 /// initialises it, the others unseal what it stored.
 pub async fn unseal_or_initialize(
     store: &dyn SetupStore,
-    passphrase: Passphrase,
-    kdf: KdfParams,
+    protection: RootProtection,
 ) -> Result<Unsealed, SetupError> {
-    let passphrase = Arc::new(passphrase);
+    let hsm = match &protection {
+        RootProtection::Hsm(hsm) => Some(Arc::clone(hsm)),
+        RootProtection::Passphrase(..) => None,
+    };
     for _ in 0..2 {
-        if let Some(sealed) = store.sealed_root_key().await? {
-            let pass = Arc::clone(&passphrase);
-            let root = blocking(move || unseal_root_key(&sealed, &pass)).await??;
+        if let Some(stored) = store.sealed_root_key().await? {
+            let root = open_stored(stored, &protection).await?;
             return Ok(Unsealed {
                 root,
                 bootstrap_admin_key: None,
+                hsm,
             });
         }
-        passphrase.check_strength()?;
-        let pass = Arc::clone(&passphrase);
-        let (root, sealed) = blocking(move || {
-            let root = RootKey::generate()?;
-            let sealed = seal_root_key(&root, &pass, kdf)?;
-            Ok::<_, baomi_vault::Error>((root, sealed))
-        })
-        .await??;
+        let (root, sealed) = match &protection {
+            RootProtection::Passphrase(passphrase, kdf) => {
+                passphrase.check_strength()?;
+                let pass = Arc::clone(passphrase);
+                let kdf = *kdf;
+                blocking(move || {
+                    let root = RootKey::generate()?;
+                    let sealed = seal_root_key(&root, &pass, kdf)?;
+                    Ok::<_, baomi_vault::Error>((root, StoredRoot::Passphrase(sealed)))
+                })
+                .await??
+            }
+            RootProtection::Hsm(hsm) => {
+                let hsm = Arc::clone(hsm);
+                blocking(move || {
+                    let root = RootKey::generate()?;
+                    let sealed = hsm.seal_root(&root)?;
+                    let key_label = hsm.key_label().to_owned();
+                    Ok::<_, baomi_vault::Error>((root, StoredRoot::Hsm { key_label, sealed }))
+                })
+                .await?
+                .map_err(|e| SetupError::Other(e.to_string()))?
+            }
+        };
         let (admin, secret) = keys::prepare(
             &NewKey {
                 name: "bootstrap admin".to_owned(),
@@ -197,6 +362,7 @@ pub async fn unseal_or_initialize(
             return Ok(Unsealed {
                 root,
                 bootstrap_admin_key: Some(secret),
+                hsm,
             });
         }
         tracing::info!("another node initialised the database first; unsealing its root key");

@@ -120,6 +120,7 @@ pub fn vault_error(e: baomi_vault::Error) -> ServiceError {
         },
         E::InvalidKeyring => ServiceError::invalid("name", e),
         E::InvalidPolicy(reason) => ServiceError::invalid("policy", reason),
+        E::Hsm(detail) => ServiceError::HsmUnavailable(detail),
         other => ServiceError::Internal(other.to_string()),
     }
 }

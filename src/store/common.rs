@@ -10,7 +10,7 @@ macro_rules! impl_common_store {
         impl $crate::store::SetupStore for $store {
             async fn sealed_root_key(
                 &self,
-            ) -> Result<Option<baomi_vault::SealedRootKey>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::store::StoredRoot>, $crate::store::StoreError> {
                 let row: Option<$crate::store::records::RootKeyRow> = sqlx::query_as(
                     "SELECT kdf, salt, nonce, ciphertext FROM root_key WHERE id = 1",
                 )
@@ -21,7 +21,7 @@ macro_rules! impl_common_store {
 
             async fn initialize(
                 &self,
-                sealed: &baomi_vault::SealedRootKey,
+                sealed: &$crate::store::StoredRoot,
                 admin: &$crate::store::ApiKeyRecord,
                 now: i64,
             ) -> Result<bool, $crate::store::StoreError> {

@@ -33,18 +33,32 @@ pub use records::{ApiKeyRecord, RevokeOutcome};
 
 use crate::config::Config;
 
+/// The root key as the database keeps it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoredRoot {
+    /// Sealed under the unseal passphrase (argon2id and AES-256-GCM).
+    Passphrase(SealedRootKey),
+    /// Sealed by the key labelled `key_label` in an HSM: `iv ‖ ciphertext ‖ tag`.
+    Hsm {
+        /// The label of the HSM's key.
+        key_label: String,
+        /// The sealed root secret.
+        sealed: Vec<u8>,
+    },
+}
+
 /// Root-key set-up and liveness.
 #[async_trait]
 pub trait SetupStore: Send + Sync {
     /// The sealed root key, if this database has been initialised.
-    async fn sealed_root_key(&self) -> Result<Option<SealedRootKey>, StoreError>;
+    async fn sealed_root_key(&self) -> Result<Option<StoredRoot>, StoreError>;
 
     /// Initialises an empty database: stores the sealed root key and the bootstrap admin key
     /// in one transaction. Returns `false`, having written nothing, when another node or
     /// process initialised it first.
     async fn initialize(
         &self,
-        sealed: &SealedRootKey,
+        sealed: &StoredRoot,
         admin: &ApiKeyRecord,
         now: i64,
     ) -> Result<bool, StoreError>;

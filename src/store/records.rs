@@ -112,24 +112,71 @@ pub(super) struct RootKeyRow {
     pub ciphertext: Vec<u8>,
 }
 
+/// What the `kdf` column holds for a root key sealed by an HSM (no salt; `nonce` is the IV,
+/// `ciphertext` the ciphertext and tag).
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HsmSealing {
+    hsm: HsmKeyRef,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HsmKeyRef {
+    key_label: String,
+    mechanism: String,
+}
+
+/// The IV length of an HSM-sealed root.
+const HSM_IV_LEN: usize = 12;
+
 impl RootKeyRow {
-    pub fn from_sealed(sealed: &baomi_vault::SealedRootKey) -> Result<Self, StoreError> {
-        Ok(Self {
-            kdf: serde_json::to_string(&sealed.kdf)
-                .map_err(|_| StoreError::Corrupt("kdf parameters"))?,
-            salt: sealed.salt.clone(),
-            nonce: sealed.nonce.clone(),
-            ciphertext: sealed.ciphertext.clone(),
-        })
+    pub fn from_sealed(stored: &super::StoredRoot) -> Result<Self, StoreError> {
+        let corrupt = |_| StoreError::Corrupt("root key record");
+        match stored {
+            super::StoredRoot::Passphrase(sealed) => Ok(Self {
+                kdf: serde_json::to_string(&sealed.kdf).map_err(corrupt)?,
+                salt: sealed.salt.clone(),
+                nonce: sealed.nonce.clone(),
+                ciphertext: sealed.ciphertext.clone(),
+            }),
+            super::StoredRoot::Hsm { key_label, sealed } => {
+                if sealed.len() <= HSM_IV_LEN {
+                    return Err(StoreError::Corrupt("root key record"));
+                }
+                let (iv, ciphertext) = sealed.split_at(HSM_IV_LEN);
+                let kdf = HsmSealing {
+                    hsm: HsmKeyRef {
+                        key_label: key_label.clone(),
+                        mechanism: "CKM_AES_GCM".to_owned(),
+                    },
+                };
+                Ok(Self {
+                    kdf: serde_json::to_string(&kdf).map_err(corrupt)?,
+                    salt: Vec::new(),
+                    nonce: iv.to_vec(),
+                    ciphertext: ciphertext.to_vec(),
+                })
+            }
+        }
     }
 
-    pub fn into_sealed(self) -> Result<baomi_vault::SealedRootKey, StoreError> {
-        Ok(baomi_vault::SealedRootKey {
-            kdf: serde_json::from_str(&self.kdf)
-                .map_err(|_| StoreError::Corrupt("kdf parameters"))?,
-            salt: self.salt,
-            nonce: self.nonce,
-            ciphertext: self.ciphertext,
+    pub fn into_sealed(self) -> Result<super::StoredRoot, StoreError> {
+        if let Ok(kdf) = serde_json::from_str(&self.kdf) {
+            return Ok(super::StoredRoot::Passphrase(baomi_vault::SealedRootKey {
+                kdf,
+                salt: self.salt,
+                nonce: self.nonce,
+                ciphertext: self.ciphertext,
+            }));
+        }
+        let hsm: HsmSealing =
+            serde_json::from_str(&self.kdf).map_err(|_| StoreError::Corrupt("kdf parameters"))?;
+        let mut sealed = self.nonce;
+        sealed.extend_from_slice(&self.ciphertext);
+        Ok(super::StoredRoot::Hsm {
+            key_label: hsm.hsm.key_label,
+            sealed,
         })
     }
 }

@@ -198,7 +198,17 @@ impl TestApp {
 
     /// Starts a server on a database an earlier one used.
     pub async fn start(db: TestDb, admin_key: String) -> TestApp {
-        let config = db.config();
+        TestApp::start_with(db, admin_key, |_| {}).await
+    }
+
+    /// [`TestApp::start`] with `adjust` applied to the configuration.
+    pub async fn start_with(
+        db: TestDb,
+        admin_key: String,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let mut config = db.config();
+        adjust(&mut config);
         spawn_on(db, &config, Some(admin_key)).await
     }
 }

@@ -12,6 +12,7 @@ mod cli_mask;
 mod cluster;
 mod consent;
 mod helpers;
+mod hsm;
 mod keys;
 mod masking;
 mod ops;

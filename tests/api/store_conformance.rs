@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use baomi::auth::Role;
 use baomi::service::keys::{NewKey, prepare};
-use baomi::store::{self, ApiKeyRecord, RevokeOutcome, Store, StoreError};
+use baomi::store::{self, ApiKeyRecord, RevokeOutcome, Store, StoreError, StoredRoot};
 use baomi_vault::{Passphrase, RootKey, seal_root_key};
 
 use crate::helpers::{TestDb, fast_kdf};
@@ -25,14 +25,32 @@ fn key(role: Role, purposes: &[&str]) -> ApiKeyRecord {
     prepare(&new, None).unwrap().0
 }
 
-fn sealed() -> baomi_vault::SealedRootKey {
+fn sealed() -> StoredRoot {
     let root = RootKey::generate().unwrap();
-    seal_root_key(
-        &root,
-        &Passphrase::new("conformance passphrase"),
-        fast_kdf(),
+    StoredRoot::Passphrase(
+        seal_root_key(
+            &root,
+            &Passphrase::new("conformance passphrase"),
+            fast_kdf(),
+        )
+        .unwrap(),
     )
-    .unwrap()
+}
+
+#[tokio::test]
+async fn an_hsm_sealed_root_key_round_trips() {
+    let (store, _db) = open().await;
+    let stored = StoredRoot::Hsm {
+        key_label: "baomi-root".to_owned(),
+        sealed: (0u8..60).collect(),
+    };
+    assert!(
+        store
+            .initialize(&stored, &key(Role::Admin, &[]), 1)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.sealed_root_key().await.unwrap(), Some(stored));
 }
 
 #[tokio::test]

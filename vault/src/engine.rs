@@ -19,6 +19,7 @@ use crate::seal::{
 use crate::store::{Erasure, ErasureCounts, SealedDataKey, VaultStore};
 use crate::store::{IndexEntry, PolicyOutcome, PutOutcome, StoredField};
 use crate::token::{TokenFormat, new_token};
+use crate::wrap::{DerivedKekWrapper, KekWrapper};
 use crate::{DerivedKey, Error, Result, RootKey, SubjectId};
 
 /// Tuning of the vault's caches.
@@ -126,10 +127,8 @@ const TOKEN_ATTEMPTS: usize = 4;
 /// The vault.
 pub struct Vault {
     store: Arc<dyn VaultStore>,
-    /// Seals KEKs of the AES suites: AES-256-GCM under HKDF-SHA256 of the root.
-    kek_wrap_nist: AeadKey,
-    /// Seals KEKs of the SM suite: SM4-GCM under HKDF-SM3 of the root.
-    kek_wrap_sm: AeadKey,
+    /// Seals KEKs: keys derived from the root, or the HSM's key.
+    kek_wrap: Arc<dyn KekWrapper>,
     index_master_nist: DerivedKey,
     index_master_sm: DerivedKey,
     keks: KeyCache<(KeyringName, u32), AeadKey>,
@@ -154,17 +153,23 @@ fn data_key_aad(keyring: &KeyringName, subject: &SubjectId, version: u32, kek: u
 }
 
 impl Vault {
-    /// A vault whose KEKs are sealed under a key derived from `root`.
+    /// A vault whose KEKs are sealed under keys derived from `root`.
     pub fn new(root: &RootKey, store: Arc<dyn VaultStore>, options: VaultOptions) -> Result<Self> {
-        let derived = root.derive("keyring-kek/v1")?;
-        let kek_wrap_nist = AeadKey::from_bytes(derived.as_bytes())?;
-        let derived = root.derive_in(Family::ShangMi, "keyring-kek/v1")?;
-        let sm4_len = Algorithm::Sm4Gcm.key_len();
-        let kek_wrap_sm = AeadKey::new(Algorithm::Sm4Gcm, &derived.as_bytes()[..sm4_len])?;
+        let wrapper = Arc::new(DerivedKekWrapper::new(root)?);
+        Self::with_kek_wrapper(root, wrapper, store, options)
+    }
+
+    /// A vault whose KEKs are sealed by `kek_wrap` (an HSM); its blind-index keys still
+    /// derive from `root`.
+    pub fn with_kek_wrapper(
+        root: &RootKey,
+        kek_wrap: Arc<dyn KekWrapper>,
+        store: Arc<dyn VaultStore>,
+        options: VaultOptions,
+    ) -> Result<Self> {
         Ok(Self {
             store,
-            kek_wrap_nist,
-            kek_wrap_sm,
+            kek_wrap,
             index_master_nist: root.derive("blind-index/v1")?,
             index_master_sm: root.derive_in(Family::ShangMi, "blind-index/v1")?,
             keks: KeyCache::new(1024, Duration::from_secs(3600)),
@@ -826,14 +831,6 @@ impl Vault {
             .collect())
     }
 
-    /// The key that seals the KEKs of a suite's family.
-    fn kek_wrap(&self, family: Family) -> &AeadKey {
-        match family {
-            Family::Nist => &self.kek_wrap_nist,
-            Family::ShangMi => &self.kek_wrap_sm,
-        }
-    }
-
     fn new_kek(
         &self,
         keyring: &KeyringName,
@@ -842,9 +839,11 @@ impl Vault {
         now: i64,
     ) -> Result<SealedKek> {
         let material = suite.key_algorithm().random_material();
-        let sealed = self
-            .kek_wrap(suite.family())
-            .seal(&kek_aad(keyring, version), material.as_slice())?;
+        let sealed = self.kek_wrap.seal(
+            suite.family(),
+            &kek_aad(keyring, version),
+            material.as_slice(),
+        )?;
         Ok(SealedKek {
             keyring: keyring.clone(),
             version,
@@ -884,9 +883,16 @@ impl Vault {
             .await?
             .ok_or(Error::UnknownVersion)?;
         let material = self
-            .kek_wrap(sealed.suite.family())
-            .open(&kek_aad(keyring, version), &sealed.sealed)
-            .map_err(|_| Error::Corrupt("a keyring key does not open under the root key"))?;
+            .kek_wrap
+            .open(
+                sealed.suite.family(),
+                &kek_aad(keyring, version),
+                &sealed.sealed,
+            )
+            .map_err(|e| match e {
+                Error::Hsm(detail) => Error::Hsm(detail),
+                _ => Error::Corrupt("a keyring key does not open under the root key"),
+            })?;
         Ok((material, sealed.suite))
     }
 

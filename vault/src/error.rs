@@ -92,6 +92,10 @@ pub enum Error {
     /// belongs to another root key.
     #[error("stored key material is corrupt: {0}")]
     Corrupt(&'static str),
+    /// The hardware security module failed or could not be reached even after reconnecting
+    /// (the detail names the PKCS#11 function and return value, never a key or a PIN).
+    #[error("hardware security module: {0}")]
+    Hsm(String),
     /// Storage failed.
     #[error("storage: {0}")]
     Store(#[from] StoreFailure),

@@ -23,6 +23,7 @@ mod cache;
 mod engine;
 mod error;
 mod field;
+pub mod hsm;
 pub mod index;
 mod keyring;
 mod root;
@@ -32,6 +33,7 @@ pub mod shangmi;
 mod store;
 mod subject;
 pub mod token;
+pub mod wrap;
 
 pub use aead::{AeadKey, Algorithm};
 pub use engine::{FieldWrite, ReadField};

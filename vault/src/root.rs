@@ -36,6 +36,16 @@ impl RootKey {
         Ok(Self(bytes))
     }
 
+    /// The key from its bytes (opened from an HSM-sealed record).
+    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key's bytes, to seal them (inside this crate only).
+    pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
+        &self.0
+    }
+
     /// Derives an independent key for one use, named by `label`, with HKDF-SHA256.
     ///
     /// Different labels give unrelated keys; the same label always gives the same key.

@@ -1,0 +1,286 @@
+//! The root key in an HSM (SoftHSM2 through PKCS#11): start, encrypt, restart, decrypt,
+//! rotate; the key never leaves the token; a lost session is replaced and retried; an HSM
+//! that cannot be reached is a clear 503 that writes nothing.
+//!
+//! SoftHSM2 is Debian's `softhsm2`; `.ci/run` installs it and sets
+//! `BAOMI_REQUIRE_SOFTHSM=1`, so there the test fails rather than passing over a missing
+//! token. Without SoftHSM2 (and without that variable) it says so and does nothing.
+
+use std::path::{Path, PathBuf};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::object::{Attribute, AttributeType, ObjectClass};
+use cryptoki::session::{Session, UserType};
+use cryptoki::types::AuthPin;
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::TestApp;
+
+const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+const PIN: &str = "20261123";
+const OTHER_PIN: &str = "31122026";
+
+/// A token of its own for one test, deleted at the end.
+struct Token {
+    label: String,
+    pin_file: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Token {
+    fn create() -> Option<Token> {
+        let installed = Path::new(MODULE).exists()
+            && std::process::Command::new("softhsm2-util")
+                .arg("--version")
+                .output()
+                .is_ok_and(|o| o.status.success());
+        if !installed {
+            assert!(
+                std::env::var("BAOMI_REQUIRE_SOFTHSM").as_deref() != Ok("1"),
+                "BAOMI_REQUIRE_SOFTHSM=1 but SoftHSM2 is not installed (apt-get install softhsm2)"
+            );
+            eprintln!(
+                "NOTE: SoftHSM2 is not installed ({MODULE}): the HSM test did not run; \
+                 apt-get install softhsm2, or run .ci/run"
+            );
+            return None;
+        }
+        let label = format!("baomi-test-{}", std::process::id());
+        let out = std::process::Command::new("softhsm2-util")
+            .args(["--init-token", "--free", "--label", &label])
+            .args(["--pin", PIN, "--so-pin", "87654321"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "softhsm2-util --init-token: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let pin_file = dir.path().join("hsm-pin");
+        std::fs::write(&pin_file, format!("{PIN}\n")).unwrap();
+        Some(Token {
+            label,
+            pin_file,
+            _dir: dir,
+        })
+    }
+
+    fn config(&self, pin_file: &Path) -> baomi::config::HsmConfig {
+        baomi::config::HsmConfig {
+            module: MODULE.into(),
+            token_label: Some(self.label.clone()),
+            slot: None,
+            pin_file: Some(pin_file.to_path_buf()),
+            key_label: "baomi-root".to_owned(),
+        }
+    }
+
+    /// A session of the test's own (the library is shared with the server in-process).
+    fn session(&self, pin: &str) -> (Pkcs11, Session) {
+        let pkcs11 = Pkcs11::new(MODULE).unwrap();
+        match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        let slot = pkcs11
+            .get_slots_with_token()
+            .unwrap()
+            .into_iter()
+            .find(|s| pkcs11.get_token_info(*s).unwrap().label() == self.label)
+            .unwrap();
+        let session = pkcs11.open_rw_session(slot).unwrap();
+        match session.login(UserType::User, Some(&AuthPin::from(pin))) {
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(e) => panic!("{e}"),
+        }
+        (pkcs11, session)
+    }
+}
+
+impl Drop for Token {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("softhsm2-util")
+            .args(["--delete-token", "--token", &self.label])
+            .output();
+    }
+}
+
+async fn decrypt(app: &TestApp, key: &str, ciphertext: &str) -> serde_json::Value {
+    let r = app
+        .post(
+            "/v1/decrypt",
+            Some(key),
+            json!({"purpose": "kyc", "view": "plain", "items": [
+                {"subject_id": "u-1", "field": "mobile", "ciphertext": ciphertext}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["items"][0].clone()
+}
+
+async fn rotate(app: &TestApp) -> crate::helpers::Reply {
+    app.call(
+        Method::POST,
+        "/v1/keyrings/default/rotate",
+        Some(&app.admin_key),
+        None,
+    )
+    .await
+}
+
+async fn encrypt(app: &TestApp, key: &str, keyring: &str, value: &str) -> String {
+    let r = app
+        .post(
+            "/v1/encrypt",
+            Some(key),
+            json!({"keyring": keyring, "items": [
+                {"subject_id": "u-1", "field": "mobile", "value": value}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    r.json()["items"][0]["ciphertext"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn the_root_key_lives_in_softhsm_end_to_end() {
+    let Some(token) = Token::create() else {
+        return;
+    };
+    let hsm = token.config(&token.pin_file);
+    let with_hsm = |c: &mut baomi::config::Config| c.hsm = Some(hsm.clone());
+    let app = crate::helpers::spawn_app_with(with_hsm).await;
+
+    // The stored root record names the HSM key; there is no passphrase-sealed key.
+    let kdf = app.db.texts("SELECT kdf FROM root_key").await;
+    assert!(
+        kdf[0].contains("\"hsm\"") && kdf[0].contains("baomi-root"),
+        "{kdf:?}"
+    );
+    // The key was generated in the token: sensitive, not extractable, its value unreadable.
+    {
+        let (_pkcs11, session) = token.session(PIN);
+        let found = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::SECRET_KEY),
+                Attribute::Label(b"baomi-root".to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        let attrs = session
+            .get_attributes(
+                found[0],
+                &[
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::Token,
+                ],
+            )
+            .unwrap();
+        assert!(attrs.contains(&Attribute::Sensitive(true)), "{attrs:?}");
+        assert!(attrs.contains(&Attribute::Extractable(false)), "{attrs:?}");
+        assert!(attrs.contains(&Attribute::Token(true)), "{attrs:?}");
+        let value = session
+            .get_attributes(found[0], &[AttributeType::Value])
+            .unwrap_or_default();
+        assert!(
+            !value.iter().any(|a| matches!(a, Attribute::Value(_))),
+            "the key's value can be read: {value:?}"
+        );
+    }
+
+    // Encrypt under the AES default keyring and an SM4 keyring.
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let created = app
+        .post(
+            "/v1/keyrings",
+            Some(&app.admin_key),
+            json!({"name": "gm", "suite": "sm4gcm"}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let aes = encrypt(&app, &key, "default", "13800138000").await;
+    let sm4 = encrypt(&app, &key, "gm", "13900000000").await;
+
+    // Restart: the KEKs are unwrapped by the token again, and everything decrypts.
+    let (db, admin) = app.stop().await;
+    let app = TestApp::start_with(db, admin, with_hsm).await;
+    assert_eq!(decrypt(&app, &key, &aes).await["value"], "13800138000");
+    assert_eq!(decrypt(&app, &key, &sm4).await["value"], "13900000000");
+
+    // Rotate: a new KEK sealed by the token; old and new ciphertexts decrypt.
+    let r = rotate(&app).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let v2 = encrypt(&app, &key, "default", "13700000000").await;
+    assert!(v2.starts_with("bm:v1:aes256gcm:default:2:"), "{v2}");
+    assert_eq!(decrypt(&app, &key, &v2).await["value"], "13700000000");
+    assert_eq!(decrypt(&app, &key, &aes).await["value"], "13800138000");
+
+    // The session is lost (the library is finalised under the server, as when an HSM
+    // restarts): the next call opens a new session and succeeds.
+    token.session(PIN).0.finalize().unwrap();
+    let r = rotate(&app).await;
+    assert_eq!(r.status, 200, "after a lost session: {}", r.text);
+    assert_eq!(r.json()["latest_version"], 3);
+
+    // Lost again, and the new session cannot log in (the PIN was changed meanwhile): a
+    // clear 503, and nothing written.
+    {
+        let (pkcs11, session) = token.session(PIN);
+        session
+            .set_pin(&AuthPin::from(PIN), &AuthPin::from(OTHER_PIN))
+            .unwrap();
+        drop(session);
+        pkcs11.finalize().unwrap();
+    }
+    let r = rotate(&app).await;
+    let problem = r.assert_problem(503, "vault.hsm_unavailable");
+    assert!(
+        !r.text.contains(OTHER_PIN) && !r.text.contains(PIN),
+        "{problem}"
+    );
+    let ring = app.get("/v1/keyrings/default", Some(&app.admin_key)).await;
+    assert_eq!(ring.json()["latest_version"], 3, "nothing half-written");
+    // Cached keys keep serving reads meanwhile.
+    assert_eq!(decrypt(&app, &key, &aes).await["value"], "13800138000");
+
+    // The PIN is put back: the next call reconnects and works.
+    {
+        let (_pkcs11, session) = token.session(OTHER_PIN);
+        session
+            .set_pin(&AuthPin::from(OTHER_PIN), &AuthPin::from(PIN))
+            .unwrap();
+    }
+    let r = rotate(&app).await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["latest_version"], 4);
+    let (db, admin) = app.stop().await;
+
+    // A wrong PIN refuses to start, saying why; so does the same database without [hsm].
+    let wrong = db.path().join("wrong-pin");
+    std::fs::write(&wrong, "00000000\n").unwrap();
+    let mut config = db.config();
+    config.hsm = Some(token.config(&wrong));
+    let err = baomi::server::open(&config, false)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("PIN is incorrect"), "{err}");
+    let err = baomi::server::open(&db.config(), false)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("held by an HSM"), "{err}");
+
+    // And with the right PIN it starts again with everything readable.
+    let app = TestApp::start_with(db, admin, with_hsm).await;
+    assert_eq!(decrypt(&app, &key, &v2).await["value"], "13700000000");
+    assert_eq!(decrypt(&app, &key, &sm4).await["value"], "13900000000");
+}

@@ -1,0 +1,339 @@
+//! A root key held in a hardware security module, through PKCS#11 (the `cryptoki` crate).
+//!
+//! The HSM holds one AES-256 secret key, generated inside the token as a persistent,
+//! private, sensitive, non-extractable object (`CKA_EXTRACTABLE` false): its value never
+//! leaves the token. Baomi asks the token to encrypt and decrypt with it (`CKM_AES_GCM`, a
+//! random 96-bit IV chosen by Baomi, 128-bit tag, associated data) to seal and open keyring
+//! KEKs ([`KekWrapper`]) and the 256-bit secret from which Baomi derives its index, token and
+//! signing keys. Subject data keys are opened in software under the KEKs; the KEK cache
+//! means the token is asked once per KEK version per hour, not once per request.
+//!
+//! One logged-in session is kept open (closing the last one logs the token out) behind a
+//! mutex: calls are serialised, and each is short. When a call fails because the session,
+//! the login or the library itself is gone (`CKR_SESSION_HANDLE_INVALID`,
+//! `CKR_USER_NOT_LOGGED_IN`, `CKR_CRYPTOKI_NOT_INITIALIZED`, …), the session is dropped,
+//! the library re-initialised if need be, a new session opened and logged in, the key found
+//! again by label, and the call retried once; if that fails too, the caller gets
+//! [`Error::Hsm`] and nothing has been written. A KEK is sealed before its row is stored, so
+//! a failed seal leaves the store as it was.
+//!
+//! SoftHSM2, which the tests use, has no SM4: KEKs of SM keyrings are sealed with the
+//! token's AES key too. A token with SM4 (a vendor mechanism; PKCS#11 3.x defines none)
+//! would take its place here.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
+use cryptoki::error::{Error as CkError, RvError};
+use cryptoki::mechanism::Mechanism;
+use cryptoki::mechanism::aead::GcmParams;
+use cryptoki::object::{Attribute, KeyType, ObjectClass, ObjectHandle};
+use cryptoki::session::{Session, UserType};
+use cryptoki::slot::Slot;
+use cryptoki::types::AuthPin;
+use zeroize::Zeroizing;
+
+use crate::aead::{NONCE_LEN, TAG_LEN};
+use crate::keyring::Family;
+use crate::wrap::KekWrapper;
+use crate::{Error, Result, RootKey};
+
+/// Where the HSM is and how to log in.
+pub struct HsmSettings {
+    /// The PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
+    pub module: PathBuf,
+    /// The token's label (preferred: SoftHSM renumbers slots), or
+    pub token_label: Option<String>,
+    /// the slot id.
+    pub slot: Option<u64>,
+    /// The user PIN.
+    pub pin: Zeroizing<String>,
+    /// The label of Baomi's root key on the token.
+    pub key_label: String,
+}
+
+impl std::fmt::Debug for HsmSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HsmSettings")
+            .field("module", &self.module)
+            .field("token_label", &self.token_label)
+            .field("slot", &self.slot)
+            .field("pin", &"<redacted>")
+            .field("key_label", &self.key_label)
+            .finish()
+    }
+}
+
+struct Connection {
+    session: Session,
+    key: ObjectHandle,
+}
+
+/// A root key in an HSM.
+pub struct Hsm {
+    pkcs11: Pkcs11,
+    slot: Slot,
+    pin: Zeroizing<String>,
+    key_label: String,
+    connection: Mutex<Option<Connection>>,
+    reconnects: AtomicU64,
+}
+
+impl std::fmt::Debug for Hsm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hsm")
+            .field("slot", &self.slot.id())
+            .field("key_label", &self.key_label)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A PKCS#11 failure as text: the function and the return value, nothing else.
+fn describe(e: &CkError) -> String {
+    match e {
+        CkError::Pkcs11(rv, function) => format!("{function:?} returned {rv:?}"),
+        CkError::LibraryLoading(_) => "the PKCS#11 module could not be loaded".to_owned(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// Whether a failure means the session, the login or the library is gone, so that a new
+/// session may succeed.
+fn session_lost(e: &CkError) -> bool {
+    matches!(
+        e,
+        CkError::Pkcs11(
+            RvError::SessionHandleInvalid
+                | RvError::SessionClosed
+                | RvError::SessionCount
+                | RvError::DeviceRemoved
+                | RvError::DeviceError
+                | RvError::TokenNotPresent
+                | RvError::TokenNotRecognized
+                | RvError::UserNotLoggedIn
+                | RvError::ObjectHandleInvalid
+                | RvError::KeyHandleInvalid
+                | RvError::CryptokiNotInitialized,
+            _
+        )
+    )
+}
+
+fn initialize(pkcs11: &Pkcs11) -> std::result::Result<(), CkError> {
+    match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
+        Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+impl Hsm {
+    /// Loads the module, finds the token, logs in and finds the root key labelled
+    /// `key_label`, generating it inside the token when `create_key` (first start) and it
+    /// does not exist. Blocking: run it off the async runtime.
+    pub fn open(settings: HsmSettings, create_key: bool) -> Result<Self> {
+        let pkcs11 = Pkcs11::new(&settings.module).map_err(|e| Error::Hsm(describe(&e)))?;
+        initialize(&pkcs11).map_err(|e| Error::Hsm(describe(&e)))?;
+        let slot = find_slot(&pkcs11, &settings)?;
+        let hsm = Self {
+            pkcs11,
+            slot,
+            pin: settings.pin,
+            key_label: settings.key_label,
+            connection: Mutex::new(None),
+            reconnects: AtomicU64::new(0),
+        };
+        let connection = hsm.connect(create_key)?;
+        *hsm.lock() = Some(connection);
+        Ok(hsm)
+    }
+
+    /// The label of the root key on the token.
+    pub fn key_label(&self) -> &str {
+        &self.key_label
+    }
+
+    /// How many times a lost session was replaced.
+    pub fn reconnects(&self) -> u64 {
+        self.reconnects.load(Ordering::Relaxed)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new logged-in session and the root key's handle.
+    fn connect(&self, create_key: bool) -> Result<Connection> {
+        let fail = |e: CkError| Error::Hsm(describe(&e));
+        initialize(&self.pkcs11).map_err(fail)?;
+        let session = self.pkcs11.open_rw_session(self.slot).map_err(fail)?;
+        let pin = AuthPin::from(self.pin.as_str());
+        match session.login(UserType::User, Some(&pin)) {
+            // The login is shared by every session of this process on the token.
+            Ok(()) | Err(CkError::Pkcs11(RvError::UserAlreadyLoggedIn, _)) => {}
+            Err(CkError::Pkcs11(RvError::PinIncorrect, _)) => {
+                return Err(Error::Hsm("the HSM PIN is incorrect".to_owned()));
+            }
+            Err(e) => return Err(fail(e)),
+        }
+        let template = [
+            Attribute::Class(ObjectClass::SECRET_KEY),
+            Attribute::Label(self.key_label.as_bytes().to_vec()),
+        ];
+        let found = session.find_objects(&template).map_err(fail)?;
+        let key = match (found.as_slice(), create_key) {
+            ([key], _) => *key,
+            ([], true) => session
+                .generate_key(
+                    &Mechanism::AesKeyGen,
+                    &[
+                        Attribute::Class(ObjectClass::SECRET_KEY),
+                        Attribute::KeyType(KeyType::AES),
+                        Attribute::ValueLen(32.into()),
+                        Attribute::Token(true),
+                        Attribute::Private(true),
+                        Attribute::Sensitive(true),
+                        Attribute::Extractable(false),
+                        Attribute::Encrypt(true),
+                        Attribute::Decrypt(true),
+                        Attribute::Wrap(false),
+                        Attribute::Unwrap(false),
+                        Attribute::Label(self.key_label.as_bytes().to_vec()),
+                    ],
+                )
+                .map_err(fail)?,
+            ([], false) => {
+                return Err(Error::Hsm(format!(
+                    "the token holds no key labelled {:?}: it is not the token this \
+                     database's root key was made in",
+                    self.key_label
+                )));
+            }
+            _ => {
+                return Err(Error::Hsm(format!(
+                    "the token holds several keys labelled {:?}",
+                    self.key_label
+                )));
+            }
+        };
+        Ok(Connection { session, key })
+    }
+
+    /// Runs `op` on the session, replacing a lost session once.
+    fn call<T>(
+        &self,
+        op: impl Fn(&Connection) -> std::result::Result<T, CkError>,
+    ) -> Result<std::result::Result<T, CkError>> {
+        let mut guard = self.lock();
+        for attempt in 0..2 {
+            if guard.is_none() {
+                *guard = Some(self.connect(false)?);
+            }
+            let Some(connection) = guard.as_ref() else {
+                continue;
+            };
+            match op(connection) {
+                Err(e) if session_lost(&e) && attempt == 0 => {
+                    // Dropped before a new session is opened: a stale handle must not close
+                    // a new session that happens to get the same number.
+                    *guard = None;
+                    self.reconnects.fetch_add(1, Ordering::Relaxed);
+                }
+                Err(e) if session_lost(&e) => {
+                    *guard = None;
+                    return Err(Error::Hsm(describe(&e)));
+                }
+                other => return Ok(other),
+            }
+        }
+        Err(Error::Hsm(
+            "the HSM session could not be restored".to_owned(),
+        ))
+    }
+
+    /// Encrypts with the token's key: `iv ‖ ciphertext ‖ tag`.
+    pub fn encrypt(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut iv = [0u8; NONCE_LEN];
+        rand::fill(&mut iv);
+        let sealed = self.call(|c| {
+            let mut iv = iv;
+            let params = GcmParams::new(&mut iv, aad, 128.into())?;
+            c.session
+                .encrypt(&Mechanism::AesGcm(params), c.key, plaintext)
+        })?;
+        let sealed = sealed.map_err(|e| Error::Hsm(describe(&e)))?;
+        if sealed.len() != plaintext.len() + TAG_LEN {
+            return Err(Error::Hsm(
+                "the token returned a ciphertext of the wrong length".into(),
+            ));
+        }
+        let mut out = iv.to_vec();
+        out.extend_from_slice(&sealed);
+        Ok(out)
+    }
+
+    /// Decrypts `iv ‖ ciphertext ‖ tag` with the token's key; any change fails.
+    pub fn decrypt(&self, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        if blob.len() < NONCE_LEN + TAG_LEN {
+            return Err(Error::Crypto);
+        }
+        let (iv, body) = blob.split_at(NONCE_LEN);
+        let iv: [u8; NONCE_LEN] = iv.try_into().map_err(|_| Error::Crypto)?;
+        let opened = self.call(|c| {
+            let mut iv = iv;
+            let params = GcmParams::new(&mut iv, aad, 128.into())?;
+            c.session.decrypt(&Mechanism::AesGcm(params), c.key, body)
+        })?;
+        // A wrong tag is CKR_ENCRYPTED_DATA_INVALID, or CKR_GENERAL_ERROR on SoftHSM 2.6.
+        opened.map(Zeroizing::new).map_err(|_| Error::Crypto)
+    }
+}
+
+fn find_slot(pkcs11: &Pkcs11, settings: &HsmSettings) -> Result<Slot> {
+    let fail = |e: CkError| Error::Hsm(describe(&e));
+    let slots = pkcs11.get_slots_with_token().map_err(fail)?;
+    for slot in slots {
+        let matches = match (&settings.token_label, settings.slot) {
+            (Some(label), _) => pkcs11.get_token_info(slot).map_err(fail)?.label() == label,
+            (None, Some(id)) => slot.id() == id,
+            (None, None) => false,
+        };
+        if matches {
+            return Ok(slot);
+        }
+    }
+    Err(Error::Hsm(match (&settings.token_label, settings.slot) {
+        (Some(label), _) => format!("no token labelled {label:?} is present"),
+        (None, Some(id)) => format!("no token is present in slot {id}"),
+        (None, None) => "name the token (token_label) or its slot".to_owned(),
+    }))
+}
+
+/// The associated data of the sealed root secret.
+const ROOT_AAD: &[u8] = b"baomi/root-key/v1|pkcs11|CKM_AES_GCM";
+
+impl Hsm {
+    /// Seals Baomi's root secret (from which its index, token and signing keys derive) under
+    /// the token's key, for storage: `iv ‖ ciphertext ‖ tag`.
+    pub fn seal_root(&self, root: &RootKey) -> Result<Vec<u8>> {
+        self.encrypt(ROOT_AAD, root.as_bytes())
+    }
+
+    /// Opens a root secret sealed by [`Hsm::seal_root`].
+    pub fn open_root(&self, blob: &[u8]) -> Result<RootKey> {
+        let plain = self.decrypt(ROOT_AAD, blob)?;
+        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| Error::Crypto)?;
+        Ok(RootKey::from_bytes(bytes))
+    }
+}
+
+impl KekWrapper for Hsm {
+    fn seal(&self, _family: Family, aad: &[u8], material: &[u8]) -> Result<Vec<u8>> {
+        self.encrypt(aad, material)
+    }
+
+    fn open(&self, _family: Family, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+        self.decrypt(aad, blob)
+    }
+}
