@@ -2,19 +2,21 @@
 # HTTP figures of the vault with the audit trail on and durable: single-item decrypt
 # requests/s and p99, and fields/s in batches of 100, on the release binary.
 #   bench/http-vault.sh [--database-url postgres://…] [--duration 15s] [--conns 64] [--consent]
-#                       [--nodes 2]
+#                       [--nodes 2] [--suite sm4gcm]
 # --consent declares the purpose consent-based and grants it for the subjects read, so every
 # decrypt also checks the consent ledger. --nodes 2 (PostgreSQL only) starts a second node on
 # the same database and measures single decrypts against both at once (half the connections
-# each, summed), then how far the signed checkpoint trails the events.
+# each, summed), then how far the signed checkpoint trails the events. --suite sm4gcm
+# encrypts into a keyring of that suite instead of the default AES-256-GCM one.
 # Starts its own server on a free loopback port and a fresh data directory, and stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-db_url= duration=15s conns=64 consent= nodes=1
+db_url= duration=15s conns=64 consent= nodes=1 suite=aes256gcm
 while [ $# -gt 0 ]; do
   case $1 in
     --database-url) db_url=$2; shift 2;; --duration) duration=$2; shift 2;;
     --conns) conns=$2; shift 2;; --consent) consent=1; shift;; --nodes) nodes=$2; shift 2;;
+    --suite) suite=$2; shift 2;;
     *) echo "unknown option $1" >&2; exit 2;;
   esac
 done
@@ -35,9 +37,9 @@ admin=$(grep -o 'bm_[A-Za-z0-9_-]*' "$data/err.log" | head -1)
 service=$(curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
   -d '{"name":"bench","role":"service","purposes":["bench"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 
-python3 - "$base" "$service" "$data" "$admin" "$consent" <<'PY'
+python3 - "$base" "$service" "$data" "$admin" "$consent" "$suite" <<'PY'
 import json, sys, urllib.request
-base, key, out, admin, consent = sys.argv[1:6]
+base, key, out, admin, consent, suite = sys.argv[1:7]
 def post(path, body, method="POST", bearer=key):
     req = urllib.request.Request(base + path, json.dumps(body).encode(),
         {"Authorization": "Bearer " + bearer, "Content-Type": "application/json"}, method=method)
@@ -48,12 +50,16 @@ if consent:
         "retention_days": 30}, method="PUT", bearer=admin)
     for i in range(10):
         post(f"/v1/subjects/u{i}/consents", {"purpose": "bench", "channel": "app", "evidence": "benchmark"})
+keyring = "default"
+if suite != "aes256gcm":
+    keyring = "bench"
+    post("/v1/keyrings", {"name": keyring, "suite": suite}, bearer=admin)
 items = [{"subject_id": f"u{i % 10}", "field": "bank_card", "value": "6222021234567890123456789012_345"} for i in range(100)]
-sealed = post("/v1/encrypt", {"items": items})["items"]
+sealed = post("/v1/encrypt", {"keyring": keyring, "items": items})["items"]
 targets = [{"subject_id": f"u{i % 10}", "field": "bank_card", "ciphertext": s["ciphertext"]} for i, s in enumerate(sealed)]
 json.dump({"purpose": "bench", "view": "plain", "items": targets[:1]}, open(out + "/one.json", "w"))
 json.dump({"purpose": "bench", "view": "plain", "items": targets}, open(out + "/hundred.json", "w"))
-json.dump({"items": items[:1]}, open(out + "/enc-one.json", "w"))
+json.dump({"keyring": keyring, "items": items[:1]}, open(out + "/enc-one.json", "w"))
 PY
 
 load=../shared/bench/http-load.sh

@@ -55,13 +55,6 @@ pub struct Opened {
 /// Opens the data directory and the store, runs migrations, and unseals (or on first start
 /// creates) the root key.
 pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
-    // Known answers first: nothing is unsealed by a cipher that computes wrong answers.
-    let self_test = crate::service::self_test::run();
-    crate::service::self_test::require(&self_test).map_err(SetupError::Other)?;
-    tracing::info!(
-        algorithms = self_test.len(),
-        "cryptographic self-test passed"
-    );
     setup::ensure_data_dir(&config.data_dir)?;
     let protection = setup::protection(config, dev)?;
     let passphrase_source = protection.source();

@@ -20,7 +20,9 @@ pub struct HsmConfig {
     pub slot: Option<u64>,
     /// A file holding the user PIN (e.g. a mounted secret); `BAOMI_HSM_PIN` wins over it.
     pub pin_file: Option<PathBuf>,
-    /// The label of Baomi's root key on the token (generated there on first start).
+    /// The prefix of the label of Baomi's root key on the token: the first start generates
+    /// the key there labelled `<key_label>-<16 random hex digits>` and records that label
+    /// with the sealed root.
     #[serde(default = "default_key_label")]
     pub key_label: String,
 }
@@ -35,8 +37,8 @@ impl HsmConfig {
         if self.token_label.is_none() && self.slot.is_none() {
             return Err("hsm: set token_label (or slot)".to_owned());
         }
-        if self.key_label.is_empty() || self.key_label.len() > 64 {
-            return Err("hsm.key_label must be 1 to 64 characters".to_owned());
+        if self.key_label.is_empty() || self.key_label.len() > 46 {
+            return Err("hsm.key_label must be 1 to 46 characters".to_owned());
         }
         Ok(())
     }

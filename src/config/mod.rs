@@ -244,10 +244,11 @@ impl Config {
         }
         figment = figment
             .merge(
-                // BAOMI_UNSEAL_PASSPHRASE is read as it is by the set-up (figment would parse
-                // it as TOML and keep a copy); BAOMI_CONFIG names the file.
+                // BAOMI_UNSEAL_PASSPHRASE and BAOMI_HSM_PIN are read as they are by the
+                // set-up (figment would parse them as TOML and keep a copy); BAOMI_CONFIG
+                // names the file.
                 Env::prefixed("BAOMI_")
-                    .ignore(&["config", "unseal_passphrase"])
+                    .ignore(&["config", "unseal_passphrase", "hsm_pin"])
                     .split("__"),
             )
             .merge(Serialized::defaults(overrides));
@@ -356,6 +357,47 @@ mod tests {
         config.validate().unwrap();
         assert_eq!(config.backend_name(), "sqlite");
         assert!(config.sqlite_path().ends_with("baomi.db"));
+    }
+
+    #[test]
+    fn signature_algorithms_and_hsm_settings_are_checked() {
+        use crate::config::audit::SignatureSetting::{Ed25519, Sm2};
+        for (algs, ok) in [
+            (vec![Ed25519], true),
+            (vec![Sm2], true),
+            (vec![Ed25519, Sm2], true),
+            (vec![Sm2, Ed25519], true),
+            (vec![], false),
+            (vec![Sm2, Sm2], false),
+            (vec![Ed25519, Sm2, Ed25519], false),
+        ] {
+            let mut config = Config::default();
+            config.audit.signature_algorithms = algs.clone();
+            assert_eq!(config.validate().is_ok(), ok, "{algs:?}");
+        }
+        let hsm = HsmConfig {
+            module: "/usr/lib/softhsm/libsofthsm2.so".into(),
+            token_label: None,
+            slot: None,
+            pin_file: None,
+            key_label: "baomi-root".to_owned(),
+        };
+        let mut config = Config {
+            hsm: Some(hsm.clone()),
+            ..Config::default()
+        };
+        assert!(config.validate().is_err(), "no token named");
+        config.hsm = Some(HsmConfig {
+            slot: Some(0),
+            ..hsm
+        });
+        assert!(config.validate().is_ok());
+        let toml = "[hsm]\nmodule = \"/m.so\"\ntoken_label = \"baomi\"\n";
+        let parsed: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .unwrap();
+        assert_eq!(parsed.hsm.unwrap().key_label, "baomi-root");
     }
 
     #[test]

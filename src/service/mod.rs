@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod consent;
 pub mod erasure_journal;
 mod error;
+pub mod hsm;
 pub mod keyrings;
 pub mod keys;
 pub mod maintenance;

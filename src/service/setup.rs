@@ -12,11 +12,11 @@ use zeroize::Zeroizing;
 
 use crate::auth::Role;
 use crate::config::Config;
-use crate::config::{HSM_PIN_VARIABLE, HsmConfig};
+use crate::config::HsmConfig;
 use crate::service::keys::{self, NewKey};
 use crate::service::{ServiceError, now};
 use crate::store::{SetupStore, StoreError, StoredRoot};
-use baomi_vault::hsm::{Hsm, HsmSettings};
+use baomi_vault::hsm::Hsm;
 
 /// The name of the development passphrase file in the data directory.
 pub const DEV_PASSPHRASE_FILE: &str = "dev-unseal-passphrase";
@@ -117,48 +117,22 @@ impl Protection {
     }
 }
 
-/// Opens the HSM of `config` (generating its root key when `create_key`), with the PIN from
-/// `BAOMI_HSM_PIN` or `pin_file`.
-pub async fn open_hsm(config: &HsmConfig, create_key: bool) -> Result<Arc<Hsm>, SetupError> {
-    let pin = match std::env::var(HSM_PIN_VARIABLE) {
-        Ok(pin) => Zeroizing::new(pin),
-        Err(_) => match &config.pin_file {
-            Some(path) => Zeroizing::new(read_secret_file(path)?.trim().to_owned()),
-            None => {
-                return Err(SetupError::Other(format!(
-                    "no HSM PIN: set {HSM_PIN_VARIABLE}, or hsm.pin_file in the configuration"
-                )));
-            }
-        },
-    };
-    let settings = HsmSettings {
-        module: config.module.clone(),
-        token_label: config.token_label.clone(),
-        slot: config.slot,
-        pin,
-        key_label: config.key_label.clone(),
-    };
-    let hsm = blocking(move || Hsm::open(settings, create_key))
-        .await?
-        .map_err(|e| SetupError::Other(e.to_string()))?;
-    Ok(Arc::new(hsm))
-}
-
-/// Unseals (or, on an empty database, creates) the root key as `protection` says.
+/// Unseals (or, on an empty database, creates) the root key as `protection` says, after
+/// the cryptographic self-test: nothing is unsealed by a cipher that computes wrong answers.
 pub async fn unseal(
     store: &dyn SetupStore,
     protection: Protection,
     kdf: KdfParams,
 ) -> Result<Unsealed, SetupError> {
+    let self_test = crate::service::self_test::run();
+    crate::service::self_test::require(&self_test).map_err(SetupError::Other)?;
+    tracing::info!(
+        algorithms = self_test.len(),
+        "cryptographic self-test passed"
+    );
     match protection {
-        Protection::Passphrase(passphrase, _) => {
-            unseal_or_initialize(store, RootProtection::Passphrase(Arc::new(passphrase), kdf)).await
-        }
-        Protection::Hsm(config) => {
-            let create_key = store.sealed_root_key().await?.is_none();
-            let hsm = open_hsm(&config, create_key).await?;
-            unseal_or_initialize(store, RootProtection::Hsm(hsm)).await
-        }
+        Protection::Passphrase(passphrase, _) => unseal_or_initialize(store, passphrase, kdf).await,
+        Protection::Hsm(config) => crate::service::hsm::unseal(store, &config).await,
     }
 }
 
@@ -171,7 +145,7 @@ pub fn vault(
     match &unsealed.hsm {
         Some(hsm) => baomi_vault::Vault::with_kek_wrapper(
             &unsealed.root,
-            Arc::clone(hsm) as Arc<dyn baomi_vault::wrap::KekWrapper>,
+            Arc::new(crate::service::hsm::HsmKekWrapper::new(Arc::clone(hsm))),
             store,
             options,
         ),
@@ -254,54 +228,17 @@ pub struct Unsealed {
     pub hsm: Option<Arc<Hsm>>,
 }
 
-/// What seals the root key.
-pub enum RootProtection {
-    /// The unseal passphrase, with the argon2id parameters for a new root key.
-    Passphrase(Arc<Passphrase>, KdfParams),
-    /// An HSM's key.
-    Hsm(Arc<Hsm>),
-}
-
-/// Opens a stored root key with what the configuration provides; a database initialised
-/// the other way is refused with a clear error.
-async fn open_stored(
-    stored: StoredRoot,
-    protection: &RootProtection,
-) -> Result<RootKey, SetupError> {
-    match (stored, protection) {
-        (StoredRoot::Passphrase(sealed), RootProtection::Passphrase(passphrase, _)) => {
-            let pass = Arc::clone(passphrase);
-            Ok(blocking(move || unseal_root_key(&sealed, &pass)).await??)
-        }
-        (StoredRoot::Hsm { key_label, sealed }, RootProtection::Hsm(hsm)) => {
-            if key_label != hsm.key_label() {
-                return Err(SetupError::Other(format!(
-                    "this database's root key is sealed by the HSM key labelled {key_label:?},                      not {:?} as configured",
-                    hsm.key_label()
-                )));
-            }
-            let hsm = Arc::clone(hsm);
-            blocking(move || hsm.open_root(&sealed))
-                .await?
-                .map_err(|e| match e {
-                    baomi_vault::Error::Hsm(detail) => SetupError::Other(format!("HSM: {detail}")),
-                    _ => SetupError::Other(
-                        "the HSM's key does not open this database's root key (another token, \
-                         or a key of the same label made since); nothing was changed"
-                            .to_owned(),
-                    ),
-                })
-        }
-        (StoredRoot::Hsm { .. }, RootProtection::Passphrase(..)) => Err(SetupError::Other(
-            "this database's root key is held by an HSM: configure [hsm]".to_owned(),
-        )),
-        (StoredRoot::Passphrase(_), RootProtection::Hsm(_)) => Err(SetupError::Other(
-            "this database's root key is sealed under a passphrase, not by an HSM: remove \
-             [hsm] from the configuration (moving an existing database into an HSM is not \
-             supported)"
-                .to_owned(),
-        )),
-    }
+/// The bootstrap admin key of a new database: its record and its secret (shown once).
+pub(crate) fn bootstrap_admin() -> Result<(crate::store::ApiKeyRecord, SecretString), SetupError> {
+    keys::prepare(
+        &NewKey {
+            name: "bootstrap admin".to_owned(),
+            role: Role::Admin,
+            purposes: Vec::new(),
+        },
+        None,
+    )
+    .map_err(|e: ServiceError| SetupError::Other(e.to_string()))
 }
 
 /// Unseals the stored root key or, on an empty database, creates, seals and stores one with
@@ -309,60 +246,46 @@ async fn open_stored(
 /// initialises it, the others unseal what it stored.
 pub async fn unseal_or_initialize(
     store: &dyn SetupStore,
-    protection: RootProtection,
+    passphrase: Passphrase,
+    kdf: KdfParams,
 ) -> Result<Unsealed, SetupError> {
-    let hsm = match &protection {
-        RootProtection::Hsm(hsm) => Some(Arc::clone(hsm)),
-        RootProtection::Passphrase(..) => None,
-    };
+    let passphrase = Arc::new(passphrase);
     for _ in 0..2 {
-        if let Some(stored) = store.sealed_root_key().await? {
-            let root = open_stored(stored, &protection).await?;
-            return Ok(Unsealed {
-                root,
-                bootstrap_admin_key: None,
-                hsm,
-            });
+        match store.sealed_root_key().await? {
+            Some(StoredRoot::Passphrase(sealed)) => {
+                let pass = Arc::clone(&passphrase);
+                let root = blocking(move || unseal_root_key(&sealed, &pass)).await??;
+                return Ok(Unsealed {
+                    root,
+                    bootstrap_admin_key: None,
+                    hsm: None,
+                });
+            }
+            Some(StoredRoot::Hsm { .. }) => {
+                return Err(SetupError::Other(
+                    "this database's root key is held by an HSM: configure [hsm]".to_owned(),
+                ));
+            }
+            None => {}
         }
-        let (root, sealed) = match &protection {
-            RootProtection::Passphrase(passphrase, kdf) => {
-                passphrase.check_strength()?;
-                let pass = Arc::clone(passphrase);
-                let kdf = *kdf;
-                blocking(move || {
-                    let root = RootKey::generate()?;
-                    let sealed = seal_root_key(&root, &pass, kdf)?;
-                    Ok::<_, baomi_vault::Error>((root, StoredRoot::Passphrase(sealed)))
-                })
-                .await??
-            }
-            RootProtection::Hsm(hsm) => {
-                let hsm = Arc::clone(hsm);
-                blocking(move || {
-                    let root = RootKey::generate()?;
-                    let sealed = hsm.seal_root(&root)?;
-                    let key_label = hsm.key_label().to_owned();
-                    Ok::<_, baomi_vault::Error>((root, StoredRoot::Hsm { key_label, sealed }))
-                })
-                .await?
-                .map_err(|e| SetupError::Other(e.to_string()))?
-            }
-        };
-        let (admin, secret) = keys::prepare(
-            &NewKey {
-                name: "bootstrap admin".to_owned(),
-                role: Role::Admin,
-                purposes: Vec::new(),
-            },
-            None,
-        )
-        .map_err(|e: ServiceError| SetupError::Other(e.to_string()))?;
-        if store.initialize(&sealed, &admin, now()).await? {
+        passphrase.check_strength()?;
+        let pass = Arc::clone(&passphrase);
+        let (root, sealed) = blocking(move || {
+            let root = RootKey::generate()?;
+            let sealed = seal_root_key(&root, &pass, kdf)?;
+            Ok::<_, baomi_vault::Error>((root, sealed))
+        })
+        .await??;
+        let (admin, secret) = bootstrap_admin()?;
+        if store
+            .initialize(&StoredRoot::Passphrase(sealed), &admin, now())
+            .await?
+        {
             tracing::info!(key_id = %admin.id, "root key created and sealed; bootstrap admin key created");
             return Ok(Unsealed {
                 root,
                 bootstrap_admin_key: Some(secret),
-                hsm,
+                hsm: None,
             });
         }
         tracing::info!("another node initialised the database first; unsealing its root key");
@@ -372,7 +295,7 @@ pub async fn unseal_or_initialize(
     ))
 }
 
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, SetupError> {
     tokio::task::spawn_blocking(f)
@@ -380,7 +303,7 @@ async fn blocking<T: Send + 'static>(
         .map_err(|e| SetupError::Other(format!("key derivation task failed: {e}")))
 }
 
-fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, SetupError> {
+pub(crate) fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, SetupError> {
     std::fs::read_to_string(path)
         .map(Zeroizing::new)
         .map_err(|e| io_error(path, &e))

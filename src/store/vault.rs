@@ -704,15 +704,17 @@ macro_rules! impl_vault_store {
                 &self,
                 keyring: &str,
                 field: &str,
-                digest: &[u8],
+                digests: [&[u8]; 2],
             ) -> Result<Vec<baomi_vault::SubjectId>, baomi_vault::StoreFailure> {
                 let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT subject FROM blind_index \
-                     WHERE keyring = $1 AND field = $2 AND digest = $3 ORDER BY subject LIMIT 1000",
+                    "SELECT DISTINCT subject FROM blind_index \
+                     WHERE keyring = $1 AND field = $2 AND digest IN ($3, $4) \
+                     ORDER BY subject LIMIT 1000",
                 )
                 .bind(keyring)
                 .bind(field)
-                .bind(digest)
+                .bind(digests[0])
+                .bind(digests[1])
                 .fetch_all(&self.pool)
                 .await
                 .map_err($crate::store::vault::failure)?;

@@ -479,8 +479,8 @@ async fn checkpoints_and_receipts_are_signed_with_sm2_beside_ed25519() {
     assert!(live.status.success(), "{}", stdout(&live));
 }
 
-/// An SM2-only deployment: one signature line, which the Ed25519 key of another deployment
-/// cannot pass.
+/// An SM2-only deployment: one signature line, by the SM2 key, which the live check
+/// accepts.
 #[tokio::test]
 async fn an_sm2_only_deployment_signs_with_sm2_alone() {
     use baomi::config::SignatureSetting;

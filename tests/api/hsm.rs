@@ -2,9 +2,9 @@
 //! rotate; the key never leaves the token; a lost session is replaced and retried; an HSM
 //! that cannot be reached is a clear 503 that writes nothing.
 //!
-//! SoftHSM2 is Debian's `softhsm2`; `.ci/run` installs it and sets
-//! `BAOMI_REQUIRE_SOFTHSM=1`, so there the test fails rather than passing over a missing
-//! token. Without SoftHSM2 (and without that variable) it says so and does nothing.
+//! SoftHSM2 is Debian's `softhsm2`; `.ci/run` installs it and sets `REQUIRE_SOFTHSM=1`, so
+//! there the test fails rather than passing over a missing token. Without SoftHSM2 (and
+//! without that variable) it says so and does nothing.
 
 use std::path::{Path, PathBuf};
 
@@ -19,6 +19,10 @@ use serde_json::json;
 use crate::helpers::TestApp;
 
 const MODULE: &str = "/usr/lib/softhsm/libsofthsm2.so";
+
+/// One HSM test at a time: the PKCS#11 library is one per process, and the end-to-end test
+/// finalises it under the server on purpose.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 const PIN: &str = "20261123";
 const OTHER_PIN: &str = "31122026";
 
@@ -31,6 +35,11 @@ struct Token {
 
 impl Token {
     fn create() -> Option<Token> {
+        Token::create_named("main")
+    }
+
+    /// A token labelled after this process and `name` (tests run in parallel).
+    fn create_named(name: &str) -> Option<Token> {
         let installed = Path::new(MODULE).exists()
             && std::process::Command::new("softhsm2-util")
                 .arg("--version")
@@ -38,8 +47,8 @@ impl Token {
                 .is_ok_and(|o| o.status.success());
         if !installed {
             assert!(
-                std::env::var("BAOMI_REQUIRE_SOFTHSM").as_deref() != Ok("1"),
-                "BAOMI_REQUIRE_SOFTHSM=1 but SoftHSM2 is not installed (apt-get install softhsm2)"
+                std::env::var("REQUIRE_SOFTHSM").as_deref() != Ok("1"),
+                "REQUIRE_SOFTHSM=1 but SoftHSM2 is not installed (apt-get install softhsm2)"
             );
             eprintln!(
                 "NOTE: SoftHSM2 is not installed ({MODULE}): the HSM test did not run; \
@@ -47,7 +56,7 @@ impl Token {
             );
             return None;
         }
-        let label = format!("baomi-test-{}", std::process::id());
+        let label = format!("baomi-test-{}-{name}", std::process::id());
         let out = std::process::Command::new("softhsm2-util")
             .args(["--init-token", "--free", "--label", &label])
             .args(["--pin", PIN, "--so-pin", "87654321"])
@@ -76,6 +85,29 @@ impl Token {
             pin_file: Some(pin_file.to_path_buf()),
             key_label: "baomi-root".to_owned(),
         }
+    }
+
+    /// The labels of the secret keys on the token that start with `prefix`.
+    fn key_labels(&self, prefix: &str) -> Vec<String> {
+        let (_pkcs11, session) = self.session(PIN);
+        let keys = session
+            .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY)])
+            .unwrap();
+        let mut labels = Vec::new();
+        for key in keys {
+            for attribute in session
+                .get_attributes(key, &[AttributeType::Label])
+                .unwrap()
+            {
+                if let Attribute::Label(label) = attribute {
+                    let label = String::from_utf8(label).unwrap();
+                    if label.starts_with(prefix) {
+                        labels.push(label);
+                    }
+                }
+            }
+        }
+        labels
     }
 
     /// A session of the test's own (the library is shared with the server in-process).
@@ -149,6 +181,7 @@ async fn encrypt(app: &TestApp, key: &str, keyring: &str, value: &str) -> String
 
 #[tokio::test]
 async fn the_root_key_lives_in_softhsm_end_to_end() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let Some(token) = Token::create() else {
         return;
     };
@@ -156,19 +189,23 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
     let with_hsm = |c: &mut baomi::config::Config| c.hsm = Some(hsm.clone());
     let app = crate::helpers::spawn_app_with(with_hsm).await;
 
-    // The stored root record names the HSM key; there is no passphrase-sealed key.
+    // The stored root record names the HSM key (the prefix and a random suffix); there is
+    // no passphrase-sealed key.
     let kdf = app.db.texts("SELECT kdf FROM root_key").await;
+    let recorded: serde_json::Value = serde_json::from_str(&kdf[0]).unwrap();
+    let label = recorded["hsm"]["key_label"].as_str().unwrap().to_owned();
     assert!(
-        kdf[0].contains("\"hsm\"") && kdf[0].contains("baomi-root"),
+        label.starts_with("baomi-root-") && label.len() == 27,
         "{kdf:?}"
     );
+    assert_eq!(token.key_labels("baomi-root"), vec![label.clone()]);
     // The key was generated in the token: sensitive, not extractable, its value unreadable.
     {
         let (_pkcs11, session) = token.session(PIN);
         let found = session
             .find_objects(&[
                 Attribute::Class(ObjectClass::SECRET_KEY),
-                Attribute::Label(b"baomi-root".to_vec()),
+                Attribute::Label(label.as_bytes().to_vec()),
             ])
             .unwrap();
         assert_eq!(found.len(), 1);
@@ -222,11 +259,15 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
     assert_eq!(decrypt(&app, &key, &aes).await["value"], "13800138000");
 
     // The session is lost (the library is finalised under the server, as when an HSM
-    // restarts): the next call opens a new session and succeeds.
+    // restarts): the next call opens a new session and succeeds, whether it seals a new KEK
+    // (rotation) or opens a stored one (a read with the key caches dropped).
     token.session(PIN).0.finalize().unwrap();
     let r = rotate(&app).await;
     assert_eq!(r.status, 200, "after a lost session: {}", r.text);
     assert_eq!(r.json()["latest_version"], 3);
+    token.session(PIN).0.finalize().unwrap();
+    app.vault.clear_cached_keys();
+    assert_eq!(decrypt(&app, &key, &sm4).await["value"], "13900000000");
 
     // Lost again, and the new session cannot log in (the PIN was changed meanwhile): a
     // clear 503, and nothing written.
@@ -241,13 +282,25 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
     let r = rotate(&app).await;
     let problem = r.assert_problem(503, "vault.hsm_unavailable");
     assert!(
-        !r.text.contains(OTHER_PIN) && !r.text.contains(PIN),
+        problem["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("the hardware security module"),
         "{problem}"
     );
     let ring = app.get("/v1/keyrings/default", Some(&app.admin_key)).await;
     assert_eq!(ring.json()["latest_version"], 3, "nothing half-written");
-    // Cached keys keep serving reads meanwhile.
-    assert_eq!(decrypt(&app, &key, &aes).await["value"], "13800138000");
+    // Cached keys keep serving reads meanwhile; an uncached KEK cannot be opened.
+    assert_eq!(decrypt(&app, &key, &sm4).await["value"], "13900000000");
+    let r = app
+        .post(
+            "/v1/decrypt",
+            Some(&key),
+            json!({"purpose": "kyc", "view": "plain", "items": [
+                {"subject_id": "u-1", "field": "mobile", "ciphertext": aes}]}),
+        )
+        .await;
+    r.assert_problem(503, "vault.hsm_unavailable");
 
     // The PIN is put back: the next call reconnects and works.
     {
@@ -283,4 +336,92 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
     let app = TestApp::start_with(db, admin, with_hsm).await;
     assert_eq!(decrypt(&app, &key, &v2).await["value"], "13700000000");
     assert_eq!(decrypt(&app, &key, &sm4).await["value"], "13900000000");
+}
+
+/// Two nodes initialising one empty database at once: one key is left on the token, and
+/// both serve the same root key.
+#[tokio::test]
+async fn two_nodes_initialising_at_once_leave_one_key() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(token) = Token::create_named("race") else {
+        return;
+    };
+    let mut hsm = token.config(&token.pin_file);
+    hsm.key_label = "race-root".to_owned();
+    let db = crate::helpers::TestDb::new().await;
+    let mut config = db.config();
+    config.hsm = Some(hsm);
+    let (a, b) = tokio::join!(
+        baomi::server::open(&config, false),
+        baomi::server::open(&config, false)
+    );
+    let results = [a, b];
+    for r in &results {
+        if let Err(e) = r {
+            // SQLite may report the other node's write as busy; nothing else is expected.
+            assert!(e.to_string().contains("database"), "{e}");
+        }
+    }
+    let opened: Vec<_> = results.into_iter().filter_map(Result::ok).collect();
+    assert!(!opened.is_empty(), "at least one node starts");
+    assert_eq!(
+        opened
+            .iter()
+            .filter(|o| o.bootstrap_admin_key.is_some())
+            .count(),
+        1,
+        "exactly one node initialised the database"
+    );
+    for o in opened {
+        o.store.close().await;
+    }
+    assert_eq!(
+        token.key_labels("race-root").len(),
+        1,
+        "the loser's key is gone"
+    );
+    // A third start opens the recorded key.
+    let again = baomi::server::open(&config, false).await.unwrap();
+    again.store.close().await;
+}
+
+/// The PIN from `BAOMI_HSM_PIN`, through the `baomi` binary: the variable is read by the
+/// set-up, not taken for a setting.
+#[tokio::test]
+async fn the_pin_comes_from_the_environment() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(token) = Token::create_named("env") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("baomi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[hsm]\nmodule = \"{MODULE}\"\ntoken_label = \"{}\"\n",
+            token.label
+        ),
+    )
+    .unwrap();
+    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BAOMI_") {
+            cmd.env_remove(key);
+        }
+    }
+    let out = cmd
+        .args(["--config", config.to_str().unwrap(), "init"])
+        .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
+        .env("BAOMI_HSM_PIN", PIN)
+        .output()
+        .await
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("bm_"),
+        "the bootstrap key is printed: {stderr}"
+    );
+    assert!(!stderr.contains(PIN) && !String::from_utf8_lossy(&out.stdout).contains(PIN));
+    assert_eq!(token.key_labels("baomi-root").len(), 1);
 }

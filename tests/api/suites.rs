@@ -263,11 +263,25 @@ async fn a_keyring_moves_from_aes_to_sm4_without_losing_a_ciphertext() {
         json!(["u-2", "u-3"])
     );
 
-    // Background re-encryption moves the stored field; then version 1 can be retired.
+    // Background re-encryption moves the stored field, and re-seals the AES data keys of
+    // version 1 under the SM4 KEK of version 2; with every cache dropped, an AES ciphertext
+    // still opens through that SM4-sealed data key. Then version 1 can be retired.
     let tick = baomi::service::maintenance::tick(&app.vault, baomi::service::now())
         .await
         .unwrap();
     assert_eq!(tick.reencrypted, 1, "{tick:?}");
+    assert!(tick.resealed >= 1, "{tick:?}");
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM subject_keys WHERE version = 1 AND kek_version = 1")
+            .await,
+        0
+    );
+    app.vault.clear_cached_keys();
+    assert_eq!(
+        decrypt_one(&app, &key, "u-1", &old).await["value"],
+        "13800138000"
+    );
     let stored = app
         .db
         .texts("SELECT ciphertext FROM subject_fields ORDER BY subject")
@@ -315,5 +329,75 @@ async fn a_keyring_moves_from_aes_to_sm4_without_losing_a_ciphertext() {
     assert!(
         rotations.iter().any(|b| b.contains("suite:sm4gcm")),
         "{rotations:?}"
+    );
+}
+
+/// A database from before versions recorded their suite: its KEKs were sealed with
+/// associated data that names no suite, and must keep opening.
+#[tokio::test]
+async fn keks_sealed_before_suites_were_recorded_still_open() {
+    use baomi::store::StoredRoot;
+    use baomi_vault::wrap::{DerivedKekWrapper, KekWrapper};
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let sealed = vault_call(
+        &app,
+        &key,
+        "/v1/encrypt",
+        json!({"items": [{"subject_id": "u-1", "field": "mobile", "value": "13800138000"}]}),
+    )
+    .await;
+    let ciphertext = text(&sealed[0], "ciphertext");
+    let (db, admin) = app.stop().await;
+
+    // Re-seal KEK 1 of `default` the way the previous release did.
+    let store = baomi::store::open(&db.config()).await.unwrap();
+    let Some(StoredRoot::Passphrase(root)) = store.sealed_root_key().await.unwrap() else {
+        panic!("a passphrase-sealed root key");
+    };
+    store.close().await;
+    let root = baomi_vault::unseal_root_key(
+        &root,
+        &baomi_vault::Passphrase::new(crate::helpers::PASSPHRASE),
+    )
+    .unwrap();
+    let wrapper = DerivedKekWrapper::new(&root).unwrap();
+    let hex_of = if db.url.is_some() {
+        "encode(sealed, 'hex')"
+    } else {
+        "hex(sealed)"
+    };
+    let blob = db
+        .texts(&format!(
+            "SELECT {hex_of} FROM keyring_keks WHERE keyring = 'default' AND version = 1"
+        ))
+        .await;
+    let blob = data_encoding::HEXUPPER_PERMISSIVE
+        .decode(blob[0].as_bytes())
+        .unwrap();
+    let family = baomi_vault::Family::Nist;
+    let material = wrapper
+        .open(family, b"bm:kek:v2|default|1|aes256gcm", &blob)
+        .await
+        .unwrap();
+    let legacy = wrapper
+        .seal(family, b"bm:kek:v1|default|1", &material)
+        .await
+        .unwrap();
+    let hex = data_encoding::HEXLOWER.encode(&legacy);
+    let literal = if db.url.is_some() {
+        format!("'\\x{hex}'::bytea")
+    } else {
+        format!("X'{hex}'")
+    };
+    db.execute(&format!(
+        "UPDATE keyring_keks SET sealed = {literal} WHERE keyring = 'default' AND version = 1"
+    ))
+    .await;
+
+    let app = crate::helpers::TestApp::start(db, admin).await;
+    assert_eq!(
+        decrypt_one(&app, &key, "u-1", &ciphertext).await["value"],
+        "13800138000"
     );
 }

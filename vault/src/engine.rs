@@ -12,7 +12,7 @@ use crate::aead::{AeadKey, Algorithm, open_key};
 use crate::cache::KeyCache;
 use crate::field::FieldName;
 use crate::index::{key_label, normalize};
-use crate::keyring::{Family, Keyring, KeyringName, SealedKek, Suite, kek_aad};
+use crate::keyring::{Family, Keyring, KeyringName, SealedKek, Suite, kek_aad, legacy_kek_aad};
 use crate::seal::{
     Ciphertext, SivKey, open_deterministic, open_parsed, open_value, seal_deterministic, seal_value,
 };
@@ -201,7 +201,7 @@ impl Vault {
             created_at: now,
             rotated_at: now,
         };
-        let first = self.new_kek(name, 1, suite, now)?;
+        let first = self.new_kek(name, 1, suite, now).await?;
         if !self.store.create_keyring(&keyring, &first, audit).await? {
             return Err(Error::KeyringExists);
         }
@@ -280,7 +280,7 @@ impl Vault {
             .latest_version
             .checked_add(1)
             .ok_or(Error::InvalidPolicy("version limit reached"))?;
-        let kek = self.new_kek(&current.name, next, suite, now)?;
+        let kek = self.new_kek(&current.name, next, suite, now).await?;
         Ok(self.store.add_kek(&kek, &audit(next)).await?)
     }
 
@@ -520,8 +520,9 @@ impl Vault {
         self.forget_cached_keys(subject).await
     }
 
-    /// Drops every cached key (after a node may have missed invalidations).
+    /// Drops every cached key, KEKs included (after a node may have missed invalidations).
     pub fn clear_cached_keys(&self) {
+        self.keks.remove_where(|_| true);
         self.data_keys.remove_where(|_| true);
         self.siv_keys.remove_where(|_| true);
     }
@@ -650,22 +651,14 @@ impl Vault {
         field: &FieldName,
         value: &str,
     ) -> Result<Vec<SubjectId>> {
-        let ring = self.cached_keyring(keyring).await?;
-        let mut found = Vec::new();
-        for family in Family::ALL {
-            if !ring.suites_used.iter().any(|s| s.family() == family) {
-                continue;
-            }
-            let digest = self.index_digest(family, keyring, field, value)?;
-            found.extend(
-                self.store
-                    .search_index(keyring.as_str(), field.as_str(), &digest)
-                    .await?,
-            );
-        }
-        found.sort();
-        found.dedup();
-        Ok(found)
+        // Both index algorithms, always: a keyring that moved suites on another node a
+        // moment ago has entries of both, whatever this node's cached view of it says.
+        let nist = self.index_digest(Family::Nist, keyring, field, value)?;
+        let sm = self.index_digest(Family::ShangMi, keyring, field, value)?;
+        Ok(self
+            .store
+            .search_index(keyring.as_str(), field.as_str(), [&nist, &sm])
+            .await?)
     }
 
     /// The blind-index entry of a value: HMAC-SHA256, or HMAC-SM3 for the SM family.
@@ -831,7 +824,7 @@ impl Vault {
             .collect())
     }
 
-    fn new_kek(
+    async fn new_kek(
         &self,
         keyring: &KeyringName,
         version: u32,
@@ -839,11 +832,14 @@ impl Vault {
         now: i64,
     ) -> Result<SealedKek> {
         let material = suite.key_algorithm().random_material();
-        let sealed = self.kek_wrap.seal(
-            suite.family(),
-            &kek_aad(keyring, version),
-            material.as_slice(),
-        )?;
+        let sealed = self
+            .kek_wrap
+            .seal(
+                suite.family(),
+                &kek_aad(keyring, version, suite),
+                material.as_slice(),
+            )
+            .await?;
         Ok(SealedKek {
             keyring: keyring.clone(),
             version,
@@ -882,17 +878,18 @@ impl Vault {
             .kek(keyring, version)
             .await?
             .ok_or(Error::UnknownVersion)?;
-        let material = self
-            .kek_wrap
-            .open(
-                sealed.suite.family(),
-                &kek_aad(keyring, version),
-                &sealed.sealed,
-            )
-            .map_err(|e| match e {
-                Error::Hsm(detail) => Error::Hsm(detail),
-                _ => Error::Corrupt("a keyring key does not open under the root key"),
-            })?;
+        let family = sealed.suite.family();
+        let aad = kek_aad(keyring, version, sealed.suite);
+        let mut opened = self.kek_wrap.open(family, &aad, &sealed.sealed).await;
+        if matches!(opened, Err(Error::Crypto)) && family == Family::Nist {
+            // Sealed before versions recorded their suite (every such KEK is of an AES suite).
+            let legacy = legacy_kek_aad(keyring, version);
+            opened = self.kek_wrap.open(family, &legacy, &sealed.sealed).await;
+        }
+        let material = opened.map_err(|e| match e {
+            Error::Hsm(detail) => Error::Hsm(detail),
+            _ => Error::Corrupt("a keyring key does not open under the root key"),
+        })?;
         Ok((material, sealed.suite))
     }
 

@@ -2,11 +2,16 @@
 //!
 //! The HSM holds one AES-256 secret key, generated inside the token as a persistent,
 //! private, sensitive, non-extractable object (`CKA_EXTRACTABLE` false): its value never
-//! leaves the token. Baomi asks the token to encrypt and decrypt with it (`CKM_AES_GCM`, a
-//! random 96-bit IV chosen by Baomi, 128-bit tag, associated data) to seal and open keyring
-//! KEKs ([`KekWrapper`]) and the 256-bit secret from which Baomi derives its index, token and
-//! signing keys. Subject data keys are opened in software under the KEKs; the KEK cache
-//! means the token is asked once per KEK version per hour, not once per request.
+//! leaves the token. Its label is the configured prefix and a random suffix, recorded with
+//! the sealed root, so that two nodes initialising one database at once cannot leave two
+//! keys of one label behind. Baomi asks the token to encrypt and decrypt with it
+//! (`CKM_AES_GCM`, a random 96-bit IV chosen by Baomi, 128-bit tag, associated data) to seal
+//! and open keyring KEKs (the server's `KekWrapper` runs these blocking calls off the async
+//! runtime) and the 256-bit secret from which Baomi derives its index, token and signing
+//! keys. Subject data keys are opened in software under the KEKs; the KEK cache means the
+//! token is asked once per KEK version per hour, not once per request. A key found on the
+//! token must be a sensitive, non-extractable AES key, and every open starts with an
+//! encrypt-decrypt round trip and a tampered decrypt that must fail.
 //!
 //! One logged-in session is kept open (closing the last one logs the token out) behind a
 //! mutex: calls are serialised, and each is short. When a call fails because the session,
@@ -23,7 +28,6 @@
 
 use std::path::PathBuf;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use cryptoki::context::{CInitializeArgs, CInitializeFlags, Pkcs11};
 use cryptoki::error::{Error as CkError, RvError};
@@ -36,11 +40,10 @@ use cryptoki::types::AuthPin;
 use zeroize::Zeroizing;
 
 use crate::aead::{NONCE_LEN, TAG_LEN};
-use crate::keyring::Family;
-use crate::wrap::KekWrapper;
 use crate::{Error, Result, RootKey};
 
 /// Where the HSM is and how to log in.
+#[derive(Clone)]
 pub struct HsmSettings {
     /// The PKCS#11 module (e.g. `/usr/lib/softhsm/libsofthsm2.so`).
     pub module: PathBuf,
@@ -50,8 +53,6 @@ pub struct HsmSettings {
     pub slot: Option<u64>,
     /// The user PIN.
     pub pin: Zeroizing<String>,
-    /// The label of Baomi's root key on the token.
-    pub key_label: String,
 }
 
 impl std::fmt::Debug for HsmSettings {
@@ -61,7 +62,6 @@ impl std::fmt::Debug for HsmSettings {
             .field("token_label", &self.token_label)
             .field("slot", &self.slot)
             .field("pin", &"<redacted>")
-            .field("key_label", &self.key_label)
             .finish()
     }
 }
@@ -78,7 +78,6 @@ pub struct Hsm {
     pin: Zeroizing<String>,
     key_label: String,
     connection: Mutex<Option<Connection>>,
-    reconnects: AtomicU64,
 }
 
 impl std::fmt::Debug for Hsm {
@@ -130,9 +129,22 @@ fn initialize(pkcs11: &Pkcs11) -> std::result::Result<(), CkError> {
 
 impl Hsm {
     /// Loads the module, finds the token, logs in and finds the root key labelled
-    /// `key_label`, generating it inside the token when `create_key` (first start) and it
-    /// does not exist. Blocking: run it off the async runtime.
-    pub fn open(settings: HsmSettings, create_key: bool) -> Result<Self> {
+    /// `key_label` (as recorded with the sealed root). Blocking: run it off the async
+    /// runtime.
+    pub fn open(settings: HsmSettings, key_label: &str) -> Result<Self> {
+        Self::start(settings, key_label, false)
+    }
+
+    /// [`Hsm::open`] for a new database: generates the root key inside the token, labelled
+    /// `label_prefix`, `-` and 16 random hex digits ([`Hsm::key_label`] tells which).
+    pub fn generate(settings: HsmSettings, label_prefix: &str) -> Result<Self> {
+        let mut suffix = [0u8; 8];
+        rand::fill(&mut suffix);
+        let label = format!("{label_prefix}-{}", data_encoding::HEXLOWER.encode(&suffix));
+        Self::start(settings, &label, true)
+    }
+
+    fn start(settings: HsmSettings, key_label: &str, generate: bool) -> Result<Self> {
         let pkcs11 = Pkcs11::new(&settings.module).map_err(|e| Error::Hsm(describe(&e)))?;
         initialize(&pkcs11).map_err(|e| Error::Hsm(describe(&e)))?;
         let slot = find_slot(&pkcs11, &settings)?;
@@ -140,13 +152,45 @@ impl Hsm {
             pkcs11,
             slot,
             pin: settings.pin,
-            key_label: settings.key_label,
+            key_label: key_label.to_owned(),
             connection: Mutex::new(None),
-            reconnects: AtomicU64::new(0),
         };
-        let connection = hsm.connect(create_key)?;
+        let connection = hsm.connect(generate)?;
         *hsm.lock() = Some(connection);
+        hsm.self_test()?;
         Ok(hsm)
+    }
+
+    /// A pairwise test of the token's key (its value cannot be read, so no known answer
+    /// exists): a round trip must give the plaintext back, and a tampered tag must fail.
+    fn self_test(&self) -> Result<()> {
+        let plain = b"baomi hsm self-test block 32 B.";
+        let mut sealed = self.encrypt(b"self-test", plain)?;
+        let round_trip = self.decrypt(b"self-test", &sealed)?;
+        if round_trip.as_slice() != plain {
+            return Err(Error::Hsm(
+                "the token's AES-GCM round trip failed its self-test".into(),
+            ));
+        }
+        if let Some(last) = sealed.last_mut() {
+            *last ^= 1;
+        }
+        match self.decrypt(b"self-test", &sealed) {
+            Err(Error::Crypto) => Ok(()),
+            Err(other) => Err(other),
+            Ok(_) => Err(Error::Hsm(
+                "the token accepted a tampered tag in its self-test".into(),
+            )),
+        }
+    }
+
+    /// Destroys the root key this instance generated (a node that lost the race to
+    /// initialise the database removes its own key).
+    pub fn destroy_key(&self) -> Result<()> {
+        let destroyed = self.call(|c| c.session.destroy_object(c.key))?;
+        destroyed.map_err(|e| Error::Hsm(describe(&e)))?;
+        *self.lock() = None;
+        Ok(())
     }
 
     /// The label of the root key on the token.
@@ -154,17 +198,12 @@ impl Hsm {
         &self.key_label
     }
 
-    /// How many times a lost session was replaced.
-    pub fn reconnects(&self) -> u64 {
-        self.reconnects.load(Ordering::Relaxed)
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<Connection>> {
         self.connection.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A new logged-in session and the root key's handle.
-    fn connect(&self, create_key: bool) -> Result<Connection> {
+    fn connect(&self, generate: bool) -> Result<Connection> {
         let fail = |e: CkError| Error::Hsm(describe(&e));
         initialize(&self.pkcs11).map_err(fail)?;
         let session = self.pkcs11.open_rw_session(self.slot).map_err(fail)?;
@@ -182,8 +221,11 @@ impl Hsm {
             Attribute::Label(self.key_label.as_bytes().to_vec()),
         ];
         let found = session.find_objects(&template).map_err(fail)?;
-        let key = match (found.as_slice(), create_key) {
-            ([key], _) => *key,
+        let key = match (found.as_slice(), generate) {
+            ([key], false) => {
+                check_key(&session, *key)?;
+                *key
+            }
             ([], true) => session
                 .generate_key(
                     &Mechanism::AesKeyGen,
@@ -212,7 +254,7 @@ impl Hsm {
             }
             _ => {
                 return Err(Error::Hsm(format!(
-                    "the token holds several keys labelled {:?}",
+                    "the token already holds a key labelled {:?} (or several)",
                     self.key_label
                 )));
             }
@@ -238,7 +280,6 @@ impl Hsm {
                     // Dropped before a new session is opened: a stale handle must not close
                     // a new session that happens to get the same number.
                     *guard = None;
-                    self.reconnects.fetch_add(1, Ordering::Relaxed);
                 }
                 Err(e) if session_lost(&e) => {
                     *guard = None;
@@ -285,8 +326,43 @@ impl Hsm {
             let params = GcmParams::new(&mut iv, aad, 128.into())?;
             c.session.decrypt(&Mechanism::AesGcm(params), c.key, body)
         })?;
-        // A wrong tag is CKR_ENCRYPTED_DATA_INVALID, or CKR_GENERAL_ERROR on SoftHSM 2.6.
-        opened.map(Zeroizing::new).map_err(|_| Error::Crypto)
+        opened.map(Zeroizing::new).map_err(|e| match e {
+            // A wrong tag or associated data: CKR_ENCRYPTED_DATA_INVALID, or
+            // CKR_GENERAL_ERROR on SoftHSM 2.6 (fixed in later releases).
+            CkError::Pkcs11(
+                RvError::EncryptedDataInvalid
+                | RvError::EncryptedDataLenRange
+                | RvError::GeneralError,
+                _,
+            ) => Error::Crypto,
+            other => Error::Hsm(describe(&other)),
+        })
+    }
+}
+
+/// Refuses a key that is not a sensitive, non-extractable AES key (one provisioned by hand
+/// with the label Baomi looks for, say).
+fn check_key(session: &Session, key: ObjectHandle) -> Result<()> {
+    use cryptoki::object::AttributeType;
+    let attributes = session
+        .get_attributes(
+            key,
+            &[
+                AttributeType::KeyType,
+                AttributeType::Sensitive,
+                AttributeType::Extractable,
+            ],
+        )
+        .map_err(|e| Error::Hsm(describe(&e)))?;
+    let ok = attributes.contains(&Attribute::KeyType(KeyType::AES))
+        && attributes.contains(&Attribute::Sensitive(true))
+        && attributes.contains(&Attribute::Extractable(false));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Hsm(
+            "the root key on the token must be a sensitive, non-extractable AES key".into(),
+        ))
     }
 }
 
@@ -323,17 +399,6 @@ impl Hsm {
     /// Opens a root secret sealed by [`Hsm::seal_root`].
     pub fn open_root(&self, blob: &[u8]) -> Result<RootKey> {
         let plain = self.decrypt(ROOT_AAD, blob)?;
-        let bytes: [u8; 32] = plain.as_slice().try_into().map_err(|_| Error::Crypto)?;
-        Ok(RootKey::from_bytes(bytes))
-    }
-}
-
-impl KekWrapper for Hsm {
-    fn seal(&self, _family: Family, aad: &[u8], material: &[u8]) -> Result<Vec<u8>> {
-        self.encrypt(aad, material)
-    }
-
-    fn open(&self, _family: Family, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
-        self.decrypt(aad, blob)
+        RootKey::from_slice(&plain)
     }
 }

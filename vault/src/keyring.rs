@@ -2,9 +2,10 @@
 //!
 //! Each keyring has versions 1, 2, … of its KEK; the newest encrypts, every version from
 //! `min_decryption_version` on still decrypts. A KEK is stored sealed under a key derived
-//! from the root key (label `keyring-kek/v1`), with associated data
-//! `bm:kek:v1|<keyring>|<version>` so a sealed KEK cannot be moved to another keyring or
-//! version.
+//! from the root key (label `keyring-kek/v1`) or by an HSM, with associated data
+//! `bm:kek:v2|<keyring>|<version>|<suite>` so a sealed KEK cannot be moved to another
+//! keyring or version, nor relabelled with another suite. KEKs sealed before suites were
+//! recorded per version have `bm:kek:v1|<keyring>|<version>` (all of them AES suites).
 
 use crate::aead::Algorithm;
 use crate::{Error, Result};
@@ -67,9 +68,11 @@ pub enum Suite {
     /// only where equality joins are needed, and prefer blind indexes for search.
     Aes256Siv,
     /// SM4-GCM (RFC 8998) with 96-bit random nonces under each subject's own 128-bit SM4
-    /// data key, like `aes256gcm` but drawn wholly from the Chinese commercial algorithms:
-    /// KEKs are SM4-GCM keys sealed under an SM4 key derived from the root with HKDF-SM3,
-    /// and blind indexes are HMAC-SM3 under keys derived with HKDF-SM3 (GB/T 39786-2021).
+    /// data key, like `aes256gcm` but drawn from the Chinese commercial algorithms: KEKs are
+    /// SM4-GCM keys sealed under an SM4 key derived from the root with HKDF-SM3 (with the
+    /// root key in an HSM, by the HSM's key instead: AES-256-GCM on SoftHSM2, which has no
+    /// SM4), and blind indexes are HMAC-SM3 under keys derived with HKDF-SM3
+    /// (GB/T 39786-2021).
     Sm4Gcm,
 }
 
@@ -82,11 +85,6 @@ pub enum Family {
     ShangMi,
 }
 
-impl Family {
-    /// Both families, in a fixed order.
-    pub const ALL: [Family; 2] = [Family::Nist, Family::ShangMi];
-}
-
 impl Suite {
     /// The suite's name in ciphertexts and the API.
     pub fn as_str(self) -> &'static str {
@@ -96,9 +94,6 @@ impl Suite {
             Suite::Sm4Gcm => "sm4gcm",
         }
     }
-
-    /// Every suite.
-    pub const ALL: [Suite; 3] = [Suite::Aes256Gcm, Suite::Aes256Siv, Suite::Sm4Gcm];
 
     /// The family of primitives for its key derivations and blind indexes.
     pub fn family(self) -> Family {
@@ -154,8 +149,8 @@ pub struct Keyring {
     pub name: KeyringName,
     /// Its algorithm suite: the suite of its newest version, which new ciphertexts use.
     pub suite: Suite,
-    /// Every suite any of its versions uses, oldest first (more than one while the keyring
-    /// moves from one suite to another); searches look up blind-index entries under each.
+    /// Every suite any of its versions uses, oldest first: more than one once the keyring
+    /// has moved from one suite to another.
     pub suites_used: Vec<Suite>,
     /// The newest KEK version: new ciphertexts use it.
     pub latest_version: u32,
@@ -194,7 +189,18 @@ pub struct SealedKek {
 }
 
 /// Associated data of a sealed KEK.
-pub(crate) fn kek_aad(keyring: &KeyringName, version: u32) -> Vec<u8> {
+pub(crate) fn kek_aad(keyring: &KeyringName, version: u32, suite: Suite) -> Vec<u8> {
+    format!(
+        "bm:kek:v2|{}|{}|{}",
+        keyring.as_str(),
+        version,
+        suite.as_str()
+    )
+    .into_bytes()
+}
+
+/// Associated data of a KEK sealed before suites were recorded per version (an AES suite).
+pub(crate) fn legacy_kek_aad(keyring: &KeyringName, version: u32) -> Vec<u8> {
     format!("bm:kek:v1|{}|{}", keyring.as_str(), version).into_bytes()
 }
 

@@ -36,9 +36,15 @@ impl RootKey {
         Ok(Self(bytes))
     }
 
-    /// The key from its bytes (opened from an HSM-sealed record).
-    pub(crate) fn from_bytes(bytes: [u8; KEY_LEN]) -> Self {
-        Self(bytes)
+    /// The key from its bytes (opened from an HSM-sealed record), copied straight into the
+    /// key.
+    pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self> {
+        if bytes.len() != KEY_LEN {
+            return Err(Error::Crypto);
+        }
+        let mut key = Self([0u8; KEY_LEN]);
+        key.0.copy_from_slice(bytes);
+        Ok(key)
     }
 
     /// The key's bytes, to seal them (inside this crate only).

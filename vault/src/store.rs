@@ -255,12 +255,13 @@ pub trait VaultStore: Send + Sync {
     /// start-up, not on every maintenance pass.
     async fn sweep_erased(&self) -> Result<u64, StoreFailure>;
 
-    /// The subjects with an index entry equal to `digest` in `keyring` and `field`.
+    /// The subjects (each once, by id, at most 1,000) with an index entry equal to either
+    /// digest in `keyring` and `field`: the value's entry under each index algorithm.
     async fn search_index(
         &self,
         keyring: &str,
         field: &str,
-        digest: &[u8],
+        digests: [&[u8]; 2],
     ) -> Result<Vec<SubjectId>, StoreFailure>;
 
     /// Destroys the data keys of `keyring` versions below `version` (they can no longer

@@ -11,12 +11,14 @@ use crate::{Result, RootKey};
 
 /// Seals and opens KEK material. A KEK of an SM keyring is sealed with `family`
 /// [`Family::ShangMi`]; a wrapper that has no SM algorithm (SoftHSM has none) seals it with
-/// what it has and says so in its documentation.
+/// what it has and says so in its documentation. Asynchronous, so that a wrapper that
+/// blocks (an HSM call) can run off the async runtime's threads.
+#[async_trait::async_trait]
 pub trait KekWrapper: Send + Sync {
     /// Seals `material` with associated data `aad`: `nonce ‖ ciphertext ‖ tag`.
-    fn seal(&self, family: Family, aad: &[u8], material: &[u8]) -> Result<Vec<u8>>;
+    async fn seal(&self, family: Family, aad: &[u8], material: &[u8]) -> Result<Vec<u8>>;
     /// Opens what [`KekWrapper::seal`] made; any change to it or to `aad` fails.
-    fn open(&self, family: Family, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
+    async fn open(&self, family: Family, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>>;
 }
 
 /// The default wrapper: AES-256-GCM under HKDF-SHA256 of the root key for the AES suites,
@@ -45,12 +47,13 @@ impl DerivedKekWrapper {
     }
 }
 
+#[async_trait::async_trait]
 impl KekWrapper for DerivedKekWrapper {
-    fn seal(&self, family: Family, aad: &[u8], material: &[u8]) -> Result<Vec<u8>> {
+    async fn seal(&self, family: Family, aad: &[u8], material: &[u8]) -> Result<Vec<u8>> {
         self.key(family).seal(aad, material)
     }
 
-    fn open(&self, family: Family, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
+    async fn open(&self, family: Family, aad: &[u8], blob: &[u8]) -> Result<Zeroizing<Vec<u8>>> {
         self.key(family).open(aad, blob)
     }
 }
