@@ -254,6 +254,7 @@ pub fn build(parts: Parts) -> Router {
         tokio::spawn(cluster.run(Arc::downgrade(&state.0)));
     }
     router
+        .merge(crate::console::router())
         .fallback(http::not_found)
         .method_not_allowed_fallback(http::method_not_allowed)
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(on_panic))

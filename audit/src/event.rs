@@ -49,6 +49,14 @@ pub enum Action {
     RequestClose,
     /// A masking policy was created or changed.
     PolicyChange,
+    /// Someone signed in to the officer console (or was refused).
+    ConsoleSignin,
+    /// Someone signed out of the officer console.
+    ConsoleSignout,
+    /// An officer console account was created or its password changed.
+    ConsoleUserChange,
+    /// An alert was acknowledged, with a comment.
+    AlertAck,
 }
 
 impl Action {
@@ -75,6 +83,10 @@ impl Action {
             Action::RequestCreate => "request_create",
             Action::RequestClose => "request_close",
             Action::PolicyChange => "policy_change",
+            Action::ConsoleSignin => "console_signin",
+            Action::ConsoleSignout => "console_signout",
+            Action::ConsoleUserChange => "console_user_change",
+            Action::AlertAck => "alert_ack",
         }
     }
 

@@ -4,6 +4,7 @@
 mod audit;
 mod backup;
 mod consent;
+mod console;
 mod keys;
 mod mask;
 
@@ -44,6 +45,9 @@ enum Command {
     /// Check consent receipts.
     #[command(subcommand)]
     Consent(consent::ConsentCommand),
+    /// The officer console (served at /console): accounts.
+    #[command(subcommand)]
+    Console(console::ConsoleCommand),
     /// Mask a CSV, JSON Lines, JSON or text file under a policy, offline (no database, no
     /// passphrase); the output replaces OUT only once it is complete.
     Mask(mask::MaskArgs),
@@ -178,6 +182,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Keys(command) => keys::run(cli.config.as_deref(), command).await,
         Command::Audit(command) => audit::run(cli.config.as_deref(), command).await,
         Command::Consent(command) => consent::run(command),
+        Command::Console(command) => console::run(cli.config.as_deref(), command).await,
         Command::Mask(args) => mask::run(args),
         Command::Backup(args) => backup::backup(cli.config.as_deref(), args).await,
         Command::Restore(args) => backup::restore(cli.config.as_deref(), args).await,

@@ -9,6 +9,8 @@ pub mod backup;
 #[macro_use]
 mod common;
 #[macro_use]
+pub mod console;
+#[macro_use]
 mod consent;
 #[macro_use]
 mod policies;
@@ -27,6 +29,7 @@ use baomi_audit::{AuditSink, LogStore};
 use baomi_consent::ConsentStore;
 use baomi_vault::{SealedRootKey, VaultStore};
 
+pub use console::ConsoleStore;
 pub use error::StoreError;
 pub use policies::{PolicyStore, StoredPolicy};
 pub use records::{ApiKeyRecord, RevokeOutcome};
@@ -110,12 +113,26 @@ pub trait KeyStore: Send + Sync {
 
 /// Everything the server stores, behind one object.
 pub trait Store:
-    SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore + PolicyStore
+    SetupStore
+    + KeyStore
+    + VaultStore
+    + AuditSink
+    + LogStore
+    + ConsentStore
+    + PolicyStore
+    + ConsoleStore
 {
 }
 
 impl<T> Store for T where
-    T: SetupStore + KeyStore + VaultStore + AuditSink + LogStore + ConsentStore + PolicyStore
+    T: SetupStore
+        + KeyStore
+        + VaultStore
+        + AuditSink
+        + LogStore
+        + ConsentStore
+        + PolicyStore
+        + ConsoleStore
 {
 }
 

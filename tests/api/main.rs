@@ -11,6 +11,7 @@ mod backup;
 mod cli_mask;
 mod cluster;
 mod consent;
+mod console;
 mod helpers;
 mod hsm;
 mod keys;

@@ -96,3 +96,4 @@ impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
 impl_consent_store!(PgStore);
 impl_policy_store!(PgStore);
+impl_console_store!(PgStore);

@@ -104,3 +104,4 @@ impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
 impl_consent_store!(SqliteStore);
 impl_policy_store!(SqliteStore);
+impl_console_store!(SqliteStore);

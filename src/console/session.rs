@@ -1,0 +1,349 @@
+//! Signing in to the console and staying signed in: officer accounts (argon2id passwords)
+//! or officer and admin API keys; a session secret in an `HttpOnly`, `SameSite=Strict`
+//! cookie (`Secure` behind TLS) of which only a hash is stored; a CSRF token per session that
+//! every form carries back; idle and absolute expiry; failed sign-ins slowed down per name.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
+use axum::http::HeaderMap;
+use baomi_audit::Action;
+use data_encoding::BASE64URL_NOPAD;
+use ring::digest::{SHA256, digest};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+use crate::app::AppState;
+use crate::auth::{Caller, Role};
+use crate::service::{RequestContext, ServiceError, audit, now};
+use crate::store::console::{ConsoleSession, ConsoleUser};
+
+/// The session cookie.
+pub const COOKIE: &str = "baomi_console";
+/// A session ends after this long without a request.
+pub const IDLE_SECS: i64 = 30 * 60;
+/// A session ends this long after sign-in, whatever happens.
+pub const MAX_SECS: i64 = 12 * 60 * 60;
+/// Failed sign-ins of one name allowed before each further attempt must wait.
+const FREE_FAILURES: i64 = 3;
+/// The longest wait imposed after failures.
+const MAX_WAIT_SECS: i64 = 300;
+
+/// A signed-in officer or admin.
+#[derive(Debug, Clone)]
+pub struct Officer {
+    /// As the trail names them: `console:<username>`, or the API key's id.
+    pub caller: Caller,
+    /// `user:<name>` or `key:<id>`.
+    pub principal: String,
+    /// The session's CSRF token.
+    pub csrf: String,
+    /// The hash of the session secret.
+    id_hash: Vec<u8>,
+}
+
+/// Why a sign-in was refused (said in the page, without telling which part was wrong).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SigninRefusal {
+    /// Wrong name, password or key.
+    Wrong,
+    /// Too many failures: try again after this many seconds.
+    Wait(i64),
+    /// A service key: the console is for officers.
+    NotAnOfficer,
+}
+
+fn sha256(bytes: &[u8]) -> Vec<u8> {
+    digest(&SHA256, bytes).as_ref().to_vec()
+}
+
+/// 256 random bits from the OS, base64url (session secrets, CSRF tokens).
+pub fn random_token() -> Zeroizing<String> {
+    use ring::rand::SecureRandom;
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    // The OS generator does not fail on a working system; should it, the sign-in fails on
+    // the all-zero secret's duplicate rather than handing out a guessable one twice.
+    if ring::rand::SystemRandom::new()
+        .fill(bytes.as_mut_slice())
+        .is_err()
+    {
+        return Zeroizing::new(String::new());
+    }
+    Zeroizing::new(BASE64URL_NOPAD.encode(bytes.as_slice()))
+}
+
+/// An argon2id PHC string of `password` (OWASP parameters: 19 MiB, two passes).
+pub fn hash_password(password: &str) -> Result<String, ServiceError> {
+    let params = argon2::Params::new(19 * 1024, 2, 1, None)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
+    argon
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| ServiceError::Internal(e.to_string()))
+}
+
+/// Whether `password` matches a PHC string (in constant time, inside argon2).
+fn password_matches(password: &str, phc: &str) -> bool {
+    PasswordHash::new(phc).is_ok_and(|parsed| {
+        argon2::Argon2::default()
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok()
+    })
+}
+
+/// A PHC string no password matches, verified against when the name is unknown so that a
+/// wrong name costs the same time as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password(&random_token()).unwrap_or_default())
+}
+
+/// How long `principal` must still wait before another attempt, at `now`.
+async fn wait_secs(state: &AppState, principal: &str, now: i64) -> Result<i64, ServiceError> {
+    let (failures, last_at) = state.store.signin_failures(principal).await?;
+    if failures < FREE_FAILURES {
+        return Ok(0);
+    }
+    let exponent = u32::try_from((failures - FREE_FAILURES).min(16)).unwrap_or(16);
+    let wait = 2i64.saturating_pow(exponent).min(MAX_WAIT_SECS);
+    Ok((last_at + wait - now).max(0))
+}
+
+/// Signs in with a username and password, or (when `username` is empty) with an API key in
+/// `secret`. Every attempt is an audit event. On success returns the new session's secret
+/// (for the cookie).
+pub async fn sign_in(
+    state: &AppState,
+    ctx: &RequestContext,
+    username: &str,
+    secret: &str,
+) -> Result<Result<Zeroizing<String>, SigninRefusal>, ServiceError> {
+    let at = now();
+    let by_key = username.trim().is_empty();
+    let claimed = if by_key {
+        // The key's id, so that guessing one key's secret is slowed without naming it.
+        let id = secret.trim().split('_').nth(1).unwrap_or("?");
+        format!("key:{id}")
+    } else {
+        format!("user:{}", username.trim())
+    };
+    let refused = |reason: SigninRefusal, code: &str| {
+        let caller = Caller::Key {
+            id: claimed.clone(),
+            role: Role::Officer,
+            purposes: Vec::new(),
+        };
+        let event = audit::denied(
+            audit::about(&caller, ctx, Action::ConsoleSignin, &claimed),
+            code,
+        );
+        (reason, event)
+    };
+    let wait = wait_secs(state, &claimed, at).await?;
+    if wait > 0 {
+        let (reason, event) = refused(SigninRefusal::Wait(wait), "console.slow_down");
+        audit::append(state.audit.as_ref(), &[event]).await?;
+        return Ok(Err(reason));
+    }
+    let outcome = if by_key {
+        match crate::service::authenticate::authenticate(
+            state,
+            Some(&format!("Bearer {}", secret.trim())),
+        )
+        .await
+        {
+            Ok(
+                caller @ Caller::Key {
+                    role: Role::Officer | Role::Admin,
+                    ..
+                },
+            ) => Ok(caller),
+            Ok(_) => Err(SigninRefusal::NotAnOfficer),
+            Err(ServiceError::Unauthenticated(_)) => Err(SigninRefusal::Wrong),
+            Err(e) => return Err(e),
+        }
+    } else {
+        let user = state.store.console_user(username.trim()).await?;
+        let phc = user
+            .as_ref()
+            .map_or(decoy_hash(), |u| u.password_hash.as_str())
+            .to_owned();
+        let password = Zeroizing::new(secret.to_owned());
+        let matches = tokio::task::spawn_blocking(move || password_matches(&password, &phc))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        match user {
+            Some(user) if matches => Ok(Caller::Key {
+                id: format!("console:{}", user.username),
+                role: Role::parse(&user.role).unwrap_or(Role::Officer),
+                purposes: Vec::new(),
+            }),
+            _ => Err(SigninRefusal::Wrong),
+        }
+    };
+    let caller = match outcome {
+        Ok(caller) => caller,
+        Err(reason) => {
+            if reason == SigninRefusal::Wrong {
+                state.store.record_signin_failure(&claimed, at).await?;
+            }
+            let code = if reason == SigninRefusal::NotAnOfficer {
+                "console.not_an_officer"
+            } else {
+                "console.wrong_credentials"
+            };
+            let (reason, event) = refused(reason, code);
+            audit::append(state.audit.as_ref(), &[event]).await?;
+            return Ok(Err(reason));
+        }
+    };
+    state.store.clear_signin_failures(&claimed).await?;
+    let Caller::Key { role, .. } = &caller else {
+        return Err(ServiceError::Internal("an officer is a key".to_owned()));
+    };
+    let session_secret = random_token();
+    if session_secret.is_empty() {
+        return Err(ServiceError::Internal(
+            "the system random number generator failed".into(),
+        ));
+    }
+    let session = ConsoleSession {
+        id_hash: sha256(session_secret.as_bytes()),
+        principal: claimed.clone(),
+        role: role.as_str().to_owned(),
+        csrf: random_token().to_string(),
+        created_at: at,
+        seen_at: at,
+        expires_at: at + MAX_SECS,
+    };
+    state.store.create_session(&session).await?;
+    let event = audit::about(&caller, ctx, Action::ConsoleSignin, &claimed);
+    audit::append(state.audit.as_ref(), &[event]).await?;
+    Ok(Ok(session_secret))
+}
+
+/// The session secret in a request's cookies.
+fn cookie_secret(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// The officer whose live session the request's cookie names, if any (and records the
+/// request, which keeps the session alive).
+pub async fn officer(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Officer>, ServiceError> {
+    let Some(secret) = cookie_secret(headers) else {
+        return Ok(None);
+    };
+    let id_hash = sha256(secret.as_bytes());
+    let Some(session) = state.store.session(&id_hash).await? else {
+        return Ok(None);
+    };
+    let at = now();
+    if at >= session.expires_at || at - session.seen_at >= IDLE_SECS {
+        state.store.delete_session(&id_hash, at).await?;
+        return Ok(None);
+    }
+    state.store.touch_session(&id_hash, at).await?;
+    let id = match session.principal.split_once(':') {
+        Some(("user", name)) => format!("console:{name}"),
+        Some(("key", id)) => id.to_owned(),
+        _ => return Ok(None),
+    };
+    Ok(Some(Officer {
+        caller: Caller::Key {
+            id,
+            role: Role::parse(&session.role).unwrap_or(Role::Officer),
+            purposes: Vec::new(),
+        },
+        principal: session.principal,
+        csrf: session.csrf,
+        id_hash,
+    }))
+}
+
+impl Officer {
+    /// Whether a form's CSRF token is this session's (in constant time).
+    pub fn csrf_ok(&self, presented: &str) -> bool {
+        self.csrf.as_bytes().ct_eq(presented.as_bytes()).into()
+    }
+
+    /// Ends the session (an audit event).
+    pub async fn sign_out(
+        &self,
+        state: &AppState,
+        ctx: &RequestContext,
+    ) -> Result<(), ServiceError> {
+        state.store.delete_session(&self.id_hash, now()).await?;
+        let event = audit::about(&self.caller, ctx, Action::ConsoleSignout, &self.principal);
+        audit::append(state.audit.as_ref(), &[event]).await
+    }
+}
+
+/// The `Set-Cookie` value of a new session: `Secure` when the request came over TLS (a
+/// proxy in front says so with `X-Forwarded-Proto: https`).
+pub fn session_cookie(secret: &str, headers: &HeaderMap) -> String {
+    let secure = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("https"));
+    format!(
+        "{COOKIE}={secret}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={MAX_SECS}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// The `Set-Cookie` value that removes the session cookie.
+pub fn cleared_cookie() -> String {
+    format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0")
+}
+
+/// Creates or updates a console account (`baomi console add-user`), recorded in the trail.
+pub async fn put_user(
+    store: &dyn crate::store::Store,
+    username: &str,
+    password: &str,
+    role: Role,
+) -> Result<(), ServiceError> {
+    let valid = !username.is_empty()
+        && username.len() <= 64
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
+    if !valid {
+        return Err(ServiceError::invalid(
+            "username",
+            "1 to 64 of ASCII letters, digits, . _ -",
+        ));
+    }
+    if password.chars().count() < 12 {
+        return Err(ServiceError::invalid("password", "at least 12 characters"));
+    }
+    if !matches!(role, Role::Officer | Role::Admin) {
+        return Err(ServiceError::invalid("role", "officer or admin"));
+    }
+    let password = Zeroizing::new(password.to_owned());
+    let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|e| ServiceError::Internal(e.to_string()))??;
+    let user = ConsoleUser {
+        username: username.to_owned(),
+        password_hash,
+        role: role.as_str().to_owned(),
+        created_at: now(),
+    };
+    let event = audit::system(
+        "baomi console",
+        Action::ConsoleUserChange,
+        &format!("user:{username}"),
+    );
+    store.put_console_user(&user, &[event]).await?;
+    Ok(())
+}

@@ -1,0 +1,357 @@
+//! What the officer console keeps (`ConsoleStore`), written once for both backends:
+//! accounts, sessions, failed sign-ins, alert acknowledgements, and the daily counts its
+//! dashboard draws.
+
+use super::StoreError;
+
+/// An officer's console account.
+#[derive(Debug, Clone)]
+pub struct ConsoleUser {
+    /// The name they sign in with.
+    pub username: String,
+    /// Their password as an argon2id PHC string.
+    pub password_hash: String,
+    /// `officer` or `admin`.
+    pub role: String,
+    /// Unix seconds.
+    pub created_at: i64,
+}
+
+/// A signed-in console session (the secret itself is only in the browser's cookie).
+#[derive(Debug, Clone)]
+pub struct ConsoleSession {
+    /// SHA-256 of the session secret.
+    pub id_hash: Vec<u8>,
+    /// Who: `user:<name>` or `key:<id>`.
+    pub principal: String,
+    /// `officer` or `admin`.
+    pub role: String,
+    /// The token every form must carry back.
+    pub csrf: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Unix seconds of the last request.
+    pub seen_at: i64,
+    /// Unix seconds after which the session is over, whatever happens.
+    pub expires_at: i64,
+}
+
+/// An acknowledgement of an alert.
+#[derive(Debug, Clone)]
+pub struct AlertAck {
+    /// The alert.
+    pub alert_id: i64,
+    /// Who acknowledged it (the console principal).
+    pub acked_by: String,
+    /// Their comment (no personal information is expected; it is not shown to subjects).
+    pub comment: String,
+    /// Unix seconds.
+    pub acked_at: i64,
+}
+
+/// Events and denials of one UTC day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayCount {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// Events appended that day.
+    pub events: i64,
+    /// Of which refused.
+    pub denied: i64,
+}
+
+/// The console's storage.
+#[async_trait::async_trait]
+pub trait ConsoleStore: Send + Sync {
+    /// An account by name.
+    async fn console_user(&self, username: &str) -> Result<Option<ConsoleUser>, StoreError>;
+
+    /// Creates an account or replaces its password and role (with its audit events).
+    async fn put_console_user(
+        &self,
+        user: &ConsoleUser,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<(), StoreError>;
+
+    /// Stores a new session.
+    async fn create_session(&self, session: &ConsoleSession) -> Result<(), StoreError>;
+
+    /// A session by the hash of its secret.
+    async fn session(&self, id_hash: &[u8]) -> Result<Option<ConsoleSession>, StoreError>;
+
+    /// Records a request on a session at `now`.
+    async fn touch_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError>;
+
+    /// Ends a session (and drops sessions that ended before `now`).
+    async fn delete_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError>;
+
+    /// Failed sign-ins of a principal since its last success: (count, Unix seconds of the
+    /// last).
+    async fn signin_failures(&self, principal: &str) -> Result<(i64, i64), StoreError>;
+
+    /// Records a failed sign-in at `now`.
+    async fn record_signin_failure(&self, principal: &str, now: i64) -> Result<(), StoreError>;
+
+    /// Forgets a principal's failures (after a success).
+    async fn clear_signin_failures(&self, principal: &str) -> Result<(), StoreError>;
+
+    /// Acknowledges an alert, once (with its audit events); `false` if it does not exist or
+    /// was acknowledged already.
+    async fn ack_alert(
+        &self,
+        ack: &AlertAck,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<bool, StoreError>;
+
+    /// The acknowledgements of these alerts.
+    async fn alert_acks(&self, ids: &[i64]) -> Result<Vec<AlertAck>, StoreError>;
+
+    /// Events and denials per UTC day from `from_day` on.
+    async fn day_counts(&self, from_day: i64) -> Result<Vec<DayCount>, StoreError>;
+}
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The day of a time in Unix milliseconds.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
+/// Implements [`ConsoleStore`] for `$store`.
+macro_rules! impl_console_store {
+    ($store:ty) => {
+        #[async_trait::async_trait]
+        impl $crate::store::console::ConsoleStore for $store {
+            async fn console_user(
+                &self,
+                username: &str,
+            ) -> Result<Option<$crate::store::console::ConsoleUser>, $crate::store::StoreError>
+            {
+                let row: Option<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT username, password_hash, role, created_at FROM console_users \
+                     WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(username, password_hash, role, created_at)| {
+                    $crate::store::console::ConsoleUser {
+                        username,
+                        password_hash,
+                        role,
+                        created_at,
+                    }
+                }))
+            }
+
+            async fn put_console_user(
+                &self,
+                user: &$crate::store::console::ConsoleUser,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(
+                    "INSERT INTO console_users (username, password_hash, role, created_at) \
+                     VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE \
+                     SET password_hash = excluded.password_hash, role = excluded.role",
+                )
+                .bind(&user.username)
+                .bind(&user.password_hash)
+                .bind(&user.role)
+                .bind(user.created_at)
+                .execute(&mut *tx)
+                .await?;
+                commit_change(tx, audit).await?;
+                Ok(())
+            }
+
+            async fn create_session(
+                &self,
+                s: &$crate::store::console::ConsoleSession,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO console_sessions \
+                     (id_hash, principal, role, csrf, created_at, seen_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&s.id_hash)
+                .bind(&s.principal)
+                .bind(&s.role)
+                .bind(&s.csrf)
+                .bind(s.created_at)
+                .bind(s.seen_at)
+                .bind(s.expires_at)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn session(
+                &self,
+                id_hash: &[u8],
+            ) -> Result<Option<$crate::store::console::ConsoleSession>, $crate::store::StoreError>
+            {
+                let row: Option<(Vec<u8>, String, String, String, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT id_hash, principal, role, csrf, created_at, seen_at, expires_at \
+                         FROM console_sessions WHERE id_hash = $1",
+                )
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(
+                    |(id_hash, principal, role, csrf, created_at, seen_at, expires_at)| {
+                        $crate::store::console::ConsoleSession {
+                            id_hash,
+                            principal,
+                            role,
+                            csrf,
+                            created_at,
+                            seen_at,
+                            expires_at,
+                        }
+                    },
+                ))
+            }
+
+            async fn touch_session(
+                &self,
+                id_hash: &[u8],
+                now: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("UPDATE console_sessions SET seen_at = $2 WHERE id_hash = $1")
+                    .bind(id_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_session(
+                &self,
+                id_hash: &[u8],
+                now: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1 OR expires_at < $2")
+                    .bind(id_hash)
+                    .bind(now)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn signin_failures(
+                &self,
+                principal: &str,
+            ) -> Result<(i64, i64), $crate::store::StoreError> {
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    "SELECT failures, last_at FROM console_signin_failures WHERE principal = $1",
+                )
+                .bind(principal)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.unwrap_or((0, 0)))
+            }
+
+            async fn record_signin_failure(
+                &self,
+                principal: &str,
+                now: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO console_signin_failures (principal, failures, last_at) \
+                     VALUES ($1, 1, $2) ON CONFLICT (principal) DO UPDATE \
+                     SET failures = console_signin_failures.failures + 1, last_at = $2",
+                )
+                .bind(principal)
+                .bind(now)
+                .execute(&self.pool)
+                .await?;
+                Ok(())
+            }
+
+            async fn clear_signin_failures(
+                &self,
+                principal: &str,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("DELETE FROM console_signin_failures WHERE principal = $1")
+                    .bind(principal)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn ack_alert(
+                &self,
+                ack: &$crate::store::console::AlertAck,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO audit_alert_acks (alert_id, acked_by, comment, acked_at) \
+                     SELECT id, $2, $3, $4 FROM audit_alerts WHERE id = $1 \
+                     ON CONFLICT (alert_id) DO NOTHING",
+                )
+                .bind(ack.alert_id)
+                .bind(&ack.acked_by)
+                .bind(&ack.comment)
+                .bind(ack.acked_at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                Ok(finish_change(tx, inserted, audit).await?)
+            }
+
+            async fn alert_acks(
+                &self,
+                ids: &[i64],
+            ) -> Result<Vec<$crate::store::console::AlertAck>, $crate::store::StoreError> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut q = sqlx::QueryBuilder::new(
+                    "SELECT alert_id, acked_by, comment, acked_at FROM audit_alert_acks \
+                     WHERE alert_id IN ",
+                );
+                q.push_tuples(ids, |mut t, id| {
+                    t.push_bind(*id);
+                });
+                let rows: Vec<(i64, String, String, i64)> =
+                    q.build_query_as().fetch_all(&self.pool).await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(alert_id, acked_by, comment, acked_at)| {
+                        $crate::store::console::AlertAck {
+                            alert_id,
+                            acked_by,
+                            comment,
+                            acked_at,
+                        }
+                    })
+                    .collect())
+            }
+
+            async fn day_counts(
+                &self,
+                from_day: i64,
+            ) -> Result<Vec<$crate::store::console::DayCount>, $crate::store::StoreError> {
+                let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
+                    "SELECT at_ms / 86400000 AS day, COUNT(*), \
+                     COUNT(CASE WHEN outcome = 'denied' THEN 1 END) \
+                     FROM audit_events WHERE at_ms >= $1 \
+                     GROUP BY at_ms / 86400000 ORDER BY day",
+                )
+                .bind(from_day.saturating_mul(86_400_000))
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(day, events, denied)| $crate::store::console::DayCount {
+                        day,
+                        events,
+                        denied,
+                    })
+                    .collect())
+            }
+        }
+    };
+}
