@@ -7,7 +7,7 @@ use sm2::dsa::signature::{Signer, Verifier};
 
 use crate::checkpoint::SM2_DEFAULT_ID;
 
-/// The outcome of one algorithm's self-test (the same shape as the vault's).
+/// The outcome of one algorithm's self-test (the vault's self-test reports the same way).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Check {
     /// The algorithm.

@@ -52,11 +52,7 @@ pub enum Lang {
 impl Lang {
     /// The language a request asks for.
     pub fn of(headers: &HeaderMap, query: Option<&str>) -> Lang {
-        let cookie_en = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .any(|v| v.split(';').any(|p| p.trim() == "baomi_lang=en"));
+        let cookie_en = cookie(headers, "baomi_lang").as_deref() == Some("en");
         match query {
             Some("en") => Lang::En,
             Some("zh") => Lang::Zh,
@@ -80,6 +76,18 @@ impl Lang {
             Lang::En => en,
         }
     }
+}
+
+/// The value of the cookie `name` in a request.
+pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, _)| *n == name)
+        .map(|(_, value)| value.to_owned())
 }
 
 /// Headers every console page carries: no caching of pages that show the trail, no

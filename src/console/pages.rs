@@ -4,7 +4,8 @@
 
 use axum::Extension;
 use axum::Form;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use baomi_audit::{Action, EventFilter};
@@ -19,15 +20,37 @@ use crate::app::AppState;
 use crate::service::{RequestContext, ServiceError, audit, now, now_ms};
 use crate::store::console::{AlertAck, day_of};
 
-/// Any page's `?lang=`.
-#[derive(Debug, Default, Deserialize)]
-pub struct LangQuery {
-    lang: Option<String>,
+impl<S: Send + Sync> FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    /// `?lang=` of the URL, else the language cookie, else Chinese.
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or("");
+        let asked = form_urlencoded::parse(query.as_bytes())
+            .find(|(name, _)| name == "lang")
+            .map(|(_, value)| value.into_owned());
+        Ok(Lang::of(&parts.headers, asked.as_deref()))
+    }
 }
 
-/// The language of a request.
-fn lang(headers: &HeaderMap, query: Option<&str>) -> Lang {
-    Lang::of(headers, query)
+/// A request to a page that needs a session: its language and the signed-in officer. Without
+/// a live session it is a redirect to the sign-in page.
+pub struct Visit {
+    lang: Lang,
+    officer: Officer,
+}
+
+impl FromRequestParts<AppState> for Visit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Ok(lang) = Lang::from_request_parts(parts, state).await;
+        match session::officer(state, &parts.headers).await {
+            Ok(Some(officer)) => Ok(Visit { lang, officer }),
+            Ok(None) => Err(Redirect::to("/console/signin").into_response()),
+            Err(e) => Err(service_error(lang, e)),
+        }
+    }
 }
 
 /// An error as a page (the console never answers with JSON).
@@ -74,15 +97,6 @@ fn service_error(lang: Lang, e: ServiceError) -> Response {
     }
 }
 
-/// The signed-in officer, or a redirect to the sign-in page.
-async fn signed_in(state: &AppState, headers: &HeaderMap, lang: Lang) -> Result<Officer, Response> {
-    match session::officer(state, headers).await {
-        Ok(Some(officer)) => Ok(officer),
-        Ok(None) => Err(Redirect::to("/console/signin").into_response()),
-        Err(e) => Err(service_error(lang, e)),
-    }
-}
-
 /// Records the view of a page in the trail (fail closed: no record, no page).
 async fn viewed(
     state: &AppState,
@@ -90,13 +104,7 @@ async fn viewed(
     ctx: &RequestContext,
     what: &str,
 ) -> Result<(), ServiceError> {
-    let event = audit::about(
-        &officer.caller,
-        ctx,
-        Action::AuditRead,
-        &format!("console:{what}"),
-    );
-    audit::append(state.audit.as_ref(), &[event]).await
+    audit::audited_read(state, &officer.caller, ctx, &format!("console:{what}")).await
 }
 
 /// Refuses a form whose CSRF token is not the session's.
@@ -140,17 +148,6 @@ fn day_label(day: i64) -> String {
 /// The pre-session cookie that makes the sign-in form's CSRF token a double submit.
 const PRE_COOKIE: &str = "baomi_console_pre";
 
-fn pre_token(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|p| p.trim().split_once('='))
-        .find(|(n, _)| *n == PRE_COOKIE)
-        .map(|(_, v)| v.to_owned())
-}
-
 fn signin_page(lang: Lang, message: Option<&str>) -> Response {
     let token = session::random_token();
     let mut r = page(
@@ -179,8 +176,8 @@ fn signin_page(lang: Lang, message: Option<&str>) -> Response {
 }
 
 /// `GET /console/signin`.
-pub async fn signin_form(headers: HeaderMap, Query(q): Query<LangQuery>) -> Response {
-    signin_page(lang(&headers, q.lang.as_deref()), None)
+pub async fn signin_form(lang: Lang) -> Response {
+    signin_page(lang, None)
 }
 
 /// The sign-in form.
@@ -199,11 +196,11 @@ pub struct SigninForm {
 pub async fn signin(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
+    lang: Lang,
     headers: HeaderMap,
     Form(form): Form<SigninForm>,
 ) -> Response {
-    let lang = lang(&headers, None);
-    let double_submit = match (form.csrf.as_deref(), pre_token(&headers)) {
+    let double_submit = match (form.csrf.as_deref(), super::cookie(&headers, PRE_COOKIE)) {
         (Some(sent), Some(cookie)) => {
             subtle::ConstantTimeEq::ct_eq(sent.as_bytes(), cookie.as_bytes()).into()
         }
@@ -266,14 +263,9 @@ pub struct CsrfForm {
 pub async fn signout(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    Visit { lang, officer }: Visit,
     Form(form): Form<CsrfForm>,
 ) -> Response {
-    let lang = lang(&headers, None);
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     if !officer.csrf_ok(form.csrf.as_deref().unwrap_or("")) {
         return csrf_refused(lang);
     }
@@ -293,14 +285,8 @@ pub async fn signout(
 pub async fn dashboard(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
-    Query(q): Query<LangQuery>,
+    Visit { lang, officer }: Visit,
 ) -> Response {
-    let lang = lang(&headers, q.lang.as_deref());
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     match dashboard_body(&state, &officer, &ctx, lang).await {
         Ok(body) => page(lang, lang.t("仪表盘", "Dashboard"), Some(&officer), body),
         Err(e) => service_error(lang, e),
@@ -382,7 +368,6 @@ async fn open_alert_count(state: &AppState) -> Result<usize, ServiceError> {
 /// The audit search form, as a query.
 #[derive(Debug, Default, Deserialize)]
 pub struct SearchQuery {
-    lang: Option<String>,
     subject: Option<String>,
     actor: Option<String>,
     operator: Option<String>,
@@ -469,14 +454,9 @@ const PAGE: u32 = 50;
 pub async fn audit_search(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    Visit { lang, officer }: Visit,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let lang = lang(&headers, q.lang.as_deref());
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let result = async {
         let filter = q.filter()?;
         viewed(&state, &officer, &ctx, "events").await?;
@@ -560,16 +540,14 @@ const EXPORT_MAX: usize = 10_000;
 
 async fn export_events(
     state: &AppState,
-    headers: &HeaderMap,
+    Visit { lang, officer }: &Visit,
     ctx: &RequestContext,
     q: &SearchQuery,
     what: &str,
 ) -> Result<Vec<baomi_audit::StoredEvent>, Response> {
-    let lang = lang(headers, None);
-    let officer = signed_in(state, headers, lang).await?;
     let result = async {
         let mut filter = q.filter()?;
-        viewed(state, &officer, ctx, what).await?;
+        viewed(state, officer, ctx, what).await?;
         let mut out = Vec::new();
         loop {
             let page = state.audit_reads.events(&filter, 500).await?;
@@ -585,7 +563,7 @@ async fn export_events(
         Ok::<_, ServiceError>(out)
     }
     .await;
-    result.map_err(|e| service_error(lang, e))
+    result.map_err(|e| service_error(*lang, e))
 }
 
 fn download(content_type: &'static str, name: &str, body: String) -> Response {
@@ -615,10 +593,10 @@ fn csv_field(value: &str) -> String {
 pub async fn export_csv(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    visit: Visit,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let events = match export_events(&state, &headers, &ctx, &q, "export.csv").await {
+    let events = match export_events(&state, &visit, &ctx, &q, "export.csv").await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -649,10 +627,10 @@ pub async fn export_csv(
 pub async fn export_jsonl(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    visit: Visit,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let events = match export_events(&state, &headers, &ctx, &q, "export.jsonl").await {
+    let events = match export_events(&state, &visit, &ctx, &q, "export.jsonl").await {
         Ok(e) => e,
         Err(r) => return r,
     };
@@ -670,25 +648,13 @@ pub async fn export_jsonl(
 pub async fn event(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    Visit { lang, officer }: Visit,
     Path(seq): Path<i64>,
-    Query(q): Query<LangQuery>,
 ) -> Response {
-    let lang = lang(&headers, q.lang.as_deref());
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let result = async {
         viewed(&state, &officer, &ctx, &format!("event:{seq}")).await?;
         let (leaf, body, size, proof) = state.audit_reads.inclusion(seq, None).await?;
-        let checkpoint = state
-            .audit_reads
-            .checkpoint()
-            .await?
-            .ok_or(ServiceError::NotFound {
-                code: "audit.no_checkpoint",
-            })?;
+        let checkpoint = state.audit_reads.signed_checkpoint().await?;
         Ok::<_, ServiceError>((leaf, body, size, proof, checkpoint))
     }
     .await;
@@ -753,14 +719,8 @@ pub async fn event(
 pub async fn alerts(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
-    Query(q): Query<LangQuery>,
+    Visit { lang, officer }: Visit,
 ) -> Response {
-    let lang = lang(&headers, q.lang.as_deref());
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let result = async {
         viewed(&state, &officer, &ctx, "alerts").await?;
         let alerts = state.audit_log.store().alerts(None, 200).await?;
@@ -803,15 +763,9 @@ pub async fn alerts(
 pub async fn alert(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    Visit { lang, officer }: Visit,
     Path(id): Path<i64>,
-    Query(q): Query<LangQuery>,
 ) -> Response {
-    let lang = lang(&headers, q.lang.as_deref());
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let result = async {
         viewed(&state, &officer, &ctx, &format!("alert:{id}")).await?;
         let alerts = state.audit_log.store().alerts(Some(id + 1), 1).await?;
@@ -886,15 +840,10 @@ pub struct AckForm {
 pub async fn ack_alert(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    Visit { lang, officer }: Visit,
     Path(id): Path<i64>,
     Form(form): Form<AckForm>,
 ) -> Response {
-    let lang = lang(&headers, None);
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     if !officer.csrf_ok(form.csrf.as_deref().unwrap_or("")) {
         return csrf_refused(lang);
     }
@@ -942,14 +891,8 @@ pub async fn ack_alert(
 pub async fn requests(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
-    Query(q): Query<LangQuery>,
+    Visit { lang, officer }: Visit,
 ) -> Response {
-    let lang = lang(&headers, q.lang.as_deref());
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     let result = async {
         viewed(&state, &officer, &ctx, "requests").await?;
         let mut all = crate::service::requests::list(&state, &officer.caller, None, 500).await?;
@@ -1015,15 +958,10 @@ pub struct CloseForm {
 pub async fn close_request(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    headers: HeaderMap,
+    Visit { lang, officer }: Visit,
     Path(id): Path<String>,
     Form(form): Form<CloseForm>,
 ) -> Response {
-    let lang = lang(&headers, None);
-    let officer = match signed_in(&state, &headers, lang).await {
-        Ok(o) => o,
-        Err(r) => return r,
-    };
     if !officer.csrf_ok(form.csrf.as_deref().unwrap_or("")) {
         return csrf_refused(lang);
     }

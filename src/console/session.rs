@@ -22,6 +22,8 @@ pub const COOKIE: &str = "baomi_console";
 pub const IDLE_SECS: i64 = 30 * 60;
 /// A session ends this long after sign-in, whatever happens.
 pub const MAX_SECS: i64 = 12 * 60 * 60;
+/// How often a session's last request is recorded (the idle limit is this much coarse).
+const TOUCH_EVERY_SECS: i64 = 60;
 /// Failed sign-ins of one name allowed before each further attempt must wait.
 const FREE_FAILURES: i64 = 3;
 /// The longest wait imposed after failures.
@@ -221,25 +223,13 @@ pub async fn sign_in(
     Ok(Ok(session_secret))
 }
 
-/// The session secret in a request's cookies.
-fn cookie_secret(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(axum::http::header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
-        .map(|(_, value)| value.to_owned())
-}
-
 /// The officer whose live session the request's cookie names, if any (and records the
 /// request, which keeps the session alive).
 pub async fn officer(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Officer>, ServiceError> {
-    let Some(secret) = cookie_secret(headers) else {
+    let Some(secret) = super::cookie(headers, COOKIE) else {
         return Ok(None);
     };
     let id_hash = sha256(secret.as_bytes());
@@ -251,7 +241,10 @@ pub async fn officer(
         state.store.delete_session(&id_hash, at).await?;
         return Ok(None);
     }
-    state.store.touch_session(&id_hash, at).await?;
+    // One write a minute at most keeps the session alive: a page is not a write.
+    if at - session.seen_at >= TOUCH_EVERY_SECS {
+        state.store.touch_session(&id_hash, at).await?;
+    }
     let id = match session.principal.split_once(':') {
         Some(("user", name)) => format!("console:{name}"),
         Some(("key", id)) => id.to_owned(),

@@ -16,10 +16,10 @@ use utoipa_axum::routes;
 use super::error::{ApiError, Problem};
 use super::extract::{Path, Query};
 use crate::app::AppState;
-use crate::auth::{Caller, Role};
+use crate::auth::Caller;
 use crate::service::audit_alerts::alert_json;
 use crate::service::audit_export::Exporter;
-use crate::service::authenticate::{require_role, require_subject};
+use crate::service::authenticate::require_subject;
 use crate::service::{RequestContext, ServiceError, audit};
 
 /// The routes of this area.
@@ -135,17 +135,6 @@ fn proof_view(
     }
 }
 
-async fn audited_read(
-    state: &AppState,
-    caller: &Caller,
-    ctx: &RequestContext,
-    what: &str,
-) -> Result<(), ServiceError> {
-    require_role(caller, &[Role::Officer, Role::Admin])?;
-    let event = audit::about(caller, ctx, Action::AuditRead, what);
-    audit::append(state.audit.as_ref(), &[event]).await
-}
-
 /// The newest signed checkpoint of the audit trail.
 #[utoipa::path(get, path = "/v1/audit/checkpoint", tag = "audit", security(("bearer" = [])),
     responses(
@@ -159,14 +148,8 @@ async fn checkpoint(
     caller: Caller,
     Extension(ctx): Extension<RequestContext>,
 ) -> Result<axum::Json<CheckpointView>, ApiError> {
-    audited_read(&state, &caller, &ctx, "checkpoint").await?;
-    let c = state
-        .audit_reads
-        .checkpoint()
-        .await?
-        .ok_or(ServiceError::NotFound {
-            code: "audit.no_checkpoint",
-        })?;
+    audit::audited_read(&state, &caller, &ctx, "checkpoint").await?;
+    let c = state.audit_reads.signed_checkpoint().await?;
     Ok(axum::Json(CheckpointView {
         tree_size: c.tree_size,
         root: BASE64.encode(&c.root),
@@ -200,7 +183,7 @@ async fn inclusion(
     Extension(ctx): Extension<RequestContext>,
     Query(q): Query<InclusionQuery>,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
-    audited_read(&state, &caller, &ctx, &format!("event:{}", q.seq)).await?;
+    audit::audited_read(&state, &caller, &ctx, &format!("event:{}", q.seq)).await?;
     let found = state.audit_reads.inclusion(q.seq, q.size).await?;
     Ok(axum::Json(proof_view(found)))
 }
@@ -221,7 +204,7 @@ async fn consistency(
     Extension(ctx): Extension<RequestContext>,
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<axum::Json<ConsistencyProof>, ApiError> {
-    audited_read(&state, &caller, &ctx, "consistency").await?;
+    audit::audited_read(&state, &caller, &ctx, "consistency").await?;
     let proof = state.audit_reads.consistency(q.from, q.to).await?;
     let from_root = state.audit_reads.root(q.from).await?;
     let to_root = state.audit_reads.root(q.to).await?;
@@ -339,7 +322,7 @@ async fn events(
         outcome: q.outcome,
         before: q.cursor,
     };
-    audited_read(&state, &caller, &ctx, "events").await?;
+    audit::audited_read(&state, &caller, &ctx, "events").await?;
     let found = state.audit_reads.events(&filter, limit).await?;
     let next_cursor = next_cursor(&found, limit, |e| Some(e.seq));
     Ok(axum::Json(EventPage {
@@ -363,7 +346,7 @@ async fn event(
     Extension(ctx): Extension<RequestContext>,
     Path(seq): Path<i64>,
 ) -> Result<axum::Json<InclusionProof>, ApiError> {
-    audited_read(&state, &caller, &ctx, &format!("event:{seq}")).await?;
+    audit::audited_read(&state, &caller, &ctx, &format!("event:{seq}")).await?;
     let found = state.audit_reads.inclusion(seq, None).await?;
     Ok(axum::Json(proof_view(found)))
 }
@@ -382,7 +365,7 @@ async fn export(
     caller: Caller,
     Extension(ctx): Extension<RequestContext>,
 ) -> Result<axum::response::Response, ApiError> {
-    audited_read(&state, &caller, &ctx, "export").await?;
+    audit::audited_read(&state, &caller, &ctx, "export").await?;
     let exporter = Exporter::start(
         Arc::clone(state.audit_reads.store()),
         state.audit_reads.origin(),
@@ -475,7 +458,7 @@ async fn alerts(
     Query(q): Query<AlertsQuery>,
 ) -> Result<axum::Json<AlertPage>, ApiError> {
     let limit = page_limit(q.limit)?;
-    audited_read(&state, &caller, &ctx, "alerts").await?;
+    audit::audited_read(&state, &caller, &ctx, "alerts").await?;
     let evaluated_through_seq = state.audit_log.alerts_evaluated_through();
     let found = state
         .audit_log

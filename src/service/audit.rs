@@ -81,3 +81,19 @@ pub fn denied(mut event: AccessEvent, code: &str) -> AccessEvent {
 pub async fn append(sink: &dyn AuditSink, events: &[AccessEvent]) -> Result<(), ServiceError> {
     Ok(sink.append(events).await?)
 }
+
+/// Records an officer's or admin's read of the trail itself (its events, proofs, alerts,
+/// or a console page showing them) before the read is answered: fail closed.
+pub async fn audited_read(
+    state: &crate::app::AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    what: &str,
+) -> Result<(), ServiceError> {
+    crate::service::authenticate::require_role(
+        caller,
+        &[crate::auth::Role::Officer, crate::auth::Role::Admin],
+    )?;
+    let event = about(caller, ctx, Action::AuditRead, what);
+    append(state.audit.as_ref(), &[event]).await
+}

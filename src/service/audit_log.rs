@@ -180,6 +180,13 @@ impl AuditLog {
         Ok(self.store.latest_checkpoint().await?)
     }
 
+    /// The newest signed checkpoint, or `audit.no_checkpoint` when nothing is signed yet.
+    pub async fn signed_checkpoint(&self) -> Result<StoredCheckpoint, ServiceError> {
+        self.checkpoint().await?.ok_or(ServiceError::NotFound {
+            code: "audit.no_checkpoint",
+        })
+    }
+
     /// Runs a tree computation twice: first to learn which stored subtree hashes it reads,
     /// then on those hashes, fetched in one query (O(log n) of them).
     async fn on_stored_tree<T>(

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 
 use crate::config::{HSM_PIN_VARIABLE, HsmConfig};
 use crate::service::now;
-use crate::service::setup::{SetupError, Unsealed, bootstrap_admin, read_secret_file};
+use crate::service::setup::{SetupError, Unsealed, blocking, bootstrap_admin, read_secret_file};
 use crate::store::{SetupStore, StoredRoot};
 
 /// Longest an HSM call may take before the request fails with `vault.hsm_unavailable`.
@@ -93,15 +93,6 @@ fn settings(config: &HsmConfig) -> Result<HsmSettings, SetupError> {
     })
 }
 
-async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> baomi_vault::Result<T> + Send + 'static,
-) -> Result<T, SetupError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| SetupError::Other(format!("HSM task failed: {e}")))?
-        .map_err(|e| SetupError::Other(e.to_string()))
-}
-
 /// Opens the root key of a database initialised with an HSM: the token's key is the one
 /// labelled as the database records.
 async fn open_existing(
@@ -109,14 +100,12 @@ async fn open_existing(
     key_label: String,
     sealed: Vec<u8>,
 ) -> Result<Unsealed, SetupError> {
-    let (hsm, root) = tokio::task::spawn_blocking(move || {
+    let (hsm, root) = blocking(move || {
         let hsm = Hsm::open(settings, &key_label)?;
         let root = hsm.open_root(&sealed);
         Ok::<_, baomi_vault::Error>((hsm, root))
     })
-    .await
-    .map_err(|e| SetupError::Other(format!("HSM task failed: {e}")))?
-    .map_err(|e| SetupError::Other(e.to_string()))?;
+    .await??;
     let root = root.map_err(|e| match e {
         baomi_vault::Error::Hsm(detail) => {
             SetupError::Other(format!("hardware security module: {detail}"))
@@ -151,9 +140,9 @@ pub async fn unseal(store: &dyn SetupStore, config: &HsmConfig) -> Result<Unseal
         let hsm = Hsm::generate(generate_settings, &prefix)?;
         let root = RootKey::generate()?;
         let sealed = hsm.seal_root(&root)?;
-        Ok((hsm, root, sealed))
+        Ok::<_, baomi_vault::Error>((hsm, root, sealed))
     })
-    .await?;
+    .await??;
     let hsm = Arc::new(hsm);
     let stored = StoredRoot::Hsm {
         key_label: hsm.key_label().to_owned(),
@@ -172,7 +161,10 @@ pub async fn unseal(store: &dyn SetupStore, config: &HsmConfig) -> Result<Unseal
     }
     // Lost the race, or the store failed: this key seals nothing that was kept.
     let ours = Arc::clone(&hsm);
-    if let Err(e) = blocking(move || ours.destroy_key()).await {
+    if let Err(e) = blocking(move || ours.destroy_key())
+        .await
+        .and_then(|r| r.map_err(SetupError::from))
+    {
         tracing::warn!(error = %e, key_label = hsm.key_label(),
             "could not destroy an unused HSM key; delete it by hand");
     }

@@ -2,38 +2,13 @@
 //! (the vault's and the audit trail's), at start-up and by `baomi crypto self-test`. A
 //! failure refuses to start: a module that computes a wrong answer must not protect data.
 
-/// One algorithm's result.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SelfTestResult {
-    /// The algorithm.
-    pub algorithm: &'static str,
-    /// The implementation tested.
-    pub implementation: &'static str,
-    /// Where its vector comes from.
-    pub vector: &'static str,
-    /// Whether it gave the published answer.
-    pub passed: bool,
-}
+pub use baomi_audit::self_test::Check as SelfTestResult;
 
-/// Runs every self-test.
+/// Runs every self-test: the vault's algorithms, then the audit trail's.
 pub fn run() -> Vec<SelfTestResult> {
-    let vault = baomi_vault::self_test::run()
-        .into_iter()
-        .map(|c| SelfTestResult {
-            algorithm: c.algorithm,
-            implementation: c.implementation,
-            vector: c.vector,
-            passed: c.passed,
-        });
-    let audit = baomi_audit::self_test::run()
-        .into_iter()
-        .map(|c| SelfTestResult {
-            algorithm: c.algorithm,
-            implementation: c.implementation,
-            vector: c.vector,
-            passed: c.passed,
-        });
-    vault.chain(audit).collect()
+    let mut results = baomi_vault::self_test::run();
+    results.extend(baomi_audit::self_test::run());
+    results
 }
 
 /// `Ok` when every result passed; otherwise the names of those that failed.

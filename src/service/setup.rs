@@ -300,7 +300,7 @@ pub(crate) async fn blocking<T: Send + 'static>(
 ) -> Result<T, SetupError> {
     tokio::task::spawn_blocking(f)
         .await
-        .map_err(|e| SetupError::Other(format!("key derivation task failed: {e}")))
+        .map_err(|e| SetupError::Other(format!("a start-up task failed: {e}")))
 }
 
 pub(crate) fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, SetupError> {

@@ -10,18 +10,7 @@ use data_encoding::HEXLOWER_PERMISSIVE;
 use crate::aead::{AeadKey, Algorithm, NONCE_LEN};
 use crate::shangmi;
 
-/// The outcome of one algorithm's self-test.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Check {
-    /// The algorithm, e.g. `SM4-GCM`.
-    pub algorithm: &'static str,
-    /// The implementation that was tested.
-    pub implementation: &'static str,
-    /// Where the vector comes from.
-    pub vector: &'static str,
-    /// Whether the answer was the published one.
-    pub passed: bool,
-}
+pub use baomi_audit::self_test::Check;
 
 fn hex(s: &str) -> Vec<u8> {
     HEXLOWER_PERMISSIVE.decode(s.as_bytes()).unwrap_or_default()
