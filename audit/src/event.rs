@@ -45,6 +45,8 @@ pub enum Action {
     PurposeChange,
     /// A subject made a rights request.
     RequestCreate,
+    /// A rights request was approved (accepted for handling) by an officer.
+    RequestApprove,
     /// A rights request was completed or rejected.
     RequestClose,
     /// A masking policy was created or changed.
@@ -81,6 +83,7 @@ impl Action {
             Action::ConsentWithdraw => "consent_withdraw",
             Action::PurposeChange => "purpose_change",
             Action::RequestCreate => "request_create",
+            Action::RequestApprove => "request_approve",
             Action::RequestClose => "request_close",
             Action::PolicyChange => "policy_change",
             Action::ConsoleSignin => "console_signin",

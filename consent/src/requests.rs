@@ -1,6 +1,7 @@
 //! Data-subject rights requests (PIPL Art. 44–48): to see and copy one's data, to take it
 //! elsewhere, to correct it, to delete it, to have its processing explained. Each has a
-//! deadline; an officer closes it.
+//! deadline; an officer may approve it (accept it for handling: 受理) and closes it,
+//! completed or rejected with a reason.
 
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -53,6 +54,9 @@ impl RequestKind {
 pub enum RequestStatus {
     /// Waiting for the platform.
     Open,
+    /// Accepted by an officer (受理) and being handled; still to be answered by its
+    /// deadline.
+    Approved,
     /// Being closed: a deletion whose erasure is under way (claimed, so that no one else
     /// closes it meanwhile).
     Closing,
@@ -67,6 +71,7 @@ impl RequestStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             RequestStatus::Open => "open",
+            RequestStatus::Approved => "approved",
             RequestStatus::Closing => "closing",
             RequestStatus::Completed => "completed",
             RequestStatus::Rejected => "rejected",
@@ -77,12 +82,18 @@ impl RequestStatus {
     pub fn parse(name: &str) -> Option<Self> {
         [
             RequestStatus::Open,
+            RequestStatus::Approved,
             RequestStatus::Closing,
             RequestStatus::Completed,
             RequestStatus::Rejected,
         ]
         .into_iter()
         .find(|s| s.as_str() == name)
+    }
+
+    /// Whether a request in this status still awaits its answer (open or approved).
+    pub fn is_pending(self) -> bool {
+        matches!(self, RequestStatus::Open | RequestStatus::Approved)
     }
 }
 
@@ -110,12 +121,16 @@ pub struct RightsRequest {
     pub resolution: Option<String>,
     /// The key that closed it.
     pub closed_by: Option<String>,
+    /// When an officer approved it (Unix seconds), if one did.
+    pub approved_at: Option<i64>,
+    /// The officer who approved it.
+    pub approved_by: Option<String>,
 }
 
 impl RightsRequest {
-    /// Whether it is still open past its deadline at `now`.
+    /// Whether it still awaits its answer (open or approved) past its deadline at `now`.
     pub fn is_overdue(&self, now: i64) -> bool {
-        self.status == RequestStatus::Open && now > self.due_at
+        self.status.is_pending() && now > self.due_at
     }
 }
 
@@ -151,9 +166,22 @@ mod tests {
             closed_at: None,
             resolution: None,
             closed_by: None,
+            approved_at: None,
+            approved_by: None,
         };
         assert!(!r.is_overdue(15 * 86_400));
         assert!(r.is_overdue(15 * 86_400 + 1));
+        let approved = RightsRequest {
+            status: RequestStatus::Approved,
+            ..r.clone()
+        };
+        assert!(
+            approved.is_overdue(15 * 86_400 + 1),
+            "approved is not answered"
+        );
+        for s in ["open", "approved", "closing", "completed", "rejected"] {
+            assert_eq!(RequestStatus::parse(s).unwrap().as_str(), s);
+        }
         let closed = RightsRequest {
             status: RequestStatus::Completed,
             ..r

@@ -105,21 +105,33 @@ pub trait ConsentStore: Send + Sync {
     /// One request.
     async fn request(&self, id: &str) -> Result<Option<RightsRequest>, ConsentStoreFailure>;
 
-    /// Requests, oldest first: of one subject, or (`None`) of everyone; of one status or all.
+    /// Requests by deadline: of one subject, or (`None`) of everyone; in one of `statuses`,
+    /// or (empty) in any.
     async fn requests(
         &self,
         subject: Option<&str>,
-        status: Option<RequestStatus>,
+        statuses: &[RequestStatus],
         limit: u32,
     ) -> Result<Vec<RightsRequest>, ConsentStoreFailure>;
 
-    /// Claims an open request for closing (status `closing`); `false` if it was not open.
+    /// Approves an open request (status `approved`, with who and when); `false`, having
+    /// written nothing, if it was not open.
+    async fn approve_request(
+        &self,
+        id: &str,
+        approved_by: &str,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<bool, ConsentStoreFailure>;
+
+    /// Claims a pending (open or approved) request for closing (status `closing`); `false`
+    /// if it was not pending.
     async fn claim_request(&self, id: &str) -> Result<bool, ConsentStoreFailure>;
 
-    /// Returns a claimed request to `open` (its closing failed).
+    /// Returns a claimed request to the status it had (its closing failed).
     async fn release_request(&self, id: &str) -> Result<(), ConsentStoreFailure>;
 
-    /// Closes an open or claimed request; `false` if it was neither.
+    /// Closes a pending or claimed request; `false` if it was neither.
     async fn close_request(
         &self,
         id: &str,
@@ -137,4 +149,21 @@ pub trait ConsentStore: Send + Sync {
         purpose: &str,
         subjects: &[&str],
     ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
+
+    /// The ledger of `purpose` day by day (UTC), oldest first, for days with any event.
+    async fn consent_days(&self, purpose: &str) -> Result<Vec<ConsentDay>, ConsentStoreFailure>;
+}
+
+/// One day of a purpose's ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConsentDay {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// Grants recorded that day (renewals included).
+    pub granted: i64,
+    /// Withdrawals recorded that day.
+    pub withdrawn: i64,
+    /// The change that day in subjects whose latest event is a grant: +1 for a grant after
+    /// none or after a withdrawal, −1 for a withdrawal after a grant.
+    pub net: i64,
 }

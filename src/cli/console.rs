@@ -15,14 +15,18 @@ use crate::store;
 /// Console commands.
 #[derive(Debug, Subcommand)]
 pub enum ConsoleCommand {
-    /// Create a console account, or set its password and role; the password (at least 12
-    /// characters) is the first line of standard input.
+    /// Create a console account, or set its password, role and purposes; the password (at
+    /// least 12 characters) is the first line of standard input.
     AddUser {
         /// The name to sign in with (ASCII letters, digits, . _ -).
         username: String,
         /// `officer` or `admin`.
         #[arg(long, default_value = "officer")]
         role: String,
+        /// A purpose whose subjects' consent histories this officer may open (repeat for
+        /// more; an admin opens every purpose).
+        #[arg(long = "purpose")]
+        purposes: Vec<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -32,6 +36,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: ConsoleCommand) -> 
     let ConsoleCommand::AddUser {
         username,
         role,
+        purposes,
         store: args,
     } = command;
     let role = Role::parse(&role).ok_or_else(|| anyhow::anyhow!("--role: officer or admin"))?;
@@ -41,8 +46,20 @@ pub(super) async fn run(config_file: Option<&Path>, command: ConsoleCommand) -> 
     let config = Config::load(config_file, &args.overrides())?;
     crate::service::setup::ensure_data_dir(&config.data_dir)?;
     let store = store::open(&config).await?;
-    let result =
-        crate::console::session::put_user(store.as_ref(), &username, &password, role).await;
+    let event = crate::service::audit::system(
+        "baomi console",
+        baomi_audit::Action::ConsoleUserChange,
+        &format!("user:{username}"),
+    );
+    let result = crate::console::session::put_user(
+        store.as_ref(),
+        &username,
+        &password,
+        role,
+        &purposes,
+        event,
+    )
+    .await;
     store.close().await;
     result?;
     println!("console account {username} ({}) saved", role.as_str());

@@ -20,21 +20,40 @@ use crate::app::AppState;
 /// The console's routes, under `/console`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/console", get(pages::dashboard))
+        .route("/console", get(pages::dashboard::dashboard))
         .route(
             "/console/signin",
-            get(pages::signin_form).post(pages::signin),
+            get(pages::signin::signin_form).post(pages::signin::signin),
         )
-        .route("/console/signout", post(pages::signout))
-        .route("/console/audit", get(pages::audit_search))
-        .route("/console/audit/export.csv", get(pages::export_csv))
-        .route("/console/audit/export.jsonl", get(pages::export_jsonl))
-        .route("/console/audit/events/{seq}", get(pages::event))
-        .route("/console/alerts", get(pages::alerts))
-        .route("/console/alerts/{id}", get(pages::alert))
-        .route("/console/alerts/{id}/ack", post(pages::ack_alert))
-        .route("/console/requests", get(pages::requests))
-        .route("/console/requests/{id}/close", post(pages::close_request))
+        .route("/console/signout", post(pages::signin::signout))
+        .route("/console/audit", get(pages::trail::audit_search))
+        .route("/console/audit/export.csv", get(pages::trail::export_csv))
+        .route(
+            "/console/audit/export.jsonl",
+            get(pages::trail::export_jsonl),
+        )
+        .route("/console/audit/events/{seq}", get(pages::trail::event))
+        .route("/console/alerts", get(pages::alerts::alerts))
+        .route("/console/alerts/{id}", get(pages::alerts::alert))
+        .route("/console/alerts/{id}/ack", post(pages::alerts::ack_alert))
+        .route("/console/consents", get(pages::consents::consents))
+        .route(
+            "/console/accounts",
+            get(pages::accounts::accounts).post(pages::accounts::put_account),
+        )
+        .route(
+            "/console/accounts/{name}/remove",
+            post(pages::accounts::remove_account),
+        )
+        .route("/console/requests", get(pages::requests::requests))
+        .route(
+            "/console/requests/{id}/approve",
+            post(pages::requests::approve_request),
+        )
+        .route(
+            "/console/requests/{id}/close",
+            post(pages::requests::close_request),
+        )
         .route("/console/assets/console.css", get(css))
         .route("/console/assets/verify.js", get(verify_js))
 }
@@ -133,7 +152,11 @@ pub fn page(
                             a href="/console" { (lang.t("仪表盘", "Dashboard")) }
                             a href="/console/audit" { (lang.t("审计检索", "Audit trail")) }
                             a href="/console/alerts" { (lang.t("告警", "Alerts")) }
+                            a href="/console/consents" { (lang.t("同意", "Consents")) }
                             a href="/console/requests" { (lang.t("权利请求", "Rights requests")) }
+                            @if officer.is_admin() {
+                                a href="/console/accounts" { (lang.t("账号", "Accounts")) }
+                            }
                         }
                         form.signout method="post" action="/console/signout" {
                             input type="hidden" name="csrf" value=(officer.csrf);

@@ -26,6 +26,8 @@ pub const MAX_SECS: i64 = 12 * 60 * 60;
 const TOUCH_EVERY_SECS: i64 = 60;
 /// Failed sign-ins of one name allowed before each further attempt must wait.
 const FREE_FAILURES: i64 = 3;
+/// The first wait imposed, doubled with each further failure.
+const FIRST_WAIT_SECS: i64 = 5;
 /// The longest wait imposed after failures.
 const MAX_WAIT_SECS: i64 = 300;
 
@@ -106,7 +108,9 @@ async fn wait_secs(state: &AppState, principal: &str, now: i64) -> Result<i64, S
         return Ok(0);
     }
     let exponent = u32::try_from((failures - FREE_FAILURES).min(16)).unwrap_or(16);
-    let wait = 2i64.saturating_pow(exponent).min(MAX_WAIT_SECS);
+    let wait = FIRST_WAIT_SECS
+        .saturating_mul(2i64.saturating_pow(exponent))
+        .min(MAX_WAIT_SECS);
     Ok((last_at + wait - now).max(0))
 }
 
@@ -174,11 +178,7 @@ pub async fn sign_in(
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         match user {
-            Some(user) if matches => Ok(Caller::Key {
-                id: format!("console:{}", user.username),
-                role: Role::parse(&user.role).unwrap_or(Role::Officer),
-                purposes: Vec::new(),
-            }),
+            Some(user) if matches => Ok(user_caller(&user)),
             _ => Err(SigninRefusal::Wrong),
         }
     };
@@ -223,8 +223,46 @@ pub async fn sign_in(
     Ok(Ok(session_secret))
 }
 
+/// A console account as the caller it acts as: `console:<name>`, its role and purposes
+/// (a purpose stored by an earlier release that no longer parses is dropped, not widened).
+fn user_caller(user: &ConsoleUser) -> Caller {
+    Caller::Key {
+        id: format!("console:{}", user.username),
+        role: Role::parse(&user.role).unwrap_or(Role::Officer),
+        purposes: user
+            .purposes
+            .iter()
+            .filter_map(|p| baomi_consent::PurposeId::parse(p).ok())
+            .collect(),
+    }
+}
+
+/// The caller a session's principal acts as now, or `None` if the account was removed or
+/// the key revoked since sign-in (a role or purpose change takes effect at once).
+async fn current_caller(state: &AppState, principal: &str) -> Result<Option<Caller>, ServiceError> {
+    match principal.split_once(':') {
+        Some(("user", name)) => Ok(state
+            .store
+            .console_user(name)
+            .await?
+            .map(|user| user_caller(&user))),
+        Some(("key", id)) => {
+            let key = state.key_records.get(id, state.store.key(id)).await?;
+            Ok(key
+                .filter(|k| k.revoked_at.is_none() && matches!(k.role, Role::Officer | Role::Admin))
+                .map(|k| Caller::Key {
+                    id: k.id,
+                    role: k.role,
+                    purposes: k.purposes,
+                }))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// The officer whose live session the request's cookie names, if any (and records the
-/// request, which keeps the session alive).
+/// request, which keeps the session alive). A session ends early when its account is
+/// removed or its key revoked.
 pub async fn officer(
     state: &AppState,
     headers: &HeaderMap,
@@ -237,25 +275,22 @@ pub async fn officer(
         return Ok(None);
     };
     let at = now();
-    if at >= session.expires_at || at - session.seen_at >= IDLE_SECS {
+    let expired = at >= session.expires_at || at - session.seen_at >= IDLE_SECS;
+    let caller = if expired {
+        None
+    } else {
+        current_caller(state, &session.principal).await?
+    };
+    let Some(caller) = caller else {
         state.store.delete_session(&id_hash, at).await?;
         return Ok(None);
-    }
+    };
     // One write a minute at most keeps the session alive: a page is not a write.
     if at - session.seen_at >= TOUCH_EVERY_SECS {
         state.store.touch_session(&id_hash, at).await?;
     }
-    let id = match session.principal.split_once(':') {
-        Some(("user", name)) => format!("console:{name}"),
-        Some(("key", id)) => id.to_owned(),
-        _ => return Ok(None),
-    };
     Ok(Some(Officer {
-        caller: Caller::Key {
-            id,
-            role: Role::parse(&session.role).unwrap_or(Role::Officer),
-            purposes: Vec::new(),
-        },
+        caller,
         principal: session.principal,
         csrf: session.csrf,
         id_hash,
@@ -263,6 +298,17 @@ pub async fn officer(
 }
 
 impl Officer {
+    /// Whether this is an admin (who manages console accounts).
+    pub fn is_admin(&self) -> bool {
+        matches!(
+            self.caller,
+            Caller::Key {
+                role: Role::Admin,
+                ..
+            }
+        )
+    }
+
     /// Whether a form's CSRF token is this session's (in constant time).
     pub fn csrf_ok(&self, presented: &str) -> bool {
         self.csrf.as_bytes().ct_eq(presented.as_bytes()).into()
@@ -298,12 +344,17 @@ pub fn cleared_cookie() -> String {
     format!("{COOKIE}=; Path=/console; HttpOnly; SameSite=Strict; Max-Age=0")
 }
 
-/// Creates or updates a console account (`baomi console add-user`), recorded in the trail.
+/// Creates or updates a console account (`baomi console add-user`, or an admin in the
+/// console), recorded in the trail by `event`; the account's open sessions end. An officer's
+/// `purposes` are those whose subjects' consent histories it may open; an admin opens any and
+/// carries none.
 pub async fn put_user(
     store: &dyn crate::store::Store,
     username: &str,
     password: &str,
     role: Role,
+    purposes: &[String],
+    event: baomi_audit::AccessEvent,
 ) -> Result<(), ServiceError> {
     let valid = !username.is_empty()
         && username.len() <= 64
@@ -322,6 +373,19 @@ pub async fn put_user(
     if !matches!(role, Role::Officer | Role::Admin) {
         return Err(ServiceError::invalid("role", "officer or admin"));
     }
+    let mut purposes = purposes
+        .iter()
+        .map(|p| baomi_consent::PurposeId::parse(p).map(|p| p.as_str().to_owned()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| ServiceError::invalid("purposes", e))?;
+    purposes.sort();
+    purposes.dedup();
+    if role == Role::Admin && !purposes.is_empty() {
+        return Err(ServiceError::invalid(
+            "purposes",
+            "an admin opens every purpose and carries none",
+        ));
+    }
     let password = Zeroizing::new(password.to_owned());
     let password_hash = tokio::task::spawn_blocking(move || hash_password(&password))
         .await
@@ -330,13 +394,23 @@ pub async fn put_user(
         username: username.to_owned(),
         password_hash,
         role: role.as_str().to_owned(),
+        purposes,
         created_at: now(),
     };
-    let event = audit::system(
-        "baomi console",
-        Action::ConsoleUserChange,
-        &format!("user:{username}"),
-    );
     store.put_console_user(&user, &[event]).await?;
     Ok(())
+}
+
+/// The audit event of a change to the account `username`, by `caller`.
+pub fn account_event(
+    caller: &Caller,
+    ctx: &RequestContext,
+    username: &str,
+) -> baomi_audit::AccessEvent {
+    audit::about(
+        caller,
+        ctx,
+        Action::ConsoleUserChange,
+        &format!("user:{username}"),
+    )
 }

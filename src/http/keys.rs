@@ -36,7 +36,9 @@ pub struct CreateKey {
     pub name: String,
     /// `admin`, `service` or `officer`.
     pub role: Role,
-    /// The purposes a service key may act under; required for `service`, refused otherwise.
+    /// Required for `service`: the purposes it may act under. Optional for `officer`: the
+    /// purposes whose subjects' consent histories it may read (in the API, all when it
+    /// lists none; in the console, only those listed). Refused for `admin`.
     #[serde(default)]
     pub purposes: Vec<String>,
 }
@@ -50,7 +52,7 @@ pub struct KeyView {
     pub name: String,
     /// Its role.
     pub role: Role,
-    /// Purposes of a service key.
+    /// Purposes of a service or officer key.
     pub purposes: Vec<String>,
     /// When it was made (RFC 3339).
     pub created_at: String,

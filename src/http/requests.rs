@@ -28,6 +28,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(export))
         .routes(routes!(list))
         .routes(routes!(get_one))
+        .routes(routes!(approve))
         .routes(routes!(close))
 }
 
@@ -40,16 +41,20 @@ pub struct RequestView {
     pub subject_id: String,
     /// `access`, `portability`, `correction`, `deletion` or `explanation`.
     pub kind: RequestKind,
-    /// `open`, `closing` (a deletion being carried out), `completed` or `rejected`.
+    /// `open`, `approved` (accepted by an officer, being handled), `closing` (a deletion
+    /// being carried out), `completed` or `rejected`.
     pub status: RequestStatus,
     /// When it was made.
     pub created_at: String,
     /// When it must be answered.
     pub due_at: String,
-    /// Open past its deadline.
+    /// Open or approved past its deadline.
     pub overdue: bool,
     /// Whether the subject wrote a note (officers read it at `GET /v1/requests/{id}`).
     pub has_note: bool,
+    /// When an officer approved it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approved_at: Option<String>,
     /// When it was closed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub closed_at: Option<String>,
@@ -69,6 +74,7 @@ impl From<RightsRequest> for RequestView {
             created_at: crate::http::rfc3339(r.created_at),
             due_at: crate::http::rfc3339(r.due_at),
             has_note: r.note_ciphertext.is_some(),
+            approved_at: r.approved_at.map(crate::http::rfc3339),
             closed_at: r.closed_at.map(crate::http::rfc3339),
             resolution: r.resolution,
         }
@@ -191,9 +197,9 @@ async fn export(
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
-    /// `open`, `closing`, `completed` or `rejected`; all if absent.
+    /// `open`, `approved`, `closing`, `completed` or `rejected`; all if absent.
     pub status: Option<String>,
-    /// Only open requests past their deadline.
+    /// Only open or approved requests past their deadline.
     #[serde(default)]
     pub overdue: bool,
     /// At most this many (1 to 500, default 100).
@@ -214,18 +220,18 @@ async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<RequestList>, ApiError> {
-    let status = match (q.status.as_deref(), q.overdue) {
-        (_, true) => Some(RequestStatus::Open),
-        (None, false) => None,
-        (Some(s), false) => Some(RequestStatus::parse(s).ok_or_else(|| {
-            ServiceError::invalid("status", "open, closing, completed or rejected")
-        })?),
+    let statuses = match (q.status.as_deref(), q.overdue) {
+        (_, true) => vec![RequestStatus::Open, RequestStatus::Approved],
+        (None, false) => Vec::new(),
+        (Some(s), false) => vec![RequestStatus::parse(s).ok_or_else(|| {
+            ServiceError::invalid("status", "open, approved, closing, completed or rejected")
+        })?],
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=requests::MAX_LIST).contains(&limit) {
         return Err(ServiceError::invalid("limit", "must be 1 to 500").into());
     }
-    let found = requests::list(&state, &caller, status, limit).await?;
+    let found = requests::list(&state, &caller, &statuses, limit).await?;
     let at = now();
     Ok(axum::Json(RequestList {
         requests: found
@@ -267,6 +273,28 @@ async fn get_one(
         request: request.into(),
         note: note.map(|n| n.as_str().to_owned()),
     }))
+}
+
+/// Approve a request (officer, admin): the platform accepts it for handling (受理), and the
+/// subject sees it as `approved`. It must still be closed by its deadline; approval is
+/// optional (a request can be closed while open).
+#[utoipa::path(post, path = "/v1/requests/{id}/approve", tag = "consent", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The request id")),
+    responses(
+        (status = 200, body = RequestView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`requests.not_found`", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`requests.not_open`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn approve(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<RequestView>, ApiError> {
+    let approved = requests::approve(&state, &caller, &ctx, &id).await?;
+    Ok(axum::Json(approved.into()))
 }
 
 /// How a request ends.

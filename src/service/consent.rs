@@ -322,6 +322,19 @@ pub async fn consents(
     }
     let events = state.store.consent_events(subject.as_str(), None).await?;
     ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger").await?;
+    // An officer key that lists purposes reads only those purposes' histories.
+    let scope = match caller {
+        Caller::Key {
+            role: Role::Officer,
+            purposes,
+            ..
+        } if !purposes.is_empty() => Some(purposes),
+        _ => None,
+    };
+    let events: Vec<ConsentEvent> = events
+        .into_iter()
+        .filter(|e| scope.is_none_or(|s| s.iter().any(|p| p.as_str() == e.purpose)))
+        .collect();
     let mut by_purpose: std::collections::BTreeMap<String, Vec<ConsentEvent>> =
         std::collections::BTreeMap::new();
     for e in events {
@@ -340,6 +353,62 @@ pub async fn consents(
         });
     }
     Ok(out)
+}
+
+/// One subject's consent history under `purpose`, for the officer console: an admin may
+/// open any purpose, an officer only one it carries. The read is an audit event naming the
+/// purpose; a refusal is one too.
+pub async fn subject_history(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+    purpose: &str,
+) -> Result<PurposeConsent, ServiceError> {
+    require_role(caller, &[Role::Officer, Role::Admin])?;
+    let subject = baomi_vault::SubjectId::parse(subject)
+        .map_err(|e| ServiceError::invalid("subject_id", e))?;
+    let record = known_purpose(state, purpose).await?;
+    let mut event = audit::event(caller, ctx, Action::Read);
+    event.subject = Some(subject.as_str().to_owned());
+    event.purpose = Some(record.id.clone());
+    event.target = Some("consent_ledger".to_owned());
+    event.count = 1;
+    let allowed = match caller {
+        Caller::Key {
+            role: Role::Officer,
+            purposes,
+            ..
+        } => purposes.iter().any(|p| p.as_str() == record.id),
+        _ => true,
+    };
+    if !allowed {
+        let refused = audit::denied(event, "auth.purpose_not_allowed");
+        audit::append(state.audit.as_ref(), &[refused]).await?;
+        return Err(ServiceError::PurposeNotAllowed);
+    }
+    let history = state
+        .store
+        .consent_events(subject.as_str(), Some(&record.id))
+        .await?;
+    audit::append(state.audit.as_ref(), &[event]).await?;
+    Ok(PurposeConsent {
+        state: baomi_consent::derive(&history, now(), record.renewal_from),
+        purpose: record.id,
+        history,
+    })
+}
+
+/// A purpose's ledger day by day, for the officer console's chart (officer, admin; counts
+/// only, no subject).
+pub async fn ledger_days(
+    state: &AppState,
+    caller: &Caller,
+    purpose: &str,
+) -> Result<Vec<baomi_consent::ConsentDay>, ServiceError> {
+    require_role(caller, &[Role::Officer, Role::Admin])?;
+    let record = known_purpose(state, purpose).await?;
+    Ok(state.store.consent_days(&record.id).await?)
 }
 
 /// The signed receipt of a ledger event (service, officer, or the subject's own token).

@@ -15,7 +15,9 @@ pub struct NewKey {
     pub name: String,
     /// The role.
     pub role: Role,
-    /// Purposes; required for service keys, refused for others.
+    /// Purposes: required for service keys (what they may act under); optional for officer
+    /// keys (the purposes whose subjects' consent histories they may read); refused for
+    /// admin keys.
     pub purposes: Vec<String>,
 }
 
@@ -54,10 +56,10 @@ pub fn prepare(
                 "a service key must list the purposes it may use",
             ));
         }
-        Role::Admin | Role::Officer if !purposes.is_empty() => {
+        Role::Admin if !purposes.is_empty() => {
             return Err(ServiceError::invalid(
                 "purposes",
-                "only service keys carry purposes",
+                "an admin key carries no purposes (service and officer keys do)",
             ));
         }
         _ => {}

@@ -1,6 +1,7 @@
 //! Data-subject rights requests: a subject files one with their token; officers list them
-//! by deadline and close them (closing a deletion erases the subject); a subject can always
-//! download a copy of their data (`export`). Every step is in the audit trail.
+//! by deadline, may approve them (accept them for handling) and close them (closing a
+//! deletion erases the subject); a subject can always download a copy of their data
+//! (`export`). Every step is in the audit trail.
 
 use baomi_audit::Action;
 use baomi_consent::{RequestKind, RequestStatus, RightsRequest};
@@ -80,6 +81,8 @@ pub async fn create(
         closed_at: None,
         resolution: None,
         closed_by: None,
+        approved_at: None,
+        approved_by: None,
     };
     let event = request_event(
         caller,
@@ -106,19 +109,20 @@ pub async fn mine(state: &AppState, caller: &Caller) -> Result<Vec<RightsRequest
     let subject = require_subject(caller)?;
     Ok(state
         .store
-        .requests(Some(subject.as_str()), None, MAX_LIST)
+        .requests(Some(subject.as_str()), &[], MAX_LIST)
         .await?)
 }
 
-/// Requests for officers (officer, admin), by deadline: all, or of one status.
+/// Requests for officers (officer, admin), by deadline: all (`statuses` empty), or in one
+/// of `statuses`.
 pub async fn list(
     state: &AppState,
     caller: &Caller,
-    status: Option<RequestStatus>,
+    statuses: &[RequestStatus],
     limit: u32,
 ) -> Result<Vec<RightsRequest>, ServiceError> {
     require_role(caller, &[Role::Officer, Role::Admin])?;
-    Ok(state.store.requests(None, status, limit).await?)
+    Ok(state.store.requests(None, statuses, limit).await?)
 }
 
 /// One request with its note decrypted, for the officer handling it (the read of the
@@ -171,6 +175,56 @@ async fn find(state: &AppState, id: &str) -> Result<RightsRequest, ServiceError>
         })
 }
 
+fn officer_id(caller: &Caller) -> Result<&String, ServiceError> {
+    match caller {
+        Caller::Key { id, .. } => Ok(id),
+        Caller::Subject { .. } => Err(ServiceError::Internal("an officer is a key".to_owned())),
+    }
+}
+
+/// Approves an open request (officer, admin): the platform accepts it for handling (受理).
+/// The subject sees it as `approved`; it must still be closed by its deadline. Approval is
+/// optional: a request can be closed straight from `open`.
+pub async fn approve(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    id: &str,
+) -> Result<RightsRequest, ServiceError> {
+    require_role(caller, &[Role::Officer, Role::Admin])?;
+    let request = find(state, id).await?;
+    let not_open = || ServiceError::Conflict {
+        code: "requests.not_open",
+        detail: "only an open request can be approved".to_owned(),
+    };
+    if request.status != RequestStatus::Open {
+        return Err(not_open());
+    }
+    let approved_by = officer_id(caller)?;
+    let event = request_event(
+        caller,
+        ctx,
+        Action::RequestApprove,
+        &request,
+        RequestStatus::Approved,
+    );
+    let at = now();
+    if !state
+        .store
+        .approve_request(id, approved_by, at, &[event])
+        .await?
+    {
+        return Err(not_open());
+    }
+    audit::settle(state.audit.as_ref()).await;
+    Ok(RightsRequest {
+        status: RequestStatus::Approved,
+        approved_at: Some(at),
+        approved_by: Some(approved_by.clone()),
+        ..request
+    })
+}
+
 /// Closes a request (officer, admin): `completed` or `rejected`, with the answer given to
 /// the subject. Completing a deletion request erases the subject first.
 pub async fn close(
@@ -192,7 +246,7 @@ pub async fn close(
         ));
     }
     let request = find(state, id).await?;
-    if request.status != RequestStatus::Open {
+    if !request.status.is_pending() {
         return Err(closed_already());
     }
     if request.kind == RequestKind::Deletion && status == RequestStatus::Completed {
@@ -207,9 +261,7 @@ pub async fn close(
             return Err(e);
         }
     }
-    let Caller::Key { id: closed_by, .. } = caller else {
-        return Err(ServiceError::Internal("an officer is a key".to_owned()));
-    };
+    let closed_by = officer_id(caller)?;
     let event = request_event(caller, ctx, Action::RequestClose, &request, status);
     let at = now();
     if !state
@@ -273,7 +325,7 @@ pub async fn export(
     let consents = crate::service::consent::consents(state, caller, ctx, subject.as_str()).await?;
     let requests = state
         .store
-        .requests(Some(subject.as_str()), None, MAX_LIST)
+        .requests(Some(subject.as_str()), &[], MAX_LIST)
         .await?;
     Ok(Export {
         subject,

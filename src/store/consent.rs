@@ -84,11 +84,13 @@ pub(super) type RequestRow = (
     Option<i64>,
     Option<String>,
     Option<String>,
+    Option<i64>,
+    Option<String>,
 );
 
 /// The columns of a [`RequestRow`], in order.
 pub(super) const REQUEST_COLUMNS: &str = "id, subject, kind, status, note_ciphertext, \
-     created_at, due_at, closed_at, resolution, closed_by";
+     created_at, due_at, closed_at, resolution, closed_by, approved_at, approved_by";
 
 /// A rights request from its row.
 pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentStoreFailure> {
@@ -103,6 +105,8 @@ pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentSt
         closed_at,
         resolution,
         closed_by,
+        approved_at,
+        approved_by,
     ) = row;
     Ok(RightsRequest {
         id,
@@ -115,6 +119,8 @@ pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentSt
         closed_at,
         resolution,
         closed_by,
+        approved_at,
+        approved_by,
     })
 }
 
@@ -237,14 +243,20 @@ macro_rules! impl_consent_store {
                 let body = serde_json::to_string(event)
                     .map_err(|_| $crate::store::consent::corrupt("consent event"))?;
                 let mut tx = self.pool.begin().await.map_err(f)?;
+                let action = match event.action {
+                    baomi_consent::ConsentAction::Granted => "granted",
+                    baomi_consent::ConsentAction::Withdrawn => "withdrawn",
+                };
                 sqlx::query(
-                    "INSERT INTO consent_events (id, subject, purpose, body) \
-                     VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO consent_events (id, subject, purpose, body, action, at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .bind(&event.id)
                 .bind(&event.subject)
                 .bind(&event.purpose)
                 .bind(&body)
+                .bind(action)
+                .bind(event.at)
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
@@ -421,7 +433,7 @@ macro_rules! impl_consent_store {
             async fn requests(
                 &self,
                 subject: Option<&str>,
-                status: Option<baomi_consent::RequestStatus>,
+                statuses: &[baomi_consent::RequestStatus],
                 limit: u32,
             ) -> Result<Vec<baomi_consent::RightsRequest>, baomi_consent::ConsentStoreFailure>
             {
@@ -432,8 +444,13 @@ macro_rules! impl_consent_store {
                 if let Some(s) = subject {
                     q.push(" AND subject = ").push_bind(s);
                 }
-                if let Some(s) = status {
-                    q.push(" AND status = ").push_bind(s.as_str());
+                if !statuses.is_empty() {
+                    q.push(" AND status IN (");
+                    let mut list = q.separated(", ");
+                    for s in statuses {
+                        list.push_bind(s.as_str());
+                    }
+                    q.push(")");
                 }
                 q.push(" ORDER BY due_at, id LIMIT ").push_bind(i64::from(limit));
                 let rows: Vec<$crate::store::consent::RequestRow> = q
@@ -446,12 +463,36 @@ macro_rules! impl_consent_store {
                     .collect()
             }
 
+            async fn approve_request(
+                &self,
+                id: &str,
+                approved_by: &str,
+                now: i64,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
+                let f = $crate::store::consent::failure;
+                let mut tx = self.pool.begin().await.map_err(f)?;
+                let approved = sqlx::query(
+                    "UPDATE rights_requests SET status = 'approved', approved_by = $2, \
+                     approved_at = $3 WHERE id = $1 AND status = 'open'",
+                )
+                .bind(id)
+                .bind(approved_by)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(f)?
+                .rows_affected();
+                finish_change(tx, approved, audit).await.map_err(f)
+            }
+
             async fn claim_request(
                 &self,
                 id: &str,
             ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
                 let claimed = sqlx::query(
-                    "UPDATE rights_requests SET status = 'closing' WHERE id = $1 AND status = 'open'",
+                    "UPDATE rights_requests SET status = 'closing' \
+                     WHERE id = $1 AND status IN ('open', 'approved')",
                 )
                 .bind(id)
                 .execute(&self.pool)
@@ -466,7 +507,8 @@ macro_rules! impl_consent_store {
                 id: &str,
             ) -> Result<(), baomi_consent::ConsentStoreFailure> {
                 sqlx::query(
-                    "UPDATE rights_requests SET status = 'open' WHERE id = $1 AND status = 'closing'",
+                    "UPDATE rights_requests SET status = CASE WHEN approved_at IS NULL \
+                     THEN 'open' ELSE 'approved' END WHERE id = $1 AND status = 'closing'",
                 )
                 .bind(id)
                 .execute(&self.pool)
@@ -488,7 +530,7 @@ macro_rules! impl_consent_store {
                 let mut tx = self.pool.begin().await.map_err(f)?;
                 let closed = sqlx::query(
                     "UPDATE rights_requests SET status = $2, resolution = $3, closed_by = $4, \
-                     closed_at = $5 WHERE id = $1 AND status IN ('open', 'closing')",
+                     closed_at = $5 WHERE id = $1 AND status IN ('open', 'approved', 'closing')",
                 )
                 .bind(id)
                 .bind(status.as_str())
@@ -533,6 +575,42 @@ macro_rules! impl_consent_store {
                 }
                 Ok(out)
             }
+
+            async fn consent_days(
+                &self,
+                purpose: &str,
+            ) -> Result<Vec<baomi_consent::ConsentDay>, baomi_consent::ConsentStoreFailure> {
+                let rows: Vec<(i64, i64, i64, i64)> =
+                    sqlx::query_as($crate::store::consent::CONSENT_DAYS)
+                        .bind(purpose)
+                        .fetch_all(&self.pool)
+                        .await
+                        .map_err($crate::store::consent::failure)?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(day, granted, withdrawn, net)| baomi_consent::ConsentDay {
+                        day,
+                        granted,
+                        withdrawn,
+                        net,
+                    })
+                    .collect())
+            }
         }
     };
 }
+
+/// A purpose's ledger per day: grants, withdrawals, and the change in subjects whose latest
+/// event is a grant (each event compared with the subject's previous one, in ledger order).
+pub(super) const CONSENT_DAYS: &str = "\
+    SELECT day, CAST(SUM(g) AS BIGINT), CAST(SUM(w) AS BIGINT), CAST(SUM(net) AS BIGINT) FROM (\
+      SELECT at / 86400 AS day, \
+        CASE WHEN action = 'granted' THEN 1 ELSE 0 END AS g, \
+        CASE WHEN action = 'withdrawn' THEN 1 ELSE 0 END AS w, \
+        CASE WHEN action = 'granted' \
+               AND COALESCE(LAG(action) OVER ledger, 'withdrawn') = 'withdrawn' THEN 1 \
+             WHEN action = 'withdrawn' AND LAG(action) OVER ledger = 'granted' THEN -1 \
+             ELSE 0 END AS net \
+      FROM consent_events WHERE purpose = $1 \
+      WINDOW ledger AS (PARTITION BY subject ORDER BY seq)\
+    ) AS t GROUP BY day ORDER BY day";

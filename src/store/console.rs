@@ -13,6 +13,9 @@ pub struct ConsoleUser {
     pub password_hash: String,
     /// `officer` or `admin`.
     pub role: String,
+    /// The purposes whose subjects' consent histories an officer may open (an admin may
+    /// open any).
+    pub purposes: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
 }
@@ -66,7 +69,8 @@ pub trait ConsoleStore: Send + Sync {
     /// An account by name.
     async fn console_user(&self, username: &str) -> Result<Option<ConsoleUser>, StoreError>;
 
-    /// Creates an account or replaces its password and role (with its audit events).
+    /// Creates an account or replaces its password, role and purposes, ending the sessions
+    /// signed in with the old password (with its audit events).
     async fn put_console_user(
         &self,
         user: &ConsoleUser,
@@ -81,6 +85,17 @@ pub trait ConsoleStore: Send + Sync {
 
     /// Records a request on a session at `now`.
     async fn touch_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError>;
+
+    /// Every console account, by name.
+    async fn console_users(&self) -> Result<Vec<ConsoleUser>, StoreError>;
+
+    /// Removes an account and ends its sessions, with its audit events; `false`, having
+    /// written nothing, if there was no such account.
+    async fn remove_console_user(
+        &self,
+        username: &str,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<bool, StoreError>;
 
     /// Ends a session (and drops sessions that ended before `now`).
     async fn delete_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError>;
@@ -112,6 +127,23 @@ pub trait ConsoleStore: Send + Sync {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// A `console_users` row: name, password hash, role, purposes (JSON), created.
+pub(super) type UserRow = (String, String, String, String, i64);
+
+/// An account from its row.
+pub(super) fn console_user(
+    (username, password_hash, role, purposes, created_at): UserRow,
+) -> Result<ConsoleUser, StoreError> {
+    Ok(ConsoleUser {
+        username,
+        password_hash,
+        role,
+        purposes: serde_json::from_str(&purposes)
+            .map_err(|_| StoreError::Corrupt("console user"))?,
+        created_at,
+    })
+}
+
 /// The day of a time in Unix milliseconds.
 pub fn day_of(ms: i64) -> i64 {
     ms.div_euclid(DAY_MS)
@@ -127,21 +159,14 @@ macro_rules! impl_console_store {
                 username: &str,
             ) -> Result<Option<$crate::store::console::ConsoleUser>, $crate::store::StoreError>
             {
-                let row: Option<(String, String, String, i64)> = sqlx::query_as(
-                    "SELECT username, password_hash, role, created_at FROM console_users \
-                     WHERE username = $1",
+                let row: Option<$crate::store::console::UserRow> = sqlx::query_as(
+                    "SELECT username, password_hash, role, purposes, created_at \
+                     FROM console_users WHERE username = $1",
                 )
                 .bind(username)
                 .fetch_optional(&self.pool)
                 .await?;
-                Ok(row.map(|(username, password_hash, role, created_at)| {
-                    $crate::store::console::ConsoleUser {
-                        username,
-                        password_hash,
-                        role,
-                        created_at,
-                    }
-                }))
+                row.map($crate::store::console::console_user).transpose()
             }
 
             async fn put_console_user(
@@ -149,20 +174,65 @@ macro_rules! impl_console_store {
                 user: &$crate::store::console::ConsoleUser,
                 audit: &[baomi_audit::AccessEvent],
             ) -> Result<(), $crate::store::StoreError> {
+                let purposes = serde_json::to_string(&user.purposes)
+                    .map_err(|_| $crate::store::StoreError::Corrupt("console user"))?;
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
-                    "INSERT INTO console_users (username, password_hash, role, created_at) \
-                     VALUES ($1, $2, $3, $4) ON CONFLICT (username) DO UPDATE \
-                     SET password_hash = excluded.password_hash, role = excluded.role",
+                    "INSERT INTO console_users (username, password_hash, role, purposes, \
+                     created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO UPDATE \
+                     SET password_hash = excluded.password_hash, role = excluded.role, \
+                     purposes = excluded.purposes",
                 )
                 .bind(&user.username)
                 .bind(&user.password_hash)
                 .bind(&user.role)
+                .bind(&purposes)
                 .bind(user.created_at)
                 .execute(&mut *tx)
                 .await?;
+                // A new password ends the sessions signed in with the old one.
+                sqlx::query("DELETE FROM console_sessions WHERE principal = $1")
+                    .bind(format!("user:{}", user.username))
+                    .execute(&mut *tx)
+                    .await?;
                 commit_change(tx, audit).await?;
                 Ok(())
+            }
+
+            async fn console_users(
+                &self,
+            ) -> Result<Vec<$crate::store::console::ConsoleUser>, $crate::store::StoreError> {
+                let rows: Vec<$crate::store::console::UserRow> = sqlx::query_as(
+                    "SELECT username, password_hash, role, purposes, created_at \
+                     FROM console_users ORDER BY username",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                rows.into_iter()
+                    .map($crate::store::console::console_user)
+                    .collect()
+            }
+
+            async fn remove_console_user(
+                &self,
+                username: &str,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<bool, $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await?;
+                let removed = sqlx::query("DELETE FROM console_users WHERE username = $1")
+                    .bind(username)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if removed == 0 {
+                    return Ok(false);
+                }
+                sqlx::query("DELETE FROM console_sessions WHERE principal = $1")
+                    .bind(format!("user:{username}"))
+                    .execute(&mut *tx)
+                    .await?;
+                commit_change(tx, audit).await?;
+                Ok(true)
             }
 
             async fn create_session(

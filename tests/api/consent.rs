@@ -801,3 +801,46 @@ async fn reads_of_the_ledger_by_keys_are_in_the_trail() {
     );
     assert!(reads[1].contains(&format!("\"target\":\"{id}\"")));
 }
+
+#[tokio::test]
+async fn an_officer_key_that_lists_purposes_reads_only_their_histories() {
+    let app = spawn_app().await;
+    let (_, key) = app
+        .create_key("service", &["marketing", "credit_check"])
+        .await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    put_purpose(&app, "credit_check", marketing(mobile_category())).await;
+    grant(&app, &key, "alice", sms_grant()).await;
+    let mut credit = sms_grant();
+    credit["purpose"] = json!("credit_check");
+    grant(&app, &key, "alice", credit).await;
+    let (_, scoped) = app.create_key("officer", &["credit_check"]).await;
+    let (_, unscoped) = app.create_key("officer", &[]).await;
+    let purposes_of = |reply: crate::helpers::Reply| -> Vec<String> {
+        reply.json()["consents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["purpose"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        purposes_of(app.get("/v1/subjects/alice/consents", Some(&scoped)).await),
+        ["credit_check"]
+    );
+    assert_eq!(
+        purposes_of(
+            app.get("/v1/subjects/alice/consents", Some(&unscoped))
+                .await
+        ),
+        ["credit_check", "marketing"]
+    );
+    // An admin key carries none.
+    app.post(
+        "/v1/keys",
+        Some(&app.admin_key),
+        json!({"name": "adm", "role": "admin", "purposes": ["marketing"]}),
+    )
+    .await
+    .assert_problem(422, "request.invalid_field");
+}

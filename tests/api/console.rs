@@ -1,9 +1,11 @@
 //! The officer console in a real browser (headless Chromium through ChromeDriver, driven
 //! with fantoccini): sign in, find who read a subject's data and why, open an event and see
-//! its proof verified in the page, acknowledge an alert, complete a deletion request, sign
-//! out; a wrong password fails. Over plain HTTP against the same server: a form without its
-//! CSRF token is refused, a service key cannot open the console, pages need a session, and
-//! the cookie's attributes.
+//! its proof verified in the page, acknowledge an alert, chart a purpose's consents and open
+//! a subject's history under it, approve then complete a deletion request, see a tampered
+//! event fail its proof, sign out; a wrong password fails. Over plain HTTP against the same
+//! server: a form without its CSRF token is refused, a service key cannot open the console,
+//! pages need a session, a revoked key's session ends, consent histories open only under the
+//! officer's purposes, and the cookie's attributes.
 //!
 //! Chromium is Debian's `chromium` and `chromium-driver`; `.ci/run` installs them and sets
 //! `REQUIRE_CHROMIUM=1`, so there a missing browser fails the run. Elsewhere, without them,
@@ -154,24 +156,86 @@ impl Browser {
     }
 }
 
-/// A server with a console account, reads of a subject by a service key (enough to raise a
-/// bulk-access alert), a signed checkpoint and an open deletion request.
+/// Adds a console account with [`PASSWORD`], as `baomi console add-user` does.
+async fn add_account(app: &TestApp, name: &str, role: baomi::auth::Role, purposes: &[&str]) {
+    let store = baomi::store::open(&app.db.config()).await.unwrap();
+    let event = baomi::service::audit::system(
+        "baomi console",
+        baomi_audit::Action::ConsoleUserChange,
+        &format!("user:{name}"),
+    );
+    let purposes: Vec<String> = purposes.iter().map(|p| (*p).to_owned()).collect();
+    baomi::console::session::put_user(store.as_ref(), name, PASSWORD, role, &purposes, event)
+        .await
+        .unwrap();
+    store.close().await;
+}
+
+/// A purpose based on consent.
+fn purpose() -> Value {
+    json!({
+        "description": "Offers of wealth products by SMS",
+        "legal_basis": "consent",
+        "categories": [{"name": "mobile", "sensitive": false, "level": "C2"}],
+        "retention_days": 365
+    })
+}
+
+/// Declares `marketing` and `credit_check`; under `marketing` the subject grants, withdraws
+/// and grants again and `u-2` grants (two active); under `credit_check` the subject grants.
+async fn seed_consents(app: &TestApp) {
+    for id in ["marketing", "credit_check"] {
+        let r = app
+            .call(
+                reqwest::Method::PUT,
+                &format!("/v1/purposes/{id}"),
+                Some(&app.admin_key),
+                Some(purpose()),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+    }
+    let (_, key) = app
+        .create_key("service", &["marketing", "credit_check"])
+        .await;
+    let grant = |subject: &'static str, purpose: &'static str| {
+        let key = key.clone();
+        async move {
+            let r = app
+                .post(
+                    &format!("/v1/subjects/{subject}/consents"),
+                    Some(&key),
+                    json!({"purpose": purpose, "channel": "app", "evidence": "opt-in switch, off by default"}),
+                )
+                .await;
+            assert_eq!(r.status, 201, "{}", r.text);
+        }
+    };
+    grant(SUBJECT, "marketing").await;
+    let withdrawn = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/subjects/{SUBJECT}/consents/marketing"),
+            Some(&key),
+            None,
+        )
+        .await;
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text);
+    grant(SUBJECT, "marketing").await;
+    grant("u-2", "marketing").await;
+    grant(SUBJECT, "credit_check").await;
+}
+
+/// A server with a console account (an officer who may open `marketing` histories), reads
+/// of a subject by a service key (enough to raise a bulk-access alert), consents, a signed
+/// checkpoint and an open deletion request.
 async fn seeded() -> (TestApp, String, String) {
     let app = spawn_app_with(|c| {
         c.audit.alerts.bulk_max_subjects = 2;
         c.audit.alerts.evaluate_every_ms = 20;
     })
     .await;
-    let store = baomi::store::open(&app.db.config()).await.unwrap();
-    baomi::console::session::put_user(
-        store.as_ref(),
-        OFFICER,
-        PASSWORD,
-        baomi::auth::Role::Officer,
-    )
-    .await
-    .unwrap();
-    store.close().await;
+    add_account(&app, OFFICER, baomi::auth::Role::Officer, &["marketing"]).await;
     let (_, key) = app.create_key("service", &["kyc"]).await;
     for subject in [SUBJECT, "u-2", "u-3"] {
         let sealed = app
@@ -202,6 +266,7 @@ async fn seeded() -> (TestApp, String, String) {
         .await;
     assert_eq!(filed.status, 201, "{}", filed.text);
     let request = filed.json()["id"].as_str().unwrap().to_owned();
+    seed_consents(&app).await;
     // The alert watch runs every 20 ms; then a checkpoint over everything so far.
     let (_, officer) = app.create_key("officer", &[]).await;
     for _ in 0..200 {
@@ -319,6 +384,7 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
     }
     assert!(browser.text("#event-json").await.contains(SUBJECT));
     browser.screenshot("event").await;
+    let event_url = c.current_url().await.unwrap();
 
     // Acknowledge the alert with a comment.
     c.goto(&app.url("/console/alerts")).await.unwrap();
@@ -336,10 +402,54 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
             .contains(&format!("user:{OFFICER}"))
     );
 
-    // Complete the deletion request: the subject is erased.
+    // Consents: the purpose's charts, and the subject's history under it.
+    c.goto(&app.url("/console/consents?purpose=marketing"))
+        .await
+        .unwrap();
+    assert_eq!(
+        c.find_all(Locator::Css("#consent-charts svg"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    let active_today = c
+        .find_all(Locator::Css("#consent-charts rect.active title"))
+        .await
+        .unwrap();
+    let last = active_today.last().unwrap().html(true).await.unwrap();
+    assert!(last.ends_with(": 2"), "two active grants today: {last}");
+    assert!(browser.text("#may-open").await.contains("marketing"));
+    browser.fill("#c-subject", SUBJECT).await;
+    browser.submit("#c-submit").await;
+    assert_eq!(browser.text("#history-state").await, "有效 (v1)");
+    let history = browser.text("#history-events").await;
+    assert_eq!(history.matches("授予").count(), 2, "{history}");
+    assert_eq!(history.matches("撤回").count(), 1, "{history}");
+    browser.screenshot("consents").await;
+    // A purpose the officer does not carry stays shut.
+    c.goto(&app.url(&format!(
+        "/console/consents?purpose=credit_check&subject={SUBJECT}"
+    )))
+    .await
+    .unwrap();
+    assert!(browser.text("#error").await.contains("无权访问"));
+
+    // Approve the deletion request, then complete it: the subject is erased.
     c.goto(&app.url("/console/requests")).await.unwrap();
     let row = format!("#request-{request}");
-    assert!(browser.text(&row).await.contains("open"));
+    assert!(
+        browser
+            .text(&format!("{row} td.status"))
+            .await
+            .contains("待受理")
+    );
+    browser.submit(&format!("{row} button.approve")).await;
+    let status = browser.text(&format!("{row} td.status")).await;
+    assert!(
+        status.contains("已受理") && status.contains(&format!("console:{OFFICER}")),
+        "{status}"
+    );
     browser.screenshot("requests").await;
     browser
         .fill(
@@ -352,7 +462,7 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
         browser
             .text(&format!("{row} td.status"))
             .await
-            .contains("completed")
+            .contains("已完成")
     );
     assert_eq!(
         app.db
@@ -367,6 +477,29 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
     c.goto(&app.url("/console?lang=en")).await.unwrap();
     assert!(browser.text("h1").await.contains("Dashboard"));
     browser.screenshot("dashboard-en").await;
+
+    // Someone with write access to the database edits the event: its page now says the
+    // proof fails, at the leaf.
+    tamper(&app, event_url.path().rsplit('/').next().unwrap()).await;
+    c.goto(event_url.as_str()).await.unwrap();
+    let verdict = c
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(
+            "#verdict[data-status='ok'], #verdict[data-status='fail']",
+        ))
+        .await
+        .unwrap();
+    assert_eq!(
+        verdict.attr("data-status").await.unwrap().as_deref(),
+        Some("fail")
+    );
+    let leaf = c.find(Locator::Css("#check-leaf")).await.unwrap();
+    assert_eq!(
+        leaf.attr("data-status").await.unwrap().as_deref(),
+        Some("fail")
+    );
+    browser.screenshot("event-tampered").await;
 
     // Sign out: the session is over.
     browser.submit("#signout").await;
@@ -390,6 +523,8 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
         "console_signin",
         "audit_read",
         "alert_ack",
+        "read",
+        "request_approve",
         "request_close",
         "erase",
         "console_signout",
@@ -407,7 +542,33 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
         ))
         .await;
     assert_eq!(refused, 1, "the wrong password is in the trail too");
+    let out_of_scope = app
+        .db
+        .count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE actor = 'console:{OFFICER}' \
+             AND action = 'read' AND purpose = 'credit_check' AND outcome = 'denied'"
+        ))
+        .await;
+    assert_eq!(out_of_scope, 1, "the refused look-up is in the trail");
     drop(browser);
+}
+
+/// Edits the body of audit event `seq` in the database, past the append-only triggers.
+async fn tamper(app: &TestApp, seq: &str) {
+    if app.db.url.is_some() {
+        app.db
+            .execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
+            .await;
+    } else {
+        app.db.execute("DROP TRIGGER audit_events_no_update").await;
+    }
+    let edited = app
+        .db
+        .execute(&format!(
+            "UPDATE audit_events SET body = replace(body, 'kyc', 'aml') WHERE seq = {seq}"
+        ))
+        .await;
+    assert_eq!(edited, 1);
 }
 
 /// The sign-in form's hidden token and the matching cookie, fetched as a browser would.
@@ -424,16 +585,18 @@ async fn signin_token(client: &reqwest::Client, app: &TestApp) -> (String, Strin
         .next()
         .unwrap()
         .to_owned();
-    let html = page.text().await.unwrap();
-    let token = html
-        .split("name=\"csrf\" value=\"")
+    (csrf_in(&page.text().await.unwrap()), cookie)
+}
+
+/// The CSRF token in a page's first form.
+fn csrf_in(html: &str) -> String {
+    html.split("name=\"csrf\" value=\"")
         .nth(1)
         .unwrap()
         .split('"')
         .next()
         .unwrap()
-        .to_owned();
-    (token, cookie)
+        .to_owned()
 }
 
 async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
@@ -483,9 +646,39 @@ async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
             .get("set-cookie")
             .is_none_or(|c| !c.to_str().unwrap().starts_with("baomi_console="))
     );
-    let (_, officer_key) = app.create_key("officer", &[]).await;
+    let (officer_id, officer_key) = app.create_key("officer", &[]).await;
     let ok = sign_in(&app, &[("username", ""), ("api_key", &officer_key)]).await;
     assert_eq!(ok.status(), 303, "an officer key signs in");
+    // Its session ends when the key is revoked.
+    let key_session = session_of(&ok);
+    let page = |session: String| {
+        let plain = plain.clone();
+        let url = app.url("/console");
+        async move {
+            plain
+                .get(url)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(page(key_session.clone()).await, 200);
+    let revoked = app
+        .call(
+            reqwest::Method::DELETE,
+            &format!("/v1/keys/{officer_id}"),
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(revoked.status, 204, "{}", revoked.text);
+    assert_eq!(
+        page(key_session).await,
+        303,
+        "a revoked key's session is over"
+    );
 
     // The session cookie: HttpOnly, SameSite=Strict, scoped to the console; Secure behind TLS.
     let ok = sign_in(&app, &[("username", OFFICER), ("password", PASSWORD)]).await;
@@ -504,22 +697,30 @@ async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
     let session = cookie.split(';').next().unwrap().to_owned();
 
     // A form without the token, or with another, is refused and changes nothing.
-    for form in [
-        vec![("resolution", "done"), ("status", "completed")],
-        vec![
-            ("resolution", "done"),
-            ("status", "completed"),
-            ("csrf", "forged"),
-        ],
+    for (action, form) in [
+        (
+            "close",
+            vec![("resolution", "done"), ("status", "completed")],
+        ),
+        (
+            "close",
+            vec![
+                ("resolution", "done"),
+                ("status", "completed"),
+                ("csrf", "forged"),
+            ],
+        ),
+        ("approve", vec![]),
+        ("approve", vec![("csrf", "forged")]),
     ] {
         let r = plain
-            .post(app.url(&format!("/console/requests/{request}/close")))
+            .post(app.url(&format!("/console/requests/{request}/{action}")))
             .header("cookie", &session)
             .form(&form)
             .send()
             .await
             .unwrap();
-        assert_eq!(r.status(), 403);
+        assert_eq!(r.status(), 403, "{action} {form:?}");
     }
     let no_fields: [(&str, &str); 0] = [];
     let sign_out = plain
@@ -574,11 +775,9 @@ async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
     assert!(r.text().await.unwrap().contains("秒后再试"));
 }
 
-#[tokio::test]
-async fn csv_and_jsonl_exports_follow_the_filter() {
-    let (app, _key, _request) = seeded().await;
-    let ok = sign_in(&app, &[("username", OFFICER), ("password", PASSWORD)]).await;
-    let session = ok
+/// The `name=value` of the session cookie a sign-in set.
+fn session_of(signed_in: &reqwest::Response) -> String {
+    signed_in
         .headers()
         .get_all("set-cookie")
         .iter()
@@ -588,7 +787,14 @@ async fn csv_and_jsonl_exports_follow_the_filter() {
         .split(';')
         .next()
         .unwrap()
-        .to_owned();
+        .to_owned()
+}
+
+#[tokio::test]
+async fn csv_and_jsonl_exports_follow_the_filter() {
+    let (app, _key, _request) = seeded().await;
+    let ok = sign_in(&app, &[("username", OFFICER), ("password", PASSWORD)]).await;
+    let session = session_of(&ok);
     let client = reqwest::Client::new();
     let get = |path: String| {
         let client = client.clone();
@@ -625,4 +831,157 @@ async fn csv_and_jsonl_exports_follow_the_filter() {
     assert!(events.len() >= 2, "{jsonl}");
     assert!(events.iter().all(|e| e["event"]["subject"] == SUBJECT));
     assert!(!jsonl.contains("13800138000") && !csv.contains("13800138000"));
+}
+
+#[tokio::test]
+async fn an_admin_manages_console_accounts() {
+    let app = crate::helpers::spawn_app().await;
+    let admin_name = "root.admin";
+    add_account(&app, admin_name, baomi::auth::Role::Admin, &[]).await;
+    let plain = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let get = |session: String, path: &'static str| {
+        let plain = plain.clone();
+        let url = app.url(path);
+        async move {
+            plain
+                .get(url)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let post = |session: String, path: String, form: Vec<(&'static str, String)>| {
+        let plain = plain.clone();
+        let url = app.url(&path);
+        async move {
+            plain
+                .post(url)
+                .header("cookie", session)
+                .form(&form)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let admin =
+        session_of(&sign_in(&app, &[("username", admin_name), ("password", PASSWORD)]).await);
+    let listed = get(admin.clone(), "/console/accounts").await;
+    assert_eq!(listed.status(), 200);
+    let csrf = csrf_in(&listed.text().await.unwrap());
+    let account = |password: &str| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("username", "wang.fang".to_owned()),
+            ("role", "officer".to_owned()),
+            ("purposes", "marketing, credit_check".to_owned()),
+            ("password", password.to_owned()),
+        ]
+    };
+
+    // A password too short is refused and nothing is saved.
+    let short = post(admin.clone(), "/console/accounts".into(), account("short")).await;
+    assert_eq!(short.status(), 422);
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM console_users WHERE username = 'wang.fang'")
+            .await,
+        0
+    );
+    // Without the token, nothing either.
+    let mut forged = account(PASSWORD);
+    forged[0].1 = "forged".to_owned();
+    let refused = post(admin.clone(), "/console/accounts".into(), forged).await;
+    assert_eq!(refused.status(), 403);
+
+    let saved = post(admin.clone(), "/console/accounts".into(), account(PASSWORD)).await;
+    assert_eq!(saved.status(), 303);
+    let page = get(admin.clone(), "/console/accounts")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("credit_check, marketing"), "{page}");
+    assert!(!page.contains("argon2"), "no password hash in the page");
+
+    // The new officer signs in, and cannot manage accounts.
+    let officer =
+        session_of(&sign_in(&app, &[("username", "wang.fang"), ("password", PASSWORD)]).await);
+    assert_eq!(get(officer.clone(), "/console").await.status(), 200);
+    assert_eq!(
+        get(officer.clone(), "/console/accounts").await.status(),
+        403
+    );
+    let by_officer = post(
+        officer.clone(),
+        "/console/accounts/root.admin/remove".into(),
+        vec![(
+            "csrf",
+            csrf_in(&get(officer.clone(), "/console").await.text().await.unwrap()),
+        )],
+    )
+    .await;
+    assert_eq!(by_officer.status(), 403);
+
+    // A reset ends the officer's session; so does removal, after which sign-in fails.
+    let new_password = "another horse battery 43";
+    let reset = post(
+        admin.clone(),
+        "/console/accounts".into(),
+        account(new_password),
+    )
+    .await;
+    assert_eq!(reset.status(), 303);
+    assert_eq!(get(officer, "/console").await.status(), 303);
+    let officer = session_of(
+        &sign_in(
+            &app,
+            &[("username", "wang.fang"), ("password", new_password)],
+        )
+        .await,
+    );
+    let removed = post(
+        admin.clone(),
+        "/console/accounts/wang.fang/remove".into(),
+        vec![("csrf", csrf.clone())],
+    )
+    .await;
+    assert_eq!(removed.status(), 303);
+    assert_eq!(get(officer, "/console").await.status(), 303);
+    let gone = sign_in(
+        &app,
+        &[("username", "wang.fang"), ("password", new_password)],
+    )
+    .await;
+    assert_eq!(gone.status(), 401);
+    let own = post(
+        admin.clone(),
+        format!("/console/accounts/{admin_name}/remove"),
+        vec![("csrf", csrf.clone())],
+    )
+    .await;
+    assert_eq!(
+        own.status(),
+        422,
+        "an admin cannot remove the account in use"
+    );
+
+    let changes = app
+        .db
+        .count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'console_user_change' \
+             AND actor = 'console:{admin_name}'"
+        ))
+        .await;
+    assert_eq!(changes, 3, "added, reset, removed");
+    let leaked = app
+        .db
+        .count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE body LIKE '%{new_password}%'"
+        ))
+        .await;
+    assert_eq!(leaked, 0, "no password in the trail");
 }

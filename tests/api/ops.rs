@@ -51,6 +51,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/me/export"),
     ("get", "/v1/requests"),
     ("get", "/v1/requests/{id}"),
+    ("post", "/v1/requests/{id}/approve"),
     ("post", "/v1/requests/{id}/close"),
     ("post", "/v1/keyrings"),
     ("get", "/v1/keyrings"),

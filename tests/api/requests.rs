@@ -237,3 +237,84 @@ async fn completing_a_deletion_request_erases_the_subject() {
     .await
     .assert_problem(410, "vault.subject_erased");
 }
+
+#[tokio::test]
+async fn an_officer_approves_a_request_before_answering_it() {
+    let (app, key, officer, token) = setup().await;
+    let id = file(&app, &token, json!({"kind": "deletion"})).await.json()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let approve = |who: String| {
+        let app = &app;
+        let path = format!("/v1/requests/{id}/approve");
+        async move { app.post(&path, Some(&who), json!({})).await }
+    };
+    approve(key.clone())
+        .await
+        .assert_problem(403, "auth.forbidden");
+    app.post(
+        "/v1/requests/req_nothing/approve",
+        Some(&officer),
+        json!({}),
+    )
+    .await
+    .assert_problem(404, "requests.not_found");
+    let approved = approve(officer.clone()).await;
+    assert_eq!(approved.status, 200, "{}", approved.text);
+    assert_eq!(approved.json()["status"], "approved");
+    assert!(approved.json()["approved_at"].is_string());
+    approve(officer.clone())
+        .await
+        .assert_problem(409, "requests.not_open");
+    // The subject sees it accepted; it is still their open request of its kind.
+    let mine = app.get("/v1/me/requests", Some(&token)).await.json();
+    assert_eq!(mine["requests"][0]["status"], "approved");
+    file(&app, &token, json!({"kind": "deletion"}))
+        .await
+        .assert_problem(409, "requests.duplicate");
+    // Approved is not answered: past its deadline it is overdue.
+    app.db
+        .execute(&format!(
+            "UPDATE rights_requests SET due_at = 1 WHERE id = '{id}'"
+        ))
+        .await;
+    let overdue = app
+        .get("/v1/requests?overdue=true", Some(&officer))
+        .await
+        .json();
+    assert_eq!(overdue["requests"][0]["id"], id);
+    assert_eq!(overdue["requests"][0]["overdue"], true);
+    let approved_list = app
+        .get("/v1/requests?status=approved", Some(&officer))
+        .await
+        .json();
+    assert_eq!(approved_list["requests"].as_array().unwrap().len(), 1);
+    // Completing it erases the subject, as from open.
+    let closed = app
+        .post(
+            &format!("/v1/requests/{id}/close"),
+            Some(&officer),
+            json!({"status": "completed", "resolution": "erased"}),
+        )
+        .await;
+    assert_eq!(closed.status, 200, "{}", closed.text);
+    assert_eq!(closed.json()["status"], "completed");
+    assert!(closed.json()["approved_at"].is_string());
+    app.get("/v1/subjects/alice/data?purpose=kyc", Some(&key))
+        .await
+        .assert_problem(410, "vault.subject_erased");
+    let steps = app
+        .db
+        .texts("SELECT action FROM audit_events WHERE action LIKE 'request_%' ORDER BY seq")
+        .await;
+    assert_eq!(
+        steps,
+        ["request_create", "request_approve", "request_close"]
+    );
+    let approval = app
+        .db
+        .texts("SELECT body FROM audit_events WHERE action = 'request_approve'")
+        .await;
+    assert!(approval[0].contains("status:approved"), "{approval:?}");
+}

@@ -218,3 +218,216 @@ async fn the_database_answers_pings_and_migrations_are_repeatable() {
     let again = store::open(&db.config()).await.unwrap();
     again.ping().await.unwrap();
 }
+
+fn request(id: &str, subject: &str) -> baomi_consent::RightsRequest {
+    baomi_consent::RightsRequest {
+        id: id.to_owned(),
+        subject: subject.to_owned(),
+        kind: baomi_consent::RequestKind::Deletion,
+        status: baomi_consent::RequestStatus::Open,
+        note_ciphertext: None,
+        created_at: 100,
+        due_at: 200,
+        closed_at: None,
+        resolution: None,
+        closed_by: None,
+        approved_at: None,
+        approved_by: None,
+    }
+}
+
+#[tokio::test]
+async fn requests_move_through_approval_claim_release_and_close() {
+    use baomi_consent::RequestStatus as S;
+    let (store, _db) = open().await;
+    assert!(
+        store
+            .add_request(&request("req_a", "u1"), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .add_request(&request("req_b", "u2"), &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .approve_request("req_a", "officer1", 150, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .approve_request("req_a", "officer2", 160, &[])
+            .await
+            .unwrap(),
+        "approved once"
+    );
+    let a = store.request("req_a").await.unwrap().unwrap();
+    assert_eq!(
+        (a.status, a.approved_at, a.approved_by.as_deref()),
+        (S::Approved, Some(150), Some("officer1"))
+    );
+    // An approved request is still the subject's open one of its kind.
+    assert!(
+        !store
+            .add_request(&request("req_c", "u1"), &[])
+            .await
+            .unwrap()
+    );
+    // A failed closing puts each request back where it was.
+    for (id, before) in [("req_a", S::Approved), ("req_b", S::Open)] {
+        assert!(store.claim_request(id).await.unwrap());
+        assert!(!store.claim_request(id).await.unwrap(), "claimed once");
+        store.release_request(id).await.unwrap();
+        assert_eq!(store.request(id).await.unwrap().unwrap().status, before);
+    }
+    let pending = store
+        .requests(None, &[S::Open, S::Approved], 10)
+        .await
+        .unwrap();
+    assert_eq!(pending.len(), 2);
+    assert!(
+        store
+            .close_request("req_a", S::Completed, "done", "officer1", 170, &[])
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .approve_request("req_a", "officer1", 180, &[])
+            .await
+            .unwrap()
+    );
+    let only_open = store.requests(None, &[S::Open], 10).await.unwrap();
+    assert_eq!(only_open.len(), 1);
+    assert_eq!(only_open[0].id, "req_b");
+    assert_eq!(store.requests(None, &[], 10).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_purposes_ledger_is_counted_day_by_day() {
+    use baomi_consent::{ConsentAction as A, ConsentDay, ConsentEvent};
+    let (store, _db) = open().await;
+    let day = 86_400;
+    let mut n = 0;
+    let mut event = |subject: &str, action, at| {
+        n += 1;
+        ConsentEvent {
+            id: format!("cev_{n}"),
+            subject: subject.to_owned(),
+            purpose: "marketing".to_owned(),
+            action,
+            purpose_version: 1,
+            channel: "app".to_owned(),
+            evidence: "checkbox".to_owned(),
+            scopes: Default::default(),
+            guardian: None,
+            at,
+            expires_at: None,
+            notice: None,
+        }
+    };
+    // Day 10: a and b grant, a renews (no change in who is active).
+    // Day 11: a withdraws twice (one change), c withdraws without a grant (none).
+    // Day 13: a grants again.
+    for e in [
+        event("a", A::Granted, 10 * day),
+        event("b", A::Granted, 10 * day + 5),
+        event("a", A::Granted, 10 * day + 9),
+        event("a", A::Withdrawn, 11 * day),
+        event("a", A::Withdrawn, 11 * day + 1),
+        event("c", A::Withdrawn, 11 * day + 2),
+        event("a", A::Granted, 13 * day + 3),
+    ] {
+        store.append_consent(&e, &[]).await.unwrap();
+    }
+    let days = store.consent_days("marketing").await.unwrap();
+    let d = |day, granted, withdrawn, net| ConsentDay {
+        day,
+        granted,
+        withdrawn,
+        net,
+    };
+    assert_eq!(days, vec![d(10, 3, 0, 2), d(11, 0, 3, -1), d(13, 1, 0, 1)]);
+    assert!(store.consent_days("other").await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn upgrading_fills_the_ledgers_new_columns_and_keeps_it_append_only() {
+    use sqlx::Connection;
+    let db = TestDb::new().await;
+    let event = |id: &str, subject: &str, action: &str, at: i64| {
+        serde_json::json!({
+            "id": id, "subject": subject, "purpose": "marketing", "action": action,
+            "purpose_version": 1, "channel": "app", "evidence": "opt-in", "at": at,
+        })
+        .to_string()
+    };
+    let rows = [
+        ("cev_1", "a", event("cev_1", "a", "granted", 86_400 * 5)),
+        ("cev_2", "b", event("cev_2", "b", "granted", 86_400 * 5 + 1)),
+        ("cev_3", "a", event("cev_3", "a", "withdrawn", 86_400 * 6)),
+    ];
+    // The database as the release before migration 16 left it.
+    macro_rules! stage {
+        ($conn:expr, $migrator:expr) => {{
+            $migrator.run_to(15, &mut $conn).await.unwrap();
+            for (id, subject, body) in &rows {
+                sqlx::query(
+                    "INSERT INTO consent_events (id, subject, purpose, body) \
+                     VALUES ($1, $2, 'marketing', $3)",
+                )
+                .bind(id)
+                .bind(subject)
+                .bind(body)
+                .execute(&mut $conn)
+                .await
+                .unwrap();
+            }
+            sqlx::query(
+                "INSERT INTO rights_requests (id, subject, kind, status, created_at, due_at) \
+                 VALUES ('req_old', 'a', 'access', 'open', 1, 2)",
+            )
+            .execute(&mut $conn)
+            .await
+            .unwrap();
+        }};
+    }
+    match &db.url {
+        Some(url) => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            stage!(conn, sqlx::migrate!("src/store/postgres/migrations"));
+        }
+        None => {
+            let options = sqlx::sqlite::SqliteConnectOptions::new()
+                .filename(db.dir.path().join("baomi.db"))
+                .create_if_missing(true);
+            let mut conn = sqlx::SqliteConnection::connect_with(&options)
+                .await
+                .unwrap();
+            stage!(conn, sqlx::migrate!("src/store/sqlite/migrations"));
+        }
+    }
+    let store = store::open(&db.config()).await.unwrap();
+    let days = store.consent_days("marketing").await.unwrap();
+    let d = |day, granted, withdrawn, net| baomi_consent::ConsentDay {
+        day,
+        granted,
+        withdrawn,
+        net,
+    };
+    assert_eq!(days, vec![d(5, 2, 0, 2), d(6, 0, 1, -1)]);
+    let old = store.request("req_old").await.unwrap().unwrap();
+    assert_eq!(old.status, baomi_consent::RequestStatus::Open);
+    assert_eq!(old.approved_at, None);
+    assert!(
+        db.try_execute("UPDATE consent_events SET action = 'granted'")
+            .await
+            .is_err(),
+        "the ledger is append-only again"
+    );
+    assert!(db.try_execute("DELETE FROM consent_events").await.is_err());
+}

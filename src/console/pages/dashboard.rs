@@ -1,0 +1,96 @@
+//! The dashboard: charts of the trail, open alerts, overdue requests, the checkpoint.
+
+use axum::Extension;
+use axum::extract::State;
+use axum::response::Response;
+use baomi_consent::{RequestStatus, RightsRequest};
+use maud::{Markup, html};
+
+use super::{Visit, day_label, service_error, viewed};
+use crate::app::AppState;
+use crate::console::session::Officer;
+use crate::console::{Lang, chart, page};
+use crate::service::{RequestContext, ServiceError, now, now_ms};
+use crate::store::console::day_of;
+
+/// `GET /console`.
+pub async fn dashboard(
+    State(state): State<AppState>,
+    Extension(ctx): Extension<RequestContext>,
+    Visit { lang, officer }: Visit,
+) -> Response {
+    match dashboard_body(&state, &officer, &ctx, lang).await {
+        Ok(body) => page(lang, lang.t("仪表盘", "Dashboard"), Some(&officer), body),
+        Err(e) => service_error(lang, e),
+    }
+}
+
+async fn dashboard_body(
+    state: &AppState,
+    officer: &Officer,
+    ctx: &RequestContext,
+    lang: Lang,
+) -> Result<Markup, ServiceError> {
+    viewed(state, officer, ctx, "dashboard").await?;
+    let today = day_of(now_ms());
+    let from = today - 13;
+    let counts = state.store.day_counts(from).await?;
+    let days: Vec<i64> = (from..=today).collect();
+    let labels: Vec<String> = days.iter().map(|d| day_label(*d)).collect();
+    let of = |day: i64, pick: fn(&crate::store::console::DayCount) -> i64| {
+        counts.iter().find(|c| c.day == day).map_or(0, pick)
+    };
+    let events: Vec<i64> = days.iter().map(|d| of(*d, |c| c.events)).collect();
+    let denied: Vec<i64> = days.iter().map(|d| of(*d, |c| c.denied)).collect();
+    let open_alerts = open_alert_count(state).await?;
+    let at = now();
+    let overdue: Vec<RightsRequest> = state
+        .store
+        .requests(None, &[RequestStatus::Open, RequestStatus::Approved], 1000)
+        .await?
+        .into_iter()
+        .filter(|r| r.is_overdue(at))
+        .collect();
+    let checkpoint = state.audit_reads.checkpoint().await?;
+    let verifies = checkpoint.as_ref().map(|c| {
+        state
+            .audit_reads
+            .verifier_keys()
+            .iter()
+            .all(|(_, key)| baomi_audit::checkpoint::verify(&c.note, key).is_ok())
+    });
+    Ok(html! {
+        section.tiles {
+            a.tile href="/console/alerts" id="open-alerts" {
+                strong { (open_alerts) } span { (lang.t("未处理告警", "open alerts")) }
+            }
+            a.tile href="/console/requests" id="overdue-requests" {
+                strong { (overdue.len()) } span { (lang.t("逾期权利请求", "overdue rights requests")) }
+            }
+            div.tile id="checkpoint" {
+                @match (&checkpoint, verifies) {
+                    (Some(c), Some(true)) => {
+                        strong.ok { "✓ " (c.tree_size) }
+                        span { (lang.t("条事件已签名检查点，签名有效", "events under the latest signed checkpoint; its signatures verify")) }
+                    }
+                    (Some(c), _) => {
+                        strong.bad { "✗ " (c.tree_size) }
+                        span { (lang.t("最新检查点签名无效！", "the latest checkpoint does NOT verify!")) }
+                    }
+                    (None, _) => { strong { "—" } span { (lang.t("尚无签名检查点", "no signed checkpoint yet")) } }
+                }
+            }
+        }
+        section.charts {
+            (chart::bars(lang.t("每日事件（近 14 天，UTC）", "Events per day (14 days, UTC)"), &labels, &events, "events"))
+            (chart::bars(lang.t("每日拒绝（近 14 天，UTC）", "Denials per day (14 days, UTC)"), &labels, &denied, "denied"))
+        }
+    })
+}
+
+async fn open_alert_count(state: &AppState) -> Result<usize, ServiceError> {
+    let alerts = state.audit_log.store().alerts(None, 1000).await?;
+    let ids: Vec<i64> = alerts.iter().filter_map(|a| a.id).collect();
+    let acked = state.store.alert_acks(&ids).await?.len();
+    Ok(ids.len().saturating_sub(acked))
+}
