@@ -1,6 +1,7 @@
 //! Consent decisions: the pure decision (derive the state from a subject's ledger events,
 //! then decide), and the gate as reads use it (the newest ledger event of each subject read
-//! from SQLite, nothing cached, so a withdrawal counts from the very next read).
+//! from SQLite, nothing cached, so a withdrawal counts from the very next read); and the
+//! officer console's per-purpose chart (the whole ledger of a purpose counted day by day).
 //!
 //! `cargo bench -p baomi-bench --bench consent`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
@@ -124,6 +125,11 @@ fn bench(c: &mut Criterion) {
             })
         })
     });
+    g.throughput(Throughput::Elements(13_334));
+    g.bench_function(
+        "console chart: a purpose's 13,334 ledger events by day (SQLite)",
+        |b| b.iter(|| rt.block_on(async { store.consent_days("marketing").await.unwrap().len() })),
+    );
     g.finish();
 }
 

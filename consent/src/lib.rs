@@ -21,5 +21,5 @@ pub use grant::Grant;
 pub use ledger::{ConsentAction, ConsentEvent, ConsentState, Guardian, derive};
 pub use notice::{Notice, NoticeRef, NoticeText};
 pub use purpose::PurposeId;
-pub use requests::{RequestKind, RequestStatus, RightsRequest, due_at};
+pub use requests::{Closing, RequestKind, RequestStatus, RightsRequest, due_at};
 pub use store::{ConsentDay, ConsentStore, ConsentStoreFailure, PurposeRecord};

@@ -134,6 +134,19 @@ impl RightsRequest {
     }
 }
 
+/// How a request is being closed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Closing<'a> {
+    /// `completed` or `rejected`.
+    pub status: RequestStatus,
+    /// The answer given to the subject (no PI).
+    pub resolution: &'a str,
+    /// The key or console account closing it.
+    pub closed_by: &'a str,
+    /// Unix seconds.
+    pub at: i64,
+}
+
 /// A request's deadline: `days` after `created_at`.
 pub fn due_at(created_at: i64, days: u32) -> i64 {
     created_at + i64::from(days) * 86_400

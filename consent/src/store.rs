@@ -5,7 +5,7 @@ use baomi_audit::AccessEvent;
 
 use crate::definition::PurposeDefinition;
 use crate::ledger::ConsentEvent;
-use crate::requests::{RequestStatus, RightsRequest};
+use crate::requests::{Closing, RequestStatus, RightsRequest};
 
 /// A failed storage call.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -131,14 +131,14 @@ pub trait ConsentStore: Send + Sync {
     /// Returns a claimed request to the status it had (its closing failed).
     async fn release_request(&self, id: &str) -> Result<(), ConsentStoreFailure>;
 
-    /// Closes a pending or claimed request; `false` if it was neither.
+    /// Closes a request: a pending one, or (`claimed`) one this caller claimed; `false` if
+    /// it was not in that state (a claimed request is closed only by its claimant, so no one
+    /// rejects a deletion while its subject is being erased).
     async fn close_request(
         &self,
         id: &str,
-        status: RequestStatus,
-        resolution: &str,
-        closed_by: &str,
-        now: i64,
+        claimed: bool,
+        closing: &Closing<'_>,
         audit: &[AccessEvent],
     ) -> Result<bool, ConsentStoreFailure>;
 

@@ -49,7 +49,8 @@ pub enum Caller {
         id: String,
         /// The key's role.
         role: Role,
-        /// The purposes a service key may use.
+        /// The purposes a service key may act under, or whose subjects' consent histories an
+        /// officer may read.
         purposes: Vec<PurposeId>,
     },
     /// A data subject, through a subject token.

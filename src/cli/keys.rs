@@ -25,7 +25,8 @@ pub enum KeysCommand {
         /// admin, service or officer.
         #[arg(long, value_parser = parse_role)]
         role: Role,
-        /// A purpose a service key may use (repeat for several).
+        /// A purpose a service key may act under, or whose subjects' consent histories an
+        /// officer key may read (repeat for several).
         #[arg(long = "purpose")]
         purposes: Vec<String>,
         #[command(flatten)]

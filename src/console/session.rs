@@ -354,9 +354,10 @@ pub async fn put_user(
     password: &str,
     role: Role,
     purposes: &[String],
-    event: baomi_audit::AccessEvent,
+    mut event: baomi_audit::AccessEvent,
 ) -> Result<(), ServiceError> {
     let valid = !username.is_empty()
+        && !username.bytes().all(|b| b == b'.')
         && username.len() <= 64
         && username
             .bytes()
@@ -364,7 +365,7 @@ pub async fn put_user(
     if !valid {
         return Err(ServiceError::invalid(
             "username",
-            "1 to 64 of ASCII letters, digits, . _ -",
+            "1 to 64 of ASCII letters, digits, . _ - (not dots alone)",
         ));
     }
     if password.chars().count() < 12 {
@@ -397,6 +398,12 @@ pub async fn put_user(
         purposes,
         created_at: now(),
     };
+    // What changed, never the password.
+    event.fields = vec![
+        "op:put".to_owned(),
+        format!("role:{}", user.role),
+        format!("purposes:{}", user.purposes.join(",")),
+    ];
     store.put_console_user(&user, &[event]).await?;
     Ok(())
 }

@@ -37,8 +37,8 @@ pub struct CreateKey {
     /// `admin`, `service` or `officer`.
     pub role: Role,
     /// Required for `service`: the purposes it may act under. Optional for `officer`: the
-    /// purposes whose subjects' consent histories it may read (in the API, all when it
-    /// lists none; in the console, only those listed). Refused for `admin`.
+    /// purposes whose subjects' consent histories and receipts it may read (none without
+    /// any). Refused for `admin`.
     #[serde(default)]
     pub purposes: Vec<String>,
 }

@@ -320,17 +320,14 @@ pub async fn consents(
     ) {
         may_act_for(caller, subject.as_str())?;
     }
+    // An officer reads the histories of the purposes it carries, and none without any.
+    let scope = officer_scope(caller);
+    if scope.is_some_and(<[PurposeId]>::is_empty) {
+        return refuse_ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger", None)
+            .await;
+    }
     let events = state.store.consent_events(subject.as_str(), None).await?;
     ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger").await?;
-    // An officer key that lists purposes reads only those purposes' histories.
-    let scope = match caller {
-        Caller::Key {
-            role: Role::Officer,
-            purposes,
-            ..
-        } if !purposes.is_empty() => Some(purposes),
-        _ => None,
-    };
     let events: Vec<ConsentEvent> = events
         .into_iter()
         .filter(|e| scope.is_none_or(|s| s.iter().any(|p| p.as_str() == e.purpose)))
@@ -369,24 +366,22 @@ pub async fn subject_history(
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
     let record = known_purpose(state, purpose).await?;
+    if !may_open(caller, &record.id) {
+        return refuse_ledger_read(
+            state,
+            caller,
+            ctx,
+            subject.as_str(),
+            "consent_ledger",
+            Some(&record.id),
+        )
+        .await;
+    }
     let mut event = audit::event(caller, ctx, Action::Read);
     event.subject = Some(subject.as_str().to_owned());
     event.purpose = Some(record.id.clone());
     event.target = Some("consent_ledger".to_owned());
     event.count = 1;
-    let allowed = match caller {
-        Caller::Key {
-            role: Role::Officer,
-            purposes,
-            ..
-        } => purposes.iter().any(|p| p.as_str() == record.id),
-        _ => true,
-    };
-    if !allowed {
-        let refused = audit::denied(event, "auth.purpose_not_allowed");
-        audit::append(state.audit.as_ref(), &[refused]).await?;
-        return Err(ServiceError::PurposeNotAllowed);
-    }
     let history = state
         .store
         .consent_events(subject.as_str(), Some(&record.id))
@@ -433,7 +428,19 @@ pub async fn receipt(
         Caller::Key {
             role: Role::Officer,
             ..
-        } => {}
+        } => {
+            if !may_open(caller, &event.purpose) {
+                return refuse_ledger_read(
+                    state,
+                    caller,
+                    ctx,
+                    &event.subject,
+                    &event.id,
+                    Some(&event.purpose),
+                )
+                .await;
+            }
+        }
         // Another subject's receipt does not exist, as far as a subject can tell.
         Caller::Subject { subject, .. } if subject.as_str() != event.subject => {
             return Err(ServiceError::NotFound {
@@ -455,6 +462,45 @@ pub async fn receipt(
         .audit_log
         .sign_detached(baomi_consent::receipt::RECEIPT_FORMAT, text.as_bytes());
     Ok(baomi_consent::receipt::with_signatures(body, &signatures))
+}
+
+/// The purposes an officer may read subjects' consent histories under (`None`: not an
+/// officer, so not limited this way).
+fn officer_scope(caller: &Caller) -> Option<&[PurposeId]> {
+    match caller {
+        Caller::Key {
+            role: Role::Officer,
+            purposes,
+            ..
+        } => Some(purposes),
+        _ => None,
+    }
+}
+
+/// Refuses an officer's read of a subject's ledger outside its purposes, recording the
+/// refusal in the trail.
+async fn refuse_ledger_read<T>(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+    target: &str,
+    purpose: Option<&str>,
+) -> Result<T, ServiceError> {
+    let mut event = audit::event(caller, ctx, Action::Read);
+    event.subject = Some(subject.to_owned());
+    event.target = Some(target.to_owned());
+    event.purpose = purpose.map(str::to_owned);
+    event.count = 1;
+    let refused = audit::denied(event, "auth.purpose_not_allowed");
+    audit::append(state.audit.as_ref(), &[refused]).await?;
+    Err(ServiceError::PurposeNotAllowed)
+}
+
+/// Whether `caller` may read subjects' consent histories under `purpose`: an officer only
+/// under a purpose it carries; an admin under any.
+fn may_open(caller: &Caller, purpose: &str) -> bool {
+    officer_scope(caller).is_none_or(|s| s.iter().any(|p| p.as_str() == purpose))
 }
 
 /// Records a key holder's read of a subject's consent ledger (evidence, guardians) in the

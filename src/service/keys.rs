@@ -16,8 +16,8 @@ pub struct NewKey {
     /// The role.
     pub role: Role,
     /// Purposes: required for service keys (what they may act under); optional for officer
-    /// keys (the purposes whose subjects' consent histories they may read); refused for
-    /// admin keys.
+    /// keys (the purposes whose subjects' consent histories and receipts they may read, none
+    /// without any); refused for admin keys.
     pub purposes: Vec<String>,
 }
 

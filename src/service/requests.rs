@@ -249,7 +249,8 @@ pub async fn close(
     if !request.status.is_pending() {
         return Err(closed_already());
     }
-    if request.kind == RequestKind::Deletion && status == RequestStatus::Completed {
+    let claimed = request.kind == RequestKind::Deletion && status == RequestStatus::Completed;
+    if claimed {
         // Claimed first, so that no one rejects it while the subject is being erased.
         if !state.store.claim_request(id).await? {
             return Err(closed_already());
@@ -266,7 +267,17 @@ pub async fn close(
     let at = now();
     if !state
         .store
-        .close_request(id, status, resolution, closed_by, at, &[event])
+        .close_request(
+            id,
+            claimed,
+            &baomi_consent::Closing {
+                status,
+                resolution,
+                closed_by,
+                at,
+            },
+            &[event],
+        )
         .await?
     {
         return Err(closed_already());

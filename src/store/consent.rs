@@ -126,7 +126,7 @@ pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentSt
 
 /// Implements [`baomi_consent::ConsentStore`] for `$store`.
 macro_rules! impl_consent_store {
-    ($store:ty) => {
+    ($store:ty, $consent_days:expr) => {
         impl $store {
             /// A write transaction serialised with every other one on `key` (versions of
             /// one purpose or notice are numbered one at a time).
@@ -243,20 +243,14 @@ macro_rules! impl_consent_store {
                 let body = serde_json::to_string(event)
                     .map_err(|_| $crate::store::consent::corrupt("consent event"))?;
                 let mut tx = self.pool.begin().await.map_err(f)?;
-                let action = match event.action {
-                    baomi_consent::ConsentAction::Granted => "granted",
-                    baomi_consent::ConsentAction::Withdrawn => "withdrawn",
-                };
                 sqlx::query(
-                    "INSERT INTO consent_events (id, subject, purpose, body, action, at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)",
+                    "INSERT INTO consent_events (id, subject, purpose, body) \
+                     VALUES ($1, $2, $3, $4)",
                 )
                 .bind(&event.id)
                 .bind(&event.subject)
                 .bind(&event.purpose)
                 .bind(&body)
-                .bind(action)
-                .bind(event.at)
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?;
@@ -394,9 +388,13 @@ macro_rules! impl_consent_store {
             ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
                 let f = $crate::store::consent::failure;
                 let mut tx = self.pool.begin().await.map_err(f)?;
+                // One pending request per subject and kind: the unique index covers open and
+                // approved ones, and a request being closed (claimed) counts too.
                 let added = sqlx::query(
                     "INSERT INTO rights_requests (id, subject, kind, status, note_ciphertext, \
-                     created_at, due_at) VALUES ($1, $2, $3, $4, $5, $6, $7) \
+                     created_at, due_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+                     WHERE NOT EXISTS (SELECT 1 FROM rights_requests \
+                       WHERE subject = $2 AND kind = $3 AND status = 'closing') \
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(&request.id)
@@ -520,23 +518,26 @@ macro_rules! impl_consent_store {
             async fn close_request(
                 &self,
                 id: &str,
-                status: baomi_consent::RequestStatus,
-                resolution: &str,
-                closed_by: &str,
-                now: i64,
+                claimed: bool,
+                closing: &baomi_consent::Closing<'_>,
                 audit: &[baomi_audit::AccessEvent],
             ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
                 let f = $crate::store::consent::failure;
                 let mut tx = self.pool.begin().await.map_err(f)?;
-                let closed = sqlx::query(
+                let from = if claimed {
+                    "status = 'closing'"
+                } else {
+                    "status IN ('open', 'approved')"
+                };
+                let closed = sqlx::query(sqlx::AssertSqlSafe(format!(
                     "UPDATE rights_requests SET status = $2, resolution = $3, closed_by = $4, \
-                     closed_at = $5 WHERE id = $1 AND status IN ('open', 'approved', 'closing')",
-                )
+                     closed_at = $5 WHERE id = $1 AND {from}"
+                )))
                 .bind(id)
-                .bind(status.as_str())
-                .bind(resolution)
-                .bind(closed_by)
-                .bind(now)
+                .bind(closing.status.as_str())
+                .bind(closing.resolution)
+                .bind(closing.closed_by)
+                .bind(closing.at)
                 .execute(&mut *tx)
                 .await
                 .map_err(f)?
@@ -581,7 +582,7 @@ macro_rules! impl_consent_store {
                 purpose: &str,
             ) -> Result<Vec<baomi_consent::ConsentDay>, baomi_consent::ConsentStoreFailure> {
                 let rows: Vec<(i64, i64, i64, i64)> =
-                    sqlx::query_as($crate::store::consent::CONSENT_DAYS)
+                    sqlx::query_as($consent_days)
                         .bind(purpose)
                         .fetch_all(&self.pool)
                         .await
@@ -600,17 +601,38 @@ macro_rules! impl_consent_store {
     };
 }
 
-/// A purpose's ledger per day: grants, withdrawals, and the change in subjects whose latest
-/// event is a grant (each event compared with the subject's previous one, in ledger order).
-pub(super) const CONSENT_DAYS: &str = "\
-    SELECT day, CAST(SUM(g) AS BIGINT), CAST(SUM(w) AS BIGINT), CAST(SUM(net) AS BIGINT) FROM (\
-      SELECT at / 86400 AS day, \
-        CASE WHEN action = 'granted' THEN 1 ELSE 0 END AS g, \
-        CASE WHEN action = 'withdrawn' THEN 1 ELSE 0 END AS w, \
-        CASE WHEN action = 'granted' \
-               AND COALESCE(LAG(action) OVER ledger, 'withdrawn') = 'withdrawn' THEN 1 \
-             WHEN action = 'withdrawn' AND LAG(action) OVER ledger = 'granted' THEN -1 \
-             ELSE 0 END AS net \
-      FROM consent_events WHERE purpose = $1 \
-      WINDOW ledger AS (PARTITION BY subject ORDER BY seq)\
-    ) AS t GROUP BY day ORDER BY day";
+/// The SQL of a purpose's ledger per day: grants, withdrawals, and the change in subjects
+/// whose latest event is a grant (each event compared with the subject's previous one, in
+/// ledger order). `$events` is a subquery giving `(seq, subject, action, at)` of the
+/// purpose `$1`'s events, read from their bodies in the backend's JSON dialect.
+macro_rules! consent_days_sql {
+    ($events:literal) => {
+        concat!(
+            "SELECT day, CAST(SUM(g) AS BIGINT), CAST(SUM(w) AS BIGINT), \
+               CAST(SUM(net) AS BIGINT) FROM (\
+             SELECT at / 86400 AS day, \
+               CASE WHEN action = 'granted' THEN 1 ELSE 0 END AS g, \
+               CASE WHEN action = 'withdrawn' THEN 1 ELSE 0 END AS w, \
+               CASE WHEN action = 'granted' \
+                      AND COALESCE(LAG(action) OVER ledger, 'withdrawn') = 'withdrawn' THEN 1 \
+                    WHEN action = 'withdrawn' AND LAG(action) OVER ledger = 'granted' THEN -1 \
+                    ELSE 0 END AS net \
+             FROM (",
+            $events,
+            ") AS e WINDOW ledger AS (PARTITION BY subject ORDER BY seq)\
+             ) AS t GROUP BY day ORDER BY day"
+        )
+    };
+}
+
+/// [`consent_days_sql`] for SQLite.
+pub(super) const CONSENT_DAYS_SQLITE: &str = consent_days_sql!(
+    "SELECT seq, subject, json_extract(body, '$.action') AS action, \
+       json_extract(body, '$.at') AS at FROM consent_events WHERE purpose = $1"
+);
+
+/// [`consent_days_sql`] for PostgreSQL.
+pub(super) const CONSENT_DAYS_POSTGRES: &str = consent_days_sql!(
+    "SELECT seq, subject, body::jsonb ->> 'action' AS action, \
+       (body::jsonb ->> 'at')::bigint AS at FROM consent_events WHERE purpose = $1"
+);

@@ -5,7 +5,7 @@
 use super::StoreError;
 
 /// An officer's console account.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct ConsoleUser {
     /// The name they sign in with.
     pub username: String,
@@ -18,6 +18,18 @@ pub struct ConsoleUser {
     pub purposes: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+}
+
+impl std::fmt::Debug for ConsoleUser {
+    /// Everything but the password hash.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsoleUser")
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("purposes", &self.purposes)
+            .field("created_at", &self.created_at)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A signed-in console session (the secret itself is only in the browser's cookie).
@@ -86,7 +98,7 @@ pub trait ConsoleStore: Send + Sync {
     /// Records a request on a session at `now`.
     async fn touch_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError>;
 
-    /// Every console account, by name.
+    /// Every console account, by name, without its password hash (left empty).
     async fn console_users(&self) -> Result<Vec<ConsoleUser>, StoreError>;
 
     /// Removes an account and ends its sessions, with its audit events; `false`, having
@@ -203,7 +215,7 @@ macro_rules! impl_console_store {
                 &self,
             ) -> Result<Vec<$crate::store::console::ConsoleUser>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::console::UserRow> = sqlx::query_as(
-                    "SELECT username, password_hash, role, purposes, created_at \
+                    "SELECT username, '' AS password_hash, role, purposes, created_at \
                      FROM console_users ORDER BY username",
                 )
                 .fetch_all(&self.pool)

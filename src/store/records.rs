@@ -14,7 +14,8 @@ pub struct ApiKeyRecord {
     pub name: String,
     /// What the key may do.
     pub role: Role,
-    /// The purposes a service key may act under (empty for other roles).
+    /// The purposes a service key may act under, or whose subjects' consent histories an
+    /// officer key may read (empty for admin keys).
     pub purposes: Vec<PurposeId>,
     /// SHA-256 of the secret.
     pub secret_hash: [u8; 32],

@@ -444,7 +444,8 @@ async fn receipts_carry_an_sm2_signature_when_configured() {
 async fn receipts_are_signed_and_a_tampered_one_fails() {
     let app = spawn_app().await;
     let (_, key) = app.create_key("service", &["marketing"]).await;
-    let (_, officer) = app.create_key("officer", &[]).await;
+    let (_, officer) = app.create_key("officer", &["marketing"]).await;
+    let (_, other_officer) = app.create_key("officer", &["credit_check"]).await;
     put_purpose(&app, "marketing", marketing(mobile_category())).await;
     let id = grant(&app, &key, "alice", sms_grant()).await.json()["id"]
         .as_str()
@@ -490,7 +491,8 @@ async fn receipts_are_signed_and_a_tampered_one_fails() {
         "one signing key by default"
     );
 
-    // The subject's own token gets it; another subject's does not; officers do.
+    // The subject's own token gets it; another subject's does not; an officer does under a
+    // purpose it carries, and not under another (the refusal is in the trail).
     let alice = app.mint_token(&key, "alice").await["token"]
         .as_str()
         .unwrap()
@@ -513,6 +515,18 @@ async fn receipts_are_signed_and_a_tampered_one_fails() {
             .await
             .status,
         200
+    );
+    app.get(&format!("/v1/consent/receipts/{id}"), Some(&other_officer))
+        .await
+        .assert_problem(403, "auth.purpose_not_allowed");
+    assert_eq!(
+        app.db
+            .count(&format!(
+                "SELECT COUNT(*) FROM audit_events WHERE outcome = 'denied' \
+                 AND body LIKE '%\"target\":\"{id}\"%'"
+            ))
+            .await,
+        1
     );
     app.get("/v1/consent/receipts/cev_nothing", Some(&key))
         .await
@@ -767,7 +781,7 @@ async fn a_service_key_acts_only_for_the_purposes_it_holds() {
 async fn reads_of_the_ledger_by_keys_are_in_the_trail() {
     let app = spawn_app().await;
     let (_, key) = app.create_key("service", &["marketing"]).await;
-    let (_, officer) = app.create_key("officer", &[]).await;
+    let (_, officer) = app.create_key("officer", &["marketing"]).await;
     put_purpose(&app, "marketing", marketing(mobile_category())).await;
     let id = grant(&app, &key, "alice", sms_grant()).await.json()["id"]
         .as_str()
@@ -803,7 +817,7 @@ async fn reads_of_the_ledger_by_keys_are_in_the_trail() {
 }
 
 #[tokio::test]
-async fn an_officer_key_that_lists_purposes_reads_only_their_histories() {
+async fn an_officer_key_reads_only_the_histories_of_the_purposes_it_carries() {
     let app = spawn_app().await;
     let (_, key) = app
         .create_key("service", &["marketing", "credit_check"])
@@ -828,12 +842,18 @@ async fn an_officer_key_that_lists_purposes_reads_only_their_histories() {
         purposes_of(app.get("/v1/subjects/alice/consents", Some(&scoped)).await),
         ["credit_check"]
     );
+    // An officer key that carries no purpose reads no history (and the refusal is recorded).
+    app.get("/v1/subjects/alice/consents", Some(&unscoped))
+        .await
+        .assert_problem(403, "auth.purpose_not_allowed");
     assert_eq!(
-        purposes_of(
-            app.get("/v1/subjects/alice/consents", Some(&unscoped))
-                .await
-        ),
-        ["credit_check", "marketing"]
+        app.db
+            .count(
+                "SELECT COUNT(*) FROM audit_events WHERE action = 'read' AND subject = 'alice' \
+                 AND outcome = 'denied'"
+            )
+            .await,
+        1
     );
     // An admin key carries none.
     app.post(

@@ -145,6 +145,24 @@ impl Browser {
             .unwrap();
     }
 
+    /// The event page's verdict on its proof, once the script has reached one.
+    async fn verdict(&self) -> String {
+        let verdict = self
+            .client
+            .wait()
+            .at_most(Duration::from_secs(10))
+            .for_element(Locator::Css(
+                "#verdict[data-status='ok'], #verdict[data-status='fail']",
+            ))
+            .await
+            .unwrap();
+        verdict
+            .attr("data-status")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
     /// Saves a screenshot when `CONSOLE_SCREENSHOTS` names a directory.
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
@@ -355,18 +373,7 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
         .await
         .unwrap();
     decrypt_link.unwrap().click().await.unwrap();
-    let verdict = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(
-            "#verdict[data-status='ok'], #verdict[data-status='fail']",
-        ))
-        .await
-        .unwrap();
-    assert_eq!(
-        verdict.attr("data-status").await.unwrap().as_deref(),
-        Some("ok")
-    );
+    assert_eq!(browser.verdict().await, "ok");
     for check in ["#check-leaf", "#check-root", "#check-signature"] {
         let status = c
             .find(Locator::Css(check))
@@ -482,18 +489,7 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
     // proof fails, at the leaf.
     tamper(&app, event_url.path().rsplit('/').next().unwrap()).await;
     c.goto(event_url.as_str()).await.unwrap();
-    let verdict = c
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(
-            "#verdict[data-status='ok'], #verdict[data-status='fail']",
-        ))
-        .await
-        .unwrap();
-    assert_eq!(
-        verdict.attr("data-status").await.unwrap().as_deref(),
-        Some("fail")
-    );
+    assert_eq!(browser.verdict().await, "fail");
     let leaf = c.find(Locator::Css("#check-leaf")).await.unwrap();
     assert_eq!(
         leaf.attr("data-status").await.unwrap().as_deref(),
@@ -550,6 +546,15 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
         ))
         .await;
     assert_eq!(out_of_scope, 1, "the refused look-up is in the trail");
+    let looked_up = app
+        .db
+        .count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE actor = 'console:{OFFICER}' \
+             AND action = 'read' AND subject = '{SUBJECT}' AND purpose = 'marketing' \
+             AND outcome = 'allowed'"
+        ))
+        .await;
+    assert_eq!(looked_up, 1, "the subject's history, read under marketing");
     drop(browser);
 }
 
@@ -562,13 +567,18 @@ async fn tamper(app: &TestApp, seq: &str) {
     } else {
         app.db.execute("DROP TRIGGER audit_events_no_update").await;
     }
-    let edited = app
-        .db
+    app.db
         .execute(&format!(
             "UPDATE audit_events SET body = replace(body, 'kyc', 'aml') WHERE seq = {seq}"
         ))
         .await;
-    assert_eq!(edited, 1);
+    let edited = app
+        .db
+        .count(&format!(
+            "SELECT COUNT(*) FROM audit_events WHERE seq = {seq} AND body LIKE '%aml%'"
+        ))
+        .await;
+    assert_eq!(edited, 1, "the event was edited");
 }
 
 /// The sign-in form's hidden token and the matching cookie, fetched as a browser would.
@@ -665,6 +675,16 @@ async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
         }
     };
     assert_eq!(page(key_session.clone()).await, 200);
+    // It carries no purpose, so it opens no subject's consent history.
+    let history = plain
+        .get(app.url(&format!(
+            "/console/consents?purpose=marketing&subject={SUBJECT}"
+        )))
+        .header("cookie", &key_session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(history.status(), 403);
     let revoked = app
         .call(
             reqwest::Method::DELETE,

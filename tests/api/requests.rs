@@ -141,6 +141,21 @@ async fn a_subject_files_requests_and_an_officer_answers_them() {
     assert_eq!(steps, 3);
 }
 
+/// Moves request `id`'s deadline into the past and checks the officers' queue flags it.
+async fn past_its_deadline(app: &TestApp, officer: &str, id: &str) {
+    app.db
+        .execute(&format!(
+            "UPDATE rights_requests SET due_at = 1 WHERE id = '{id}'"
+        ))
+        .await;
+    let overdue = app
+        .get("/v1/requests?overdue=true", Some(officer))
+        .await
+        .json();
+    assert_eq!(overdue["requests"][0]["id"], id);
+    assert_eq!(overdue["requests"][0]["overdue"], true);
+}
+
 #[tokio::test]
 async fn overdue_requests_are_flagged() {
     let (app, _, officer, token) = setup().await;
@@ -154,17 +169,7 @@ async fn overdue_requests_are_flagged() {
             .json()["requests"],
         json!([])
     );
-    app.db
-        .execute(&format!(
-            "UPDATE rights_requests SET due_at = 1 WHERE id = '{id}'"
-        ))
-        .await;
-    let overdue = app
-        .get("/v1/requests?overdue=true", Some(&officer))
-        .await
-        .json();
-    assert_eq!(overdue["requests"][0]["id"], id);
-    assert_eq!(overdue["requests"][0]["overdue"], true);
+    past_its_deadline(&app, &officer, &id).await;
     app.get("/v1/requests?status=lost", Some(&officer))
         .await
         .assert_problem(422, "request.invalid_field");
@@ -274,17 +279,7 @@ async fn an_officer_approves_a_request_before_answering_it() {
         .await
         .assert_problem(409, "requests.duplicate");
     // Approved is not answered: past its deadline it is overdue.
-    app.db
-        .execute(&format!(
-            "UPDATE rights_requests SET due_at = 1 WHERE id = '{id}'"
-        ))
-        .await;
-    let overdue = app
-        .get("/v1/requests?overdue=true", Some(&officer))
-        .await
-        .json();
-    assert_eq!(overdue["requests"][0]["id"], id);
-    assert_eq!(overdue["requests"][0]["overdue"], true);
+    past_its_deadline(&app, &officer, &id).await;
     let approved_list = app
         .get("/v1/requests?status=approved", Some(&officer))
         .await

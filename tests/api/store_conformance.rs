@@ -236,6 +236,15 @@ fn request(id: &str, subject: &str) -> baomi_consent::RightsRequest {
     }
 }
 
+fn closing(status: baomi_consent::RequestStatus, at: i64) -> baomi_consent::Closing<'static> {
+    baomi_consent::Closing {
+        status,
+        resolution: "answered",
+        closed_by: "officer1",
+        at,
+    }
+}
+
 #[tokio::test]
 async fn requests_move_through_approval_claim_release_and_close() {
     use baomi_consent::RequestStatus as S;
@@ -289,9 +298,26 @@ async fn requests_move_through_approval_claim_release_and_close() {
         .await
         .unwrap();
     assert_eq!(pending.len(), 2);
+    // While one is being closed, the subject cannot file another of its kind.
+    assert!(store.claim_request("req_b").await.unwrap());
+    assert!(
+        !store
+            .add_request(&request("req_d", "u2"), &[])
+            .await
+            .unwrap()
+    );
+    store.release_request("req_b").await.unwrap();
+    // A claimed request is closed by its claimant only: no one rejects it meanwhile.
+    assert!(store.claim_request("req_a").await.unwrap());
+    assert!(
+        !store
+            .close_request("req_a", false, &closing(S::Rejected, 165), &[])
+            .await
+            .unwrap()
+    );
     assert!(
         store
-            .close_request("req_a", S::Completed, "done", "officer1", 170, &[])
+            .close_request("req_a", true, &closing(S::Completed, 170), &[])
             .await
             .unwrap()
     );
@@ -356,7 +382,7 @@ async fn a_purposes_ledger_is_counted_day_by_day() {
 }
 
 #[tokio::test]
-async fn upgrading_fills_the_ledgers_new_columns_and_keeps_it_append_only() {
+async fn ledger_events_and_requests_written_before_the_upgrade_still_count() {
     use sqlx::Connection;
     let db = TestDb::new().await;
     let event = |id: &str, subject: &str, action: &str, at: i64| {

@@ -120,6 +120,15 @@ pub async fn put_account(
         return service_error(lang, ServiceError::invalid("role", "officer or admin"));
     };
     let username = form.username.trim();
+    if officer.principal == format!("user:{username}") {
+        return service_error(
+            lang,
+            ServiceError::invalid(
+                "username",
+                "the account you are signed in with: another admin (or baomi console add-user) changes it",
+            ),
+        );
+    }
     let purposes: Vec<String> = form
         .purposes
         .split([',', ' ', '，'])
@@ -163,7 +172,8 @@ pub async fn remove_account(
             ServiceError::invalid("username", "the account you are signed in with"),
         );
     }
-    let event = session::account_event(&officer.caller, &ctx, &name);
+    let mut event = session::account_event(&officer.caller, &ctx, &name);
+    event.fields = vec!["op:remove".to_owned()];
     match state.store.remove_console_user(&name, &[event]).await {
         Ok(true) => {
             crate::service::audit::settle(state.audit.as_ref()).await;

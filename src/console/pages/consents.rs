@@ -130,8 +130,8 @@ async fn body(
         p.hint id="may-open" {
             @if may_open.is_empty() {
                 (lang.t(
-                    "您的账号未被授予任何目的，不能查看单个主体的同意记录；请管理员用 baomi console add-user --purpose 授予。",
-                    "Your account carries no purposes, so it cannot open a subject's consent history; an admin grants them with baomi console add-user --purpose."))
+                    "您的账号未被授予任何目的，不能查看单个主体的同意记录；请管理员在“账号”页或用 baomi console add-user --purpose 授予（API 密钥：创建时的 purposes）。",
+                    "Your account carries no purposes, so it cannot open a subject's consent history; an admin grants them on the Accounts page or with baomi console add-user --purpose (an API key: its purposes)."))
             } @else {
                 (lang.t("您可查看以下目的下单个主体的同意记录：", "You may open a subject's history under: "))
                 @for (i, p) in may_open.iter().enumerate() { @if i > 0 { ", " } code { (p.id) } }

@@ -1,21 +1,15 @@
 -- Rights requests gain an approval step (an officer accepts a request, 受理, before it is
--- answered); the consent ledger keeps each event's action and time beside its body, for
--- the officers' per-purpose charts; console accounts carry the purposes whose subject
--- consent histories they may open.
+-- answered);
+-- the consent ledger gets an index by purpose, for the officers' per-purpose charts (which
+-- read each event's action and time from its body: no new column, so the ledger is not
+-- rewritten and nodes of the previous release keep writing complete rows); console accounts
+-- carry the purposes whose subject consent histories they may open.
 ALTER TABLE rights_requests ADD COLUMN approved_at BIGINT;
 ALTER TABLE rights_requests ADD COLUMN approved_by TEXT;
 DROP INDEX rights_requests_one_open;
 CREATE UNIQUE INDEX rights_requests_one_open ON rights_requests (subject, kind)
     WHERE status IN ('open', 'approved');
 
-ALTER TABLE consent_events ADD COLUMN action TEXT;
-ALTER TABLE consent_events ADD COLUMN at BIGINT;
--- The ledger is append-only; the guard is lifted for this one backfill of derived columns
--- (the migration runs in one transaction).
-ALTER TABLE consent_events DISABLE TRIGGER consent_events_no_update_or_delete;
-UPDATE consent_events
-   SET action = body::jsonb ->> 'action', at = (body::jsonb ->> 'at')::bigint;
-ALTER TABLE consent_events ENABLE TRIGGER consent_events_no_update_or_delete;
 CREATE INDEX consent_events_by_purpose ON consent_events (purpose, subject, seq);
 
 ALTER TABLE console_users ADD COLUMN purposes TEXT NOT NULL DEFAULT '[]';
