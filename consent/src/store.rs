@@ -150,7 +150,8 @@ pub trait ConsentStore: Send + Sync {
         subjects: &[&str],
     ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
 
-    /// The ledger of `purpose` day by day (UTC), oldest first, for days with any event.
+    /// The ledger of `purpose` day by day (UTC), oldest first, for days with any event (kept
+    /// as events are appended, so this reads a row a day, not the ledger).
     async fn consent_days(&self, purpose: &str) -> Result<Vec<ConsentDay>, ConsentStoreFailure>;
 }
 

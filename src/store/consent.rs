@@ -126,7 +126,7 @@ pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentSt
 
 /// Implements [`baomi_consent::ConsentStore`] for `$store`.
 macro_rules! impl_consent_store {
-    ($store:ty, $consent_days:expr) => {
+    ($store:ty) => {
         impl $store {
             /// A write transaction serialised with every other one on `key` (versions of
             /// one purpose or notice are numbered one at a time).
@@ -581,12 +581,14 @@ macro_rules! impl_consent_store {
                 &self,
                 purpose: &str,
             ) -> Result<Vec<baomi_consent::ConsentDay>, baomi_consent::ConsentStoreFailure> {
-                let rows: Vec<(i64, i64, i64, i64)> =
-                    sqlx::query_as($consent_days)
-                        .bind(purpose)
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err($crate::store::consent::failure)?;
+                let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
+                    "SELECT day, granted, withdrawn, net FROM consent_day_counts \
+                     WHERE purpose = $1 ORDER BY day",
+                )
+                .bind(purpose)
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::consent::failure)?;
                 Ok(rows
                     .into_iter()
                     .map(|(day, granted, withdrawn, net)| baomi_consent::ConsentDay {
@@ -600,39 +602,3 @@ macro_rules! impl_consent_store {
         }
     };
 }
-
-/// The SQL of a purpose's ledger per day: grants, withdrawals, and the change in subjects
-/// whose latest event is a grant (each event compared with the subject's previous one, in
-/// ledger order). `$events` is a subquery giving `(seq, subject, action, at)` of the
-/// purpose `$1`'s events, read from their bodies in the backend's JSON dialect.
-macro_rules! consent_days_sql {
-    ($events:literal) => {
-        concat!(
-            "SELECT day, CAST(SUM(g) AS BIGINT), CAST(SUM(w) AS BIGINT), \
-               CAST(SUM(net) AS BIGINT) FROM (\
-             SELECT at / 86400 AS day, \
-               CASE WHEN action = 'granted' THEN 1 ELSE 0 END AS g, \
-               CASE WHEN action = 'withdrawn' THEN 1 ELSE 0 END AS w, \
-               CASE WHEN action = 'granted' \
-                      AND COALESCE(LAG(action) OVER ledger, 'withdrawn') = 'withdrawn' THEN 1 \
-                    WHEN action = 'withdrawn' AND LAG(action) OVER ledger = 'granted' THEN -1 \
-                    ELSE 0 END AS net \
-             FROM (",
-            $events,
-            ") AS e WINDOW ledger AS (PARTITION BY subject ORDER BY seq)\
-             ) AS t GROUP BY day ORDER BY day"
-        )
-    };
-}
-
-/// [`consent_days_sql`] for SQLite.
-pub(super) const CONSENT_DAYS_SQLITE: &str = consent_days_sql!(
-    "SELECT seq, subject, json_extract(body, '$.action') AS action, \
-       json_extract(body, '$.at') AS at FROM consent_events WHERE purpose = $1"
-);
-
-/// [`consent_days_sql`] for PostgreSQL.
-pub(super) const CONSENT_DAYS_POSTGRES: &str = consent_days_sql!(
-    "SELECT seq, subject, body::jsonb ->> 'action' AS action, \
-       (body::jsonb ->> 'at')::bigint AS at FROM consent_events WHERE purpose = $1"
-);

@@ -446,6 +446,17 @@ async fn ledger_events_and_requests_written_before_the_upgrade_still_count() {
         net,
     };
     assert_eq!(days, vec![d(5, 2, 0, 2), d(6, 0, 1, -1)]);
+    // A node of the earlier release writes an event the old way: it is counted too.
+    db.execute(&format!(
+        "INSERT INTO consent_events (id, subject, purpose, body) VALUES ('cev_4', 'b', \
+         'marketing', '{}')",
+        event("cev_4", "b", "withdrawn", 86_400 * 6 + 7)
+    ))
+    .await;
+    assert_eq!(
+        store.consent_days("marketing").await.unwrap(),
+        vec![d(5, 2, 0, 2), d(6, 0, 2, -2)]
+    );
     let old = store.request("req_old").await.unwrap().unwrap();
     assert_eq!(old.status, baomi_consent::RequestStatus::Open);
     assert_eq!(old.approved_at, None);

@@ -28,7 +28,7 @@ pub struct ConsentsQuery {
 }
 
 /// The series the charts draw: per day, grants, withdrawals, and subjects whose latest event
-/// is a grant at the day's end (from the whole ledger, not just the days shown).
+/// is a grant at the day's end (carried over from every day before the ones shown).
 struct Series {
     labels: Vec<String>,
     granted: Vec<i64>,

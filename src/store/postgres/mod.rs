@@ -94,6 +94,6 @@ impl PgStore {
 impl_common_store!(PgStore);
 impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
-impl_consent_store!(PgStore, crate::store::consent::CONSENT_DAYS_POSTGRES);
+impl_consent_store!(PgStore);
 impl_policy_store!(PgStore);
 impl_console_store!(PgStore);

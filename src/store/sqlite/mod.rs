@@ -102,6 +102,6 @@ impl SqliteStore {
 impl_common_store!(SqliteStore);
 impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
-impl_consent_store!(SqliteStore, crate::store::consent::CONSENT_DAYS_SQLITE);
+impl_consent_store!(SqliteStore);
 impl_policy_store!(SqliteStore);
 impl_console_store!(SqliteStore);
