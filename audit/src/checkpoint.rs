@@ -162,10 +162,18 @@ fn sm2_key(seed: &[u8; 32]) -> Result<sm2::dsa::SigningKey, CheckpointError> {
     Err(CheckpointError::Key)
 }
 
+/// A signing key with what is derived from its public half once: the key id of its
+/// signature lines and its verifier key.
+struct Key {
+    signing: SigningKey,
+    id: [u8; 4],
+    verifier: String,
+}
+
 /// Signs checkpoints and documents with one or two keys (Ed25519, SM2, or both).
 pub struct CheckpointSigner {
     name: String,
-    keys: Vec<SigningKey>,
+    keys: Vec<Key>,
 }
 
 impl std::fmt::Debug for CheckpointSigner {
@@ -209,13 +217,30 @@ impl CheckpointSigner {
         }
         let keys = keys
             .iter()
-            .map(|(algorithm, seed)| match algorithm {
-                SignatureAlgorithm::Ed25519 => Ed25519KeyPair::from_seed_unchecked(*seed)
-                    .map(SigningKey::Ed25519)
-                    .map_err(|_| CheckpointError::Key),
-                SignatureAlgorithm::Sm2 => sm2_key(seed).map(|k| SigningKey::Sm2(Box::new(k))),
+            .map(|(algorithm, seed)| {
+                let signing = match algorithm {
+                    SignatureAlgorithm::Ed25519 => Ed25519KeyPair::from_seed_unchecked(*seed)
+                        .map(SigningKey::Ed25519)
+                        .map_err(|_| CheckpointError::Key)?,
+                    SignatureAlgorithm::Sm2 => SigningKey::Sm2(Box::new(sm2_key(seed)?)),
+                };
+                let public = signing.public();
+                let alg = signing.algorithm().byte();
+                let id = key_id(name, alg, &public);
+                let mut encoded = vec![alg];
+                encoded.extend_from_slice(&public);
+                let verifier = format!(
+                    "{name}+{}+{}",
+                    HEXLOWER.encode(&id),
+                    BASE64.encode(&encoded)
+                );
+                Ok(Key {
+                    signing,
+                    id,
+                    verifier,
+                })
             })
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, CheckpointError>>()?;
         Ok(Self {
             name: name.to_owned(),
             keys,
@@ -224,16 +249,15 @@ impl CheckpointSigner {
 
     /// The algorithms this signer signs with, primary first.
     pub fn algorithms(&self) -> Vec<SignatureAlgorithm> {
-        self.keys.iter().map(SigningKey::algorithm).collect()
+        self.keys.iter().map(|k| k.signing.algorithm()).collect()
     }
 
     /// The primary key's verifier key, to publish:
     /// `<name>+<key id>+<base64(algorithm byte ‖ public key)>`.
     pub fn verifier_key(&self) -> String {
-        self.verifier_keys()
-            .into_iter()
-            .next()
-            .map(|(_, key)| key)
+        self.keys
+            .first()
+            .map(|k| k.verifier.clone())
             .unwrap_or_default()
     }
 
@@ -241,19 +265,7 @@ impl CheckpointSigner {
     pub fn verifier_keys(&self) -> Vec<(SignatureAlgorithm, String)> {
         self.keys
             .iter()
-            .map(|k| {
-                let public = k.public();
-                let alg = k.algorithm().byte();
-                let mut encoded = vec![alg];
-                encoded.extend_from_slice(&public);
-                let key = format!(
-                    "{}+{}+{}",
-                    self.name,
-                    HEXLOWER.encode(&key_id(&self.name, alg, &public)),
-                    BASE64.encode(&encoded)
-                );
-                (k.algorithm(), key)
-            })
+            .map(|k| (k.signing.algorithm(), k.verifier.clone()))
             .collect()
     }
 
@@ -262,10 +274,9 @@ impl CheckpointSigner {
     /// of `context ‖ "\n" ‖ message`. A checkpoint's signed text is the log's origin, a
     /// decimal size and a hash on three lines, so the two never pass for each other.
     pub fn sign_detached(&self, context: &str, message: &[u8]) -> String {
-        self.sign_detached_all(context, message)
-            .into_iter()
-            .next()
-            .map(|(_, _, signature)| signature)
+        self.keys
+            .first()
+            .map(|k| BASE64.encode(&k.signing.sign(&detached_input(context, message))))
             .unwrap_or_default()
     }
 
@@ -279,8 +290,10 @@ impl CheckpointSigner {
         let input = detached_input(context, message);
         self.keys
             .iter()
-            .zip(self.verifier_keys())
-            .map(|(k, (alg, key))| (alg, key, BASE64.encode(&k.sign(&input))))
+            .map(|k| {
+                let signature = BASE64.encode(&k.signing.sign(&input));
+                (k.signing.algorithm(), k.verifier.clone(), signature)
+            })
             .collect()
     }
 
@@ -289,8 +302,8 @@ impl CheckpointSigner {
         let body = checkpoint.body();
         let mut note = format!("{body}\n");
         for key in &self.keys {
-            let mut blob = key_id(&self.name, key.algorithm().byte(), &key.public()).to_vec();
-            blob.extend_from_slice(&key.sign(body.as_bytes()));
+            let mut blob = key.id.to_vec();
+            blob.extend_from_slice(&key.signing.sign(body.as_bytes()));
             note.push_str(&format!(
                 "{SIGNATURE_PREFIX}{} {}\n",
                 self.name,
@@ -532,7 +545,7 @@ mod tests {
              ee4de973284289e1304794542c39fefefa6cc486ce07f3e40d366247f937a0c7",
         );
         assert!(parsed.verify(b"baomi checkpoint test", &openssl));
-        let ours = signer.keys[0].sign(b"baomi checkpoint test");
+        let ours = signer.keys[0].signing.sign(b"baomi checkpoint test");
         assert!(parsed.verify(b"baomi checkpoint test", &ours));
     }
 

@@ -178,7 +178,7 @@ pub async fn sign_in(
             .await
             .map_err(|e| ServiceError::Internal(e.to_string()))?;
         match user {
-            Some(user) if matches => Ok(user_caller(&user)),
+            Some(user) if matches => Ok(user_caller(&user.username, &user.role, &user.purposes)),
             _ => Err(SigninRefusal::Wrong),
         }
     };
@@ -199,7 +199,7 @@ pub async fn sign_in(
         }
     };
     state.store.clear_signin_failures(&claimed).await?;
-    let Caller::Key { role, .. } = &caller else {
+    let Caller::Key { role, purposes, .. } = &caller else {
         return Err(ServiceError::Internal("an officer is a key".to_owned()));
     };
     let session_secret = random_token();
@@ -212,6 +212,7 @@ pub async fn sign_in(
         id_hash: sha256(session_secret.as_bytes()),
         principal: claimed.clone(),
         role: role.as_str().to_owned(),
+        purposes: purposes.iter().map(|p| p.as_str().to_owned()).collect(),
         csrf: random_token().to_string(),
         created_at: at,
         seen_at: at,
@@ -225,27 +226,26 @@ pub async fn sign_in(
 
 /// A console account as the caller it acts as: `console:<name>`, its role and purposes
 /// (a purpose stored by an earlier release that no longer parses is dropped, not widened).
-fn user_caller(user: &ConsoleUser) -> Caller {
+fn user_caller(username: &str, role: &str, purposes: &[String]) -> Caller {
     Caller::Key {
-        id: format!("console:{}", user.username),
-        role: Role::parse(&user.role).unwrap_or(Role::Officer),
-        purposes: user
-            .purposes
+        id: format!("console:{username}"),
+        role: Role::parse(role).unwrap_or(Role::Officer),
+        purposes: purposes
             .iter()
             .filter_map(|p| baomi_consent::PurposeId::parse(p).ok())
             .collect(),
     }
 }
 
-/// The caller a session's principal acts as now, or `None` if the account was removed or
-/// the key revoked since sign-in (a role or purpose change takes effect at once).
-async fn current_caller(state: &AppState, principal: &str) -> Result<Option<Caller>, ServiceError> {
-    match principal.split_once(':') {
-        Some(("user", name)) => Ok(state
-            .store
-            .console_user(name)
-            .await?
-            .map(|user| user_caller(&user))),
+/// The caller a session acts as now, or `None` if its key was revoked since sign-in. A
+/// console account's session carries the account's role and purposes: saving or removing
+/// the account deletes its sessions in the same transaction, so they are never stale.
+async fn current_caller(
+    state: &AppState,
+    session: &ConsoleSession,
+) -> Result<Option<Caller>, ServiceError> {
+    match session.principal.split_once(':') {
+        Some(("user", name)) => Ok(Some(user_caller(name, &session.role, &session.purposes))),
         Some(("key", id)) => {
             let key = state.key_records.get(id, state.store.key(id)).await?;
             Ok(key
@@ -279,7 +279,7 @@ pub async fn officer(
     let caller = if expired {
         None
     } else {
-        current_caller(state, &session.principal).await?
+        current_caller(state, &session).await?
     };
     let Some(caller) = caller else {
         state.store.delete_session(&id_hash, at).await?;

@@ -272,7 +272,8 @@ fn millis(field: &'static str, raw: Option<&str>) -> Result<Option<i64>, Service
     .transpose()
 }
 
-fn view(e: baomi_audit::StoredEvent) -> EventView {
+/// An event as the API and the console's JSON Lines export show it.
+pub(crate) fn view(e: baomi_audit::StoredEvent) -> EventView {
     EventView {
         seq: e.seq,
         event: serde_json::from_str(&e.body).unwrap_or(serde_json::Value::String(e.body)),
@@ -296,12 +297,7 @@ async fn events(
     Query(q): Query<EventsQuery>,
 ) -> Result<axum::Json<EventPage>, ApiError> {
     let limit = page_limit(q.limit)?;
-    if q.outcome
-        .as_deref()
-        .is_some_and(|o| o != "allowed" && o != "denied")
-    {
-        return Err(ServiceError::invalid("outcome", "allowed or denied").into());
-    }
+    audit::check_outcome(q.outcome.as_deref())?;
     let (from_ms, to_ms) = (
         millis("from", q.from.as_deref())?,
         millis("to", q.to.as_deref())?,

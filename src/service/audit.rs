@@ -82,6 +82,14 @@ pub async fn append(sink: &dyn AuditSink, events: &[AccessEvent]) -> Result<(), 
     Ok(sink.append(events).await?)
 }
 
+/// Checks the `outcome` filter of a search of the trail: `allowed` or `denied`.
+pub fn check_outcome(outcome: Option<&str>) -> Result<(), ServiceError> {
+    match outcome {
+        None | Some("allowed" | "denied") => Ok(()),
+        Some(_) => Err(ServiceError::invalid("outcome", "allowed or denied")),
+    }
+}
+
 /// Records an officer's or admin's read of the trail itself (its events, proofs, alerts,
 /// or a console page showing them) before the read is answered: fail closed.
 pub async fn audited_read(

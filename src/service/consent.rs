@@ -327,7 +327,7 @@ pub async fn consents(
             .await;
     }
     let events = state.store.consent_events(subject.as_str(), None).await?;
-    ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger").await?;
+    ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger", None).await?;
     let events: Vec<ConsentEvent> = events
         .into_iter()
         .filter(|e| scope.is_none_or(|s| s.iter().any(|p| p.as_str() == e.purpose)))
@@ -377,16 +377,19 @@ pub async fn subject_history(
         )
         .await;
     }
-    let mut event = audit::event(caller, ctx, Action::Read);
-    event.subject = Some(subject.as_str().to_owned());
-    event.purpose = Some(record.id.clone());
-    event.target = Some("consent_ledger".to_owned());
-    event.count = 1;
     let history = state
         .store
         .consent_events(subject.as_str(), Some(&record.id))
         .await?;
-    audit::append(state.audit.as_ref(), &[event]).await?;
+    ledger_read(
+        state,
+        caller,
+        ctx,
+        subject.as_str(),
+        "consent_ledger",
+        Some(&record.id),
+    )
+    .await?;
     Ok(PurposeConsent {
         state: baomi_consent::derive(&history, now(), record.renewal_from),
         purpose: record.id,
@@ -449,7 +452,7 @@ pub async fn receipt(
         }
         _ => may_act_for(caller, &event.subject)?,
     }
-    ledger_read(state, caller, ctx, &event.subject, &event.id).await?;
+    ledger_read(state, caller, ctx, &event.subject, &event.id, None).await?;
     let definition = state
         .store
         .purpose_version(&event.purpose, event.purpose_version)
@@ -487,20 +490,35 @@ async fn refuse_ledger_read<T>(
     target: &str,
     purpose: Option<&str>,
 ) -> Result<T, ServiceError> {
-    let mut event = audit::event(caller, ctx, Action::Read);
-    event.subject = Some(subject.to_owned());
-    event.target = Some(target.to_owned());
-    event.purpose = purpose.map(str::to_owned);
-    event.count = 1;
-    let refused = audit::denied(event, "auth.purpose_not_allowed");
+    let refused = audit::denied(
+        ledger_event(caller, ctx, subject, target, purpose),
+        "auth.purpose_not_allowed",
+    );
     audit::append(state.audit.as_ref(), &[refused]).await?;
     Err(ServiceError::PurposeNotAllowed)
 }
 
 /// Whether `caller` may read subjects' consent histories under `purpose`: an officer only
 /// under a purpose it carries; an admin under any.
-fn may_open(caller: &Caller, purpose: &str) -> bool {
+pub fn may_open(caller: &Caller, purpose: &str) -> bool {
     officer_scope(caller).is_none_or(|s| s.iter().any(|p| p.as_str() == purpose))
+}
+
+/// The audit event of a read of `subject`'s consent ledger (`target`: the whole ledger or
+/// one event), under `purpose` when the read was for one.
+fn ledger_event(
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+    target: &str,
+    purpose: Option<&str>,
+) -> AccessEvent {
+    let mut event = audit::event(caller, ctx, Action::Read);
+    event.subject = Some(subject.to_owned());
+    event.target = Some(target.to_owned());
+    event.purpose = purpose.map(str::to_owned);
+    event.count = 1;
+    event
 }
 
 /// Records a key holder's read of a subject's consent ledger (evidence, guardians) in the
@@ -511,14 +529,12 @@ async fn ledger_read(
     ctx: &RequestContext,
     subject: &str,
     target: &str,
+    purpose: Option<&str>,
 ) -> Result<(), ServiceError> {
     if matches!(caller, Caller::Subject { .. }) {
         return Ok(());
     }
-    let mut event = audit::event(caller, ctx, Action::Read);
-    event.subject = Some(subject.to_owned());
-    event.target = Some(target.to_owned());
-    event.count = 1;
+    let event = ledger_event(caller, ctx, subject, target, purpose);
     audit::append(state.audit.as_ref(), &[event]).await
 }
 

@@ -41,6 +41,9 @@ pub struct ConsoleSession {
     pub principal: String,
     /// `officer` or `admin`.
     pub role: String,
+    /// For a console account, its purposes at sign-in (any change to the account ends its
+    /// sessions, so they stay current).
+    pub purposes: Vec<String>,
     /// The token every form must carry back.
     pub csrf: String,
     /// Unix seconds.
@@ -251,14 +254,17 @@ macro_rules! impl_console_store {
                 &self,
                 s: &$crate::store::console::ConsoleSession,
             ) -> Result<(), $crate::store::StoreError> {
+                let purposes = serde_json::to_string(&s.purposes)
+                    .map_err(|_| $crate::store::StoreError::Corrupt("console session"))?;
                 sqlx::query(
                     "INSERT INTO console_sessions \
-                     (id_hash, principal, role, csrf, created_at, seen_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                     (id_hash, principal, role, purposes, csrf, created_at, seen_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
                 )
                 .bind(&s.id_hash)
                 .bind(&s.principal)
                 .bind(&s.role)
+                .bind(&purposes)
                 .bind(&s.csrf)
                 .bind(s.created_at)
                 .bind(s.seen_at)
@@ -273,26 +279,31 @@ macro_rules! impl_console_store {
                 id_hash: &[u8],
             ) -> Result<Option<$crate::store::console::ConsoleSession>, $crate::store::StoreError>
             {
-                let row: Option<(Vec<u8>, String, String, String, i64, i64, i64)> = sqlx::query_as(
-                    "SELECT id_hash, principal, role, csrf, created_at, seen_at, expires_at \
-                         FROM console_sessions WHERE id_hash = $1",
-                )
-                .bind(id_hash)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.map(
-                    |(id_hash, principal, role, csrf, created_at, seen_at, expires_at)| {
-                        $crate::store::console::ConsoleSession {
+                let row: Option<(Vec<u8>, String, String, String, String, i64, i64, i64)> =
+                    sqlx::query_as(
+                        "SELECT id_hash, principal, role, purposes, csrf, created_at, seen_at, \
+                         expires_at FROM console_sessions WHERE id_hash = $1",
+                    )
+                    .bind(id_hash)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(
+                    |(id_hash, principal, role, purposes, csrf, created_at, seen_at, expires_at)| {
+                        Ok($crate::store::console::ConsoleSession {
                             id_hash,
                             principal,
                             role,
+                            purposes: serde_json::from_str(&purposes).map_err(|_| {
+                                $crate::store::StoreError::Corrupt("console session")
+                            })?,
                             csrf,
                             created_at,
                             seen_at,
                             expires_at,
-                        }
+                        })
                     },
-                ))
+                )
+                .transpose()
             }
 
             async fn touch_session(

@@ -145,6 +145,12 @@ impl Browser {
             .unwrap();
     }
 
+    /// Whether the browser is on the sign-in page.
+    async fn at_signin(&self) -> bool {
+        let url = self.client.current_url().await.unwrap();
+        url.path().ends_with("/console/signin")
+    }
+
     /// The event page's verdict on its proof, once the script has reached one.
     async fn verdict(&self) -> String {
         let verdict = self
@@ -311,13 +317,7 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
 
     // Pages need a session: the dashboard sends the browser to sign in.
     c.goto(&app.url("/console")).await.unwrap();
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/signin")
-    );
+    assert!(browser.at_signin().await);
     browser.screenshot("signin").await;
 
     // A wrong password fails, saying so, and signs no one in.
@@ -325,13 +325,7 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
     browser.fill("#password", "not the password").await;
     browser.submit("#signin-submit").await;
     assert!(browser.text("#signin-error").await.contains("不正确"));
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/signin")
-    );
+    assert!(browser.at_signin().await);
 
     // The right one opens the dashboard: an open alert, the checkpoint verifies, charts.
     browser.fill("#username", OFFICER).await;
@@ -500,13 +494,7 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
     // Sign out: the session is over.
     browser.submit("#signout").await;
     c.goto(&app.url("/console/alerts")).await.unwrap();
-    assert!(
-        c.current_url()
-            .await
-            .unwrap()
-            .path()
-            .ends_with("/console/signin")
-    );
+    assert!(browser.at_signin().await);
 
     // Everything the officer did is in the trail, under their name.
     let actions = app

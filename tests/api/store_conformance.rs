@@ -219,6 +219,16 @@ async fn the_database_answers_pings_and_migrations_are_repeatable() {
     again.ping().await.unwrap();
 }
 
+/// One day of a purpose's ledger counts.
+fn d(day: i64, granted: i64, withdrawn: i64, net: i64) -> baomi_consent::ConsentDay {
+    baomi_consent::ConsentDay {
+        day,
+        granted,
+        withdrawn,
+        net,
+    }
+}
+
 fn request(id: &str, subject: &str) -> baomi_consent::RightsRequest {
     baomi_consent::RightsRequest {
         id: id.to_owned(),
@@ -335,7 +345,7 @@ async fn requests_move_through_approval_claim_release_and_close() {
 
 #[tokio::test]
 async fn a_purposes_ledger_is_counted_day_by_day() {
-    use baomi_consent::{ConsentAction as A, ConsentDay, ConsentEvent};
+    use baomi_consent::{ConsentAction as A, ConsentEvent};
     let (store, _db) = open().await;
     let day = 86_400;
     let mut n = 0;
@@ -371,12 +381,6 @@ async fn a_purposes_ledger_is_counted_day_by_day() {
         store.append_consent(&e, &[]).await.unwrap();
     }
     let days = store.consent_days("marketing").await.unwrap();
-    let d = |day, granted, withdrawn, net| ConsentDay {
-        day,
-        granted,
-        withdrawn,
-        net,
-    };
     assert_eq!(days, vec![d(10, 3, 0, 2), d(11, 0, 3, -1), d(13, 1, 0, 1)]);
     assert!(store.consent_days("other").await.unwrap().is_empty());
 }
@@ -439,12 +443,6 @@ async fn ledger_events_and_requests_written_before_the_upgrade_still_count() {
     }
     let store = store::open(&db.config()).await.unwrap();
     let days = store.consent_days("marketing").await.unwrap();
-    let d = |day, granted, withdrawn, net| baomi_consent::ConsentDay {
-        day,
-        granted,
-        withdrawn,
-        net,
-    };
     assert_eq!(days, vec![d(5, 2, 0, 2), d(6, 0, 1, -1)]);
     // A node of the earlier release writes an event the old way: it is counted too.
     db.execute(&format!(

@@ -11,9 +11,8 @@ use serde::Deserialize;
 
 use super::{Visit, day_label, non_empty, service_error, time, viewed};
 use crate::app::AppState;
-use crate::auth::{Caller, Role};
 use crate::console::{Lang, chart, page, session::Officer};
-use crate::service::consent::{PurposeConsent, ledger_days, purposes, subject_history};
+use crate::service::consent::{PurposeConsent, ledger_days, may_open, purposes, subject_history};
 use crate::service::{RequestContext, ServiceError, now_ms};
 use crate::store::console::day_of;
 
@@ -60,21 +59,6 @@ fn series(days: &[ConsentDay], today: i64) -> Series {
     out
 }
 
-/// The purposes whose subjects' histories `caller` may open: every one for an admin.
-fn openable<'a>(caller: &Caller, all: &'a [PurposeRecord]) -> Vec<&'a PurposeRecord> {
-    match caller {
-        Caller::Key {
-            role: Role::Officer,
-            purposes,
-            ..
-        } => all
-            .iter()
-            .filter(|p| purposes.iter().any(|q| q.as_str() == p.id))
-            .collect(),
-        _ => all.iter().collect(),
-    }
-}
-
 /// `GET /console/consents`.
 pub async fn consents(
     State(state): State<AppState>,
@@ -110,7 +94,10 @@ async fn body(
         (Some(s), Some(p)) => Some(subject_history(state, &officer.caller, ctx, s, p).await?),
         _ => None,
     };
-    let may_open = openable(&officer.caller, &all);
+    let openable: Vec<&PurposeRecord> = all
+        .iter()
+        .filter(|p| may_open(&officer.caller, &p.id))
+        .collect();
     Ok(html! {
         form.search method="get" action="/console/consents" id="consent-search" {
             label { (lang.t("目的", "Purpose"))
@@ -128,13 +115,13 @@ async fn body(
             button type="submit" id="c-submit" { (lang.t("查看", "Show")) }
         }
         p.hint id="may-open" {
-            @if may_open.is_empty() {
+            @if openable.is_empty() {
                 (lang.t(
                     "您的账号未被授予任何目的，不能查看单个主体的同意记录；请管理员在“账号”页或用 baomi console add-user --purpose 授予（API 密钥：创建时的 purposes）。",
                     "Your account carries no purposes, so it cannot open a subject's consent history; an admin grants them on the Accounts page or with baomi console add-user --purpose (an API key: its purposes)."))
             } @else {
                 (lang.t("您可查看以下目的下单个主体的同意记录：", "You may open a subject's history under: "))
-                @for (i, p) in may_open.iter().enumerate() { @if i > 0 { ", " } code { (p.id) } }
+                @for (i, p) in openable.iter().enumerate() { @if i > 0 { ", " } code { (p.id) } }
             }
         }
         @if let Some(h) = &history { (history_table(lang, h)) }

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::{Visit, non_empty, service_error, time, viewed};
 use crate::app::AppState;
 use crate::console::page;
-use crate::service::{RequestContext, ServiceError};
+use crate::service::{RequestContext, ServiceError, audit};
 
 /// The audit search form, as a query.
 #[derive(Debug, Default, Deserialize)]
@@ -50,12 +50,7 @@ fn day_ms(
 impl SearchQuery {
     fn filter(&self) -> Result<EventFilter, ServiceError> {
         let outcome = non_empty(&self.outcome);
-        if outcome
-            .as_deref()
-            .is_some_and(|o| o != "allowed" && o != "denied")
-        {
-            return Err(ServiceError::invalid("outcome", "allowed or denied"));
-        }
+        audit::check_outcome(outcome.as_deref())?;
         Ok(EventFilter {
             from_ms: day_ms("from", non_empty(&self.from), false)?,
             to_ms: day_ms("to", non_empty(&self.to), true)?,
@@ -278,8 +273,8 @@ pub async fn export_jsonl(
     };
     let mut out = String::new();
     for e in events {
-        let body: serde_json::Value = serde_json::from_str(&e.body).unwrap_or_default();
-        out.push_str(&serde_json::json!({"seq": e.seq, "event": body}).to_string());
+        let line = serde_json::to_string(&crate::http::audit::view(e)).unwrap_or_default();
+        out.push_str(&line);
         out.push('\n');
     }
     download("application/jsonl", "baomi-audit.jsonl", out)

@@ -62,3 +62,4 @@ CREATE TRIGGER consent_events_counted AFTER INSERT ON consent_events
     FOR EACH ROW EXECUTE FUNCTION consent_events_counted();
 
 ALTER TABLE console_users ADD COLUMN purposes TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE console_sessions ADD COLUMN purposes TEXT NOT NULL DEFAULT '[]';

@@ -52,3 +52,4 @@ BEGIN
 END;
 
 ALTER TABLE console_users ADD COLUMN purposes TEXT NOT NULL DEFAULT '[]';
+ALTER TABLE console_sessions ADD COLUMN purposes TEXT NOT NULL DEFAULT '[]';
