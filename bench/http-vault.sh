@@ -34,8 +34,15 @@ trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$dat
 for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
 admin=$(grep -o 'bm_[A-Za-z0-9_-]*' "$data/err.log" | head -1)
 [ -n "$admin" ] || { echo "no bootstrap key: the database is not fresh" >&2; exit 1; }
+# A key holds declared purposes only, and reads plain values only where granted.
+legal_basis=contract
+[ -n "$consent" ] && legal_basis=consent
+curl -sf -X PUT "$base/v1/purposes/bench" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
+  -d "{\"description\":\"benchmark\",\"legal_basis\":\"$legal_basis\",\"retention_days\":30,
+       \"categories\":[{\"name\":\"bank_card\",\"sensitive\":false,\"level\":\"C3\"}]}" >/dev/null
 service=$(curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d '{"name":"bench","role":"service","purposes":["bench"]}' | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+  -d '{"name":"bench","role":"service","grants":[{"purpose":"bench","views":["masked","plain"]}],"permissions":["record_consent"]}' \
+  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
 
 python3 - "$base" "$service" "$data" "$admin" "$consent" "$suite" <<'PY'
 import json, sys, urllib.request
@@ -45,9 +52,6 @@ def post(path, body, method="POST", bearer=key):
         {"Authorization": "Bearer " + bearer, "Content-Type": "application/json"}, method=method)
     return json.load(urllib.request.urlopen(req))
 if consent:
-    post("/v1/purposes/bench", {"description": "benchmark", "legal_basis": "consent",
-        "categories": [{"name": "bank_card", "sensitive": False, "level": "C3"}],
-        "retention_days": 30}, method="PUT", bearer=admin)
     for i in range(10):
         post(f"/v1/subjects/u{i}/consents", {"purpose": "bench", "channel": "app", "evidence": "benchmark"})
 keyring = "default"
@@ -55,11 +59,11 @@ if suite != "aes256gcm":
     keyring = "bench"
     post("/v1/keyrings", {"name": keyring, "suite": suite}, bearer=admin)
 items = [{"subject_id": f"u{i % 10}", "field": "bank_card", "value": "6222021234567890123456789012_345"} for i in range(100)]
-sealed = post("/v1/encrypt", {"keyring": keyring, "items": items})["items"]
+sealed = post("/v1/encrypt", {"keyring": keyring, "purpose": "bench", "items": items})["items"]
 targets = [{"subject_id": f"u{i % 10}", "field": "bank_card", "ciphertext": s["ciphertext"]} for i, s in enumerate(sealed)]
 json.dump({"purpose": "bench", "view": "plain", "items": targets[:1]}, open(out + "/one.json", "w"))
 json.dump({"purpose": "bench", "view": "plain", "items": targets}, open(out + "/hundred.json", "w"))
-json.dump({"keyring": keyring, "items": items[:1]}, open(out + "/enc-one.json", "w"))
+json.dump({"keyring": keyring, "purpose": "bench", "items": items[:1]}, open(out + "/enc-one.json", "w"))
 PY
 
 load=../shared/bench/http-load.sh

@@ -111,6 +111,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     if swept > 0 {
         tracing::warn!(rows = swept, "rows of erased subjects removed at start-up");
     }
+    warn_of_undeclared_purposes(store.as_ref()).await;
     let signature_algorithms: Vec<_> = config
         .audit
         .signature_algorithms
@@ -303,5 +304,28 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
             () = terminate => {},
         }
         tracing::info!("shutting down: finishing requests in flight");
+    }
+}
+
+/// Says which active keys hold purposes that are not declared: they cannot use them until
+/// an admin declares them (`PUT /v1/purposes/{id}`). A failure to look is logged, not fatal.
+async fn warn_of_undeclared_purposes(store: &dyn crate::store::Store) {
+    let keys = match crate::service::keys::list(store).await {
+        Ok(keys) => keys,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not check keys for undeclared purposes");
+            return;
+        }
+    };
+    for key in keys.iter().filter(|k| k.revoked_at.is_none()) {
+        match crate::service::keys::undeclared(store, key).await {
+            Ok(missing) if !missing.is_empty() => tracing::warn!(
+                key_id = %key.id,
+                purposes = %missing.join(","),
+                "a key holds purposes that are not declared; it cannot use them until they are"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "could not check a key's purposes"),
+        }
     }
 }

@@ -180,7 +180,9 @@ impl AlertEngine {
             self.since_sweep = 0;
             self.sweep(event.at_ms);
         }
-        let mut keys = vec![format!("actor:{}", event.actor.id)];
+        // A subject token's acts count against the key that minted it: one token per subject
+        // must not slip under the thresholds.
+        let mut keys = vec![format!("actor:{}", event.accountable())];
         if let Some(op) = &event.operator {
             keys.push(format!("operator:{op}"));
         }

@@ -35,6 +35,10 @@ pub enum Action {
     KeyCreate,
     /// An API key was revoked.
     KeyRevoke,
+    /// An API key's grants were changed.
+    KeyGrant,
+    /// A subject token was minted.
+    TokenMint,
     /// The audit trail itself was read (checkpoints, proofs, events).
     AuditRead,
     /// A subject consented to a purpose.
@@ -78,6 +82,8 @@ impl Action {
             Action::KeyringPolicy => "keyring_policy",
             Action::KeyCreate => "key_create",
             Action::KeyRevoke => "key_revoke",
+            Action::KeyGrant => "key_grant",
+            Action::TokenMint => "token_mint",
             Action::AuditRead => "audit_read",
             Action::ConsentGrant => "consent_grant",
             Action::ConsentWithdraw => "consent_withdraw",
@@ -133,6 +139,10 @@ pub struct AccessEvent {
     pub action: Action,
     /// Who did it.
     pub actor: Actor,
+    /// For an act through a subject token: the API key that minted the token, which is
+    /// accountable for it (alerts and quotas count by it, officers find it by it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issuer: Option<String>,
     /// The platform's staff member the caller acted for, if named.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub operator: Option<String>,
@@ -183,6 +193,7 @@ impl AccessEvent {
             at_ms,
             action,
             actor,
+            issuer: None,
             operator: operator.map(|o| o.as_str().to_owned()),
             request_id: request_id.as_str().to_owned(),
             subject: None,
@@ -193,6 +204,12 @@ impl AccessEvent {
             outcome: Outcome::Allowed,
             count: 0,
         }
+    }
+
+    /// The key accountable for the event: the issuer of the subject token that acted, else
+    /// the actor itself.
+    pub fn accountable(&self) -> &str {
+        self.issuer.as_deref().unwrap_or(&self.actor.id)
     }
 
     /// The event's canonical text, which is stored and is the leaf data of the Merkle tree:

@@ -6,8 +6,24 @@ use crate::{Error, Result};
 ///
 /// Lower-case ASCII letters, digits, `_`, `.` and `-`, starting with a letter or digit,
 /// 1 to 64 characters: ids appear in URLs, key scopes and the audit trail.
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(try_from = "String", into = "String")]
 pub struct PurposeId(String);
+
+impl TryFrom<String> for PurposeId {
+    type Error = Error;
+    fn try_from(raw: String) -> Result<Self> {
+        Self::parse(&raw)
+    }
+}
+
+impl From<PurposeId> for String {
+    fn from(id: PurposeId) -> Self {
+        id.0
+    }
+}
 
 impl PurposeId {
     /// The longest purpose id accepted, in characters.

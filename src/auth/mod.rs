@@ -1,9 +1,11 @@
 //! Who is calling: API keys and their roles, and subject tokens.
 
 pub mod api_key;
+pub mod grant;
 pub mod subject_token;
 
-use baomi_consent::PurposeId;
+use std::sync::Arc;
+
 use baomi_vault::SubjectId;
 use serde::{Deserialize, Serialize};
 
@@ -49,9 +51,9 @@ pub enum Caller {
         id: String,
         /// The key's role.
         role: Role,
-        /// The purposes a service key may act under, or whose subjects' consent histories an
-        /// officer may read.
-        purposes: Vec<PurposeId>,
+        /// What it is granted: the purposes a service key may act under (or whose subjects'
+        /// consent histories an officer may read), views, permissions and masking roles.
+        grants: Arc<grant::Grants>,
     },
     /// A data subject, through a subject token.
     Subject {
@@ -59,9 +61,23 @@ pub enum Caller {
         subject: SubjectId,
         /// The token's id (for revocation).
         token_id: String,
-        /// The key that minted the token.
+        /// The key that minted the token, accountable for what the token does.
         issuer: String,
+        /// The issuer's grants now: a token acts within them.
+        issuer_grants: Arc<grant::Grants>,
+        /// The platform's staff member who had the token minted, if named.
+        operator: Option<String>,
         /// Unix seconds.
         expires_at: i64,
     },
+}
+
+impl Caller {
+    /// The grants this caller acts within: a key's own, or a subject token's issuer's.
+    pub fn grants(&self) -> &grant::Grants {
+        match self {
+            Caller::Key { grants, .. } => grants,
+            Caller::Subject { issuer_grants, .. } => issuer_grants,
+        }
+    }
 }

@@ -1,7 +1,8 @@
 //! Subject tokens: short-lived, signed, bound to one data subject.
 //!
 //! Form: `bmst_<payload>.<tag>`, both unpadded base64url. The payload is JSON
-//! `{"v":1,"jti":…,"sub":…,"iss":…,"iat":…,"exp":…}`; the tag is HMAC-SHA256 over
+//! `{"v":1,"jti":…,"sub":…,"iss":…,"iat":…,"exp":…}`, with `"op":…` when the minting call
+//! named an operator; the tag is HMAC-SHA256 over
 //! `bmst.v1.` followed by the encoded payload, under a key derived from the root key with the
 //! label `subject-token/v1` (so every node on one database verifies every node's tokens, and
 //! nothing but the root key can mint them). Expiry is checked here; revocation (of the token,
@@ -35,6 +36,10 @@ pub struct Claims {
     pub iat: i64,
     /// Expires at, Unix seconds.
     pub exp: i64,
+    /// The platform's staff member who had it minted (`X-Baomi-Operator`), if named: the
+    /// token's acts are attributed to them and to the issuing key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub op: Option<String>,
 }
 
 /// Why a token was refused.
@@ -69,6 +74,7 @@ impl Signer {
         &self,
         subject: &SubjectId,
         issuer: &str,
+        operator: Option<&str>,
         now: i64,
         ttl: i64,
     ) -> Result<(SecretString, Claims), TokenError> {
@@ -83,6 +89,7 @@ impl Signer {
             iss: issuer.to_owned(),
             iat: now,
             exp: now + ttl,
+            op: operator.map(str::to_owned),
         };
         let json = serde_json::to_vec(&claims).map_err(|_| TokenError::Invalid)?;
         let payload = BASE64URL_NOPAD.encode(&json);
@@ -136,7 +143,7 @@ mod tests {
     fn round_trip_and_expiry() {
         let s = signer();
         let alice = SubjectId::parse("alice").unwrap();
-        let (token, claims) = s.mint(&alice, "k1", 1_000, 60).unwrap();
+        let (token, claims) = s.mint(&alice, "k1", Some("cs-7"), 1_000, 60).unwrap();
         let (subject, back) = s.verify(token.expose_secret(), 1_030).unwrap();
         assert_eq!(subject, alice);
         assert_eq!(back, claims);
@@ -150,7 +157,7 @@ mod tests {
     fn tampering_and_foreign_keys_are_refused() {
         let s = signer();
         let (token, _) = s
-            .mint(&SubjectId::parse("alice").unwrap(), "k1", 1_000, 60)
+            .mint(&SubjectId::parse("alice").unwrap(), "k1", None, 1_000, 60)
             .unwrap();
         let token = token.expose_secret().to_owned();
         assert_eq!(

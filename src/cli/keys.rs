@@ -8,8 +8,9 @@ use secrecy::ExposeSecret;
 
 use super::StoreArgs;
 use crate::auth::Role;
+use crate::auth::grant::{Permission, ViewKind};
 use crate::config::Config;
-use crate::service::keys::{self, NewKey};
+use crate::service::keys::{self, GrantRequest, NewKey};
 use crate::service::{audit, setup};
 use crate::store;
 use baomi_audit::Action;
@@ -25,10 +26,20 @@ pub enum KeysCommand {
         /// admin, service or officer.
         #[arg(long, value_parser = parse_role)]
         role: Role,
-        /// A purpose a service key may act under, or whose subjects' consent histories an
-        /// officer key may read (repeat for several).
+        /// A declared purpose a service key may act under with the masked view, or whose
+        /// subjects' consent histories an officer key may read (repeat for several).
         #[arg(long = "purpose")]
         purposes: Vec<String>,
+        /// A declared purpose granted with both views, masked and plain (repeat for several).
+        #[arg(long = "plain-purpose")]
+        plain_purposes: Vec<String>,
+        /// A permission of a service key: store_data, erase_subjects, mint_subject_tokens,
+        /// record_consent, self_service (repeat for several).
+        #[arg(long = "permission", value_parser = parse_permission)]
+        permissions: Vec<Permission>,
+        /// A masking role, the default first (repeat for several; default: the role's name).
+        #[arg(long = "masking-role")]
+        masking_roles: Vec<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -44,6 +55,14 @@ pub enum KeysCommand {
         #[command(flatten)]
         store: StoreArgs,
     },
+}
+
+fn parse_permission(raw: &str) -> Result<Permission, String> {
+    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
+        "expected store_data, erase_subjects, mint_subject_tokens, record_consent or \
+         self_service"
+            .to_owned()
+    })
 }
 
 fn parse_role(raw: &str) -> Result<Role, String> {
@@ -70,12 +89,23 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                 name,
                 role,
                 purposes,
+                plain_purposes,
+                permissions,
+                masking_roles,
                 ..
             } => {
                 let new = NewKey {
                     name,
                     role,
-                    purposes,
+                    grants: GrantRequest {
+                        purposes,
+                        grants: plain_purposes
+                            .into_iter()
+                            .map(|p| (p, vec![ViewKind::Masked, ViewKind::Plain]))
+                            .collect(),
+                        permissions,
+                        masking_roles,
+                    },
                 };
                 let (record, secret) = keys::create(store.as_ref(), &new, None, |record| {
                     let mut e = audit::system("baomi-cli", Action::KeyCreate, &record.id);
@@ -93,14 +123,38 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                     } else {
                         "active"
                     };
-                    let purposes: Vec<&str> = k.purposes.iter().map(|p| p.as_str()).collect();
+                    let purposes: Vec<String> = k
+                        .grants
+                        .purposes
+                        .iter()
+                        .map(|g| {
+                            let plain = g.views.contains(&ViewKind::Plain);
+                            format!(
+                                "{}{}",
+                                g.purpose.as_str(),
+                                if plain { "+plain" } else { "" }
+                            )
+                        })
+                        .collect();
+                    let permissions: Vec<&str> =
+                        k.grants.permissions.iter().map(|p| p.as_str()).collect();
+                    let undeclared = keys::undeclared(store.as_ref(), &k).await?;
+                    let note = if undeclared.is_empty() || k.revoked_at.is_some() {
+                        String::new()
+                    } else {
+                        format!(
+                            "\tundeclared purposes (unusable until declared): {}",
+                            undeclared.join(",")
+                        )
+                    };
                     println!(
-                        "{}\t{}\t{}\t{}\t{}",
+                        "{}\t{}\t{}\t{}\t{}\t{}{note}",
                         k.id,
                         k.role.as_str(),
                         state,
                         k.name,
-                        purposes.join(",")
+                        purposes.join(","),
+                        permissions.join(",")
                     );
                 }
             }

@@ -136,7 +136,7 @@ pub async fn sign_in(
         let caller = Caller::Key {
             id: claimed.clone(),
             role: Role::Officer,
-            purposes: Vec::new(),
+            grants: Default::default(),
         };
         let event = audit::denied(
             audit::about(&caller, ctx, Action::ConsoleSignin, &claimed),
@@ -199,7 +199,7 @@ pub async fn sign_in(
         }
     };
     state.store.clear_signin_failures(&claimed).await?;
-    let Caller::Key { role, purposes, .. } = &caller else {
+    let Caller::Key { role, grants, .. } = &caller else {
         return Err(ServiceError::Internal("an officer is a key".to_owned()));
     };
     let session_secret = random_token();
@@ -212,7 +212,10 @@ pub async fn sign_in(
         id_hash: sha256(session_secret.as_bytes()),
         principal: claimed.clone(),
         role: role.as_str().to_owned(),
-        purposes: purposes.iter().map(|p| p.as_str().to_owned()).collect(),
+        purposes: grants
+            .purpose_ids()
+            .map(|p| p.as_str().to_owned())
+            .collect(),
         csrf: random_token().to_string(),
         created_at: at,
         seen_at: at,
@@ -224,16 +227,20 @@ pub async fn sign_in(
     Ok(Ok(session_secret))
 }
 
-/// A console account as the caller it acts as: `console:<name>`, its role and purposes
-/// (a purpose stored by an earlier release that no longer parses is dropped, not widened).
+/// A console account as the caller it acts as: `console:<name>`, its role and purposes,
+/// granted the way an officer key's are: the masked view only, no permission, its role as
+/// its masking role (a purpose stored by an earlier release that no longer parses is
+/// dropped, not widened).
 fn user_caller(username: &str, role: &str, purposes: &[String]) -> Caller {
+    let role = Role::parse(role).unwrap_or(Role::Officer);
+    let purposes: Vec<baomi_consent::PurposeId> = purposes
+        .iter()
+        .filter_map(|p| baomi_consent::PurposeId::parse(p).ok())
+        .collect();
     Caller::Key {
         id: format!("console:{username}"),
-        role: Role::parse(role).unwrap_or(Role::Officer),
-        purposes: purposes
-            .iter()
-            .filter_map(|p| baomi_consent::PurposeId::parse(p).ok())
-            .collect(),
+        role,
+        grants: std::sync::Arc::new(crate::auth::grant::Grants::legacy(role, &purposes)),
     }
 }
 
@@ -253,7 +260,7 @@ async fn current_caller(
                 .map(|k| Caller::Key {
                     id: k.id,
                     role: k.role,
-                    purposes: k.purposes,
+                    grants: std::sync::Arc::new(k.grants),
                 }))
         }
         _ => Ok(None),

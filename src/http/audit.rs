@@ -19,7 +19,6 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::service::audit_alerts::alert_json;
 use crate::service::audit_export::Exporter;
-use crate::service::authenticate::require_subject;
 use crate::service::{RequestContext, ServiceError, audit};
 
 /// The routes of this area.
@@ -528,7 +527,9 @@ async fn access_log(
     Extension(ctx): Extension<RequestContext>,
     Query(q): Query<AccessLogQuery>,
 ) -> Result<axum::Json<AccessLogPage>, ApiError> {
-    let subject = require_subject(&caller)?.as_str().to_owned();
+    let subject = crate::service::authorize::self_service(&caller)?
+        .as_str()
+        .to_owned();
     let limit = page_limit(q.limit)?;
     let mut event = audit::event(&caller, &ctx, Action::AuditRead);
     event.subject = Some(subject.clone());

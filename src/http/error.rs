@@ -153,6 +153,9 @@ impl From<ServiceError> for ApiError {
                 "Forbidden",
                 "the calling key does not list this purpose",
             ),
+            ServiceError::NotGranted { code, detail } => {
+                Self::new(StatusCode::FORBIDDEN, code, "Forbidden", detail)
+            }
             ServiceError::NotFound { code } => {
                 Self::new(StatusCode::NOT_FOUND, code, "Not found", "no such resource")
             }

@@ -16,8 +16,9 @@ use super::extract::{AdminKey, Json, Path};
 use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::auth::grant::{Permission, ViewKind};
 use crate::service::cluster;
-use crate::service::keys::{self, NewKey};
+use crate::service::keys::{self, GrantRequest, NewKey};
 use crate::service::{RequestContext, audit};
 use crate::store::ApiKeyRecord;
 
@@ -26,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
+        .routes(routes!(set_grants))
 }
 
 /// A request for a new API key.
@@ -36,11 +38,71 @@ pub struct CreateKey {
     pub name: String,
     /// `admin`, `service` or `officer`.
     pub role: Role,
-    /// Required for `service`: the purposes it may act under. Optional for `officer`: the
-    /// purposes whose subjects' consent histories and receipts it may read (none without
-    /// any). Refused for `admin`.
+    /// Purposes granted with the masked view only (see [`GrantsBody`]).
     #[serde(default)]
     pub purposes: Vec<String>,
+    /// Purposes with the views granted under each (see [`GrantsBody`]).
+    #[serde(default)]
+    pub grants: Vec<PurposeGrantBody>,
+    /// Permissions of a service key (see [`GrantsBody`]).
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+    /// Masking roles (see [`GrantsBody`]).
+    #[serde(default)]
+    pub masking_roles: Vec<String>,
+}
+
+/// What a key is granted. Deny by default: a purpose grants the masked view unless its
+/// grant names `plain`, and every permission is off until named. Each purpose must be
+/// declared (`PUT /v1/purposes/{id}`) first (422 `keys.undeclared_purpose`).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsBody {
+    /// Purposes granted with the masked view only. Required (here or in `grants`) for
+    /// `service`: the purposes it may act under. Optional for `officer`: the purposes whose
+    /// subjects' consent histories and receipts it may read (none without any). Refused for
+    /// `admin`.
+    #[serde(default)]
+    pub purposes: Vec<String>,
+    /// Purposes with the views granted under each, e.g.
+    /// `[{"purpose":"loan_underwriting","views":["masked","plain"]}]`.
+    #[serde(default)]
+    pub grants: Vec<PurposeGrantBody>,
+    /// Service keys only: `store_data` (write stored data), `erase_subjects`,
+    /// `mint_subject_tokens`, `record_consent` (under its purposes) and `self_service` (its
+    /// subject tokens may read the subject's own export and access log).
+    #[serde(default)]
+    pub permissions: Vec<Permission>,
+    /// The masking roles its masked views follow: the first by default, another of these
+    /// when a request names it in `X-Baomi-Operator-Role` (or a mask call's `role`); any
+    /// other is refused (`auth.masking_role_not_granted`). Default: the key's role name.
+    #[serde(default)]
+    pub masking_roles: Vec<String>,
+}
+
+/// One purpose with its views.
+#[derive(Debug, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PurposeGrantBody {
+    /// A declared purpose.
+    pub purpose: String,
+    /// `masked`, `plain`, or both.
+    pub views: Vec<ViewKind>,
+}
+
+impl GrantsBody {
+    fn request(self) -> GrantRequest {
+        GrantRequest {
+            purposes: self.purposes,
+            grants: self
+                .grants
+                .into_iter()
+                .map(|g| (g.purpose, g.views))
+                .collect(),
+            permissions: self.permissions,
+            masking_roles: self.masking_roles,
+        }
+    }
 }
 
 /// An API key as listed (never its secret).
@@ -54,6 +116,12 @@ pub struct KeyView {
     pub role: Role,
     /// Purposes of a service or officer key.
     pub purposes: Vec<String>,
+    /// Each purpose with the views granted under it.
+    pub grants: Vec<PurposeGrantBody>,
+    /// Permissions of a service key.
+    pub permissions: Vec<Permission>,
+    /// Masking roles, the default first.
+    pub masking_roles: Vec<String>,
     /// When it was made (RFC 3339).
     pub created_at: String,
     /// The admin key that made it; absent for the bootstrap key and keys made offline.
@@ -72,7 +140,22 @@ impl From<&ApiKeyRecord> for KeyView {
             id: k.id.clone(),
             name: k.name.clone(),
             role: k.role,
-            purposes: k.purposes.iter().map(|p| p.as_str().to_owned()).collect(),
+            purposes: k
+                .grants
+                .purpose_ids()
+                .map(|p| p.as_str().to_owned())
+                .collect(),
+            grants: k
+                .grants
+                .purposes
+                .iter()
+                .map(|g| PurposeGrantBody {
+                    purpose: g.purpose.as_str().to_owned(),
+                    views: g.views.iter().copied().collect(),
+                })
+                .collect(),
+            permissions: k.grants.permissions.iter().copied().collect(),
+            masking_roles: k.grants.masking_roles.clone(),
             created_at: rfc3339(k.created_at),
             created_by: k.created_by.clone(),
             revoked_at: k.revoked_at.map(rfc3339),
@@ -113,7 +196,7 @@ pub struct KeyList {
         (status = 201, description = "Created; the secret is shown only now", body = CreatedKey),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`request.invalid_field`, or `keys.undeclared_purpose`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn create_key(
     State(state): State<AppState>,
@@ -121,14 +204,20 @@ async fn create_key(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<CreateKey>,
 ) -> Result<impl IntoResponse, ApiError> {
+    let grants = GrantsBody {
+        purposes: body.purposes,
+        grants: body.grants,
+        permissions: body.permissions,
+        masking_roles: body.masking_roles,
+    };
     let new = NewKey {
         name: body.name,
         role: body.role,
-        purposes: body.purposes,
+        grants: grants.request(),
     };
     let event = |record: &ApiKeyRecord| {
         let mut e = audit::about(&admin.caller, &ctx, Action::KeyCreate, &record.id);
-        e.fields = vec![format!("role:{}", record.role.as_str())];
+        e.fields = grant_fields(record);
         vec![e]
     };
     let (record, secret) = keys::create(state.store.as_ref(), &new, Some(&admin.id), event).await?;
@@ -183,4 +272,62 @@ async fn revoke_key(
         tracing::warn!(nodes = ?p.unconfirmed_nodes, "a key revocation is not confirmed by every node yet");
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What the trail says of a key's grants: its role, purposes with views, permissions and
+/// masking roles (names only).
+fn grant_fields(record: &ApiKeyRecord) -> Vec<String> {
+    let g = &record.grants;
+    let mut fields = vec![format!("role:{}", record.role.as_str())];
+    fields.extend(g.purposes.iter().map(|p| {
+        let views: Vec<&str> = p
+            .views
+            .iter()
+            .map(|v| match v {
+                ViewKind::Masked => "masked",
+                ViewKind::Plain => "plain",
+            })
+            .collect();
+        format!("purpose:{}:{}", p.purpose.as_str(), views.join("+"))
+    }));
+    fields.extend(
+        g.permissions
+            .iter()
+            .map(|p| format!("permission:{}", p.as_str())),
+    );
+    fields.extend(g.masking_roles.iter().map(|r| format!("masking_role:{r}")));
+    fields
+}
+
+/// Replace an active key's grants (purposes and views, permissions, masking roles); its
+/// secret and role stay. Audited as `key_grant`; every node forgets the old grants before
+/// this call returns.
+#[utoipa::path(put, path = "/v1/keys/{id}/grants", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = GrantsBody,
+    responses(
+        (status = 200, body = KeyView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active key has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`request.invalid_field`, or `keys.undeclared_purpose`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn set_grants(
+    State(state): State<AppState>,
+    admin: AdminKey,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    Json(body): Json<GrantsBody>,
+) -> Result<axum::Json<KeyView>, ApiError> {
+    let event = |record: &ApiKeyRecord| {
+        let mut e = audit::about(&admin.caller, &ctx, Action::KeyGrant, &record.id);
+        e.fields = grant_fields(record);
+        vec![e]
+    };
+    let record = keys::set_grants(state.store.as_ref(), &id, &body.request(), event).await?;
+    state.key_records.evict(&id);
+    audit::settle(state.audit.as_ref()).await;
+    // Every other node forgets the key's cached record before this call returns.
+    cluster::publish(&state, cluster::Kind::Key, &id).await?;
+    Ok(axum::Json(KeyView::from(&record)))
 }

@@ -1,5 +1,6 @@
 //! `/v1/subject-tokens` (service role) and `/v1/me` (subject tokens).
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -14,7 +15,7 @@ use super::extract::{Json, ServiceKey};
 use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::service::subject_tokens;
+use crate::service::{RequestContext, subject_tokens};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -81,7 +82,9 @@ pub struct Me {
     pub expires_at: String,
 }
 
-/// Mint a short-lived token bound to one subject, for the self-service calls.
+/// Mint a short-lived token bound to one subject, for the self-service calls (a service key
+/// holding `mint_subject_tokens`; audited). The token acts within its issuer's grants, and
+/// every event it causes names the issuer and the operator of this call.
 #[utoipa::path(post, path = "/v1/subject-tokens", tag = "subject tokens",
     security(("bearer" = [])), request_body = MintToken,
     responses(
@@ -93,10 +96,11 @@ pub struct Me {
 async fn mint(
     State(state): State<AppState>,
     ServiceKey(caller): ServiceKey,
+    Extension(ctx): Extension<RequestContext>,
     Json(body): Json<MintToken>,
 ) -> Result<impl IntoResponse, ApiError> {
     let (token, claims) =
-        subject_tokens::mint(&state, &caller, &body.subject_id, body.ttl_seconds).await?;
+        subject_tokens::mint(&state, &caller, &ctx, &body.subject_id, body.ttl_seconds).await?;
     let minted = MintedToken {
         token: token.expose_secret().to_owned(),
         token_id: claims.jti,

@@ -13,11 +13,13 @@ use zeroize::Zeroizing;
 
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
-use super::vault::{ItemProblem, ViewName};
+use super::vault::ItemProblem;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::auth::grant::ViewKind;
 use crate::service::RequestContext;
 use crate::service::stored::{self, StoreRequest};
+use crate::service::vault::ViewRequest;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -61,9 +63,9 @@ pub struct ReadQuery {
     pub purpose: String,
     /// Comma-separated field names; all fields if absent.
     pub fields: Option<String>,
-    /// `masked` (default) or `plain`.
+    /// `masked` (default) or `plain`, which the key's grant must name for this purpose.
     #[param(value_type = Option<String>)]
-    pub view: Option<ViewName>,
+    pub view: Option<ViewKind>,
     /// The masking policy of the masked view (default: `default`, else the display
     /// defaults).
     pub policy: Option<String>,
@@ -72,8 +74,9 @@ pub struct ReadQuery {
 /// One stored field read back.
 #[derive(Serialize, ToSchema)]
 pub struct FieldValue {
-    /// Its token.
-    pub token: String,
+    /// Its token (absent for a field the purpose does not cover).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
     /// The value, on success.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
@@ -88,7 +91,7 @@ pub struct SubjectData {
     /// The subject.
     pub subject_id: String,
     /// The view the values are in.
-    pub view: ViewName,
+    pub view: ViewKind,
     /// Field name → value.
     pub fields: BTreeMap<String, FieldValue>,
 }
@@ -99,8 +102,8 @@ pub struct SubjectData {
 pub struct DetokenizeRequest {
     /// Why: one of the calling key's purposes.
     pub purpose: String,
-    /// `masked` (default) or `plain`.
-    pub view: Option<ViewName>,
+    /// `masked` (default) or `plain`, which the key's grant must name for this purpose.
+    pub view: Option<ViewKind>,
     /// The masking policy of the masked view (default: `default`, else the display
     /// defaults).
     pub policy: Option<String>,
@@ -131,7 +134,7 @@ pub struct DetokenizedItem {
 #[derive(Serialize, ToSchema)]
 pub struct Detokenized {
     /// The view the values are in.
-    pub view: ViewName,
+    pub view: ViewKind,
     /// One per token.
     pub items: Vec<DetokenizedItem>,
 }
@@ -209,15 +212,10 @@ async fn get_data(
     Path(id): Path<String>,
     Query(query): Query<ReadQuery>,
 ) -> Result<axum::Json<SubjectData>, ApiError> {
-    let (view_name, view_as) = ViewName::resolve(
-        query.view,
-        &state,
-        &caller,
-        &ctx,
-        query.policy.as_deref(),
-        &query.purpose,
-    )
-    .await?;
+    let view = ViewRequest {
+        kind: query.view,
+        policy: query.policy,
+    };
     let read = stored::get(
         &state,
         &caller,
@@ -225,7 +223,7 @@ async fn get_data(
         &id,
         &query.purpose,
         query.fields.as_deref(),
-        view_as,
+        &view,
     )
     .await?;
     let fields = read
@@ -238,7 +236,7 @@ async fn get_data(
             (
                 name,
                 FieldValue {
-                    token: out.token,
+                    token: (!out.token.is_empty()).then_some(out.token),
                     value,
                     error,
                 },
@@ -247,7 +245,7 @@ async fn get_data(
         .collect();
     Ok(axum::Json(SubjectData {
         subject_id: id,
-        view: view_name,
+        view: view.kind(),
         fields,
     }))
 }
@@ -267,17 +265,12 @@ async fn detokenize(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<DetokenizeRequest>,
 ) -> Result<axum::Json<Detokenized>, ApiError> {
-    let (view_name, view_as) = ViewName::resolve(
-        body.view,
-        &state,
-        &caller,
-        &ctx,
-        body.policy.as_deref(),
-        &body.purpose,
-    )
-    .await?;
+    let view = ViewRequest {
+        kind: body.view,
+        policy: body.policy,
+    };
     let results =
-        stored::detokenize(&state, &caller, &ctx, &body.purpose, view_as, &body.tokens).await?;
+        stored::detokenize(&state, &caller, &ctx, &body.purpose, &view, &body.tokens).await?;
     let items = body
         .tokens
         .into_iter()
@@ -300,7 +293,7 @@ async fn detokenize(
         })
         .collect();
     Ok(axum::Json(Detokenized {
-        view: view_name,
+        view: view.kind(),
         items,
     }))
 }

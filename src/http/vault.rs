@@ -6,19 +6,19 @@
 use axum::Extension;
 use axum::extract::State;
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 use zeroize::Zeroizing;
 
 use super::error::{ApiError, Problem};
-use super::extract::{Json, Path};
+use super::extract::{Json, Path, Query};
 use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::auth::grant::ViewKind;
 use crate::service::RequestContext;
-use crate::service::masking::ViewMask;
-use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, View};
+use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, ViewRequest};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -35,6 +35,11 @@ pub fn router() -> OpenApiRouter<AppState> {
 pub struct EncryptRequest {
     /// The keyring; `default` if absent.
     pub keyring: Option<String>,
+    /// The purpose the values are encrypted for: required on a deterministic (`aes256siv`)
+    /// keyring, whose ciphertexts tell equal values apart, and there it needs the `plain`
+    /// view of the purpose granted. When given, each field must belong to the purpose's PI
+    /// categories (`auth.field_not_granted` per item).
+    pub purpose: Option<String>,
     /// Up to `max_batch_items` (1,000 by default) values.
     pub items: Vec<EncryptRequestItem>,
 }
@@ -59,25 +64,15 @@ pub struct EncryptRequestItem {
 pub struct DecryptRequest {
     /// Why: one of the purposes the calling key holds.
     pub purpose: String,
-    /// `masked` (default: identifying middle characters hidden) or `plain`.
-    pub view: Option<ViewName>,
+    /// `masked` (default: identifying middle characters hidden) or `plain`, which the key's
+    /// grant must name for this purpose (`auth.view_not_granted`).
+    pub view: Option<ViewKind>,
     /// The masking policy of the masked view (default: the policy `default`, else the
-    /// display defaults); its rules are matched against `X-Baomi-Operator-Role` (else the
-    /// key's role) and `purpose`.
+    /// display defaults); its rules are matched against the key's masking role (another of
+    /// its masking roles when `X-Baomi-Operator-Role` names one) and `purpose`.
     pub policy: Option<String>,
     /// Up to `max_batch_items` ciphertexts.
     pub items: Vec<CiphertextRequestItem>,
-}
-
-/// How decrypted values are shown.
-#[derive(Deserialize, Serialize, ToSchema, Clone, Copy)]
-#[serde(rename_all = "lowercase")]
-pub enum ViewName {
-    /// As stored.
-    Plain,
-    /// Masked by the masking policy (by default per field type: bank card first 6 and
-    /// last 4, mobile first 3 and last 4, …).
-    Masked,
 }
 
 /// Ciphertexts to re-seal under their keyrings' newest versions.
@@ -105,7 +100,9 @@ pub struct CiphertextRequestItem {
 pub struct ItemProblem {
     /// Stable code: `vault.invalid_subject`, `vault.invalid_field`, `vault.value_too_long`,
     /// `vault.malformed_ciphertext`, `vault.decrypt_failed`, `vault.unknown_version`,
-    /// `vault.version_retired`, `vault.subject_erased`, `vault.unknown_keyring`.
+    /// `vault.version_retired`, `vault.subject_erased`, `vault.unknown_keyring`,
+    /// `auth.field_not_granted` (the field is outside the purpose's PI categories), and the
+    /// consent codes (`consent.not_given`, `consent.withdrawn`, …).
     pub code: &'static str,
     /// What went wrong (never the value).
     pub detail: String,
@@ -144,7 +141,7 @@ pub struct CiphertextResults {
 #[derive(Serialize, ToSchema)]
 pub struct ValueResults {
     /// The view the values are in.
-    pub view: ViewName,
+    pub view: ViewKind,
     /// One per item.
     pub items: Vec<ValueResult>,
 }
@@ -200,27 +197,6 @@ impl From<vault::ItemError> for ItemProblem {
     }
 }
 
-impl ViewName {
-    /// The view asked for (masked when none was, under `policy`), with its name for the
-    /// reply.
-    pub async fn resolve(
-        asked: Option<ViewName>,
-        state: &AppState,
-        caller: &Caller,
-        ctx: &RequestContext,
-        policy: Option<&str>,
-        purpose: &str,
-    ) -> Result<(ViewName, View), ApiError> {
-        Ok(match asked.unwrap_or(ViewName::Masked) {
-            ViewName::Plain => (ViewName::Plain, View::Plain),
-            ViewName::Masked => {
-                let mask = ViewMask::for_read(state, caller, ctx, policy, purpose).await?;
-                (ViewName::Masked, View::Masked(std::sync::Arc::new(mask)))
-            }
-        })
-    }
-}
-
 fn ciphertexts(results: Vec<ItemResult<String>>) -> CiphertextResults {
     CiphertextResults {
         items: results
@@ -263,6 +239,7 @@ fn targets(items: Vec<CiphertextRequestItem>) -> Vec<CiphertextItem> {
 async fn encrypt(
     State(state): State<AppState>,
     caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
     Json(body): Json<EncryptRequest>,
 ) -> Result<axum::Json<CiphertextResults>, ApiError> {
     let items = body
@@ -274,7 +251,15 @@ async fn encrypt(
             value: Zeroizing::new(i.value),
         })
         .collect();
-    let results = vault::encrypt(&state, &caller, body.keyring.as_deref(), items).await?;
+    let results = vault::encrypt(
+        &state,
+        &caller,
+        &ctx,
+        body.keyring.as_deref(),
+        body.purpose.as_deref(),
+        items,
+    )
+    .await?;
     Ok(axum::Json(ciphertexts(results)))
 }
 
@@ -285,7 +270,7 @@ async fn encrypt(
     responses(
         (status = 200, body = ValueResults),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "`auth.purpose_not_allowed`, or not a service key", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`auth.purpose_not_allowed`, `auth.purpose_not_declared`, `auth.view_not_granted`, `auth.masking_role_not_granted`, or not a service key", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The audit trail could not be written: nothing is returned", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -295,26 +280,21 @@ async fn decrypt(
     Extension(ctx): Extension<RequestContext>,
     Json(body): Json<DecryptRequest>,
 ) -> Result<axum::Json<ValueResults>, ApiError> {
-    let (view_name, view) = ViewName::resolve(
-        body.view,
-        &state,
-        &caller,
-        &ctx,
-        body.policy.as_deref(),
-        &body.purpose,
-    )
-    .await?;
+    let view = ViewRequest {
+        kind: body.view,
+        policy: body.policy,
+    };
     let results = vault::decrypt(
         &state,
         &caller,
         &ctx,
         &body.purpose,
-        view,
+        &view,
         targets(body.items),
     )
     .await?;
     Ok(axum::Json(ValueResults {
-        view: view_name,
+        view: view.kind(),
         items: results
             .into_iter()
             .map(|r| match r {
@@ -350,14 +330,27 @@ async fn rewrap(
     Ok(axum::Json(ciphertexts(results)))
 }
 
+/// How an erasure is asked for.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct EraseQuery {
+    /// Erase even if Baomi holds nothing for the subject, leaving a tombstone that refuses
+    /// the subject's data from now on (default `false`: such an erasure is refused with 404
+    /// `vault.unknown_subject`).
+    #[serde(default)]
+    pub tombstone: bool,
+}
+
 /// Erase a subject (PIPL Art. 47): destroy its data keys, so every copy of its ciphertexts,
-/// wherever kept, stops decrypting (`vault.subject_erased`). Idempotent.
+/// wherever kept, stops decrypting (`vault.subject_erased`). Idempotent. A service key needs
+/// the `erase_subjects` permission; an admin key may erase too.
 #[utoipa::path(delete, path = "/v1/subjects/{id}", tag = "vault", security(("bearer" = [])),
-    params(("id" = String, Path, description = "The subject's id")),
+    params(("id" = String, Path, description = "The subject's id"), EraseQuery),
     responses(
         (status = 200, body = ErasureReceipt),
         (status = 401, body = Problem, content_type = "application/problem+json"),
-        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`auth.permission_not_granted`, or not a service or admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`vault.unknown_subject`: Baomi holds nothing for this subject and no tombstone was asked for", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn erase(
@@ -365,8 +358,9 @@ async fn erase(
     caller: Caller,
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
+    Query(query): Query<EraseQuery>,
 ) -> Result<axum::Json<ErasureReceipt>, ApiError> {
-    let receipt = vault::erase(&state, &caller, &ctx, &id).await?;
+    let receipt = vault::erase(&state, &caller, &ctx, &id, query.tombstone).await?;
     Ok(axum::Json(ErasureReceipt {
         receipt_id: receipt.receipt_id,
         subject_id: receipt.subject_id,

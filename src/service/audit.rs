@@ -19,15 +19,27 @@ pub fn actor(caller: &Caller) -> Actor {
     }
 }
 
-/// A new event for this caller and request.
+/// A new event for this caller and request. An act through a subject token names the key
+/// that minted it as the issuer and, unless the request names one, the operator who had it
+/// minted: attribution is never lost on the way to the trail.
 pub fn event(caller: &Caller, ctx: &RequestContext, action: Action) -> AccessEvent {
-    AccessEvent::new(
+    let mut e = AccessEvent::new(
         now_ms(),
         action,
         actor(caller),
         ctx.operator.as_ref(),
         &ctx.request_id,
-    )
+    );
+    if let Caller::Subject {
+        issuer, operator, ..
+    } = caller
+    {
+        e.issuer = Some(issuer.clone());
+        if e.operator.is_none() {
+            e.operator = operator.clone();
+        }
+    }
+    e
 }
 
 /// An event about an object that is not a subject (a keyring, a key).

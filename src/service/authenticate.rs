@@ -52,7 +52,7 @@ async fn key_caller(state: &AppState, credential: &str) -> Result<Caller, Servic
     Ok(Caller::Key {
         id: key.id,
         role: key.role,
-        purposes: key.purposes,
+        grants: std::sync::Arc::new(key.grants),
     })
 }
 
@@ -65,18 +65,25 @@ async fn subject_caller(state: &AppState, credential: &str) -> Result<Caller, Se
             TokenError::Expired => ServiceError::Unauthenticated(AuthFailure::ExpiredToken),
             _ => invalid(),
         })?;
-    let issuer_active = state
+    // The issuer's grants are read now, not when the token was minted: a token never
+    // outlives what its issuer may do.
+    let issuer = state
         .key_records
         .get(&claims.iss, state.store.key(&claims.iss))
         .await?
-        .is_some_and(|k| k.revoked_at.is_none() && k.role == Role::Service);
-    if !issuer_active || state.store.subject_token_revoked(&claims.jti).await? {
+        .filter(|k| k.revoked_at.is_none() && k.role == Role::Service);
+    let Some(issuer) = issuer else {
+        return Err(invalid());
+    };
+    if state.store.subject_token_revoked(&claims.jti).await? {
         return Err(invalid());
     }
     Ok(Caller::Subject {
         subject,
         token_id: claims.jti,
         issuer: claims.iss,
+        issuer_grants: std::sync::Arc::new(issuer.grants),
+        operator: claims.op,
         expires_at: claims.exp,
     })
 }

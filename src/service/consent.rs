@@ -15,6 +15,7 @@ use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::service::audit;
 use crate::service::authenticate::require_role;
+use crate::service::authorize::{self, ConsentChange, LedgerScope};
 use crate::service::{RequestContext, ServiceError, now};
 use crate::store::StoreError;
 
@@ -145,26 +146,12 @@ async fn known_purpose(state: &AppState, raw: &str) -> Result<PurposeRecord, Ser
         })
 }
 
-/// Who may act on a subject's consents: a service key for any subject, a subject token
-/// for its own subject only.
-fn may_act_for(caller: &Caller, subject: &str) -> Result<(), ServiceError> {
+/// Consents are changed by service keys and subject tokens (checked before the purpose is
+/// looked up, so that other keys learn nothing of which purposes exist).
+fn require_consent_caller(caller: &Caller) -> Result<(), ServiceError> {
     match caller {
-        Caller::Subject { subject: own, .. } if own.as_str() == subject => Ok(()),
-        Caller::Subject { .. } => Err(ServiceError::Forbidden(
-            "a subject token acts only for its own subject".to_owned(),
-        )),
-        Caller::Key { .. } => require_role(caller, &[Role::Service]),
-    }
-}
-
-/// A service key records or withdraws consents only for the purposes it holds (a subject
-/// acts for any declared purpose).
-fn key_holds(caller: &Caller, purpose: &PurposeRecord) -> Result<(), ServiceError> {
-    match caller {
-        Caller::Key { .. } => {
-            crate::service::vault::require_purpose(caller, &purpose.id).map(|_| ())
-        }
         Caller::Subject { .. } => Ok(()),
+        Caller::Key { .. } => require_role(caller, &[Role::Service]),
     }
 }
 
@@ -193,9 +180,9 @@ pub async fn grant(
 ) -> Result<ConsentEvent, ServiceError> {
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
-    may_act_for(caller, subject.as_str())?;
+    require_consent_caller(caller)?;
     let purpose = known_purpose(state, &grant.purpose).await?;
-    key_holds(caller, &purpose)?;
+    authorize::consent_change(caller, subject.as_str(), &purpose.id, ConsentChange::Grant)?;
     grant.validate(&purpose.definition).map_err(rejected)?;
     if let Some(shown) = &grant.notice {
         let covers = state
@@ -254,9 +241,14 @@ pub async fn withdraw(
 ) -> Result<ConsentEvent, ServiceError> {
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
-    may_act_for(caller, subject.as_str())?;
+    require_consent_caller(caller)?;
     let purpose = known_purpose(state, raw_purpose).await?;
-    key_holds(caller, &purpose)?;
+    authorize::consent_change(
+        caller,
+        subject.as_str(),
+        &purpose.id,
+        ConsentChange::Withdraw,
+    )?;
     let events = state
         .store
         .consent_events(subject.as_str(), Some(&purpose.id))
@@ -311,18 +303,10 @@ pub async fn consents(
 ) -> Result<Vec<PurposeConsent>, ServiceError> {
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
-    if !matches!(
-        caller,
-        Caller::Key {
-            role: Role::Officer,
-            ..
-        }
-    ) {
-        may_act_for(caller, subject.as_str())?;
-    }
-    // An officer reads the histories of the purposes it carries, and none without any.
-    let scope = officer_scope(caller);
-    if scope.is_some_and(<[PurposeId]>::is_empty) {
+    // A service key or an officer reads the histories of the purposes it holds, and none
+    // without any; a subject their own; an admin every purpose.
+    let scope = authorize::ledger(caller, subject.as_str())?;
+    if scope == LedgerScope::Purposes(Vec::new()) {
         return refuse_ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger", None)
             .await;
     }
@@ -330,7 +314,7 @@ pub async fn consents(
     ledger_read(state, caller, ctx, subject.as_str(), "consent_ledger", None).await?;
     let events: Vec<ConsentEvent> = events
         .into_iter()
-        .filter(|e| scope.is_none_or(|s| s.iter().any(|p| p.as_str() == e.purpose)))
+        .filter(|e| scope.covers(&e.purpose))
         .collect();
     let mut by_purpose: std::collections::BTreeMap<String, Vec<ConsentEvent>> =
         std::collections::BTreeMap::new();
@@ -416,41 +400,31 @@ pub async fn receipt(
     ctx: &RequestContext,
     event_id: &str,
 ) -> Result<serde_json::Value, ServiceError> {
-    let not_found = ServiceError::NotFound {
-        code: "consent.unknown_receipt",
-    };
+    require_ledger_caller(caller)?;
     if !event_id.starts_with("cev_") || event_id.len() > 64 {
-        return Err(not_found);
+        return Err(not_found_receipt());
     }
     let event = state
         .store
         .consent_event(event_id)
         .await?
-        .ok_or(not_found)?;
-    match caller {
-        Caller::Key {
-            role: Role::Officer,
-            ..
-        } => {
-            if !may_open(caller, &event.purpose) {
-                return refuse_ledger_read(
-                    state,
-                    caller,
-                    ctx,
-                    &event.subject,
-                    &event.id,
-                    Some(&event.purpose),
-                )
-                .await;
-            }
+        .ok_or_else(not_found_receipt)?;
+    match authorize::ledger(caller, &event.subject) {
+        Ok(scope) if scope.covers(&event.purpose) => {}
+        Ok(_) => {
+            return refuse_ledger_read(
+                state,
+                caller,
+                ctx,
+                &event.subject,
+                &event.id,
+                Some(&event.purpose),
+            )
+            .await;
         }
         // Another subject's receipt does not exist, as far as a subject can tell.
-        Caller::Subject { subject, .. } if subject.as_str() != event.subject => {
-            return Err(ServiceError::NotFound {
-                code: "consent.unknown_receipt",
-            });
-        }
-        _ => may_act_for(caller, &event.subject)?,
+        Err(_) if matches!(caller, Caller::Subject { .. }) => return Err(not_found_receipt()),
+        Err(e) => return Err(e),
     }
     ledger_read(state, caller, ctx, &event.subject, &event.id, None).await?;
     let definition = state
@@ -467,20 +441,22 @@ pub async fn receipt(
     Ok(baomi_consent::receipt::with_signatures(body, &signatures))
 }
 
-/// The purposes an officer may read subjects' consent histories under (`None`: not an
-/// officer, so not limited this way).
-fn officer_scope(caller: &Caller) -> Option<&[PurposeId]> {
-    match caller {
-        Caller::Key {
-            role: Role::Officer,
-            purposes,
-            ..
-        } => Some(purposes),
-        _ => None,
+fn not_found_receipt() -> ServiceError {
+    ServiceError::NotFound {
+        code: "consent.unknown_receipt",
     }
 }
 
-/// Refuses an officer's read of a subject's ledger outside its purposes, recording the
+/// Receipts are read by subject tokens and by service, officer and admin keys (checked
+/// before any look-up).
+fn require_ledger_caller(caller: &Caller) -> Result<(), ServiceError> {
+    match caller {
+        Caller::Subject { .. } => Ok(()),
+        Caller::Key { .. } => require_role(caller, &[Role::Service, Role::Officer, Role::Admin]),
+    }
+}
+
+/// Refuses a key's read of a subject's ledger outside its purposes, recording the
 /// refusal in the trail.
 async fn refuse_ledger_read<T>(
     state: &AppState,
@@ -498,10 +474,20 @@ async fn refuse_ledger_read<T>(
     Err(ServiceError::PurposeNotAllowed)
 }
 
-/// Whether `caller` may read subjects' consent histories under `purpose`: an officer only
-/// under a purpose it carries; an admin under any.
+/// Whether `caller` (an officer or an admin) may read subjects' consent histories under
+/// `purpose`: an officer only under a purpose it carries; an admin under any.
 pub fn may_open(caller: &Caller, purpose: &str) -> bool {
-    officer_scope(caller).is_none_or(|s| s.iter().any(|p| p.as_str() == purpose))
+    match caller {
+        Caller::Key {
+            role: Role::Officer,
+            grants,
+            ..
+        } => grants.holds(purpose),
+        Caller::Key {
+            role: Role::Admin, ..
+        } => true,
+        _ => false,
+    }
 }
 
 /// The audit event of a read of `subject`'s consent ledger (`target`: the whole ledger or
@@ -594,7 +580,11 @@ pub async fn decide(
     subject: &str,
     raw_purpose: &str,
 ) -> Result<Decision, ServiceError> {
-    let purpose = crate::service::vault::require_purpose(caller, raw_purpose)?;
+    require_role(caller, &[Role::Service])?;
+    let purpose = PurposeId::parse(raw_purpose).map_err(|e| ServiceError::invalid("purpose", e))?;
+    if !caller.grants().holds(purpose.as_str()) {
+        return Err(ServiceError::PurposeNotAllowed);
+    }
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
     let mut decisions = gate(state, &purpose, &[subject.as_str()]).await?;

@@ -38,6 +38,15 @@ pub enum ServiceError {
     /// The calling key does not hold the purpose it declared.
     #[error("the calling key may not use this purpose")]
     PurposeNotAllowed,
+    /// The caller's grants do not allow this (the code says what is missing, e.g.
+    /// `auth.view_not_granted`).
+    #[error("not granted: {code}")]
+    NotGranted {
+        /// Stable error code.
+        code: &'static str,
+        /// What is missing (never a value).
+        detail: String,
+    },
     /// The named thing does not exist; the code says what kind of thing.
     #[error("not found")]
     NotFound {

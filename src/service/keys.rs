@@ -1,12 +1,29 @@
-//! Managing API keys.
+//! Managing API keys and their grants.
+
+use std::collections::BTreeSet;
 
 use baomi_audit::AccessEvent;
 use baomi_consent::PurposeId;
 use secrecy::SecretString;
 
+use crate::auth::grant::{Grants, Permission, PurposeGrant, ViewKind, valid_masking_role};
 use crate::auth::{Role, api_key};
 use crate::service::{ServiceError, now};
-use crate::store::{ApiKeyRecord, KeyStore, RevokeOutcome};
+use crate::store::{ApiKeyRecord, KeyStore, RevokeOutcome, Store};
+
+/// What a key is to be granted, as asked (validated by [`grants`]).
+#[derive(Debug, Clone, Default)]
+pub struct GrantRequest {
+    /// Purposes granted with the masked view only (a shorthand for `purposes` entries
+    /// with `views: ["masked"]`).
+    pub purposes: Vec<String>,
+    /// Purposes with the views granted under each.
+    pub grants: Vec<(String, Vec<ViewKind>)>,
+    /// Permissions (service keys only).
+    pub permissions: Vec<Permission>,
+    /// Masking roles; the key's role name when empty.
+    pub masking_roles: Vec<String>,
+}
 
 /// What a new key should be.
 #[derive(Debug, Clone)]
@@ -15,16 +32,134 @@ pub struct NewKey {
     pub name: String,
     /// The role.
     pub role: Role,
-    /// Purposes: required for service keys (what they may act under); optional for officer
-    /// keys (the purposes whose subjects' consent histories and receipts they may read, none
-    /// without any); refused for admin keys.
-    pub purposes: Vec<String>,
+    /// Its grants: purposes (required for service keys; optional for officer keys, which
+    /// read the consent histories of those purposes; refused for admin keys), views,
+    /// permissions and masking roles.
+    pub grants: GrantRequest,
 }
 
 /// The longest key name accepted, in characters.
 pub const MAX_NAME_LEN: usize = 64;
 /// The most purposes one key may list.
 pub const MAX_PURPOSES: usize = 64;
+/// The most masking roles one key may list.
+pub const MAX_MASKING_ROLES: usize = 16;
+
+/// Validates what a key of `role` is to be granted.
+pub fn grants(role: Role, asked: &GrantRequest) -> Result<Grants, ServiceError> {
+    let mut purposes: Vec<PurposeGrant> = Vec::new();
+    let shorthand = asked
+        .purposes
+        .iter()
+        .map(|p| (p.clone(), vec![ViewKind::Masked]));
+    for (raw, views) in shorthand.chain(asked.grants.iter().cloned()) {
+        let purpose = PurposeId::parse(&raw).map_err(|e| ServiceError::invalid("purposes", e))?;
+        if views.is_empty() {
+            return Err(ServiceError::invalid(
+                "grants",
+                "a purpose's grant names at least one view",
+            ));
+        }
+        if purposes.iter().any(|g| g.purpose == purpose) {
+            return Err(ServiceError::invalid(
+                "purposes",
+                "a purpose is named more than once",
+            ));
+        }
+        purposes.push(PurposeGrant {
+            purpose,
+            views: views.into_iter().collect(),
+        });
+    }
+    purposes.sort_by(|a, b| a.purpose.cmp(&b.purpose));
+    match role {
+        Role::Service if purposes.is_empty() => {
+            return Err(ServiceError::invalid(
+                "purposes",
+                "a service key must list the purposes it may use",
+            ));
+        }
+        Role::Admin if !purposes.is_empty() => {
+            return Err(ServiceError::invalid(
+                "purposes",
+                "an admin key carries no purposes (service and officer keys do)",
+            ));
+        }
+        Role::Officer if purposes.iter().any(|g| g.views.contains(&ViewKind::Plain)) => {
+            return Err(ServiceError::invalid(
+                "grants",
+                "an officer key reads consent histories, never values: no plain view",
+            ));
+        }
+        _ => {}
+    }
+    if purposes.len() > MAX_PURPOSES {
+        return Err(ServiceError::invalid("purposes", "at most 64 purposes"));
+    }
+    if role != Role::Service && !asked.permissions.is_empty() {
+        return Err(ServiceError::invalid(
+            "permissions",
+            "only service keys hold permissions",
+        ));
+    }
+    let permissions: BTreeSet<Permission> = asked.permissions.iter().copied().collect();
+    let mut masking_roles = Vec::new();
+    for r in &asked.masking_roles {
+        if !valid_masking_role(r) {
+            return Err(ServiceError::invalid(
+                "masking_roles",
+                "a masking role is 1 to 64 ASCII letters, digits, '-' or '_'",
+            ));
+        }
+        if !masking_roles.contains(r) {
+            masking_roles.push(r.clone());
+        }
+    }
+    if masking_roles.len() > MAX_MASKING_ROLES {
+        return Err(ServiceError::invalid(
+            "masking_roles",
+            "at most 16 masking roles",
+        ));
+    }
+    if masking_roles.is_empty() {
+        masking_roles.push(role.as_str().to_owned());
+    }
+    Ok(Grants {
+        purposes,
+        permissions,
+        masking_roles,
+    })
+}
+
+/// Refuses grants that name a purpose that is not declared: a key holds declared purposes
+/// only.
+pub async fn require_declared(store: &dyn Store, grants: &Grants) -> Result<(), ServiceError> {
+    for id in grants.purpose_ids() {
+        if store.purpose(id.as_str()).await?.is_none() {
+            return Err(ServiceError::Rejected {
+                code: "keys.undeclared_purpose",
+                detail: "a purpose is not declared; declare it with PUT /v1/purposes/{id} \
+                         first"
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// The purposes of `key` that are not declared (now): it cannot use them until they are.
+pub async fn undeclared(
+    store: &dyn Store,
+    key: &ApiKeyRecord,
+) -> Result<Vec<String>, ServiceError> {
+    let mut out = Vec::new();
+    for id in key.grants.purpose_ids() {
+        if store.purpose(id.as_str()).await?.is_none() {
+            out.push(id.as_str().to_owned());
+        }
+    }
+    Ok(out)
+}
 
 /// Builds the record of a new key and its secret (shown once), validating `new`.
 pub fn prepare(
@@ -41,38 +176,13 @@ pub fn prepare(
             "must not contain control characters",
         ));
     }
-    let mut purposes = new
-        .purposes
-        .iter()
-        .map(|p| PurposeId::parse(p))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| ServiceError::invalid("purposes", e))?;
-    purposes.sort();
-    purposes.dedup();
-    match new.role {
-        Role::Service if purposes.is_empty() => {
-            return Err(ServiceError::invalid(
-                "purposes",
-                "a service key must list the purposes it may use",
-            ));
-        }
-        Role::Admin if !purposes.is_empty() => {
-            return Err(ServiceError::invalid(
-                "purposes",
-                "an admin key carries no purposes (service and officer keys do)",
-            ));
-        }
-        _ => {}
-    }
-    if purposes.len() > MAX_PURPOSES {
-        return Err(ServiceError::invalid("purposes", "at most 64 purposes"));
-    }
+    let grants = grants(new.role, &new.grants)?;
     let generated = api_key::generate().map_err(|e| ServiceError::Internal(e.to_string()))?;
     let record = ApiKeyRecord {
         id: generated.id,
         name: name.to_owned(),
         role: new.role,
-        purposes,
+        grants,
         secret_hash: generated.hash,
         created_at: now(),
         created_by: created_by.map(str::to_owned),
@@ -82,18 +192,52 @@ pub fn prepare(
 }
 
 /// Creates a key, recorded by the events `audit` makes for it (written with the key).
-/// `created_by` is the id of the admin key that asked, if any.
+/// `created_by` is the id of the admin key that asked, if any. Every purpose granted must
+/// be declared.
 #[tracing::instrument(skip_all)]
 pub async fn create(
-    store: &dyn KeyStore,
+    store: &dyn Store,
     new: &NewKey,
     created_by: Option<&str>,
     audit: impl FnOnce(&ApiKeyRecord) -> Vec<AccessEvent>,
 ) -> Result<(ApiKeyRecord, SecretString), ServiceError> {
     let (record, secret) = prepare(new, created_by)?;
+    require_declared(store, &record.grants).await?;
     store.insert_key(&record, &audit(&record)).await?;
     tracing::info!(key_id = %record.id, role = record.role.as_str(), "api key created");
     Ok((record, secret))
+}
+
+/// Replaces an active key's grants (its role stays), recorded by the events `audit` makes
+/// for the new record. The caller evicts the key from caches and tells the fleet.
+#[tracing::instrument(skip_all)]
+pub async fn set_grants(
+    store: &dyn Store,
+    id: &str,
+    asked: &GrantRequest,
+    audit: impl FnOnce(&ApiKeyRecord) -> Vec<AccessEvent>,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let not_found = || ServiceError::NotFound {
+        code: "keys.not_found",
+    };
+    if !is_key_id(id) {
+        return Err(not_found());
+    }
+    let key = store
+        .key(id)
+        .await?
+        .filter(|k| k.revoked_at.is_none())
+        .ok_or_else(not_found)?;
+    let record = ApiKeyRecord {
+        grants: grants(key.role, asked)?,
+        ..key
+    };
+    require_declared(store, &record.grants).await?;
+    if !store.set_key_grants(&record, &audit(&record)).await? {
+        return Err(not_found());
+    }
+    tracing::info!(key_id = %record.id, "api key grants changed");
+    Ok(record)
 }
 
 /// Every key, oldest first.

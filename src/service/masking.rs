@@ -166,16 +166,6 @@ pub async fn resolve(
     }
 }
 
-/// The role a rule is matched against: the platform's operator role when the caller
-/// named one, else the key's role.
-pub fn role_of<'a>(caller: &'a Caller, operator_role: Option<&'a str>) -> &'a str {
-    match (operator_role, caller) {
-        (Some(r), _) => r,
-        (None, Caller::Key { role, .. }) => role.as_str(),
-        (None, Caller::Subject { .. }) => "subject",
-    }
-}
-
 /// What to detect or mask.
 pub enum Input {
     /// Free text.
@@ -200,8 +190,8 @@ pub enum Output {
 pub struct MaskOptions {
     /// The policy's name (default: `default`, or the display defaults).
     pub policy: Option<String>,
-    /// The role to match rules against (default: the operator role the request declared,
-    /// else the key's role).
+    /// The role to match rules against: one of the key's masking roles (default: the
+    /// operator role the request declared, else the key's first masking role).
     pub role: Option<String>,
     /// The purpose to match rules against.
     pub purpose: Option<String>,
@@ -265,8 +255,9 @@ pub async fn mask(
     options: MaskOptions,
 ) -> Result<Output, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
+    let asked = options.role.as_deref().or(ctx.operator_role.as_deref());
+    let role = crate::service::authorize::masking_role(caller.grants(), asked)?;
     let policy = resolve(state, options.policy.as_deref()).await?;
-    let role = role_of(caller, options.role.as_deref()).to_owned();
 
     // The encrypt operator seals through the vault for the subject the data is about; only
     // service keys encrypt.
@@ -283,6 +274,9 @@ pub async fn mask(
             let mut event = audit::event(caller, ctx, Action::Store);
             event.subject = Some(subject.as_str().to_owned());
             Some(VaultSeal {
+                may_store: caller
+                    .grants()
+                    .permits(crate::auth::grant::Permission::StoreData),
                 state: state.clone(),
                 subject,
                 handle: tokio::runtime::Handle::current(),
@@ -325,6 +319,8 @@ pub async fn mask(
 /// default keyring, in the field of the value's type; `/v1/decrypt` opens them for keys
 /// that hold the purpose.
 struct VaultSeal {
+    /// Whether the caller may write stored data (which `tokenize` does).
+    may_store: bool,
     state: AppState,
     subject: baomi_vault::SubjectId,
     handle: tokio::runtime::Handle,
@@ -373,6 +369,9 @@ impl baomi_masking::Reversible for VaultSeal {
     /// `/v1/detokenize` exchanges back for keys that hold a purpose. Cards and mobile numbers
     /// get format-preserving tokens.
     fn tokenize(&self, pi_type: baomi_masking::PiType, value: &str) -> Result<String, String> {
+        if !self.may_store {
+            return Err("the calling key may not write stored data (store_data)".to_owned());
+        }
         let memo = (pi_type, value.to_owned());
         let mut tokens = self.tokens.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(token) = tokens.get(&memo) {
@@ -434,8 +433,8 @@ async fn run_blocking<T: Send + 'static>(
 }
 
 /// The masked view of a vault read: the policy the read names (or `default`), matched
-/// against the caller's role (the operator role it declared, else the key's role) and the
-/// read's purpose. A field is masked by the rule's operator for the field's name (as the
+/// against the masking role the read was authorised for (one of the key's) and the read's
+/// purpose. A field is masked by the rule's operator for the field's name (as the
 /// path `$.name`) or its type; anything the operator cannot do is masked whole, never shown.
 pub struct ViewMask {
     /// The rule that applies to this read's role and purpose, if any.
@@ -446,16 +445,15 @@ pub struct ViewMask {
 }
 
 impl ViewMask {
-    /// The view for a read by `caller` under `purpose`.
-    pub async fn for_read(
+    /// The view of a read under `purpose` for the masking role `role` (which the read's
+    /// authorisation chose from the key's grants).
+    pub async fn for_role(
         state: &AppState,
-        caller: &Caller,
-        ctx: &RequestContext,
         policy: Option<&str>,
+        role: &str,
         purpose: &str,
     ) -> Result<Self, ServiceError> {
         let policy = resolve(state, policy).await?;
-        let role = role_of(caller, ctx.operator_role.as_deref());
         let rule = policy
             .as_deref()
             .and_then(|p| p.rule_for(role, Some(purpose)))

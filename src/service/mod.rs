@@ -5,6 +5,7 @@ pub mod audit_alerts;
 pub mod audit_export;
 pub mod audit_log;
 pub mod authenticate;
+pub mod authorize;
 pub mod cluster;
 pub mod consent;
 pub mod erasure_journal;

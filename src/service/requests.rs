@@ -305,14 +305,15 @@ pub struct Export {
     pub requests: Vec<RightsRequest>,
 }
 
-/// Everything Baomi holds about the caller's subject, decrypted for them alone; the read
-/// is audited (their access log lists it, and the export includes that log).
+/// Everything Baomi holds about the caller's subject, decrypted for them alone, through a
+/// token whose issuer holds `self_service`; the read is audited and attributed to that
+/// issuer and its operator (their access log lists it, and the export includes that log).
 pub async fn export(
     state: &AppState,
     caller: &Caller,
     ctx: &RequestContext,
 ) -> Result<Export, ServiceError> {
-    let subject = require_subject(caller)?.clone();
+    let subject = crate::service::authorize::self_service(caller)?.clone();
     let read = state
         .vault
         .read_fields(&subject, None)

@@ -234,7 +234,7 @@ pub(crate) fn bootstrap_admin() -> Result<(crate::store::ApiKeyRecord, SecretStr
         &NewKey {
             name: "bootstrap admin".to_owned(),
             role: Role::Admin,
-            purposes: Vec::new(),
+            grants: keys::GrantRequest::default(),
         },
         None,
     )

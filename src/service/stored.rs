@@ -8,9 +8,10 @@ use baomi_vault::{FieldName, FieldWrite, SubjectId, TokenFormat};
 use zeroize::Zeroizing;
 
 use crate::app::AppState;
-use crate::auth::{Caller, Role};
-use crate::service::authenticate::require_role;
-use crate::service::vault::{ItemError, View, keyring_name, require_purpose, vault_error};
+use crate::auth::Caller;
+use crate::auth::grant::Permission;
+use crate::service::authorize::{self, ReadGrant};
+use crate::service::vault::{ItemError, View, ViewRequest, keyring_name, open_read, vault_error};
 use crate::service::{RequestContext, ServiceError, audit, consent, now};
 
 /// Most fields in one store request.
@@ -28,28 +29,25 @@ pub struct StoreRequest {
     pub format_preserving_tokens: bool,
 }
 
-/// Checks the purpose like `require_purpose`, and records a refusal in the trail before
-/// returning it: refused reads are part of the record as much as allowed ones.
-async fn purpose_or_audited_refusal(
+/// Authorises a read (see [`open_read`]), recording a refusal as one denied event of
+/// `action`, about `subject` when the read names one.
+async fn open(
     state: &AppState,
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,
+    view: &ViewRequest,
     action: Action,
     subject: Option<&str>,
-) -> Result<baomi_consent::PurposeId, ServiceError> {
-    match require_purpose(caller, purpose) {
-        Err(ServiceError::PurposeNotAllowed) => {
-            let mut event = audit::event(caller, ctx, action);
-            event.subject = subject
-                .and_then(|s| SubjectId::parse(s).ok())
-                .map(|s| s.as_str().to_owned());
-            let event = audit::denied(event, "auth.purpose_not_allowed");
-            audit::append(state.audit.as_ref(), &[event]).await?;
-            Err(ServiceError::PurposeNotAllowed)
-        }
-        other => other,
-    }
+) -> Result<(ReadGrant, View), ServiceError> {
+    open_read(state, caller, ctx, purpose, view, |code| {
+        let mut event = audit::event(caller, ctx, action);
+        event.subject = subject
+            .and_then(|s| SubjectId::parse(s).ok())
+            .map(|s| s.as_str().to_owned());
+        vec![audit::denied(event, code)]
+    })
+    .await
 }
 
 fn subject(raw: &str) -> Result<SubjectId, ServiceError> {
@@ -76,7 +74,7 @@ pub async fn put(
     subject_id: &str,
     request: StoreRequest,
 ) -> Result<BTreeMap<String, String>, ServiceError> {
-    require_role(caller, &[Role::Service])?;
+    authorize::permit(caller, Permission::StoreData)?;
     let subject = subject(subject_id)?;
     if request.fields.is_empty() || request.fields.len() > MAX_FIELDS {
         return Err(ServiceError::invalid(
@@ -141,11 +139,19 @@ pub async fn get(
     subject_id: &str,
     purpose: &str,
     fields: Option<&str>,
-    view_as: View,
+    view: &ViewRequest,
 ) -> Result<BTreeMap<String, FieldOut>, ServiceError> {
-    let purpose =
-        purpose_or_audited_refusal(state, caller, ctx, purpose, Action::Read, Some(subject_id))
-            .await?;
+    let (grant, view_as) = open(
+        state,
+        caller,
+        ctx,
+        purpose,
+        view,
+        Action::Read,
+        Some(subject_id),
+    )
+    .await?;
+    let purpose = grant.purpose.clone();
     let subject = subject(subject_id)?;
     let names = match fields {
         None => None,
@@ -169,11 +175,34 @@ pub async fn get(
         audit::append(state.audit.as_ref(), &[audit::denied(event, code)]).await?;
         return Err(ServiceError::ConsentDenied { code });
     }
-    let read = state
+    // Fields outside the purpose's categories are refused each on its own: named ones
+    // with their code, and unnamed ones are not read at all.
+    let refused: Vec<FieldName> = names
+        .iter()
+        .flatten()
+        .filter(|n| !grant.covers(n))
+        .cloned()
+        .collect();
+    let read: Vec<_> = state
         .vault
         .read_fields(&subject, names.as_deref())
         .await
-        .map_err(erased_or)?;
+        .map_err(erased_or)?
+        .into_iter()
+        .filter(|r| grant.covers(&r.field))
+        .collect();
+    if !refused.is_empty() {
+        let mut event = audit::event(caller, ctx, Action::Read);
+        event.subject = Some(subject.as_str().to_owned());
+        event.purpose = Some(purpose.as_str().to_owned());
+        event.fields = refused.iter().map(|f| f.as_str().to_owned()).collect();
+        event.count = u32::try_from(refused.len()).unwrap_or(u32::MAX);
+        audit::append(
+            state.audit.as_ref(),
+            &[audit::denied(event, authorize::FIELD_NOT_GRANTED)],
+        )
+        .await?;
+    }
     let mut event = audit::event(caller, ctx, Action::Read);
     event.subject = Some(subject.as_str().to_owned());
     event.purpose = Some(purpose.as_str().to_owned());
@@ -192,6 +221,15 @@ pub async fn get(
             FieldOut {
                 token: r.token,
                 value,
+            },
+        );
+    }
+    for field in refused {
+        out.insert(
+            field.as_str().to_owned(),
+            FieldOut {
+                token: String::new(),
+                value: Err(authorize::field_not_granted()),
             },
         );
     }
@@ -214,11 +252,12 @@ pub async fn detokenize(
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,
-    view_as: View,
+    view: &ViewRequest,
     tokens: &[String],
 ) -> Result<Vec<Result<Detokenized, ItemError>>, ServiceError> {
-    let purpose =
-        purpose_or_audited_refusal(state, caller, ctx, purpose, Action::Detokenize, None).await?;
+    let (grant, view_as) =
+        open(state, caller, ctx, purpose, view, Action::Detokenize, None).await?;
+    let purpose = grant.purpose.clone();
     if tokens.is_empty() || tokens.len() > state.limits.max_batch_items {
         return Err(ServiceError::invalid(
             "tokens",
@@ -250,15 +289,20 @@ pub async fn detokenize(
         out.push(match r {
             Err(e) => Err(e),
             Ok((subject, field, plain)) => {
-                let refused = consents
-                    .get(subject.as_str())
-                    .filter(|d| !d.reason.allows())
-                    .map(|d| d.reason.code());
+                let refused = if grant.covers(&field) {
+                    consents
+                        .get(subject.as_str())
+                        .filter(|d| !d.reason.allows())
+                        .map(|d| d.reason.code())
+                } else {
+                    Some(authorize::FIELD_NOT_GRANTED)
+                };
                 by_subject
                     .entry((subject.as_str().to_owned(), refused))
                     .or_default()
                     .push(field.as_str().to_owned());
                 match refused {
+                    Some(authorize::FIELD_NOT_GRANTED) => Err(authorize::field_not_granted()),
                     Some(code) => Err(ItemError {
                         code,
                         detail: "the subject's consent does not allow this purpose".to_owned(),
@@ -302,9 +346,22 @@ pub async fn search(
     field: &str,
     value: &str,
 ) -> Result<Vec<String>, ServiceError> {
-    let purpose =
-        purpose_or_audited_refusal(state, caller, ctx, purpose, Action::Search, None).await?;
+    // A search shows no value: the masked view is enough to search.
+    let view = ViewRequest::default();
+    let (grant, _) = open(state, caller, ctx, purpose, &view, Action::Search, None).await?;
+    let purpose = grant.purpose.clone();
     let field = FieldName::parse(field).map_err(|e| ServiceError::invalid("field", e))?;
+    if !grant.covers(&field) {
+        let mut event = audit::event(caller, ctx, Action::Search);
+        event.fields = vec![field.as_str().to_owned()];
+        event.purpose = Some(purpose.as_str().to_owned());
+        let event = audit::denied(event, authorize::FIELD_NOT_GRANTED);
+        audit::append(state.audit.as_ref(), &[event]).await?;
+        return Err(ServiceError::NotGranted {
+            code: authorize::FIELD_NOT_GRANTED,
+            detail: "this field is not among the PI categories of the purpose".to_owned(),
+        });
+    }
     let keyring = keyring_name(keyring)?;
     let found = state
         .vault

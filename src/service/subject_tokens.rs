@@ -3,21 +3,28 @@
 use baomi_vault::SubjectId;
 use secrecy::SecretString;
 
+use baomi_audit::Action;
+
 use crate::app::AppState;
+use crate::auth::grant::Permission;
 use crate::auth::subject_token::{Claims, TokenError};
 use crate::auth::{Caller, Role};
 use crate::service::authenticate::require_role;
-use crate::service::{ServiceError, now};
+use crate::service::{RequestContext, ServiceError, audit, authorize, now};
 
-/// Mints a token for `subject`, valid for `ttl` seconds (the configured default if `None`).
+/// Mints a token for `subject`, valid for `ttl` seconds (the configured default if `None`),
+/// for a service key holding `mint_subject_tokens`. The token carries the request's
+/// operator; minting is an audit event (issuer key, operator, subject, token id, lifetime)
+/// written before the token is returned.
 #[tracing::instrument(skip_all)]
 pub async fn mint(
     state: &AppState,
     caller: &Caller,
+    ctx: &RequestContext,
     subject: &str,
     ttl: Option<u64>,
 ) -> Result<(SecretString, Claims), ServiceError> {
-    require_role(caller, &[Role::Service])?;
+    authorize::permit(caller, Permission::MintSubjectTokens)?;
     let Caller::Key { id, .. } = caller else {
         return Err(ServiceError::Internal(
             "service caller without key".to_owned(),
@@ -35,10 +42,16 @@ pub async fn mint(
         ));
     }
     let ttl = i64::try_from(ttl).map_err(|_| ServiceError::invalid("ttl_seconds", "too large"))?;
-    state
+    let operator = ctx.operator.as_ref().map(|o| o.as_str());
+    let (token, claims) = state
         .tokens
-        .mint(&subject, id, now(), ttl)
-        .map_err(|e| ServiceError::Internal(e.to_string()))
+        .mint(&subject, id, operator, now(), ttl)
+        .map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut event = audit::about(caller, ctx, Action::TokenMint, &claims.jti);
+    event.subject = Some(subject.as_str().to_owned());
+    event.fields = vec![format!("ttl_seconds:{ttl}")];
+    audit::append(state.audit.as_ref(), &[event]).await?;
+    Ok((token, claims))
 }
 
 /// Revokes a subject token. A service key may revoke the tokens it minted; an admin key any.

@@ -9,9 +9,12 @@ use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 
 use crate::app::AppState;
+use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::{Caller, Role};
 use crate::service::authenticate::require_role;
+use crate::service::authorize::{self, ReadGrant};
 use crate::service::cluster::Kind;
+use crate::service::masking::ViewMask;
 use crate::service::{RequestContext, ServiceError, now};
 use crate::service::{audit, consent};
 
@@ -53,7 +56,7 @@ pub enum View {
     /// The value as stored.
     Plain,
     /// The value masked under the caller's masking policy (see
-    /// [`ViewMask`](crate::service::masking::ViewMask)).
+    /// [`ViewMask`]).
     Masked(std::sync::Arc<crate::service::masking::ViewMask>),
 }
 
@@ -148,39 +151,143 @@ fn parse_target(subject: &str, field: &str) -> Result<(SubjectId, FieldName), It
     Ok((subject, field))
 }
 
-/// Checks that a service key may use `purpose`.
-pub fn require_purpose(caller: &Caller, purpose: &str) -> Result<PurposeId, ServiceError> {
-    require_role(caller, &[Role::Service])?;
-    let purpose = PurposeId::parse(purpose).map_err(|e| ServiceError::invalid("purpose", e))?;
-    match caller {
-        Caller::Key { purposes, .. } if purposes.contains(&purpose) => Ok(purpose),
-        _ => Err(ServiceError::PurposeNotAllowed),
+/// A view asked for: its kind, and the masking policy of a masked view.
+#[derive(Debug, Clone, Default)]
+pub struct ViewRequest {
+    /// Masked (the default) or plain.
+    pub kind: Option<ViewKind>,
+    /// The masking policy (`default`, else the display defaults, when absent).
+    pub policy: Option<String>,
+}
+
+impl ViewRequest {
+    /// The kind asked for: masked unless plain was.
+    pub fn kind(&self) -> ViewKind {
+        self.kind.unwrap_or(ViewKind::Masked)
     }
 }
 
-/// Encrypts a batch of values under `keyring` (the default keyring if `None`).
+/// Authorises a read of PI under `purpose` in the view asked for, and builds that view.
+/// A refusal is recorded in the trail before it is returned, with the events `refused`
+/// makes for its code: refused reads are part of the record as much as allowed ones.
+pub async fn open_read(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    purpose: &str,
+    view: &ViewRequest,
+    refused: impl FnOnce(&'static str) -> Vec<AccessEvent>,
+) -> Result<(ReadGrant, View), ServiceError> {
+    let asked_role = ctx.operator_role.as_deref();
+    let grant = match authorize::read(state, caller, purpose, view.kind(), asked_role).await {
+        Ok(grant) => grant,
+        Err(e) => {
+            if let Some(code) = authorize::refusal_code(&e) {
+                let named = PurposeId::parse(purpose).ok();
+                let mut events = refused(code);
+                for event in &mut events {
+                    event.purpose = named.as_ref().map(|p| p.as_str().to_owned());
+                }
+                audit::append(state.audit.as_ref(), &events).await?;
+            }
+            return Err(e);
+        }
+    };
+    let shown = match view.kind() {
+        ViewKind::Plain => View::Plain,
+        ViewKind::Masked => View::Masked(std::sync::Arc::new(
+            ViewMask::for_role(
+                state,
+                view.policy.as_deref(),
+                &grant.masking_role,
+                grant.purpose.as_str(),
+            )
+            .await?,
+        )),
+    };
+    Ok((grant, shown))
+}
+
+/// Encrypts a batch of values under `keyring` (the default keyring if `None`). A
+/// deterministic keyring encrypts only under a purpose whose plain view the key holds: its
+/// ciphertexts tell equal values apart, so encrypting a guess and comparing is as good as
+/// reading. Each call is one audit event (fields and counts, never values).
 #[tracing::instrument(skip_all, fields(items = items.len()))]
 pub async fn encrypt(
     state: &AppState,
     caller: &Caller,
+    ctx: &RequestContext,
     keyring: Option<&str>,
+    purpose: Option<&str>,
     items: Vec<EncryptItem>,
 ) -> Result<Vec<ItemResult<String>>, ServiceError> {
     require_role(caller, &[Role::Service])?;
     check_batch(state, items.len())?;
     let keyring = keyring_name(keyring)?;
+    let suite = state
+        .vault
+        .current_suite(&keyring)
+        .await
+        .map_err(vault_error)?;
+    let mut event = audit::about(
+        caller,
+        ctx,
+        Action::Encrypt,
+        &format!("keyring:{}", keyring.as_str()),
+    );
+    let scope = match (purpose, suite.is_deterministic()) {
+        (None, false) => None,
+        (None, true) => {
+            return Err(ServiceError::invalid(
+                "purpose",
+                "a deterministic keyring encrypts only under a purpose whose plain view the key \
+                 holds",
+            ));
+        }
+        (Some(p), deterministic) => {
+            let view = if deterministic {
+                ViewKind::Plain
+            } else {
+                ViewKind::Masked
+            };
+            match authorize::read(state, caller, p, view, None).await {
+                Ok(grant) => Some(grant),
+                Err(e) => {
+                    if let Some(code) = authorize::refusal_code(&e) {
+                        event.purpose = PurposeId::parse(p).ok().map(|p| p.as_str().to_owned());
+                        let event = audit::denied(event, code);
+                        audit::append(state.audit.as_ref(), &[event]).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+    };
     let at = now();
-    let mut trail = Trail::default();
     let mut out = Vec::with_capacity(items.len());
+    let mut subjects = std::collections::BTreeSet::new();
+    let mut fields = Vec::new();
     for item in &items {
         out.push(match parse_target(&item.subject_id, &item.field) {
             Err(e) => Err(e),
+            Ok((_, field)) if scope.as_ref().is_some_and(|g| !g.covers(&field)) => {
+                Err(authorize::field_not_granted())
+            }
             Ok((subject, field)) => {
                 let r = state
                     .vault
                     .encrypt(&keyring, &subject, &field, &item.value, at)
                     .await;
-                trail.record(&subject, &field, r)?
+                match r {
+                    Ok(c) => {
+                        if !fields.iter().any(|f: &String| f == field.as_str()) {
+                            fields.push(field.as_str().to_owned());
+                        }
+                        subjects.insert(subject.as_str().to_owned());
+                        Ok(c)
+                    }
+                    Err(e) => Err(item_error(e)?),
+                }
             }
         });
     }
@@ -191,6 +298,13 @@ pub async fn encrypt(
     {
         return Err(vault_error(baomi_vault::Error::UnknownKeyring));
     }
+    event.purpose = scope.map(|g| g.purpose.as_str().to_owned());
+    event.fields = fields;
+    event.count = u32::try_from(out.iter().filter(|r| r.is_ok()).count()).unwrap_or(u32::MAX);
+    if subjects.len() == 1 {
+        event.subject = subjects.pop_first();
+    }
+    audit::append(state.audit.as_ref(), &[event]).await?;
     Ok(out)
 }
 
@@ -210,26 +324,21 @@ pub async fn decrypt(
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,
-    view: View,
+    view: &ViewRequest,
     items: Vec<CiphertextItem>,
 ) -> Result<Vec<ItemResult<Zeroizing<String>>>, ServiceError> {
     check_batch(state, items.len())?;
-    let purpose = match require_purpose(caller, purpose) {
-        Ok(p) => p,
-        Err(ServiceError::PurposeNotAllowed) => {
-            // A refused read is as much a part of the trail as an allowed one.
-            let mut trail = Trail::default();
-            for item in &items {
-                if let Ok((subject, field)) = parse_target(&item.subject_id, &item.field) {
-                    trail.note(&subject, &field, Some("auth.purpose_not_allowed"));
-                }
+    let (grant, view) = open_read(state, caller, ctx, purpose, view, |code| {
+        let mut trail = Trail::default();
+        for item in &items {
+            if let Ok((subject, field)) = parse_target(&item.subject_id, &item.field) {
+                trail.note(&subject, &field, Some(code));
             }
-            let events = trail.events(caller, ctx, Action::Decrypt, None);
-            audit::append(state.audit.as_ref(), &events).await?;
-            return Err(ServiceError::PurposeNotAllowed);
         }
-        Err(e) => return Err(e),
-    };
+        trail.events(caller, ctx, Action::Decrypt, None)
+    })
+    .await?;
+    let purpose = grant.purpose.clone();
     let subjects: std::collections::BTreeSet<&str> =
         items.iter().map(|i| i.subject_id.as_str()).collect();
     let subjects: Vec<&str> = subjects.into_iter().collect();
@@ -239,6 +348,10 @@ pub async fn decrypt(
     for item in &items {
         out.push(match parse_target(&item.subject_id, &item.field) {
             Err(e) => Err(e),
+            Ok((subject, field)) if !grant.covers(&field) => {
+                trail.note(&subject, &field, Some(authorize::FIELD_NOT_GRANTED));
+                Err(authorize::field_not_granted())
+            }
             Ok((subject, field)) => match consents
                 .get(subject.as_str())
                 .filter(|d| !d.reason.allows())
@@ -352,8 +465,31 @@ pub async fn erase(
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
+    tombstone: bool,
 ) -> Result<ErasureReceipt, ServiceError> {
-    require_role(caller, &[Role::Service, Role::Admin])?;
+    if !matches!(
+        caller,
+        Caller::Key {
+            role: Role::Admin,
+            ..
+        }
+    ) {
+        authorize::permit(caller, Permission::EraseSubjects)?;
+    }
+    let parsed = SubjectId::parse(subject).map_err(|e| ServiceError::invalid("subject_id", e))?;
+    // Erasing a subject Baomi knows nothing of would leave a tombstone that refuses that
+    // subject's data forever: only on purpose.
+    if !tombstone
+        && !state
+            .vault
+            .knows_subject(&parsed)
+            .await
+            .map_err(vault_error)?
+    {
+        return Err(ServiceError::NotFound {
+            code: "vault.unknown_subject",
+        });
+    }
     erase_subject(state, caller, ctx, subject).await
 }
 

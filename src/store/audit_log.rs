@@ -45,7 +45,7 @@ pub struct EventRow {
     pub action: String,
     /// Whose data.
     pub subject: Option<String>,
-    /// The key or token that acted.
+    /// The key accountable: the key that acted, or that minted the subject token that did.
     pub actor: Option<String>,
     /// The platform's staff member.
     pub operator: Option<String>,
@@ -64,7 +64,7 @@ impl EventRow {
             at_ms: e.at_ms,
             action: e.action.as_str().to_owned(),
             subject: e.subject.clone(),
-            actor: Some(e.actor.id.clone()),
+            actor: Some(e.accountable().to_owned()),
             operator: e.operator.clone(),
             purpose: e.purpose.clone(),
             outcome: Some(e.outcome.label().to_owned()),

@@ -76,8 +76,8 @@ macro_rules! impl_common_store {
                 id: &str,
             ) -> Result<Option<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
                 let row: Option<$crate::store::records::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, name, role, purposes, secret_hash, created_at, created_by, \
-                     revoked_at FROM api_keys WHERE id = $1",
+                    "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
+                     created_by, revoked_at FROM api_keys WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -89,8 +89,8 @@ macro_rules! impl_common_store {
                 &self,
             ) -> Result<Vec<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::records::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, name, role, purposes, secret_hash, created_at, created_by, \
-                     revoked_at FROM api_keys ORDER BY created_at, id",
+                    "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
+                     created_by, revoked_at FROM api_keys ORDER BY created_at, id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -104,6 +104,30 @@ macro_rules! impl_common_store {
                 audit: &[baomi_audit::AccessEvent],
             ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
                 self.revoke_key_atomic(id, now, audit).await
+            }
+
+            async fn set_key_grants(
+                &self,
+                key: &$crate::store::ApiKeyRecord,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<bool, $crate::store::StoreError> {
+                let row = $crate::store::records::ApiKeyRow::from_record(key)?;
+                let mut tx = self.pool.begin().await?;
+                let changed = sqlx::query(
+                    "UPDATE api_keys SET purposes = $2, grants = $3 \
+                     WHERE id = $1 AND revoked_at IS NULL",
+                )
+                .bind(row.id)
+                .bind(row.purposes)
+                .bind(row.grants)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if changed == 0 {
+                    return Ok(false);
+                }
+                commit_change(tx, audit).await?;
+                Ok(true)
             }
 
             async fn revoke_subject_token(
@@ -150,15 +174,16 @@ macro_rules! impl_common_store {
         where
             E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Backend>::Db>,
         {
-            let row = $crate::store::records::ApiKeyRow::from_record(key);
+            let row = $crate::store::records::ApiKeyRow::from_record(key)?;
             sqlx::query(
-                "INSERT INTO api_keys (id, name, role, purposes, secret_hash, created_at, \
-                 created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO api_keys (id, name, role, purposes, grants, secret_hash, \
+                 created_at, created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(row.id)
             .bind(row.name)
             .bind(row.role)
             .bind(row.purposes)
+            .bind(row.grants)
             .bind(row.secret_hash)
             .bind(row.created_at)
             .bind(row.created_by)

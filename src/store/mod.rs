@@ -99,6 +99,14 @@ pub trait KeyStore: Send + Sync {
         audit: &[baomi_audit::AccessEvent],
     ) -> Result<RevokeOutcome, StoreError>;
 
+    /// Replaces an active key's purposes and grants with `key`'s, with the events that
+    /// record the change; `false` (nothing written) if no active key has its id.
+    async fn set_key_grants(
+        &self,
+        key: &ApiKeyRecord,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<bool, StoreError>;
+
     /// Records that a subject token is revoked (idempotent).
     async fn revoke_subject_token(
         &self,

@@ -4,6 +4,7 @@ use baomi_consent::PurposeId;
 
 use super::StoreError;
 use crate::auth::Role;
+use crate::auth::grant::Grants;
 
 /// An API key as stored: never its secret, only the secret's SHA-256.
 #[derive(Clone, PartialEq, Eq)]
@@ -14,9 +15,9 @@ pub struct ApiKeyRecord {
     pub name: String,
     /// What the key may do.
     pub role: Role,
-    /// The purposes a service key may act under, or whose subjects' consent histories an
-    /// officer key may read (empty for admin keys).
-    pub purposes: Vec<PurposeId>,
+    /// Its grants: the purposes a service key may act under (or whose subjects' consent
+    /// histories an officer key may read) with their views, permissions, masking roles.
+    pub grants: Grants,
     /// SHA-256 of the secret.
     pub secret_hash: [u8; 32],
     /// Unix seconds.
@@ -57,6 +58,7 @@ pub(super) struct ApiKeyRow {
     pub name: String,
     pub role: String,
     pub purposes: String,
+    pub grants: Option<String>,
     pub secret_hash: Vec<u8>,
     pub created_at: i64,
     pub created_by: Option<String>,
@@ -64,18 +66,22 @@ pub(super) struct ApiKeyRow {
 }
 
 impl ApiKeyRow {
-    pub fn from_record(key: &ApiKeyRecord) -> Self {
-        let purposes: Vec<&str> = key.purposes.iter().map(PurposeId::as_str).collect();
-        Self {
+    pub fn from_record(key: &ApiKeyRecord) -> Result<Self, StoreError> {
+        let purposes: Vec<&str> = key.grants.purpose_ids().map(PurposeId::as_str).collect();
+        Ok(Self {
             id: key.id.clone(),
             name: key.name.clone(),
             role: key.role.as_str().to_owned(),
             purposes: serde_json::Value::from(purposes).to_string(),
+            grants: Some(
+                serde_json::to_string(&key.grants)
+                    .map_err(|_| StoreError::Corrupt("api key grants"))?,
+            ),
             secret_hash: key.secret_hash.to_vec(),
             created_at: key.created_at,
             created_by: key.created_by.clone(),
             revoked_at: key.revoked_at,
-        }
+        })
     }
 
     pub fn into_record(self) -> Result<ApiKeyRecord, StoreError> {
@@ -87,6 +93,12 @@ impl ApiKeyRow {
             .map(|p| PurposeId::parse(p))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|_| StoreError::Corrupt("api key purposes"))?;
+        let grants = match &self.grants {
+            None => Grants::legacy(role, &purposes),
+            Some(text) => {
+                serde_json::from_str(text).map_err(|_| StoreError::Corrupt("api key grants"))?
+            }
+        };
         let secret_hash = self
             .secret_hash
             .try_into()
@@ -95,7 +107,7 @@ impl ApiKeyRow {
             id: self.id,
             name: self.name,
             role,
-            purposes,
+            grants,
             secret_hash,
             created_at: self.created_at,
             created_by: self.created_by,

@@ -38,7 +38,14 @@ async fn every_state_change_is_one_event_with_its_fields() {
     let created = events(&app, "key_create").await;
     assert_eq!(created.len(), 1, "{created:?}");
     assert_eq!(created[0]["target"], key_id);
-    assert_eq!(created[0]["fields"], json!(["role:service"]));
+    // The grants, by name: role, purposes with views, permissions, masking roles.
+    let fields = created[0]["fields"].as_array().unwrap();
+    assert_eq!(fields[0], "role:service");
+    assert_eq!(fields[1], "purpose:kyc:masked+plain");
+    assert!(
+        fields.contains(&json!("permission:erase_subjects")),
+        "{fields:?}"
+    );
     assert_eq!(created[0]["actor"]["role"], "admin");
 
     assert_eq!(put_data(&app, &key, "alice").await.status, 200);

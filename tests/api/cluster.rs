@@ -352,7 +352,7 @@ async fn officer_queries_read_from_the_replica() {
     assert!(items > 0);
     assert_eq!(
         app.db
-            .count("SELECT COUNT(*) FROM audit_events WHERE subject = 'only-on-primary'")
+            .count("SELECT COUNT(*) FROM audit_events WHERE subject = 'only-on-primary' AND action = 'decrypt'")
             .await,
         1,
         "the read is audited on the primary"

@@ -73,10 +73,10 @@ async fn last_decrypt_event(app: &TestApp, subject: &str) -> Value {
 #[tokio::test]
 async fn purposes_are_versioned_and_material_changes_need_fresh_consent() {
     let app = spawn_app().await;
-    let (_, key) = app.create_key("service", &["marketing"]).await;
     let created = put_purpose(&app, "marketing", marketing(mobile_category())).await;
     assert_eq!(created.status, 200, "{}", created.text);
     assert_eq!(created.json()["version"], 1);
+    let (_, key) = app.create_key("service", &["marketing"]).await;
 
     // Wording only: a new version, consents stand.
     let mut reworded = marketing(mobile_category());
@@ -245,7 +245,8 @@ async fn a_withdrawal_refuses_the_very_next_read_and_both_are_audited() {
         )
         .await
         .json();
-    assert_eq!(d["reason"], "purpose_not_declared");
+    // `kyc` is declared on a contract basis (a key holds declared purposes only).
+    assert_eq!(d["reason"], "other_legal_basis");
 
     // Withdrawing again, or what was never given, is a conflict; the ledger holds it all.
     app.call(
@@ -743,7 +744,7 @@ async fn a_deterministic_ciphertext_cannot_borrow_another_subjects_consent() {
     grant(&app, &key, "bob", sms_grant()).await;
     // Alice never consented; her deterministic ciphertext is not bound to her.
     let c = app
-        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "items": [{"subject_id": "alice", "field": "mobile", "value": "13800138000"}]}))
+        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "purpose": "marketing", "items": [{"subject_id": "alice", "field": "mobile", "value": "13800138000"}]}))
         .await
         .json()["items"][0]["ciphertext"]
         .as_str()

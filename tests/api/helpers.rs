@@ -342,21 +342,59 @@ impl TestApp {
         self.call(Method::POST, path, bearer, Some(body)).await
     }
 
-    /// Creates a key with the admin key; returns (id, secret).
+    /// Creates a key with the admin key; returns (id, secret). A service key gets every
+    /// permission and both views under each purpose, and the masking roles the tests use;
+    /// each purpose not yet declared is declared first (contract basis, every built-in PI
+    /// type as a category). Tests of least privilege make their keys with [`Self::create_key_with`].
     pub async fn create_key(&self, role: &str, purposes: &[&str]) -> (String, String) {
-        let reply = self
-            .post(
-                "/v1/keys",
-                Some(&self.admin_key),
-                json!({"name": format!("{role} key"), "role": role, "purposes": purposes}),
-            )
-            .await;
+        for p in purposes {
+            self.declare_purpose_if_missing(p).await;
+        }
+        let body = if role == "service" {
+            json!({
+                "name": "service key",
+                "role": role,
+                "grants": purposes
+                    .iter()
+                    .map(|p| json!({"purpose": p, "views": ["masked", "plain"]}))
+                    .collect::<Vec<_>>(),
+                "permissions": ALL_PERMISSIONS,
+                "masking_roles": ["service", "cs_agent", "analyst", "auditor"],
+            })
+        } else {
+            json!({"name": format!("{role} key"), "role": role, "purposes": purposes})
+        };
+        self.create_key_with(body).await
+    }
+
+    /// Creates a key from a whole `POST /v1/keys` body; returns (id, secret).
+    pub async fn create_key_with(&self, body: Value) -> (String, String) {
+        let reply = self.post("/v1/keys", Some(&self.admin_key), body).await;
         assert_eq!(reply.status, 201, "{}", reply.text);
         let body = reply.json();
         (
             body["id"].as_str().unwrap().to_owned(),
             body["secret"].as_str().unwrap().to_owned(),
         )
+    }
+
+    /// Declares `purpose` (contract basis, every built-in PI type) unless it is declared.
+    pub async fn declare_purpose_if_missing(&self, purpose: &str) {
+        let listed = self.get("/v1/purposes", Some(&self.admin_key)).await.json();
+        let known = listed["purposes"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["id"] == purpose));
+        if !known {
+            let r = self
+                .call(
+                    Method::PUT,
+                    &format!("/v1/purposes/{purpose}"),
+                    Some(&self.admin_key),
+                    Some(contract_purpose()),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
     }
 
     /// Mints a subject token with a service key; returns the whole reply body.
@@ -371,6 +409,42 @@ impl TestApp {
         assert_eq!(reply.status, 201, "{}", reply.text);
         reply.json()
     }
+}
+
+/// Every permission a service key can hold.
+pub const ALL_PERMISSIONS: [&str; 5] = [
+    "store_data",
+    "erase_subjects",
+    "mint_subject_tokens",
+    "record_consent",
+    "self_service",
+];
+
+/// Every built-in PI type, as purpose categories.
+pub const ALL_CATEGORIES: [&str; 10] = [
+    "id_number",
+    "mobile",
+    "landline",
+    "bank_card",
+    "name",
+    "email",
+    "address",
+    "passport",
+    "birth_date",
+    "text",
+];
+
+/// A purpose on a contract basis (no consent asked) that covers every built-in PI type.
+pub fn contract_purpose() -> Value {
+    json!({
+        "description": "a purpose of the tests",
+        "legal_basis": "contract",
+        "categories": ALL_CATEGORIES
+            .iter()
+            .map(|c| json!({"name": c, "sensitive": false, "level": "C2"}))
+            .collect::<Vec<_>>(),
+        "retention_days": 365,
+    })
 }
 
 /// Sends a request and reads the whole response.

@@ -16,6 +16,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/keys"),
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{id}"),
+    ("put", "/v1/keys/{id}/grants"),
     ("post", "/v1/subject-tokens"),
     ("post", "/v1/subject-tokens/revoke"),
     ("get", "/v1/me"),

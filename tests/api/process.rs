@@ -153,6 +153,19 @@ async fn post(base: &str, path: &str, key: &str, body: serde_json::Value) -> cra
     .await
 }
 
+/// Declares the purpose `kyc` (contract basis, every built-in PI type): a key holds declared
+/// purposes only.
+async fn declare_kyc(base: &str, admin: &str) {
+    let r = send(
+        reqwest::Client::new()
+            .put(format!("{base}/v1/purposes/kyc"))
+            .bearer_auth(admin)
+            .json(&crate::helpers::contract_purpose()),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+}
+
 async fn get(base: &str, path: &str, key: Option<&str>) -> crate::helpers::Reply {
     let mut req = reqwest::Client::new().get(format!("{base}{path}"));
     if let Some(k) = key {
@@ -171,11 +184,13 @@ async fn starts_on_an_empty_directory_and_restarts_with_its_state() {
     assert_eq!(openapi.status, 200);
     assert!(openapi.json()["paths"]["/v1/keys"].is_object());
     let admin = first.bootstrap_key().expect("bootstrap key on stderr");
+    declare_kyc(&first.base, &admin).await;
     let created = post(
         &first.base,
         "/v1/keys",
         &admin,
-        json!({"name": "svc", "role": "service", "purposes": ["kyc"]}),
+        json!({"name": "svc", "role": "service", "purposes": ["kyc"],
+            "permissions": ["mint_subject_tokens"]}),
     )
     .await;
     assert_eq!(created.status, 201);
@@ -345,11 +360,14 @@ async fn logs_never_contain_secrets_or_personal_information() {
     let admin = server.bootstrap_key().unwrap();
     let client = reqwest::Client::new();
 
+    declare_kyc(&base, &admin).await;
     let service = post(
         &base,
         "/v1/keys",
         &admin,
-        json!({"name": "svc", "role": "service", "purposes": ["kyc"]}),
+        json!({"name": "svc", "role": "service",
+            "grants": [{"purpose": "kyc", "views": ["masked", "plain"]}],
+            "permissions": ["mint_subject_tokens", "record_consent"]}),
     )
     .await
     .json()["secret"]

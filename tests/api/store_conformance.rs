@@ -20,7 +20,10 @@ fn key(role: Role, purposes: &[&str]) -> ApiKeyRecord {
     let new = NewKey {
         name: format!("{} key", role.as_str()),
         role,
-        purposes: purposes.iter().map(|p| (*p).to_owned()).collect(),
+        grants: baomi::service::keys::GrantRequest {
+            purposes: purposes.iter().map(|p| (*p).to_owned()).collect(),
+            ..Default::default()
+        },
     };
     prepare(&new, None).unwrap().0
 }
@@ -465,4 +468,32 @@ async fn ledger_events_and_requests_written_before_the_upgrade_still_count() {
         "the ledger is append-only again"
     );
     assert!(db.try_execute("DELETE FROM consent_events").await.is_err());
+}
+
+#[tokio::test]
+async fn key_grants_round_trip_and_change_only_on_active_keys() {
+    use baomi::auth::grant::{Permission, ViewKind};
+    let (store, _db) = open().await;
+    let mut record = key(Role::Service, &["loans"]);
+    store.insert_key(&record, &[]).await.unwrap();
+    let read = store.key(&record.id).await.unwrap().unwrap();
+    assert_eq!(read.grants, record.grants);
+    assert!(!read.grants.purposes[0].views.contains(&ViewKind::Plain));
+    record.grants.permissions.insert(Permission::EraseSubjects);
+    record.grants.purposes[0].views.insert(ViewKind::Plain);
+    assert!(store.set_key_grants(&record, &[]).await.unwrap());
+    assert_eq!(
+        store.key(&record.id).await.unwrap().unwrap().grants,
+        record.grants
+    );
+    let listed = store.list_keys().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(
+        store.revoke_key(&record.id, 1, &[]).await.unwrap(),
+        RevokeOutcome::Revoked
+    );
+    assert!(
+        !store.set_key_grants(&record, &[]).await.unwrap(),
+        "a revoked key keeps its grants"
+    );
 }

@@ -785,7 +785,7 @@ async fn deterministic_keyrings_give_joinable_ciphertexts() {
                 .post(
                     "/v1/encrypt",
                     Some(&key),
-                    json!({"keyring": "joinable", "items": items}),
+                    json!({"keyring": "joinable", "purpose": PURPOSE, "items": items}),
                 )
                 .await;
             assert_eq!(r.status, 200, "{}", r.text);
@@ -846,9 +846,18 @@ async fn deterministic_keyrings_give_joinable_ciphertexts() {
         .json();
     assert_eq!(rewrapped["items"][0]["ciphertext"], v2[0].as_str());
 
-    // An erased subject's deterministic ciphertexts are refused under its id.
-    app.call(Method::DELETE, "/v1/subjects/u1", Some(&key), None)
+    // An erased subject's deterministic ciphertexts are refused under its id. Baomi holds no
+    // data key of u1 (deterministic ciphertexts are not sealed per subject), so the erasure
+    // is a tombstone, asked for as one.
+    let erased = app
+        .call(
+            Method::DELETE,
+            "/v1/subjects/u1?tombstone=true",
+            Some(&key),
+            None,
+        )
         .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
     let read = decrypt(
         &app,
         &key,
@@ -858,7 +867,7 @@ async fn deterministic_keyrings_give_joinable_ciphertexts() {
     .await;
     assert_eq!(read[0]["error"]["code"], "vault.subject_erased");
     let again = app
-        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "items": [{"subject_id": "u1", "field": "mobile", "value": "1"}]}))
+        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "purpose": PURPOSE, "items": [{"subject_id": "u1", "field": "mobile", "value": "1"}]}))
         .await
         .json();
     assert_eq!(again["items"][0]["error"]["code"], "vault.subject_erased");
@@ -878,7 +887,12 @@ async fn a_damaged_erasure_journal_stops_start_up_but_a_torn_last_line_does_not(
     let app = crate::helpers::spawn_app_with(|c| c.erasure_journal = Some(journal.clone())).await;
     let key = service_key(&app).await;
     let r = app
-        .call(Method::DELETE, "/v1/subjects/gone-3", Some(&key), None)
+        .call(
+            Method::DELETE,
+            "/v1/subjects/gone-3?tombstone=true",
+            Some(&key),
+            None,
+        )
         .await;
     assert_eq!(r.status, 200, "{}", r.text);
     let text = std::fs::read_to_string(&journal).unwrap();

@@ -503,6 +503,35 @@ impl Vault {
         Ok((recorded, counts))
     }
 
+    /// The suite new ciphertexts of `keyring` are sealed with (the keyring as encryption
+    /// reads it, through the same short-lived cache).
+    pub async fn current_suite(&self, keyring: &KeyringName) -> Result<Suite> {
+        Ok(self.cached_keyring(keyring).await?.suite)
+    }
+
+    /// Whether Baomi holds anything of `subject`: a stored field, a data key under any
+    /// version of any keyring, or the record of an earlier erasure.
+    pub async fn knows_subject(&self, subject: &SubjectId) -> Result<bool> {
+        if self.store.erasure(subject).await?.is_some()
+            || !self.store.fields(subject).await?.is_empty()
+        {
+            return Ok(true);
+        }
+        for ring in self.store.keyrings().await? {
+            for version in 1..=ring.latest_version {
+                if self
+                    .store
+                    .subject_key(&ring.name, subject, version)
+                    .await?
+                    .is_some()
+                {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
     /// Re-applies an erasure from the journal at start-up (nothing is cached yet, so the
     /// in-memory bookkeeping of [`Vault::erase`] is skipped).
     pub async fn replay_erasure(
