@@ -308,24 +308,29 @@ pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
 }
 
 /// Says which active keys hold purposes that are not declared: they cannot use them until
-/// an admin declares them (`PUT /v1/purposes/{id}`). A failure to look is logged, not fatal.
+/// an admin declares them (`PUT /v1/purposes/{id}`). Two reads; a failure is logged, not
+/// fatal.
 async fn warn_of_undeclared_purposes(store: &dyn crate::store::Store) {
-    let keys = match crate::service::keys::list(store).await {
-        Ok(keys) => keys,
-        Err(e) => {
+    use crate::service::keys;
+    let (keys, declared) = match (
+        keys::list(store).await,
+        keys::declared_purposes(store).await,
+    ) {
+        (Ok(k), Ok(d)) => (k, d),
+        (Err(e), _) | (_, Err(e)) => {
             tracing::warn!(error = %e, "could not check keys for undeclared purposes");
             return;
         }
     };
+    let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
     for key in keys.iter().filter(|k| k.revoked_at.is_none()) {
-        match crate::service::keys::undeclared(store, key).await {
-            Ok(missing) if !missing.is_empty() => tracing::warn!(
+        let missing = key.grants.undeclared(&declared);
+        if !missing.is_empty() {
+            tracing::warn!(
                 key_id = %key.id,
                 purposes = %missing.join(","),
                 "a key holds purposes that are not declared; it cannot use them until they are"
-            ),
-            Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "could not check a key's purposes"),
+            );
         }
     }
 }

@@ -35,6 +35,16 @@ pub enum ViewKind {
     Plain,
 }
 
+impl ViewKind {
+    /// The view's name as granted and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ViewKind::Masked => "masked",
+            ViewKind::Plain => "plain",
+        }
+    }
+}
+
 /// What a key may do beyond reading under its purposes.
 #[derive(
     Debug,
@@ -65,6 +75,20 @@ pub enum Permission {
 }
 
 impl Permission {
+    /// Every permission.
+    pub const ALL: [Permission; 5] = [
+        Permission::StoreData,
+        Permission::EraseSubjects,
+        Permission::MintSubjectTokens,
+        Permission::RecordConsent,
+        Permission::SelfService,
+    ];
+
+    /// Parses a permission's name.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == raw)
+    }
+
     /// The permission's name as granted and shown.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -160,6 +184,14 @@ impl Grants {
         self.purpose(purpose).is_some()
     }
 
+    /// The purposes held that are not in `declared`: unusable until they are declared.
+    pub fn undeclared<'a>(&'a self, declared: &[&str]) -> Vec<&'a str> {
+        self.purpose_ids()
+            .map(PurposeId::as_str)
+            .filter(|p| !declared.contains(p))
+            .collect()
+    }
+
     /// Whether `permission` is held.
     pub fn permits(&self, permission: Permission) -> bool {
         self.permissions.contains(&permission)
@@ -217,6 +249,12 @@ mod tests {
         assert_eq!(g.masking_role(Some("fraud")), Some("fraud"));
         assert_eq!(g.masking_role(Some("risk")), None);
         assert!(valid_masking_role("cs_lead-2"));
+        for p in Permission::ALL {
+            assert_eq!(Permission::parse(p.as_str()), Some(p));
+            let json = serde_json::to_value(p).unwrap();
+            assert_eq!(json, p.as_str(), "the wire name is the name");
+        }
+        assert_eq!(Permission::parse("root"), None);
         assert!(!valid_masking_role(""));
         assert!(!valid_masking_role("a b"));
     }

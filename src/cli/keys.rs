@@ -58,10 +58,9 @@ pub enum KeysCommand {
 }
 
 fn parse_permission(raw: &str) -> Result<Permission, String> {
-    serde_json::from_value(serde_json::Value::String(raw.to_owned())).map_err(|_| {
-        "expected store_data, erase_subjects, mint_subject_tokens, record_consent or \
-         self_service"
-            .to_owned()
+    Permission::parse(raw).ok_or_else(|| {
+        let names: Vec<&str> = Permission::ALL.iter().map(|p| p.as_str()).collect();
+        format!("expected one of {}", names.join(", "))
     })
 }
 
@@ -117,6 +116,8 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                 println!("{}", secret.expose_secret());
             }
             KeysCommand::List { .. } => {
+                let declared = keys::declared_purposes(store.as_ref()).await?;
+                let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
                 for k in keys::list(store.as_ref()).await? {
                     let state = if k.revoked_at.is_some() {
                         "revoked"
@@ -128,17 +129,13 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                         .purposes
                         .iter()
                         .map(|g| {
-                            let plain = g.views.contains(&ViewKind::Plain);
-                            format!(
-                                "{}{}",
-                                g.purpose.as_str(),
-                                if plain { "+plain" } else { "" }
-                            )
+                            let views: Vec<&str> = g.views.iter().map(|v| v.as_str()).collect();
+                            format!("{}:{}", g.purpose.as_str(), views.join("+"))
                         })
                         .collect();
                     let permissions: Vec<&str> =
                         k.grants.permissions.iter().map(|p| p.as_str()).collect();
-                    let undeclared = keys::undeclared(store.as_ref(), &k).await?;
+                    let undeclared = k.grants.undeclared(&declared);
                     let note = if undeclared.is_empty() || k.revoked_at.is_some() {
                         String::new()
                     } else {

@@ -280,14 +280,7 @@ fn grant_fields(record: &ApiKeyRecord) -> Vec<String> {
     let g = &record.grants;
     let mut fields = vec![format!("role:{}", record.role.as_str())];
     fields.extend(g.purposes.iter().map(|p| {
-        let views: Vec<&str> = p
-            .views
-            .iter()
-            .map(|v| match v {
-                ViewKind::Masked => "masked",
-                ViewKind::Plain => "plain",
-            })
-            .collect();
+        let views: Vec<&str> = p.views.iter().map(|v| v.as_str()).collect();
         format!("purpose:{}:{}", p.purpose.as_str(), views.join("+"))
     }));
     fields.extend(

@@ -236,7 +236,7 @@ async fn get_data(
             (
                 name,
                 FieldValue {
-                    token: (!out.token.is_empty()).then_some(out.token),
+                    token: out.token,
                     value,
                     error,
                 },

@@ -48,16 +48,22 @@ impl ReadGrant {
     }
 }
 
+/// The code of a field outside the purpose's categories.
+pub const FIELD_NOT_GRANTED: &str = "auth.field_not_granted";
+const FIELD_NOT_GRANTED_DETAIL: &str = "this field is not among the PI categories of the purpose";
+
 /// The refusal of a field outside the purpose's categories, for one item.
 pub fn field_not_granted() -> crate::service::vault::ItemError {
     crate::service::vault::ItemError {
         code: FIELD_NOT_GRANTED,
-        detail: "this field is not among the PI categories of the purpose".to_owned(),
+        detail: FIELD_NOT_GRANTED_DETAIL.to_owned(),
     }
 }
 
-/// The code of a field outside the purpose's categories.
-pub const FIELD_NOT_GRANTED: &str = "auth.field_not_granted";
+/// The refusal of a whole request about a field outside the purpose's categories.
+pub fn field_refused() -> ServiceError {
+    not_granted(FIELD_NOT_GRANTED, FIELD_NOT_GRANTED_DETAIL)
+}
 
 fn not_granted(code: &'static str, detail: &str) -> ServiceError {
     ServiceError::NotGranted {
@@ -87,8 +93,7 @@ pub async fn read(
     view: ViewKind,
     asked_role: Option<&str>,
 ) -> Result<ReadGrant, ServiceError> {
-    require_role(caller, &[Role::Service])?;
-    let purpose = PurposeId::parse(purpose).map_err(|e| ServiceError::invalid("purpose", e))?;
+    let purpose = held(caller, purpose)?;
     let grants = caller.grants();
     let Some(grant) = grants.purpose(purpose.as_str()) else {
         return Err(ServiceError::PurposeNotAllowed);
@@ -106,6 +111,26 @@ pub async fn read(
         record,
         masking_role,
     })
+}
+
+/// Requires a service key that holds `purpose`; gives the purpose parsed.
+pub fn held(caller: &Caller, purpose: &str) -> Result<PurposeId, ServiceError> {
+    require_role(caller, &[Role::Service])?;
+    let purpose = PurposeId::parse(purpose).map_err(|e| ServiceError::invalid("purpose", e))?;
+    if caller.grants().holds(purpose.as_str()) {
+        Ok(purpose)
+    } else {
+        Err(ServiceError::PurposeNotAllowed)
+    }
+}
+
+/// Requires a subject token, or a key of one of `roles` (checked before anything is looked
+/// up, so that other keys learn nothing of what exists).
+pub fn subject_or_role(caller: &Caller, roles: &[Role]) -> Result<(), ServiceError> {
+    match caller {
+        Caller::Subject { .. } => Ok(()),
+        Caller::Key { .. } => require_role(caller, roles),
+    }
 }
 
 /// The declaration of a purpose a key holds; refused while it is not declared.
@@ -194,11 +219,7 @@ pub fn consent_change(
         }
         Caller::Key { .. } => {
             permit(caller, Permission::RecordConsent)?;
-            if caller.grants().holds(purpose) {
-                Ok(())
-            } else {
-                Err(ServiceError::PurposeNotAllowed)
-            }
+            held(caller, purpose).map(|_| ())
         }
     }
 }
@@ -225,23 +246,27 @@ impl LedgerScope {
 }
 
 /// Decides a read of `subject`'s consent ledger: a subject token reads its own subject's;
-/// a service key or an officer the purposes it holds; an admin every purpose.
+/// a key as [`key_ledger`] says.
 pub fn ledger(caller: &Caller, subject: &str) -> Result<LedgerScope, ServiceError> {
     match caller {
         Caller::Subject { subject: own, .. } if own.as_str() == subject => Ok(LedgerScope::Own),
         Caller::Subject { .. } => Err(ServiceError::Forbidden(
             "a subject token acts only for its own subject".to_owned(),
         )),
+        Caller::Key { .. } => key_ledger(caller),
+    }
+}
+
+/// The consent histories a key reads, whoever the subject: a service key or an officer
+/// the purposes it holds; an admin every purpose.
+pub fn key_ledger(caller: &Caller) -> Result<LedgerScope, ServiceError> {
+    require_role(caller, &[Role::Service, Role::Officer, Role::Admin])?;
+    Ok(match caller {
         Caller::Key {
             role: Role::Admin, ..
-        } => Ok(LedgerScope::All),
-        Caller::Key { grants, .. } => {
-            require_role(caller, &[Role::Service, Role::Officer])?;
-            Ok(LedgerScope::Purposes(
-                grants.purpose_ids().cloned().collect(),
-            ))
-        }
-    }
+        } => LedgerScope::All,
+        _ => LedgerScope::Purposes(caller.grants().purpose_ids().cloned().collect()),
+    })
 }
 
 /// Decides a subject's read of their own data (export, access log): a subject token whose

@@ -146,15 +146,6 @@ async fn known_purpose(state: &AppState, raw: &str) -> Result<PurposeRecord, Ser
         })
 }
 
-/// Consents are changed by service keys and subject tokens (checked before the purpose is
-/// looked up, so that other keys learn nothing of which purposes exist).
-fn require_consent_caller(caller: &Caller) -> Result<(), ServiceError> {
-    match caller {
-        Caller::Subject { .. } => Ok(()),
-        Caller::Key { .. } => require_role(caller, &[Role::Service]),
-    }
-}
-
 fn consent_event(
     caller: &Caller,
     ctx: &RequestContext,
@@ -180,7 +171,8 @@ pub async fn grant(
 ) -> Result<ConsentEvent, ServiceError> {
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
-    require_consent_caller(caller)?;
+    // Consents are changed by service keys and subject tokens.
+    authorize::subject_or_role(caller, &[Role::Service])?;
     let purpose = known_purpose(state, &grant.purpose).await?;
     authorize::consent_change(caller, subject.as_str(), &purpose.id, ConsentChange::Grant)?;
     grant.validate(&purpose.definition).map_err(rejected)?;
@@ -241,7 +233,8 @@ pub async fn withdraw(
 ) -> Result<ConsentEvent, ServiceError> {
     let subject = baomi_vault::SubjectId::parse(subject)
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
-    require_consent_caller(caller)?;
+    // Consents are changed by service keys and subject tokens.
+    authorize::subject_or_role(caller, &[Role::Service])?;
     let purpose = known_purpose(state, raw_purpose).await?;
     authorize::consent_change(
         caller,
@@ -400,7 +393,7 @@ pub async fn receipt(
     ctx: &RequestContext,
     event_id: &str,
 ) -> Result<serde_json::Value, ServiceError> {
-    require_ledger_caller(caller)?;
+    authorize::subject_or_role(caller, &[Role::Service, Role::Officer, Role::Admin])?;
     if !event_id.starts_with("cev_") || event_id.len() > 64 {
         return Err(not_found_receipt());
     }
@@ -447,15 +440,6 @@ fn not_found_receipt() -> ServiceError {
     }
 }
 
-/// Receipts are read by subject tokens and by service, officer and admin keys (checked
-/// before any look-up).
-fn require_ledger_caller(caller: &Caller) -> Result<(), ServiceError> {
-    match caller {
-        Caller::Subject { .. } => Ok(()),
-        Caller::Key { .. } => require_role(caller, &[Role::Service, Role::Officer, Role::Admin]),
-    }
-}
-
 /// Refuses a key's read of a subject's ledger outside its purposes, recording the
 /// refusal in the trail.
 async fn refuse_ledger_read<T>(
@@ -477,17 +461,13 @@ async fn refuse_ledger_read<T>(
 /// Whether `caller` (an officer or an admin) may read subjects' consent histories under
 /// `purpose`: an officer only under a purpose it carries; an admin under any.
 pub fn may_open(caller: &Caller, purpose: &str) -> bool {
-    match caller {
+    matches!(
+        caller,
         Caller::Key {
-            role: Role::Officer,
-            grants,
+            role: Role::Officer | Role::Admin,
             ..
-        } => grants.holds(purpose),
-        Caller::Key {
-            role: Role::Admin, ..
-        } => true,
-        _ => false,
-    }
+        }
+    ) && authorize::key_ledger(caller).is_ok_and(|scope| scope.covers(purpose))
 }
 
 /// The audit event of a read of `subject`'s consent ledger (`target`: the whole ledger or

@@ -131,34 +131,25 @@ pub fn grants(role: Role, asked: &GrantRequest) -> Result<Grants, ServiceError> 
     })
 }
 
-/// Refuses grants that name a purpose that is not declared: a key holds declared purposes
-/// only.
-pub async fn require_declared(store: &dyn Store, grants: &Grants) -> Result<(), ServiceError> {
-    for id in grants.purpose_ids() {
-        if store.purpose(id.as_str()).await?.is_none() {
-            return Err(ServiceError::Rejected {
-                code: "keys.undeclared_purpose",
-                detail: "a purpose is not declared; declare it with PUT /v1/purposes/{id} \
-                         first"
-                    .to_owned(),
-            });
-        }
-    }
-    Ok(())
+/// The ids of every declared purpose (one read).
+pub async fn declared_purposes(store: &dyn Store) -> Result<Vec<String>, ServiceError> {
+    Ok(store.purposes().await?.into_iter().map(|p| p.id).collect())
 }
 
-/// The purposes of `key` that are not declared (now): it cannot use them until they are.
-pub async fn undeclared(
-    store: &dyn Store,
-    key: &ApiKeyRecord,
-) -> Result<Vec<String>, ServiceError> {
-    let mut out = Vec::new();
-    for id in key.grants.purpose_ids() {
-        if store.purpose(id.as_str()).await?.is_none() {
-            out.push(id.as_str().to_owned());
-        }
+/// Refuses grants that name a purpose that is not declared: a key holds declared purposes
+/// only.
+async fn require_declared(store: &dyn Store, grants: &Grants) -> Result<(), ServiceError> {
+    let declared = declared_purposes(store).await?;
+    let declared: Vec<&str> = declared.iter().map(String::as_str).collect();
+    if grants.undeclared(&declared).is_empty() {
+        Ok(())
+    } else {
+        Err(ServiceError::Rejected {
+            code: "keys.undeclared_purpose",
+            detail: "a purpose is not declared; declare it with PUT /v1/purposes/{id} first"
+                .to_owned(),
+        })
     }
-    Ok(out)
 }
 
 /// Builds the record of a new key and its secret (shown once), validating `new`.

@@ -125,8 +125,8 @@ pub async fn put(
 
 /// One field read back: its token and value, or why it could not be read.
 pub struct FieldOut {
-    /// The token.
-    pub token: String,
+    /// The token (none for a field the purpose does not cover).
+    pub token: Option<String>,
     /// The value in the requested view, or the item error.
     pub value: Result<Zeroizing<String>, ItemError>,
 }
@@ -219,7 +219,7 @@ pub async fn get(
         out.insert(
             r.field.as_str().to_owned(),
             FieldOut {
-                token: r.token,
+                token: Some(r.token),
                 value,
             },
         );
@@ -228,7 +228,7 @@ pub async fn get(
         out.insert(
             field.as_str().to_owned(),
             FieldOut {
-                token: String::new(),
+                token: None,
                 value: Err(authorize::field_not_granted()),
             },
         );
@@ -357,10 +357,7 @@ pub async fn search(
         event.purpose = Some(purpose.as_str().to_owned());
         let event = audit::denied(event, authorize::FIELD_NOT_GRANTED);
         audit::append(state.audit.as_ref(), &[event]).await?;
-        return Err(ServiceError::NotGranted {
-            code: authorize::FIELD_NOT_GRANTED,
-            detail: "this field is not among the PI categories of the purpose".to_owned(),
-        });
+        return Err(authorize::field_refused());
     }
     let keyring = keyring_name(keyring)?;
     let found = state

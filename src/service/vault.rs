@@ -179,20 +179,7 @@ pub async fn open_read(
     refused: impl FnOnce(&'static str) -> Vec<AccessEvent>,
 ) -> Result<(ReadGrant, View), ServiceError> {
     let asked_role = ctx.operator_role.as_deref();
-    let grant = match authorize::read(state, caller, purpose, view.kind(), asked_role).await {
-        Ok(grant) => grant,
-        Err(e) => {
-            if let Some(code) = authorize::refusal_code(&e) {
-                let named = PurposeId::parse(purpose).ok();
-                let mut events = refused(code);
-                for event in &mut events {
-                    event.purpose = named.as_ref().map(|p| p.as_str().to_owned());
-                }
-                audit::append(state.audit.as_ref(), &events).await?;
-            }
-            return Err(e);
-        }
-    };
+    let grant = audited_read(state, caller, purpose, view.kind(), asked_role, refused).await?;
     let shown = match view.kind() {
         ViewKind::Plain => View::Plain,
         ViewKind::Masked => View::Masked(std::sync::Arc::new(
@@ -206,6 +193,31 @@ pub async fn open_read(
         )),
     };
     Ok((grant, shown))
+}
+
+/// [`authorize::read`], recording a refusal with the events `refused` makes for its code
+/// (each stamped with the purpose asked for, when it parses) before returning it.
+async fn audited_read(
+    state: &AppState,
+    caller: &Caller,
+    purpose: &str,
+    view: ViewKind,
+    asked_role: Option<&str>,
+    refused: impl FnOnce(&'static str) -> Vec<AccessEvent>,
+) -> Result<ReadGrant, ServiceError> {
+    let e = match authorize::read(state, caller, purpose, view, asked_role).await {
+        Ok(grant) => return Ok(grant),
+        Err(e) => e,
+    };
+    if let Some(code) = authorize::refusal_code(&e) {
+        let named = PurposeId::parse(purpose).ok();
+        let mut events = refused(code);
+        for event in &mut events {
+            event.purpose = named.as_ref().map(|p| p.as_str().to_owned());
+        }
+        audit::append(state.audit.as_ref(), &events).await?;
+    }
+    Err(e)
 }
 
 /// Encrypts a batch of values under `keyring` (the default keyring if `None`). A
@@ -250,17 +262,8 @@ pub async fn encrypt(
             } else {
                 ViewKind::Masked
             };
-            match authorize::read(state, caller, p, view, None).await {
-                Ok(grant) => Some(grant),
-                Err(e) => {
-                    if let Some(code) = authorize::refusal_code(&e) {
-                        event.purpose = PurposeId::parse(p).ok().map(|p| p.as_str().to_owned());
-                        let event = audit::denied(event, code);
-                        audit::append(state.audit.as_ref(), &[event]).await?;
-                    }
-                    return Err(e);
-                }
-            }
+            let refused = |code| vec![audit::denied(event.clone(), code)];
+            Some(audited_read(state, caller, p, view, None, refused).await?)
         }
     };
     let at = now();
