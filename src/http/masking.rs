@@ -140,7 +140,7 @@ pub struct DetectRequest {
 /// A piece of PI found.
 #[derive(Serialize, ToSchema)]
 pub struct FindingView {
-    /// `CN_ID`, `CN_MOBILE`, `BANK_CARD`, `EMAIL`, `IPV4`, … (see the README).
+    /// `CN_ID`, `CN_MOBILE`, `BANK_CARD`, `EMAIL`, `IPV4`, … (see docs/masking.md).
     #[serde(rename = "type")]
     pub pi_type: String,
     /// Start, in characters.

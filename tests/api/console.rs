@@ -10,7 +10,7 @@
 //! Chromium is Debian's `chromium` and `chromium-driver`; `.ci/run` installs them and sets
 //! `REQUIRE_CHROMIUM=1`, so there a missing browser fails the run. Elsewhere, without them,
 //! the browser test says so and does nothing. `CONSOLE_SCREENSHOTS=docs/console` saves the
-//! screenshots the README shows.
+//! screenshots docs/console.md shows.
 
 use std::time::Duration;
 
