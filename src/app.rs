@@ -77,6 +77,8 @@ pub struct Inner {
     pub key_records: TtlCache<ApiKeyRecord>,
     /// Recently read purposes.
     pub purposes: TtlCache<baomi_consent::PurposeRecord>,
+    /// The field catalogue now (one entry).
+    pub catalogue: TtlCache<Arc<crate::auth::catalogue::FieldCatalogue>>,
     /// Detectors, the pseudonym key and cached policies.
     pub masking: crate::service::masking::MaskingState,
     /// This node's membership of a fleet on PostgreSQL (`None` on SQLite).
@@ -150,6 +152,7 @@ fn routes() -> OpenApiRouter<AppState> {
         .merge(http::consent::router())
         .merge(http::requests::router())
         .merge(http::masking::router())
+        .merge(http::catalogue::router())
         .merge(http::ops::router())
 }
 
@@ -242,6 +245,7 @@ pub fn build(parts: Parts) -> Router {
         erasure_journal,
         key_records: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
         purposes: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
+        catalogue: TtlCache::new(std::time::Duration::from_secs(limits.auth_cache_ttl_secs)),
         masking,
         cluster: cluster.clone(),
         duty,

@@ -55,6 +55,8 @@ pub enum Action {
     RequestClose,
     /// A masking policy was created or changed.
     PolicyChange,
+    /// The field catalogue (fields → PI categories) was changed.
+    CatalogueChange,
     /// Someone signed in to the officer console (or was refused).
     ConsoleSignin,
     /// Someone signed out of the officer console.
@@ -92,6 +94,7 @@ impl Action {
             Action::RequestApprove => "request_approve",
             Action::RequestClose => "request_close",
             Action::PolicyChange => "policy_change",
+            Action::CatalogueChange => "catalogue_change",
             Action::ConsoleSignin => "console_signin",
             Action::ConsoleSignout => "console_signout",
             Action::ConsoleUserChange => "console_user_change",

@@ -1,6 +1,7 @@
 //! Who is calling: API keys and their roles, and subject tokens.
 
 pub mod api_key;
+pub mod catalogue;
 pub mod grant;
 pub mod subject_token;
 

@@ -1,6 +1,7 @@
 //! The HTTP API: routes per area, extractors, errors and the request middleware.
 
 pub mod audit;
+pub mod catalogue;
 pub mod consent;
 pub mod context;
 pub mod docs;

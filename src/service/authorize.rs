@@ -3,7 +3,8 @@
 //!
 //! - A read of PI (decrypt, stored read, detokenize, search) needs a service key that holds
 //!   the purpose, a purpose that is declared, and the view asked for granted under it. Each
-//!   field must belong to one of the purpose's PI categories (see [`ReadGrant::covers`]).
+//!   field's category, as the field catalogue says, must be one of the purpose's (see
+//!   [`ReadGrant::covers`]).
 //! - The masking role of a masked view comes from the grant; a request may pick another of
 //!   the key's masking roles, never one outside them.
 //! - Writing, erasing, minting subject tokens and recording consents are permissions.
@@ -14,37 +15,41 @@
 //! Refusals carry stable codes; [`refusal_code`] tells the callers that record refusals in
 //! the trail which code to write.
 
+use std::sync::Arc;
+
 use baomi_consent::{PurposeId, PurposeRecord};
 use baomi_vault::FieldName;
 
 use crate::app::AppState;
+use crate::auth::catalogue::FieldCatalogue;
 use crate::auth::grant::{Grants, Permission, ViewKind};
 use crate::auth::{Caller, Role};
 use crate::service::ServiceError;
 use crate::service::authenticate::require_role;
 
-/// A read of PI that may go ahead: under which purpose, as declared now, and for which
-/// masking role a masked view is made.
+/// A read of PI that may go ahead: under which purpose, as declared now, with the field
+/// catalogue now, and for which masking role a masked view is made.
 #[derive(Debug, Clone)]
 pub struct ReadGrant {
     /// The purpose.
     pub purpose: PurposeId,
     /// Its declaration now.
     pub record: PurposeRecord,
+    /// Which category each field belongs to.
+    pub catalogue: Arc<FieldCatalogue>,
     /// The masking role of a masked view.
     pub masking_role: String,
 }
 
 impl ReadGrant {
-    /// Whether `field` belongs to one of the purpose's PI categories: a category named after
-    /// the field's type (`mobile` covers `mobile` and `mobile.emergency_contact`) or after
-    /// the whole field name (`mobile.emergency_contact` covers only that field).
+    /// Whether `field`'s category (as the field catalogue says) is one of the purpose's.
     pub fn covers(&self, field: &FieldName) -> bool {
+        let category = self.catalogue.category_of(field);
         self.record
             .definition
             .categories
             .iter()
-            .any(|c| c.name == field.kind().as_str() || c.name == field.as_str())
+            .any(|c| c.name == category)
     }
 }
 
@@ -109,6 +114,7 @@ pub async fn read(
     Ok(ReadGrant {
         purpose,
         record,
+        catalogue: crate::service::catalogue::current(state).await?,
         masking_role,
     })
 }

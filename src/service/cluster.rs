@@ -39,6 +39,8 @@ pub enum Kind {
     Purpose,
     /// A masking policy changed.
     Policy,
+    /// The field catalogue changed.
+    Catalogue,
 }
 
 impl Kind {
@@ -48,6 +50,7 @@ impl Kind {
             Kind::Key => "key",
             Kind::Purpose => "purpose",
             Kind::Policy => "policy",
+            Kind::Catalogue => "catalogue",
         }
     }
 }
@@ -259,6 +262,7 @@ async fn apply(inner: &Inner, kind: &str, target: &str) {
         "key" => inner.key_records.evict(target),
         "purpose" => inner.purposes.evict(target),
         "policy" => inner.masking.policies.evict(target),
+        "catalogue" => inner.catalogue.evict(target),
         _ => {}
     }
 }

@@ -6,6 +6,7 @@ pub mod audit_export;
 pub mod audit_log;
 pub mod authenticate;
 pub mod authorize;
+pub mod catalogue;
 pub mod cluster;
 pub mod consent;
 pub mod erasure_journal;

@@ -31,7 +31,7 @@ use baomi_vault::{SealedRootKey, VaultStore};
 
 pub use console::ConsoleStore;
 pub use error::StoreError;
-pub use policies::{PolicyStore, StoredPolicy};
+pub use policies::{CatalogueStore, PolicyStore, StoredCatalogue, StoredPolicy};
 pub use records::{ApiKeyRecord, RevokeOutcome};
 
 use crate::config::Config;
@@ -128,6 +128,7 @@ pub trait Store:
     + LogStore
     + ConsentStore
     + PolicyStore
+    + CatalogueStore
     + ConsoleStore
 {
 }
@@ -140,6 +141,7 @@ impl<T> Store for T where
         + LogStore
         + ConsentStore
         + PolicyStore
+        + CatalogueStore
         + ConsoleStore
 {
 }

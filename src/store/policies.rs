@@ -1,5 +1,6 @@
-//! Masking policies (`PolicyStore`), written once for both backends. Every version is
-//! kept; the latest one applies.
+//! Masking policies (`PolicyStore`) and the field catalogue (`CatalogueStore`), written once
+//! for both backends. Both are versioned documents: every version is kept; the latest one
+//! applies.
 
 use super::StoreError;
 
@@ -38,6 +39,49 @@ pub trait PolicyStore: Send + Sync {
     async fn policies(&self) -> Result<Vec<StoredPolicy>, StoreError>;
 }
 
+/// A stored version of the field catalogue.
+#[derive(Debug, Clone)]
+pub struct StoredCatalogue {
+    /// Its version, from 1.
+    pub version: u32,
+    /// The catalogue (JSON), as validated when it was stored.
+    pub body: String,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+    /// The key that stored it.
+    pub updated_by: String,
+}
+
+/// Where the field catalogue is kept.
+#[async_trait::async_trait]
+pub trait CatalogueStore: Send + Sync {
+    /// Stores a new version of the catalogue together with its audit events; returns it.
+    async fn put_catalogue(
+        &self,
+        body: &str,
+        updated_at: i64,
+        updated_by: &str,
+        audit: &[baomi_audit::AccessEvent],
+    ) -> Result<StoredCatalogue, StoreError>;
+
+    /// The latest version, if one was ever stored.
+    async fn catalogue(&self) -> Result<Option<StoredCatalogue>, StoreError>;
+}
+
+/// A `field_catalogue` row.
+pub(super) type CatalogueRow = (i64, String, i64, String);
+
+/// A stored catalogue from its row.
+pub(super) fn stored_catalogue(row: CatalogueRow) -> Result<StoredCatalogue, StoreError> {
+    let (version, body, updated_at, updated_by) = row;
+    Ok(StoredCatalogue {
+        version: u32::try_from(version).map_err(|_| StoreError::Corrupt("catalogue version"))?,
+        body,
+        updated_at,
+        updated_by,
+    })
+}
+
 /// A `masking_policies` row.
 pub(super) type PolicyRow = (String, i64, String, i64, String);
 
@@ -62,7 +106,7 @@ pub(super) fn from_vault(e: baomi_vault::StoreFailure) -> StoreError {
     }
 }
 
-/// Implements [`PolicyStore`] for `$store`.
+/// Implements [`PolicyStore`] and [`CatalogueStore`] for `$store`.
 macro_rules! impl_policy_store {
     ($store:ty) => {
         #[async_trait::async_trait]
@@ -140,6 +184,61 @@ macro_rules! impl_policy_store {
                 rows.into_iter()
                     .map($crate::store::policies::stored_policy)
                     .collect()
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl $crate::store::policies::CatalogueStore for $store {
+            async fn put_catalogue(
+                &self,
+                body: &str,
+                updated_at: i64,
+                updated_by: &str,
+                audit: &[baomi_audit::AccessEvent],
+            ) -> Result<$crate::store::policies::StoredCatalogue, $crate::store::StoreError> {
+                let mut tx = self
+                    .write_locked(
+                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
+                        "field-catalogue",
+                    )
+                    .await
+                    .map_err($crate::store::policies::from_vault)?;
+                let (latest,): (Option<i64>,) =
+                    sqlx::query_as("SELECT MAX(version) FROM field_catalogue")
+                        .fetch_one(&mut *tx)
+                        .await?;
+                let version = latest.unwrap_or(0) + 1;
+                sqlx::query(
+                    "INSERT INTO field_catalogue (version, body, updated_at, updated_by) \
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(version)
+                .bind(body)
+                .bind(updated_at)
+                .bind(updated_by)
+                .execute(&mut *tx)
+                .await?;
+                commit_change(tx, audit).await?;
+                $crate::store::policies::stored_catalogue((
+                    version,
+                    body.to_owned(),
+                    updated_at,
+                    updated_by.to_owned(),
+                ))
+            }
+
+            async fn catalogue(
+                &self,
+            ) -> Result<Option<$crate::store::policies::StoredCatalogue>, $crate::store::StoreError>
+            {
+                let row: Option<$crate::store::policies::CatalogueRow> = sqlx::query_as(
+                    "SELECT version, body, updated_at, updated_by FROM field_catalogue \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map($crate::store::policies::stored_catalogue)
+                    .transpose()
             }
         }
     };

@@ -732,3 +732,114 @@ async fn every_event_of_a_token_names_its_issuer_and_operator() {
         );
     }
 }
+
+/// The field catalogue says which category a field belongs to: versioned, audited, and
+/// applied from the next read on.
+#[tokio::test]
+async fn the_field_catalogue_binds_fields_to_categories() {
+    let app = spawn_app().await;
+    let category = |name: &str| json!({"name": name, "sensitive": false, "level": "C2"});
+    let purpose = |cats: Vec<Value>| json!({"description": "d", "legal_basis": "contract", "categories": cats, "retention_days": 30});
+    declare(&app, "onboarding", contract_purpose()).await;
+    declare(&app, "jobs", purpose(vec![category("occupation")])).await;
+    declare(&app, "chat", purpose(vec![category("text")])).await;
+    let (_, writer) = app
+        .create_key_with(json!({"name": "w", "role": "service", "purposes": ["onboarding"], "permissions": ["store_data"]}))
+        .await;
+    let r = app
+        .call(
+            Method::PUT,
+            "/v1/subjects/u-1/data",
+            Some(&writer),
+            Some(json!({"fields": {"text.occupation": "welder", "text.hobby": "chess"}})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let (_, reader) = app
+        .create_key_with(json!({"name": "r", "role": "service",
+            "grants": [{"purpose": "jobs", "views": ["plain"]}, {"purpose": "chat", "views": ["plain"]}]}))
+        .await;
+    let read = |purpose: &'static str| {
+        let (app, reader) = (&app, reader.clone());
+        async move {
+            let r = app
+                .get(
+                    &format!("/v1/subjects/u-1/data?purpose={purpose}&view=plain"),
+                    Some(&reader),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            let mut names: Vec<String> = r.json()["fields"]
+                .as_object()
+                .unwrap()
+                .keys()
+                .cloned()
+                .collect();
+            names.sort();
+            names
+        }
+    };
+    // The built-in defaults: a text field is in the category `text`.
+    let shown = app.get("/v1/field-catalogue", Some(&reader)).await;
+    assert_eq!(shown.status, 200, "{}", shown.text);
+    assert_eq!(shown.json()["version"], 0);
+    assert!(
+        shown.json()["built_in"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("mobile"))
+    );
+    assert_eq!(read("jobs").await, Vec::<String>::new());
+    assert_eq!(read("chat").await, ["text.hobby", "text.occupation"]);
+
+    // Only an admin changes it, and a bad entry is refused without being quoted.
+    let put = |key: String, fields: Value| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::PUT,
+                "/v1/field-catalogue",
+                Some(&key),
+                Some(json!({"fields": fields})),
+            )
+            .await
+        }
+    };
+    put(reader.clone(), json!({}))
+        .await
+        .assert_problem(403, "auth.forbidden");
+    let bad = put(
+        app.admin_key.clone(),
+        json!({"text.occupation": "Welder Category"}),
+    )
+    .await;
+    bad.assert_problem(422, "request.invalid_field");
+    assert!(!bad.text.contains("Welder"), "{}", bad.text);
+
+    let v1 = put(
+        app.admin_key.clone(),
+        json!({"text.occupation": "occupation"}),
+    )
+    .await;
+    assert_eq!(v1.status, 200, "{}", v1.text);
+    assert_eq!(v1.json()["version"], 1);
+    assert_eq!(read("jobs").await, ["text.occupation"]);
+    assert_eq!(read("chat").await, ["text.hobby"]);
+
+    let v2 = put(app.admin_key.clone(), json!({})).await;
+    assert_eq!(v2.json()["version"], 2);
+    assert_eq!(read("jobs").await, Vec::<String>::new());
+    let changes: Vec<Value> = events(&app, "catalogue_change")
+        .await
+        .into_iter()
+        .map(|e| e["event"]["fields"].clone())
+        .collect();
+    // Newest first.
+    assert_eq!(
+        changes,
+        [
+            json!(["text.occupation:"]),
+            json!(["text.occupation:occupation"])
+        ]
+    );
+}

@@ -47,6 +47,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/consent/decisions"),
     ("get", "/v1/consent/receipts/{id}"),
     ("put", "/v1/notices/{id}"),
+    ("get", "/v1/field-catalogue"),
+    ("put", "/v1/field-catalogue"),
     ("post", "/v1/me/requests"),
     ("get", "/v1/me/requests"),
     ("get", "/v1/me/export"),
