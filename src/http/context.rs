@@ -38,7 +38,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         Ok(ctx) => (ctx.request_id.clone(), Ok(ctx)),
         Err(e) => (new_request_id(), Err(e)),
     };
-    let response = match context {
+    let response = match context.and_then(|ctx| refuse_up_front(&req, &state).map(|()| ctx)) {
         Ok(ctx) => {
             req.extensions_mut().insert(ctx);
             let limit = Duration::from_secs(state.limits.request_timeout_secs);
@@ -89,8 +89,11 @@ fn finish(
         problem.request_id = Some(request_id.as_str().to_owned());
         let headers = std::mem::take(response.headers_mut());
         response = render(status, &problem);
+        // The new body has a type and a length of its own; every other header stays.
         for (name, value) in headers.iter() {
-            if name != axum::http::header::CONTENT_LENGTH {
+            if name != axum::http::header::CONTENT_LENGTH
+                && name != axum::http::header::CONTENT_TYPE
+            {
                 response.headers_mut().append(name, value.clone());
             }
         }
@@ -123,6 +126,41 @@ fn method_label(method: &axum::http::Method) -> &'static str {
         Method::OPTIONS => "OPTIONS",
         _ => "other",
     }
+}
+
+/// What is refused before any work: a body declared larger than the limit (413 at once,
+/// not after reading it), and a NUL character in the path or the query string, which no
+/// identifier or filter holds (PostgreSQL cannot store it; SQLite would): both backends
+/// answer alike.
+fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > state.limits.max_body_bytes as u64) {
+        return Err(super::extract::too_large());
+    }
+    if has_nul(req.uri().path()) {
+        return Err(ApiError::bad_request(
+            "request.invalid_path",
+            "a path segment contains a NUL character",
+        ));
+    }
+    if let Some(query) = req.uri().query()
+        && has_nul(query)
+    {
+        return Err(ApiError::bad_request(
+            "request.invalid_query",
+            "a query parameter contains a NUL character",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether percent-encoded text decodes to a NUL character.
+fn has_nul(encoded: &str) -> bool {
+    encoded.contains("%00")
 }
 
 fn read_context(req: &Request) -> Result<RequestContext, ApiError> {

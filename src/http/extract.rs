@@ -50,14 +50,19 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
+/// 413 `request.too_large`.
+pub fn too_large() -> ApiError {
+    ApiError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "request.too_large",
+        "Payload too large",
+        "the request body is larger than this server accepts (max_body_bytes)",
+    )
+}
+
 fn body_rejection(rejection: BytesRejection) -> ApiError {
     if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "request.too_large",
-            "Payload too large",
-            "the request body is larger than this server accepts (max_body_bytes)",
-        )
+        too_large()
     } else {
         ApiError::bad_request(
             "request.unreadable_body",
@@ -67,6 +72,8 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 }
 
 /// Parses a JSON document into `T`, with errors that locate the problem without quoting it.
+/// Text holding a NUL character is refused (422, naming where), as PostgreSQL cannot store
+/// it: both backends answer alike.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
@@ -83,7 +90,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     ),
                 )
             }
-            _ => invalid_body(&path, &inner.to_string()),
+            _ => invalid_body("request.invalid_body", &path, &inner.to_string()),
         }
     })?;
     de.end().map_err(|_| {
@@ -92,12 +99,78 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "the body has trailing characters after the JSON document",
         )
     })?;
+    // A NUL can only be written as an escape: look closer only when one may be there.
+    if may_hold_nul(bytes)
+        && let Ok(doc) = serde_json::from_slice::<serde_json::Value>(bytes)
+        && let Some(path) = nul_at(&doc, String::new())
+    {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "request.invalid_body",
+            "Invalid body",
+            format!("the text at `{path}` contains a NUL character"),
+        ));
+    }
     Ok(value)
+}
+
+/// Deserialises a JSON value into `T`, refusing it with `code` (422) and a detail that
+/// names the place, never the value found there.
+pub fn parse_value<T: DeserializeOwned>(
+    value: serde_json::Value,
+    code: &'static str,
+) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = safe_path(e.path());
+        invalid_body(code, &path, &e.into_inner().to_string())
+    })
+}
+
+/// Whether the body may hold an escaped NUL (`\u0000`).
+fn may_hold_nul(bytes: &[u8]) -> bool {
+    bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+}
+
+/// Where in `doc` a string (or a key) holds a NUL character, as a safe path.
+fn nul_at(doc: &serde_json::Value, at: String) -> Option<String> {
+    use serde_json::Value;
+    let here = || {
+        if at.is_empty() {
+            ".".to_owned()
+        } else {
+            at.clone()
+        }
+    };
+    match doc {
+        Value::String(s) if s.contains('\0') => Some(here()),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, v)| nul_at(v, format!("{at}[{i}]"))),
+        Value::Object(map) => map.iter().find_map(|(k, v)| {
+            let name = if looks_like_field_name(k) {
+                k.as_str()
+            } else {
+                "?"
+            };
+            let path = if at.is_empty() {
+                name.to_owned()
+            } else {
+                format!("{at}.{name}")
+            };
+            if k.contains('\0') {
+                Some(path)
+            } else {
+                nul_at(v, path)
+            }
+        }),
+        _ => None,
+    }
 }
 
 /// serde's messages for unknown and missing fields name only fields; all other messages may
 /// quote the offending value, so they are replaced by the path alone.
-fn invalid_body(path: &str, message: &str) -> ApiError {
+fn invalid_body(code: &'static str, path: &str, message: &str) -> ApiError {
     let detail = if let Some(rest) = message.strip_prefix("unknown field `") {
         // A caller's key could itself be a value (`{"<ID number>": …}`): only names that
         // look like field names are repeated.
@@ -110,12 +183,19 @@ fn invalid_body(path: &str, message: &str) -> ApiError {
     } else if let Some(rest) = message.strip_prefix("missing field `") {
         let field = rest.split('`').next().unwrap_or("");
         format!("missing field `{field}` at `{path}`")
+    } else if let Some((_, expected)) = message
+        .strip_prefix("unknown variant `")
+        .and_then(|rest| rest.rsplit_once("`, expected "))
+    {
+        // What was sent is left out; what is expected is this server's own vocabulary (the
+        // last `, expected` is serde's, whatever the value held).
+        format!("unknown value at `{path}`; expected {expected}")
     } else {
         format!("wrong type or value at `{path}`")
     };
     ApiError::new(
         StatusCode::UNPROCESSABLE_ENTITY,
-        "request.invalid_body",
+        code,
         "Invalid body",
         detail,
     )

@@ -82,10 +82,7 @@ async fn put_policy(
     Path(name): Path<String>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<axum::Json<PolicyView>, ApiError> {
-    let policy: Policy = serde_json::from_value(body).map_err(|e| ServiceError::Rejected {
-        code: "masking.invalid_policy",
-        detail: e.to_string(),
-    })?;
+    let policy: Policy = super::extract::parse_value(body, "masking.invalid_policy")?;
     let stored = masking::put_policy(&state, &caller, &ctx, &name, &policy).await?;
     Ok(axum::Json(stored.into()))
 }

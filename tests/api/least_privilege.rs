@@ -10,7 +10,7 @@ use crate::helpers::{TestApp, contract_purpose, send, spawn_app, spawn_app_with}
 
 const MOBILE: &str = "13912345678";
 const ID_NUMBER: &str = "11010519491231002X";
-const CARD: &str = "6222020200112233445";
+const CARD: &str = "6222020200112233446";
 
 async fn declare(app: &TestApp, id: &str, body: Value) {
     let r = app

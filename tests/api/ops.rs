@@ -297,3 +297,36 @@ async fn the_probe_command_follows_health() {
     assert!(!down.status.success());
     assert!(String::from_utf8_lossy(&down.stderr).contains("404"));
 }
+
+/// The bank cards the README and the docs use as examples are valid cards (Luhn), so a
+/// reader who pastes them gets what the text says.
+#[test]
+fn sample_bank_cards_in_the_docs_are_valid() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut pages = vec![root.join("README.md")];
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "md") {
+            pages.push(path);
+        }
+    }
+    let mut seen = 0;
+    for page in pages {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for (i, _) in text.match_indices("\"bank_card\":\"") {
+            let card: String = text[i + 13..]
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            if card.len() >= 16 {
+                seen += 1;
+                assert!(
+                    baomi_masking::validate::bank_card(&card),
+                    "{}: {card}",
+                    page.display()
+                );
+            }
+        }
+    }
+    assert!(seen > 0, "the README shows a sample card");
+}

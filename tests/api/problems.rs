@@ -83,6 +83,89 @@ async fn oversized_bodies_get_413_and_write_nothing() {
     assert_eq!(list["keys"].as_array().unwrap().len(), 1);
 }
 
+/// A body declared larger than the limit is refused at once, before it is read: the
+/// client that sends 64 KiB of a declared 200 MB is answered, not held.
+#[tokio::test]
+async fn a_declared_oversize_body_is_refused_before_it_is_read() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!(
+        "POST /v1/keys HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 209715200\r\n\r\n",
+        app.addr, app.admin_key
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(&vec![b' '; 64 * 1024]).await.unwrap();
+    let mut answer = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(5), stream.read(&mut answer))
+        .await
+        .expect("answered at once, not after the time limit")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..n]);
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(answer.contains("request.too_large"), "{answer}");
+}
+
+/// Text holding a NUL character is refused the same way on SQLite and PostgreSQL (which
+/// cannot store it): 422 naming the field in a body, 400 in a path or a query string, and
+/// nothing is written. Problem responses carry one `Content-Type`.
+#[tokio::test]
+async fn nul_characters_are_refused_alike_on_both_backends() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let grant = json!({"purpose": "kyc", "channel": "app\u{0}", "evidence": "tap"});
+    let r = app
+        .post("/v1/subjects/u1/consents", Some(&key), grant)
+        .await;
+    let body = r.assert_problem(422, "request.invalid_body");
+    assert!(
+        body["detail"].as_str().unwrap().contains("`channel`"),
+        "{body}"
+    );
+    assert_eq!(r.headers.get_all("content-type").iter().count(), 1);
+    let nested = json!({"purpose": "kyc", "channel": "app", "evidence": "tap",
+        "notice": {"id": "n\u{0}", "version": 1}});
+    app.post("/v1/subjects/u1/consents", Some(&key), nested)
+        .await
+        .assert_problem(422, "request.invalid_body");
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM consent_events").await, 0);
+
+    for path in [
+        "/v1/requests/req_%00",
+        "/v1/consent/receipts/cev_%00",
+        "/v1/policies/x%00",
+    ] {
+        app.get(path, Some(&app.admin_key))
+            .await
+            .assert_problem(400, "request.invalid_path");
+    }
+    app.get("/v1/audit/events?actor=a%00b", Some(&app.admin_key))
+        .await
+        .assert_problem(400, "request.invalid_query");
+}
+
+/// A policy naming an operator that does not exist is refused by its place, not its value.
+#[tokio::test]
+async fn a_bad_policy_is_refused_without_quoting_it() {
+    let app = spawn_app().await;
+    let policy = json!({"rules": [{"types": {"CN_MOBILE": {"op": SEEDED_ID_NUMBER}}}]});
+    let r = app
+        .call(
+            Method::PUT,
+            "/v1/policies/x",
+            Some(&app.admin_key),
+            Some(policy),
+        )
+        .await;
+    let body = r.assert_problem(422, "masking.invalid_policy");
+    assert!(!r.text.contains(SEEDED_ID_NUMBER), "{}", r.text);
+    assert!(
+        body["detail"].as_str().unwrap().contains("rules[0]"),
+        "{body}"
+    );
+}
+
 #[tokio::test]
 async fn unknown_routes_and_methods() {
     let app = spawn_app().await;
