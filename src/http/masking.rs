@@ -93,6 +93,7 @@ async fn put_policy(
     responses(
         (status = 200, body = PolicyView),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A subject token", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`masking.unknown_policy`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn get_policy(
@@ -110,6 +111,7 @@ async fn get_policy(
     responses(
         (status = 200, body = PolicyList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A subject token", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_policies(
     State(state): State<AppState>,
@@ -218,6 +220,7 @@ fn one_input(
         (status = 200, body = DetectResponse),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "A subject token", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`masking.too_deep`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn detect(
@@ -286,6 +289,7 @@ pub struct MaskResponse {
         (status = 200, body = MaskResponse),
         (status = 400, body = Problem, content_type = "application/problem+json"),
         (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an admin, service or officer key (a subject token), or a masking role the key is not granted", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`masking.unknown_policy`, `masking.too_deep`, `masking.subject_required`, `masking.not_applicable`, `masking.operator_unavailable`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn mask(

@@ -1,5 +1,5 @@
 //! The authorisation matrix: every route and method of the router, called by every kind of
-//! caller, with the status each must get. A route the router serves without a row here
+//! caller, with the status each must get, and documented for that route. A route the router serves without a row here
 //! fails the test, and so does a row for a route that does not exist. Every refusal must be
 //! problem+json and must not carry any PI value the fixture stored.
 
@@ -415,8 +415,10 @@ async fn every_route_answers_every_kind_of_caller_as_its_grants_say() {
         "rows for routes the server does not have: {stale:?}"
     );
 
+    let doc = app.get("/openapi.json", None).await.json();
     let fx = Fixture::new(&app).await;
     let mut wrong = Vec::new();
+    let mut undocumented = BTreeSet::new();
     for r in ROWS {
         let expected: Vec<u16> = r.expect.split(' ').map(|s| s.parse().unwrap()).collect();
         assert_eq!(expected.len(), COLUMNS.len(), "{} {}", r.method, r.route);
@@ -432,6 +434,10 @@ async fn every_route_answers_every_kind_of_caller_as_its_grants_say() {
             let method = Method::from_bytes(r.method.to_uppercase().as_bytes()).unwrap();
             let reply = app.call(method, &path, credential.as_deref(), body).await;
             let got = reply.status.as_u16();
+            let documented = &doc["paths"][r.route][r.method]["responses"];
+            if documented.get(got.to_string()).is_none() {
+                undocumented.insert(format!("{} {} answers {got}", r.method, r.route));
+            }
             if got != expected[column] {
                 wrong.push(format!(
                     "{} {} as {}: expected {}, got {} {}",
@@ -470,5 +476,12 @@ async fn every_route_answers_every_kind_of_caller_as_its_grants_say() {
         "{} cells differ:\n{}",
         wrong.len(),
         wrong.join("\n")
+    );
+    // Every status a route gives is in its documented responses, so a generated client
+    // knows it.
+    assert!(
+        undocumented.is_empty(),
+        "statuses missing from the OpenAPI document:\n{}",
+        undocumented.into_iter().collect::<Vec<_>>().join("\n")
     );
 }
