@@ -58,7 +58,7 @@ keyring = "default"
 if suite != "aes256gcm":
     keyring = "bench"
     post("/v1/keyrings", {"name": keyring, "suite": suite}, bearer=admin)
-items = [{"subject_id": f"u{i % 10}", "field": "bank_card", "value": "6222021234567890123456789012_345"} for i in range(100)]
+items = [{"subject_id": f"u{i % 10}", "field": "bank_card", "value": "6222021234567890123456789012_345", "free_form": True} for i in range(100)]
 sealed = post("/v1/encrypt", {"keyring": keyring, "purpose": "bench", "items": items})["items"]
 targets = [{"subject_id": f"u{i % 10}", "field": "bank_card", "ciphertext": s["ciphertext"]} for i, s in enumerate(sealed)]
 json.dump({"purpose": "bench", "view": "plain", "items": targets[:1]}, open(out + "/one.json", "w"))

@@ -44,6 +44,11 @@ pub struct PutData {
     /// Bank cards and mobile numbers get tokens of their own shape (default `true`); `false`
     /// gives every field a random `tok_…` token.
     pub format_preserving_tokens: Option<bool>,
+    /// Fields kept as given. Every other field of a type with a validator (`id_number`,
+    /// `mobile`, `bank_card`, `email`) must hold a value of that type, written any usual
+    /// way, or the request is refused whole (422 `vault.invalid_value`, naming the field).
+    #[serde(default)]
+    pub free_form: Vec<String>,
 }
 
 /// The tokens of the stored fields.
@@ -169,7 +174,7 @@ pub struct SearchResult {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`vault.subject_erased`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`request.invalid_field`, `vault.invalid_value` (a value not of its field's type)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn put_data(
     State(state): State<AppState>,
@@ -187,6 +192,7 @@ async fn put_data(
             .collect(),
         searchable: body.searchable,
         format_preserving_tokens: body.format_preserving_tokens.unwrap_or(true),
+        free_form: body.free_form,
     };
     let tokens = stored::put(&state, &caller, &ctx, &id, request).await?;
     Ok(axum::Json(Tokens {

@@ -54,8 +54,13 @@ pub struct EncryptRequestItem {
     /// `passport`, `birth_date` or `text`, optionally `.label` (`mobile.emergency_contact`).
     /// The ciphertext only decrypts under the same subject and field.
     pub field: String,
-    /// The value.
+    /// The value. A field of a type with a validator (`id_number`, `mobile`, `bank_card`,
+    /// `email`) must hold a value of that type, written any usual way
+    /// (`vault.invalid_value` otherwise), unless `free_form` is set.
     pub value: String,
+    /// Keep the value as given, without checking it against the field's type.
+    #[serde(default)]
+    pub free_form: bool,
 }
 
 /// Ciphertexts to decrypt.
@@ -101,6 +106,7 @@ pub struct ItemProblem {
     /// Stable code: `vault.invalid_subject`, `vault.invalid_field`, `vault.value_too_long`,
     /// `vault.malformed_ciphertext`, `vault.decrypt_failed`, `vault.unknown_version`,
     /// `vault.version_retired`, `vault.subject_erased`, `vault.unknown_keyring`,
+    /// `vault.invalid_value` (not of the field's type),
     /// `auth.field_not_granted` (the field is outside the purpose's PI categories), and the
     /// consent codes (`consent.not_given`, `consent.withdrawn`, …).
     pub code: &'static str,
@@ -249,6 +255,7 @@ async fn encrypt(
             subject_id: i.subject_id,
             field: i.field,
             value: Zeroizing::new(i.value),
+            free_form: i.free_form,
         })
         .collect();
     let results = vault::encrypt(

@@ -11,6 +11,7 @@ pub mod cluster;
 pub mod consent;
 pub mod erasure_journal;
 mod error;
+pub mod field_values;
 pub mod hsm;
 pub mod keyrings;
 pub mod keys;

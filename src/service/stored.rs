@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::auth::grant::Permission;
 use crate::service::authorize::{self, ReadGrant};
 use crate::service::vault::{ItemError, View, ViewRequest, keyring_name, open_read, vault_error};
-use crate::service::{RequestContext, ServiceError, audit, consent, now};
+use crate::service::{RequestContext, ServiceError, audit, consent, field_values, now};
 
 /// Most fields in one store request.
 pub const MAX_FIELDS: usize = 64;
@@ -27,6 +27,8 @@ pub struct StoreRequest {
     pub searchable: Vec<String>,
     /// Whether bank cards and mobile numbers get format-preserving tokens.
     pub format_preserving_tokens: bool,
+    /// Fields stored as given, without checking the value against the field's type.
+    pub free_form: Vec<String>,
 }
 
 /// Authorises a read (see [`open_read`]), recording a refusal as one denied event of
@@ -99,6 +101,14 @@ pub async fn put(
     };
     for (name, value) in request.fields {
         let field = FieldName::parse(&name).map_err(|e| ServiceError::invalid("fields", e))?;
+        if !request.free_form.contains(&name)
+            && let Err(what) = field_values::check(&field, &value)
+        {
+            return Err(ServiceError::Rejected {
+                code: field_values::INVALID_VALUE,
+                detail: format!("fields.{}: must be {what}", field.as_str()),
+            });
+        }
         writes.push(FieldWrite {
             searchable: request.searchable.contains(&name),
             field,

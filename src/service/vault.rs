@@ -38,6 +38,8 @@ pub struct EncryptItem {
     pub field: String,
     /// The value (PI: never logged).
     pub value: Zeroizing<String>,
+    /// Whether the value is kept as given, without checking it against the field's type.
+    pub free_form: bool,
 }
 
 /// A ciphertext to decrypt or rewrap.
@@ -275,6 +277,17 @@ pub async fn encrypt(
             Err(e) => Err(e),
             Ok((_, field)) if scope.as_ref().is_some_and(|g| !g.covers(&field)) => {
                 Err(authorize::field_not_granted())
+            }
+            Ok((_, field))
+                if !item.free_form
+                    && crate::service::field_values::check(&field, &item.value).is_err() =>
+            {
+                Err(ItemError {
+                    code: crate::service::field_values::INVALID_VALUE,
+                    detail: "the value is not of the field's type (mark the item free_form \
+                             to keep it as given)"
+                        .to_owned(),
+                })
             }
             Ok((subject, field)) => {
                 let r = state

@@ -197,7 +197,7 @@ async fn off_hours_reads_and_denial_spikes_raise_alerts() {
 
 async fn decrypt_as(app: &TestApp, key: &str, operator: &str, subject: &str) {
     let c = app
-        .post("/v1/encrypt", Some(key), json!({"items": [{"subject_id": subject, "field": "id_number", "value": "110101199003074578"}]}))
+        .post("/v1/encrypt", Some(key), json!({"items": [{"subject_id": subject, "field": "id_number", "value": "110101199003074573"}]}))
         .await
         .json()["items"][0]["ciphertext"]
         .clone();
@@ -230,7 +230,7 @@ async fn a_subject_sees_who_read_their_data_and_nobody_elses() {
         .to_owned();
     let reply = app.get("/v1/me/access-log?limit=500", Some(&token)).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    assert!(!reply.text.contains("110101199003074578") && !reply.text.contains("agent-"));
+    assert!(!reply.text.contains("110101199003074573") && !reply.text.contains("agent-"));
     let entries = reply.json()["entries"].as_array().unwrap().clone();
     let reads: Vec<&Value> = entries
         .iter()

@@ -145,6 +145,59 @@ async fn nul_characters_are_refused_alike_on_both_backends() {
         .assert_problem(400, "request.invalid_query");
 }
 
+/// A field named after a PI type holds a value of that type: a 15-digit "mobile number" is
+/// refused by name (nothing stored, nothing quoted) unless the platform says the field is
+/// free-form; encrypt answers per item.
+#[tokio::test]
+async fn typed_fields_are_checked_on_write() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let bad = "139123456789999";
+    let r = app
+        .call(
+            Method::PUT,
+            "/v1/subjects/u1/data",
+            Some(&key),
+            Some(json!({"fields": {"mobile": bad, "name": "张三"}})),
+        )
+        .await;
+    let body = r.assert_problem(422, "vault.invalid_value");
+    assert!(
+        body["detail"].as_str().unwrap().contains("fields.mobile"),
+        "{body}"
+    );
+    assert!(!r.text.contains(bad));
+    assert_eq!(app.db.count("SELECT COUNT(*) FROM subject_fields").await, 0);
+    let r = app
+        .call(
+            Method::PUT,
+            "/v1/subjects/u1/data",
+            Some(&key),
+            Some(json!({"fields": {"mobile": bad}, "free_form": ["mobile"]})),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+
+    let r = app
+        .post(
+            "/v1/encrypt",
+            Some(&key),
+            json!({"items": [
+                {"subject_id": "u1", "field": "mobile", "value": bad},
+                {"subject_id": "u1", "field": "mobile", "value": bad, "free_form": true},
+                {"subject_id": "u1", "field": "mobile", "value": "+86 138 0013 8000"}
+            ]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text);
+    let items = r.json()["items"].clone();
+    assert_eq!(items.as_array().unwrap().len(), 3);
+    assert_eq!(items[0]["error"]["code"], "vault.invalid_value");
+    assert!(items[1]["ciphertext"].is_string());
+    assert!(items[2]["ciphertext"].is_string());
+    assert!(!r.text.contains(bad));
+}
+
 /// A policy naming an operator that does not exist is refused by its place, not its value.
 #[tokio::test]
 async fn a_bad_policy_is_refused_without_quoting_it() {

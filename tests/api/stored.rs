@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app};
 
 const PURPOSE: &str = "customer_service";
-const CARD: &str = "6222021234567890123";
+const CARD: &str = "6222021234567890128";
 
 async fn service_key(app: &TestApp) -> String {
     app.create_key("service", &[PURPOSE]).await.1
@@ -86,7 +86,7 @@ async fn stored_fields_get_tokens_of_the_right_shape_and_read_back() {
     assert_eq!(masked["view"], "masked");
     assert_eq!(
         masked["fields"]["bank_card"]["value"],
-        "622202*********0123"
+        "622202*********0128"
     );
     assert_eq!(masked["fields"]["name"]["value"], "张*");
     assert!(

@@ -12,7 +12,7 @@ const PURPOSE: &str = "loan_underwriting";
 const SAMPLES: &[(&str, &str)] = &[
     ("id_number", "11010519491231002X"),
     ("mobile", "13800138000"),
-    ("bank_card", "6222021234567890123"),
+    ("bank_card", "6222021234567890128"),
     ("name", "欧阳娜娜"),
     ("email", "zhang.san@example.cn"),
     ("address", "北京市朝阳区建国路88号SOHO现代城5号楼1201"),
@@ -78,7 +78,7 @@ async fn chinese_pi_round_trips_plain_and_masked() {
         .collect();
     assert_eq!(shown[0], "1***************2X");
     assert_eq!(shown[1], "138****8000");
-    assert_eq!(shown[2], "622202*********0123");
+    assert_eq!(shown[2], "622202*********0128");
     assert_eq!(shown[3], "欧阳**", "a compound surname stays whole");
     assert_eq!(shown[4], "z********@example.cn");
 
@@ -325,7 +325,7 @@ async fn every_decrypt_is_in_the_trail_without_values() {
         &key,
         json!([
             {"subject_id": "u1", "field": "mobile", "value": "13800138000"},
-            {"subject_id": "u1", "field": "bank_card", "value": "6222021234567890123"},
+            {"subject_id": "u1", "field": "bank_card", "value": "6222021234567890128"},
             {"subject_id": "u2", "field": "mobile", "value": "13912345678"},
         ]),
     )
@@ -374,7 +374,7 @@ async fn every_decrypt_is_in_the_trail_without_values() {
             .any(|e| e["subject"] == "u2" && e["outcome"]["code"] == "vault.decrypt_failed")
     );
     for body in &bodies {
-        for value in ["13800138000", "6222021234567890123", "13912345678"] {
+        for value in ["13800138000", "6222021234567890128", "13912345678"] {
             assert!(!body.contains(value), "{body}");
         }
     }
@@ -867,7 +867,7 @@ async fn deterministic_keyrings_give_joinable_ciphertexts() {
     .await;
     assert_eq!(read[0]["error"]["code"], "vault.subject_erased");
     let again = app
-        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "purpose": PURPOSE, "items": [{"subject_id": "u1", "field": "mobile", "value": "1"}]}))
+        .post("/v1/encrypt", Some(&key), json!({"keyring": "joinable", "purpose": PURPOSE, "items": [{"subject_id": "u1", "field": "mobile", "value": "1", "free_form": true}]}))
         .await
         .json();
     assert_eq!(again["items"][0]["error"]["code"], "vault.subject_erased");
@@ -935,7 +935,7 @@ fn round_trips_hold_for_arbitrary_batches() {
             rt.block_on(async {
                 let items: Vec<Value> = batch
                     .iter()
-                    .map(|(s, f, v)| json!({"subject_id": s, "field": fields[*f], "value": v}))
+                    .map(|(s, f, v)| json!({"subject_id": s, "field": fields[*f], "value": v, "free_form": true}))
                     .collect();
                 let sealed = encrypt(&app, &key, json!(items)).await;
                 let mut asks = Vec::new();
