@@ -12,50 +12,89 @@ pub mod session;
 use axum::Router;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use maud::{DOCTYPE, Markup, html};
 
 use crate::app::AppState;
 
+/// Every console route: its path, the methods it answers, and its handlers. The router is
+/// built from this table and the authorisation matrix reads it (through [`route_list`]), so
+/// a route cannot be added to one and not the other.
+fn routes() -> Vec<(
+    &'static str,
+    &'static [&'static str],
+    MethodRouter<AppState>,
+)> {
+    use pages::{accounts, alerts, consents, dashboard, requests, signin, trail};
+    vec![
+        ("/console", &["get"], get(dashboard::dashboard)),
+        (
+            "/console/signin",
+            &["get", "post"],
+            get(signin::signin_form).post(signin::signin),
+        ),
+        ("/console/signout", &["post"], post(signin::signout)),
+        ("/console/audit", &["get"], get(trail::audit_search)),
+        (
+            "/console/audit/export.csv",
+            &["get"],
+            get(trail::export_csv),
+        ),
+        (
+            "/console/audit/export.jsonl",
+            &["get"],
+            get(trail::export_jsonl),
+        ),
+        ("/console/audit/events/{seq}", &["get"], get(trail::event)),
+        ("/console/alerts", &["get"], get(alerts::alerts)),
+        ("/console/alerts/{id}", &["get"], get(alerts::alert)),
+        (
+            "/console/alerts/{id}/ack",
+            &["post"],
+            post(alerts::ack_alert),
+        ),
+        ("/console/consents", &["get"], get(consents::consents)),
+        (
+            "/console/accounts",
+            &["get", "post"],
+            get(accounts::accounts).post(accounts::put_account),
+        ),
+        (
+            "/console/accounts/{name}/remove",
+            &["post"],
+            post(accounts::remove_account),
+        ),
+        ("/console/requests", &["get"], get(requests::requests)),
+        (
+            "/console/requests/{id}/approve",
+            &["post"],
+            post(requests::approve_request),
+        ),
+        (
+            "/console/requests/{id}/close",
+            &["post"],
+            post(requests::close_request),
+        ),
+        ("/console/assets/console.css", &["get"], get(css)),
+        ("/console/assets/verify.js", &["get"], get(verify_js)),
+    ]
+}
+
 /// The console's routes, under `/console`.
 pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/console", get(pages::dashboard::dashboard))
-        .route(
-            "/console/signin",
-            get(pages::signin::signin_form).post(pages::signin::signin),
-        )
-        .route("/console/signout", post(pages::signin::signout))
-        .route("/console/audit", get(pages::trail::audit_search))
-        .route("/console/audit/export.csv", get(pages::trail::export_csv))
-        .route(
-            "/console/audit/export.jsonl",
-            get(pages::trail::export_jsonl),
-        )
-        .route("/console/audit/events/{seq}", get(pages::trail::event))
-        .route("/console/alerts", get(pages::alerts::alerts))
-        .route("/console/alerts/{id}", get(pages::alerts::alert))
-        .route("/console/alerts/{id}/ack", post(pages::alerts::ack_alert))
-        .route("/console/consents", get(pages::consents::consents))
-        .route(
-            "/console/accounts",
-            get(pages::accounts::accounts).post(pages::accounts::put_account),
-        )
-        .route(
-            "/console/accounts/{name}/remove",
-            post(pages::accounts::remove_account),
-        )
-        .route("/console/requests", get(pages::requests::requests))
-        .route(
-            "/console/requests/{id}/approve",
-            post(pages::requests::approve_request),
-        )
-        .route(
-            "/console/requests/{id}/close",
-            post(pages::requests::close_request),
-        )
-        .route("/console/assets/console.css", get(css))
-        .route("/console/assets/verify.js", get(verify_js))
+    routes()
+        .into_iter()
+        .fold(Router::new(), |r, (path, _, handlers)| {
+            r.route(path, handlers)
+        })
+}
+
+/// Every (method, path) the console serves, for the authorisation matrix.
+pub fn route_list() -> Vec<(&'static str, &'static str)> {
+    routes()
+        .into_iter()
+        .flat_map(|(path, methods, _)| methods.iter().map(move |m| (*m, path)))
+        .collect()
 }
 
 /// The page's language: Chinese unless `?lang=en` or the `baomi_lang=en` cookie says

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use crate::helpers::{TestApp, spawn_app_with};
 
 const OFFICER: &str = "li.hua";
-const PASSWORD: &str = "correct horse battery 42";
+pub(crate) const PASSWORD: &str = "correct horse battery 42";
 const SUBJECT: &str = "u-20261123";
 
 /// ChromeDriver and a headless Chromium session; both end when dropped.
@@ -181,7 +181,12 @@ impl Browser {
 }
 
 /// Adds a console account with [`PASSWORD`], as `baomi console add-user` does.
-async fn add_account(app: &TestApp, name: &str, role: baomi::auth::Role, purposes: &[&str]) {
+pub(crate) async fn add_account(
+    app: &TestApp,
+    name: &str,
+    role: baomi::auth::Role,
+    purposes: &[&str],
+) {
     let store = baomi::store::open(&app.db.config()).await.unwrap();
     let event = baomi::service::audit::system(
         "baomi console",
@@ -587,7 +592,7 @@ async fn signin_token(client: &reqwest::Client, app: &TestApp) -> (String, Strin
 }
 
 /// The CSRF token in a page's first form.
-fn csrf_in(html: &str) -> String {
+pub(crate) fn csrf_in(html: &str) -> String {
     html.split("name=\"csrf\" value=\"")
         .nth(1)
         .unwrap()
@@ -597,7 +602,7 @@ fn csrf_in(html: &str) -> String {
         .to_owned()
 }
 
-async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+pub(crate) async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -784,7 +789,7 @@ async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
 }
 
 /// The `name=value` of the session cookie a sign-in set.
-fn session_of(signed_in: &reqwest::Response) -> String {
+pub(crate) fn session_of(signed_in: &reqwest::Response) -> String {
     signed_in
         .headers()
         .get_all("set-cookie")

@@ -13,6 +13,7 @@ mod cli_mask;
 mod cluster;
 mod consent;
 mod console;
+mod console_matrix;
 mod helpers;
 mod hsm;
 mod keys;
