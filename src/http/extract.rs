@@ -128,7 +128,11 @@ pub fn parse_value<T: DeserializeOwned>(
 
 /// Whether the body may hold an escaped NUL (`\u0000`).
 fn may_hold_nul(bytes: &[u8]) -> bool {
-    bytes.windows(6).any(|w| w.eq_ignore_ascii_case(b"\\u0000"))
+    // Compared only where a backslash starts an escape: one pass, no work per byte else.
+    bytes.split(|b| *b == b'\\').skip(1).any(|rest| {
+        rest.get(..5)
+            .is_some_and(|e| e.eq_ignore_ascii_case(b"u0000"))
+    })
 }
 
 /// Where in `doc` a string (or a key) holds a NUL character, as a safe path.
