@@ -157,8 +157,21 @@ fn routes() -> OpenApiRouter<AppState> {
 }
 
 /// The OpenAPI document of this build (the same one `/openapi.json` serves).
-pub fn openapi() -> utoipa::openapi::OpenApi {
+pub fn openapi(limits: &Limits) -> serde_json::Value {
+    document(routes().into_openapi(), limits)
+}
+
+/// What the routes say of themselves, before the contract's shared rules.
+#[cfg(test)]
+pub(crate) fn routes_description() -> utoipa::openapi::OpenApi {
     routes().into_openapi()
+}
+
+/// The routes' description with the contract's shared rules applied.
+fn document(api: utoipa::openapi::OpenApi, limits: &Limits) -> serde_json::Value {
+    let mut doc = serde_json::to_value(&api).unwrap_or_default();
+    http::contract::apply(&mut doc, limits);
+    doc
 }
 
 /// The process-wide Prometheus recorder (one per process: `metrics` has one global recorder).
@@ -234,7 +247,7 @@ pub fn build(parts: Parts) -> Router {
         limits,
     } = parts;
     let (router, api) = routes().split_for_parts();
-    let api_value = serde_json::to_value(&api).unwrap_or_default();
+    let api_value = document(api, &limits);
     let state = AppState(Arc::new(Inner {
         store,
         tokens,

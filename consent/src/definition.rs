@@ -111,30 +111,35 @@ impl Scopes {
     }
 }
 
-/// Longest description, category or recipient text accepted.
+/// The length of a text as people (and JSON Schema's `maxLength`) count it.
+pub(crate) fn chars(text: &str) -> usize {
+    text.chars().count()
+}
+
+/// Longest description or recipient text accepted, in characters.
 const MAX_TEXT: usize = 2000;
 
 impl PurposeDefinition {
     /// Checks the definition; the error names what is wrong.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: &'static str| Err(Error::InvalidPurpose(m));
-        if self.description.trim().is_empty() || self.description.len() > MAX_TEXT {
-            return bad("description must be 1 to 2000 bytes");
+        if self.description.trim().is_empty() || chars(&self.description) > MAX_TEXT {
+            return bad("description must be 1 to 2000 characters");
         }
         if self.categories.is_empty() {
             return bad("name at least one PI category");
         }
         for c in &self.categories {
-            if c.name.is_empty() || c.name.len() > 64 {
-                return bad("a category name must be 1 to 64 bytes");
+            if c.name.is_empty() || chars(&c.name) > 64 {
+                return bad("a category name must be 1 to 64 characters");
             }
         }
         for r in &self.recipients {
             if r.name.trim().is_empty() || r.contact.trim().is_empty() {
                 return bad("a recipient needs a name and a contact");
             }
-            if r.name.len() > MAX_TEXT || r.contact.len() > MAX_TEXT {
-                return bad("recipient texts must be at most 2000 bytes");
+            if chars(&r.name) > MAX_TEXT || chars(&r.contact) > MAX_TEXT {
+                return bad("recipient texts must be at most 2000 characters");
             }
         }
         if self.retention_days == 0 {

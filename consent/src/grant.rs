@@ -42,11 +42,11 @@ impl Grant {
     /// Checks the grant against the purpose's definition.
     pub fn validate(&self, purpose: &PurposeDefinition) -> Result<()> {
         for (text, what) in [(&self.channel, "channel"), (&self.evidence, "evidence")] {
-            if text.trim().is_empty() || text.len() > MAX_EVIDENCE {
+            if text.trim().is_empty() || crate::definition::chars(text) > MAX_EVIDENCE {
                 return Err(Error::InvalidGrant(match what {
-                    "channel" => "channel must be 1 to 2000 bytes",
+                    "channel" => "channel must be 1 to 2000 characters",
                     _ => {
-                        "evidence must say, in 1 to 2000 bytes, what was shown and how the subject agreed"
+                        "evidence must say, in 1 to 2000 characters, what was shown and how the subject agreed"
                     }
                 }));
             }

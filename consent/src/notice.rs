@@ -18,7 +18,7 @@ pub struct NoticeText {
     pub purposes: Vec<String>,
 }
 
-/// Longest notice text accepted, in bytes.
+/// Longest notice text accepted, in characters.
 const MAX_TEXT: usize = 200_000;
 
 impl NoticeText {
@@ -35,8 +35,8 @@ impl NoticeText {
                 "language must be a BCP 47 tag, e.g. zh-CN",
             ));
         }
-        if self.text.trim().is_empty() || self.text.len() > MAX_TEXT {
-            return Err(Error::InvalidNotice("text must be 1 to 200000 bytes"));
+        if self.text.trim().is_empty() || crate::definition::chars(&self.text) > MAX_TEXT {
+            return Err(Error::InvalidNotice("text must be 1 to 200000 characters"));
         }
         if self.purposes.is_empty() {
             return Err(Error::InvalidNotice(

@@ -39,7 +39,7 @@ pub struct Masker<'a> {
     paths: Vec<(JsonPath, &'a FieldRule)>,
 }
 
-static DEFAULT: Operator = Operator::Default;
+static DEFAULT: Operator = Operator::Default {};
 
 impl<'a> Masker<'a> {
     /// A masker applying `rule`, or every type's display default for `None`. The rule's

@@ -35,12 +35,14 @@ use crate::pi_type::{Level, PiType};
 
 /// What to do with a piece of PI.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+// Every variant has braces, even with no fields: serde checks unknown fields only in
+// struct variants, and `{"op": "keep", "with": "*"}` must be refused, not read as `keep`.
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Operator {
     /// Leave it in the clear.
-    Keep,
+    Keep {},
     /// The type's display default (see the module documentation).
-    Default,
+    Default {},
     /// Replace every letter and digit with `with`, but the first `first` and the last
     /// `last`; separators stay.
     Mask {
@@ -55,7 +57,7 @@ pub enum Operator {
         with: char,
     },
     /// Remove it.
-    Redact,
+    Redact {},
     /// Replace it with a label (by default the type's, such as `[身份证号]`).
     Replace {
         /// The label.
@@ -64,11 +66,11 @@ pub enum Operator {
     },
     /// A keyed hash (HMAC-SHA256 of the normalised value): the same value always gives the
     /// same pseudonym under the same key, so joins still work.
-    Hash,
+    Hash {},
     /// Encrypt through the vault, for those allowed to decrypt.
-    Encrypt,
+    Encrypt {},
     /// Replace with a vault token, for those allowed to detokenize.
-    Tokenize,
+    Tokenize {},
     /// Keep a coarser form.
     Generalize {
         /// How coarse.
@@ -119,14 +121,14 @@ impl Operator {
     /// The operator's name on the wire.
     pub fn name(&self) -> &'static str {
         match self {
-            Operator::Keep => "keep",
-            Operator::Default => "default",
+            Operator::Keep {} => "keep",
+            Operator::Default {} => "default",
             Operator::Mask { .. } => "mask",
-            Operator::Redact => "redact",
+            Operator::Redact {} => "redact",
             Operator::Replace { .. } => "replace",
-            Operator::Hash => "hash",
-            Operator::Encrypt => "encrypt",
-            Operator::Tokenize => "tokenize",
+            Operator::Hash {} => "hash",
+            Operator::Encrypt {} => "encrypt",
+            Operator::Tokenize {} => "tokenize",
             Operator::Generalize { .. } => "generalize",
             Operator::DateShift { .. } => "date_shift",
             Operator::Truncate { .. } => "truncate",
@@ -135,7 +137,7 @@ impl Operator {
 
     /// Whether the operator shows the value in the clear.
     pub fn reveals(&self) -> bool {
-        matches!(self, Operator::Keep)
+        matches!(self, Operator::Keep {})
     }
 
     /// Whether the operator can apply to `pi_type` at all.
@@ -173,7 +175,7 @@ pub fn default_for(pi_type: PiType) -> Operator {
         T::Iban => mask(4, 4),
         T::Text => mask(0, 0),
         // Person, e-mail and landline masks depend on the value; see `apply`.
-        T::Person | T::Email | T::CnLandline => Operator::Default,
+        T::Person | T::Email | T::CnLandline => Operator::Default {},
         T::Address => Operator::Generalize {
             to: Generalization::District,
             width: None,
@@ -250,9 +252,9 @@ pub fn apply(op: &Operator, pi_type: PiType, value: &str, ctx: &Context<'_>) -> 
         pi_type,
     };
     Ok(match op {
-        Operator::Keep => value.to_owned(),
-        Operator::Default => match default_for(pi_type) {
-            Operator::Default => value_default(pi_type, value),
+        Operator::Keep {} => value.to_owned(),
+        Operator::Default {} => match default_for(pi_type) {
+            Operator::Default {} => value_default(pi_type, value),
             other => apply(&other, pi_type, value, ctx)?,
         },
         Operator::Mask { first, last, with } => {
@@ -263,9 +265,9 @@ pub fn apply(op: &Operator, pi_type: PiType, value: &str, ctx: &Context<'_>) -> 
                 mask(value, *first, *last, *with)
             }
         }
-        Operator::Redact => String::new(),
+        Operator::Redact {} => String::new(),
         Operator::Replace { label } => label.as_deref().unwrap_or(pi_type.label()).to_owned(),
-        Operator::Hash => {
+        Operator::Hash {} => {
             let key = ctx.key.ok_or(Error::OperatorUnavailable { op: "hash" })?;
             let tag = key.tag(&[
                 pi_type.as_str().as_bytes(),
@@ -273,11 +275,11 @@ pub fn apply(op: &Operator, pi_type: PiType, value: &str, ctx: &Context<'_>) -> 
             ]);
             data_encoding::HEXLOWER.encode(&tag.as_ref()[..8])
         }
-        Operator::Encrypt | Operator::Tokenize => {
+        Operator::Encrypt {} | Operator::Tokenize {} => {
             let vault = ctx
                 .vault
                 .ok_or(Error::OperatorUnavailable { op: op.name() })?;
-            let done = if matches!(op, Operator::Encrypt) {
+            let done = if matches!(op, Operator::Encrypt {}) {
                 vault.encrypt(pi_type, value)
             } else {
                 vault.tokenize(pi_type, value)
@@ -529,13 +531,27 @@ pub fn leaves_c3_readable(op: &Operator, pi_type: PiType) -> bool {
     pi_type.level() == Level::C3
         && matches!(
             op,
-            Operator::Keep | Operator::Truncate { .. } | Operator::DateShift { .. }
+            Operator::Keep {} | Operator::Truncate { .. } | Operator::DateShift { .. }
         )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operator_without_settings_refuses_unknown_ones() {
+        let keep: Operator = serde_json::from_str(r#"{"op":"keep"}"#).unwrap();
+        assert_eq!(keep, Operator::Keep {});
+        assert_eq!(serde_json::to_string(&keep).unwrap(), r#"{"op":"keep"}"#);
+        for op in ["keep", "default", "redact", "hash", "encrypt", "tokenize"] {
+            let with_extra = format!(r#"{{"op":"{op}","with":"*"}}"#);
+            assert!(
+                serde_json::from_str::<Operator>(&with_extra).is_err(),
+                "{op}"
+            );
+        }
+    }
 
     fn ctx() -> Context<'static> {
         Context {
@@ -545,7 +561,7 @@ mod tests {
     }
 
     fn show(pi_type: PiType, value: &str) -> String {
-        apply(&Operator::Default, pi_type, value, &ctx()).unwrap()
+        apply(&Operator::Default {}, pi_type, value, &ctx()).unwrap()
     }
 
     #[test]
@@ -606,12 +622,12 @@ mod tests {
             key: Some(k),
             ..ctx()
         };
-        let h = |k, v| apply(&Operator::Hash, PiType::CnMobile, v, &with(k)).unwrap();
+        let h = |k, v| apply(&Operator::Hash {}, PiType::CnMobile, v, &with(k)).unwrap();
         assert_eq!(h(&k1, "13800138000"), h(&k1, "+86 138-0013-8000"));
         assert_ne!(h(&k1, "13800138000"), h(&k2, "13800138000"));
         assert_eq!(h(&k1, "13800138000").len(), 16);
         assert!(matches!(
-            apply(&Operator::Hash, PiType::CnMobile, "1", &ctx()),
+            apply(&Operator::Hash {}, PiType::CnMobile, "1", &ctx()),
             Err(Error::OperatorUnavailable { op: "hash" })
         ));
     }

@@ -74,9 +74,11 @@ fn text() -> PiType {
     PiType::Text
 }
 
-/// Limits on a policy's size.
-const MAX_RULES: usize = 64;
-const MAX_FIELDS: usize = 256;
+/// Most rules in a policy.
+pub const MAX_RULES: usize = 64;
+/// Most field rules in one rule.
+pub const MAX_FIELDS: usize = 256;
+/// Longest role, purpose or label in a policy, in characters.
 const MAX_NAME: usize = 64;
 
 /// Whether `name` is a valid policy name: 1 to 64 of `a-z`, `0-9`, `_`, `-`, `.`.
@@ -100,7 +102,7 @@ impl Policy {
         for (i, rule) in self.rules.iter().enumerate() {
             let n = i + 1;
             for s in rule.roles.iter().chain(&rule.purposes) {
-                if s.is_empty() || s.len() > MAX_NAME {
+                if s.is_empty() || s.chars().count() > MAX_NAME {
                     return bad(format!(
                         "rule {n}: roles and purposes are 1 to 64 characters"
                     ));

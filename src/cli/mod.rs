@@ -188,7 +188,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Restore(args) => backup::restore(cli.config.as_deref(), args).await,
         Command::Probe { url } => probe(&url).await,
         Command::Openapi => {
-            let doc = crate::app::openapi();
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            let doc = crate::app::openapi(&crate::app::Limits::from_config(&config));
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
         }

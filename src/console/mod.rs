@@ -6,6 +6,7 @@
 //! itself an audit event.
 
 mod chart;
+mod form;
 mod pages;
 pub mod session;
 

@@ -237,7 +237,7 @@ pub struct EventsQuery {
     /// Until this time (RFC 3339, exclusive).
     pub to: Option<String>,
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<i64>,
+    pub cursor: Option<u64>,
     /// Page size, 1 to 500 (default 100).
     pub limit: Option<u32>,
 }
@@ -315,7 +315,7 @@ async fn events(
         purpose: q.purpose,
         action: q.action,
         outcome: q.outcome,
-        before: q.cursor,
+        before: cursor(q.cursor),
     };
     audit::audited_read(&state, &caller, &ctx, "events").await?;
     let found = state.audit_reads.events(&filter, limit).await?;
@@ -333,7 +333,7 @@ async fn events(
         (status = 200, body = InclusionProof),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
-        (status = 404, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`audit.not_in_tree`: no such event, or the newest checkpoint does not cover it yet (the next one, within a second, will)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn event(
     State(state): State<AppState>,
@@ -398,7 +398,7 @@ async fn export(
 #[serde(deny_unknown_fields)]
 pub struct AlertsQuery {
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<i64>,
+    pub cursor: Option<u64>,
     /// Page size, 1 to 500 (default 100).
     pub limit: Option<u32>,
 }
@@ -425,6 +425,11 @@ fn next_cursor<T>(found: &[T], limit: u32, key: impl Fn(&T) -> Option<i64>) -> O
     } else {
         None
     }
+}
+
+/// A page's cursor as the store keeps sequence numbers (past the last one: from the start).
+fn cursor(cursor: Option<u64>) -> Option<i64> {
+    cursor.map(|c| i64::try_from(c).unwrap_or(i64::MAX))
 }
 
 fn page_limit(limit: Option<u32>) -> Result<u32, ServiceError> {
@@ -458,7 +463,7 @@ async fn alerts(
     let found = state
         .audit_log
         .store()
-        .alerts(q.cursor, limit)
+        .alerts(cursor(q.cursor), limit)
         .await
         .map_err(ServiceError::from)?;
     let next_cursor = next_cursor(&found, limit, |a| a.id);
@@ -474,7 +479,7 @@ async fn alerts(
 #[serde(deny_unknown_fields)]
 pub struct AccessLogQuery {
     /// The `next_cursor` of the previous page.
-    pub cursor: Option<i64>,
+    pub cursor: Option<u64>,
     /// Page size, 1 to 500 (default 100).
     pub limit: Option<u32>,
 }
@@ -537,7 +542,7 @@ async fn access_log(
     event.count = 1;
     audit::append(state.audit.as_ref(), &[event]).await?;
     Ok(axum::Json(
-        access_log_page(&state, subject, q.cursor, limit).await?,
+        access_log_page(&state, subject, cursor(q.cursor), limit).await?,
     ))
 }
 

@@ -247,6 +247,7 @@ pub(crate) fn consent_list(found: Vec<consent::PurposeConsent>) -> ConsentList {
         (status = 200, body = ConsentList),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`request.invalid_field`: not a subject id", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn list_consents(
     State(state): State<AppState>,
@@ -305,6 +306,7 @@ async fn grant_mine(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 409, body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`consent.invalid_purpose` (not a purpose id), `consent.unknown_purpose`", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn withdraw_mine(
     State(state): State<AppState>,

@@ -9,6 +9,7 @@ use bytes::Bytes;
 use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
+use super::strict_json::Strict;
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
 use crate::service::authenticate::{authenticate, require_role};
@@ -76,7 +77,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
 /// it: both backends answer alike.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+    let value = serde_path_to_error::deserialize(Strict(&mut de)).map_err(|e| {
         let path = safe_path(e.path());
         let inner = e.into_inner();
         match inner.classify() {
@@ -120,7 +121,7 @@ pub fn parse_value<T: DeserializeOwned>(
     value: serde_json::Value,
     code: &'static str,
 ) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize(value).map_err(|e| {
+    serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
         let path = safe_path(e.path());
         invalid_body(code, &path, &e.into_inner().to_string())
     })

@@ -213,7 +213,7 @@ async fn update(
 /// With a `suite`, the keyring moves to that suite.
 #[utoipa::path(post, path = "/v1/keyrings/{name}/rotate", tag = "keyrings", security(("bearer" = [])),
     params(("name" = String, Path, description = "The keyring's name")),
-    request_body(content = Option<RotateKeyring>, description = "Optional"),
+    request_body(content = RotateKeyring, description = "Optional: without a body, the keyring's suite is kept"),
     responses(
         (status = 200, body = KeyringView),
         (status = 401, body = Problem, content_type = "application/problem+json"),

@@ -130,7 +130,7 @@ pub struct DetectRequest {
     /// Free text.
     pub text: Option<String>,
     /// A JSON document: every string in it is scanned.
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub json: Option<serde_json::Value>,
     /// One value.
     pub value: Option<String>,
@@ -245,7 +245,7 @@ pub struct MaskRequest {
     pub text: Option<String>,
     /// A JSON document: fields named by the rule get their operator, other strings are
     /// scanned (unless the rule scans only its paths).
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<Object>)]
     pub json: Option<serde_json::Value>,
     /// One value of a known `type`.
     pub value: Option<String>,

@@ -87,7 +87,7 @@ impl From<RightsRequest> for RequestView {
 pub struct NewRequest {
     /// What for.
     pub kind: RequestKind,
-    /// What to correct, what to explain, … (kept encrypted; at most 2000 bytes).
+    /// What to correct, what to explain, … (kept encrypted; at most 2000 characters).
     pub note: Option<String>,
 }
 
@@ -220,12 +220,19 @@ async fn list(
     caller: Caller,
     Query(q): Query<ListQuery>,
 ) -> Result<axum::Json<RequestList>, ApiError> {
-    let statuses = match (q.status.as_deref(), q.overdue) {
+    let status = q
+        .status
+        .as_deref()
+        .map(|s| {
+            RequestStatus::parse(s).ok_or_else(|| {
+                ServiceError::invalid("status", "open, approved, closing, completed or rejected")
+            })
+        })
+        .transpose()?;
+    let statuses = match (status, q.overdue) {
         (_, true) => vec![RequestStatus::Open, RequestStatus::Approved],
         (None, false) => Vec::new(),
-        (Some(s), false) => vec![RequestStatus::parse(s).ok_or_else(|| {
-            ServiceError::invalid("status", "open, approved, closing, completed or rejected")
-        })?],
+        (Some(s), false) => vec![s],
     };
     let limit = q.limit.unwrap_or(100);
     if !(1..=requests::MAX_LIST).contains(&limit) {

@@ -215,12 +215,18 @@ impl AuditLog {
             .ok_or(ServiceError::NotFound {
                 code: "audit.not_in_tree",
             })?;
+        let asked = size;
         let size = self.size_or_latest(size).await?;
         if leaf.index >= size {
-            return Err(ServiceError::invalid(
-                "size",
-                "the event is not in a tree of that size",
-            ));
+            // Against the newest checkpoint, an event it does not cover yet is not in a
+            // signed tree (the next checkpoint, within a second, takes it); against a size
+            // the caller named, the size is wrong.
+            return Err(match asked {
+                None => ServiceError::NotFound {
+                    code: "audit.not_in_tree",
+                },
+                Some(_) => ServiceError::invalid("size", "the event is not in a tree of that size"),
+            });
         }
         let proof = self
             .on_stored_tree(|tree| merkle::inclusion_proof(tree, leaf.index, size))

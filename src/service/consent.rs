@@ -173,8 +173,11 @@ pub async fn grant(
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
     // Consents are changed by service keys and subject tokens.
     authorize::subject_or_role(caller, &[Role::Service])?;
+    // Authorised before the purpose is looked up: a key learns nothing of the purposes it
+    // does not hold, not even whether they are declared.
+    let id = purpose_id(&grant.purpose)?;
+    authorize::consent_change(caller, subject.as_str(), id.as_str(), ConsentChange::Grant)?;
     let purpose = known_purpose(state, &grant.purpose).await?;
-    authorize::consent_change(caller, subject.as_str(), &purpose.id, ConsentChange::Grant)?;
     grant.validate(&purpose.definition).map_err(rejected)?;
     if let Some(shown) = &grant.notice {
         let covers = state
@@ -235,13 +238,14 @@ pub async fn withdraw(
         .map_err(|e| ServiceError::invalid("subject_id", e))?;
     // Consents are changed by service keys and subject tokens.
     authorize::subject_or_role(caller, &[Role::Service])?;
-    let purpose = known_purpose(state, raw_purpose).await?;
+    let id = purpose_id(raw_purpose)?;
     authorize::consent_change(
         caller,
         subject.as_str(),
-        &purpose.id,
+        id.as_str(),
         ConsentChange::Withdraw,
     )?;
+    let purpose = known_purpose(state, raw_purpose).await?;
     let events = state
         .store
         .consent_events(subject.as_str(), Some(&purpose.id))

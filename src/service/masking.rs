@@ -240,7 +240,7 @@ fn keep_all_rule() -> baomi_masking::Rule {
         scan: baomi_masking::policy::Scan::All,
         types: baomi_masking::PiType::ALL
             .into_iter()
-            .map(|t| (t, baomi_masking::Operator::Keep))
+            .map(|t| (t, baomi_masking::Operator::Keep {}))
             .collect(),
         fields: Vec::new(),
     }
@@ -255,6 +255,15 @@ pub async fn mask(
     options: MaskOptions,
 ) -> Result<Output, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
+    // What the rules are matched against is well-formed, or refused (the document says so).
+    if let Some(purpose) = &options.purpose {
+        baomi_consent::PurposeId::parse(purpose)
+            .map_err(|e| ServiceError::invalid("purpose", e))?;
+    }
+    if let Some(subject) = &options.subject_id {
+        baomi_vault::SubjectId::parse(subject)
+            .map_err(|e| ServiceError::invalid("subject_id", e))?;
+    }
     let asked = options.role.as_deref().or(ctx.operator_role.as_deref());
     let role = crate::service::authorize::masking_role(caller.grants(), asked)?;
     let policy = resolve(state, options.policy.as_deref()).await?;
@@ -380,7 +389,7 @@ impl baomi_masking::Reversible for VaultSeal {
             return Ok(token.clone());
         }
         let pseudonym = baomi_masking::operator::apply(
-            &baomi_masking::Operator::Hash,
+            &baomi_masking::Operator::Hash {},
             pi_type,
             value,
             &Context {
@@ -495,7 +504,7 @@ impl ViewMask {
             None => {
                 let t = pi_type_of(field.kind());
                 let op = rule.and_then(|r| r.types.get(&t));
-                (t, op.unwrap_or(&baomi_masking::Operator::Default))
+                (t, op.unwrap_or(&baomi_masking::Operator::Default {}))
             }
         };
         let ctx = Context {

@@ -53,8 +53,8 @@ pub async fn create(
     let at = now();
     let note_ciphertext = match note.filter(|n| !n.trim().is_empty()) {
         None => None,
-        Some(n) if n.len() > MAX_NOTE => {
-            return Err(ServiceError::invalid("note", "at most 2000 bytes"));
+        Some(n) if n.chars().count() > MAX_NOTE => {
+            return Err(ServiceError::invalid("note", "at most 2000 characters"));
         }
         Some(n) => Some(
             state
@@ -239,10 +239,10 @@ pub async fn close(
     if !matches!(status, RequestStatus::Completed | RequestStatus::Rejected) {
         return Err(ServiceError::invalid("status", "completed or rejected"));
     }
-    if resolution.trim().is_empty() || resolution.len() > MAX_NOTE {
+    if resolution.trim().is_empty() || resolution.chars().count() > MAX_NOTE {
         return Err(ServiceError::invalid(
             "resolution",
-            "say, in 1 to 2000 bytes, what was done or why not",
+            "say, in 1 to 2000 characters, what was done or why not",
         ));
     }
     let request = find(state, id).await?;

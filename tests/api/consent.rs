@@ -323,7 +323,9 @@ async fn separate_consents_minors_and_bad_grants_are_refused() {
         json!({"purpose": "nope", "channel": "app", "evidence": "x"}),
     )
     .await
-    .assert_problem(422, "consent.unknown_purpose");
+    // Refused for the key before the purpose is looked up: a key learns nothing of the
+    // purposes it does not hold, not even whether they are declared.
+    .assert_problem(403, "auth.purpose_not_allowed");
     grant(
         &app,
         &key,

@@ -998,3 +998,21 @@ async fn an_admin_manages_console_accounts() {
         .await;
     assert_eq!(leaked, 0, "no password in the trail");
 }
+
+#[tokio::test]
+async fn a_nul_in_a_form_is_refused_alike_on_both_backends() {
+    // PostgreSQL cannot store a NUL: the sign-in's audit event (which names the user) used
+    // to fail there with a 500 while SQLite stored it.
+    let app = crate::helpers::spawn_app().await;
+    let before = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'console_signin'")
+        .await;
+    let refused = sign_in(&app, &[("username", "officer\0"), ("password", "whatever")]).await;
+    assert_eq!(refused.status(), 400);
+    let after = app
+        .db
+        .count("SELECT COUNT(*) FROM audit_events WHERE action = 'console_signin'")
+        .await;
+    assert_eq!(after, before, "nothing was written");
+}

@@ -11,6 +11,7 @@ mod authz_matrix;
 mod backup;
 mod cli_mask;
 mod cluster;
+mod connections;
 mod consent;
 mod console;
 mod console_matrix;

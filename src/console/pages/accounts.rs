@@ -2,9 +2,11 @@
 //! role, purposes), removing one. Each change is a `console_user_change` event and ends the
 //! account's open sessions.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+
+use crate::console::form::Form;
 use maud::html;
 use serde::Deserialize;
 use zeroize::Zeroizing;

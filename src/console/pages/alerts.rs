@@ -1,8 +1,10 @@
 //! Alerts: list, detail with the events behind one, acknowledgement.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+
+use crate::console::form::Form;
 use baomi_audit::{Action, EventFilter};
 use maud::html;
 use serde::Deserialize;
@@ -146,8 +148,11 @@ pub async fn ack_alert(
         return csrf_refused(lang);
     }
     let comment = form.comment.trim();
-    if comment.is_empty() || comment.len() > 2000 {
-        return service_error(lang, ServiceError::invalid("comment", "1 to 2000 bytes"));
+    if comment.is_empty() || comment.chars().count() > 2000 {
+        return service_error(
+            lang,
+            ServiceError::invalid("comment", "1 to 2000 characters"),
+        );
     }
     let mut event = audit::about(
         &officer.caller,

@@ -1,8 +1,10 @@
 //! The queue of rights requests: approve, complete, reject.
 
+use axum::Extension;
 use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+
+use crate::console::form::Form;
 use baomi_consent::RequestStatus;
 use maud::html;
 use serde::Deserialize;

@@ -1,9 +1,11 @@
 //! Signing in and out.
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::{Extension, Form};
+
+use crate::console::form::Form;
 use maud::html;
 use serde::Deserialize;
 use zeroize::Zeroizing;

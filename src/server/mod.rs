@@ -1,5 +1,7 @@
 //! Start-up and serving: open the store, unseal the root key, serve until told to stop.
 
+mod connections;
+
 use crate::service::cluster::{Cluster, Duty};
 use crate::service::masking::MaskingState;
 use std::future::Future;
@@ -50,6 +52,8 @@ pub struct Opened {
     /// Whether this node does the fleet's background duties (checkpoints, alerts,
     /// retention, scheduled rotation).
     pub duty: Arc<Duty>,
+    /// Limits on open connections.
+    pub connections: crate::config::ConnectionsConfig,
 }
 
 /// Opens the data directory and the store, runs migrations, and unseals (or on first start
@@ -201,6 +205,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         alerts_every: Duration::from_millis(config.audit.alerts.evaluate_every_ms),
         retention_days: config.audit.retention_days,
         duty,
+        connections: config.connections.clone(),
     })
 }
 
@@ -261,9 +266,7 @@ pub async fn serve(
         Arc::clone(&opened.duty),
         stop.subscribe(),
     ));
-    let result = axum::serve(listener, opened.router)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    connections::serve(listener, opened.router, &opened.connections, shutdown).await;
     let _ = stop.send(true);
     let _ = upkeep.await;
     let _ = integration.await;
@@ -272,7 +275,7 @@ pub async fn serve(
     let _ = opened.audit.integrate_outbox().await;
     let _ = opened.audit_log.checkpoint_now(now()).await;
     opened.store.close().await;
-    result
+    Ok(())
 }
 
 /// Completes on SIGTERM or Ctrl-C.

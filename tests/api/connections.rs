@@ -1,0 +1,86 @@
+//! The server holds under abuse at the connection level: half-sent heads are closed after
+//! the header timeout, and no address holds more connections than it is allowed.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::helpers::{TestApp, spawn_app_with};
+
+/// Whether the server has closed `stream` (a read ends) within `within`.
+async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            // An answer (a 408, say) before the close: keep reading.
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+async fn healthz_answers(app: &TestApp) {
+    let reply = app.get("/healthz", None).await;
+    assert_eq!(reply.status, 200);
+}
+
+#[tokio::test]
+async fn half_sent_heads_are_closed_after_the_header_timeout() {
+    let app = spawn_app_with(|c| c.connections.header_read_timeout_secs = 1).await;
+    let mut half_open = Vec::new();
+    for _ in 0..500 {
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: baomi\r\nX-Slow: ")
+            .await
+            .unwrap();
+        half_open.push(stream);
+    }
+    // They hold nothing another client needs.
+    healthz_answers(&app).await;
+    for stream in &mut half_open {
+        assert!(
+            closed_within(stream, Duration::from_secs(5)).await,
+            "a half-sent head outlived the header timeout"
+        );
+    }
+    healthz_answers(&app).await;
+}
+
+#[tokio::test]
+async fn an_idle_connection_is_closed_after_the_header_timeout() {
+    let app = spawn_app_with(|c| c.connections.header_read_timeout_secs = 1).await;
+    let mut stream = TcpStream::connect(app.addr).await.unwrap();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: baomi\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let n = stream.read(&mut answer).await.unwrap();
+    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    // Kept alive for the next request, but not for ever.
+    assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
+}
+
+#[tokio::test]
+async fn one_address_holds_at_most_its_share_of_connections() {
+    let app = spawn_app_with(|c| c.connections.max_per_address = 3).await;
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        held.push(TcpStream::connect(app.addr).await.unwrap());
+    }
+    // Give the server a moment to take them.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut fourth = TcpStream::connect(app.addr).await.unwrap();
+    assert!(
+        closed_within(&mut fourth, Duration::from_secs(2)).await,
+        "the fourth connection from one address is closed at once"
+    );
+    // Once one closes, the address may connect again.
+    drop(held.pop());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    healthz_answers(&app).await;
+}
