@@ -39,7 +39,7 @@ where
 
 /// Whether a URL-encoded body decodes to text holding a NUL, raw or escaped.
 fn holds_nul(body: &[u8]) -> bool {
-    body.contains(&0) || body.windows(3).any(|w| w == b"%00")
+    body.contains(&0) || crate::http::context::has_nul(&String::from_utf8_lossy(body))
 }
 
 #[cfg(test)]

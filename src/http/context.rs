@@ -159,7 +159,7 @@ fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
 }
 
 /// Whether percent-encoded text decodes to a NUL character.
-fn has_nul(encoded: &str) -> bool {
+pub(crate) fn has_nul(encoded: &str) -> bool {
     encoded.contains("%00")
 }
 

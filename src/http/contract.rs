@@ -684,24 +684,31 @@ fn operations(doc: &mut Value) -> impl Iterator<Item = &mut Map<String, Value>> 
 /// `i32`'s and `i64`'s: states the unsigned ranges (before the constraints add minimums of
 /// their own to signed integers).
 fn unsigned_ranges(doc: &mut Value) {
+    each_object(doc, &mut |object| {
+        let unsigned = object
+            .get("minimum")
+            .and_then(Value::as_i64)
+            .is_some_and(|min| min >= 0);
+        let max = match object.get("format").and_then(Value::as_str) {
+            Some("int32") if unsigned => Some(json!(u32::MAX)),
+            Some("int64") if unsigned => Some(json!(u64::MAX)),
+            _ => None,
+        };
+        if let Some(max) = max {
+            object.remove("format");
+            object.entry("maximum").or_insert(max);
+        }
+    });
+}
+
+/// Calls `f` on every JSON object in `doc`, outermost first.
+fn each_object(doc: &mut Value, f: &mut impl FnMut(&mut Map<String, Value>)) {
     match doc {
         Value::Object(object) => {
-            let unsigned = object
-                .get("minimum")
-                .and_then(Value::as_i64)
-                .is_some_and(|min| min >= 0);
-            let max = match object.get("format").and_then(Value::as_str) {
-                Some("int32") if unsigned => Some(json!(u32::MAX)),
-                Some("int64") if unsigned => Some(json!(u64::MAX)),
-                _ => None,
-            };
-            if let Some(max) = max {
-                object.remove("format");
-                object.entry("maximum").or_insert(max);
-            }
-            object.values_mut().for_each(unsigned_ranges);
+            f(object);
+            object.values_mut().for_each(|v| each_object(v, f));
         }
-        Value::Array(items) => items.iter_mut().for_each(unsigned_ranges),
+        Value::Array(items) => items.iter_mut().for_each(|v| each_object(v, f)),
         _ => {}
     }
 }
@@ -709,34 +716,29 @@ fn unsigned_ranges(doc: &mut Value) {
 /// Gives every string schema without a pattern, an enumeration or a format the NUL-free
 /// [`TEXT_PATTERN`], and every map's keys it, everywhere in the document.
 fn text_without_nul(doc: &mut Value) {
-    match doc {
-        Value::Object(object) => {
-            let is_string = match object.get("type") {
-                Some(Value::String(t)) => t == "string",
-                Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
-                _ => false,
-            };
-            if is_string
-                && !object.contains_key("pattern")
-                && !object.contains_key("enum")
-                && !object.contains_key("format")
-            {
-                object.insert("pattern".to_owned(), json!(TEXT_PATTERN));
-            }
-            let open_map = object
-                .get("additionalProperties")
-                .is_some_and(|a| a != &Value::Bool(false));
-            if open_map {
-                let names = object.entry("propertyNames").or_insert_with(|| json!({}));
-                if let Some(names) = names.as_object_mut() {
-                    names.entry("pattern").or_insert(json!(TEXT_PATTERN));
-                }
-            }
-            object.values_mut().for_each(text_without_nul);
+    each_object(doc, &mut |object| {
+        let is_string = match object.get("type") {
+            Some(Value::String(t)) => t == "string",
+            Some(Value::Array(types)) => types.iter().any(|t| t == "string"),
+            _ => false,
+        };
+        if is_string
+            && !object.contains_key("pattern")
+            && !object.contains_key("enum")
+            && !object.contains_key("format")
+        {
+            object.insert("pattern".to_owned(), json!(TEXT_PATTERN));
         }
-        Value::Array(items) => items.iter_mut().for_each(text_without_nul),
-        _ => {}
-    }
+        let open_map = object
+            .get("additionalProperties")
+            .is_some_and(|a| a != &Value::Bool(false));
+        if open_map {
+            let names = object.entry("propertyNames").or_insert_with(|| json!({}));
+            if let Some(names) = names.as_object_mut() {
+                names.entry("pattern").or_insert(json!(TEXT_PATTERN));
+            }
+        }
+    });
 }
 
 #[cfg(test)]

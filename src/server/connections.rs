@@ -6,19 +6,17 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::ConnectInfo;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tower::ServiceExt;
 
 use crate::config::ConnectionsConfig;
 
@@ -61,8 +59,7 @@ impl Drop for Counted {
 }
 
 /// Serves `router` on `listener` within `limits` until `shutdown` completes, then waits
-/// for the requests in flight to finish. Each request carries its client's address as
-/// [`ConnectInfo`].
+/// for the requests in flight to finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
@@ -103,14 +100,7 @@ pub async fn serve(
                 .increment(1);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone().map_request(
-            move |mut request: axum::http::Request<hyper::body::Incoming>| {
-                request
-                    .extensions_mut()
-                    .insert(ConnectInfo::<SocketAddr>(peer));
-                request
-            },
-        ));
+        let service = TowerToHyperService::new(router.clone());
         let connection = builder
             .serve_connection_with_upgrades(TokioIo::new(stream), service)
             .into_owned();

@@ -260,17 +260,19 @@ pub async fn mask(
         baomi_consent::PurposeId::parse(purpose)
             .map_err(|e| ServiceError::invalid("purpose", e))?;
     }
-    if let Some(subject) = &options.subject_id {
-        baomi_vault::SubjectId::parse(subject)
-            .map_err(|e| ServiceError::invalid("subject_id", e))?;
-    }
+    let subject = options
+        .subject_id
+        .as_deref()
+        .map(baomi_vault::SubjectId::parse)
+        .transpose()
+        .map_err(|e| ServiceError::invalid("subject_id", e))?;
     let asked = options.role.as_deref().or(ctx.operator_role.as_deref());
     let role = crate::service::authorize::masking_role(caller.grants(), asked)?;
     let policy = resolve(state, options.policy.as_deref()).await?;
 
     // The encrypt operator seals through the vault for the subject the data is about; only
     // service keys encrypt.
-    let sealer = match (&options.subject_id, caller) {
+    let sealer = match (subject, caller) {
         (
             Some(subject),
             Caller::Key {
@@ -278,8 +280,6 @@ pub async fn mask(
                 ..
             },
         ) => {
-            let subject = baomi_vault::SubjectId::parse(subject)
-                .map_err(|e| ServiceError::invalid("subject_id", e))?;
             let mut event = audit::event(caller, ctx, Action::Store);
             event.subject = Some(subject.as_str().to_owned());
             Some(VaultSeal {
