@@ -9,6 +9,7 @@
 # each, summed), then how far the signed checkpoint trails the events. --suite sm4gcm
 # encrypts into a keyring of that suite instead of the default AES-256-GCM one.
 # Starts its own server on a free loopback port and a fresh data directory, and stops it.
+# Plain HTTP on loopback (tls.enabled = false), as wrk is measured against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 db_url= duration=15s conns=64 consent= nodes=1 suite=aes256gcm
@@ -27,6 +28,7 @@ port=$(( 20000 + RANDOM % 20000 ))
 base="http://127.0.0.1:$port"
 export BAOMI_UNSEAL_PASSPHRASE="benchmark passphrase, not a secret"
 export BAOMI_LOG_LEVEL=warn
+export BAOMI_TLS__ENABLED=false
 [ -n "$db_url" ] && export BAOMI_DATABASE_URL=$db_url
 "${CARGO_TARGET_DIR:-target}/release/baomi" serve --data-dir "$data" --listen "127.0.0.1:$port" >"$data/out.log" 2>"$data/err.log" &
 pid=$!

@@ -39,6 +39,9 @@ pub struct Limits {
     pub auth_cache_ttl_secs: u64,
     /// Days a rights request may stay open.
     pub rights_request_due_days: u32,
+    /// Whether API calls made with a key need a verified client certificate (mutual TLS
+    /// with `tls.client_ca_file`).
+    pub keys_need_client_certificates: bool,
 }
 
 impl Limits {
@@ -52,6 +55,8 @@ impl Limits {
             max_batch_items: config.max_batch_items,
             auth_cache_ttl_secs: config.auth_cache_ttl_secs,
             rights_request_due_days: config.rights_request_due_days,
+            keys_need_client_certificates: config.tls.enabled
+                && config.tls.client_ca_file.is_some(),
         }
     }
 }

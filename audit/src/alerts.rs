@@ -279,10 +279,7 @@ mod tests {
         let mut e = AccessEvent::new(
             at_ms,
             Action::Decrypt,
-            Actor {
-                id: actor.into(),
-                role: "service".into(),
-            },
+            Actor::new(actor, "service"),
             None,
             &RequestId::parse("r").unwrap(),
         );

@@ -118,6 +118,31 @@ pub struct Actor {
     pub id: String,
     /// `admin`, `service`, `officer` or `subject`.
     pub role: String,
+    /// The client certificate the caller's TLS connection presented, verified against the
+    /// platform's CA, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<ClientCertificate>,
+}
+
+impl Actor {
+    /// An actor without a client certificate.
+    pub fn new(id: impl Into<String>, role: impl Into<String>) -> Self {
+        Self {
+            id: id.into(),
+            role: role.into(),
+            certificate: None,
+        }
+    }
+}
+
+/// A verified client certificate's identity.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ClientCertificate {
+    /// Its subject, attributes in the certificate's order: `C=CN, O=Example, CN=payments`.
+    pub subject: String,
+    /// SHA-256 of its SubjectPublicKeyInfo (DER), lower-case hex: the same for every
+    /// certificate issued for one key pair.
+    pub spki_sha256: String,
 }
 
 /// How it ended.
@@ -232,10 +257,7 @@ mod tests {
         let mut e = AccessEvent::new(
             1_700_000_000_000,
             Action::Decrypt,
-            Actor {
-                id: "k1".into(),
-                role: "service".into(),
-            },
+            Actor::new("k1", "service"),
             None,
             &RequestId::parse("r-1").unwrap(),
         );

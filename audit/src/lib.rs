@@ -21,7 +21,7 @@ pub mod verify;
 
 pub use actor::{OperatorId, RequestId};
 pub use error::{Error, Result};
-pub use event::{AccessEvent, Action, Actor, Outcome};
+pub use event::{AccessEvent, Action, Actor, ClientCertificate, Outcome};
 pub use store::{
     Alert, AuditFailure, AuditSink, EventFilter, Leaf, LogStore, ScannedLeaf, StoredBody,
     StoredCheckpoint, StoredEvent,

@@ -32,10 +32,7 @@ fn event(i: u64) -> AccessEvent {
     let mut e = AccessEvent::new(
         1_763_000_000_000 + i as i64,
         Action::Decrypt,
-        Actor {
-            id: "k4f7q2m9x3a1b".into(),
-            role: "service".into(),
-        },
+        Actor::new("k4f7q2m9x3a1b", "service"),
         Some(&OperatorId::parse(&format!("agent-{}", i % 500)).unwrap()),
         &RequestId::parse(&format!("req-{i:016x}")).unwrap(),
     );

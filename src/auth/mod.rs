@@ -2,11 +2,13 @@
 
 pub mod api_key;
 pub mod catalogue;
+pub mod client_certificate;
 pub mod grant;
 pub mod subject_token;
 
 use std::sync::Arc;
 
+use baomi_audit::ClientCertificate;
 use baomi_vault::SubjectId;
 use serde::{Deserialize, Serialize};
 
@@ -55,6 +57,8 @@ pub enum Caller {
         /// What it is granted: the purposes a service key may act under (or whose subjects'
         /// consent histories an officer may read), views, permissions and masking roles.
         grants: Arc<grant::Grants>,
+        /// The verified client certificate the call came with, if any.
+        certificate: Option<Arc<ClientCertificate>>,
     },
     /// A data subject, through a subject token.
     Subject {
@@ -70,6 +74,8 @@ pub enum Caller {
         operator: Option<String>,
         /// Unix seconds.
         expires_at: i64,
+        /// The verified client certificate the call came with, if any.
+        certificate: Option<Arc<ClientCertificate>>,
     },
 }
 

@@ -8,6 +8,7 @@ use secrecy::ExposeSecret;
 
 use super::StoreArgs;
 use crate::auth::Role;
+use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Permission, ViewKind};
 use crate::config::Config;
 use crate::service::keys::{self, GrantRequest, NewKey};
@@ -40,6 +41,13 @@ pub enum KeysCommand {
         /// A masking role, the default first (repeat for several; default: the role's name).
         #[arg(long = "masking-role")]
         masking_roles: Vec<String>,
+        /// Bind the key to the client certificate with this public key: SHA-256 of its
+        /// SubjectPublicKeyInfo, hex.
+        #[arg(long, conflicts_with = "client_subject")]
+        client_spki_sha256: Option<String>,
+        /// Bind the key to client certificates with this subject (`C=CN, CN=payments`).
+        #[arg(long)]
+        client_subject: Option<String>,
         #[command(flatten)]
         store: StoreArgs,
     },
@@ -91,6 +99,8 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                 plain_purposes,
                 permissions,
                 masking_roles,
+                client_spki_sha256,
+                client_subject,
                 ..
             } => {
                 let new = NewKey {
@@ -105,6 +115,9 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                         permissions,
                         masking_roles,
                     },
+                    client_certificate: client_spki_sha256
+                        .map(CertificateBinding::SpkiSha256)
+                        .or(client_subject.map(CertificateBinding::Subject)),
                 };
                 let (record, secret) = keys::create(store.as_ref(), &new, None, |record| {
                     let mut e = audit::system("baomi-cli", Action::KeyCreate, &record.id);

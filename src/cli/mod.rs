@@ -61,6 +61,11 @@ enum Command {
         /// The URL to ask.
         #[arg(long, default_value = "http://127.0.0.1:8080/healthz")]
         url: String,
+        /// Over https, accept the server's certificate without checking it: for a health
+        /// check of the server on this host, whose certificate names its service, not
+        /// 127.0.0.1. Only loopback URLs are accepted with it.
+        #[arg(long)]
+        loopback_unverified: bool,
     },
     /// Print the OpenAPI document.
     Openapi,
@@ -134,9 +139,14 @@ pub fn main() -> ExitCode {
 }
 
 /// `baomi probe`: GETs `url` within 3 seconds and fails unless it answers 200.
-async fn probe(url: &str) -> anyhow::Result<()> {
+async fn probe(url: &str, loopback_unverified: bool) -> anyhow::Result<()> {
+    server::tls::install_crypto_provider();
+    if loopback_unverified && !crate::config::is_loopback_url(url) {
+        anyhow::bail!("--loopback-unverified probes this host only (127.0.0.1, ::1, localhost)");
+    }
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
+        .danger_accept_invalid_certs(loopback_unverified)
         .build()?;
     let status = client.get(url).send().await?.status();
     if status != reqwest::StatusCode::OK {
@@ -186,7 +196,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mask(args) => mask::run(args),
         Command::Backup(args) => backup::backup(cli.config.as_deref(), args).await,
         Command::Restore(args) => backup::restore(cli.config.as_deref(), args).await,
-        Command::Probe { url } => probe(&url).await,
+        Command::Probe {
+            url,
+            loopback_unverified,
+        } => probe(&url, loopback_unverified).await,
         Command::Openapi => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
             let doc = crate::app::openapi(&crate::app::Limits::from_config(&config));
@@ -210,6 +223,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(mut config: Config, dev: bool) -> anyhow::Result<()> {
+    // Before the root key is unsealed: a listener that may not start fails at once.
+    let https = server::https(&config, dev)?;
     let opened = server::open(&config, dev).await?;
     // The root key is unsealed: the passphrase is not needed for the rest of the run.
     config.unseal_passphrase = None;
@@ -231,8 +246,9 @@ async fn serve(mut config: Config, dev: bool) -> anyhow::Result<()> {
     // The signal handler first: from the moment the address is announced, SIGTERM stops
     // gracefully.
     let shutdown = server::shutdown_signal();
-    tracing::info!(%addr, database = config.backend_name(), "baomi is serving");
-    server::serve(listener, opened, shutdown).await?;
+    let scheme = if https.is_some() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, database = config.backend_name(), "baomi is serving");
+    server::serve(listener, opened, https, shutdown).await?;
     tracing::info!("stopped");
     Ok(())
 }

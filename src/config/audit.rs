@@ -75,9 +75,13 @@ pub struct AlertConfig {
     pub denial_max: u32,
     /// The `denial_spike` window, in seconds.
     pub denial_window_secs: u64,
-    /// Where alerts are POSTed as JSON (`http://` only for now: a relay inside the
-    /// platform's network); unset: alerts are only listed at `GET /v1/audit/alerts`.
+    /// Where alerts are POSTed as JSON: `https://`, the server's certificate verified
+    /// against the system's trust store, or `http://` to a relay on this host (loopback)
+    /// only; unset: alerts are only listed at `GET /v1/audit/alerts`.
     pub webhook_url: Option<String>,
+    /// CA certificates (PEM) trusted for the webhook's https besides the system's: the
+    /// platform's internal CA.
+    pub webhook_ca_file: Option<std::path::PathBuf>,
     /// A secret for `X-Baomi-Signature: sha256=<hex HMAC-SHA256 of the body>`.
     #[serde(skip_serializing)]
     pub webhook_secret: Option<SecretString>,
@@ -106,6 +110,7 @@ impl Default for AlertConfig {
             denial_max: 50,
             denial_window_secs: 300,
             webhook_url: None,
+            webhook_ca_file: None,
             webhook_secret: None,
             evaluate_every_ms: 1000,
         }
@@ -129,6 +134,7 @@ impl std::fmt::Debug for AuditConfig {
                 "webhook_url",
                 &a.webhook_url.as_deref().map(super::redact_url),
             )
+            .field("webhook_ca_file", &a.webhook_ca_file)
             .field(
                 "webhook_secret",
                 &a.webhook_secret.as_ref().map(|_| "<redacted>"),
@@ -180,11 +186,16 @@ impl AuditConfig {
         if a.evaluate_every_ms == 0 {
             return Err("audit.alerts.evaluate_every_ms must be at least 1".to_owned());
         }
-        if a.webhook_url
-            .as_deref()
-            .is_some_and(|u| !u.starts_with("http://"))
-        {
-            return Err("audit.alerts.webhook_url must be an http:// URL".to_owned());
+        if let Some(url) = a.webhook_url.as_deref() {
+            let https = url.starts_with("https://") && reqwest::Url::parse(url).is_ok();
+            let local_relay = url.starts_with("http://") && super::is_loopback_url(url);
+            if !(https || local_relay) {
+                return Err(
+                    "audit.alerts.webhook_url must be an https:// URL, or http:// to this \
+                     host (127.0.0.1, ::1, localhost)"
+                        .to_owned(),
+                );
+            }
         }
         Ok(())
     }

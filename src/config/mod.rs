@@ -5,6 +5,7 @@
 mod audit;
 mod connections;
 mod hsm;
+mod tls;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay, SignatureSetting};
 pub use connections::ConnectionsConfig;
 pub use hsm::{HsmConfig, PIN_VARIABLE as HSM_PIN_VARIABLE};
+pub use tls::{PlainReason, TlsConfig, TlsFiles, Transport};
 
 /// The `[masking]` section.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +37,8 @@ pub struct MaskingConfig {
 pub struct Config {
     /// Address the HTTP server listens on.
     pub listen: SocketAddr,
+    /// HTTPS on the listener, and client certificates.
+    pub tls: TlsConfig,
     /// Directory for the embedded database and other local state.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; the default is `baomi.db` in the data directory.
@@ -105,6 +109,7 @@ impl std::fmt::Debug for Config {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Config")
             .field("listen", &self.listen)
+            .field("tls", &self.tls)
             .field("data_dir", &self.data_dir)
             .field(
                 "database_url",
@@ -146,6 +151,22 @@ impl std::fmt::Debug for Config {
     }
 }
 
+/// Whether `url`'s host is this machine's loopback: `localhost`, 127.0.0.0/8 or `::1`.
+pub fn is_loopback_url(url: &str) -> bool {
+    let Ok(parsed) = reqwest::Url::parse(url) else {
+        return false;
+    };
+    match parsed.host_str() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
 /// `scheme://user:password@host/…` with the password replaced by `***`.
 pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -184,6 +205,7 @@ impl Default for Config {
     fn default() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            tls: TlsConfig::default(),
             data_dir: PathBuf::from("./baomi-data"),
             database_url: None,
             database_max_connections: 16,
@@ -311,6 +333,7 @@ impl Config {
             hsm.validate().map_err(ConfigError::Invalid)?;
         }
         self.connections.validate().map_err(ConfigError::Invalid)?;
+        self.tls.validate().map_err(ConfigError::Invalid)?;
         self.audit.validate().map_err(ConfigError::Invalid)
     }
 
@@ -451,6 +474,24 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_configurations_are_valid_and_serve_https() {
+        for file in ["baomi.production.toml", "baomi.container.toml"] {
+            let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("deploy")
+                .join(file);
+            let config = Config::from_toml(&std::fs::read_to_string(&path).unwrap())
+                .unwrap_or_else(|e| panic!("{file}: {e}"));
+            assert!(
+                matches!(
+                    config.tls.transport(config.listen, false),
+                    Ok(Transport::Tls(_))
+                ),
+                "{file}"
+            );
+        }
+    }
+
+    #[test]
     fn debug_hides_secrets() {
         let config = Config {
             database_url: Some("postgres://baomi:hunter22@db:5432/baomi".to_owned()),
@@ -498,5 +539,33 @@ mod tests {
             assert!(!err.contains("s3cr3t-value"), "{err}");
             Ok(())
         });
+    }
+
+    #[test]
+    fn the_alert_webhook_is_https_or_a_relay_on_this_host() {
+        let with = |url: &str| {
+            let mut config = Config::default();
+            config.audit.alerts.webhook_url = Some(url.to_owned());
+            config.validate().is_ok()
+        };
+        for good in [
+            "https://alerts.pay.example/baomi",
+            "https://10.0.0.7:8443/hook",
+            "http://127.0.0.1:9000/hook",
+            "http://localhost/hook",
+            "http://[::1]:9000/hook",
+        ] {
+            assert!(with(good), "{good}");
+        }
+        for bad in [
+            "http://alerts.pay.example/hook",
+            "http://10.0.0.7/hook",
+            "http://127.0.0.1.evil.example/hook",
+            "http://localhost.evil.example/hook",
+            "ftp://127.0.0.1/hook",
+            "https://",
+        ] {
+            assert!(!with(bad), "{bad}");
+        }
     }
 }

@@ -115,13 +115,15 @@ async fn wait_secs(state: &AppState, principal: &str, now: i64) -> Result<i64, S
 }
 
 /// Signs in with a username and password, or (when `username` is empty) with an API key in
-/// `secret`. Every attempt is an audit event. On success returns the new session's secret
-/// (for the cookie).
+/// `secret`, over a connection that came with the verified client `certificate`, if any (a
+/// key bound to a certificate needs it here too). Every attempt is an audit event. On
+/// success returns the new session's secret (for the cookie).
 pub async fn sign_in(
     state: &AppState,
     ctx: &RequestContext,
     username: &str,
     secret: &str,
+    certificate: Option<&std::sync::Arc<baomi_audit::ClientCertificate>>,
 ) -> Result<Result<Zeroizing<String>, SigninRefusal>, ServiceError> {
     let at = now();
     let by_key = username.trim().is_empty();
@@ -137,6 +139,7 @@ pub async fn sign_in(
             id: claimed.clone(),
             role: Role::Officer,
             grants: Default::default(),
+            certificate: certificate.cloned(),
         };
         let event = audit::denied(
             audit::about(&caller, ctx, Action::ConsoleSignin, &claimed),
@@ -154,6 +157,8 @@ pub async fn sign_in(
         match crate::service::authenticate::authenticate(
             state,
             Some(&format!("Bearer {}", secret.trim())),
+            certificate,
+            crate::service::authenticate::Channel::Console,
         )
         .await
         {
@@ -241,6 +246,7 @@ fn user_caller(username: &str, role: &str, purposes: &[String]) -> Caller {
         id: format!("console:{username}"),
         role,
         grants: std::sync::Arc::new(crate::auth::grant::Grants::legacy(role, &purposes)),
+        certificate: None,
     }
 }
 
@@ -261,6 +267,7 @@ async fn current_caller(
                     id: k.id,
                     role: k.role,
                     grants: std::sync::Arc::new(k.grants),
+                    certificate: None,
                 }))
         }
         _ => Ok(None),

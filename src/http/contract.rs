@@ -21,7 +21,18 @@ use crate::app::Limits;
 pub const TEXT_PATTERN: &str = r"^[^\x00]*$";
 
 /// Text that must say something: not empty, not only white space, no NUL.
-const NON_BLANK_PATTERN: &str = r"^[^\x00]*[^\s\x00][^\x00]*$";
+///
+/// White space is Unicode's `White_Space`, what `str::trim` strips, spelled out: `\s`
+/// means something else in each regex dialect (Python's adds `\x1c`–`\x1f`, ECMAScript's
+/// adds U+FEFF and drops U+0085), and a fuzzer reading the document uses its own.
+const NON_BLANK_PATTERN: &str = concat!(
+    r"^[^\x00]*",
+    r"[^\x00\t\n\x0b\x0c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]",
+    r"[^\x00]*$"
+);
+
+/// A key's binding to a certificate's public key (`CertificateBinding::normalized`).
+const SPKI_SHA256_PATTERN: &str = r"^[0-9A-Fa-f]{64}$";
 
 /// A subject id ([`SubjectId::parse`]).
 const SUBJECT_ID_PATTERN: &str = r"^[A-Za-z0-9._:-]{1,128}$";
@@ -545,6 +556,24 @@ fn exactly_one_of(names: &[&str]) -> Value {
     json!({ "oneOf": branches })
 }
 
+/// A key's binding to a client certificate: exactly one of its public key's hash or its
+/// subject.
+fn certificate_binding() -> Value {
+    let only = |name: &str, schema: Value| {
+        json!({ "type": "object", "additionalProperties": false, "required": [name],
+                "properties": { name: schema } })
+    };
+    json!({
+        "description": "A client certificate, named by the SHA-256 of its SubjectPublicKeyInfo \
+            (hex) or by its subject (`C=CN, O=Example Pay, CN=payments`).",
+        "oneOf": [
+            only("spki_sha256", json!({ "type": "string", "pattern": SPKI_SHA256_PATTERN })),
+            only("subject", json!({ "type": "string", "pattern": NON_BLANK_PATTERN,
+                "maxLength": crate::auth::client_certificate::MAX_SUBJECT })),
+        ]
+    })
+}
+
 /// The merged document, with everything this module states applied.
 pub fn apply(doc: &mut Value, limits: &Limits) {
     unsigned_ranges(doc);
@@ -554,6 +583,7 @@ pub fn apply(doc: &mut Value, limits: &Limits) {
     {
         schemas.insert("JsonDocument".to_owned(), json_document());
         schemas.insert("MaskingPolicy".to_owned(), masking_policy());
+        schemas.insert("CertificateBinding".to_owned(), certificate_binding());
     }
     for (at, patch) in constraints(limits) {
         let targets = find(doc, at);
@@ -743,6 +773,7 @@ fn text_without_nul(doc: &mut Value) {
 
 #[cfg(test)]
 mod tests {
+    use crate::auth::client_certificate::CertificateBinding;
     use baomi_consent::{NoticeText, PurposeId};
     use baomi_vault::{FieldName, KeyringName};
     use proptest::prelude::*;
@@ -774,6 +805,14 @@ mod tests {
                 notice.validate().is_ok()
             }),
             (TEXT_PATTERN.into(), |s| !s.contains('\0')),
+            (SPKI_SHA256_PATTERN.into(), |s| {
+                CertificateBinding::SpkiSha256(s.to_owned())
+                    .normalized()
+                    .is_ok()
+            }),
+            (NON_BLANK_PATTERN.into(), |s| {
+                !s.contains('\0') && !s.trim().is_empty()
+            }),
         ]
     }
 
@@ -815,6 +854,18 @@ mod tests {
             "Marketing",
             "0day",
             "-x",
+            " ",
+            "\u{85}",
+            "\u{a0}",
+            "\u{3000}",
+            "\u{1c}",
+            "\u{feff}",
+            "\u{200b}",
+            " \t\n\u{b}\u{c}\r\u{2028}\u{2029}\u{202f}\u{205f}\u{1680}\u{2000}\u{200a}",
+            "\u{3000}x\u{85}",
+            "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef0123456789",
+            "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef012345678",
+            "0123456789abcdefABCDEF0123456789abcdef0123456789abcdef012345678g",
         ] {
             check(text);
         }
@@ -827,7 +878,7 @@ mod tests {
     proptest! {
         #[test]
         fn patterns_agree_with_the_validators(
-            text in "[a-zA-Z0-9._:\\- \u{0}é]{0,70}|mobile\\.[a-z0-9_A.]{0,34}|[a-z]{60,130}"
+            text in "[a-zA-Z0-9._:\\- \u{0}é\u{85}\u{a0}\u{3000}\u{1c}\u{feff}\t]{0,70}|mobile\\.[a-z0-9_A.]{0,34}|[a-z]{60,130}"
         ) {
             check(&text);
         }

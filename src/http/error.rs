@@ -141,6 +141,11 @@ impl From<ServiceError> for ApiError {
                     AuthFailure::ExpiredToken => {
                         ("auth.token_expired", "the subject token has expired")
                     }
+                    AuthFailure::ClientCertificateRequired => (
+                        "auth.client_certificate_required",
+                        "this key must be used over mutual TLS with the client certificate \
+                         it is bound to, or one the platform's CA signed",
+                    ),
                 };
                 Self::new(StatusCode::UNAUTHORIZED, code, "Unauthorized", detail)
             }

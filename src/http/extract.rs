@@ -11,8 +11,9 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 use super::strict_json::Strict;
 use crate::app::AppState;
+use crate::auth::client_certificate::VerifiedCertificate;
 use crate::auth::{Caller, Role};
-use crate::service::authenticate::{authenticate, require_role};
+use crate::service::authenticate::{Channel, authenticate, require_role};
 use crate::service::{AuthFailure, ServiceError};
 
 /// A JSON request body. Rejections: 415 `request.unsupported_media_type`, 413
@@ -285,7 +286,8 @@ impl FromRequestParts<AppState> for Caller {
                 ApiError::from(ServiceError::Unauthenticated(AuthFailure::Malformed))
             })?),
         };
-        Ok(authenticate(state, header).await?)
+        let certificate = VerifiedCertificate::of(&parts.extensions);
+        Ok(authenticate(state, header, certificate, Channel::Api).await?)
     }
 }
 

@@ -16,6 +16,7 @@ use super::extract::{AdminKey, Json, Path};
 use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Permission, ViewKind};
 use crate::service::cluster;
 use crate::service::keys::{self, GrantRequest, NewKey};
@@ -50,6 +51,12 @@ pub struct CreateKey {
     /// Masking roles (see [`GrantsBody`]).
     #[serde(default)]
     pub masking_roles: Vec<String>,
+    /// Binds the key to a client certificate: calls with it must then come over mutual
+    /// TLS with a certificate the platform's CA signed (`tls.client_ca_file`) that has this
+    /// public key or subject, and are refused (401 `auth.client_certificate_required`)
+    /// otherwise. Unset: any certificate the CA signed, or none where none is required.
+    #[serde(default)]
+    pub client_certificate: Option<CertificateBinding>,
 }
 
 /// What a key is granted. Deny by default: a purpose grants the masked view unless its
@@ -132,6 +139,9 @@ pub struct KeyView {
     pub revoked_at: Option<String>,
     /// Whether it can still be used.
     pub active: bool,
+    /// The client certificate it is bound to, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<CertificateBinding>,
 }
 
 impl From<&ApiKeyRecord> for KeyView {
@@ -160,6 +170,7 @@ impl From<&ApiKeyRecord> for KeyView {
             created_by: k.created_by.clone(),
             revoked_at: k.revoked_at.map(rfc3339),
             active: k.revoked_at.is_none(),
+            client_certificate: k.client_certificate.clone(),
         }
     }
 }
@@ -214,6 +225,7 @@ async fn create_key(
         name: body.name,
         role: body.role,
         grants: grants.request(),
+        client_certificate: body.client_certificate,
     };
     let event = |record: &ApiKeyRecord| {
         let mut e = audit::about(&admin.caller, &ctx, Action::KeyCreate, &record.id);
@@ -289,6 +301,9 @@ fn grant_fields(record: &ApiKeyRecord) -> Vec<String> {
             .map(|p| format!("permission:{}", p.as_str())),
     );
     fields.extend(g.masking_roles.iter().map(|r| format!("masking_role:{r}")));
+    if let Some(binding) = &record.client_certificate {
+        fields.push(format!("client_certificate:{}", binding.to_stored()));
+    }
     fields
 }
 

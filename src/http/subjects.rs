@@ -173,6 +173,7 @@ pub struct SearchResult {
         (status = 200, body = Tokens),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`vault.unknown_keyring`", body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`vault.subject_erased`", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "`request.invalid_field`, `vault.invalid_value` (a value not of its field's type)", body = Problem, content_type = "application/problem+json"),
     ))]
@@ -311,6 +312,7 @@ async fn detokenize(
         (status = 200, body = SearchResult),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`vault.unknown_keyring`", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn search(

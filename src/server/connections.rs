@@ -1,23 +1,29 @@
 //! Accepting connections: a cap on open connections, in all and per client address, a
-//! time limit on reading each request's head, and a graceful stop.
+//! time limit on the TLS handshake and on reading each request's head, and a graceful
+//! stop.
 //!
 //! `axum::serve` has none of these limits: a client that opens connections and sends half
 //! a header holds each of them for as long as it likes.
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::ConnectInfo;
+use baomi_audit::ClientCertificate;
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::server::graceful::GracefulShutdown;
-use hyper_util::service::TowerToHyperService;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use super::tls::Certificates;
+use crate::auth::client_certificate::{self, VerifiedCertificate};
 use crate::config::ConnectionsConfig;
 
 /// Open connections per client address.
@@ -58,12 +64,13 @@ impl Drop for Counted {
     }
 }
 
-/// Serves `router` on `listener` within `limits` until `shutdown` completes, then waits
-/// for the requests in flight to finish.
+/// Serves `router` on `listener` within `limits`, over TLS with `tls` when set, until
+/// `shutdown` completes, then waits for the requests in flight to finish.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: &ConnectionsConfig,
+    tls: Option<Arc<Certificates>>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let open = Arc::new(Semaphore::new(limits.max_open));
@@ -100,20 +107,70 @@ pub async fn serve(
                 .increment(1);
             continue;
         };
-        let service = TowerToHyperService::new(router.clone());
-        let connection = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let connection = graceful.watch(connection);
+        let (router, builder, watcher, tls) = (
+            router.clone(),
+            builder.clone(),
+            graceful.watcher(),
+            tls.clone(),
+        );
+        let handshake_timeout = Duration::from_secs(limits.header_read_timeout_secs);
         tokio::spawn(async move {
-            // A client that goes away mid-request is not the server's error.
-            let _ = connection.await;
+            match tls {
+                None => serve_connection(&builder, stream, peer, None, router, watcher).await,
+                Some(tls) => {
+                    let acceptor = tokio_rustls::TlsAcceptor::from(tls.current());
+                    // The handshake is held to the header timeout too.
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            let certificate = stream
+                                .get_ref()
+                                .1
+                                .peer_certificates()
+                                .and_then(|chain| chain.first())
+                                .and_then(|der| client_certificate::identity(der))
+                                .map(Arc::new);
+                            serve_connection(&builder, stream, peer, certificate, router, watcher)
+                                .await;
+                        }
+                        Ok(Err(_)) | Err(_) => {
+                            metrics::counter!("baomi_tls_handshakes_failed_total").increment(1);
+                        }
+                    }
+                }
+            }
             drop(counted);
             drop(slot);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Serves one connection until it closes or the server stops; every request carries the
+/// client's address and the connection's verified client certificate, if any.
+async fn serve_connection<I>(
+    builder: &Builder<TokioExecutor>,
+    io: I,
+    peer: SocketAddr,
+    certificate: Option<Arc<ClientCertificate>>,
+    router: Router,
+    watcher: Watcher,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
+        let extensions = request.extensions_mut();
+        extensions.insert(ConnectInfo(peer));
+        if let Some(certificate) = &certificate {
+            extensions.insert(VerifiedCertificate(Arc::clone(certificate)));
+        }
+        tower::ServiceExt::oneshot(router.clone(), request)
+    });
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), service)
+        .into_owned();
+    // A client that goes away mid-request is not the server's error.
+    let _ = watcher.watch(connection).await;
 }
 
 #[cfg(test)]

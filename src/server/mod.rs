@@ -1,6 +1,7 @@
 //! Start-up and serving: open the store, unseal the root key, serve until told to stop.
 
 mod connections;
+pub mod tls;
 
 use crate::service::cluster::{Cluster, Duty};
 use crate::service::masking::MaskingState;
@@ -17,7 +18,7 @@ use std::time::Duration;
 use baomi_vault::{KeyringName, Vault, VaultOptions};
 
 use crate::auth::subject_token::Signer;
-use crate::config::Config;
+use crate::config::{Config, PlainReason, Transport};
 use crate::service::audit_alerts::{self, AlertWatch, Webhook};
 use crate::service::audit_log::{self, AuditLog};
 use crate::service::erasure_journal::ErasureJournal;
@@ -219,7 +220,13 @@ async fn alert_watch(
     let webhook = settings
         .webhook_url
         .as_deref()
-        .map(|url| Webhook::new(url, settings.webhook_secret.as_ref()))
+        .map(|url| {
+            Webhook::new(
+                url,
+                settings.webhook_ca_file.as_deref(),
+                settings.webhook_secret.as_ref(),
+            )
+        })
         .transpose()?;
     AlertWatch::start(
         Arc::clone(store) as Arc<dyn baomi_audit::LogStore>,
@@ -231,20 +238,64 @@ async fn alert_watch(
     .await
 }
 
+/// HTTPS on the listener: its certificates, and how often their files are checked.
+pub struct Https {
+    /// The certificates, reloaded in place.
+    pub certificates: Arc<tls::Certificates>,
+    /// How often the files are checked for a change.
+    pub reload_every: Duration,
+}
+
+/// What the listener on `config.listen` speaks: HTTPS from the configured files, or plain
+/// HTTP where that is allowed on purpose (`tls.enabled = false`, warned of; `--dev` on
+/// loopback without certificates). Fails when neither holds, or the files do not load.
+pub fn https(config: &Config, dev: bool) -> Result<Option<Https>, SetupError> {
+    match config
+        .tls
+        .transport(config.listen, dev)
+        .map_err(SetupError::Other)?
+    {
+        Transport::Tls(files) => Ok(Some(Https {
+            certificates: tls::Certificates::load(files)
+                .map_err(|e| SetupError::Other(e.to_string()))?,
+            reload_every: Duration::from_secs(config.tls.reload_check_secs),
+        })),
+        Transport::Plain(PlainReason::Disabled) => {
+            tracing::warn!(
+                "tls.enabled = false: serving plain HTTP; personal information and keys cross \
+                 the network in the clear unless a proxy in front terminates TLS"
+            );
+            Ok(None)
+        }
+        Transport::Plain(PlainReason::DevelopmentLoopback) => {
+            tracing::info!("development mode on loopback: serving plain HTTP");
+            Ok(None)
+        }
+    }
+}
+
 /// How often keyrings due for rotation are rotated and stale data keys re-sealed.
 const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
 
 /// How often a checkpoint of the audit tree is signed (when it grew).
 const AUDIT_INTEGRATION_EVERY: Duration = Duration::from_secs(1);
 
-/// Serves `opened` on `listener` until `shutdown` completes, then lets requests in flight
-/// finish and closes the store.
+/// Serves `opened` on `listener`, over HTTPS when `https` is set, until `shutdown`
+/// completes, then lets requests in flight finish and closes the store.
 pub async fn serve(
     listener: TcpListener,
     opened: Opened,
+    https: Option<Https>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let reloads = https.as_ref().map(|https| {
+        tokio::spawn(tls::keep_reloading(
+            Arc::clone(&https.certificates),
+            https.reload_every,
+            stop.subscribe(),
+        ))
+    });
     let upkeep = tokio::spawn(maintenance::run(
         Arc::clone(&opened.vault),
         Arc::clone(&opened.audit_log),
@@ -266,8 +317,19 @@ pub async fn serve(
         Arc::clone(&opened.duty),
         stop.subscribe(),
     ));
-    connections::serve(listener, opened.router, &opened.connections, shutdown).await;
+    let certificates = https.map(|https| https.certificates);
+    connections::serve(
+        listener,
+        opened.router,
+        &opened.connections,
+        certificates,
+        shutdown,
+    )
+    .await;
     let _ = stop.send(true);
+    if let Some(reloads) = reloads {
+        let _ = reloads.await;
+    }
     let _ = upkeep.await;
     let _ = integration.await;
     let _ = alerts.await;

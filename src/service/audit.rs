@@ -7,15 +7,22 @@ use crate::service::{RequestContext, ServiceError, now_ms};
 
 /// The actor of an event.
 pub fn actor(caller: &Caller) -> Actor {
-    match caller {
-        Caller::Key { id, role, .. } => Actor {
-            id: id.clone(),
-            role: role.as_str().to_owned(),
-        },
-        Caller::Subject { token_id, .. } => Actor {
-            id: token_id.clone(),
-            role: "subject".to_owned(),
-        },
+    let (id, role, certificate) = match caller {
+        Caller::Key {
+            id,
+            role,
+            certificate,
+            ..
+        } => (id, role.as_str(), certificate),
+        Caller::Subject {
+            token_id,
+            certificate,
+            ..
+        } => (token_id, "subject", certificate),
+    };
+    Actor {
+        certificate: certificate.as_deref().cloned(),
+        ..Actor::new(id.clone(), role)
     }
 }
 
@@ -59,10 +66,7 @@ pub fn system(actor_id: &str, action: Action, target: &str) -> AccessEvent {
     let mut e = AccessEvent::new(
         now_ms(),
         action,
-        Actor {
-            id: actor_id.to_owned(),
-            role: "system".to_owned(),
-        },
+        Actor::new(actor_id, "system"),
         None,
         &RequestId::from_random(bytes),
     );

@@ -1,4 +1,9 @@
-//! Turning an `Authorization` header into a [`Caller`].
+//! Turning an `Authorization` header, and the client certificate its connection came
+//! with, into a [`Caller`].
+
+use std::sync::Arc;
+
+use baomi_audit::ClientCertificate;
 
 use crate::app::AppState;
 use crate::auth::api_key::{self, PresentedKey};
@@ -6,11 +11,24 @@ use crate::auth::subject_token::{self, TokenError};
 use crate::auth::{Caller, Role};
 use crate::service::{AuthFailure, ServiceError, now};
 
-/// Authenticates the credential in an `Authorization` header value, if any.
+/// Where a credential was presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Channel {
+    /// An API call: with `tls.client_ca_file` set, an API key needs a client certificate.
+    Api,
+    /// The console's sign-in form, in a browser that may hold no client certificate: only a
+    /// key bound to a certificate needs one.
+    Console,
+}
+
+/// Authenticates the credential in an `Authorization` header value, if any, presented over
+/// a connection that came with the verified client `certificate`, if any.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(
     state: &AppState,
     authorization: Option<&str>,
+    certificate: Option<&Arc<ClientCertificate>>,
+    channel: Channel,
 ) -> Result<Caller, ServiceError> {
     let fail = |f| Err(ServiceError::Unauthenticated(f));
     let Some(header) = authorization else {
@@ -24,15 +42,20 @@ pub async fn authenticate(
     }
     let credential = credential.trim();
     if credential.starts_with(subject_token::PREFIX) {
-        subject_caller(state, credential).await
+        subject_caller(state, credential, certificate).await
     } else if credential.starts_with(api_key::PREFIX) {
-        key_caller(state, credential).await
+        key_caller(state, credential, certificate, channel).await
     } else {
         fail(AuthFailure::Malformed)
     }
 }
 
-async fn key_caller(state: &AppState, credential: &str) -> Result<Caller, ServiceError> {
+async fn key_caller(
+    state: &AppState,
+    credential: &str,
+    certificate: Option<&Arc<ClientCertificate>>,
+    channel: Channel,
+) -> Result<Caller, ServiceError> {
     let invalid = ServiceError::Unauthenticated(AuthFailure::InvalidKey);
     let Some(presented) = PresentedKey::parse(credential) else {
         return Err(invalid);
@@ -49,14 +72,31 @@ async fn key_caller(state: &AppState, credential: &str) -> Result<Caller, Servic
     if !presented.matches(&key.secret_hash) || key.revoked_at.is_some() {
         return Err(invalid);
     }
+    // Only once the secret is right: a caller without it learns nothing of the binding.
+    let required = key.client_certificate.is_some()
+        || (channel == Channel::Api && state.limits.keys_need_client_certificates);
+    let certificate_ok = match (&key.client_certificate, certificate) {
+        (Some(binding), Some(presented)) => binding.matches(presented),
+        (_, presented) => presented.is_some() || !required,
+    };
+    if !certificate_ok {
+        return Err(ServiceError::Unauthenticated(
+            AuthFailure::ClientCertificateRequired,
+        ));
+    }
     Ok(Caller::Key {
         id: key.id,
         role: key.role,
-        grants: std::sync::Arc::new(key.grants),
+        grants: Arc::new(key.grants),
+        certificate: certificate.cloned(),
     })
 }
 
-async fn subject_caller(state: &AppState, credential: &str) -> Result<Caller, ServiceError> {
+async fn subject_caller(
+    state: &AppState,
+    credential: &str,
+    certificate: Option<&Arc<ClientCertificate>>,
+) -> Result<Caller, ServiceError> {
     let invalid = || ServiceError::Unauthenticated(AuthFailure::InvalidToken);
     let (subject, claims) = state
         .tokens
@@ -82,9 +122,10 @@ async fn subject_caller(state: &AppState, credential: &str) -> Result<Caller, Se
         subject,
         token_id: claims.jti,
         issuer: claims.iss,
-        issuer_grants: std::sync::Arc::new(issuer.grants),
+        issuer_grants: Arc::new(issuer.grants),
         operator: claims.op,
         expires_at: claims.exp,
+        certificate: certificate.cloned(),
     })
 }
 

@@ -15,6 +15,9 @@ pub enum AuthFailure {
     InvalidToken,
     /// A subject token past its lifetime.
     ExpiredToken,
+    /// A right API key without the client certificate it needs: none, or not the one it
+    /// is bound to.
+    ClientCertificateRequired,
 }
 
 /// What can go wrong in a use case.

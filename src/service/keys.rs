@@ -6,6 +6,7 @@ use baomi_audit::AccessEvent;
 use baomi_consent::PurposeId;
 use secrecy::SecretString;
 
+use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Grants, Permission, PurposeGrant, ViewKind, valid_masking_role};
 use crate::auth::{Role, api_key};
 use crate::service::{ServiceError, now};
@@ -36,6 +37,8 @@ pub struct NewKey {
     /// read the consent histories of those purposes; refused for admin keys), views,
     /// permissions and masking roles.
     pub grants: GrantRequest,
+    /// The client certificate calls with the key must come with, if any.
+    pub client_certificate: Option<CertificateBinding>,
 }
 
 /// The longest key name accepted, in characters.
@@ -168,6 +171,12 @@ pub fn prepare(
         ));
     }
     let grants = grants(new.role, &new.grants)?;
+    let client_certificate = new
+        .client_certificate
+        .clone()
+        .map(CertificateBinding::normalized)
+        .transpose()
+        .map_err(|reason| ServiceError::invalid("client_certificate", reason))?;
     let generated = api_key::generate().map_err(|e| ServiceError::Internal(e.to_string()))?;
     let record = ApiKeyRecord {
         id: generated.id,
@@ -178,6 +187,7 @@ pub fn prepare(
         created_at: now(),
         created_by: created_by.map(str::to_owned),
         revoked_at: None,
+        client_certificate,
     };
     Ok((record, generated.secret))
 }

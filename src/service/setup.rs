@@ -235,6 +235,7 @@ pub(crate) fn bootstrap_admin() -> Result<(crate::store::ApiKeyRecord, SecretStr
             name: "bootstrap admin".to_owned(),
             role: Role::Admin,
             grants: keys::GrantRequest::default(),
+            client_certificate: None,
         },
         None,
     )

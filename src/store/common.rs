@@ -77,7 +77,7 @@ macro_rules! impl_common_store {
             ) -> Result<Option<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
                 let row: Option<$crate::store::records::ApiKeyRow> = sqlx::query_as(
                     "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
-                     created_by, revoked_at FROM api_keys WHERE id = $1",
+                     created_by, revoked_at, client_certificate FROM api_keys WHERE id = $1",
                 )
                 .bind(id)
                 .fetch_optional(&self.pool)
@@ -90,7 +90,8 @@ macro_rules! impl_common_store {
             ) -> Result<Vec<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::records::ApiKeyRow> = sqlx::query_as(
                     "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
-                     created_by, revoked_at FROM api_keys ORDER BY created_at, id",
+                     created_by, revoked_at, client_certificate FROM api_keys \
+                     ORDER BY created_at, id",
                 )
                 .fetch_all(&self.pool)
                 .await?;
@@ -177,7 +178,8 @@ macro_rules! impl_common_store {
             let row = $crate::store::records::ApiKeyRow::from_record(key)?;
             sqlx::query(
                 "INSERT INTO api_keys (id, name, role, purposes, grants, secret_hash, \
-                 created_at, created_by, revoked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                 created_at, created_by, revoked_at, client_certificate) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             )
             .bind(row.id)
             .bind(row.name)
@@ -188,6 +190,7 @@ macro_rules! impl_common_store {
             .bind(row.created_at)
             .bind(row.created_by)
             .bind(row.revoked_at)
+            .bind(row.client_certificate)
             .execute(executor)
             .await?;
             Ok(())

@@ -4,6 +4,7 @@ use baomi_consent::PurposeId;
 
 use super::StoreError;
 use crate::auth::Role;
+use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::Grants;
 
 /// An API key as stored: never its secret, only the secret's SHA-256.
@@ -26,6 +27,8 @@ pub struct ApiKeyRecord {
     pub created_by: Option<String>,
     /// Unix seconds, once revoked.
     pub revoked_at: Option<i64>,
+    /// The client certificate calls with this key must come with, if it is bound to one.
+    pub client_certificate: Option<CertificateBinding>,
 }
 
 impl std::fmt::Debug for ApiKeyRecord {
@@ -63,6 +66,7 @@ pub(super) struct ApiKeyRow {
     pub created_at: i64,
     pub created_by: Option<String>,
     pub revoked_at: Option<i64>,
+    pub client_certificate: Option<String>,
 }
 
 impl ApiKeyRow {
@@ -81,6 +85,10 @@ impl ApiKeyRow {
             created_at: key.created_at,
             created_by: key.created_by.clone(),
             revoked_at: key.revoked_at,
+            client_certificate: key
+                .client_certificate
+                .as_ref()
+                .map(CertificateBinding::to_stored),
         })
     }
 
@@ -103,6 +111,13 @@ impl ApiKeyRow {
             .secret_hash
             .try_into()
             .map_err(|_| StoreError::Corrupt("api key hash"))?;
+        let client_certificate = self
+            .client_certificate
+            .map(|stored| {
+                CertificateBinding::from_stored(&stored)
+                    .ok_or(StoreError::Corrupt("api key client certificate"))
+            })
+            .transpose()?;
         Ok(ApiKeyRecord {
             id: self.id,
             name: self.name,
@@ -112,6 +127,7 @@ impl ApiKeyRow {
             created_at: self.created_at,
             created_by: self.created_by,
             revoked_at: self.revoked_at,
+            client_certificate,
         })
     }
 }

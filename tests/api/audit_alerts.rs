@@ -27,8 +27,55 @@ async fn alerts_after_evaluation(app: &TestApp, officer: &str) -> Vec<Value> {
 /// What a webhook received: each request's signature header and body.
 type Received = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-/// A webhook receiver.
+/// A webhook receiver over plain HTTP on loopback.
 async fn receiver() -> (String, Received) {
+    let (app, got) = hook();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (format!("http://{addr}/hook"), got)
+}
+
+/// A webhook receiver over HTTPS with `certificate`.
+async fn https_receiver(certificate: &crate::tls::Leaf) -> (String, Received) {
+    use rustls::pki_types::pem::PemObject;
+    let (app, got) = hook();
+    let chain = rustls::pki_types::CertificateDer::pem_slice_iter(certificate.cert.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(certificate.key.as_bytes()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let (acceptor, app) = (acceptor.clone(), app.clone());
+            tokio::spawn(async move {
+                let Ok(stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let builder = hyper_util::server::conn::auto::Builder::new(
+                    hyper_util::rt::TokioExecutor::new(),
+                );
+                let service = hyper_util::service::TowerToHyperService::new(app);
+                let _ = builder
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+            });
+        }
+    });
+    (format!("https://{addr}/hook"), got)
+}
+
+/// The receiver's routes and what they were sent.
+fn hook() -> (axum::Router, Received) {
     let got: Received = Arc::default();
     let sink = Arc::clone(&got);
     let app = axum::Router::new().route(
@@ -46,10 +93,47 @@ async fn receiver() -> (String, Received) {
             }
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (format!("http://{addr}/hook"), got)
+    (app, got)
+}
+
+/// Raises one bulk-access alert on an app whose webhook is `url`, trusting `ca` for its
+/// https; whether the webhook received it within 5 s.
+async fn alert_reaches(url: String, ca: &crate::tls::Ca, received: &Received) -> bool {
+    let ca_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(ca_file.path(), &ca.pem).unwrap();
+    let path = ca_file.path().to_path_buf();
+    let app = spawn_app_with(|c| {
+        c.audit.alerts.bulk_max_subjects = 1;
+        c.audit.alerts.evaluate_every_ms = 20;
+        c.audit.alerts.webhook_url = Some(url);
+        c.audit.alerts.webhook_ca_file = Some(path);
+    })
+    .await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    some_reads(&app, &key, 2).await;
+    assert_eq!(alerts_after_evaluation(&app, &officer).await.len(), 1);
+    for _ in 0..100 {
+        if !received.lock().unwrap().is_empty() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+#[tokio::test]
+async fn the_webhook_goes_over_https_to_a_certificate_it_verifies() {
+    let platform = crate::tls::Ca::new("platform internal CA");
+    let (url, received) = https_receiver(&platform.server()).await;
+    assert!(alert_reaches(url, &platform, &received).await);
+
+    let impostor = crate::tls::Ca::new("impostor CA");
+    let (url, received) = https_receiver(&impostor.server()).await;
+    assert!(
+        !alert_reaches(url, &platform, &received).await,
+        "a certificate no trusted CA signed gets nothing"
+    );
 }
 
 #[tokio::test]

@@ -25,7 +25,7 @@ async fn on(
     key: &str,
     body: Option<Value>,
 ) -> crate::helpers::Reply {
-    let mut req = reqwest::Client::new()
+    let mut req = crate::helpers::client()
         .request(method, node.url(path))
         .bearer_auth(key);
     if let Some(body) = body {
@@ -183,6 +183,7 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
         .env("BAOMI_DATA_DIR", db.path().join("node-a"))
         .env("BAOMI_UNSEAL_PASSPHRASE", crate::helpers::PASSPHRASE)
         .env("BAOMI_LOG_LEVEL", "warn")
+        .env("BAOMI_TLS__ENABLED", "false")
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)
@@ -221,7 +222,7 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
     let load = |base: String, n: usize| {
         let (key, read) = (key.clone(), read.clone());
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = crate::helpers::client();
             let mut ok = 0;
             for _ in 0..n {
                 let sent = client

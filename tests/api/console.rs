@@ -603,7 +603,7 @@ pub(crate) fn csrf_in(html: &str) -> String {
 }
 
 pub(crate) async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -622,7 +622,7 @@ pub(crate) async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Re
 #[tokio::test]
 async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
     let (app, key, request) = seeded().await;
-    let plain = reqwest::Client::builder()
+    let plain = crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
@@ -808,7 +808,7 @@ async fn csv_and_jsonl_exports_follow_the_filter() {
     let (app, _key, _request) = seeded().await;
     let ok = sign_in(&app, &[("username", OFFICER), ("password", PASSWORD)]).await;
     let session = session_of(&ok);
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     let get = |path: String| {
         let client = client.clone();
         let session = session.clone();
@@ -851,7 +851,7 @@ async fn an_admin_manages_console_accounts() {
     let app = crate::helpers::spawn_app().await;
     let admin_name = "root.admin";
     add_account(&app, admin_name, baomi::auth::Role::Admin, &[]).await;
-    let plain = reqwest::Client::builder()
+    let plain = crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

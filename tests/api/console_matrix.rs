@@ -125,7 +125,7 @@ async fn every_console_route_answers_every_kind_of_visitor_as_its_role_says() {
         .checkpoint_now(baomi::service::now())
         .await
         .unwrap();
-    let client = reqwest::Client::builder()
+    let client = crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();

@@ -233,7 +233,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();
-        tokio::spawn(baomi::server::serve(listener, opened, async {
+        tokio::spawn(baomi::server::serve(listener, opened, None, async {
             let _ = rx.await;
         }));
         OtherNode {
@@ -259,18 +259,30 @@ async fn spawn_on(db: TestDb, config: &Config, admin_key: Option<String>) -> Tes
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(baomi::server::serve(listener, opened, async {
+    tokio::spawn(baomi::server::serve(listener, opened, None, async {
         let _ = rx.await;
     }));
     TestApp {
         addr,
-        client: reqwest::Client::new(),
+        client: crate::helpers::client(),
         admin_key,
         vault,
         audit_log,
         db,
         _shutdown: tx,
     }
+}
+
+/// An HTTP client builder. reqwest is built with rustls and no default cryptographic
+/// provider: this installs Baomi's (ring) first, as the server does.
+pub fn client_builder() -> reqwest::ClientBuilder {
+    baomi::server::tls::install_crypto_provider();
+    reqwest::Client::builder()
+}
+
+/// An HTTP client with the defaults.
+pub fn client() -> reqwest::Client {
+    client_builder().build().unwrap()
 }
 
 /// A response, read whole.

@@ -28,4 +28,5 @@ mod store_conformance;
 mod stored;
 mod subject_tokens;
 mod suites;
+mod tls;
 mod vault;

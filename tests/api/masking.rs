@@ -339,7 +339,7 @@ async fn masked_vault_reads_follow_the_policy_for_the_operator_role() {
         let url = app.url("/v1/decrypt");
         let key = key.clone();
         async move {
-            let mut req = reqwest::Client::new()
+            let mut req = crate::helpers::client()
                 .post(url)
                 .bearer_auth(key)
                 .json(&body);
@@ -427,14 +427,14 @@ async fn the_operator_role_header_selects_the_rule_of_a_mask_call() {
         put_policy(&app, "screens", agent_policy()).await.status,
         200
     );
-    let req = reqwest::Client::new()
+    let req = crate::helpers::client()
         .post(app.url("/v1/mask"))
         .bearer_auth(&key)
         .header("X-Baomi-Operator-Role", "cs_agent")
         .json(&json!({"text": format!("手机{MOBILE}"), "policy": "screens"}));
     let r = crate::helpers::send(req).await;
     assert_eq!(r.json()["text"], "手机[手机号]", "{}", r.text);
-    let req = reqwest::Client::new()
+    let req = crate::helpers::client()
         .post(app.url("/v1/mask"))
         .bearer_auth(&key)
         .header("X-Baomi-Operator-Role", "not a role!")

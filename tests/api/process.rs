@@ -41,6 +41,9 @@ fn command(db: &TestDb, passphrase: Option<&str>, args: &[&str]) -> Command {
             cmd.env_remove(key);
         }
     }
+    // Plain HTTP on purpose (the HTTPS tests are in tls.rs); `plain_http_needs_a_reason`
+    // starts without this.
+    cmd.env("BAOMI_TLS__ENABLED", "false");
     match passphrase {
         Some(p) => cmd.env("BAOMI_UNSEAL_PASSPHRASE", p),
         None => cmd.env_remove("BAOMI_UNSEAL_PASSPHRASE"),
@@ -143,7 +146,7 @@ fn bootstrap_keys(text: &str) -> Vec<String> {
 }
 
 async fn post(base: &str, path: &str, key: &str, body: serde_json::Value) -> crate::helpers::Reply {
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
     send(
         client
             .post(format!("{base}{path}"))
@@ -157,7 +160,7 @@ async fn post(base: &str, path: &str, key: &str, body: serde_json::Value) -> cra
 /// purposes only.
 async fn declare_kyc(base: &str, admin: &str) {
     let r = send(
-        reqwest::Client::new()
+        crate::helpers::client()
             .put(format!("{base}/v1/purposes/kyc"))
             .bearer_auth(admin)
             .json(&crate::helpers::contract_purpose()),
@@ -167,7 +170,7 @@ async fn declare_kyc(base: &str, admin: &str) {
 }
 
 async fn get(base: &str, path: &str, key: Option<&str>) -> crate::helpers::Reply {
-    let mut req = reqwest::Client::new().get(format!("{base}{path}"));
+    let mut req = crate::helpers::client().get(format!("{base}{path}"));
     if let Some(k) = key {
         req = req.bearer_auth(k);
     }
@@ -248,6 +251,31 @@ async fn a_wrong_passphrase_refuses_to_start_and_changes_nothing() {
     let again = Process::start(&db, Some(PASSPHRASE), &[]).await;
     assert_eq!(get(&again.base, "/v1/keys", Some(&admin)).await.status, 200);
     again.stop().await;
+}
+
+#[tokio::test]
+async fn plain_http_needs_a_reason() {
+    let db = TestDb::new().await;
+    for listen in ["127.0.0.1:0", "0.0.0.0:0"] {
+        let output = command(&db, Some(PASSPHRASE), &["serve", "--listen", listen])
+            .env_remove("BAOMI_TLS__ENABLED")
+            .output()
+            .await
+            .unwrap();
+        assert!(!output.status.success(), "{listen}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("tls.cert_file"), "{stderr}");
+        assert!(stderr.contains("tls.enabled = false"), "{stderr}");
+    }
+    // --dev on every address is not loopback.
+    let output = command(&db, None, &["serve", "--dev", "--listen", "0.0.0.0:0"])
+        .env_remove("BAOMI_TLS__ENABLED")
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    // Nothing was initialised by a start that could not listen.
+    assert!(!db.path().join("dev-unseal-passphrase").exists());
 }
 
 #[tokio::test]
@@ -358,7 +386,7 @@ async fn logs_never_contain_secrets_or_personal_information() {
     let server = Process::start(&db, Some(PASSPHRASE), &[]).await;
     let base = server.base.clone();
     let admin = server.bootstrap_key().unwrap();
-    let client = reqwest::Client::new();
+    let client = crate::helpers::client();
 
     declare_kyc(&base, &admin).await;
     let service = post(

@@ -24,6 +24,7 @@ fn key(role: Role, purposes: &[&str]) -> ApiKeyRecord {
             purposes: purposes.iter().map(|p| (*p).to_owned()).collect(),
             ..Default::default()
         },
+        client_certificate: None,
     };
     prepare(&new, None).unwrap().0
 }

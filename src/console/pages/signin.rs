@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::{CsrfForm, Visit, csrf_refused, service_error};
 use crate::app::AppState;
+use crate::auth::client_certificate::VerifiedCertificate;
 use crate::console::session::{self, SigninRefusal};
 use crate::console::{Lang, page};
 use crate::service::RequestContext;
@@ -69,6 +70,7 @@ pub async fn signin(
     Extension(ctx): Extension<RequestContext>,
     lang: Lang,
     headers: HeaderMap,
+    certificate: Option<Extension<VerifiedCertificate>>,
     Form(form): Form<SigninForm>,
 ) -> Response {
     let double_submit = match (
@@ -88,7 +90,8 @@ pub async fn signin(
     } else {
         (form.username.as_str(), form.password.as_str())
     };
-    match session::sign_in(&state, &ctx, username, secret).await {
+    let certificate = certificate.map(|Extension(c)| c.0);
+    match session::sign_in(&state, &ctx, username, secret, certificate.as_ref()).await {
         Ok(Ok(secret)) => {
             let mut r = Redirect::to("/console").into_response();
             if let Ok(v) = HeaderValue::from_str(&session::session_cookie(&secret, &headers)) {
