@@ -42,6 +42,9 @@ pub struct Limits {
     /// Whether API calls made with a key need a verified client certificate (mutual TLS
     /// with `tls.client_ca_file`).
     pub keys_need_client_certificates: bool,
+    /// Whether `/metrics` is served on a listener of its own (`metrics_listen`), and so
+    /// not on the API's.
+    pub metrics_elsewhere: bool,
 }
 
 impl Limits {
@@ -57,6 +60,7 @@ impl Limits {
             rights_request_due_days: config.rights_request_due_days,
             keys_need_client_certificates: config.tls.enabled
                 && config.tls.client_ca_file.is_some(),
+            metrics_elsewhere: config.metrics_listen.is_some(),
         }
     }
 }
@@ -92,6 +96,8 @@ pub struct Inner {
     pub duty: Arc<crate::service::cluster::Duty>,
     /// Configured limits.
     pub limits: Limits,
+    /// The console's sign-in guard.
+    pub signin_guard: Arc<crate::console::guard::SigninGuard>,
     /// The Prometheus recorder's handle.
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, serialised once.
@@ -180,6 +186,20 @@ fn document(api: utoipa::openapi::OpenApi, limits: &Limits) -> serde_json::Value
 }
 
 /// The process-wide Prometheus recorder (one per process: `metrics` has one global recorder).
+/// The router of a listener that serves `/metrics` only (`metrics_listen`).
+pub fn metrics_router() -> Router {
+    let handle = prometheus();
+    Router::new()
+        .route(
+            "/metrics",
+            axum::routing::get(move || {
+                let handle = handle.clone();
+                async move { http::ops::render_metrics(&handle) }
+            }),
+        )
+        .fallback(http::not_found)
+}
+
 fn prometheus() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
@@ -234,6 +254,8 @@ pub struct Parts {
     pub duty: Arc<crate::service::cluster::Duty>,
     /// Limits.
     pub limits: Limits,
+    /// The console's sign-in guard.
+    pub signin_guard: Arc<crate::console::guard::SigninGuard>,
 }
 
 /// Builds the state and the router.
@@ -250,6 +272,7 @@ pub fn build(parts: Parts) -> Router {
         cluster,
         duty,
         limits,
+        signin_guard,
     } = parts;
     let (router, api) = routes().split_for_parts();
     let api_value = document(api, &limits);
@@ -268,6 +291,7 @@ pub fn build(parts: Parts) -> Router {
         cluster: cluster.clone(),
         duty,
         limits: limits.clone(),
+        signin_guard,
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),
         docs_html: Bytes::from(http::docs::render(&api_value)),

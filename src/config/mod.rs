@@ -4,6 +4,7 @@
 
 mod audit;
 mod connections;
+mod console;
 mod hsm;
 mod tls;
 
@@ -17,6 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay, SignatureSetting};
 pub use connections::ConnectionsConfig;
+pub use console::ConsoleConfig;
 pub use hsm::{HsmConfig, PIN_VARIABLE as HSM_PIN_VARIABLE};
 pub use tls::{PlainReason, TlsConfig, TlsFiles, Transport};
 
@@ -100,6 +102,12 @@ pub struct Config {
     pub audit_replica_url: Option<String>,
     /// Masking: who may see authentication data in the clear.
     pub masking: MaskingConfig,
+    /// The console's sign-in limits.
+    pub console: ConsoleConfig,
+    /// Where Prometheus scrapes `/metrics`: unset, on the API's listener; set (e.g.
+    /// `"10.0.0.5:9090"`, an internal scrape network), there only, over plain HTTP, and the
+    /// API's listener answers 404 for it.
+    pub metrics_listen: Option<SocketAddr>,
     /// A root key held in an HSM through PKCS#11 instead of one sealed under the unseal
     /// passphrase (chosen when the database is initialised; it cannot change afterwards).
     pub hsm: Option<HsmConfig>,
@@ -146,6 +154,8 @@ impl std::fmt::Debug for Config {
                 &self.audit_replica_url.as_deref().map(redact_url),
             )
             .field("masking", &self.masking)
+            .field("console", &self.console)
+            .field("metrics_listen", &self.metrics_listen)
             .field("hsm", &self.hsm)
             .finish()
     }
@@ -230,6 +240,8 @@ impl Default for Config {
             audit: AuditConfig::default(),
             audit_replica_url: None,
             masking: MaskingConfig::default(),
+            console: ConsoleConfig::default(),
+            metrics_listen: None,
             hsm: None,
         }
     }
@@ -334,6 +346,7 @@ impl Config {
         }
         self.connections.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;
+        self.console.validate().map_err(ConfigError::Invalid)?;
         self.audit.validate().map_err(ConfigError::Invalid)
     }
 

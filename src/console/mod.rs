@@ -7,6 +7,7 @@
 
 mod chart;
 mod form;
+pub mod guard;
 mod pages;
 pub mod session;
 

@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
+use crate::console::guard::Unexamined;
 use crate::service::{RequestContext, ServiceError, audit, now};
 use crate::store::console::{ConsoleSession, ConsoleUser};
 
@@ -114,17 +115,64 @@ async fn wait_secs(state: &AppState, principal: &str, now: i64) -> Result<i64, S
     Ok((last_at + wait - now).max(0))
 }
 
+/// Longest password looked at, in bytes (argon2 reads all of it).
+const MAX_PASSWORD_BYTES: usize = 1024;
+
+/// Whether `username` is one an account may have: 1 to 64 of ASCII letters, digits, `.`,
+/// `_`, `-`, not dots alone.
+pub fn valid_username(username: &str) -> bool {
+    !username.is_empty()
+        && !username.bytes().all(|b| b == b'.')
+        && username.len() <= 64
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+}
+
+/// Whether an attempt could possibly succeed: an account's name with a password of
+/// bounded length, or (no name) an API key of the right shape. Checked before any work.
+fn plausible(username: &str, secret: &str) -> bool {
+    let username = username.trim();
+    if username.is_empty() {
+        crate::auth::api_key::PresentedKey::parse(secret.trim()).is_some()
+    } else {
+        valid_username(username) && secret.len() <= MAX_PASSWORD_BYTES
+    }
+}
+
+/// One sign-in attempt, as the form sent it.
+pub struct Attempt<'a> {
+    /// The account's name; empty to sign in with an API key.
+    pub username: &'a str,
+    /// The password, or the API key.
+    pub secret: &'a str,
+    /// The verified client certificate the connection came with, if any (a key bound to a
+    /// certificate needs it here too).
+    pub certificate: Option<&'a std::sync::Arc<baomi_audit::ClientCertificate>>,
+    /// The client's address, if known.
+    pub address: Option<std::net::IpAddr>,
+}
+
 /// Signs in with a username and password, or (when `username` is empty) with an API key in
-/// `secret`, over a connection that came with the verified client `certificate`, if any (a
-/// key bound to a certificate needs it here too). Every attempt is an audit event. On
-/// success returns the new session's secret (for the cookie).
+/// `secret`. An attempt that cannot succeed (malformed, or a name still waiting out its
+/// failures) is refused without being looked at and counted by the sign-in guard; every
+/// other attempt is an audit event. On success returns the new session's secret (for the
+/// cookie).
 pub async fn sign_in(
     state: &AppState,
     ctx: &RequestContext,
-    username: &str,
-    secret: &str,
-    certificate: Option<&std::sync::Arc<baomi_audit::ClientCertificate>>,
+    attempt: Attempt<'_>,
 ) -> Result<Result<Zeroizing<String>, SigninRefusal>, ServiceError> {
+    let Attempt {
+        username,
+        secret,
+        certificate,
+        address,
+    } = attempt;
+    if !plausible(username, secret) {
+        state.signin_guard.count(address, Unexamined::Malformed);
+        return Ok(Err(SigninRefusal::Wrong));
+    }
     let at = now();
     let by_key = username.trim().is_empty();
     let claimed = if by_key {
@@ -149,9 +197,8 @@ pub async fn sign_in(
     };
     let wait = wait_secs(state, &claimed, at).await?;
     if wait > 0 {
-        let (reason, event) = refused(SigninRefusal::Wait(wait), "console.slow_down");
-        audit::append(state.audit.as_ref(), &[event]).await?;
-        return Ok(Err(reason));
+        state.signin_guard.count(address, Unexamined::NameWaiting);
+        return Ok(Err(SigninRefusal::Wait(wait)));
     }
     let outcome = if by_key {
         match crate::service::authenticate::authenticate(
@@ -179,9 +226,10 @@ pub async fn sign_in(
             .map_or(decoy_hash(), |u| u.password_hash.as_str())
             .to_owned();
         let password = Zeroizing::new(secret.to_owned());
-        let matches = tokio::task::spawn_blocking(move || password_matches(&password, &phc))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let matches = state
+            .signin_guard
+            .password_check(move || password_matches(&password, &phc))
+            .await?;
         match user {
             Some(user) if matches => Ok(user_caller(&user.username, &user.role, &user.purposes)),
             _ => Err(SigninRefusal::Wrong),
@@ -370,13 +418,7 @@ pub async fn put_user(
     purposes: &[String],
     mut event: baomi_audit::AccessEvent,
 ) -> Result<(), ServiceError> {
-    let valid = !username.is_empty()
-        && !username.bytes().all(|b| b == b'.')
-        && username.len() <= 64
-        && username
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
-    if !valid {
+    if !valid_username(username) {
         return Err(ServiceError::invalid(
             "username",
             "1 to 64 of ASCII letters, digits, . _ - (not dots alone)",

@@ -194,6 +194,12 @@ impl From<ServiceError> for ApiError {
                 err.internal = Some(reason);
                 err
             }
+            ServiceError::Busy { code } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                code,
+                "Service unavailable",
+                "the server is busy with requests like this one; retry in a few seconds",
+            ),
             ServiceError::Internal(detail) => Self::internal(detail),
         }
     }

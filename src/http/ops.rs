@@ -105,16 +105,28 @@ async fn readyz(State(state): State<AppState>) -> Response {
     .into_response()
 }
 
-/// Prometheus metrics: requests, latency histograms by route, errors by code.
+/// Prometheus metrics: requests, latency histograms by route, errors by code. Not here (404)
+/// when `metrics_listen` gives them a listener of their own.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", content_type = "text/plain")))]
+    responses(
+        (status = 200, description = "Prometheus text format", content_type = "text/plain"),
+        (status = 404, description = "Served on `metrics_listen` instead", body = Problem, content_type = "application/problem+json"),
+    ))]
 async fn metrics(State(state): State<AppState>) -> Response {
+    if state.limits.metrics_elsewhere {
+        return super::not_found().await.into_response();
+    }
+    render_metrics(&state.metrics)
+}
+
+/// The Prometheus text of `handle`.
+pub fn render_metrics(handle: &metrics_exporter_prometheus::PrometheusHandle) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
         )],
-        state.metrics.render(),
+        handle.render(),
     )
         .into_response()
 }

@@ -19,6 +19,7 @@ use baomi_vault::{KeyringName, Vault, VaultOptions};
 
 use crate::auth::subject_token::Signer;
 use crate::config::{Config, PlainReason, Transport};
+use crate::console::guard::SigninGuard;
 use crate::service::audit_alerts::{self, AlertWatch, Webhook};
 use crate::service::audit_log::{self, AuditLog};
 use crate::service::erasure_journal::ErasureJournal;
@@ -55,6 +56,13 @@ pub struct Opened {
     pub duty: Arc<Duty>,
     /// Limits on open connections.
     pub connections: crate::config::ConnectionsConfig,
+    /// The console's sign-in guard, whose counts are recorded every
+    /// `console.refusals_recorded_every_secs`.
+    pub signin_guard: Arc<SigninGuard>,
+    /// How often the sign-in guard's counts are recorded.
+    pub signin_counts_every: Duration,
+    /// Where `/metrics` is served instead of the API's listener, if anywhere.
+    pub metrics_listen: Option<std::net::SocketAddr>,
 }
 
 /// Opens the data directory and the store, runs migrations, and unseals (or on first start
@@ -169,6 +177,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         Some(url) => Duty::campaign(url).await,
         None => Duty::alone(),
     };
+    let signin_guard = SigninGuard::new(&config.console);
     let router = app::build(app::Parts {
         store: Arc::clone(&store),
         tokens,
@@ -193,6 +202,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         },
         duty: Arc::clone(&duty),
         limits: Limits::from_config(config),
+        signin_guard: Arc::clone(&signin_guard),
     });
     Ok(Opened {
         router,
@@ -207,6 +217,9 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         retention_days: config.audit.retention_days,
         duty,
         connections: config.connections.clone(),
+        signin_guard,
+        signin_counts_every: Duration::from_secs(config.console.refusals_recorded_every_secs),
+        metrics_listen: config.metrics_listen,
     })
 }
 
@@ -288,7 +301,21 @@ pub async fn serve(
     https: Option<Https>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let metrics_listener = match opened.metrics_listen {
+        Some(address) => Some(TcpListener::bind(address).await?),
+        None => None,
+    };
     let (stop, stopped) = tokio::sync::watch::channel(false);
+    let scrapes = metrics_listener.map(|listener| {
+        let mut stopping = stop.subscribe();
+        let limits = opened.connections.clone();
+        tokio::spawn(async move {
+            let stopped = async move {
+                let _ = stopping.changed().await;
+            };
+            connections::serve(listener, app::metrics_router(), &limits, None, stopped).await;
+        })
+    });
     let reloads = https.as_ref().map(|https| {
         tokio::spawn(tls::keep_reloading(
             Arc::clone(&https.certificates),
@@ -308,6 +335,12 @@ pub async fn serve(
         opened.alerts,
         opened.alerts_every,
         Arc::clone(&opened.duty),
+        stop.subscribe(),
+    ));
+    let signins = tokio::spawn(crate::console::guard::keep_recording(
+        Arc::clone(&opened.signin_guard),
+        Arc::clone(&opened.audit),
+        opened.signin_counts_every,
         stop.subscribe(),
     ));
     let integration = tokio::spawn(audit_log::run(
@@ -333,6 +366,10 @@ pub async fn serve(
     let _ = upkeep.await;
     let _ = integration.await;
     let _ = alerts.await;
+    let _ = signins.await;
+    if let Some(scrapes) = scrapes {
+        let _ = scrapes.await;
+    }
     // A checkpoint covers whatever arrived in the last moments before the store closes.
     let _ = opened.audit.integrate_outbox().await;
     let _ = opened.audit_log.checkpoint_now(now()).await;

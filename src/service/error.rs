@@ -93,6 +93,12 @@ pub enum ServiceError {
     /// the PKCS#11 function and return value; it is logged, not sent).
     #[error("hardware security module: {0}")]
     HsmUnavailable(String),
+    /// Too much of a bounded resource is in use right now (`code` says which); retry.
+    #[error("busy: {code}")]
+    Busy {
+        /// The stable error code, e.g. `console.busy`.
+        code: &'static str,
+    },
     /// Something that should not happen did; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

@@ -119,7 +119,7 @@ pub trait ConsoleStore: Send + Sync {
     /// last).
     async fn signin_failures(&self, principal: &str) -> Result<(i64, i64), StoreError>;
 
-    /// Records a failed sign-in at `now`.
+    /// Records a failed sign-in at `now`, and forgets failures a day old.
     async fn record_signin_failure(&self, principal: &str, now: i64) -> Result<(), StoreError>;
 
     /// Forgets a principal's failures (after a success).
@@ -350,6 +350,12 @@ macro_rules! impl_console_store {
                 principal: &str,
                 now: i64,
             ) -> Result<(), $crate::store::StoreError> {
+                // Failures a day old slow nobody down any more: drop them as we go, so
+                // that names tried once each do not pile up.
+                sqlx::query("DELETE FROM console_signin_failures WHERE last_at < $1")
+                    .bind(now - 86_400)
+                    .execute(&self.pool)
+                    .await?;
                 sqlx::query(
                     "INSERT INTO console_signin_failures (principal, failures, last_at) \
                      VALUES ($1, 1, $2) ON CONFLICT (principal) DO UPDATE \

@@ -1016,3 +1016,101 @@ async fn a_nul_in_a_form_is_refused_alike_on_both_backends() {
         .await;
     assert_eq!(after, before, "nothing was written");
 }
+
+#[tokio::test]
+async fn a_flood_of_huge_sign_in_names_costs_a_counter_not_the_disk() {
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.console.refusals_recorded_every_secs = 1;
+        c.console.signins_per_minute_per_address = 100;
+        c.console.signins_per_minute = 1000;
+    })
+    .await;
+    let trail_bytes = || {
+        app.db
+            .count("SELECT COALESCE(SUM(LENGTH(body)), 0) FROM audit_events")
+    };
+    let before = trail_bytes().await;
+    let client = crate::helpers::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let (token, cookie) = signin_token(&client, &app).await;
+    let name = "n".repeat(100 * 1024);
+    let mut statuses = std::collections::BTreeMap::new();
+    let started = std::time::Instant::now();
+    for i in 0..1000 {
+        let name = format!("{i}{name}");
+        let r = client
+            .post(app.url("/console/signin"))
+            .header("cookie", &cookie)
+            .form(&[
+                ("username", name.as_str()),
+                ("password", "guess"),
+                ("csrf", &token),
+            ])
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 429 {
+            assert!(r.headers().contains_key("retry-after"));
+        }
+        *statuses.entry(r.status().as_u16()).or_insert(0) += 1;
+    }
+    // 100 a minute from this address (one more each 0.6 s the flood lasted) were looked at,
+    // and refused as malformed; the rest were refused at once as too many.
+    let looked_at = statuses.get(&401).copied().unwrap_or(0);
+    let replenished = (started.elapsed().as_secs_f64() / 0.6).ceil() as u64 + 1;
+    assert!(
+        (100..=100 + replenished).contains(&looked_at),
+        "{statuses:?} in {:?}",
+        started.elapsed()
+    );
+    assert_eq!(statuses.get(&429).copied().unwrap_or(0), 1000 - looked_at);
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM console_signin_failures")
+            .await,
+        0,
+        "no name of such a shape is remembered"
+    );
+    // One counted event per reason, within the next recording.
+    let counted = || async {
+        app.db
+            .texts("SELECT body FROM audit_events WHERE action = 'console_signin' ORDER BY seq")
+            .await
+            .iter()
+            .map(|b| serde_json::from_str::<serde_json::Value>(b).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let mut events = counted().await;
+    for _ in 0..50 {
+        let total: u64 = events.iter().map(|e| e["count"].as_u64().unwrap()).sum();
+        if total >= 1000 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        events = counted().await;
+    }
+    let count_of = |code: &str| -> u64 {
+        events
+            .iter()
+            .filter(|e| e["outcome"]["code"] == code)
+            .map(|e| {
+                assert_eq!(e["target"], "source:127.0.0.1");
+                e["count"].as_u64().unwrap()
+            })
+            .sum()
+    };
+    assert_eq!(
+        count_of("console.malformed_signin"),
+        looked_at,
+        "{events:?}"
+    );
+    assert_eq!(
+        count_of("console.too_many_signins"),
+        1000 - looked_at,
+        "{events:?}"
+    );
+    let grown = trail_bytes().await - before;
+    assert!(grown < 10_000, "the trail grew by {grown} bytes");
+}

@@ -142,6 +142,35 @@ fn sample(text: &str, series: &str) -> f64 {
 }
 
 #[tokio::test]
+async fn metrics_can_have_a_listener_of_their_own() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let app = spawn_app_with(|c| {
+        c.metrics_listen = Some(format!("127.0.0.1:{port}").parse().unwrap());
+    })
+    .await;
+    app.get("/metrics", None)
+        .await
+        .assert_problem(404, "request.not_found");
+    let scrape = |path: &'static str| async move {
+        crate::helpers::send(crate::helpers::client().get(format!("http://127.0.0.1:{port}{path}")))
+            .await
+    };
+    let metrics = scrape("/metrics").await;
+    assert_eq!(metrics.status, 200);
+    assert!(
+        metrics.text.contains("baomi_http_requests_total"),
+        "{}",
+        metrics.text
+    );
+    assert_eq!(scrape("/healthz").await.status, 404, "metrics only");
+    assert_eq!(scrape("/v1/keys").await.status, 404, "metrics only");
+}
+
+#[tokio::test]
 async fn metrics_count_requests_latency_and_errors() {
     let app = spawn_app().await;
     // OPTIONS /docs is sent by no other test: its counter moves only with this one.

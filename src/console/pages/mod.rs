@@ -96,6 +96,14 @@ fn service_error(lang: Lang, e: ServiceError) -> Response {
         ServiceError::Rejected { detail, .. } => {
             error_page(lang, StatusCode::UNPROCESSABLE_ENTITY, &detail)
         }
+        ServiceError::Busy { .. } => error_page(
+            lang,
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang.t(
+                "服务繁忙，请几秒后重试。",
+                "The service is busy; retry in a few seconds.",
+            ),
+        ),
         other => {
             tracing::error!(error = %other, "console request failed");
             error_page(

@@ -1,9 +1,10 @@
 //! Signing in and out.
 
 use axum::Extension;
-use axum::extract::State;
+use axum::extract::{ConnectInfo, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use std::net::SocketAddr;
 
 use crate::console::form::Form;
 use maud::html;
@@ -71,6 +72,7 @@ pub async fn signin(
     lang: Lang,
     headers: HeaderMap,
     certificate: Option<Extension<VerifiedCertificate>>,
+    client: Option<Extension<ConnectInfo<SocketAddr>>>,
     Form(form): Form<SigninForm>,
 ) -> Response {
     let double_submit = match (
@@ -85,13 +87,28 @@ pub async fn signin(
     if !double_submit {
         return csrf_refused(lang);
     }
+    // Before anything else is looked at: a flood is refused at the cost of a counter.
+    let address = client.map(|Extension(ConnectInfo(peer))| peer.ip());
+    if let Err(wait) = state.signin_guard.admit(address) {
+        let message = match lang {
+            Lang::Zh => format!("登录尝试过于频繁，请 {wait} 秒后再试。"),
+            Lang::En => format!("Too many sign-in attempts; try again in {wait} s."),
+        };
+        return too_many(signin_page(lang, Some(&message)), wait);
+    }
     let (username, secret) = if form.username.trim().is_empty() {
         ("", form.api_key.as_str())
     } else {
         (form.username.as_str(), form.password.as_str())
     };
     let certificate = certificate.map(|Extension(c)| c.0);
-    match session::sign_in(&state, &ctx, username, secret, certificate.as_ref()).await {
+    let attempt = session::Attempt {
+        username,
+        secret,
+        certificate: certificate.as_ref(),
+        address,
+    };
+    match session::sign_in(&state, &ctx, attempt).await {
         Ok(Ok(secret)) => {
             let mut r = Redirect::to("/console").into_response();
             if let Ok(v) = HeaderValue::from_str(&session::session_cookie(&secret, &headers)) {
@@ -119,15 +136,26 @@ pub async fn signin(
                     .to_owned(),
             };
             let mut r = signin_page(lang, Some(&message));
-            *r.status_mut() = match refusal {
-                SigninRefusal::Wait(_) => StatusCode::TOO_MANY_REQUESTS,
-                SigninRefusal::NotAnOfficer => StatusCode::FORBIDDEN,
-                SigninRefusal::Wrong => StatusCode::UNAUTHORIZED,
-            };
+            match refusal {
+                SigninRefusal::Wait(secs) => {
+                    r = too_many(r, u64::try_from(secs).unwrap_or(1));
+                }
+                SigninRefusal::NotAnOfficer => *r.status_mut() = StatusCode::FORBIDDEN,
+                SigninRefusal::Wrong => *r.status_mut() = StatusCode::UNAUTHORIZED,
+            }
             r
         }
         Err(e) => service_error(lang, e),
     }
+}
+
+/// `response` as a 429 that says when to try again.
+fn too_many(mut response: Response, retry_after_secs: u64) -> Response {
+    *response.status_mut() = StatusCode::TOO_MANY_REQUESTS;
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    response
 }
 
 /// `POST /console/signout`.
