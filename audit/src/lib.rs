@@ -11,6 +11,7 @@
 mod actor;
 pub mod alerts;
 pub mod checkpoint;
+mod columns;
 mod error;
 mod event;
 pub mod export;
@@ -20,6 +21,7 @@ mod store;
 pub mod verify;
 
 pub use actor::{OperatorId, RequestId};
+pub use columns::EventColumns;
 pub use error::{Error, Result};
 pub use event::{AccessEvent, Action, Actor, ClientCertificate, Outcome};
 pub use store::{

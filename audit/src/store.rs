@@ -143,6 +143,8 @@ pub struct ScannedLeaf {
     pub leaf: Leaf,
     /// Its event's text.
     pub body: StoredBody,
+    /// Its event's query columns as stored (`None` when the event row is gone).
+    pub columns: Option<crate::EventColumns>,
 }
 
 /// An alert raised by a rule over the trail.
@@ -194,4 +196,13 @@ pub struct StoredEvent {
     pub seq: i64,
     /// Its stored text (the leaf data of the Merkle tree).
     pub body: String,
+    /// Its query columns as stored.
+    pub columns: crate::EventColumns,
+}
+
+impl StoredEvent {
+    /// The columns stored for this event that its text does not give: edited on their own.
+    pub fn edited_columns(&self) -> Vec<&'static str> {
+        crate::EventColumns::of_text(&self.body).differing(&self.columns)
+    }
 }

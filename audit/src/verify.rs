@@ -33,6 +33,15 @@ pub enum Finding {
         /// Its sequence number.
         seq: i64,
     },
+    /// A query column of an event (what officer searches and access logs read) that its
+    /// text does not give: the column was edited on its own.
+    ColumnEdited {
+        /// Its sequence number.
+        seq: i64,
+        /// The column: `at_ms`, `action`, `subject`, `actor`, `operator`, `purpose` or
+        /// `outcome`.
+        column: &'static str,
+    },
     /// A leaf whose event is gone: it was deleted.
     MissingEvent {
         /// The leaf's sequence number.
@@ -106,6 +115,10 @@ impl fmt::Display for Finding {
             Finding::Edited { seq } => write!(
                 f,
                 "seq {seq}: the event was edited (its text does not hash to its leaf)"
+            ),
+            Finding::ColumnEdited { seq, column } => write!(
+                f,
+                "seq {seq}: the {column} column was edited (the event's text says otherwise)"
             ),
             Finding::MissingEvent { seq } => {
                 write!(f, "seq {seq}: the event was deleted (its leaf remains)")
@@ -240,6 +253,14 @@ impl Verifier {
             self.report.findings.push(finding);
         } else {
             self.report.more_findings += 1;
+        }
+    }
+
+    /// An event's query columns as stored, checked against those its `text` gives (the
+    /// text itself is checked by [`Verifier::leaf`]).
+    pub fn columns(&mut self, seq: i64, text: &str, stored: &crate::EventColumns) {
+        for column in crate::EventColumns::of_text(text).differing(stored) {
+            self.find(Finding::ColumnEdited { seq, column });
         }
     }
 

@@ -250,6 +250,11 @@ pub struct EventView {
     /// The event (no personal information is ever in it).
     #[schema(value_type = Object)]
     pub event: serde_json::Value,
+    /// Query columns stored for the event that its text contradicts: edited in the
+    /// database behind Baomi's back (the text, a Merkle leaf, is what happened). Absent
+    /// when there are none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub edited_columns: Vec<&'static str>,
 }
 
 /// A page of events, newest first.
@@ -271,11 +276,29 @@ fn millis(field: &'static str, raw: Option<&str>) -> Result<Option<i64>, Service
     .transpose()
 }
 
-/// An event as the API and the console's JSON Lines export show it.
+/// The query columns stored for an event that its text contradicts: edited behind Baomi's
+/// back, which is logged and counted.
+fn edited_columns(stored: &baomi_audit::StoredEvent) -> Vec<&'static str> {
+    let edited = stored.edited_columns();
+    if !edited.is_empty() {
+        tracing::error!(
+            seq = stored.seq,
+            columns = %edited.join(","),
+            "an audit event's query columns disagree with its text: edited in the database"
+        );
+        metrics::counter!("baomi_audit_edited_columns_total").increment(1);
+    }
+    edited
+}
+
+/// An event as the API and the console's JSON Lines export show it: its text, and the
+/// query columns that disagree with it, if any.
 pub(crate) fn view(e: baomi_audit::StoredEvent) -> EventView {
+    let edited_columns = edited_columns(&e);
     EventView {
         seq: e.seq,
         event: serde_json::from_str(&e.body).unwrap_or(serde_json::Value::String(e.body)),
+        edited_columns,
     }
 }
 
@@ -562,6 +585,9 @@ pub(crate) async fn access_log_page(
     let next_cursor = next_cursor(&found, limit, |e| Some(e.seq));
     let entries = found
         .iter()
+        // An event found under this subject only because its column was edited is
+        // someone else's: it is reported, not shown.
+        .filter(|stored| edited_columns(stored).is_empty())
         .filter_map(|stored| serde_json::from_str::<baomi_audit::AccessEvent>(&stored.body).ok())
         .map(|e| AccessEntry {
             at: crate::http::rfc3339_ms(e.at_ms),

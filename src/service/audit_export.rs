@@ -83,9 +83,10 @@ impl Exporter {
     }
 }
 
-/// Verifies the live store with `verifier_key`: every leaf hash recomputed from its event,
-/// the tree recomputed and checked against every stored signed checkpoint, events outside
-/// the tree found. Safe while the server appends (it checks the tree as it was at the start).
+/// Verifies the live store with `verifier_key`: every event's query columns derived again
+/// from its text, every leaf hash recomputed from its event, the tree recomputed and checked
+/// against every stored signed checkpoint, events outside the tree found. Safe while the
+/// server appends (it checks the tree as it was at the start).
 pub async fn verify_store(
     store: &dyn LogStore,
     verifier_key: &str,
@@ -104,6 +105,9 @@ pub async fn verify_store(
             verifier.checkpoint(&c.note);
         }
         for scanned in &leaves {
+            if let (StoredBody::Text(text), Some(columns)) = (&scanned.body, &scanned.columns) {
+                verifier.columns(scanned.leaf.seq, text, columns);
+            }
             let data = match &scanned.body {
                 StoredBody::Text(text) => LeafData::Event(text.as_bytes()),
                 StoredBody::Pruned => LeafData::Pruned,

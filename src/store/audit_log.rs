@@ -37,22 +37,10 @@ pub const CLOCK_SKEW_MS: i64 = 5 * 60 * 1000;
 /// Rows per multi-row INSERT (nine values each stays under SQLite's 32,766).
 pub const ROWS_PER_STATEMENT: usize = 1000;
 
-/// An event as appended: its indexed columns and its canonical text.
+/// An event as appended: its query columns and its canonical text.
 pub struct EventRow {
-    /// Unix milliseconds.
-    pub at_ms: i64,
-    /// The action's name.
-    pub action: String,
-    /// Whose data.
-    pub subject: Option<String>,
-    /// The key accountable: the key that acted, or that minted the subject token that did.
-    pub actor: Option<String>,
-    /// The platform's staff member.
-    pub operator: Option<String>,
-    /// The purpose declared.
-    pub purpose: Option<String>,
-    /// `allowed` or `denied`.
-    pub outcome: Option<String>,
+    /// The query columns, derived from the text (`EventColumns`, the one place that does).
+    pub columns: baomi_audit::EventColumns,
     /// The canonical text (the leaf data).
     pub body: String,
 }
@@ -61,13 +49,7 @@ impl EventRow {
     /// The row of an event.
     pub fn from_event(e: &baomi_audit::AccessEvent) -> Self {
         Self {
-            at_ms: e.at_ms,
-            action: e.action.as_str().to_owned(),
-            subject: e.subject.clone(),
-            actor: Some(e.accountable().to_owned()),
-            operator: e.operator.clone(),
-            purpose: e.purpose.clone(),
-            outcome: Some(e.outcome.label().to_owned()),
+            columns: baomi_audit::EventColumns::of_event(e),
             body: e.to_json(),
         }
     }
@@ -75,24 +57,26 @@ impl EventRow {
     /// The row of an event's stored text (from the outbox). The text is kept as written,
     /// even if it no longer reads as an event: the trail then shows it as it is.
     pub fn from_text(body: String) -> Self {
-        match serde_json::from_str::<baomi_audit::AccessEvent>(&body) {
-            Ok(e) => Self {
-                body,
-                ..Self::from_event(&e)
-            },
-            Err(_) => Self {
-                at_ms: 0,
-                action: "unreadable".to_owned(),
-                subject: None,
-                actor: None,
-                operator: None,
-                purpose: None,
-                outcome: None,
-                body,
-            },
+        Self {
+            columns: baomi_audit::EventColumns::of_text(&body),
+            body,
         }
     }
 }
+
+/// An event's stored row: `seq, at_ms, action, subject, actor, operator, purpose, outcome,
+/// body`.
+pub(super) type StoredRow = (
+    i64,
+    i64,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    String,
+);
 
 /// Implements [`baomi_audit::LogStore`] for `$store`, whose `pool` is an sqlx pool.
 macro_rules! impl_log_store {
@@ -159,7 +143,8 @@ macro_rules! impl_log_store {
                 limit: u32,
             ) -> Result<Vec<baomi_audit::StoredEvent>, baomi_audit::AuditFailure> {
                 let mut q = sqlx::QueryBuilder::new(
-                    "SELECT seq, body FROM audit_events WHERE pruned_at IS NULL",
+                    "SELECT seq, at_ms, action, subject, actor, operator, purpose, outcome, \
+                     body FROM audit_events WHERE pruned_at IS NULL",
                 );
                 for (column, value) in [
                     ("subject", &filter.subject),
@@ -200,7 +185,7 @@ macro_rules! impl_log_store {
                     q.push(" AND seq < ").push_bind(before);
                 }
                 q.push(" ORDER BY seq DESC LIMIT ").push_bind(i64::from(limit));
-                let rows: Vec<(i64, String)> = q
+                let rows: Vec<$crate::store::audit_log::StoredRow> = q
                     .build_query_as()
                     .fetch_all(&self.pool)
                     .await
@@ -232,19 +217,36 @@ macro_rules! impl_log_store {
                 from: u64,
                 limit: u32,
             ) -> Result<Vec<baomi_audit::ScannedLeaf>, baomi_audit::AuditFailure> {
-                let rows: Vec<(i64, i64, Vec<u8>, Option<String>, Option<i64>)> =
-                    sqlx::query_as(
-                        "SELECT l.leaf_index, l.seq, l.hash, e.body, e.pruned_at \
-                         FROM audit_leaves l LEFT JOIN audit_events e ON e.seq = l.seq \
-                         WHERE l.leaf_index >= $1 ORDER BY l.leaf_index LIMIT $2",
-                    )
-                    .bind(i64::try_from(from).unwrap_or(i64::MAX))
-                    .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err(log_failure)?;
+                // The leaf, whether its event is pruned, and its stored row if there is one.
+                type Row = (i64, Vec<u8>, Option<i64>, i64, Option<i64>, Option<String>,
+                    Option<String>, Option<String>, Option<String>, Option<String>,
+                    Option<String>, Option<String>);
+                let rows: Vec<Row> = sqlx::query_as(
+                    "SELECT l.leaf_index, l.hash, e.pruned_at, l.seq, e.at_ms, e.action, \
+                     e.subject, e.actor, e.operator, e.purpose, e.outcome, e.body \
+                     FROM audit_leaves l LEFT JOIN audit_events e ON e.seq = l.seq \
+                     WHERE l.leaf_index >= $1 ORDER BY l.leaf_index LIMIT $2",
+                )
+                .bind(i64::try_from(from).unwrap_or(i64::MAX))
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err(log_failure)?;
                 rows.into_iter()
-                    .map(|(index, seq, hash, body, pruned)| {
+                    .map(|(index, hash, pruned, seq, at_ms, action, subject, actor, operator,
+                           purpose, outcome, body)| {
+                        let columns = match (at_ms, action) {
+                            (Some(at_ms), Some(action)) => Some(baomi_audit::EventColumns {
+                                at_ms,
+                                action,
+                                subject,
+                                actor,
+                                operator,
+                                purpose,
+                                outcome,
+                            }),
+                            _ => None,
+                        };
                         Ok(baomi_audit::ScannedLeaf {
                             leaf: leaf(index, seq, hash)?,
                             body: match (body, pruned) {
@@ -252,6 +254,7 @@ macro_rules! impl_log_store {
                                 (Some(text), None) => baomi_audit::StoredBody::Text(text),
                                 (None, None) => baomi_audit::StoredBody::Missing,
                             },
+                            columns,
                         })
                     })
                     .collect()
@@ -310,8 +313,9 @@ macro_rules! impl_log_store {
                 after: i64,
                 limit: u32,
             ) -> Result<Vec<baomi_audit::StoredEvent>, baomi_audit::AuditFailure> {
-                let rows: Vec<(i64, String)> = sqlx::query_as(
-                    "SELECT seq, body FROM audit_events WHERE seq > $1 AND pruned_at IS NULL \
+                let rows: Vec<$crate::store::audit_log::StoredRow> = sqlx::query_as(
+                    "SELECT seq, at_ms, action, subject, actor, operator, purpose, outcome, \
+                     body FROM audit_events WHERE seq > $1 AND pruned_at IS NULL \
                      ORDER BY seq LIMIT $2",
                 )
                 .bind(after)
@@ -492,13 +496,14 @@ macro_rules! impl_log_store {
                          purpose, outcome, body, appended_ms) ",
                     );
                     insert.push_values(part, |mut row, r| {
-                        row.push_bind(r.at_ms)
-                            .push_bind(r.action.clone())
-                            .push_bind(r.subject.clone())
-                            .push_bind(r.actor.clone())
-                            .push_bind(r.operator.clone())
-                            .push_bind(r.purpose.clone())
-                            .push_bind(r.outcome.clone())
+                        let c = &r.columns;
+                        row.push_bind(c.at_ms)
+                            .push_bind(c.action.clone())
+                            .push_bind(c.subject.clone())
+                            .push_bind(c.actor.clone())
+                            .push_bind(c.operator.clone())
+                            .push_bind(c.purpose.clone())
+                            .push_bind(c.outcome.clone())
                             .push_bind(r.body.as_str())
                             .push_bind(appended_ms);
                     });
@@ -664,9 +669,27 @@ macro_rules! impl_log_store {
             Ok(out)
         }
 
-        fn stored_events(rows: Vec<(i64, String)>) -> Vec<baomi_audit::StoredEvent> {
+        fn stored_events(
+            rows: Vec<$crate::store::audit_log::StoredRow>,
+        ) -> Vec<baomi_audit::StoredEvent> {
             rows.into_iter()
-                .map(|(seq, body)| baomi_audit::StoredEvent { seq, body })
+                .map(
+                    |(seq, at_ms, action, subject, actor, operator, purpose, outcome, body)| {
+                        baomi_audit::StoredEvent {
+                            seq,
+                            body,
+                            columns: baomi_audit::EventColumns {
+                                at_ms,
+                                action,
+                                subject,
+                                actor,
+                                operator,
+                                purpose,
+                                outcome,
+                            },
+                        }
+                    },
+                )
                 .collect()
         }
 

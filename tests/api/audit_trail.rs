@@ -190,24 +190,15 @@ fn findings(report: &Report) -> String {
     report.findings.iter().map(|f| format!("{f}\n")).collect()
 }
 
-#[tokio::test]
-async fn tampering_with_the_database_is_found_and_located() {
-    let (app, _officer, verifier) = trail(8).await;
-    let store = app.audit_log.store();
-    let report = verify_store(store.as_ref(), &verifier).await.unwrap();
-    assert!(report.is_intact(), "{report:?}");
-    let url = database_url(&app);
-    let live = verify_live(&url, &verifier);
-    assert!(live.status.success(), "{}", stdout(&live));
-
-    // Someone with write access to the database gets past the append-only triggers.
+/// Someone with write access to the database gets past the append-only triggers of the
+/// events and their leaves.
+async fn get_past_the_triggers(app: &TestApp) {
     if app.db.url.is_some() {
-        app.db
-            .execute("ALTER TABLE audit_events DISABLE TRIGGER USER")
-            .await;
-        app.db
-            .execute("ALTER TABLE audit_leaves DISABLE TRIGGER USER")
-            .await;
+        for table in ["audit_events", "audit_leaves"] {
+            app.db
+                .execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
+                .await;
+        }
     } else {
         for t in [
             "audit_events_no_update",
@@ -218,13 +209,129 @@ async fn tampering_with_the_database_is_found_and_located() {
             app.db.execute(&format!("DROP TRIGGER {t}")).await;
         }
     }
-    let seqs: Vec<i64> = app
+}
+
+/// The sequence numbers of the decrypt events, in order. (Sorted here: PostgreSQL orders
+/// by the output column, the text, where `ORDER BY seq` names both.)
+async fn decrypt_seqs(app: &TestApp) -> Vec<i64> {
+    let mut seqs: Vec<i64> = app
         .db
-        .texts("SELECT CAST(seq AS TEXT) FROM audit_events WHERE action = 'decrypt' ORDER BY seq")
+        .texts("SELECT CAST(seq AS TEXT) FROM audit_events WHERE action = 'decrypt'")
         .await
         .iter()
         .map(|s| s.parse().unwrap())
         .collect();
+    seqs.sort_unstable();
+    seqs
+}
+
+#[tokio::test]
+async fn a_query_column_edited_on_its_own_is_found_and_named() {
+    let (app, officer, verifier) = trail(8).await;
+    get_past_the_triggers(&app).await;
+    let seqs = decrypt_seqs(&app).await;
+    // Each column an officer searches or an access log reads, edited on one event.
+    let edits = [
+        ("action", "action = 'key_create'"),
+        ("subject", "subject = 'someone-else'"),
+        ("actor", "actor = 'kzzzzzzzzzzzz'"),
+        ("operator", "operator = 'agent-007'"),
+        ("purpose", "purpose = 'aml'"),
+        ("outcome", "outcome = 'denied'"),
+        ("at_ms", "at_ms = at_ms + 1"),
+    ];
+    for ((_, set), seq) in edits.iter().zip(&seqs) {
+        let changed = app
+            .db
+            .execute(&format!("UPDATE audit_events SET {set} WHERE seq = {seq}"))
+            .await;
+        assert_eq!(changed, 1);
+    }
+
+    let report = verify_store(app.audit_log.store().as_ref(), &verifier)
+        .await
+        .unwrap();
+    let text = findings(&report);
+    let expected: Vec<Finding> = edits
+        .iter()
+        .zip(&seqs)
+        .map(|((column, _), seq)| Finding::ColumnEdited { seq: *seq, column })
+        .collect();
+    assert_eq!(report.findings, expected, "{text}");
+
+    let live = verify_live(&database_url(&app), &verifier);
+    assert_eq!(live.status.code(), Some(1));
+    let out = stdout(&live);
+    for ((column, _), seq) in edits.iter().zip(&seqs) {
+        assert!(
+            out.contains(&format!("FAIL seq {seq}: the {column} column was edited")),
+            "{out}"
+        );
+    }
+
+    // The officer API serves the event as its text says, and names the edited column.
+    let page = app
+        .get("/v1/audit/events?subject=someone-else", Some(&officer))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.text);
+    let page = page.json();
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    assert_eq!(events[0]["seq"], seqs[1]);
+    assert_eq!(events[0]["event"]["subject"], "u1");
+    assert_eq!(events[0]["edited_columns"], serde_json::json!(["subject"]));
+    // The subject the edited column names does not see someone else's read in their
+    // access log.
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let token = app.mint_token(&key, "someone-else").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let log = app.get("/v1/me/access-log", Some(&token)).await;
+    assert_eq!(log.status, 200, "{}", log.text);
+    let log = log.json();
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["action"] != "decrypt"),
+        "{log}"
+    );
+    // An event left alone (the eighth) says nothing of the kind.
+    let page = app
+        .get("/v1/audit/events?subject=u7", Some(&officer))
+        .await
+        .json();
+    assert!(page["events"][0].get("edited_columns").is_none(), "{page}");
+}
+
+#[tokio::test]
+async fn signed_checkpoints_are_append_only() {
+    let (app, _officer, _verifier) = trail(1).await;
+    for statement in [
+        "DELETE FROM audit_checkpoints",
+        "UPDATE audit_checkpoints SET note = 'forged'",
+    ] {
+        let refused = app.db.try_execute(statement).await;
+        let error = refused.expect_err(statement).to_string();
+        assert!(error.contains("append-only"), "{error}");
+    }
+    assert!(app.db.count("SELECT COUNT(*) FROM audit_checkpoints").await >= 1);
+}
+
+#[tokio::test]
+async fn tampering_with_the_database_is_found_and_located() {
+    let (app, _officer, verifier) = trail(8).await;
+    let store = app.audit_log.store();
+    let report = verify_store(store.as_ref(), &verifier).await.unwrap();
+    assert!(report.is_intact(), "{report:?}");
+    let url = database_url(&app);
+    let live = verify_live(&url, &verifier);
+    assert!(live.status.success(), "{}", stdout(&live));
+
+    get_past_the_triggers(&app).await;
+    let seqs = decrypt_seqs(&app).await;
     let (edited, deleted, swapped, rewritten) = (seqs[1], seqs[3], (seqs[5], seqs[6]), seqs[7]);
 
     // An edit.

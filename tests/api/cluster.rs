@@ -2,6 +2,9 @@
 //! before the call that made the change returns. SQLite is one embedded process, so these
 //! tests run on PostgreSQL only (`TEST_DATABASE_URL`) and say so on SQLite.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use reqwest::Method;
 use serde_json::{Value, json};
 
@@ -219,11 +222,10 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
 
     // Both nodes serve reads at once; A dies in the middle of it, without a word (SIGKILL):
     // its session, and with it the lock, goes.
-    let load = |base: String, n: usize| {
+    let load = |base: String, n: usize, served: Arc<AtomicUsize>| {
         let (key, read) = (key.clone(), read.clone());
         tokio::spawn(async move {
             let client = crate::helpers::client();
-            let mut ok = 0;
             for _ in 0..n {
                 let sent = client
                     .post(format!("{base}/v1/decrypt"))
@@ -232,15 +234,25 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
                     .send()
                     .await;
                 if sent.is_ok_and(|r| r.status() == 200) {
-                    ok += 1;
+                    served.fetch_add(1, Ordering::SeqCst);
                 }
             }
-            ok
+            served.load(Ordering::SeqCst)
         })
     };
-    let on_a = load(format!("http://127.0.0.1:{port}"), 200);
-    let on_b = load(b.url(""), 60);
-    tokio::time::sleep(std::time::Duration::from_millis(150)).await;
+    let served_on_a = Arc::new(AtomicUsize::new(0));
+    let on_a = load(
+        format!("http://127.0.0.1:{port}"),
+        200,
+        Arc::clone(&served_on_a),
+    );
+    let on_b = load(b.url(""), 60, Arc::default());
+    // A dies once it is in the middle of serving (not at a fixed moment, which a busy
+    // machine may reach before A's first answer).
+    until("node A serves reads", async || {
+        served_on_a.load(Ordering::SeqCst) >= 1
+    })
+    .await;
     a.kill().await.unwrap();
     let (served_a, served_b) = (on_a.await.unwrap(), on_b.await.unwrap());
     assert_eq!(served_b, 60, "B served every read while A died");
