@@ -120,7 +120,28 @@ fn session_lost(e: &CkError) -> bool {
     )
 }
 
+/// The lock through which this process loads a module and calls `C_Initialize`: PKCS#11
+/// leaves concurrent `C_Initialize` calls undefined (SoftHSM2 may crash on them), and
+/// several `Hsm`s in one process (nodes started at once, a reconnect beside a start) must
+/// not race.
+static INITIALIZING: Mutex<()> = Mutex::new(());
+
+/// Loads the module at `path` and initialises it, one caller at a time in this process.
+fn module(path: &std::path::Path) -> std::result::Result<Pkcs11, CkError> {
+    let _one = INITIALIZING.lock().unwrap_or_else(|p| p.into_inner());
+    let pkcs11 = Pkcs11::new(path)?;
+    initialize_locked(&pkcs11)?;
+    Ok(pkcs11)
+}
+
+/// Initialises `pkcs11` (again, after the library was finalised under us), one caller at a
+/// time in this process.
 fn initialize(pkcs11: &Pkcs11) -> std::result::Result<(), CkError> {
+    let _one = INITIALIZING.lock().unwrap_or_else(|p| p.into_inner());
+    initialize_locked(pkcs11)
+}
+
+fn initialize_locked(pkcs11: &Pkcs11) -> std::result::Result<(), CkError> {
     match pkcs11.initialize(CInitializeArgs::new(CInitializeFlags::OS_LOCKING_OK)) {
         Ok(()) | Err(CkError::Pkcs11(RvError::CryptokiAlreadyInitialized, _)) => Ok(()),
         Err(e) => Err(e),
@@ -145,8 +166,7 @@ impl Hsm {
     }
 
     fn start(settings: HsmSettings, key_label: &str, generate: bool) -> Result<Self> {
-        let pkcs11 = Pkcs11::new(&settings.module).map_err(|e| Error::Hsm(describe(&e)))?;
-        initialize(&pkcs11).map_err(|e| Error::Hsm(describe(&e)))?;
+        let pkcs11 = module(&settings.module).map_err(|e| Error::Hsm(describe(&e)))?;
         let slot = find_slot(&pkcs11, &settings)?;
         let hsm = Self {
             pkcs11,
