@@ -443,8 +443,10 @@ fn parse_body(body: &str) -> Result<Checkpoint, CheckpointError> {
         .next()
         .filter(|o| !o.is_empty())
         .ok_or(CheckpointError::Malformed("no origin"))?;
+    // C2SP tlog-checkpoint: ASCII decimal, no sign, no leading zero.
     let size = lines
         .next()
+        .filter(|s| s.bytes().all(|b| b.is_ascii_digit()) && (*s == "0" || !s.starts_with('0')))
         .and_then(|s| s.parse::<u64>().ok())
         .ok_or(CheckpointError::Malformed("no tree size"))?;
     let root = lines
@@ -483,6 +485,20 @@ mod tests {
         assert!(note.starts_with("baomi.test/audit\n42\n"));
         assert!(note.contains("\n\n\u{2014} baomi-test "));
         assert_eq!(verify(&note, &s.verifier_key()).unwrap(), checkpoint());
+    }
+
+    #[test]
+    fn a_tree_size_is_plain_decimal() {
+        let root = BASE64.encode(&leaf_hash(b"root"));
+        for size in ["+42", "042", "-1", " 42", "4 2", ""] {
+            assert!(
+                parse_body(&format!("baomi.test/audit\n{size}\n{root}\n")).is_err(),
+                "{size:?}"
+            );
+        }
+        for size in ["0", "42"] {
+            assert!(parse_body(&format!("baomi.test/audit\n{size}\n{root}\n")).is_ok());
+        }
     }
 
     fn hex(s: &str) -> Vec<u8> {

@@ -66,7 +66,12 @@ impl Ciphertext {
         };
         let suite = Suite::parse(suite).map_err(|_| bad())?;
         let keyring = KeyringName::parse(keyring).map_err(|_| bad())?;
-        if version.is_empty() || version.starts_with('0') || version.len() > 9 {
+        // Digits only, as written: `str::parse` would also take a sign (`+0` is version 0).
+        if version.is_empty()
+            || version.starts_with('0')
+            || version.len() > 9
+            || !version.bytes().all(|b| b.is_ascii_digit())
+        {
             return Err(bad());
         }
         let version: u32 = version.parse().map_err(|_| bad())?;
@@ -348,6 +353,11 @@ mod tests {
             "bm:v1:aes256gcm:default:01:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "bm:v1:aes256gcm:default:0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "bm:v1:aes256gcm:default:x:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            // A sign: `+0` parsed as version 0 (found by the `ciphertext` fuzz target).
+            "bm:v1:aes256gcm:default:+0:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default:+1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default:-1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+            "bm:v1:aes256gcm:default: 1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "bm:v1:aes256gcm:default:1:AAAA",
             "bm:v1:aes256gcm:default:1:AAAA=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
             "bm:v1:aes256gcm:default:1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA:x",
