@@ -144,6 +144,7 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
     let note = |max: usize| json!({ "pattern": NON_BLANK_PATTERN, "maxLength": max });
     let non_blank = json!({ "pattern": NON_BLANK_PATTERN });
     let one_of = |names: &[&str]| json!({ "enum": names });
+    let suites: Vec<&str> = baomi_vault::Suite::ALL.iter().map(|s| s.as_str()).collect();
     let mut all = vec![
         // Subjects, purposes, keyrings and policies, wherever they are named.
         (Param("/v1/subjects/{id}", "id"), subject.clone()),
@@ -286,14 +287,8 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
             Field("UpdateKeyring", "min_decryption_version"),
             json!({ "minimum": 1 }),
         ),
-        (
-            Field("CreateKeyring", "suite"),
-            one_of(&["aes256gcm", "aes256siv", "sm4gcm"]),
-        ),
-        (
-            Field("RotateKeyring", "suite"),
-            one_of(&["aes256gcm", "aes256siv", "sm4gcm"]),
-        ),
+        (Field("CreateKeyring", "suite"), one_of(&suites)),
+        (Field("RotateKeyring", "suite"), one_of(&suites)),
         // Consent and rights requests.
         (Field("PurposeDefinition", "description"), note(2000)),
         (

@@ -86,6 +86,9 @@ pub enum Family {
 }
 
 impl Suite {
+    /// Every suite, the default first.
+    pub const ALL: [Suite; 3] = [Suite::Aes256Gcm, Suite::Aes256Siv, Suite::Sm4Gcm];
+
     /// The suite's name in ciphertexts and the API.
     pub fn as_str(self) -> &'static str {
         match self {
