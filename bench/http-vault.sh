@@ -29,6 +29,12 @@ base="http://127.0.0.1:$port"
 export BAOMI_UNSEAL_PASSPHRASE="benchmark passphrase, not a secret"
 export BAOMI_LOG_LEVEL=warn
 export BAOMI_TLS__ENABLED=false
+# No quotas: this measures the vault and its audit (bench/read-cost.sh measures quotas).
+for scope in KEY OPERATOR; do
+  for limit in REQUESTS_PER_SECOND SUBJECTS_PER_HOUR SUBJECTS_PER_DAY PLAIN_FIELDS_PER_DAY; do
+    export "BAOMI_QUOTAS__${scope}__${limit}=0"
+  done
+done
 [ -n "$db_url" ] && export BAOMI_DATABASE_URL=$db_url
 "${CARGO_TARGET_DIR:-target}/release/baomi" serve --data-dir "$data" --listen "127.0.0.1:$port" >"$data/out.log" 2>"$data/err.log" &
 pid=$!

@@ -98,6 +98,8 @@ pub struct Inner {
     pub limits: Limits,
     /// The console's sign-in guard.
     pub signin_guard: Arc<crate::console::guard::SigninGuard>,
+    /// This node's quota counting.
+    pub quotas: Arc<crate::service::quotas::QuotaMeter>,
     /// The Prometheus recorder's handle.
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, serialised once.
@@ -256,6 +258,8 @@ pub struct Parts {
     pub limits: Limits,
     /// The console's sign-in guard.
     pub signin_guard: Arc<crate::console::guard::SigninGuard>,
+    /// This node's quota counting.
+    pub quotas: Arc<crate::service::quotas::QuotaMeter>,
 }
 
 /// Builds the state and the router.
@@ -273,6 +277,7 @@ pub fn build(parts: Parts) -> Router {
         duty,
         limits,
         signin_guard,
+        quotas,
     } = parts;
     let (router, api) = routes().split_for_parts();
     let api_value = document(api, &limits);
@@ -292,6 +297,7 @@ pub fn build(parts: Parts) -> Router {
         duty,
         limits: limits.clone(),
         signin_guard,
+        quotas,
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),
         docs_html: Bytes::from(http::docs::render(&api_value)),

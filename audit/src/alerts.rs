@@ -134,9 +134,14 @@ pub struct AlertEngine {
     off_hours: HashMap<String, i64>,
     /// The clock hour of the last `withdrawn_consent_read` alert per key and purpose.
     withdrawn: HashMap<(String, String), i64>,
+    /// The clock hour of the last `quota_exceeded` alert per key and purpose.
+    quota: HashMap<(String, String), i64>,
     /// Events seen since state that can no longer matter was last dropped.
     since_sweep: u32,
 }
+
+/// The code of a read refused because one of the key's quotas ran out.
+pub const QUOTA_EXCEEDED: &str = "quota.exceeded";
 
 /// Every this many events, keys whose windows and hours are over are forgotten (callers
 /// choose operator ids: memory must not grow with them).
@@ -166,11 +171,16 @@ impl AlertEngine {
         self.denials.retain(|_, w| !stale(w, denial_ms));
         self.off_hours.retain(|_, h| *h >= hour);
         self.withdrawn.retain(|_, h| *h >= hour);
+        self.quota.retain(|_, h| *h >= hour);
     }
 
     /// Keys tracked (for tests of the sweep).
     pub fn tracked(&self) -> usize {
-        self.bulk.len() + self.denials.len() + self.off_hours.len() + self.withdrawn.len()
+        self.bulk.len()
+            + self.denials.len()
+            + self.off_hours.len()
+            + self.withdrawn.len()
+            + self.quota.len()
     }
 
     /// Feeds one event; returns the alerts it raises.
@@ -241,6 +251,25 @@ impl AlertEngine {
                         "withdrawn_consent_read",
                         key,
                         serde_json::json!({ "purpose": purpose }),
+                    ));
+                }
+            }
+            // A read refused because a quota ran out: once an hour per key (or operator)
+            // and purpose, whatever the limit; per-second limits only slow a caller down.
+            if let Outcome::Denied { code } = &event.outcome
+                && code == QUOTA_EXCEEDED
+            {
+                let hour = event.at_ms.div_euclid(3_600_000);
+                let purpose = event.purpose.clone().unwrap_or_default();
+                if self.quota.insert((key.clone(), purpose.clone()), hour) != Some(hour) {
+                    out.push(alert(
+                        "quota_exceeded",
+                        key,
+                        serde_json::json!({
+                            "purpose": purpose,
+                            "limits": event.fields,
+                            "refusals": event.count,
+                        }),
                     ));
                 }
             }
@@ -415,6 +444,30 @@ mod tests {
         };
         e.at_ms += 3_600_000;
         assert!(engine.observe(3, &e).is_empty(), "only withdrawals");
+    }
+
+    #[test]
+    fn a_spent_quota_is_flagged_once_an_hour_and_a_rate_limit_is_not() {
+        let mut engine = AlertEngine::new(AlertRules::default());
+        let mut e = read(1, "k", "a");
+        e.purpose = Some("collection".into());
+        e.fields = vec!["quota:key:subjects_per_day".into()];
+        e.outcome = Outcome::Denied {
+            code: QUOTA_EXCEEDED.into(),
+        };
+        let fired = engine.observe(1, &e);
+        assert_eq!(fired.len(), 1);
+        assert_eq!(fired[0].rule, "quota_exceeded");
+        assert_eq!(fired[0].key, "actor:k");
+        assert_eq!(fired[0].detail["limits"][0], "quota:key:subjects_per_day");
+        assert!(engine.observe(2, &e).is_empty(), "once an hour");
+        e.at_ms += 3_600_000;
+        assert_eq!(engine.observe(3, &e).len(), 1, "and again the next hour");
+        e.at_ms += 3_600_000;
+        e.outcome = Outcome::Denied {
+            code: "quota.rate_limited".into(),
+        };
+        assert!(engine.observe(4, &e).is_empty(), "slowing down is no alert");
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub enum Action {
     KeyRevoke,
     /// An API key's grants were changed.
     KeyGrant,
+    /// An API key's quota under a purpose was raised for a while (break-glass), or the
+    /// raise was ended early.
+    KeyQuotaRaise,
     /// A subject token was minted.
     TokenMint,
     /// The audit trail itself was read (checkpoints, proofs, events).
@@ -85,6 +88,7 @@ impl Action {
             Action::KeyCreate => "key_create",
             Action::KeyRevoke => "key_revoke",
             Action::KeyGrant => "key_grant",
+            Action::KeyQuotaRaise => "key_quota_raise",
             Action::TokenMint => "token_mint",
             Action::AuditRead => "audit_read",
             Action::ConsentGrant => "consent_grant",

@@ -12,6 +12,7 @@ use baomi_consent::PurposeId;
 use serde::{Deserialize, Serialize};
 
 use super::Role;
+use super::quota::{GrantQuota, QuotaRaise};
 
 /// How decrypted values may be shown under a purpose.
 #[derive(
@@ -108,6 +109,9 @@ pub struct PurposeGrant {
     pub purpose: PurposeId,
     /// The views allowed; never empty.
     pub views: BTreeSet<ViewKind>,
+    /// The key's own quota under this purpose, over the configuration's defaults.
+    #[serde(default, skip_serializing_if = "GrantQuota::is_empty")]
+    pub quota: GrantQuota,
 }
 
 /// Everything a key is granted.
@@ -123,6 +127,10 @@ pub struct Grants {
     /// names it, never one outside this list.
     #[serde(default)]
     pub masking_roles: Vec<String>,
+    /// Break-glass raises of its quotas, one per purpose at most; expired ones stay until
+    /// the grants are next written, and no longer count.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub raises: Vec<QuotaRaise>,
 }
 
 /// The longest masking role name.
@@ -162,10 +170,12 @@ impl Grants {
                 .map(|p| PurposeGrant {
                     purpose: p.clone(),
                     views: views.clone(),
+                    quota: GrantQuota::default(),
                 })
                 .collect(),
             permissions,
             masking_roles: vec![role.as_str().to_owned()],
+            raises: Vec::new(),
         }
     }
 
@@ -190,6 +200,13 @@ impl Grants {
             .map(PurposeId::as_str)
             .filter(|p| !declared.contains(p))
             .collect()
+    }
+
+    /// The break-glass raise of `purpose`'s quota in force at `now` (Unix seconds), if any.
+    pub fn raise(&self, purpose: &str, now: i64) -> Option<&QuotaRaise> {
+        self.raises
+            .iter()
+            .find(|r| r.purpose.as_str() == purpose && r.in_force(now))
     }
 
     /// Whether `permission` is held.

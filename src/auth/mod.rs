@@ -4,6 +4,7 @@ pub mod api_key;
 pub mod catalogue;
 pub mod client_certificate;
 pub mod grant;
+pub mod quota;
 pub mod subject_token;
 
 use std::sync::Arc;

@@ -110,7 +110,11 @@ pub(super) async fn run(config_file: Option<&Path>, command: KeysCommand) -> any
                         purposes,
                         grants: plain_purposes
                             .into_iter()
-                            .map(|p| (p, vec![ViewKind::Masked, ViewKind::Plain]))
+                            .map(|purpose| crate::service::keys::PurposeRequest {
+                                purpose,
+                                views: vec![ViewKind::Masked, ViewKind::Plain],
+                                ..Default::default()
+                            })
                             .collect(),
                         permissions,
                         masking_roles,

@@ -6,6 +6,7 @@ mod audit;
 mod connections;
 mod console;
 mod hsm;
+mod quotas;
 mod tls;
 
 use std::net::SocketAddr;
@@ -20,6 +21,7 @@ pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay, S
 pub use connections::ConnectionsConfig;
 pub use console::ConsoleConfig;
 pub use hsm::{HsmConfig, PIN_VARIABLE as HSM_PIN_VARIABLE};
+pub use quotas::QuotasConfig;
 pub use tls::{PlainReason, TlsConfig, TlsFiles, Transport};
 
 /// The `[masking]` section.
@@ -104,6 +106,8 @@ pub struct Config {
     pub masking: MaskingConfig,
     /// The console's sign-in limits.
     pub console: ConsoleConfig,
+    /// Default quotas on reads of PI, per key and purpose and per operator.
+    pub quotas: QuotasConfig,
     /// Where Prometheus scrapes `/metrics`: unset, on the API's listener; set (e.g.
     /// `"10.0.0.5:9090"`, an internal scrape network), there only, over plain HTTP, and the
     /// API's listener answers 404 for it.
@@ -155,6 +159,7 @@ impl std::fmt::Debug for Config {
             )
             .field("masking", &self.masking)
             .field("console", &self.console)
+            .field("quotas", &self.quotas)
             .field("metrics_listen", &self.metrics_listen)
             .field("hsm", &self.hsm)
             .finish()
@@ -241,6 +246,7 @@ impl Default for Config {
             audit_replica_url: None,
             masking: MaskingConfig::default(),
             console: ConsoleConfig::default(),
+            quotas: QuotasConfig::default(),
             metrics_listen: None,
             hsm: None,
         }
@@ -347,6 +353,7 @@ impl Config {
         self.connections.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;
         self.console.validate().map_err(ConfigError::Invalid)?;
+        self.quotas.validate().map_err(ConfigError::Invalid)?;
         self.audit.validate().map_err(ConfigError::Invalid)
     }
 

@@ -3,10 +3,9 @@
 //! (too fast, malformed) counted and recorded as one audit event per address and reason a
 //! minute, not one event each, so that a flood cannot fill the trail or the disk.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use baomi_audit::{Action, AuditSink};
@@ -14,6 +13,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::ConsoleConfig;
+use crate::service::refusals::{self, CountedRefusals};
 use crate::service::{ServiceError, audit};
 
 /// Addresses whose refusals are counted apart at most; past that they are counted under
@@ -49,7 +49,7 @@ pub struct SigninGuard {
     per_address: DefaultKeyedRateLimiter<IpAddr>,
     everyone: DefaultDirectRateLimiter,
     password_checks: Semaphore,
-    unexamined: Mutex<HashMap<(Option<IpAddr>, Unexamined), u32>>,
+    unexamined: CountedRefusals<(Option<IpAddr>, Unexamined)>,
 }
 
 impl SigninGuard {
@@ -60,7 +60,7 @@ impl SigninGuard {
             per_address: RateLimiter::keyed(per_minute(config.signins_per_minute_per_address)),
             everyone: RateLimiter::direct(per_minute(config.signins_per_minute)),
             password_checks: Semaphore::new(config.password_checks_at_once),
-            unexamined: Mutex::new(HashMap::new()),
+            unexamined: CountedRefusals::new(MAX_COUNTED_ADDRESSES),
         })
     }
 
@@ -89,16 +89,18 @@ impl SigninGuard {
     pub fn count(&self, address: Option<IpAddr>, why: Unexamined) {
         metrics::counter!("baomi_console_signins_refused_total", "reason" => why.code())
             .increment(1);
-        let mut counts = self.unexamined.lock().unwrap_or_else(|e| e.into_inner());
-        let address = match address {
-            Some(a)
-                if counts.len() < MAX_COUNTED_ADDRESSES || counts.contains_key(&(Some(a), why)) =>
-            {
-                Some(a)
-            }
-            _ => None,
-        };
-        *counts.entry((address, why)).or_insert(0) += 1;
+        self.unexamined.count(
+            (address, why),
+            |&(_, why)| (None, why),
+            |&(address, why)| {
+                let source =
+                    address.map_or_else(|| "source:other".to_owned(), |a| format!("source:{a}"));
+                audit::denied(
+                    audit::system("console", Action::ConsoleSignin, &source),
+                    why.code(),
+                )
+            },
+        );
     }
 
     /// Runs `check` (an argon2 verification or hash) on the blocking pool once one of the
@@ -121,27 +123,9 @@ impl SigninGuard {
     /// Records what was counted since the last call, one event per address and reason with
     /// its count, and forgets the rate limiter's idle addresses.
     pub async fn record(&self, sink: &dyn AuditSink) -> Result<(), ServiceError> {
-        let counts =
-            std::mem::take(&mut *self.unexamined.lock().unwrap_or_else(|e| e.into_inner()));
         self.per_address.retain_recent();
         self.per_address.shrink_to_fit();
-        if counts.is_empty() {
-            return Ok(());
-        }
-        let events: Vec<_> = counts
-            .into_iter()
-            .map(|((address, why), count)| {
-                let source =
-                    address.map_or_else(|| "source:other".to_owned(), |a| format!("source:{a}"));
-                let mut event = audit::denied(
-                    audit::system("console", Action::ConsoleSignin, &source),
-                    why.code(),
-                );
-                event.count = count;
-                event
-            })
-            .collect();
-        audit::append(sink, &events).await
+        self.unexamined.record(sink).await
     }
 }
 
@@ -150,23 +134,12 @@ pub async fn keep_recording(
     guard: Arc<SigninGuard>,
     sink: Arc<dyn AuditSink>,
     every: Duration,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
-    let mut tick = tokio::time::interval(every);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    tick.tick().await;
-    loop {
-        let stopping = tokio::select! {
-            _ = tick.tick() => false,
-            _ = stop.changed() => true,
-        };
-        if let Err(e) = guard.record(sink.as_ref()).await {
-            tracing::warn!(error = %e, "refused sign-ins not recorded yet; kept for the next try");
-        }
-        if stopping {
-            return;
-        }
-    }
+    refusals::every(every, stop, "refused sign-ins", || {
+        guard.record(sink.as_ref())
+    })
+    .await;
 }
 
 #[cfg(test)]
@@ -196,9 +169,8 @@ mod tests {
         assert!((1..=60).contains(&wait), "{wait}");
         assert!(guard.admit(Some(b)).is_ok());
         assert!(guard.admit(Some(c)).is_err(), "the overall budget is spent");
-        let counts = guard.unexamined.lock().unwrap().clone();
-        assert_eq!(counts[&(Some(a), Unexamined::TooFast)], 1);
-        assert_eq!(counts[&(Some(c), Unexamined::TooFast)], 1);
+        assert_eq!(guard.unexamined.counted(&(Some(a), Unexamined::TooFast)), 1);
+        assert_eq!(guard.unexamined.counted(&(Some(c), Unexamined::TooFast)), 1);
     }
 
     #[test]
@@ -208,8 +180,10 @@ mod tests {
             let address = IpAddr::from(std::net::Ipv4Addr::from(0x0a00_0000 + i));
             guard.count(Some(address), Unexamined::Malformed);
         }
-        let counts = guard.unexamined.lock().unwrap();
-        assert!(counts.len() <= MAX_COUNTED_ADDRESSES + 1);
-        assert_eq!(counts[&(None, Unexamined::Malformed)], 500);
+        assert!(guard.unexamined.kinds() <= MAX_COUNTED_ADDRESSES + 1);
+        assert_eq!(
+            guard.unexamined.counted(&(None, Unexamined::Malformed)),
+            500
+        );
     }
 }

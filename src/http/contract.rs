@@ -267,6 +267,17 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
             }),
         ),
         (Field("PurposeGrantBody", "views"), json!({ "minItems": 1 })),
+        // Quotas and their break-glass raises.
+        (Field("RaiseBody", "purpose"), purpose.clone()),
+        (
+            Field("RaiseBody", "reason"),
+            note(crate::service::keys::MAX_REASON_LEN),
+        ),
+        (
+            Field("RaiseBody", "seconds"),
+            json!({ "minimum": 1, "maximum": crate::service::keys::MAX_RAISE_SECS }),
+        ),
+        (Field("RaiseBody", "quota"), json!({ "minProperties": 1 })),
         (
             Field("MaskRequest", "role"),
             json!({ "pattern": MASKING_ROLE_PATTERN }),
@@ -387,6 +398,12 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
             json!({ "propertyNames": field.clone() }),
         ),
     ];
+    for limit in crate::auth::quota::Limit::ALL {
+        all.push((
+            Field("QuotaLimits", limit.as_str()),
+            json!({ "maximum": crate::auth::quota::MAX_LIMIT }),
+        ));
+    }
     for schema in ["DetectRequest", "MaskRequest"] {
         all.push((
             Field(schema, ""),

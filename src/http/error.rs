@@ -200,6 +200,29 @@ impl From<ServiceError> for ApiError {
                 "Service unavailable",
                 "the server is busy with requests like this one; retry in a few seconds",
             ),
+            ServiceError::QuotaExceeded(refusal) => {
+                let detail = match refusal.scope {
+                    crate::service::quotas::Scope::Key => {
+                        "the calling key has used its quota under this purpose for now; retry \
+                         after the time in Retry-After"
+                    }
+                    crate::service::quotas::Scope::Operator => {
+                        "the operator named in X-Baomi-Operator has used its quota under this \
+                         purpose for now; retry after the time in Retry-After"
+                    }
+                };
+                let mut extra = serde_json::Map::new();
+                extra.insert("limit".to_owned(), refusal.limit.into());
+                extra.insert("scope".to_owned(), refusal.scope.as_str().into());
+                extra.insert("retry_after".to_owned(), refusal.retry_after_secs.into());
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    refusal.code(),
+                    "Too many requests",
+                    detail,
+                )
+                .with_extra(extra)
+            }
             ServiceError::Internal(detail) => Self::internal(detail),
         }
     }
@@ -222,6 +245,17 @@ impl IntoResponse for ApiError {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Bearer realm=\"baomi\""),
             );
+        }
+        // A problem that says when to retry says it in the header too.
+        if let Some(secs) = problem
+            .extra
+            .as_ref()
+            .and_then(|e| e.get("retry_after"))
+            .and_then(serde_json::Value::as_u64)
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         response.extensions_mut().insert(problem);
         if let Some(internal) = self.internal {

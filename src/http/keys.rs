@@ -18,8 +18,9 @@ use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Permission, ViewKind};
+use crate::auth::quota::{GrantQuota, QuotaRaise};
 use crate::service::cluster;
-use crate::service::keys::{self, GrantRequest, NewKey};
+use crate::service::keys::{self, GrantRequest, NewKey, PurposeRequest, RaiseRequest};
 use crate::service::{RequestContext, audit};
 use crate::store::ApiKeyRecord;
 
@@ -29,6 +30,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(create_key, list_keys))
         .routes(routes!(revoke_key))
         .routes(routes!(set_grants))
+        .routes(routes!(raise_quota))
+        .routes(routes!(end_raise))
 }
 
 /// A request for a new API key.
@@ -87,7 +90,7 @@ pub struct GrantsBody {
     pub masking_roles: Vec<String>,
 }
 
-/// One purpose with its views.
+/// One purpose with its views, and the key's own quota under it.
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PurposeGrantBody {
@@ -95,6 +98,11 @@ pub struct PurposeGrantBody {
     pub purpose: String,
     /// `masked`, `plain`, or both.
     pub views: Vec<ViewKind>,
+    /// The key's own quota under this purpose: `key` for the key as a whole, `operator`
+    /// for each operator it names, each limit laid over the server's default
+    /// (`[quotas]`); `0` is no limit. E.g. `{"key":{"subjects_per_day":500000}}`.
+    #[serde(default, skip_serializing_if = "GrantQuota::is_empty")]
+    pub quota: GrantQuota,
 }
 
 impl GrantsBody {
@@ -104,7 +112,11 @@ impl GrantsBody {
             grants: self
                 .grants
                 .into_iter()
-                .map(|g| (g.purpose, g.views))
+                .map(|g| PurposeRequest {
+                    purpose: g.purpose,
+                    views: g.views,
+                    quota: g.quota,
+                })
                 .collect(),
             permissions: self.permissions,
             masking_roles: self.masking_roles,
@@ -142,6 +154,39 @@ pub struct KeyView {
     /// The client certificate it is bound to, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_certificate: Option<CertificateBinding>,
+    /// Break-glass raises of its quotas in force now.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub quota_raises: Vec<QuotaRaiseView>,
+}
+
+/// A break-glass raise of a key's quota under a purpose.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct QuotaRaiseView {
+    /// The purpose.
+    pub purpose: String,
+    /// The raised limits, laid over the grant's.
+    pub quota: GrantQuota,
+    /// Why.
+    pub reason: String,
+    /// The admin key that raised it.
+    pub raised_by: String,
+    /// When (RFC 3339).
+    pub raised_at: String,
+    /// When it stops counting (RFC 3339).
+    pub expires_at: String,
+}
+
+impl From<&QuotaRaise> for QuotaRaiseView {
+    fn from(r: &QuotaRaise) -> Self {
+        Self {
+            purpose: r.purpose.as_str().to_owned(),
+            quota: r.quota,
+            reason: r.reason.clone(),
+            raised_by: r.raised_by.clone(),
+            raised_at: rfc3339(r.raised_at),
+            expires_at: rfc3339(r.expires_at),
+        }
+    }
 }
 
 impl From<&ApiKeyRecord> for KeyView {
@@ -162,6 +207,7 @@ impl From<&ApiKeyRecord> for KeyView {
                 .map(|g| PurposeGrantBody {
                     purpose: g.purpose.as_str().to_owned(),
                     views: g.views.iter().copied().collect(),
+                    quota: g.quota,
                 })
                 .collect(),
             permissions: k.grants.permissions.iter().copied().collect(),
@@ -171,6 +217,13 @@ impl From<&ApiKeyRecord> for KeyView {
             revoked_at: k.revoked_at.map(rfc3339),
             active: k.revoked_at.is_none(),
             client_certificate: k.client_certificate.clone(),
+            quota_raises: k
+                .grants
+                .raises
+                .iter()
+                .filter(|r| r.in_force(crate::service::now()))
+                .map(QuotaRaiseView::from)
+                .collect(),
         }
     }
 }
@@ -333,9 +386,127 @@ async fn set_grants(
         vec![e]
     };
     let record = keys::set_grants(state.store.as_ref(), &id, &body.request(), event).await?;
-    state.key_records.evict(&id);
-    audit::settle(state.audit.as_ref()).await;
-    // Every other node forgets the key's cached record before this call returns.
-    cluster::publish(&state, cluster::Kind::Key, &id).await?;
+    changed_key(&state, &id).await?;
     Ok(axum::Json(KeyView::from(&record)))
+}
+
+/// A break-glass raise of a key's quota.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RaiseBody {
+    /// A purpose the key holds, or `data_subject_access` for a key holding `self_service`
+    /// (its subject tokens' exports count there).
+    pub purpose: String,
+    /// The raised limits (`key`, `operator`), laid over the grant's while the raise lasts.
+    pub quota: GrantQuota,
+    /// Why, 1 to 500 characters, shown to officers in the console. Write no PI here: the
+    /// trail keeps only its SHA-256.
+    pub reason: String,
+    /// For how long, 1 to 86400 seconds (a day; a longer need is a grant).
+    pub seconds: u32,
+}
+
+/// What the trail says of a raise: until when, the limits, and the reason's SHA-256.
+fn raise_fields(raise: &QuotaRaise) -> Vec<String> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, raise.reason.as_bytes());
+    let mut fields = vec![
+        format!("until:{}", rfc3339(raise.expires_at)),
+        format!(
+            "reason_sha256:{}",
+            data_encoding::HEXLOWER.encode(digest.as_ref())
+        ),
+    ];
+    fields.extend(
+        raise
+            .quota
+            .key
+            .describe()
+            .into_iter()
+            .map(|l| format!("key.{l}")),
+    );
+    fields.extend(
+        raise
+            .quota
+            .operator
+            .describe()
+            .into_iter()
+            .map(|l| format!("operator.{l}")),
+    );
+    fields
+}
+
+/// Raise a service key's quota under a purpose for a while (break-glass), with a written
+/// reason: audited as `key_quota_raise`, shown in the console while it lasts, and gone at
+/// its end without anyone's help. A new raise of the same purpose replaces the old.
+#[utoipa::path(post, path = "/v1/keys/{id}/quota-raises", tag = "keys", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The key's id")),
+    request_body = RaiseBody,
+    responses(
+        (status = 200, description = "Raised; the key with its raises in force", body = KeyView),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No active key has this id", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`request.invalid_field`, or `keys.purpose_not_held`", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn raise_quota(
+    State(state): State<AppState>,
+    admin: AdminKey,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+    Json(body): Json<RaiseBody>,
+) -> Result<axum::Json<KeyView>, ApiError> {
+    let asked = RaiseRequest {
+        purpose: body.purpose,
+        quota: body.quota,
+        reason: body.reason,
+        seconds: body.seconds,
+    };
+    let event = |raise: &QuotaRaise| {
+        let mut e = audit::about(&admin.caller, &ctx, Action::KeyQuotaRaise, &id);
+        e.purpose = Some(raise.purpose.as_str().to_owned());
+        e.fields = raise_fields(raise);
+        vec![e]
+    };
+    let record = keys::raise_quota(state.store.as_ref(), &id, &asked, &admin.id, event).await?;
+    changed_key(&state, &id).await?;
+    Ok(axum::Json(KeyView::from(&record)))
+}
+
+/// End a key's break-glass raise under a purpose before its time; audited as
+/// `key_quota_raise` with `ended`.
+#[utoipa::path(delete, path = "/v1/keys/{id}/quota-raises/{purpose}", tag = "keys", security(("bearer" = [])),
+    params(
+        ("id" = String, Path, description = "The key's id"),
+        ("purpose" = String, Path, description = "The purpose whose raise ends"),
+    ),
+    responses(
+        (status = 204, description = "Ended"),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`keys.not_found`, or `keys.no_quota_raise`: none in force", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn end_raise(
+    State(state): State<AppState>,
+    admin: AdminKey,
+    Extension(ctx): Extension<RequestContext>,
+    Path((id, purpose)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    let event = |raise: &QuotaRaise| {
+        let mut e = audit::about(&admin.caller, &ctx, Action::KeyQuotaRaise, &id);
+        e.purpose = Some(raise.purpose.as_str().to_owned());
+        e.fields = vec!["ended".to_owned()];
+        vec![e]
+    };
+    keys::end_raise(state.store.as_ref(), &id, &purpose, event).await?;
+    changed_key(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// After a key's record changed: this node forgets it, its events reach the trail, and
+/// every other node forgets it before the call returns.
+async fn changed_key(state: &AppState, id: &str) -> Result<(), ApiError> {
+    state.key_records.evict(id);
+    audit::settle(state.audit.as_ref()).await;
+    cluster::publish(state, cluster::Kind::Key, id).await?;
+    Ok(())
 }

@@ -164,6 +164,7 @@ pub struct ExportView {
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 410, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`quota.exceeded` or `quota.rate_limited`: a quota of the calling key (or of the operator it names) ran out; `Retry-After` says when its window ends", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds until the quota's window ends"))),
     ))]
 async fn export(
     State(state): State<AppState>,

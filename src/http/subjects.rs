@@ -211,6 +211,7 @@ async fn put_data(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 410, description = "`vault.subject_erased`", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`quota.exceeded` or `quota.rate_limited`: a quota of the calling key (or of the operator it names) ran out; `Retry-After` says when its window ends", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds until the quota's window ends"))),
     ))]
 async fn get_data(
     State(state): State<AppState>,
@@ -265,6 +266,7 @@ async fn get_data(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`quota.exceeded` or `quota.rate_limited`: a quota of the calling key (or of the operator it names) ran out; `Retry-After` says when its window ends", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds until the quota's window ends"))),
     ))]
 async fn detokenize(
     State(state): State<AppState>,
@@ -314,6 +316,7 @@ async fn detokenize(
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`vault.unknown_keyring`", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`quota.exceeded` or `quota.rate_limited`: a quota of the calling key (or of the operator it names) ran out; `Retry-After` says when its window ends", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds until the quota's window ends"))),
     ))]
 async fn search(
     State(state): State<AppState>,

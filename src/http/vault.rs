@@ -280,6 +280,7 @@ async fn encrypt(
         (status = 403, description = "`auth.purpose_not_allowed`, `auth.purpose_not_declared`, `auth.view_not_granted`, `auth.masking_role_not_granted`, or not a service key", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
         (status = 503, description = "The audit trail could not be written: nothing is returned", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "`quota.exceeded` or `quota.rate_limited`: a quota of the calling key (or of the operator it names) ran out; `Retry-After` says when its window ends", body = Problem, content_type = "application/problem+json", headers(("Retry-After" = u64, description = "Seconds until the quota's window ends"))),
     ))]
 async fn decrypt(
     State(state): State<AppState>,

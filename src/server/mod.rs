@@ -23,10 +23,11 @@ use crate::console::guard::SigninGuard;
 use crate::service::audit_alerts::{self, AlertWatch, Webhook};
 use crate::service::audit_log::{self, AuditLog};
 use crate::service::erasure_journal::ErasureJournal;
+use crate::service::quotas::{self, QuotaMeter};
 use crate::service::setup::{self, PassphraseSource, SetupError};
 use crate::service::{ServiceError, audit, maintenance, now};
 use crate::store::group_commit::GroupCommit;
-use crate::store::{self, Store};
+use crate::store::{self, QuotaStore, Store};
 use baomi_audit::AuditSink;
 
 /// A Baomi that has opened its store and unsealed its root key, ready to serve.
@@ -61,6 +62,9 @@ pub struct Opened {
     pub signin_guard: Arc<SigninGuard>,
     /// How often the sign-in guard's counts are recorded.
     pub signin_counts_every: Duration,
+    /// This node's quota counting, whose refusals are recorded every
+    /// `quotas.refusals_recorded_every_secs`.
+    pub quotas: Arc<QuotaMeter>,
     /// Where `/metrics` is served instead of the API's listener, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -178,6 +182,10 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         None => Duty::alone(),
     };
     let signin_guard = SigninGuard::new(&config.console);
+    let quotas = Arc::new(QuotaMeter::new(
+        Arc::clone(&store) as Arc<dyn QuotaStore>,
+        config.quotas.clone(),
+    ));
     let router = app::build(app::Parts {
         store: Arc::clone(&store),
         tokens,
@@ -203,6 +211,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         duty: Arc::clone(&duty),
         limits: Limits::from_config(config),
         signin_guard: Arc::clone(&signin_guard),
+        quotas: Arc::clone(&quotas),
     });
     Ok(Opened {
         router,
@@ -219,6 +228,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         connections: config.connections.clone(),
         signin_guard,
         signin_counts_every: Duration::from_secs(config.console.refusals_recorded_every_secs),
+        quotas,
         metrics_listen: config.metrics_listen,
     })
 }
@@ -343,6 +353,11 @@ pub async fn serve(
         opened.signin_counts_every,
         stop.subscribe(),
     ));
+    let quota_refusals = tokio::spawn(quotas::keep_recording(
+        Arc::clone(&opened.quotas),
+        Arc::clone(&opened.audit),
+        stop.subscribe(),
+    ));
     let integration = tokio::spawn(audit_log::run(
         Arc::clone(&opened.audit_log),
         Arc::clone(&opened.audit),
@@ -367,6 +382,7 @@ pub async fn serve(
     let _ = integration.await;
     let _ = alerts.await;
     let _ = signins.await;
+    let _ = quota_refusals.await;
     if let Some(scrapes) = scrapes {
         let _ = scrapes.await;
     }

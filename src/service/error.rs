@@ -99,6 +99,9 @@ pub enum ServiceError {
         /// The stable error code, e.g. `console.busy`.
         code: &'static str,
     },
+    /// A quota of the calling key ran out (429, with `Retry-After`).
+    #[error("quota: {}", .0.limit)]
+    QuotaExceeded(crate::service::quotas::Refusal),
     /// Something that should not happen did; the text is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),

@@ -8,6 +8,7 @@ use secrecy::SecretString;
 
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Grants, Permission, PurposeGrant, ViewKind, valid_masking_role};
+use crate::auth::quota::{GrantQuota, QuotaRaise};
 use crate::auth::{Role, api_key};
 use crate::service::{ServiceError, now};
 use crate::store::{ApiKeyRecord, KeyStore, RevokeOutcome, Store};
@@ -18,12 +19,23 @@ pub struct GrantRequest {
     /// Purposes granted with the masked view only (a shorthand for `purposes` entries
     /// with `views: ["masked"]`).
     pub purposes: Vec<String>,
-    /// Purposes with the views granted under each.
-    pub grants: Vec<(String, Vec<ViewKind>)>,
+    /// Purposes with the views granted under each, and the key's own quota there.
+    pub grants: Vec<PurposeRequest>,
     /// Permissions (service keys only).
     pub permissions: Vec<Permission>,
     /// Masking roles; the key's role name when empty.
     pub masking_roles: Vec<String>,
+}
+
+/// One purpose as asked: the views, and the key's own quota under it.
+#[derive(Debug, Clone, Default)]
+pub struct PurposeRequest {
+    /// The purpose.
+    pub purpose: String,
+    /// The views.
+    pub views: Vec<ViewKind>,
+    /// The key's own quota, over the configuration's defaults.
+    pub quota: GrantQuota,
 }
 
 /// What a new key should be.
@@ -51,12 +63,21 @@ pub const MAX_MASKING_ROLES: usize = 16;
 /// Validates what a key of `role` is to be granted.
 pub fn grants(role: Role, asked: &GrantRequest) -> Result<Grants, ServiceError> {
     let mut purposes: Vec<PurposeGrant> = Vec::new();
-    let shorthand = asked
-        .purposes
-        .iter()
-        .map(|p| (p.clone(), vec![ViewKind::Masked]));
-    for (raw, views) in shorthand.chain(asked.grants.iter().cloned()) {
+    let shorthand = asked.purposes.iter().map(|p| PurposeRequest {
+        purpose: p.clone(),
+        views: vec![ViewKind::Masked],
+        quota: GrantQuota::default(),
+    });
+    for PurposeRequest {
+        purpose: raw,
+        views,
+        quota,
+    } in shorthand.chain(asked.grants.iter().cloned())
+    {
         let purpose = PurposeId::parse(&raw).map_err(|e| ServiceError::invalid("purposes", e))?;
+        quota
+            .validate()
+            .map_err(|e| ServiceError::invalid("grants", format!("quota.{e}")))?;
         if views.is_empty() {
             return Err(ServiceError::invalid(
                 "grants",
@@ -72,6 +93,7 @@ pub fn grants(role: Role, asked: &GrantRequest) -> Result<Grants, ServiceError> 
         purposes.push(PurposeGrant {
             purpose,
             views: views.into_iter().collect(),
+            quota,
         });
     }
     purposes.sort_by(|a, b| a.purpose.cmp(&b.purpose));
@@ -131,6 +153,7 @@ pub fn grants(role: Role, asked: &GrantRequest) -> Result<Grants, ServiceError> 
         purposes,
         permissions,
         masking_roles,
+        raises: Vec::new(),
     })
 }
 
@@ -218,24 +241,26 @@ pub async fn set_grants(
     asked: &GrantRequest,
     audit: impl FnOnce(&ApiKeyRecord) -> Vec<AccessEvent>,
 ) -> Result<ApiKeyRecord, ServiceError> {
-    let not_found = || ServiceError::NotFound {
-        code: "keys.not_found",
-    };
-    if !is_key_id(id) {
-        return Err(not_found());
-    }
-    let key = store
-        .key(id)
-        .await?
-        .filter(|k| k.revoked_at.is_none())
-        .ok_or_else(not_found)?;
+    let key = active_key(store, id).await?;
+    let mut granted = grants(key.role, asked)?;
+    // Break-glass raises in force stay with the purposes still held.
+    let at = now();
+    granted.raises = key
+        .grants
+        .raises
+        .iter()
+        .filter(|r| r.in_force(at) && may_raise(key.role, &granted, r.purpose.as_str()))
+        .cloned()
+        .collect();
     let record = ApiKeyRecord {
-        grants: grants(key.role, asked)?,
+        grants: granted,
         ..key
     };
     require_declared(store, &record.grants).await?;
     if !store.set_key_grants(&record, &audit(&record)).await? {
-        return Err(not_found());
+        return Err(ServiceError::NotFound {
+            code: "keys.not_found",
+        });
     }
     tracing::info!(key_id = %record.id, "api key grants changed");
     Ok(record)
@@ -281,4 +306,139 @@ pub fn is_key_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
+/// A break-glass raise as asked (validated by [`raise_quota`]).
+#[derive(Debug, Clone)]
+pub struct RaiseRequest {
+    /// A purpose the key holds (or `data_subject_access`, for a key holding
+    /// `self_service`, whose tokens' exports count there).
+    pub purpose: String,
+    /// The raised limits.
+    pub quota: GrantQuota,
+    /// Why, in words (1 to 500 characters; PI must not be written here).
+    pub reason: String,
+    /// For how long, in seconds (1 to [`MAX_RAISE_SECS`]).
+    pub seconds: u32,
+}
+
+/// The longest a break-glass raise lasts: a day. A need that outlasts it is a grant.
+pub const MAX_RAISE_SECS: u32 = 86_400;
+/// The longest reason, in characters.
+pub const MAX_REASON_LEN: usize = 500;
+
+/// Whether a key of `role` with `grants` may have its quota under `purpose` raised: a
+/// service key, for a purpose it holds, or for `data_subject_access` when it holds
+/// `self_service` (its tokens' exports count there).
+fn may_raise(role: Role, grants: &Grants, purpose: &str) -> bool {
+    role == Role::Service
+        && (grants.holds(purpose)
+            || (purpose == crate::service::requests::SUBJECT_ACCESS
+                && grants.permits(Permission::SelfService)))
+}
+
+async fn active_key(store: &dyn Store, id: &str) -> Result<ApiKeyRecord, ServiceError> {
+    let not_found = || ServiceError::NotFound {
+        code: "keys.not_found",
+    };
+    if !is_key_id(id) {
+        return Err(not_found());
+    }
+    store
+        .key(id)
+        .await?
+        .filter(|k| k.revoked_at.is_none())
+        .ok_or_else(not_found)
+}
+
+/// Raises an active service key's quota under a purpose for `seconds` from now, replacing
+/// any raise of that purpose, recorded by the events `audit` makes for the raise. The
+/// caller evicts the key from caches and tells the fleet.
+#[tracing::instrument(skip_all)]
+pub async fn raise_quota(
+    store: &dyn Store,
+    id: &str,
+    asked: &RaiseRequest,
+    raised_by: &str,
+    audit: impl FnOnce(&QuotaRaise) -> Vec<AccessEvent>,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let reason = asked.reason.trim();
+    if reason.is_empty() || reason.chars().count() > MAX_REASON_LEN {
+        return Err(ServiceError::invalid(
+            "reason",
+            "must be 1 to 500 characters",
+        ));
+    }
+    if asked.seconds == 0 || asked.seconds > MAX_RAISE_SECS {
+        return Err(ServiceError::invalid("seconds", "must be 1 to 86400"));
+    }
+    if asked.quota.is_empty() {
+        return Err(ServiceError::invalid("quota", "names at least one limit"));
+    }
+    asked
+        .quota
+        .validate()
+        .map_err(|e| ServiceError::invalid("quota", e))?;
+    let purpose =
+        PurposeId::parse(&asked.purpose).map_err(|e| ServiceError::invalid("purpose", e))?;
+    let key = active_key(store, id).await?;
+    if !may_raise(key.role, &key.grants, purpose.as_str()) {
+        return Err(ServiceError::Rejected {
+            code: "keys.purpose_not_held",
+            detail: "quotas are raised for a purpose a service key holds (or \
+                     data_subject_access, for a key holding self_service)"
+                .to_owned(),
+        });
+    }
+    let at = now();
+    let raise = QuotaRaise {
+        purpose,
+        quota: asked.quota,
+        reason: reason.to_owned(),
+        raised_by: raised_by.to_owned(),
+        raised_at: at,
+        expires_at: at + i64::from(asked.seconds),
+    };
+    let mut record = key;
+    record
+        .grants
+        .raises
+        .retain(|r| r.in_force(at) && r.purpose != raise.purpose);
+    record.grants.raises.push(raise.clone());
+    if !store.set_key_grants(&record, &audit(&raise)).await? {
+        return Err(ServiceError::NotFound {
+            code: "keys.not_found",
+        });
+    }
+    tracing::info!(key_id = %record.id, "api key quota raised (break-glass)");
+    Ok(record)
+}
+
+/// Ends a key's raise under `purpose` before its time, recorded by `audit`'s events;
+/// 404 `keys.no_quota_raise` when none is in force.
+#[tracing::instrument(skip_all)]
+pub async fn end_raise(
+    store: &dyn Store,
+    id: &str,
+    purpose: &str,
+    audit: impl FnOnce(&QuotaRaise) -> Vec<AccessEvent>,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let mut record = active_key(store, id).await?;
+    let at = now();
+    let Some(ended) = record.grants.raise(purpose, at).cloned() else {
+        return Err(ServiceError::NotFound {
+            code: "keys.no_quota_raise",
+        });
+    };
+    record
+        .grants
+        .raises
+        .retain(|r| r.in_force(at) && r.purpose != ended.purpose);
+    if !store.set_key_grants(&record, &audit(&ended)).await? {
+        return Err(ServiceError::NotFound {
+            code: "keys.not_found",
+        });
+    }
+    tracing::info!(key_id = %record.id, "api key quota raise ended");
+    Ok(record)
 }

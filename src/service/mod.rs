@@ -17,6 +17,8 @@ pub mod keyrings;
 pub mod keys;
 pub mod maintenance;
 pub mod masking;
+pub mod quotas;
+pub mod refusals;
 pub mod requests;
 pub mod self_test;
 pub mod setup;

@@ -305,6 +305,9 @@ pub struct Export {
     pub requests: Vec<RightsRequest>,
 }
 
+/// The purpose a subject's own export is recorded (and counted in quotas) under.
+pub const SUBJECT_ACCESS: &str = "data_subject_access";
+
 /// Everything Baomi holds about the caller's subject, decrypted for them alone, through a
 /// token whose issuer holds `self_service`; the read is audited and attributed to that
 /// issuer and its operator (their access log lists it, and the export includes that log).
@@ -319,9 +322,16 @@ pub async fn export(
         .read_fields(&subject, None)
         .await
         .map_err(crate::service::stored::erased_or)?;
+    // Counted against the issuing key's quota like any read: a key that mints tokens must
+    // not read past its quota through them.
+    let demand = crate::service::quotas::Demand {
+        subjects: &[subject.as_str()],
+        plain_fields: read.len() as u64,
+    };
+    crate::service::quotas::take(state, caller, ctx, Action::Read, SUBJECT_ACCESS, demand).await?;
     let mut event = audit::event(caller, ctx, Action::Read);
     event.subject = Some(subject.as_str().to_owned());
-    event.purpose = Some("data_subject_access".to_owned());
+    event.purpose = Some(SUBJECT_ACCESS.to_owned());
     event.fields = read.iter().map(|r| r.field.as_str().to_owned()).collect();
     event.count = u32::try_from(read.len()).unwrap_or(u32::MAX);
     audit::append(state.audit.as_ref(), &[event]).await?;

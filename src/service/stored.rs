@@ -12,7 +12,7 @@ use crate::auth::Caller;
 use crate::auth::grant::Permission;
 use crate::service::authorize::{self, ReadGrant};
 use crate::service::vault::{ItemError, View, ViewRequest, keyring_name, open_read, vault_error};
-use crate::service::{RequestContext, ServiceError, audit, consent, field_values, now};
+use crate::service::{RequestContext, ServiceError, audit, consent, field_values, now, quotas};
 
 /// Most fields in one store request.
 pub const MAX_FIELDS: usize = 64;
@@ -201,6 +201,11 @@ pub async fn get(
         .into_iter()
         .filter(|r| grant.covers(&r.field))
         .collect();
+    let demand = quotas::Demand {
+        subjects: &[subject.as_str()],
+        plain_fields: view_as.plain_fields(read.len()),
+    };
+    quotas::take(state, caller, ctx, Action::Read, purpose.as_str(), demand).await?;
     if !refused.is_empty() {
         let mut event = audit::event(caller, ctx, Action::Read);
         event.subject = Some(subject.as_str().to_owned());
@@ -293,6 +298,39 @@ pub async fn detokenize(
         .collect();
     let subjects: Vec<&str> = subjects.iter().map(String::as_str).collect();
     let consents = consent::gate(state, &purpose, &subjects).await?;
+    let allowed = |subject: &SubjectId, field: &FieldName| {
+        grant.covers(field)
+            && consents
+                .get(subject.as_str())
+                .is_none_or(|d| d.reason.allows())
+    };
+    let ready: std::collections::BTreeSet<&str> = resolved
+        .iter()
+        .filter_map(|r| r.as_ref().ok())
+        .filter(|(subject, field, _)| allowed(subject, field))
+        .map(|(subject, _, _)| subject.as_str())
+        .collect();
+    let ready: Vec<&str> = ready.into_iter().collect();
+    let plain_fields = view_as.plain_fields(
+        resolved
+            .iter()
+            .filter_map(|r| r.as_ref().ok())
+            .filter(|(subject, field, _)| allowed(subject, field))
+            .count(),
+    );
+    let demand = quotas::Demand {
+        subjects: &ready,
+        plain_fields,
+    };
+    quotas::take(
+        state,
+        caller,
+        ctx,
+        Action::Detokenize,
+        purpose.as_str(),
+        demand,
+    )
+    .await?;
     let mut out = Vec::with_capacity(tokens.len());
     let mut by_subject: BTreeMap<(String, Option<&'static str>), Vec<String>> = BTreeMap::new();
     for r in resolved {
@@ -386,6 +424,16 @@ pub async fn search(
         e.purpose = Some(purpose.as_str().to_owned());
         e
     };
+    let ready: Vec<&str> = names
+        .iter()
+        .copied()
+        .filter(|s| consents.get(*s).is_none_or(|d| d.reason.allows()))
+        .collect();
+    let demand = quotas::Demand {
+        subjects: &ready,
+        plain_fields: 0,
+    };
+    quotas::take(state, caller, ctx, Action::Search, purpose.as_str(), demand).await?;
     let mut allowed = Vec::with_capacity(found.len());
     for s in &found {
         let mut e = template();

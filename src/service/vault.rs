@@ -16,7 +16,7 @@ use crate::service::authorize::{self, ReadGrant};
 use crate::service::cluster::Kind;
 use crate::service::masking::ViewMask;
 use crate::service::{RequestContext, ServiceError, now};
-use crate::service::{audit, consent};
+use crate::service::{audit, consent, quotas};
 
 /// A per-item failure: a stable code and a sentence (never the item's value).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +63,15 @@ pub enum View {
 }
 
 impl View {
+    /// How many of `fields` this view shows in the clear (what the plain-fields quota
+    /// counts): all of them, or none.
+    pub fn plain_fields(&self, fields: usize) -> u64 {
+        match self {
+            View::Plain => fields as u64,
+            View::Masked(_) => 0,
+        }
+    }
+
     /// `plain` as this view shows it.
     pub fn show(
         &self,
@@ -359,10 +368,12 @@ pub async fn decrypt(
         items.iter().map(|i| i.subject_id.as_str()).collect();
     let subjects: Vec<&str> = subjects.into_iter().collect();
     let consents = consent::gate(state, &purpose, &subjects).await?;
+    // Each item is refused, or ready to decrypt; what is ready is taken from the key's
+    // quotas, all or none, before anything is decrypted.
     let mut trail = Trail::default();
-    let mut out = Vec::with_capacity(items.len());
+    let mut steps: Vec<Result<(SubjectId, FieldName), ItemError>> = Vec::with_capacity(items.len());
     for item in &items {
-        out.push(match parse_target(&item.subject_id, &item.field) {
+        steps.push(match parse_target(&item.subject_id, &item.field) {
             Err(e) => Err(e),
             Ok((subject, field)) if !grant.covers(&field) => {
                 trail.note(&subject, &field, Some(authorize::FIELD_NOT_GRANTED));
@@ -392,15 +403,40 @@ pub async fn decrypt(
                             .to_owned(),
                     })
                 }
-                None => {
-                    let r = state
-                        .vault
-                        .decrypt(&subject, &field, &item.ciphertext)
-                        .await
-                        .map(|plain| view.show(&state.masking, &field, plain));
-                    trail.record(&subject, &field, r)?
-                }
+                None => Ok((subject, field)),
             },
+        });
+    }
+    let ready: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .filter_map(|s| s.as_ref().ok().map(|(subject, _)| subject.as_str()))
+        .collect();
+    let ready: Vec<&str> = ready.into_iter().collect();
+    let demand = quotas::Demand {
+        subjects: &ready,
+        plain_fields: view.plain_fields(steps.iter().filter(|s| s.is_ok()).count()),
+    };
+    quotas::take(
+        state,
+        caller,
+        ctx,
+        Action::Decrypt,
+        purpose.as_str(),
+        demand,
+    )
+    .await?;
+    let mut out = Vec::with_capacity(items.len());
+    for (item, step) in items.iter().zip(steps) {
+        out.push(match step {
+            Err(e) => Err(e),
+            Ok((subject, field)) => {
+                let r = state
+                    .vault
+                    .decrypt(&subject, &field, &item.ciphertext)
+                    .await
+                    .map(|plain| view.show(&state.masking, &field, plain));
+                trail.record(&subject, &field, r)?
+            }
         });
     }
     let mut events = trail.events(caller, ctx, Action::Decrypt, Some(&purpose));

@@ -19,6 +19,7 @@ mod vault;
 mod error;
 pub mod group_commit;
 pub mod postgres;
+pub mod quotas;
 mod records;
 pub mod sqlite;
 
@@ -32,6 +33,7 @@ use baomi_vault::{SealedRootKey, VaultStore};
 pub use console::ConsoleStore;
 pub use error::StoreError;
 pub use policies::{CatalogueStore, PolicyStore, StoredCatalogue, StoredPolicy};
+pub use quotas::QuotaStore;
 pub use records::{ApiKeyRecord, RevokeOutcome};
 
 use crate::config::Config;
@@ -130,6 +132,7 @@ pub trait Store:
     + PolicyStore
     + CatalogueStore
     + ConsoleStore
+    + QuotaStore
 {
 }
 
@@ -143,6 +146,7 @@ impl<T> Store for T where
         + PolicyStore
         + CatalogueStore
         + ConsoleStore
+        + QuotaStore
 {
 }
 

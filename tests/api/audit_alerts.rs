@@ -10,7 +10,7 @@ use crate::audit::some_reads;
 use crate::helpers::{TestApp, read, spawn_app, spawn_app_with};
 
 /// Waits until the alert rules have evaluated every event appended so far; the alerts.
-async fn alerts_after_evaluation(app: &TestApp, officer: &str) -> Vec<Value> {
+pub(crate) async fn alerts_after_evaluation(app: &TestApp, officer: &str) -> Vec<Value> {
     let target = app.db.count("SELECT MAX(seq) FROM audit_events").await;
     for _ in 0..200 {
         let page = app.get("/v1/audit/alerts", Some(officer)).await;

@@ -70,6 +70,10 @@ const ROWS: &[Row] = &[
     row("get", "/v1/keys", "/v1/keys", None, ADMIN),
     row("delete", "/v1/keys/{id}", "/v1/keys/{fresh_key}", None, "401 401 401 204 403 403 403 403 403 403 403"),
     row("put", "/v1/keys/{id}/grants", "/v1/keys/{fresh_key}/grants", Some(r#"{"purposes":["mkt"]}"#), ADMIN),
+    row("post", "/v1/keys/{id}/quota-raises", "/v1/keys/{fresh_service_key}/quota-raises",
+        Some(r#"{"purpose":"loan","quota":{"key":{"subjects_per_day":10}},"reason":"matrix","seconds":60}"#), ADMIN),
+    row("delete", "/v1/keys/{id}/quota-raises/{purpose}", "/v1/keys/{raised_key}/quota-raises/loan", None,
+        "401 401 401 204 403 403 403 403 403 403 403"),
     row("post", "/v1/subject-tokens", "/v1/subject-tokens", Some(r#"{"subject_id":"u-1"}"#), "401 401 401 403 403 201 403 201 403 403 403"),
     row("post", "/v1/subject-tokens/revoke", "/v1/subject-tokens/revoke", Some(r#"{"token":"{fresh_token}"}"#), "401 401 401 204 403 403 403 204 403 403 403"),
     row("get", "/v1/me", "/v1/me", None, TOKENS),
@@ -318,6 +322,27 @@ impl Fixture {
                 .create_key_with(json!({"name": "throwaway", "role": "officer"}))
                 .await;
             out = out.replace("{fresh_key}", &id);
+        }
+        if out.contains("{fresh_service_key}") || out.contains("{raised_key}") {
+            let (id, _) = app
+                .create_key_with(
+                    json!({"name": "throwaway", "role": "service", "purposes": ["loan"]}),
+                )
+                .await;
+            if out.contains("{raised_key}") {
+                let raised = app
+                    .post(
+                        &format!("/v1/keys/{id}/quota-raises"),
+                        Some(&app.admin_key),
+                        json!({"purpose": "loan", "quota": {"key": {"subjects_per_day": 10}},
+                               "reason": "matrix", "seconds": 60}),
+                    )
+                    .await;
+                assert_eq!(raised.status, 200, "{}", raised.text);
+            }
+            out = out
+                .replace("{fresh_service_key}", &id)
+                .replace("{raised_key}", &id);
         }
         if out.contains("{fresh_token}") {
             let r = app

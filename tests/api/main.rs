@@ -23,6 +23,7 @@ mod masking;
 mod ops;
 mod problems;
 mod process;
+mod quotas;
 mod requests;
 mod store_conformance;
 mod stored;

@@ -17,6 +17,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/keys"),
     ("delete", "/v1/keys/{id}"),
     ("put", "/v1/keys/{id}/grants"),
+    ("post", "/v1/keys/{id}/quota-raises"),
+    ("delete", "/v1/keys/{id}/quota-raises/{purpose}"),
     ("post", "/v1/subject-tokens"),
     ("post", "/v1/subject-tokens/revoke"),
     ("get", "/v1/me"),

@@ -8,9 +8,11 @@ use maud::{Markup, html};
 
 use super::{Visit, day_label, service_error, viewed};
 use crate::app::AppState;
+use crate::auth::quota::QuotaRaise;
 use crate::console::session::Officer;
 use crate::console::{Lang, chart, page};
 use crate::service::{RequestContext, ServiceError, now, now_ms};
+use crate::store::ApiKeyRecord;
 use crate::store::console::day_of;
 
 /// `GET /console`.
@@ -51,6 +53,7 @@ async fn dashboard_body(
         .into_iter()
         .filter(|r| r.is_overdue(at))
         .collect();
+    let raises = raises_in_force(state, at).await?;
     let checkpoint = state.audit_reads.checkpoint().await?;
     let verifies = checkpoint.as_ref().map(|c| {
         state
@@ -81,11 +84,62 @@ async fn dashboard_body(
                 }
             }
         }
+        @if !raises.is_empty() {
+            section #quota-raises {
+                h2 { (lang.t("生效中的临时配额提升（破窗）", "Break-glass quota raises in force")) }
+                table {
+                    thead { tr {
+                        th { (lang.t("密钥", "Key")) }
+                        th { (lang.t("目的", "Purpose")) }
+                        th { (lang.t("提升后的限额", "Raised limits")) }
+                        th { (lang.t("原因", "Reason")) }
+                        th { (lang.t("批准人", "Raised by")) }
+                        th { (lang.t("到期（UTC）", "Until (UTC)")) }
+                    } }
+                    tbody {
+                        @for (key, raise) in &raises {
+                            tr {
+                                td { (key.name) " " code { (key.id) } }
+                                td { code { (raise.purpose.as_str()) } }
+                                td {
+                                    @for limit in raise.quota.key.describe() { code { (limit) } " " }
+                                    @for limit in raise.quota.operator.describe() {
+                                        code { (lang.t("每操作员 ", "per operator ")) (limit) } " "
+                                    }
+                                }
+                                td { (raise.reason) }
+                                td { code { (raise.raised_by) } }
+                                td { (crate::http::rfc3339(raise.expires_at)) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
         section.charts {
             (chart::bars(lang.t("每日事件（近 14 天，UTC）", "Events per day (14 days, UTC)"), &labels, &events, "events"))
             (chart::bars(lang.t("每日拒绝（近 14 天，UTC）", "Denials per day (14 days, UTC)"), &labels, &denied, "denied"))
         }
     })
+}
+
+/// Every active key's break-glass raises in force at `at` (Unix seconds), soonest to end
+/// first.
+async fn raises_in_force(
+    state: &AppState,
+    at: i64,
+) -> Result<Vec<(ApiKeyRecord, QuotaRaise)>, ServiceError> {
+    let mut raises: Vec<(ApiKeyRecord, QuotaRaise)> = Vec::new();
+    for key in state.store.list_keys().await? {
+        if key.revoked_at.is_some() {
+            continue;
+        }
+        for raise in key.grants.raises.iter().filter(|r| r.in_force(at)) {
+            raises.push((key.clone(), raise.clone()));
+        }
+    }
+    raises.sort_by_key(|(_, r)| r.expires_at);
+    Ok(raises)
 }
 
 async fn open_alert_count(state: &AppState) -> Result<usize, ServiceError> {

@@ -27,6 +27,11 @@ impl Backend for PgStore {
 }
 
 impl PgStore {
+    /// The connection pool, for the queries written once for both backends.
+    pub(super) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
     /// Connects to `url` and applies the migrations (serialised across nodes by sqlx's
     /// advisory lock).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {

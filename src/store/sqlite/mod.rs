@@ -30,6 +30,11 @@ impl Backend for SqliteStore {
 }
 
 impl SqliteStore {
+    /// The connection pool, for the queries written once for both backends.
+    pub(super) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
     /// Opens (creating if needed) the database at `url` and applies the migrations.
     pub async fn connect(
         url: &str,

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# The cost of HTTPS: the release binary served twice side by side, over plain HTTP and over
-# HTTPS (a P-256 certificate made here), each on a fresh SQLite database; wrk loads
-# GET /healthz and single-item POST /v1/decrypt (durable audit) on each in turn, over
-# keep-alive connections. Prints req/s and p99 for each, and HTTPS as a share of plain.
-#   bench/tls-cost.sh [--duration 10s] [--conns 64]
+# The cost of HTTPS and of quotas: the release binary served three times side by side, each
+# on a fresh SQLite database: over plain HTTP without quotas (the baseline), over HTTPS (a
+# P-256 certificate made here) without quotas, and over plain HTTP with every quota counted
+# (per key and per operator, limits high enough never to refuse, so each read is counted and
+# the fleet's counters are leased from the database as in production). wrk loads GET
+# /healthz and single-item POST /v1/decrypt (durable audit, an X-Baomi-Operator named) on
+# each in turn, over keep-alive connections. Prints req/s and p99 for each, and each as a
+# share of the baseline; each is loaded twice, the second round in reverse order, against
+# the machine's drift.
+#   bench/read-cost.sh [--duration 10s] [--conns 64]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=10s conns=64
@@ -24,18 +29,31 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 \
   -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 export BAOMI_UNSEAL_PASSPHRASE="benchmark passphrase, not a secret" BAOMI_LOG_LEVEL=warn
 
-# start <name> <port> [tls]: a server with its own data directory; prints its base URL.
+# quotas <limit>: every quota of keys and operators set to <limit> (0: none).
+quotas() {
+  local scope limit
+  for scope in KEY OPERATOR; do
+    for limit in REQUESTS_PER_SECOND SUBJECTS_PER_HOUR SUBJECTS_PER_DAY PLAIN_FIELDS_PER_DAY; do
+      export "BAOMI_QUOTAS__${scope}__${limit}=$1"
+    done
+  done
+}
+
+# start <name> <port> [tls|quotas]: a server with its own data directory; prints its base URL.
 start() {
   local name=$1 port=$2 scheme=http
   mkdir -p "$work/$name"
-  if [ "${3:-}" = tls ]; then
-    scheme=https
-    BAOMI_TLS__CERT_FILE=$work/cert.pem BAOMI_TLS__KEY_FILE=$work/key.pem \
-      "$bin" serve --data-dir "$work/$name" --listen "127.0.0.1:$port" 2>"$work/$name/err.log" >/dev/null &
-  else
-    BAOMI_TLS__ENABLED=false \
-      "$bin" serve --data-dir "$work/$name" --listen "127.0.0.1:$port" 2>"$work/$name/err.log" >/dev/null &
-  fi
+  (
+    quotas 0
+    if [ "${3:-}" = tls ]; then
+      export BAOMI_TLS__CERT_FILE=$work/cert.pem BAOMI_TLS__KEY_FILE=$work/key.pem
+    else
+      export BAOMI_TLS__ENABLED=false
+    fi
+    [ "${3:-}" = quotas ] && quotas 1000000000
+    exec "$bin" serve --data-dir "$work/$name" --listen "127.0.0.1:$port" 2>"$work/$name/err.log" >/dev/null
+  ) &
+  [ "${3:-}" = tls ] && scheme=https
   pids+=($!)
   for _ in $(seq 1 100); do curl -skf "$scheme://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
   echo "$scheme://127.0.0.1:$port"
@@ -76,6 +94,7 @@ load() {
       echo 'wrk.method = "POST"'
       echo 'wrk.headers["Content-Type"] = "application/json"'
       echo "wrk.headers[\"Authorization\"] = \"Bearer $(cat "$work/$name/key")\""
+      echo 'wrk.headers["X-Baomi-Operator"] = "bench-operator"'
       printf 'local f = io.open("%s", "rb"); wrk.body = f:read("*a"); f:close()\n' "$work/$name/one.json"
     fi
     cat <<'LUA'
@@ -93,22 +112,23 @@ LUA
 port=$(( 20000 + RANDOM % 20000 ))
 plain=$(start plain "$port")
 https=$(start https "$((port + 1))" tls)
+counted=$(start quotas "$((port + 2))" quotas)
 prepare plain "$plain"
 prepare https "$https"
-echo "== $(date -u +%F), $conns connections, $duration each, keep-alive"
+prepare quotas "$counted"
+echo "== $(date -u +%F), $conns connections, $duration each, keep-alive, two rounds (the second in reverse order)"
 declare -A rps
 for what in healthz decrypt; do
-  for name in plain https; do
-    base=$plain
-    [ "$name" = https ] && base=$https
+  for name in plain https quotas quotas https plain; do
+    case $name in plain) base=$plain;; https) base=$https;; quotas) base=$counted;; esac
     if [ "$what" = healthz ]; then
       result=$(load "$base/healthz")
     else
       result=$(load "$base/v1/decrypt" "$name")
     fi
-    echo "$what over $name: $result"
-    rps[$what.$name]=$(echo "$result" | sed 's/req_per_s=\([0-9]*\).*/\1/')
+    echo "$what, $name: $result"
+    rps[$what.$name]=$(( ${rps[$what.$name]:-0} + $(echo "$result" | sed 's/req_per_s=\([0-9]*\).*/\1/') ))
   done
-  awk -v p="${rps[$what.plain]}" -v s="${rps[$what.https]}" -v w="$what" \
-    'BEGIN {printf "%s: https at %.2f of plain\n", w, s / p}'
+  awk -v p="${rps[$what.plain]}" -v s="${rps[$what.https]}" -v q="${rps[$what.quotas]}" -v w="$what" \
+    'BEGIN {printf "%s: https at %.2f of plain, quotas at %.2f of plain (both rounds)\n", w, s / p, q / p}'
 done

@@ -1,0 +1,143 @@
+//! Quota counters shared by every node: each node leases blocks of a window's allowance, and
+//! the database grants a lease only while the window's total stays within its limit, so the
+//! fleet together never admits more than the limit.
+//!
+//! Written once for both backends: the statements are the same words in SQLite and
+//! PostgreSQL (an upsert whose update is conditional, `RETURNING` the row it wrote).
+
+use async_trait::async_trait;
+use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
+
+use super::StoreError;
+use super::postgres::PgStore;
+use super::sqlite::SqliteStore;
+
+/// One counter: a limit of a key under a purpose, for the key as a whole or for one
+/// operator it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Counter<'a> {
+    /// The key's id.
+    pub key_id: &'a str,
+    /// The purpose.
+    pub purpose: &'a str,
+    /// The operator, or `None` for the key's own count.
+    pub operator: Option<&'a str>,
+    /// The limit's name (`subjects_per_day`, …).
+    pub limit: &'static str,
+}
+
+/// A window of a counter, `[start, end)` in Unix milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Window {
+    /// Its first millisecond.
+    pub start: i64,
+    /// The millisecond after its last.
+    pub end: i64,
+}
+
+/// The fleet's quota counters.
+#[async_trait]
+pub trait QuotaStore: Send + Sync {
+    /// Adds `amount` to `counter`'s use in `window` unless the total would pass `limit`;
+    /// whether it did. Atomic against every other node's leases.
+    async fn lease(
+        &self,
+        counter: Counter<'_>,
+        window: Window,
+        amount: u64,
+        limit: u64,
+    ) -> Result<bool, StoreError>;
+
+    /// Forgets the counters of windows that ended at or before `now_ms`.
+    async fn prune_quota_usage(&self, now_ms: i64) -> Result<(), StoreError>;
+}
+
+const LEASE: &str = "INSERT INTO quota_usage \
+     (key_id, purpose, operator, quota_limit, window_start, window_end, used) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) \
+     ON CONFLICT (key_id, purpose, operator, quota_limit, window_start) \
+     DO UPDATE SET used = quota_usage.used + excluded.used \
+     WHERE quota_usage.used + excluded.used <= $8 \
+     RETURNING used";
+
+const PRUNE: &str = "DELETE FROM quota_usage WHERE window_end <= $1";
+
+fn count(n: u64) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Other("a quota count past i64".to_owned()))
+}
+
+async fn lease<DB>(
+    pool: &Pool<DB>,
+    counter: Counter<'_>,
+    window: Window,
+    amount: u64,
+    limit: u64,
+) -> Result<bool, StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+{
+    if amount > limit {
+        return Ok(false);
+    }
+    let row = sqlx::query::<DB>(LEASE)
+        .bind(counter.key_id)
+        .bind(counter.purpose)
+        .bind(counter.operator.unwrap_or(""))
+        .bind(counter.limit)
+        .bind(window.start)
+        .bind(window.end)
+        .bind(count(amount)?)
+        .bind(count(limit)?)
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+async fn prune<DB>(pool: &Pool<DB>, now_ms: i64) -> Result<(), StoreError>
+where
+    DB: Database,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+{
+    sqlx::query::<DB>(PRUNE).bind(now_ms).execute(pool).await?;
+    Ok(())
+}
+
+#[async_trait]
+impl QuotaStore for SqliteStore {
+    async fn lease(
+        &self,
+        counter: Counter<'_>,
+        window: Window,
+        amount: u64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        lease(self.pool(), counter, window, amount, limit).await
+    }
+
+    async fn prune_quota_usage(&self, now_ms: i64) -> Result<(), StoreError> {
+        prune(self.pool(), now_ms).await
+    }
+}
+
+#[async_trait]
+impl QuotaStore for PgStore {
+    async fn lease(
+        &self,
+        counter: Counter<'_>,
+        window: Window,
+        amount: u64,
+        limit: u64,
+    ) -> Result<bool, StoreError> {
+        lease(self.pool(), counter, window, amount, limit).await
+    }
+
+    async fn prune_quota_usage(&self, now_ms: i64) -> Result<(), StoreError> {
+        prune(self.pool(), now_ms).await
+    }
+}
