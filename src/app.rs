@@ -45,6 +45,8 @@ pub struct Limits {
     /// Whether `/metrics` is served on a listener of its own (`metrics_listen`), and so
     /// not on the API's.
     pub metrics_elsewhere: bool,
+    /// Whether officers' console accounts need a second factor (admins' always do).
+    pub officers_need_second_factor: bool,
 }
 
 impl Limits {
@@ -61,6 +63,7 @@ impl Limits {
             keys_need_client_certificates: config.tls.enabled
                 && config.tls.client_ca_file.is_some(),
             metrics_elsewhere: config.metrics_listen.is_some(),
+            officers_need_second_factor: config.console.second_factor_for_officers,
         }
     }
 }
@@ -100,6 +103,8 @@ pub struct Inner {
     pub signin_guard: Arc<crate::console::guard::SigninGuard>,
     /// This node's quota counting.
     pub quotas: Arc<crate::service::quotas::QuotaMeter>,
+    /// Seals and opens console accounts' TOTP secrets.
+    pub second_factor: Arc<crate::console::second_factor::SecretSealer>,
     /// The Prometheus recorder's handle.
     pub metrics: PrometheusHandle,
     /// The OpenAPI document, serialised once.
@@ -260,6 +265,8 @@ pub struct Parts {
     pub signin_guard: Arc<crate::console::guard::SigninGuard>,
     /// This node's quota counting.
     pub quotas: Arc<crate::service::quotas::QuotaMeter>,
+    /// Seals and opens console accounts' TOTP secrets.
+    pub second_factor: Arc<crate::console::second_factor::SecretSealer>,
 }
 
 /// Builds the state and the router.
@@ -278,6 +285,7 @@ pub fn build(parts: Parts) -> Router {
         limits,
         signin_guard,
         quotas,
+        second_factor,
     } = parts;
     let (router, api) = routes().split_for_parts();
     let api_value = document(api, &limits);
@@ -298,6 +306,7 @@ pub fn build(parts: Parts) -> Router {
         limits: limits.clone(),
         signin_guard,
         quotas,
+        second_factor,
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),
         docs_html: Bytes::from(http::docs::render(&api_value)),

@@ -19,6 +19,9 @@ pub struct ConsoleConfig {
     /// malformed, a name still waiting) are recorded: one audit event per client address
     /// and reason, with their count.
     pub refusals_recorded_every_secs: u64,
+    /// Whether officers' console accounts need a second factor (TOTP) as admins' always do:
+    /// one signing in without it enrols before any other page opens.
+    pub second_factor_for_officers: bool,
 }
 
 impl Default for ConsoleConfig {
@@ -28,6 +31,7 @@ impl Default for ConsoleConfig {
             signins_per_minute: 300,
             password_checks_at_once: 2,
             refusals_recorded_every_secs: 60,
+            second_factor_for_officers: false,
         }
     }
 }

@@ -9,6 +9,7 @@ mod chart;
 mod form;
 pub mod guard;
 mod pages;
+pub mod second_factor;
 pub mod session;
 
 use axum::Router;
@@ -27,7 +28,7 @@ fn routes() -> Vec<(
     &'static [&'static str],
     MethodRouter<AppState>,
 )> {
-    use pages::{accounts, alerts, consents, dashboard, requests, signin, trail};
+    use pages::{accounts, alerts, consents, dashboard, enrolment, requests, signin, trail};
     vec![
         ("/console", &["get"], get(dashboard::dashboard)),
         (
@@ -65,6 +66,11 @@ fn routes() -> Vec<(
             "/console/accounts/{name}/remove",
             &["post"],
             post(accounts::remove_account),
+        ),
+        (
+            "/console/second-factor",
+            &["get", "post"],
+            get(enrolment::enrol_page).post(enrolment::confirm),
         ),
         ("/console/requests", &["get"], get(requests::requests)),
         (
@@ -197,6 +203,9 @@ pub fn page(
                             a href="/console/requests" { (lang.t("权利请求", "Rights requests")) }
                             @if officer.is_admin() {
                                 a href="/console/accounts" { (lang.t("账号", "Accounts")) }
+                            }
+                            @if officer.account().is_some() {
+                                a href="/console/second-factor" { (lang.t("双重验证", "Second factor")) }
                             }
                         }
                         form.signout method="post" action="/console/signout" {

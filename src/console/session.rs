@@ -37,7 +37,8 @@ const MAX_WAIT_SECS: i64 = 300;
 pub struct Officer {
     /// As the trail names them: `console:<username>`, or the API key's id.
     pub caller: Caller,
-    /// `user:<name>` or `key:<id>`.
+    /// `user:<name>` or `key:<id>`; `enrol:<name>` for an account that must enrol a second
+    /// factor before any other page opens.
     pub principal: String,
     /// The session's CSRF token.
     pub csrf: String,
@@ -151,6 +152,80 @@ pub struct Attempt<'a> {
     pub certificate: Option<&'a std::sync::Arc<baomi_audit::ClientCertificate>>,
     /// The client's address, if known.
     pub address: Option<std::net::IpAddr>,
+    /// A code of the account's second factor (TOTP or recovery code), if it has one.
+    pub code: &'a str,
+}
+
+/// How an account's sign-in met its second factor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecondFactor {
+    /// A TOTP code, accepted once.
+    Totp,
+    /// A recovery code, used up.
+    RecoveryCode,
+    /// None is enrolled and none is required.
+    NotEnrolled,
+    /// None is enrolled but one is required: the session opens the enrolment page only.
+    EnrolmentRequired,
+}
+
+impl SecondFactor {
+    fn label(self) -> &'static str {
+        match self {
+            SecondFactor::Totp => "second_factor:totp",
+            SecondFactor::RecoveryCode => "second_factor:recovery_code",
+            SecondFactor::NotEnrolled => "second_factor:none",
+            SecondFactor::EnrolmentRequired => "second_factor:enrolment_required",
+        }
+    }
+}
+
+/// Checks an account's second factor at sign-in, its password being right: `Err(())` when
+/// it has one and `code` does not open it (a TOTP code of a step not used yet, or a recovery
+/// code not used yet).
+async fn check_second_factor(
+    state: &AppState,
+    user: &ConsoleUser,
+    code: &str,
+    at: i64,
+) -> Result<Result<SecondFactor, ()>, ServiceError> {
+    use crate::console::second_factor as factor;
+    let name = user.username.as_str();
+    let enrolled = state
+        .store
+        .second_factor(name)
+        .await?
+        .filter(|f| f.confirmed_at.is_some());
+    let Some(enrolled) = enrolled else {
+        let required = match Role::parse(&user.role) {
+            Some(Role::Officer) => state.limits.officers_need_second_factor,
+            _ => true,
+        };
+        return Ok(Ok(if required {
+            SecondFactor::EnrolmentRequired
+        } else {
+            SecondFactor::NotEnrolled
+        }));
+    };
+    if factor::is_recovery_code(code) {
+        let Some(left) = factor::use_recovery_code(&enrolled.recovery_hashes, code) else {
+            return Ok(Err(()));
+        };
+        let used = state
+            .store
+            .use_recovery_code(name, &enrolled.recovery_hashes, &left)
+            .await?;
+        return Ok(if used {
+            Ok(SecondFactor::RecoveryCode)
+        } else {
+            Err(())
+        });
+    }
+    let secret = state.second_factor.open(name, &enrolled.secret_sealed)?;
+    match factor::code_step(&secret, name, code, at) {
+        Some(step) if state.store.use_totp_step(name, step).await? => Ok(Ok(SecondFactor::Totp)),
+        _ => Ok(Err(())),
+    }
 }
 
 /// Signs in with a username and password, or (when `username` is empty) with an API key in
@@ -168,6 +243,7 @@ pub async fn sign_in(
         secret,
         certificate,
         address,
+        code,
     } = attempt;
     if !plausible(username, secret) {
         state.signin_guard.count(address, Unexamined::Malformed);
@@ -214,7 +290,7 @@ pub async fn sign_in(
                     role: Role::Officer | Role::Admin,
                     ..
                 },
-            ) => Ok(caller),
+            ) => Ok((caller, None)),
             Ok(_) => Err(SigninRefusal::NotAnOfficer),
             Err(ServiceError::Unauthenticated(_)) => Err(SigninRefusal::Wrong),
             Err(e) => return Err(e),
@@ -231,12 +307,20 @@ pub async fn sign_in(
             .password_check(move || password_matches(&password, &phc))
             .await?;
         match user {
-            Some(user) if matches => Ok(user_caller(&user.username, &user.role, &user.purposes)),
+            // A right password without the second factor it needs is as wrong as a wrong
+            // password: the page does not tell a guesser which part was right.
+            Some(user) if matches => match check_second_factor(state, &user, code, at).await? {
+                Ok(factor) => Ok((
+                    user_caller(&user.username, &user.role, &user.purposes),
+                    Some(factor),
+                )),
+                Err(()) => Err(SigninRefusal::Wrong),
+            },
             _ => Err(SigninRefusal::Wrong),
         }
     };
-    let caller = match outcome {
-        Ok(caller) => caller,
+    let (caller, factor) = match outcome {
+        Ok(signed_in) => signed_in,
         Err(reason) => {
             if reason == SigninRefusal::Wrong {
                 state.store.record_signin_failure(&claimed, at).await?;
@@ -261,9 +345,13 @@ pub async fn sign_in(
             "the system random number generator failed".into(),
         ));
     }
+    let principal = match (factor, claimed.strip_prefix("user:")) {
+        (Some(SecondFactor::EnrolmentRequired), Some(name)) => format!("enrol:{name}"),
+        _ => claimed.clone(),
+    };
     let session = ConsoleSession {
         id_hash: sha256(session_secret.as_bytes()),
-        principal: claimed.clone(),
+        principal,
         role: role.as_str().to_owned(),
         purposes: grants
             .purpose_ids()
@@ -275,7 +363,8 @@ pub async fn sign_in(
         expires_at: at + MAX_SECS,
     };
     state.store.create_session(&session).await?;
-    let event = audit::about(&caller, ctx, Action::ConsoleSignin, &claimed);
+    let mut event = audit::about(&caller, ctx, Action::ConsoleSignin, &claimed);
+    event.fields = factor.map(|f| f.label().to_owned()).into_iter().collect();
     audit::append(state.audit.as_ref(), &[event]).await?;
     Ok(Ok(session_secret))
 }
@@ -306,7 +395,9 @@ async fn current_caller(
     session: &ConsoleSession,
 ) -> Result<Option<Caller>, ServiceError> {
     match session.principal.split_once(':') {
-        Some(("user", name)) => Ok(Some(user_caller(name, &session.role, &session.purposes))),
+        Some(("user" | "enrol", name)) => {
+            Ok(Some(user_caller(name, &session.role, &session.purposes)))
+        }
         Some(("key", id)) => {
             let key = state.key_records.get(id, state.store.key(id)).await?;
             Ok(key
@@ -360,6 +451,18 @@ pub async fn officer(
 }
 
 impl Officer {
+    /// The console account signed in, if the session is an account's (not a key's).
+    pub fn account(&self) -> Option<&str> {
+        self.principal
+            .strip_prefix("user:")
+            .or_else(|| self.principal.strip_prefix("enrol:"))
+    }
+
+    /// Whether the account must enrol a second factor before any other page opens.
+    pub fn must_enrol(&self) -> bool {
+        self.principal.starts_with("enrol:")
+    }
+
     /// Whether this is an admin (who manages console accounts).
     pub fn is_admin(&self) -> bool {
         matches!(

@@ -212,6 +212,10 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         limits: Limits::from_config(config),
         signin_guard: Arc::clone(&signin_guard),
         quotas: Arc::clone(&quotas),
+        second_factor: Arc::new(
+            crate::console::second_factor::SecretSealer::new(&unsealed.root)
+                .map_err(|e| SetupError::Other(format!("console second factor: {e}")))?,
+        ),
     });
     Ok(Opened {
         router,

@@ -205,6 +205,15 @@ pub(super) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $2 \
      WHERE id = $1 AND revoked_at IS NULL AND (role <> 'admin' OR \
      (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1)";
 
+/// A store on one sqlx pool: the queries written once for both backends without a macro
+/// (`quotas`, `second_factors`) run on it.
+pub trait Pooled: Send + Sync {
+    /// The sqlx database.
+    type Db: sqlx::Database;
+    /// The connection pool.
+    fn pool(&self) -> &sqlx::Pool<Self::Db>;
+}
+
 /// What differs between the backends in the shared queries.
 pub(crate) trait Backend {
     /// The sqlx database.

@@ -205,9 +205,11 @@ macro_rules! impl_console_store {
                 .bind(user.created_at)
                 .execute(&mut *tx)
                 .await?;
-                // A new password ends the sessions signed in with the old one.
-                sqlx::query("DELETE FROM console_sessions WHERE principal = $1")
+                // A new password ends the sessions signed in with the old one (enrolling
+                // ones too).
+                sqlx::query("DELETE FROM console_sessions WHERE principal IN ($1, $2)")
                     .bind(format!("user:{}", user.username))
+                    .bind(format!("enrol:{}", user.username))
                     .execute(&mut *tx)
                     .await?;
                 commit_change(tx, audit).await?;
@@ -242,8 +244,9 @@ macro_rules! impl_console_store {
                 if removed == 0 {
                     return Ok(false);
                 }
-                sqlx::query("DELETE FROM console_sessions WHERE principal = $1")
+                sqlx::query("DELETE FROM console_sessions WHERE principal IN ($1, $2)")
                     .bind(format!("user:{username}"))
+                    .bind(format!("enrol:{username}"))
                     .execute(&mut *tx)
                     .await?;
                 commit_change(tx, audit).await?;

@@ -21,6 +21,7 @@ pub mod group_commit;
 pub mod postgres;
 pub mod quotas;
 mod records;
+pub mod second_factors;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -35,6 +36,7 @@ pub use error::StoreError;
 pub use policies::{CatalogueStore, PolicyStore, StoredCatalogue, StoredPolicy};
 pub use quotas::QuotaStore;
 pub use records::{ApiKeyRecord, RevokeOutcome};
+pub use second_factors::SecondFactorStore;
 
 use crate::config::Config;
 
@@ -133,6 +135,7 @@ pub trait Store:
     + CatalogueStore
     + ConsoleStore
     + QuotaStore
+    + SecondFactorStore
 {
 }
 
@@ -147,6 +150,7 @@ impl<T> Store for T where
         + CatalogueStore
         + ConsoleStore
         + QuotaStore
+        + SecondFactorStore
 {
 }
 

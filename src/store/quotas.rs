@@ -2,15 +2,15 @@
 //! the database grants a lease only while the window's total stays within its limit, so the
 //! fleet together never admits more than the limit.
 //!
-//! Written once for both backends: the statements are the same words in SQLite and
-//! PostgreSQL (an upsert whose update is conditional, `RETURNING` the row it wrote).
+//! Written once for both backends, for any `Pooled` store: the statements are the same
+//! words in SQLite and PostgreSQL (an upsert whose update is conditional, `RETURNING` the
+//! row it wrote).
 
 use async_trait::async_trait;
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::StoreError;
-use super::postgres::PgStore;
-use super::sqlite::SqliteStore;
+use super::common::Pooled;
 
 /// One counter: a limit of a key under a purpose, for the key as a whole or for one
 /// operator it names.
@@ -109,24 +109,14 @@ where
 }
 
 #[async_trait]
-impl QuotaStore for SqliteStore {
-    async fn lease(
-        &self,
-        counter: Counter<'_>,
-        window: Window,
-        amount: u64,
-        limit: u64,
-    ) -> Result<bool, StoreError> {
-        lease(self.pool(), counter, window, amount, limit).await
-    }
-
-    async fn prune_quota_usage(&self, now_ms: i64) -> Result<(), StoreError> {
-        prune(self.pool(), now_ms).await
-    }
-}
-
-#[async_trait]
-impl QuotaStore for PgStore {
+impl<S> QuotaStore for S
+where
+    S: Pooled,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    for<'a> i64: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+{
     async fn lease(
         &self,
         counter: Counter<'_>,

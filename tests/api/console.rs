@@ -880,8 +880,9 @@ async fn an_admin_manages_console_accounts() {
                 .unwrap()
         }
     };
-    let admin =
-        session_of(&sign_in(&app, &[("username", admin_name), ("password", PASSWORD)]).await);
+    let admin = crate::second_factor::enrolled(&app, admin_name)
+        .await
+        .cookie;
     let listed = get(admin.clone(), "/console/accounts").await;
     assert_eq!(listed.status(), 200);
     let csrf = csrf_in(&listed.text().await.unwrap());
@@ -989,7 +990,10 @@ async fn an_admin_manages_console_accounts() {
              AND actor = 'console:{admin_name}'"
         ))
         .await;
-    assert_eq!(changes, 3, "added, reset, removed");
+    assert_eq!(
+        changes, 4,
+        "its own second factor, then added, reset, removed"
+    );
     let leaked = app
         .db
         .count(&format!(

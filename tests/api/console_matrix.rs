@@ -52,6 +52,10 @@ const ROWS: &[Row] = &[
     Row { method: "get", route: "/console/accounts", path: "/console/accounts", form: &[], expect: "303 303 403 403 200" },
     Row { method: "post", route: "/console/accounts", path: "/console/accounts", form: &[("csrf", "{csrf}"), ("username", "{fresh}"), ("role", "officer"), ("purposes", ""), ("password", "a long enough password 1")], expect: "303 303 403 403 303" },
     Row { method: "post", route: "/console/accounts/{name}/remove", path: "/console/accounts/{fresh_account}/remove", form: &[("csrf", "{csrf}")], expect: "303 303 403 403 303" },
+    // Each account's own second factor: officers see a new enrolment, the admin (enrolled
+    // by the fixture) that it is on; a wrong code confirms nothing.
+    Row { method: "get", route: "/console/second-factor", path: "/console/second-factor", form: &[], expect: PAGE },
+    Row { method: "post", route: "/console/second-factor", path: "/console/second-factor", form: &[("csrf", "{csrf}"), ("code", "000000")], expect: "303 303 422 422 422" },
     Row { method: "get", route: "/console/requests", path: "/console/requests", form: &[], expect: PAGE },
     Row { method: "post", route: "/console/requests/{id}/approve", path: "/console/requests/{request}/approve", form: &[("csrf", "{csrf}")], expect: FORM },
     Row { method: "post", route: "/console/requests/{id}/close", path: "/console/requests/{request}/close", form: &[("csrf", "{csrf}"), ("status", "rejected"), ("resolution", "not ours")], expect: FORM },
@@ -71,7 +75,16 @@ struct Visitor {
 async fn signed_in(app: &TestApp, client: &reqwest::Client, name: &str) -> Visitor {
     let r = sign_in(app, &[("username", name), ("password", PASSWORD)]).await;
     assert_eq!(r.status(), 303, "{name} signs in");
-    let cookie = session_of(&r);
+    visiting(app, client, session_of(&r)).await
+}
+
+/// An admin account, which enrols its second factor and signs in with a code.
+async fn admin_signed_in(app: &TestApp, client: &reqwest::Client, name: &str) -> Visitor {
+    let enrolled = crate::second_factor::enrolled(app, name).await;
+    visiting(app, client, enrolled.cookie).await
+}
+
+async fn visiting(app: &TestApp, client: &reqwest::Client, cookie: String) -> Visitor {
     let page = client
         .get(app.url("/console"))
         .header("cookie", &cookie)
@@ -142,7 +155,7 @@ async fn every_console_route_answers_every_kind_of_visitor_as_its_role_says() {
         },
         signed_in(&app, &client, "nopurpose").await,
         signed_in(&app, &client, "carrier").await,
-        signed_in(&app, &client, "boss").await,
+        admin_signed_in(&app, &client, "boss").await,
     ];
 
     // A form without the session's token is refused, whoever posts it.

@@ -25,6 +25,7 @@ mod problems;
 mod process;
 mod quotas;
 mod requests;
+mod second_factor;
 mod store_conformance;
 mod stored;
 mod subject_tokens;

@@ -6,6 +6,7 @@ pub mod accounts;
 pub mod alerts;
 pub mod consents;
 pub mod dashboard;
+pub mod enrolment;
 pub mod requests;
 pub mod signin;
 pub mod trail;
@@ -36,7 +37,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Lang {
 }
 
 /// A request to a page that needs a session: its language and the signed-in officer. Without
-/// a live session it is a redirect to the sign-in page.
+/// a live session it is a redirect to the sign-in page; an account that must enrol a second
+/// factor first is sent to the enrolment page.
 pub struct Visit {
     lang: Lang,
     officer: Officer,
@@ -46,9 +48,28 @@ impl FromRequestParts<AppState> for Visit {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let AnyVisit { lang, officer } = AnyVisit::from_request_parts(parts, state).await?;
+        if officer.must_enrol() {
+            return Err(Redirect::to("/console/second-factor").into_response());
+        }
+        Ok(Visit { lang, officer })
+    }
+}
+
+/// A request with any live session, one that must enrol a second factor first included
+/// (the enrolment page, signing out).
+pub struct AnyVisit {
+    lang: Lang,
+    officer: Officer,
+}
+
+impl FromRequestParts<AppState> for AnyVisit {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let Ok(lang) = Lang::from_request_parts(parts, state).await;
         match session::officer(state, &parts.headers).await {
-            Ok(Some(officer)) => Ok(Visit { lang, officer }),
+            Ok(Some(officer)) => Ok(AnyVisit { lang, officer }),
             Ok(None) => Err(Redirect::to("/console/signin").into_response()),
             Err(e) => Err(service_error(lang, e)),
         }

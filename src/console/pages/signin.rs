@@ -11,7 +11,7 @@ use maud::html;
 use serde::Deserialize;
 use zeroize::Zeroizing;
 
-use super::{CsrfForm, Visit, csrf_refused, service_error};
+use super::{AnyVisit, CsrfForm, csrf_refused, service_error};
 use crate::app::AppState;
 use crate::auth::client_certificate::VerifiedCertificate;
 use crate::console::session::{self, SigninRefusal};
@@ -33,6 +33,7 @@ fn signin_page(lang: Lang, message: Option<&str>) -> Response {
                 input type="hidden" name="csrf" value=(token.as_str());
                 label { (lang.t("用户名", "Username")) input type="text" name="username" id="username" autocomplete="username"; }
                 label { (lang.t("密码", "Password")) input type="password" name="password" id="password" autocomplete="current-password"; }
+                label { (lang.t("动态验证码或恢复码（已启用时）", "Authentication code or recovery code (once enrolled)")) input type="text" name="code" id="code" inputmode="numeric" autocomplete="one-time-code"; }
                 p.hint { (lang.t("或使用隐私官 API 密钥（用户名留空）：", "Or an officer API key (leave the username empty):")) }
                 label { (lang.t("API 密钥", "API key")) input type="password" name="api_key" id="api_key" autocomplete="off"; }
                 button type="submit" id="signin-submit" { (lang.t("登录", "Sign in")) }
@@ -63,6 +64,8 @@ pub struct SigninForm {
     password: Zeroizing<String>,
     #[serde(default)]
     api_key: Zeroizing<String>,
+    #[serde(default)]
+    code: Zeroizing<String>,
 }
 
 /// `POST /console/signin`.
@@ -107,6 +110,7 @@ pub async fn signin(
         secret,
         certificate: certificate.as_ref(),
         address,
+        code: form.code.as_str(),
     };
     match session::sign_in(&state, &ctx, attempt).await {
         Ok(Ok(secret)) => {
@@ -162,7 +166,7 @@ fn too_many(mut response: Response, retry_after_secs: u64) -> Response {
 pub async fn signout(
     State(state): State<AppState>,
     Extension(ctx): Extension<RequestContext>,
-    Visit { lang, officer }: Visit,
+    AnyVisit { lang, officer }: AnyVisit,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !officer.csrf_ok(form.csrf.as_deref().unwrap_or("")) {

@@ -27,11 +27,6 @@ impl Backend for PgStore {
 }
 
 impl PgStore {
-    /// The connection pool, for the queries written once for both backends.
-    pub(super) fn pool(&self) -> &PgPool {
-        &self.pool
-    }
-
     /// Connects to `url` and applies the migrations (serialised across nodes by sqlx's
     /// advisory lock).
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -102,3 +97,11 @@ impl_log_store!(PgStore);
 impl_consent_store!(PgStore);
 impl_policy_store!(PgStore);
 impl_console_store!(PgStore);
+
+impl super::common::Pooled for PgStore {
+    type Db = sqlx::Postgres;
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Postgres> {
+        &self.pool
+    }
+}

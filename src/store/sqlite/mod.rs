@@ -30,11 +30,6 @@ impl Backend for SqliteStore {
 }
 
 impl SqliteStore {
-    /// The connection pool, for the queries written once for both backends.
-    pub(super) fn pool(&self) -> &SqlitePool {
-        &self.pool
-    }
-
     /// Opens (creating if needed) the database at `url` and applies the migrations.
     pub async fn connect(
         url: &str,
@@ -110,3 +105,11 @@ impl_log_store!(SqliteStore);
 impl_consent_store!(SqliteStore);
 impl_policy_store!(SqliteStore);
 impl_console_store!(SqliteStore);
+
+impl super::common::Pooled for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    fn pool(&self) -> &sqlx::Pool<sqlx::Sqlite> {
+        &self.pool
+    }
+}
