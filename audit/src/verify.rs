@@ -99,6 +99,22 @@ pub enum Finding {
         /// The sequence number of the last event a checkpoint covers.
         after_seq: Option<i64>,
     },
+    /// A checkpoint kept outside the trail (saved earlier, or a witness's) whose tree the
+    /// trail's first events no longer make: history was rewritten (and perhaps re-signed).
+    KeptNotExtended {
+        /// The kept checkpoint's tree size.
+        tree_size: u64,
+        /// The sequence number of the trail's event at that size.
+        through_seq: Option<i64>,
+    },
+    /// A checkpoint kept outside the trail that is larger than the trail: events at its end
+    /// were removed, with whatever checkpoints covered them.
+    KeptCut {
+        /// The kept checkpoint's tree size.
+        tree_size: u64,
+        /// Leaves found: the first one missing is at this position.
+        found: u64,
+    },
     /// A line of an export that cannot be read.
     Malformed {
         /// 1-based line number.
@@ -167,6 +183,20 @@ impl fmt::Display for Finding {
                 "{count} event(s) after {} are covered by no signed checkpoint",
                 seq(after_seq)
             ),
+            Finding::KeptNotExtended {
+                tree_size,
+                through_seq,
+            } => write!(
+                f,
+                "the kept checkpoint of size {tree_size} does not match the trail: its first \
+                 {tree_size} events (through {}) are not those it signed; history was rewritten",
+                through_seq.map_or("the end".to_owned(), |s| format!("seq {s}"))
+            ),
+            Finding::KeptCut { tree_size, found } => write!(
+                f,
+                "the kept checkpoint covers {tree_size} events but the trail holds {found}: the \
+                 events from leaf {found} on were removed"
+            ),
             Finding::Malformed { line, reason } => write!(f, "line {line}: {reason}"),
         }
     }
@@ -188,6 +218,9 @@ pub struct Report {
     pub unsigned: u64,
     /// The root over all leaves.
     pub root: Hash,
+    /// The size of the kept checkpoint (see [`Verifier::kept`]) that the trail was found to
+    /// extend, if one was given and it held.
+    pub kept_extended: Option<u64>,
     /// What is wrong, first first.
     pub findings: Vec<Finding>,
     /// Findings beyond those kept.
@@ -224,6 +257,8 @@ pub struct Verifier {
     next_index: u64,
     /// The last sequence number covered by the newest checkpoint that held.
     held_through: Option<i64>,
+    /// A checkpoint kept outside the trail, waiting for the tree to reach its size.
+    kept: Option<(u64, Hash)>,
     report: Report,
 }
 
@@ -238,6 +273,7 @@ impl Verifier {
             last_seq: None,
             next_index: 0,
             held_through: None,
+            kept: None,
             report: Report::default(),
         })
     }
@@ -323,9 +359,35 @@ impl Verifier {
         }
     }
 
+    /// A checkpoint kept outside the trail (a signed note saved earlier, or a witness's),
+    /// fed before any leaf: the trail must extend it, or the report says where it does not.
+    /// Unlike the trail's own checkpoints, nobody holding the database can rewrite it.
+    pub fn kept(&mut self, note: &str) {
+        match checkpoint::verify(note, &self.key) {
+            Err(e) => self.find(Finding::BadCheckpoint {
+                reason: format!("the kept checkpoint: {e}"),
+            }),
+            Ok(c) => {
+                self.kept = Some((c.size, c.root));
+                self.settle();
+            }
+        }
+    }
+
     /// Checks a pending checkpoint if the tree has reached its size.
     fn settle(&mut self) {
         let size = self.tree.size();
+        if let Some((kept_size, root)) = self.kept.filter(|(s, _)| *s == size) {
+            self.kept = None;
+            if root == self.tree.root() {
+                self.report.kept_extended = Some(kept_size);
+            } else {
+                self.find(Finding::KeptNotExtended {
+                    tree_size: kept_size,
+                    through_seq: self.last_seq,
+                });
+            }
+        }
         if let Some(root) = self.pending.remove(&size) {
             if root == self.tree.root() {
                 self.report.checkpoints += 1;
@@ -344,6 +406,9 @@ impl Verifier {
     /// The report, once every leaf and checkpoint was fed.
     pub fn finish(mut self) -> Report {
         let found = self.tree.size();
+        if let Some((tree_size, _)) = self.kept.take() {
+            self.find(Finding::KeptCut { tree_size, found });
+        }
         for (&tree_size, _) in self.pending.range(found + 1..) {
             if self.report.findings.len() < MAX_FINDINGS {
                 self.report
@@ -361,7 +426,20 @@ impl Verifier {
 /// Errors only if the key is malformed or the input cannot be read; everything wrong with
 /// the content is a finding in the report.
 pub fn verify_export(input: impl BufRead, verifier_key: &str) -> Result<Report, VerifyError> {
+    verify_export_extending(input, verifier_key, None)
+}
+
+/// [`verify_export`], and that the trail extends `kept`, a checkpoint kept outside it (see
+/// [`Verifier::kept`]).
+pub fn verify_export_extending(
+    input: impl BufRead,
+    verifier_key: &str,
+    kept: Option<&str>,
+) -> Result<Report, VerifyError> {
     let mut verifier = Verifier::new(verifier_key)?;
+    if let Some(note) = kept {
+        verifier.kept(note);
+    }
     let mut declared = None;
     for (n, line) in input.lines().enumerate() {
         let line = line?;
@@ -452,6 +530,12 @@ mod tests {
     /// An export of `n` events (seq 10, 20, …) with checkpoints at 3, 6 and `n`.
     fn export(n: usize) -> Vec<String> {
         let bodies: Vec<String> = (0..n).map(|i| format!(r#"{{"event":{i}}}"#)).collect();
+        export_of(&bodies)
+    }
+
+    /// An export of these events, signed afresh (as by someone holding the signing key).
+    fn export_of(bodies: &[String]) -> Vec<String> {
+        let n = bodies.len();
         let hashes: Vec<Hash> = bodies.iter().map(|b| leaf_hash(b.as_bytes())).collect();
         let mut lines = vec![header_line("test/audit", n as u64)];
         for (i, body) in bodies.iter().enumerate() {
@@ -559,6 +643,49 @@ mod tests {
                 .findings
                 .contains(&Finding::OutOfOrder { seq: 20, index: 1 })
         );
+    }
+
+    #[test]
+    fn a_kept_checkpoint_catches_a_cut_or_rewritten_trail_that_was_signed_again() {
+        let bodies: Vec<String> = (0..10).map(|i| format!(r#"{{"event":{i}}}"#)).collect();
+        let hashes: Vec<Hash> = bodies.iter().map(|b| leaf_hash(b.as_bytes())).collect();
+        let kept = sign(8, &hashes);
+        let against = |lines: &[String]| {
+            let text = lines.join("\n");
+            verify_export_extending(text.as_bytes(), &signer().verifier_key(), Some(&kept)).unwrap()
+        };
+        let whole = against(&export(10));
+        assert!(whole.is_intact(), "{whole:?}");
+        assert_eq!(whole.kept_extended, Some(8));
+
+        // Cut to six events, its own checkpoints intact: only the kept one says so.
+        let cut = export(6);
+        assert!(check(&cut).is_intact(), "the trail alone looks whole");
+        assert_eq!(
+            against(&cut).findings,
+            vec![Finding::KeptCut {
+                tree_size: 8,
+                found: 6
+            }]
+        );
+
+        // Event 2 rewritten and every checkpoint signed again.
+        let mut rewritten = bodies.clone();
+        rewritten[2] = r#"{"event":"nothing to see"}"#.to_owned();
+        let rewritten = export_of(&rewritten);
+        assert!(
+            check(&rewritten).is_intact(),
+            "re-signed: the trail alone looks whole"
+        );
+        let report = against(&rewritten);
+        assert_eq!(
+            report.findings,
+            vec![Finding::KeptNotExtended {
+                tree_size: 8,
+                through_seq: Some(80)
+            }]
+        );
+        assert!(report.kept_extended.is_none());
     }
 
     #[test]

@@ -6,12 +6,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use baomi_audit::verify::{Report, verify_export};
+use baomi_audit::verify::{Report, verify_export_extending};
 use clap::Subcommand;
 
 use super::StoreArgs;
 use crate::config::Config;
-use crate::service::audit_export::{Exporter, verify_store};
+use crate::service::audit_export::{Exporter, verify_store_extending};
 use crate::store;
 
 /// Audit trail commands.
@@ -40,6 +40,11 @@ pub enum AuditCommand {
         /// Check the live database at this URL (sqlite://… or postgres://…) instead.
         #[arg(long)]
         database: Option<String>,
+        /// A signed checkpoint kept outside the database (the note of GET
+        /// /v1/audit/checkpoint saved earlier, or a witness's): the trail must extend it, or
+        /// the report says that events were removed from the end or history rewritten.
+        #[arg(long)]
+        checkpoint: Option<PathBuf>,
     },
 }
 
@@ -56,12 +61,23 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
             export,
             public_key,
             database,
+            checkpoint,
         } => {
+            let kept = checkpoint
+                .map(|path| {
+                    std::fs::read_to_string(&path)
+                        .with_context(|| format!("cannot read {}", path.display()))
+                })
+                .transpose()?;
             let report = match (export, database) {
                 (Some(path), _) => {
                     let file = std::fs::File::open(&path)
                         .with_context(|| format!("cannot open {}", path.display()))?;
-                    verify_export(BufReader::with_capacity(1 << 20, file), &public_key)?
+                    verify_export_extending(
+                        BufReader::with_capacity(1 << 20, file),
+                        &public_key,
+                        kept.as_deref(),
+                    )?
                 }
                 (None, Some(url)) => {
                     let config = Config::load(
@@ -72,7 +88,8 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                         },
                     )?;
                     let store = store::open(&config).await?;
-                    let report = verify_store(store.as_ref(), &public_key).await;
+                    let report =
+                        verify_store_extending(store.as_ref(), &public_key, kept.as_deref()).await;
                     store.close().await;
                     report?
                 }
@@ -123,6 +140,9 @@ fn print_report(report: &Report) -> anyhow::Result<()> {
          verified through tree size {}",
         report.leaves, report.pruned, report.checkpoints, report.verified_size
     );
+    if let Some(size) = report.kept_extended {
+        println!("the kept checkpoint of tree size {size} holds: the trail extends it");
+    }
     for finding in &report.findings {
         println!("FAIL {finding}");
     }

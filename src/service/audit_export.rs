@@ -91,8 +91,22 @@ pub async fn verify_store(
     store: &dyn LogStore,
     verifier_key: &str,
 ) -> Result<Report, ServiceError> {
+    verify_store_extending(store, verifier_key, None).await
+}
+
+/// [`verify_store`], and that the trail extends `kept`, a signed checkpoint kept outside the
+/// database (saved earlier, or a witness's): the one check that whoever holds the database
+/// and the signing key cannot pass by cutting or rewriting the trail and signing it again.
+pub async fn verify_store_extending(
+    store: &dyn LogStore,
+    verifier_key: &str,
+    kept: Option<&str>,
+) -> Result<Report, ServiceError> {
     let mut verifier =
         Verifier::new(verifier_key).map_err(|e| ServiceError::invalid("public_key", e))?;
+    if let Some(note) = kept {
+        verifier.kept(note);
+    }
     let size = store.tree_size().await?;
     let mut next = 0;
     while next < size {

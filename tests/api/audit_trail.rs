@@ -192,11 +192,10 @@ fn findings(report: &Report) -> String {
 
 /// Someone with write access to the database gets past the append-only triggers of the
 /// events and their leaves.
-async fn get_past_the_triggers(app: &TestApp) {
-    if app.db.url.is_some() {
-        for table in ["audit_events", "audit_leaves"] {
-            app.db
-                .execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
+async fn get_past_the_triggers(db: &crate::helpers::TestDb) {
+    if db.url.is_some() {
+        for table in ["audit_events", "audit_leaves", "audit_checkpoints"] {
+            db.execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
                 .await;
         }
     } else {
@@ -205,8 +204,10 @@ async fn get_past_the_triggers(app: &TestApp) {
             "audit_events_no_delete",
             "audit_leaves_no_update",
             "audit_leaves_no_delete",
+            "audit_checkpoints_no_update",
+            "audit_checkpoints_no_delete",
         ] {
-            app.db.execute(&format!("DROP TRIGGER {t}")).await;
+            db.execute(&format!("DROP TRIGGER {t}")).await;
         }
     }
 }
@@ -228,7 +229,7 @@ async fn decrypt_seqs(app: &TestApp) -> Vec<i64> {
 #[tokio::test]
 async fn a_query_column_edited_on_its_own_is_found_and_named() {
     let (app, officer, verifier) = trail(8).await;
-    get_past_the_triggers(&app).await;
+    get_past_the_triggers(&app.db).await;
     let seqs = decrypt_seqs(&app).await;
     // Each column an officer searches or an access log reads, edited on one event.
     let edits = [
@@ -306,6 +307,75 @@ async fn a_query_column_edited_on_its_own_is_found_and_named() {
     assert!(page["events"][0].get("edited_columns").is_none(), "{page}");
 }
 
+/// Someone holding the database cuts the newest events off together with their leaves and
+/// the checkpoints that covered them: what remains verifies on its own, and only a
+/// checkpoint kept outside the database (saved earlier, or a witness's) says so.
+#[tokio::test]
+async fn a_kept_checkpoint_catches_a_cut_the_trail_alone_does_not() {
+    let (app, officer, verifier) = trail(4).await;
+    let cut_at = app
+        .db
+        .count("SELECT MAX(tree_size) FROM audit_checkpoints")
+        .await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    some_reads(&app, &key, 4).await;
+    checkpoint(&app).await;
+    let kept = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let kept_size = kept["tree_size"].as_i64().unwrap();
+    assert!(kept_size > cut_at);
+    let kept_file = app.db.path().join("kept-checkpoint.txt");
+    std::fs::write(&kept_file, kept["note"].as_str().unwrap()).unwrap();
+    let url = database_url(&app);
+    let kept_path = kept_file.to_str().unwrap();
+    let against = |url: &str| {
+        baomi(&[
+            "audit",
+            "verify",
+            "--database",
+            url,
+            "--public-key",
+            &verifier,
+            "--checkpoint",
+            kept_path,
+        ])
+    };
+    let before = against(&url);
+    assert!(before.status.success(), "{}", stdout(&before));
+    assert!(
+        stdout(&before).contains(&format!(
+            "the kept checkpoint of tree size {kept_size} holds"
+        )),
+        "{}",
+        stdout(&before)
+    );
+
+    let (db, _) = app.stop().await;
+    get_past_the_triggers(&db).await;
+    for statement in [
+        format!("DELETE FROM audit_leaves WHERE leaf_index >= {cut_at}"),
+        "DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) FROM audit_leaves)".to_owned(),
+        format!("DELETE FROM audit_checkpoints WHERE tree_size > {cut_at}"),
+    ] {
+        db.execute(&statement).await;
+    }
+    let alone = verify_live(&url, &verifier);
+    assert!(
+        alone.status.success(),
+        "the trail alone: {}",
+        stdout(&alone)
+    );
+    let caught = against(&url);
+    assert_eq!(caught.status.code(), Some(1), "{}", stdout(&caught));
+    assert!(
+        stdout(&caught).contains(&format!(
+            "FAIL the kept checkpoint covers {kept_size} events but the trail holds {cut_at}: \
+             the events from leaf {cut_at} on were removed"
+        )),
+        "{}",
+        stdout(&caught)
+    );
+}
+
 #[tokio::test]
 async fn signed_checkpoints_are_append_only() {
     let (app, _officer, _verifier) = trail(1).await;
@@ -330,7 +400,7 @@ async fn tampering_with_the_database_is_found_and_located() {
     let live = verify_live(&url, &verifier);
     assert!(live.status.success(), "{}", stdout(&live));
 
-    get_past_the_triggers(&app).await;
+    get_past_the_triggers(&app.db).await;
     let seqs = decrypt_seqs(&app).await;
     let (edited, deleted, swapped, rewritten) = (seqs[1], seqs[3], (seqs[5], seqs[6]), seqs[7]);
 
