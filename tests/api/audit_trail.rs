@@ -46,14 +46,21 @@ fn baomi(args: &[&str]) -> Output {
 
 /// `baomi audit verify --database <url> --public-key <verifier>`.
 fn verify_live(url: &str, verifier: &str) -> Output {
-    baomi(&[
+    verify_live_with(url, verifier, &[])
+}
+
+/// [`verify_live`] with `extra` arguments.
+fn verify_live_with(url: &str, verifier: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
         "audit",
         "verify",
         "--database",
         url,
         "--public-key",
         verifier,
-    ])
+    ];
+    args.extend_from_slice(extra);
+    baomi(&args)
 }
 
 fn stdout(out: &Output) -> String {
@@ -327,18 +334,7 @@ async fn a_kept_checkpoint_catches_a_cut_the_trail_alone_does_not() {
     std::fs::write(&kept_file, kept["note"].as_str().unwrap()).unwrap();
     let url = database_url(&app);
     let kept_path = kept_file.to_str().unwrap();
-    let against = |url: &str| {
-        baomi(&[
-            "audit",
-            "verify",
-            "--database",
-            url,
-            "--public-key",
-            &verifier,
-            "--checkpoint",
-            kept_path,
-        ])
-    };
+    let against = |url: &str| verify_live_with(url, &verifier, &["--checkpoint", kept_path]);
     let before = against(&url);
     assert!(before.status.success(), "{}", stdout(&before));
     assert!(
