@@ -135,12 +135,7 @@ impl QuotaLimits {
 
     /// Checks each value is at most [`MAX_LIMIT`]; the error names the limit.
     pub fn validate(&self) -> Result<(), String> {
-        for limit in Limit::ALL {
-            if self.get(limit).is_some_and(|v| v > MAX_LIMIT) {
-                return Err(format!("{} is at most {MAX_LIMIT}", limit.as_str()));
-            }
-        }
-        Ok(())
+        self.over(Limits::default()).validate()
     }
 
     /// The limits set, as `name:value` (for the trail).

@@ -265,15 +265,13 @@ impl QuotaMeter {
         checks
     }
 
-    fn need(&self, tally: &Tally, limit: Limit, demand: &Demand<'_>) -> u64 {
+    /// What a demand takes from `tally`'s limit: `subjects` are the demand's subjects,
+    /// hashed once per request.
+    fn need(tally: &Tally, limit: Limit, demand: &Demand<'_>, subjects: &[u64]) -> u64 {
         match limit.counts() {
             Counts::Requests => 1,
             Counts::PlainFields => demand.plain_fields,
-            Counts::Subjects => demand
-                .subjects
-                .iter()
-                .filter(|s| !tally.seen.contains(&self.hasher.hash_one(s)))
-                .count() as u64,
+            Counts::Subjects => subjects.iter().filter(|s| !tally.seen.contains(s)).count() as u64,
         }
     }
 
@@ -293,6 +291,11 @@ impl QuotaMeter {
             return Ok(());
         }
         let mut operator_check = operator.map(|op| self.hasher.hash_one(op));
+        let subjects: Vec<u64> = demand
+            .subjects
+            .iter()
+            .map(|s| self.hasher.hash_one(s))
+            .collect();
         loop {
             // What this node still lacks, counter by counter; nothing is taken unless
             // nothing is lacking.
@@ -316,13 +319,15 @@ impl QuotaMeter {
                     }
                 }
                 let mut lacking = Vec::new();
+                let mut needs = Vec::with_capacity(checks.len());
                 for (i, check) in checks.iter_mut().enumerate() {
                     let tally = tallies
                         .counters
                         .entry(check.key.clone())
                         .or_default()
                         .at(&mut check.window);
-                    let need = self.need(tally, check.key.limit, &demand);
+                    let need = Self::need(tally, check.key.limit, &demand, &subjects);
+                    needs.push(need);
                     if need > check.limit {
                         // More than a whole window allows: no lease can help.
                         return Err(self.refused(check, now_ms));
@@ -332,18 +337,16 @@ impl QuotaMeter {
                     }
                 }
                 if lacking.is_empty() {
-                    for check in &mut checks {
+                    // Still under the same lock: the needs just computed hold.
+                    for (check, need) in checks.iter_mut().zip(needs) {
                         let tally = tallies
                             .counters
                             .entry(check.key.clone())
                             .or_default()
                             .at(&mut check.window);
-                        let need = self.need(tally, check.key.limit, &demand);
                         tally.unused -= need;
                         if check.key.limit.counts() == Counts::Subjects {
-                            tally
-                                .seen
-                                .extend(demand.subjects.iter().map(|s| self.hasher.hash_one(s)));
+                            tally.seen.extend(subjects.iter().copied());
                         }
                     }
                     return Ok(());
@@ -366,7 +369,7 @@ impl QuotaMeter {
                         .entry(check.key.clone())
                         .or_default()
                         .at(&mut check.window);
-                    self.need(tally, check.key.limit, &demand)
+                    Self::need(tally, check.key.limit, &demand, &subjects)
                         .saturating_sub(tally.unused)
                 };
                 if short == 0 {

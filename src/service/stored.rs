@@ -304,20 +304,17 @@ pub async fn detokenize(
                 .get(subject.as_str())
                 .is_none_or(|d| d.reason.allows())
     };
-    let ready: std::collections::BTreeSet<&str> = resolved
-        .iter()
-        .filter_map(|r| r.as_ref().ok())
-        .filter(|(subject, field, _)| allowed(subject, field))
-        .map(|(subject, _, _)| subject.as_str())
-        .collect();
+    // What will be shown: its subjects, and how many values.
+    let mut ready = std::collections::BTreeSet::new();
+    let mut shown = 0;
+    for (subject, field, _) in resolved.iter().filter_map(|r| r.as_ref().ok()) {
+        if allowed(subject, field) {
+            ready.insert(subject.as_str());
+            shown += 1;
+        }
+    }
     let ready: Vec<&str> = ready.into_iter().collect();
-    let plain_fields = view_as.plain_fields(
-        resolved
-            .iter()
-            .filter_map(|r| r.as_ref().ok())
-            .filter(|(subject, field, _)| allowed(subject, field))
-            .count(),
-    );
+    let plain_fields = view_as.plain_fields(shown);
     let demand = quotas::Demand {
         subjects: &ready,
         plain_fields,

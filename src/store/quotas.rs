@@ -66,48 +66,6 @@ fn count(n: u64) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Other("a quota count past i64".to_owned()))
 }
 
-async fn lease<DB>(
-    pool: &Pool<DB>,
-    counter: Counter<'_>,
-    window: Window,
-    amount: u64,
-    limit: u64,
-) -> Result<bool, StoreError>
-where
-    DB: Database,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'a> i64: Encode<'a, DB> + Type<DB>,
-    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-{
-    if amount > limit {
-        return Ok(false);
-    }
-    let row = sqlx::query::<DB>(LEASE)
-        .bind(counter.key_id)
-        .bind(counter.purpose)
-        .bind(counter.operator.unwrap_or(""))
-        .bind(counter.limit)
-        .bind(window.start)
-        .bind(window.end)
-        .bind(count(amount)?)
-        .bind(count(limit)?)
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.is_some())
-}
-
-async fn prune<DB>(pool: &Pool<DB>, now_ms: i64) -> Result<(), StoreError>
-where
-    DB: Database,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'a> i64: Encode<'a, DB> + Type<DB>,
-{
-    sqlx::query::<DB>(PRUNE).bind(now_ms).execute(pool).await?;
-    Ok(())
-}
-
 #[async_trait]
 impl<S> QuotaStore for S
 where
@@ -124,10 +82,28 @@ where
         amount: u64,
         limit: u64,
     ) -> Result<bool, StoreError> {
-        lease(self.pool(), counter, window, amount, limit).await
+        if amount > limit {
+            return Ok(false);
+        }
+        let row = sqlx::query::<S::Db>(LEASE)
+            .bind(counter.key_id)
+            .bind(counter.purpose)
+            .bind(counter.operator.unwrap_or(""))
+            .bind(counter.limit)
+            .bind(window.start)
+            .bind(window.end)
+            .bind(count(amount)?)
+            .bind(count(limit)?)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 
     async fn prune_quota_usage(&self, now_ms: i64) -> Result<(), StoreError> {
-        prune(self.pool(), now_ms).await
+        sqlx::query::<S::Db>(PRUNE)
+            .bind(now_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 }

@@ -90,109 +90,6 @@ fn hashes_json(hashes: &[String]) -> Result<String, StoreError> {
     serde_json::to_string(hashes).map_err(|e| StoreError::Other(e.to_string()))
 }
 
-/// Runs `sql` with text and integer arguments; whether it returned a row.
-async fn changed<DB>(pool: &Pool<DB>, sql: &'static str, args: Args<'_>) -> Result<bool, StoreError>
-where
-    DB: Database,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'a> i64: Encode<'a, DB> + Type<DB>,
-    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
-{
-    let mut query = sqlx::query::<DB>(sql).bind(args.username);
-    for arg in args.rest {
-        query = match arg {
-            Arg::Text(t) => query.bind(t),
-            Arg::Int(i) => query.bind(i),
-            Arg::Bytes(b) => query.bind(b),
-        };
-    }
-    Ok(query.fetch_optional(pool).await?.is_some())
-}
-
-/// The arguments of a statement: the account's name, then the others in order.
-struct Args<'a> {
-    username: &'a str,
-    rest: Vec<Arg<'a>>,
-}
-
-enum Arg<'a> {
-    Text(&'a str),
-    Int(i64),
-    Bytes(&'a [u8]),
-}
-
-async fn second_factor<DB>(
-    pool: &Pool<DB>,
-    username: &str,
-) -> Result<Option<StoredSecondFactor>, StoreError>
-where
-    DB: Database,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
-    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-    for<'r> (Vec<u8>, Option<i64>, i64, String): sqlx::FromRow<'r, DB::Row>,
-{
-    let row: Option<(Vec<u8>, Option<i64>, i64, String)> = sqlx::query_as::<DB, _>(SELECT)
-        .bind(username)
-        .fetch_optional(pool)
-        .await?;
-    row.map(|(secret_sealed, confirmed_at, last_step, hashes)| {
-        Ok(StoredSecondFactor {
-            secret_sealed,
-            confirmed_at,
-            last_step,
-            recovery_hashes: serde_json::from_str(&hashes)
-                .map_err(|_| StoreError::Corrupt("console_second_factors.recovery_hashes"))?,
-        })
-    })
-    .transpose()
-}
-
-async fn confirm<DB>(
-    pool: &Pool<DB>,
-    username: &str,
-    step: i64,
-    hashes: &str,
-    now: i64,
-    audit: &[AccessEvent],
-) -> Result<bool, StoreError>
-where
-    DB: Database,
-    DB::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> i64: Encode<'a, DB> + Type<DB>,
-    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-    for<'a> String: Encode<'a, DB> + Type<DB> + Decode<'a, DB>,
-{
-    let mut tx = pool.begin().await?;
-    let confirmed = sqlx::query::<DB>(CONFIRM)
-        .bind(username)
-        .bind(now)
-        .bind(step)
-        .bind(hashes)
-        .fetch_optional(&mut *tx)
-        .await?
-        .is_some();
-    if !confirmed {
-        tx.rollback().await?;
-        return Ok(false);
-    }
-    sqlx::query::<DB>(END_ENROLLING)
-        .bind(format!("enrol:{username}"))
-        .execute(&mut *tx)
-        .await?;
-    for event in audit {
-        sqlx::query::<DB>(OUTBOX)
-            .bind(event.to_json())
-            .execute(&mut *tx)
-            .await?;
-    }
-    tx.commit().await?;
-    Ok(true)
-}
-
 #[async_trait]
 impl<S> SecondFactorStore for S
 where
@@ -210,7 +107,20 @@ where
         &self,
         username: &str,
     ) -> Result<Option<StoredSecondFactor>, StoreError> {
-        second_factor(self.pool(), username).await
+        let row: Option<(Vec<u8>, Option<i64>, i64, String)> = sqlx::query_as::<S::Db, _>(SELECT)
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(|(secret_sealed, confirmed_at, last_step, hashes)| {
+            Ok(StoredSecondFactor {
+                secret_sealed,
+                confirmed_at,
+                last_step,
+                recovery_hashes: serde_json::from_str(&hashes)
+                    .map_err(|_| StoreError::Corrupt("console_second_factors.recovery_hashes"))?,
+            })
+        })
+        .transpose()
     }
 
     async fn begin_second_factor(
@@ -218,11 +128,12 @@ where
         username: &str,
         secret_sealed: &[u8],
     ) -> Result<bool, StoreError> {
-        let args = Args {
-            username,
-            rest: vec![Arg::Bytes(secret_sealed)],
-        };
-        changed(self.pool(), BEGIN, args).await
+        let row = sqlx::query::<S::Db>(BEGIN)
+            .bind(username)
+            .bind(secret_sealed)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 
     async fn confirm_second_factor(
@@ -234,15 +145,40 @@ where
         audit: &[AccessEvent],
     ) -> Result<bool, StoreError> {
         let hashes = hashes_json(recovery_hashes)?;
-        confirm(self.pool(), username, step, &hashes, now, audit).await
+        let mut tx = self.pool().begin().await?;
+        let confirmed = sqlx::query::<S::Db>(CONFIRM)
+            .bind(username)
+            .bind(now)
+            .bind(step)
+            .bind(hashes)
+            .fetch_optional(&mut *tx)
+            .await?
+            .is_some();
+        if !confirmed {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query::<S::Db>(END_ENROLLING)
+            .bind(format!("enrol:{username}"))
+            .execute(&mut *tx)
+            .await?;
+        for event in audit {
+            sqlx::query::<S::Db>(OUTBOX)
+                .bind(event.to_json())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn use_totp_step(&self, username: &str, step: i64) -> Result<bool, StoreError> {
-        let args = Args {
-            username,
-            rest: vec![Arg::Int(step)],
-        };
-        changed(self.pool(), USE_STEP, args).await
+        let row = sqlx::query::<S::Db>(USE_STEP)
+            .bind(username)
+            .bind(step)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 
     async fn use_recovery_code(
@@ -251,11 +187,12 @@ where
         before: &[String],
         after: &[String],
     ) -> Result<bool, StoreError> {
-        let (before, after) = (hashes_json(before)?, hashes_json(after)?);
-        let args = Args {
-            username,
-            rest: vec![Arg::Text(&before), Arg::Text(&after)],
-        };
-        changed(self.pool(), USE_RECOVERY, args).await
+        let row = sqlx::query::<S::Db>(USE_RECOVERY)
+            .bind(username)
+            .bind(hashes_json(before)?)
+            .bind(hashes_json(after)?)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
     }
 }
