@@ -74,3 +74,17 @@ proptest! {
         }
     }
 }
+
+/// Found by cargo-fuzz: masking the name `阳阳` as `阳*` took two bytes off the text, which
+/// brought the context word `mtp` within a byte-counted window of the later eight digits, so
+/// the second pass found a Taiwan permit the first had not. Windows now count characters.
+#[test]
+fn masking_a_name_does_not_move_a_later_numbers_context() {
+    let text = "mtp99F88\u{18}8(\0阳阳\0\077\0\0\0\0\0\0\0\0\0\0\0\08\0\0\0\0\0\0\088777777";
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker.text(text, &ctx()).unwrap().text;
+    assert!(once.contains("阳*"), "the name is masked: {once:?}");
+    let twice = masker.text(&once, &ctx()).unwrap().text;
+    assert_eq!(once, twice);
+}

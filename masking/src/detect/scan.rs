@@ -83,13 +83,19 @@ pub fn compact_span(text: &str, start: usize, end: usize) -> std::borrow::Cow<'_
     }
 }
 
-/// Whether one of `words` (lower-case) ends within the `window` bytes before `start`.
+/// Whether one of `words` (lower-case) lies within the `window` characters before `start`.
+///
+/// The window is counted in characters, not bytes, so that masking an earlier finding with
+/// as many characters as it had (`阳阳` to `阳*`) cannot move a context word into or out of
+/// a later number's window: masking a masked text again changes nothing.
 pub fn context_before(text: &str, start: usize, window: usize, words: &[&str]) -> bool {
-    let mut from = start.saturating_sub(window);
-    while !text.is_char_boundary(from) {
-        from += 1;
-    }
-    let before = text[from..start].to_lowercase();
+    let before = &text[..start];
+    let from = before
+        .char_indices()
+        .rev()
+        .nth(window.saturating_sub(1))
+        .map_or(0, |(i, _)| i);
+    let before = before[from..].to_lowercase();
     words.iter().any(|w| before.contains(w))
 }
 
