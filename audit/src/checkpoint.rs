@@ -162,6 +162,44 @@ fn sm2_key(seed: &[u8; 32]) -> Result<sm2::dsa::SigningKey, CheckpointError> {
     Err(CheckpointError::Key)
 }
 
+/// Where one checkpoint signing key comes from.
+pub enum KeyMaterial<'a> {
+    /// A 32-byte seed: the Ed25519 seed, or the SM2 scalar (see `sm2_key`).
+    Seed(SignatureAlgorithm, &'a [u8; 32]),
+    /// A PKCS#8 private key in PEM (`openssl genpkey -algorithm ed25519`, or
+    /// `-algorithm SM2`); the algorithm is the key's own.
+    Pkcs8Pem(&'a str),
+}
+
+impl KeyMaterial<'_> {
+    fn signing_key(&self) -> Result<SigningKey, CheckpointError> {
+        match self {
+            KeyMaterial::Seed(SignatureAlgorithm::Ed25519, seed) => {
+                Ed25519KeyPair::from_seed_unchecked(*seed)
+                    .map(SigningKey::Ed25519)
+                    .map_err(|_| CheckpointError::Key)
+            }
+            KeyMaterial::Seed(SignatureAlgorithm::Sm2, seed) => {
+                Ok(SigningKey::Sm2(Box::new(sm2_key(seed)?)))
+            }
+            KeyMaterial::Pkcs8Pem(pem) => {
+                use sm2::pkcs8::{DecodePrivateKey, SecretDocument};
+                let (_, document) =
+                    SecretDocument::from_pem(pem).map_err(|_| CheckpointError::Key)?;
+                let der = document.as_bytes();
+                if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
+                    return Ok(SigningKey::Ed25519(pair));
+                }
+                let secret =
+                    sm2::SecretKey::from_pkcs8_der(der).map_err(|_| CheckpointError::Key)?;
+                sm2::dsa::SigningKey::new(SM2_DEFAULT_ID, &secret)
+                    .map(|k| SigningKey::Sm2(Box::new(k)))
+                    .map_err(|_| CheckpointError::Key)
+            }
+        }
+    }
+}
+
 /// A signing key with what is derived from its public half once: the key id of its
 /// signature lines and its verifier key.
 struct Key {
@@ -209,6 +247,16 @@ impl CheckpointSigner {
         name: &str,
         keys: &[(SignatureAlgorithm, &[u8; 32])],
     ) -> Result<Self, CheckpointError> {
+        let material: Vec<KeyMaterial<'_>> = keys
+            .iter()
+            .map(|(algorithm, seed)| KeyMaterial::Seed(*algorithm, seed))
+            .collect();
+        Self::from_material(name, &material)
+    }
+
+    /// A signer named `name` with one key per entry of `keys`, seeds or PEM files, in the
+    /// order given (the first is primary).
+    pub fn from_material(name: &str, keys: &[KeyMaterial<'_>]) -> Result<Self, CheckpointError> {
         if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '+') {
             return Err(CheckpointError::Key);
         }
@@ -217,13 +265,8 @@ impl CheckpointSigner {
         }
         let keys = keys
             .iter()
-            .map(|(algorithm, seed)| {
-                let signing = match algorithm {
-                    SignatureAlgorithm::Ed25519 => Ed25519KeyPair::from_seed_unchecked(*seed)
-                        .map(SigningKey::Ed25519)
-                        .map_err(|_| CheckpointError::Key)?,
-                    SignatureAlgorithm::Sm2 => SigningKey::Sm2(Box::new(sm2_key(seed)?)),
-                };
+            .map(|material| {
+                let signing = material.signing_key()?;
                 let public = signing.public();
                 let alg = signing.algorithm().byte();
                 let id = key_id(name, alg, &public);
@@ -468,6 +511,57 @@ mod tests {
 
     fn signer() -> CheckpointSigner {
         CheckpointSigner::new("baomi-test", &[7u8; 32]).unwrap()
+    }
+
+    /// Keys made by `openssl genpkey -algorithm ed25519` and `-algorithm SM2` (OpenSSL
+    /// 3.0), with their public halves from `openssl pkey -pubout`.
+    const OPENSSL_ED25519: &str = "-----BEGIN PRIVATE KEY-----
+MC4CAQAwBQYDK2VwBCIEINDlyCCREYpSY18rzj7Zq7wUm1XmSEZ2CSm3EBpoeqV/
+-----END PRIVATE KEY-----
+";
+    const OPENSSL_ED25519_PUBLIC: &str = "HSv0SkckTooD74UWQnLEpTjeMyxkQ1TD74F4obGK6F4=";
+    const OPENSSL_SM2: &str = "-----BEGIN PRIVATE KEY-----
+MIGHAgEAMBMGByqGSM49AgEGCCqBHM9VAYItBG0wawIBAQQg3alvskgPKpkCgnA6
+CuOhegQ7yZOycthMtPP493dj1PehRANCAAQbapW4YVJVMF7FRKoarw4PSgXpIcEl
+o6vicRTZZvZihYaNA4AQQidDxBQJK5uUqkrovAMkpOW7A/4CVwBA8oDe
+-----END PRIVATE KEY-----
+";
+    const OPENSSL_SM2_PUBLIC: &str =
+        "BBtqlbhhUlUwXsVEqhqvDg9KBekhwSWjq+JxFNlm9mKFho0DgBBCJ0PEFAkrm5SqSui8AySk5bsD/gJXAEDygN4=";
+
+    #[test]
+    fn keys_from_openssl_pem_files_sign_with_their_own_public_halves() {
+        let signer = CheckpointSigner::from_material(
+            "baomi-test",
+            &[
+                KeyMaterial::Pkcs8Pem(OPENSSL_ED25519),
+                KeyMaterial::Pkcs8Pem(OPENSSL_SM2),
+            ],
+        )
+        .unwrap();
+        let keys = signer.verifier_keys();
+        let public = |verifier: &str| {
+            let encoded = BASE64
+                .decode(verifier.splitn(3, '+').nth(2).unwrap().as_bytes())
+                .unwrap();
+            BASE64.encode(&encoded[1..])
+        };
+        assert_eq!(keys[0].0, SignatureAlgorithm::Ed25519);
+        assert_eq!(public(&keys[0].1), OPENSSL_ED25519_PUBLIC);
+        assert_eq!(keys[1].0, SignatureAlgorithm::Sm2);
+        assert_eq!(public(&keys[1].1), OPENSSL_SM2_PUBLIC);
+        let note = signer.sign(&Checkpoint {
+            origin: "baomi-test".into(),
+            size: 1,
+            root: leaf_hash(b"x"),
+        });
+        for (_, key) in &keys {
+            assert_eq!(verify(&note, key).unwrap().size, 1);
+        }
+        assert!(matches!(
+            CheckpointSigner::from_material("baomi-test", &[KeyMaterial::Pkcs8Pem("not a key")]),
+            Err(CheckpointError::Key)
+        ));
     }
 
     fn checkpoint() -> Checkpoint {

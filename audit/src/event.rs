@@ -44,6 +44,8 @@ pub enum Action {
     TokenMint,
     /// The audit trail itself was read (checkpoints, proofs, events).
     AuditRead,
+    /// The checkpoint signing keys were rotated: a new generation signs from now on.
+    AuditKeyRotate,
     /// A subject consented to a purpose.
     ConsentGrant,
     /// A subject withdrew a consent.
@@ -91,6 +93,7 @@ impl Action {
             Action::KeyQuotaRaise => "key_quota_raise",
             Action::TokenMint => "token_mint",
             Action::AuditRead => "audit_read",
+            Action::AuditKeyRotate => "audit_key_rotate",
             Action::ConsentGrant => "consent_grant",
             Action::ConsentWithdraw => "consent_withdraw",
             Action::PurposeChange => "purpose_change",

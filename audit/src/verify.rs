@@ -85,6 +85,14 @@ pub enum Finding {
         /// Why.
         reason: String,
     },
+    /// A checkpoint signed by a retired key for a tree larger than the last one it was
+    /// entitled to sign: whoever holds that old key signed after it was replaced.
+    RetiredKey {
+        /// The checkpoint's tree size.
+        tree_size: u64,
+        /// The largest tree the key could sign: the size when its successor took over.
+        until_size: u64,
+    },
     /// A checkpoint larger than the trail: events at its end were removed.
     Truncated {
         /// The checkpoint's tree size.
@@ -173,6 +181,14 @@ impl fmt::Display for Finding {
             Finding::BadCheckpoint { reason } => {
                 write!(f, "a checkpoint does not verify: {reason}")
             }
+            Finding::RetiredKey {
+                tree_size,
+                until_size,
+            } => write!(
+                f,
+                "the checkpoint of size {tree_size} is signed by a key retired at tree size \
+                 {until_size}: it was signed after the key was replaced"
+            ),
             Finding::Truncated { tree_size, found } => write!(
                 f,
                 "a signed checkpoint covers {tree_size} events but only {found} are present: \
@@ -246,9 +262,29 @@ pub enum LeafData<'a> {
     Missing,
 }
 
+/// A checkpoint verifier key trusted by a verification, with how far it is trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrustedKey {
+    /// `<name>+<id>+<key>`.
+    pub verifier_key: String,
+    /// For a retired key, the largest tree it may have signed (the size when its successor
+    /// took over); `None` for a key in use.
+    pub until_size: Option<u64>,
+}
+
+impl TrustedKey {
+    /// A key in use, trusted for any tree size.
+    pub fn current(verifier_key: &str) -> Self {
+        Self {
+            verifier_key: verifier_key.to_owned(),
+            until_size: None,
+        }
+    }
+}
+
 /// Verifies a trail fed to it in leaf order.
 pub struct Verifier {
-    key: String,
+    keys: Vec<TrustedKey>,
     tree: CompactTree,
     /// Checkpoints waiting for the tree to reach their size: size → root.
     pending: BTreeMap<u64, Hash>,
@@ -265,9 +301,20 @@ pub struct Verifier {
 impl Verifier {
     /// A verifier trusting checkpoints signed by `verifier_key` (`<name>+<id>+<key>`).
     pub fn new(verifier_key: &str) -> Result<Self, CheckpointError> {
-        checkpoint::check_verifier_key(verifier_key)?;
+        Self::trusting(&[TrustedKey::current(verifier_key)])
+    }
+
+    /// A verifier trusting checkpoints signed by any of `keys`, each within its bound (the
+    /// history of a log's keys: GET /v1/audit/keys).
+    pub fn trusting(keys: &[TrustedKey]) -> Result<Self, CheckpointError> {
+        if keys.is_empty() {
+            return Err(CheckpointError::VerifierKey);
+        }
+        for key in keys {
+            checkpoint::check_verifier_key(&key.verifier_key)?;
+        }
         Ok(Self {
-            key: verifier_key.to_owned(),
+            keys: keys.to_vec(),
             tree: CompactTree::new(),
             pending: BTreeMap::new(),
             last_seq: None,
@@ -339,12 +386,39 @@ impl Verifier {
         self.settle();
     }
 
+    /// What `note` states if one of the trusted keys signed it within its bound; else the
+    /// finding that says why not.
+    fn trusted(&self, note: &str) -> Result<checkpoint::Checkpoint, Finding> {
+        let mut first_error = None;
+        let mut retired = None;
+        for key in &self.keys {
+            match checkpoint::verify(note, &key.verifier_key) {
+                Ok(c) => match key.until_size {
+                    Some(until_size) if c.size > until_size => {
+                        retired = Some(Finding::RetiredKey {
+                            tree_size: c.size,
+                            until_size,
+                        })
+                    }
+                    _ => return Ok(c),
+                },
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(retired.unwrap_or_else(|| Finding::BadCheckpoint {
+            reason: match first_error {
+                Some(e) if self.keys.len() == 1 => e.to_string(),
+                _ => "no valid signature by any trusted key".to_owned(),
+            },
+        }))
+    }
+
     /// A signed checkpoint; it is checked once the tree reaches its size.
     pub fn checkpoint(&mut self, note: &str) {
-        match checkpoint::verify(note, &self.key) {
-            Err(e) => self.find(Finding::BadCheckpoint {
-                reason: e.to_string(),
-            }),
+        match self.trusted(note) {
+            Err(finding) => self.find(finding),
             Ok(c) if c.size < self.tree.size() || (c.size == 0) => {
                 // A checkpoint placed after leaves it does not cover cannot be checked
                 // against the running tree; an export never does this.
@@ -363,10 +437,11 @@ impl Verifier {
     /// fed before any leaf: the trail must extend it, or the report says where it does not.
     /// Unlike the trail's own checkpoints, nobody holding the database can rewrite it.
     pub fn kept(&mut self, note: &str) {
-        match checkpoint::verify(note, &self.key) {
-            Err(e) => self.find(Finding::BadCheckpoint {
-                reason: format!("the kept checkpoint: {e}"),
+        match self.trusted(note) {
+            Err(Finding::BadCheckpoint { reason }) => self.find(Finding::BadCheckpoint {
+                reason: format!("the kept checkpoint: {reason}"),
             }),
+            Err(finding) => self.find(finding),
             Ok(c) => {
                 self.kept = Some((c.size, c.root));
                 self.settle();
@@ -426,17 +501,18 @@ impl Verifier {
 /// Errors only if the key is malformed or the input cannot be read; everything wrong with
 /// the content is a finding in the report.
 pub fn verify_export(input: impl BufRead, verifier_key: &str) -> Result<Report, VerifyError> {
-    verify_export_extending(input, verifier_key, None)
+    verify_export_extending(input, &[TrustedKey::current(verifier_key)], None)
 }
 
-/// [`verify_export`], and that the trail extends `kept`, a checkpoint kept outside it (see
-/// [`Verifier::kept`]).
+/// [`verify_export`] trusting any of `keys`, each within its bound (see
+/// [`Verifier::trusting`]), and that the trail extends `kept`, a checkpoint kept outside it
+/// (see [`Verifier::kept`]).
 pub fn verify_export_extending(
     input: impl BufRead,
-    verifier_key: &str,
+    keys: &[TrustedKey],
     kept: Option<&str>,
 ) -> Result<Report, VerifyError> {
-    let mut verifier = Verifier::new(verifier_key)?;
+    let mut verifier = Verifier::trusting(keys)?;
     if let Some(note) = kept {
         verifier.kept(note);
     }
@@ -557,6 +633,77 @@ mod tests {
         verify_export(text.as_bytes(), &signer().verifier_key()).unwrap()
     }
 
+    /// Checkpoints 3 and 6 signed by the first key, 10 by its successor after a rotation at
+    /// tree size `rotated_at`, checked trusting `keys`.
+    fn rotated(keys: &[(&CheckpointSigner, Option<u64>)]) -> Report {
+        let bodies: Vec<String> = (0..10).map(|i| format!(r#"{{"event":{i}}}"#)).collect();
+        let hashes: Vec<Hash> = bodies.iter().map(|b| leaf_hash(b.as_bytes())).collect();
+        let mut lines = export_of(&bodies);
+        let last = lines.len() - 1;
+        lines[last] = checkpoint_line(&successor().sign(&Checkpoint {
+            origin: "test/audit".into(),
+            size: 10,
+            root: root(&Leaves(&hashes), 10),
+        }));
+        let trusted: Vec<TrustedKey> = keys
+            .iter()
+            .map(|(signer, until_size)| TrustedKey {
+                verifier_key: signer.verifier_key(),
+                until_size: *until_size,
+            })
+            .collect();
+        verify_export_extending(lines.join("\n").as_bytes(), &trusted, None).unwrap()
+    }
+
+    fn successor() -> CheckpointSigner {
+        CheckpointSigner::new("test/audit", &[9; 32]).unwrap()
+    }
+
+    #[test]
+    fn a_rotated_key_history_verifies_each_checkpoint_with_its_own_key() {
+        let (old, new) = (signer(), successor());
+        let report = rotated(&[(&old, Some(6)), (&new, None)]);
+        assert!(report.is_intact(), "{report:?}");
+        assert_eq!(report.checkpoints, 3);
+
+        let report = rotated(&[(&new, None)]);
+        assert_eq!(
+            report.findings,
+            vec![
+                Finding::BadCheckpoint {
+                    reason: "no valid signature by this key".into()
+                };
+                2
+            ]
+        );
+        let report = rotated(&[(&old, Some(6))]);
+        assert_eq!(report.checkpoints, 2);
+        assert!(
+            matches!(
+                &report.findings[..],
+                [
+                    Finding::BadCheckpoint { .. },
+                    Finding::Unsigned { count: 4, .. }
+                ]
+            ),
+            "{report:?}"
+        );
+    }
+
+    #[test]
+    fn a_retired_key_is_trusted_only_up_to_the_size_it_was_retired_at() {
+        let (old, new) = (signer(), successor());
+        let report = rotated(&[(&old, Some(3)), (&new, None)]);
+        assert_eq!(
+            report.findings,
+            [Finding::RetiredKey {
+                tree_size: 6,
+                until_size: 3
+            }]
+        );
+        assert_eq!(report.checkpoints, 2);
+    }
+
     #[test]
     fn an_untouched_export_is_intact() {
         let report = check(&export(10));
@@ -652,7 +799,12 @@ mod tests {
         let kept = sign(8, &hashes);
         let against = |lines: &[String]| {
             let text = lines.join("\n");
-            verify_export_extending(text.as_bytes(), &signer().verifier_key(), Some(&kept)).unwrap()
+            verify_export_extending(
+                text.as_bytes(),
+                &[TrustedKey::current(&signer().verifier_key())],
+                Some(&kept),
+            )
+            .unwrap()
         };
         let whole = against(&export(10));
         assert!(whole.is_intact(), "{whole:?}");

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant};
 
 use baomi::config::{OperatorDisplay, SqliteSynchronous};
 use baomi::service::audit_log::AuditLog;
-use baomi::store::Store;
+use baomi::service::signing_keys::{SigningKeys, Wanted};
 use baomi::store::group_commit::GroupCommit;
 use baomi::store::postgres::PgStore;
 use baomi::store::sqlite::SqliteStore;
-use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner};
+use baomi::store::{SigningKeyStore, Store};
+use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner, SignatureAlgorithm};
 use baomi_audit::export::{checkpoint_line, header_line, leaf_line};
 use baomi_audit::merkle::{CompactTree, leaf_hash};
 use baomi_audit::verify::verify_export;
@@ -133,12 +134,21 @@ fn proofs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let path = std::path::PathBuf::from(format!("/var/tmp/baomi-bench-audit-{n}.db"));
     let store = rt.block_on(big_trail(&path, n));
     let root = RootKey::generate().unwrap();
+    let keys = rt
+        .block_on(SigningKeys::open(
+            Arc::clone(&store) as Arc<dyn SigningKeyStore>,
+            Arc::clone(&store) as Arc<dyn LogStore>,
+            &root,
+            "bench/audit",
+            Wanted::Sealed(vec![SignatureAlgorithm::Ed25519]),
+        ))
+        .unwrap();
     let log = AuditLog::new(
         Arc::clone(&store) as Arc<dyn LogStore>,
+        Arc::new(keys),
         &root,
         "bench/audit",
         OperatorDisplay::Hidden,
-        &[baomi_audit::checkpoint::SignatureAlgorithm::Ed25519],
     )
     .unwrap();
     rt.block_on(log.checkpoint_now(1)).unwrap();

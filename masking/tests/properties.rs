@@ -80,7 +80,7 @@ proptest! {
 /// the second pass found a Taiwan permit the first had not. Windows now count characters.
 #[test]
 fn masking_a_name_does_not_move_a_later_numbers_context() {
-    let text = "mtp99F88\u{18}8(\0阳阳\0\077\0\0\0\0\0\0\0\0\0\0\0\08\0\0\0\0\0\0\088777777";
+    let text = "mtp99F88\u{18}8(\x00阳阳\x00\x0077\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x008\x00\x00\x00\x00\x00\x00\x0088777777";
     let scanner = Scanner::new();
     let masker = Masker::new(&scanner, None);
     let once = masker.text(text, &ctx()).unwrap().text;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use baomi_audit::verify::{Report, verify_export_extending};
+use baomi_audit::verify::{Report, TrustedKey, verify_export_extending};
 use clap::Subcommand;
 
 use super::StoreArgs;
@@ -33,10 +33,16 @@ pub enum AuditCommand {
         /// The export to check (JSON Lines from `baomi audit export` or GET /v1/audit/export).
         #[arg(required_unless_present = "database", conflicts_with = "database")]
         export: Option<PathBuf>,
-        /// The checkpoint verifier key, `<name>+<id>+<key>` (GET /v1/audit/checkpoint
-        /// shows it); obtain it from a copy you trust, not from the export.
+        /// A checkpoint verifier key, `<name>+<id>+<key>` (GET /v1/audit/checkpoint shows
+        /// it), trusted for any tree size; repeat for several. Obtain it from a copy you
+        /// trust, not from the export.
+        #[arg(long, required_unless_present = "keys")]
+        public_key: Vec<String>,
+        /// The history of the log's signing keys, as GET /v1/audit/keys answers it (saved
+        /// from a copy you trust): each key is trusted up to the tree size at which the
+        /// next generation took over.
         #[arg(long)]
-        public_key: String,
+        keys: Option<PathBuf>,
         /// Check the live database at this URL (sqlite://… or postgres://…) instead.
         #[arg(long)]
         database: Option<String>,
@@ -60,9 +66,11 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
         AuditCommand::Verify {
             export,
             public_key,
+            keys,
             database,
             checkpoint,
         } => {
+            let trusted = trusted_keys(public_key, keys.as_deref())?;
             let kept = checkpoint
                 .map(|path| {
                     std::fs::read_to_string(&path)
@@ -75,7 +83,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                         .with_context(|| format!("cannot open {}", path.display()))?;
                     verify_export_extending(
                         BufReader::with_capacity(1 << 20, file),
-                        &public_key,
+                        &trusted,
                         kept.as_deref(),
                     )?
                 }
@@ -89,7 +97,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                     )?;
                     let store = store::open(&config).await?;
                     let report =
-                        verify_store_extending(store.as_ref(), &public_key, kept.as_deref()).await;
+                        verify_store_extending(store.as_ref(), &trusted, kept.as_deref()).await;
                     store.close().await;
                     report?
                 }
@@ -98,6 +106,39 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
             print_report(&report)
         }
     }
+}
+
+/// One key of a saved GET /v1/audit/keys.
+#[derive(serde::Deserialize)]
+struct SavedKey {
+    verifier_key: String,
+    until_size: Option<u64>,
+}
+
+/// A saved GET /v1/audit/keys.
+#[derive(serde::Deserialize)]
+struct SavedKeys {
+    keys: Vec<SavedKey>,
+}
+
+/// The keys a verification trusts: each `--public-key` for any size, and each key of a
+/// saved history up to its bound.
+fn trusted_keys(
+    public_keys: Vec<String>,
+    history: Option<&Path>,
+) -> anyhow::Result<Vec<TrustedKey>> {
+    let mut trusted: Vec<TrustedKey> = public_keys.iter().map(|k| TrustedKey::current(k)).collect();
+    if let Some(path) = history {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read {}", path.display()))?;
+        let saved: SavedKeys = serde_json::from_str(&text)
+            .with_context(|| format!("{} is not the JSON of GET /v1/audit/keys", path.display()))?;
+        trusted.extend(saved.keys.into_iter().map(|k| TrustedKey {
+            verifier_key: k.verifier_key,
+            until_size: k.until_size,
+        }));
+    }
+    Ok(trusted)
 }
 
 async fn export(

@@ -23,6 +23,11 @@ pub struct AuditConfig {
     /// `["sm2"]`, or both (`["ed25519", "sm2"]`: two signature lines on every checkpoint,
     /// two signatures on every receipt). The first is the primary key.
     pub signature_algorithms: Vec<SignatureSetting>,
+    /// The checkpoint signing keys as PKCS#8 PEM files (`openssl genpkey -algorithm
+    /// ed25519`, or `-algorithm SM2`), one per entry of `signature_algorithms` in the same
+    /// order. Unset (the default): Baomi generates the keys at random and keeps them sealed
+    /// under the root key. Either way, never derivable from the root key alone.
+    pub signing_key_files: Vec<std::path::PathBuf>,
 }
 
 /// A signature algorithm in the settings.
@@ -96,6 +101,7 @@ impl Default for AuditConfig {
             subject_view_operator: OperatorDisplay::Pseudonymous,
             alerts: AlertConfig::default(),
             signature_algorithms: vec![SignatureSetting::Ed25519],
+            signing_key_files: Vec::new(),
         }
     }
 }
@@ -124,6 +130,7 @@ impl std::fmt::Debug for AuditConfig {
             .field("retention_days", &self.retention_days)
             .field("subject_view_operator", &self.subject_view_operator)
             .field("signature_algorithms", &self.signature_algorithms)
+            .field("signing_key_files", &self.signing_key_files)
             .field("bulk_max_subjects", &a.bulk_max_subjects)
             .field("bulk_window_secs", &a.bulk_window_secs)
             .field("office_hours", &a.office_hours)
@@ -171,6 +178,11 @@ impl AuditConfig {
             return Err(
                 "audit.signature_algorithms must name ed25519, sm2 or both, each once".to_owned(),
             );
+        }
+        if !self.signing_key_files.is_empty() && self.signing_key_files.len() != algs.len() {
+            return Err("audit.signing_key_files names one key file per entry of \
+                 audit.signature_algorithms, in the same order"
+                .to_owned());
         }
         if self.retention_days < MIN_RETENTION_DAYS {
             return Err(format!(

@@ -25,6 +25,7 @@ use crate::service::audit_log::{self, AuditLog};
 use crate::service::erasure_journal::ErasureJournal;
 use crate::service::quotas::{self, QuotaMeter};
 use crate::service::setup::{self, PassphraseSource, SetupError};
+use crate::service::signing_keys::{SigningKeys, Wanted};
 use crate::service::{ServiceError, audit, maintenance, now};
 use crate::store::group_commit::GroupCommit;
 use crate::store::{self, QuotaStore, Store};
@@ -129,23 +130,29 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         tracing::warn!(rows = swept, "rows of erased subjects removed at start-up");
     }
     warn_of_undeclared_purposes(store.as_ref()).await;
-    let signature_algorithms: Vec<_> = config
-        .audit
-        .signature_algorithms
-        .iter()
-        .map(|s| s.algorithm())
-        .collect();
-    let audit_log = Arc::new(
-        AuditLog::new(
+    let signing_keys = Arc::new(
+        SigningKeys::open(
+            Arc::clone(&store) as Arc<dyn crate::store::SigningKeyStore>,
             Arc::clone(&store) as Arc<dyn baomi_audit::LogStore>,
             &unsealed.root,
             &config.audit_origin,
+            wanted_signing_keys(&config.audit),
+        )
+        .await
+        .map_err(|e| SetupError::Other(format!("audit signing keys: {e}")))?,
+    );
+    let audit_log = Arc::new(
+        AuditLog::new(
+            Arc::clone(&store) as Arc<dyn baomi_audit::LogStore>,
+            Arc::clone(&signing_keys),
+            &unsealed.root,
+            &config.audit_origin,
             config.audit.subject_view_operator,
-            &signature_algorithms,
         )
         .map_err(|e| SetupError::Other(format!("audit log: {e}")))?,
     );
-    // Officer queries, proofs, exports and subjects' access logs may read from a replica.
+    // Officer queries, proofs, exports and subjects' access logs may read from a replica;
+    // the signing keys are the primary's.
     let audit_reads = match &config.audit_replica_url {
         None => Arc::clone(&audit_log),
         Some(url) => {
@@ -158,10 +165,10 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
             Arc::new(
                 AuditLog::new(
                     Arc::new(replica) as Arc<dyn baomi_audit::LogStore>,
+                    Arc::clone(&signing_keys),
                     &unsealed.root,
                     &config.audit_origin,
                     config.audit.subject_view_operator,
-                    &signature_algorithms,
                 )
                 .map_err(|e| SetupError::Other(format!("audit replica: {e}")))?,
             )
@@ -235,6 +242,21 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         quotas,
         metrics_listen: config.metrics_listen,
     })
+}
+
+/// What `[audit]` asks to sign checkpoints with: its key files, or sealed keys of its
+/// algorithms.
+fn wanted_signing_keys(audit: &crate::config::AuditConfig) -> Wanted {
+    let algorithms = audit.signature_algorithms.iter().map(|s| s.algorithm());
+    if audit.signing_key_files.is_empty() {
+        Wanted::Sealed(algorithms.collect())
+    } else {
+        Wanted::Files(
+            algorithms
+                .zip(audit.signing_key_files.iter().cloned())
+                .collect(),
+        )
+    }
 }
 
 async fn alert_watch(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use baomi_audit::export::{checkpoint_line, header_line, leaf_line, missing_leaf_line};
-use baomi_audit::verify::{Finding, LeafData, Report, Verifier};
+use baomi_audit::verify::{Finding, LeafData, Report, TrustedKey, Verifier};
 use baomi_audit::{LogStore, StoredBody};
 
 use crate::service::ServiceError;
@@ -91,19 +91,20 @@ pub async fn verify_store(
     store: &dyn LogStore,
     verifier_key: &str,
 ) -> Result<Report, ServiceError> {
-    verify_store_extending(store, verifier_key, None).await
+    verify_store_extending(store, &[TrustedKey::current(verifier_key)], None).await
 }
 
-/// [`verify_store`], and that the trail extends `kept`, a signed checkpoint kept outside the
-/// database (saved earlier, or a witness's): the one check that whoever holds the database
-/// and the signing key cannot pass by cutting or rewriting the trail and signing it again.
+/// [`verify_store`] trusting any of `keys` within its bound (a log's key history), and that
+/// the trail extends `kept`, a signed checkpoint kept outside the database (saved earlier,
+/// or a witness's): the one check that whoever holds the database and the signing key
+/// cannot pass by cutting or rewriting the trail and signing it again.
 pub async fn verify_store_extending(
     store: &dyn LogStore,
-    verifier_key: &str,
+    keys: &[TrustedKey],
     kept: Option<&str>,
 ) -> Result<Report, ServiceError> {
     let mut verifier =
-        Verifier::new(verifier_key).map_err(|e| ServiceError::invalid("public_key", e))?;
+        Verifier::trusting(keys).map_err(|e| ServiceError::invalid("public_key", e))?;
     if let Some(note) = kept {
         verifier.kept(note);
     }

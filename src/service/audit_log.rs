@@ -5,21 +5,21 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner, SignatureAlgorithm};
+use baomi_audit::checkpoint::{Checkpoint, SignatureAlgorithm};
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
 use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
 use baomi_vault::RootKey;
 use std::sync::atomic::{AtomicI64, Ordering};
-use zeroize::Zeroizing;
 
 use crate::config::OperatorDisplay;
+use crate::service::signing_keys::SigningKeys;
 
 use crate::service::ServiceError;
 
 /// The Merkle log over `audit_events`, and how its events are shown to subjects.
 pub struct AuditLog {
     store: Arc<dyn LogStore>,
-    signer: CheckpointSigner,
+    keys: Arc<SigningKeys>,
     origin: String,
     /// Keys the stable pseudonyms of operators in subjects' views.
     pseudonyms: ring::hmac::Key,
@@ -29,39 +29,23 @@ pub struct AuditLog {
 }
 
 impl AuditLog {
-    /// The log of `store`, signing checkpoints named `origin` with the keys of `algorithms`
-    /// (the first is primary), derived from the root key so that every node on one database
-    /// signs with the same keys: Ed25519 from HKDF-SHA256, SM2 from HKDF-SM3.
+    /// The log of `store`, signing checkpoints named `origin` with `keys` (see
+    /// [`SigningKeys`]); operators' pseudonyms in subjects' views are keyed from the root
+    /// key.
     pub fn new(
         store: Arc<dyn LogStore>,
+        keys: Arc<SigningKeys>,
         root: &RootKey,
         origin: &str,
         operator_display: OperatorDisplay,
-        algorithms: &[SignatureAlgorithm],
     ) -> Result<Self, ServiceError> {
-        let internal = |e: baomi_vault::Error| ServiceError::Internal(e.to_string());
-        let mut seeds = Vec::with_capacity(algorithms.len());
-        for &algorithm in algorithms {
-            let seed = match algorithm {
-                SignatureAlgorithm::Ed25519 => root.derive("audit-checkpoint/v1"),
-                SignatureAlgorithm::Sm2 => {
-                    root.derive_in(baomi_vault::Family::ShangMi, "audit-checkpoint/sm2/v1")
-                }
-            }
-            .map_err(internal)?;
-            seeds.push((algorithm, Zeroizing::new(seed.with_bytes(|b| *b))));
-        }
-        let keys: Vec<(SignatureAlgorithm, &[u8; 32])> =
-            seeds.iter().map(|(a, s)| (*a, &**s)).collect();
-        let signer = CheckpointSigner::with_keys(origin, &keys)
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         let pseudonyms = root
             .derive("audit-operator-pseudonym/v1")
             .map_err(|e| ServiceError::Internal(e.to_string()))?
             .with_bytes(|bytes| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, bytes));
         Ok(Self {
             store,
-            signer,
+            keys,
             origin: origin.to_owned(),
             pseudonyms,
             operator_display,
@@ -128,17 +112,23 @@ impl AuditLog {
         context: &str,
         message: &[u8],
     ) -> Vec<(SignatureAlgorithm, String, String)> {
-        self.signer.sign_detached_all(context, message)
+        self.keys
+            .with_signer(|s| s.sign_detached_all(context, message))
     }
 
     /// The primary key to verify checkpoints with (`<name>+<id>+<key>`).
     pub fn verifier_key(&self) -> String {
-        self.signer.verifier_key()
+        self.keys.with_signer(|s| s.verifier_key())
     }
 
-    /// Every key that signs checkpoints, with its algorithm, primary first.
+    /// Every key that signs checkpoints now, with its algorithm, primary first.
     pub fn verifier_keys(&self) -> Vec<(SignatureAlgorithm, String)> {
-        self.signer.verifier_keys()
+        self.keys.with_signer(|s| s.verifier_keys())
+    }
+
+    /// The signing keys, with their history.
+    pub fn signing_keys(&self) -> &Arc<SigningKeys> {
+        &self.keys
     }
 
     /// Signs a checkpoint of the tree as it stands, if it grew since the last one. Events
@@ -150,12 +140,16 @@ impl AuditLog {
         if size == 0 || latest == Some(size) {
             return Ok(None);
         }
+        // After the size is read: a rotation another node made since took over at a size
+        // no smaller, so whichever generation signs here may sign this size.
+        self.keys.refresh().await?;
         let root = self.root(size).await?;
-        let note = self.signer.sign(&Checkpoint {
+        let checkpoint = Checkpoint {
             origin: self.origin.clone(),
             size,
             root,
-        });
+        };
+        let note = self.keys.with_signer(|s| s.sign(&checkpoint));
         let checkpoint = StoredCheckpoint {
             tree_size: size,
             root,
@@ -282,6 +276,11 @@ pub async fn run(
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
+        }
+        // Every node takes up a rotation within a second: consent receipts are signed on
+        // every node.
+        if let Err(e) = log.signing_keys().refresh().await {
+            tracing::warn!(error = %e, "reading the audit signing keys failed; will retry");
         }
         if !duty.leads() {
             continue;

@@ -22,6 +22,7 @@ pub mod refusals;
 pub mod requests;
 pub mod self_test;
 pub mod setup;
+pub mod signing_keys;
 pub mod stored;
 pub mod subject_tokens;
 pub mod ttl_cache;

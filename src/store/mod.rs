@@ -22,6 +22,7 @@ pub mod postgres;
 pub mod quotas;
 mod records;
 pub mod second_factors;
+pub mod signing_keys;
 pub mod sqlite;
 
 use std::sync::Arc;
@@ -37,6 +38,7 @@ pub use policies::{CatalogueStore, PolicyStore, StoredCatalogue, StoredPolicy};
 pub use quotas::QuotaStore;
 pub use records::{ApiKeyRecord, RevokeOutcome};
 pub use second_factors::SecondFactorStore;
+pub use signing_keys::SigningKeyStore;
 
 use crate::config::Config;
 
@@ -136,6 +138,7 @@ pub trait Store:
     + ConsoleStore
     + QuotaStore
     + SecondFactorStore
+    + SigningKeyStore
 {
 }
 
@@ -151,6 +154,7 @@ impl<T> Store for T where
         + ConsoleStore
         + QuotaStore
         + SecondFactorStore
+        + SigningKeyStore
 {
 }
 

@@ -13,7 +13,7 @@ use crate::audit::{hash, hashes, some_reads};
 use crate::helpers::{TestApp, spawn_app};
 
 /// An app with `n` reads, a signed checkpoint, an officer key and the verifier key.
-async fn trail(n: usize) -> (TestApp, String, String) {
+pub(crate) async fn trail(n: usize) -> (TestApp, String, String) {
     let app = spawn_app().await;
     let (_, key) = app.create_key("service", &["kyc"]).await;
     let (_, officer) = app.create_key("officer", &[]).await;
@@ -26,7 +26,7 @@ async fn trail(n: usize) -> (TestApp, String, String) {
     (app, officer, verifier)
 }
 
-async fn checkpoint(app: &TestApp) {
+pub(crate) async fn checkpoint(app: &TestApp) {
     app.audit_log
         .checkpoint_now(baomi::service::now())
         .await
@@ -34,7 +34,7 @@ async fn checkpoint(app: &TestApp) {
 }
 
 /// Runs the `baomi` binary with `args` (no configuration from the environment).
-fn baomi(args: &[&str]) -> Output {
+pub(crate) fn baomi(args: &[&str]) -> Output {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
     for (key, _) in std::env::vars() {
         if key.starts_with("BAOMI_") {
@@ -50,7 +50,7 @@ fn verify_live(url: &str, verifier: &str) -> Output {
 }
 
 /// [`verify_live`] with `extra` arguments.
-fn verify_live_with(url: &str, verifier: &str, extra: &[&str]) -> Output {
+pub(crate) fn verify_live_with(url: &str, verifier: &str, extra: &[&str]) -> Output {
     let mut args = vec![
         "audit",
         "verify",
@@ -63,12 +63,12 @@ fn verify_live_with(url: &str, verifier: &str, extra: &[&str]) -> Output {
     baomi(&args)
 }
 
-fn stdout(out: &Output) -> String {
+pub(crate) fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// The database URL the CLI should check.
-fn database_url(app: &TestApp) -> String {
+pub(crate) fn database_url(app: &TestApp) -> String {
     app.db
         .url
         .clone()
@@ -198,10 +198,15 @@ fn findings(report: &Report) -> String {
 }
 
 /// Someone with write access to the database gets past the append-only triggers of the
-/// events and their leaves.
-async fn get_past_the_triggers(db: &crate::helpers::TestDb) {
+/// events, their leaves, the checkpoints and the signing keys.
+pub(crate) async fn get_past_the_triggers(db: &crate::helpers::TestDb) {
     if db.url.is_some() {
-        for table in ["audit_events", "audit_leaves", "audit_checkpoints"] {
+        for table in [
+            "audit_events",
+            "audit_leaves",
+            "audit_checkpoints",
+            "audit_signing_keys",
+        ] {
             db.execute(&format!("ALTER TABLE {table} DISABLE TRIGGER USER"))
                 .await;
         }
@@ -213,6 +218,8 @@ async fn get_past_the_triggers(db: &crate::helpers::TestDb) {
             "audit_leaves_no_delete",
             "audit_checkpoints_no_update",
             "audit_checkpoints_no_delete",
+            "audit_signing_keys_no_update",
+            "audit_signing_keys_no_delete",
         ] {
             db.execute(&format!("DROP TRIGGER {t}")).await;
         }

@@ -124,6 +124,8 @@ const ROWS: &[Row] = &[
     row("post", "/v1/requests/{id}/close", "/v1/requests/{fresh_request}/close", Some(r#"{"status":"rejected","resolution":"not ours"}"#), OFFICERS),
     // audit
     row("get", "/v1/audit/checkpoint", "/v1/audit/checkpoint", None, OFFICERS),
+    row("get", "/v1/audit/keys", "/v1/audit/keys", None, OFFICERS),
+    row("post", "/v1/audit/keys/rotate", "/v1/audit/keys/rotate", None, ADMIN),
     row("get", "/v1/audit/events", "/v1/audit/events", None, OFFICERS),
     row("get", "/v1/audit/events/{seq}", "/v1/audit/events/1", None, OFFICERS),
     row("get", "/v1/audit/proofs/inclusion", "/v1/audit/proofs/inclusion?seq=1", None, OFFICERS),

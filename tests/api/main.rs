@@ -6,6 +6,7 @@
 mod audit;
 mod audit_alerts;
 mod audit_events;
+mod audit_keys;
 mod audit_trail;
 mod authz_matrix;
 mod backup;

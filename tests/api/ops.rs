@@ -34,6 +34,8 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/audit/events"),
     ("get", "/v1/audit/events/{seq}"),
     ("get", "/v1/audit/proofs/inclusion"),
+    ("get", "/v1/audit/keys"),
+    ("post", "/v1/audit/keys/rotate"),
     ("get", "/v1/audit/proofs/consistency"),
     ("get", "/v1/audit/export"),
     ("get", "/v1/audit/alerts"),
