@@ -248,3 +248,24 @@ pub(super) fn classify_unrevoked(key: Option<&super::ApiKeyRecord>) -> super::Re
         Some(_) => super::RevokeOutcome::LastAdmin,
     }
 }
+
+/// Queues the audit events of a change in the change's own transaction, for the appender to
+/// move into the tree: no change without its record, no record of a change undone.
+pub(super) async fn queue_audit<DB>(
+    tx: &mut DB::Connection,
+    audit: &[baomi_audit::AccessEvent],
+) -> Result<(), super::StoreError>
+where
+    DB: sqlx::Database,
+    <DB as sqlx::Database>::Arguments: sqlx::IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'a> String: sqlx::Encode<'a, DB> + sqlx::Type<DB>,
+{
+    for event in audit {
+        sqlx::query::<DB>("INSERT INTO audit_outbox (body) VALUES ($1)")
+            .bind(event.to_json())
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(())
+}

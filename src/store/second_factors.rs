@@ -82,7 +82,6 @@ const USE_STEP: &str = "UPDATE console_second_factors SET last_step = $2 \
 const USE_RECOVERY: &str = "UPDATE console_second_factors SET recovery_hashes = $3 \
      WHERE username = $1 AND confirmed_at IS NOT NULL AND recovery_hashes = $2 \
      RETURNING username";
-const OUTBOX: &str = "INSERT INTO audit_outbox (body) VALUES ($1)";
 /// Sessions opened with the password alone to enrol end once the second factor is on.
 const END_ENROLLING: &str = "DELETE FROM console_sessions WHERE principal = $1";
 
@@ -162,12 +161,7 @@ where
             .bind(format!("enrol:{username}"))
             .execute(&mut *tx)
             .await?;
-        for event in audit {
-            sqlx::query::<S::Db>(OUTBOX)
-                .bind(event.to_json())
-                .execute(&mut *tx)
-                .await?;
-        }
+        super::common::queue_audit::<S::Db>(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }

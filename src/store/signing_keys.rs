@@ -12,7 +12,7 @@ use super::StoreError;
 use super::common::Pooled;
 
 /// One checkpoint signing key as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredSigningKey {
     /// Its generation: 1 for the first, one more for each rotation.
     pub generation: i64,
@@ -60,9 +60,6 @@ const INSERT: &str = "INSERT INTO audit_signing_keys \
      (generation, position, algorithm, verifier_key, source, sealed, from_size, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (generation, position) DO NOTHING \
      RETURNING generation";
-const OUTBOX: &str = "INSERT INTO audit_outbox (body) VALUES ($1)";
-
-type Row = (i64, i64, String, String, String, Option<Vec<u8>>, i64, i64);
 
 #[async_trait]
 impl<S> SigningKeyStore for S
@@ -75,39 +72,13 @@ where
     for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
     for<'a> String: Encode<'a, S::Db> + Type<S::Db>,
     for<'a> Option<&'a [u8]>: Encode<'a, S::Db> + Type<S::Db>,
-    for<'r> Row: sqlx::FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> StoredSigningKey: sqlx::FromRow<'r, <S::Db as Database>::Row>,
     for<'r> (Option<i64>,): sqlx::FromRow<'r, <S::Db as Database>::Row>,
 {
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError> {
-        let rows: Vec<Row> = sqlx::query_as::<S::Db, Row>(SELECT)
+        Ok(sqlx::query_as::<S::Db, StoredSigningKey>(SELECT)
             .fetch_all(self.pool())
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(
-                |(
-                    generation,
-                    position,
-                    algorithm,
-                    verifier_key,
-                    source,
-                    sealed,
-                    from_size,
-                    created_at,
-                )| {
-                    StoredSigningKey {
-                        generation,
-                        position,
-                        algorithm,
-                        verifier_key,
-                        source,
-                        sealed,
-                        from_size,
-                        created_at,
-                    }
-                },
-            )
-            .collect())
+            .await?)
     }
 
     async fn newest_signing_generation(&self) -> Result<Option<i64>, StoreError> {
@@ -141,12 +112,7 @@ where
                 return Ok(false);
             }
         }
-        for event in audit {
-            sqlx::query::<S::Db>(OUTBOX)
-                .bind(event.to_json())
-                .execute(&mut *tx)
-                .await?;
-        }
+        super::common::queue_audit::<S::Db>(&mut tx, audit).await?;
         tx.commit().await?;
         Ok(true)
     }

@@ -35,13 +35,7 @@ pub(crate) async fn checkpoint(app: &TestApp) {
 
 /// Runs the `baomi` binary with `args` (no configuration from the environment).
 pub(crate) fn baomi(args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BAOMI_") {
-            cmd.env_remove(key);
-        }
-    }
-    cmd.args(args).output().unwrap()
+    crate::helpers::baomi_process().args(args).output().unwrap()
 }
 
 /// `baomi audit verify --database <url> --public-key <verifier>`.

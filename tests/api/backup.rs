@@ -11,12 +11,7 @@ use crate::helpers::{PASSPHRASE, TestApp, spawn_app};
 /// Runs the `baomi` binary on the app's data directory and database, with the test
 /// passphrase and no other configuration from the environment.
 fn baomi(app_dir: &std::path::Path, url: Option<&str>, args: &[&str]) -> Output {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BAOMI_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = crate::helpers::baomi_process();
     cmd.env("BAOMI_UNSEAL_PASSPHRASE", PASSPHRASE)
         .args(args)
         .arg("--data-dir")

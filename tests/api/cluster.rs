@@ -169,17 +169,8 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
     };
     // Node A, a process of its own, starts first: it creates the root key and takes the
     // integrator role.
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BAOMI_") {
-            command.env_remove(key);
-        }
-    }
+    let port = crate::helpers::free_port();
+    let mut command = tokio::process::Command::from(crate::helpers::baomi_process());
     let mut a = command
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .env("BAOMI_DATABASE_URL", &url)

@@ -475,3 +475,23 @@ pub async fn read(response: reqwest::Response) -> Reply {
         text,
     }
 }
+
+/// The `baomi` binary, with none of the test process's own `BAOMI_` settings.
+pub fn baomi_process() -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
+    for (key, _) in std::env::vars() {
+        if key.starts_with("BAOMI_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+/// A port nothing listens on now, for a process of its own to listen on.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}

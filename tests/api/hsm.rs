@@ -403,12 +403,7 @@ async fn the_pin_comes_from_the_environment() {
         ),
     )
     .unwrap();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_baomi"));
-    for (key, _) in std::env::vars() {
-        if key.starts_with("BAOMI_") {
-            cmd.env_remove(key);
-        }
-    }
+    let mut cmd = tokio::process::Command::from(crate::helpers::baomi_process());
     let out = cmd
         .args(["--config", config.to_str().unwrap(), "init"])
         .args(["--data-dir", dir.path().join("data").to_str().unwrap()])
