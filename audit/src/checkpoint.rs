@@ -222,7 +222,8 @@ impl std::fmt::Debug for CheckpointSigner {
     }
 }
 
-fn key_id(name: &str, algorithm: u8, public: &[u8]) -> [u8; 4] {
+/// A signed-note key id: the first four bytes of `SHA-256(name ‖ "\n" ‖ algorithm ‖ public)`.
+pub(crate) fn key_id(name: &str, algorithm: u8, public: &[u8]) -> [u8; 4] {
     let mut input = Vec::with_capacity(name.len() + 2 + public.len());
     input.extend_from_slice(name.as_bytes());
     input.push(b'\n');
@@ -385,8 +386,11 @@ impl VerifierKey<'_> {
     }
 }
 
-/// Parses a verifier key of either algorithm, checking its key id.
-fn parse_verifier_key(verifier_key: &str) -> Result<VerifierKey<'_>, CheckpointError> {
+/// Splits a signed-note verifier key `<name>+<key id, hex>+<base64 key>` into its name, its
+/// key id as written, and the decoded key (algorithm byte first).
+pub(crate) fn split_verifier_key(
+    verifier_key: &str,
+) -> Result<(&str, &str, Vec<u8>), CheckpointError> {
     let mut parts = verifier_key.splitn(3, '+');
     let (Some(name), Some(id_hex), Some(key_b64)) = (parts.next(), parts.next(), parts.next())
     else {
@@ -395,6 +399,12 @@ fn parse_verifier_key(verifier_key: &str) -> Result<VerifierKey<'_>, CheckpointE
     let key = BASE64
         .decode(key_b64.as_bytes())
         .map_err(|_| CheckpointError::VerifierKey)?;
+    Ok((name, id_hex, key))
+}
+
+/// Parses a verifier key of either algorithm, checking its key id.
+fn parse_verifier_key(verifier_key: &str) -> Result<VerifierKey<'_>, CheckpointError> {
+    let (name, id_hex, key) = split_verifier_key(verifier_key)?;
     let (algorithm, public) = match key.split_first() {
         Some((&ED25519_ALG, public)) if public.len() == 32 => (SignatureAlgorithm::Ed25519, public),
         Some((&SM2_ALG, public)) if public.len() == 65 && public[0] == 0x04 => {
@@ -454,33 +464,43 @@ pub fn check_verifier_key(verifier_key: &str) -> Result<(), CheckpointError> {
 /// it states. Signature lines by other keys are passed over.
 pub fn verify(note: &str, verifier_key: &str) -> Result<Checkpoint, CheckpointError> {
     let key = parse_verifier_key(verifier_key)?;
-    let (body, signatures) = note.split_once("\n\n").ok_or(CheckpointError::Malformed(
-        "no blank line before the signatures",
-    ))?;
-    let body = format!("{body}\n");
+    let (body, signatures) = split_note(note)?;
     let checkpoint = parse_body(&body)?;
-    for line in signatures.lines() {
-        let Some(rest) = line.strip_prefix(SIGNATURE_PREFIX) else {
-            continue;
-        };
-        let Some((signer, b64)) = rest.split_once(' ') else {
-            continue;
-        };
-        let Ok(blob) = BASE64.decode(b64.as_bytes()) else {
-            continue;
-        };
-        if signer == key.name
+    let signed = signatures.iter().any(|(signer, blob)| {
+        *signer == key.name
             && blob.len() == 68
             && blob[..4] == key.id
             && key.verify(body.as_bytes(), &blob[4..])
-        {
-            return Ok(checkpoint);
-        }
+    });
+    if signed {
+        Ok(checkpoint)
+    } else {
+        Err(CheckpointError::BadSignature)
     }
-    Err(CheckpointError::BadSignature)
 }
 
-fn parse_body(body: &str) -> Result<Checkpoint, CheckpointError> {
+/// A signature line of a note: the key name, and the decoded key id and signature.
+pub(crate) type SignatureLine<'a> = (&'a str, Vec<u8>);
+
+/// Splits a signed note into its body (up to and including the newline before the blank
+/// line) and its signature lines as (key name, decoded blob); lines that are not signature
+/// lines are passed over.
+pub(crate) fn split_note(note: &str) -> Result<(String, Vec<SignatureLine<'_>>), CheckpointError> {
+    let (body, signatures) = note.split_once("\n\n").ok_or(CheckpointError::Malformed(
+        "no blank line before the signatures",
+    ))?;
+    let lines = signatures
+        .lines()
+        .filter_map(|line| {
+            let (signer, b64) = line.strip_prefix(SIGNATURE_PREFIX)?.split_once(' ')?;
+            Some((signer, BASE64.decode(b64.as_bytes()).ok()?))
+        })
+        .collect();
+    Ok((format!("{body}\n"), lines))
+}
+
+/// Parses a checkpoint body: origin, size and root, one per line.
+pub(crate) fn parse_body(body: &str) -> Result<Checkpoint, CheckpointError> {
     let mut lines = body.lines();
     let origin = lines
         .next()

@@ -6,7 +6,8 @@
 //! text; the ports the server appends and reads the trail through ([`AuditSink`],
 //! [`LogStore`]); the RFC 9162 Merkle tree with its proofs ([`merkle`]); signed
 //! checkpoints ([`checkpoint`]); the export format ([`export`]) and its offline
-//! verification ([`verify`]); and the alert rules evaluated over the trail ([`alerts`]).
+//! verification ([`verify`]); witnessing, C2SP's `tlog-witness` and cosignatures
+//! ([`witness`]); and the alert rules evaluated over the trail ([`alerts`]).
 
 mod actor;
 pub mod alerts;
@@ -19,6 +20,7 @@ pub mod merkle;
 pub mod self_test;
 mod store;
 pub mod verify;
+pub mod witness;
 
 pub use actor::{OperatorId, RequestId};
 pub use columns::EventColumns;

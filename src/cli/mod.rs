@@ -1,5 +1,5 @@
 //! The command line: `baomi serve`, `baomi init`, `baomi keys …`, `baomi audit …`,
-//! `baomi mask`, `baomi backup`, `baomi restore`, `baomi openapi`.
+//! `baomi mask`, `baomi backup`, `baomi restore`, `baomi openapi`, `baomi witness …`.
 
 mod audit;
 mod backup;
@@ -7,6 +7,7 @@ mod consent;
 mod console;
 mod keys;
 mod mask;
+mod witness;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -72,6 +73,10 @@ enum Command {
     /// Cryptography: the known-answer self-test of every algorithm.
     #[command(subcommand)]
     Crypto(CryptoCommand),
+    /// Witness other logs' checkpoints (C2SP tlog-witness): a witness run by another team,
+    /// company or regulator keeps a log's operators from forking or cutting its history.
+    #[command(subcommand)]
+    Witness(witness::WitnessCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -205,6 +210,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let doc = crate::app::openapi(&crate::app::Limits::from_config(&config));
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
+        }
+        Command::Witness(command) => {
+            let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
+            crate::telemetry::init(&config);
+            witness::run(command).await
         }
         Command::Crypto(CryptoCommand::SelfTest) => {
             let results = crate::service::self_test::run();

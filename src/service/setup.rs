@@ -310,7 +310,8 @@ pub(crate) fn read_secret_file(path: &Path) -> Result<Zeroizing<String>, SetupEr
         .map_err(|e| io_error(path, &e))
 }
 
-fn write_secret_file(path: &Path, text: &str) -> Result<(), SetupError> {
+/// Writes a new file only the owner can read (never over an existing one), synced.
+pub(crate) fn write_secret_file(path: &Path, text: &str) -> Result<(), SetupError> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

@@ -224,7 +224,7 @@ async fn an_upgrade_retires_the_derived_key_at_the_size_it_found() {
 }
 
 /// An Ed25519 private key in PKCS#8 PEM, as `openssl genpkey -algorithm ed25519` writes one.
-fn ed25519_pem() -> String {
+pub(crate) fn ed25519_pem() -> String {
     let der =
         ring::signature::Ed25519KeyPair::generate_pkcs8(&ring::rand::SystemRandom::new()).unwrap();
     let base64 = data_encoding::BASE64.encode(der.as_ref());

@@ -33,3 +33,4 @@ mod subject_tokens;
 mod suites;
 mod tls;
 mod vault;
+mod witness;

@@ -1,0 +1,327 @@
+//! `baomi witness serve`, a C2SP tlog-witness in a process of its own, witnessing a Baomi
+//! log: it cosigns the checkpoints that extend the last one it cosigned, refuses a fork and
+//! keeps it as evidence, answers each failure as the protocol says, and keeps its state
+//! across a restart.
+
+use std::path::Path;
+
+use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner, KeyMaterial};
+use baomi_audit::witness::{AddCheckpoint, verify_cosignature};
+use data_encoding::BASE64;
+use serde_json::Value;
+
+use crate::audit::some_reads;
+use crate::audit_keys::ed25519_pem;
+use crate::audit_trail::{baomi, checkpoint, stdout};
+use crate::helpers::{TestApp, baomi_process, client_builder, free_port, spawn_app_with};
+
+const WITNESS: &str = "witness.test/w1";
+
+/// A witness process, killed when dropped.
+struct WitnessProcess {
+    child: tokio::process::Child,
+    url: String,
+}
+
+impl WitnessProcess {
+    async fn start(dir: &Path, log_key: &str) -> Self {
+        let port = free_port();
+        let child = tokio::process::Command::from(baomi_process())
+            .args(["witness", "serve", "--name", WITNESS, "--key"])
+            .arg(dir.join("witness.pem"))
+            .arg("--state")
+            .arg(dir.join("witness.db"))
+            .args(["--log", log_key, "--listen", &format!("127.0.0.1:{port}")])
+            .env("BAOMI_LOG_LEVEL", "warn")
+            .stdout(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = client_builder().build().unwrap();
+        let started = std::time::Instant::now();
+        while client.get(format!("{url}/healthz")).send().await.is_err() {
+            assert!(started.elapsed().as_secs() < 30, "the witness answers");
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        Self { child, url }
+    }
+
+    async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    /// POSTs an add-checkpoint body: the status, the content type and the body.
+    async fn add(&self, body: &str) -> (u16, String, String) {
+        let reply = client_builder()
+            .build()
+            .unwrap()
+            .post(format!("{}/add-checkpoint", self.url))
+            .body(body.to_owned())
+            .send()
+            .await
+            .unwrap();
+        let status = reply.status().as_u16();
+        let kind = reply.headers()["content-type"].to_str().unwrap().to_owned();
+        (status, kind, reply.text().await.unwrap())
+    }
+}
+
+/// The log's newest checkpoint note.
+async fn note(app: &TestApp, officer: &str) -> String {
+    checkpoint(app).await;
+    let reply = app.get("/v1/audit/checkpoint", Some(officer)).await;
+    reply.json()["note"].as_str().unwrap().to_owned()
+}
+
+fn size_of(note: &str) -> u64 {
+    note.lines().nth(1).unwrap().parse().unwrap()
+}
+
+async fn consistency(app: &TestApp, officer: &str, from: u64, to: u64) -> Vec<[u8; 32]> {
+    let reply = app
+        .get(
+            &format!("/v1/audit/proofs/consistency?from={from}&to={to}"),
+            Some(officer),
+        )
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    reply.json()["proof"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| {
+            let bytes = BASE64.decode(h.as_str().unwrap().as_bytes()).unwrap();
+            <[u8; 32]>::try_from(bytes.as_slice()).unwrap()
+        })
+        .collect()
+}
+
+fn request(old_size: u64, proof: Vec<[u8; 32]>, note: &str) -> String {
+    AddCheckpoint {
+        old_size,
+        proof,
+        note: note.to_owned(),
+    }
+    .to_body()
+}
+
+async fn evidence(dir: &Path) -> Vec<(String, i64)> {
+    use sqlx::ConnectOptions;
+    let mut db = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(dir.join("witness.db"))
+        .read_only(true)
+        .connect()
+        .await
+        .unwrap();
+    sqlx::query_as("SELECT code, held_size FROM evidence ORDER BY id")
+        .fetch_all(&mut db)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_witness_cosigns_what_extends_its_view_refuses_a_fork_and_remembers() {
+    let dir = tempfile::tempdir().unwrap();
+    // The log signs with a key from a file, so that this test can sign a fork with it: what
+    // someone holding the log's key could do.
+    let log_pem = ed25519_pem();
+    let log_key_file = dir.path().join("log.pem");
+    std::fs::write(&log_key_file, &log_pem).unwrap();
+    let app = spawn_app_with(move |c| c.audit.signing_key_files = vec![log_key_file]).await;
+    let log_signer =
+        CheckpointSigner::from_material("baomi/audit", &[KeyMaterial::Pkcs8Pem(&log_pem)]).unwrap();
+    let log_key = log_signer.verifier_key();
+
+    let witness_pem = dir.path().join("witness.pem");
+    let made = baomi(&[
+        "witness",
+        "new-key",
+        "--name",
+        WITNESS,
+        "--out",
+        witness_pem.to_str().unwrap(),
+    ]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let witness_key = stdout(&made).trim().to_owned();
+    assert!(witness_key.starts_with("witness.test/w1+"), "{witness_key}");
+    let witness = WitnessProcess::start(dir.path(), &log_key).await;
+
+    // The first checkpoint, from nothing.
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    some_reads(&app, &key, 2).await;
+    let first = note(&app, &officer).await;
+    let (status, kind, cosignature) = witness.add(&request(0, vec![], &first)).await;
+    assert_eq!(
+        (status, kind.as_str()),
+        (200, "text/plain; charset=utf-8"),
+        "{cosignature}"
+    );
+    let (cosigned, _) = verify_cosignature(&format!("{first}{cosignature}"), &witness_key).unwrap();
+    assert_eq!(cosigned.size, size_of(&first));
+
+    // A later one, with its consistency proof from the first.
+    some_reads(&app, &key, 3).await;
+    let second = note(&app, &officer).await;
+    let (old, new) = (size_of(&first), size_of(&second));
+    let proof = consistency(&app, &officer, old, new).await;
+    let (status, _, cosignature) = witness.add(&request(old, proof, &second)).await;
+    assert_eq!(status, 200, "{cosignature}");
+    verify_cosignature(&format!("{second}{cosignature}"), &witness_key).unwrap();
+
+    // A log that thinks the witness holds less is told what it holds.
+    let (status, kind, body) = witness.add(&request(0, vec![], &first)).await;
+    assert_eq!(
+        (status, kind.as_str(), body),
+        (409, "text/x.tlog.size", format!("{new}\n"))
+    );
+
+    // A fork, signed with the log's own key: a larger tree that does not extend the one
+    // cosigned, and a tree of the same size with another root. Neither is cosigned; both
+    // are kept as evidence.
+    let forged = |size, root| {
+        log_signer.sign(&Checkpoint {
+            origin: "baomi/audit".to_owned(),
+            size,
+            root,
+        })
+    };
+    let (status, _, body) = witness
+        .add(&request(new, vec![[9u8; 32]], &forged(new + 4, [7u8; 32])))
+        .await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap()["code"],
+        "witness.inconsistent"
+    );
+    let (status, kind, body) = witness
+        .add(&request(new, vec![], &forged(new, [7u8; 32])))
+        .await;
+    assert_eq!(
+        (status, kind.as_str(), body),
+        (409, "text/x.tlog.size", format!("{new}\n"))
+    );
+    let expected_evidence = vec![
+        ("witness.inconsistent".to_owned(), new as i64),
+        ("witness.fork".to_owned(), new as i64),
+    ];
+    assert_eq!(evidence(dir.path()).await, expected_evidence);
+
+    // Another log's checkpoint, one signed by a key the witness does not trust for this
+    // log, an old size beyond the checkpoint's, and a body that is no request.
+    let stranger = CheckpointSigner::new("other.example/log", &[5u8; 32]).unwrap();
+    let foreign = stranger.sign(&Checkpoint {
+        origin: "other.example/log".to_owned(),
+        size: 1,
+        root: [1u8; 32],
+    });
+    let impostor = CheckpointSigner::new("baomi/audit", &[6u8; 32]).unwrap();
+    let unsigned = impostor.sign(&Checkpoint {
+        origin: "baomi/audit".to_owned(),
+        size: new + 1,
+        root: [1u8; 32],
+    });
+    for (body, status, code) in [
+        (request(0, vec![], &foreign), 404, "witness.unknown_log"),
+        (
+            request(new, vec![], &unsigned),
+            403,
+            "witness.not_signed_by_the_log",
+        ),
+        (
+            request(new + 5, vec![], &second),
+            400,
+            "witness.old_size_too_large",
+        ),
+        ("old 1\n".to_owned(), 400, "witness.malformed_request"),
+    ] {
+        let (got, kind, text) = witness.add(&body).await;
+        assert_eq!(
+            (got, kind.as_str()),
+            (status, "application/problem+json"),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Value>(&text).unwrap()["code"], code);
+    }
+
+    // Restarted, the witness still holds the last checkpoint it cosigned, and goes on from
+    // there.
+    witness.stop().await;
+    let witness = WitnessProcess::start(dir.path(), &log_key).await;
+    let (status, _, body) = witness.add(&request(0, vec![], &first)).await;
+    assert_eq!((status, body), (409, format!("{new}\n")));
+    some_reads(&app, &key, 1).await;
+    let third = note(&app, &officer).await;
+    let proof = consistency(&app, &officer, new, size_of(&third)).await;
+    let (status, _, cosignature) = witness.add(&request(new, proof, &third)).await;
+    assert_eq!(status, 200, "{cosignature}");
+    verify_cosignature(&format!("{third}{cosignature}"), &witness_key).unwrap();
+    assert_eq!(evidence(dir.path()).await, expected_evidence);
+    witness.stop().await;
+}
+
+#[tokio::test]
+async fn a_witness_will_not_start_without_a_usable_key_and_never_overwrites_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("witness.pem");
+    let key = key.to_str().unwrap();
+    let made = baomi(&["witness", "new-key", "--name", WITNESS, "--out", key]);
+    assert!(made.status.success());
+    let again = baomi(&["witness", "new-key", "--name", WITNESS, "--out", key]);
+    assert!(!again.status.success(), "a second new-key over the first");
+    let spaced = baomi(&[
+        "witness",
+        "new-key",
+        "--name",
+        "a name",
+        "--out",
+        "/dev/null",
+    ]);
+    assert!(!spaced.status.success());
+
+    let not_a_key = dir.path().join("not-a-key.pem");
+    std::fs::write(
+        &not_a_key,
+        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+    )
+    .unwrap();
+    let log_key = CheckpointSigner::new("baomi/audit", &[3u8; 32])
+        .unwrap()
+        .verifier_key();
+    let state = dir.path().join("state.db");
+    let refused = baomi(&[
+        "witness",
+        "serve",
+        "--name",
+        WITNESS,
+        "--key",
+        not_a_key.to_str().unwrap(),
+        "--state",
+        state.to_str().unwrap(),
+        "--log",
+        &log_key,
+    ]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("is not an Ed25519 key"), "{said}");
+    assert!(!said.contains("AAAA"), "{said}");
+    let bad_log = baomi(&[
+        "witness",
+        "serve",
+        "--name",
+        WITNESS,
+        "--key",
+        key,
+        "--state",
+        state.to_str().unwrap(),
+        "--log",
+        "baomi/audit+00000000+AAAA",
+    ]);
+    assert!(!bad_log.status.success());
+    assert!(String::from_utf8_lossy(&bad_log.stderr).contains("not a verifier key"));
+}
