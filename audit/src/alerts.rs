@@ -10,13 +10,17 @@
 //!   consent to (refused by the consent gate, but an attempt an officer should see; once
 //!   per actor or operator and purpose per clock hour). Always on.
 //!
+//! - `witness_refused`, `witness_silent`: a witness refused to cosign a checkpoint, or has
+//!   cosigned none for too long (each recorded once by the log as an event of its own).
+//!   Always on.
+//!
 //! A rule fires when its count goes past the threshold (a count equal to it is quiet), then
 //! stays quiet for that actor or operator for one window. Windows follow the events' own
 //! times, so evaluating the same events gives the same alerts on every node.
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::{AccessEvent, Alert, Outcome};
+use crate::{AccessEvent, Action, Alert, Outcome};
 
 /// Office hours in local time: from `start` to `end` minutes after midnight, at a UTC offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -206,6 +210,18 @@ impl AlertEngine {
             detail,
             delivered_at: None,
         };
+        if matches!(event.action, Action::WitnessRefused | Action::WitnessSilent) {
+            let code = match &event.outcome {
+                Outcome::Denied { code } => Some(code.as_str()),
+                Outcome::Allowed => None,
+            };
+            out.push(alert(
+                event.action.as_str(),
+                event.target.as_deref().unwrap_or("witness"),
+                serde_json::json!({ "code": code }),
+            ));
+            return out;
+        }
         let allowed_read = event.action.reads_pi() && event.outcome == Outcome::Allowed;
         for key in &keys {
             if let (Some(max), true) = (self.rules.bulk_max_subjects, allowed_read)

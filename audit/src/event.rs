@@ -46,6 +46,11 @@ pub enum Action {
     AuditRead,
     /// The checkpoint signing keys were rotated: a new generation signs from now on.
     AuditKeyRotate,
+    /// A witness refused to cosign a checkpoint (the outcome's code says why): the log
+    /// forked or was cut, or the witness holds another view of it.
+    WitnessRefused,
+    /// A witness has not cosigned a newer checkpoint for longer than allowed.
+    WitnessSilent,
     /// A subject consented to a purpose.
     ConsentGrant,
     /// A subject withdrew a consent.
@@ -94,6 +99,8 @@ impl Action {
             Action::TokenMint => "token_mint",
             Action::AuditRead => "audit_read",
             Action::AuditKeyRotate => "audit_key_rotate",
+            Action::WitnessRefused => "witness_refused",
+            Action::WitnessSilent => "witness_silent",
             Action::ConsentGrant => "consent_grant",
             Action::ConsentWithdraw => "consent_withdraw",
             Action::PurposeChange => "purpose_change",

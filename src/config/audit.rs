@@ -28,6 +28,26 @@ pub struct AuditConfig {
     /// order. Unset (the default): Baomi generates the keys at random and keeps them sealed
     /// under the root key. Either way, never derivable from the root key alone.
     pub signing_key_files: Vec<std::path::PathBuf>,
+    /// The witnesses the log sends each new checkpoint to (C2SP `tlog-witness`), for their
+    /// cosignatures. None by default.
+    pub witnesses: Vec<WitnessSetting>,
+    /// CA certificates (PEM) trusted for the witnesses' https besides the system's.
+    pub witness_ca_file: Option<std::path::PathBuf>,
+    /// Seconds a witness may go without cosigning a newer checkpoint before the
+    /// `witness_silent` alert is raised.
+    pub witness_silence_alert_secs: u64,
+}
+
+/// A witness of the log's checkpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WitnessSetting {
+    /// Its submission prefix (`https://…`, or `http://` to this host); requests go to
+    /// `<url>/add-checkpoint`.
+    pub url: String,
+    /// Its verifier key, `<name>+<key id>+<base64(0x04 ‖ Ed25519 key)>`, as `baomi witness
+    /// new-key` printed it.
+    pub verifier_key: String,
 }
 
 /// A signature algorithm in the settings.
@@ -102,6 +122,9 @@ impl Default for AuditConfig {
             alerts: AlertConfig::default(),
             signature_algorithms: vec![SignatureSetting::Ed25519],
             signing_key_files: Vec::new(),
+            witnesses: Vec::new(),
+            witness_ca_file: None,
+            witness_silence_alert_secs: 600,
         }
     }
 }
@@ -131,6 +154,19 @@ impl std::fmt::Debug for AuditConfig {
             .field("subject_view_operator", &self.subject_view_operator)
             .field("signature_algorithms", &self.signature_algorithms)
             .field("signing_key_files", &self.signing_key_files)
+            .field(
+                "witnesses",
+                &self
+                    .witnesses
+                    .iter()
+                    .map(|w| super::redact_url(&w.url))
+                    .collect::<Vec<_>>(),
+            )
+            .field("witness_ca_file", &self.witness_ca_file)
+            .field(
+                "witness_silence_alert_secs",
+                &self.witness_silence_alert_secs,
+            )
             .field("bulk_max_subjects", &a.bulk_max_subjects)
             .field("bulk_window_secs", &a.bulk_window_secs)
             .field("office_hours", &a.office_hours)
@@ -199,16 +235,42 @@ impl AuditConfig {
             return Err("audit.alerts.evaluate_every_ms must be at least 1".to_owned());
         }
         if let Some(url) = a.webhook_url.as_deref() {
-            let https = url.starts_with("https://") && reqwest::Url::parse(url).is_ok();
-            let local_relay = url.starts_with("http://") && super::is_loopback_url(url);
-            if !(https || local_relay) {
-                return Err(
-                    "audit.alerts.webhook_url must be an https:// URL, or http:// to this \
-                     host (127.0.0.1, ::1, localhost)"
-                        .to_owned(),
-                );
-            }
+            check_outbound_url("audit.alerts.webhook_url", url)?;
+        }
+        for witness in &self.witnesses {
+            check_outbound_url("audit.witnesses.url", &witness.url)?;
+            baomi_audit::witness::check_witness_key(&witness.verifier_key).map_err(|_| {
+                "audit.witnesses.verifier_key must be a witness's verifier key, as `baomi \
+                 witness new-key` prints it"
+                    .to_owned()
+            })?;
+        }
+        let mut names: Vec<&str> = self
+            .witnesses
+            .iter()
+            .map(|w| w.verifier_key.split('+').next().unwrap_or_default())
+            .collect();
+        names.sort_unstable();
+        if names.windows(2).any(|pair| pair[0] == pair[1]) {
+            return Err("audit.witnesses names each witness once".to_owned());
+        }
+        if self.witness_silence_alert_secs == 0 {
+            return Err("audit.witness_silence_alert_secs must be at least 1".to_owned());
         }
         Ok(())
+    }
+}
+
+/// An address Baomi sends to: https, or http to a relay on this host only.
+fn check_outbound_url(setting: &str, url: &str) -> Result<(), String> {
+    let https = url.starts_with("https://") && reqwest::Url::parse(url).is_ok();
+    let local_relay = url.starts_with("http://") && super::is_loopback_url(url);
+    if https || local_relay {
+        Ok(())
+    } else {
+        Err(format!(
+            "{setting} must be an https:// URL, or http:// to this host (127.0.0.1, ::1, \
+             localhost)"
+        ))
     }
 }

@@ -17,7 +17,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-pub use audit::{AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay, SignatureSetting};
+pub use audit::{
+    AlertConfig, AuditConfig, MIN_RETENTION_DAYS, OperatorDisplay, SignatureSetting, WitnessSetting,
+};
 pub use connections::ConnectionsConfig;
 pub use console::ConsoleConfig;
 pub use hsm::{HsmConfig, PIN_VARIABLE as HSM_PIN_VARIABLE};
@@ -459,6 +461,56 @@ mod tests {
             .extract()
             .unwrap();
         assert_eq!(parsed.hsm.unwrap().key_label, "baomi-root");
+    }
+
+    #[test]
+    fn witnesses_need_a_safe_url_a_witness_key_and_a_name_of_their_own() {
+        let pem = baomi_audit::witness::Cosigner::generate_pem().unwrap();
+        let key = |name: &str| {
+            baomi_audit::witness::Cosigner::from_pkcs8_pem(name, &pem)
+                .unwrap()
+                .verifier_key()
+        };
+        let log_key = baomi_audit::checkpoint::CheckpointSigner::new("w.example/1", &[1u8; 32])
+            .unwrap()
+            .verifier_key();
+        let setting = |url: &str, verifier_key: String| WitnessSetting {
+            url: url.to_owned(),
+            verifier_key,
+        };
+        for (witnesses, ok) in [
+            (vec![setting("https://w.example", key("w.example/1"))], true),
+            (
+                vec![setting("http://127.0.0.1:7380", key("w.example/1"))],
+                true,
+            ),
+            (vec![setting("http://w.example", key("w.example/1"))], false),
+            (vec![setting("https://w.example", log_key)], false),
+            (
+                vec![
+                    setting("https://a.example", key("w.example/1")),
+                    setting("https://b.example", key("w.example/1")),
+                ],
+                false,
+            ),
+            (
+                vec![
+                    setting("https://a.example", key("w.example/1")),
+                    setting("https://b.example", key("w.example/2")),
+                ],
+                true,
+            ),
+        ] {
+            let mut config = Config::default();
+            config.audit.witnesses = witnesses.clone();
+            assert_eq!(config.validate().is_ok(), ok, "{witnesses:?}");
+        }
+        let toml = "[[audit.witnesses]]\nurl = \"https://w.example\"\nverifier_key = \"k\"\n";
+        let parsed: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(toml))
+            .extract()
+            .unwrap();
+        assert_eq!(parsed.audit.witnesses[0].url, "https://w.example");
     }
 
     #[test]

@@ -50,6 +50,23 @@ pub struct CheckpointView {
     pub verifier_key: String,
     /// Every key that signs (`audit.signature_algorithms`), primary first.
     pub verifier_keys: Vec<VerifierKeyView>,
+    /// The newest checkpoint each witness cosigned (`audit.witnesses`): keep one, and
+    /// check it with the witness's verifier key as well as the log's.
+    pub witnessed: Vec<WitnessedView>,
+}
+
+/// A checkpoint a witness cosigned.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WitnessedView {
+    /// The witness's name.
+    pub witness: String,
+    /// The checkpoint's tree size.
+    pub tree_size: i64,
+    /// When the witness cosigned it, by its clock (Unix seconds).
+    pub cosigned_at: i64,
+    /// The checkpoint as a signed note: the log's signatures, then the witness's
+    /// cosignature line.
+    pub note: String,
 }
 
 /// A key that signs checkpoints and receipts.
@@ -212,6 +229,18 @@ async fn checkpoint(
             .map(|(algorithm, key)| VerifierKeyView {
                 algorithm: algorithm.as_str(),
                 key,
+            })
+            .collect(),
+        witnessed: state
+            .store
+            .newest_cosignatures()
+            .await?
+            .into_iter()
+            .map(|c| WitnessedView {
+                witness: c.witness,
+                tree_size: c.tree_size,
+                cosigned_at: c.cosigned_at,
+                note: c.note,
             })
             .collect(),
     }))

@@ -26,6 +26,7 @@ use crate::service::erasure_journal::ErasureJournal;
 use crate::service::quotas::{self, QuotaMeter};
 use crate::service::setup::{self, PassphraseSource, SetupError};
 use crate::service::signing_keys::{SigningKeys, Wanted};
+use crate::service::witnessing::Witnessing;
 use crate::service::{ServiceError, audit, maintenance, now};
 use crate::store::group_commit::GroupCommit;
 use crate::store::{self, QuotaStore, Store};
@@ -66,6 +67,8 @@ pub struct Opened {
     /// This node's quota counting, whose refusals are recorded every
     /// `quotas.refusals_recorded_every_secs`.
     pub quotas: Arc<QuotaMeter>,
+    /// Sends checkpoints to the configured witnesses, if any.
+    pub witnessing: Option<Witnessing>,
     /// Where `/metrics` is served instead of the API's listener, if anywhere.
     pub metrics_listen: Option<std::net::SocketAddr>,
 }
@@ -188,6 +191,13 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         Some(url) => Duty::campaign(url).await,
         None => Duty::alone(),
     };
+    let witnessing = Witnessing::new(
+        &config.audit,
+        Arc::clone(&audit_log),
+        Arc::clone(&store) as Arc<dyn crate::store::CosignatureStore>,
+        Arc::clone(&audit),
+    )
+    .map_err(|e| SetupError::Other(format!("audit witnesses: {e}")))?;
     let signin_guard = SigninGuard::new(&config.console);
     let quotas = Arc::new(QuotaMeter::new(
         Arc::clone(&store) as Arc<dyn QuotaStore>,
@@ -240,6 +250,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         signin_guard,
         signin_counts_every: Duration::from_secs(config.console.refusals_recorded_every_secs),
         quotas,
+        witnessing,
         metrics_listen: config.metrics_listen,
     })
 }
@@ -384,6 +395,13 @@ pub async fn serve(
         Arc::clone(&opened.audit),
         stop.subscribe(),
     ));
+    let witnessing = opened.witnessing.map(|witnessing| {
+        tokio::spawn(witnessing.run(
+            AUDIT_INTEGRATION_EVERY,
+            Arc::clone(&opened.duty),
+            stop.subscribe(),
+        ))
+    });
     let integration = tokio::spawn(audit_log::run(
         Arc::clone(&opened.audit_log),
         Arc::clone(&opened.audit),
@@ -409,6 +427,9 @@ pub async fn serve(
     let _ = alerts.await;
     let _ = signins.await;
     let _ = quota_refusals.await;
+    if let Some(witnessing) = witnessing {
+        let _ = witnessing.await;
+    }
     if let Some(scrapes) = scrapes {
         let _ = scrapes.await;
     }

@@ -37,32 +37,11 @@ impl Webhook {
         ca_file: Option<&std::path::Path>,
         secret: Option<&SecretString>,
     ) -> Result<Self, ServiceError> {
-        crate::server::tls::install_crypto_provider();
-        // https is verified against the system's roots and `ca_file`'s; plain http only
-        // reaches a relay on this host (the configuration refuses it elsewhere).
-        let mut builder = reqwest::Client::builder()
-            .timeout(Duration::from_secs(10))
-            .redirect(reqwest::redirect::Policy::none());
-        if let Some(path) = ca_file {
-            let unusable = |why: &str| {
-                ServiceError::Internal(format!(
-                    "audit.alerts.webhook_ca_file {}: {why}",
-                    path.display()
-                ))
-            };
-            let pem = std::fs::read(path).map_err(|e| unusable(&e.to_string()))?;
-            let roots = reqwest::Certificate::from_pem_bundle(&pem)
-                .map_err(|_| unusable("not PEM certificates"))?;
-            if roots.is_empty() {
-                return Err(unusable("no certificate"));
-            }
-            for root in roots {
-                builder = builder.add_root_certificate(root);
-            }
-        }
-        let client = builder
-            .build()
-            .map_err(|e| ServiceError::Internal(format!("webhook client: {e}")))?;
+        let client = crate::service::outbound::client(
+            ca_file,
+            "audit.alerts.webhook_ca_file",
+            Duration::from_secs(10),
+        )?;
         Ok(Self {
             client,
             url: url.to_owned(),

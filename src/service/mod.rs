@@ -17,6 +17,7 @@ pub mod keyrings;
 pub mod keys;
 pub mod maintenance;
 pub mod masking;
+pub mod outbound;
 pub mod quotas;
 pub mod refusals;
 pub mod requests;
@@ -27,6 +28,7 @@ pub mod stored;
 pub mod subject_tokens;
 pub mod ttl_cache;
 pub mod vault;
+pub mod witnessing;
 
 pub use error::{AuthFailure, ServiceError};
 

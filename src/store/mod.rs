@@ -16,6 +16,7 @@ mod consent;
 mod policies;
 #[macro_use]
 mod vault;
+pub mod cosignatures;
 mod error;
 pub mod group_commit;
 pub mod postgres;
@@ -33,6 +34,7 @@ use baomi_consent::ConsentStore;
 use baomi_vault::{SealedRootKey, VaultStore};
 
 pub use console::ConsoleStore;
+pub use cosignatures::CosignatureStore;
 pub use error::StoreError;
 pub use policies::{CatalogueStore, PolicyStore, StoredCatalogue, StoredPolicy};
 pub use quotas::QuotaStore;
@@ -139,6 +141,7 @@ pub trait Store:
     + QuotaStore
     + SecondFactorStore
     + SigningKeyStore
+    + CosignatureStore
 {
 }
 
@@ -155,6 +158,7 @@ impl<T> Store for T where
         + QuotaStore
         + SecondFactorStore
         + SigningKeyStore
+        + CosignatureStore
 {
 }
 

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::helpers::{OtherNode, TestApp, spawn_app};
+use crate::helpers::{OtherNode, TestApp, spawn_app, until};
 
 /// Two nodes on one database, or `None` (with a note) on SQLite.
 async fn two_nodes() -> Option<(TestApp, OtherNode)> {
@@ -150,14 +150,6 @@ async fn integrator(url: &str) -> Option<String> {
     body["checks"]["audit_integrator"]
         .as_str()
         .map(str::to_owned)
-}
-
-async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
-    let started = std::time::Instant::now();
-    while !check().await {
-        assert!(started.elapsed().as_secs() < 30, "{what} within 30 s");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]

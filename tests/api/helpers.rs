@@ -495,3 +495,12 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// Polls `check` every 100 ms until it holds; fails after 30 s, naming `what`.
+pub async fn until(what: &str, mut check: impl AsyncFnMut() -> bool) {
+    let started = std::time::Instant::now();
+    while !check().await {
+        assert!(started.elapsed().as_secs() < 30, "{what} within 30 s");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::audit::some_reads;
 use crate::audit_keys::ed25519_pem;
 use crate::audit_trail::{baomi, checkpoint, stdout};
-use crate::helpers::{TestApp, baomi_process, client_builder, free_port, spawn_app_with};
+use crate::helpers::{TestApp, baomi_process, client_builder, free_port, spawn_app_with, until};
 
 const WITNESS: &str = "witness.test/w1";
 
@@ -120,34 +120,43 @@ async fn evidence(dir: &Path) -> Vec<(String, i64)> {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_witness_cosigns_what_extends_its_view_refuses_a_fork_and_remembers() {
-    let dir = tempfile::tempdir().unwrap();
-    // The log signs with a key from a file, so that this test can sign a fork with it: what
-    // someone holding the log's key could do.
-    let log_pem = ed25519_pem();
-    let log_key_file = dir.path().join("log.pem");
-    std::fs::write(&log_key_file, &log_pem).unwrap();
-    let app = spawn_app_with(move |c| c.audit.signing_key_files = vec![log_key_file]).await;
-    let log_signer =
-        CheckpointSigner::from_material("baomi/audit", &[KeyMaterial::Pkcs8Pem(&log_pem)]).unwrap();
-    let log_key = log_signer.verifier_key();
+/// A log signing key in a file (so that a test can sign with it what someone holding the
+/// log's key could), and its signer.
+fn log_key_file(dir: &Path) -> (std::path::PathBuf, CheckpointSigner) {
+    let pem = ed25519_pem();
+    let path = dir.join("log.pem");
+    std::fs::write(&path, &pem).unwrap();
+    let signer =
+        CheckpointSigner::from_material("baomi/audit", &[KeyMaterial::Pkcs8Pem(&pem)]).unwrap();
+    (path, signer)
+}
 
-    let witness_pem = dir.path().join("witness.pem");
+/// `baomi witness new-key` into `dir/witness.pem`; the verifier key it printed.
+fn new_witness_key(dir: &Path) -> String {
+    let path = dir.join("witness.pem");
     let made = baomi(&[
         "witness",
         "new-key",
         "--name",
         WITNESS,
         "--out",
-        witness_pem.to_str().unwrap(),
+        path.to_str().unwrap(),
     ]);
     assert!(
         made.status.success(),
         "{}",
         String::from_utf8_lossy(&made.stderr)
     );
-    let witness_key = stdout(&made).trim().to_owned();
+    stdout(&made).trim().to_owned()
+}
+
+#[tokio::test]
+async fn a_witness_cosigns_what_extends_its_view_refuses_a_fork_and_remembers() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log_key_file, log_signer) = log_key_file(dir.path());
+    let app = spawn_app_with(move |c| c.audit.signing_key_files = vec![log_key_file]).await;
+    let log_key = log_signer.verifier_key();
+    let witness_key = new_witness_key(dir.path());
     assert!(witness_key.starts_with("witness.test/w1+"), "{witness_key}");
     let witness = WitnessProcess::start(dir.path(), &log_key).await;
 
@@ -324,4 +333,111 @@ async fn a_witness_will_not_start_without_a_usable_key_and_never_overwrites_one(
     ]);
     assert!(!bad_log.status.success());
     assert!(String::from_utf8_lossy(&bad_log.stderr).contains("not a verifier key"));
+}
+
+/// The newest checkpoint the witness cosigned, as `GET /v1/audit/checkpoint` serves it.
+async fn witnessed(app: &TestApp, officer: &str) -> Option<(u64, String)> {
+    let view = app.get("/v1/audit/checkpoint", Some(officer)).await.json();
+    let w = view["witnessed"].as_array()?.first()?.clone();
+    assert_eq!(w["witness"], WITNESS);
+    Some((w["tree_size"].as_u64()?, w["note"].as_str()?.to_owned()))
+}
+
+/// The alerts of `rule` raised so far.
+async fn alerts(app: &TestApp, officer: &str, rule: &str) -> Vec<Value> {
+    let page = app.get("/v1/audit/alerts", Some(officer)).await.json();
+    page["alerts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|a| a["rule"] == rule)
+        .cloned()
+        .collect()
+}
+
+#[tokio::test]
+async fn the_log_gets_its_checkpoints_cosigned_and_alerts_on_a_refusal_or_a_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log_key_file, log_signer) = log_key_file(dir.path());
+    let log_key = log_signer.verifier_key();
+    let witness_key = new_witness_key(dir.path());
+    let witness = WitnessProcess::start(dir.path(), &log_key).await;
+    let setting = baomi::config::WitnessSetting {
+        url: witness.url.clone(),
+        verifier_key: witness_key.clone(),
+    };
+    let log_config = {
+        let (file, setting) = (log_key_file.clone(), setting.clone());
+        move |c: &mut baomi::config::Config| {
+            c.audit.signing_key_files = vec![file];
+            c.audit.witnesses = vec![setting];
+            c.audit.witness_silence_alert_secs = 1;
+        }
+    };
+
+    // Each new checkpoint is sent with its consistency proof and comes back cosigned.
+    let app = spawn_app_with(log_config.clone()).await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    for reads in [2, 3] {
+        some_reads(&app, &key, reads).await;
+        checkpoint(&app).await;
+        let size = app.audit_log.checkpoint().await.unwrap().unwrap().tree_size;
+        until("the witness cosigns", async || {
+            witnessed(&app, &officer)
+                .await
+                .is_some_and(|(s, _)| s >= size)
+        })
+        .await;
+        let (_, note) = witnessed(&app, &officer).await.unwrap();
+        let (cosigned, _) = verify_cosignature(&note, &witness_key).unwrap();
+        assert!(cosigned.size >= size);
+        baomi_audit::checkpoint::verify(&note, &log_key).unwrap();
+    }
+    assert!(alerts(&app, &officer, "witness_refused").await.is_empty());
+
+    // A second trail signed with the same key (the trail wiped and rebuilt, or a fork
+    // shown to some): the witness refuses it, and that log records it and alerts.
+    let fork = spawn_app_with(log_config).await;
+    let (_, fork_key) = fork.create_key("service", &["kyc"]).await;
+    let (_, fork_officer) = fork.create_key("officer", &[]).await;
+    some_reads(&fork, &fork_key, 30).await;
+    checkpoint(&fork).await;
+    until("the fork's log alerts", async || {
+        !alerts(&fork, &fork_officer, "witness_refused")
+            .await
+            .is_empty()
+    })
+    .await;
+    let raised = alerts(&fork, &fork_officer, "witness_refused").await;
+    assert_eq!(
+        raised.len(),
+        1,
+        "recorded once, not once a second: {raised:?}"
+    );
+    assert_eq!(raised[0]["key"], format!("witness:{WITNESS}"));
+    let code = raised[0]["detail"]["code"].as_str().unwrap();
+    assert!(
+        [
+            "witness.inconsistent",
+            "witness.holds_larger_tree",
+            "witness.fork"
+        ]
+        .contains(&code),
+        "{code}"
+    );
+    assert!(witnessed(&fork, &fork_officer).await.is_none());
+    assert!(!evidence(dir.path()).await.is_empty() || code == "witness.holds_larger_tree");
+
+    // A witness that stops answering is alerted on once it has been behind for longer
+    // than allowed (one second here).
+    let silences = alerts(&app, &officer, "witness_silent").await.len();
+    witness.stop().await;
+    some_reads(&app, &key, 1).await;
+    checkpoint(&app).await;
+    until("the silence alert", async || {
+        alerts(&app, &officer, "witness_silent").await.len() > silences
+    })
+    .await;
+    assert!(alerts(&app, &officer, "witness_refused").await.is_empty());
 }
