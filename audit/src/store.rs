@@ -152,9 +152,10 @@ pub struct ScannedLeaf {
 pub struct Alert {
     /// Its id once stored.
     pub id: Option<i64>,
-    /// The rule: `bulk_access`, `off_hours`, `denial_spike`.
+    /// The rule: `bulk_access`, `off_hours`, `denial_spike`, `withdrawn_consent_read`,
+    /// `quota_exceeded`, `witness_refused`, `witness_silent`.
     pub rule: String,
-    /// Whom it is about: `actor:<id>` or `operator:<id>`.
+    /// Whom it is about: `actor:<id>`, `operator:<id>` or `witness:<name>`.
     pub key: String,
     /// The sequence number of the event that raised it.
     pub trigger_seq: i64,
