@@ -183,9 +183,8 @@ impl KeyMaterial<'_> {
                 Ok(SigningKey::Sm2(Box::new(sm2_key(seed)?)))
             }
             KeyMaterial::Pkcs8Pem(pem) => {
-                use sm2::pkcs8::{DecodePrivateKey, SecretDocument};
-                let (_, document) =
-                    SecretDocument::from_pem(pem).map_err(|_| CheckpointError::Key)?;
+                use sm2::pkcs8::DecodePrivateKey;
+                let document = pkcs8_document(pem)?;
                 let der = document.as_bytes();
                 if let Ok(pair) = Ed25519KeyPair::from_pkcs8_maybe_unchecked(der) {
                     return Ok(SigningKey::Ed25519(pair));
@@ -258,10 +257,7 @@ impl CheckpointSigner {
     /// A signer named `name` with one key per entry of `keys`, seeds or PEM files, in the
     /// order given (the first is primary).
     pub fn from_material(name: &str, keys: &[KeyMaterial<'_>]) -> Result<Self, CheckpointError> {
-        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '+') {
-            return Err(CheckpointError::Key);
-        }
-        if keys.is_empty() {
+        if !valid_key_name(name) || keys.is_empty() {
             return Err(CheckpointError::Key);
         }
         let keys = keys
@@ -453,6 +449,24 @@ pub fn verify_detached(
 /// The algorithm of a verifier key.
 pub fn verifier_key_algorithm(verifier_key: &str) -> Result<SignatureAlgorithm, CheckpointError> {
     parse_verifier_key(verifier_key).map(|k| k.algorithm)
+}
+
+/// The key name of a verifier key (`<name>+<key id>+<key>`): a log's origin, a witness's
+/// name.
+pub fn verifier_key_name(verifier_key: &str) -> &str {
+    verifier_key.split('+').next().unwrap_or_default()
+}
+
+/// Whether `name` may name a key: not empty, no spaces, no `+`.
+pub(crate) fn valid_key_name(name: &str) -> bool {
+    !name.is_empty() && !name.contains(|c: char| c.is_whitespace() || c == '+')
+}
+
+/// The DER of a PKCS#8 private key in PEM (wiped when dropped).
+pub(crate) fn pkcs8_document(pem: &str) -> Result<sm2::pkcs8::SecretDocument, CheckpointError> {
+    sm2::pkcs8::SecretDocument::from_pem(pem)
+        .map(|(_, document)| document)
+        .map_err(|_| CheckpointError::Key)
 }
 
 /// Checks that `verifier_key` has the `<name>+<key id>+<key>` form and a matching key id.

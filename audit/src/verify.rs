@@ -262,8 +262,9 @@ pub enum LeafData<'a> {
     Missing,
 }
 
-/// A checkpoint verifier key trusted by a verification, with how far it is trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A checkpoint verifier key trusted by a verification, with how far it is trusted. Reads
+/// the keys of a saved `GET /v1/audit/keys` as they are.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
 pub struct TrustedKey {
     /// `<name>+<id>+<key>`.
     pub verifier_key: String,

@@ -254,13 +254,12 @@ impl Cosigner {
     /// The cosigner `name` (no spaces, no `+`) with an Ed25519 key from a PKCS#8 PEM
     /// document (`openssl genpkey -algorithm ed25519`, or [`Cosigner::generate_pem`]).
     pub fn from_pkcs8_pem(name: &str, pem: &str) -> Result<Self, CheckpointError> {
-        use sm2::pkcs8::SecretDocument;
-        if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '+') {
+        if !checkpoint::valid_key_name(name) {
             return Err(CheckpointError::Key);
         }
-        let (_, document) = SecretDocument::from_pem(pem).map_err(|_| CheckpointError::Key)?;
-        let key = Ed25519KeyPair::from_pkcs8_maybe_unchecked(document.as_bytes())
-            .map_err(|_| CheckpointError::Key)?;
+        let key =
+            Ed25519KeyPair::from_pkcs8_maybe_unchecked(checkpoint::pkcs8_document(pem)?.as_bytes())
+                .map_err(|_| CheckpointError::Key)?;
         let id = checkpoint::key_id(name, COSIGNATURE_ALG, key.public_key().as_ref());
         Ok(Self {
             name: name.to_owned(),

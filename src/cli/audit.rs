@@ -108,17 +108,10 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
     }
 }
 
-/// One key of a saved GET /v1/audit/keys.
-#[derive(serde::Deserialize)]
-struct SavedKey {
-    verifier_key: String,
-    until_size: Option<u64>,
-}
-
 /// A saved GET /v1/audit/keys.
 #[derive(serde::Deserialize)]
 struct SavedKeys {
-    keys: Vec<SavedKey>,
+    keys: Vec<TrustedKey>,
 }
 
 /// The keys a verification trusts: each `--public-key` for any size, and each key of a
@@ -133,10 +126,7 @@ fn trusted_keys(
             .with_context(|| format!("cannot read {}", path.display()))?;
         let saved: SavedKeys = serde_json::from_str(&text)
             .with_context(|| format!("{} is not the JSON of GET /v1/audit/keys", path.display()))?;
-        trusted.extend(saved.keys.into_iter().map(|k| TrustedKey {
-            verifier_key: k.verifier_key,
-            until_size: k.until_size,
-        }));
+        trusted.extend(saved.keys);
     }
     Ok(trusted)
 }

@@ -248,7 +248,7 @@ impl AuditConfig {
         let mut names: Vec<&str> = self
             .witnesses
             .iter()
-            .map(|w| w.verifier_key.split('+').next().unwrap_or_default())
+            .map(|w| baomi_audit::checkpoint::verifier_key_name(&w.verifier_key))
             .collect();
         names.sort_unstable();
         if names.windows(2).any(|pair| pair[0] == pair[1]) {

@@ -177,9 +177,8 @@ pub async fn run(
         {
             tracing::warn!(error = %e, "evaluating audit alerts failed; will retry");
         }
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
+        if !crate::service::wait_or_stop(every, &mut stop).await {
+            return;
         }
     }
 }

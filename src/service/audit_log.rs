@@ -272,17 +272,14 @@ pub async fn run(
     duty: Arc<crate::service::cluster::Duty>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
-        // Every node takes up a rotation within a second: consent receipts are signed on
-        // every node.
-        if let Err(e) = log.signing_keys().refresh().await {
-            tracing::warn!(error = %e, "reading the audit signing keys failed; will retry");
-        }
+    while crate::service::wait_or_stop(every, &mut stop).await {
         if !duty.leads() {
+            // Every node takes up a rotation within a second: consent receipts are signed
+            // on every node. The leader does so before each checkpoint, and a rotation's
+            // own event grows the tree.
+            if let Err(e) = log.signing_keys().refresh().await {
+                tracing::warn!(error = %e, "reading the audit signing keys failed; will retry");
+            }
             continue;
         }
         if let Err(e) = sink.integrate_outbox().await {

@@ -72,11 +72,7 @@ pub async fn run(
     duty: Arc<crate::service::cluster::Duty>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) {
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(every) => {}
-            _ = stop.changed() => return,
-        }
+    while crate::service::wait_or_stop(every, &mut stop).await {
         if !duty.leads() {
             continue;
         }

@@ -46,6 +46,18 @@ pub struct RequestContext {
     pub operator_role: Option<String>,
 }
 
+/// Waits `every`, or until `stop` fires: `true` to go on, `false` once stopped. The pace of
+/// the background duties.
+pub async fn wait_or_stop(
+    every: std::time::Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(every) => true,
+        _ = stop.changed() => false,
+    }
+}
+
 /// The current time in Unix milliseconds.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()

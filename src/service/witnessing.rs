@@ -85,12 +85,7 @@ impl Witnessing {
             .witnesses
             .iter()
             .map(|w| Tracked {
-                name: w
-                    .verifier_key
-                    .split('+')
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned(),
+                name: baomi_audit::checkpoint::verifier_key_name(&w.verifier_key).to_owned(),
                 endpoint: format!("{}/add-checkpoint", w.url.trim_end_matches('/')),
                 verifier_key: w.verifier_key.clone(),
                 held: None,
@@ -118,11 +113,7 @@ impl Witnessing {
         duty: Arc<Duty>,
         mut stop: tokio::sync::watch::Receiver<bool>,
     ) {
-        loop {
-            tokio::select! {
-                _ = tokio::time::sleep(every) => {}
-                _ = stop.changed() => return,
-            }
+        while crate::service::wait_or_stop(every, &mut stop).await {
             if !duty.leads() {
                 // Another node sends; what it learns is in the kept cosignatures.
                 for w in &mut self.witnesses {

@@ -14,7 +14,7 @@ use axum::routing::{get, post};
 use baomi_audit::witness::{Refusal, SIZE_MEDIA_TYPE};
 
 use super::{Witness, WitnessError};
-use crate::http::error::{Problem, render};
+use crate::http::error::ApiError;
 
 /// The largest request: 63 proof lines and a checkpoint with a few signatures fit many times.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -92,14 +92,6 @@ fn refused(refusal: &Refusal) -> Response {
 }
 
 fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
-    let problem = Problem {
-        kind: format!("urn:baomi:problem:{code}"),
-        title: status.canonical_reason().unwrap_or("Error"),
-        status: status.as_u16(),
-        code,
-        detail,
-        request_id: None,
-        extra: None,
-    };
-    render(status, &problem)
+    let title = status.canonical_reason().unwrap_or("Error");
+    ApiError::new(status, code, title, detail).into_response()
 }

@@ -46,7 +46,7 @@ impl Logs {
         let mut logs: HashMap<String, Vec<String>> = HashMap::new();
         for key in keys {
             baomi_audit::checkpoint::check_verifier_key(key)?;
-            let origin = key.split('+').next().unwrap_or_default().to_owned();
+            let origin = baomi_audit::checkpoint::verifier_key_name(key).to_owned();
             logs.entry(origin).or_default().push(key.clone());
         }
         Ok(Self(logs))
