@@ -283,6 +283,38 @@ impl TrustedKey {
     }
 }
 
+/// What `note` states if one of `keys` signed it within its bound; else the finding that
+/// says why not ([`Finding::RetiredKey`] or [`Finding::BadCheckpoint`]).
+pub fn trusted_checkpoint(
+    note: &str,
+    keys: &[TrustedKey],
+) -> Result<checkpoint::Checkpoint, Finding> {
+    let mut first_error = None;
+    let mut retired = None;
+    for key in keys {
+        match checkpoint::verify(note, &key.verifier_key) {
+            Ok(c) => match key.until_size {
+                Some(until_size) if c.size > until_size => {
+                    retired = Some(Finding::RetiredKey {
+                        tree_size: c.size,
+                        until_size,
+                    })
+                }
+                _ => return Ok(c),
+            },
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    Err(retired.unwrap_or_else(|| Finding::BadCheckpoint {
+        reason: match first_error {
+            Some(e) if keys.len() == 1 => e.to_string(),
+            _ => "no valid signature by any trusted key".to_owned(),
+        },
+    }))
+}
+
 /// Verifies a trail fed to it in leaf order.
 pub struct Verifier {
     keys: Vec<TrustedKey>,
@@ -387,33 +419,8 @@ impl Verifier {
         self.settle();
     }
 
-    /// What `note` states if one of the trusted keys signed it within its bound; else the
-    /// finding that says why not.
     fn trusted(&self, note: &str) -> Result<checkpoint::Checkpoint, Finding> {
-        let mut first_error = None;
-        let mut retired = None;
-        for key in &self.keys {
-            match checkpoint::verify(note, &key.verifier_key) {
-                Ok(c) => match key.until_size {
-                    Some(until_size) if c.size > until_size => {
-                        retired = Some(Finding::RetiredKey {
-                            tree_size: c.size,
-                            until_size,
-                        })
-                    }
-                    _ => return Ok(c),
-                },
-                Err(e) => {
-                    first_error.get_or_insert(e);
-                }
-            }
-        }
-        Err(retired.unwrap_or_else(|| Finding::BadCheckpoint {
-            reason: match first_error {
-                Some(e) if self.keys.len() == 1 => e.to_string(),
-                _ => "no valid signature by any trusted key".to_owned(),
-            },
-        }))
+        trusted_checkpoint(note, &self.keys)
     }
 
     /// A signed checkpoint; it is checked once the tree reaches its size.

@@ -121,11 +121,20 @@ pub struct InclusionProof {
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ConsistencyQuery {
-    /// The older size (at least 1).
-    pub from: u64,
-    /// The newer size (at most the newest checkpoint's).
-    pub to: u64,
+    /// The older size (at least 1); or give `note` instead.
+    pub from: Option<u64>,
+    /// The newer size (at most the newest checkpoint's); with `note`, the newest
+    /// checkpoint's if left out.
+    pub to: Option<u64>,
+    /// A signed checkpoint of this log kept outside it (the `note` of GET
+    /// /v1/audit/checkpoint saved earlier, or a witness's cosigned one), instead of `from`:
+    /// the trail must extend it. 409 `audit.not_extended` says it does not, and why.
+    pub note: Option<String>,
 }
+
+/// The longest kept checkpoint accepted: a checkpoint with a signature by each key and a
+/// few witnesses' cosignatures is well under this.
+const MAX_NOTE_BYTES: usize = 8 * 1024;
 
 /// A consistency proof (RFC 9162 §2.1.4).
 #[derive(Debug, Serialize, ToSchema)]
@@ -140,6 +149,10 @@ pub struct ConsistencyProof {
     pub to_root: String,
     /// The proof (standard base64).
     pub proof: Vec<String>,
+    /// When `to` is the newest checkpoint's size, that checkpoint's signed note: the proof
+    /// then leads from a kept note to a signed tree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checkpoint: Option<String>,
 }
 
 fn proof_view(
@@ -284,6 +297,7 @@ async fn inclusion(
         (status = 200, body = ConsistencyProof),
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`audit.not_extended`: the trail does not extend the kept `note` (events removed from its end, or history rewritten)", body = Problem, content_type = "application/problem+json"),
         (status = 422, body = Problem, content_type = "application/problem+json"),
     ))]
 async fn consistency(
@@ -293,15 +307,38 @@ async fn consistency(
     Query(q): Query<ConsistencyQuery>,
 ) -> Result<axum::Json<ConsistencyProof>, ApiError> {
     audit::audited_read(&state, &caller, &ctx, "consistency").await?;
-    let proof = state.audit_reads.consistency(q.from, q.to).await?;
-    let from_root = state.audit_reads.root(q.from).await?;
-    let to_root = state.audit_reads.root(q.to).await?;
+    let (log, from, to, proof) = match (q.note, q.from) {
+        (Some(_), Some(_)) => {
+            return Err(ServiceError::invalid("note", "give either note or from, not both").into());
+        }
+        (Some(note), None) => {
+            if note.len() > MAX_NOTE_BYTES {
+                return Err(ServiceError::invalid("note", "longer than 8 KiB").into());
+            }
+            // Checked against the primary, never a replica that may lag: a kept checkpoint
+            // newer than a replica's tree is not evidence of a cut.
+            let log = &state.audit_log;
+            let (kept, to, proof) = log.extending(&note, q.to).await?;
+            (log, kept.size, to, proof)
+        }
+        (None, Some(from)) => {
+            let to =
+                q.to.ok_or(ServiceError::invalid("to", "required with from"))?;
+            let log = &state.audit_reads;
+            (log, from, to, log.consistency(from, to).await?)
+        }
+        (None, None) => {
+            return Err(ServiceError::invalid("from", "give from and to, or note").into());
+        }
+    };
+    let newest = log.signed_checkpoint().await?;
     Ok(axum::Json(ConsistencyProof {
-        from: q.from,
-        to: q.to,
-        from_root: BASE64.encode(&from_root),
-        to_root: BASE64.encode(&to_root),
+        from,
+        to,
+        from_root: BASE64.encode(&log.root(from).await?),
+        to_root: BASE64.encode(&log.root(to).await?),
         proof: proof.iter().map(|h| BASE64.encode(h)).collect(),
+        checkpoint: (newest.tree_size == to).then_some(newest.note),
     }))
 }
 

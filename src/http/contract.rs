@@ -374,6 +374,10 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
             Param("/v1/audit/proofs/consistency", "to"),
             json!({ "minimum": 1 }),
         ),
+        (
+            Param("/v1/audit/proofs/consistency", "note"),
+            json!({ "maxLength": 8192 }),
+        ),
         // Masking: exactly one input, of a known type.
         (Field("MaskRequest", "type"), one_of(&pi_types())),
         (Field("DetectRequest", "json"), any_json()),

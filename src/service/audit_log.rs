@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use baomi_audit::checkpoint::{Checkpoint, SignatureAlgorithm};
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
+use baomi_audit::verify::{self, Finding, TrustedKey};
 use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
 use baomi_vault::RootKey;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -241,6 +242,81 @@ impl AuditLog {
         self.on_stored_tree(|tree| merkle::consistency_proof(tree, from, to))
             .await?
             .map_err(|e| ServiceError::invalid("from", e))
+    }
+
+    /// Checks that the trail extends `note`, a signed checkpoint of this log kept outside
+    /// it (saved earlier, or a witness's), and proves it: the consistency proof from the
+    /// kept tree to the tree of `to` events (the newest checkpoint's if `None`). A note no
+    /// key of the log's history signed within its bound is invalid; a genuine one that the
+    /// trail no longer extends (events removed from the end, or history rewritten) is
+    /// `audit.not_extended`, with the finding.
+    pub async fn extending(
+        &self,
+        note: &str,
+        to: Option<u64>,
+    ) -> Result<(Checkpoint, u64, Vec<Hash>), ServiceError> {
+        let keys: Vec<TrustedKey> = self
+            .keys
+            .history()
+            .await?
+            .into_iter()
+            .map(|k| TrustedKey {
+                verifier_key: k.verifier_key,
+                until_size: k.until_size,
+            })
+            .collect();
+        let kept = verify::trusted_checkpoint(note, &keys)
+            .map_err(|finding| ServiceError::invalid("note", finding))?;
+        let latest = self.size_or_latest(None).await?;
+        let to = self.size_or_latest(to).await?;
+        let not_extended = |finding: Finding| ServiceError::Conflict {
+            code: "audit.not_extended",
+            detail: finding.to_string(),
+        };
+        if kept.size == 0 {
+            return Err(ServiceError::invalid(
+                "note",
+                "a checkpoint of an empty tree",
+            ));
+        }
+        if kept.size > latest {
+            let found = self.store.tree_size().await?;
+            return Err(if kept.size > found {
+                not_extended(Finding::KeptCut {
+                    tree_size: kept.size,
+                    found,
+                })
+            } else {
+                ServiceError::Conflict {
+                    code: "audit.not_extended",
+                    detail: format!(
+                        "the kept checkpoint of size {} is newer than every signed checkpoint \
+                         the log holds (the newest is of size {latest}): checkpoints were removed",
+                        kept.size
+                    ),
+                }
+            });
+        }
+        if kept.size > to {
+            return Err(ServiceError::invalid(
+                "to",
+                "smaller than the kept checkpoint's tree",
+            ));
+        }
+        if self.root(kept.size).await? != kept.root {
+            let through_seq = self
+                .store
+                .scan(kept.size - 1, 1)
+                .await?
+                .first()
+                .map(|l| l.leaf.seq);
+            return Err(not_extended(Finding::KeptNotExtended {
+                tree_size: kept.size,
+                through_seq,
+            }));
+        }
+        let proof = self.consistency(kept.size, to).await?;
+        Ok((kept, to, proof))
     }
 
     /// The root of the tree of `size` events.

@@ -198,6 +198,7 @@ pub(crate) async fn get_past_the_triggers(db: &crate::helpers::TestDb) {
         for table in [
             "audit_events",
             "audit_leaves",
+            "audit_nodes",
             "audit_checkpoints",
             "audit_signing_keys",
         ] {
@@ -210,6 +211,8 @@ pub(crate) async fn get_past_the_triggers(db: &crate::helpers::TestDb) {
             "audit_events_no_delete",
             "audit_leaves_no_update",
             "audit_leaves_no_delete",
+            "audit_nodes_no_update",
+            "audit_nodes_no_delete",
             "audit_checkpoints_no_update",
             "audit_checkpoints_no_delete",
             "audit_signing_keys_no_update",
@@ -346,12 +349,71 @@ async fn a_kept_checkpoint_catches_a_cut_the_trail_alone_does_not() {
         stdout(&before)
     );
 
-    let (db, _) = app.stop().await;
+    // The same check over the API, from the note alone: a proof from the kept tree to the
+    // newest signed one, which the client checks itself.
+    some_reads(&app, &key, 2).await;
+    checkpoint(&app).await;
+    let note_query = |note: &str| {
+        let url = reqwest::Url::parse_with_params(
+            "http://baomi/v1/audit/proofs/consistency",
+            [("note", note)],
+        )
+        .unwrap();
+        format!("{}?{}", url.path(), url.query().unwrap())
+    };
+    let kept_note = kept["note"].as_str().unwrap();
+    let proof = app.get(&note_query(kept_note), Some(&officer)).await;
+    assert_eq!(proof.status, 200, "{}", proof.text);
+    let proof = proof.json();
+    let newest = proof["checkpoint"].as_str().unwrap();
+    let newest = baomi_audit::checkpoint::verify(newest, &verifier).unwrap();
+    assert_eq!(proof["from"], kept_size);
+    assert_eq!(proof["to"], newest.size);
+    assert!(newest.size > kept_size as u64);
+    assert!(baomi_audit::merkle::verify_consistency(
+        kept_size as u64,
+        newest.size,
+        &hash(&kept["root"]),
+        &newest.root,
+        &hashes(&proof["proof"])
+    ));
+    // A note the log signed over other events than those it holds now: history was
+    // rewritten since (here the log's own key signs a root the tree never had).
+    let rewritten = app.audit_log.signing_keys().with_signer(|s| {
+        s.sign(&baomi_audit::checkpoint::Checkpoint {
+            origin: app.audit_log.origin().to_owned(),
+            size: kept_size as u64,
+            root: [7; 32],
+        })
+    });
+    let refused = app
+        .get(&note_query(&rewritten), Some(&officer))
+        .await
+        .assert_problem(409, "audit.not_extended");
+    assert!(
+        refused["detail"].as_str().unwrap().starts_with(&format!(
+            "the kept checkpoint of size {kept_size} does not match the trail: its first \
+                 {kept_size} events (through seq "
+        )),
+        "{refused}"
+    );
+    // A note the log did not sign is refused as such, naming no value.
+    let forged = kept_note.replace(&kept["tree_size"].to_string(), "1");
+    app.get(&note_query(&forged), Some(&officer))
+        .await
+        .assert_problem(422, "request.invalid_field");
+
+    let (db, admin) = app.stop().await;
     get_past_the_triggers(&db).await;
     for statement in [
         format!("DELETE FROM audit_leaves WHERE leaf_index >= {cut_at}"),
         "DELETE FROM audit_events WHERE seq > (SELECT MAX(seq) FROM audit_leaves)".to_owned(),
         format!("DELETE FROM audit_checkpoints WHERE tree_size > {cut_at}"),
+        // The stored subtree hashes over the leaves removed, so that the log goes on
+        // appending as though nothing had been there.
+        format!(
+            "DELETE FROM audit_nodes WHERE (node_index + 1) * (1 << CAST(level AS INTEGER)) > {cut_at}"
+        ),
     ] {
         db.execute(&statement).await;
     }
@@ -370,6 +432,20 @@ async fn a_kept_checkpoint_catches_a_cut_the_trail_alone_does_not() {
         )),
         "{}",
         stdout(&caught)
+    );
+    // The API, on the cut database, says the same of the kept note.
+    let app = TestApp::start(db, admin).await;
+    let refused = app
+        .get(&note_query(kept_note), Some(&officer))
+        .await
+        .assert_problem(409, "audit.not_extended");
+    // (The restarted server has appended events of its own since the cut.)
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.starts_with(&format!(
+            "the kept checkpoint covers {kept_size} events but the trail holds "
+        )),
+        "{refused}"
     );
 }
 
