@@ -47,6 +47,9 @@ pub struct Limits {
     pub metrics_elsewhere: bool,
     /// Whether officers' console accounts need a second factor (admins' always do).
     pub officers_need_second_factor: bool,
+    /// The names of the log's witnesses (`audit.witnesses`): an erasure certificate waits
+    /// for a checkpoint they cosigned.
+    pub witnesses: Vec<String>,
 }
 
 impl Limits {
@@ -64,6 +67,12 @@ impl Limits {
                 && config.tls.client_ca_file.is_some(),
             metrics_elsewhere: config.metrics_listen.is_some(),
             officers_need_second_factor: config.console.second_factor_for_officers,
+            witnesses: config
+                .audit
+                .witnesses
+                .iter()
+                .map(|w| baomi_audit::checkpoint::verifier_key_name(&w.verifier_key).to_owned())
+                .collect(),
         }
     }
 }

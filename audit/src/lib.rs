@@ -5,7 +5,8 @@
 //! `X-Baomi-Operator` header, and [`RequestId`]); the [`AccessEvent`] and its canonical
 //! text; the ports the server appends and reads the trail through ([`AuditSink`],
 //! [`LogStore`]); the RFC 9162 Merkle tree with its proofs ([`merkle`]); signed
-//! checkpoints ([`checkpoint`]); the export format ([`export`]) and its offline
+//! checkpoints ([`checkpoint`]); signed JSON documents ([`signed_json`]) and erasure
+//! certificates ([`erasure`]); the export format ([`export`]) and its offline
 //! verification ([`verify`]); witnessing, C2SP's `tlog-witness` and cosignatures
 //! ([`witness`]); and the alert rules evaluated over the trail ([`alerts`]).
 
@@ -13,11 +14,13 @@ mod actor;
 pub mod alerts;
 pub mod checkpoint;
 mod columns;
+pub mod erasure;
 mod error;
 mod event;
 pub mod export;
 pub mod merkle;
 pub mod self_test;
+pub mod signed_json;
 mod store;
 pub mod verify;
 pub mod witness;

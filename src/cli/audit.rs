@@ -1,11 +1,12 @@
-//! `baomi audit export|verify`: the trail as JSON Lines, and its verification offline (an
-//! export) or against the live database.
+//! `baomi audit export|verify|verify-erasure`: the trail as JSON Lines, its verification
+//! offline (an export) or against the live database, and erasure certificates' offline.
 
 use std::io::{BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use baomi_audit::erasure::verify_certificate;
 use baomi_audit::verify::{Report, TrustedKey, verify_export_extending};
 use clap::Subcommand;
 
@@ -51,6 +52,24 @@ pub enum AuditCommand {
         /// the report says that events were removed from the end or history rewritten.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+    },
+    /// Check an erasure certificate (GET /v1/subjects/{id}/erasure-certificate) offline:
+    /// signed by the log, its audit event in a checkpoint the log signed and, with
+    /// `--witness-key`, that witness cosigned. Exits with 1 if it does not hold.
+    VerifyErasure {
+        /// The certificate (JSON).
+        certificate: PathBuf,
+        /// A verifier key of the log, `<name>+<id>+<key>`; repeat for several. Obtain it
+        /// from a copy you trust, not from the certificate.
+        #[arg(long, required_unless_present = "keys")]
+        public_key: Vec<String>,
+        /// The history of the log's signing keys, as GET /v1/audit/keys answers it.
+        #[arg(long)]
+        keys: Option<PathBuf>,
+        /// A witness's verifier key whose cosignature the certificate's checkpoint must
+        /// carry; repeat to demand several.
+        #[arg(long)]
+        witness_key: Vec<String>,
     },
 }
 
@@ -104,6 +123,40 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                 (None, None) => anyhow::bail!("name an export file or --database"),
             };
             print_report(&report)
+        }
+        AuditCommand::VerifyErasure {
+            certificate,
+            public_key,
+            keys,
+            witness_key,
+        } => {
+            let trusted = trusted_keys(public_key, keys.as_deref())?;
+            let text = std::fs::read_to_string(&certificate)
+                .with_context(|| format!("cannot read {}", certificate.display()))?;
+            match verify_certificate(&text, &trusted, &witness_key) {
+                Ok(erasure) => {
+                    println!(
+                        "OK: subject {} was erased at {} (receipt {}); the erasure is event \
+                         seq {}, leaf {} of the tree of size {} that the log signed{}",
+                        erasure.subject,
+                        crate::http::rfc3339(erasure.erased_at),
+                        erasure.receipt_id,
+                        erasure.seq,
+                        erasure.leaf_index,
+                        erasure.tree_size,
+                        if erasure.witnesses.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" and {} cosigned", erasure.witnesses.join(", "))
+                        }
+                    );
+                    Ok(())
+                }
+                Err(e) => {
+                    println!("FAIL {e}");
+                    anyhow::bail!("the erasure certificate does not hold")
+                }
+            }
         }
     }
 }

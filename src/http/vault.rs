@@ -17,8 +17,8 @@ use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::grant::ViewKind;
-use crate::service::RequestContext;
 use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, ViewRequest};
+use crate::service::{RequestContext, erasure_certificates};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -27,6 +27,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(decrypt))
         .routes(routes!(rewrap))
         .routes(routes!(erase))
+        .routes(routes!(erasure_certificate))
 }
 
 /// Values to encrypt.
@@ -169,6 +170,9 @@ pub struct ErasureReceipt {
     pub index_entries_deleted: u64,
     /// What erasure means here.
     pub effect: &'static str,
+    /// Where its signed certificate is served (GET), once a checkpoint covers the erasure
+    /// (within a second or two; `409 audit.not_yet_signed` until then).
+    pub certificate: String,
     /// On a fleet of nodes sharing PostgreSQL: which other nodes forgot the subject's cached
     /// keys before this answer (absent on a single node).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -381,5 +385,33 @@ async fn erase(
                  fields, tokens and search entries are deleted; the erasure is journalled and \
                  re-applied after any restore",
         propagation: receipt.propagation.map(PropagationView::from),
+        certificate: format!("/v1/subjects/{id}/erasure-certificate"),
     }))
+}
+
+/// The signed certificate of a subject's erasure (`baomi-erasure-certificate/1`): who was
+/// erased, when, what was destroyed, and the erasure's audit event with its inclusion proof
+/// in a signed checkpoint, cosigned by the log's witnesses when it has any. Anyone checks it
+/// offline with `baomi audit verify-erasure` and the log's verifier keys. An officer, an
+/// admin, or a service key with `erase_subjects` obtains it.
+#[utoipa::path(get, path = "/v1/subjects/{id}/erasure-certificate", tag = "vault", security(("bearer" = [])),
+    params(("id" = String, Path, description = "The subject's id")),
+    responses(
+        (status = 200, description = "A `baomi-erasure-certificate/1` JSON object with its `signature`", body = Object),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "`auth.permission_not_granted`, or not a service, officer or admin key", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`vault.not_erased`: the subject was not erased", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "`audit.not_yet_signed`: no checkpoint (cosigned, with witnesses) covers the erasure yet; retry in a second", body = Problem, content_type = "application/problem+json"),
+        (status = 410, description = "`audit.event_pruned`: retention removed the erasure's audit event", body = Problem, content_type = "application/problem+json"),
+        (status = 422, body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn erasure_certificate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Path(id): Path<String>,
+) -> Result<axum::Json<serde_json::Value>, ApiError> {
+    Ok(axum::Json(
+        erasure_certificates::certificate(&state, &caller, &ctx, &id).await?,
+    ))
 }

@@ -191,6 +191,18 @@ pub fn permit(caller: &Caller, permission: Permission) -> Result<(), ServiceErro
     }
 }
 
+/// Decides who obtains a subject's erasure certificate: an officer or an admin, or a
+/// service key that may erase subjects (the platform that erased, to hand it on).
+pub fn erasure_certificate(caller: &Caller) -> Result<(), ServiceError> {
+    match caller {
+        Caller::Key {
+            role: Role::Officer | Role::Admin,
+            ..
+        } => Ok(()),
+        _ => permit(caller, Permission::EraseSubjects),
+    }
+}
+
 /// What a change to a subject's consent is: a grant, or a withdrawal.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConsentChange {

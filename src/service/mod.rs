@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod catalogue;
 pub mod cluster;
 pub mod consent;
+pub mod erasure_certificates;
 pub mod erasure_journal;
 mod error;
 pub mod field_values;

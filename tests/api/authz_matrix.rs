@@ -82,6 +82,7 @@ const ROWS: &[Row] = &[
     row("post", "/v1/decrypt", "/v1/decrypt", Some(r#"{"purpose":"loan","view":"plain","items":[{"subject_id":"u-1","field":"mobile","ciphertext":"{ciphertext}"}]}"#), READ_PLAIN),
     row("post", "/v1/rewrap", "/v1/rewrap", Some(r#"{"items":[{"subject_id":"u-1","field":"mobile","ciphertext":"{ciphertext}"}]}"#), "401 401 401 403 403 200 200 200 403 403 403"),
     row("delete", "/v1/subjects/{id}", "/v1/subjects/{fresh_subject}?tombstone=true", None, "401 401 401 200 403 200 403 200 403 403 403"),
+    row("get", "/v1/subjects/{id}/erasure-certificate", "/v1/subjects/u-9/erasure-certificate", None, "401 401 401 200 200 200 403 200 403 403 403"),
     // stored vault
     row("put", "/v1/subjects/{id}/data", "/v1/subjects/{fresh_subject}/data", Some(r#"{"fields":{"mobile":"13912345678"}}"#), "401 401 401 403 403 200 403 200 403 403 403"),
     row("get", "/v1/subjects/{id}/data", "/v1/subjects/u-1/data?purpose=loan&view=plain", None, READ_PLAIN),
@@ -249,6 +250,17 @@ impl Fixture {
             .await;
         assert_eq!(r.status, 200, "{}", r.text);
 
+        // An erased subject, whose certificate a checkpoint covers after the wait below.
+        let erased = app
+            .call(
+                Method::DELETE,
+                "/v1/subjects/u-9?tombstone=true",
+                Some(&full),
+                None,
+            )
+            .await;
+        assert_eq!(erased.status, 200, "{}", erased.text);
+
         let token = |key: String, subject: &'static str, ttl: u64| {
             let app = &app;
             async move {
@@ -274,7 +286,8 @@ impl Fixture {
             )
             .await;
         let lacking = token(narrow, "u-3", 900).await;
-        // The expired token's second has passed.
+        // The expired token's second has passed, and the checkpoint of every second has
+        // signed the trail with the erasure.
         tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
         Self {
             credentials: [

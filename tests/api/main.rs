@@ -16,6 +16,7 @@ mod connections;
 mod consent;
 mod console;
 mod console_matrix;
+mod erasure_certificates;
 mod helpers;
 mod hsm;
 mod keys;

@@ -26,6 +26,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("post", "/v1/decrypt"),
     ("post", "/v1/rewrap"),
     ("delete", "/v1/subjects/{id}"),
+    ("get", "/v1/subjects/{id}/erasure-certificate"),
     ("put", "/v1/subjects/{id}/data"),
     ("get", "/v1/subjects/{id}/data"),
     ("post", "/v1/detokenize"),

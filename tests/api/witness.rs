@@ -396,6 +396,22 @@ async fn the_log_gets_its_checkpoints_cosigned_and_alerts_on_a_refusal_or_a_sile
     }
     assert!(alerts(&app, &officer, "witness_refused").await.is_empty());
 
+    // An erasure certificate waits for a checkpoint the witness cosigned, and carries the
+    // cosignature: checked offline, it demands the witness's key as well as the log's.
+    let certificate = crate::erasure_certificates::erase_and_certify(&app, &key, "u2")
+        .await
+        .to_string();
+    let checked = crate::erasure_certificates::verify_erasure(
+        &certificate,
+        &["--public-key", &log_key, "--witness-key", &witness_key],
+    );
+    assert!(checked.status.success(), "{}", stdout(&checked));
+    assert!(
+        stdout(&checked).contains(&format!("that the log signed and {WITNESS} cosigned")),
+        "{}",
+        stdout(&checked)
+    );
+
     // A second trail signed with the same key (the trail wiped and rebuilt, or a fork
     // shown to some): the witness refuses it, and that log records it and alerts.
     let fork = spawn_app_with(log_config).await;

@@ -1,0 +1,144 @@
+//! Erasure certificates (`GET /v1/subjects/{id}/erasure-certificate`): the signed statement
+//! that a subject was erased, with its audit event, the event's inclusion proof and the
+//! checkpoint it leads to, cosigned by the log's witnesses when it has any (see
+//! `baomi_audit::erasure`). Issued once a checkpoint covers the erasure, within a second
+//! or two of it; every issue is itself an audit event.
+
+use baomi_audit::erasure::{self, Statement};
+use baomi_audit::signed_json;
+use baomi_audit::{Action, EventFilter};
+use baomi_vault::SubjectId;
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::auth::Caller;
+use crate::service::{RequestContext, ServiceError, audit, authorize, now};
+
+/// Erase events of one subject looked through for the erasure's own: a subject is erased
+/// once, and erasing it again (idempotent) adds an event each time.
+const ERASE_EVENTS: u32 = 100;
+
+/// The erasure certificate of `subject`, signed by the log's keys.
+pub async fn certificate(
+    state: &AppState,
+    caller: &Caller,
+    ctx: &RequestContext,
+    subject: &str,
+) -> Result<Value, ServiceError> {
+    authorize::erasure_certificate(caller)?;
+    let parsed = SubjectId::parse(subject).map_err(|e| ServiceError::invalid("subject_id", e))?;
+    let erasure = state
+        .vault
+        .erasure(&parsed)
+        .await
+        .map_err(crate::service::vault::vault_error)?
+        .ok_or(ServiceError::NotFound {
+            code: "vault.not_erased",
+        })?;
+    let log = &state.audit_log;
+    let target = format!("receipt:{}", erasure.receipt_id);
+    let filter = EventFilter {
+        subject: Some(subject.to_owned()),
+        action: Some(Action::Erase.as_str().to_owned()),
+        outcome: Some("allowed".to_owned()),
+        ..EventFilter::default()
+    };
+    // Oldest first: the first erasure's event is the one its receipt names.
+    let event = log
+        .events(&filter, ERASE_EVENTS)
+        .await?
+        .into_iter()
+        .rev()
+        .find(|e| {
+            serde_json::from_str::<baomi_audit::AccessEvent>(&e.body)
+                .is_ok_and(|a| a.target.as_deref() == Some(target.as_str()))
+        })
+        .ok_or(ServiceError::Gone {
+            code: "audit.event_pruned",
+        })?;
+    let (size, note) = covering_checkpoint(state, event.seq).await?;
+    let (leaf, body, size, proof) = log.inclusion(event.seq, Some(size)).await?;
+    let text = body.ok_or(ServiceError::Gone {
+        code: "audit.event_pruned",
+    })?;
+    let mut issued = audit::about(
+        caller,
+        ctx,
+        Action::AuditRead,
+        &format!("erasure-certificate:{}", erasure.receipt_id),
+    );
+    issued.subject = Some(subject.to_owned());
+    audit::append(state.audit.as_ref(), &[issued]).await?;
+    let statement = Statement {
+        issuer: log.origin(),
+        subject,
+        receipt_id: &erasure.receipt_id,
+        erased_at: erasure.erased_at,
+        issued_at: now(),
+        event: &text,
+        seq: leaf.seq,
+        leaf_index: leaf.index,
+        proof: &proof,
+        checkpoint: &note,
+        tree_size: size,
+    };
+    let body = erasure::certificate_body(&statement);
+    let signatures = log.sign_detached(
+        erasure::CERTIFICATE_FORMAT,
+        signed_json::canonical(&body).as_bytes(),
+    );
+    Ok(signed_json::with_signatures(body, &signatures))
+}
+
+/// The checkpoint to prove event `seq` in, as (tree size, signed note): with witnesses, the
+/// largest tree one of them cosigned, with the cosignatures of every witness that cosigned
+/// that same tree; without, the newest checkpoint. `audit.not_yet_signed` while none
+/// covers the event.
+async fn covering_checkpoint(state: &AppState, seq: i64) -> Result<(u64, String), ServiceError> {
+    let not_yet = || ServiceError::Conflict {
+        code: "audit.not_yet_signed",
+        detail: "the erasure is not yet in a signed (and, with witnesses, cosigned) \
+                 checkpoint; retry in a second"
+            .to_owned(),
+    };
+    let log = &state.audit_log;
+    let leaf = log.store().leaf_of(seq).await?.ok_or_else(not_yet)?.0;
+    let witnesses = &state.limits.witnesses;
+    if witnesses.is_empty() {
+        let newest = log.checkpoint().await?.ok_or_else(not_yet)?;
+        return if newest.tree_size > leaf.index {
+            Ok((newest.tree_size, newest.note))
+        } else {
+            Err(not_yet())
+        };
+    }
+    let mut cosigned = state.store.newest_cosignatures().await?;
+    cosigned.retain(|c| witnesses.contains(&c.witness));
+    let size = cosigned
+        .iter()
+        .filter_map(|c| u64::try_from(c.tree_size).ok())
+        .max()
+        .filter(|size| *size > leaf.index)
+        .ok_or_else(not_yet)?;
+    let mut note = String::new();
+    for c in cosigned
+        .iter()
+        .filter(|c| u64::try_from(c.tree_size) == Ok(size))
+    {
+        if note.is_empty() {
+            note = c.note.clone();
+        } else {
+            // The same checkpoint: only its cosignature line is new.
+            let new: Vec<&str> = c
+                .note
+                .lines()
+                .filter(|l| !note.lines().any(|n| n == *l))
+                .collect();
+            for line in new {
+                note.push_str(line);
+                note.push('\n');
+            }
+        }
+    }
+    Ok((size, note))
+}
