@@ -50,6 +50,9 @@ pub struct Limits {
     /// The names of the log's witnesses (`audit.witnesses`): an erasure certificate waits
     /// for a checkpoint they cosigned.
     pub witnesses: Vec<String>,
+    /// The checkpoint verifier keys the console pins (`console.verifier_keys`); empty:
+    /// none pinned.
+    pub console_verifier_keys: Vec<String>,
 }
 
 impl Limits {
@@ -73,6 +76,7 @@ impl Limits {
                 .iter()
                 .map(|w| baomi_audit::checkpoint::verifier_key_name(&w.verifier_key).to_owned())
                 .collect(),
+            console_verifier_keys: config.console.verifier_keys.clone(),
         }
     }
 }

@@ -22,6 +22,12 @@ pub struct ConsoleConfig {
     /// Whether officers' console accounts need a second factor (TOTP) as admins' always do:
     /// one signing in without it enrols before any other page opens.
     pub second_factor_for_officers: bool,
+    /// Checkpoint verifier keys (`<name>+<id>+<key>`) the console's in-browser proof check
+    /// trusts, pinned here, in the configuration, rather than read from the database the
+    /// checkpoints are kept in: a checkpoint none of them signed fails the check. List the
+    /// old and the new key across a rotation. Empty (the default): the check uses the
+    /// server's current keys and says that they are not pinned.
+    pub verifier_keys: Vec<String>,
 }
 
 impl Default for ConsoleConfig {
@@ -32,6 +38,7 @@ impl Default for ConsoleConfig {
             password_checks_at_once: 2,
             refusals_recorded_every_secs: 60,
             second_factor_for_officers: false,
+            verifier_keys: Vec::new(),
         }
     }
 }
@@ -55,6 +62,37 @@ impl ConsoleConfig {
         if self.refusals_recorded_every_secs == 0 || self.refusals_recorded_every_secs > 3600 {
             return Err("console.refusals_recorded_every_secs must be 1 to 3600".to_owned());
         }
+        if self
+            .verifier_keys
+            .iter()
+            .any(|k| baomi_audit::checkpoint::check_verifier_key(k).is_err())
+        {
+            return Err(
+                "console.verifier_keys must each be a checkpoint verifier key, \
+                 <name>+<id>+<key> (GET /v1/audit/keys lists them)"
+                    .to_owned(),
+            );
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pinned_verifier_keys_must_be_verifier_keys() {
+        let key = baomi_audit::checkpoint::CheckpointSigner::new("baomi/audit", &[1; 32])
+            .unwrap()
+            .verifier_key();
+        let mut config = ConsoleConfig {
+            verifier_keys: vec![key],
+            ..ConsoleConfig::default()
+        };
+        assert!(config.validate().is_ok());
+        config.verifier_keys.push("baomi/audit+00+AAAA".to_owned());
+        let error = config.validate().unwrap_err();
+        assert!(error.starts_with("console.verifier_keys"), "{error}");
     }
 }

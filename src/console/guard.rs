@@ -152,7 +152,7 @@ mod tests {
             signins_per_minute: everyone,
             password_checks_at_once: 1,
             refusals_recorded_every_secs: 60,
-            second_factor_for_officers: false,
+            ..ConsoleConfig::default()
         })
     }
 

@@ -169,6 +169,29 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// The `data-status` of the element `css`.
+    async fn status(&self, css: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("{css}: {e}"))
+            .attr("data-status")
+            .await
+            .unwrap()
+            .unwrap_or_default()
+    }
+
+    /// Signs the officer in, from any page.
+    async fn sign_in(&self, app: &TestApp) {
+        self.client.goto(&app.url("/console")).await.unwrap();
+        if self.at_signin().await {
+            self.fill("#username", OFFICER).await;
+            self.fill("#password", PASSWORD).await;
+            self.submit("#signin-submit").await;
+        }
+        assert!(!self.at_signin().await);
+    }
+
     /// Saves a screenshot when `CONSOLE_SCREENSHOTS` names a directory.
     async fn screenshot(&self, name: &str) {
         let png = self.client.screenshot().await.unwrap();
@@ -373,6 +396,9 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
         .unwrap();
     decrypt_link.unwrap().click().await.unwrap();
     assert_eq!(browser.verdict().await, "ok");
+    // No key is pinned here (`console.verifier_keys`): the page says it checked against the
+    // server's own.
+    assert_eq!(browser.status("#check-pinned").await, "unpinned");
     for check in ["#check-leaf", "#check-root", "#check-signature"] {
         let status = c
             .find(Locator::Css(check))
@@ -552,6 +578,57 @@ async fn an_officer_works_the_trail_an_alert_and_a_request_in_a_browser() {
 }
 
 /// Edits the body of audit event `seq` in the database, past the append-only triggers.
+/// The console checks checkpoints against the verifier keys pinned in its configuration,
+/// not those of the database it shows: with the log's key among them the proof verifies;
+/// pinned to other keys only (as after someone re-signed the trail with a key of their
+/// own), the page and the dashboard say it fails.
+#[tokio::test]
+async fn the_console_checks_against_the_keys_pinned_in_its_configuration() {
+    let Some(browser) = Browser::start().await else {
+        return;
+    };
+    let app = crate::helpers::spawn_app().await;
+    add_account(&app, OFFICER, baomi::auth::Role::Officer, &[]).await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    crate::audit::some_reads(&app, &key, 1).await;
+    app.audit_log
+        .checkpoint_now(baomi::service::now())
+        .await
+        .unwrap();
+    let (_, officer) = app.create_key("officer", &[]).await;
+    let events = app
+        .get("/v1/audit/events?action=decrypt", Some(&officer))
+        .await
+        .json();
+    let seq = events["events"][0]["seq"].as_i64().unwrap();
+    let own = app.audit_log.verifier_key();
+    let other = baomi_audit::checkpoint::CheckpointSigner::new(app.audit_log.origin(), &[3; 32])
+        .unwrap()
+        .verifier_key();
+    let pinning =
+        |keys: Vec<String>| move |c: &mut baomi::config::Config| c.console.verifier_keys = keys;
+
+    let (db, admin) = app.stop().await;
+    let app = TestApp::start_with(db, admin, pinning(vec![other.clone(), own])).await;
+    browser.sign_in(&app).await;
+    assert!(browser.text("#checkpoint").await.contains('✓'));
+    let page = app.url(&format!("/console/audit/events/{seq}"));
+    browser.client.goto(&page).await.unwrap();
+    assert_eq!(browser.verdict().await, "ok");
+    assert_eq!(browser.status("#check-signature").await, "ok");
+    assert_eq!(browser.status("#check-pinned").await, "ok");
+
+    let (db, admin) = app.stop().await;
+    let app = TestApp::start_with(db, admin, pinning(vec![other])).await;
+    browser.sign_in(&app).await;
+    assert!(browser.text("#checkpoint").await.contains('✗'));
+    let page = app.url(&format!("/console/audit/events/{seq}"));
+    browser.client.goto(&page).await.unwrap();
+    assert_eq!(browser.verdict().await, "fail");
+    assert_eq!(browser.status("#check-signature").await, "fail");
+    assert_eq!(browser.status("#check-leaf").await, "ok");
+}
+
 async fn tamper(app: &TestApp, seq: &str) {
     if app.db.url.is_some() {
         app.db

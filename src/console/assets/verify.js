@@ -2,8 +2,10 @@
 // 1. its leaf hash is SHA-256(0x00 || the event body as stored);
 // 2. the inclusion proof leads from that leaf to the root stated in the signed checkpoint
 //    (RFC 9162, section 2.1.3.2);
-// 3. the checkpoint's Ed25519 signature verifies under the published verifier key (where
-//    the browser has Ed25519 in WebCrypto; otherwise it says so).
+// 3. the checkpoint's Ed25519 signature verifies under a verifier key pinned in the
+//    configuration, or else under the server's own (where the browser has Ed25519 in
+//    WebCrypto; otherwise it says so);
+// 4. the page says which of the two it was.
 "use strict";
 (async () => {
   const data = JSON.parse(document.getElementById("proof-data").textContent);
@@ -55,22 +57,28 @@
   mark("check-root", rootOk ? "ok" : "fail", hex(r).slice(0, 16) + "…");
   results.push(rootOk);
 
-  // 3. The checkpoint's Ed25519 signature.
-  const ed = data.verifier_keys.find((k) => k.algorithm === "ed25519");
-  if (!ed) {
+  // 3. The checkpoint's Ed25519 signature, under one of the keys the page names: those
+  //    pinned in the configuration (any of them, as across a rotation), or else the
+  //    server's own.
+  const eds = data.verifier_keys.filter((k) => k.algorithm === "ed25519");
+  if (eds.length === 0) {
     mark("check-signature", "unsupported", "SM2");
   } else {
-    // <name>+<key id>+<base64 key>; the base64 may itself hold '+'.
-    const first = ed.key.indexOf("+"), second = ed.key.indexOf("+", first + 1);
-    const name = ed.key.slice(0, first), keyId = ed.key.slice(first + 1, second);
-    const keyB64 = ed.key.slice(second + 1);
-    const key = b64(keyB64).slice(1);
     const body = new TextEncoder().encode(data.note.split("\n\n")[0] + "\n");
-    const line = data.note.split("\n").find((l) => l.startsWith("\u2014 " + name + " ") &&
-      b64(l.split(" ")[2]).length === 68 && hex(b64(l.split(" ")[2]).slice(0, 4)) === keyId);
-    try {
+    const signedBy = async (verifierKey) => {
+      // <name>+<key id>+<base64 key>; the base64 may itself hold '+'.
+      const first = verifierKey.indexOf("+"), second = verifierKey.indexOf("+", first + 1);
+      const name = verifierKey.slice(0, first), keyId = verifierKey.slice(first + 1, second);
+      const key = b64(verifierKey.slice(second + 1)).slice(1);
+      const line = data.note.split("\n").find((l) => l.startsWith("\u2014 " + name + " ") &&
+        b64(l.split(" ")[2]).length === 68 && hex(b64(l.split(" ")[2]).slice(0, 4)) === keyId);
+      if (!line) return false;
       const pub = await crypto.subtle.importKey("raw", key, { name: "Ed25519" }, false, ["verify"]);
-      const ok = !!line && await crypto.subtle.verify({ name: "Ed25519" }, pub, b64(line.split(" ")[2]).slice(4), body);
+      return crypto.subtle.verify({ name: "Ed25519" }, pub, b64(line.split(" ")[2]).slice(4), body);
+    };
+    try {
+      let ok = false;
+      for (const k of eds) { if (await signedBy(k.key)) { ok = true; break; } }
       mark("check-signature", ok ? "ok" : "fail");
       results.push(ok);
     } catch (e) {
@@ -80,10 +88,19 @@
       if (!unsupported) results.push(false);
     }
   }
+
+  // 4. Where the keys came from: pinned in the configuration, or the server's word.
+  const pinned = document.getElementById("check-pinned");
+  pinned.dataset.status = data.pinned ? "ok" : "unpinned";
+  pinned.querySelector(".status").textContent = data.pinned ? text.pinned : text.unpinned;
+
   const verdict = document.getElementById("verdict");
   const ok = results.length > 0 && results.every(Boolean);
   verdict.dataset.status = ok ? "ok" : "fail";
-  verdict.textContent = ok
-    ? (document.documentElement.lang === "en" ? "✓ Verified in this browser: the event is in the signed trail." : "✓ 已在本浏览器中验证：该事件在已签名的审计链中。")
-    : (document.documentElement.lang === "en" ? "✗ Verification FAILED." : "✗ 验证失败。");
+  const en = document.documentElement.lang === "en";
+  verdict.textContent = !ok
+    ? (en ? "✗ Verification FAILED." : "✗ 验证失败。")
+    : data.pinned
+      ? (en ? "✓ Verified in this browser: the event is in the trail signed by a pinned key." : "✓ 已在本浏览器中验证：该事件在以固定密钥签名的审计链中。")
+      : (en ? "✓ Verified in this browser, against the server's own key (not pinned): the event is in the signed trail." : "✓ 已在本浏览器中验证（使用本服务器自身的密钥，未固定）：该事件在已签名的审计链中。");
 })();

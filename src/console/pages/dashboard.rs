@@ -55,13 +55,8 @@ async fn dashboard_body(
         .collect();
     let raises = raises_in_force(state, at).await?;
     let checkpoint = state.audit_reads.checkpoint().await?;
-    let verifies = checkpoint.as_ref().map(|c| {
-        state
-            .audit_reads
-            .verifier_keys()
-            .iter()
-            .all(|(_, key)| baomi_audit::checkpoint::verify(&c.note, key).is_ok())
-    });
+    let keys = super::ConsoleKeys::of(state);
+    let verifies = checkpoint.as_ref().map(|c| keys.verify(&c.note));
     Ok(html! {
         section.tiles {
             a.tile href="/console/alerts" id="open-alerts" {

@@ -23,6 +23,56 @@ use super::{Lang, page};
 use crate::app::AppState;
 use crate::service::{RequestContext, ServiceError, audit};
 
+/// The checkpoint verifier keys the console checks with: those pinned in the
+/// configuration (`console.verifier_keys`), or else the server's current ones.
+pub(crate) struct ConsoleKeys {
+    /// (algorithm, verifier key).
+    pub keys: Vec<(&'static str, String)>,
+    /// Whether they are pinned in the configuration.
+    pub pinned: bool,
+}
+
+impl ConsoleKeys {
+    /// The keys of `state`.
+    pub(crate) fn of(state: &AppState) -> Self {
+        let pinned = &state.limits.console_verifier_keys;
+        if pinned.is_empty() {
+            Self {
+                keys: state
+                    .audit_reads
+                    .verifier_keys()
+                    .into_iter()
+                    .map(|(alg, key)| (alg.as_str(), key))
+                    .collect(),
+                pinned: false,
+            }
+        } else {
+            Self {
+                keys: pinned
+                    .iter()
+                    .filter_map(|key| {
+                        let alg = baomi_audit::checkpoint::verifier_key_algorithm(key).ok()?;
+                        Some((alg.as_str(), key.clone()))
+                    })
+                    .collect(),
+                pinned: true,
+            }
+        }
+    }
+
+    /// Whether `note` verifies: under one pinned key (several are pinned across a
+    /// rotation), or under every current key of the server.
+    pub(crate) fn verify(&self, note: &str) -> bool {
+        let verifies =
+            |(_, key): &(&str, String)| baomi_audit::checkpoint::verify(note, key).is_ok();
+        if self.pinned {
+            self.keys.iter().any(verifies)
+        } else {
+            !self.keys.is_empty() && self.keys.iter().all(verifies)
+        }
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Lang {
     type Rejection = std::convert::Infallible;
 

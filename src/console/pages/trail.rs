@@ -299,7 +299,7 @@ pub async fn event(
         Ok(r) => r,
         Err(e) => return service_error(lang, e),
     };
-    let keys = state.audit_reads.verifier_keys();
+    let keys = super::ConsoleKeys::of(&state);
     let data = serde_json::json!({
         "body": body,
         "leaf_index": leaf.index,
@@ -307,12 +307,17 @@ pub async fn event(
         "leaf_hash": BASE64.encode(&leaf.hash),
         "proof": proof.iter().map(|h| BASE64.encode(h)).collect::<Vec<_>>(),
         "note": checkpoint.note,
-        "verifier_keys": keys.iter().map(|(alg, key)| serde_json::json!({"algorithm": alg.as_str(), "key": key})).collect::<Vec<_>>(),
+        "verifier_keys": keys.keys.iter().map(|(alg, key)| serde_json::json!({"algorithm": alg, "key": key})).collect::<Vec<_>>(),
+        "pinned": keys.pinned,
         "text": {
             "ok": lang.t("通过", "verified"),
             "fail": lang.t("失败", "FAILED"),
             "unsupported": lang.t("此浏览器不支持", "not supported by this browser"),
             "pending": lang.t("检查中…", "checking…"),
+            "pinned": lang.t("配置中固定的密钥", "keys pinned in the configuration"),
+            "unpinned": lang.t(
+                "未固定：使用本服务器当前的密钥（请设置 console.verifier_keys）",
+                "not pinned: the server's own current keys (set console.verifier_keys)"),
         },
     });
     // `<` cannot end the script element from inside a JSON string once escaped.
@@ -336,6 +341,7 @@ pub async fn event(
                 li id="check-leaf" data-status="pending" { (lang.t("叶哈希 = SHA-256(0x00 ‖ 事件正文)", "Leaf hash = SHA-256(0x00 ‖ event body)")) ": " span.status { "…" } }
                 li id="check-root" data-status="pending" { (lang.t("由证明路径算得的根 = 检查点中的根（RFC 9162）", "Root computed from the proof = the checkpoint's root (RFC 9162)")) ": " span.status { "…" } }
                 li id="check-signature" data-status="pending" { (lang.t("检查点签名（Ed25519，WebCrypto）", "Checkpoint signature (Ed25519, WebCrypto)")) ": " span.status { "…" } }
+                li id="check-pinned" data-status="pending" { (lang.t("验证密钥的来源", "Where the verifier key comes from")) ": " span.status { "…" } }
             }
             p id="verdict" data-status="pending" { (lang.t("浏览器正在验证……", "The browser is checking…")) }
             p.hint { (lang.t(
