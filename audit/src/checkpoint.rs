@@ -53,6 +53,20 @@ pub enum CheckpointError {
     /// No signature by the given key verifies.
     #[error("no valid signature by this key")]
     BadSignature,
+    /// A key held elsewhere (an HSM) did not sign.
+    #[error("the signing key could not sign: {0}")]
+    Signer(String),
+}
+
+/// A signing key held outside the process (in an HSM): Baomi sees its public half and asks
+/// it to sign, never its secret.
+pub trait ExternalKey: Send + Sync {
+    /// Its algorithm.
+    fn algorithm(&self) -> SignatureAlgorithm;
+    /// Its public key: 32 bytes for Ed25519, SEC1 for SM2.
+    fn public(&self) -> Vec<u8>;
+    /// Signs `message`; the error says why not, without secrets.
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 /// A tree head: what a checkpoint states.
@@ -114,10 +128,12 @@ impl SignatureAlgorithm {
 }
 
 /// One signing key. Neither ring's Ed25519 key pair nor `sm2`'s signing key wipes its secret
-/// when dropped; both live as long as the process, like the root key they come from.
+/// when dropped; both live as long as the process, like the root key they come from. An
+/// external key's secret never enters the process.
 enum SigningKey {
     Ed25519(Ed25519KeyPair),
     Sm2(Box<sm2::dsa::SigningKey>),
+    External(std::sync::Arc<dyn ExternalKey>),
 }
 
 impl SigningKey {
@@ -125,6 +141,7 @@ impl SigningKey {
         match self {
             SigningKey::Ed25519(_) => SignatureAlgorithm::Ed25519,
             SigningKey::Sm2(_) => SignatureAlgorithm::Sm2,
+            SigningKey::External(k) => k.algorithm(),
         }
     }
 
@@ -132,16 +149,18 @@ impl SigningKey {
         match self {
             SigningKey::Ed25519(k) => k.public_key().as_ref().to_vec(),
             SigningKey::Sm2(k) => k.verifying_key().to_sec1_bytes().to_vec(),
+            SigningKey::External(k) => k.public(),
         }
     }
 
-    fn sign(&self, message: &[u8]) -> Vec<u8> {
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, CheckpointError> {
         match self {
-            SigningKey::Ed25519(k) => k.sign(message).as_ref().to_vec(),
+            SigningKey::Ed25519(k) => Ok(k.sign(message).as_ref().to_vec()),
             SigningKey::Sm2(k) => {
                 let signature: sm2::dsa::Signature = k.sign(message);
-                signature.to_bytes().to_vec()
+                Ok(signature.to_bytes().to_vec())
             }
+            SigningKey::External(k) => k.sign(message).map_err(CheckpointError::Signer),
         }
     }
 }
@@ -169,6 +188,8 @@ pub enum KeyMaterial<'a> {
     /// A PKCS#8 private key in PEM (`openssl genpkey -algorithm ed25519`, or
     /// `-algorithm SM2`); the algorithm is the key's own.
     Pkcs8Pem(&'a str),
+    /// A key held elsewhere (an HSM), which signs on request.
+    External(std::sync::Arc<dyn ExternalKey>),
 }
 
 impl KeyMaterial<'_> {
@@ -195,6 +216,7 @@ impl KeyMaterial<'_> {
                     .map(|k| SigningKey::Sm2(Box::new(k)))
                     .map_err(|_| CheckpointError::Key)
             }
+            KeyMaterial::External(key) => Ok(SigningKey::External(std::sync::Arc::clone(key))),
         }
     }
 }
@@ -313,11 +335,9 @@ impl CheckpointSigner {
     /// `baomi-consent-receipt/1`) with the primary key: the standard base64 of the signature
     /// of `context ‖ "\n" ‖ message`. A checkpoint's signed text is the log's origin, a
     /// decimal size and a hash on three lines, so the two never pass for each other.
-    pub fn sign_detached(&self, context: &str, message: &[u8]) -> String {
-        self.keys
-            .first()
-            .map(|k| BASE64.encode(&k.signing.sign(&detached_input(context, message))))
-            .unwrap_or_default()
+    pub fn sign_detached(&self, context: &str, message: &[u8]) -> Result<String, CheckpointError> {
+        let key = self.keys.first().ok_or(CheckpointError::Key)?;
+        Ok(BASE64.encode(&key.signing.sign(&detached_input(context, message))?))
     }
 
     /// [`CheckpointSigner::sign_detached`] with every key: (algorithm, verifier key,
@@ -326,31 +346,31 @@ impl CheckpointSigner {
         &self,
         context: &str,
         message: &[u8],
-    ) -> Vec<(SignatureAlgorithm, String, String)> {
+    ) -> Result<Vec<(SignatureAlgorithm, String, String)>, CheckpointError> {
         let input = detached_input(context, message);
         self.keys
             .iter()
             .map(|k| {
-                let signature = BASE64.encode(&k.signing.sign(&input));
-                (k.signing.algorithm(), k.verifier.clone(), signature)
+                let signature = BASE64.encode(&k.signing.sign(&input)?);
+                Ok((k.signing.algorithm(), k.verifier.clone(), signature))
             })
             .collect()
     }
 
     /// The signed note of `checkpoint`, with one signature line per key.
-    pub fn sign(&self, checkpoint: &Checkpoint) -> String {
+    pub fn sign(&self, checkpoint: &Checkpoint) -> Result<String, CheckpointError> {
         let body = checkpoint.body();
         let mut note = format!("{body}\n");
         for key in &self.keys {
             let mut blob = key.id.to_vec();
-            blob.extend_from_slice(&key.signing.sign(body.as_bytes()));
+            blob.extend_from_slice(&key.signing.sign(body.as_bytes())?);
             note.push_str(&format!(
                 "{SIGNATURE_PREFIX}{} {}\n",
                 self.name,
                 BASE64.encode(&blob)
             ));
         }
-        note
+        Ok(note)
     }
 }
 
@@ -584,11 +604,13 @@ o6vicRTZZvZihYaNA4AQQidDxBQJK5uUqkrovAMkpOW7A/4CVwBA8oDe
         assert_eq!(public(&keys[0].1), OPENSSL_ED25519_PUBLIC);
         assert_eq!(keys[1].0, SignatureAlgorithm::Sm2);
         assert_eq!(public(&keys[1].1), OPENSSL_SM2_PUBLIC);
-        let note = signer.sign(&Checkpoint {
-            origin: "baomi-test".into(),
-            size: 1,
-            root: leaf_hash(b"x"),
-        });
+        let note = signer
+            .sign(&Checkpoint {
+                origin: "baomi-test".into(),
+                size: 1,
+                root: leaf_hash(b"x"),
+            })
+            .unwrap();
         for (_, key) in &keys {
             assert_eq!(verify(&note, key).unwrap().size, 1);
         }
@@ -609,7 +631,7 @@ o6vicRTZZvZihYaNA4AQQidDxBQJK5uUqkrovAMkpOW7A/4CVwBA8oDe
     #[test]
     fn signed_notes_verify_and_say_what_was_signed() {
         let s = signer();
-        let note = s.sign(&checkpoint());
+        let note = s.sign(&checkpoint()).unwrap();
         assert!(note.starts_with("baomi.test/audit\n42\n"));
         assert!(note.contains("\n\n\u{2014} baomi-test "));
         assert_eq!(verify(&note, &s.verifier_key()).unwrap(), checkpoint());
@@ -689,7 +711,10 @@ o6vicRTZZvZihYaNA4AQQidDxBQJK5uUqkrovAMkpOW7A/4CVwBA8oDe
              ee4de973284289e1304794542c39fefefa6cc486ce07f3e40d366247f937a0c7",
         );
         assert!(parsed.verify(b"baomi checkpoint test", &openssl));
-        let ours = signer.keys[0].signing.sign(b"baomi checkpoint test");
+        let ours = signer.keys[0]
+            .signing
+            .sign(b"baomi checkpoint test")
+            .unwrap();
         assert!(parsed.verify(b"baomi checkpoint test", &ours));
     }
 
@@ -703,7 +728,7 @@ o6vicRTZZvZihYaNA4AQQidDxBQJK5uUqkrovAMkpOW7A/4CVwBA8oDe
             ],
         )
         .unwrap();
-        let note = s.sign(&checkpoint());
+        let note = s.sign(&checkpoint()).unwrap();
         assert_eq!(note.matches(SIGNATURE_PREFIX).count(), 2, "{note}");
         let keys = s.verifier_keys();
         assert_eq!(keys[0].0, SignatureAlgorithm::Ed25519);
@@ -720,11 +745,11 @@ o6vicRTZZvZihYaNA4AQQidDxBQJK5uUqkrovAMkpOW7A/4CVwBA8oDe
         let sm2_only =
             CheckpointSigner::with_keys("baomi-test", &[(SignatureAlgorithm::Sm2, &[9u8; 32])])
                 .unwrap();
-        let note = sm2_only.sign(&checkpoint());
+        let note = sm2_only.sign(&checkpoint()).unwrap();
         assert_eq!(verify(&note, &keys[1].1).unwrap(), checkpoint());
         assert!(verify(&note, &keys[0].1).is_err());
         // Detached signatures: one per key, each checked by its own verifier key only.
-        let signed = s.sign_detached_all("ctx/1", b"body");
+        let signed = s.sign_detached_all("ctx/1", b"body").unwrap();
         assert_eq!(signed.len(), 2);
         for (_, key, signature) in &signed {
             assert!(verify_detached("ctx/1", b"body", signature, key).is_ok());
@@ -739,7 +764,7 @@ o6vicRTZZvZihYaNA4AQQidDxBQJK5uUqkrovAMkpOW7A/4CVwBA8oDe
     #[test]
     fn altered_notes_and_other_keys_fail() {
         let s = signer();
-        let note = s.sign(&checkpoint());
+        let note = s.sign(&checkpoint()).unwrap();
         let bigger = note.replacen("\n42\n", "\n43\n", 1);
         assert_eq!(
             verify(&bigger, &s.verifier_key()),

@@ -288,7 +288,7 @@ mod tests {
             size: 5,
             root: root(&Leaves(&leaves), 5),
         };
-        let mut note = signer.sign(&checkpoint);
+        let mut note = signer.sign(&checkpoint).unwrap();
         if let Some(w) = witness {
             note.push_str(&w.cosign(&checkpoint, 1_700_000_001));
         }
@@ -308,8 +308,9 @@ mod tests {
         };
         let mut body = certificate_body(&statement);
         tamper(&mut body);
-        let signatures =
-            signer.sign_detached_all(CERTIFICATE_FORMAT, signed_json::canonical(&body).as_bytes());
+        let signatures = signer
+            .sign_detached_all(CERTIFICATE_FORMAT, signed_json::canonical(&body).as_bytes())
+            .unwrap();
         signed_json::with_signatures(body, &signatures).to_string()
     }
 
@@ -379,11 +380,13 @@ mod tests {
         );
         // A checkpoint another key signed.
         let foreign = issue(&signer, &event, None, |b| {
-            let note = other.sign(&Checkpoint {
-                origin: ORIGIN.to_owned(),
-                size: 5,
-                root: [0; 32],
-            });
+            let note = other
+                .sign(&Checkpoint {
+                    origin: ORIGIN.to_owned(),
+                    size: 5,
+                    root: [0; 32],
+                })
+                .unwrap();
             b["audit"]["checkpoint"] = json!(note);
         });
         assert!(matches!(

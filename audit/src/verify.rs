@@ -604,11 +604,13 @@ mod tests {
     }
 
     fn sign(size: u64, hashes: &[Hash]) -> String {
-        signer().sign(&Checkpoint {
-            origin: "test/audit".into(),
-            size,
-            root: root(&Leaves(&hashes[..size as usize]), size),
-        })
+        signer()
+            .sign(&Checkpoint {
+                origin: "test/audit".into(),
+                size,
+                root: root(&Leaves(&hashes[..size as usize]), size),
+            })
+            .unwrap()
     }
 
     /// An export of `n` events (seq 10, 20, …) with checkpoints at 3, 6 and `n`.
@@ -648,11 +650,15 @@ mod tests {
         let hashes: Vec<Hash> = bodies.iter().map(|b| leaf_hash(b.as_bytes())).collect();
         let mut lines = export_of(&bodies);
         let last = lines.len() - 1;
-        lines[last] = checkpoint_line(&successor().sign(&Checkpoint {
-            origin: "test/audit".into(),
-            size: 10,
-            root: root(&Leaves(&hashes), 10),
-        }));
+        lines[last] = checkpoint_line(
+            &successor()
+                .sign(&Checkpoint {
+                    origin: "test/audit".into(),
+                    size: 10,
+                    root: root(&Leaves(&hashes), 10),
+                })
+                .unwrap(),
+        );
         let trusted: Vec<TrustedKey> = keys
             .iter()
             .map(|(signer, until_size)| TrustedKey {
@@ -859,11 +865,15 @@ mod tests {
 
         let other = CheckpointSigner::new("test/audit", &[8; 32]).unwrap();
         let mut forged = export(4);
-        forged.push(checkpoint_line(&other.sign(&Checkpoint {
-            origin: "test/audit".into(),
-            size: 4,
-            root: [0; 32],
-        })));
+        forged.push(checkpoint_line(
+            &other
+                .sign(&Checkpoint {
+                    origin: "test/audit".into(),
+                    size: 4,
+                    root: [0; 32],
+                })
+                .unwrap(),
+        ));
         assert!(matches!(
             check(&forged).findings[0],
             Finding::BadCheckpoint { .. }

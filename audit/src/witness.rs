@@ -398,7 +398,7 @@ mod tests {
             size,
             root: root(&Leaves(tree), size),
         };
-        let note = log.sign(&checkpoint);
+        let note = log.sign(&checkpoint).unwrap();
         (checkpoint, note)
     }
 

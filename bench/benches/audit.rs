@@ -207,11 +207,13 @@ fn verification(c: &mut Criterion) {
         export.push_str(&leaf_line(i, i as i64 + 1, &hash, Some(&body)));
         export.push('\n');
         if (i + 1) % 10_000 == 0 {
-            let note = signer.sign(&Checkpoint {
-                origin: "bench/audit".into(),
-                size: i + 1,
-                root: tree.root(),
-            });
+            let note = signer
+                .sign(&Checkpoint {
+                    origin: "bench/audit".into(),
+                    size: i + 1,
+                    root: tree.root(),
+                })
+                .unwrap();
             export.push_str(&checkpoint_line(&note));
             export.push('\n');
         }

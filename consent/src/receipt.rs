@@ -82,7 +82,9 @@ mod tests {
         )
         .unwrap();
         let body = json!({"format": RECEIPT_FORMAT, "receipt_id": "cev_2", "subject": "bob"});
-        let signatures = signer.sign_detached_all(RECEIPT_FORMAT, canonical(&body).as_bytes());
+        let signatures = signer
+            .sign_detached_all(RECEIPT_FORMAT, canonical(&body).as_bytes())
+            .unwrap();
         let receipt = with_signatures(body, &signatures);
         assert_eq!(receipt["signature"]["alg"], "Ed25519");
         assert_eq!(receipt["signatures"][1]["alg"], "SM2");
@@ -102,7 +104,9 @@ mod tests {
         let key = signer.verifier_key();
         let body =
             json!({"format": RECEIPT_FORMAT, "receipt_id": "cev_1", "subject": "alice", "at": 5});
-        let signatures = signer.sign_detached_all(RECEIPT_FORMAT, canonical(&body).as_bytes());
+        let signatures = signer
+            .sign_detached_all(RECEIPT_FORMAT, canonical(&body).as_bytes())
+            .unwrap();
         let receipt = with_signatures(body, &signatures).to_string();
         assert!(
             !receipt.contains("\"signatures\""),

@@ -28,6 +28,11 @@ pub struct AuditConfig {
     /// order. Unset (the default): Baomi generates the keys at random and keeps them sealed
     /// under the root key. Either way, never derivable from the root key alone.
     pub signing_key_files: Vec<std::path::PathBuf>,
+    /// Whether the checkpoint signing key is generated and held in the HSM of `[hsm]` (an
+    /// Ed25519 key pair, private, sensitive and non-extractable on the token), instead of
+    /// sealed in the database. Needs `[hsm]`, `signature_algorithms = ["ed25519"]` and no
+    /// key files.
+    pub signing_key_in_hsm: bool,
     /// The witnesses the log sends each new checkpoint to (C2SP `tlog-witness`), for their
     /// cosignatures. None by default.
     pub witnesses: Vec<WitnessSetting>,
@@ -122,6 +127,7 @@ impl Default for AuditConfig {
             alerts: AlertConfig::default(),
             signature_algorithms: vec![SignatureSetting::Ed25519],
             signing_key_files: Vec::new(),
+            signing_key_in_hsm: false,
             witnesses: Vec::new(),
             witness_ca_file: None,
             witness_silence_alert_secs: 600,
@@ -154,6 +160,7 @@ impl std::fmt::Debug for AuditConfig {
             .field("subject_view_operator", &self.subject_view_operator)
             .field("signature_algorithms", &self.signature_algorithms)
             .field("signing_key_files", &self.signing_key_files)
+            .field("signing_key_in_hsm", &self.signing_key_in_hsm)
             .field(
                 "witnesses",
                 &self
@@ -219,6 +226,15 @@ impl AuditConfig {
             return Err("audit.signing_key_files names one key file per entry of \
                  audit.signature_algorithms, in the same order"
                 .to_owned());
+        }
+        if self.signing_key_in_hsm
+            && (!self.signing_key_files.is_empty() || algs != &[SignatureSetting::Ed25519])
+        {
+            return Err(
+                "audit.signing_key_in_hsm holds one Ed25519 key in the HSM: set \
+                 audit.signature_algorithms = [\"ed25519\"] and no audit.signing_key_files"
+                    .to_owned(),
+            );
         }
         if self.retention_days < MIN_RETENTION_DAYS {
             return Err(format!(

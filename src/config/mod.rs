@@ -352,6 +352,9 @@ impl Config {
         if let Some(hsm) = &self.hsm {
             hsm.validate().map_err(ConfigError::Invalid)?;
         }
+        if self.audit.signing_key_in_hsm && self.hsm.is_none() {
+            return bad("audit.signing_key_in_hsm needs the [hsm] section");
+        }
         self.connections.validate().map_err(ConfigError::Invalid)?;
         self.tls.validate().map_err(ConfigError::Invalid)?;
         self.console.validate().map_err(ConfigError::Invalid)?;
@@ -455,6 +458,17 @@ mod tests {
             ..hsm
         });
         assert!(config.validate().is_ok());
+        // A checkpoint key in the HSM: one Ed25519 key, with [hsm], and no key files.
+        config.audit.signing_key_in_hsm = true;
+        assert!(config.validate().is_ok());
+        config.audit.signature_algorithms = vec![Ed25519, Sm2];
+        assert!(config.validate().is_err(), "SM2 beside an HSM key");
+        config.audit.signature_algorithms = vec![Ed25519];
+        config.audit.signing_key_files = vec!["k.pem".into()];
+        assert!(config.validate().is_err(), "a key file and an HSM key");
+        config.audit.signing_key_files.clear();
+        config.hsm = None;
+        assert!(config.validate().is_err(), "no [hsm]");
         let toml = "[hsm]\nmodule = \"/m.so\"\ntoken_label = \"baomi\"\n";
         let parsed: Config = Figment::from(Serialized::defaults(Config::default()))
             .merge(Toml::string(toml))

@@ -139,7 +139,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
             Arc::clone(&store) as Arc<dyn baomi_audit::LogStore>,
             &unsealed.root,
             &config.audit_origin,
-            wanted_signing_keys(&config.audit),
+            wanted_signing_keys(&config.audit, unsealed.hsm.as_ref())?,
         )
         .await
         .map_err(|e| SetupError::Other(format!("audit signing keys: {e}")))?,
@@ -257,16 +257,24 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
 
 /// What `[audit]` asks to sign checkpoints with: its key files, or sealed keys of its
 /// algorithms.
-fn wanted_signing_keys(audit: &crate::config::AuditConfig) -> Wanted {
+fn wanted_signing_keys(
+    audit: &crate::config::AuditConfig,
+    hsm: Option<&Arc<baomi_vault::hsm::Hsm>>,
+) -> Result<Wanted, SetupError> {
     let algorithms = audit.signature_algorithms.iter().map(|s| s.algorithm());
-    if audit.signing_key_files.is_empty() {
-        Wanted::Sealed(algorithms.collect())
+    if audit.signing_key_in_hsm {
+        let hsm = hsm.ok_or_else(|| {
+            SetupError::Other("audit.signing_key_in_hsm needs the root key in the HSM".to_owned())
+        })?;
+        Ok(Wanted::Hsm(Arc::clone(hsm)))
+    } else if audit.signing_key_files.is_empty() {
+        Ok(Wanted::Sealed(algorithms.collect()))
     } else {
-        Wanted::Files(
+        Ok(Wanted::Files(
             algorithms
                 .zip(audit.signing_key_files.iter().cloned())
                 .collect(),
-        )
+        ))
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baomi_audit::checkpoint::{Checkpoint, SignatureAlgorithm};
+use baomi_audit::checkpoint::{Checkpoint, CheckpointError, SignatureAlgorithm};
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
 use baomi_audit::verify::{self, Finding, TrustedKey};
 use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
@@ -16,6 +16,15 @@ use crate::config::OperatorDisplay;
 use crate::service::signing_keys::SigningKeys;
 
 use crate::service::ServiceError;
+
+/// A signing key that did not sign: one held in the HSM is unavailable (503, retry);
+/// anything else is a bug.
+fn signing_failed(e: CheckpointError) -> ServiceError {
+    match e {
+        CheckpointError::Signer(reason) => ServiceError::HsmUnavailable(reason),
+        other => ServiceError::Internal(format!("audit signing: {other}")),
+    }
+}
 
 /// The Merkle log over `audit_events`, and how its events are shown to subjects.
 pub struct AuditLog {
@@ -112,9 +121,10 @@ impl AuditLog {
         &self,
         context: &str,
         message: &[u8],
-    ) -> Vec<(SignatureAlgorithm, String, String)> {
+    ) -> Result<Vec<(SignatureAlgorithm, String, String)>, ServiceError> {
         self.keys
             .with_signer(|s| s.sign_detached_all(context, message))
+            .map_err(signing_failed)
     }
 
     /// The primary key to verify checkpoints with (`<name>+<id>+<key>`).
@@ -150,7 +160,10 @@ impl AuditLog {
             size,
             root,
         };
-        let note = self.keys.with_signer(|s| s.sign(&checkpoint));
+        let note = self
+            .keys
+            .with_signer(|s| s.sign(&checkpoint))
+            .map_err(signing_failed)?;
         let checkpoint = StoredCheckpoint {
             tree_size: size,
             root,

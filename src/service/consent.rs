@@ -434,7 +434,7 @@ pub async fn receipt(
     let text = baomi_consent::receipt::canonical(&body);
     let signatures = state
         .audit_log
-        .sign_detached(baomi_consent::receipt::RECEIPT_FORMAT, text.as_bytes());
+        .sign_detached(baomi_consent::receipt::RECEIPT_FORMAT, text.as_bytes())?;
     Ok(baomi_consent::receipt::with_signatures(body, &signatures))
 }
 

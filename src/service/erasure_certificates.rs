@@ -86,7 +86,7 @@ pub async fn certificate(
     let signatures = log.sign_detached(
         erasure::CERTIFICATE_FORMAT,
         signed_json::canonical(&body).as_bytes(),
-    );
+    )?;
     Ok(signed_json::with_signatures(body, &signatures))
 }
 

@@ -22,11 +22,14 @@ pub struct StoredSigningKey {
     pub algorithm: String,
     /// Its verifier key, `<name>+<id>+<key>`.
     pub verifier_key: String,
-    /// `sealed` (generated, sealed under the root key), `file` (read from a key file) or
-    /// `derived` (derived from the root key, by releases before keys of their own).
+    /// `sealed` (generated, sealed under the root key), `hsm` (generated in the HSM, which
+    /// keeps it), `file` (read from a key file) or `derived` (derived from the root key, by
+    /// releases before keys of their own).
     pub source: String,
     /// The sealed private key, for `sealed` keys.
     pub sealed: Option<Vec<u8>>,
+    /// The label of the key pair on the HSM's token, for `hsm` keys.
+    pub token_label: Option<String>,
     /// The tree size when the generation took over: the previous generation may have signed
     /// trees up to this size, no larger.
     pub from_size: i64,
@@ -54,11 +57,11 @@ pub trait SigningKeyStore: Send + Sync {
 }
 
 const SELECT: &str = "SELECT generation, position, algorithm, verifier_key, source, sealed, \
-     from_size, created_at FROM audit_signing_keys ORDER BY generation, position";
+     token_label, from_size, created_at FROM audit_signing_keys ORDER BY generation, position";
 const NEWEST: &str = "SELECT MAX(generation) FROM audit_signing_keys";
 const INSERT: &str = "INSERT INTO audit_signing_keys \
-     (generation, position, algorithm, verifier_key, source, sealed, from_size, created_at) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (generation, position) DO NOTHING \
+     (generation, position, algorithm, verifier_key, source, sealed, token_label, from_size, \
+     created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (generation, position) DO NOTHING \
      RETURNING generation";
 
 #[async_trait]
@@ -72,6 +75,7 @@ where
     for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
     for<'a> String: Encode<'a, S::Db> + Type<S::Db>,
     for<'a> Option<&'a [u8]>: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> Option<&'a str>: Encode<'a, S::Db> + Type<S::Db>,
     for<'r> StoredSigningKey: sqlx::FromRow<'r, <S::Db as Database>::Row>,
     for<'r> (Option<i64>,): sqlx::FromRow<'r, <S::Db as Database>::Row>,
 {
@@ -102,6 +106,7 @@ where
                 .bind(key.verifier_key.as_str())
                 .bind(key.source.as_str())
                 .bind(key.sealed.as_deref())
+                .bind(key.token_label.as_deref())
                 .bind(key.from_size)
                 .bind(key.created_at)
                 .fetch_optional(&mut *tx)

@@ -52,11 +52,13 @@ async fn forge_checkpoint(app: &TestApp, signer: &CheckpointSigner) -> u64 {
     let store = app.audit_log.store();
     let size = store.tree_size().await.unwrap();
     let root = app.audit_log.root(size).await.unwrap();
-    let note = signer.sign(&Checkpoint {
-        origin: "baomi/audit".to_owned(),
-        size,
-        root,
-    });
+    let note = signer
+        .sign(&Checkpoint {
+            origin: "baomi/audit".to_owned(),
+            size,
+            root,
+        })
+        .unwrap();
     store
         .add_checkpoint(&StoredCheckpoint {
             tree_size: size,
@@ -183,7 +185,7 @@ async fn an_upgrade_retires_the_derived_key_at_the_size_it_found() {
         let stated = baomi_audit::checkpoint::verify(&note, &sealed).unwrap();
         db.execute(&format!(
             "UPDATE audit_checkpoints SET note = '{}' WHERE tree_size = {size}",
-            derived.sign(&stated)
+            derived.sign(&stated).unwrap()
         ))
         .await;
     }

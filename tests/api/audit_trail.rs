@@ -385,6 +385,7 @@ async fn a_kept_checkpoint_catches_a_cut_the_trail_alone_does_not() {
             size: kept_size as u64,
             root: [7; 32],
         })
+        .unwrap()
     });
     let refused = app
         .get(&note_query(&rewritten), Some(&officer))

@@ -420,3 +420,115 @@ async fn the_pin_comes_from_the_environment() {
     assert!(!stderr.contains(PIN) && !String::from_utf8_lossy(&out.stdout).contains(PIN));
     assert_eq!(token.key_labels("baomi-root").len(), 1);
 }
+
+/// With `audit.signing_key_in_hsm`, the checkpoint key is an Ed25519 key pair generated in
+/// the token: the database holds its label and verifier key, never the key; checkpoints,
+/// receipts and rotations are signed by the token, and the trail verifies offline across a
+/// restart and a rotation.
+#[tokio::test]
+async fn the_checkpoint_signing_key_lives_in_softhsm() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(token) = Token::create_named("signing") else {
+        return;
+    };
+    let hsm = token.config(&token.pin_file);
+    let with_hsm = |c: &mut baomi::config::Config| {
+        c.hsm = Some(hsm.clone());
+        c.audit.signing_key_in_hsm = true;
+    };
+    let app = crate::helpers::spawn_app_with(with_hsm).await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    crate::audit::some_reads(&app, &key, 2).await;
+    crate::audit_trail::checkpoint(&app).await;
+
+    let keys = app.get("/v1/audit/keys", Some(&officer)).await.json();
+    let first = keys["keys"].as_array().unwrap();
+    assert_eq!(first.len(), 1, "{keys}");
+    assert_eq!(first[0]["source"], "hsm");
+    assert_eq!(first[0]["algorithm"], "ed25519");
+    let verifier = first[0]["verifier_key"].as_str().unwrap().to_owned();
+    // The row keeps the key pair's label, and no key.
+    let rows = app
+        .db
+        .texts("SELECT token_label FROM audit_signing_keys WHERE sealed IS NULL")
+        .await;
+    assert_eq!(rows.len(), 1);
+    assert!(rows[0].starts_with("baomi-audit-"), "{rows:?}");
+    // On the token: a private key that is sensitive and not extractable.
+    {
+        let (_pkcs11, session) = token.session(PIN);
+        let found = session
+            .find_objects(&[
+                Attribute::Class(ObjectClass::PRIVATE_KEY),
+                Attribute::Label(rows[0].as_bytes().to_vec()),
+            ])
+            .unwrap();
+        assert_eq!(found.len(), 1);
+        let attrs = session
+            .get_attributes(
+                found[0],
+                &[AttributeType::Sensitive, AttributeType::Extractable],
+            )
+            .unwrap();
+        assert!(attrs.contains(&Attribute::Sensitive(true)), "{attrs:?}");
+        assert!(attrs.contains(&Attribute::Extractable(false)), "{attrs:?}");
+    }
+    let note = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    assert_eq!(note["verifier_key"], verifier);
+    baomi_audit::checkpoint::verify(note["note"].as_str().unwrap(), &verifier).unwrap();
+
+    // A restart signs with the same key, found on the token by its label.
+    let (db, admin) = app.stop().await;
+    let app = TestApp::start_with(db, admin, with_hsm).await;
+    crate::audit::some_reads(&app, &key, 1).await;
+    crate::audit_trail::checkpoint(&app).await;
+    let again = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    assert_eq!(again["verifier_key"], verifier);
+
+    // A rotation makes a second key pair in the token; the old one is retired.
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/audit/keys/rotate",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let second = rotated.json()["keys"][0]["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(second, verifier);
+    crate::audit::some_reads(&app, &key, 1).await;
+    crate::audit_trail::checkpoint(&app).await;
+    let after = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    assert_eq!(after["verifier_key"], second);
+    let history = app.get("/v1/audit/keys", Some(&officer)).await.text;
+    let keys_file = app.db.path().join("keys.json");
+    std::fs::write(&keys_file, &history).unwrap();
+    let verified = crate::audit_trail::baomi(&[
+        "audit",
+        "verify",
+        "--database",
+        &crate::audit_trail::database_url(&app),
+        "--keys",
+        keys_file.to_str().unwrap(),
+    ]);
+    let out = crate::audit_trail::stdout(&verified);
+    assert!(verified.status.success(), "{out}");
+    assert!(out.contains("OK: the trail is intact"), "{out}");
+
+    // Erasure certificates (like consent receipts) are signed by the token too.
+    let certificate = crate::erasure_certificates::erase_and_certify(&app, &key, "u0")
+        .await
+        .to_string();
+    let checked =
+        crate::erasure_certificates::verify_erasure(&certificate, &["--public-key", &second]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        crate::audit_trail::stdout(&checked)
+    );
+}

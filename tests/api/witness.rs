@@ -194,11 +194,13 @@ async fn a_witness_cosigns_what_extends_its_view_refuses_a_fork_and_remembers() 
     // cosigned, and a tree of the same size with another root. Neither is cosigned; both
     // are kept as evidence.
     let forged = |size, root| {
-        log_signer.sign(&Checkpoint {
-            origin: "baomi/audit".to_owned(),
-            size,
-            root,
-        })
+        log_signer
+            .sign(&Checkpoint {
+                origin: "baomi/audit".to_owned(),
+                size,
+                root,
+            })
+            .unwrap()
     };
     let (status, _, body) = witness
         .add(&request(new, vec![[9u8; 32]], &forged(new + 4, [7u8; 32])))
@@ -224,17 +226,21 @@ async fn a_witness_cosigns_what_extends_its_view_refuses_a_fork_and_remembers() 
     // Another log's checkpoint, one signed by a key the witness does not trust for this
     // log, an old size beyond the checkpoint's, and a body that is no request.
     let stranger = CheckpointSigner::new("other.example/log", &[5u8; 32]).unwrap();
-    let foreign = stranger.sign(&Checkpoint {
-        origin: "other.example/log".to_owned(),
-        size: 1,
-        root: [1u8; 32],
-    });
+    let foreign = stranger
+        .sign(&Checkpoint {
+            origin: "other.example/log".to_owned(),
+            size: 1,
+            root: [1u8; 32],
+        })
+        .unwrap();
     let impostor = CheckpointSigner::new("baomi/audit", &[6u8; 32]).unwrap();
-    let unsigned = impostor.sign(&Checkpoint {
-        origin: "baomi/audit".to_owned(),
-        size: new + 1,
-        root: [1u8; 32],
-    });
+    let unsigned = impostor
+        .sign(&Checkpoint {
+            origin: "baomi/audit".to_owned(),
+            size: new + 1,
+            root: [1u8; 32],
+        })
+        .unwrap();
     for (body, status, code) in [
         (request(0, vec![], &foreign), 404, "witness.unknown_log"),
         (

@@ -422,3 +422,151 @@ impl Hsm {
         RootKey::from_slice(&plain)
     }
 }
+
+/// The DER encoding of the Ed25519 curve's object identifier (1.3.101.112), the
+/// `CKA_EC_PARAMS` of an Ed25519 key (PKCS#11 3.0 §2.3.10).
+const ED25519_PARAMS: [u8; 5] = [0x06, 0x03, 0x2b, 0x65, 0x70];
+
+/// Ed25519 signing keys held in the token (the audit trail's checkpoint keys): generated
+/// inside it as a private, sensitive, non-extractable key pair, found again by label, and
+/// asked to sign (`CKM_EDDSA`, pure Ed25519). Only the public half ever leaves the token.
+impl Hsm {
+    /// Generates an Ed25519 key pair in the token labelled `label_prefix`, `-` and 16
+    /// random hex digits; returns the label and the 32-byte public key.
+    pub fn generate_signing_key(&self, label_prefix: &str) -> Result<(String, [u8; 32])> {
+        let mut suffix = [0u8; 8];
+        rand::fill(&mut suffix);
+        let label = format!("{label_prefix}-{}", data_encoding::HEXLOWER.encode(&suffix));
+        let generated = self.call(|c| {
+            c.session.generate_key_pair(
+                &Mechanism::EccEdwardsKeyPairGen,
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(false),
+                    Attribute::Verify(true),
+                    Attribute::EcParams(ED25519_PARAMS.to_vec()),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ],
+                &[
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(true),
+                    Attribute::Extractable(false),
+                    Attribute::Sign(true),
+                    Attribute::Label(label.as_bytes().to_vec()),
+                ],
+            )
+        })?;
+        generated.map_err(|e| Error::Hsm(describe(&e)))?;
+        let public = self.signing_public_key(&label)?;
+        Ok((label, public))
+    }
+
+    /// The public key of the Ed25519 key pair labelled `label`, after checking that its
+    /// private half is a sensitive, non-extractable Ed25519 signing key.
+    pub fn signing_public_key(&self, label: &str) -> Result<[u8; 32]> {
+        use cryptoki::object::AttributeType;
+        let found = self.call(|c| {
+            let private = one_object(&c.session, ObjectClass::PRIVATE_KEY, label)?;
+            let public = one_object(&c.session, ObjectClass::PUBLIC_KEY, label)?;
+            let checked = c.session.get_attributes(
+                private,
+                &[
+                    AttributeType::KeyType,
+                    AttributeType::Sensitive,
+                    AttributeType::Extractable,
+                    AttributeType::Sign,
+                ],
+            )?;
+            let point = c
+                .session
+                .get_attributes(public, &[AttributeType::EcPoint])?;
+            Ok((checked, point))
+        })?;
+        let (checked, point) = found.map_err(|e| not_found_or(e, label))?;
+        let ok = checked.contains(&Attribute::KeyType(KeyType::EC_EDWARDS))
+            && checked.contains(&Attribute::Sensitive(true))
+            && checked.contains(&Attribute::Extractable(false))
+            && checked.contains(&Attribute::Sign(true));
+        if !ok {
+            return Err(Error::Hsm(format!(
+                "the signing key {label:?} on the token must be a sensitive, \
+                 non-extractable Ed25519 key"
+            )));
+        }
+        let Some(Attribute::EcPoint(point)) = point.first() else {
+            return Err(Error::Hsm("the token gave no public key".into()));
+        };
+        // CKA_EC_POINT is the DER OCTET STRING of the 32-byte key (some tokens give the
+        // bare 32 bytes).
+        let bytes = match point.as_slice() {
+            [0x04, 32, rest @ ..] if rest.len() == 32 => rest,
+            bare if bare.len() == 32 => bare,
+            _ => return Err(Error::Hsm("the token's public key is not Ed25519".into())),
+        };
+        let mut public = [0u8; 32];
+        public.copy_from_slice(bytes);
+        Ok(public)
+    }
+
+    /// Removes the key pair labelled `label` from the token (one generated for a generation
+    /// that another node stored first).
+    pub fn destroy_signing_key(&self, label: &str) -> Result<()> {
+        let destroyed = self.call(|c| {
+            for class in [ObjectClass::PRIVATE_KEY, ObjectClass::PUBLIC_KEY] {
+                c.session
+                    .destroy_object(one_object(&c.session, class, label)?)?;
+            }
+            Ok(())
+        })?;
+        destroyed.map_err(|e| not_found_or(e, label))
+    }
+
+    /// Signs `message` with the Ed25519 key labelled `label` (pure Ed25519, RFC 8032).
+    pub fn sign(&self, label: &str, message: &[u8]) -> Result<Vec<u8>> {
+        let signed = self.call(|c| {
+            let key = one_object(&c.session, ObjectClass::PRIVATE_KEY, label)?;
+            c.session.sign(
+                &Mechanism::Eddsa(cryptoki::mechanism::eddsa::EddsaParams::new(
+                    cryptoki::mechanism::eddsa::EddsaSignatureScheme::Pure,
+                )),
+                key,
+                message,
+            )
+        })?;
+        let signature = signed.map_err(|e| not_found_or(e, label))?;
+        if signature.len() != 64 {
+            return Err(Error::Hsm(
+                "the token returned a signature of the wrong length".into(),
+            ));
+        }
+        Ok(signature)
+    }
+}
+
+/// A failure of a call on the signing key labelled `label`.
+fn not_found_or(e: CkError, label: &str) -> Error {
+    match e {
+        CkError::NotSupported => Error::Hsm(format!(
+            "the token holds no one signing key labelled {label:?}"
+        )),
+        other => Error::Hsm(describe(&other)),
+    }
+}
+
+/// The one object of `class` labelled `label`; none, or several, is `NotSupported` (not a
+/// lost session, which would be retried).
+fn one_object(
+    session: &Session,
+    class: ObjectClass,
+    label: &str,
+) -> std::result::Result<ObjectHandle, CkError> {
+    let found = session.find_objects(&[
+        Attribute::Class(class),
+        Attribute::Label(label.as_bytes().to_vec()),
+    ])?;
+    match found.as_slice() {
+        [one] => Ok(*one),
+        _ => Err(CkError::NotSupported),
+    }
+}
