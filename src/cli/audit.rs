@@ -52,6 +52,11 @@ pub enum AuditCommand {
         /// the report says that events were removed from the end or history rewritten.
         #[arg(long)]
         checkpoint: Option<PathBuf>,
+        /// A witness's verifier key whose cosignature the kept checkpoint must carry (a
+        /// witness's note says who vouches for it only if checked); repeat to demand
+        /// several.
+        #[arg(long, requires = "checkpoint")]
+        witness_key: Vec<String>,
     },
     /// Check an erasure certificate (GET /v1/subjects/{id}/erasure-certificate) offline:
     /// signed by the log, its audit event in a checkpoint the log signed and, with
@@ -88,6 +93,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
             keys,
             database,
             checkpoint,
+            witness_key,
         } => {
             let trusted = trusted_keys(public_key, keys.as_deref())?;
             let kept = checkpoint
@@ -96,6 +102,21 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                         .with_context(|| format!("cannot read {}", path.display()))
                 })
                 .transpose()?;
+            if let Some(note) = &kept {
+                for key in &witness_key {
+                    let name = baomi_audit::checkpoint::verifier_key_name(key);
+                    match baomi_audit::witness::verify_cosignature(note, key) {
+                        Ok((cosigned, _)) => println!(
+                            "the kept checkpoint of tree size {} is cosigned by {name}",
+                            cosigned.size
+                        ),
+                        Err(_) => {
+                            println!("FAIL the kept checkpoint is not cosigned by {name}");
+                            anyhow::bail!("the kept checkpoint is not cosigned as demanded");
+                        }
+                    }
+                }
+            }
             let report = match (export, database) {
                 (Some(path), _) => {
                     let file = std::fs::File::open(&path)

@@ -205,7 +205,7 @@ async fn checkpoint(
             .collect(),
         witnessed: state
             .store
-            .newest_cosignatures()
+            .newest_cosignatures(&state.limits.witnesses)
             .await?
             .into_iter()
             .map(|c| WitnessedView {

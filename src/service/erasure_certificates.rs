@@ -112,8 +112,7 @@ async fn covering_checkpoint(state: &AppState, seq: i64) -> Result<(u64, String)
             Err(not_yet())
         };
     }
-    let mut cosigned = state.store.newest_cosignatures().await?;
-    cosigned.retain(|c| witnesses.contains(&c.witness));
+    let cosigned = state.store.newest_cosignatures(witnesses).await?;
     let size = cosigned
         .iter()
         .filter_map(|c| u64::try_from(c.tree_size).ok())

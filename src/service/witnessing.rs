@@ -133,7 +133,8 @@ impl Witnessing {
             return Ok(());
         };
         if self.witnesses.iter().any(|w| w.held.is_none()) {
-            let kept = self.cosignatures.newest_cosignatures().await?;
+            let names: Vec<String> = self.witnesses.iter().map(|w| w.name.clone()).collect();
+            let kept = self.cosignatures.newest_cosignatures(&names).await?;
             for w in self.witnesses.iter_mut().filter(|w| w.held.is_none()) {
                 let mine = kept.iter().find(|c| c.witness == w.name);
                 w.held = Some(mine.map_or(0, |c| u64::try_from(c.tree_size).unwrap_or(0)));

@@ -31,17 +31,19 @@ pub trait CosignatureStore: Send + Sync {
     /// Keeps a cosignature (a second one for the same witness and size is ignored).
     async fn add_cosignature(&self, cosignature: &StoredCosignature) -> Result<(), StoreError>;
 
-    /// The newest cosignature of each witness.
-    async fn newest_cosignatures(&self) -> Result<Vec<StoredCosignature>, StoreError>;
+    /// The newest cosignature of each of `witnesses` (by name) that cosigned anything: one
+    /// index lookup per witness, however many cosignatures are kept.
+    async fn newest_cosignatures(
+        &self,
+        witnesses: &[String],
+    ) -> Result<Vec<StoredCosignature>, StoreError>;
 }
 
 const INSERT: &str = "INSERT INTO audit_cosignatures \
      (witness, tree_size, note, cosigned_at, received_at) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (witness, tree_size) DO NOTHING";
-const NEWEST: &str = "SELECT c.witness, c.tree_size, c.note, c.cosigned_at, c.received_at \
-     FROM audit_cosignatures c \
-     JOIN (SELECT witness, MAX(tree_size) AS tree_size FROM audit_cosignatures GROUP BY witness) n \
-     ON c.witness = n.witness AND c.tree_size = n.tree_size ORDER BY c.witness";
+const NEWEST: &str = "SELECT witness, tree_size, note, cosigned_at, received_at \
+     FROM audit_cosignatures WHERE witness = $1 ORDER BY tree_size DESC LIMIT 1";
 
 #[async_trait]
 impl<S> CosignatureStore for S
@@ -65,9 +67,20 @@ where
         Ok(())
     }
 
-    async fn newest_cosignatures(&self) -> Result<Vec<StoredCosignature>, StoreError> {
-        Ok(sqlx::query_as::<S::Db, StoredCosignature>(NEWEST)
-            .fetch_all(self.pool())
-            .await?)
+    async fn newest_cosignatures(
+        &self,
+        witnesses: &[String],
+    ) -> Result<Vec<StoredCosignature>, StoreError> {
+        let mut newest = Vec::with_capacity(witnesses.len());
+        for witness in witnesses {
+            if let Some(c) = sqlx::query_as::<S::Db, StoredCosignature>(NEWEST)
+                .bind(witness.as_str())
+                .fetch_optional(self.pool())
+                .await?
+            {
+                newest.push(c);
+            }
+        }
+        Ok(newest)
     }
 }

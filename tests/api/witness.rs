@@ -418,6 +418,47 @@ async fn the_log_gets_its_checkpoints_cosigned_and_alerts_on_a_refusal_or_a_sile
         stdout(&checked)
     );
 
+    // A witness's note, kept, is checked against the trail with the witness's key demanded
+    // too; a key that did not cosign it fails.
+    let (_, kept) = witnessed(&app, &officer).await.unwrap();
+    let kept_file = dir.path().join("witnessed.note");
+    std::fs::write(&kept_file, &kept).unwrap();
+    let url = crate::audit_trail::database_url(&app);
+    let check = |witness: &str| {
+        crate::audit_trail::verify_live_with(
+            &url,
+            &log_key,
+            &[
+                "--checkpoint",
+                kept_file.to_str().unwrap(),
+                "--witness-key",
+                witness,
+            ],
+        )
+    };
+    let vouched = check(&witness_key);
+    assert!(vouched.status.success(), "{}", stdout(&vouched));
+    assert!(
+        stdout(&vouched).contains(&format!("is cosigned by {WITNESS}")),
+        "{}",
+        stdout(&vouched)
+    );
+    let stranger = baomi_audit::witness::Cosigner::from_pkcs8_pem(
+        WITNESS,
+        &baomi_audit::witness::Cosigner::generate_pem().unwrap(),
+    )
+    .unwrap()
+    .verifier_key();
+    let unvouched = check(&stranger);
+    assert_eq!(unvouched.status.code(), Some(1), "{}", stdout(&unvouched));
+    assert!(
+        stdout(&unvouched).contains(&format!(
+            "FAIL the kept checkpoint is not cosigned by {WITNESS}"
+        )),
+        "{}",
+        stdout(&unvouched)
+    );
+
     // A second trail signed with the same key (the trail wiped and rebuilt, or a fork
     // shown to some): the witness refuses it, and that log records it and alerts.
     let fork = spawn_app_with(log_config).await;
