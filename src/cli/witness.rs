@@ -51,7 +51,21 @@ pub struct ServeArgs {
     /// The address to listen on.
     #[arg(long, default_value = "127.0.0.1:7380")]
     listen: std::net::SocketAddr,
+    /// The certificate chain (PEM) to serve HTTPS with; reloaded when the file changes or
+    /// on SIGHUP.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback, on purpose (behind a proxy that
+    /// terminates TLS). Without it, and without a certificate, only loopback is served.
+    #[arg(long, conflicts_with = "tls_cert")]
+    plain_http: bool,
 }
+
+/// How often the certificate's files are checked for a change.
+const TLS_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 pub(super) async fn run(command: WitnessCommand) -> anyhow::Result<()> {
     match command {
@@ -79,15 +93,58 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let state = WitnessState::open(&args.state)
         .await
         .with_context(|| format!("cannot open the state file {}", args.state.display()))?;
+    let certificates = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            crate::server::tls::Certificates::load(crate::config::TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+                client_ca: None,
+            })
+            .context("the witness's certificate")?,
+        ),
+        _ if args.listen.ip().is_loopback() => None,
+        _ if args.plain_http => {
+            tracing::warn!(
+                "--plain-http: serving plain HTTP; put a proxy that terminates TLS in front"
+            );
+            None
+        }
+        _ => anyhow::bail!(
+            "a witness listening beyond loopback serves HTTPS: give --tls-cert and --tls-key, \
+             or --plain-http to serve plain HTTP on purpose behind a TLS proxy"
+        ),
+    };
     let witness = Arc::new(Witness::new(cosigner, logs, state.clone()));
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, verifier_key = %witness.verifier_key(), "the witness is serving");
-    axum::serve(listener, crate::witness::http::router(witness))
-        .with_graceful_shutdown(crate::server::shutdown_signal())
-        .await?;
+    tracing::info!(
+        %addr,
+        https = certificates.is_some(),
+        verifier_key = %witness.verifier_key(),
+        "the witness is serving"
+    );
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let reloads = certificates.as_ref().map(|certificates| {
+        tokio::spawn(crate::server::tls::keep_reloading(
+            Arc::clone(certificates),
+            TLS_RELOAD_EVERY,
+            stopped,
+        ))
+    });
+    crate::server::connections::serve(
+        listener,
+        crate::witness::http::router(witness),
+        &crate::config::ConnectionsConfig::default(),
+        certificates,
+        crate::server::shutdown_signal(),
+    )
+    .await;
+    let _ = stop.send(true);
+    if let Some(reloads) = reloads {
+        let _ = reloads.await;
+    }
     state.close().await;
     tracing::info!("stopped");
     Ok(())

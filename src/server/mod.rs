@@ -1,6 +1,6 @@
 //! Start-up and serving: open the store, unseal the root key, serve until told to stop.
 
-mod connections;
+pub(crate) mod connections;
 pub mod tls;
 
 use crate::service::cluster::{Cluster, Duty};

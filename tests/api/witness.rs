@@ -14,6 +14,7 @@ use crate::audit::some_reads;
 use crate::audit_keys::ed25519_pem;
 use crate::audit_trail::{baomi, checkpoint, stdout};
 use crate::helpers::{TestApp, baomi_process, client_builder, free_port, spawn_app_with, until};
+use crate::tls::{Ca, Leaf};
 
 const WITNESS: &str = "witness.test/w1";
 
@@ -25,20 +26,45 @@ struct WitnessProcess {
 
 impl WitnessProcess {
     async fn start(dir: &Path, log_key: &str) -> Self {
+        Self::start_with(dir, log_key, None).await
+    }
+
+    /// [`WitnessProcess::start`], over HTTPS with `tls` (the server's certificate, and the
+    /// CA that signed it) when given.
+    async fn start_with(dir: &Path, log_key: &str, tls: Option<(&Leaf, &Ca)>) -> Self {
         let port = free_port();
-        let child = tokio::process::Command::from(baomi_process())
+        let mut command = tokio::process::Command::from(baomi_process());
+        command
             .args(["witness", "serve", "--name", WITNESS, "--key"])
             .arg(dir.join("witness.pem"))
             .arg("--state")
             .arg(dir.join("witness.db"))
-            .args(["--log", log_key, "--listen", &format!("127.0.0.1:{port}")])
+            .args(["--log", log_key, "--listen", &format!("127.0.0.1:{port}")]);
+        let mut client = client_builder();
+        let scheme = match tls {
+            None => "http",
+            Some((leaf, ca)) => {
+                std::fs::write(dir.join("witness-tls.pem"), &leaf.cert).unwrap();
+                std::fs::write(dir.join("witness-tls.key"), &leaf.key).unwrap();
+                command
+                    .arg("--tls-cert")
+                    .arg(dir.join("witness-tls.pem"))
+                    .arg("--tls-key")
+                    .arg(dir.join("witness-tls.key"));
+                client = client.add_root_certificate(
+                    reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap(),
+                );
+                "https"
+            }
+        };
+        let child = command
             .env("BAOMI_LOG_LEVEL", "warn")
             .stdout(std::process::Stdio::null())
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let url = format!("http://127.0.0.1:{port}");
-        let client = client_builder().build().unwrap();
+        let url = format!("{scheme}://127.0.0.1:{port}");
+        let client = client.build().unwrap();
         let started = std::time::Instant::now();
         while client.get(format!("{url}/healthz")).send().await.is_err() {
             assert!(started.elapsed().as_secs() < 30, "the witness answers");
@@ -503,4 +529,64 @@ async fn the_log_gets_its_checkpoints_cosigned_and_alerts_on_a_refusal_or_a_sile
     })
     .await;
     assert!(alerts(&app, &officer, "witness_refused").await.is_empty());
+}
+
+/// A witness beyond loopback serves HTTPS (or plain HTTP only when told to, behind a TLS
+/// proxy); the log reaches it over HTTPS, trusting its private CA
+/// (`audit.witness_ca_file`), and gets its checkpoints cosigned.
+#[tokio::test]
+async fn a_witness_serves_https_and_the_log_trusts_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (log_key_file, log_signer) = log_key_file(dir.path());
+    let log_key = log_signer.verifier_key();
+    let witness_key = new_witness_key(dir.path());
+
+    // Plain HTTP beyond loopback, without saying so, does not start.
+    let refused = baomi(&[
+        "witness",
+        "serve",
+        "--name",
+        WITNESS,
+        "--key",
+        dir.path().join("witness.pem").to_str().unwrap(),
+        "--state",
+        dir.path().join("refused.db").to_str().unwrap(),
+        "--log",
+        &log_key,
+        "--listen",
+        "0.0.0.0:0",
+    ]);
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("--tls-cert"), "{said}");
+
+    let ca = Ca::new("Example Pay witness CA");
+    let witness = WitnessProcess::start_with(dir.path(), &log_key, Some((&ca.server(), &ca))).await;
+    assert!(witness.url.starts_with("https://"));
+    let ca_file = dir.path().join("witness-ca.pem");
+    std::fs::write(&ca_file, &ca.pem).unwrap();
+    let setting = baomi::config::WitnessSetting {
+        url: witness.url.clone(),
+        verifier_key: witness_key.clone(),
+    };
+    let app = spawn_app_with(move |c| {
+        c.audit.signing_key_files = vec![log_key_file];
+        c.audit.witnesses = vec![setting];
+        c.audit.witness_ca_file = Some(ca_file);
+    })
+    .await;
+    let (_, key) = app.create_key("service", &["kyc"]).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    some_reads(&app, &key, 2).await;
+    checkpoint(&app).await;
+    let size = app.audit_log.checkpoint().await.unwrap().unwrap().tree_size;
+    until("the witness cosigns over HTTPS", async || {
+        witnessed(&app, &officer)
+            .await
+            .is_some_and(|(s, _)| s >= size)
+    })
+    .await;
+    let (_, note) = witnessed(&app, &officer).await.unwrap();
+    verify_cosignature(&note, &witness_key).unwrap();
+    witness.stop().await;
 }
