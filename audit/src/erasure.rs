@@ -11,7 +11,7 @@
 //! so that it cannot be issued for one reader and left out for the next.
 
 use data_encoding::BASE64;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::checkpoint::SignatureAlgorithm;
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
@@ -58,25 +58,51 @@ pub struct Statement<'a> {
     pub tree_size: u64,
 }
 
+/// What a certificate states, as its JSON has it (the signature aside).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Body {
+    format: String,
+    issuer: String,
+    issued_at: i64,
+    subject: String,
+    receipt_id: String,
+    erased_at: i64,
+    destroyed: Vec<String>,
+    audit: Evidence,
+}
+
+/// The evidence a certificate carries.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Evidence {
+    seq: i64,
+    leaf_index: u64,
+    event: String,
+    tree_size: u64,
+    /// Standard base64 of each hash.
+    inclusion_proof: Vec<String>,
+    checkpoint: String,
+}
+
 /// The unsigned body of the certificate of `s`.
 pub fn certificate_body(s: &Statement<'_>) -> Value {
-    json!({
-        "format": CERTIFICATE_FORMAT,
-        "issuer": s.issuer,
-        "issued_at": s.issued_at,
-        "subject": s.subject,
-        "receipt_id": s.receipt_id,
-        "erased_at": s.erased_at,
-        "destroyed": DESTROYED,
-        "audit": {
-            "seq": s.seq,
-            "leaf_index": s.leaf_index,
-            "event": s.event,
-            "tree_size": s.tree_size,
-            "inclusion_proof": s.proof.iter().map(|h| BASE64.encode(h)).collect::<Vec<_>>(),
-            "checkpoint": s.checkpoint,
+    let body = Body {
+        format: CERTIFICATE_FORMAT.to_owned(),
+        issuer: s.issuer.to_owned(),
+        issued_at: s.issued_at,
+        subject: s.subject.to_owned(),
+        receipt_id: s.receipt_id.to_owned(),
+        erased_at: s.erased_at,
+        destroyed: DESTROYED.iter().map(|d| (*d).to_owned()).collect(),
+        audit: Evidence {
+            seq: s.seq,
+            leaf_index: s.leaf_index,
+            event: s.event.to_owned(),
+            tree_size: s.tree_size,
+            inclusion_proof: s.proof.iter().map(|h| BASE64.encode(h)).collect(),
+            checkpoint: s.checkpoint.to_owned(),
         },
-    })
+    };
+    serde_json::to_value(body).unwrap_or(Value::Null)
 }
 
 /// The certificate of `s`, signed: each signature is (algorithm, verifier key, signature)
@@ -140,35 +166,16 @@ pub fn verify_certificate(
     keys: &[TrustedKey],
     witness_keys: &[String],
 ) -> Result<VerifiedErasure, ErasureError> {
-    let body = signed_by_one_of(text, keys)?;
-    let subject = string(&body, "subject", "no subject")?;
-    let receipt_id = string(&body, "receipt_id", "no receipt_id")?;
-    let erased_at = body
-        .get("erased_at")
-        .and_then(Value::as_i64)
-        .ok_or(ErasureError::Malformed("no erased_at"))?;
-    let audit = body
-        .get("audit")
-        .and_then(Value::as_object)
-        .ok_or(ErasureError::Malformed("no audit evidence"))?;
-    let event = string(audit, "event", "no event")?;
-    let note = string(audit, "checkpoint", "no checkpoint")?;
-    let seq = audit
-        .get("seq")
-        .and_then(Value::as_i64)
-        .ok_or(ErasureError::Malformed("no seq"))?;
-    let leaf_index = audit
-        .get("leaf_index")
-        .and_then(Value::as_u64)
-        .ok_or(ErasureError::Malformed("no leaf_index"))?;
+    let body: Body = serde_json::from_value(Value::Object(signed_by_one_of(text, keys)?))
+        .map_err(|_| ErasureError::Malformed("a member is missing or of the wrong type"))?;
+    let (audit, note) = (&body.audit, body.audit.checkpoint.as_str());
     let proof = audit
-        .get("inclusion_proof")
-        .and_then(Value::as_array)
-        .ok_or(ErasureError::Malformed("no inclusion_proof"))?
+        .inclusion_proof
         .iter()
         .map(|h| {
-            h.as_str()
-                .and_then(|h| BASE64.decode(h.as_bytes()).ok())
+            BASE64
+                .decode(h.as_bytes())
+                .ok()
                 .and_then(|h| Hash::try_from(h.as_slice()).ok())
                 .ok_or(ErasureError::Malformed(
                     "an inclusion proof hash is not base64 of 32 bytes",
@@ -178,7 +185,7 @@ pub fn verify_certificate(
 
     let checkpoint =
         trusted_checkpoint(note, keys).map_err(|f| ErasureError::BadCheckpoint(f.to_string()))?;
-    if audit.get("tree_size").and_then(Value::as_u64) != Some(checkpoint.size) {
+    if audit.tree_size != checkpoint.size {
         return Err(ErasureError::Malformed("tree_size is not the checkpoint's"));
     }
     let mut witnesses = Vec::new();
@@ -190,35 +197,35 @@ pub fn verify_certificate(
         }
     }
     if !verify_inclusion(
-        leaf_index,
+        audit.leaf_index,
         checkpoint.size,
-        &leaf_hash(event.as_bytes()),
+        &leaf_hash(audit.event.as_bytes()),
         &proof,
         &checkpoint.root,
     ) {
         return Err(ErasureError::NotIncluded);
     }
-    let event: AccessEvent = serde_json::from_str(event)
+    let event: AccessEvent = serde_json::from_str(&audit.event)
         .map_err(|_| ErasureError::EventMismatch("not an audit event"))?;
     if event.action != Action::Erase || event.outcome != Outcome::Allowed {
         return Err(ErasureError::EventMismatch(
             "not an erasure that was carried out",
         ));
     }
-    if event.subject.as_deref() != Some(subject) {
+    if event.subject.as_deref() != Some(body.subject.as_str()) {
         return Err(ErasureError::EventMismatch("another subject's"));
     }
-    if event.target.as_deref() != Some(format!("receipt:{receipt_id}").as_str()) {
+    if event.target.as_deref() != Some(format!("receipt:{}", body.receipt_id).as_str()) {
         return Err(ErasureError::EventMismatch("another receipt's"));
     }
     Ok(VerifiedErasure {
-        subject: subject.to_owned(),
-        receipt_id: receipt_id.to_owned(),
-        erased_at,
-        seq,
-        leaf_index,
+        seq: audit.seq,
+        leaf_index: audit.leaf_index,
         tree_size: checkpoint.size,
         witnesses,
+        subject: body.subject,
+        receipt_id: body.receipt_id,
+        erased_at: body.erased_at,
     })
 }
 
@@ -237,17 +244,6 @@ fn signed_by_one_of(text: &str, keys: &[TrustedKey]) -> Result<Map<String, Value
     outcome
 }
 
-/// The text member `name` of `map`, or `missing` as the reason it is malformed.
-fn string<'a>(
-    map: &'a Map<String, Value>,
-    name: &str,
-    missing: &'static str,
-) -> Result<&'a str, ErasureError> {
-    map.get(name)
-        .and_then(Value::as_str)
-        .ok_or(ErasureError::Malformed(missing))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,6 +251,7 @@ mod tests {
     use crate::merkle::{Leaves, inclusion_proof, root};
     use crate::witness::Cosigner;
     use crate::{Actor, RequestId};
+    use serde_json::json;
 
     const ORIGIN: &str = "baomi/audit";
 

@@ -375,6 +375,27 @@ async fn witnessed(app: &TestApp, officer: &str) -> Option<(u64, String)> {
     Some((w["tree_size"].as_u64()?, w["note"].as_str()?.to_owned()))
 }
 
+/// Makes `reads` reads and a checkpoint, and waits until the witness has cosigned it (or a
+/// later one): the checkpoint's size and the witnessed note.
+async fn cosigned_after_reads(
+    app: &TestApp,
+    key: &str,
+    officer: &str,
+    reads: usize,
+) -> (u64, String) {
+    some_reads(app, key, reads).await;
+    checkpoint(app).await;
+    let size = app.audit_log.checkpoint().await.unwrap().unwrap().tree_size;
+    until("the witness cosigns", async || {
+        witnessed(app, officer)
+            .await
+            .is_some_and(|(s, _)| s >= size)
+    })
+    .await;
+    let (_, note) = witnessed(app, officer).await.unwrap();
+    (size, note)
+}
+
 /// The alerts of `rule` raised so far.
 async fn alerts(app: &TestApp, officer: &str, rule: &str) -> Vec<Value> {
     let page = app.get("/v1/audit/alerts", Some(officer)).await.json();
@@ -412,16 +433,7 @@ async fn the_log_gets_its_checkpoints_cosigned_and_alerts_on_a_refusal_or_a_sile
     let (_, key) = app.create_key("service", &["kyc"]).await;
     let (_, officer) = app.create_key("officer", &[]).await;
     for reads in [2, 3] {
-        some_reads(&app, &key, reads).await;
-        checkpoint(&app).await;
-        let size = app.audit_log.checkpoint().await.unwrap().unwrap().tree_size;
-        until("the witness cosigns", async || {
-            witnessed(&app, &officer)
-                .await
-                .is_some_and(|(s, _)| s >= size)
-        })
-        .await;
-        let (_, note) = witnessed(&app, &officer).await.unwrap();
+        let (size, note) = cosigned_after_reads(&app, &key, &officer, reads).await;
         let (cosigned, _) = verify_cosignature(&note, &witness_key).unwrap();
         assert!(cosigned.size >= size);
         baomi_audit::checkpoint::verify(&note, &log_key).unwrap();
@@ -577,16 +589,7 @@ async fn a_witness_serves_https_and_the_log_trusts_its_ca() {
     .await;
     let (_, key) = app.create_key("service", &["kyc"]).await;
     let (_, officer) = app.create_key("officer", &[]).await;
-    some_reads(&app, &key, 2).await;
-    checkpoint(&app).await;
-    let size = app.audit_log.checkpoint().await.unwrap().unwrap().tree_size;
-    until("the witness cosigns over HTTPS", async || {
-        witnessed(&app, &officer)
-            .await
-            .is_some_and(|(s, _)| s >= size)
-    })
-    .await;
-    let (_, note) = witnessed(&app, &officer).await.unwrap();
+    let (_, note) = cosigned_after_reads(&app, &key, &officer, 2).await;
     verify_cosignature(&note, &witness_key).unwrap();
     witness.stop().await;
 }
