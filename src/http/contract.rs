@@ -151,6 +151,10 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
         (Param("/v1/subjects/{id}/data", "id"), subject.clone()),
         (Param("/v1/subjects/{id}/consents", "id"), subject.clone()),
         (
+            Param("/v1/subjects/{id}/erasure-certificate", "id"),
+            subject.clone(),
+        ),
+        (
             Param("/v1/subjects/{id}/consents/{purpose}", "id"),
             subject.clone(),
         ),
@@ -910,6 +914,30 @@ mod tests {
                 "{at:?} is not in the document"
             );
         }
+    }
+
+    /// A subject id in a path is checked by the server (422 otherwise): every route under
+    /// `/v1/subjects/{id}` states the pattern, so that a client, or a fuzzer, knows it.
+    #[test]
+    fn every_subject_path_states_the_subject_pattern() {
+        let limits = crate::app::Limits::from_config(&crate::config::Config::default());
+        let doc = crate::app::openapi(&limits);
+        let subject = SUBJECT_ID_PATTERN;
+        let mut checked = 0;
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            if !path.starts_with("/v1/subjects/{id}") {
+                continue;
+            }
+            for op in item.as_object().unwrap().values() {
+                for p in op["parameters"].as_array().into_iter().flatten() {
+                    if p["in"] == "path" && p["name"] == "id" {
+                        assert_eq!(p["schema"]["pattern"], subject, "{path}");
+                        checked += 1;
+                    }
+                }
+            }
+        }
+        assert!(checked >= 6, "{checked} subject paths");
     }
 
     #[test]
