@@ -630,16 +630,11 @@ async fn tokens_and_searches_are_gated_too() {
     assert_eq!(denied, 2);
 }
 
+/// Several nodes share a PostgreSQL database; an embedded SQLite file has one server.
 #[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
 async fn a_withdrawal_on_one_node_refuses_the_next_read_on_another() {
-    if crate::helpers::postgres_url().is_none() {
-        eprintln!(
-            "a_withdrawal_on_one_node_refuses_the_next_read_on_another: runs on PostgreSQL only \
-             (several nodes share a PostgreSQL database; an embedded SQLite file has one \
-             server); set TEST_DATABASE_URL"
-        );
-        return;
-    }
+    crate::helpers::postgres_only();
     let app = spawn_app().await;
     let other = app.other_node().await;
     let (_, key) = app.create_key("service", &["marketing"]).await;

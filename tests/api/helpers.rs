@@ -29,6 +29,16 @@ pub fn postgres_url() -> Option<String> {
         .filter(|u| !u.is_empty())
 }
 
+/// The PostgreSQL URL for a test that runs on PostgreSQL only. Such a test is marked
+/// `#[ignore = "PostgreSQL only: …"]`, so that the SQLite pass counts it as ignored, not
+/// passed; the PostgreSQL pass includes ignored tests (`TEST_DATABASE_URL=… cargo test --
+/// --include-ignored`). Run without a database, it fails: it never passes by doing nothing.
+pub fn postgres_only() -> String {
+    postgres_url().unwrap_or_else(|| {
+        panic!("this test runs on PostgreSQL only and none is set: set TEST_DATABASE_URL")
+    })
+}
+
 /// Runs `$body` with `$q` (the SQL) and `$conn` (a new connection to the test database of
 /// `$db`, PostgreSQL or SQLite).
 macro_rules! on_raw_connection {

@@ -58,15 +58,30 @@ async fn malformed_json_wrong_types_and_media_types() {
 #[tokio::test]
 async fn errors_never_echo_the_values_sent() {
     let app = spawn_app().await;
-    for body in [
-        json!({"name": "x", "role": SEEDED_ID_NUMBER}),
-        json!({"name": 13800138000_u64, "role": "officer"}),
-        json!({"name": "x", "role": "service", "purposes": [SEEDED_ID_NUMBER.to_owned() + "X"]}),
-        json!({"name": ["x", SEEDED_ID_NUMBER], "role": "officer"}),
-        json!({"name": "x", "role": "officer", SEEDED_ID_NUMBER: 1}),
+    for (body, code) in [
+        (
+            json!({"name": "x", "role": SEEDED_ID_NUMBER}),
+            "request.invalid_body",
+        ),
+        (
+            json!({"name": 13800138000_u64, "role": "officer"}),
+            "request.invalid_body",
+        ),
+        (
+            json!({"name": "x", "role": "service", "purposes": [SEEDED_ID_NUMBER.to_owned() + "X"]}),
+            "request.invalid_field",
+        ),
+        (
+            json!({"name": ["x", SEEDED_ID_NUMBER], "role": "officer"}),
+            "request.invalid_body",
+        ),
+        (
+            json!({"name": "x", "role": "officer", SEEDED_ID_NUMBER: 1}),
+            "request.invalid_body",
+        ),
     ] {
         let reply = app.post("/v1/keys", Some(&app.admin_key), body).await;
-        assert!(reply.status.is_client_error(), "{}", reply.text);
+        reply.assert_problem(422, code);
         assert!(!reply.text.contains(SEEDED_ID_NUMBER), "{}", reply.text);
         assert!(!reply.text.contains("13800138000"), "{}", reply.text);
     }

@@ -218,9 +218,26 @@ async fn the_database_answers_pings_and_migrations_are_repeatable() {
     let (store, db) = open().await;
     store.ping().await.unwrap();
     store.close().await;
+    // Every migration of the backend's tree ran, once, and succeeded.
+    let tree = if db.url.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    };
+    let files = std::fs::read_dir(format!("src/store/{tree}/migrations"))
+        .unwrap()
+        .filter(|f| {
+            f.as_ref()
+                .is_ok_and(|f| f.path().extension().is_some_and(|e| e == "sql"))
+        })
+        .count() as i64;
+    let applied = "SELECT COUNT(*) FROM _sqlx_migrations WHERE success";
+    assert_eq!(db.count(applied).await, files);
     // Opening again runs the migrations again: a no-op on an up-to-date database.
     let again = store::open(&db.config()).await.unwrap();
     again.ping().await.unwrap();
+    again.close().await;
+    assert_eq!(db.count(applied).await, files, "nothing ran twice");
 }
 
 /// One day of a purpose's ledger counts.

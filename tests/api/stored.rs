@@ -497,17 +497,55 @@ async fn writes_racing_an_erasure_leave_nothing_behind() {
                 .json(&json!({"items": [{"subject_id": "racer", "field": "name", "value": "x"}]}))
                 .send();
             let (a, b) = tokio::join!(put, enc);
-            (a.unwrap().status().as_u16(), b.unwrap().status().as_u16())
+            let (a, b) = (a.unwrap(), b.unwrap());
+            let put_status = a.status().as_u16();
+            let put_body: Value = a.json().await.unwrap();
+            let enc_status = b.status().as_u16();
+            let enc_body: Value = b.json().await.unwrap();
+            (put_status, put_body, enc_status, enc_body)
         }));
     }
     let erased = app
         .call(Method::DELETE, "/v1/subjects/racer", Some(&key), None)
         .await;
     assert_eq!(erased.status, 200);
+    // Each write either happened before the erasure (and the erasure destroyed it) or was
+    // refused as the subject's erasure; an encrypt answers per item, the same way.
+    let mut sealed = Vec::new();
     for w in writers {
-        let (put_status, enc_status) = w.await.unwrap();
-        assert!(put_status == 200 || put_status == 410, "{put_status}");
-        assert_eq!(enc_status, 200);
+        let (put_status, put_body, enc_status, enc_body) = w.await.unwrap();
+        match put_status {
+            200 => assert!(put_body["tokens"]["mobile"].is_string(), "{put_body}"),
+            410 => assert_eq!(put_body["code"], "vault.subject_erased", "{put_body}"),
+            other => panic!("{other}: {put_body}"),
+        }
+        assert_eq!(enc_status, 200, "{enc_body}");
+        let items = enc_body["items"].as_array().unwrap();
+        assert_eq!(items.len(), 1, "{enc_body}");
+        match items[0]["ciphertext"].as_str() {
+            Some(c) => sealed.push(c.to_owned()),
+            None => assert_eq!(
+                items[0]["error"]["code"], "vault.subject_erased",
+                "{enc_body}"
+            ),
+        }
+    }
+    // A ciphertext made before the erasure no longer opens.
+    for c in &sealed {
+        let r = app
+            .post(
+                "/v1/decrypt",
+                Some(&key),
+                json!({"purpose": PURPOSE, "items": [{"subject_id": "racer", "field": "name", "ciphertext": c}]}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert_eq!(
+            r.json()["items"][0]["error"]["code"],
+            "vault.subject_erased",
+            "{}",
+            r.text
+        );
     }
     for table in ["subject_keys", "subject_fields", "blind_index"] {
         let left = app

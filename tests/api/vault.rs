@@ -60,6 +60,7 @@ async fn chinese_pi_round_trips_plain_and_masked() {
         .map(|(f, v)| json!({"subject_id": "u-10086", "field": f, "value": v}))
         .collect();
     let sealed = encrypt(&app, &key, json!(items)).await;
+    assert_eq!(sealed.len(), SAMPLES.len());
     let mut targets = Vec::new();
     for (item, (field, value)) in sealed.iter().zip(SAMPLES) {
         let c = ciphertext(item);
@@ -68,6 +69,7 @@ async fn chinese_pi_round_trips_plain_and_masked() {
         targets.push(json!({"subject_id": "u-10086", "field": field, "ciphertext": c}));
     }
     let plain = decrypt(&app, &key, "plain", json!(targets)).await;
+    assert_eq!(plain.len(), SAMPLES.len());
     for (item, (_, value)) in plain.iter().zip(SAMPLES) {
         assert_eq!(item["value"], *value);
     }
@@ -125,6 +127,7 @@ async fn random_values_round_trip() {
         .map(|(i, c)| json!({"subject_id": format!("s{}", i % 7), "field": "text", "ciphertext": ciphertext(c)}))
         .collect();
     let plain = decrypt(&app, &key, "plain", json!(targets)).await;
+    assert_eq!(plain.len(), values.len(), "one answer per item");
     for (item, value) in plain.iter().zip(&values) {
         assert_eq!(item["value"], value.as_str());
     }
@@ -204,6 +207,7 @@ async fn tampered_or_misplaced_ciphertexts_fail_item_by_item() {
     assert_eq!(results[3]["value"], "13800138000");
     let mut results = results;
     results.remove(3);
+    assert_eq!(results.len(), cases.len(), "one answer per item");
     for ((item, expected), result) in cases.iter().zip(&results) {
         let code = result["error"]["code"]
             .as_str()
@@ -624,6 +628,7 @@ async fn concurrent_first_use_creates_one_data_key() {
     );
     let items: Vec<Value> = targets.iter().map(|(_, t)| t.clone()).collect();
     let read = decrypt(&app, &key, "plain", json!(items)).await;
+    assert_eq!(read.len(), targets.len(), "one answer per item");
     for ((i, _), r) in targets.iter().zip(read) {
         assert_eq!(r["value"], format!("1380013{i:04}"));
     }
@@ -938,6 +943,7 @@ fn round_trips_hold_for_arbitrary_batches() {
                     .map(|(s, f, v)| json!({"subject_id": s, "field": fields[*f], "value": v, "free_form": true}))
                     .collect();
                 let sealed = encrypt(&app, &key, json!(items)).await;
+                assert_eq!(sealed.len(), batch.len(), "one answer per item");
                 let mut asks = Vec::new();
                 for ((s, f, _), c) in batch.iter().zip(&sealed) {
                     let c = ciphertext(c);
