@@ -281,6 +281,54 @@ async fn a_withdrawal_refuses_the_very_next_read_and_both_are_audited() {
     );
 }
 
+/// A consent given until a time lapses at that time: the next read is refused with
+/// `consent.expired`, item by item and in the trail, and the decision call says so.
+#[tokio::test]
+async fn a_consent_that_lapses_refuses_the_next_read() {
+    let app = spawn_app().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    put_purpose(&app, "marketing", marketing(mobile_category())).await;
+    let c = ciphertext(&app, &key, "dora").await;
+    let until = time::OffsetDateTime::now_utc() + time::Duration::seconds(2);
+    let mut body = sms_grant();
+    body["expires_at"] = json!(
+        until
+            .format(&time::format_description::well_known::Rfc3339)
+            .unwrap()
+    );
+    let granted = grant(&app, &key, "dora", body).await;
+    assert_eq!(granted.status, 201, "{}", granted.text);
+    assert_eq!(
+        decrypt(&app, &key, "dora", &c).await["value"],
+        "13800138000"
+    );
+
+    let decision = || {
+        let (app, key) = (&app, key.clone());
+        async move {
+            app.post(
+                "/v1/consent/decisions",
+                Some(&key),
+                json!({"subject_id": "dora", "purpose": "marketing"}),
+            )
+            .await
+            .json()
+        }
+    };
+    crate::helpers::until("the consent lapses", async || {
+        decision().await["reason"] == "consent_expired"
+    })
+    .await;
+    assert_eq!(decision().await["allowed"], false);
+    let item = decrypt(&app, &key, "dora", &c).await;
+    assert_eq!(item["error"]["code"], "consent.expired", "{item}");
+    assert!(item.get("value").is_none());
+    assert_eq!(
+        last_decrypt_event(&app, "dora").await["outcome"]["code"],
+        "consent.expired"
+    );
+}
+
 #[tokio::test]
 async fn separate_consents_minors_and_bad_grants_are_refused() {
     let app = spawn_app().await;

@@ -696,6 +696,74 @@ pub(crate) async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Re
         .unwrap()
 }
 
+/// A console session ends after 30 minutes without a request, and 12 hours after sign-in
+/// whatever happens (the clock is moved in the database); every page forbids framing,
+/// caching and foreign scripts.
+#[tokio::test]
+async fn console_sessions_expire_and_pages_carry_their_security_headers() {
+    let app = crate::helpers::spawn_app().await;
+    let (_, officer_key) = app.create_key("officer", &[]).await;
+    let plain = crate::helpers::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let dashboard = |session: String| {
+        let (plain, url) = (plain.clone(), app.url("/console"));
+        async move {
+            plain
+                .get(url)
+                .header("cookie", session)
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+
+    let headers_of = |r: &reqwest::Response| {
+        let h = r.headers();
+        let csp = h["content-security-policy"].to_str().unwrap();
+        for directive in [
+            "default-src 'none'",
+            "script-src 'self'",
+            "frame-ancestors 'none'",
+            "form-action 'self'",
+        ] {
+            assert!(csp.contains(directive), "{directive}: {csp}");
+        }
+        assert_eq!(h["cache-control"], "no-store");
+        assert_eq!(h["x-content-type-options"], "nosniff");
+        assert_eq!(h["referrer-policy"], "no-referrer");
+    };
+    headers_of(&plain.get(app.url("/console/signin")).send().await.unwrap());
+
+    for (what, aged) in [
+        ("idle for 30 minutes", "seen_at = seen_at - 1800"),
+        ("12 hours after sign-in", "expires_at = seen_at"),
+    ] {
+        let ok = sign_in(&app, &[("username", ""), ("api_key", &officer_key)]).await;
+        assert_eq!(ok.status(), 303);
+        let session = session_of(&ok);
+        let open = dashboard(session.clone()).await;
+        assert_eq!(
+            open.status(),
+            200,
+            "{what}: a fresh session opens the dashboard"
+        );
+        headers_of(&open);
+        app.db
+            .execute(&format!("UPDATE console_sessions SET {aged}"))
+            .await;
+        let ended = dashboard(session).await;
+        assert_eq!(ended.status(), 303, "{what}");
+        assert_eq!(ended.headers()["location"], "/console/signin", "{what}");
+        assert_eq!(
+            app.db.count("SELECT COUNT(*) FROM console_sessions").await,
+            0,
+            "{what}: the ended session is deleted"
+        );
+    }
+}
+
 #[tokio::test]
 async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
     let (app, key, request) = seeded().await;

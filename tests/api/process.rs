@@ -630,21 +630,35 @@ async fn crypto_self_test_reports_every_algorithm() {
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    for algorithm in [
-        "AES-256-GCM",
-        "SM4-GCM",
-        "SM3",
-        "HMAC-SM3",
-        "HKDF-SM3",
-        "SM2 signature",
-        "Ed25519",
-        "Argon2id",
-    ] {
+    // Every algorithm Baomi uses, each once, with the crate that implements it.
+    let expected = [
+        ("AES-256-GCM ", "RustCrypto aes-gcm"),
+        ("AES-256-GCM (root-key sealing)", "ring"),
+        ("SM4-GCM", "RustCrypto sm4"),
+        ("AES-256-SIV", "RustCrypto aes-siv"),
+        ("HMAC-SHA256", "ring"),
+        ("HKDF-SHA256", "ring"),
+        ("SM3 ", "RustCrypto sm3"),
+        ("HMAC-SM3", "RustCrypto hmac + sm3"),
+        ("HKDF-SM3", "RustCrypto hkdf + sm3"),
+        ("Argon2id", "RustCrypto argon2"),
+        ("SHA-256", "ring"),
+        ("Ed25519", "ring"),
+        ("SM2 signature", "RustCrypto sm2"),
+    ];
+    let results: Vec<&str> = text.lines().filter(|l| l.starts_with("ok ")).collect();
+    assert_eq!(results.len(), expected.len(), "{text}");
+    for (algorithm, implementation) in expected {
         assert!(
-            text.lines()
-                .any(|l| l.starts_with("ok ") && l.contains(algorithm)),
+            results
+                .iter()
+                .any(|l| l[5..].starts_with(algorithm) && l.contains(implementation)),
             "{algorithm}: {text}"
         );
     }
+    assert!(
+        text.contains("all 13 algorithms gave their known answers"),
+        "{text}"
+    );
     assert!(!text.contains("FAIL"), "{text}");
 }

@@ -384,6 +384,8 @@ async fn every_decrypt_is_in_the_trail_without_values() {
     }
 }
 
+/// Every read of PI is recorded before it is answered: when the trail cannot be written,
+/// a decrypt, a stored read, a detokenize and a search all fail with 503 and show nothing.
 #[tokio::test]
 async fn no_record_no_read_when_the_trail_cannot_be_written() {
     let app = spawn_app().await;
@@ -396,15 +398,53 @@ async fn no_record_no_read_when_the_trail_cannot_be_written() {
         )
         .await[0],
     );
+    let stored = app
+        .call(
+            Method::PUT,
+            "/v1/subjects/u2/data",
+            Some(&key),
+            Some(json!({"fields": {"mobile": "13800138000"}, "searchable": ["mobile"]})),
+        )
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    let token = stored.json()["tokens"]["mobile"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     app.db
         .execute("ALTER TABLE audit_events RENAME TO audit_events_gone")
         .await;
-    let reply = app
-        .post("/v1/decrypt", Some(&key), json!({"purpose": PURPOSE, "view": "plain", "items": [{"subject_id": "u1", "field": "mobile", "ciphertext": c}]}))
-        .await;
-    reply.assert_problem(503, "service.database_unavailable");
-    assert!(!reply.text.contains("13800138000"));
-    assert!(!reply.text.contains("138****8000"));
+    let reads = [
+        app.post(
+            "/v1/decrypt",
+            Some(&key),
+            json!({"purpose": PURPOSE, "view": "plain", "items": [{"subject_id": "u1", "field": "mobile", "ciphertext": c}]}),
+        )
+        .await,
+        app.get(
+            &format!("/v1/subjects/u2/data?purpose={PURPOSE}&view=plain"),
+            Some(&key),
+        )
+        .await,
+        app.post(
+            "/v1/detokenize",
+            Some(&key),
+            json!({"purpose": PURPOSE, "view": "plain", "tokens": [token]}),
+        )
+        .await,
+        app.post(
+            "/v1/search",
+            Some(&key),
+            json!({"purpose": PURPOSE, "field": "mobile", "value": "13800138000"}),
+        )
+        .await,
+    ];
+    for reply in reads {
+        reply.assert_problem(503, "service.database_unavailable");
+        for shown in ["13800138000", "138****8000", "u2"] {
+            assert!(!reply.text.contains(shown), "{}", reply.text);
+        }
+    }
 }
 
 #[tokio::test]
