@@ -170,6 +170,8 @@ pub struct TestApp {
     pub db: TestDb,
     /// Dropping the sender (with the app) stops the server gracefully.
     _shutdown: oneshot::Sender<()>,
+    /// The server's task, which ends once it has stopped.
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 /// Baomi on a fresh database with the default test configuration.
@@ -198,11 +200,16 @@ impl TestApp {
             db,
             admin_key,
             _shutdown,
+            server,
             ..
         } = self;
         drop(_shutdown);
-        // Let the server finish its shutdown (its last checkpoint) before anything else.
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        // The server has finished its shutdown (its last checkpoint, the store closed)
+        // before anything else touches the database.
+        server
+            .await
+            .expect("the server task ended without panicking")
+            .expect("the server stopped cleanly");
         (db, admin_key)
     }
 
@@ -269,7 +276,7 @@ async fn spawn_on(db: TestDb, config: &Config, admin_key: Option<String>) -> Tes
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(baomi::server::serve(listener, opened, None, async {
+    let server = tokio::spawn(baomi::server::serve(listener, opened, None, async {
         let _ = rx.await;
     }));
     TestApp {
@@ -280,6 +287,7 @@ async fn spawn_on(db: TestDb, config: &Config, admin_key: Option<String>) -> Tes
         audit_log,
         db,
         _shutdown: tx,
+        server,
     }
 }
 

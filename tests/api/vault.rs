@@ -918,6 +918,63 @@ async fn deterministic_keyrings_give_joinable_ciphertexts() {
     assert_eq!(again["items"][0]["error"]["code"], "vault.subject_erased");
 }
 
+/// The erasure journal is written before the database: when the database write fails
+/// after the journal line (as a crash between the two would leave it), the erasure is not
+/// acknowledged, and the next start applies it all the same.
+#[tokio::test]
+async fn an_erasure_journalled_but_not_stored_is_applied_at_the_next_start() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let c = ciphertext(
+        &encrypt(
+            &app,
+            &key,
+            json!([{"subject_id": "leaving", "field": "mobile", "value": "13800138000"}]),
+        )
+        .await[0],
+    );
+    app.db
+        .execute("ALTER TABLE erasures RENAME TO erasures_away")
+        .await;
+    // (`tombstone=true` skips the look-up that would fail first, on the same table.)
+    let failed = app
+        .call(
+            Method::DELETE,
+            "/v1/subjects/leaving?tombstone=true",
+            Some(&key),
+            None,
+        )
+        .await;
+    // Not acknowledged: the write failed (a table gone is a fault, not an outage).
+    failed.assert_problem(500, "internal");
+    let journal = std::fs::read_to_string(app.db.config().erasure_journal_path()).unwrap();
+    assert!(
+        journal
+            .lines()
+            .any(|l| l.contains("\"subject\":\"leaving\"")),
+        "the journal line came first: {journal}"
+    );
+    // Until the next start the database still holds the subject's key.
+    app.db
+        .execute("ALTER TABLE erasures_away RENAME TO erasures")
+        .await;
+    let app = app.restart().await;
+    let read = decrypt(
+        &app,
+        &key,
+        "plain",
+        json!([{"subject_id": "leaving", "field": "mobile", "ciphertext": c}]),
+    )
+    .await;
+    assert_eq!(read[0]["error"]["code"], "vault.subject_erased", "{read:?}");
+    assert_eq!(
+        app.db
+            .count("SELECT COUNT(*) FROM erasures WHERE subject = 'leaving'")
+            .await,
+        1
+    );
+}
+
 #[tokio::test]
 async fn a_damaged_erasure_journal_stops_start_up_but_a_torn_last_line_does_not() {
     let db = crate::helpers::TestDb::new().await;
