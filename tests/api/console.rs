@@ -204,23 +204,48 @@ impl Browser {
 }
 
 /// Adds a console account with [`PASSWORD`], as `baomi console add-user` does.
+/// Saves a console account with `baomi console add-user`, run as a process on the app's
+/// database (the password on its standard input, as an operator would give it).
 pub(crate) async fn add_account(
     app: &TestApp,
     name: &str,
     role: baomi::auth::Role,
     purposes: &[&str],
 ) {
-    let store = baomi::store::open(&app.db.config()).await.unwrap();
-    let event = baomi::service::audit::system(
-        "baomi console",
-        baomi_audit::Action::ConsoleUserChange,
-        &format!("user:{name}"),
-    );
-    let purposes: Vec<String> = purposes.iter().map(|p| (*p).to_owned()).collect();
-    baomi::console::session::put_user(store.as_ref(), name, PASSWORD, role, &purposes, event)
+    use tokio::io::AsyncWriteExt;
+    let url = crate::audit_trail::database_url(app);
+    let mut command = tokio::process::Command::from(crate::helpers::baomi_process());
+    command
+        .args(["console", "add-user", name, "--role", role.as_str()])
+        .args(["--database-url", &url, "--data-dir"])
+        .arg(app.db.path());
+    for purpose in purposes {
+        command.args(["--purpose", purpose]);
+    }
+    let mut child = command
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin
+        .write_all(format!("{PASSWORD}\n").as_bytes())
         .await
         .unwrap();
-    store.close().await;
+    drop(stdin);
+    let out = child.wait_with_output().await.unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        said.trim(),
+        format!("console account {name} ({}) saved", role.as_str())
+    );
+    assert!(!said.contains(PASSWORD) && !String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
 }
 
 /// A purpose based on consent.
