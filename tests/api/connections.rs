@@ -76,17 +76,35 @@ async fn one_address_holds_at_most_its_share_of_connections() {
     let app = spawn_app_with(|c| c.connections.max_per_address = 3).await;
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(TcpStream::connect(app.addr).await.unwrap());
+        // Each is answered once, so the server has surely taken it, then kept alive.
+        let mut stream = TcpStream::connect(app.addr).await.unwrap();
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nHost: baomi\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = [0u8; 512];
+        let n = stream.read(&mut answer).await.unwrap();
+        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        held.push(stream);
     }
-    // Give the server a moment to take them.
-    tokio::time::sleep(Duration::from_millis(200)).await;
     let mut fourth = TcpStream::connect(app.addr).await.unwrap();
     assert!(
         closed_within(&mut fourth, Duration::from_secs(2)).await,
         "the fourth connection from one address is closed at once"
     );
-    // Once one closes, the address may connect again.
+    // Once one closes, the address may connect again (as soon as the server has seen the
+    // close).
     drop(held.pop());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    healthz_answers(&app).await;
+    crate::helpers::until("a place frees up", async || {
+        let fresh = crate::helpers::client_builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap();
+        fresh
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    })
+    .await;
 }
