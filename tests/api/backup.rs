@@ -63,7 +63,11 @@ async fn read(app: &TestApp, key: &str, items: &Value) -> Vec<Value> {
 
 #[tokio::test]
 async fn a_restored_backup_never_brings_an_erased_subject_back() {
-    let app = spawn_app().await;
+    // On PostgreSQL, a database of its own: pg_dump and pg_restore work on whole databases.
+    let app = match crate::helpers::TestDb::new_pg_database().await {
+        Some(db) => crate::helpers::spawn_app_on(db).await,
+        None => spawn_app().await,
+    };
     let (_, key) = app.create_key("service", &["support"]).await;
     let items = sealed(&app, &key).await;
     let dir = app.db.path();
@@ -71,25 +75,29 @@ async fn a_restored_backup_never_brings_an_erased_subject_back() {
     let backups = tempfile::tempdir().unwrap();
     let backup = backups.path().join("baomi-backup.db");
 
+    // A real backup, taken while the server serves: SQLite's online snapshot, or pg_dump
+    // (custom format, checked with pg_restore --list).
+    let out = baomi(
+        &dir,
+        url.as_deref(),
+        &["backup", "--out", backup.to_str().unwrap()],
+    );
+    assert!(out.status.success(), "{}", text(&out));
     if url.is_none() {
-        // SQLite: a real backup, taken while the server serves.
-        let out = baomi(&dir, None, &["backup", "--out", backup.to_str().unwrap()]);
-        assert!(out.status.success(), "{}", text(&out));
         assert!(text(&out).contains("audit events"), "{}", text(&out));
-        let again = baomi(&dir, None, &["backup", "--out", backup.to_str().unwrap()]);
-        assert!(!again.status.success(), "a backup never overwrites a file");
     } else {
-        // PostgreSQL is backed up with pg_dump, which dumps the whole test database (every
-        // test's schema); here what a restored dump holds is simulated by keeping the
-        // subject's rows, and the restore is `pg_restore` + `baomi restore --replay-erasures`.
-        for table in ["subject_keys", "erasures"] {
-            app.db
-                .execute(&format!(
-                    "CREATE TABLE kept_{table} AS SELECT * FROM {table}"
-                ))
-                .await;
-        }
+        assert!(
+            text(&out).contains("by pg_dump (PostgreSQL)"),
+            "{}",
+            text(&out)
+        );
     }
+    let again = baomi(
+        &dir,
+        url.as_deref(),
+        &["backup", "--out", backup.to_str().unwrap()],
+    );
+    assert!(!again.status.success(), "a backup never overwrites a file");
 
     let erased = app
         .call(Method::DELETE, "/v1/subjects/leaver", Some(&key), None)
@@ -104,11 +112,20 @@ async fn a_restored_backup_never_brings_an_erased_subject_back() {
     let out = match &url {
         None => baomi(&dir, None, &["restore", "--from", backup.to_str().unwrap()]),
         Some(url) => {
-            db.execute("DELETE FROM erasures").await;
-            db.execute(
-                "INSERT INTO subject_keys SELECT * FROM kept_subject_keys WHERE subject = 'leaver'",
-            )
-            .await;
+            // The restore the backup command prints: pg_restore, then the erasure journal.
+            let restored = std::process::Command::new("pg_restore")
+                .args(["--clean", "--if-exists", "--single-transaction", "--dbname"])
+                .arg(url)
+                .arg(&backup)
+                .output()
+                .unwrap();
+            assert!(restored.status.success(), "{}", text(&restored));
+            assert_eq!(
+                db.count("SELECT COUNT(*) FROM subject_keys WHERE subject = 'leaver'")
+                    .await,
+                1,
+                "the dump, from before the erasure, holds the subject's key"
+            );
             baomi(&dir, Some(url), &["restore", "--replay-erasures"])
         }
     };
@@ -137,6 +154,8 @@ async fn a_restored_backup_never_brings_an_erased_subject_back() {
         after[1]["value"], "13912345678",
         "the other subject is restored"
     );
+    let (db, _) = app.stop().await;
+    db.drop_pg_database().await;
 }
 
 #[tokio::test]

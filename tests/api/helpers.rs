@@ -81,6 +81,46 @@ impl TestDb {
         Self { url, dir }
     }
 
+    /// On PostgreSQL, a new database of its own (not a schema in the shared one), for what
+    /// works on whole databases: `pg_dump`, `pg_restore`. Drop it with
+    /// [`TestDb::drop_pg_database`]. `None` on SQLite.
+    pub async fn new_pg_database() -> Option<Self> {
+        use sqlx::Connection;
+        let base = postgres_url()?;
+        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+        let name = format!("t_{}", random_suffix());
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&mut conn)
+            .await
+            .unwrap();
+        let mut url = reqwest::Url::parse(&base).unwrap();
+        url.set_path(&format!("/{name}"));
+        Some(Self {
+            url: Some(url.to_string()),
+            dir: tempfile::tempdir().unwrap(),
+        })
+    }
+
+    /// Drops the database [`TestDb::new_pg_database`] made.
+    pub async fn drop_pg_database(self) {
+        use sqlx::Connection;
+        let (Some(base), Some(url)) = (postgres_url(), &self.url) else {
+            return;
+        };
+        let name = reqwest::Url::parse(url)
+            .unwrap()
+            .path()
+            .trim_start_matches('/')
+            .to_owned();
+        let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+        )))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    }
+
     /// A configuration for this database.
     pub fn config(&self) -> Config {
         Config {
@@ -177,6 +217,12 @@ pub struct TestApp {
 /// Baomi on a fresh database with the default test configuration.
 pub async fn spawn_app() -> TestApp {
     spawn_app_with(|_| {}).await
+}
+
+/// Baomi on `db`, a fresh database.
+pub async fn spawn_app_on(db: TestDb) -> TestApp {
+    let config = db.config();
+    spawn_on(db, &config, None).await
 }
 
 /// Baomi on a fresh database, with `adjust` applied to the configuration.
