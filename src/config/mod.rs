@@ -98,6 +98,10 @@ pub struct Config {
     pub erasure_journal: Option<PathBuf>,
     /// Days a data subject's rights request may stay open before it is overdue.
     pub rights_request_due_days: u32,
+    /// Seconds between runs of background maintenance (on the node that holds the fleet's
+    /// duties): keyrings due for rotation rotated, data keys re-sealed under their
+    /// keyring's newest KEK, stored fields re-encrypted, event bodies past retention pruned.
+    pub maintenance_every_secs: u64,
     /// The audit trail: retention, the subject's view, alerts.
     pub audit: AuditConfig,
     /// A PostgreSQL read replica (`postgres://…`) that officer queries, proofs, exports and
@@ -154,6 +158,7 @@ impl std::fmt::Debug for Config {
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
             .field("erasure_journal", &self.erasure_journal)
             .field("rights_request_due_days", &self.rights_request_due_days)
+            .field("maintenance_every_secs", &self.maintenance_every_secs)
             .field("audit", &self.audit)
             .field(
                 "audit_replica_url",
@@ -244,6 +249,7 @@ impl Default for Config {
             key_cache_ttl_secs: 60,
             erasure_journal: None,
             rights_request_due_days: 15,
+            maintenance_every_secs: 60,
             audit: AuditConfig::default(),
             audit_replica_url: None,
             masking: MaskingConfig::default(),
@@ -348,6 +354,9 @@ impl Config {
         }
         if self.rights_request_due_days == 0 || self.rights_request_due_days > 90 {
             return bad("rights_request_due_days must be 1 to 90");
+        }
+        if self.maintenance_every_secs == 0 || self.maintenance_every_secs > 3600 {
+            return bad("maintenance_every_secs must be 1 to 3600");
         }
         if let Some(hsm) = &self.hsm {
             hsm.validate().map_err(ConfigError::Invalid)?;

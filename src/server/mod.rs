@@ -54,6 +54,8 @@ pub struct Opened {
     pub alerts_every: Duration,
     /// Days audit event bodies are kept.
     pub retention_days: u32,
+    /// How often background maintenance runs.
+    pub maintenance_every: Duration,
     /// Whether this node does the fleet's background duties (checkpoints, alerts,
     /// retention, scheduled rotation).
     pub duty: Arc<Duty>,
@@ -244,6 +246,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         audit,
         alerts,
         alerts_every: Duration::from_millis(config.audit.alerts.evaluate_every_ms),
+        maintenance_every: Duration::from_secs(config.maintenance_every_secs),
         retention_days: config.audit.retention_days,
         duty,
         connections: config.connections.clone(),
@@ -342,9 +345,6 @@ pub fn https(config: &Config, dev: bool) -> Result<Option<Https>, SetupError> {
     }
 }
 
-/// How often keyrings due for rotation are rotated and stale data keys re-sealed.
-const MAINTENANCE_EVERY: Duration = Duration::from_secs(60);
-
 /// How often a checkpoint of the audit tree is signed (when it grew).
 const AUDIT_INTEGRATION_EVERY: Duration = Duration::from_secs(1);
 
@@ -382,7 +382,7 @@ pub async fn serve(
         Arc::clone(&opened.vault),
         Arc::clone(&opened.audit_log),
         opened.retention_days,
-        MAINTENANCE_EVERY,
+        opened.maintenance_every,
         Arc::clone(&opened.duty),
         stopped,
     ));

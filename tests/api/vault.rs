@@ -447,6 +447,44 @@ async fn no_record_no_read_when_the_trail_cannot_be_written() {
     }
 }
 
+/// The background schedulers run by themselves: maintenance (here every second, from
+/// `maintenance_every_secs`) re-seals a rotated keyring's data keys, and the checkpoint of
+/// every second signs the trail, with nobody calling either.
+#[tokio::test]
+async fn the_schedulers_do_their_work_unasked() {
+    let app = spawn_app_with(|c| c.maintenance_every_secs = 1).await;
+    let key = service_key(&app).await;
+    let (_, officer) = app.create_key("officer", &[]).await;
+    encrypt(
+        &app,
+        &key,
+        json!([{"subject_id": "u1", "field": "mobile", "value": "13800138000"}]),
+    )
+    .await;
+    let rotated = app
+        .call(
+            Method::POST,
+            "/v1/keyrings/default/rotate",
+            Some(&app.admin_key),
+            None,
+        )
+        .await;
+    assert_eq!(rotated.status, 200, "{}", rotated.text);
+    let stale = "SELECT COUNT(*) FROM subject_keys WHERE keyring = 'default' AND kek_version < 2";
+    assert_eq!(app.db.count(stale).await, 1);
+    crate::helpers::until("maintenance re-seals the data key", async || {
+        app.db.count(stale).await == 0
+    })
+    .await;
+
+    let size = app.db.count("SELECT COUNT(*) FROM audit_leaves").await;
+    crate::helpers::until("a checkpoint covers the trail", async || {
+        let c = app.get("/v1/audit/checkpoint", Some(&officer)).await;
+        c.status == 200 && c.json()["tree_size"].as_i64().is_some_and(|s| s >= size)
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn rotation_rewrap_and_retiring_old_versions() {
     let app = spawn_app().await;
