@@ -121,6 +121,156 @@ async fn a_key_revoked_on_one_node_is_refused_by_the_other_at_once() {
     assert_eq!(refused.status, 401, "{}", refused.text);
 }
 
+/// A masking policy saved on one node is the one the other applies at once (each caches
+/// policies, and the change is published to the fleet).
+#[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
+async fn a_policy_saved_on_one_node_applies_on_the_other_at_once() {
+    let (app, other) = two_nodes().await;
+    let (_, key) = app.create_key("service", &["support"]).await;
+    let save = |op: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .call(
+                    Method::PUT,
+                    "/v1/policies/screens",
+                    Some(&app.admin_key),
+                    Some(json!({"rules": [{"roles": ["cs_agent"], "types": {"CN_MOBILE": {"op": op}}}]})),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    let masked_on_other = || {
+        let (other, key) = (&other, key.clone());
+        async move {
+            let r = on(
+                other,
+                Method::POST,
+                "/v1/mask",
+                &key,
+                Some(json!({"text": "手机13800138000", "policy": "screens", "role": "cs_agent"})),
+            )
+            .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+            r.json()["text"].as_str().unwrap().to_owned()
+        }
+    };
+    save("replace").await;
+    assert_eq!(
+        masked_on_other().await,
+        "手机[手机号]",
+        "cached on the other node"
+    );
+    save("redact").await;
+    assert_eq!(masked_on_other().await, "手机", "the new version, at once");
+}
+
+/// A purpose changed on one node is the one the other decides by at once: a material
+/// change asks for fresh consent there too.
+#[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
+async fn a_purpose_changed_on_one_node_is_decided_by_on_the_other_at_once() {
+    let (app, other) = two_nodes().await;
+    let (_, key) = app.create_key("service", &["marketing"]).await;
+    let purpose = |categories: Value| {
+        json!({"description": "Offers by SMS", "legal_basis": "consent",
+               "categories": categories, "retention_days": 365})
+    };
+    let declare = |body: Value| {
+        let app = &app;
+        async move {
+            let r = app
+                .call(
+                    Method::PUT,
+                    "/v1/purposes/marketing",
+                    Some(&app.admin_key),
+                    Some(body),
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.text);
+        }
+    };
+    declare(purpose(
+        json!([{"name": "mobile", "sensitive": false, "level": "C2"}]),
+    ))
+    .await;
+    let granted = app
+        .post(
+            "/v1/subjects/erin/consents",
+            Some(&key),
+            json!({"purpose": "marketing", "channel": "app", "evidence": "opt-in"}),
+        )
+        .await;
+    assert_eq!(granted.status, 201, "{}", granted.text);
+    let decided_on_other = || {
+        let (other, key) = (&other, key.clone());
+        async move {
+            on(
+                other,
+                Method::POST,
+                "/v1/consent/decisions",
+                &key,
+                Some(json!({"subject_id": "erin", "purpose": "marketing"})),
+            )
+            .await
+            .json()
+        }
+    };
+    assert_eq!(
+        decided_on_other().await["allowed"],
+        true,
+        "cached on the other node"
+    );
+    // A new category is a material change: the consent given covers the old version only.
+    declare(purpose(json!([
+        {"name": "mobile", "sensitive": false, "level": "C2"},
+        {"name": "address", "sensitive": false, "level": "C2"}
+    ])))
+    .await;
+    let after = decided_on_other().await;
+    assert_eq!(after["allowed"], false, "{after}");
+    assert_eq!(after["reason"], "renewal_required", "{after}");
+}
+
+/// A live node that does not confirm a change within two seconds is named in the answer:
+/// the erasure receipt lists it under `unconfirmed_nodes`, beside the count of those that
+/// confirmed.
+#[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
+async fn a_node_that_does_not_confirm_is_named_in_the_erasure_receipt() {
+    let (app, _other) = two_nodes().await;
+    let (_, key) = app.create_key("service", &["support"]).await;
+    let sealed = app
+        .post(
+            "/v1/encrypt",
+            Some(&key),
+            json!({"items": [{"subject_id": "quiet", "field": "mobile", "value": "13800138000"}]}),
+        )
+        .await;
+    assert_eq!(sealed.status, 200, "{}", sealed.text);
+    // A node whose heartbeat says it is alive but which never applies anything.
+    let alive_until = baomi::service::now_ms() + 60_000;
+    app.db
+        .execute(&format!(
+            "INSERT INTO cluster_nodes (node_id, heartbeat_ms, applied_through) \
+             VALUES ('silent-node', {alive_until}, 0)"
+        ))
+        .await;
+    let erased = app
+        .call(Method::DELETE, "/v1/subjects/quiet", Some(&key), None)
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    let propagation = &erased.json()["propagation"];
+    assert_eq!(
+        propagation["unconfirmed_nodes"],
+        json!(["silent-node"]),
+        "{propagation}"
+    );
+    assert_eq!(propagation["confirmed_nodes"], 1, "{propagation}");
+}
+
 /// Reads the child's standard error until the bootstrap admin key appears.
 async fn bootstrap_key(stderr: tokio::process::ChildStderr) -> String {
     use tokio::io::AsyncBufReadExt;
