@@ -474,63 +474,117 @@ async fn encrypt_on_one_node_decrypt_on_the_other_and_a_withdrawal_holds_on_both
     );
 }
 
-/// Officer reads go to the replica named by `audit_replica_url`. Here the "replica" is
-/// another test database, so what the officer sees shows where the read went: the event
-/// written on the primary is not there.
+/// Officer reads go to the streaming replica named by `audit_replica_url` (`.ci/run` starts
+/// one with `pg_basebackup`, on the port in `TEST_REPLICA_PORT`): what the primary writes
+/// reaches the officer through it; while its replay is paused, the officer sees the trail as
+/// it stood, under a slightly older checkpoint that still verifies, never a wrong one.
 #[tokio::test]
 #[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
-async fn officer_queries_read_from_the_replica() {
+async fn officer_queries_read_from_a_streaming_replica() {
+    use sqlx::Connection;
     postgres_only();
-    let replica = spawn_app().await;
-    let replica_url = replica.db.url.clone().unwrap();
-    let app =
-        crate::helpers::spawn_app_with(|c| c.audit_replica_url = Some(replica_url.clone())).await;
+    let port: u16 = std::env::var("TEST_REPLICA_PORT")
+        .ok()
+        .and_then(|p| p.parse().ok())
+        .expect("a streaming replica of the test database: set TEST_REPLICA_PORT (.ci/run starts one on 5433)");
+    let on_replica = |url: &str| {
+        let mut url = reqwest::Url::parse(url).unwrap();
+        url.set_port(Some(port)).unwrap();
+        url.to_string()
+    };
+    let app = crate::helpers::spawn_app_with(|c| {
+        c.audit_replica_url = Some(on_replica(c.database_url.as_deref().unwrap()));
+    })
+    .await;
+    let mut replica = sqlx::PgConnection::connect(&on_replica(app.db.url.as_deref().unwrap()))
+        .await
+        .unwrap();
+    let (in_recovery,): (bool,) = sqlx::query_as("SELECT pg_is_in_recovery()")
+        .fetch_one(&mut replica)
+        .await
+        .unwrap();
+    assert!(in_recovery, "the replica is a standby");
+    // Replaying, whatever an earlier run that failed while it was paused left.
+    sqlx::query("SELECT pg_wal_replay_resume()")
+        .execute(&mut replica)
+        .await
+        .unwrap();
     let (_, key) = app.create_key("service", &["support"]).await;
     let (_, officer) = app.create_key("officer", &[]).await;
-    let items = sealed_and_read_on_primary(&app, &key).await;
-    assert!(items > 0);
+    let verifier = app.audit_log.verifier_key();
+    let decrypts_of = |subject: &'static str| {
+        let (app, officer) = (&app, officer.clone());
+        async move {
+            let r = app
+                .get(
+                    &format!("/v1/audit/events?subject={subject}&action=decrypt"),
+                    Some(&officer),
+                )
+                .await;
+            if r.status != 200 {
+                return None; // the replica has not replayed the schema yet
+            }
+            r.json()["events"].as_array().map(Vec::len)
+        }
+    };
+
+    assert!(sealed_and_read_on_primary(&app, &key, "streamed").await > 0);
+    crate::audit_trail::checkpoint(&app).await;
+    let signed = app.audit_log.checkpoint().await.unwrap().unwrap().tree_size;
+    until(
+        "the read and its checkpoint reach the replica",
+        async || {
+            let c = app.get("/v1/audit/checkpoint", Some(&officer)).await;
+            decrypts_of("streamed").await == Some(1)
+                && c.status == 200
+                && c.json()["tree_size"].as_u64().is_some_and(|s| s >= signed)
+        },
+    )
+    .await;
+
+    // Replay paused: what the primary writes now does not reach the officer.
+    sqlx::query("SELECT pg_wal_replay_pause()")
+        .execute(&mut replica)
+        .await
+        .unwrap();
+    until("replay pauses", async || {
+        let (state,): (String,) = sqlx::query_as("SELECT pg_get_wal_replay_pause_state()")
+            .fetch_one(&mut replica)
+            .await
+            .unwrap();
+        state == "paused"
+    })
+    .await;
+    assert!(sealed_and_read_on_primary(&app, &key, "while-paused").await > 0);
+    crate::audit_trail::checkpoint(&app).await;
+    let primary_size = app.audit_log.checkpoint().await.unwrap().unwrap().tree_size;
     assert_eq!(
-        app.db
-            .count("SELECT COUNT(*) FROM audit_events WHERE subject = 'only-on-primary' AND action = 'decrypt'")
-            .await,
-        1,
-        "the read is audited on the primary"
+        decrypts_of("while-paused").await,
+        Some(0),
+        "served by the paused replica"
     );
-    let seen = app
-        .get("/v1/audit/events?subject=only-on-primary", Some(&officer))
-        .await;
-    assert_eq!(seen.status, 200, "{}", seen.text);
-    assert_eq!(
-        seen.json()["events"],
-        json!([]),
-        "read from the replica: {}",
-        seen.text
-    );
-    // And what only the replica holds is what the officer finds there.
-    let (_, replica_key) = replica.create_key("service", &["support"]).await;
-    let sealed = replica
-        .post(
-            "/v1/encrypt",
-            Some(&replica_key),
-            json!({"items": [{"subject_id": "only-on-replica", "field": "mobile", "value": "13800138000"}]}),
-        )
-        .await;
-    assert_eq!(sealed.status, 200, "{}", sealed.text);
-    let found = app
-        .get("/v1/audit/events?subject=only-on-replica", Some(&officer))
-        .await;
-    assert_eq!(found.status, 200, "{}", found.text);
-    let events = found.json()["events"].as_array().unwrap().clone();
-    assert_eq!(events.len(), 1, "{}", found.text);
-    assert_eq!(events[0]["event"]["action"], "encrypt", "{}", found.text);
+    let served = app.get("/v1/audit/checkpoint", Some(&officer)).await.json();
+    let note = served["note"].as_str().unwrap();
+    let older = baomi_audit::checkpoint::verify(note, &verifier).unwrap();
+    assert!(older.size < primary_size, "{} < {primary_size}", older.size);
+
+    // Resumed: it catches up.
+    sqlx::query("SELECT pg_wal_replay_resume()")
+        .execute(&mut replica)
+        .await
+        .unwrap();
+    until("the replica catches up", async || {
+        decrypts_of("while-paused").await == Some(1)
+    })
+    .await;
 }
 
-async fn sealed_and_read_on_primary(app: &TestApp, key: &str) -> usize {
+async fn sealed_and_read_on_primary(app: &TestApp, key: &str, subject: &str) -> usize {
     let sealed = app
         .post(
             "/v1/encrypt",
             Some(key),
-            json!({"items": [{"subject_id": "only-on-primary", "field": "mobile", "value": "13800138000"}]}),
+            json!({"items": [{"subject_id": subject, "field": "mobile", "value": "13800138000"}]}),
         )
         .await
         .json();
@@ -538,7 +592,7 @@ async fn sealed_and_read_on_primary(app: &TestApp, key: &str) -> usize {
         .post(
             "/v1/decrypt",
             Some(key),
-            json!({"purpose": "support", "items": [{"subject_id": "only-on-primary", "field": "mobile",
+            json!({"purpose": "support", "items": [{"subject_id": subject, "field": "mobile",
                    "ciphertext": sealed["items"][0]["ciphertext"]}]}),
         )
         .await;
