@@ -591,14 +591,22 @@ async fn sigterm_lets_requests_in_flight_finish() {
     let body = json!({"name": "in flight", "role": "officer"}).to_string();
     let (head, tail) = body.split_at(body.len() / 2);
 
+    // One request answered on the connection first: the server has taken it, so it is in
+    // flight from here on.
     let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    stream
+        .write_all(format!("GET /healthz HTTP/1.1\r\nHost: {addr}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    let mut answered = [0u8; 1024];
+    let n = stream.read(&mut answered).await.unwrap();
+    assert!(answered[..n].starts_with(b"HTTP/1.1 200"));
     let request = format!(
         "POST /v1/keys HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {admin}\r\n\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{head}",
         body.len()
     );
     stream.write_all(request.as_bytes()).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
 
     let pid = server.child.id().unwrap();
     let status = Command::new("kill")
@@ -607,7 +615,11 @@ async fn sigterm_lets_requests_in_flight_finish() {
         .await
         .unwrap();
     assert!(status.success());
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The shutdown has begun once the server takes no new connection.
+    crate::helpers::until("the listener closes", async || {
+        tokio::net::TcpStream::connect(&addr).await.is_err()
+    })
+    .await;
     stream.write_all(tail.as_bytes()).await.unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).await.unwrap();
