@@ -93,6 +93,14 @@ pub enum Finding {
         /// The largest tree the key could sign: the size when its successor took over.
         until_size: u64,
     },
+    /// An event pruned although it is younger than the shortest retention (180 days) at
+    /// the time of the check: its text was blanked to hide it, not by retention.
+    PrunedEarly {
+        /// Its sequence number.
+        seq: i64,
+        /// When it was written, as its row says (Unix milliseconds).
+        at_ms: i64,
+    },
     /// A checkpoint larger than the trail: events at its end were removed.
     Truncated {
         /// The checkpoint's tree size.
@@ -188,6 +196,11 @@ impl fmt::Display for Finding {
                 f,
                 "the checkpoint of size {tree_size} is signed by a key retired at tree size \
                  {until_size}: it was signed after the key was replaced"
+            ),
+            Finding::PrunedEarly { seq, at_ms } => write!(
+                f,
+                "seq {seq}: its text was removed although it is younger than the shortest \
+                 retention of 180 days (written at Unix ms {at_ms}); retention did not prune it"
             ),
             Finding::Truncated { tree_size, found } => write!(
                 f,
@@ -328,8 +341,14 @@ pub struct Verifier {
     held_through: Option<i64>,
     /// A checkpoint kept outside the trail, waiting for the tree to reach its size.
     kept: Option<(u64, Hash)>,
+    /// Events written after this time (Unix milliseconds) may not have been pruned.
+    prune_horizon_ms: Option<i64>,
     report: Report,
 }
+
+/// The shortest retention of an event's text (the Cybersecurity Law's six months): no event
+/// younger than this is pruned.
+pub const MIN_RETENTION_MS: i64 = 180 * 86_400_000;
 
 impl Verifier {
     /// A verifier trusting checkpoints signed by `verifier_key` (`<name>+<id>+<key>`).
@@ -354,6 +373,7 @@ impl Verifier {
             next_index: 0,
             held_through: None,
             kept: None,
+            prune_horizon_ms: None,
             report: Report::default(),
         })
     }
@@ -369,6 +389,21 @@ impl Verifier {
             self.report.findings.push(finding);
         } else {
             self.report.more_findings += 1;
+        }
+    }
+
+    /// Checks pruned events against the time of the check, `now_ms`: one written less than
+    /// [`MIN_RETENTION_MS`] before it cannot have been pruned by retention (see
+    /// [`Verifier::pruned`]).
+    pub fn checked_at(&mut self, now_ms: i64) {
+        self.prune_horizon_ms = Some(now_ms - MIN_RETENTION_MS);
+    }
+
+    /// A pruned event, written at `at_ms` as its row says: a finding if that is too recent
+    /// for retention to have pruned it (when [`Verifier::checked_at`] set the time).
+    pub fn pruned(&mut self, seq: i64, at_ms: i64) {
+        if self.prune_horizon_ms.is_some_and(|horizon| at_ms > horizon) {
+            self.find(Finding::PrunedEarly { seq, at_ms });
         }
     }
 

@@ -103,8 +103,20 @@ pub async fn verify_store_extending(
     keys: &[TrustedKey],
     kept: Option<&str>,
 ) -> Result<Report, ServiceError> {
+    verify_store_at(store, keys, kept, crate::service::now_ms()).await
+}
+
+/// [`verify_store_extending`] as at `now_ms` (Unix milliseconds): an event pruned although
+/// it was written less than 180 days before is a finding (retention never prunes one).
+pub async fn verify_store_at(
+    store: &dyn LogStore,
+    keys: &[TrustedKey],
+    kept: Option<&str>,
+    now_ms: i64,
+) -> Result<Report, ServiceError> {
     let mut verifier =
         Verifier::trusting(keys).map_err(|e| ServiceError::invalid("public_key", e))?;
+    verifier.checked_at(now_ms);
     if let Some(note) = kept {
         verifier.kept(note);
     }
@@ -120,8 +132,14 @@ pub async fn verify_store_extending(
             verifier.checkpoint(&c.note);
         }
         for scanned in &leaves {
-            if let (StoredBody::Text(text), Some(columns)) = (&scanned.body, &scanned.columns) {
-                verifier.columns(scanned.leaf.seq, text, columns);
+            match (&scanned.body, &scanned.columns) {
+                (StoredBody::Text(text), Some(columns)) => {
+                    verifier.columns(scanned.leaf.seq, text, columns);
+                }
+                (StoredBody::Pruned, Some(columns)) => {
+                    verifier.pruned(scanned.leaf.seq, columns.at_ms);
+                }
+                _ => {}
             }
             let data = match &scanned.body {
                 StoredBody::Text(text) => LeafData::Event(text.as_bytes()),

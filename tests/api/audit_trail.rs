@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use baomi::service::audit_export::verify_store;
+use baomi::service::audit_export::{verify_store, verify_store_at};
 use baomi_audit::merkle::{leaf_hash, verify_inclusion};
 use baomi_audit::verify::{Finding, Report, verify_export};
 use serde_json::Value;
@@ -634,10 +634,23 @@ async fn retention_prunes_bodies_and_keeps_every_proof_valid() {
     let report = verify_export(export(&app, &officer).await.as_bytes(), &verifier).unwrap();
     assert!(report.is_intact(), "{report:?}");
     assert_eq!(report.pruned, before as u64);
-    let report = verify_store(app.audit_log.store().as_ref(), &verifier)
+    // Checked as at the time of the pruning: every pruned event was old enough.
+    let keys = [baomi_audit::verify::TrustedKey::current(&verifier)];
+    let report = verify_store_at(app.audit_log.store().as_ref(), &keys, None, later)
         .await
         .unwrap();
     assert!(report.is_intact(), "{report:?}");
+    // Checked today, the same events were pruned too young: so the check says.
+    let today = verify_store(app.audit_log.store().as_ref(), &verifier)
+        .await
+        .unwrap();
+    assert!(
+        today
+            .findings
+            .iter()
+            .any(|f| matches!(f, Finding::PrunedEarly { seq: s, .. } if *s == seq)),
+        "{today:?}"
+    );
 
     // Pruning is the only change the database allows, once, and only whole.
     for sql in [
@@ -648,6 +661,34 @@ async fn retention_prunes_bodies_and_keeps_every_proof_valid() {
     ] {
         assert!(app.db.try_execute(&sql).await.is_err(), "{sql}");
     }
+}
+
+/// The database lets a pruning through that states a pruning time 180 days after the
+/// event, whenever it is done: someone with write access could blank yesterday's reads that
+/// way. `baomi audit verify --database` checks the event's age against its own clock and
+/// names it.
+#[tokio::test]
+async fn an_event_pruned_before_its_time_is_found() {
+    let (app, _officer, verifier) = trail(3).await;
+    let seq = decrypt_seqs(&app).await[1];
+    let forged = app
+        .db
+        .execute(&format!(
+            "UPDATE audit_events SET body = '', pruned_at = at_ms + 15552000001, \
+             subject = NULL, actor = NULL, operator = NULL, purpose = NULL WHERE seq = {seq}"
+        ))
+        .await;
+    assert_eq!(forged, 1, "the append-only triggers let it through");
+    let caught = verify_live(&database_url(&app), &verifier);
+    assert_eq!(caught.status.code(), Some(1), "{}", stdout(&caught));
+    assert!(
+        stdout(&caught).contains(&format!(
+            "FAIL seq {seq}: its text was removed although it is younger than the shortest \
+             retention of 180 days"
+        )),
+        "{}",
+        stdout(&caught)
+    );
 }
 
 #[tokio::test]
