@@ -975,7 +975,30 @@ pub(crate) fn session_of(signed_in: &reqwest::Response) -> String {
 
 #[tokio::test]
 async fn csv_and_jsonl_exports_follow_the_filter() {
-    let (app, _key, _request) = seeded().await;
+    let (app, key, _request) = seeded().await;
+    // An operator id is the platform's to send, and may begin like a spreadsheet formula.
+    let sealed = app
+        .post(
+            "/v1/encrypt",
+            Some(&key),
+            json!({"items": [{"subject_id": "u-formula", "field": "mobile", "value": "13800138000"}]}),
+        )
+        .await
+        .json();
+    let formula = r#"=HYPERLINK("http://evil.example","open")"#;
+    let read = app
+        .client
+        .post(app.url("/v1/decrypt"))
+        .bearer_auth(&key)
+        .header("X-Baomi-Operator", formula)
+        .json(
+            &json!({"purpose": "kyc", "items": [{"subject_id": "u-formula", "field": "mobile",
+            "ciphertext": sealed["items"][0]["ciphertext"]}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), 200);
     let ok = sign_in(&app, &[("username", OFFICER), ("password", PASSWORD)]).await;
     let session = session_of(&ok);
     let client = crate::helpers::client();
@@ -1014,6 +1037,15 @@ async fn csv_and_jsonl_exports_follow_the_filter() {
     assert!(events.len() >= 2, "{jsonl}");
     assert!(events.iter().all(|e| e["event"]["subject"] == SUBJECT));
     assert!(!jsonl.contains("13800138000") && !csv.contains("13800138000"));
+
+    // That operator's cell is neutralised: quoted, and led by an apostrophe.
+    let csv = get(app.url("/console/audit/export.csv?subject=u-formula&action=decrypt")).await;
+    let row = csv.lines().nth(1).unwrap_or_else(|| panic!("{csv}"));
+    assert!(
+        row.contains(r#","'=HYPERLINK(""http://evil.example"",""open"")","#),
+        "{row}"
+    );
+    assert!(!row.split(',').any(|cell| cell.starts_with('=')), "{row}");
 }
 
 #[tokio::test]

@@ -148,4 +148,11 @@ async fn an_erasure_certificate_verifies_offline_and_fails_when_altered() {
         .await
         .json();
     assert!(issued["events"].as_array().unwrap().len() >= 2, "{issued}");
+
+    // Once retention has pruned the erasure's event, there is nothing left to prove it by.
+    let later = baomi::service::now_ms() + 181 * 86_400_000;
+    assert!(app.audit_log.prune(later, 180).await.unwrap() > 0);
+    app.get("/v1/subjects/u1/erasure-certificate", Some(&officer))
+        .await
+        .assert_problem(410, "audit.event_pruned");
 }

@@ -372,6 +372,12 @@ impl Reply {
             "{}",
             self.text
         );
+        assert_eq!(
+            self.headers.get_all("content-type").iter().count(),
+            1,
+            "one Content-Type: {:?}",
+            self.headers
+        );
         let body = self.json();
         assert_eq!(body["code"], code, "{}", self.text);
         assert_eq!(body["status"], status);

@@ -369,12 +369,10 @@ async fn subject_tokens_count_against_the_key_that_minted_them() {
 /// more than it, and refuse at most one unused lease block per node early. SQLite is one
 /// embedded process and has no second node.
 #[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
 async fn nodes_sharing_postgresql_share_one_quota() {
+    crate::helpers::postgres_only();
     let app = spawn_app_with(|_| {}).await;
-    if app.db.url.is_none() {
-        eprintln!("several nodes share PostgreSQL only: set TEST_DATABASE_URL to run this test");
-        return;
-    }
     let other = app.other_node().await;
     let quota: u64 = 32;
     let sealed = ciphertexts(&app, 48).await;

@@ -51,6 +51,39 @@ fn luhn(digits: &str) -> bool {
     sum.is_multiple_of(10)
 }
 
+/// Tokens are drawn at random and stored, never derived from the value: the same card for
+/// two subjects, or stored again for one, gets a new token each time.
+#[tokio::test]
+async fn tokens_are_random_not_derived_from_the_value() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    let token = |subject: &'static str| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            put(
+                app,
+                &key,
+                subject,
+                json!({"fields": {"bank_card": CARD, "name": "张三"}}),
+            )
+            .await["tokens"]
+                .clone()
+        }
+    };
+    let first = token("u-1").await;
+    let other_subject = token("u-2").await;
+    let again = token("u-1").await;
+    for field in ["bank_card", "name"] {
+        let tokens = [&first[field], &other_subject[field], &again[field]];
+        assert!(tokens.iter().all(|t| t.is_string()), "{tokens:?}");
+        assert_ne!(
+            tokens[0], tokens[1],
+            "{field}: another subject, another token"
+        );
+        assert_ne!(tokens[0], tokens[2], "{field}: stored again, a new token");
+    }
+}
+
 #[tokio::test]
 async fn stored_fields_get_tokens_of_the_right_shape_and_read_back() {
     let app = spawn_app().await;
