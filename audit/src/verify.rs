@@ -328,6 +328,21 @@ pub fn trusted_checkpoint(
     }))
 }
 
+/// What a verification holds the trail to besides its own checkpoints: evidence kept
+/// outside the database, and the time of the check.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Outside<'a> {
+    /// A signed checkpoint kept outside the trail (see [`Verifier::kept`]).
+    pub kept: Option<&'a str>,
+    /// `(size, at_ms)`: a tree of `size` leaves existed at `at_ms` by a clock the log's
+    /// operators do not hold (a witness's cosignature of the kept checkpoint), so every
+    /// leaf from position `size` on was appended after it (see [`Verifier::appended_after`]).
+    pub appended_after: Option<(u64, i64)>,
+    /// The time of the check (Unix ms), for the age of pruned events (see
+    /// [`Verifier::checked_at`]).
+    pub now_ms: Option<i64>,
+}
+
 /// Verifies a trail fed to it in leaf order.
 pub struct Verifier {
     keys: Vec<TrustedKey>,
@@ -343,6 +358,8 @@ pub struct Verifier {
     kept: Option<(u64, Hash)>,
     /// Events written after this time (Unix milliseconds) may not have been pruned.
     prune_horizon_ms: Option<i64>,
+    /// Leaves from this position on were appended after this time (Unix milliseconds).
+    appended_after: Option<(u64, i64)>,
     report: Report,
 }
 
@@ -374,6 +391,7 @@ impl Verifier {
             held_through: None,
             kept: None,
             prune_horizon_ms: None,
+            appended_after: None,
             report: Report::default(),
         })
     }
@@ -397,6 +415,26 @@ impl Verifier {
     /// [`Verifier::pruned`]).
     pub fn checked_at(&mut self, now_ms: i64) {
         self.prune_horizon_ms = Some(now_ms - MIN_RETENTION_MS);
+    }
+
+    /// Leaves from position `index` on were appended after `at_ms` (a time a witness
+    /// vouches for): one of them pruned is a finding when that time is too recent for
+    /// retention to have pruned it, whatever its row says. Needs [`Verifier::checked_at`].
+    pub fn appended_after(&mut self, index: u64, at_ms: i64) {
+        self.appended_after = Some((index, at_ms));
+    }
+
+    /// Applies `outside`: the kept checkpoint, the witnessed bound and the time of the check.
+    pub fn hold_to(&mut self, outside: &Outside<'_>) {
+        if let Some(now_ms) = outside.now_ms {
+            self.checked_at(now_ms);
+        }
+        if let Some((index, at_ms)) = outside.appended_after {
+            self.appended_after(index, at_ms);
+        }
+        if let Some(note) = outside.kept {
+            self.kept(note);
+        }
     }
 
     /// A pruned event, written at `at_ms` as its row says: a finding if that is too recent
@@ -441,6 +479,16 @@ impl Verifier {
             }
             LeafData::Pruned => {
                 self.report.pruned += 1;
+                if let (Some(horizon), Some((from, after_ms))) =
+                    (self.prune_horizon_ms, self.appended_after)
+                    && index >= from
+                    && after_ms > horizon
+                {
+                    self.find(Finding::PrunedEarly {
+                        seq,
+                        at_ms: after_ms,
+                    });
+                }
                 stored
             }
             LeafData::Missing => {
@@ -544,21 +592,23 @@ impl Verifier {
 /// Errors only if the key is malformed or the input cannot be read; everything wrong with
 /// the content is a finding in the report.
 pub fn verify_export(input: impl BufRead, verifier_key: &str) -> Result<Report, VerifyError> {
-    verify_export_extending(input, &[TrustedKey::current(verifier_key)], None)
+    verify_export_extending(
+        input,
+        &[TrustedKey::current(verifier_key)],
+        &Outside::default(),
+    )
 }
 
 /// [`verify_export`] trusting any of `keys`, each within its bound (see
-/// [`Verifier::trusting`]), and that the trail extends `kept`, a checkpoint kept outside it
-/// (see [`Verifier::kept`]).
+/// [`Verifier::trusting`]), and holding the trail to what `outside` brings (see
+/// [`Outside`]).
 pub fn verify_export_extending(
     input: impl BufRead,
     keys: &[TrustedKey],
-    kept: Option<&str>,
+    outside: &Outside<'_>,
 ) -> Result<Report, VerifyError> {
     let mut verifier = Verifier::trusting(keys)?;
-    if let Some(note) = kept {
-        verifier.kept(note);
-    }
+    verifier.hold_to(outside);
     let mut declared = None;
     for (n, line) in input.lines().enumerate() {
         let line = line?;
@@ -701,7 +751,7 @@ mod tests {
                 until_size: *until_size,
             })
             .collect();
-        verify_export_extending(lines.join("\n").as_bytes(), &trusted, None).unwrap()
+        verify_export_extending(lines.join("\n").as_bytes(), &trusted, &Outside::default()).unwrap()
     }
 
     fn successor() -> CheckpointSigner {
@@ -851,7 +901,10 @@ mod tests {
             verify_export_extending(
                 text.as_bytes(),
                 &[TrustedKey::current(&signer().verifier_key())],
-                Some(&kept),
+                &Outside {
+                    kept: Some(&kept),
+                    ..Outside::default()
+                },
             )
             .unwrap()
         };

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use baomi_audit::erasure::verify_certificate;
-use baomi_audit::verify::{Report, TrustedKey, verify_export_extending};
+use baomi_audit::verify::{Outside, Report, TrustedKey, verify_export_extending};
 use clap::Subcommand;
 
 use super::StoreArgs;
@@ -102,14 +102,26 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                         .with_context(|| format!("cannot read {}", path.display()))
                 })
                 .transpose()?;
+            // A witness's cosignature time bounds the age of every leaf appended after the
+            // tree it cosigned, by a clock the log's operators do not hold.
+            let mut appended_after: Option<(u64, i64)> = None;
             if let Some(note) = &kept {
                 for key in &witness_key {
                     let name = baomi_audit::checkpoint::verifier_key_name(key);
                     match baomi_audit::witness::verify_cosignature(note, key) {
-                        Ok((cosigned, _)) => println!(
-                            "the kept checkpoint of tree size {} is cosigned by {name}",
-                            cosigned.size
-                        ),
+                        Ok((cosigned, at)) => {
+                            println!(
+                                "the kept checkpoint of tree size {} is cosigned by {name}",
+                                cosigned.size
+                            );
+                            let at_ms = i64::try_from(at)
+                                .unwrap_or(i64::MAX / 1000)
+                                .saturating_mul(1000);
+                            appended_after = Some(match appended_after {
+                                Some((size, seen)) if seen <= at_ms => (size, seen),
+                                _ => (cosigned.size, at_ms),
+                            });
+                        }
                         Err(_) => {
                             println!("FAIL the kept checkpoint is not cosigned by {name}");
                             anyhow::bail!("the kept checkpoint is not cosigned as demanded");
@@ -117,6 +129,11 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                     }
                 }
             }
+            let outside = Outside {
+                kept: kept.as_deref(),
+                appended_after,
+                now_ms: Some(crate::service::now_ms()),
+            };
             let report = match (export, database) {
                 (Some(path), _) => {
                     let file = std::fs::File::open(&path)
@@ -124,7 +141,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                     verify_export_extending(
                         BufReader::with_capacity(1 << 20, file),
                         &trusted,
-                        kept.as_deref(),
+                        &outside,
                     )?
                 }
                 (None, Some(url)) => {
@@ -136,8 +153,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                         },
                     )?;
                     let store = store::open(&config).await?;
-                    let report =
-                        verify_store_extending(store.as_ref(), &trusted, kept.as_deref()).await;
+                    let report = verify_store_extending(store.as_ref(), &trusted, &outside).await;
                     store.close().await;
                     report?
                 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use baomi_audit::export::{checkpoint_line, header_line, leaf_line, missing_leaf_line};
-use baomi_audit::verify::{Finding, LeafData, Report, TrustedKey, Verifier};
+use baomi_audit::verify::{Finding, LeafData, Outside, Report, TrustedKey, Verifier};
 use baomi_audit::{LogStore, StoredBody};
 
 use crate::service::ServiceError;
@@ -91,35 +91,31 @@ pub async fn verify_store(
     store: &dyn LogStore,
     verifier_key: &str,
 ) -> Result<Report, ServiceError> {
-    verify_store_extending(store, &[TrustedKey::current(verifier_key)], None).await
+    verify_store_extending(
+        store,
+        &[TrustedKey::current(verifier_key)],
+        &Outside {
+            now_ms: Some(crate::service::now_ms()),
+            ..Outside::default()
+        },
+    )
+    .await
 }
 
-/// [`verify_store`] trusting any of `keys` within its bound (a log's key history), and that
-/// the trail extends `kept`, a signed checkpoint kept outside the database (saved earlier,
-/// or a witness's): the one check that whoever holds the database and the signing key
-/// cannot pass by cutting or rewriting the trail and signing it again.
+/// [`verify_store`] trusting any of `keys` within its bound (a log's key history), and
+/// holding the trail to what `outside` brings: a signed checkpoint kept outside the
+/// database (saved earlier, or a witness's), the one check that whoever holds the database
+/// and the signing key cannot pass by cutting or rewriting the trail and signing it again;
+/// and the time of the check, against which an event pruned younger than 180 days is a
+/// finding (retention never prunes one).
 pub async fn verify_store_extending(
     store: &dyn LogStore,
     keys: &[TrustedKey],
-    kept: Option<&str>,
-) -> Result<Report, ServiceError> {
-    verify_store_at(store, keys, kept, crate::service::now_ms()).await
-}
-
-/// [`verify_store_extending`] as at `now_ms` (Unix milliseconds): an event pruned although
-/// it was written less than 180 days before is a finding (retention never prunes one).
-pub async fn verify_store_at(
-    store: &dyn LogStore,
-    keys: &[TrustedKey],
-    kept: Option<&str>,
-    now_ms: i64,
+    outside: &Outside<'_>,
 ) -> Result<Report, ServiceError> {
     let mut verifier =
         Verifier::trusting(keys).map_err(|e| ServiceError::invalid("public_key", e))?;
-    verifier.checked_at(now_ms);
-    if let Some(note) = kept {
-        verifier.kept(note);
-    }
+    verifier.hold_to(outside);
     let size = store.tree_size().await?;
     let mut next = 0;
     while next < size {

@@ -4,7 +4,7 @@
 
 use std::process::Output;
 
-use baomi::service::audit_export::{verify_store, verify_store_at};
+use baomi::service::audit_export::{verify_store, verify_store_extending};
 use baomi_audit::merkle::{leaf_hash, verify_inclusion};
 use baomi_audit::verify::{Finding, Report, verify_export};
 use serde_json::Value;
@@ -636,7 +636,11 @@ async fn retention_prunes_bodies_and_keeps_every_proof_valid() {
     assert_eq!(report.pruned, before as u64);
     // Checked as at the time of the pruning: every pruned event was old enough.
     let keys = [baomi_audit::verify::TrustedKey::current(&verifier)];
-    let report = verify_store_at(app.audit_log.store().as_ref(), &keys, None, later)
+    let as_then = baomi_audit::verify::Outside {
+        now_ms: Some(later),
+        ..Default::default()
+    };
+    let report = verify_store_extending(app.audit_log.store().as_ref(), &keys, &as_then)
         .await
         .unwrap();
     assert!(report.is_intact(), "{report:?}");

@@ -497,6 +497,41 @@ async fn the_log_gets_its_checkpoints_cosigned_and_alerts_on_a_refusal_or_a_sile
         stdout(&unvouched)
     );
 
+    // A read made after the witness cosigned that note, then blanked as though retention had
+    // pruned it, its row's time moved back 200 days (the triggers dropped): the row alone
+    // passes for old, but the witness's time says the leaf came later.
+    some_reads(&app, &key, 1).await;
+    checkpoint(&app).await;
+    let seq = app
+        .db
+        .count("SELECT MAX(seq) FROM audit_events WHERE action = 'decrypt'")
+        .await;
+    crate::audit_trail::get_past_the_triggers(&app.db).await;
+    app.db
+        .execute(&format!(
+            "UPDATE audit_events SET body = '', at_ms = at_ms - 17280000000, \
+             pruned_at = at_ms - 1728000000, subject = NULL, actor = NULL, operator = NULL, \
+             purpose = NULL WHERE seq = {seq}"
+        ))
+        .await;
+    let row_only = crate::audit_trail::verify_live_with(&url, &log_key, &[]);
+    assert!(row_only.status.success(), "{}", stdout(&row_only));
+    let by_the_witness = check(&witness_key);
+    assert_eq!(
+        by_the_witness.status.code(),
+        Some(1),
+        "{}",
+        stdout(&by_the_witness)
+    );
+    assert!(
+        stdout(&by_the_witness).contains(&format!(
+            "FAIL seq {seq}: its text was removed although it is younger than the shortest \
+             retention"
+        )),
+        "{}",
+        stdout(&by_the_witness)
+    );
+
     // A second trail signed with the same key (the trail wiped and rebuilt, or a fork
     // shown to some): the witness refuses it, and that log records it and alerts.
     let fork = spawn_app_with(log_config).await;
