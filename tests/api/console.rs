@@ -630,25 +630,25 @@ async fn the_console_checks_against_the_keys_pinned_in_its_configuration() {
     let other = baomi_audit::checkpoint::CheckpointSigner::new(app.audit_log.origin(), &[3; 32])
         .unwrap()
         .verifier_key();
-    let pinning =
-        |keys: Vec<String>| move |c: &mut baomi::config::Config| c.console.verifier_keys = keys;
+    // Restarted with `keys` pinned: the dashboard's checkpoint tile, then the event's page.
+    let pinned = async |app: TestApp, keys: Vec<String>| {
+        let (db, admin) = app.stop().await;
+        let app = TestApp::start_with(db, admin, move |c| c.console.verifier_keys = keys).await;
+        browser.sign_in(&app).await;
+        let tile = browser.text("#checkpoint").await;
+        let page = app.url(&format!("/console/audit/events/{seq}"));
+        browser.client.goto(&page).await.unwrap();
+        (app, tile)
+    };
 
-    let (db, admin) = app.stop().await;
-    let app = TestApp::start_with(db, admin, pinning(vec![other.clone(), own])).await;
-    browser.sign_in(&app).await;
-    assert!(browser.text("#checkpoint").await.contains('✓'));
-    let page = app.url(&format!("/console/audit/events/{seq}"));
-    browser.client.goto(&page).await.unwrap();
+    let (app, tile) = pinned(app, vec![other.clone(), own]).await;
+    assert!(tile.contains('✓'), "{tile}");
     assert_eq!(browser.verdict().await, "ok");
     assert_eq!(browser.status("#check-signature").await, "ok");
     assert_eq!(browser.status("#check-pinned").await, "ok");
 
-    let (db, admin) = app.stop().await;
-    let app = TestApp::start_with(db, admin, pinning(vec![other])).await;
-    browser.sign_in(&app).await;
-    assert!(browser.text("#checkpoint").await.contains('✗'));
-    let page = app.url(&format!("/console/audit/events/{seq}"));
-    browser.client.goto(&page).await.unwrap();
+    let (_app, tile) = pinned(app, vec![other]).await;
+    assert!(tile.contains('✗'), "{tile}");
     assert_eq!(browser.verdict().await, "fail");
     assert_eq!(browser.status("#check-signature").await, "fail");
     assert_eq!(browser.status("#check-leaf").await, "ok");

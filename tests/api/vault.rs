@@ -51,6 +51,12 @@ fn ciphertext(item: &Value) -> String {
         .to_owned()
 }
 
+/// Encrypts the mobile number 13800138000 for `subject`; its ciphertext.
+async fn sealed_mobile(app: &TestApp, key: &str, subject: &str) -> String {
+    let items = json!([{"subject_id": subject, "field": "mobile", "value": "13800138000"}]);
+    ciphertext(&encrypt(app, key, items).await[0])
+}
+
 #[tokio::test]
 async fn chinese_pi_round_trips_plain_and_masked() {
     let app = spawn_app().await;
@@ -271,14 +277,7 @@ async fn decrypting_needs_a_purpose_the_key_holds_and_refusals_are_audited() {
     let app = spawn_app().await;
     let key = service_key(&app).await;
     let (_, officer) = app.create_key("officer", &[]).await;
-    let c = ciphertext(
-        &encrypt(
-            &app,
-            &key,
-            json!([{"subject_id": "u7", "field": "mobile", "value": "13800138000"}]),
-        )
-        .await[0],
-    );
+    let c = sealed_mobile(&app, &key, "u7").await;
     let items = json!([{"subject_id": "u7", "field": "mobile", "ciphertext": c}]);
     let ask = |k: String, purpose: &'static str| {
         let items = items.clone();
@@ -390,14 +389,7 @@ async fn every_decrypt_is_in_the_trail_without_values() {
 async fn no_record_no_read_when_the_trail_cannot_be_written() {
     let app = spawn_app().await;
     let key = service_key(&app).await;
-    let c = ciphertext(
-        &encrypt(
-            &app,
-            &key,
-            json!([{"subject_id": "u1", "field": "mobile", "value": "13800138000"}]),
-        )
-        .await[0],
-    );
+    let c = sealed_mobile(&app, &key, "u1").await;
     let stored = app
         .call(
             Method::PUT,
@@ -963,14 +955,7 @@ async fn deterministic_keyrings_give_joinable_ciphertexts() {
 async fn an_erasure_journalled_but_not_stored_is_applied_at_the_next_start() {
     let app = spawn_app().await;
     let key = service_key(&app).await;
-    let c = ciphertext(
-        &encrypt(
-            &app,
-            &key,
-            json!([{"subject_id": "leaving", "field": "mobile", "value": "13800138000"}]),
-        )
-        .await[0],
-    );
+    let c = sealed_mobile(&app, &key, "leaving").await;
     app.db
         .execute("ALTER TABLE erasures RENAME TO erasures_away")
         .await;
