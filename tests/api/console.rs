@@ -12,6 +12,7 @@
 //! the browser test says so and does nothing. `CONSOLE_SCREENSHOTS=docs/console` saves the
 //! screenshots docs/console.md shows.
 
+use std::os::unix::process::CommandExt;
 use std::time::Duration;
 
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -30,7 +31,12 @@ struct Browser {
 }
 
 impl Drop for Browser {
+    /// Ends ChromeDriver and every Chromium process it started: they share the process
+    /// group ChromeDriver leads (killing ChromeDriver alone left browsers running).
     fn drop(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-KILL", "--", &format!("-{}", self.driver.id())])
+            .status();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -58,6 +64,7 @@ impl Browser {
             .unwrap()
             .port();
         let driver = std::process::Command::new("/usr/bin/chromedriver")
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
