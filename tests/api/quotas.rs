@@ -104,6 +104,69 @@ async fn events(app: &TestApp, query: &str) -> Vec<Value> {
     views.iter().map(|v| v["event"].clone()).collect()
 }
 
+/// The subject quota holds on every read of PI, not only decrypt: a stored read, a
+/// detokenize and a search that would reach a second subject are refused alike.
+#[tokio::test]
+async fn every_read_path_counts_against_the_subject_quota() {
+    let app = spawn_app_with(|_| {}).await;
+    let (_, writer) = app.create_key("service", &[PURPOSE]).await;
+    let mut tokens = Vec::new();
+    for subject in ["s0", "s1"] {
+        let stored = app
+            .call(
+                Method::PUT,
+                &format!("/v1/subjects/{subject}/data"),
+                Some(&writer),
+                Some(json!({"fields": {"mobile": MOBILE}, "searchable": ["mobile"]})),
+            )
+            .await;
+        assert_eq!(stored.status, 200, "{}", stored.text);
+        tokens.push(
+            stored.json()["tokens"]["mobile"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let (_, key) = key_with_quota(&app, json!({"key": {"subjects_per_day": 1}})).await;
+    let stored_read = |subject: &'static str| {
+        let (app, key) = (&app, key.clone());
+        async move {
+            app.get(
+                &format!("/v1/subjects/{subject}/data?purpose={PURPOSE}&view=plain"),
+                Some(&key),
+            )
+            .await
+        }
+    };
+    let first = stored_read("s0").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_refused(
+        &stored_read("s1").await,
+        "quota.exceeded",
+        "subjects_per_day",
+        "key",
+    );
+    let detokenized = app
+        .post(
+            "/v1/detokenize",
+            Some(&key),
+            json!({"purpose": PURPOSE, "view": "plain", "tokens": [tokens[1]]}),
+        )
+        .await;
+    assert_refused(&detokenized, "quota.exceeded", "subjects_per_day", "key");
+    let searched = app
+        .post(
+            "/v1/search",
+            Some(&key),
+            json!({"purpose": PURPOSE, "field": "mobile", "value": MOBILE}),
+        )
+        .await;
+    assert_refused(&searched, "quota.exceeded", "subjects_per_day", "key");
+    // The subject already read stays readable.
+    assert_eq!(stored_read("s0").await.status, 200);
+}
+
 #[tokio::test]
 async fn a_key_past_its_subject_quota_is_refused_on_the_record_and_an_officer_alerted() {
     let app = spawn_app_with(|c| {

@@ -179,6 +179,38 @@ async fn overdue_requests_are_flagged() {
 async fn a_subject_gets_a_copy_of_everything_held_about_them() {
     let (app, key, _, token) = setup().await;
     file(&app, &token, json!({"kind": "access"})).await;
+    // A consent given, then withdrawn: both are in the copy, with the state they leave.
+    let declared = app
+        .call(
+            Method::PUT,
+            "/v1/purposes/marketing",
+            Some(&app.admin_key),
+            Some(
+                json!({"description": "Offers by SMS", "legal_basis": "consent",
+                "categories": [{"name": "mobile", "sensitive": false, "level": "C2"}],
+                "retention_days": 365}),
+            ),
+        )
+        .await;
+    assert_eq!(declared.status, 200, "{}", declared.text);
+    let (_, marketer) = app.create_key("service", &["marketing"]).await;
+    let granted = app
+        .post(
+            "/v1/subjects/alice/consents",
+            Some(&marketer),
+            json!({"purpose": "marketing", "channel": "app", "evidence": "opt-in"}),
+        )
+        .await;
+    assert_eq!(granted.status, 201, "{}", granted.text);
+    let withdrawn = app
+        .call(
+            Method::DELETE,
+            "/v1/subjects/alice/consents/marketing",
+            Some(&marketer),
+            None,
+        )
+        .await;
+    assert_eq!(withdrawn.status, 200, "{}", withdrawn.text);
     let export = app.get("/v1/me/export", Some(&token)).await;
     assert_eq!(export.status, 200, "{}", export.text);
     let export = export.json();
@@ -186,6 +218,20 @@ async fn a_subject_gets_a_copy_of_everything_held_about_them() {
     assert_eq!(export["data"]["mobile"], "13800138000");
     assert_eq!(export["data"]["name"], "张三");
     assert_eq!(export["requests"][0]["kind"], "access");
+    let consents = export["consents"].as_array().unwrap();
+    assert_eq!(consents.len(), 1, "{consents:?}");
+    assert_eq!(consents[0]["purpose"], "marketing");
+    let history: Vec<&str> = consents[0]["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(history.len(), 2, "{consents:?}");
+    assert_ne!(
+        history[0], history[1],
+        "a grant, then a withdrawal: {history:?}"
+    );
     let log = export["access_log"]["entries"].as_array().unwrap();
     assert!(log.iter().any(|e| e["action"] == "store"), "{log:?}");
     assert!(

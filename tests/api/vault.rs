@@ -383,6 +383,35 @@ async fn every_decrypt_is_in_the_trail_without_values() {
     }
 }
 
+/// A rewrap handles ciphertexts without showing them: it is in the trail all the same,
+/// one event per subject, naming the key that asked and the fields.
+#[tokio::test]
+async fn a_rewrap_is_in_the_trail_with_its_key() {
+    let app = spawn_app().await;
+    let (key_id, key) = app.create_key("service", &[PURPOSE]).await;
+    let c = sealed_mobile(&app, &key, "u5").await;
+    let rewrapped = app
+        .post(
+            "/v1/rewrap",
+            Some(&key),
+            json!({"items": [{"subject_id": "u5", "field": "mobile", "ciphertext": c}]}),
+        )
+        .await;
+    assert_eq!(rewrapped.status, 200, "{}", rewrapped.text);
+    let (_, officer) = app.create_key("officer", &[]).await;
+    let page = app
+        .get("/v1/audit/events?action=rewrap&subject=u5", Some(&officer))
+        .await
+        .json();
+    let events = page["events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{page}");
+    let event = &events[0]["event"];
+    assert_eq!(event["actor"]["id"], key_id, "{event}");
+    assert_eq!(event["fields"], json!(["mobile"]), "{event}");
+    assert_eq!(event["outcome"]["result"], "allowed", "{event}");
+    assert!(!page.to_string().contains("13800138000"));
+}
+
 /// Every read of PI is recorded before it is answered: when the trail cannot be written,
 /// a decrypt, a stored read, a detokenize and a search all fail with 503 and show nothing.
 #[tokio::test]
