@@ -13,7 +13,6 @@
 use data_encoding::BASE64;
 use serde_json::{Map, Value};
 
-use crate::checkpoint::SignatureAlgorithm;
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
 use crate::signed_json::{self, SignedJsonError};
 use crate::verify::{TrustedKey, trusted_checkpoint};
@@ -103,16 +102,6 @@ pub fn certificate_body(s: &Statement<'_>) -> Value {
         },
     };
     serde_json::to_value(body).unwrap_or(Value::Null)
-}
-
-/// The certificate of `s`, signed: each signature is (algorithm, verifier key, signature)
-/// made over [`signed_json::canonical`] of [`certificate_body`] with context
-/// [`CERTIFICATE_FORMAT`].
-pub fn certificate(
-    s: &Statement<'_>,
-    signatures: &[(SignatureAlgorithm, String, String)],
-) -> Value {
-    signed_json::with_signatures(certificate_body(s), signatures)
 }
 
 /// Why a certificate does not hold.

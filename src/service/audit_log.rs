@@ -236,11 +236,15 @@ impl AuditLog {
                 Some(_) => ServiceError::invalid("size", "the event is not in a tree of that size"),
             });
         }
-        let proof = self
-            .on_stored_tree(|tree| merkle::inclusion_proof(tree, leaf.index, size))
-            .await?
-            .map_err(|e| ServiceError::invalid("size", e))?;
+        let proof = self.inclusion_at(leaf.index, size).await?;
         Ok((leaf, body, size, proof))
+    }
+
+    /// The inclusion proof of the leaf at `index` in the tree of `size` leaves.
+    pub async fn inclusion_at(&self, index: u64, size: u64) -> Result<Vec<Hash>, ServiceError> {
+        self.on_stored_tree(|tree| merkle::inclusion_proof(tree, index, size))
+            .await?
+            .map_err(|e| ServiceError::invalid("size", e))
     }
 
     /// The consistency proof between the trees of `from` and `to` events.

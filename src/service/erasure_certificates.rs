@@ -56,11 +56,20 @@ pub async fn certificate(
         .ok_or(ServiceError::Gone {
             code: "audit.event_pruned",
         })?;
-    let (size, note) = covering_checkpoint(state, event.seq).await?;
-    let (leaf, body, size, proof) = log.inclusion(event.seq, Some(size)).await?;
+    let not_yet = || ServiceError::Conflict {
+        code: "audit.not_yet_signed",
+        detail: "the erasure is not yet in a signed (and, with witnesses, cosigned) \
+                 checkpoint; retry in a second"
+            .to_owned(),
+    };
+    let (leaf, body) = log.store().leaf_of(event.seq).await?.ok_or_else(not_yet)?;
     let text = body.ok_or(ServiceError::Gone {
         code: "audit.event_pruned",
     })?;
+    let (size, note) = covering_checkpoint(state, leaf.index)
+        .await?
+        .ok_or_else(not_yet)?;
+    let proof = log.inclusion_at(leaf.index, size).await?;
     let mut issued = audit::about(
         caller,
         ctx,
@@ -90,35 +99,30 @@ pub async fn certificate(
     Ok(signed_json::with_signatures(body, &signatures))
 }
 
-/// The checkpoint to prove event `seq` in, as (tree size, signed note): with witnesses, the
-/// largest tree one of them cosigned, with the cosignatures of every witness that cosigned
-/// that same tree; without, the newest checkpoint. `audit.not_yet_signed` while none
-/// covers the event.
-async fn covering_checkpoint(state: &AppState, seq: i64) -> Result<(u64, String), ServiceError> {
-    let not_yet = || ServiceError::Conflict {
-        code: "audit.not_yet_signed",
-        detail: "the erasure is not yet in a signed (and, with witnesses, cosigned) \
-                 checkpoint; retry in a second"
-            .to_owned(),
-    };
-    let log = &state.audit_log;
-    let leaf = log.store().leaf_of(seq).await?.ok_or_else(not_yet)?.0;
+/// The checkpoint to prove the leaf at `index` in, as (tree size, signed note): with
+/// witnesses, the largest tree one of them cosigned, with the cosignatures of every witness
+/// that cosigned that same tree; without, the newest checkpoint. `None` while none covers
+/// the leaf.
+async fn covering_checkpoint(
+    state: &AppState,
+    index: u64,
+) -> Result<Option<(u64, String)>, ServiceError> {
     let witnesses = &state.limits.witnesses;
     if witnesses.is_empty() {
-        let newest = log.checkpoint().await?.ok_or_else(not_yet)?;
-        return if newest.tree_size > leaf.index {
-            Ok((newest.tree_size, newest.note))
-        } else {
-            Err(not_yet())
-        };
+        let newest = state.audit_log.checkpoint().await?;
+        return Ok(newest
+            .filter(|c| c.tree_size > index)
+            .map(|c| (c.tree_size, c.note)));
     }
     let cosigned = state.store.newest_cosignatures(witnesses).await?;
-    let size = cosigned
+    let Some(size) = cosigned
         .iter()
         .filter_map(|c| u64::try_from(c.tree_size).ok())
         .max()
-        .filter(|size| *size > leaf.index)
-        .ok_or_else(not_yet)?;
+        .filter(|size| *size > index)
+    else {
+        return Ok(None);
+    };
     let mut note = String::new();
     for c in cosigned
         .iter()
@@ -139,5 +143,5 @@ async fn covering_checkpoint(state: &AppState, seq: i64) -> Result<(u64, String)
             }
         }
     }
-    Ok((size, note))
+    Ok(Some((size, note)))
 }

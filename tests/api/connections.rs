@@ -22,6 +22,17 @@ async fn closed_within(stream: &mut TcpStream, within: Duration) -> bool {
     }
 }
 
+/// Sends `GET /healthz` on `stream` and reads the answer's first bytes.
+async fn ask_health(stream: &mut TcpStream) -> Vec<u8> {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: baomi\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 512];
+    let n = stream.read(&mut answer).await.unwrap();
+    answer[..n].to_vec()
+}
+
 /// `/healthz` answers a new connection. (Not a pooled one: the server closes idle
 /// connections after the header timeout, and a client may send on one as it closes.)
 async fn healthz_answers(app: &TestApp) {
@@ -60,13 +71,8 @@ async fn half_sent_heads_are_closed_after_the_header_timeout() {
 async fn an_idle_connection_is_closed_after_the_header_timeout() {
     let app = spawn_app_with(|c| c.connections.header_read_timeout_secs = 1).await;
     let mut stream = TcpStream::connect(app.addr).await.unwrap();
-    stream
-        .write_all(b"GET /healthz HTTP/1.1\r\nHost: baomi\r\n\r\n")
-        .await
-        .unwrap();
-    let mut answer = [0u8; 512];
-    let n = stream.read(&mut answer).await.unwrap();
-    assert!(String::from_utf8_lossy(&answer[..n]).starts_with("HTTP/1.1 200"));
+    let answer = ask_health(&mut stream).await;
+    assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     // Kept alive for the next request, but not for ever.
     assert!(closed_within(&mut stream, Duration::from_secs(5)).await);
 }
@@ -78,13 +84,7 @@ async fn one_address_holds_at_most_its_share_of_connections() {
     for _ in 0..3 {
         // Each is answered once, so the server has surely taken it, then kept alive.
         let mut stream = TcpStream::connect(app.addr).await.unwrap();
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nHost: baomi\r\n\r\n")
-            .await
-            .unwrap();
-        let mut answer = [0u8; 512];
-        let n = stream.read(&mut answer).await.unwrap();
-        assert!(answer[..n].starts_with(b"HTTP/1.1 200"));
+        assert!(ask_health(&mut stream).await.starts_with(b"HTTP/1.1 200"));
         held.push(stream);
     }
     let mut fourth = TcpStream::connect(app.addr).await.unwrap();

@@ -255,6 +255,19 @@ pub(crate) async fn add_account(
     assert!(!said.contains(PASSWORD) && !String::from_utf8_lossy(&out.stderr).contains(PASSWORD));
 }
 
+/// `GET path` of the console with `session` as the cookie, redirects not followed.
+async fn console_page(app: &TestApp, session: &str, path: &str) -> reqwest::Response {
+    crate::helpers::client_builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(app.url(path))
+        .header("cookie", session)
+        .send()
+        .await
+        .unwrap()
+}
+
 /// A purpose based on consent.
 fn purpose() -> Value {
     json!({
@@ -739,17 +752,6 @@ async fn console_sessions_expire_and_pages_carry_their_security_headers() {
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let dashboard = |session: String| {
-        let (plain, url) = (plain.clone(), app.url("/console"));
-        async move {
-            plain
-                .get(url)
-                .header("cookie", session)
-                .send()
-                .await
-                .unwrap()
-        }
-    };
 
     let headers_of = |r: &reqwest::Response| {
         let h = r.headers();
@@ -775,7 +777,7 @@ async fn console_sessions_expire_and_pages_carry_their_security_headers() {
         let ok = sign_in(&app, &[("username", ""), ("api_key", &officer_key)]).await;
         assert_eq!(ok.status(), 303);
         let session = session_of(&ok);
-        let open = dashboard(session.clone()).await;
+        let open = console_page(&app, &session, "/console").await;
         assert_eq!(
             open.status(),
             200,
@@ -785,7 +787,7 @@ async fn console_sessions_expire_and_pages_carry_their_security_headers() {
         app.db
             .execute(&format!("UPDATE console_sessions SET {aged}"))
             .await;
-        let ended = dashboard(session).await;
+        let ended = console_page(&app, &session, "/console").await;
         assert_eq!(ended.status(), 303, "{what}");
         assert_eq!(ended.headers()["location"], "/console/signin", "{what}");
         assert_eq!(
@@ -831,20 +833,10 @@ async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
     assert_eq!(ok.status(), 303, "an officer key signs in");
     // Its session ends when the key is revoked.
     let key_session = session_of(&ok);
-    let page = |session: String| {
-        let plain = plain.clone();
-        let url = app.url("/console");
-        async move {
-            plain
-                .get(url)
-                .header("cookie", session)
-                .send()
-                .await
-                .unwrap()
-                .status()
-        }
-    };
-    assert_eq!(page(key_session.clone()).await, 200);
+    assert_eq!(
+        console_page(&app, &key_session, "/console").await.status(),
+        200
+    );
     // It carries no purpose, so it opens no subject's consent history.
     let history = plain
         .get(app.url(&format!(
@@ -865,7 +857,7 @@ async fn forms_need_their_csrf_token_and_service_keys_stay_out() {
         .await;
     assert_eq!(revoked.status, 204, "{}", revoked.text);
     assert_eq!(
-        page(key_session).await,
+        console_page(&app, &key_session, "/console").await.status(),
         303,
         "a revoked key's session is over"
     );

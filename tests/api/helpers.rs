@@ -479,6 +479,17 @@ impl TestApp {
         }
     }
 
+    /// Rotates the `default` keyring with the admin key (a new KEK version).
+    pub async fn rotate_default_keyring(&self) -> Reply {
+        self.call(
+            Method::POST,
+            "/v1/keyrings/default/rotate",
+            Some(&self.admin_key),
+            None,
+        )
+        .await
+    }
+
     /// Mints a subject token with a service key; returns the whole reply body.
     pub async fn mint_token(&self, service_key: &str, subject: &str) -> Value {
         let reply = self

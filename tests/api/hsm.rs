@@ -153,16 +153,6 @@ async fn decrypt(app: &TestApp, key: &str, ciphertext: &str) -> serde_json::Valu
     r.json()["items"][0].clone()
 }
 
-async fn rotate(app: &TestApp) -> crate::helpers::Reply {
-    app.call(
-        Method::POST,
-        "/v1/keyrings/default/rotate",
-        Some(&app.admin_key),
-        None,
-    )
-    .await
-}
-
 async fn encrypt(app: &TestApp, key: &str, keyring: &str, value: &str) -> String {
     let r = app
         .post(
@@ -251,7 +241,7 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
     assert_eq!(decrypt(&app, &key, &sm4).await["value"], "13900000000");
 
     // Rotate: a new KEK sealed by the token; old and new ciphertexts decrypt.
-    let r = rotate(&app).await;
+    let r = app.rotate_default_keyring().await;
     assert_eq!(r.status, 200, "{}", r.text);
     let v2 = encrypt(&app, &key, "default", "13700000000").await;
     assert!(v2.starts_with("bm:v1:aes256gcm:default:2:"), "{v2}");
@@ -262,7 +252,7 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
     // restarts): the next call opens a new session and succeeds, whether it seals a new KEK
     // (rotation) or opens a stored one (a read with the key caches dropped).
     token.session(PIN).0.finalize().unwrap();
-    let r = rotate(&app).await;
+    let r = app.rotate_default_keyring().await;
     assert_eq!(r.status, 200, "after a lost session: {}", r.text);
     assert_eq!(r.json()["latest_version"], 3);
     token.session(PIN).0.finalize().unwrap();
@@ -279,7 +269,7 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
         drop(session);
         pkcs11.finalize().unwrap();
     }
-    let r = rotate(&app).await;
+    let r = app.rotate_default_keyring().await;
     let problem = r.assert_problem(503, "vault.hsm_unavailable");
     assert!(
         problem["detail"]
@@ -309,7 +299,7 @@ async fn the_root_key_lives_in_softhsm_end_to_end() {
             .set_pin(&AuthPin::from(OTHER_PIN), &AuthPin::from(PIN))
             .unwrap();
     }
-    let r = rotate(&app).await;
+    let r = app.rotate_default_keyring().await;
     assert_eq!(r.status, 200, "{}", r.text);
     assert_eq!(r.json()["latest_version"], 4);
     let (db, admin) = app.stop().await;

@@ -323,14 +323,7 @@ async fn blind_index_search_normalises_and_survives_rotation() {
     );
     assert_eq!(search("mobile", "13700000000").await, json!([]));
 
-    let rotated = app
-        .call(
-            Method::POST,
-            "/v1/keyrings/default/rotate",
-            Some(&app.admin_key),
-            None,
-        )
-        .await;
+    let rotated = app.rotate_default_keyring().await;
     assert_eq!(rotated.status, 200);
     put(
         &app,
@@ -446,14 +439,7 @@ async fn old_versions_are_retired_only_after_stored_fields_are_re_encrypted() {
         json!({"fields": {"mobile": "13800138000"}, "searchable": ["mobile"]}),
     )
     .await;
-    let rotated = app
-        .call(
-            Method::POST,
-            "/v1/keyrings/default/rotate",
-            Some(&admin),
-            None,
-        )
-        .await;
+    let rotated = app.rotate_default_keyring().await;
     assert_eq!(rotated.json()["latest_version"], 2);
     let raise = json!({"min_decryption_version": 2});
     app.call(
@@ -616,14 +602,7 @@ async fn one_unreadable_stored_field_does_not_stop_re_encryption() {
     app.db
         .execute("UPDATE subject_fields SET ciphertext = 'bm:v1:damaged' WHERE subject = 'broken'")
         .await;
-    let r = app
-        .call(
-            Method::POST,
-            "/v1/keyrings/default/rotate",
-            Some(&app.admin_key),
-            None,
-        )
-        .await;
+    let r = app.rotate_default_keyring().await;
     assert_eq!(r.status, 200);
     let tick = baomi::service::maintenance::tick(&app.vault, baomi::service::now())
         .await

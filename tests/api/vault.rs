@@ -482,14 +482,7 @@ async fn the_schedulers_do_their_work_unasked() {
         json!([{"subject_id": "u1", "field": "mobile", "value": "13800138000"}]),
     )
     .await;
-    let rotated = app
-        .call(
-            Method::POST,
-            "/v1/keyrings/default/rotate",
-            Some(&app.admin_key),
-            None,
-        )
-        .await;
+    let rotated = app.rotate_default_keyring().await;
     assert_eq!(rotated.status, 200, "{}", rotated.text);
     let stale = "SELECT COUNT(*) FROM subject_keys WHERE keyring = 'default' AND kek_version < 2";
     assert_eq!(app.db.count(stale).await, 1);
