@@ -34,11 +34,12 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
 
-    let (request_id, context) = match read_context(&req) {
+    let checked = refuse_up_front(&req, &state).and_then(|()| read_context(&req));
+    let (request_id, context) = match checked {
         Ok(ctx) => (ctx.request_id.clone(), Ok(ctx)),
         Err(e) => (new_request_id(), Err(e)),
     };
-    let response = match context.and_then(|ctx| refuse_up_front(&req, &state).map(|()| ctx)) {
+    let response = match context {
         Ok(ctx) => {
             req.extensions_mut().insert(ctx);
             let limit = Duration::from_secs(state.limits.request_timeout_secs);
@@ -128,11 +129,41 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// What is refused before any work: a body declared larger than the limit (413 at once,
-/// not after reading it), and a NUL character in the path or the query string, which no
-/// identifier or filter holds (PostgreSQL cannot store it; SQLite would): both backends
-/// answer alike.
+/// The longest path and query string taken together. Far above any identifier or filter
+/// the API holds, and below hyper's own limit (64 KiB), whose refusal has no body.
+pub const MAX_URI_BYTES: usize = 8 * 1024;
+
+/// The most header bytes (names, values and their separators) a request may carry. Far
+/// above what a client sends, and below hyper's buffer, whose refusal has no body.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
+/// What is refused before any work: a path and query or headers longer than the server
+/// takes (414, 431), a body declared larger than the limit (413 at once, not after reading
+/// it), and a NUL character in the path or the query string, which no identifier or filter
+/// holds (PostgreSQL cannot store it; SQLite would): both backends answer alike.
 fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
+    let uri_bytes = req.uri().path().len() + req.uri().query().map_or(0, |q| q.len() + 1);
+    if uri_bytes > MAX_URI_BYTES {
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "request.uri_too_long",
+            "URI too long",
+            "the path and query string are longer than this server accepts (8 KiB)",
+        ));
+    }
+    let header_bytes: usize = req
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request.headers_too_large",
+            "Request headers too large",
+            "the request's headers are larger than this server accepts (32 KiB)",
+        ));
+    }
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)

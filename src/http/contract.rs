@@ -83,6 +83,19 @@ const SHARED: &[Shared] = &[
         },
     },
     Shared {
+        status: "414",
+        name: "UriTooLong",
+        description: "`request.uri_too_long`: the path and query string together are over \
+                      8 KiB",
+        applies: |_| true,
+    },
+    Shared {
+        status: "431",
+        name: "HeadersTooLarge",
+        description: "`request.headers_too_large`: the request's headers are over 32 KiB",
+        applies: |_| true,
+    },
+    Shared {
         status: "413",
         name: "PayloadTooLarge",
         description: "`request.too_large`: the body (or its declared `Content-Length`) is \
@@ -951,7 +964,7 @@ mod tests {
         for op in operations(&mut doc) {
             seen += 1;
             let responses = &op["responses"];
-            for status in ["400", "500", "503"] {
+            for status in ["400", "414", "431", "500", "503"] {
                 assert!(responses.get(status).is_some(), "{status} missing");
             }
             if op.contains_key("requestBody") {

@@ -488,6 +488,40 @@ async fn rejections_made_by_the_http_library_are_as_documented() {
 }
 
 #[tokio::test]
+async fn long_paths_and_large_heads_below_the_librarys_limits_get_problems() {
+    let app = spawn_app().await;
+    let (_, officer) = app.create_key("officer", &["marketing"]).await;
+    let long_path = format!("/v1/requests/{}", "a".repeat(9 * 1024));
+    app.get(&long_path, Some(&officer))
+        .await
+        .assert_problem(414, "request.uri_too_long");
+    let long_query = format!("/v1/audit/events?operator={}", "b".repeat(9 * 1024));
+    let problem = app
+        .get(&long_query, Some(&officer))
+        .await
+        .assert_problem(414, "request.uri_too_long");
+    assert!(!problem.to_string().contains("bbbb"), "{problem}");
+    // Refused before the key is even looked at: no credential is needed to be told.
+    app.get(&long_path, None)
+        .await
+        .assert_problem(414, "request.uri_too_long");
+
+    let mut request = crate::helpers::client().get(app.url("/v1/audit/events"));
+    request = request.bearer_auth(&officer);
+    for n in 0..5 {
+        request = request.header(format!("x-padding-{n}"), "c".repeat(8 * 1024));
+    }
+    let problem = crate::helpers::send(request)
+        .await
+        .assert_problem(431, "request.headers_too_large");
+    assert!(!problem.to_string().contains("cccc"), "{problem}");
+
+    // Just under both limits, the request is Baomi's to judge as usual.
+    let near = format!("/v1/audit/events?operator={}", "d".repeat(7 * 1024));
+    assert_eq!(app.get(&near, Some(&officer)).await.status, 200);
+}
+
+#[tokio::test]
 async fn masking_refuses_a_malformed_purpose_or_subject() {
     let app = spawn_app().await;
     let (_, key) = app.create_key("service", &["marketing"]).await;
