@@ -294,21 +294,63 @@ pub async fn mask(
                 at: crate::service::now(),
                 event,
                 tokens: std::sync::Mutex::new(std::collections::HashMap::new()),
+                sealed: std::sync::Mutex::new(Sealed::default()),
             })
         }
         _ => None,
+    }
+    .map(Arc::new);
+    let sealing = sealer.clone();
+    let masked = {
+        let state = state.clone();
+        run_blocking(move || {
+            mask_blocking(&state, &policy, &role, sealing.as_deref(), input, options)
+        })
+        .await
     };
-    let state = state.clone();
-    run_blocking(move || {
+    // Values sealed by the encrypt operator are an encryption like `/v1/encrypt`'s: one
+    // event naming the subject, the fields and how many, written before the answer.
+    if let Some(seal) = &sealer {
+        let sealed = std::mem::take(&mut *seal.sealed.lock().unwrap_or_else(|p| p.into_inner()));
+        if sealed.count > 0 {
+            let mut event = audit::about(
+                caller,
+                ctx,
+                Action::Encrypt,
+                &format!(
+                    "keyring:{}",
+                    baomi_vault::KeyringName::default_name().as_str()
+                ),
+            );
+            event.subject = Some(seal.subject.as_str().to_owned());
+            event.fields = sealed.fields;
+            event.count = sealed.count;
+            audit::append(state.audit.as_ref(), &[event]).await?;
+        }
+    }
+    masked
+}
+
+/// Masks `input` under `policy`'s rule for `role`, sealing through `sealer` if given; runs
+/// on a blocking thread.
+fn mask_blocking(
+    state: &AppState,
+    policy: &Option<Arc<Policy>>,
+    role: &str,
+    sealer: Option<&VaultSeal>,
+    input: Input,
+    options: MaskOptions,
+) -> Result<Output, ServiceError> {
+    {
         let masking = &state.masking;
         let rule = policy
             .as_deref()
-            .and_then(|p| p.rule_for(&role, options.purpose.as_deref()));
+            .and_then(|p| p.rule_for(role, options.purpose.as_deref()));
         let masker = Masker::new(&masking.scanner, rule);
         let ctx = Context {
             key: Some(&masking.key),
             subject: options.subject_id.as_deref(),
-            vault: sealer.as_ref().map(|s| s as &dyn baomi_masking::Reversible),
+            vault: sealer.map(|s| s as &dyn baomi_masking::Reversible),
             year: current_year(),
         };
         Ok(match input {
@@ -322,8 +364,7 @@ pub async fn mask(
             }
             Input::Value(t, v) => Output::Value(masker.value(t, &v, &ctx).map_err(masking_failed)?),
         })
-    })
-    .await
+    }
 }
 
 /// The vault as the `encrypt` operator sees it: values sealed for one subject under the
@@ -340,6 +381,15 @@ struct VaultSeal {
     event: baomi_audit::AccessEvent,
     /// Tokens already made in this call, so one value gets one token.
     tokens: std::sync::Mutex<std::collections::HashMap<(baomi_masking::PiType, String), String>>,
+    /// What `encrypt` sealed, for the call's one `encrypt` event.
+    sealed: std::sync::Mutex<Sealed>,
+}
+
+/// The fields the encrypt operator sealed values in, and how many values.
+#[derive(Default)]
+struct Sealed {
+    fields: Vec<String>,
+    count: u32,
 }
 
 /// The vault field a value of `pi_type` is sealed in.
@@ -364,7 +414,8 @@ impl baomi_masking::Reversible for VaultSeal {
         let field = baomi_vault::FieldName::parse(field_of(pi_type)).map_err(|e| e.to_string())?;
         // Runs on a blocking thread (see `run_blocking`), where waiting on the runtime is
         // allowed.
-        self.handle
+        let sealed = self
+            .handle
             .block_on(self.state.vault.encrypt(
                 &baomi_vault::KeyringName::default_name(),
                 &self.subject,
@@ -372,7 +423,13 @@ impl baomi_masking::Reversible for VaultSeal {
                 value,
                 self.at,
             ))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        let mut record = self.sealed.lock().unwrap_or_else(|p| p.into_inner());
+        if !record.fields.iter().any(|f| f == field.as_str()) {
+            record.fields.push(field.as_str().to_owned());
+        }
+        record.count = record.count.saturating_add(1);
+        Ok(sealed)
     }
 
     /// Stores the value as a field of the subject (named after its type and a keyed hash

@@ -23,6 +23,7 @@ mod keys;
 mod least_privilege;
 mod masking;
 mod ops;
+mod pi_events;
 mod problems;
 mod process;
 mod quotas;
