@@ -22,11 +22,17 @@ pub fn fast_kdf() -> KdfParams {
     }
 }
 
-/// The PostgreSQL URL under test, if the suite runs on PostgreSQL.
+/// The PostgreSQL URL under test, if the suite runs on PostgreSQL. With
+/// `REQUIRE_POSTGRES=1` (CI's PostgreSQL pass) a missing URL fails the test instead of
+/// quietly running it on SQLite.
 pub fn postgres_url() -> Option<String> {
-    std::env::var("TEST_DATABASE_URL")
+    let url = std::env::var("TEST_DATABASE_URL")
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty());
+    if url.is_none() && std::env::var("REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+        panic!("REQUIRE_POSTGRES=1 and no TEST_DATABASE_URL: this pass must run on PostgreSQL");
+    }
+    url
 }
 
 /// The PostgreSQL URL for a test that runs on PostgreSQL only. Such a test is marked

@@ -3,7 +3,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{spawn_app, spawn_app_with};
 
 #[tokio::test]
 async fn admin_creates_lists_and_revokes_keys() {
@@ -263,4 +263,58 @@ async fn revoking_unknown_or_malformed_ids() {
     )
     .await
     .assert_problem(404, "keys.not_found");
+}
+
+/// A flood of made-up key ids churns the cache of absences only: a real key's record stays
+/// cached through it, so real keys are not sent to the database behind the flood. (The key
+/// is revoked behind the server's back, in the database: only a record still cached lets
+/// it in.)
+#[tokio::test]
+async fn a_flood_of_unknown_key_ids_leaves_real_keys_cached() {
+    let app = spawn_app_with(|c| c.auth_cache_ttl_secs = 3600).await;
+    let (id, officer) = app.create_key("officer", &[]).await;
+    assert_eq!(
+        app.get("/v1/audit/events?limit=1", Some(&officer))
+            .await
+            .status,
+        200
+    );
+
+    // More made-up ids than the absences kept (10,000), so that they are dropped at least
+    // once, from 32 callers at a time.
+    let secret = "A".repeat(43);
+    let mut callers = tokio::task::JoinSet::new();
+    for caller in 0..32 {
+        let (client, url, secret) = (app.client.clone(), app.url("/v1/keys"), secret.clone());
+        callers.spawn(async move {
+            let mut statuses = Vec::new();
+            for n in 0..315 {
+                let key = format!("bm_{:013}_{secret}", caller * 1000 + n);
+                let reply = crate::helpers::send(client.get(&url).bearer_auth(key)).await;
+                statuses.push((reply.status.as_u16(), reply.json()["code"].clone()));
+            }
+            statuses
+        });
+    }
+    let mut flooded = 0;
+    while let Some(statuses) = callers.join_next().await {
+        for (status, code) in statuses.unwrap() {
+            assert_eq!((status, code), (401, json!("auth.invalid_key")));
+            flooded += 1;
+        }
+    }
+    assert_eq!(flooded, 10_080);
+
+    app.db
+        .execute(&format!(
+            "UPDATE api_keys SET revoked_at = created_at WHERE id = '{id}'"
+        ))
+        .await;
+    assert_eq!(
+        app.get("/v1/audit/events?limit=1", Some(&officer))
+            .await
+            .status,
+        200,
+        "the real key's record stayed cached through the flood"
+    );
 }

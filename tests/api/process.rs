@@ -376,6 +376,47 @@ async fn init_and_offline_key_commands() {
         .await
         .assert_problem(403, "auth.forbidden");
     server.stop().await;
+
+    // A key bound offline to a client certificate's public key: the secret alone does not
+    // get in, and the binding is listed with the key.
+    let spki = "ab".repeat(32);
+    let bound = command(
+        &db,
+        Some(PASSPHRASE),
+        &[
+            "keys",
+            "create",
+            "--name",
+            "bound",
+            "--role",
+            "officer",
+            "--client-spki-sha256",
+            &spki.to_uppercase(),
+        ],
+    )
+    .output()
+    .await
+    .unwrap();
+    assert!(
+        bound.status.success(),
+        "{}",
+        String::from_utf8_lossy(&bound.stderr)
+    );
+    let bound = String::from_utf8_lossy(&bound.stdout).trim().to_owned();
+    let server = Process::start(&db, Some(PASSPHRASE), &[]).await;
+    get(&server.base, "/v1/audit/events", Some(&bound))
+        .await
+        .assert_problem(401, "auth.client_certificate_required");
+    let keys = get(&server.base, "/v1/keys", Some(&admin)).await.json();
+    let listed = keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "bound")
+        .cloned()
+        .unwrap();
+    assert_eq!(listed["client_certificate"], json!({"spki_sha256": spki}));
+    server.stop().await;
 }
 
 /// Drives the server with secrets and PI-like values in every place they could leak from,

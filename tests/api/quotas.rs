@@ -44,7 +44,8 @@ async fn ciphertexts(app: &TestApp, n: usize) -> Vec<String> {
         .collect()
 }
 
-/// Decrypts subject `i`'s ciphertext in the plain view, on `node` if given.
+/// Decrypts subject `i`'s ciphertext under [`PURPOSE`] in the plain view, on `node` if
+/// given.
 async fn read(
     app: &TestApp,
     node: Option<&OtherNode>,
@@ -52,22 +53,21 @@ async fn read(
     ciphertexts: &[String],
     i: usize,
 ) -> Reply {
-    let body = json!({
-        "purpose": PURPOSE,
-        "view": "plain",
-        "items": [{"subject_id": format!("s{i}"), "field": "mobile", "ciphertext": ciphertexts[i]}],
-    });
     let url = match node {
         Some(n) => n.url("/v1/decrypt"),
         None => app.url("/v1/decrypt"),
     };
-    send(
-        crate::helpers::client()
-            .post(url)
-            .bearer_auth(key)
-            .json(&body),
-    )
-    .await
+    let request = crate::helpers::client().post(url).bearer_auth(key);
+    send(request.json(&decrypt_body(PURPOSE, "plain", ciphertexts, i))).await
+}
+
+/// A decrypt of subject `i`'s ciphertext under `purpose` in `view`.
+fn decrypt_body(purpose: &str, view: &str, ciphertexts: &[String], i: usize) -> Value {
+    json!({
+        "purpose": purpose,
+        "view": view,
+        "items": [{"subject_id": format!("s{i}"), "field": "mobile", "ciphertext": ciphertexts[i]}],
+    })
 }
 
 fn assert_read(reply: &Reply) {
@@ -279,6 +279,63 @@ async fn operators_have_their_own_quota_and_requests_per_second_slow_a_key_down(
     assert_read(&read(&app, None, &slow, &sealed, 3).await);
 }
 
+/// With no quota of its own in the grant, a key gets `[quotas.key]`'s: here three fields in
+/// the plain view a day. Each purpose counts apart, and the masked view does not count.
+#[tokio::test]
+async fn plain_fields_per_day_come_from_the_defaults_and_count_per_purpose() {
+    let app = spawn_app_with(|c| c.quotas.key.plain_fields_per_day = 3).await;
+    let sealed = ciphertexts(&app, 5).await;
+    let other_purpose = "billing";
+    app.declare_purpose_if_missing(other_purpose).await;
+    let (_, key) = app
+        .create_key_with(json!({
+            "name": "default quotas",
+            "role": "service",
+            "grants": [
+                {"purpose": PURPOSE, "views": ["masked", "plain"]},
+                {"purpose": other_purpose, "views": ["masked", "plain"]},
+            ],
+        }))
+        .await;
+    for i in 0..3 {
+        assert_read(&read(&app, None, &key, &sealed, i).await);
+    }
+    let refused = read(&app, None, &key, &sealed, 3).await;
+    assert_refused(&refused, "quota.exceeded", "plain_fields_per_day", "key");
+    // A subject read before is still a field shown in plain: it counts again.
+    let again = read(&app, None, &key, &sealed, 0).await;
+    assert_refused(&again, "quota.exceeded", "plain_fields_per_day", "key");
+
+    let as_key = |body: Value| {
+        send(
+            app.client
+                .post(app.url("/v1/decrypt"))
+                .bearer_auth(&key)
+                .json(&body),
+        )
+    };
+    let masked = as_key(decrypt_body(PURPOSE, "masked", &sealed, 3)).await;
+    assert_eq!(masked.status, 200, "{}", masked.text);
+    let shown = masked.json()["items"][0]["value"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_ne!(shown, MOBILE, "masked");
+    let elsewhere = as_key(decrypt_body(other_purpose, "plain", &sealed, 3)).await;
+    assert_read(&elsewhere);
+
+    let denied = events(&app, "action=decrypt&outcome=denied").await;
+    let quota_fields: Vec<&Value> = denied
+        .iter()
+        .filter(|e| e["purpose"] == PURPOSE)
+        .flat_map(|e| e["fields"].as_array().into_iter().flatten())
+        .collect();
+    assert!(
+        quota_fields.contains(&&json!("quota:key:plain_fields_per_day")),
+        "{denied:?}"
+    );
+}
+
 #[tokio::test]
 async fn break_glass_raises_a_quota_for_a_while_and_is_on_the_record() {
     let app = spawn_app_with(|_| {}).await;
@@ -464,6 +521,42 @@ async fn nodes_sharing_postgresql_share_one_quota() {
         used,
         i64::try_from(quota).unwrap(),
         "the fleet leased the whole quota and no more"
+    );
+
+    // An operator's quota is the fleet's too: one operator read through both nodes by turns
+    // is held to it, while the key's own allowance is far from spent.
+    let operator_quota: u64 = 16;
+    let (_, key) = key_with_quota(
+        &app,
+        json!({"operator": {"subjects_per_day": operator_quota}}),
+    )
+    .await;
+    let mut admitted = 0;
+    for i in 0..32 {
+        let url = if i % 2 == 0 {
+            app.url("/v1/decrypt")
+        } else {
+            other.url("/v1/decrypt")
+        };
+        let request = crate::helpers::client()
+            .post(url)
+            .bearer_auth(&key)
+            .header("x-baomi-operator", "agent-42");
+        let reply = send(request.json(&decrypt_body(PURPOSE, "plain", &sealed, i))).await;
+        match reply.status.as_u16() {
+            200 => admitted += 1,
+            429 => assert_refused(&reply, "quota.exceeded", "subjects_per_day", "operator"),
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    let block = operator_quota.div_ceil(16);
+    assert!(
+        admitted <= operator_quota,
+        "never past the quota: {admitted}"
+    );
+    assert!(
+        admitted >= operator_quota - 2 * (block - 1),
+        "early by a block less one on each node at most: {admitted}"
     );
 }
 

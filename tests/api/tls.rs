@@ -1,6 +1,7 @@
 //! HTTPS and mutual TLS end to end, with certificates made here (rcgen): keys bound to a
-//! client certificate, the certificate's identity in the trail, the console without one,
-//! and certificates replaced on disk served without a restart.
+//! client certificate, the certificate's identity in the trail, the console and subject
+//! tokens without one, certificates replaced on disk served without a restart, and the
+//! `baomi` process reloading on SIGHUP and closing handshakes that never start.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -248,6 +249,56 @@ async fn mutual_tls_binds_keys_to_certificates_and_names_them_in_the_trail() {
         .await
         .assert_problem(401, "auth.invalid_key");
 
+    // A subject token is the platform's app speaking for one person, with no certificate
+    // of its own: it needs none, while the key that minted it does.
+    let purpose = app
+        .call(
+            &as_payments,
+            reqwest::Method::PUT,
+            "/v1/purposes/account",
+            &app.admin,
+            Some(crate::helpers::contract_purpose()),
+        )
+        .await;
+    assert_eq!(purpose.status, 200, "{}", purpose.text);
+    let service = app
+        .call(
+            &as_payments,
+            reqwest::Method::POST,
+            "/v1/keys",
+            &app.admin,
+            Some(json!({"name": "app backend", "role": "service",
+                "grants": [{"purpose": "account", "views": ["masked"]}],
+                "permissions": ["mint_subject_tokens", "self_service"]})),
+        )
+        .await;
+    assert_eq!(service.status, 201, "{}", service.text);
+    let service = service.json()["secret"].as_str().unwrap().to_owned();
+    let mint = json!({"subject_id": "u1"});
+    app.call(
+        &bare,
+        reqwest::Method::POST,
+        "/v1/subject-tokens",
+        &service,
+        Some(mint.clone()),
+    )
+    .await
+    .assert_problem(401, "auth.client_certificate_required");
+    let minted = app
+        .call(
+            &as_payments,
+            reqwest::Method::POST,
+            "/v1/subject-tokens",
+            &service,
+            Some(mint),
+        )
+        .await;
+    assert_eq!(minted.status, 201, "{}", minted.text);
+    let token = minted.json()["token"].as_str().unwrap().to_owned();
+    let me = app.call(&bare, get.clone(), "/v1/me", &token, None).await;
+    assert_eq!(me.status, 200, "{}", me.text);
+    assert_eq!(me.json()["subject_id"], "u1", "{}", me.text);
+
     // The trail names the certificate each call came with.
     let page = app
         .call(
@@ -322,4 +373,127 @@ async fn a_certificate_replaced_on_disk_is_served_without_a_restart() {
             .status(),
         200
     );
+}
+
+/// A client trusting `ca` only that opens a connection per request: the process below
+/// closes idle connections after one second, and a pooled one may close as it is reused.
+fn fresh_client(ca: &Ca) -> reqwest::Client {
+    client_builder()
+        .pool_max_idle_per_host(0)
+        .tls_certs_only([reqwest::Certificate::from_pem(ca.pem.as_bytes()).unwrap()])
+        .build()
+        .unwrap()
+}
+
+/// The value of the sample `name` (with its labels, as Prometheus writes them) in a
+/// scrape, if the scrape has it.
+fn sample(scrape: &str, name: &str) -> Option<f64> {
+    scrape
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+}
+
+/// The `baomi serve` process over HTTPS, its certificate files polled only once a day: a
+/// SIGHUP reloads them at once, a file that does not load is refused and counted while the
+/// certificate in use stays, and a connection that never starts its handshake is closed
+/// after the header timeout and counted.
+#[tokio::test]
+async fn the_https_process_reloads_on_sighup_and_times_out_silent_handshakes() {
+    let (old_ca, new_ca) = (Ca::new("old server CA"), Ca::new("new server CA"));
+    let db = TestDb::new().await;
+    let dir = db.path().join("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    install(&dir, &old_ca.server());
+    let port = crate::helpers::free_port();
+    let mut command = tokio::process::Command::from(crate::helpers::baomi_process());
+    command
+        .args([
+            "serve",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--data-dir",
+        ])
+        .arg(db.path())
+        .env_remove("TEST_DATABASE_URL")
+        .env("BAOMI_UNSEAL_PASSPHRASE", crate::helpers::PASSPHRASE)
+        .env("BAOMI_KDF__M_COST_KIB", "8192")
+        .env("BAOMI_KDF__T_COST", "1")
+        .env("BAOMI_TLS__CERT_FILE", dir.join("server.pem"))
+        .env("BAOMI_TLS__KEY_FILE", dir.join("server.key"))
+        .env("BAOMI_TLS__RELOAD_CHECK_SECS", "86400")
+        .env("BAOMI_CONNECTIONS__HEADER_READ_TIMEOUT_SECS", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    if let Some(url) = &db.url {
+        command.env("BAOMI_DATABASE_URL", url);
+    }
+    let mut child = command.spawn().unwrap();
+    let pid = child.id().unwrap().to_string();
+    let base = format!("https://127.0.0.1:{port}");
+    let answers = async |ca: &Ca| {
+        fresh_client(ca)
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+    };
+    crate::helpers::until("the process serves HTTPS", async || answers(&old_ca).await).await;
+    let hangup = || {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    };
+
+    install(&dir, &new_ca.server());
+    hangup();
+    crate::helpers::until("the new certificate after SIGHUP", async || {
+        answers(&new_ca).await
+    })
+    .await;
+    assert!(
+        !answers(&old_ca).await,
+        "new connections get the new certificate"
+    );
+
+    let scrape = async || {
+        fresh_client(&new_ca)
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let failed = r#"baomi_tls_reloads_total{result="failed"}"#;
+    assert_eq!(sample(&scrape().await, failed), None, "nothing failed yet");
+    std::fs::write(dir.join("server.pem"), "not a certificate").unwrap();
+    hangup();
+    crate::helpers::until("the failed reload counted", async || {
+        sample(&scrape().await, failed) == Some(1.0)
+    })
+    .await;
+    assert!(answers(&new_ca).await, "the certificate in use stays");
+
+    // A connection that says nothing is closed after the header timeout (one second), and
+    // the handshake that never was is counted.
+    let handshakes = "baomi_tls_handshakes_failed_total";
+    let before = sample(&scrape().await, handshakes).unwrap_or(0.0);
+    let mut silent = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    assert!(
+        crate::connections::closed_within(&mut silent, Duration::from_secs(5)).await,
+        "a silent handshake is closed within the header timeout"
+    );
+    crate::helpers::until("the silent handshake counted", async || {
+        sample(&scrape().await, handshakes).unwrap_or(0.0) > before
+    })
+    .await;
+    assert!(child.try_wait().unwrap().is_none(), "still serving");
+    child.kill().await.unwrap();
 }
