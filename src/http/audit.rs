@@ -132,9 +132,11 @@ pub struct ConsistencyQuery {
     pub note: Option<String>,
 }
 
-/// The longest kept checkpoint accepted: a checkpoint with a signature by each key and a
-/// few witnesses' cosignatures is well under this.
-const MAX_NOTE_BYTES: usize = 8 * 1024;
+/// The longest kept checkpoint accepted, in characters: a checkpoint with a signature by
+/// each key and a dozen witnesses' cosignatures is under this. Percent-encoded in a query
+/// string, even of four-byte characters, it stays below the longest URI the server reads
+/// (`MAX_URI_BYTES`, 32 KiB).
+pub const MAX_NOTE_CHARS: usize = 2048;
 
 /// A consistency proof (RFC 9162 §2.1.4).
 #[derive(Debug, Serialize, ToSchema)]
@@ -312,8 +314,8 @@ async fn consistency(
             return Err(ServiceError::invalid("note", "give either note or from, not both").into());
         }
         (Some(note), None) => {
-            if note.len() > MAX_NOTE_BYTES {
-                return Err(ServiceError::invalid("note", "longer than 8 KiB").into());
+            if note.chars().count() > MAX_NOTE_CHARS {
+                return Err(ServiceError::invalid("note", "longer than 2048 characters").into());
             }
             // Checked against the primary, never a replica that may lag: a kept checkpoint
             // newer than a replica's tree is not evidence of a cut.

@@ -129,9 +129,10 @@ fn method_label(method: &axum::http::Method) -> &'static str {
     }
 }
 
-/// The longest path and query string taken together. Far above any identifier or filter
-/// the API holds, and below hyper's own limit (64 KiB), whose refusal has no body.
-pub const MAX_URI_BYTES: usize = 8 * 1024;
+/// The longest path and query string taken together: room for the longest parameter, a
+/// kept checkpoint of 2048 characters percent-encoded, and below hyper's own limit
+/// (64 KiB), whose refusal has no body.
+pub const MAX_URI_BYTES: usize = 32 * 1024;
 
 /// The most header bytes (names, values and their separators) a request may carry. Far
 /// above what a client sends, and below hyper's buffer, whose refusal has no body.
@@ -148,7 +149,7 @@ fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
             StatusCode::URI_TOO_LONG,
             "request.uri_too_long",
             "URI too long",
-            "the path and query string are longer than this server accepts (8 KiB)",
+            "the path and query string are longer than this server accepts (32 KiB)",
         ));
     }
     let header_bytes: usize = req

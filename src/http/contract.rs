@@ -86,7 +86,7 @@ const SHARED: &[Shared] = &[
         status: "414",
         name: "UriTooLong",
         description: "`request.uri_too_long`: the path and query string together are over \
-                      8 KiB",
+                      32 KiB",
         applies: |_| true,
     },
     Shared {
@@ -393,7 +393,7 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
         ),
         (
             Param("/v1/audit/proofs/consistency", "note"),
-            json!({ "maxLength": 8192 }),
+            json!({ "maxLength": super::audit::MAX_NOTE_CHARS }),
         ),
         // Masking: exactly one input, of a known type.
         (Field("MaskRequest", "type"), one_of(&pi_types())),
