@@ -237,6 +237,125 @@ async fn a_purpose_changed_on_one_node_is_decided_by_on_the_other_at_once() {
 /// A live node that does not confirm a change within two seconds is named in the answer:
 /// the erasure receipt lists it under `unconfirmed_nodes`, beside the count of those that
 /// confirmed.
+/// Grants narrowed on one node, and a changed field catalogue, hold on the other from the
+/// change's answer on: neither a cached key record nor a cached catalogue lets a read
+/// through.
+#[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
+async fn narrowed_grants_and_a_changed_catalogue_hold_on_the_other_node_at_once() {
+    let (app, other) = two_nodes().await;
+    let (id, key) = app.create_key("service", &["support"]).await;
+    let read = sealed_and_read_on_other(&app, &other, &key, "u1", "support").await;
+    let narrowed = app
+        .call(
+            Method::PUT,
+            &format!("/v1/keys/{id}/grants"),
+            Some(&app.admin_key),
+            Some(json!({"grants": [{"purpose": "support", "views": ["masked"]}]})),
+        )
+        .await;
+    assert_eq!(narrowed.status, 200, "{}", narrowed.text);
+    on(&other, Method::POST, "/v1/decrypt", &key, Some(read))
+        .await
+        .assert_problem(403, "auth.view_not_granted");
+
+    // The catalogue: a field that moves out of a purpose's categories is not read under it.
+    let purpose = |category: &str| {
+        json!({"description": "d", "legal_basis": "contract", "retention_days": 30,
+               "categories": [{"name": category, "sensitive": false, "level": "C2"}]})
+    };
+    for (id, category) in [("chat", "text"), ("jobs", "occupation")] {
+        let declared = app
+            .call(
+                Method::PUT,
+                &format!("/v1/purposes/{id}"),
+                Some(&app.admin_key),
+                Some(purpose(category)),
+            )
+            .await;
+        assert_eq!(declared.status, 200, "{}", declared.text);
+    }
+    let (_, both) = app
+        .create_key_with(json!({"name": "reader", "role": "service", "grants": [
+            {"purpose": "chat", "views": ["plain"]}, {"purpose": "jobs", "views": ["plain"]}],
+            "permissions": ["store_data"]}))
+        .await;
+    let stored = app
+        .call(
+            Method::PUT,
+            "/v1/subjects/u2/data",
+            Some(&both),
+            Some(json!({"fields": {"text.occupation": "welder", "text.hobby": "chess"}})),
+        )
+        .await;
+    assert_eq!(stored.status, 200, "{}", stored.text);
+    let fields_on_other = async |purpose: &str| {
+        let path = format!("/v1/subjects/u2/data?purpose={purpose}&view=plain");
+        let reply = on(&other, Method::GET, &path, &both, None).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        let mut names: Vec<String> = reply.json()["fields"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .cloned()
+            .collect();
+        names.sort();
+        names
+    };
+    assert_eq!(
+        fields_on_other("chat").await,
+        ["text.hobby", "text.occupation"]
+    );
+    let changed = app
+        .call(
+            Method::PUT,
+            "/v1/field-catalogue",
+            Some(&app.admin_key),
+            Some(json!({"fields": {"text.occupation": "occupation"}})),
+        )
+        .await;
+    assert_eq!(changed.status, 200, "{}", changed.text);
+    assert_eq!(fields_on_other("chat").await, ["text.hobby"]);
+    assert_eq!(fields_on_other("jobs").await, ["text.occupation"]);
+}
+
+/// A notification lost on the way (the invalidation row written, no NOTIFY sent) is made
+/// up for by each node's poll, every second: the other node refuses a key revoked behind
+/// its back within the test's 30 s, while its cache would have kept the record an hour.
+#[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
+async fn a_lost_notification_is_made_up_by_the_poll_within_seconds() {
+    postgres_only();
+    let app = crate::helpers::spawn_app_with(|c| c.auth_cache_ttl_secs = 3600).await;
+    let other = app.other_node_with(|c| c.auth_cache_ttl_secs = 3600).await;
+    let (id, key) = app.create_key("service", &["support"]).await;
+    let first = on(&other, Method::GET, "/v1/purposes", &key, None).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    app.db
+        .execute(&format!(
+            "UPDATE api_keys SET revoked_at = created_at WHERE id = '{id}'"
+        ))
+        .await;
+    let cached = on(&other, Method::GET, "/v1/purposes", &key, None).await;
+    assert_eq!(cached.status, 200, "the record is cached: {}", cached.text);
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis();
+    app.db
+        .execute(&format!(
+            "INSERT INTO cluster_invalidations (kind, target, at_ms) VALUES ('key', '{id}', {now_ms})"
+        ))
+        .await;
+    until("the other node's poll applies the row", async || {
+        on(&other, Method::GET, "/v1/purposes", &key, None)
+            .await
+            .status
+            == 401
+    })
+    .await;
+}
+
 #[tokio::test]
 #[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
 async fn a_node_that_does_not_confirm_is_named_in_the_erasure_receipt() {
@@ -476,8 +595,9 @@ async fn encrypt_on_one_node_decrypt_on_the_other_and_a_withdrawal_holds_on_both
 
 /// Officer reads go to the streaming replica named by `audit_replica_url` (`.ci/run` starts
 /// one with `pg_basebackup`, on the port in `TEST_REPLICA_PORT`): what the primary writes
-/// reaches the officer through it; while its replay is paused, the officer sees the trail as
-/// it stood, under a slightly older checkpoint that still verifies, never a wrong one.
+/// reaches the officer through it; while its replay is paused, the officer (events, export)
+/// and the subject (access log) see the trail as it stood, under a slightly older
+/// checkpoint that still verifies, never a wrong one.
 #[tokio::test]
 #[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
 async fn officer_queries_read_from_a_streaming_replica() {
@@ -567,8 +687,30 @@ async fn officer_queries_read_from_a_streaming_replica() {
     let note = served["note"].as_str().unwrap();
     let older = baomi_audit::checkpoint::verify(note, &verifier).unwrap();
     assert!(older.size < primary_size, "{} < {primary_size}", older.size);
+    // The export and the subject's own access log come from the replica too.
+    let exported = async || {
+        let r = app.get("/v1/audit/export", Some(&officer)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.text.matches("\"subject\":\"while-paused\"").count()
+    };
+    assert_eq!(exported().await, 0, "the paused replica's export");
+    let token = app.mint_token(&key, "while-paused").await["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let reads_seen = async || {
+        let r = app.get("/v1/me/access-log?limit=500", Some(&token)).await;
+        assert_eq!(r.status, 200, "{}", r.text);
+        r.json()["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "decrypt")
+            .count()
+    };
+    assert_eq!(reads_seen().await, 0, "the paused replica's access log");
 
-    // Resumed: it catches up.
+    // Resumed: it catches up, in every view.
     sqlx::query("SELECT pg_wal_replay_resume()")
         .execute(&mut replica)
         .await
@@ -577,6 +719,8 @@ async fn officer_queries_read_from_a_streaming_replica() {
         decrypts_of("while-paused").await == Some(1)
     })
     .await;
+    assert!(exported().await >= 1, "the export catches up");
+    assert_eq!(reads_seen().await, 1, "the access log catches up");
 }
 
 async fn sealed_and_read_on_primary(app: &TestApp, key: &str, subject: &str) -> usize {

@@ -698,7 +698,16 @@ async fn tamper(app: &TestApp, seq: &str) {
 
 /// The sign-in form's hidden token and the matching cookie, fetched as a browser would.
 async fn signin_token(client: &reqwest::Client, app: &TestApp) -> (String, String) {
-    let page = client.get(app.url("/console/signin")).send().await.unwrap();
+    signin_token_at(client, &app.url("")).await
+}
+
+/// [`signin_token`] from the node serving at `base`.
+async fn signin_token_at(client: &reqwest::Client, base: &str) -> (String, String) {
+    let page = client
+        .get(format!("{base}/console/signin"))
+        .send()
+        .await
+        .unwrap();
     let cookie = page
         .headers()
         .get_all("set-cookie")
@@ -725,15 +734,20 @@ pub(crate) fn csrf_in(html: &str) -> String {
 }
 
 pub(crate) async fn sign_in(app: &TestApp, form: &[(&str, &str)]) -> reqwest::Response {
+    sign_in_at(&app.url(""), form).await
+}
+
+/// [`sign_in`] on the node serving at `base` (`http://host:port`).
+pub(crate) async fn sign_in_at(base: &str, form: &[(&str, &str)]) -> reqwest::Response {
     let client = crate::helpers::client_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
-    let (token, cookie) = signin_token(&client, app).await;
+    let (token, cookie) = signin_token_at(&client, base).await;
     let mut form: Vec<(&str, &str)> = form.to_vec();
     form.push(("csrf", &token));
     client
-        .post(app.url("/console/signin"))
+        .post(format!("{base}/console/signin"))
         .header("cookie", cookie)
         .form(&form)
         .send()

@@ -298,7 +298,14 @@ impl OtherNode {
 impl TestApp {
     /// A second node on this app's database.
     pub async fn other_node(&self) -> OtherNode {
-        let opened = baomi::server::open(&self.db.config(), false).await.unwrap();
+        self.other_node_with(|_| {}).await
+    }
+
+    /// [`Self::other_node`] with `adjust` applied to its configuration.
+    pub async fn other_node_with(&self, adjust: impl FnOnce(&mut Config)) -> OtherNode {
+        let mut config = self.db.config();
+        adjust(&mut config);
+        let opened = baomi::server::open(&config, false).await.unwrap();
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let (tx, rx) = oneshot::channel::<()>();

@@ -375,6 +375,61 @@ async fn two_nodes_initialising_at_once_leave_one_key() {
     again.store.close().await;
 }
 
+/// A key under the root key's label that could leave the token (provisioned by hand, say,
+/// or swapped in) is refused at start, with a message that says what is wrong.
+#[tokio::test]
+async fn a_root_key_on_the_token_that_could_leave_it_is_refused() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let Some(token) = Token::create_named("loose") else {
+        return;
+    };
+    let mut hsm = token.config(&token.pin_file);
+    hsm.key_label = "loose-root".to_owned();
+    let db = crate::helpers::TestDb::new().await;
+    let mut config = db.config();
+    config.hsm = Some(hsm);
+    let first = baomi::server::open(&config, false).await.unwrap();
+    first.store.close().await;
+
+    // Swap the key the token made (labelled `loose-root-<hex>`) for an extractable,
+    // non-sensitive one of the same label.
+    let labels = token.key_labels("loose-root");
+    assert_eq!(labels.len(), 1, "{labels:?}");
+    {
+        let (_pkcs11, session) = token.session(PIN);
+        let label = Attribute::Label(labels[0].as_bytes().to_vec());
+        for key in session
+            .find_objects(&[Attribute::Class(ObjectClass::SECRET_KEY), label.clone()])
+            .unwrap()
+        {
+            session.destroy_object(key).unwrap();
+        }
+        session
+            .generate_key(
+                &cryptoki::mechanism::Mechanism::AesKeyGen,
+                &[
+                    Attribute::Class(ObjectClass::SECRET_KEY),
+                    Attribute::KeyType(cryptoki::object::KeyType::AES),
+                    Attribute::ValueLen(32.into()),
+                    Attribute::Token(true),
+                    Attribute::Private(true),
+                    Attribute::Sensitive(false),
+                    Attribute::Extractable(true),
+                    Attribute::Encrypt(true),
+                    Attribute::Decrypt(true),
+                    label,
+                ],
+            )
+            .unwrap();
+    }
+    let refused = baomi::server::open(&config, false).await;
+    let error = refused.err().expect("an extractable root key is refused");
+    assert!(
+        error.to_string().contains("sensitive, non-extractable"),
+        "{error}"
+    );
+}
+
 /// The PIN from `BAOMI_HSM_PIN`, through the `baomi` binary: the variable is read by the
 /// set-up, not taken for a setting.
 #[tokio::test]

@@ -246,3 +246,46 @@ async fn officers_enrol_when_the_configuration_says_so() {
         200
     );
 }
+
+/// A code is accepted once on any node: the step used is kept in the database, so a code
+/// used on one node is refused by another sharing it (PostgreSQL only: SQLite has no
+/// second node).
+#[tokio::test]
+#[ignore = "PostgreSQL only: TEST_DATABASE_URL=… cargo test -- --include-ignored"]
+async fn a_code_used_on_one_node_is_refused_on_another() {
+    crate::helpers::postgres_only();
+    let app = spawn_app().await;
+    let other = app.other_node().await;
+    let name = "fleet.admin";
+    crate::console::add_account(&app, name, baomi::auth::Role::Admin, &[]).await;
+    let enrolled = enrolled(&app, name).await;
+    // `enrolled` signed in on the first node with the code of `used_at`'s step.
+    let used = code(&enrolled.secret, name, enrolled.used_at);
+    let replay = [
+        ("username", name),
+        ("password", PASSWORD),
+        ("code", used.as_str()),
+    ];
+    let replayed = crate::console::sign_in_at(&other.url(""), &replay).await;
+    assert_eq!(
+        replayed.status(),
+        401,
+        "a code used on one node, refused on the other"
+    );
+    let recovery = [
+        ("username", name),
+        ("password", PASSWORD),
+        ("code", enrolled.recovery[0].as_str()),
+    ];
+    assert_eq!(
+        crate::console::sign_in_at(&other.url(""), &recovery)
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        sign_in(&app, &recovery).await.status(),
+        401,
+        "a recovery code is used up on every node"
+    );
+}
