@@ -168,8 +168,13 @@ pub(super) fn run(args: MaskArgs) -> anyhow::Result<()> {
         .map_or(1, NonZeroUsize::get);
     // Ctrl-C stops at the next record and the temporary output is removed; a handler can be
     // set once per process, which is all this command needs.
-    ctrlc::set_handler(|| INTERRUPTED.store(true, Ordering::SeqCst))
-        .context("cannot install the Ctrl-C handler")?;
+    // The handler runs on a thread of its own (not in the signal's context): it may print.
+    ctrlc::set_handler(|| {
+        if !INTERRUPTED.swap(true, Ordering::SeqCst) {
+            eprintln!("baomi mask: interrupted; stopping at the next record");
+        }
+    })
+    .context("cannot install the Ctrl-C handler")?;
 
     let (input, size): (Box<dyn Read>, Option<u64>) = if args.input == Path::new("-") {
         (Box::new(std::io::stdin().lock()), None)

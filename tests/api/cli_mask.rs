@@ -373,13 +373,33 @@ fn an_interrupted_run_leaves_no_output() {
         .status()
         .unwrap();
     assert!(killed.success());
-    // Give the handler a moment to run, then let the input end normally.
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // Once the handler says it has run, the input ends normally.
+    let (lines, said) = std::sync::mpsc::channel();
+    let reader = std::io::BufReader::new(child.stderr.take().unwrap());
+    let echo = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut all = String::new();
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = lines.send(line.clone());
+            all.push_str(&line);
+            all.push('\n');
+        }
+        all
+    });
+    loop {
+        let line = said
+            .recv_timeout(std::time::Duration::from_secs(60))
+            .expect("the handler says it was interrupted");
+        if line.contains("interrupted; stopping at the next record") {
+            break;
+        }
+    }
     writeln!(stdin, "身份证{ID}").unwrap();
     drop(stdin);
-    let out = child.wait_with_output().unwrap();
-    assert!(!out.status.success());
-    assert!(stderr(&out).contains("interrupted"), "{}", stderr(&out));
+    let status = child.wait().unwrap();
+    let stderr = echo.join().unwrap();
+    assert!(!status.success());
+    assert!(stderr.contains("error: interrupted"), "{stderr}");
     assert_eq!(names(dir.path()), ["policy.toml"]);
 }
 
