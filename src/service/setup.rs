@@ -124,8 +124,18 @@ pub async fn unseal(
     protection: Protection,
     kdf: KdfParams,
 ) -> Result<Unsealed, SetupError> {
-    let self_test = crate::service::self_test::run();
-    crate::service::self_test::require(&self_test).map_err(SetupError::Other)?;
+    unseal_after(&crate::service::self_test::run(), store, protection, kdf).await
+}
+
+/// [`unseal`] once the self-test gave `self_test`: any failure refuses before the store is
+/// touched.
+async fn unseal_after(
+    self_test: &[crate::service::self_test::SelfTestResult],
+    store: &dyn SetupStore,
+    protection: Protection,
+    kdf: KdfParams,
+) -> Result<Unsealed, SetupError> {
+    crate::service::self_test::require(self_test).map_err(SetupError::Other)?;
     tracing::info!(
         algorithms = self_test.len(),
         "cryptographic self-test passed"
@@ -340,5 +350,53 @@ fn io_error(path: &Path, e: &std::io::Error) -> SetupError {
     SetupError::Io {
         path: path.to_path_buf(),
         reason: e.kind().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A store that fails the test if anything reads or writes it.
+    struct Untouchable;
+
+    #[async_trait::async_trait]
+    impl SetupStore for Untouchable {
+        async fn sealed_root_key(&self) -> Result<Option<StoredRoot>, StoreError> {
+            panic!("the store was read after a failed self-test")
+        }
+        async fn initialize(
+            &self,
+            _: &StoredRoot,
+            _: &crate::store::ApiKeyRecord,
+            _: i64,
+        ) -> Result<bool, StoreError> {
+            panic!("the store was written after a failed self-test")
+        }
+        async fn ping(&self) -> Result<(), StoreError> {
+            panic!("the store was pinged after a failed self-test")
+        }
+        async fn close(&self) {}
+    }
+
+    /// A self-test with one wrong answer refuses to start, naming the algorithm, before
+    /// the database is looked at.
+    #[tokio::test]
+    async fn a_failed_self_test_refuses_before_the_store_is_touched() {
+        let mut results = crate::service::self_test::run();
+        let broken = results
+            .iter_mut()
+            .find(|r| r.algorithm == "SM4-GCM")
+            .unwrap();
+        broken.passed = false;
+        let passphrase = Passphrase::new("a passphrase long enough for the check");
+        let protection = Protection::Passphrase(passphrase, PassphraseSource::Environment);
+        let refused = unseal_after(&results, &Untouchable, protection, KdfParams::default())
+            .await
+            .err()
+            .expect("refused");
+        let message = refused.to_string();
+        assert!(message.contains("SM4-GCM"), "{message}");
+        assert!(message.contains("refusing to start"), "{message}");
     }
 }
