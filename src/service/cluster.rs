@@ -279,6 +279,23 @@ pub async fn publish(
     }
 }
 
+/// The options of the session that holds the integrator lock. The lock goes when the
+/// session ends: at once when the leader's process dies (its socket closes), and, when its
+/// host dies or is cut off without a word, once PostgreSQL's keepalives find the peer
+/// silent (2 s idle, then 3 probes a second apart) or data it sent stays unacknowledged
+/// for 5 s. Without these a dead host would hold the lock for the system's keepalive time,
+/// two hours by default.
+fn lock_session(url: &str) -> Result<sqlx::postgres::PgConnectOptions, sqlx::Error> {
+    use std::str::FromStr;
+    let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
+    Ok(options.options([
+        ("tcp_keepalives_idle", "2"),
+        ("tcp_keepalives_interval", "1"),
+        ("tcp_keepalives_count", "3"),
+        ("tcp_user_timeout", "5000"),
+    ]))
+}
+
 /// Which node of a fleet does the background duties that one node should do: signing
 /// checkpoints of the audit tree and moving left-over outbox events into it, evaluating
 /// alerts, retention and scheduled key rotation. Elected through a PostgreSQL advisory lock
@@ -303,7 +320,19 @@ impl Duty {
             leading: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&duty);
-        let url = url.to_owned();
+        let options = match lock_session(url) {
+            Ok(options) => options,
+            Err(_) => {
+                // The pool opened with this URL already, so this is not expected; the node
+                // serves, and leaves the duties to the others. (The error may quote the
+                // URL, password included: it is not logged.)
+                tracing::error!(
+                    "cluster: the database URL does not parse; not campaigning for the \
+                     integrator role"
+                );
+                return duty;
+            }
+        };
         tokio::spawn(async move {
             use sqlx::Connection;
             let mut held: Option<sqlx::PgConnection> = None;
@@ -329,7 +358,7 @@ impl Duty {
                         }
                     }
                     None => {
-                        if let Ok(mut conn) = sqlx::PgConnection::connect(&url).await {
+                        if let Ok(mut conn) = sqlx::PgConnection::connect_with(&options).await {
                             let won: Result<(bool,), _> = sqlx::query_as(
                                 "SELECT pg_try_advisory_lock(hashtext('baomi-integrator/' || \
                                  current_schema())::bigint)",

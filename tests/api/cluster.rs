@@ -501,13 +501,18 @@ async fn when_the_integrator_dies_another_node_takes_over_and_the_trail_verifies
     })
     .await;
     a.kill().await.unwrap();
-    let (served_a, served_b) = (on_a.await.unwrap(), on_b.await.unwrap());
-    assert_eq!(served_b, 60, "B served every read while A died");
-    assert!(served_a > 0, "A served reads before it died");
+    let died = std::time::Instant::now();
+    // docs/operations.md says "within about two seconds": B campaigns every second, and
+    // A's session ends with its process. Allowed here: five.
     until("node B takes the integrator role", async || {
         integrator(&b_ready).await.as_deref() == Some("this node")
     })
     .await;
+    let took = died.elapsed();
+    assert!(took.as_secs_f64() < 5.0, "B led {took:?} after A died");
+    let (served_a, served_b) = (on_a.await.unwrap(), on_b.await.unwrap());
+    assert_eq!(served_b, 60, "B served every read while A died");
+    assert!(served_a > 0, "A served reads before it died");
     for _ in 0..5 {
         assert_eq!(
             b.post("/v1/decrypt", Some(&key), read.clone()).await.status,
