@@ -1,5 +1,6 @@
-//! `baomi backup` and `baomi restore`: a backup taken while Baomi serves, an erasure made
-//! after it, and a restore that never brings the erased person back.
+//! `baomi backup` and `baomi restore`: a backup taken while Baomi serves under load, an
+//! erasure made after it, and a restore that never brings the erased person back and whose
+//! trail verifies.
 
 use std::process::Output;
 
@@ -75,13 +76,54 @@ async fn a_restored_backup_never_brings_an_erased_subject_back() {
     let backups = tempfile::tempdir().unwrap();
     let backup = backups.path().join("baomi-backup.db");
 
-    // A real backup, taken while the server serves: SQLite's online snapshot, or pg_dump
-    // (custom format, checked with pg_restore --list).
-    let out = baomi(
-        &dir,
-        url.as_deref(),
-        &["backup", "--out", backup.to_str().unwrap()],
-    );
+    crate::audit_trail::checkpoint(&app).await;
+    let verifier = app
+        .get("/v1/audit/checkpoint", Some(&app.admin_key))
+        .await
+        .json()["verifier_key"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A real backup, taken while the server serves, and under load: encrypts keep being
+    // acknowledged (each with its event) while SQLite's online snapshot or pg_dump (custom
+    // format, checked with pg_restore --list) runs.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let load = {
+        let (client, url, key, stop) = (
+            app.client.clone(),
+            app.url("/v1/encrypt"),
+            key.clone(),
+            stop.clone(),
+        );
+        tokio::spawn(async move {
+            let mut acknowledged = 0u64;
+            while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                let body = json!({"items": [{"subject_id": format!("busy-{acknowledged}"),
+                    "field": "mobile", "value": "13700137000"}]});
+                let reply =
+                    crate::helpers::send(client.post(&url).bearer_auth(&key).json(&body)).await;
+                assert_eq!(reply.status, 200, "{}", reply.text);
+                acknowledged += 1;
+            }
+            acknowledged
+        })
+    };
+    let out = {
+        let (dir, url, backup) = (dir.clone(), url.clone(), backup.clone());
+        tokio::task::spawn_blocking(move || {
+            baomi(
+                &dir,
+                url.as_deref(),
+                &["backup", "--out", backup.to_str().unwrap()],
+            )
+        })
+        .await
+        .unwrap()
+    };
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let acknowledged = load.await.unwrap();
+    assert!(acknowledged > 0, "the server served during the backup");
     assert!(out.status.success(), "{}", text(&out));
     if url.is_none() {
         assert!(text(&out).contains("audit events"), "{}", text(&out));
@@ -145,6 +187,18 @@ async fn a_restored_backup_never_brings_an_erased_subject_back() {
     }
 
     let app = TestApp::start(db, admin).await;
+    // The snapshot taken under load is consistent: its trail, and the erasure replayed on
+    // it, verify as a whole.
+    let verified = crate::audit_trail::verify_live_with(
+        &crate::audit_trail::database_url(&app),
+        &verifier,
+        &[],
+    );
+    assert!(
+        verified.status.success(),
+        "{}",
+        crate::audit_trail::stdout(&verified)
+    );
     let after = read(&app, &key, &items).await;
     assert_eq!(
         after[0]["error"]["code"], "vault.subject_erased",
