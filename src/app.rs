@@ -47,6 +47,9 @@ pub struct Limits {
     pub metrics_elsewhere: bool,
     /// Whether officers' console accounts need a second factor (admins' always do).
     pub officers_need_second_factor: bool,
+    /// Hours an account may enrol its second factor with its password alone, from when the
+    /// password was set.
+    pub enrolment_window_hours: u32,
     /// The names of the log's witnesses (`audit.witnesses`): an erasure certificate waits
     /// for a checkpoint they cosigned.
     pub witnesses: Vec<String>,
@@ -70,6 +73,7 @@ impl Limits {
                 && config.tls.client_ca_file.is_some(),
             metrics_elsewhere: config.metrics_listen.is_some(),
             officers_need_second_factor: config.console.second_factor_for_officers,
+            enrolment_window_hours: config.console.enrolment_window_hours,
             witnesses: config
                 .audit
                 .witnesses

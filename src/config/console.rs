@@ -22,6 +22,11 @@ pub struct ConsoleConfig {
     /// Whether officers' console accounts need a second factor (TOTP) as admins' always do:
     /// one signing in without it enrols before any other page opens.
     pub second_factor_for_officers: bool,
+    /// Hours an account that needs a second factor and has none may enrol one with its
+    /// password alone, from when the password was set. Past that, a password found or
+    /// guessed later cannot enrol the thief's authenticator: an admin sets a new password
+    /// (`baomi console add-user`), which opens a new window.
+    pub enrolment_window_hours: u32,
     /// Checkpoint verifier keys (`<name>+<id>+<key>`) the console's in-browser proof check
     /// trusts, pinned here, in the configuration, rather than read from the database the
     /// checkpoints are kept in: a checkpoint none of them signed fails the check. List the
@@ -38,6 +43,7 @@ impl Default for ConsoleConfig {
             password_checks_at_once: 2,
             refusals_recorded_every_secs: 60,
             second_factor_for_officers: false,
+            enrolment_window_hours: 72,
             verifier_keys: Vec::new(),
         }
     }
@@ -61,6 +67,9 @@ impl ConsoleConfig {
         }
         if self.refusals_recorded_every_secs == 0 || self.refusals_recorded_every_secs > 3600 {
             return Err("console.refusals_recorded_every_secs must be 1 to 3600".to_owned());
+        }
+        if self.enrolment_window_hours == 0 || self.enrolment_window_hours > 8760 {
+            return Err("console.enrolment_window_hours must be 1 to 8760".to_owned());
         }
         if self
             .verifier_keys

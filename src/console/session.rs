@@ -55,6 +55,10 @@ pub enum SigninRefusal {
     Wait(i64),
     /// A service key: the console is for officers.
     NotAnOfficer,
+    /// The account needs a second factor and has none, and the window to enrol one with
+    /// the password alone (`console.enrolment_window_hours` since it was set) has passed. Shown as
+    /// [`SigninRefusal::Wrong`] is; recorded as `console.enrolment_expired`.
+    EnrolmentExpired,
 }
 
 fn sha256(bytes: &[u8]) -> Vec<u8> {
@@ -180,15 +184,16 @@ impl SecondFactor {
     }
 }
 
-/// Checks an account's second factor at sign-in, its password being right: `Err(())` when
-/// it has one and `code` does not open it (a TOTP code of a step not used yet, or a recovery
-/// code not used yet).
+/// Checks an account's second factor at sign-in, its password being right: `Err(Wrong)`
+/// when it has one and `code` does not open it (a TOTP code of a step not used yet, or a
+/// recovery code not used yet), `Err(EnrolmentExpired)` when it needs one, has none, and
+/// its password is older than the enrolment window.
 async fn check_second_factor(
     state: &AppState,
     user: &ConsoleUser,
     code: &str,
     at: i64,
-) -> Result<Result<SecondFactor, ()>, ServiceError> {
+) -> Result<Result<SecondFactor, SigninRefusal>, ServiceError> {
     use crate::console::second_factor as factor;
     let name = user.username.as_str();
     let enrolled = state
@@ -201,15 +206,19 @@ async fn check_second_factor(
             Some(Role::Officer) => state.limits.officers_need_second_factor,
             _ => true,
         };
-        return Ok(Ok(if required {
-            SecondFactor::EnrolmentRequired
+        if !required {
+            return Ok(Ok(SecondFactor::NotEnrolled));
+        }
+        let window = i64::from(state.limits.enrolment_window_hours) * 3600;
+        return Ok(if at.saturating_sub(user.password_set_at) > window {
+            Err(SigninRefusal::EnrolmentExpired)
         } else {
-            SecondFactor::NotEnrolled
-        }));
+            Ok(SecondFactor::EnrolmentRequired)
+        });
     };
     if factor::is_recovery_code(code) {
         let Some(left) = factor::use_recovery_code(&enrolled.recovery_hashes, code) else {
-            return Ok(Err(()));
+            return Ok(Err(SigninRefusal::Wrong));
         };
         let used = state
             .store
@@ -218,13 +227,13 @@ async fn check_second_factor(
         return Ok(if used {
             Ok(SecondFactor::RecoveryCode)
         } else {
-            Err(())
+            Err(SigninRefusal::Wrong)
         });
     }
     let secret = state.second_factor.open(name, &enrolled.secret_sealed)?;
     match factor::code_step(&secret, name, code, at) {
         Some(step) if state.store.use_totp_step(name, step).await? => Ok(Ok(SecondFactor::Totp)),
-        _ => Ok(Err(())),
+        _ => Ok(Err(SigninRefusal::Wrong)),
     }
 }
 
@@ -314,7 +323,7 @@ pub async fn sign_in(
                     user_caller(&user.username, &user.role, &user.purposes),
                     Some(factor),
                 )),
-                Err(()) => Err(SigninRefusal::Wrong),
+                Err(refusal) => Err(refusal),
             },
             _ => Err(SigninRefusal::Wrong),
         }
@@ -322,13 +331,18 @@ pub async fn sign_in(
     let (caller, factor) = match outcome {
         Ok(signed_in) => signed_in,
         Err(reason) => {
-            if reason == SigninRefusal::Wrong {
+            // An expired enrolment counts as a failure too: it is refused only once the
+            // password is right, so it must not become a free way to test passwords.
+            if matches!(
+                reason,
+                SigninRefusal::Wrong | SigninRefusal::EnrolmentExpired
+            ) {
                 state.store.record_signin_failure(&claimed, at).await?;
             }
-            let code = if reason == SigninRefusal::NotAnOfficer {
-                "console.not_an_officer"
-            } else {
-                "console.wrong_credentials"
+            let code = match reason {
+                SigninRefusal::NotAnOfficer => "console.not_an_officer",
+                SigninRefusal::EnrolmentExpired => "console.enrolment_expired",
+                _ => "console.wrong_credentials",
             };
             let (reason, event) = refused(reason, code);
             audit::append(state.audit.as_ref(), &[event]).await?;
@@ -556,6 +570,7 @@ pub async fn put_user(
         role: role.as_str().to_owned(),
         purposes,
         created_at: now(),
+        password_set_at: now(),
     };
     // What changed, never the password.
     event.fields = vec![

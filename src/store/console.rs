@@ -18,6 +18,9 @@ pub struct ConsoleUser {
     pub purposes: Vec<String>,
     /// Unix seconds.
     pub created_at: i64,
+    /// When its password was last set, Unix seconds: the enrolment window of a second
+    /// factor runs from here.
+    pub password_set_at: i64,
 }
 
 impl std::fmt::Debug for ConsoleUser {
@@ -142,12 +145,13 @@ pub trait ConsoleStore: Send + Sync {
 
 const DAY_MS: i64 = 86_400_000;
 
-/// A `console_users` row: name, password hash, role, purposes (JSON), created.
-pub(super) type UserRow = (String, String, String, String, i64);
+/// A `console_users` row: name, password hash, role, purposes (JSON), created, password
+/// set.
+pub(super) type UserRow = (String, String, String, String, i64, i64);
 
 /// An account from its row.
 pub(super) fn console_user(
-    (username, password_hash, role, purposes, created_at): UserRow,
+    (username, password_hash, role, purposes, created_at, password_set_at): UserRow,
 ) -> Result<ConsoleUser, StoreError> {
     Ok(ConsoleUser {
         username,
@@ -156,6 +160,7 @@ pub(super) fn console_user(
         purposes: serde_json::from_str(&purposes)
             .map_err(|_| StoreError::Corrupt("console user"))?,
         created_at,
+        password_set_at,
     })
 }
 
@@ -175,8 +180,8 @@ macro_rules! impl_console_store {
             ) -> Result<Option<$crate::store::console::ConsoleUser>, $crate::store::StoreError>
             {
                 let row: Option<$crate::store::console::UserRow> = sqlx::query_as(
-                    "SELECT username, password_hash, role, purposes, created_at \
-                     FROM console_users WHERE username = $1",
+                    "SELECT username, password_hash, role, purposes, created_at, \
+                     password_set_at FROM console_users WHERE username = $1",
                 )
                 .bind(username)
                 .fetch_optional(&self.pool)
@@ -194,15 +199,17 @@ macro_rules! impl_console_store {
                 let mut tx = self.pool.begin().await?;
                 sqlx::query(
                     "INSERT INTO console_users (username, password_hash, role, purposes, \
-                     created_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (username) DO UPDATE \
+                     created_at, password_set_at) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (username) DO UPDATE \
                      SET password_hash = excluded.password_hash, role = excluded.role, \
-                     purposes = excluded.purposes",
+                     purposes = excluded.purposes, password_set_at = excluded.password_set_at",
                 )
                 .bind(&user.username)
                 .bind(&user.password_hash)
                 .bind(&user.role)
                 .bind(&purposes)
                 .bind(user.created_at)
+                .bind(user.password_set_at)
                 .execute(&mut *tx)
                 .await?;
                 // A new password ends the sessions signed in with the old one (enrolling
@@ -220,8 +227,8 @@ macro_rules! impl_console_store {
                 &self,
             ) -> Result<Vec<$crate::store::console::ConsoleUser>, $crate::store::StoreError> {
                 let rows: Vec<$crate::store::console::UserRow> = sqlx::query_as(
-                    "SELECT username, '' AS password_hash, role, purposes, created_at \
-                     FROM console_users ORDER BY username",
+                    "SELECT username, '' AS password_hash, role, purposes, created_at, \
+                     password_set_at FROM console_users ORDER BY username",
                 )
                 .fetch_all(&self.pool)
                 .await?;

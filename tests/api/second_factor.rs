@@ -289,3 +289,52 @@ async fn a_code_used_on_one_node_is_refused_on_another() {
         "a recovery code is used up on every node"
     );
 }
+
+/// An account that needs a second factor may enrol one with its password alone only within
+/// `console.enrolment_window_hours` of the password being set: a password found later
+/// cannot enrol the thief's authenticator. It is refused as a wrong password is (the page
+/// confirms nothing), recorded as `console.enrolment_expired`, and a password set anew
+/// opens a new window. An account already enrolled is not concerned.
+#[tokio::test]
+async fn an_account_not_enrolled_in_time_needs_its_password_set_again() {
+    let app = spawn_app().await;
+    let late = "late.admin";
+    crate::console::add_account(&app, late, baomi::auth::Role::Admin, &[]).await;
+    let on_time = "prompt.admin";
+    crate::console::add_account(&app, on_time, baomi::auth::Role::Admin, &[]).await;
+    let enrolled = enrolled(&app, on_time).await;
+    app.db
+        .execute("UPDATE console_users SET password_set_at = password_set_at - 73 * 3600")
+        .await;
+
+    let refused = sign_in(&app, &[("username", late), ("password", PASSWORD)]).await;
+    assert_eq!(refused.status(), 401, "refused as a wrong password is");
+    let page = refused.text().await.unwrap();
+    assert!(!page.contains("second-factor"), "{page}");
+    let recorded = app
+        .db
+        .count(
+            "SELECT COUNT(*) FROM audit_events WHERE action = 'console_signin' \
+             AND body LIKE '%console.enrolment_expired%'",
+        )
+        .await;
+    assert_eq!(recorded, 1);
+
+    let recovery = [
+        ("username", on_time),
+        ("password", PASSWORD),
+        ("code", enrolled.recovery[0].as_str()),
+    ];
+    assert_eq!(
+        sign_in(&app, &recovery).await.status(),
+        303,
+        "an enrolled account signs in as before"
+    );
+
+    // A new password, set by an admin, opens a new window.
+    crate::console::add_account(&app, late, baomi::auth::Role::Admin, &[]).await;
+    let again = sign_in(&app, &[("username", late), ("password", PASSWORD)]).await;
+    assert_eq!(again.status(), 303);
+    let opened = get(&app, &session_of(&again), "/console").await;
+    assert_eq!(opened.headers()["location"], "/console/second-factor");
+}

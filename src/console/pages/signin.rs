@@ -122,7 +122,10 @@ pub async fn signin(
         }
         Ok(Err(refusal)) => {
             let message = match refusal {
-                SigninRefusal::Wrong => lang
+                // An account that missed its enrolment window is told what a wrong
+                // password is told: anything else would confirm the password to whoever
+                // typed it. The trail says `console.enrolment_expired`.
+                SigninRefusal::Wrong | SigninRefusal::EnrolmentExpired => lang
                     .t(
                         "用户名、密码或密钥不正确。",
                         "Wrong username, password or key.",
@@ -145,7 +148,9 @@ pub async fn signin(
                     r = too_many(r, u64::try_from(secs).unwrap_or(1));
                 }
                 SigninRefusal::NotAnOfficer => *r.status_mut() = StatusCode::FORBIDDEN,
-                SigninRefusal::Wrong => *r.status_mut() = StatusCode::UNAUTHORIZED,
+                SigninRefusal::Wrong | SigninRefusal::EnrolmentExpired => {
+                    *r.status_mut() = StatusCode::UNAUTHORIZED;
+                }
             }
             r
         }
