@@ -28,6 +28,7 @@ mod problems;
 mod process;
 mod quotas;
 mod requests;
+mod schema_parity;
 mod second_factor;
 mod store_conformance;
 mod stored;
