@@ -106,4 +106,37 @@ async fn both_migration_trees_describe_one_schema() {
         only_sqlite.is_empty() && only_postgres.is_empty(),
         "indexes only in SQLite: {only_sqlite:#?}\nonly in PostgreSQL: {only_postgres:#?}"
     );
+
+    // The triggers that keep the trail append-only: which statements on which tables they
+    // guard. (SQLite needs a trigger per statement where PostgreSQL has one for both, so
+    // their names differ by design.)
+    let lite_triggers: BTreeSet<String> = sqlite
+        .texts("SELECT tbl_name || '|' || upper(sql) FROM sqlite_master WHERE type = 'trigger'")
+        .await
+        .into_iter()
+        .flat_map(|row| {
+            let (table, sql) = row.split_once('|').unwrap();
+            let head = sql.split(" ON ").next().unwrap_or("").to_owned();
+            ["INSERT", "UPDATE", "DELETE"]
+                .into_iter()
+                .filter(move |event| head.contains(event))
+                .map(move |event| format!("{table}.{event}"))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    let pg_triggers: BTreeSet<String> = postgres
+        .texts(
+            "SELECT DISTINCT event_object_table || '.' || event_manipulation \
+             FROM information_schema.triggers WHERE trigger_schema = current_schema()",
+        )
+        .await
+        .into_iter()
+        .collect();
+    assert!(!lite_triggers.is_empty(), "the trail's triggers");
+    let only_sqlite: Vec<&String> = lite_triggers.difference(&pg_triggers).collect();
+    let only_postgres: Vec<&String> = pg_triggers.difference(&lite_triggers).collect();
+    assert!(
+        only_sqlite.is_empty() && only_postgres.is_empty(),
+        "triggers only in SQLite: {only_sqlite:#?}\nonly in PostgreSQL: {only_postgres:#?}"
+    );
 }
