@@ -14,10 +14,11 @@
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions};
+use sqlx::postgres::PgListener;
 
 use crate::app::Inner;
 use crate::service::{ServiceError, now_ms, random_id};
+use crate::store::postgres::cluster::{FleetTables, IntegratorLock};
 
 /// How long the node that made a change waits for the others to confirm it.
 pub const CONFIRM_WITHIN: Duration = Duration::from_secs(2);
@@ -67,43 +68,18 @@ pub struct Propagation {
 
 /// This node's membership of the fleet.
 pub struct Cluster {
-    pool: PgPool,
+    tables: FleetTables,
     node_id: String,
-    channel: String,
-}
-
-fn failed(e: sqlx::Error) -> ServiceError {
-    ServiceError::Store(crate::store::StoreError::from(e))
 }
 
 impl Cluster {
     /// Joins the fleet on the PostgreSQL database at `url`: registers this node as having
     /// applied every invalidation so far (it has nothing cached yet).
     pub async fn join(url: &str) -> Result<Arc<Cluster>, ServiceError> {
-        let pool = PgPoolOptions::new()
-            .max_connections(2)
-            .connect(url)
-            .await
-            .map_err(failed)?;
-        let (schema,): (String,) = sqlx::query_as("SELECT current_schema()")
-            .fetch_one(&pool)
-            .await
-            .map_err(failed)?;
+        let tables = FleetTables::connect(url).await?;
         let node_id = random_id("node", 8)?;
-        sqlx::query(
-            "INSERT INTO cluster_nodes (node_id, heartbeat_ms, applied_through) \
-             VALUES ($1, $2, (SELECT COALESCE(MAX(id), 0) FROM cluster_invalidations))",
-        )
-        .bind(&node_id)
-        .bind(now_ms())
-        .execute(&pool)
-        .await
-        .map_err(failed)?;
-        Ok(Arc::new(Cluster {
-            pool,
-            node_id,
-            channel: format!("baomi_invalidate_{schema}"),
-        }))
+        tables.register(&node_id, now_ms()).await?;
+        Ok(Arc::new(Cluster { tables, node_id }))
     }
 
     /// This node's id.
@@ -113,37 +89,11 @@ impl Cluster {
 
     /// Records a change, notifies every node, and waits for the live ones to apply it.
     pub async fn publish(&self, kind: Kind, target: &str) -> Result<Propagation, ServiceError> {
-        // The notification leaves when the row commits, in the same transaction.
-        let mut tx = self.pool.begin().await.map_err(failed)?;
-        let (id,): (i64,) = sqlx::query_as(
-            "INSERT INTO cluster_invalidations (kind, target, at_ms) VALUES ($1, $2, $3) \
-             RETURNING id",
-        )
-        .bind(kind.as_str())
-        .bind(target)
-        .bind(now_ms())
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(failed)?;
-        sqlx::query("SELECT pg_notify($1, $2)")
-            .bind(&self.channel)
-            .bind(id.to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(failed)?;
-        tx.commit().await.map_err(failed)?;
+        let id = self.tables.publish(kind.as_str(), target, now_ms()).await?;
         let deadline = tokio::time::Instant::now() + CONFIRM_WITHIN;
         loop {
             let live_since = now_ms() - i64::try_from(LIVE_WITHIN.as_millis()).unwrap_or(0);
-            let nodes: Vec<(String, i64)> = sqlx::query_as(
-                "SELECT node_id, applied_through FROM cluster_nodes \
-                 WHERE node_id <> $1 AND heartbeat_ms >= $2 ORDER BY node_id",
-            )
-            .bind(&self.node_id)
-            .bind(live_since)
-            .fetch_all(&self.pool)
-            .await
-            .map_err(failed)?;
+            let nodes = self.tables.live_others(&self.node_id, live_since).await?;
             let behind: Vec<String> = nodes
                 .iter()
                 .filter(|(_, applied)| *applied < id)
@@ -161,49 +111,28 @@ impl Cluster {
 
     /// Leaves the fleet (on shutdown): other nodes stop waiting for this one.
     pub async fn leave(&self) {
-        let _ = sqlx::query("DELETE FROM cluster_nodes WHERE node_id = $1")
-            .bind(&self.node_id)
-            .execute(&self.pool)
-            .await;
+        let _ = self.tables.leave(&self.node_id).await;
     }
 
     /// Applies every invalidation after `applied` to `inner`'s caches; the new high mark.
-    async fn catch_up(&self, inner: &Inner, applied: i64) -> Result<i64, sqlx::Error> {
-        let rows: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT id, kind, target FROM cluster_invalidations WHERE id > $1 ORDER BY id",
-        )
-        .bind(applied)
-        .fetch_all(&self.pool)
-        .await?;
+    async fn catch_up(&self, inner: &Inner, applied: i64) -> Result<i64, ServiceError> {
         let mut through = applied;
-        for (id, kind, target) in rows {
+        for (id, kind, target) in self.tables.after(applied).await? {
             apply(inner, &kind, &target).await;
             through = id;
         }
-        sqlx::query(
-            "UPDATE cluster_nodes SET applied_through = $2, heartbeat_ms = $3 WHERE node_id = $1",
-        )
-        .bind(&self.node_id)
-        .bind(through)
-        .bind(now_ms())
-        .execute(&self.pool)
-        .await?;
+        self.tables.beat(&self.node_id, through, now_ms()).await?;
         Ok(through)
     }
 
     /// Listens and applies until the application is gone: on every notification, and at
     /// least every [`POLL_EVERY`].
     pub async fn run(self: Arc<Self>, app: Weak<Inner>) {
-        let mut applied: i64 = match sqlx::query_as::<_, (i64,)>(
-            "SELECT applied_through FROM cluster_nodes WHERE node_id = $1",
-        )
-        .bind(&self.node_id)
-        .fetch_one(&self.pool)
-        .await
-        {
-            Ok((a,)) => a,
-            Err(_) => 0,
-        };
+        let mut applied = self
+            .tables
+            .applied_through(&self.node_id)
+            .await
+            .unwrap_or(0);
         let mut listener: Option<PgListener> = None;
         let mut last_prune = tokio::time::Instant::now();
         loop {
@@ -212,13 +141,7 @@ impl Cluster {
                 return;
             };
             if listener.is_none() {
-                listener = match PgListener::connect_with(&self.pool).await {
-                    Ok(mut l) => match l.listen(&self.channel).await {
-                        Ok(()) => Some(l),
-                        Err(_) => None,
-                    },
-                    Err(_) => None,
-                };
+                listener = self.tables.listen().await.ok();
             }
             match self.catch_up(&inner, applied).await {
                 Ok(through) => applied = through,
@@ -227,10 +150,7 @@ impl Cluster {
             if last_prune.elapsed() > Duration::from_secs(60) {
                 last_prune = tokio::time::Instant::now();
                 let keep_since = now_ms() - i64::try_from(KEEP_ROWS.as_millis()).unwrap_or(0);
-                let _ = sqlx::query("DELETE FROM cluster_invalidations WHERE at_ms < $1")
-                    .bind(keep_since)
-                    .execute(&self.pool)
-                    .await;
+                let _ = self.tables.prune(keep_since).await;
             }
             drop(inner);
             match listener.as_mut() {
@@ -279,23 +199,6 @@ pub async fn publish(
     }
 }
 
-/// The options of the session that holds the integrator lock. The lock goes when the
-/// session ends: at once when the leader's process dies (its socket closes), and, when its
-/// host dies or is cut off without a word, once PostgreSQL's keepalives find the peer
-/// silent (2 s idle, then 3 probes a second apart) or data it sent stays unacknowledged
-/// for 5 s. Without these a dead host would hold the lock for the system's keepalive time,
-/// two hours by default.
-fn lock_session(url: &str) -> Result<sqlx::postgres::PgConnectOptions, sqlx::Error> {
-    use std::str::FromStr;
-    let options = sqlx::postgres::PgConnectOptions::from_str(url)?;
-    Ok(options.options([
-        ("tcp_keepalives_idle", "2"),
-        ("tcp_keepalives_interval", "1"),
-        ("tcp_keepalives_count", "3"),
-        ("tcp_user_timeout", "5000"),
-    ]))
-}
-
 /// Which node of a fleet does the background duties that one node should do: signing
 /// checkpoints of the audit tree and moving left-over outbox events into it, evaluating
 /// alerts, retention and scheduled key rotation. Elected through a PostgreSQL advisory lock
@@ -320,8 +223,8 @@ impl Duty {
             leading: std::sync::atomic::AtomicBool::new(false),
         });
         let weak = Arc::downgrade(&duty);
-        let options = match lock_session(url) {
-            Ok(options) => options,
+        let lock = match IntegratorLock::new(url) {
+            Ok(lock) => lock,
             Err(_) => {
                 // The pool opened with this URL already, so this is not expected; the node
                 // serves, and leaves the duties to the others. (The error may quote the
@@ -334,44 +237,30 @@ impl Duty {
             }
         };
         tokio::spawn(async move {
-            use sqlx::Connection;
-            let mut held: Option<sqlx::PgConnection> = None;
+            let mut held = None;
             loop {
                 let Some(duty) = weak.upgrade() else {
                     if let Some(conn) = held.take() {
-                        let _ = conn.close().await;
+                        IntegratorLock::release(conn).await;
                     }
                     return;
                 };
                 match held.as_mut() {
                     // The leader checks that its session (and so its lock) is alive.
                     Some(conn) => {
-                        let alive = tokio::time::timeout(
-                            POLL_EVERY * 2,
-                            sqlx::query("SELECT 1").execute(&mut *conn),
-                        )
-                        .await;
-                        if !matches!(alive, Ok(Ok(_))) {
+                        let alive =
+                            tokio::time::timeout(POLL_EVERY * 2, IntegratorLock::alive(conn)).await;
+                        if !matches!(alive, Ok(true)) {
                             held = None;
                             duty.set(false);
                             tracing::warn!("cluster: lost the integrator role");
                         }
                     }
                     None => {
-                        if let Ok(mut conn) = sqlx::PgConnection::connect_with(&options).await {
-                            let won: Result<(bool,), _> = sqlx::query_as(
-                                "SELECT pg_try_advisory_lock(hashtext('baomi-integrator/' || \
-                                 current_schema())::bigint)",
-                            )
-                            .fetch_one(&mut conn)
-                            .await;
-                            if matches!(won, Ok((true,))) {
-                                held = Some(conn);
-                                duty.set(true);
-                                tracing::info!("cluster: this node is the integrator");
-                            } else {
-                                let _ = conn.close().await;
-                            }
+                        held = lock.try_take().await;
+                        if held.is_some() {
+                            duty.set(true);
+                            tracing::info!("cluster: this node is the integrator");
                         }
                     }
                 }

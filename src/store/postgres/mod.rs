@@ -1,5 +1,7 @@
 //! The PostgreSQL store: for production, several Baomi nodes on one database.
 
+pub mod cluster;
+
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
