@@ -56,8 +56,8 @@ pub enum SigninRefusal {
     /// A service key: the console is for officers.
     NotAnOfficer,
     /// The account needs a second factor and has none, and the window to enrol one with
-    /// the password alone (`console.enrolment_window_hours` since it was set) has passed. Shown as
-    /// [`SigninRefusal::Wrong`] is; recorded as `console.enrolment_expired`.
+    /// the password alone (`console.enrolment_window_hours` since it was set) has passed.
+    /// Shown as [`SigninRefusal::Wrong`] is; recorded as `console.enrolment_expired`.
     EnrolmentExpired,
 }
 

@@ -304,7 +304,14 @@ pub async fn mask(
     let masked = {
         let state = state.clone();
         run_blocking(move || {
-            mask_blocking(&state, &policy, &role, sealing.as_deref(), input, options)
+            mask_blocking(
+                &state,
+                policy.as_deref(),
+                &role,
+                sealing.as_deref(),
+                input,
+                options,
+            )
         })
         .await
     };
@@ -335,36 +342,32 @@ pub async fn mask(
 /// on a blocking thread.
 fn mask_blocking(
     state: &AppState,
-    policy: &Option<Arc<Policy>>,
+    policy: Option<&Policy>,
     role: &str,
     sealer: Option<&VaultSeal>,
     input: Input,
     options: MaskOptions,
 ) -> Result<Output, ServiceError> {
-    {
-        let masking = &state.masking;
-        let rule = policy
-            .as_deref()
-            .and_then(|p| p.rule_for(role, options.purpose.as_deref()));
-        let masker = Masker::new(&masking.scanner, rule);
-        let ctx = Context {
-            key: Some(&masking.key),
-            subject: options.subject_id.as_deref(),
-            vault: sealer.map(|s| s as &dyn baomi_masking::Reversible),
-            year: current_year(),
-        };
-        Ok(match input {
-            Input::Text(t) => {
-                let m = masker.text(&t, &ctx).map_err(masking_failed)?;
-                Output::Text(m.text, m.findings)
-            }
-            Input::Json(mut doc) => {
-                let found = masker.json(&mut doc, &ctx).map_err(masking_failed)?;
-                Output::Json(doc, found)
-            }
-            Input::Value(t, v) => Output::Value(masker.value(t, &v, &ctx).map_err(masking_failed)?),
-        })
-    }
+    let masking = &state.masking;
+    let rule = policy.and_then(|p| p.rule_for(role, options.purpose.as_deref()));
+    let masker = Masker::new(&masking.scanner, rule);
+    let ctx = Context {
+        key: Some(&masking.key),
+        subject: options.subject_id.as_deref(),
+        vault: sealer.map(|s| s as &dyn baomi_masking::Reversible),
+        year: current_year(),
+    };
+    Ok(match input {
+        Input::Text(t) => {
+            let m = masker.text(&t, &ctx).map_err(masking_failed)?;
+            Output::Text(m.text, m.findings)
+        }
+        Input::Json(mut doc) => {
+            let found = masker.json(&mut doc, &ctx).map_err(masking_failed)?;
+            Output::Json(doc, found)
+        }
+        Input::Value(t, v) => Output::Value(masker.value(t, &v, &ctx).map_err(masking_failed)?),
+    })
 }
 
 /// The vault as the `encrypt` operator sees it: values sealed for one subject under the
