@@ -2,7 +2,11 @@
 //! accounts, sessions, failed sign-ins, alert acknowledgements, and the daily counts its
 //! dashboard draws.
 
+use baomi_audit::AccessEvent;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
+
 use super::StoreError;
+use super::common::{Pooled, queue_audit};
 
 /// An officer's console account.
 #[derive(Clone)]
@@ -145,12 +149,20 @@ pub trait ConsoleStore: Send + Sync {
 
 const DAY_MS: i64 = 86_400_000;
 
+/// The day of a time in Unix milliseconds.
+pub fn day_of(ms: i64) -> i64 {
+    ms.div_euclid(DAY_MS)
+}
+
 /// A `console_users` row: name, password hash, role, purposes (JSON), created, password
 /// set.
-pub(super) type UserRow = (String, String, String, String, i64, i64);
+type UserRow = (String, String, String, String, i64, i64);
+
+/// A `console_sessions` row, in the order of [`SELECT_SESSION`].
+type SessionRow = (Vec<u8>, String, String, String, String, i64, i64, i64);
 
 /// An account from its row.
-pub(super) fn console_user(
+fn console_user(
     (username, password_hash, role, purposes, created_at, password_set_at): UserRow,
 ) -> Result<ConsoleUser, StoreError> {
     Ok(ConsoleUser {
@@ -164,303 +176,272 @@ pub(super) fn console_user(
     })
 }
 
-/// The day of a time in Unix milliseconds.
-pub fn day_of(ms: i64) -> i64 {
-    ms.div_euclid(DAY_MS)
+/// A session from its row.
+fn console_session(
+    (id_hash, principal, role, purposes, csrf, created_at, seen_at, expires_at): SessionRow,
+) -> Result<ConsoleSession, StoreError> {
+    Ok(ConsoleSession {
+        id_hash,
+        principal,
+        role,
+        purposes: serde_json::from_str(&purposes)
+            .map_err(|_| StoreError::Corrupt("console session"))?,
+        csrf,
+        created_at,
+        seen_at,
+        expires_at,
+    })
 }
 
-/// Implements [`ConsoleStore`] for `$store`.
-macro_rules! impl_console_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::console::ConsoleStore for $store {
-            async fn console_user(
-                &self,
-                username: &str,
-            ) -> Result<Option<$crate::store::console::ConsoleUser>, $crate::store::StoreError>
-            {
-                let row: Option<$crate::store::console::UserRow> = sqlx::query_as(
-                    "SELECT username, password_hash, role, purposes, created_at, \
-                     password_set_at FROM console_users WHERE username = $1",
-                )
-                .bind(username)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map($crate::store::console::console_user).transpose()
-            }
+fn purposes_json(purposes: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(purposes).map_err(|_| StoreError::Corrupt("console purposes"))
+}
 
-            async fn put_console_user(
-                &self,
-                user: &$crate::store::console::ConsoleUser,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<(), $crate::store::StoreError> {
-                let purposes = serde_json::to_string(&user.purposes)
-                    .map_err(|_| $crate::store::StoreError::Corrupt("console user"))?;
-                let mut tx = self.pool.begin().await?;
-                sqlx::query(
-                    "INSERT INTO console_users (username, password_hash, role, purposes, \
-                     created_at, password_set_at) VALUES ($1, $2, $3, $4, $5, $6) \
-                     ON CONFLICT (username) DO UPDATE \
-                     SET password_hash = excluded.password_hash, role = excluded.role, \
-                     purposes = excluded.purposes, password_set_at = excluded.password_set_at",
-                )
-                .bind(&user.username)
-                .bind(&user.password_hash)
-                .bind(&user.role)
-                .bind(&purposes)
-                .bind(user.created_at)
-                .bind(user.password_set_at)
-                .execute(&mut *tx)
-                .await?;
-                // A new password ends the sessions signed in with the old one (enrolling
-                // ones too).
-                sqlx::query("DELETE FROM console_sessions WHERE principal IN ($1, $2)")
-                    .bind(format!("user:{}", user.username))
-                    .bind(format!("enrol:{}", user.username))
-                    .execute(&mut *tx)
-                    .await?;
-                commit_change(tx, audit).await?;
-                Ok(())
-            }
+const SELECT_USER: &str = "SELECT username, password_hash, role, purposes, created_at, \
+     password_set_at FROM console_users WHERE username = $1";
+const SELECT_USERS: &str = "SELECT username, '' AS password_hash, role, purposes, created_at, \
+     password_set_at FROM console_users ORDER BY username";
+const PUT_USER: &str = "INSERT INTO console_users (username, password_hash, role, purposes, \
+     created_at, password_set_at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (username) DO UPDATE \
+     SET password_hash = excluded.password_hash, role = excluded.role, \
+     purposes = excluded.purposes, password_set_at = excluded.password_set_at";
+const REMOVE_USER: &str = "DELETE FROM console_users WHERE username = $1 RETURNING username";
+/// The sessions of an account, signed in (`user:`) or enrolling (`enrol:`).
+const END_USER_SESSIONS: &str = "DELETE FROM console_sessions WHERE principal IN ($1, $2)";
+const CREATE_SESSION: &str = "INSERT INTO console_sessions \
+     (id_hash, principal, role, purposes, csrf, created_at, seen_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
+const SELECT_SESSION: &str = "SELECT id_hash, principal, role, purposes, csrf, created_at, \
+     seen_at, expires_at FROM console_sessions WHERE id_hash = $1";
+const TOUCH_SESSION: &str = "UPDATE console_sessions SET seen_at = $2 WHERE id_hash = $1";
+const DELETE_SESSION: &str = "DELETE FROM console_sessions WHERE id_hash = $1 OR expires_at < $2";
+const SELECT_FAILURES: &str =
+    "SELECT failures, last_at FROM console_signin_failures WHERE principal = $1";
+const FORGET_OLD_FAILURES: &str = "DELETE FROM console_signin_failures WHERE last_at < $1";
+const RECORD_FAILURE: &str = "INSERT INTO console_signin_failures (principal, failures, last_at) \
+     VALUES ($1, 1, $2) ON CONFLICT (principal) DO UPDATE \
+     SET failures = console_signin_failures.failures + 1, last_at = $2";
+const CLEAR_FAILURES: &str = "DELETE FROM console_signin_failures WHERE principal = $1";
+const ACK_ALERT: &str = "INSERT INTO audit_alert_acks (alert_id, acked_by, comment, acked_at) \
+     SELECT id, $2, $3, $4 FROM audit_alerts WHERE id = $1 \
+     ON CONFLICT (alert_id) DO NOTHING RETURNING alert_id";
+const SELECT_ACKS: &str =
+    "SELECT alert_id, acked_by, comment, acked_at FROM audit_alert_acks WHERE alert_id IN ";
+const DAY_COUNTS: &str = "SELECT at_ms / 86400000 AS day, COUNT(*), \
+     COUNT(CASE WHEN outcome = 'denied' THEN 1 END) \
+     FROM audit_events WHERE at_ms >= $1 \
+     GROUP BY at_ms / 86400000 ORDER BY day";
 
-            async fn console_users(
-                &self,
-            ) -> Result<Vec<$crate::store::console::ConsoleUser>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::console::UserRow> = sqlx::query_as(
-                    "SELECT username, '' AS password_hash, role, purposes, created_at, \
-                     password_set_at FROM console_users ORDER BY username",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter()
-                    .map($crate::store::console::console_user)
-                    .collect()
-            }
+/// Written once for both backends, for any `Pooled` store, like `second_factors`: the
+/// statements are the same words in SQLite and PostgreSQL. (sqlx states what a database can
+/// bind and decode as bounds per type, which cannot be bundled into one trait: hence the
+/// list.)
+#[async_trait::async_trait]
+impl<S> ConsoleStore for S
+where
+    S: Pooled,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db> + Default,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> i64: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> &'a [u8]: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> String: Encode<'a, S::Db> + Type<S::Db>,
+    for<'r> UserRow: FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> SessionRow: FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> (i64, i64): FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> (i64, i64, i64): FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> (i64, String, String, i64): FromRow<'r, <S::Db as Database>::Row>,
+{
+    async fn console_user(&self, username: &str) -> Result<Option<ConsoleUser>, StoreError> {
+        let row: Option<UserRow> = sqlx::query_as::<S::Db, _>(SELECT_USER)
+            .bind(username)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(console_user).transpose()
+    }
 
-            async fn remove_console_user(
-                &self,
-                username: &str,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let removed = sqlx::query("DELETE FROM console_users WHERE username = $1")
-                    .bind(username)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-                if removed == 0 {
-                    return Ok(false);
-                }
-                sqlx::query("DELETE FROM console_sessions WHERE principal IN ($1, $2)")
-                    .bind(format!("user:{username}"))
-                    .bind(format!("enrol:{username}"))
-                    .execute(&mut *tx)
-                    .await?;
-                commit_change(tx, audit).await?;
-                Ok(true)
-            }
+    async fn put_console_user(
+        &self,
+        user: &ConsoleUser,
+        audit: &[AccessEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query::<S::Db>(PUT_USER)
+            .bind(user.username.as_str())
+            .bind(user.password_hash.as_str())
+            .bind(user.role.as_str())
+            .bind(purposes_json(&user.purposes)?)
+            .bind(user.created_at)
+            .bind(user.password_set_at)
+            .execute(&mut *tx)
+            .await?;
+        // A new password ends the sessions signed in with the old one (enrolling ones too).
+        sqlx::query::<S::Db>(END_USER_SESSIONS)
+            .bind(format!("user:{}", user.username))
+            .bind(format!("enrol:{}", user.username))
+            .execute(&mut *tx)
+            .await?;
+        queue_audit::<S::Db>(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
 
-            async fn create_session(
-                &self,
-                s: &$crate::store::console::ConsoleSession,
-            ) -> Result<(), $crate::store::StoreError> {
-                let purposes = serde_json::to_string(&s.purposes)
-                    .map_err(|_| $crate::store::StoreError::Corrupt("console session"))?;
-                sqlx::query(
-                    "INSERT INTO console_sessions \
-                     (id_hash, principal, role, purposes, csrf, created_at, seen_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(&s.id_hash)
-                .bind(&s.principal)
-                .bind(&s.role)
-                .bind(&purposes)
-                .bind(&s.csrf)
-                .bind(s.created_at)
-                .bind(s.seen_at)
-                .bind(s.expires_at)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
+    async fn console_users(&self) -> Result<Vec<ConsoleUser>, StoreError> {
+        let rows: Vec<UserRow> = sqlx::query_as::<S::Db, _>(SELECT_USERS)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(console_user).collect()
+    }
 
-            async fn session(
-                &self,
-                id_hash: &[u8],
-            ) -> Result<Option<$crate::store::console::ConsoleSession>, $crate::store::StoreError>
-            {
-                let row: Option<(Vec<u8>, String, String, String, String, i64, i64, i64)> =
-                    sqlx::query_as(
-                        "SELECT id_hash, principal, role, purposes, csrf, created_at, seen_at, \
-                         expires_at FROM console_sessions WHERE id_hash = $1",
-                    )
-                    .bind(id_hash)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(
-                    |(id_hash, principal, role, purposes, csrf, created_at, seen_at, expires_at)| {
-                        Ok($crate::store::console::ConsoleSession {
-                            id_hash,
-                            principal,
-                            role,
-                            purposes: serde_json::from_str(&purposes).map_err(|_| {
-                                $crate::store::StoreError::Corrupt("console session")
-                            })?,
-                            csrf,
-                            created_at,
-                            seen_at,
-                            expires_at,
-                        })
-                    },
-                )
-                .transpose()
-            }
-
-            async fn touch_session(
-                &self,
-                id_hash: &[u8],
-                now: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("UPDATE console_sessions SET seen_at = $2 WHERE id_hash = $1")
-                    .bind(id_hash)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn delete_session(
-                &self,
-                id_hash: &[u8],
-                now: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("DELETE FROM console_sessions WHERE id_hash = $1 OR expires_at < $2")
-                    .bind(id_hash)
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn signin_failures(
-                &self,
-                principal: &str,
-            ) -> Result<(i64, i64), $crate::store::StoreError> {
-                let row: Option<(i64, i64)> = sqlx::query_as(
-                    "SELECT failures, last_at FROM console_signin_failures WHERE principal = $1",
-                )
-                .bind(principal)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(row.unwrap_or((0, 0)))
-            }
-
-            async fn record_signin_failure(
-                &self,
-                principal: &str,
-                now: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                // Failures a day old slow nobody down any more: drop them as we go, so
-                // that names tried once each do not pile up.
-                sqlx::query("DELETE FROM console_signin_failures WHERE last_at < $1")
-                    .bind(now - 86_400)
-                    .execute(&self.pool)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO console_signin_failures (principal, failures, last_at) \
-                     VALUES ($1, 1, $2) ON CONFLICT (principal) DO UPDATE \
-                     SET failures = console_signin_failures.failures + 1, last_at = $2",
-                )
-                .bind(principal)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn clear_signin_failures(
-                &self,
-                principal: &str,
-            ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("DELETE FROM console_signin_failures WHERE principal = $1")
-                    .bind(principal)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
-            async fn ack_alert(
-                &self,
-                ack: &$crate::store::console::AlertAck,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO audit_alert_acks (alert_id, acked_by, comment, acked_at) \
-                     SELECT id, $2, $3, $4 FROM audit_alerts WHERE id = $1 \
-                     ON CONFLICT (alert_id) DO NOTHING",
-                )
-                .bind(ack.alert_id)
-                .bind(&ack.acked_by)
-                .bind(&ack.comment)
-                .bind(ack.acked_at)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                Ok(finish_change(tx, inserted, audit).await?)
-            }
-
-            async fn alert_acks(
-                &self,
-                ids: &[i64],
-            ) -> Result<Vec<$crate::store::console::AlertAck>, $crate::store::StoreError> {
-                if ids.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT alert_id, acked_by, comment, acked_at FROM audit_alert_acks \
-                     WHERE alert_id IN ",
-                );
-                q.push_tuples(ids, |mut t, id| {
-                    t.push_bind(*id);
-                });
-                let rows: Vec<(i64, String, String, i64)> =
-                    q.build_query_as().fetch_all(&self.pool).await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(alert_id, acked_by, comment, acked_at)| {
-                        $crate::store::console::AlertAck {
-                            alert_id,
-                            acked_by,
-                            comment,
-                            acked_at,
-                        }
-                    })
-                    .collect())
-            }
-
-            async fn day_counts(
-                &self,
-                from_day: i64,
-            ) -> Result<Vec<$crate::store::console::DayCount>, $crate::store::StoreError> {
-                let rows: Vec<(i64, i64, i64)> = sqlx::query_as(
-                    "SELECT at_ms / 86400000 AS day, COUNT(*), \
-                     COUNT(CASE WHEN outcome = 'denied' THEN 1 END) \
-                     FROM audit_events WHERE at_ms >= $1 \
-                     GROUP BY at_ms / 86400000 ORDER BY day",
-                )
-                .bind(from_day.saturating_mul(86_400_000))
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(day, events, denied)| $crate::store::console::DayCount {
-                        day,
-                        events,
-                        denied,
-                    })
-                    .collect())
-            }
+    async fn remove_console_user(
+        &self,
+        username: &str,
+        audit: &[AccessEvent],
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let removed = sqlx::query::<S::Db>(REMOVE_USER)
+            .bind(username)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if removed.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
         }
-    };
+        sqlx::query::<S::Db>(END_USER_SESSIONS)
+            .bind(format!("user:{username}"))
+            .bind(format!("enrol:{username}"))
+            .execute(&mut *tx)
+            .await?;
+        queue_audit::<S::Db>(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn create_session(&self, s: &ConsoleSession) -> Result<(), StoreError> {
+        sqlx::query::<S::Db>(CREATE_SESSION)
+            .bind(s.id_hash.as_slice())
+            .bind(s.principal.as_str())
+            .bind(s.role.as_str())
+            .bind(purposes_json(&s.purposes)?)
+            .bind(s.csrf.as_str())
+            .bind(s.created_at)
+            .bind(s.seen_at)
+            .bind(s.expires_at)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &[u8]) -> Result<Option<ConsoleSession>, StoreError> {
+        let row: Option<SessionRow> = sqlx::query_as::<S::Db, _>(SELECT_SESSION)
+            .bind(id_hash)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(console_session).transpose()
+    }
+
+    async fn touch_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError> {
+        sqlx::query::<S::Db>(TOUCH_SESSION)
+            .bind(id_hash)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &[u8], now: i64) -> Result<(), StoreError> {
+        sqlx::query::<S::Db>(DELETE_SESSION)
+            .bind(id_hash)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn signin_failures(&self, principal: &str) -> Result<(i64, i64), StoreError> {
+        let row: Option<(i64, i64)> = sqlx::query_as::<S::Db, _>(SELECT_FAILURES)
+            .bind(principal)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.unwrap_or((0, 0)))
+    }
+
+    async fn record_signin_failure(&self, principal: &str, now: i64) -> Result<(), StoreError> {
+        // Failures a day old slow nobody down any more: drop them as we go, so that names
+        // tried once each do not pile up.
+        sqlx::query::<S::Db>(FORGET_OLD_FAILURES)
+            .bind(now - 86_400)
+            .execute(self.pool())
+            .await?;
+        sqlx::query::<S::Db>(RECORD_FAILURE)
+            .bind(principal)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn clear_signin_failures(&self, principal: &str) -> Result<(), StoreError> {
+        sqlx::query::<S::Db>(CLEAR_FAILURES)
+            .bind(principal)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn ack_alert(&self, ack: &AlertAck, audit: &[AccessEvent]) -> Result<bool, StoreError> {
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query::<S::Db>(ACK_ALERT)
+            .bind(ack.alert_id)
+            .bind(ack.acked_by.as_str())
+            .bind(ack.comment.as_str())
+            .bind(ack.acked_at)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if inserted.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        queue_audit::<S::Db>(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn alert_acks(&self, ids: &[i64]) -> Result<Vec<AlertAck>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::<S::Db>::new(SELECT_ACKS);
+        q.push_tuples(ids, |mut t, id| {
+            t.push_bind(*id);
+        });
+        let rows: Vec<(i64, String, String, i64)> =
+            q.build_query_as().fetch_all(self.pool()).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(alert_id, acked_by, comment, acked_at)| AlertAck {
+                alert_id,
+                acked_by,
+                comment,
+                acked_at,
+            })
+            .collect())
+    }
+
+    async fn day_counts(&self, from_day: i64) -> Result<Vec<DayCount>, StoreError> {
+        let rows: Vec<(i64, i64, i64)> = sqlx::query_as::<S::Db, _>(DAY_COUNTS)
+            .bind(from_day.saturating_mul(86_400_000))
+            .fetch_all(self.pool())
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, events, denied)| DayCount {
+                day,
+                events,
+                denied,
+            })
+            .collect())
+    }
 }

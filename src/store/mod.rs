@@ -8,7 +8,6 @@ mod audit_log;
 pub mod backup;
 #[macro_use]
 mod common;
-#[macro_use]
 pub mod console;
 #[macro_use]
 mod consent;

@@ -98,7 +98,6 @@ impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
 impl_consent_store!(PgStore);
 impl_policy_store!(PgStore);
-impl_console_store!(PgStore);
 
 impl super::common::Pooled for PgStore {
     type Db = sqlx::Postgres;

@@ -104,7 +104,6 @@ impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
 impl_consent_store!(SqliteStore);
 impl_policy_store!(SqliteStore);
-impl_console_store!(SqliteStore);
 
 impl super::common::Pooled for SqliteStore {
     type Db = sqlx::Sqlite;
