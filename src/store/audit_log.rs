@@ -571,7 +571,7 @@ macro_rules! impl_log_store {
 
         /// Writes the events of a state change to the outbox, in the change's transaction.
         async fn write_outbox(
-            conn: &mut <<$store as $crate::store::common::Backend>::Db as sqlx::Database>::Connection,
+            conn: &mut <<$store as $crate::store::common::Pooled>::Db as sqlx::Database>::Connection,
             events: &[baomi_audit::AccessEvent],
         ) -> Result<(), sqlx::Error> {
             if events.is_empty() {
@@ -588,7 +588,7 @@ macro_rules! impl_log_store {
         /// Ends a change's transaction: if the change touched a row, writes its audit events
         /// and commits (`true`); otherwise rolls back, having written nothing (`false`).
         async fn finish_change(
-            tx: sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+            tx: sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
             changed: u64,
             audit: &[baomi_audit::AccessEvent],
         ) -> Result<bool, sqlx::Error> {
@@ -602,7 +602,7 @@ macro_rules! impl_log_store {
 
         /// Ends a change's transaction: writes its audit events and commits.
         async fn commit_change(
-            mut tx: sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+            mut tx: sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
             audit: &[baomi_audit::AccessEvent],
         ) -> Result<(), sqlx::Error> {
             write_outbox(&mut tx, audit).await?;
@@ -612,7 +612,7 @@ macro_rules! impl_log_store {
         /// The stored hashes of these complete subtrees (leaves from `audit_leaves`, the
         /// rest from `audit_nodes`), read on `conn`.
         async fn fetch_nodes(
-            conn: &mut <<$store as $crate::store::common::Backend>::Db as sqlx::Database>::Connection,
+            conn: &mut <<$store as $crate::store::common::Pooled>::Db as sqlx::Database>::Connection,
             ids: &[baomi_audit::merkle::NodeId],
         ) -> Result<
             std::collections::HashMap<baomi_audit::merkle::NodeId, baomi_audit::merkle::Hash>,
@@ -697,7 +697,7 @@ macro_rules! impl_log_store {
 
         /// Alerts matching `condition` (on `$1` = `value`), at most `limit`.
         async fn alerts_where(
-            pool: &sqlx::Pool<<$store as $crate::store::common::Backend>::Db>,
+            pool: &sqlx::Pool<<$store as $crate::store::common::Pooled>::Db>,
             condition: &'static str,
             value: i64,
             limit: u32,

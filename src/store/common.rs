@@ -173,7 +173,7 @@ macro_rules! impl_common_store {
             key: &$crate::store::ApiKeyRecord,
         ) -> Result<(), $crate::store::StoreError>
         where
-            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Backend>::Db>,
+            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Pooled>::Db>,
         {
             let row = $crate::store::records::ApiKeyRow::from_record(key)?;
             sqlx::query(
@@ -215,9 +215,7 @@ pub trait Pooled: Send + Sync {
 }
 
 /// What differs between the backends in the shared queries.
-pub(crate) trait Backend {
-    /// The sqlx database.
-    type Db: sqlx::Database;
+pub trait Backend: Pooled {
     /// Starts a transaction that will write: SQLite takes the write lock at once
     /// (`BEGIN IMMEDIATE`: a deferred transaction that reads, then writes, can fail with
     /// `SQLITE_BUSY_SNAPSHOT` when another commit lands in between).
@@ -268,4 +266,27 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// A write transaction on `store` that first runs `lock` (if the backend needs one) on
+/// `key`: the serialised-write helper of the queries written once for both backends.
+pub(super) async fn write_locked<S>(
+    store: &S,
+    lock: Option<&'static str>,
+    key: &str,
+) -> Result<sqlx::Transaction<'static, S::Db>, super::StoreError>
+where
+    S: Backend,
+    <S::Db as sqlx::Database>::Arguments: sqlx::IntoArguments<S::Db>,
+    for<'c> &'c mut <S::Db as sqlx::Database>::Connection: sqlx::Executor<'c, Database = S::Db>,
+    for<'a> &'a str: sqlx::Encode<'a, S::Db> + sqlx::Type<S::Db>,
+{
+    let mut tx = store.pool().begin_with(S::BEGIN_WRITE).await?;
+    if let Some(lock) = lock {
+        sqlx::query::<S::Db>(lock)
+            .bind(key)
+            .execute(&mut *tx)
+            .await?;
+    }
+    Ok(tx)
 }

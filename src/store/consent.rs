@@ -134,7 +134,7 @@ macro_rules! impl_consent_store {
                 &self,
                 key: &str,
             ) -> Result<
-                sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+                sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
                 baomi_consent::ConsentStoreFailure,
             > {
                 self.write_locked(<$store as $crate::store::common::Backend>::LOCK_SUBJECT, key)

@@ -11,7 +11,6 @@ mod common;
 pub mod console;
 #[macro_use]
 mod consent;
-#[macro_use]
 mod policies;
 #[macro_use]
 mod vault;

@@ -1,8 +1,12 @@
 //! Masking policies (`PolicyStore`) and the field catalogue (`CatalogueStore`), written once
-//! for both backends. Both are versioned documents: every version is kept; the latest one
-//! applies.
+//! for both backends: the statements are the same words in SQLite and PostgreSQL. Both are
+//! versioned documents: every version is kept; the latest one applies.
+
+use baomi_audit::AccessEvent;
+use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
+use super::common::{Backend, queue_audit, write_locked};
 
 /// A stored version of a masking policy.
 #[derive(Debug, Clone)]
@@ -69,10 +73,10 @@ pub trait CatalogueStore: Send + Sync {
 }
 
 /// A `field_catalogue` row.
-pub(super) type CatalogueRow = (i64, String, i64, String);
+type CatalogueRow = (i64, String, i64, String);
 
 /// A stored catalogue from its row.
-pub(super) fn stored_catalogue(row: CatalogueRow) -> Result<StoredCatalogue, StoreError> {
+fn stored_catalogue(row: CatalogueRow) -> Result<StoredCatalogue, StoreError> {
     let (version, body, updated_at, updated_by) = row;
     Ok(StoredCatalogue {
         version: u32::try_from(version).map_err(|_| StoreError::Corrupt("catalogue version"))?,
@@ -83,10 +87,10 @@ pub(super) fn stored_catalogue(row: CatalogueRow) -> Result<StoredCatalogue, Sto
 }
 
 /// A `masking_policies` row.
-pub(super) type PolicyRow = (String, i64, String, i64, String);
+type PolicyRow = (String, i64, String, i64, String);
 
 /// A stored policy from its row.
-pub(super) fn stored_policy(row: PolicyRow) -> Result<StoredPolicy, StoreError> {
+fn stored_policy(row: PolicyRow) -> Result<StoredPolicy, StoreError> {
     let (name, version, body, updated_at, updated_by) = row;
     Ok(StoredPolicy {
         name,
@@ -97,149 +101,129 @@ pub(super) fn stored_policy(row: PolicyRow) -> Result<StoredPolicy, StoreError> 
     })
 }
 
-/// A write transaction's failure to start, as a store error.
-pub(super) fn from_vault(e: baomi_vault::StoreFailure) -> StoreError {
-    if e.unavailable {
-        StoreError::Unavailable(e.detail)
-    } else {
-        StoreError::Other(e.detail)
+const LATEST_POLICY_VERSION: &str = "SELECT MAX(version) FROM masking_policies WHERE name = $1";
+const INSERT_POLICY: &str = "INSERT INTO masking_policies \
+     (name, version, body, updated_at, updated_by) VALUES ($1, $2, $3, $4, $5)";
+const SELECT_POLICY: &str = "SELECT name, version, body, updated_at, updated_by \
+     FROM masking_policies WHERE name = $1 ORDER BY version DESC LIMIT 1";
+const SELECT_POLICIES: &str = "SELECT p.name, p.version, p.body, p.updated_at, p.updated_by \
+     FROM masking_policies p \
+     JOIN (SELECT name, MAX(version) AS version FROM masking_policies GROUP BY name) latest \
+       ON latest.name = p.name AND latest.version = p.version \
+     ORDER BY p.name";
+const LATEST_CATALOGUE_VERSION: &str = "SELECT MAX(version) FROM field_catalogue";
+const INSERT_CATALOGUE: &str = "INSERT INTO field_catalogue \
+     (version, body, updated_at, updated_by) VALUES ($1, $2, $3, $4)";
+const SELECT_CATALOGUE: &str = "SELECT version, body, updated_at, updated_by \
+     FROM field_catalogue ORDER BY version DESC LIMIT 1";
+
+/// A new version is written under the backend's per-subject lock, keyed by the document's
+/// name, so that two writers cannot both take the next version number. (sqlx states what a
+/// database can bind and decode as bounds per type, which cannot be bundled into one trait:
+/// hence the list.)
+#[async_trait::async_trait]
+impl<S> PolicyStore for S
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> i64: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> String: Encode<'a, S::Db> + Type<S::Db>,
+    for<'r> (Option<i64>,): FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> PolicyRow: FromRow<'r, <S::Db as Database>::Row>,
+{
+    async fn put_policy(
+        &self,
+        name: &str,
+        body: &str,
+        updated_at: i64,
+        updated_by: &str,
+        audit: &[AccessEvent],
+    ) -> Result<StoredPolicy, StoreError> {
+        let mut tx = write_locked(self, S::LOCK_SUBJECT, &format!("policy:{name}")).await?;
+        let (latest,): (Option<i64>,) = sqlx::query_as::<S::Db, _>(LATEST_POLICY_VERSION)
+            .bind(name)
+            .fetch_one(&mut *tx)
+            .await?;
+        let version = latest.unwrap_or(0) + 1;
+        sqlx::query::<S::Db>(INSERT_POLICY)
+            .bind(name)
+            .bind(version)
+            .bind(body)
+            .bind(updated_at)
+            .bind(updated_by)
+            .execute(&mut *tx)
+            .await?;
+        queue_audit::<S::Db>(&mut tx, audit).await?;
+        tx.commit().await?;
+        stored_policy((
+            name.to_owned(),
+            version,
+            body.to_owned(),
+            updated_at,
+            updated_by.to_owned(),
+        ))
+    }
+
+    async fn policy(&self, name: &str) -> Result<Option<StoredPolicy>, StoreError> {
+        let row: Option<PolicyRow> = sqlx::query_as::<S::Db, _>(SELECT_POLICY)
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(stored_policy).transpose()
+    }
+
+    async fn policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+        let rows: Vec<PolicyRow> = sqlx::query_as::<S::Db, _>(SELECT_POLICIES)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(stored_policy).collect()
     }
 }
 
-/// Implements [`PolicyStore`] and [`CatalogueStore`] for `$store`.
-macro_rules! impl_policy_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::policies::PolicyStore for $store {
-            async fn put_policy(
-                &self,
-                name: &str,
-                body: &str,
-                updated_at: i64,
-                updated_by: &str,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<$crate::store::policies::StoredPolicy, $crate::store::StoreError> {
-                let mut tx = self
-                    .write_locked(
-                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
-                        &format!("policy:{name}"),
-                    )
-                    .await
-                    .map_err($crate::store::policies::from_vault)?;
-                let (latest,): (Option<i64>,) =
-                    sqlx::query_as("SELECT MAX(version) FROM masking_policies WHERE name = $1")
-                        .bind(name)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let version = latest.unwrap_or(0) + 1;
-                sqlx::query(
-                    "INSERT INTO masking_policies (name, version, body, updated_at, updated_by) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(name)
-                .bind(version)
-                .bind(body)
-                .bind(updated_at)
-                .bind(updated_by)
-                .execute(&mut *tx)
-                .await?;
-                commit_change(tx, audit).await?;
-                $crate::store::policies::stored_policy((
-                    name.to_owned(),
-                    version,
-                    body.to_owned(),
-                    updated_at,
-                    updated_by.to_owned(),
-                ))
-            }
+#[async_trait::async_trait]
+impl<S> CatalogueStore for S
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> i64: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> String: Encode<'a, S::Db> + Type<S::Db>,
+    for<'r> (Option<i64>,): FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> CatalogueRow: FromRow<'r, <S::Db as Database>::Row>,
+{
+    async fn put_catalogue(
+        &self,
+        body: &str,
+        updated_at: i64,
+        updated_by: &str,
+        audit: &[AccessEvent],
+    ) -> Result<StoredCatalogue, StoreError> {
+        let mut tx = write_locked(self, S::LOCK_SUBJECT, "field-catalogue").await?;
+        let (latest,): (Option<i64>,) = sqlx::query_as::<S::Db, _>(LATEST_CATALOGUE_VERSION)
+            .fetch_one(&mut *tx)
+            .await?;
+        let version = latest.unwrap_or(0) + 1;
+        sqlx::query::<S::Db>(INSERT_CATALOGUE)
+            .bind(version)
+            .bind(body)
+            .bind(updated_at)
+            .bind(updated_by)
+            .execute(&mut *tx)
+            .await?;
+        queue_audit::<S::Db>(&mut tx, audit).await?;
+        tx.commit().await?;
+        stored_catalogue((version, body.to_owned(), updated_at, updated_by.to_owned()))
+    }
 
-            async fn policy(
-                &self,
-                name: &str,
-            ) -> Result<Option<$crate::store::policies::StoredPolicy>, $crate::store::StoreError>
-            {
-                let row: Option<$crate::store::policies::PolicyRow> = sqlx::query_as(
-                    "SELECT name, version, body, updated_at, updated_by FROM masking_policies \
-                     WHERE name = $1 ORDER BY version DESC LIMIT 1",
-                )
-                .bind(name)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map($crate::store::policies::stored_policy).transpose()
-            }
-
-            async fn policies(
-                &self,
-            ) -> Result<Vec<$crate::store::policies::StoredPolicy>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::policies::PolicyRow> = sqlx::query_as(
-                    "SELECT p.name, p.version, p.body, p.updated_at, p.updated_by \
-                     FROM masking_policies p \
-                     JOIN (SELECT name, MAX(version) AS version FROM masking_policies \
-                           GROUP BY name) latest \
-                       ON latest.name = p.name AND latest.version = p.version \
-                     ORDER BY p.name",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter()
-                    .map($crate::store::policies::stored_policy)
-                    .collect()
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::policies::CatalogueStore for $store {
-            async fn put_catalogue(
-                &self,
-                body: &str,
-                updated_at: i64,
-                updated_by: &str,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<$crate::store::policies::StoredCatalogue, $crate::store::StoreError> {
-                let mut tx = self
-                    .write_locked(
-                        <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
-                        "field-catalogue",
-                    )
-                    .await
-                    .map_err($crate::store::policies::from_vault)?;
-                let (latest,): (Option<i64>,) =
-                    sqlx::query_as("SELECT MAX(version) FROM field_catalogue")
-                        .fetch_one(&mut *tx)
-                        .await?;
-                let version = latest.unwrap_or(0) + 1;
-                sqlx::query(
-                    "INSERT INTO field_catalogue (version, body, updated_at, updated_by) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(version)
-                .bind(body)
-                .bind(updated_at)
-                .bind(updated_by)
-                .execute(&mut *tx)
-                .await?;
-                commit_change(tx, audit).await?;
-                $crate::store::policies::stored_catalogue((
-                    version,
-                    body.to_owned(),
-                    updated_at,
-                    updated_by.to_owned(),
-                ))
-            }
-
-            async fn catalogue(
-                &self,
-            ) -> Result<Option<$crate::store::policies::StoredCatalogue>, $crate::store::StoreError>
-            {
-                let row: Option<$crate::store::policies::CatalogueRow> = sqlx::query_as(
-                    "SELECT version, body, updated_at, updated_by FROM field_catalogue \
-                     ORDER BY version DESC LIMIT 1",
-                )
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map($crate::store::policies::stored_catalogue)
-                    .transpose()
-            }
-        }
-    };
+    async fn catalogue(&self) -> Result<Option<StoredCatalogue>, StoreError> {
+        let row: Option<CatalogueRow> = sqlx::query_as::<S::Db, _>(SELECT_CATALOGUE)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(stored_catalogue).transpose()
+    }
 }

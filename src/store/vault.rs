@@ -749,7 +749,7 @@ macro_rules! impl_vault_store {
             subject: &str,
         ) -> Result<bool, baomi_vault::StoreFailure>
         where
-            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Backend>::Db>,
+            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Pooled>::Db>,
         {
             let found: Option<(String,)> =
                 sqlx::query_as("SELECT subject FROM erasures WHERE subject = $1")
@@ -766,7 +766,7 @@ macro_rules! impl_vault_store {
                 &self,
                 subject: &str,
             ) -> Result<
-                sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+                sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
                 baomi_vault::StoreFailure,
             > {
                 self.write_locked(
@@ -782,7 +782,7 @@ macro_rules! impl_vault_store {
                 lock: Option<&'static str>,
                 key: &str,
             ) -> Result<
-                sqlx::Transaction<'static, <$store as $crate::store::common::Backend>::Db>,
+                sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
                 baomi_vault::StoreFailure,
             > {
                 let f = $crate::store::vault::failure;
@@ -801,7 +801,7 @@ macro_rules! impl_vault_store {
 
         /// Stores a KEK version, in `conn`'s transaction.
         async fn insert_kek(
-            conn: &mut <<$store as $crate::store::common::Backend>::Db as sqlx::Database>::Connection,
+            conn: &mut <<$store as $crate::store::common::Pooled>::Db as sqlx::Database>::Connection,
             kek: &baomi_vault::SealedKek,
         ) -> Result<(), sqlx::Error> {
             sqlx::query(

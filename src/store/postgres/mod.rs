@@ -17,7 +17,6 @@ pub struct PgStore {
 }
 
 impl Backend for PgStore {
-    type Db = sqlx::Postgres;
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_SUBJECT: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtext('baomi-subject:' || $1))");
@@ -97,7 +96,6 @@ impl_common_store!(PgStore);
 impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
 impl_consent_store!(PgStore);
-impl_policy_store!(PgStore);
 
 impl super::common::Pooled for PgStore {
     type Db = sqlx::Postgres;

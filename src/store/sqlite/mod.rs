@@ -19,7 +19,6 @@ pub struct SqliteStore {
 }
 
 impl Backend for SqliteStore {
-    type Db = sqlx::Sqlite;
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     // BEGIN IMMEDIATE already makes writers take turns.
     const LOCK_SUBJECT: Option<&'static str> = None;
@@ -103,7 +102,6 @@ impl_common_store!(SqliteStore);
 impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
 impl_consent_store!(SqliteStore);
-impl_policy_store!(SqliteStore);
 
 impl super::common::Pooled for SqliteStore {
     type Db = sqlx::Sqlite;
