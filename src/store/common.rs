@@ -1,209 +1,23 @@
-//! The queries both backends run in the same words. `impl_common_store!` writes the port
-//! implementations once for a store type with a `pool` field; what differs between the
-//! backends (connecting, and the concurrency-sensitive `revoke_key`) is written by each.
+//! The queries both backends run in the same words, and what the stores written once for
+//! both share: [`Pooled`] and [`Backend`] (what differs between the backends, as
+//! statements), the outbox ([`queue_audit`]), serialised writes ([`write_locked`]), and the
+//! root key and API keys ([`super::SetupStore`], [`super::KeyStore`]) as one generic
+//! implementation.
 
-/// Implements [`super::SetupStore`] and [`super::KeyStore`] for `$store`, whose `pool` is an
-/// sqlx pool and which has an inherent `revoke_key_atomic` method.
-macro_rules! impl_common_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl $crate::store::SetupStore for $store {
-            async fn sealed_root_key(
-                &self,
-            ) -> Result<Option<$crate::store::StoredRoot>, $crate::store::StoreError> {
-                let row: Option<$crate::store::records::RootKeyRow> = sqlx::query_as(
-                    "SELECT kdf, salt, nonce, ciphertext FROM root_key WHERE id = 1",
-                )
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(|r| r.into_sealed()).transpose()
-            }
+use async_trait::async_trait;
+use baomi_audit::AccessEvent;
+use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-            async fn initialize(
-                &self,
-                sealed: &$crate::store::StoredRoot,
-                admin: &$crate::store::ApiKeyRecord,
-                now: i64,
-            ) -> Result<bool, $crate::store::StoreError> {
-                let root = $crate::store::records::RootKeyRow::from_sealed(sealed)?;
-                let mut tx = self.pool.begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO root_key (id, kdf, salt, nonce, ciphertext, created_at) \
-                     VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(root.kdf)
-                .bind(root.salt)
-                .bind(root.nonce)
-                .bind(root.ciphertext)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if inserted == 0 {
-                    tx.rollback().await?;
-                    return Ok(false);
-                }
-                insert_key_row(&mut *tx, admin).await?;
-                tx.commit().await?;
-                Ok(true)
-            }
-
-            async fn ping(&self) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
-
-            async fn close(&self) {
-                self.pool.close().await;
-            }
-        }
-
-        #[async_trait::async_trait]
-        impl $crate::store::KeyStore for $store {
-            async fn insert_key(
-                &self,
-                key: &$crate::store::ApiKeyRecord,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<(), $crate::store::StoreError> {
-                let mut tx = self.pool.begin().await?;
-                insert_key_row(&mut *tx, key).await?;
-                commit_change(tx, audit).await?;
-                Ok(())
-            }
-
-            async fn key(
-                &self,
-                id: &str,
-            ) -> Result<Option<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
-                let row: Option<$crate::store::records::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
-                     created_by, revoked_at, client_certificate FROM api_keys WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                row.map(|r| r.into_record()).transpose()
-            }
-
-            async fn list_keys(
-                &self,
-            ) -> Result<Vec<$crate::store::ApiKeyRecord>, $crate::store::StoreError> {
-                let rows: Vec<$crate::store::records::ApiKeyRow> = sqlx::query_as(
-                    "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
-                     created_by, revoked_at, client_certificate FROM api_keys \
-                     ORDER BY created_at, id",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                rows.into_iter().map(|r| r.into_record()).collect()
-            }
-
-            async fn revoke_key(
-                &self,
-                id: &str,
-                now: i64,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<$crate::store::RevokeOutcome, $crate::store::StoreError> {
-                self.revoke_key_atomic(id, now, audit).await
-            }
-
-            async fn set_key_grants(
-                &self,
-                key: &$crate::store::ApiKeyRecord,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, $crate::store::StoreError> {
-                let row = $crate::store::records::ApiKeyRow::from_record(key)?;
-                let mut tx = self.pool.begin().await?;
-                let changed = sqlx::query(
-                    "UPDATE api_keys SET purposes = $2, grants = $3 \
-                     WHERE id = $1 AND revoked_at IS NULL",
-                )
-                .bind(row.id)
-                .bind(row.purposes)
-                .bind(row.grants)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
-                if changed == 0 {
-                    return Ok(false);
-                }
-                commit_change(tx, audit).await?;
-                Ok(true)
-            }
-
-            async fn revoke_subject_token(
-                &self,
-                token_id: &str,
-                expires_at: i64,
-                now: i64,
-            ) -> Result<(), $crate::store::StoreError> {
-                // Revocations of expired tokens protect nothing: drop them as we go.
-                sqlx::query("DELETE FROM subject_token_revocations WHERE expires_at < $1")
-                    .bind(now)
-                    .execute(&self.pool)
-                    .await?;
-                sqlx::query(
-                    "INSERT INTO subject_token_revocations (token_id, expires_at, revoked_at) \
-                     VALUES ($1, $2, $3) ON CONFLICT (token_id) DO NOTHING",
-                )
-                .bind(token_id)
-                .bind(expires_at)
-                .bind(now)
-                .execute(&self.pool)
-                .await?;
-                Ok(())
-            }
-
-            async fn subject_token_revoked(
-                &self,
-                token_id: &str,
-            ) -> Result<bool, $crate::store::StoreError> {
-                let found: Option<(String,)> = sqlx::query_as(
-                    "SELECT token_id FROM subject_token_revocations WHERE token_id = $1",
-                )
-                .bind(token_id)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(found.is_some())
-            }
-        }
-
-        async fn insert_key_row<'e, E>(
-            executor: E,
-            key: &$crate::store::ApiKeyRecord,
-        ) -> Result<(), $crate::store::StoreError>
-        where
-            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Pooled>::Db>,
-        {
-            let row = $crate::store::records::ApiKeyRow::from_record(key)?;
-            sqlx::query(
-                "INSERT INTO api_keys (id, name, role, purposes, grants, secret_hash, \
-                 created_at, created_by, revoked_at, client_certificate) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-            )
-            .bind(row.id)
-            .bind(row.name)
-            .bind(row.role)
-            .bind(row.purposes)
-            .bind(row.grants)
-            .bind(row.secret_hash)
-            .bind(row.created_at)
-            .bind(row.created_by)
-            .bind(row.revoked_at)
-            .bind(row.client_certificate)
-            .execute(executor)
-            .await?;
-            Ok(())
-        }
-    };
-}
+use super::records::{ApiKeyRow, RootKeyRow};
+use super::{ApiKeyRecord, KeyStore, RevokeOutcome, SetupStore, StoreError, StoredRoot};
 
 /// Revokes key `$1` at time `$2` unless it is revoked already or is the last active admin
 /// key. Atomic by itself on SQLite (one writer at a time); PostgreSQL locks the active admin
-/// rows first.
-pub(super) const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $2 \
+/// rows first ([`Backend::LOCK_ADMINS`]).
+const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $2 \
      WHERE id = $1 AND revoked_at IS NULL AND (role <> 'admin' OR \
-     (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1)";
+     (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1) \
+     RETURNING id";
 
 /// A store on one sqlx pool: the queries written once for both backends without a macro
 /// (`quotas`, `second_factors`) run on it.
@@ -230,6 +44,9 @@ pub trait Backend: Pooled {
     const READ_MIN_VERSION: &'static str;
     /// Locks keyring `$1` for a change of policy, where the backend needs it.
     const LOCK_KEYRING: Option<&'static str>;
+    /// Locks the active admin keys, where the backend needs it, so that two revocations
+    /// cannot each leave the other's key as the last admin.
+    const LOCK_ADMINS: Option<&'static str>;
     /// Whether this process is the only appender to the audit tree, so that the tree size it
     /// last wrote need not be read back before each append. True for the embedded SQLite
     /// file (one server per file); should another process append anyway, its leaf positions
@@ -239,7 +56,7 @@ pub trait Backend: Pooled {
 
 /// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,
 /// a revoked key, or the last admin key.
-pub(super) fn classify_unrevoked(key: Option<&super::ApiKeyRecord>) -> super::RevokeOutcome {
+fn classify_unrevoked(key: Option<&super::ApiKeyRecord>) -> super::RevokeOutcome {
     match key {
         None => super::RevokeOutcome::NotFound,
         Some(k) if k.revoked_at.is_some() => super::RevokeOutcome::AlreadyRevoked,
@@ -289,4 +106,229 @@ where
             .await?;
     }
     Ok(tx)
+}
+
+const SELECT_ROOT: &str = "SELECT kdf, salt, nonce, ciphertext FROM root_key WHERE id = 1";
+const INSERT_ROOT: &str = "INSERT INTO root_key (id, kdf, salt, nonce, ciphertext, created_at) \
+     VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO NOTHING RETURNING id";
+const SELECT_KEY: &str = "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
+     created_by, revoked_at, client_certificate FROM api_keys WHERE id = $1";
+const LIST_KEYS: &str = "SELECT id, name, role, purposes, grants, secret_hash, created_at, \
+     created_by, revoked_at, client_certificate FROM api_keys ORDER BY created_at, id";
+const INSERT_KEY: &str = "INSERT INTO api_keys (id, name, role, purposes, grants, secret_hash, \
+     created_at, created_by, revoked_at, client_certificate) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const SET_GRANTS: &str = "UPDATE api_keys SET purposes = $2, grants = $3 \
+     WHERE id = $1 AND revoked_at IS NULL RETURNING id";
+const FORGET_EXPIRED_REVOCATIONS: &str =
+    "DELETE FROM subject_token_revocations WHERE expires_at < $1";
+const REVOKE_TOKEN: &str = "INSERT INTO subject_token_revocations \
+     (token_id, expires_at, revoked_at) VALUES ($1, $2, $3) ON CONFLICT (token_id) DO NOTHING";
+const TOKEN_REVOKED: &str = "SELECT token_id FROM subject_token_revocations WHERE token_id = $1";
+
+/// Writes `key`'s row on `executor`.
+async fn insert_key_row<'e, DB, E>(executor: E, key: &ApiKeyRecord) -> Result<(), StoreError>
+where
+    DB: Database,
+    E: Executor<'e, Database = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<String>: Encode<'a, DB> + Type<DB>,
+    for<'a> Vec<u8>: Encode<'a, DB> + Type<DB>,
+{
+    let row = ApiKeyRow::from_record(key)?;
+    sqlx::query::<DB>(INSERT_KEY)
+        .bind(row.id)
+        .bind(row.name)
+        .bind(row.role)
+        .bind(row.purposes)
+        .bind(row.grants)
+        .bind(row.secret_hash)
+        .bind(row.created_at)
+        .bind(row.created_by)
+        .bind(row.revoked_at)
+        .bind(row.client_certificate)
+        .execute(executor)
+        .await?;
+    Ok(())
+}
+
+/// (sqlx states what a database can bind and decode as bounds per type, which cannot be
+/// bundled into one trait: hence the list, here and on [`KeyStore`]'s implementation.)
+#[async_trait]
+impl<S> SetupStore for S
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> i64: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> Option<i64>: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> String: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> Option<String>: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> Vec<u8>: Encode<'a, S::Db> + Type<S::Db>,
+    for<'r> RootKeyRow: FromRow<'r, <S::Db as Database>::Row>,
+{
+    async fn sealed_root_key(&self) -> Result<Option<StoredRoot>, StoreError> {
+        let row: Option<RootKeyRow> = sqlx::query_as::<S::Db, _>(SELECT_ROOT)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(RootKeyRow::into_sealed).transpose()
+    }
+
+    async fn initialize(
+        &self,
+        sealed: &StoredRoot,
+        admin: &ApiKeyRecord,
+        now: i64,
+    ) -> Result<bool, StoreError> {
+        let root = RootKeyRow::from_sealed(sealed)?;
+        let mut tx = self.pool().begin().await?;
+        let inserted = sqlx::query::<S::Db>(INSERT_ROOT)
+            .bind(root.kdf)
+            .bind(root.salt)
+            .bind(root.nonce)
+            .bind(root.ciphertext)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if inserted.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_key_row::<S::Db, _>(&mut *tx, admin).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query::<S::Db>("SELECT 1")
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool().close().await;
+    }
+}
+
+#[async_trait]
+impl<S> KeyStore for S
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c Pool<S::Db>: Executor<'c, Database = S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> i64: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> Option<i64>: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> String: Encode<'a, S::Db> + Type<S::Db> + Decode<'a, S::Db>,
+    for<'a> Option<String>: Encode<'a, S::Db> + Type<S::Db>,
+    for<'a> Vec<u8>: Encode<'a, S::Db> + Type<S::Db>,
+    for<'r> ApiKeyRow: FromRow<'r, <S::Db as Database>::Row>,
+    for<'r> (String,): FromRow<'r, <S::Db as Database>::Row>,
+{
+    async fn insert_key(
+        &self,
+        key: &ApiKeyRecord,
+        audit: &[AccessEvent],
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool().begin().await?;
+        insert_key_row::<S::Db, _>(&mut *tx, key).await?;
+        queue_audit::<S::Db>(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn key(&self, id: &str) -> Result<Option<ApiKeyRecord>, StoreError> {
+        let row: Option<ApiKeyRow> = sqlx::query_as::<S::Db, _>(SELECT_KEY)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        row.map(ApiKeyRow::into_record).transpose()
+    }
+
+    async fn list_keys(&self) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        let rows: Vec<ApiKeyRow> = sqlx::query_as::<S::Db, _>(LIST_KEYS)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(ApiKeyRow::into_record).collect()
+    }
+
+    async fn revoke_key(
+        &self,
+        id: &str,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<RevokeOutcome, StoreError> {
+        let mut tx = self.pool().begin_with(S::BEGIN_WRITE).await?;
+        if let Some(lock) = S::LOCK_ADMINS {
+            sqlx::query::<S::Db>(lock).execute(&mut *tx).await?;
+        }
+        let revoked: Option<(String,)> = sqlx::query_as::<S::Db, _>(REVOKE_KEY)
+            .bind(id)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if revoked.is_some() {
+            queue_audit::<S::Db>(&mut tx, audit).await?;
+            tx.commit().await?;
+            return Ok(RevokeOutcome::Revoked);
+        }
+        tx.rollback().await?;
+        Ok(classify_unrevoked(self.key(id).await?.as_ref()))
+    }
+
+    async fn set_key_grants(
+        &self,
+        key: &ApiKeyRecord,
+        audit: &[AccessEvent],
+    ) -> Result<bool, StoreError> {
+        let row = ApiKeyRow::from_record(key)?;
+        let mut tx = self.pool().begin().await?;
+        let changed: Option<(String,)> = sqlx::query_as::<S::Db, _>(SET_GRANTS)
+            .bind(row.id)
+            .bind(row.purposes)
+            .bind(row.grants)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if changed.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        queue_audit::<S::Db>(&mut tx, audit).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_subject_token(
+        &self,
+        token_id: &str,
+        expires_at: i64,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        // Revocations of expired tokens protect nothing: drop them as we go.
+        sqlx::query::<S::Db>(FORGET_EXPIRED_REVOCATIONS)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        sqlx::query::<S::Db>(REVOKE_TOKEN)
+            .bind(token_id)
+            .bind(expires_at)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn subject_token_revoked(&self, token_id: &str) -> Result<bool, StoreError> {
+        let found: Option<(String,)> = sqlx::query_as::<S::Db, _>(TOKEN_REVOKED)
+            .bind(token_id)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(found.is_some())
+    }
 }

@@ -6,7 +6,6 @@
 #[macro_use]
 mod audit_log;
 pub mod backup;
-#[macro_use]
 mod common;
 pub mod console;
 #[macro_use]

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use super::common::{Backend, REVOKE_KEY, classify_unrevoked};
-use super::{KeyStore, RevokeOutcome, StoreError};
+use super::StoreError;
+use super::common::Backend;
 
 /// Baomi's state in a PostgreSQL database.
 #[derive(Debug, Clone)]
@@ -24,6 +24,9 @@ impl Backend for PgStore {
         "SELECT min_decryption_version FROM keyrings WHERE name = $1 FOR SHARE";
     const LOCK_KEYRING: Option<&'static str> =
         Some("SELECT name FROM keyrings WHERE name = $1 FOR UPDATE");
+    const LOCK_ADMINS: Option<&'static str> = Some(
+        "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL ORDER BY id FOR UPDATE",
+    );
     const SOLE_AUDIT_APPENDER: bool = false;
 }
 
@@ -66,33 +69,8 @@ impl PgStore {
             audit_border: Default::default(),
         })
     }
-
-    async fn revoke_key_atomic(
-        &self,
-        id: &str,
-        now: i64,
-        audit: &[baomi_audit::AccessEvent],
-    ) -> Result<RevokeOutcome, StoreError> {
-        let mut tx = self.pool.begin().await?;
-        sqlx::query(
-            "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL ORDER BY id FOR UPDATE",
-        )
-        .execute(&mut *tx)
-        .await?;
-        let changed = sqlx::query(REVOKE_KEY)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if finish_change(tx, changed, audit).await? {
-            return Ok(RevokeOutcome::Revoked);
-        }
-        Ok(classify_unrevoked(self.key(id).await?.as_ref()))
-    }
 }
 
-impl_common_store!(PgStore);
 impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
 impl_consent_store!(PgStore);

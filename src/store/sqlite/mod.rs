@@ -7,8 +7,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::common::{Backend, REVOKE_KEY, classify_unrevoked};
-use super::{KeyStore, RevokeOutcome, StoreError};
+use super::StoreError;
+use super::common::Backend;
 use crate::config;
 
 /// Baomi's state in one SQLite database.
@@ -25,6 +25,7 @@ impl Backend for SqliteStore {
     const READ_MIN_VERSION: &'static str =
         "SELECT min_decryption_version FROM keyrings WHERE name = $1";
     const LOCK_KEYRING: Option<&'static str> = None;
+    const LOCK_ADMINS: Option<&'static str> = None;
     const SOLE_AUDIT_APPENDER: bool = true;
 }
 
@@ -76,29 +77,8 @@ impl SqliteStore {
             audit_border: Default::default(),
         })
     }
-
-    /// SQLite serialises writers, so one conditional `UPDATE` is atomic.
-    async fn revoke_key_atomic(
-        &self,
-        id: &str,
-        now: i64,
-        audit: &[baomi_audit::AccessEvent],
-    ) -> Result<RevokeOutcome, StoreError> {
-        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let changed = sqlx::query(REVOKE_KEY)
-            .bind(id)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if finish_change(tx, changed, audit).await? {
-            return Ok(RevokeOutcome::Revoked);
-        }
-        Ok(classify_unrevoked(self.key(id).await?.as_ref()))
-    }
 }
 
-impl_common_store!(SqliteStore);
 impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
 impl_consent_store!(SqliteStore);
