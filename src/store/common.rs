@@ -19,6 +19,41 @@ const REVOKE_KEY: &str = "UPDATE api_keys SET revoked_at = $2 \
      (SELECT COUNT(*) FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL) > 1) \
      RETURNING id";
 
+/// Baomi's state in a database of kind `DB`: SQLite ([`super::SqliteStore`]) or PostgreSQL
+/// ([`super::PgStore`]). One type for both, so that the ports of the domain crates can be
+/// implemented once for it, generically (a blanket implementation over [`Backend`] is not
+/// allowed for a trait of another crate).
+pub struct SqlStore<DB: Database> {
+    pub(super) pool: Pool<DB>,
+    /// The audit tree's right border, kept between appends.
+    pub(super) audit_border: super::audit_log::BorderCache,
+}
+
+impl<DB: Database> Clone for SqlStore<DB> {
+    fn clone(&self) -> Self {
+        Self {
+            pool: self.pool.clone(),
+            audit_border: self.audit_border.clone(),
+        }
+    }
+}
+
+impl<DB: Database> std::fmt::Debug for SqlStore<DB> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqlStore")
+            .field("database", &DB::NAME)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<DB: Database> Pooled for SqlStore<DB> {
+    type Db = DB;
+
+    fn pool(&self) -> &Pool<DB> {
+        &self.pool
+    }
+}
+
 /// A store on one sqlx pool: the queries written once for both backends without a macro
 /// (`quotas`, `second_factors`) run on it.
 pub trait Pooled: Send + Sync {

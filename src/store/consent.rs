@@ -1,11 +1,17 @@
-//! Purposes and the consent ledger (`baomi_consent::ConsentStore`), written once for both
-//! backends.
+//! Purposes, notices, the consent ledger and rights requests (`baomi_consent::ConsentStore`),
+//! written once for both backends: the statements are the same words in SQLite and
+//! PostgreSQL.
 
+use async_trait::async_trait;
+use baomi_audit::AccessEvent;
 use baomi_consent::{
-    ConsentEvent, ConsentStoreFailure, PurposeRecord, RequestKind, RequestStatus, RightsRequest,
+    Closing, ConsentDay, ConsentEvent, ConsentStore, ConsentStoreFailure, Notice, NoticeText,
+    PurposeDefinition, PurposeRecord, RequestKind, RequestStatus, RightsRequest,
 };
+use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
+use super::common::{Backend, Pooled, SqlStore, queue_audit, write_locked};
 
 impl From<StoreError> for ConsentStoreFailure {
     fn from(e: StoreError) -> Self {
@@ -16,29 +22,21 @@ impl From<StoreError> for ConsentStoreFailure {
     }
 }
 
-/// The failure of a write transaction that could not start, as consent sees it.
-pub(super) fn from_vault(e: baomi_vault::StoreFailure) -> ConsentStoreFailure {
-    ConsentStoreFailure {
-        unavailable: e.unavailable,
-        detail: e.detail,
-    }
-}
-
 /// Converts a sqlx error into consent's failure type.
-pub(super) fn failure(e: sqlx::Error) -> ConsentStoreFailure {
+fn failure(e: sqlx::Error) -> ConsentStoreFailure {
     StoreError::from(e).into()
 }
 
 /// A stored text that does not read back.
-pub(super) fn corrupt(what: &'static str) -> ConsentStoreFailure {
+fn corrupt(what: &'static str) -> ConsentStoreFailure {
     StoreError::Corrupt(what).into()
 }
 
 /// A purposes row: id, version, renewal_from, definition, updated_at.
-pub(super) type PurposeRow = (String, i64, i64, String, i64);
+type PurposeRow = (String, i64, i64, String, i64);
 
 /// A purpose record from its row.
-pub(super) fn purpose_record(
+fn purpose_record(
     (id, version, renewal_from, definition, updated_at): PurposeRow,
 ) -> Result<PurposeRecord, ConsentStoreFailure> {
     Ok(PurposeRecord {
@@ -51,15 +49,15 @@ pub(super) fn purpose_record(
 }
 
 /// A ledger event from its stored text.
-pub(super) fn consent_event(body: &str) -> Result<ConsentEvent, ConsentStoreFailure> {
+fn consent_event(body: &str) -> Result<ConsentEvent, ConsentStoreFailure> {
     serde_json::from_str(body).map_err(|_| corrupt("consent event"))
 }
 
 /// A notices row (without the text): id, version, language, sha256, purposes, published_at.
-pub(super) type NoticeRow = (String, i64, String, String, String, i64);
+type NoticeRow = (String, i64, String, String, String, i64);
 
 /// A notice from its row.
-pub(super) fn notice(
+fn notice(
     (id, version, language, text_sha256, purposes, published_at): NoticeRow,
 ) -> Result<baomi_consent::Notice, ConsentStoreFailure> {
     Ok(baomi_consent::Notice {
@@ -73,7 +71,7 @@ pub(super) fn notice(
 }
 
 /// A rights_requests row.
-pub(super) type RequestRow = (
+type RequestRow = (
     String,
     String,
     String,
@@ -88,12 +86,8 @@ pub(super) type RequestRow = (
     Option<String>,
 );
 
-/// The columns of a [`RequestRow`], in order.
-pub(super) const REQUEST_COLUMNS: &str = "id, subject, kind, status, note_ciphertext, \
-     created_at, due_at, closed_at, resolution, closed_by, approved_at, approved_by";
-
 /// A rights request from its row.
-pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentStoreFailure> {
+fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentStoreFailure> {
     let (
         id,
         subject,
@@ -124,481 +118,472 @@ pub(super) fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentSt
     })
 }
 
-/// Implements [`baomi_consent::ConsentStore`] for `$store`.
-macro_rules! impl_consent_store {
-    ($store:ty) => {
-        impl $store {
-            /// A write transaction serialised with every other one on `key` (versions of
-            /// one purpose or notice are numbered one at a time).
-            async fn one_at_a_time(
-                &self,
-                key: &str,
-            ) -> Result<
-                sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
-                baomi_consent::ConsentStoreFailure,
-            > {
-                self.write_locked(<$store as $crate::store::common::Backend>::LOCK_SUBJECT, key)
-                    .await
-                    .map_err($crate::store::consent::from_vault)
+const PURPOSE_VERSION_NOW: &str = "SELECT version, renewal_from FROM purposes WHERE id = $1";
+const INSERT_PURPOSE_VERSION: &str = "INSERT INTO purpose_versions \
+     (id, version, definition, created_at) VALUES ($1, $2, $3, $4)";
+const PUT_PURPOSE: &str = "INSERT INTO purposes (id, version, renewal_from, definition, \
+     updated_at) VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
+     version = excluded.version, renewal_from = excluded.renewal_from, \
+     definition = excluded.definition, updated_at = excluded.updated_at";
+const SELECT_PURPOSE: &str = "SELECT id, version, renewal_from, definition, updated_at \
+     FROM purposes WHERE id = $1";
+const SELECT_PURPOSES: &str = "SELECT id, version, renewal_from, definition, updated_at \
+     FROM purposes ORDER BY id";
+const SELECT_PURPOSE_VERSION: &str =
+    "SELECT definition FROM purpose_versions WHERE id = $1 AND version = $2";
+const INSERT_CONSENT: &str =
+    "INSERT INTO consent_events (id, subject, purpose, body) VALUES ($1, $2, $3, $4)";
+const SELECT_CONSENT: &str = "SELECT body FROM consent_events WHERE id = $1";
+const LATEST_NOTICE_VERSION: &str = "SELECT MAX(version) FROM notices WHERE id = $1";
+const INSERT_NOTICE: &str = "INSERT INTO notices (id, version, language, text, text_sha256, \
+     purposes, published_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+/// One pending request per subject and kind: the unique index covers open and approved
+/// ones, and a request being closed (claimed) counts too.
+const ADD_REQUEST: &str = "INSERT INTO rights_requests (id, subject, kind, status, \
+     note_ciphertext, created_at, due_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
+     WHERE NOT EXISTS (SELECT 1 FROM rights_requests \
+       WHERE subject = $2 AND kind = $3 AND status = 'closing') \
+     ON CONFLICT DO NOTHING RETURNING id";
+const SELECT_REQUEST: &str = "SELECT id, subject, kind, status, note_ciphertext, created_at, \
+     due_at, closed_at, resolution, closed_by, approved_at, approved_by \
+     FROM rights_requests WHERE id = $1";
+const SELECT_REQUESTS: &str = "SELECT id, subject, kind, status, note_ciphertext, created_at, \
+     due_at, closed_at, resolution, closed_by, approved_at, approved_by \
+     FROM rights_requests WHERE 1 = 1";
+const APPROVE_REQUEST: &str = "UPDATE rights_requests SET status = 'approved', \
+     approved_by = $2, approved_at = $3 WHERE id = $1 AND status = 'open' RETURNING id";
+const CLAIM_REQUEST: &str = "UPDATE rights_requests SET status = 'closing' \
+     WHERE id = $1 AND status IN ('open', 'approved') RETURNING id";
+const RELEASE_REQUEST: &str = "UPDATE rights_requests SET status = CASE \
+     WHEN approved_at IS NULL THEN 'open' ELSE 'approved' END \
+     WHERE id = $1 AND status = 'closing'";
+/// Closes a request this caller claimed.
+const CLOSE_CLAIMED: &str = "UPDATE rights_requests SET status = $2, resolution = $3, \
+     closed_by = $4, closed_at = $5 WHERE id = $1 AND status = 'closing' RETURNING id";
+/// Closes a request nobody claimed.
+const CLOSE_UNCLAIMED: &str = "UPDATE rights_requests SET status = $2, resolution = $3, \
+     closed_by = $4, closed_at = $5 WHERE id = $1 AND status IN ('open', 'approved') \
+     RETURNING id";
+const CONSENT_DAYS: &str = "SELECT day, granted, withdrawn, net FROM consent_day_counts \
+     WHERE purpose = $1 ORDER BY day";
+
+/// A write transaction serialised with every other one on `key` (versions of one purpose
+/// or notice are numbered one at a time).
+async fn one_at_a_time<S>(
+    store: &S,
+    key: &str,
+) -> Result<sqlx::Transaction<'static, S::Db>, ConsentStoreFailure>
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+{
+    Ok(write_locked(store, S::LOCK_SUBJECT, key).await?)
+}
+
+/// Writes a change's audit events in its transaction and commits it.
+async fn commit<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    audit: &[AccessEvent],
+) -> Result<(), ConsentStoreFailure>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+{
+    queue_audit::<DB>(&mut tx, audit).await?;
+    tx.commit().await.map_err(failure)
+}
+
+/// Commits a change that touched a row (with its audit events), or rolls back one that did
+/// not; whether it did.
+async fn finish<DB, R>(
+    tx: sqlx::Transaction<'static, DB>,
+    changed: Option<R>,
+    audit: &[AccessEvent],
+) -> Result<bool, ConsentStoreFailure>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+{
+    if changed.is_none() {
+        tx.rollback().await.map_err(failure)?;
+        return Ok(false);
+    }
+    commit(tx, audit).await?;
+    Ok(true)
+}
+
+/// (sqlx states what a database can bind and decode as bounds per type, which cannot be
+/// bundled into one trait: hence the list.)
+#[async_trait]
+impl<DB> ConsentStore for SqlStore<DB>
+where
+    DB: Database,
+    SqlStore<DB>: Backend + Pooled<Db = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'c> &'c mut <DB as Database>::Connection: Executor<'c, Database = DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<&'a str>: Encode<'a, DB> + Type<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB> + Decode<'a, DB>,
+    for<'r> (String,): FromRow<'r, <DB as Database>::Row>,
+    for<'r> (i64, i64): FromRow<'r, <DB as Database>::Row>,
+    for<'r> (Option<i64>,): FromRow<'r, <DB as Database>::Row>,
+    for<'r> (i64, i64, i64, i64): FromRow<'r, <DB as Database>::Row>,
+    for<'r> PurposeRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> NoticeRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> RequestRow: FromRow<'r, <DB as Database>::Row>,
+{
+    async fn put_purpose(
+        &self,
+        id: &str,
+        definition: &PurposeDefinition,
+        material: bool,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<PurposeRecord, ConsentStoreFailure> {
+        let mut tx = one_at_a_time(self, &format!("purpose:{id}")).await?;
+        let current: Option<(i64, i64)> = sqlx::query_as::<DB, _>(PURPOSE_VERSION_NOW)
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        let version = current.map_or(1, |(v, _)| v + 1);
+        let renewal_from = match current {
+            Some((_, from)) if !material => from,
+            _ => version,
+        };
+        let text = serde_json::to_string(definition).map_err(|_| corrupt("purpose"))?;
+        sqlx::query::<DB>(INSERT_PURPOSE_VERSION)
+            .bind(id)
+            .bind(version)
+            .bind(text.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+        sqlx::query::<DB>(PUT_PURPOSE)
+            .bind(id)
+            .bind(version)
+            .bind(renewal_from)
+            .bind(text.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+        commit(tx, audit).await?;
+        purpose_record((id.to_owned(), version, renewal_from, text, now))
+    }
+
+    async fn purpose(&self, id: &str) -> Result<Option<PurposeRecord>, ConsentStoreFailure> {
+        let row: Option<PurposeRow> = sqlx::query_as::<DB, _>(SELECT_PURPOSE)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(purpose_record).transpose()
+    }
+
+    async fn purposes(&self) -> Result<Vec<PurposeRecord>, ConsentStoreFailure> {
+        let rows: Vec<PurposeRow> = sqlx::query_as::<DB, _>(SELECT_PURPOSES)
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        rows.into_iter().map(purpose_record).collect()
+    }
+
+    async fn append_consent(
+        &self,
+        event: &ConsentEvent,
+        audit: &[AccessEvent],
+    ) -> Result<(), ConsentStoreFailure> {
+        let body = serde_json::to_string(event).map_err(|_| corrupt("consent event"))?;
+        let mut tx = self.pool().begin().await.map_err(failure)?;
+        sqlx::query::<DB>(INSERT_CONSENT)
+            .bind(event.id.as_str())
+            .bind(event.subject.as_str())
+            .bind(event.purpose.as_str())
+            .bind(body)
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+        commit(tx, audit).await
+    }
+
+    async fn consent_event(&self, id: &str) -> Result<Option<ConsentEvent>, ConsentStoreFailure> {
+        let row: Option<(String,)> = sqlx::query_as::<DB, _>(SELECT_CONSENT)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(|(b,)| consent_event(&b)).transpose()
+    }
+
+    async fn purpose_version(
+        &self,
+        id: &str,
+        version: u32,
+    ) -> Result<Option<PurposeDefinition>, ConsentStoreFailure> {
+        let row: Option<(String,)> = sqlx::query_as::<DB, _>(SELECT_PURPOSE_VERSION)
+            .bind(id)
+            .bind(i64::from(version))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(|(d,)| serde_json::from_str(&d).map_err(|_| corrupt("purpose")))
+            .transpose()
+    }
+
+    async fn consent_events(
+        &self,
+        subject: &str,
+        purpose: Option<&str>,
+    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure> {
+        let mut q =
+            sqlx::QueryBuilder::<DB>::new("SELECT body FROM consent_events WHERE subject = ");
+        q.push_bind(subject);
+        if let Some(p) = purpose {
+            q.push(" AND purpose = ").push_bind(p);
+        }
+        q.push(" ORDER BY seq");
+        let rows: Vec<(String,)> = q
+            .build_query_as()
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        rows.iter().map(|(b,)| consent_event(b)).collect()
+    }
+
+    async fn put_notice(
+        &self,
+        id: &str,
+        text: &NoticeText,
+        text_sha256: &str,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<Notice, ConsentStoreFailure> {
+        let mut tx = one_at_a_time(self, &format!("notice:{id}")).await?;
+        let (latest,): (Option<i64>,) = sqlx::query_as::<DB, _>(LATEST_NOTICE_VERSION)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(failure)?;
+        let version = latest.unwrap_or(0) + 1;
+        let purposes = serde_json::to_string(&text.purposes).map_err(|_| corrupt("notice"))?;
+        sqlx::query::<DB>(INSERT_NOTICE)
+            .bind(id)
+            .bind(version)
+            .bind(text.language.as_str())
+            .bind(text.text.as_str())
+            .bind(text_sha256)
+            .bind(purposes.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+        commit(tx, audit).await?;
+        notice((
+            id.to_owned(),
+            version,
+            text.language.clone(),
+            text_sha256.to_owned(),
+            purposes,
+            now,
+        ))
+    }
+
+    async fn notice(
+        &self,
+        id: &str,
+        version: Option<u32>,
+    ) -> Result<Option<Notice>, ConsentStoreFailure> {
+        let mut q = sqlx::QueryBuilder::<DB>::new(
+            "SELECT id, version, language, text_sha256, purposes, published_at \
+             FROM notices WHERE id = ",
+        );
+        q.push_bind(id);
+        if let Some(v) = version {
+            q.push(" AND version = ").push_bind(i64::from(v));
+        }
+        q.push(" ORDER BY version DESC LIMIT 1");
+        let row: Option<NoticeRow> = q
+            .build_query_as()
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(notice).transpose()
+    }
+
+    async fn add_request(
+        &self,
+        request: &RightsRequest,
+        audit: &[AccessEvent],
+    ) -> Result<bool, ConsentStoreFailure> {
+        let mut tx = self.pool().begin().await.map_err(failure)?;
+        let added: Option<(String,)> = sqlx::query_as::<DB, _>(ADD_REQUEST)
+            .bind(request.id.as_str())
+            .bind(request.subject.as_str())
+            .bind(request.kind.as_str())
+            .bind(request.status.as_str())
+            .bind(request.note_ciphertext.as_deref())
+            .bind(request.created_at)
+            .bind(request.due_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        finish(tx, added, audit).await
+    }
+
+    async fn request(&self, id: &str) -> Result<Option<RightsRequest>, ConsentStoreFailure> {
+        let row: Option<RequestRow> = sqlx::query_as::<DB, _>(SELECT_REQUEST)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(rights_request).transpose()
+    }
+
+    async fn requests(
+        &self,
+        subject: Option<&str>,
+        statuses: &[RequestStatus],
+        limit: u32,
+    ) -> Result<Vec<RightsRequest>, ConsentStoreFailure> {
+        let mut q = sqlx::QueryBuilder::<DB>::new(SELECT_REQUESTS);
+        if let Some(s) = subject {
+            q.push(" AND subject = ").push_bind(s);
+        }
+        if !statuses.is_empty() {
+            q.push(" AND status IN (");
+            let mut list = q.separated(", ");
+            for s in statuses {
+                list.push_bind(s.as_str());
+            }
+            q.push(")");
+        }
+        q.push(" ORDER BY due_at, id LIMIT ")
+            .push_bind(i64::from(limit));
+        let rows: Vec<RequestRow> = q
+            .build_query_as()
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        rows.into_iter().map(rights_request).collect()
+    }
+
+    async fn approve_request(
+        &self,
+        id: &str,
+        approved_by: &str,
+        now: i64,
+        audit: &[AccessEvent],
+    ) -> Result<bool, ConsentStoreFailure> {
+        let mut tx = self.pool().begin().await.map_err(failure)?;
+        let approved: Option<(String,)> = sqlx::query_as::<DB, _>(APPROVE_REQUEST)
+            .bind(id)
+            .bind(approved_by)
+            .bind(now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        finish(tx, approved, audit).await
+    }
+
+    async fn claim_request(&self, id: &str) -> Result<bool, ConsentStoreFailure> {
+        let claimed: Option<(String,)> = sqlx::query_as::<DB, _>(CLAIM_REQUEST)
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        Ok(claimed.is_some())
+    }
+
+    async fn release_request(&self, id: &str) -> Result<(), ConsentStoreFailure> {
+        sqlx::query::<DB>(RELEASE_REQUEST)
+            .bind(id)
+            .execute(self.pool())
+            .await
+            .map_err(failure)?;
+        Ok(())
+    }
+
+    async fn close_request(
+        &self,
+        id: &str,
+        claimed: bool,
+        closing: &Closing<'_>,
+        audit: &[AccessEvent],
+    ) -> Result<bool, ConsentStoreFailure> {
+        let mut tx = self.pool().begin().await.map_err(failure)?;
+        let statement = if claimed {
+            CLOSE_CLAIMED
+        } else {
+            CLOSE_UNCLAIMED
+        };
+        let closed: Option<(String,)> = sqlx::query_as::<DB, _>(statement)
+            .bind(id)
+            .bind(closing.status.as_str())
+            .bind(closing.resolution)
+            .bind(closing.closed_by)
+            .bind(closing.at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        finish(tx, closed, audit).await
+    }
+
+    async fn latest_consents(
+        &self,
+        purpose: &str,
+        subjects: &[&str],
+    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure> {
+        let mut out: Vec<ConsentEvent> = Vec::new();
+        for chunk in subjects.chunks(500) {
+            let mut q = sqlx::QueryBuilder::<DB>::new(
+                "SELECT c.body FROM consent_events c WHERE c.purpose = ",
+            );
+            q.push_bind(purpose);
+            q.push(" AND c.subject IN (");
+            let mut list = q.separated(", ");
+            for s in chunk {
+                list.push_bind(*s);
+            }
+            q.push(
+                ") AND c.seq = (SELECT MAX(seq) FROM consent_events l \
+                 WHERE l.subject = c.subject AND l.purpose = c.purpose)",
+            );
+            let rows: Vec<(String,)> = q
+                .build_query_as()
+                .fetch_all(self.pool())
+                .await
+                .map_err(failure)?;
+            for (body,) in &rows {
+                out.push(consent_event(body)?);
             }
         }
+        Ok(out)
+    }
 
-        #[async_trait::async_trait]
-        impl baomi_consent::ConsentStore for $store {
-            async fn put_purpose(
-                &self,
-                id: &str,
-                definition: &baomi_consent::PurposeDefinition,
-                material: bool,
-                now: i64,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<baomi_consent::PurposeRecord, baomi_consent::ConsentStoreFailure> {
-                let f = $crate::store::consent::failure;
-                let mut tx = self.one_at_a_time(&format!("purpose:{id}")).await?;
-                let current: Option<(i64, i64)> =
-                    sqlx::query_as("SELECT version, renewal_from FROM purposes WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err(f)?;
-                let version = current.map_or(1, |(v, _)| v + 1);
-                let renewal_from = match current {
-                    Some((_, from)) if !material => from,
-                    _ => version,
-                };
-                let text = serde_json::to_string(definition)
-                    .map_err(|_| $crate::store::consent::corrupt("purpose"))?;
-                sqlx::query(
-                    "INSERT INTO purpose_versions (id, version, definition, created_at) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(id)
-                .bind(version)
-                .bind(&text)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                sqlx::query(
-                    "INSERT INTO purposes (id, version, renewal_from, definition, updated_at) \
-                     VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET \
-                     version = excluded.version, renewal_from = excluded.renewal_from, \
-                     definition = excluded.definition, updated_at = excluded.updated_at",
-                )
-                .bind(id)
-                .bind(version)
-                .bind(renewal_from)
-                .bind(&text)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                commit_change(tx, audit).await.map_err(f)?;
-                $crate::store::consent::purpose_record((
-                    id.to_owned(),
-                    version,
-                    renewal_from,
-                    text,
-                    now,
-                ))
-            }
-
-            async fn purpose(
-                &self,
-                id: &str,
-            ) -> Result<Option<baomi_consent::PurposeRecord>, baomi_consent::ConsentStoreFailure>
-            {
-                let row: Option<$crate::store::consent::PurposeRow> = sqlx::query_as(
-                    "SELECT id, version, renewal_from, definition, updated_at \
-                     FROM purposes WHERE id = $1",
-                )
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::consent::failure)?;
-                row.map($crate::store::consent::purpose_record).transpose()
-            }
-
-            async fn purposes(
-                &self,
-            ) -> Result<Vec<baomi_consent::PurposeRecord>, baomi_consent::ConsentStoreFailure> {
-                let rows: Vec<$crate::store::consent::PurposeRow> = sqlx::query_as(
-                    "SELECT id, version, renewal_from, definition, updated_at \
-                     FROM purposes ORDER BY id",
-                )
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::consent::failure)?;
-                rows.into_iter()
-                    .map($crate::store::consent::purpose_record)
-                    .collect()
-            }
-
-            async fn append_consent(
-                &self,
-                event: &baomi_consent::ConsentEvent,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<(), baomi_consent::ConsentStoreFailure> {
-                let f = $crate::store::consent::failure;
-                let body = serde_json::to_string(event)
-                    .map_err(|_| $crate::store::consent::corrupt("consent event"))?;
-                let mut tx = self.pool.begin().await.map_err(f)?;
-                sqlx::query(
-                    "INSERT INTO consent_events (id, subject, purpose, body) \
-                     VALUES ($1, $2, $3, $4)",
-                )
-                .bind(&event.id)
-                .bind(&event.subject)
-                .bind(&event.purpose)
-                .bind(&body)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                commit_change(tx, audit).await.map_err(f)?;
-                Ok(())
-            }
-
-            async fn consent_event(
-                &self,
-                id: &str,
-            ) -> Result<Option<baomi_consent::ConsentEvent>, baomi_consent::ConsentStoreFailure>
-            {
-                let row: Option<(String,)> =
-                    sqlx::query_as("SELECT body FROM consent_events WHERE id = $1")
-                        .bind(id)
-                        .fetch_optional(&self.pool)
-                        .await
-                        .map_err($crate::store::consent::failure)?;
-                row.map(|(b,)| $crate::store::consent::consent_event(&b))
-                    .transpose()
-            }
-
-            async fn purpose_version(
-                &self,
-                id: &str,
-                version: u32,
-            ) -> Result<Option<baomi_consent::PurposeDefinition>, baomi_consent::ConsentStoreFailure>
-            {
-                let row: Option<(String,)> = sqlx::query_as(
-                    "SELECT definition FROM purpose_versions WHERE id = $1 AND version = $2",
-                )
-                .bind(id)
-                .bind(i64::from(version))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::consent::failure)?;
-                row.map(|(d,)| {
-                    serde_json::from_str(&d).map_err(|_| $crate::store::consent::corrupt("purpose"))
-                })
-                .transpose()
-            }
-
-            async fn consent_events(
-                &self,
-                subject: &str,
-                purpose: Option<&str>,
-            ) -> Result<Vec<baomi_consent::ConsentEvent>, baomi_consent::ConsentStoreFailure> {
-                let mut q =
-                    sqlx::QueryBuilder::new("SELECT body FROM consent_events WHERE subject = ");
-                q.push_bind(subject);
-                if let Some(p) = purpose {
-                    q.push(" AND purpose = ").push_bind(p);
-                }
-                q.push(" ORDER BY seq");
-                let rows: Vec<(String,)> = q
-                    .build_query_as()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($crate::store::consent::failure)?;
-                rows.iter()
-                    .map(|(b,)| $crate::store::consent::consent_event(b))
-                    .collect()
-            }
-
-            async fn put_notice(
-                &self,
-                id: &str,
-                text: &baomi_consent::NoticeText,
-                text_sha256: &str,
-                now: i64,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<baomi_consent::Notice, baomi_consent::ConsentStoreFailure> {
-                let f = $crate::store::consent::failure;
-                let mut tx = self.one_at_a_time(&format!("notice:{id}")).await?;
-                let (latest,): (Option<i64>,) =
-                    sqlx::query_as("SELECT MAX(version) FROM notices WHERE id = $1")
-                        .bind(id)
-                        .fetch_one(&mut *tx)
-                        .await
-                        .map_err(f)?;
-                let version = latest.unwrap_or(0) + 1;
-                let purposes = serde_json::to_string(&text.purposes)
-                    .map_err(|_| $crate::store::consent::corrupt("notice"))?;
-                sqlx::query(
-                    "INSERT INTO notices (id, version, language, text, text_sha256, purposes, \
-                     published_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(id)
-                .bind(version)
-                .bind(&text.language)
-                .bind(&text.text)
-                .bind(text_sha256)
-                .bind(&purposes)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                commit_change(tx, audit).await.map_err(f)?;
-                $crate::store::consent::notice((
-                    id.to_owned(),
-                    version,
-                    text.language.clone(),
-                    text_sha256.to_owned(),
-                    purposes,
-                    now,
-                ))
-            }
-
-            async fn notice(
-                &self,
-                id: &str,
-                version: Option<u32>,
-            ) -> Result<Option<baomi_consent::Notice>, baomi_consent::ConsentStoreFailure> {
-                let mut q = sqlx::QueryBuilder::new(
-                    "SELECT id, version, language, text_sha256, purposes, published_at \
-                     FROM notices WHERE id = ",
-                );
-                q.push_bind(id);
-                if let Some(v) = version {
-                    q.push(" AND version = ").push_bind(i64::from(v));
-                }
-                q.push(" ORDER BY version DESC LIMIT 1");
-                let row: Option<$crate::store::consent::NoticeRow> = q
-                    .build_query_as()
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::store::consent::failure)?;
-                row.map($crate::store::consent::notice).transpose()
-            }
-
-            async fn add_request(
-                &self,
-                request: &baomi_consent::RightsRequest,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
-                let f = $crate::store::consent::failure;
-                let mut tx = self.pool.begin().await.map_err(f)?;
-                // One pending request per subject and kind: the unique index covers open and
-                // approved ones, and a request being closed (claimed) counts too.
-                let added = sqlx::query(
-                    "INSERT INTO rights_requests (id, subject, kind, status, note_ciphertext, \
-                     created_at, due_at) SELECT $1, $2, $3, $4, $5, $6, $7 \
-                     WHERE NOT EXISTS (SELECT 1 FROM rights_requests \
-                       WHERE subject = $2 AND kind = $3 AND status = 'closing') \
-                     ON CONFLICT DO NOTHING",
-                )
-                .bind(&request.id)
-                .bind(&request.subject)
-                .bind(request.kind.as_str())
-                .bind(request.status.as_str())
-                .bind(&request.note_ciphertext)
-                .bind(request.created_at)
-                .bind(request.due_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?
-                .rows_affected();
-                finish_change(tx, added, audit).await.map_err(f)
-            }
-
-            async fn request(
-                &self,
-                id: &str,
-            ) -> Result<Option<baomi_consent::RightsRequest>, baomi_consent::ConsentStoreFailure>
-            {
-                let row: Option<$crate::store::consent::RequestRow> =
-                    sqlx::query_as(sqlx::AssertSqlSafe(format!(
-                        "SELECT {} FROM rights_requests WHERE id = $1",
-                        $crate::store::consent::REQUEST_COLUMNS
-                    )))
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::store::consent::failure)?;
-                row.map($crate::store::consent::rights_request).transpose()
-            }
-
-            async fn requests(
-                &self,
-                subject: Option<&str>,
-                statuses: &[baomi_consent::RequestStatus],
-                limit: u32,
-            ) -> Result<Vec<baomi_consent::RightsRequest>, baomi_consent::ConsentStoreFailure>
-            {
-                let mut q = sqlx::QueryBuilder::new(format!(
-                    "SELECT {} FROM rights_requests WHERE 1 = 1",
-                    $crate::store::consent::REQUEST_COLUMNS
-                ));
-                if let Some(s) = subject {
-                    q.push(" AND subject = ").push_bind(s);
-                }
-                if !statuses.is_empty() {
-                    q.push(" AND status IN (");
-                    let mut list = q.separated(", ");
-                    for s in statuses {
-                        list.push_bind(s.as_str());
-                    }
-                    q.push(")");
-                }
-                q.push(" ORDER BY due_at, id LIMIT ").push_bind(i64::from(limit));
-                let rows: Vec<$crate::store::consent::RequestRow> = q
-                    .build_query_as()
-                    .fetch_all(&self.pool)
-                    .await
-                    .map_err($crate::store::consent::failure)?;
-                rows.into_iter()
-                    .map($crate::store::consent::rights_request)
-                    .collect()
-            }
-
-            async fn approve_request(
-                &self,
-                id: &str,
-                approved_by: &str,
-                now: i64,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
-                let f = $crate::store::consent::failure;
-                let mut tx = self.pool.begin().await.map_err(f)?;
-                let approved = sqlx::query(
-                    "UPDATE rights_requests SET status = 'approved', approved_by = $2, \
-                     approved_at = $3 WHERE id = $1 AND status = 'open'",
-                )
-                .bind(id)
-                .bind(approved_by)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?
-                .rows_affected();
-                finish_change(tx, approved, audit).await.map_err(f)
-            }
-
-            async fn claim_request(
-                &self,
-                id: &str,
-            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
-                let claimed = sqlx::query(
-                    "UPDATE rights_requests SET status = 'closing' \
-                     WHERE id = $1 AND status IN ('open', 'approved')",
-                )
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::consent::failure)?
-                .rows_affected();
-                Ok(claimed == 1)
-            }
-
-            async fn release_request(
-                &self,
-                id: &str,
-            ) -> Result<(), baomi_consent::ConsentStoreFailure> {
-                sqlx::query(
-                    "UPDATE rights_requests SET status = CASE WHEN approved_at IS NULL \
-                     THEN 'open' ELSE 'approved' END WHERE id = $1 AND status = 'closing'",
-                )
-                .bind(id)
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::consent::failure)?;
-                Ok(())
-            }
-
-            async fn close_request(
-                &self,
-                id: &str,
-                claimed: bool,
-                closing: &baomi_consent::Closing<'_>,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, baomi_consent::ConsentStoreFailure> {
-                let f = $crate::store::consent::failure;
-                let mut tx = self.pool.begin().await.map_err(f)?;
-                let from = if claimed {
-                    "status = 'closing'"
-                } else {
-                    "status IN ('open', 'approved')"
-                };
-                let closed = sqlx::query(sqlx::AssertSqlSafe(format!(
-                    "UPDATE rights_requests SET status = $2, resolution = $3, closed_by = $4, \
-                     closed_at = $5 WHERE id = $1 AND {from}"
-                )))
-                .bind(id)
-                .bind(closing.status.as_str())
-                .bind(closing.resolution)
-                .bind(closing.closed_by)
-                .bind(closing.at)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?
-                .rows_affected();
-                finish_change(tx, closed, audit).await.map_err(f)
-            }
-
-            async fn latest_consents(
-                &self,
-                purpose: &str,
-                subjects: &[&str],
-            ) -> Result<Vec<baomi_consent::ConsentEvent>, baomi_consent::ConsentStoreFailure> {
-                let mut out: Vec<baomi_consent::ConsentEvent> = Vec::new();
-                for chunk in subjects.chunks(500) {
-                    let mut q = sqlx::QueryBuilder::new(
-                        "SELECT c.body FROM consent_events c WHERE c.purpose = ",
-                    );
-                    q.push_bind(purpose);
-                    q.push(" AND c.subject IN (");
-                    let mut list = q.separated(", ");
-                    for s in chunk {
-                        list.push_bind(*s);
-                    }
-                    q.push(
-                        ") AND c.seq = (SELECT MAX(seq) FROM consent_events l \
-                         WHERE l.subject = c.subject AND l.purpose = c.purpose)",
-                    );
-                    let rows: Vec<(String,)> = q
-                        .build_query_as()
-                        .fetch_all(&self.pool)
-                        .await
-                        .map_err($crate::store::consent::failure)?;
-                    for (body,) in &rows {
-                        out.push($crate::store::consent::consent_event(body)?);
-                    }
-                }
-                Ok(out)
-            }
-
-            async fn consent_days(
-                &self,
-                purpose: &str,
-            ) -> Result<Vec<baomi_consent::ConsentDay>, baomi_consent::ConsentStoreFailure> {
-                let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as(
-                    "SELECT day, granted, withdrawn, net FROM consent_day_counts \
-                     WHERE purpose = $1 ORDER BY day",
-                )
-                .bind(purpose)
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::consent::failure)?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(day, granted, withdrawn, net)| baomi_consent::ConsentDay {
-                        day,
-                        granted,
-                        withdrawn,
-                        net,
-                    })
-                    .collect())
-            }
-        }
-    };
+    async fn consent_days(&self, purpose: &str) -> Result<Vec<ConsentDay>, ConsentStoreFailure> {
+        let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as::<DB, _>(CONSENT_DAYS)
+            .bind(purpose)
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        Ok(rows
+            .into_iter()
+            .map(|(day, granted, withdrawn, net)| ConsentDay {
+                day,
+                granted,
+                withdrawn,
+                net,
+            })
+            .collect())
+    }
 }

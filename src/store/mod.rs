@@ -7,9 +7,8 @@
 mod audit_log;
 pub mod backup;
 mod common;
-pub mod console;
-#[macro_use]
 mod consent;
+pub mod console;
 mod policies;
 #[macro_use]
 mod vault;

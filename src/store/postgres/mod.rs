@@ -4,17 +4,13 @@ pub mod cluster;
 
 use std::time::Duration;
 
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 
 use super::StoreError;
 use super::common::Backend;
 
 /// Baomi's state in a PostgreSQL database.
-#[derive(Debug, Clone)]
-pub struct PgStore {
-    pool: PgPool,
-    audit_border: super::audit_log::BorderCache,
-}
+pub type PgStore = super::common::SqlStore<sqlx::Postgres>;
 
 impl Backend for PgStore {
     const BEGIN_WRITE: &'static str = "BEGIN";
@@ -73,12 +69,3 @@ impl PgStore {
 
 impl_vault_store!(PgStore);
 impl_log_store!(PgStore);
-impl_consent_store!(PgStore);
-
-impl super::common::Pooled for PgStore {
-    type Db = sqlx::Postgres;
-
-    fn pool(&self) -> &sqlx::Pool<sqlx::Postgres> {
-        &self.pool
-    }
-}

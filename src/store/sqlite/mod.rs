@@ -3,20 +3,14 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
 use super::StoreError;
 use super::common::Backend;
 use crate::config;
 
 /// Baomi's state in one SQLite database.
-#[derive(Debug, Clone)]
-pub struct SqliteStore {
-    pool: SqlitePool,
-    audit_border: super::audit_log::BorderCache,
-}
+pub type SqliteStore = super::common::SqlStore<sqlx::Sqlite>;
 
 impl Backend for SqliteStore {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
@@ -81,12 +75,3 @@ impl SqliteStore {
 
 impl_vault_store!(SqliteStore);
 impl_log_store!(SqliteStore);
-impl_consent_store!(SqliteStore);
-
-impl super::common::Pooled for SqliteStore {
-    type Db = sqlx::Sqlite;
-
-    fn pool(&self) -> &sqlx::Pool<sqlx::Sqlite> {
-        &self.pool
-    }
-}
