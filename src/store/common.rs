@@ -87,6 +87,10 @@ pub trait Backend: Pooled {
     /// file (one server per file); should another process append anyway, its leaf positions
     /// collide with ours, the append fails (fail closed) and the next one reads the size.
     const SOLE_AUDIT_APPENDER: bool;
+
+    /// How many rows a statement changed. (sqlx has no trait for it: each backend's result
+    /// type has its own method.)
+    fn rows_affected(done: &<Self::Db as Database>::QueryResult) -> u64;
 }
 
 /// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,
@@ -118,6 +122,43 @@ where
             .await?;
     }
     Ok(())
+}
+
+/// Writes a change's audit events in its transaction and commits it.
+pub(super) async fn commit_change<DB>(
+    mut tx: sqlx::Transaction<'static, DB>,
+    audit: &[AccessEvent],
+) -> Result<(), StoreError>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+{
+    queue_audit::<DB>(&mut tx, audit).await?;
+    tx.commit().await?;
+    Ok(())
+}
+
+/// Commits a change that touched a row (`changed`, what its statement returned), with its
+/// audit events, or rolls back one that did not, having written nothing; whether it did.
+pub(super) async fn finish_change<DB, R>(
+    tx: sqlx::Transaction<'static, DB>,
+    changed: Option<R>,
+    audit: &[AccessEvent],
+) -> Result<bool, StoreError>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+{
+    if changed.is_none() {
+        tx.rollback().await?;
+        return Ok(false);
+    }
+    commit_change(tx, audit).await?;
+    Ok(true)
 }
 
 /// A write transaction on `store` that first runs `lock` (if the backend needs one) on

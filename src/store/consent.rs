@@ -11,7 +11,7 @@ use baomi_consent::{
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
-use super::common::{Backend, Pooled, SqlStore, queue_audit, write_locked};
+use super::common::{Backend, Pooled, SqlStore, commit_change, finish_change, write_locked};
 
 impl From<StoreError> for ConsentStoreFailure {
     fn from(e: StoreError) -> Self {
@@ -182,42 +182,6 @@ where
     Ok(write_locked(store, S::LOCK_SUBJECT, key).await?)
 }
 
-/// Writes a change's audit events in its transaction and commits it.
-async fn commit<DB>(
-    mut tx: sqlx::Transaction<'static, DB>,
-    audit: &[AccessEvent],
-) -> Result<(), ConsentStoreFailure>
-where
-    DB: Database,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> String: Encode<'a, DB> + Type<DB>,
-{
-    queue_audit::<DB>(&mut tx, audit).await?;
-    tx.commit().await.map_err(failure)
-}
-
-/// Commits a change that touched a row (with its audit events), or rolls back one that did
-/// not; whether it did.
-async fn finish<DB, R>(
-    tx: sqlx::Transaction<'static, DB>,
-    changed: Option<R>,
-    audit: &[AccessEvent],
-) -> Result<bool, ConsentStoreFailure>
-where
-    DB: Database,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> String: Encode<'a, DB> + Type<DB>,
-{
-    if changed.is_none() {
-        tx.rollback().await.map_err(failure)?;
-        return Ok(false);
-    }
-    commit(tx, audit).await?;
-    Ok(true)
-}
-
 /// (sqlx states what a database can bind and decode as bounds per type, which cannot be
 /// bundled into one trait: hence the list.)
 #[async_trait]
@@ -277,7 +241,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(failure)?;
-        commit(tx, audit).await?;
+        commit_change(tx, audit).await?;
         purpose_record((id.to_owned(), version, renewal_from, text, now))
     }
 
@@ -313,7 +277,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(failure)?;
-        commit(tx, audit).await
+        Ok(commit_change(tx, audit).await?)
     }
 
     async fn consent_event(&self, id: &str) -> Result<Option<ConsentEvent>, ConsentStoreFailure> {
@@ -387,7 +351,7 @@ where
             .execute(&mut *tx)
             .await
             .map_err(failure)?;
-        commit(tx, audit).await?;
+        commit_change(tx, audit).await?;
         notice((
             id.to_owned(),
             version,
@@ -437,7 +401,7 @@ where
             .fetch_optional(&mut *tx)
             .await
             .map_err(failure)?;
-        finish(tx, added, audit).await
+        Ok(finish_change(tx, added, audit).await?)
     }
 
     async fn request(&self, id: &str) -> Result<Option<RightsRequest>, ConsentStoreFailure> {
@@ -492,7 +456,7 @@ where
             .fetch_optional(&mut *tx)
             .await
             .map_err(failure)?;
-        finish(tx, approved, audit).await
+        Ok(finish_change(tx, approved, audit).await?)
     }
 
     async fn claim_request(&self, id: &str) -> Result<bool, ConsentStoreFailure> {
@@ -535,7 +499,7 @@ where
             .fetch_optional(&mut *tx)
             .await
             .map_err(failure)?;
-        finish(tx, closed, audit).await
+        Ok(finish_change(tx, closed, audit).await?)
     }
 
     async fn latest_consents(

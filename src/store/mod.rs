@@ -3,24 +3,22 @@
 //!
 //! Both implementations pass one conformance suite (`tests/api/store_conformance.rs`).
 
-#[macro_use]
 mod audit_log;
 pub mod backup;
 mod common;
 mod consent;
 pub mod console;
-mod policies;
-#[macro_use]
-mod vault;
 pub mod cosignatures;
 mod error;
 pub mod group_commit;
+mod policies;
 pub mod postgres;
 pub mod quotas;
 mod records;
 pub mod second_factors;
 pub mod signing_keys;
 pub mod sqlite;
+mod vault;
 
 use std::sync::Arc;
 

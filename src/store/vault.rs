@@ -1,9 +1,16 @@
-//! The vault's storage port and the audit port, written once for both backends
-//! (`impl_vault_store!`), with their rows.
+//! The vault's storage port (`baomi_vault::VaultStore`), written once for both backends,
+//! with its rows.
 
-use baomi_vault::{Keyring, KeyringName, SealedDataKey, SealedKek, StoreFailure, SubjectId, Suite};
+use async_trait::async_trait;
+use baomi_audit::AccessEvent;
+use baomi_vault::{
+    Erasure, ErasureCounts, IndexEntry, Keyring, KeyringName, PolicyOutcome, PutOutcome,
+    SealedDataKey, SealedKek, StoreFailure, StoredField, SubjectId, Suite, VaultStore,
+};
+use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
+use super::common::{Backend, Pooled, SqlStore, commit_change, finish_change, write_locked};
 
 impl From<StoreError> for StoreFailure {
     fn from(e: StoreError) -> Self {
@@ -123,8 +130,8 @@ pub(super) struct StoredFieldRow {
 }
 
 impl StoredFieldRow {
-    pub(super) fn into_field(self) -> Result<baomi_vault::StoredField, StoreFailure> {
-        Ok(baomi_vault::StoredField {
+    pub(super) fn into_field(self) -> Result<StoredField, StoreFailure> {
+        Ok(StoredField {
             subject: SubjectId::parse(&self.subject).map_err(|_| corrupt("subject id"))?,
             field: self.field,
             keyring: KeyringName::parse(&self.keyring).map_err(|_| corrupt("keyring name"))?,
@@ -144,8 +151,8 @@ pub(super) struct ErasureRow {
 }
 
 impl ErasureRow {
-    pub(super) fn into_erasure(self) -> Result<baomi_vault::Erasure, StoreFailure> {
-        Ok(baomi_vault::Erasure {
+    pub(super) fn into_erasure(self) -> Result<Erasure, StoreFailure> {
+        Ok(Erasure {
             subject: SubjectId::parse(&self.subject).map_err(|_| corrupt("subject id"))?,
             receipt_id: self.receipt_id,
             erased_at: self.erased_at,
@@ -153,669 +160,603 @@ impl ErasureRow {
     }
 }
 
-/// Implements [`baomi_vault::VaultStore`] for `$store`, whose `pool` is an sqlx pool.
-macro_rules! impl_vault_store {
-    ($store:ty) => {
-        #[async_trait::async_trait]
-        impl baomi_vault::VaultStore for $store {
-            async fn keyring(
-                &self,
-                name: &baomi_vault::KeyringName,
-            ) -> Result<Option<baomi_vault::Keyring>, baomi_vault::StoreFailure> {
-                let row: Option<$crate::store::vault::KeyringRow> = sqlx::query_as(
-                    "SELECT name, suite, latest_version, min_decryption_version, \
-                     rotation_period_secs, created_at, rotated_at FROM keyrings WHERE name = $1",
-                )
-                .bind(name.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                let Some(row) = row else {
-                    return Ok(None);
-                };
-                let suites: Vec<(String,)> = sqlx::query_as(
-                    "SELECT suite FROM keyring_keks WHERE keyring = $1 \
-                     GROUP BY suite ORDER BY MIN(version)",
-                )
-                .bind(name.as_str())
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                let suites: Vec<String> = suites.into_iter().map(|(s,)| s).collect();
-                row.into_keyring(&suites).map(Some)
-            }
+const SELECT_KEYRING: &str = "SELECT name, suite, latest_version, min_decryption_version, \
+     rotation_period_secs, created_at, rotated_at FROM keyrings WHERE name = $1";
+const SELECT_KEYRINGS: &str = "SELECT name, suite, latest_version, min_decryption_version, \
+     rotation_period_secs, created_at, rotated_at FROM keyrings ORDER BY name";
+/// The suites keyring `$1`'s versions used, oldest first.
+const SUITES_OF_KEYRING: &str = "SELECT suite FROM keyring_keks WHERE keyring = $1 \
+     GROUP BY suite ORDER BY MIN(version)";
+const SUITES_OF_KEYRINGS: &str = "SELECT keyring, suite FROM keyring_keks \
+     GROUP BY keyring, suite ORDER BY keyring, MIN(version)";
+const INSERT_KEYRING: &str = "INSERT INTO keyrings (name, suite, latest_version, \
+     min_decryption_version, rotation_period_secs, created_at, rotated_at) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING RETURNING name";
+const INSERT_KEK: &str = "INSERT INTO keyring_keks (keyring, version, suite, sealed, \
+     created_at) VALUES ($1, $2, $3, $4, $5)";
+const SELECT_KEK: &str = "SELECT keyring, version, suite, sealed, created_at FROM keyring_keks \
+     WHERE keyring = $1 AND version = $2";
+/// Moves keyring `$1` from version `$4` to `$2`: no change when another node rotated first.
+const ADVANCE_KEYRING: &str = "UPDATE keyrings SET latest_version = $2, rotated_at = $3, \
+     suite = $5 WHERE name = $1 AND latest_version = $4 RETURNING name";
+const MIN_VERSION: &str = "SELECT min_decryption_version FROM keyrings WHERE name = $1";
+const FIELD_BELOW: &str =
+    "SELECT field FROM subject_fields WHERE keyring = $1 AND version < $2 LIMIT 1";
+const SET_POLICY: &str = "UPDATE keyrings SET min_decryption_version = $2, \
+     rotation_period_secs = $3 WHERE name = $1";
+const SELECT_SUBJECT_KEY: &str = "SELECT keyring, subject, version, kek_version, sealed, \
+     created_at FROM subject_keys WHERE keyring = $1 AND subject = $2 AND version = $3";
+/// Not for a version that was retired meanwhile (a node's keyring may be stale).
+const INSERT_SUBJECT_KEY: &str = "INSERT INTO subject_keys \
+     (keyring, subject, version, kek_version, sealed, created_at) \
+     SELECT $1, $2, $3, $4, $5, $6 \
+     WHERE $3 >= (SELECT min_decryption_version FROM keyrings WHERE name = $1) \
+     ON CONFLICT (keyring, subject, version) DO NOTHING";
+const SELECT_ERASURE: &str =
+    "SELECT subject, receipt_id, erased_at FROM erasures WHERE subject = $1";
+const ERASED: &str = "SELECT subject FROM erasures WHERE subject = $1";
+const INSERT_ERASURE: &str = "INSERT INTO erasures (subject, receipt_id, erased_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING";
+/// The tables that hold a subject's keys, values and index entries, in the order
+/// [`ErasureCounts`] reports them.
+const SUBJECT_TABLES: [&str; 3] = ["subject_keys", "subject_fields", "blind_index"];
+const SUBJECT_KEYS_SEALED_BELOW: &str = "SELECT keyring, subject, version, kek_version, \
+     sealed, created_at FROM subject_keys WHERE keyring = $1 AND kek_version < $2 \
+     ORDER BY subject, version LIMIT $3";
+/// Reseals a subject key unless another node resealed it first (`$6`, the KEK version read).
+const RESEAL_SUBJECT_KEY: &str = "UPDATE subject_keys SET kek_version = $4, sealed = $5 \
+     WHERE keyring = $1 AND subject = $2 AND version = $3 AND kek_version = $6 \
+     RETURNING subject";
+const SELECT_FIELDS: &str = "SELECT subject, field, keyring, version, ciphertext, token, \
+     updated_at FROM subject_fields WHERE subject = $1 ORDER BY field";
+const FIELD_BY_TOKEN: &str = "SELECT subject, field, keyring, version, ciphertext, token, \
+     updated_at FROM subject_fields WHERE token = $1";
+const FIELDS_BELOW: &str = "SELECT subject, field, keyring, version, ciphertext, token, \
+     updated_at FROM subject_fields WHERE keyring = $1 AND version < $2 \
+     ORDER BY version LIMIT $3";
+/// Re-encrypts a value unless it changed since it was read (`$6`, the ciphertext read).
+const REPLACE_CIPHERTEXT: &str = "UPDATE subject_fields SET ciphertext = $3, keyring = $4, \
+     version = $5 WHERE subject = $1 AND field = $2 AND ciphertext = $6 RETURNING subject";
+const LOWEST_STORED_VERSION: &str =
+    "SELECT version FROM subject_fields WHERE keyring = $1 ORDER BY version LIMIT 1";
+const SEARCH_INDEX: &str = "SELECT DISTINCT subject FROM blind_index \
+     WHERE keyring = $1 AND field = $2 AND digest IN ($3, $4) ORDER BY subject LIMIT 1000";
+const DELETE_SUBJECT_KEYS_BELOW: &str =
+    "DELETE FROM subject_keys WHERE keyring = $1 AND version < $2";
 
-            async fn keyrings(
-                &self,
-            ) -> Result<Vec<baomi_vault::Keyring>, baomi_vault::StoreFailure> {
-                let rows: Vec<$crate::store::vault::KeyringRow> = sqlx::query_as(
-                    "SELECT name, suite, latest_version, min_decryption_version, \
-                     rotation_period_secs, created_at, rotated_at FROM keyrings ORDER BY name",
-                )
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                let pairs: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT keyring, suite FROM keyring_keks \
-                     GROUP BY keyring, suite ORDER BY keyring, MIN(version)",
-                )
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                let mut by_keyring: std::collections::HashMap<String, Vec<String>> =
-                    std::collections::HashMap::new();
-                for (keyring, suite) in pairs {
-                    by_keyring.entry(keyring).or_default().push(suite);
-                }
-                rows.into_iter()
-                    .map(|r| {
-                        let suites = by_keyring.remove(&r.name).unwrap_or_default();
-                        r.into_keyring(&suites)
-                    })
-                    .collect()
-            }
+/// A write transaction holding `subject`'s lock (see [`Backend::LOCK_SUBJECT`]).
+async fn write_for_subject<S>(
+    store: &S,
+    subject: &SubjectId,
+) -> Result<sqlx::Transaction<'static, S::Db>, StoreFailure>
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+{
+    Ok(write_locked(store, S::LOCK_SUBJECT, subject.as_str()).await?)
+}
 
-            async fn create_keyring(
-                &self,
-                keyring: &baomi_vault::Keyring,
-                first: &baomi_vault::SealedKek,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, baomi_vault::StoreFailure> {
-                let f = $crate::store::vault::failure;
-                let mut tx = self.pool.begin().await.map_err(f)?;
-                let created = sqlx::query(
-                    "INSERT INTO keyrings (name, suite, latest_version, min_decryption_version, \
-                     rotation_period_secs, created_at, rotated_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (name) DO NOTHING",
-                )
-                .bind(keyring.name.as_str())
-                .bind(keyring.suite.as_str())
-                .bind(i64::from(keyring.latest_version))
-                .bind(i64::from(keyring.min_decryption_version))
-                .bind(keyring.rotation_period_secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX)))
-                .bind(keyring.created_at)
-                .bind(keyring.rotated_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?
-                .rows_affected();
-                if created == 1 {
-                    insert_kek(&mut tx, first).await.map_err(f)?;
-                }
-                finish_change(tx, created, audit).await.map_err(f)
-            }
+/// Whether `subject` has an erasure record, read inside a transaction.
+async fn erased_in<DB>(conn: &mut DB::Connection, subject: &SubjectId) -> Result<bool, StoreFailure>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+{
+    let found: Option<(String,)> = sqlx::query_as::<DB, _>(ERASED)
+        .bind(subject.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(failure)?;
+    Ok(found.is_some())
+}
 
-            async fn kek(
-                &self,
-                keyring: &baomi_vault::KeyringName,
-                version: u32,
-            ) -> Result<Option<baomi_vault::SealedKek>, baomi_vault::StoreFailure> {
-                let row: Option<$crate::store::vault::KekRow> = sqlx::query_as(
-                    "SELECT keyring, version, suite, sealed, created_at FROM keyring_keks \
-                     WHERE keyring = $1 AND version = $2",
-                )
-                .bind(keyring.as_str())
-                .bind(i64::from(version))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                row.map(|r| r.into_kek()).transpose()
-            }
+/// Stores a KEK version, in `conn`'s transaction.
+async fn insert_kek<DB>(conn: &mut DB::Connection, kek: &SealedKek) -> Result<(), StoreFailure>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
+{
+    sqlx::query::<DB>(INSERT_KEK)
+        .bind(kek.keyring.as_str())
+        .bind(i64::from(kek.version))
+        .bind(kek.suite.as_str())
+        .bind(kek.sealed.as_slice())
+        .bind(kek.created_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(failure)?;
+    Ok(())
+}
 
-            async fn add_kek(
-                &self,
-                kek: &baomi_vault::SealedKek,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<bool, baomi_vault::StoreFailure> {
-                let f = $crate::store::vault::failure;
-                let mut tx = self.pool.begin().await.map_err(f)?;
-                let moved = sqlx::query(
-                    "UPDATE keyrings SET latest_version = $2, rotated_at = $3, suite = $5 \
-                     WHERE name = $1 AND latest_version = $4",
-                )
-                .bind(kek.keyring.as_str())
-                .bind(i64::from(kek.version))
-                .bind(kek.created_at)
-                .bind(i64::from(kek.version) - 1)
-                .bind(kek.suite.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?
-                .rows_affected();
-                if moved == 1 {
-                    insert_kek(&mut tx, kek).await.map_err(f)?;
-                }
-                finish_change(tx, moved, audit).await.map_err(f)
-            }
+/// A rotation period as stored.
+fn period(secs: Option<u64>) -> Option<i64> {
+    secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX))
+}
 
-            async fn set_policy(
-                &self,
-                keyring: &baomi_vault::KeyringName,
-                min_decryption_version: u32,
-                rotation_period_secs: Option<u64>,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<baomi_vault::PolicyOutcome, baomi_vault::StoreFailure> {
-                let f = $crate::store::vault::failure;
-                let mut tx = self
-                    .write_locked(
-                        <$store as $crate::store::common::Backend>::LOCK_KEYRING,
-                        keyring.as_str(),
-                    )
-                    .await?;
-                let (current,): (i64,) = sqlx::query_as(
-                    "SELECT min_decryption_version FROM keyrings WHERE name = $1",
-                )
-                .bind(keyring.as_str())
-                .fetch_one(&mut *tx)
-                .await
-                .map_err(f)?;
-                let min = i64::from(min_decryption_version);
-                // The minimum never goes down: a concurrent, higher value wins.
-                if current > min {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(baomi_vault::PolicyOutcome::WouldLower);
-                }
-                let below: Option<(String,)> = sqlx::query_as(
-                    "SELECT field FROM subject_fields WHERE keyring = $1 AND version < $2 LIMIT 1",
-                )
-                .bind(keyring.as_str())
-                .bind(min)
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(f)?;
-                if below.is_some() {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(baomi_vault::PolicyOutcome::StoredFieldsBelow);
-                }
-                sqlx::query(
-                    "UPDATE keyrings SET min_decryption_version = $2, rotation_period_secs = $3 \
-                     WHERE name = $1",
-                )
-                .bind(keyring.as_str())
-                .bind(min)
-                .bind(rotation_period_secs.map(|p| i64::try_from(p).unwrap_or(i64::MAX)))
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                commit_change(tx, audit).await.map_err(f)?;
-                Ok(baomi_vault::PolicyOutcome::Set)
-            }
+/// (sqlx states what a database can bind and decode as bounds per type, which cannot be
+/// bundled into one trait: hence the list.)
+#[async_trait]
+impl<DB> VaultStore for SqlStore<DB>
+where
+    DB: Database,
+    SqlStore<DB>: Backend + Pooled<Db = DB>,
+    <DB as Database>::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'c> &'c mut <DB as Database>::Connection: Executor<'c, Database = DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<i64>: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a [u8]: Encode<'a, DB> + Type<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB> + Decode<'a, DB>,
+    for<'r> (String,): FromRow<'r, <DB as Database>::Row>,
+    for<'r> (String, String): FromRow<'r, <DB as Database>::Row>,
+    for<'r> (i64,): FromRow<'r, <DB as Database>::Row>,
+    for<'r> KeyringRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> KekRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> SubjectKeyRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> StoredFieldRow: FromRow<'r, <DB as Database>::Row>,
+    for<'r> ErasureRow: FromRow<'r, <DB as Database>::Row>,
+{
+    async fn keyring(&self, name: &KeyringName) -> Result<Option<Keyring>, StoreFailure> {
+        let row: Option<KeyringRow> = sqlx::query_as::<DB, _>(SELECT_KEYRING)
+            .bind(name.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let suites: Vec<(String,)> = sqlx::query_as::<DB, _>(SUITES_OF_KEYRING)
+            .bind(name.as_str())
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        let suites: Vec<String> = suites.into_iter().map(|(s,)| s).collect();
+        row.into_keyring(&suites).map(Some)
+    }
 
-            async fn subject_key(
-                &self,
-                keyring: &baomi_vault::KeyringName,
-                subject: &baomi_vault::SubjectId,
-                version: u32,
-            ) -> Result<Option<baomi_vault::SealedDataKey>, baomi_vault::StoreFailure> {
-                let row: Option<$crate::store::vault::SubjectKeyRow> = sqlx::query_as(
-                    "SELECT keyring, subject, version, kek_version, sealed, created_at \
-                     FROM subject_keys WHERE keyring = $1 AND subject = $2 AND version = $3",
-                )
-                .bind(keyring.as_str())
-                .bind(subject.as_str())
-                .bind(i64::from(version))
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                row.map(|r| r.into_key()).transpose()
-            }
-
-            async fn insert_subject_key(
-                &self,
-                key: &baomi_vault::SealedDataKey,
-            ) -> Result<Option<baomi_vault::SealedDataKey>, baomi_vault::StoreFailure> {
-                let f = $crate::store::vault::failure;
-                let mut tx = self.write_for_subject(key.subject.as_str()).await?;
-                if erased_in(&mut *tx, key.subject.as_str()).await? {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(None);
-                }
-                // Not for a version that was retired meanwhile (a node's keyring may be stale).
-                sqlx::query(
-                    "INSERT INTO subject_keys \
-                     (keyring, subject, version, kek_version, sealed, created_at) \
-                     SELECT $1, $2, $3, $4, $5, $6 \
-                     WHERE $3 >= (SELECT min_decryption_version FROM keyrings WHERE name = $1) \
-                     ON CONFLICT (keyring, subject, version) DO NOTHING",
-                )
-                .bind(key.keyring.as_str())
-                .bind(key.subject.as_str())
-                .bind(i64::from(key.version))
-                .bind(i64::from(key.kek_version))
-                .bind(&key.sealed)
-                .bind(key.created_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                let row: Option<$crate::store::vault::SubjectKeyRow> = sqlx::query_as(
-                    "SELECT keyring, subject, version, kek_version, sealed, created_at \
-                     FROM subject_keys WHERE keyring = $1 AND subject = $2 AND version = $3",
-                )
-                .bind(key.keyring.as_str())
-                .bind(key.subject.as_str())
-                .bind(i64::from(key.version))
-                .fetch_optional(&mut *tx)
-                .await
-                .map_err(f)?;
-                tx.commit().await.map_err(f)?;
-                row.map(|r| r.into_key()).transpose()
-            }
-
-            async fn erasure(
-                &self,
-                subject: &baomi_vault::SubjectId,
-            ) -> Result<Option<baomi_vault::Erasure>, baomi_vault::StoreFailure> {
-                let row: Option<$crate::store::vault::ErasureRow> = sqlx::query_as(
-                    "SELECT subject, receipt_id, erased_at FROM erasures WHERE subject = $1",
-                )
-                .bind(subject.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                row.map(|r| r.into_erasure()).transpose()
-            }
-
-            async fn erase_subject(
-                &self,
-                erasure: &baomi_vault::Erasure,
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<baomi_vault::ErasureCounts, baomi_vault::StoreFailure> {
-                let f = $crate::store::vault::failure;
-                // One transaction, serialised with every other write about this subject: the
-                // record and the destruction happen together or not at all.
-                let mut tx = self.write_for_subject(erasure.subject.as_str()).await?;
-                sqlx::query(
-                    "INSERT INTO erasures (subject, receipt_id, erased_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (subject) DO NOTHING",
-                )
-                .bind(erasure.subject.as_str())
-                .bind(&erasure.receipt_id)
-                .bind(erasure.erased_at)
-                .execute(&mut *tx)
-                .await
-                .map_err(f)?;
-                let mut deleted = [0u64; 3];
-                for (n, table) in ["subject_keys", "subject_fields", "blind_index"]
-                    .iter()
-                    .enumerate()
-                {
-                    deleted[n] = sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DELETE FROM {table} WHERE subject = $1"
-                    )))
-                    .bind(erasure.subject.as_str())
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(f)?
-                    .rows_affected();
-                }
-                commit_change(tx, audit).await.map_err(f)?;
-                Ok(baomi_vault::ErasureCounts {
-                    data_keys: deleted[0],
-                    fields: deleted[1],
-                    index_entries: deleted[2],
-                })
-            }
-
-            async fn sweep_erased(&self) -> Result<u64, baomi_vault::StoreFailure> {
-                let mut swept = 0;
-                for table in ["subject_keys", "subject_fields", "blind_index"] {
-                    swept += sqlx::query(sqlx::AssertSqlSafe(format!(
-                        "DELETE FROM {table} WHERE subject IN (SELECT subject FROM erasures)"
-                    )))
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::vault::failure)?
-                    .rows_affected();
-                }
-                Ok(swept)
-            }
-
-            async fn subject_keys_sealed_below(
-                &self,
-                keyring: &baomi_vault::KeyringName,
-                kek_version: u32,
-                limit: u32,
-            ) -> Result<Vec<baomi_vault::SealedDataKey>, baomi_vault::StoreFailure> {
-                let rows: Vec<$crate::store::vault::SubjectKeyRow> = sqlx::query_as(
-                    "SELECT keyring, subject, version, kek_version, sealed, created_at \
-                     FROM subject_keys WHERE keyring = $1 AND kek_version < $2 \
-                     ORDER BY subject, version LIMIT $3",
-                )
-                .bind(keyring.as_str())
-                .bind(i64::from(kek_version))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                rows.into_iter().map(|r| r.into_key()).collect()
-            }
-
-            async fn reseal_subject_key(
-                &self,
-                key: &baomi_vault::SealedDataKey,
-                previous_kek_version: u32,
-            ) -> Result<bool, baomi_vault::StoreFailure> {
-                let changed = sqlx::query(
-                    "UPDATE subject_keys SET kek_version = $4, sealed = $5 \
-                     WHERE keyring = $1 AND subject = $2 AND version = $3 AND kek_version = $6",
-                )
-                .bind(key.keyring.as_str())
-                .bind(key.subject.as_str())
-                .bind(i64::from(key.version))
-                .bind(i64::from(key.kek_version))
-                .bind(&key.sealed)
-                .bind(i64::from(previous_kek_version))
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?
-                .rows_affected();
-                Ok(changed == 1)
-            }
-
-            async fn put_fields(
-                &self,
-                subject: &baomi_vault::SubjectId,
-                fields: &[baomi_vault::StoredField],
-                index: &[baomi_vault::IndexEntry],
-                audit: &[baomi_audit::AccessEvent],
-            ) -> Result<baomi_vault::PutOutcome, baomi_vault::StoreFailure> {
-                let f = $crate::store::vault::failure;
-                let mut tx = self.write_for_subject(subject.as_str()).await?;
-                if erased_in(&mut *tx, subject.as_str()).await? {
-                    tx.rollback().await.map_err(f)?;
-                    return Ok(baomi_vault::PutOutcome::Erased);
-                }
-                // No field below its keyring's minimum version (a policy change waits for
-                // this transaction, and this one sees any change committed before it).
-                let mut minimums: Vec<(&str, i64)> = Vec::new();
-                for field in fields {
-                    let ring = field.keyring.as_str();
-                    let min = match minimums.iter().find(|(k, _)| *k == ring) {
-                        Some((_, m)) => *m,
-                        None => {
-                            let (m,): (i64,) = sqlx::query_as(
-                                <$store as $crate::store::common::Backend>::READ_MIN_VERSION,
-                            )
-                            .bind(ring)
-                            .fetch_one(&mut *tx)
-                            .await
-                            .map_err(f)?;
-                            minimums.push((ring, m));
-                            m
-                        }
-                    };
-                    if i64::from(field.version) < min {
-                        tx.rollback().await.map_err(f)?;
-                        return Ok(baomi_vault::PutOutcome::VersionRetired);
-                    }
-                }
-                for field in fields {
-                    for table in ["subject_fields", "blind_index"] {
-                        sqlx::query(sqlx::AssertSqlSafe(format!(
-                            "DELETE FROM {table} WHERE subject = $1 AND field = $2"
-                        )))
-                        .bind(subject.as_str())
-                        .bind(&field.field)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err(f)?;
-                    }
-                }
-                if !fields.is_empty() {
-                    let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO subject_fields \
-                         (subject, field, keyring, version, ciphertext, token, updated_at) ",
-                    );
-                    insert.push_values(fields, |mut row, field| {
-                        row.push_bind(field.subject.as_str())
-                            .push_bind(&field.field)
-                            .push_bind(field.keyring.as_str())
-                            .push_bind(i64::from(field.version))
-                            .push_bind(&field.ciphertext)
-                            .push_bind(&field.token)
-                            .push_bind(field.updated_at);
-                    });
-                    match insert.build().execute(&mut *tx).await {
-                        Ok(_) => {}
-                        Err(e) => {
-                            let err = $crate::store::StoreError::from(e);
-                            let _ = tx.rollback().await;
-                            return match err {
-                                $crate::store::StoreError::Conflict => {
-                                    Ok(baomi_vault::PutOutcome::TokenClash)
-                                }
-                                other => Err(other.into()),
-                            };
-                        }
-                    }
-                }
-                if !index.is_empty() {
-                    let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO blind_index (keyring, field, digest, subject) ",
-                    );
-                    insert.push_values(index, |mut row, entry| {
-                        row.push_bind(&entry.keyring)
-                            .push_bind(&entry.field)
-                            .push_bind(&entry.digest)
-                            .push_bind(entry.subject.as_str());
-                    });
-                    insert.build().execute(&mut *tx).await.map_err(f)?;
-                }
-                commit_change(tx, audit).await.map_err(f)?;
-                Ok(baomi_vault::PutOutcome::Stored)
-            }
-
-            async fn fields(
-                &self,
-                subject: &baomi_vault::SubjectId,
-            ) -> Result<Vec<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
-                let rows: Vec<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
-                    "SELECT subject, field, keyring, version, ciphertext, token, updated_at \
-                     FROM subject_fields \
-                     WHERE subject = $1 ORDER BY field",
-                )
-                .bind(subject.as_str())
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                rows.into_iter().map(|r| r.into_field()).collect()
-            }
-
-            async fn field_by_token(
-                &self,
-                token: &str,
-            ) -> Result<Option<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
-                let row: Option<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
-                    "SELECT subject, field, keyring, version, ciphertext, token, updated_at \
-                     FROM subject_fields \
-                     WHERE token = $1",
-                )
-                .bind(token)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                row.map(|r| r.into_field()).transpose()
-            }
-
-            async fn stored_fields_below(
-                &self,
-                keyring: &baomi_vault::KeyringName,
-                version: u32,
-                limit: u32,
-            ) -> Result<Vec<baomi_vault::StoredField>, baomi_vault::StoreFailure> {
-                let rows: Vec<$crate::store::vault::StoredFieldRow> = sqlx::query_as(
-                    "SELECT subject, field, keyring, version, ciphertext, token, updated_at \
-                     FROM subject_fields WHERE keyring = $1 AND version < $2 \
-                     ORDER BY version LIMIT $3",
-                )
-                .bind(keyring.as_str())
-                .bind(i64::from(version))
-                .bind(i64::from(limit))
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                rows.into_iter().map(|r| r.into_field()).collect()
-            }
-
-            async fn replace_ciphertext(
-                &self,
-                field: &baomi_vault::StoredField,
-                previous_ciphertext: &str,
-            ) -> Result<bool, baomi_vault::StoreFailure> {
-                let changed = sqlx::query(
-                    "UPDATE subject_fields SET ciphertext = $3, keyring = $4, version = $5 \
-                     WHERE subject = $1 AND field = $2 AND ciphertext = $6",
-                )
-                .bind(field.subject.as_str())
-                .bind(&field.field)
-                .bind(&field.ciphertext)
-                .bind(field.keyring.as_str())
-                .bind(i64::from(field.version))
-                .bind(previous_ciphertext)
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?
-                .rows_affected();
-                Ok(changed == 1)
-            }
-
-            async fn lowest_stored_version(
-                &self,
-                keyring: &baomi_vault::KeyringName,
-            ) -> Result<Option<u32>, baomi_vault::StoreFailure> {
-                let row: Option<(i64,)> = sqlx::query_as(
-                    "SELECT version FROM subject_fields WHERE keyring = $1 \
-                     ORDER BY version LIMIT 1",
-                )
-                .bind(keyring.as_str())
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                row.map(|(v,)| {
-                    u32::try_from(v).map_err(|_| baomi_vault::StoreFailure {
-                        unavailable: false,
-                        detail: "corrupt record: key version".to_owned(),
-                    })
-                })
-                .transpose()
-            }
-
-            async fn search_index(
-                &self,
-                keyring: &str,
-                field: &str,
-                digests: [&[u8]; 2],
-            ) -> Result<Vec<baomi_vault::SubjectId>, baomi_vault::StoreFailure> {
-                let rows: Vec<(String,)> = sqlx::query_as(
-                    "SELECT DISTINCT subject FROM blind_index \
-                     WHERE keyring = $1 AND field = $2 AND digest IN ($3, $4) \
-                     ORDER BY subject LIMIT 1000",
-                )
-                .bind(keyring)
-                .bind(field)
-                .bind(digests[0])
-                .bind(digests[1])
-                .fetch_all(&self.pool)
-                .await
-                .map_err($crate::store::vault::failure)?;
-                rows.into_iter()
-                    .map(|(s,)| {
-                        baomi_vault::SubjectId::parse(&s).map_err(|_| baomi_vault::StoreFailure {
-                            unavailable: false,
-                            detail: "corrupt record: subject id".to_owned(),
-                        })
-                    })
-                    .collect()
-            }
-
-            async fn delete_subject_keys_below(
-                &self,
-                keyring: &baomi_vault::KeyringName,
-                version: u32,
-            ) -> Result<u64, baomi_vault::StoreFailure> {
-                Ok(sqlx::query("DELETE FROM subject_keys WHERE keyring = $1 AND version < $2")
-                    .bind(keyring.as_str())
-                    .bind(i64::from(version))
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::vault::failure)?
-                    .rows_affected())
-            }
+    async fn keyrings(&self) -> Result<Vec<Keyring>, StoreFailure> {
+        let rows: Vec<KeyringRow> = sqlx::query_as::<DB, _>(SELECT_KEYRINGS)
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        let pairs: Vec<(String, String)> = sqlx::query_as::<DB, _>(SUITES_OF_KEYRINGS)
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        let mut by_keyring: std::collections::HashMap<String, Vec<String>> =
+            std::collections::HashMap::new();
+        for (keyring, suite) in pairs {
+            by_keyring.entry(keyring).or_default().push(suite);
         }
+        rows.into_iter()
+            .map(|r| {
+                let suites = by_keyring.remove(&r.name).unwrap_or_default();
+                r.into_keyring(&suites)
+            })
+            .collect()
+    }
 
-        /// Whether `subject` has an erasure record, read inside a transaction.
-        async fn erased_in<'e, E>(
-            executor: E,
-            subject: &str,
-        ) -> Result<bool, baomi_vault::StoreFailure>
-        where
-            E: sqlx::Executor<'e, Database = <$store as $crate::store::common::Pooled>::Db>,
-        {
-            let found: Option<(String,)> =
-                sqlx::query_as("SELECT subject FROM erasures WHERE subject = $1")
-                    .bind(subject)
-                    .fetch_optional(executor)
-                    .await
-                    .map_err($crate::store::vault::failure)?;
-            Ok(found.is_some())
+    async fn create_keyring(
+        &self,
+        keyring: &Keyring,
+        first: &SealedKek,
+        audit: &[AccessEvent],
+    ) -> Result<bool, StoreFailure> {
+        let mut tx = self.pool().begin().await.map_err(failure)?;
+        let created: Option<(String,)> = sqlx::query_as::<DB, _>(INSERT_KEYRING)
+            .bind(keyring.name.as_str())
+            .bind(keyring.suite.as_str())
+            .bind(i64::from(keyring.latest_version))
+            .bind(i64::from(keyring.min_decryption_version))
+            .bind(period(keyring.rotation_period_secs))
+            .bind(keyring.created_at)
+            .bind(keyring.rotated_at)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        if created.is_some() {
+            insert_kek::<DB>(&mut tx, first).await?;
         }
+        Ok(finish_change(tx, created, audit).await?)
+    }
 
-        impl $store {
-            /// A write transaction holding the subject's lock (see `Backend`).
-            async fn write_for_subject(
-                &self,
-                subject: &str,
-            ) -> Result<
-                sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
-                baomi_vault::StoreFailure,
-            > {
-                self.write_locked(
-                    <$store as $crate::store::common::Backend>::LOCK_SUBJECT,
-                    subject,
-                )
-                .await
-            }
+    async fn kek(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+    ) -> Result<Option<SealedKek>, StoreFailure> {
+        let row: Option<KekRow> = sqlx::query_as::<DB, _>(SELECT_KEK)
+            .bind(keyring.as_str())
+            .bind(i64::from(version))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(KekRow::into_kek).transpose()
+    }
 
-            /// A write transaction that first runs `lock` (if the backend needs one) on `key`.
-            async fn write_locked(
-                &self,
-                lock: Option<&'static str>,
-                key: &str,
-            ) -> Result<
-                sqlx::Transaction<'static, <$store as $crate::store::common::Pooled>::Db>,
-                baomi_vault::StoreFailure,
-            > {
-                let f = $crate::store::vault::failure;
-                let mut tx = self
-                    .pool
-                    .begin_with(<$store as $crate::store::common::Backend>::BEGIN_WRITE)
-                    .await
-                    .map_err(f)?;
-                if let Some(lock) = lock {
-                    sqlx::query(lock).bind(key).execute(&mut *tx).await.map_err(f)?;
-                }
-                Ok(tx)
-            }
-        }
-
-
-        /// Stores a KEK version, in `conn`'s transaction.
-        async fn insert_kek(
-            conn: &mut <<$store as $crate::store::common::Pooled>::Db as sqlx::Database>::Connection,
-            kek: &baomi_vault::SealedKek,
-        ) -> Result<(), sqlx::Error> {
-            sqlx::query(
-                "INSERT INTO keyring_keks (keyring, version, suite, sealed, created_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
-            )
+    async fn add_kek(&self, kek: &SealedKek, audit: &[AccessEvent]) -> Result<bool, StoreFailure> {
+        let mut tx = self.pool().begin().await.map_err(failure)?;
+        let moved: Option<(String,)> = sqlx::query_as::<DB, _>(ADVANCE_KEYRING)
             .bind(kek.keyring.as_str())
             .bind(i64::from(kek.version))
-            .bind(kek.suite.as_str())
-            .bind(&kek.sealed)
             .bind(kek.created_at)
-            .execute(&mut *conn)
-            .await?;
-            Ok(())
+            .bind(i64::from(kek.version) - 1)
+            .bind(kek.suite.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        if moved.is_some() {
+            insert_kek::<DB>(&mut tx, kek).await?;
         }
-    };
+        Ok(finish_change(tx, moved, audit).await?)
+    }
+
+    async fn set_policy(
+        &self,
+        keyring: &KeyringName,
+        min_decryption_version: u32,
+        rotation_period_secs: Option<u64>,
+        audit: &[AccessEvent],
+    ) -> Result<PolicyOutcome, StoreFailure> {
+        let mut tx = write_locked(self, Self::LOCK_KEYRING, keyring.as_str()).await?;
+        let (current,): (i64,) = sqlx::query_as::<DB, _>(MIN_VERSION)
+            .bind(keyring.as_str())
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(failure)?;
+        let min = i64::from(min_decryption_version);
+        // The minimum never goes down: a concurrent, higher value wins.
+        if current > min {
+            tx.rollback().await.map_err(failure)?;
+            return Ok(PolicyOutcome::WouldLower);
+        }
+        let below: Option<(String,)> = sqlx::query_as::<DB, _>(FIELD_BELOW)
+            .bind(keyring.as_str())
+            .bind(min)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        if below.is_some() {
+            tx.rollback().await.map_err(failure)?;
+            return Ok(PolicyOutcome::StoredFieldsBelow);
+        }
+        sqlx::query::<DB>(SET_POLICY)
+            .bind(keyring.as_str())
+            .bind(min)
+            .bind(period(rotation_period_secs))
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+        commit_change(tx, audit).await?;
+        Ok(PolicyOutcome::Set)
+    }
+
+    async fn subject_key(
+        &self,
+        keyring: &KeyringName,
+        subject: &SubjectId,
+        version: u32,
+    ) -> Result<Option<SealedDataKey>, StoreFailure> {
+        let row: Option<SubjectKeyRow> = sqlx::query_as::<DB, _>(SELECT_SUBJECT_KEY)
+            .bind(keyring.as_str())
+            .bind(subject.as_str())
+            .bind(i64::from(version))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(SubjectKeyRow::into_key).transpose()
+    }
+
+    async fn insert_subject_key(
+        &self,
+        key: &SealedDataKey,
+    ) -> Result<Option<SealedDataKey>, StoreFailure> {
+        let mut tx = write_for_subject(self, &key.subject).await?;
+        if erased_in::<DB>(&mut tx, &key.subject).await? {
+            tx.rollback().await.map_err(failure)?;
+            return Ok(None);
+        }
+        sqlx::query::<DB>(INSERT_SUBJECT_KEY)
+            .bind(key.keyring.as_str())
+            .bind(key.subject.as_str())
+            .bind(i64::from(key.version))
+            .bind(i64::from(key.kek_version))
+            .bind(key.sealed.as_slice())
+            .bind(key.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+        // The key this version has now: ours, or the one another node stored first.
+        let row: Option<SubjectKeyRow> = sqlx::query_as::<DB, _>(SELECT_SUBJECT_KEY)
+            .bind(key.keyring.as_str())
+            .bind(key.subject.as_str())
+            .bind(i64::from(key.version))
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        tx.commit().await.map_err(failure)?;
+        row.map(SubjectKeyRow::into_key).transpose()
+    }
+
+    async fn erasure(&self, subject: &SubjectId) -> Result<Option<Erasure>, StoreFailure> {
+        let row: Option<ErasureRow> = sqlx::query_as::<DB, _>(SELECT_ERASURE)
+            .bind(subject.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(ErasureRow::into_erasure).transpose()
+    }
+
+    async fn erase_subject(
+        &self,
+        erasure: &Erasure,
+        audit: &[AccessEvent],
+    ) -> Result<ErasureCounts, StoreFailure> {
+        // One transaction, serialised with every other write about this subject: the record
+        // and the destruction happen together or not at all.
+        let mut tx = write_for_subject(self, &erasure.subject).await?;
+        sqlx::query::<DB>(INSERT_ERASURE)
+            .bind(erasure.subject.as_str())
+            .bind(erasure.receipt_id.as_str())
+            .bind(erasure.erased_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+        let mut deleted = [0u64; 3];
+        for (n, table) in SUBJECT_TABLES.iter().enumerate() {
+            let done = sqlx::query::<DB>(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE subject = $1"
+            )))
+            .bind(erasure.subject.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(failure)?;
+            deleted[n] = Self::rows_affected(&done);
+        }
+        commit_change(tx, audit).await?;
+        Ok(ErasureCounts {
+            data_keys: deleted[0],
+            fields: deleted[1],
+            index_entries: deleted[2],
+        })
+    }
+
+    async fn sweep_erased(&self) -> Result<u64, StoreFailure> {
+        let mut swept = 0;
+        for table in SUBJECT_TABLES {
+            let done = sqlx::query::<DB>(sqlx::AssertSqlSafe(format!(
+                "DELETE FROM {table} WHERE subject IN (SELECT subject FROM erasures)"
+            )))
+            .execute(self.pool())
+            .await
+            .map_err(failure)?;
+            swept += Self::rows_affected(&done);
+        }
+        Ok(swept)
+    }
+
+    async fn subject_keys_sealed_below(
+        &self,
+        keyring: &KeyringName,
+        kek_version: u32,
+        limit: u32,
+    ) -> Result<Vec<SealedDataKey>, StoreFailure> {
+        let rows: Vec<SubjectKeyRow> = sqlx::query_as::<DB, _>(SUBJECT_KEYS_SEALED_BELOW)
+            .bind(keyring.as_str())
+            .bind(i64::from(kek_version))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        rows.into_iter().map(SubjectKeyRow::into_key).collect()
+    }
+
+    async fn reseal_subject_key(
+        &self,
+        key: &SealedDataKey,
+        previous_kek_version: u32,
+    ) -> Result<bool, StoreFailure> {
+        let changed: Option<(String,)> = sqlx::query_as::<DB, _>(RESEAL_SUBJECT_KEY)
+            .bind(key.keyring.as_str())
+            .bind(key.subject.as_str())
+            .bind(i64::from(key.version))
+            .bind(i64::from(key.kek_version))
+            .bind(key.sealed.as_slice())
+            .bind(i64::from(previous_kek_version))
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        Ok(changed.is_some())
+    }
+
+    async fn put_fields(
+        &self,
+        subject: &SubjectId,
+        fields: &[StoredField],
+        index: &[IndexEntry],
+        audit: &[AccessEvent],
+    ) -> Result<PutOutcome, StoreFailure> {
+        let mut tx = write_for_subject(self, subject).await?;
+        if erased_in::<DB>(&mut tx, subject).await? {
+            tx.rollback().await.map_err(failure)?;
+            return Ok(PutOutcome::Erased);
+        }
+        // No field below its keyring's minimum version (a policy change waits for this
+        // transaction, and this one sees any change committed before it).
+        let mut minimums: Vec<(&str, i64)> = Vec::new();
+        for field in fields {
+            let ring = field.keyring.as_str();
+            let min = match minimums.iter().find(|(k, _)| *k == ring) {
+                Some((_, m)) => *m,
+                None => {
+                    let (m,): (i64,) = sqlx::query_as::<DB, _>(Self::READ_MIN_VERSION)
+                        .bind(ring)
+                        .fetch_one(&mut *tx)
+                        .await
+                        .map_err(failure)?;
+                    minimums.push((ring, m));
+                    m
+                }
+            };
+            if i64::from(field.version) < min {
+                tx.rollback().await.map_err(failure)?;
+                return Ok(PutOutcome::VersionRetired);
+            }
+        }
+        for field in fields {
+            for table in ["subject_fields", "blind_index"] {
+                sqlx::query::<DB>(sqlx::AssertSqlSafe(format!(
+                    "DELETE FROM {table} WHERE subject = $1 AND field = $2"
+                )))
+                .bind(subject.as_str())
+                .bind(field.field.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(failure)?;
+            }
+        }
+        if !fields.is_empty() {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO subject_fields \
+                 (subject, field, keyring, version, ciphertext, token, updated_at) ",
+            );
+            insert.push_values(fields, |mut row, field| {
+                row.push_bind(field.subject.as_str())
+                    .push_bind(field.field.as_str())
+                    .push_bind(field.keyring.as_str())
+                    .push_bind(i64::from(field.version))
+                    .push_bind(field.ciphertext.as_str())
+                    .push_bind(field.token.as_str())
+                    .push_bind(field.updated_at);
+            });
+            if let Err(e) = insert.build().execute(&mut *tx).await {
+                let _ = tx.rollback().await;
+                return match StoreError::from(e) {
+                    StoreError::Conflict => Ok(PutOutcome::TokenClash),
+                    other => Err(other.into()),
+                };
+            }
+        }
+        if !index.is_empty() {
+            let mut insert = sqlx::QueryBuilder::<DB>::new(
+                "INSERT INTO blind_index (keyring, field, digest, subject) ",
+            );
+            insert.push_values(index, |mut row, entry| {
+                row.push_bind(entry.keyring.as_str())
+                    .push_bind(entry.field.as_str())
+                    .push_bind(entry.digest.as_slice())
+                    .push_bind(entry.subject.as_str());
+            });
+            insert.build().execute(&mut *tx).await.map_err(failure)?;
+        }
+        commit_change(tx, audit).await?;
+        Ok(PutOutcome::Stored)
+    }
+
+    async fn fields(&self, subject: &SubjectId) -> Result<Vec<StoredField>, StoreFailure> {
+        let rows: Vec<StoredFieldRow> = sqlx::query_as::<DB, _>(SELECT_FIELDS)
+            .bind(subject.as_str())
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        rows.into_iter().map(StoredFieldRow::into_field).collect()
+    }
+
+    async fn field_by_token(&self, token: &str) -> Result<Option<StoredField>, StoreFailure> {
+        let row: Option<StoredFieldRow> = sqlx::query_as::<DB, _>(FIELD_BY_TOKEN)
+            .bind(token)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(StoredFieldRow::into_field).transpose()
+    }
+
+    async fn stored_fields_below(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+        limit: u32,
+    ) -> Result<Vec<StoredField>, StoreFailure> {
+        let rows: Vec<StoredFieldRow> = sqlx::query_as::<DB, _>(FIELDS_BELOW)
+            .bind(keyring.as_str())
+            .bind(i64::from(version))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        rows.into_iter().map(StoredFieldRow::into_field).collect()
+    }
+
+    async fn replace_ciphertext(
+        &self,
+        field: &StoredField,
+        previous_ciphertext: &str,
+    ) -> Result<bool, StoreFailure> {
+        let changed: Option<(String,)> = sqlx::query_as::<DB, _>(REPLACE_CIPHERTEXT)
+            .bind(field.subject.as_str())
+            .bind(field.field.as_str())
+            .bind(field.ciphertext.as_str())
+            .bind(field.keyring.as_str())
+            .bind(i64::from(field.version))
+            .bind(previous_ciphertext)
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        Ok(changed.is_some())
+    }
+
+    async fn lowest_stored_version(
+        &self,
+        keyring: &KeyringName,
+    ) -> Result<Option<u32>, StoreFailure> {
+        let row: Option<(i64,)> = sqlx::query_as::<DB, _>(LOWEST_STORED_VERSION)
+            .bind(keyring.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(failure)?;
+        row.map(|(v,)| version(v)).transpose()
+    }
+
+    async fn search_index(
+        &self,
+        keyring: &str,
+        field: &str,
+        digests: [&[u8]; 2],
+    ) -> Result<Vec<SubjectId>, StoreFailure> {
+        let rows: Vec<(String,)> = sqlx::query_as::<DB, _>(SEARCH_INDEX)
+            .bind(keyring)
+            .bind(field)
+            .bind(digests[0])
+            .bind(digests[1])
+            .fetch_all(self.pool())
+            .await
+            .map_err(failure)?;
+        rows.into_iter()
+            .map(|(s,)| SubjectId::parse(&s).map_err(|_| corrupt("subject id")))
+            .collect()
+    }
+
+    async fn delete_subject_keys_below(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+    ) -> Result<u64, StoreFailure> {
+        let done = sqlx::query::<DB>(DELETE_SUBJECT_KEYS_BELOW)
+            .bind(keyring.as_str())
+            .bind(i64::from(version))
+            .execute(self.pool())
+            .await
+            .map_err(failure)?;
+        Ok(Self::rows_affected(&done))
+    }
 }

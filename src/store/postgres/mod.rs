@@ -20,10 +20,16 @@ impl Backend for PgStore {
         "SELECT min_decryption_version FROM keyrings WHERE name = $1 FOR SHARE";
     const LOCK_KEYRING: Option<&'static str> =
         Some("SELECT name FROM keyrings WHERE name = $1 FOR UPDATE");
+    // Under READ COMMITTED two concurrent revocations of two different admin keys could each
+    // count two admins; locking the active admin rows first serialises them.
     const LOCK_ADMINS: Option<&'static str> = Some(
         "SELECT id FROM api_keys WHERE role = 'admin' AND revoked_at IS NULL ORDER BY id FOR UPDATE",
     );
     const SOLE_AUDIT_APPENDER: bool = false;
+
+    fn rows_affected(done: &sqlx::postgres::PgQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
 impl PgStore {
@@ -44,8 +50,6 @@ impl PgStore {
         })
     }
 
-    /// Under READ COMMITTED two concurrent revocations of two different admin keys could each
-    /// count two admins; locking the active admin rows first serialises them.
     /// Connects to a read replica of the database: no migrations (a replica follows its
     /// primary's), and only reads are sent to it.
     pub async fn connect_replica(url: &str, max_connections: u32) -> Result<Self, StoreError> {
@@ -66,6 +70,3 @@ impl PgStore {
         })
     }
 }
-
-impl_vault_store!(PgStore);
-impl_log_store!(PgStore);

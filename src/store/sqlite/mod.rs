@@ -21,6 +21,10 @@ impl Backend for SqliteStore {
     const LOCK_KEYRING: Option<&'static str> = None;
     const LOCK_ADMINS: Option<&'static str> = None;
     const SOLE_AUDIT_APPENDER: bool = true;
+
+    fn rows_affected(done: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        done.rows_affected()
+    }
 }
 
 impl SqliteStore {
@@ -72,6 +76,3 @@ impl SqliteStore {
         })
     }
 }
-
-impl_vault_store!(SqliteStore);
-impl_log_store!(SqliteStore);
