@@ -20,7 +20,9 @@
 
 use std::collections::{HashMap, VecDeque};
 
-use crate::{AccessEvent, Action, Alert, Outcome};
+use baomi_types::{AccessEvent, Action, Outcome};
+
+use crate::Alert;
 
 /// Office hours in local time: from `start` to `end` minutes after midnight, at a UTC offset.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -318,7 +320,7 @@ fn secs_to_ms(secs: u64) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Action, Actor, RequestId};
+    use baomi_types::{Action, Actor, RequestId};
 
     fn read(at_ms: i64, actor: &str, subject: &str) -> AccessEvent {
         let mut e = AccessEvent::new(
@@ -380,7 +382,7 @@ mod tests {
     #[test]
     fn operators_are_watched_as_well_as_actors() {
         let mut engine = bulk(1);
-        let op = crate::OperatorId::parse("agent-7").unwrap();
+        let op = baomi_types::OperatorId::parse("agent-7").unwrap();
         let mut fired = Vec::new();
         for (i, (actor, subject)) in [("k1", "a"), ("k2", "b")].iter().enumerate() {
             let mut e = read(i as i64, actor, subject);

@@ -22,6 +22,7 @@
 //!   (32 bytes each). `openssl dgst -sm3 -verify key.pem -sigopt distid:1234567812345678`
 //!   checks the same signature once it is DER-encoded.
 
+use baomi_types::{DetachedVerifier, SignatureAlgorithm};
 use data_encoding::{BASE64, HEXLOWER};
 use ring::digest::{SHA256, digest};
 use ring::signature::{ED25519, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
@@ -92,38 +93,11 @@ impl Checkpoint {
     }
 }
 
-/// A signature algorithm for checkpoints and signed documents.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum SignatureAlgorithm {
-    /// Ed25519 (RFC 8032).
-    Ed25519,
-    /// SM2 with SM3 and the default user id (GB/T 32918.2-2016, GB/T 35276-2017).
-    Sm2,
-}
-
-impl SignatureAlgorithm {
-    /// The algorithm's name in configuration and in receipts: `ed25519` or `sm2`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignatureAlgorithm::Ed25519 => "ed25519",
-            SignatureAlgorithm::Sm2 => "sm2",
-        }
-    }
-
-    /// Parses `ed25519` or `sm2`.
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "ed25519" => Some(SignatureAlgorithm::Ed25519),
-            "sm2" => Some(SignatureAlgorithm::Sm2),
-            _ => None,
-        }
-    }
-
-    fn byte(self) -> u8 {
-        match self {
-            SignatureAlgorithm::Ed25519 => ED25519_ALG,
-            SignatureAlgorithm::Sm2 => SM2_ALG,
-        }
+/// The signed-note algorithm byte of a signature algorithm (C2SP signed-note).
+fn algorithm_byte(algorithm: SignatureAlgorithm) -> u8 {
+    match algorithm {
+        SignatureAlgorithm::Ed25519 => ED25519_ALG,
+        SignatureAlgorithm::Sm2 => SM2_ALG,
     }
 }
 
@@ -287,7 +261,7 @@ impl CheckpointSigner {
             .map(|material| {
                 let signing = material.signing_key()?;
                 let public = signing.public();
-                let alg = signing.algorithm().byte();
+                let alg = algorithm_byte(signing.algorithm());
                 let id = key_id(name, alg, &public);
                 let mut encoded = vec![alg];
                 encoded.extend_from_slice(&public);
@@ -428,7 +402,7 @@ fn parse_verifier_key(verifier_key: &str) -> Result<VerifierKey<'_>, CheckpointE
         }
         _ => return Err(CheckpointError::VerifierKey),
     };
-    let id = key_id(name, algorithm.byte(), public);
+    let id = key_id(name, algorithm_byte(algorithm), public);
     if HEXLOWER.encode(&id) != id_hex {
         return Err(CheckpointError::VerifierKey);
     }
@@ -463,6 +437,17 @@ pub fn verify_detached(
         Ok(())
     } else {
         Err(CheckpointError::BadSignature)
+    }
+}
+
+/// A verifier key (`name+id+base64`) as a [`DetachedVerifier`]: how signed documents are
+/// checked ([`baomi_types::signed_json::verify`]).
+#[derive(Clone, Copy, Debug)]
+pub struct TrustedKey<'a>(pub &'a str);
+
+impl DetachedVerifier for TrustedKey<'_> {
+    fn verifies(&self, context: &str, message: &[u8], signature: &str) -> bool {
+        verify_detached(context, message, signature, self.0).is_ok()
     }
 }
 

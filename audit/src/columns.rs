@@ -3,7 +3,7 @@
 //! nowhere else, so that verification can derive them again and name any column edited on
 //! its own (the text, being a Merkle leaf, cannot be).
 
-use crate::AccessEvent;
+use baomi_types::AccessEvent;
 
 /// The query columns of one event.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,7 +77,7 @@ impl EventColumns {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Action, Actor, RequestId};
+    use baomi_types::{Action, Actor, RequestId};
 
     #[test]
     fn columns_come_from_the_text_and_each_edit_is_named() {

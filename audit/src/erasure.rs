@@ -1,7 +1,7 @@
 //! Erasure certificates: a signed statement that a subject was erased, which the subject or
 //! a regulator checks offline, without trusting the server that issued it.
 //!
-//! A certificate is a signed JSON document ([`crate::signed_json`], format
+//! A certificate is a signed JSON document ([`baomi_types::signed_json`], format
 //! [`CERTIFICATE_FORMAT`]) that carries its own evidence: the erasure's audit event as the
 //! trail holds it, the event's inclusion proof, and the signed checkpoint (with the
 //! cosignatures of the witnesses that vouched for it) whose root the proof leads to. A
@@ -14,10 +14,10 @@ use data_encoding::BASE64;
 use serde_json::{Map, Value};
 
 use crate::merkle::{Hash, leaf_hash, verify_inclusion};
-use crate::signed_json::{self, SignedJsonError};
 use crate::verify::{TrustedKey, trusted_checkpoint};
 use crate::witness::verify_cosignature;
-use crate::{AccessEvent, Action, Outcome};
+use baomi_types::signed_json::{self, SignedJsonError};
+use baomi_types::{AccessEvent, Action, Outcome};
 
 /// The certificate format, also the signature's context.
 pub const CERTIFICATE_FORMAT: &str = "baomi-erasure-certificate/1";
@@ -222,7 +222,11 @@ pub fn verify_certificate(
 fn signed_by_one_of(text: &str, keys: &[TrustedKey]) -> Result<Map<String, Value>, ErasureError> {
     let mut outcome = Err(ErasureError::BadSignature);
     for key in keys {
-        match signed_json::verify(text, CERTIFICATE_FORMAT, &key.verifier_key) {
+        match signed_json::verify(
+            text,
+            CERTIFICATE_FORMAT,
+            &crate::checkpoint::TrustedKey(&key.verifier_key),
+        ) {
             Ok(body) => return Ok(body),
             Err(SignedJsonError::Malformed(reason)) => {
                 return Err(ErasureError::Malformed(reason));
@@ -239,7 +243,7 @@ mod tests {
     use crate::checkpoint::{Checkpoint, CheckpointSigner};
     use crate::merkle::{Leaves, inclusion_proof, root};
     use crate::witness::Cosigner;
-    use crate::{Actor, RequestId};
+    use baomi_types::{Actor, RequestId};
     use serde_json::json;
 
     const ORIGIN: &str = "baomi/audit";

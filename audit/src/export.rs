@@ -17,7 +17,7 @@
 //!    size N.
 //!
 //! The canonical text of an event is its JSON serialisation with the fields in the order
-//! [`crate::AccessEvent`] declares them, no insignificant whitespace, absent optional
+//! [`baomi_types::AccessEvent`] declares them, no insignificant whitespace, absent optional
 //! fields omitted, UTF-8 (`AccessEvent::to_json`). The leaf hash is
 //! `SHA-256(0x00 ‖ text)`. The text is what is stored, so a verifier never re-serialises.
 

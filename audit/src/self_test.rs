@@ -7,18 +7,7 @@ use sm2::dsa::signature::{Signer, Verifier};
 
 use crate::checkpoint::SM2_DEFAULT_ID;
 
-/// The outcome of one algorithm's self-test (the vault's self-test reports the same way).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Check {
-    /// The algorithm.
-    pub algorithm: &'static str,
-    /// The implementation that was tested.
-    pub implementation: &'static str,
-    /// Where the vector comes from.
-    pub vector: &'static str,
-    /// Whether the answer was the published one.
-    pub passed: bool,
-}
+use baomi_types::SelfTestCheck;
 
 fn hex(s: &str) -> Vec<u8> {
     HEXLOWER_PERMISSIVE.decode(s.as_bytes()).unwrap_or_default()
@@ -30,21 +19,21 @@ const ED25519_TEST1_SIG: &str = "e5564300c360ac729086e2cc806e828a84877f1eb8e5d97
 const SM2_EXAMPLE_S: &str = "b1b6aa29df212fd8763182bc0d421ca1bb9038fd1f7f42d4840b69c485bbc1aa";
 
 /// Every self-test of this crate's algorithms.
-pub fn run() -> Vec<Check> {
+pub fn run() -> Vec<SelfTestCheck> {
     vec![
-        Check {
+        SelfTestCheck {
             algorithm: "SHA-256",
             implementation: "ring",
             vector: "FIPS 180-2, appendix B.1",
             passed: sha256(SHA256_ABC),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "Ed25519",
             implementation: "ring",
             vector: "RFC 8032, section 7.1, test 1",
             passed: ed25519(ED25519_TEST1_SIG),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "SM2 signature (SM3, default user id)",
             implementation: "RustCrypto sm2",
             vector: "GM/T 0003.5-2012 annex A example on the recommended curve, then a \

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 
 use async_trait::async_trait;
 
-use crate::AccessEvent;
 use crate::merkle::{Hash, NodeId};
+use baomi_types::AccessEvent;
 
 /// The trail could not take the events.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -18,13 +18,13 @@ use baomi::store::group_commit::GroupCommit;
 use baomi::store::postgres::PgStore;
 use baomi::store::sqlite::SqliteStore;
 use baomi::store::{SigningKeyStore, Store};
-use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner, SignatureAlgorithm};
+use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner};
 use baomi_audit::export::{checkpoint_line, header_line, leaf_line};
 use baomi_audit::merkle::{CompactTree, leaf_hash};
 use baomi_audit::verify::verify_export;
-use baomi_audit::{
-    AccessEvent, Action, Actor, AuditSink, EventFilter, LogStore, OperatorId, RequestId,
-};
+use baomi_audit::{AuditSink, EventFilter, LogStore};
+use baomi_types::SignatureAlgorithm;
+use baomi_types::{AccessEvent, Action, Actor, OperatorId, RequestId};
 use baomi_vault::RootKey;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 

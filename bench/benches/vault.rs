@@ -4,15 +4,16 @@
 //! `cargo bench -p baomi-bench --bench vault`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use baomi_audit::AccessEvent;
+use baomi_types::AccessEvent;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use baomi_types::StoreFailure;
 use baomi_vault::{
     AeadKey, Algorithm, Ciphertext, Erasure, ErasureCounts, FieldName, IndexEntry, Keyring,
-    KeyringName, PolicyOutcome, PutOutcome, RootKey, SealedDataKey, SealedKek, StoreFailure,
-    StoredField, SubjectId, Suite, Vault, VaultOptions, VaultStore, seal,
+    KeyringName, PolicyOutcome, PutOutcome, RootKey, SealedDataKey, SealedKek, StoredField,
+    SubjectId, Suite, Vault, VaultOptions, VaultStore, seal,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 

@@ -22,4 +22,4 @@ pub use ledger::{ConsentAction, ConsentEvent, ConsentState, Guardian, derive};
 pub use notice::{Notice, NoticeRef, NoticeText};
 pub use purpose::PurposeId;
 pub use requests::{Closing, RequestKind, RequestStatus, RightsRequest, due_at};
-pub use store::{ConsentDay, ConsentStore, ConsentStoreFailure, PurposeRecord};
+pub use store::{ConsentDay, ConsentStore, PurposeRecord};

@@ -2,12 +2,12 @@
 //! spirit of ISO/IEC TS 27560 (who, to what, for what, how, when), that the subject can
 //! keep and anyone can check with Baomi's verifier key.
 //!
-//! A receipt is a signed JSON document (`baomi_audit::signed_json`, context
+//! A receipt is a signed JSON document (`baomi_types::signed_json`, context
 //! [`RECEIPT_FORMAT`]): its `signature` member holds the signature of the rest of the
 //! object in canonical form.
 
-use baomi_audit::signed_json::{self, SignedJsonError};
-pub use baomi_audit::signed_json::{canonical, with_signatures};
+use baomi_types::DetachedVerifier;
+use baomi_types::signed_json::{self, SignedJsonError};
 use serde_json::{Map, Value, json};
 
 use crate::definition::PurposeDefinition;
@@ -56,13 +56,13 @@ pub fn receipt_body(
     })
 }
 
-/// Checks a receipt (JSON text) with `verifier_key`, obtained from a copy the checker
+/// Checks a receipt (JSON text) with `verifier`, a key obtained from a copy the checker
 /// trusts (not from the receipt); returns the receipt's body.
 pub fn verify_receipt(
     receipt: &str,
-    verifier_key: &str,
+    verifier: &dyn DetachedVerifier,
 ) -> Result<Map<String, Value>, ReceiptError> {
-    signed_json::verify(receipt, RECEIPT_FORMAT, verifier_key).map_err(|e| match e {
+    signed_json::verify(receipt, RECEIPT_FORMAT, verifier).map_err(|e| match e {
         SignedJsonError::Malformed(reason) => ReceiptError::Malformed(reason),
         SignedJsonError::BadSignature => ReceiptError::BadSignature,
     })
@@ -71,11 +71,12 @@ pub fn verify_receipt(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use baomi_audit::checkpoint::CheckpointSigner;
+    use baomi_audit::checkpoint::{CheckpointSigner, TrustedKey};
+    use baomi_types::SignatureAlgorithm as A;
+    use baomi_types::signed_json::{canonical, with_signatures};
 
     #[test]
     fn a_receipt_signed_with_ed25519_and_sm2_verifies_with_either_key() {
-        use baomi_audit::checkpoint::SignatureAlgorithm as A;
         let signer = CheckpointSigner::with_keys(
             "baomi/audit",
             &[(A::Ed25519, &[5; 32]), (A::Sm2, &[6; 32])],
@@ -90,9 +91,12 @@ mod tests {
         assert_eq!(receipt["signatures"][1]["alg"], "SM2");
         let text = receipt.to_string();
         for (_, key) in signer.verifier_keys() {
-            assert_eq!(verify_receipt(&text, &key).unwrap()["subject"], "bob");
             assert_eq!(
-                verify_receipt(&text.replace("bob", "eve"), &key),
+                verify_receipt(&text, &TrustedKey(&key)).unwrap()["subject"],
+                "bob"
+            );
+            assert_eq!(
+                verify_receipt(&text.replace("bob", "eve"), &TrustedKey(&key)),
                 Err(ReceiptError::BadSignature)
             );
         }
@@ -112,26 +116,29 @@ mod tests {
             !receipt.contains("\"signatures\""),
             "one key, one signature"
         );
-        assert_eq!(verify_receipt(&receipt, &key).unwrap()["subject"], "alice");
+        assert_eq!(
+            verify_receipt(&receipt, &TrustedKey(&key)).unwrap()["subject"],
+            "alice"
+        );
         // Reordered members and pretty-printing do not matter; content does.
         let pretty =
             serde_json::to_string_pretty(&serde_json::from_str::<Value>(&receipt).unwrap())
                 .unwrap();
-        assert!(verify_receipt(&pretty, &key).is_ok());
+        assert!(verify_receipt(&pretty, &TrustedKey(&key)).is_ok());
         let altered = receipt.replace("alice", "mallory");
         assert_eq!(
-            verify_receipt(&altered, &key),
+            verify_receipt(&altered, &TrustedKey(&key)),
             Err(ReceiptError::BadSignature)
         );
         let other = CheckpointSigner::new("baomi/audit", &[6; 32])
             .unwrap()
             .verifier_key();
         assert_eq!(
-            verify_receipt(&receipt, &other),
+            verify_receipt(&receipt, &TrustedKey(&other)),
             Err(ReceiptError::BadSignature)
         );
         assert!(matches!(
-            verify_receipt("[]", &key),
+            verify_receipt("[]", &TrustedKey(&key)),
             Err(ReceiptError::Malformed(_))
         ));
     }

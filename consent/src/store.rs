@@ -1,21 +1,11 @@
 //! The storage consent needs (its port); the server implements it for SQLite and PostgreSQL.
 
 use async_trait::async_trait;
-use baomi_audit::AccessEvent;
+use baomi_types::{AccessEvent, StoreFailure};
 
 use crate::definition::PurposeDefinition;
 use crate::ledger::ConsentEvent;
 use crate::requests::{Closing, RequestStatus, RightsRequest};
-
-/// A failed storage call.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{detail}")]
-pub struct ConsentStoreFailure {
-    /// The database could not be reached.
-    pub unavailable: bool,
-    /// What failed (never a stored value).
-    pub detail: String,
-}
 
 /// A purpose as stored: its newest version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -45,37 +35,37 @@ pub trait ConsentStore: Send + Sync {
         material: bool,
         now: i64,
         audit: &[AccessEvent],
-    ) -> Result<PurposeRecord, ConsentStoreFailure>;
+    ) -> Result<PurposeRecord, StoreFailure>;
 
     /// One purpose's newest version.
-    async fn purpose(&self, id: &str) -> Result<Option<PurposeRecord>, ConsentStoreFailure>;
+    async fn purpose(&self, id: &str) -> Result<Option<PurposeRecord>, StoreFailure>;
 
     /// Every purpose, by id.
-    async fn purposes(&self) -> Result<Vec<PurposeRecord>, ConsentStoreFailure>;
+    async fn purposes(&self) -> Result<Vec<PurposeRecord>, StoreFailure>;
 
     /// Appends an event to the ledger.
     async fn append_consent(
         &self,
         event: &ConsentEvent,
         audit: &[AccessEvent],
-    ) -> Result<(), ConsentStoreFailure>;
+    ) -> Result<(), StoreFailure>;
 
     /// One ledger event by id.
-    async fn consent_event(&self, id: &str) -> Result<Option<ConsentEvent>, ConsentStoreFailure>;
+    async fn consent_event(&self, id: &str) -> Result<Option<ConsentEvent>, StoreFailure>;
 
     /// A purpose as it was at `version`.
     async fn purpose_version(
         &self,
         id: &str,
         version: u32,
-    ) -> Result<Option<PurposeDefinition>, ConsentStoreFailure>;
+    ) -> Result<Option<PurposeDefinition>, StoreFailure>;
 
     /// A subject's ledger events, oldest first (for one purpose, or all).
     async fn consent_events(
         &self,
         subject: &str,
         purpose: Option<&str>,
-    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
+    ) -> Result<Vec<ConsentEvent>, StoreFailure>;
 
     /// Publishes a new version of a notice (1 if it is new); returns it.
     async fn put_notice(
@@ -85,14 +75,14 @@ pub trait ConsentStore: Send + Sync {
         text_sha256: &str,
         now: i64,
         audit: &[AccessEvent],
-    ) -> Result<crate::notice::Notice, ConsentStoreFailure>;
+    ) -> Result<crate::notice::Notice, StoreFailure>;
 
     /// One version of a notice (the newest if `version` is `None`).
     async fn notice(
         &self,
         id: &str,
         version: Option<u32>,
-    ) -> Result<Option<crate::notice::Notice>, ConsentStoreFailure>;
+    ) -> Result<Option<crate::notice::Notice>, StoreFailure>;
 
     /// Stores a new rights request; `false`, having written nothing, if the subject has an
     /// open request of the same kind.
@@ -100,10 +90,10 @@ pub trait ConsentStore: Send + Sync {
         &self,
         request: &RightsRequest,
         audit: &[AccessEvent],
-    ) -> Result<bool, ConsentStoreFailure>;
+    ) -> Result<bool, StoreFailure>;
 
     /// One request.
-    async fn request(&self, id: &str) -> Result<Option<RightsRequest>, ConsentStoreFailure>;
+    async fn request(&self, id: &str) -> Result<Option<RightsRequest>, StoreFailure>;
 
     /// Requests by deadline: of one subject, or (`None`) of everyone; in one of `statuses`,
     /// or (empty) in any.
@@ -112,7 +102,7 @@ pub trait ConsentStore: Send + Sync {
         subject: Option<&str>,
         statuses: &[RequestStatus],
         limit: u32,
-    ) -> Result<Vec<RightsRequest>, ConsentStoreFailure>;
+    ) -> Result<Vec<RightsRequest>, StoreFailure>;
 
     /// Approves an open request (status `approved`, with who and when); `false`, having
     /// written nothing, if it was not open.
@@ -122,14 +112,14 @@ pub trait ConsentStore: Send + Sync {
         approved_by: &str,
         now: i64,
         audit: &[AccessEvent],
-    ) -> Result<bool, ConsentStoreFailure>;
+    ) -> Result<bool, StoreFailure>;
 
     /// Claims a pending (open or approved) request for closing (status `closing`); `false`
     /// if it was not pending.
-    async fn claim_request(&self, id: &str) -> Result<bool, ConsentStoreFailure>;
+    async fn claim_request(&self, id: &str) -> Result<bool, StoreFailure>;
 
     /// Returns a claimed request to the status it had (its closing failed).
-    async fn release_request(&self, id: &str) -> Result<(), ConsentStoreFailure>;
+    async fn release_request(&self, id: &str) -> Result<(), StoreFailure>;
 
     /// Closes a request: a pending one, or (`claimed`) one this caller claimed; `false` if
     /// it was not in that state (a claimed request is closed only by its claimant, so no one
@@ -140,7 +130,7 @@ pub trait ConsentStore: Send + Sync {
         claimed: bool,
         closing: &Closing<'_>,
         audit: &[AccessEvent],
-    ) -> Result<bool, ConsentStoreFailure>;
+    ) -> Result<bool, StoreFailure>;
 
     /// The newest ledger event of each of `subjects` for `purpose` (subjects without one are
     /// absent).
@@ -148,11 +138,11 @@ pub trait ConsentStore: Send + Sync {
         &self,
         purpose: &str,
         subjects: &[&str],
-    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure>;
+    ) -> Result<Vec<ConsentEvent>, StoreFailure>;
 
     /// The ledger of `purpose` day by day (UTC), oldest first, for days with any event (kept
     /// as events are appended, so this reads a row a day, not the ledger).
-    async fn consent_days(&self, purpose: &str) -> Result<Vec<ConsentDay>, ConsentStoreFailure>;
+    async fn consent_days(&self, purpose: &str) -> Result<Vec<ConsentDay>, StoreFailure>;
 }
 
 /// One day of a purpose's ledger.

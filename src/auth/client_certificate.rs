@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use baomi_audit::ClientCertificate;
+use baomi_types::ClientCertificate;
 use serde::{Deserialize, Serialize};
 
 /// The client certificate a request's connection presented and the TLS handshake verified

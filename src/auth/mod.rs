@@ -9,7 +9,7 @@ pub mod subject_token;
 
 use std::sync::Arc;
 
-use baomi_audit::ClientCertificate;
+use baomi_types::ClientCertificate;
 use baomi_vault::SubjectId;
 use serde::{Deserialize, Serialize};
 

@@ -28,7 +28,10 @@ pub(super) fn run(command: ConsentCommand) -> anyhow::Result<()> {
         } => {
             let text = std::fs::read_to_string(&receipt)
                 .with_context(|| format!("cannot read {}", receipt.display()))?;
-            let body = baomi_consent::receipt::verify_receipt(&text, &public_key)?;
+            let body = baomi_consent::receipt::verify_receipt(
+                &text,
+                &baomi_audit::checkpoint::TrustedKey(&public_key),
+            )?;
             println!(
                 "OK: receipt {} ({} of {} by {}) is signed by this key",
                 body.get("receipt_id")

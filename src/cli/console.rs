@@ -48,7 +48,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: ConsoleCommand) -> 
     let store = store::open(&config).await?;
     let event = crate::service::audit::system(
         "baomi console",
-        baomi_audit::Action::ConsoleUserChange,
+        baomi_types::Action::ConsoleUserChange,
         &format!("user:{username}"),
     );
     let result = crate::console::session::put_user(

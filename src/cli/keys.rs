@@ -14,7 +14,7 @@ use crate::config::Config;
 use crate::service::keys::{self, GrantRequest, NewKey};
 use crate::service::{audit, setup};
 use crate::store;
-use baomi_audit::Action;
+use baomi_types::Action;
 
 /// Key commands.
 #[derive(Debug, Subcommand)]

@@ -67,10 +67,10 @@ pub enum SignatureSetting {
 
 impl SignatureSetting {
     /// The audit crate's algorithm.
-    pub fn algorithm(self) -> baomi_audit::checkpoint::SignatureAlgorithm {
+    pub fn algorithm(self) -> baomi_types::SignatureAlgorithm {
         match self {
-            SignatureSetting::Ed25519 => baomi_audit::checkpoint::SignatureAlgorithm::Ed25519,
-            SignatureSetting::Sm2 => baomi_audit::checkpoint::SignatureAlgorithm::Sm2,
+            SignatureSetting::Ed25519 => baomi_types::SignatureAlgorithm::Ed25519,
+            SignatureSetting::Sm2 => baomi_types::SignatureAlgorithm::Sm2,
         }
     }
 }

@@ -8,7 +8,9 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use baomi_audit::{Action, AuditSink};
+use baomi_audit::AuditSink;
+
+use baomi_types::Action;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Semaphore, watch};
 

@@ -5,7 +5,7 @@
 
 use argon2::password_hash::{PasswordHasher, PasswordVerifier, phc::PasswordHash};
 use axum::http::HeaderMap;
-use baomi_audit::Action;
+use baomi_types::Action;
 use data_encoding::BASE64URL_NOPAD;
 use ring::digest::{SHA256, digest};
 use subtle::ConstantTimeEq;
@@ -153,7 +153,7 @@ pub struct Attempt<'a> {
     pub secret: &'a str,
     /// The verified client certificate the connection came with, if any (a key bound to a
     /// certificate needs it here too).
-    pub certificate: Option<&'a std::sync::Arc<baomi_audit::ClientCertificate>>,
+    pub certificate: Option<&'a std::sync::Arc<baomi_types::ClientCertificate>>,
     /// The client's address, if known.
     pub address: Option<std::net::IpAddr>,
     /// A code of the account's second factor (TOTP or recovery code), if it has one.
@@ -533,7 +533,7 @@ pub async fn put_user(
     password: &str,
     role: Role,
     purposes: &[String],
-    mut event: baomi_audit::AccessEvent,
+    mut event: baomi_types::AccessEvent,
 ) -> Result<(), ServiceError> {
     if !valid_username(username) {
         return Err(ServiceError::invalid(
@@ -587,7 +587,7 @@ pub fn account_event(
     caller: &Caller,
     ctx: &RequestContext,
     username: &str,
-) -> baomi_audit::AccessEvent {
+) -> baomi_types::AccessEvent {
     audit::about(
         caller,
         ctx,

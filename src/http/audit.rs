@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::extract::State;
-use baomi_audit::Action;
+use baomi_types::Action;
 use data_encoding::BASE64;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -716,7 +716,7 @@ pub(crate) async fn access_log_page(
         // An event found under this subject only because its column was edited is
         // someone else's: it is reported, not shown.
         .filter(|stored| edited_columns(stored).is_empty())
-        .filter_map(|stored| serde_json::from_str::<baomi_audit::AccessEvent>(&stored.body).ok())
+        .filter_map(|stored| serde_json::from_str::<baomi_types::AccessEvent>(&stored.body).ok())
         .map(|e| AccessEntry {
             at: crate::http::rfc3339_ms(e.at_ms),
             action: e.action.as_str().to_owned(),

@@ -7,7 +7,7 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use baomi_audit::{OperatorId, RequestId};
+use baomi_types::{OperatorId, RequestId};
 use ring::rand::{SecureRandom, SystemRandom};
 
 use super::error::{ApiError, InternalDetail, Problem, render};

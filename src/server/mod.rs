@@ -113,7 +113,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
             now(),
             &[audit::system(
                 "baomi",
-                baomi_audit::Action::KeyringCreate,
+                baomi_types::Action::KeyringCreate,
                 KeyringName::default_name().as_str(),
             )],
         )

@@ -1,6 +1,8 @@
 //! Building access events for the trail, and appending them fail-closed.
 
-use baomi_audit::{AccessEvent, Action, Actor, AuditSink, Outcome, RequestId};
+use baomi_audit::AuditSink;
+
+use baomi_types::{AccessEvent, Action, Actor, Outcome, RequestId};
 
 use crate::auth::Caller;
 use crate::service::{RequestContext, ServiceError, now_ms};

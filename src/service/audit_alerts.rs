@@ -12,7 +12,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use baomi_audit::alerts::{AlertEngine, AlertRules};
-use baomi_audit::{AccessEvent, Alert, LogStore};
+use baomi_audit::{Alert, LogStore};
+use baomi_types::AccessEvent;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::service::ServiceError;

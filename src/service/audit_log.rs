@@ -5,10 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baomi_audit::checkpoint::{Checkpoint, CheckpointError, SignatureAlgorithm};
+use baomi_audit::checkpoint::{Checkpoint, CheckpointError};
+
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
 use baomi_audit::verify::{self, Finding, TrustedKey};
 use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
+use baomi_types::SignatureAlgorithm;
 use baomi_vault::RootKey;
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use baomi_audit::ClientCertificate;
+use baomi_types::ClientCertificate;
 
 use crate::app::AppState;
 use crate::auth::api_key::{self, PresentedKey};

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use baomi_audit::Action;
+use baomi_types::Action;
 
 use crate::app::AppState;
 use crate::auth::catalogue::FieldCatalogue;

@@ -5,11 +5,11 @@
 
 use std::collections::HashMap;
 
-use baomi_audit::{AccessEvent, Action};
 use baomi_consent::{
-    ConsentAction, ConsentEvent, ConsentState, ConsentStoreFailure, Grant, LegalBasis,
-    PurposeDefinition, PurposeId, PurposeRecord, Reason,
+    ConsentAction, ConsentEvent, ConsentState, Grant, LegalBasis, PurposeDefinition, PurposeId,
+    PurposeRecord, Reason,
 };
+use baomi_types::{AccessEvent, Action, StoreFailure};
 
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
@@ -19,8 +19,8 @@ use crate::service::authorize::{self, ConsentChange, LedgerScope};
 use crate::service::{RequestContext, ServiceError, now};
 use crate::store::StoreError;
 
-impl From<ConsentStoreFailure> for ServiceError {
-    fn from(e: ConsentStoreFailure) -> Self {
+impl From<StoreFailure> for ServiceError {
+    fn from(e: StoreFailure) -> Self {
         if e.unavailable {
             ServiceError::Store(StoreError::Unavailable(e.detail))
         } else {
@@ -431,11 +431,11 @@ pub async fn receipt(
         .ok_or_else(|| ServiceError::Internal("a purpose version is missing".to_owned()))?;
     let body =
         baomi_consent::receipt::receipt_body(state.audit_log.origin(), &event, &definition, now());
-    let text = baomi_consent::receipt::canonical(&body);
+    let text = baomi_types::signed_json::canonical(&body);
     let signatures = state
         .audit_log
         .sign_detached(baomi_consent::receipt::RECEIPT_FORMAT, text.as_bytes())?;
-    Ok(baomi_consent::receipt::with_signatures(body, &signatures))
+    Ok(baomi_types::signed_json::with_signatures(body, &signatures))
 }
 
 fn not_found_receipt() -> ServiceError {

@@ -4,9 +4,10 @@
 //! `baomi_audit::erasure`). Issued once a checkpoint covers the erasure, within a second
 //! or two of it; every issue is itself an audit event.
 
+use baomi_audit::EventFilter;
 use baomi_audit::erasure::{self, Statement};
-use baomi_audit::signed_json;
-use baomi_audit::{Action, EventFilter};
+use baomi_types::Action;
+use baomi_types::signed_json;
 use baomi_vault::SubjectId;
 use serde_json::Value;
 
@@ -50,7 +51,7 @@ pub async fn certificate(
         .into_iter()
         .rev()
         .find(|e| {
-            serde_json::from_str::<baomi_audit::AccessEvent>(&e.body)
+            serde_json::from_str::<baomi_types::AccessEvent>(&e.body)
                 .is_ok_and(|a| a.target.as_deref() == Some(target.as_str()))
         })
         .ok_or(ServiceError::Gone {

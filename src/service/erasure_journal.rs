@@ -131,7 +131,7 @@ impl ErasureJournal {
             if counts.data_keys + counts.fields + counts.index_entries > 0 {
                 let mut event = crate::service::audit::system(
                     "baomi",
-                    baomi_audit::Action::Erase,
+                    baomi_types::Action::Erase,
                     &format!("receipt:{}", erasure.receipt_id),
                 );
                 event.subject = Some(erasure.subject.as_str().to_owned());

@@ -1,6 +1,6 @@
 //! Managing keyrings: create, read, rotate, change policy. Every change is audited.
 
-use baomi_audit::Action;
+use baomi_types::Action;
 use baomi_vault::{Keyring, KeyringName, Suite};
 
 use crate::app::AppState;

@@ -2,8 +2,8 @@
 
 use std::collections::BTreeSet;
 
-use baomi_audit::AccessEvent;
 use baomi_consent::PurposeId;
+use baomi_types::AccessEvent;
 use secrecy::SecretString;
 
 use crate::auth::client_certificate::CertificateBinding;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use baomi_vault::Vault;
 
-use baomi_audit::Action;
+use baomi_types::Action;
 
 use crate::service::audit;
 use crate::service::audit_log::AuditLog;

@@ -3,10 +3,10 @@
 
 use std::sync::Arc;
 
-use baomi_audit::Action;
 use baomi_masking::{
     Context, Finding, JsonFinding, Masker, Policy, PseudonymKey, Scanner, policy::valid_name,
 };
+use baomi_types::Action;
 use baomi_vault::RootKey;
 
 use crate::app::AppState;
@@ -381,7 +381,7 @@ struct VaultSeal {
     handle: tokio::runtime::Handle,
     at: i64,
     /// The audit event of a tokenized value's write (actor, subject), completed per field.
-    event: baomi_audit::AccessEvent,
+    event: baomi_types::AccessEvent,
     /// Tokens already made in this call, so one value gets one token.
     tokens: std::sync::Mutex<std::collections::HashMap<(baomi_masking::PiType, String), String>>,
     /// What `encrypt` sealed, for the call's one `encrypt` event.

@@ -33,7 +33,7 @@ pub mod witnessing;
 
 pub use error::{AuthFailure, ServiceError};
 
-use baomi_audit::{OperatorId, RequestId};
+use baomi_types::{OperatorId, RequestId};
 
 /// Who and what a request is, for the audit trail and the logs.
 #[derive(Debug, Clone)]

@@ -22,7 +22,9 @@ use std::collections::{HashMap, HashSet};
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use baomi_audit::{AccessEvent, Action, AuditSink};
+use baomi_audit::AuditSink;
+
+use baomi_types::{AccessEvent, Action};
 
 use crate::auth::Caller;
 use crate::auth::quota::{Counts, Limit, Limits};
@@ -802,9 +804,9 @@ mod tests {
             AccessEvent::new(
                 NOON,
                 Action::Decrypt,
-                baomi_audit::Actor::new("k", "service"),
+                baomi_types::Actor::new("k", "service"),
                 None,
-                &baomi_audit::RequestId::parse("r").unwrap(),
+                &baomi_types::RequestId::parse("r").unwrap(),
             )
         };
         let kind = RefusalKind {

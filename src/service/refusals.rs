@@ -7,7 +7,9 @@ use std::hash::Hash;
 use std::sync::Mutex;
 use std::time::Duration;
 
-use baomi_audit::{AccessEvent, AuditSink};
+use baomi_audit::AuditSink;
+
+use baomi_types::AccessEvent;
 use tokio::sync::watch;
 
 use crate::service::{ServiceError, audit};
@@ -112,7 +114,7 @@ where
 
 #[cfg(test)]
 mod tests {
-    use baomi_audit::{Action, Actor, RequestId};
+    use baomi_types::{Action, Actor, RequestId};
 
     use super::*;
 

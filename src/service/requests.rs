@@ -3,8 +3,8 @@
 //! deletion erases the subject); a subject can always download a copy of their data
 //! (`export`). Every step is in the audit trail.
 
-use baomi_audit::Action;
 use baomi_consent::{RequestKind, RequestStatus, RightsRequest};
+use baomi_types::Action;
 use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 
@@ -30,7 +30,7 @@ fn request_event(
     action: Action,
     request: &RightsRequest,
     status: RequestStatus,
-) -> baomi_audit::AccessEvent {
+) -> baomi_types::AccessEvent {
     let mut e = audit::about(caller, ctx, action, &request.id);
     e.subject = Some(request.subject.clone());
     e.fields = vec![

@@ -2,7 +2,7 @@
 //! (the vault's and the audit trail's), at start-up and by `baomi crypto self-test`. A
 //! failure refuses to start: a module that computes a wrong answer must not protect data.
 
-pub use baomi_audit::self_test::Check as SelfTestResult;
+pub use baomi_types::SelfTestCheck as SelfTestResult;
 
 /// Runs every self-test: the vault's algorithms, then the audit trail's.
 pub fn run() -> Vec<SelfTestResult> {

@@ -22,8 +22,11 @@
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use baomi_audit::checkpoint::{CheckpointSigner, ExternalKey, KeyMaterial, SignatureAlgorithm};
-use baomi_audit::{AccessEvent, LogStore};
+use baomi_audit::checkpoint::{CheckpointSigner, ExternalKey, KeyMaterial};
+
+use baomi_audit::LogStore;
+use baomi_types::AccessEvent;
+use baomi_types::SignatureAlgorithm;
 use baomi_vault::hsm::Hsm;
 use baomi_vault::{AeadKey, RootKey};
 use ring::rand::{SecureRandom, SystemRandom};

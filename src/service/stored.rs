@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use baomi_audit::Action;
+use baomi_types::Action;
 use baomi_vault::{FieldName, FieldWrite, SubjectId, TokenFormat};
 use zeroize::Zeroizing;
 

@@ -3,7 +3,7 @@
 use baomi_vault::SubjectId;
 use secrecy::SecretString;
 
-use baomi_audit::Action;
+use baomi_types::Action;
 
 use crate::app::AppState;
 use crate::auth::grant::Permission;

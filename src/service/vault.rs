@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-use baomi_audit::{AccessEvent, Action};
 use baomi_consent::PurposeId;
+use baomi_types::{AccessEvent, Action};
 use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 

@@ -17,7 +17,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baomi_audit::witness::{AddCheckpoint, SIZE_MEDIA_TYPE, verify_cosignature};
-use baomi_audit::{Action, AuditSink, StoredCheckpoint};
+use baomi_audit::{AuditSink, StoredCheckpoint};
+use baomi_types::Action;
 
 use crate::config::AuditConfig;
 use crate::service::audit_log::AuditLog;

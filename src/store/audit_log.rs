@@ -7,9 +7,10 @@ use std::sync::{Arc, Mutex};
 use async_trait::async_trait;
 use baomi_audit::merkle::{Hash, NodeId};
 use baomi_audit::{
-    AccessEvent, Alert, AuditFailure, AuditSink, EventColumns, EventFilter, Leaf, LogStore,
-    ScannedLeaf, StoredBody, StoredCheckpoint, StoredEvent,
+    Alert, AuditFailure, AuditSink, EventColumns, EventFilter, Leaf, LogStore, ScannedLeaf,
+    StoredBody, StoredCheckpoint, StoredEvent,
 };
+use baomi_types::AccessEvent;
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;

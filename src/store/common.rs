@@ -5,7 +5,7 @@
 //! implementation.
 
 use async_trait::async_trait;
-use baomi_audit::AccessEvent;
+use baomi_types::AccessEvent;
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::records::{ApiKeyRow, RootKeyRow};
@@ -107,7 +107,7 @@ fn classify_unrevoked(key: Option<&super::ApiKeyRecord>) -> super::RevokeOutcome
 /// move into the tree: no change without its record, no record of a change undone.
 pub(super) async fn queue_audit<DB>(
     tx: &mut DB::Connection,
-    audit: &[baomi_audit::AccessEvent],
+    audit: &[baomi_types::AccessEvent],
 ) -> Result<(), super::StoreError>
 where
     DB: sqlx::Database,

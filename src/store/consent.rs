@@ -3,34 +3,15 @@
 //! PostgreSQL.
 
 use async_trait::async_trait;
-use baomi_audit::AccessEvent;
 use baomi_consent::{
-    Closing, ConsentDay, ConsentEvent, ConsentStore, ConsentStoreFailure, Notice, NoticeText,
-    PurposeDefinition, PurposeRecord, RequestKind, RequestStatus, RightsRequest,
+    Closing, ConsentDay, ConsentEvent, ConsentStore, Notice, NoticeText, PurposeDefinition,
+    PurposeRecord, RequestKind, RequestStatus, RightsRequest,
 };
+use baomi_types::{AccessEvent, StoreFailure};
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-use super::StoreError;
 use super::common::{Backend, Pooled, SqlStore, commit_change, finish_change, write_locked};
-
-impl From<StoreError> for ConsentStoreFailure {
-    fn from(e: StoreError) -> Self {
-        ConsentStoreFailure {
-            unavailable: matches!(e, StoreError::Unavailable(_)),
-            detail: e.to_string(),
-        }
-    }
-}
-
-/// Converts a sqlx error into consent's failure type.
-fn failure(e: sqlx::Error) -> ConsentStoreFailure {
-    StoreError::from(e).into()
-}
-
-/// A stored text that does not read back.
-fn corrupt(what: &'static str) -> ConsentStoreFailure {
-    StoreError::Corrupt(what).into()
-}
+use super::error::{corrupt, failure};
 
 /// A purposes row: id, version, renewal_from, definition, updated_at.
 type PurposeRow = (String, i64, i64, String, i64);
@@ -38,7 +19,7 @@ type PurposeRow = (String, i64, i64, String, i64);
 /// A purpose record from its row.
 fn purpose_record(
     (id, version, renewal_from, definition, updated_at): PurposeRow,
-) -> Result<PurposeRecord, ConsentStoreFailure> {
+) -> Result<PurposeRecord, StoreFailure> {
     Ok(PurposeRecord {
         id,
         version: u32::try_from(version).map_err(|_| corrupt("purpose version"))?,
@@ -49,7 +30,7 @@ fn purpose_record(
 }
 
 /// A ledger event from its stored text.
-fn consent_event(body: &str) -> Result<ConsentEvent, ConsentStoreFailure> {
+fn consent_event(body: &str) -> Result<ConsentEvent, StoreFailure> {
     serde_json::from_str(body).map_err(|_| corrupt("consent event"))
 }
 
@@ -59,7 +40,7 @@ type NoticeRow = (String, i64, String, String, String, i64);
 /// A notice from its row.
 fn notice(
     (id, version, language, text_sha256, purposes, published_at): NoticeRow,
-) -> Result<baomi_consent::Notice, ConsentStoreFailure> {
+) -> Result<baomi_consent::Notice, StoreFailure> {
     Ok(baomi_consent::Notice {
         id,
         version: u32::try_from(version).map_err(|_| corrupt("notice version"))?,
@@ -87,7 +68,7 @@ type RequestRow = (
 );
 
 /// A rights request from its row.
-fn rights_request(row: RequestRow) -> Result<RightsRequest, ConsentStoreFailure> {
+fn rights_request(row: RequestRow) -> Result<RightsRequest, StoreFailure> {
     let (
         id,
         subject,
@@ -172,7 +153,7 @@ const CONSENT_DAYS: &str = "SELECT day, granted, withdrawn, net FROM consent_day
 async fn one_at_a_time<S>(
     store: &S,
     key: &str,
-) -> Result<sqlx::Transaction<'static, S::Db>, ConsentStoreFailure>
+) -> Result<sqlx::Transaction<'static, S::Db>, StoreFailure>
 where
     S: Backend,
     <S::Db as Database>::Arguments: IntoArguments<S::Db>,
@@ -211,7 +192,7 @@ where
         material: bool,
         now: i64,
         audit: &[AccessEvent],
-    ) -> Result<PurposeRecord, ConsentStoreFailure> {
+    ) -> Result<PurposeRecord, StoreFailure> {
         let mut tx = one_at_a_time(self, &format!("purpose:{id}")).await?;
         let current: Option<(i64, i64)> = sqlx::query_as::<DB, _>(PURPOSE_VERSION_NOW)
             .bind(id)
@@ -245,7 +226,7 @@ where
         purpose_record((id.to_owned(), version, renewal_from, text, now))
     }
 
-    async fn purpose(&self, id: &str) -> Result<Option<PurposeRecord>, ConsentStoreFailure> {
+    async fn purpose(&self, id: &str) -> Result<Option<PurposeRecord>, StoreFailure> {
         let row: Option<PurposeRow> = sqlx::query_as::<DB, _>(SELECT_PURPOSE)
             .bind(id)
             .fetch_optional(self.pool())
@@ -254,7 +235,7 @@ where
         row.map(purpose_record).transpose()
     }
 
-    async fn purposes(&self) -> Result<Vec<PurposeRecord>, ConsentStoreFailure> {
+    async fn purposes(&self) -> Result<Vec<PurposeRecord>, StoreFailure> {
         let rows: Vec<PurposeRow> = sqlx::query_as::<DB, _>(SELECT_PURPOSES)
             .fetch_all(self.pool())
             .await
@@ -266,7 +247,7 @@ where
         &self,
         event: &ConsentEvent,
         audit: &[AccessEvent],
-    ) -> Result<(), ConsentStoreFailure> {
+    ) -> Result<(), StoreFailure> {
         let body = serde_json::to_string(event).map_err(|_| corrupt("consent event"))?;
         let mut tx = self.pool().begin().await.map_err(failure)?;
         sqlx::query::<DB>(INSERT_CONSENT)
@@ -280,7 +261,7 @@ where
         Ok(commit_change(tx, audit).await?)
     }
 
-    async fn consent_event(&self, id: &str) -> Result<Option<ConsentEvent>, ConsentStoreFailure> {
+    async fn consent_event(&self, id: &str) -> Result<Option<ConsentEvent>, StoreFailure> {
         let row: Option<(String,)> = sqlx::query_as::<DB, _>(SELECT_CONSENT)
             .bind(id)
             .fetch_optional(self.pool())
@@ -293,7 +274,7 @@ where
         &self,
         id: &str,
         version: u32,
-    ) -> Result<Option<PurposeDefinition>, ConsentStoreFailure> {
+    ) -> Result<Option<PurposeDefinition>, StoreFailure> {
         let row: Option<(String,)> = sqlx::query_as::<DB, _>(SELECT_PURPOSE_VERSION)
             .bind(id)
             .bind(i64::from(version))
@@ -308,7 +289,7 @@ where
         &self,
         subject: &str,
         purpose: Option<&str>,
-    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure> {
+    ) -> Result<Vec<ConsentEvent>, StoreFailure> {
         let mut q =
             sqlx::QueryBuilder::<DB>::new("SELECT body FROM consent_events WHERE subject = ");
         q.push_bind(subject);
@@ -331,7 +312,7 @@ where
         text_sha256: &str,
         now: i64,
         audit: &[AccessEvent],
-    ) -> Result<Notice, ConsentStoreFailure> {
+    ) -> Result<Notice, StoreFailure> {
         let mut tx = one_at_a_time(self, &format!("notice:{id}")).await?;
         let (latest,): (Option<i64>,) = sqlx::query_as::<DB, _>(LATEST_NOTICE_VERSION)
             .bind(id)
@@ -362,11 +343,7 @@ where
         ))
     }
 
-    async fn notice(
-        &self,
-        id: &str,
-        version: Option<u32>,
-    ) -> Result<Option<Notice>, ConsentStoreFailure> {
+    async fn notice(&self, id: &str, version: Option<u32>) -> Result<Option<Notice>, StoreFailure> {
         let mut q = sqlx::QueryBuilder::<DB>::new(
             "SELECT id, version, language, text_sha256, purposes, published_at \
              FROM notices WHERE id = ",
@@ -388,7 +365,7 @@ where
         &self,
         request: &RightsRequest,
         audit: &[AccessEvent],
-    ) -> Result<bool, ConsentStoreFailure> {
+    ) -> Result<bool, StoreFailure> {
         let mut tx = self.pool().begin().await.map_err(failure)?;
         let added: Option<(String,)> = sqlx::query_as::<DB, _>(ADD_REQUEST)
             .bind(request.id.as_str())
@@ -404,7 +381,7 @@ where
         Ok(finish_change(tx, added, audit).await?)
     }
 
-    async fn request(&self, id: &str) -> Result<Option<RightsRequest>, ConsentStoreFailure> {
+    async fn request(&self, id: &str) -> Result<Option<RightsRequest>, StoreFailure> {
         let row: Option<RequestRow> = sqlx::query_as::<DB, _>(SELECT_REQUEST)
             .bind(id)
             .fetch_optional(self.pool())
@@ -418,7 +395,7 @@ where
         subject: Option<&str>,
         statuses: &[RequestStatus],
         limit: u32,
-    ) -> Result<Vec<RightsRequest>, ConsentStoreFailure> {
+    ) -> Result<Vec<RightsRequest>, StoreFailure> {
         let mut q = sqlx::QueryBuilder::<DB>::new(SELECT_REQUESTS);
         if let Some(s) = subject {
             q.push(" AND subject = ").push_bind(s);
@@ -447,7 +424,7 @@ where
         approved_by: &str,
         now: i64,
         audit: &[AccessEvent],
-    ) -> Result<bool, ConsentStoreFailure> {
+    ) -> Result<bool, StoreFailure> {
         let mut tx = self.pool().begin().await.map_err(failure)?;
         let approved: Option<(String,)> = sqlx::query_as::<DB, _>(APPROVE_REQUEST)
             .bind(id)
@@ -459,7 +436,7 @@ where
         Ok(finish_change(tx, approved, audit).await?)
     }
 
-    async fn claim_request(&self, id: &str) -> Result<bool, ConsentStoreFailure> {
+    async fn claim_request(&self, id: &str) -> Result<bool, StoreFailure> {
         let claimed: Option<(String,)> = sqlx::query_as::<DB, _>(CLAIM_REQUEST)
             .bind(id)
             .fetch_optional(self.pool())
@@ -468,7 +445,7 @@ where
         Ok(claimed.is_some())
     }
 
-    async fn release_request(&self, id: &str) -> Result<(), ConsentStoreFailure> {
+    async fn release_request(&self, id: &str) -> Result<(), StoreFailure> {
         sqlx::query::<DB>(RELEASE_REQUEST)
             .bind(id)
             .execute(self.pool())
@@ -483,7 +460,7 @@ where
         claimed: bool,
         closing: &Closing<'_>,
         audit: &[AccessEvent],
-    ) -> Result<bool, ConsentStoreFailure> {
+    ) -> Result<bool, StoreFailure> {
         let mut tx = self.pool().begin().await.map_err(failure)?;
         let statement = if claimed {
             CLOSE_CLAIMED
@@ -506,7 +483,7 @@ where
         &self,
         purpose: &str,
         subjects: &[&str],
-    ) -> Result<Vec<ConsentEvent>, ConsentStoreFailure> {
+    ) -> Result<Vec<ConsentEvent>, StoreFailure> {
         let mut out: Vec<ConsentEvent> = Vec::new();
         for chunk in subjects.chunks(500) {
             let mut q = sqlx::QueryBuilder::<DB>::new(
@@ -534,7 +511,7 @@ where
         Ok(out)
     }
 
-    async fn consent_days(&self, purpose: &str) -> Result<Vec<ConsentDay>, ConsentStoreFailure> {
+    async fn consent_days(&self, purpose: &str) -> Result<Vec<ConsentDay>, StoreFailure> {
         let rows: Vec<(i64, i64, i64, i64)> = sqlx::query_as::<DB, _>(CONSENT_DAYS)
             .bind(purpose)
             .fetch_all(self.pool())

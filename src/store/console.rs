@@ -2,7 +2,7 @@
 //! accounts, sessions, failed sign-ins, alert acknowledgements, and the daily counts its
 //! dashboard draws.
 
-use baomi_audit::AccessEvent;
+use baomi_types::AccessEvent;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
@@ -96,7 +96,7 @@ pub trait ConsoleStore: Send + Sync {
     async fn put_console_user(
         &self,
         user: &ConsoleUser,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<(), StoreError>;
 
     /// Stores a new session.
@@ -116,7 +116,7 @@ pub trait ConsoleStore: Send + Sync {
     async fn remove_console_user(
         &self,
         username: &str,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<bool, StoreError>;
 
     /// Ends a session (and drops sessions that ended before `now`).
@@ -137,7 +137,7 @@ pub trait ConsoleStore: Send + Sync {
     async fn ack_alert(
         &self,
         ack: &AlertAck,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<bool, StoreError>;
 
     /// The acknowledgements of these alerts.

@@ -23,6 +23,27 @@ pub enum StoreError {
     Other(String),
 }
 
+/// What the domain crates' storage ports see of a store's failure: whether to retry, and
+/// what failed (never a value).
+impl From<StoreError> for baomi_types::StoreFailure {
+    fn from(e: StoreError) -> Self {
+        baomi_types::StoreFailure {
+            unavailable: matches!(e, StoreError::Unavailable(_)),
+            detail: e.to_string(),
+        }
+    }
+}
+
+/// A database failure as the domain crates' storage ports report it.
+pub(super) fn failure(e: sqlx::Error) -> baomi_types::StoreFailure {
+    StoreError::from(e).into()
+}
+
+/// A stored record that does not read back, as the domain crates' storage ports report it.
+pub(super) fn corrupt(what: &'static str) -> baomi_types::StoreFailure {
+    StoreError::Corrupt(what).into()
+}
+
 impl From<sqlx::Error> for StoreError {
     fn from(error: sqlx::Error) -> Self {
         use sqlx::Error as E;

@@ -10,7 +10,8 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use baomi_audit::{AccessEvent, AuditFailure, AuditSink};
+use baomi_audit::{AuditFailure, AuditSink};
+use baomi_types::AccessEvent;
 use tokio::sync::{mpsc, oneshot};
 
 /// Most events written in one commit.

@@ -83,7 +83,7 @@ pub trait KeyStore: Send + Sync {
     async fn insert_key(
         &self,
         key: &ApiKeyRecord,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<(), StoreError>;
 
     /// One key by id, revoked or not.
@@ -98,7 +98,7 @@ pub trait KeyStore: Send + Sync {
         &self,
         id: &str,
         now: i64,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<RevokeOutcome, StoreError>;
 
     /// Replaces an active key's purposes and grants with `key`'s, with the events that
@@ -106,7 +106,7 @@ pub trait KeyStore: Send + Sync {
     async fn set_key_grants(
         &self,
         key: &ApiKeyRecord,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<bool, StoreError>;
 
     /// Records that a subject token is revoked (idempotent).

@@ -2,7 +2,7 @@
 //! for both backends: the statements are the same words in SQLite and PostgreSQL. Both are
 //! versioned documents: every version is kept; the latest one applies.
 
-use baomi_audit::AccessEvent;
+use baomi_types::AccessEvent;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
@@ -33,7 +33,7 @@ pub trait PolicyStore: Send + Sync {
         body: &str,
         updated_at: i64,
         updated_by: &str,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<StoredPolicy, StoreError>;
 
     /// The latest version of `name`.
@@ -65,7 +65,7 @@ pub trait CatalogueStore: Send + Sync {
         body: &str,
         updated_at: i64,
         updated_by: &str,
-        audit: &[baomi_audit::AccessEvent],
+        audit: &[baomi_types::AccessEvent],
     ) -> Result<StoredCatalogue, StoreError>;
 
     /// The latest version, if one was ever stored.

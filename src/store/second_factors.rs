@@ -6,7 +6,7 @@
 //! are the same words in SQLite and PostgreSQL.
 
 use async_trait::async_trait;
-use baomi_audit::AccessEvent;
+use baomi_types::AccessEvent;
 use sqlx::{Database, Decode, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::StoreError;

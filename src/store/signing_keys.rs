@@ -5,7 +5,7 @@
 //! Written once for both backends, for any `Pooled` store, like `quotas`.
 
 use async_trait::async_trait;
-use baomi_audit::AccessEvent;
+use baomi_types::AccessEvent;
 use sqlx::{Database, Encode, Executor, IntoArguments, Pool, Type};
 
 use super::StoreError;

@@ -2,33 +2,16 @@
 //! with its rows.
 
 use async_trait::async_trait;
-use baomi_audit::AccessEvent;
+use baomi_types::{AccessEvent, StoreFailure};
 use baomi_vault::{
     Erasure, ErasureCounts, IndexEntry, Keyring, KeyringName, PolicyOutcome, PutOutcome,
-    SealedDataKey, SealedKek, StoreFailure, StoredField, SubjectId, Suite, VaultStore,
+    SealedDataKey, SealedKek, StoredField, SubjectId, Suite, VaultStore,
 };
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
 use super::common::{Backend, Pooled, SqlStore, commit_change, finish_change, write_locked};
-
-impl From<StoreError> for StoreFailure {
-    fn from(e: StoreError) -> Self {
-        StoreFailure {
-            unavailable: matches!(e, StoreError::Unavailable(_)),
-            detail: e.to_string(),
-        }
-    }
-}
-
-/// Converts a sqlx error into the vault's failure type.
-pub(super) fn failure(e: sqlx::Error) -> StoreFailure {
-    StoreError::from(e).into()
-}
-
-fn corrupt(what: &'static str) -> StoreFailure {
-    StoreError::Corrupt(what).into()
-}
+use super::error::{corrupt, failure};
 
 fn version(v: i64) -> Result<u32, StoreFailure> {
     u32::try_from(v).map_err(|_| corrupt("key version"))

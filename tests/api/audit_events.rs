@@ -193,7 +193,7 @@ async fn events_left_in_the_outbox_enter_the_trail() {
     let app = spawn_app().await;
     // What a node that died between its change's commit and moving the event leaves behind.
     let mut event =
-        baomi::service::audit::system("baomi-cli", baomi_audit::Action::KeyRevoke, "k-left");
+        baomi::service::audit::system("baomi-cli", baomi_types::Action::KeyRevoke, "k-left");
     // It happened an hour ago (say, `baomi keys revoke` while no server ran).
     let hour_ago = baomi::service::now_ms() - 3_600_000;
     event.at_ms = hour_ago;

@@ -4,7 +4,8 @@
 
 use baomi::service::signing_keys::legacy_seed;
 use baomi_audit::StoredCheckpoint;
-use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner, KeyMaterial, SignatureAlgorithm};
+use baomi_audit::checkpoint::{Checkpoint, CheckpointSigner, KeyMaterial};
+use baomi_types::SignatureAlgorithm;
 use baomi_vault::RootKey;
 use serde_json::Value;
 

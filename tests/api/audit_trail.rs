@@ -792,7 +792,7 @@ async fn an_sm2_only_deployment_signs_with_sm2_alone() {
     let primary = view["verifier_key"].as_str().unwrap();
     assert_eq!(
         baomi_audit::checkpoint::verifier_key_algorithm(primary).unwrap(),
-        baomi_audit::checkpoint::SignatureAlgorithm::Sm2
+        baomi_types::SignatureAlgorithm::Sm2
     );
     let note = view["note"].as_str().unwrap();
     assert_eq!(note.matches('\u{2014}').count(), 1, "{note}");

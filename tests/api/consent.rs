@@ -516,7 +516,13 @@ async fn receipts_are_signed_and_a_tampered_one_fails() {
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(baomi_consent::receipt::verify_receipt(&receipt.text, &verifier).is_ok());
+    assert!(
+        baomi_consent::receipt::verify_receipt(
+            &receipt.text,
+            &baomi_audit::checkpoint::TrustedKey(&verifier)
+        )
+        .is_ok()
+    );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("receipt.json");
     std::fs::write(&file, &receipt.text).unwrap();

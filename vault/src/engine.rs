@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use baomi_audit::AccessEvent;
+use baomi_types::AccessEvent;
 use zeroize::Zeroizing;
 
 use crate::aead::{AeadKey, Algorithm, open_key};

@@ -1,6 +1,6 @@
 //! Errors of the vault.
 
-use crate::store::StoreFailure;
+use baomi_types::StoreFailure;
 
 /// Result type of the vault.
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -46,8 +46,8 @@ pub use root::{
 };
 pub use seal::Ciphertext;
 pub use store::{
-    Erasure, ErasureCounts, IndexEntry, PolicyOutcome, PutOutcome, SealedDataKey, StoreFailure,
-    StoredField, VaultStore,
+    Erasure, ErasureCounts, IndexEntry, PolicyOutcome, PutOutcome, SealedDataKey, StoredField,
+    VaultStore,
 };
 pub use subject::SubjectId;
 pub use token::TokenFormat;

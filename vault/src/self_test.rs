@@ -1,7 +1,7 @@
 //! Known-answer self-tests of every algorithm the vault uses, as certified cryptographic
 //! modules run at power-up (GB/T 37092-2018 and FIPS 140-3 ask for the same): each is run on
 //! a published vector, through the same crate the vault uses, and must give the published
-//! answer. [`run`] returns one [`Check`] per algorithm; the server refuses to start when any
+//! answer. [`run`] returns one [`SelfTestCheck`] per algorithm; the server refuses to start when any
 //! fails, and `baomi crypto self-test` prints them.
 
 use aes_gcm::aead::KeyInit;
@@ -10,70 +10,70 @@ use data_encoding::HEXLOWER_PERMISSIVE;
 use crate::aead::{AeadKey, Algorithm, NONCE_LEN};
 use crate::shangmi;
 
-pub use baomi_audit::self_test::Check;
+use baomi_types::SelfTestCheck;
 
 fn hex(s: &str) -> Vec<u8> {
     HEXLOWER_PERMISSIVE.decode(s.as_bytes()).unwrap_or_default()
 }
 
 /// Every self-test of this crate's algorithms.
-pub fn run() -> Vec<Check> {
+pub fn run() -> Vec<SelfTestCheck> {
     vec![
-        Check {
+        SelfTestCheck {
             algorithm: "AES-256-GCM",
             implementation: "RustCrypto aes-gcm",
             vector: "McGrew & Viega, GCM specification, test case 14",
             passed: aes_256_gcm(GCM_TC14_CT),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "AES-256-GCM (root-key sealing)",
             implementation: "ring",
             vector: "McGrew & Viega, GCM specification, test case 14",
             passed: ring_aes_256_gcm(GCM_TC14_CT),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "SM4-GCM",
             implementation: "RustCrypto sm4 in aes-gcm's generic GCM",
             vector: "RFC 8998, Appendix A.1",
             passed: sm4_gcm(RFC8998_CT_TAG),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "AES-256-SIV",
             implementation: "RustCrypto aes-siv",
             vector: "computed with pyca/cryptography AESSIV (512-bit key)",
             passed: aes_256_siv(SIV_CT),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "HMAC-SHA256",
             implementation: "ring",
             vector: "RFC 4231, test case 1",
             passed: hmac_sha256(RFC4231_TC1),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "HKDF-SHA256",
             implementation: "ring",
             vector: "RFC 5869, test case 1",
             passed: hkdf_sha256(RFC5869_TC1_OKM),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "SM3",
             implementation: "RustCrypto sm3",
             vector: "GB/T 32905-2016, examples 1 and 2",
             passed: sm3(SM3_ABC),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "HMAC-SM3",
             implementation: "RustCrypto hmac + sm3",
             vector: "RFC 4231 test case 1 inputs (BouncyCastle HMacTest)",
             passed: hmac_sm3(HMAC_SM3_TC1),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "HKDF-SM3",
             implementation: "RustCrypto hkdf + sm3",
             vector: "RFC 5869 over SM3, pyca/cryptography and OpenSSL 3",
             passed: hkdf_sm3(HKDF_SM3_OKM),
         },
-        Check {
+        SelfTestCheck {
             algorithm: "Argon2id",
             implementation: "RustCrypto argon2",
             vector: "RFC 9106, section 5.3",

@@ -6,20 +6,10 @@
 //! without its record.
 
 use async_trait::async_trait;
-use baomi_audit::AccessEvent;
+use baomi_types::{AccessEvent, StoreFailure};
 
 use crate::SubjectId;
 use crate::keyring::{Keyring, KeyringName, SealedKek};
-
-/// A failed storage call, as the vault sees it.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{detail}")]
-pub struct StoreFailure {
-    /// The database could not be reached: worth retrying later.
-    pub unavailable: bool,
-    /// What failed (never a stored value).
-    pub detail: String,
-}
 
 /// A subject's data key for one keyring version, sealed under a KEK version.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -5,7 +5,8 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::console::form::Form;
-use baomi_audit::{Action, EventFilter};
+use baomi_audit::EventFilter;
+use baomi_types::Action;
 use maud::html;
 use serde::Deserialize;
 

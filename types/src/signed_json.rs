@@ -1,13 +1,13 @@
 //! Signed JSON documents: consent receipts and erasure certificates. A document is a JSON
-//! object naming its `format`; its `signature` member holds the signature (see
-//! [`crate::checkpoint::verify_detached`], with the format as context) of the rest of the
+//! object naming its `format`; its `signature` member holds the detached signature (see
+//! [`crate::DetachedVerifier`], with the format as context) of the rest of the
 //! object in canonical form: keys sorted, no insignificant whitespace, strings escaped as
 //! serde_json does (numbers are integers). When the log signs with more than one key,
 //! `signatures` lists every signature, so that a checker of either algorithm finds its own.
 
 use serde_json::{Map, Value, json};
 
-use crate::checkpoint::{self, SignatureAlgorithm};
+use crate::{DetachedVerifier, SignatureAlgorithm};
 
 /// Why a signed document does not verify.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -85,12 +85,12 @@ pub fn with_signatures(
     body
 }
 
-/// Checks a signed document (JSON text) of `format` with `verifier_key`, obtained from a
+/// Checks a signed document (JSON text) of `format` with `verifier`, a key obtained from a
 /// copy the checker trusts (not from the document); returns its body, without signatures.
 pub fn verify(
     text: &str,
     format: &str,
-    verifier_key: &str,
+    verifier: &dyn DetachedVerifier,
 ) -> Result<Map<String, Value>, SignedJsonError> {
     let Ok(Value::Object(mut body)) = serde_json::from_str::<Value>(text) else {
         return Err(SignedJsonError::Malformed("not a JSON object"));
@@ -110,13 +110,7 @@ pub fn verify(
         s.get("value")
             .and_then(Value::as_str)
             .is_some_and(|signature| {
-                checkpoint::verify_detached(
-                    format,
-                    canonical_text.as_bytes(),
-                    signature,
-                    verifier_key,
-                )
-                .is_ok()
+                verifier.verifies(format, canonical_text.as_bytes(), signature)
             })
     });
     if verified {

@@ -256,7 +256,7 @@ impl AccessEvent {
 
     /// The event's canonical text, which is stored and is the leaf data of the Merkle tree:
     /// JSON with the fields in declaration order, no insignificant whitespace, absent
-    /// optional fields and empty `fields` omitted (see [`crate::export`]).
+    /// optional fields and empty `fields` omitted (the audit export format relies on it).
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
     }
