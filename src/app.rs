@@ -11,13 +11,13 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
+use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::subject_token::Signer;
 use crate::config::Config;
 use crate::http;
 use crate::service::audit_log::AuditLog;
 use crate::service::erasure_journal::ErasureJournal;
 use crate::service::ttl_cache::TtlCache;
-use crate::store::ApiKeyRecord;
 use crate::store::Store;
 use baomi_audit::AuditSink;
 use baomi_vault::Vault;

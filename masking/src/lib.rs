@@ -26,4 +26,4 @@ pub use error::{Error, Result};
 pub use mask::{JsonFinding, Masked, Masker};
 pub use operator::{Context, Operator, PseudonymKey, Reversible};
 pub use pi_type::{Level, PiType};
-pub use policy::{Policy, Rule};
+pub use policy::{Policy, PolicyVersion, Rule};

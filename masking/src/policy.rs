@@ -167,6 +167,21 @@ impl Policy {
     }
 }
 
+/// A version of a masking policy as kept: the document it was stored with, and by whom.
+#[derive(Debug, Clone)]
+pub struct PolicyVersion {
+    /// The policy's name.
+    pub name: String,
+    /// Its version, from 1.
+    pub version: u32,
+    /// The policy document (JSON), as validated when it was stored.
+    pub body: String,
+    /// Unix milliseconds.
+    pub updated_at: i64,
+    /// The key that stored it.
+    pub updated_by: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

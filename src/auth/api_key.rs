@@ -13,6 +13,40 @@ use secrecy::SecretString;
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
+/// An API key as stored: never its secret, only the secret's SHA-256.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKeyRecord {
+    /// The public part of the key, also in the key string (`bm_<id>_<secret>`).
+    pub id: String,
+    /// A name for people.
+    pub name: String,
+    /// What the key may do.
+    pub role: super::Role,
+    /// Its grants: the purposes a service key may act under (or whose subjects' consent
+    /// histories an officer key may read) with their views, permissions, masking roles.
+    pub grants: super::grant::Grants,
+    /// SHA-256 of the secret.
+    pub secret_hash: [u8; 32],
+    /// Unix seconds.
+    pub created_at: i64,
+    /// The key that created this one; `None` for the bootstrap key and keys made offline.
+    pub created_by: Option<String>,
+    /// Unix seconds, once revoked.
+    pub revoked_at: Option<i64>,
+    /// The client certificate calls with this key must come with, if it is bound to one.
+    pub client_certificate: Option<super::client_certificate::CertificateBinding>,
+}
+
+impl std::fmt::Debug for ApiKeyRecord {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKeyRecord")
+            .field("id", &self.id)
+            .field("role", &self.role)
+            .field("revoked_at", &self.revoked_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The prefix of every API key string.
 pub const PREFIX: &str = "bm_";
 

@@ -208,7 +208,8 @@ async fn checkpoint(
         witnessed: state
             .store
             .newest_cosignatures(&state.limits.witnesses)
-            .await?
+            .await
+            .map_err(ServiceError::from)?
             .into_iter()
             .map(|c| WitnessedView {
                 witness: c.witness,

@@ -9,7 +9,6 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use crate::service::{AuthFailure, ServiceError};
-use crate::store::StoreError;
 
 /// The media type of problem responses.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -94,24 +93,6 @@ impl ApiError {
     }
 }
 
-impl From<StoreError> for ApiError {
-    fn from(e: StoreError) -> Self {
-        match e {
-            StoreError::Unavailable(reason) => {
-                let mut err = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "service.database_unavailable",
-                    "Service unavailable",
-                    "the database is not reachable; retry later",
-                );
-                err.internal = Some(reason);
-                err
-            }
-            other => Self::internal(other.to_string()),
-        }
-    }
-}
-
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
         match e {
@@ -182,7 +163,16 @@ impl From<ServiceError> for ApiError {
             ServiceError::Rejected { code, detail } => {
                 Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Refused", detail)
             }
-            ServiceError::Store(e) => e.into(),
+            ServiceError::Unavailable(reason) => {
+                let mut err = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service.database_unavailable",
+                    "Service unavailable",
+                    "the database is not reachable; retry later",
+                );
+                err.internal = Some(reason);
+                err
+            }
             ServiceError::HsmUnavailable(reason) => {
                 let mut err = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,

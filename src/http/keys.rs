@@ -16,13 +16,13 @@ use super::extract::{AdminKey, Json, Path};
 use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Role;
+use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::quota::{GrantQuota, QuotaRaise};
 use crate::service::cluster;
 use crate::service::keys::{self, GrantRequest, NewKey, PurposeRequest, RaiseRequest};
 use crate::service::{RequestContext, audit};
-use crate::store::ApiKeyRecord;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

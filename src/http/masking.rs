@@ -15,7 +15,7 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::service::masking::{self, Input, MaskOptions, Output};
 use crate::service::{RequestContext, ServiceError};
-use crate::store::StoredPolicy;
+use baomi_masking::PolicyVersion;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -43,8 +43,8 @@ pub struct PolicyView {
     pub policy: serde_json::Value,
 }
 
-impl From<StoredPolicy> for PolicyView {
-    fn from(p: StoredPolicy) -> Self {
+impl From<PolicyVersion> for PolicyView {
+    fn from(p: PolicyVersion) -> Self {
         Self {
             policy: serde_json::from_str(&p.body).unwrap_or_default(),
             name: p.name,

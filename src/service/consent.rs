@@ -9,7 +9,7 @@ use baomi_consent::{
     ConsentAction, ConsentEvent, ConsentState, Grant, LegalBasis, PurposeDefinition, PurposeId,
     PurposeRecord, Reason,
 };
-use baomi_types::{AccessEvent, Action, StoreFailure};
+use baomi_types::{AccessEvent, Action};
 
 use crate::app::AppState;
 use crate::auth::{Caller, Role};
@@ -17,17 +17,6 @@ use crate::service::audit;
 use crate::service::authenticate::require_role;
 use crate::service::authorize::{self, ConsentChange, LedgerScope};
 use crate::service::{RequestContext, ServiceError, now};
-use crate::store::StoreError;
-
-impl From<StoreFailure> for ServiceError {
-    fn from(e: StoreFailure) -> Self {
-        if e.unavailable {
-            ServiceError::Store(StoreError::Unavailable(e.detail))
-        } else {
-            ServiceError::Internal(e.detail)
-        }
-    }
-}
 
 fn rejected(e: baomi_consent::Error) -> ServiceError {
     use baomi_consent::Error as E;

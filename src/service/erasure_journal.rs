@@ -78,11 +78,7 @@ impl ErasureJournal {
                 file.sync_data()
             });
         *maybe_torn = result.is_err();
-        result.map_err(|e| {
-            ServiceError::Store(crate::store::StoreError::Unavailable(
-                self.fail(e.kind()).to_string(),
-            ))
-        })
+        result.map_err(|e| ServiceError::Unavailable(self.fail(e.kind()).to_string()))
     }
 
     /// Re-applies every erasure in the journal. Returns how many entries it holds. An entry

@@ -86,9 +86,10 @@ pub enum ServiceError {
         /// Why (never quoting a value).
         detail: String,
     },
-    /// Storage failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    /// The database (or the audit trail in it, or the erasure journal) cannot be reached
+    /// or did not answer in time: retry later. The text is logged, never sent.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// The HSM that holds the root key failed even after a new session (the detail names
     /// the PKCS#11 function and return value; it is logged, not sent).
     #[error("hardware security module: {0}")]
@@ -111,7 +112,29 @@ impl From<baomi_audit::AuditFailure> for ServiceError {
     /// The trail could not be read or written: the request fails as unavailable (and a read
     /// of PI returns nothing: no access without its record).
     fn from(e: baomi_audit::AuditFailure) -> Self {
-        Self::Store(StoreError::Unavailable(format!("audit trail: {}", e.0)))
+        Self::Unavailable(format!("audit trail: {}", e.0))
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    /// A database that cannot be reached is worth retrying; anything else is a bug, or a
+    /// database someone edited.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(reason) => Self::Unavailable(reason),
+            other => Self::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<baomi_types::StoreFailure> for ServiceError {
+    /// A domain crate's storage port failed.
+    fn from(e: baomi_types::StoreFailure) -> Self {
+        if e.unavailable {
+            Self::Unavailable(e.detail)
+        } else {
+            Self::Internal(e.detail)
+        }
     }
 }
 

@@ -6,12 +6,13 @@ use baomi_consent::PurposeId;
 use baomi_types::AccessEvent;
 use secrecy::SecretString;
 
+use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Grants, Permission, PurposeGrant, ViewKind, valid_masking_role};
 use crate::auth::quota::{GrantQuota, QuotaRaise};
 use crate::auth::{Role, api_key};
 use crate::service::{ServiceError, now};
-use crate::store::{ApiKeyRecord, KeyStore, RevokeOutcome, Store};
+use crate::store::{KeyStore, RevokeOutcome, Store};
 
 /// What a key is to be granted, as asked (validated by [`grants`]).
 #[derive(Debug, Clone, Default)]

@@ -14,7 +14,7 @@ use crate::auth::{Caller, Role};
 use crate::service::authenticate::require_role;
 use crate::service::ttl_cache::TtlCache;
 use crate::service::{RequestContext, ServiceError, audit, now_ms};
-use crate::store::StoredPolicy;
+use baomi_masking::PolicyVersion;
 
 /// The policy applied when a call names none and no policy called `default` is stored:
 /// every type's display default.
@@ -83,7 +83,7 @@ pub async fn put_policy(
     ctx: &RequestContext,
     name: &str,
     policy: &Policy,
-) -> Result<StoredPolicy, ServiceError> {
+) -> Result<PolicyVersion, ServiceError> {
     require_role(caller, &[Role::Admin])?;
     if !valid_name(name) {
         return Err(ServiceError::Rejected {
@@ -114,7 +114,7 @@ pub async fn put_policy(
 pub async fn policies(
     state: &AppState,
     caller: &Caller,
-) -> Result<Vec<StoredPolicy>, ServiceError> {
+) -> Result<Vec<PolicyVersion>, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
     Ok(state.store.policies().await?)
 }
@@ -124,7 +124,7 @@ pub async fn policy(
     state: &AppState,
     caller: &Caller,
     name: &str,
-) -> Result<StoredPolicy, ServiceError> {
+) -> Result<PolicyVersion, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
     state
         .store

@@ -239,7 +239,8 @@ pub struct Unsealed {
 }
 
 /// The bootstrap admin key of a new database: its record and its secret (shown once).
-pub(crate) fn bootstrap_admin() -> Result<(crate::store::ApiKeyRecord, SecretString), SetupError> {
+pub(crate) fn bootstrap_admin()
+-> Result<(crate::auth::api_key::ApiKeyRecord, SecretString), SetupError> {
     keys::prepare(
         &NewKey {
             name: "bootstrap admin".to_owned(),
@@ -368,7 +369,7 @@ mod tests {
         async fn initialize(
             &self,
             _: &StoredRoot,
-            _: &crate::store::ApiKeyRecord,
+            _: &crate::auth::api_key::ApiKeyRecord,
             _: i64,
         ) -> Result<bool, StoreError> {
             panic!("the store was written after a failed self-test")

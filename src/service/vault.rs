@@ -114,9 +114,7 @@ pub fn item_error(e: baomi_vault::Error) -> Result<ItemError, ServiceError> {
 pub fn vault_error(e: baomi_vault::Error) -> ServiceError {
     use baomi_vault::Error as E;
     match e {
-        E::Store(f) if f.unavailable => {
-            ServiceError::Store(crate::store::StoreError::Unavailable(f.detail))
-        }
+        E::Store(f) if f.unavailable => ServiceError::Unavailable(f.detail),
         E::UnknownKeyring => ServiceError::NotFound {
             code: "vault.unknown_keyring",
         },

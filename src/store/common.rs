@@ -9,7 +9,8 @@ use baomi_types::AccessEvent;
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::records::{ApiKeyRow, RootKeyRow};
-use super::{ApiKeyRecord, KeyStore, RevokeOutcome, SetupStore, StoreError, StoredRoot};
+use super::{KeyStore, RevokeOutcome, SetupStore, StoreError, StoredRoot};
+use crate::auth::api_key::ApiKeyRecord;
 
 /// Revokes key `$1` at time `$2` unless it is revoked already or is the last active admin
 /// key. Atomic by itself on SQLite (one writer at a time); PostgreSQL locks the active admin
@@ -95,7 +96,7 @@ pub trait Backend: Pooled {
 
 /// Tells from a key's row whether an `UPDATE … revoked_at` that changed nothing found no key,
 /// a revoked key, or the last admin key.
-fn classify_unrevoked(key: Option<&super::ApiKeyRecord>) -> super::RevokeOutcome {
+fn classify_unrevoked(key: Option<&crate::auth::api_key::ApiKeyRecord>) -> super::RevokeOutcome {
     match key {
         None => super::RevokeOutcome::NotFound,
         Some(k) if k.revoked_at.is_some() => super::RevokeOutcome::AlreadyRevoked,

@@ -30,12 +30,13 @@ use baomi_vault::{SealedRootKey, VaultStore};
 pub use console::ConsoleStore;
 pub use cosignatures::CosignatureStore;
 pub use error::StoreError;
-pub use policies::{CatalogueStore, PolicyStore, StoredCatalogue, StoredPolicy};
+pub use policies::{CatalogueStore, PolicyStore, StoredCatalogue};
 pub use quotas::QuotaStore;
-pub use records::{ApiKeyRecord, RevokeOutcome};
+pub use records::RevokeOutcome;
 pub use second_factors::SecondFactorStore;
 pub use signing_keys::SigningKeyStore;
 
+use crate::auth::api_key::ApiKeyRecord;
 use crate::config::Config;
 
 /// The root key as the database keeps it.

@@ -2,26 +2,12 @@
 //! for both backends: the statements are the same words in SQLite and PostgreSQL. Both are
 //! versioned documents: every version is kept; the latest one applies.
 
+use baomi_masking::PolicyVersion;
 use baomi_types::AccessEvent;
 use sqlx::{Database, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
 use super::common::{Backend, queue_audit, write_locked};
-
-/// A stored version of a masking policy.
-#[derive(Debug, Clone)]
-pub struct StoredPolicy {
-    /// The policy's name.
-    pub name: String,
-    /// Its version, from 1.
-    pub version: u32,
-    /// The policy document (JSON), as validated when it was stored.
-    pub body: String,
-    /// Unix milliseconds.
-    pub updated_at: i64,
-    /// The key that stored it.
-    pub updated_by: String,
-}
 
 /// Where masking policies are kept.
 #[async_trait::async_trait]
@@ -34,13 +20,13 @@ pub trait PolicyStore: Send + Sync {
         updated_at: i64,
         updated_by: &str,
         audit: &[baomi_types::AccessEvent],
-    ) -> Result<StoredPolicy, StoreError>;
+    ) -> Result<PolicyVersion, StoreError>;
 
     /// The latest version of `name`.
-    async fn policy(&self, name: &str) -> Result<Option<StoredPolicy>, StoreError>;
+    async fn policy(&self, name: &str) -> Result<Option<PolicyVersion>, StoreError>;
 
     /// The latest version of every policy, by name.
-    async fn policies(&self) -> Result<Vec<StoredPolicy>, StoreError>;
+    async fn policies(&self) -> Result<Vec<PolicyVersion>, StoreError>;
 }
 
 /// A stored version of the field catalogue.
@@ -90,9 +76,9 @@ fn stored_catalogue(row: CatalogueRow) -> Result<StoredCatalogue, StoreError> {
 type PolicyRow = (String, i64, String, i64, String);
 
 /// A stored policy from its row.
-fn stored_policy(row: PolicyRow) -> Result<StoredPolicy, StoreError> {
+fn stored_policy(row: PolicyRow) -> Result<PolicyVersion, StoreError> {
     let (name, version, body, updated_at, updated_by) = row;
-    Ok(StoredPolicy {
+    Ok(PolicyVersion {
         name,
         version: u32::try_from(version).map_err(|_| StoreError::Corrupt("policy version"))?,
         body,
@@ -141,7 +127,7 @@ where
         updated_at: i64,
         updated_by: &str,
         audit: &[AccessEvent],
-    ) -> Result<StoredPolicy, StoreError> {
+    ) -> Result<PolicyVersion, StoreError> {
         let mut tx = write_locked(self, S::LOCK_SUBJECT, &format!("policy:{name}")).await?;
         let (latest,): (Option<i64>,) = sqlx::query_as::<S::Db, _>(LATEST_POLICY_VERSION)
             .bind(name)
@@ -167,7 +153,7 @@ where
         ))
     }
 
-    async fn policy(&self, name: &str) -> Result<Option<StoredPolicy>, StoreError> {
+    async fn policy(&self, name: &str) -> Result<Option<PolicyVersion>, StoreError> {
         let row: Option<PolicyRow> = sqlx::query_as::<S::Db, _>(SELECT_POLICY)
             .bind(name)
             .fetch_optional(self.pool())
@@ -175,7 +161,7 @@ where
         row.map(stored_policy).transpose()
     }
 
-    async fn policies(&self) -> Result<Vec<StoredPolicy>, StoreError> {
+    async fn policies(&self) -> Result<Vec<PolicyVersion>, StoreError> {
         let rows: Vec<PolicyRow> = sqlx::query_as::<S::Db, _>(SELECT_POLICIES)
             .fetch_all(self.pool())
             .await?;

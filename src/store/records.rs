@@ -4,42 +4,9 @@ use baomi_consent::PurposeId;
 
 use super::StoreError;
 use crate::auth::Role;
+use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::Grants;
-
-/// An API key as stored: never its secret, only the secret's SHA-256.
-#[derive(Clone, PartialEq, Eq)]
-pub struct ApiKeyRecord {
-    /// The public part of the key, also in the key string (`bm_<id>_<secret>`).
-    pub id: String,
-    /// A name for people.
-    pub name: String,
-    /// What the key may do.
-    pub role: Role,
-    /// Its grants: the purposes a service key may act under (or whose subjects' consent
-    /// histories an officer key may read) with their views, permissions, masking roles.
-    pub grants: Grants,
-    /// SHA-256 of the secret.
-    pub secret_hash: [u8; 32],
-    /// Unix seconds.
-    pub created_at: i64,
-    /// The key that created this one; `None` for the bootstrap key and keys made offline.
-    pub created_by: Option<String>,
-    /// Unix seconds, once revoked.
-    pub revoked_at: Option<i64>,
-    /// The client certificate calls with this key must come with, if it is bound to one.
-    pub client_certificate: Option<CertificateBinding>,
-}
-
-impl std::fmt::Debug for ApiKeyRecord {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ApiKeyRecord")
-            .field("id", &self.id)
-            .field("role", &self.role)
-            .field("revoked_at", &self.revoked_at)
-            .finish_non_exhaustive()
-    }
-}
 
 /// What revoking a key did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

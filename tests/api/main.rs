@@ -20,6 +20,7 @@ mod erasure_certificates;
 mod helpers;
 mod hsm;
 mod keys;
+mod layers;
 mod least_privilege;
 mod masking;
 mod ops;

@@ -4,8 +4,9 @@
 use std::sync::Arc;
 
 use baomi::auth::Role;
+use baomi::auth::api_key::ApiKeyRecord;
 use baomi::service::keys::{NewKey, prepare};
-use baomi::store::{self, ApiKeyRecord, RevokeOutcome, Store, StoreError, StoredRoot};
+use baomi::store::{self, RevokeOutcome, Store, StoreError, StoredRoot};
 use baomi_vault::{Passphrase, RootKey, seal_root_key};
 
 use crate::helpers::{TestDb, fast_kdf};

@@ -8,11 +8,11 @@ use maud::{Markup, html};
 
 use super::{Visit, day_label, service_error, viewed};
 use crate::app::AppState;
+use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::quota::QuotaRaise;
 use crate::console::session::Officer;
 use crate::console::{Lang, chart, page};
 use crate::service::{RequestContext, ServiceError, now, now_ms};
-use crate::store::ApiKeyRecord;
 use crate::store::console::day_of;
 
 /// `GET /console`.
