@@ -4,170 +4,16 @@
 //! `cargo bench -p baomi-bench --bench vault`
 #![allow(missing_docs, clippy::unwrap_used, clippy::expect_used)]
 
-use baomi_types::AccessEvent;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use async_trait::async_trait;
-use baomi_types::StoreFailure;
+use baomi_vault::memory::MemoryStore;
 use baomi_vault::{
-    AeadKey, Algorithm, Ciphertext, Erasure, ErasureCounts, FieldName, IndexEntry, Keyring,
-    KeyringName, PolicyOutcome, PutOutcome, RootKey, SealedDataKey, SealedKek, StoredField,
-    SubjectId, Suite, Vault, VaultOptions, VaultStore, seal,
+    AeadKey, Algorithm, Ciphertext, FieldName, KeyringName, RootKey, SubjectId, Suite, Vault,
+    VaultOptions, seal,
 };
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 const VALUE: &str = "6222021234567890123456789012_345"; // 32 bytes
-
-/// Just enough of a store for the hot path (which, once keys are cached, never calls it).
-#[derive(Default)]
-struct MemoryStore {
-    keyrings: Mutex<HashMap<String, Keyring>>,
-    keks: Mutex<HashMap<(String, u32), SealedKek>>,
-    keys: Mutex<HashMap<(String, String, u32), SealedDataKey>>,
-}
-
-#[async_trait]
-impl VaultStore for MemoryStore {
-    async fn keyring(&self, name: &KeyringName) -> Result<Option<Keyring>, StoreFailure> {
-        Ok(self.keyrings.lock().unwrap().get(name.as_str()).cloned())
-    }
-    async fn keyrings(&self) -> Result<Vec<Keyring>, StoreFailure> {
-        Ok(self.keyrings.lock().unwrap().values().cloned().collect())
-    }
-    async fn create_keyring(
-        &self,
-        k: &Keyring,
-        first: &SealedKek,
-        _: &[AccessEvent],
-    ) -> Result<bool, StoreFailure> {
-        self.keyrings
-            .lock()
-            .unwrap()
-            .insert(k.name.as_str().to_owned(), k.clone());
-        self.keks
-            .lock()
-            .unwrap()
-            .insert((k.name.as_str().to_owned(), first.version), first.clone());
-        Ok(true)
-    }
-    async fn kek(&self, k: &KeyringName, v: u32) -> Result<Option<SealedKek>, StoreFailure> {
-        Ok(self
-            .keks
-            .lock()
-            .unwrap()
-            .get(&(k.as_str().to_owned(), v))
-            .cloned())
-    }
-    async fn add_kek(&self, _: &SealedKek, _: &[AccessEvent]) -> Result<bool, StoreFailure> {
-        Ok(false)
-    }
-    async fn set_policy(
-        &self,
-        _: &KeyringName,
-        _: u32,
-        _: Option<u64>,
-        _: &[AccessEvent],
-    ) -> Result<PolicyOutcome, StoreFailure> {
-        Ok(PolicyOutcome::Set)
-    }
-    async fn subject_key(
-        &self,
-        k: &KeyringName,
-        s: &SubjectId,
-        v: u32,
-    ) -> Result<Option<SealedDataKey>, StoreFailure> {
-        let id = (k.as_str().to_owned(), s.as_str().to_owned(), v);
-        Ok(self.keys.lock().unwrap().get(&id).cloned())
-    }
-    async fn insert_subject_key(
-        &self,
-        key: &SealedDataKey,
-    ) -> Result<Option<SealedDataKey>, StoreFailure> {
-        let id = (
-            key.keyring.as_str().to_owned(),
-            key.subject.as_str().to_owned(),
-            key.version,
-        );
-        Ok(Some(
-            self.keys
-                .lock()
-                .unwrap()
-                .entry(id)
-                .or_insert_with(|| key.clone())
-                .clone(),
-        ))
-    }
-    async fn erasure(&self, _: &SubjectId) -> Result<Option<Erasure>, StoreFailure> {
-        Ok(None)
-    }
-    async fn erase_subject(
-        &self,
-        _: &Erasure,
-        _: &[AccessEvent],
-    ) -> Result<ErasureCounts, StoreFailure> {
-        Ok(ErasureCounts::default())
-    }
-    async fn subject_keys_sealed_below(
-        &self,
-        _: &KeyringName,
-        _: u32,
-        _: u32,
-    ) -> Result<Vec<SealedDataKey>, StoreFailure> {
-        Ok(Vec::new())
-    }
-    async fn reseal_subject_key(&self, _: &SealedDataKey, _: u32) -> Result<bool, StoreFailure> {
-        Ok(false)
-    }
-    async fn delete_subject_keys_below(
-        &self,
-        _: &KeyringName,
-        _: u32,
-    ) -> Result<u64, StoreFailure> {
-        Ok(0)
-    }
-    // The stored-field calls are not on the path measured here.
-    async fn put_fields(
-        &self,
-        _: &SubjectId,
-        _: &[StoredField],
-        _: &[IndexEntry],
-        _: &[AccessEvent],
-    ) -> Result<PutOutcome, StoreFailure> {
-        Ok(PutOutcome::Stored)
-    }
-    async fn stored_fields_below(
-        &self,
-        _: &KeyringName,
-        _: u32,
-        _: u32,
-    ) -> Result<Vec<StoredField>, StoreFailure> {
-        Ok(Vec::new())
-    }
-    async fn replace_ciphertext(&self, _: &StoredField, _: &str) -> Result<bool, StoreFailure> {
-        Ok(false)
-    }
-    async fn lowest_stored_version(&self, _: &KeyringName) -> Result<Option<u32>, StoreFailure> {
-        Ok(None)
-    }
-    async fn sweep_erased(&self) -> Result<u64, StoreFailure> {
-        Ok(0)
-    }
-    async fn fields(&self, _: &SubjectId) -> Result<Vec<StoredField>, StoreFailure> {
-        Ok(Vec::new())
-    }
-    async fn field_by_token(&self, _: &str) -> Result<Option<StoredField>, StoreFailure> {
-        Ok(None)
-    }
-    async fn search_index(
-        &self,
-        _: &str,
-        _: &str,
-        _: [&[u8]; 2],
-    ) -> Result<Vec<SubjectId>, StoreFailure> {
-        Ok(Vec::new())
-    }
-}
 
 fn bench(c: &mut Criterion) {
     let key = AeadKey::from_bytes(&AeadKey::random_material()).unwrap();
@@ -257,7 +103,7 @@ fn bench(c: &mut Criterion) {
     let vault = Arc::new(
         Vault::new(
             &root,
-            Arc::new(MemoryStore::default()),
+            Arc::new(MemoryStore::new()),
             VaultOptions::default(),
         )
         .unwrap(),
@@ -368,7 +214,7 @@ fn hsm(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let vault = Vault::with_kek_wrapper(
         &root,
         Arc::new(baomi::service::hsm::HsmKekWrapper::new(Arc::clone(&hsm))),
-        Arc::new(MemoryStore::default()),
+        Arc::new(MemoryStore::new()),
         VaultOptions::default(),
     )
     .unwrap();

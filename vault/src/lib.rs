@@ -16,7 +16,8 @@
 //!   index entries.
 //!
 //! The crate knows nothing of HTTP or of the database: [`VaultStore`] is the storage it
-//! needs, implemented by the server for SQLite and PostgreSQL.
+//! needs, implemented by the server for SQLite and PostgreSQL, and in memory for tests
+//! and benchmarks ([`memory::MemoryStore`]).
 
 mod aead;
 mod cache;
@@ -26,6 +27,7 @@ mod field;
 pub mod hsm;
 pub mod index;
 mod keyring;
+pub mod memory;
 mod root;
 pub mod seal;
 pub mod self_test;
