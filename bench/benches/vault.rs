@@ -100,14 +100,8 @@ fn bench(c: &mut Criterion) {
         .build()
         .unwrap();
     let root = RootKey::generate().unwrap();
-    let vault = Arc::new(
-        Vault::new(
-            &root,
-            Arc::new(MemoryStore::new()),
-            VaultOptions::default(),
-        )
-        .unwrap(),
-    );
+    let vault =
+        Arc::new(Vault::new(&root, Arc::new(MemoryStore::new()), VaultOptions::default()).unwrap());
     rt.block_on(vault.ensure_keyring(&keyring, 0, &[])).unwrap();
     let gm = KeyringName::parse("gm").unwrap();
     rt.block_on(vault.create_keyring(&gm, Suite::Sm4Gcm, None, 0, &[]))

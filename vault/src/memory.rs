@@ -510,9 +510,7 @@ impl VaultStore for MemoryStore {
             .index
             .iter()
             .filter(|e| {
-                e.keyring == keyring
-                    && e.field == field
-                    && digests.contains(&e.digest.as_slice())
+                e.keyring == keyring && e.field == field && digests.contains(&e.digest.as_slice())
             })
             .map(|e| e.subject.clone())
             .collect();
