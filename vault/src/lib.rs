@@ -24,6 +24,7 @@ mod cache;
 mod engine;
 mod error;
 mod field;
+#[cfg(feature = "hsm")]
 pub mod hsm;
 pub mod index;
 mod keyring;

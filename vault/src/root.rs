@@ -38,6 +38,7 @@ impl RootKey {
 
     /// The key from its bytes (opened from an HSM-sealed record), copied straight into the
     /// key.
+    #[cfg(feature = "hsm")]
     pub(crate) fn from_slice(bytes: &[u8]) -> Result<Self> {
         if bytes.len() != KEY_LEN {
             return Err(Error::Crypto);
@@ -47,7 +48,8 @@ impl RootKey {
         Ok(key)
     }
 
-    /// The key's bytes, to seal them (inside this crate only).
+    /// The key's bytes, to seal them in the HSM (inside this crate only).
+    #[cfg(feature = "hsm")]
     pub(crate) fn as_bytes(&self) -> &[u8; KEY_LEN] {
         &self.0
     }

@@ -1,5 +1,5 @@
 //! What seals keyring KEKs: keys derived from the software root key (the default), or a key
-//! held in a hardware security module ([`crate::hsm::Hsm`]). The vault asks a
+//! held in a hardware security module (`hsm::Hsm`, with the `hsm` feature). The vault asks a
 //! [`KekWrapper`] to seal a new KEK and to open a stored one; everything below the KEKs
 //! (subject data keys, values) is the same either way.
 
