@@ -176,7 +176,7 @@ pub(super) async fn run(config_file: Option<&Path>, command: AuditCommand) -> an
                         "OK: subject {} was erased at {} (receipt {}); the erasure is event \
                          seq {}, leaf {} of the tree of size {} that the log signed{}",
                         erasure.subject,
-                        crate::http::rfc3339(erasure.erased_at),
+                        crate::service::rfc3339(erasure.erased_at),
                         erasure.receipt_id,
                         erasure.seq,
                         erasure.leaf_index,

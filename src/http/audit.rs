@@ -719,7 +719,7 @@ pub(crate) async fn access_log_page(
         .filter(|stored| edited_columns(stored).is_empty())
         .filter_map(|stored| serde_json::from_str::<baomi_types::AccessEvent>(&stored.body).ok())
         .map(|e| AccessEntry {
-            at: crate::http::rfc3339_ms(e.at_ms),
+            at: crate::service::rfc3339_ms(e.at_ms),
             action: e.action.as_str().to_owned(),
             accessor: e.actor.role,
             operator: e

@@ -55,7 +55,7 @@ impl From<Catalogue> for CatalogueView {
             version: c.version,
             fields: c.catalogue.entries().clone(),
             built_in: FieldCatalogue::built_in().collect(),
-            updated_at: c.updated_at.map(super::rfc3339_ms),
+            updated_at: c.updated_at.map(crate::service::rfc3339_ms),
             updated_by: c.updated_by,
         }
     }

@@ -98,7 +98,7 @@ impl From<PurposeRecord> for PurposeView {
             id: r.id,
             version: r.version,
             renewal_from: r.renewal_from,
-            updated_at: crate::http::rfc3339(r.updated_at),
+            updated_at: crate::service::rfc3339(r.updated_at),
             definition: r.definition,
         }
     }

@@ -12,9 +12,9 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
 use super::extract::{AdminKey, Json, Path};
-use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::service::rfc3339;
 use crate::service::{RequestContext, keyrings};
 
 /// The routes of this area.

@@ -13,7 +13,6 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
 use super::extract::{AdminKey, Json, Path};
-use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::auth::api_key::ApiKeyRecord;
@@ -22,6 +21,7 @@ use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::quota::{GrantQuota, QuotaRaise};
 use crate::service::cluster;
 use crate::service::keys::{self, GrantRequest, NewKey, PurposeRequest, RaiseRequest};
+use crate::service::rfc3339;
 use crate::service::{RequestContext, audit};
 
 /// The routes of this area.

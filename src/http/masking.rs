@@ -49,7 +49,7 @@ impl From<PolicyVersion> for PolicyView {
             policy: serde_json::from_str(&p.body).unwrap_or_default(),
             name: p.name,
             version: p.version,
-            updated_at: crate::http::rfc3339_ms(p.updated_at),
+            updated_at: crate::service::rfc3339_ms(p.updated_at),
             updated_by: p.updated_by,
         }
     }

@@ -22,28 +22,6 @@ use axum::http::StatusCode;
 
 use error::ApiError;
 
-/// Formats Unix seconds as RFC 3339 (UTC).
-pub fn rfc3339(unix: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp(unix)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix.to_string())
-}
-
-/// Formats Unix milliseconds as RFC 3339 (UTC), with milliseconds.
-pub fn rfc3339_ms(unix_ms: i64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(unix_ms) * 1_000_000)
-        .ok()
-        .and_then(|t| {
-            t.format(&time::format_description::well_known::Rfc3339)
-                .ok()
-        })
-        .unwrap_or_else(|| unix_ms.to_string())
-}
-
 /// 404 for every path no route matches.
 pub async fn not_found() -> ApiError {
     ApiError::new(

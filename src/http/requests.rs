@@ -71,11 +71,11 @@ impl From<RightsRequest> for RequestView {
             subject_id: r.subject,
             kind: r.kind,
             status: r.status,
-            created_at: crate::http::rfc3339(r.created_at),
-            due_at: crate::http::rfc3339(r.due_at),
+            created_at: crate::service::rfc3339(r.created_at),
+            due_at: crate::service::rfc3339(r.due_at),
             has_note: r.note_ciphertext.is_some(),
-            approved_at: r.approved_at.map(crate::http::rfc3339),
-            closed_at: r.closed_at.map(crate::http::rfc3339),
+            approved_at: r.approved_at.map(crate::service::rfc3339),
+            closed_at: r.closed_at.map(crate::service::rfc3339),
             resolution: r.resolution,
         }
     }
@@ -186,7 +186,7 @@ async fn export(
     let access_log = access_log_page(&state, found.subject.as_str().to_owned(), None, 500).await?;
     Ok(axum::Json(ExportView {
         subject_id: found.subject.as_str().to_owned(),
-        generated_at: crate::http::rfc3339(now()),
+        generated_at: crate::service::rfc3339(now()),
         data,
         consents: super::consent::consent_list(found.consents).consents,
         requests: found.requests.into_iter().map(RequestView::from).collect(),

@@ -13,10 +13,10 @@ use zeroize::Zeroizing;
 
 use super::error::{ApiError, Problem};
 use super::extract::{Json, Path, Query};
-use super::rfc3339;
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::grant::ViewKind;
+use crate::service::rfc3339;
 use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, ViewRequest};
 use crate::service::{RequestContext, erasure_certificates};
 

@@ -81,7 +81,7 @@ pub fn alert_json(alert: &Alert) -> serde_json::Value {
         "rule": alert.rule,
         "key": alert.key,
         "trigger_seq": alert.trigger_seq,
-        "at": crate::http::rfc3339_ms(alert.at_ms),
+        "at": crate::service::rfc3339_ms(alert.at_ms),
         "detail": alert.detail,
     })
 }

@@ -84,7 +84,7 @@ async fn an_erasure_certificate_verifies_offline_and_fails_when_altered() {
             "OK: subject u1 was erased at {} (receipt {}); the erasure is event seq {seq}",
             certificate["erased_at"]
                 .as_i64()
-                .map(baomi::http::rfc3339)
+                .map(baomi::service::rfc3339)
                 .unwrap(),
             certificate["receipt_id"].as_str().unwrap(),
         )),

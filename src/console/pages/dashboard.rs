@@ -104,7 +104,7 @@ async fn dashboard_body(
                                 }
                                 td { (raise.reason) }
                                 td { code { (raise.raised_by) } }
-                                td { (crate::http::rfc3339(raise.expires_at)) }
+                                td { (crate::service::rfc3339(raise.expires_at)) }
                             }
                         }
                     }
