@@ -309,6 +309,20 @@ pub struct AdminKey {
     pub id: String,
 }
 
+impl AdminKey {
+    /// This admin, in the request `ctx`, as the key-administration use cases name it.
+    pub fn of<'a>(
+        &'a self,
+        ctx: &'a crate::service::RequestContext,
+    ) -> crate::service::keys::Admin<'a> {
+        crate::service::keys::Admin {
+            caller: &self.caller,
+            key_id: &self.id,
+            ctx,
+        }
+    }
+}
+
 impl FromRequestParts<AppState> for AdminKey {
     type Rejection = ApiError;
 

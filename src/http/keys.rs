@@ -4,7 +4,6 @@ use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use baomi_types::Action;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -19,10 +18,9 @@ use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::quota::{GrantQuota, QuotaRaise};
-use crate::service::cluster;
+use crate::service::RequestContext;
 use crate::service::keys::{self, GrantRequest, NewKey, PurposeRequest, RaiseRequest};
 use crate::service::rfc3339;
-use crate::service::{RequestContext, audit};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -280,13 +278,7 @@ async fn create_key(
         grants: grants.request(),
         client_certificate: body.client_certificate,
     };
-    let event = |record: &ApiKeyRecord| {
-        let mut e = audit::about(&admin.caller, &ctx, Action::KeyCreate, &record.id);
-        e.fields = grant_fields(record);
-        vec![e]
-    };
-    let (record, secret) = keys::create(state.store.as_ref(), &new, Some(&admin.id), event).await?;
-    audit::settle(state.audit.as_ref()).await;
+    let (record, secret) = keys::create_key(&state, admin.of(&ctx), &new).await?;
     let created = CreatedKey {
         key: KeyView::from(&record),
         secret: secret.expose_secret().to_owned(),
@@ -327,37 +319,8 @@ async fn revoke_key(
     Extension(ctx): Extension<RequestContext>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    let event = audit::about(&admin.caller, &ctx, Action::KeyRevoke, &id);
-    keys::revoke(state.store.as_ref(), &id, &[event]).await?;
-    state.key_records.evict(&id);
-    audit::settle(state.audit.as_ref()).await;
-    // Every other node forgets the key's cached record before this call returns.
-    let propagation = cluster::publish(&state, cluster::Kind::Key, &id).await?;
-    if let Some(p) = propagation.filter(|p| !p.unconfirmed_nodes.is_empty()) {
-        tracing::warn!(nodes = ?p.unconfirmed_nodes, "a key revocation is not confirmed by every node yet");
-    }
+    keys::revoke_key(&state, admin.of(&ctx), &id).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// What the trail says of a key's grants: its role, purposes with views, permissions and
-/// masking roles (names only).
-fn grant_fields(record: &ApiKeyRecord) -> Vec<String> {
-    let g = &record.grants;
-    let mut fields = vec![format!("role:{}", record.role.as_str())];
-    fields.extend(g.purposes.iter().map(|p| {
-        let views: Vec<&str> = p.views.iter().map(|v| v.as_str()).collect();
-        format!("purpose:{}:{}", p.purpose.as_str(), views.join("+"))
-    }));
-    fields.extend(
-        g.permissions
-            .iter()
-            .map(|p| format!("permission:{}", p.as_str())),
-    );
-    fields.extend(g.masking_roles.iter().map(|r| format!("masking_role:{r}")));
-    if let Some(binding) = &record.client_certificate {
-        fields.push(format!("client_certificate:{}", binding.to_stored()));
-    }
-    fields
 }
 
 /// Replace an active key's grants (purposes and views, permissions, masking roles); its
@@ -380,13 +343,7 @@ async fn set_grants(
     Path(id): Path<String>,
     Json(body): Json<GrantsBody>,
 ) -> Result<axum::Json<KeyView>, ApiError> {
-    let event = |record: &ApiKeyRecord| {
-        let mut e = audit::about(&admin.caller, &ctx, Action::KeyGrant, &record.id);
-        e.fields = grant_fields(record);
-        vec![e]
-    };
-    let record = keys::set_grants(state.store.as_ref(), &id, &body.request(), event).await?;
-    changed_key(&state, &id).await?;
+    let record = keys::change_grants(&state, admin.of(&ctx), &id, &body.request()).await?;
     Ok(axum::Json(KeyView::from(&record)))
 }
 
@@ -404,35 +361,6 @@ pub struct RaiseBody {
     pub reason: String,
     /// For how long, 1 to 86400 seconds (a day; a longer need is a grant).
     pub seconds: u32,
-}
-
-/// What the trail says of a raise: until when, the limits, and the reason's SHA-256.
-fn raise_fields(raise: &QuotaRaise) -> Vec<String> {
-    let digest = ring::digest::digest(&ring::digest::SHA256, raise.reason.as_bytes());
-    let mut fields = vec![
-        format!("until:{}", rfc3339(raise.expires_at)),
-        format!(
-            "reason_sha256:{}",
-            data_encoding::HEXLOWER.encode(digest.as_ref())
-        ),
-    ];
-    fields.extend(
-        raise
-            .quota
-            .key
-            .describe()
-            .into_iter()
-            .map(|l| format!("key.{l}")),
-    );
-    fields.extend(
-        raise
-            .quota
-            .operator
-            .describe()
-            .into_iter()
-            .map(|l| format!("operator.{l}")),
-    );
-    fields
 }
 
 /// Raise a service key's quota under a purpose for a while (break-glass), with a written
@@ -461,14 +389,7 @@ async fn raise_quota(
         reason: body.reason,
         seconds: body.seconds,
     };
-    let event = |raise: &QuotaRaise| {
-        let mut e = audit::about(&admin.caller, &ctx, Action::KeyQuotaRaise, &id);
-        e.purpose = Some(raise.purpose.as_str().to_owned());
-        e.fields = raise_fields(raise);
-        vec![e]
-    };
-    let record = keys::raise_quota(state.store.as_ref(), &id, &asked, &admin.id, event).await?;
-    changed_key(&state, &id).await?;
+    let record = keys::raise_key_quota(&state, admin.of(&ctx), &id, &asked).await?;
     Ok(axum::Json(KeyView::from(&record)))
 }
 
@@ -491,22 +412,6 @@ async fn end_raise(
     Extension(ctx): Extension<RequestContext>,
     Path((id, purpose)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    let event = |raise: &QuotaRaise| {
-        let mut e = audit::about(&admin.caller, &ctx, Action::KeyQuotaRaise, &id);
-        e.purpose = Some(raise.purpose.as_str().to_owned());
-        e.fields = vec!["ended".to_owned()];
-        vec![e]
-    };
-    keys::end_raise(state.store.as_ref(), &id, &purpose, event).await?;
-    changed_key(&state, &id).await?;
+    keys::end_key_quota_raise(&state, admin.of(&ctx), &id, &purpose).await?;
     Ok(StatusCode::NO_CONTENT)
-}
-
-/// After a key's record changed: this node forgets it, its events reach the trail, and
-/// every other node forgets it before the call returns.
-async fn changed_key(state: &AppState, id: &str) -> Result<(), ApiError> {
-    state.key_records.evict(id);
-    audit::settle(state.audit.as_ref()).await;
-    cluster::publish(state, cluster::Kind::Key, id).await?;
-    Ok(())
 }

@@ -3,15 +3,18 @@
 use std::collections::BTreeSet;
 
 use baomi_consent::PurposeId;
-use baomi_types::AccessEvent;
+use baomi_types::{AccessEvent, Action};
 use secrecy::SecretString;
 
+use crate::app::AppState;
+
+use crate::auth::Caller;
 use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Grants, Permission, PurposeGrant, ViewKind, valid_masking_role};
 use crate::auth::quota::{GrantQuota, QuotaRaise};
 use crate::auth::{Role, api_key};
-use crate::service::{ServiceError, now};
+use crate::service::{RequestContext, ServiceError, audit, cluster, now, rfc3339};
 use crate::store::{KeyStore, RevokeOutcome, Store};
 
 /// What a key is to be granted, as asked (validated by [`grants`]).
@@ -442,4 +445,169 @@ pub async fn end_raise(
     }
     tracing::info!(key_id = %record.id, "api key quota raise ended");
     Ok(record)
+}
+
+/// The admin key asking for a change of keys, in its request: whom the trail names.
+#[derive(Clone, Copy)]
+pub struct Admin<'a> {
+    /// The caller, as authenticated.
+    pub caller: &'a Caller,
+    /// The admin key's id (a new key's `created_by`, a raise's `raised_by`).
+    pub key_id: &'a str,
+    /// The request.
+    pub ctx: &'a RequestContext,
+}
+
+impl Admin<'_> {
+    /// An event of this admin's request about key `id`.
+    fn event(&self, action: Action, id: &str) -> AccessEvent {
+        audit::about(self.caller, self.ctx, action, id)
+    }
+}
+
+/// Creates a key (`POST /v1/keys`), audited as `key_create` with what it is granted; the
+/// event is in the trail before this returns.
+pub async fn create_key(
+    state: &AppState,
+    admin: Admin<'_>,
+    new: &NewKey,
+) -> Result<(ApiKeyRecord, SecretString), ServiceError> {
+    let event = |record: &ApiKeyRecord| {
+        let mut e = admin.event(Action::KeyCreate, &record.id);
+        e.fields = grant_fields(record);
+        vec![e]
+    };
+    let created = create(state.store.as_ref(), new, Some(admin.key_id), event).await?;
+    audit::settle(state.audit.as_ref()).await;
+    Ok(created)
+}
+
+/// Revokes a key (`DELETE /v1/keys/{id}`), audited as `key_revoke`; every node forgets it
+/// before this returns.
+pub async fn revoke_key(state: &AppState, admin: Admin<'_>, id: &str) -> Result<(), ServiceError> {
+    revoke(
+        state.store.as_ref(),
+        id,
+        &[admin.event(Action::KeyRevoke, id)],
+    )
+    .await?;
+    changed_key(state, id).await
+}
+
+/// Replaces an active key's grants (`PUT /v1/keys/{id}/grants`), audited as `key_grant`
+/// with the new grants; every node forgets the old ones before this returns.
+pub async fn change_grants(
+    state: &AppState,
+    admin: Admin<'_>,
+    id: &str,
+    asked: &GrantRequest,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let event = |record: &ApiKeyRecord| {
+        let mut e = admin.event(Action::KeyGrant, &record.id);
+        e.fields = grant_fields(record);
+        vec![e]
+    };
+    let record = set_grants(state.store.as_ref(), id, asked, event).await?;
+    changed_key(state, id).await?;
+    Ok(record)
+}
+
+/// Raises a key's quota for a while (break-glass, `POST /v1/keys/{id}/quota-raises`),
+/// audited as `key_quota_raise` with the limits, the end and the reason's SHA-256.
+pub async fn raise_key_quota(
+    state: &AppState,
+    admin: Admin<'_>,
+    id: &str,
+    asked: &RaiseRequest,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let event = |raise: &QuotaRaise| {
+        let mut e = admin.event(Action::KeyQuotaRaise, id);
+        e.purpose = Some(raise.purpose.as_str().to_owned());
+        e.fields = raise_fields(raise);
+        vec![e]
+    };
+    let record = raise_quota(state.store.as_ref(), id, asked, admin.key_id, event).await?;
+    changed_key(state, id).await?;
+    Ok(record)
+}
+
+/// Ends a key's raise under `purpose` before its time, audited as `key_quota_raise` with
+/// `ended`.
+pub async fn end_key_quota_raise(
+    state: &AppState,
+    admin: Admin<'_>,
+    id: &str,
+    purpose: &str,
+) -> Result<ApiKeyRecord, ServiceError> {
+    let event = |raise: &QuotaRaise| {
+        let mut e = admin.event(Action::KeyQuotaRaise, id);
+        e.purpose = Some(raise.purpose.as_str().to_owned());
+        e.fields = vec!["ended".to_owned()];
+        vec![e]
+    };
+    let record = end_raise(state.store.as_ref(), id, purpose, event).await?;
+    changed_key(state, id).await?;
+    Ok(record)
+}
+
+/// After a key's record changed: this node forgets it, its events reach the trail, and
+/// every other node forgets it before the call returns.
+async fn changed_key(state: &AppState, id: &str) -> Result<(), ServiceError> {
+    state.key_records.evict(id);
+    audit::settle(state.audit.as_ref()).await;
+    let propagation = cluster::publish(state, cluster::Kind::Key, id).await?;
+    if let Some(p) = propagation.filter(|p| !p.unconfirmed_nodes.is_empty()) {
+        tracing::warn!(nodes = ?p.unconfirmed_nodes, "a change of a key is not confirmed by every node yet");
+    }
+    Ok(())
+}
+
+/// What the trail says of a key's grants: its role, purposes with views, permissions and
+/// masking roles (names only).
+fn grant_fields(record: &ApiKeyRecord) -> Vec<String> {
+    let g = &record.grants;
+    let mut fields = vec![format!("role:{}", record.role.as_str())];
+    fields.extend(g.purposes.iter().map(|p| {
+        let views: Vec<&str> = p.views.iter().map(|v| v.as_str()).collect();
+        format!("purpose:{}:{}", p.purpose.as_str(), views.join("+"))
+    }));
+    fields.extend(
+        g.permissions
+            .iter()
+            .map(|p| format!("permission:{}", p.as_str())),
+    );
+    fields.extend(g.masking_roles.iter().map(|r| format!("masking_role:{r}")));
+    if let Some(binding) = &record.client_certificate {
+        fields.push(format!("client_certificate:{}", binding.to_stored()));
+    }
+    fields
+}
+
+/// What the trail says of a raise: until when, the limits, and the reason's SHA-256.
+fn raise_fields(raise: &QuotaRaise) -> Vec<String> {
+    let digest = ring::digest::digest(&ring::digest::SHA256, raise.reason.as_bytes());
+    let mut fields = vec![
+        format!("until:{}", rfc3339(raise.expires_at)),
+        format!(
+            "reason_sha256:{}",
+            data_encoding::HEXLOWER.encode(digest.as_ref())
+        ),
+    ];
+    fields.extend(
+        raise
+            .quota
+            .key
+            .describe()
+            .into_iter()
+            .map(|l| format!("key.{l}")),
+    );
+    fields.extend(
+        raise
+            .quota
+            .operator
+            .describe()
+            .into_iter()
+            .map(|l| format!("operator.{l}")),
+    );
+    fields
 }
