@@ -11,115 +11,23 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 
-use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::subject_token::Signer;
-use crate::config::Config;
 use crate::http;
 use crate::service::audit_log::AuditLog;
 use crate::service::erasure_journal::ErasureJournal;
 use crate::service::ttl_cache::TtlCache;
+use crate::service::{Dependencies, Limits, Services};
 use crate::store::Store;
 use baomi_audit::AuditSink;
 use baomi_vault::Vault;
 
-/// Limits taken from the configuration.
-#[derive(Debug, Clone)]
-pub struct Limits {
-    /// Largest request body, in bytes.
-    pub max_body_bytes: usize,
-    /// Longest request, in seconds.
-    pub request_timeout_secs: u64,
-    /// Default subject token lifetime, in seconds.
-    pub subject_token_ttl_secs: u64,
-    /// Longest subject token lifetime, in seconds.
-    pub subject_token_max_ttl_secs: u64,
-    /// Most items in one vault batch.
-    pub max_batch_items: usize,
-    /// How long an API key record is served from memory.
-    pub auth_cache_ttl_secs: u64,
-    /// Days a rights request may stay open.
-    pub rights_request_due_days: u32,
-    /// Whether API calls made with a key need a verified client certificate (mutual TLS
-    /// with `tls.client_ca_file`).
-    pub keys_need_client_certificates: bool,
-    /// Whether `/metrics` is served on a listener of its own (`metrics_listen`), and so
-    /// not on the API's.
-    pub metrics_elsewhere: bool,
-    /// Whether officers' console accounts need a second factor (admins' always do).
-    pub officers_need_second_factor: bool,
-    /// Hours an account may enrol its second factor with its password alone, from when the
-    /// password was set.
-    pub enrolment_window_hours: u32,
-    /// The names of the log's witnesses (`audit.witnesses`): an erasure certificate waits
-    /// for a checkpoint they cosigned.
-    pub witnesses: Vec<String>,
-    /// The checkpoint verifier keys the console pins (`console.verifier_keys`); empty:
-    /// none pinned.
-    pub console_verifier_keys: Vec<String>,
-}
-
-impl Limits {
-    /// The limits set in `config`.
-    pub fn from_config(config: &Config) -> Self {
-        Self {
-            max_body_bytes: config.max_body_bytes,
-            request_timeout_secs: config.request_timeout_secs,
-            subject_token_ttl_secs: config.subject_token_ttl_secs,
-            subject_token_max_ttl_secs: config.subject_token_max_ttl_secs,
-            max_batch_items: config.max_batch_items,
-            auth_cache_ttl_secs: config.auth_cache_ttl_secs,
-            rights_request_due_days: config.rights_request_due_days,
-            keys_need_client_certificates: config.tls.enabled
-                && config.tls.client_ca_file.is_some(),
-            metrics_elsewhere: config.metrics_listen.is_some(),
-            officers_need_second_factor: config.console.second_factor_for_officers,
-            enrolment_window_hours: config.console.enrolment_window_hours,
-            witnesses: config
-                .audit
-                .witnesses
-                .iter()
-                .map(|w| baomi_audit::checkpoint::verifier_key_name(&w.verifier_key).to_owned())
-                .collect(),
-            console_verifier_keys: config.console.verifier_keys.clone(),
-        }
-    }
-}
-
-/// What every request handler can reach.
+/// What every request handler can reach: the use cases' dependencies ([`Services`], which
+/// it dereferences to), and what only the HTTP layer and the console need.
 pub struct Inner {
-    /// The database.
-    pub store: Arc<dyn Store>,
-    /// Mints and verifies subject tokens.
-    pub tokens: Signer,
-    /// The vault.
-    pub vault: Arc<Vault>,
-    /// The audit trail (group-committed).
-    pub audit: Arc<dyn AuditSink>,
-    /// The audit trail's Merkle log.
-    pub audit_log: Arc<AuditLog>,
-    /// The same log as officer queries, proofs, exports and access logs read it: on the
-    /// read replica if one is configured.
-    pub audit_reads: Arc<AuditLog>,
-    /// The erasure journal.
-    pub erasure_journal: Arc<ErasureJournal>,
-    /// Recently read API key records.
-    pub key_records: TtlCache<ApiKeyRecord>,
-    /// Recently read purposes.
-    pub purposes: TtlCache<baomi_consent::PurposeRecord>,
-    /// The field catalogue now (one entry).
-    pub catalogue: TtlCache<Arc<crate::auth::catalogue::FieldCatalogue>>,
-    /// Detectors, the pseudonym key and cached policies.
-    pub masking: crate::service::masking::MaskingState,
-    /// This node's membership of a fleet on PostgreSQL (`None` on SQLite).
-    pub cluster: Option<Arc<crate::service::cluster::Cluster>>,
-    /// Whether this node does the fleet's background duties.
-    pub duty: Arc<crate::service::cluster::Duty>,
-    /// Configured limits.
-    pub limits: Limits,
+    /// The use cases' dependencies.
+    pub services: Services,
     /// The console's sign-in guard.
     pub signin_guard: Arc<crate::console::guard::SigninGuard>,
-    /// This node's quota counting.
-    pub quotas: Arc<crate::service::quotas::QuotaMeter>,
     /// Seals and opens console accounts' TOTP secrets.
     pub second_factor: Arc<crate::console::second_factor::SecretSealer>,
     /// The Prometheus recorder's handle.
@@ -128,6 +36,13 @@ pub struct Inner {
     pub openapi_json: Bytes,
     /// The API reference page, rendered once.
     pub docs_html: Bytes,
+}
+
+impl std::ops::Deref for Inner {
+    type Target = Services;
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 /// Shared, cheaply cloned application state.
@@ -306,7 +221,7 @@ pub fn build(parts: Parts) -> Router {
     } = parts;
     let (router, api) = routes().split_for_parts();
     let api_value = document(api, &limits);
-    let state = AppState(Arc::new(Inner {
+    let services = Services::new(Dependencies {
         store,
         tokens,
         vault,
@@ -321,16 +236,19 @@ pub fn build(parts: Parts) -> Router {
         cluster: cluster.clone(),
         duty,
         limits: limits.clone(),
-        signin_guard,
         quotas,
+    });
+    if let Some(cluster) = cluster {
+        tokio::spawn(cluster.run(services.downgrade()));
+    }
+    let state = AppState(Arc::new(Inner {
+        services,
+        signin_guard,
         second_factor,
         metrics: prometheus(),
         openapi_json: Bytes::from(serde_json::to_vec_pretty(&api_value).unwrap_or_default()),
         docs_html: Bytes::from(http::docs::render(&api_value)),
     }));
-    if let Some(cluster) = cluster {
-        tokio::spawn(cluster.run(Arc::downgrade(&state.0)));
-    }
     router
         .merge(crate::console::router())
         .fallback(http::not_found)

@@ -207,7 +207,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => probe(&url, loopback_unverified).await,
         Command::Openapi => {
             let config = Config::load(cli.config.as_deref(), &Overrides::default())?;
-            let doc = crate::app::openapi(&crate::app::Limits::from_config(&config));
+            let doc = crate::app::openapi(&crate::service::Limits::from_config(&config));
             println!("{}", serde_json::to_string_pretty(&doc)?);
             Ok(())
         }

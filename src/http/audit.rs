@@ -189,27 +189,23 @@ async fn checkpoint(
     caller: Caller,
     Extension(ctx): Extension<RequestContext>,
 ) -> Result<axum::Json<CheckpointView>, ApiError> {
-    audit::audited_read(&state, &caller, &ctx, "checkpoint").await?;
-    let c = state.audit_reads.signed_checkpoint().await?;
+    let status = crate::service::audit_log::checkpoint_status(&state, &caller, &ctx).await?;
+    let c = status.checkpoint;
     Ok(axum::Json(CheckpointView {
         tree_size: c.tree_size,
         root: BASE64.encode(&c.root),
         note: c.note,
-        verifier_key: state.audit_reads.verifier_key(),
-        verifier_keys: state
-            .audit_reads
-            .verifier_keys()
+        verifier_key: status.verifier_key,
+        verifier_keys: status
+            .verifier_keys
             .into_iter()
             .map(|(algorithm, key)| VerifierKeyView {
                 algorithm: algorithm.as_str(),
                 key,
             })
             .collect(),
-        witnessed: state
-            .store
-            .newest_cosignatures(&state.limits.witnesses)
-            .await
-            .map_err(ServiceError::from)?
+        witnessed: status
+            .witnessed
             .into_iter()
             .map(|c| WitnessedView {
                 witness: c.witness,

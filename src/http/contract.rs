@@ -14,7 +14,7 @@
 use baomi_vault::{FieldType, SubjectId};
 use serde_json::{Map, Value, json};
 
-use crate::app::Limits;
+use crate::service::Limits;
 
 /// Text in a path, a query or a JSON body: anything but NUL (`\x00`), which the server
 /// refuses everywhere because PostgreSQL cannot store it.
@@ -919,7 +919,7 @@ mod tests {
 
     #[test]
     fn every_constraint_finds_its_place_in_the_document() {
-        let limits = crate::app::Limits::from_config(&crate::config::Config::default());
+        let limits = crate::service::Limits::from_config(&crate::config::Config::default());
         let mut doc = serde_json::to_value(crate::app::routes_description()).unwrap();
         for (at, _) in constraints(&limits) {
             assert!(
@@ -933,7 +933,7 @@ mod tests {
     /// `/v1/subjects/{id}` states the pattern, so that a client, or a fuzzer, knows it.
     #[test]
     fn every_subject_path_states_the_subject_pattern() {
-        let limits = crate::app::Limits::from_config(&crate::config::Config::default());
+        let limits = crate::service::Limits::from_config(&crate::config::Config::default());
         let doc = crate::app::openapi(&limits);
         let subject = SUBJECT_ID_PATTERN;
         let mut checked = 0;
@@ -955,7 +955,7 @@ mod tests {
 
     #[test]
     fn shared_problems_reach_every_operation_that_can_give_them() {
-        let limits = crate::app::Limits::from_config(&crate::config::Config {
+        let limits = crate::service::Limits::from_config(&crate::config::Config {
             max_batch_items: 250,
             ..crate::config::Config::default()
         });

@@ -12,7 +12,8 @@ use axum::Router;
 use secrecy::SecretString;
 use tokio::net::TcpListener;
 
-use crate::app::{self, Limits};
+use crate::app;
+use crate::service::Limits;
 use std::time::Duration;
 
 use baomi_vault::{KeyringName, Vault, VaultOptions};

@@ -111,7 +111,7 @@ pub fn check_outcome(outcome: Option<&str>) -> Result<(), ServiceError> {
 /// Records an officer's or admin's read of the trail itself (its events, proofs, alerts,
 /// or a console page showing them) before the read is answered: fail closed.
 pub async fn audited_read(
-    state: &crate::app::AppState,
+    state: &crate::service::Services,
     caller: &Caller,
     ctx: &RequestContext,
     what: &str,

@@ -385,3 +385,57 @@ pub async fn run(
         }
     }
 }
+
+/// The newest signed checkpoint as an officer or admin reads it
+/// (`GET /v1/audit/checkpoint`).
+pub struct CheckpointStatus {
+    /// The checkpoint.
+    pub checkpoint: StoredCheckpoint,
+    /// The key that verifies it (the primary one).
+    pub verifier_key: String,
+    /// Every key that signs checkpoints now, with its algorithm, primary first.
+    pub verifier_keys: Vec<(SignatureAlgorithm, String)>,
+    /// Each configured witness's newest cosignature, for those that cosigned one.
+    pub witnessed: Vec<Witnessed>,
+}
+
+/// A witness's newest cosignature.
+pub struct Witnessed {
+    /// The witness's name.
+    pub witness: String,
+    /// The tree size it cosigned.
+    pub tree_size: i64,
+    /// When it cosigned, by its clock (Unix seconds).
+    pub cosigned_at: i64,
+    /// The checkpoint's note with the witness's cosignature line.
+    pub note: String,
+}
+
+/// Reads the newest signed checkpoint, its keys and its witnesses' cosignatures; the read
+/// is audited first (and refused for any role but officer and admin).
+pub async fn checkpoint_status(
+    services: &crate::service::Services,
+    caller: &crate::auth::Caller,
+    ctx: &crate::service::RequestContext,
+) -> Result<CheckpointStatus, ServiceError> {
+    crate::service::audit::audited_read(services, caller, ctx, "checkpoint").await?;
+    let checkpoint = services.audit_reads.signed_checkpoint().await?;
+    let witnessed = services
+        .store
+        .newest_cosignatures(&services.limits.witnesses)
+        .await?
+        .into_iter()
+        .map(|c| Witnessed {
+            witness: c.witness,
+            tree_size: c.tree_size,
+            cosigned_at: c.cosigned_at,
+            note: c.note,
+        })
+        .collect();
+    Ok(CheckpointStatus {
+        checkpoint,
+        verifier_key: services.audit_reads.verifier_key(),
+        verifier_keys: services.audit_reads.verifier_keys(),
+        witnessed,
+    })
+}

@@ -5,10 +5,10 @@ use std::sync::Arc;
 
 use baomi_types::ClientCertificate;
 
-use crate::app::AppState;
 use crate::auth::api_key::{self, PresentedKey};
 use crate::auth::subject_token::{self, TokenError};
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::{AuthFailure, ServiceError, now};
 
 /// Where a credential was presented.
@@ -25,7 +25,7 @@ pub enum Channel {
 /// a connection that came with the verified client `certificate`, if any.
 #[tracing::instrument(skip_all)]
 pub async fn authenticate(
-    state: &AppState,
+    state: &Services,
     authorization: Option<&str>,
     certificate: Option<&Arc<ClientCertificate>>,
     channel: Channel,
@@ -51,7 +51,7 @@ pub async fn authenticate(
 }
 
 async fn key_caller(
-    state: &AppState,
+    state: &Services,
     credential: &str,
     certificate: Option<&Arc<ClientCertificate>>,
     channel: Channel,
@@ -93,7 +93,7 @@ async fn key_caller(
 }
 
 async fn subject_caller(
-    state: &AppState,
+    state: &Services,
     credential: &str,
     certificate: Option<&Arc<ClientCertificate>>,
 ) -> Result<Caller, ServiceError> {

@@ -20,11 +20,11 @@ use std::sync::Arc;
 use baomi_consent::{PurposeId, PurposeRecord};
 use baomi_vault::FieldName;
 
-use crate::app::AppState;
 use crate::auth::catalogue::FieldCatalogue;
 use crate::auth::grant::{Grants, Permission, ViewKind};
 use crate::auth::{Caller, Role};
 use crate::service::ServiceError;
+use crate::service::Services;
 use crate::service::authenticate::require_role;
 
 /// A read of PI that may go ahead: under which purpose, as declared now, with the field
@@ -92,7 +92,7 @@ pub fn refusal_code(e: &ServiceError) -> Option<&'static str> {
 /// Decides a read of PI under `purpose` in `view`, with `asked_role` the masking role the
 /// request names (`X-Baomi-Operator-Role`), if any.
 pub async fn read(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     purpose: &str,
     view: ViewKind,
@@ -141,7 +141,7 @@ pub fn subject_or_role(caller: &Caller, roles: &[Role]) -> Result<(), ServiceErr
 
 /// The declaration of a purpose a key holds; refused while it is not declared.
 pub async fn declared(
-    state: &AppState,
+    state: &Services,
     purpose: &PurposeId,
 ) -> Result<PurposeRecord, ServiceError> {
     state

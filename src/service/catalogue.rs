@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use baomi_types::Action;
 
-use crate::app::AppState;
 use crate::auth::catalogue::FieldCatalogue;
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::cluster::{self, Kind};
 use crate::service::{RequestContext, ServiceError, audit, now_ms};
@@ -36,7 +36,7 @@ fn parse(stored: &StoredCatalogue) -> Result<FieldCatalogue, ServiceError> {
 }
 
 /// The catalogue now (admin, service, officer).
-pub async fn get(state: &AppState, caller: &Caller) -> Result<Catalogue, ServiceError> {
+pub async fn get(state: &Services, caller: &Caller) -> Result<Catalogue, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
     Ok(match state.store.catalogue().await? {
         None => Catalogue {
@@ -58,7 +58,7 @@ pub async fn get(state: &AppState, caller: &Caller) -> Result<Catalogue, Service
 /// (`field:category`, or `field:` for one removed). Every node reads it from its next read
 /// of PI on.
 pub async fn put(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     entries: BTreeMap<String, String>,
@@ -106,7 +106,7 @@ fn changes(before: &FieldCatalogue, after: &FieldCatalogue) -> Vec<String> {
 }
 
 /// The catalogue a read of PI applies, through the short-lived cache.
-pub async fn current(state: &AppState) -> Result<Arc<FieldCatalogue>, ServiceError> {
+pub async fn current(state: &Services) -> Result<Arc<FieldCatalogue>, ServiceError> {
     let found = state
         .catalogue
         .get(CACHED, async {

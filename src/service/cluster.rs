@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use crate::app::Inner;
+use crate::service::Dependencies;
 use crate::service::{ServiceError, now_ms, random_id};
 use crate::store::postgres::cluster::{FleetTables, IntegratorLock};
 
@@ -115,7 +115,7 @@ impl Cluster {
     }
 
     /// Applies every invalidation after `applied` to `inner`'s caches; the new high mark.
-    async fn catch_up(&self, inner: &Inner, applied: i64) -> Result<i64, ServiceError> {
+    async fn catch_up(&self, inner: &Dependencies, applied: i64) -> Result<i64, ServiceError> {
         let mut through = applied;
         for (id, kind, target) in self.tables.after(applied).await? {
             apply(inner, &kind, &target).await;
@@ -127,7 +127,7 @@ impl Cluster {
 
     /// Listens and applies until the application is gone: on every notification, and at
     /// least every [`POLL_EVERY`].
-    pub async fn run(self: Arc<Self>, app: Weak<Inner>) {
+    pub async fn run(self: Arc<Self>, app: Weak<Dependencies>) {
         let mut applied = self
             .tables
             .applied_through(&self.node_id)
@@ -168,7 +168,7 @@ impl Cluster {
 }
 
 /// Applies one invalidation to this node's caches.
-async fn apply(inner: &Inner, kind: &str, target: &str) {
+async fn apply(inner: &Dependencies, kind: &str, target: &str) {
     match kind {
         "erase" => {
             if let Ok(subject) = baomi_vault::SubjectId::parse(target)
@@ -189,7 +189,7 @@ async fn apply(inner: &Inner, kind: &str, target: &str) {
 
 /// Publishes a change when this node is part of a fleet; `None` on a single node.
 pub async fn publish(
-    inner: &Inner,
+    inner: &Dependencies,
     kind: Kind,
     target: &str,
 ) -> Result<Option<Propagation>, ServiceError> {

@@ -11,8 +11,8 @@ use baomi_consent::{
 };
 use baomi_types::{AccessEvent, Action};
 
-use crate::app::AppState;
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::audit;
 use crate::service::authenticate::require_role;
 use crate::service::authorize::{self, ConsentChange, LedgerScope};
@@ -41,7 +41,7 @@ fn purpose_id(raw: &str) -> Result<PurposeId, ServiceError> {
 /// PI categories, recipients, cross-border transfer or a longer retention (PIPL Art. 14)
 /// makes earlier grants need renewal; a change of wording does not.
 pub async fn put_purpose(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     raw_id: &str,
@@ -77,7 +77,7 @@ pub async fn put_purpose(
 /// Publishes a new version of a notice (admin): its text, language and the declared
 /// purposes it informs about; its SHA-256 is kept with it.
 pub async fn put_notice(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     raw_id: &str,
@@ -116,14 +116,14 @@ pub async fn put_notice(
 
 /// Every purpose (admin, service, officer).
 pub async fn purposes(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
 ) -> Result<Vec<PurposeRecord>, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
     Ok(state.store.purposes().await?)
 }
 
-async fn known_purpose(state: &AppState, raw: &str) -> Result<PurposeRecord, ServiceError> {
+async fn known_purpose(state: &Services, raw: &str) -> Result<PurposeRecord, ServiceError> {
     let id = purpose_id(raw)?;
     state
         .store
@@ -152,7 +152,7 @@ fn consent_event(
 
 /// Records a subject's consent to a purpose (service key, or the subject's own token).
 pub async fn grant(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -217,7 +217,7 @@ pub async fn grant(
 /// Withdraws a subject's consent to a purpose; withdrawing is as easy as granting (PIPL
 /// Art. 15). A consent that is not in force cannot be withdrawn (409).
 pub async fn withdraw(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -282,7 +282,7 @@ pub struct PurposeConsent {
 
 /// A subject's consents, per purpose that has any (service, officer, or the subject).
 pub async fn consents(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -326,7 +326,7 @@ pub async fn consents(
 /// open any purpose, an officer only one it carries. The read is an audit event naming the
 /// purpose; a refusal is one too.
 pub async fn subject_history(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -370,7 +370,7 @@ pub async fn subject_history(
 /// A purpose's ledger day by day, for the officer console's chart (officer, admin; counts
 /// only, no subject).
 pub async fn ledger_days(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     purpose: &str,
 ) -> Result<Vec<baomi_consent::ConsentDay>, ServiceError> {
@@ -381,7 +381,7 @@ pub async fn ledger_days(
 
 /// The signed receipt of a ledger event (service, officer, or the subject's own token).
 pub async fn receipt(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     event_id: &str,
@@ -436,7 +436,7 @@ fn not_found_receipt() -> ServiceError {
 /// Refuses a key's read of a subject's ledger outside its purposes, recording the
 /// refusal in the trail.
 async fn refuse_ledger_read<T>(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -483,7 +483,7 @@ fn ledger_event(
 /// Records a key holder's read of a subject's consent ledger (evidence, guardians) in the
 /// trail, before it is returned; a subject reading their own is not recorded.
 async fn ledger_read(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -498,7 +498,7 @@ async fn ledger_read(
 }
 
 /// A purpose through the short-lived cache (for reads; changes read the store).
-async fn cached_purpose(state: &AppState, id: &str) -> Result<Option<PurposeRecord>, ServiceError> {
+async fn cached_purpose(state: &Services, id: &str) -> Result<Option<PurposeRecord>, ServiceError> {
     Ok(state.purposes.get(id, state.store.purpose(id)).await?)
 }
 
@@ -514,7 +514,7 @@ pub struct Decision {
 /// The consent decisions for a read under `purpose` of `subjects`' data. An undeclared
 /// purpose is governed by the keys' purposes alone (no consent is asked).
 pub async fn gate(
-    state: &AppState,
+    state: &Services,
     purpose: &PurposeId,
     subjects: &[&str],
 ) -> Result<HashMap<String, Decision>, ServiceError> {
@@ -548,7 +548,7 @@ pub async fn gate(
 
 /// Asks whether a read of `subject`'s data under `purpose` would be allowed now (service).
 pub async fn decide(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     subject: &str,
     raw_purpose: &str,

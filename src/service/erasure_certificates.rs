@@ -11,8 +11,8 @@ use baomi_types::signed_json;
 use baomi_vault::SubjectId;
 use serde_json::Value;
 
-use crate::app::AppState;
 use crate::auth::Caller;
+use crate::service::Services;
 use crate::service::{RequestContext, ServiceError, audit, authorize, now};
 
 /// Erase events of one subject looked through for the erasure's own: a subject is erased
@@ -21,7 +21,7 @@ const ERASE_EVENTS: u32 = 100;
 
 /// The erasure certificate of `subject`, signed by the log's keys.
 pub async fn certificate(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -105,7 +105,7 @@ pub async fn certificate(
 /// that cosigned that same tree; without, the newest checkpoint. `None` while none covers
 /// the leaf.
 async fn covering_checkpoint(
-    state: &AppState,
+    state: &Services,
     index: u64,
 ) -> Result<Option<(u64, String)>, ServiceError> {
     let witnesses = &state.limits.witnesses;

@@ -3,8 +3,8 @@
 use baomi_types::Action;
 use baomi_vault::{Keyring, KeyringName, Suite};
 
-use crate::app::AppState;
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::vault::vault_error;
 use crate::service::{RequestContext, ServiceError, audit, now};
@@ -19,7 +19,7 @@ fn name(raw: &str) -> Result<KeyringName, ServiceError> {
 
 /// Creates a keyring.
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     raw_name: &str,
@@ -56,7 +56,7 @@ fn period_secs(days: Option<u32>) -> Result<Option<u64>, ServiceError> {
 
 /// One keyring.
 pub async fn get(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     raw_name: &str,
 ) -> Result<Keyring, ServiceError> {
@@ -69,14 +69,14 @@ pub async fn get(
 }
 
 /// Every keyring.
-pub async fn list(state: &AppState, caller: &Caller) -> Result<Vec<Keyring>, ServiceError> {
+pub async fn list(state: &Services, caller: &Caller) -> Result<Vec<Keyring>, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service])?;
     state.vault.keyrings().await.map_err(vault_error)
 }
 
 /// Adds a KEK version, in `suite` if given (moving the keyring to it).
 pub async fn rotate(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     raw_name: &str,
@@ -109,7 +109,7 @@ pub async fn rotate(
 /// Changes the minimum decryption version and/or the rotation period (`Some(None)` turns
 /// automatic rotation off).
 pub async fn set_policy(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     raw_name: &str,

@@ -6,7 +6,7 @@ use baomi_consent::PurposeId;
 use baomi_types::{AccessEvent, Action};
 use secrecy::SecretString;
 
-use crate::app::AppState;
+use crate::service::Services;
 
 use crate::auth::Caller;
 use crate::auth::api_key::ApiKeyRecord;
@@ -468,7 +468,7 @@ impl Admin<'_> {
 /// Creates a key (`POST /v1/keys`), audited as `key_create` with what it is granted; the
 /// event is in the trail before this returns.
 pub async fn create_key(
-    state: &AppState,
+    state: &Services,
     admin: Admin<'_>,
     new: &NewKey,
 ) -> Result<(ApiKeyRecord, SecretString), ServiceError> {
@@ -484,7 +484,7 @@ pub async fn create_key(
 
 /// Revokes a key (`DELETE /v1/keys/{id}`), audited as `key_revoke`; every node forgets it
 /// before this returns.
-pub async fn revoke_key(state: &AppState, admin: Admin<'_>, id: &str) -> Result<(), ServiceError> {
+pub async fn revoke_key(state: &Services, admin: Admin<'_>, id: &str) -> Result<(), ServiceError> {
     revoke(
         state.store.as_ref(),
         id,
@@ -497,7 +497,7 @@ pub async fn revoke_key(state: &AppState, admin: Admin<'_>, id: &str) -> Result<
 /// Replaces an active key's grants (`PUT /v1/keys/{id}/grants`), audited as `key_grant`
 /// with the new grants; every node forgets the old ones before this returns.
 pub async fn change_grants(
-    state: &AppState,
+    state: &Services,
     admin: Admin<'_>,
     id: &str,
     asked: &GrantRequest,
@@ -515,7 +515,7 @@ pub async fn change_grants(
 /// Raises a key's quota for a while (break-glass, `POST /v1/keys/{id}/quota-raises`),
 /// audited as `key_quota_raise` with the limits, the end and the reason's SHA-256.
 pub async fn raise_key_quota(
-    state: &AppState,
+    state: &Services,
     admin: Admin<'_>,
     id: &str,
     asked: &RaiseRequest,
@@ -534,7 +534,7 @@ pub async fn raise_key_quota(
 /// Ends a key's raise under `purpose` before its time, audited as `key_quota_raise` with
 /// `ended`.
 pub async fn end_key_quota_raise(
-    state: &AppState,
+    state: &Services,
     admin: Admin<'_>,
     id: &str,
     purpose: &str,
@@ -552,7 +552,7 @@ pub async fn end_key_quota_raise(
 
 /// After a key's record changed: this node forgets it, its events reach the trail, and
 /// every other node forgets it before the call returns.
-async fn changed_key(state: &AppState, id: &str) -> Result<(), ServiceError> {
+async fn changed_key(state: &Services, id: &str) -> Result<(), ServiceError> {
     state.key_records.evict(id);
     audit::settle(state.audit.as_ref()).await;
     let propagation = cluster::publish(state, cluster::Kind::Key, id).await?;

@@ -9,8 +9,8 @@ use baomi_masking::{
 use baomi_types::Action;
 use baomi_vault::RootKey;
 
-use crate::app::AppState;
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::ttl_cache::TtlCache;
 use crate::service::{RequestContext, ServiceError, audit, now_ms};
@@ -78,7 +78,7 @@ fn masking_failed(e: baomi_masking::Error) -> ServiceError {
 
 /// Stores a new version of a policy (admin), audited as a policy change.
 pub async fn put_policy(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     name: &str,
@@ -112,7 +112,7 @@ pub async fn put_policy(
 
 /// Every policy's latest version (any key).
 pub async fn policies(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
 ) -> Result<Vec<PolicyVersion>, ServiceError> {
     require_role(caller, &[Role::Admin, Role::Service, Role::Officer])?;
@@ -121,7 +121,7 @@ pub async fn policies(
 
 /// One policy's latest version (any key).
 pub async fn policy(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     name: &str,
 ) -> Result<PolicyVersion, ServiceError> {
@@ -138,7 +138,7 @@ pub async fn policy(
 /// The policy a call applies: the one it names (which must exist), else the stored
 /// `default` policy if there is one, else none (the display defaults).
 pub async fn resolve(
-    state: &AppState,
+    state: &Services,
     name: Option<&str>,
 ) -> Result<Option<Arc<Policy>>, ServiceError> {
     let wanted = name.unwrap_or(DEFAULT_POLICY);
@@ -205,7 +205,7 @@ fn current_year() -> i32 {
 
 /// Finds PI in caller-supplied text or JSON (any key). No value is stored or logged.
 pub async fn detect(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     input: Input,
 ) -> Result<Output, ServiceError> {
@@ -248,7 +248,7 @@ fn keep_all_rule() -> baomi_masking::Rule {
 
 /// Masks caller-supplied text, JSON or a value under a policy (any key).
 pub async fn mask(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     input: Input,
@@ -341,7 +341,7 @@ pub async fn mask(
 /// Masks `input` under `policy`'s rule for `role`, sealing through `sealer` if given; runs
 /// on a blocking thread.
 fn mask_blocking(
-    state: &AppState,
+    state: &Services,
     policy: Option<&Policy>,
     role: &str,
     sealer: Option<&VaultSeal>,
@@ -376,7 +376,7 @@ fn mask_blocking(
 struct VaultSeal {
     /// Whether the caller may write stored data (which `tokenize` does).
     may_store: bool,
-    state: AppState,
+    state: Services,
     subject: baomi_vault::SubjectId,
     handle: tokio::runtime::Handle,
     at: i64,
@@ -519,7 +519,7 @@ impl ViewMask {
     /// The view of a read under `purpose` for the masking role `role` (which the read's
     /// authorisation chose from the key's grants).
     pub async fn for_role(
-        state: &AppState,
+        state: &Services,
         policy: Option<&str>,
         role: &str,
         purpose: &str,

@@ -9,6 +9,7 @@ pub mod authorize;
 pub mod catalogue;
 pub mod cluster;
 pub mod consent;
+mod context;
 pub mod erasure_certificates;
 pub mod erasure_journal;
 mod error;
@@ -31,6 +32,7 @@ pub mod ttl_cache;
 pub mod vault;
 pub mod witnessing;
 
+pub use context::{Dependencies, Limits, Services};
 pub use error::{AuthFailure, ServiceError};
 
 use baomi_types::{OperatorId, RequestId};

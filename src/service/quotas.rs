@@ -489,7 +489,7 @@ pub async fn keep_recording(
 /// naming the purpose and the limit (`fields: ["quota:<scope>:<limit>"]`), and returned as
 /// [`ServiceError::QuotaExceeded`].
 pub async fn take(
-    state: &crate::app::AppState,
+    state: &crate::service::Services,
     caller: &Caller,
     ctx: &RequestContext,
     action: Action,

@@ -8,8 +8,8 @@ use baomi_types::Action;
 use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 
-use crate::app::AppState;
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::authenticate::{require_role, require_subject};
 use crate::service::{RequestContext, ServiceError, audit, now};
 
@@ -43,7 +43,7 @@ fn request_event(
 /// Files a request for the subject of the caller's token. `note` (what to correct, what to
 /// explain; it may hold PI) is encrypted under the subject's key.
 pub async fn create(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     kind: RequestKind,
@@ -105,7 +105,7 @@ pub async fn create(
 }
 
 /// The requests of the caller's subject, by deadline.
-pub async fn mine(state: &AppState, caller: &Caller) -> Result<Vec<RightsRequest>, ServiceError> {
+pub async fn mine(state: &Services, caller: &Caller) -> Result<Vec<RightsRequest>, ServiceError> {
     let subject = require_subject(caller)?;
     Ok(state
         .store
@@ -116,7 +116,7 @@ pub async fn mine(state: &AppState, caller: &Caller) -> Result<Vec<RightsRequest
 /// Requests for officers (officer, admin), by deadline: all (`statuses` empty), or in one
 /// of `statuses`.
 pub async fn list(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     statuses: &[RequestStatus],
     limit: u32,
@@ -128,7 +128,7 @@ pub async fn list(
 /// One request with its note decrypted, for the officer handling it (the read of the
 /// note is audited).
 pub async fn get(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     id: &str,
@@ -165,7 +165,7 @@ fn closed_already() -> ServiceError {
     }
 }
 
-async fn find(state: &AppState, id: &str) -> Result<RightsRequest, ServiceError> {
+async fn find(state: &Services, id: &str) -> Result<RightsRequest, ServiceError> {
     state
         .store
         .request(id)
@@ -186,7 +186,7 @@ fn officer_id(caller: &Caller) -> Result<&String, ServiceError> {
 /// The subject sees it as `approved`; it must still be closed by its deadline. Approval is
 /// optional: a request can be closed straight from `open`.
 pub async fn approve(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     id: &str,
@@ -228,7 +228,7 @@ pub async fn approve(
 /// Closes a request (officer, admin): `completed` or `rejected`, with the answer given to
 /// the subject. Completing a deletion request erases the subject first.
 pub async fn close(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     id: &str,
@@ -312,7 +312,7 @@ pub const SUBJECT_ACCESS: &str = "data_subject_access";
 /// token whose issuer holds `self_service`; the read is audited and attributed to that
 /// issuer and its operator (their access log lists it, and the export includes that log).
 pub async fn export(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
 ) -> Result<Export, ServiceError> {

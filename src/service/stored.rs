@@ -7,9 +7,9 @@ use baomi_types::Action;
 use baomi_vault::{FieldName, FieldWrite, SubjectId, TokenFormat};
 use zeroize::Zeroizing;
 
-use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::grant::Permission;
+use crate::service::Services;
 use crate::service::authorize::{self, ReadGrant};
 use crate::service::vault::{ItemError, View, ViewRequest, keyring_name, open_read, vault_error};
 use crate::service::{RequestContext, ServiceError, audit, consent, field_values, now, quotas};
@@ -34,7 +34,7 @@ pub struct StoreRequest {
 /// Authorises a read (see [`open_read`]), recording a refusal as one denied event of
 /// `action`, about `subject` when the read names one.
 async fn open(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,
@@ -70,7 +70,7 @@ pub(crate) fn erased_or(e: baomi_vault::Error) -> ServiceError {
 
 /// Stores fields of a subject, all or none, and returns field name → token.
 pub async fn put(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject_id: &str,
@@ -143,7 +143,7 @@ pub struct FieldOut {
 
 /// Reads a subject's stored fields under a purpose.
 pub async fn get(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject_id: &str,
@@ -263,7 +263,7 @@ pub struct Detokenized {
 
 /// Exchanges tokens for values under a purpose; each subject touched is audited.
 pub async fn detokenize(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,
@@ -383,7 +383,7 @@ pub async fn detokenize(
 /// The subjects whose searchable `field` equals `value` (normalised), under a purpose. Each
 /// subject found is audited; a search that finds nobody is audited too.
 pub async fn search(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,

@@ -5,10 +5,10 @@ use secrecy::SecretString;
 
 use baomi_types::Action;
 
-use crate::app::AppState;
 use crate::auth::grant::Permission;
 use crate::auth::subject_token::{Claims, TokenError};
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::{RequestContext, ServiceError, audit, authorize, now};
 
@@ -18,7 +18,7 @@ use crate::service::{RequestContext, ServiceError, audit, authorize, now};
 /// written before the token is returned.
 #[tracing::instrument(skip_all)]
 pub async fn mint(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -56,7 +56,7 @@ pub async fn mint(
 
 /// Revokes a subject token. A service key may revoke the tokens it minted; an admin key any.
 #[tracing::instrument(skip_all)]
-pub async fn revoke(state: &AppState, caller: &Caller, token: &str) -> Result<(), ServiceError> {
+pub async fn revoke(state: &Services, caller: &Caller, token: &str) -> Result<(), ServiceError> {
     require_role(caller, &[Role::Service, Role::Admin])?;
     let at = now();
     let (_, claims) = match state.tokens.verify(token, at) {

@@ -8,9 +8,9 @@ use baomi_types::{AccessEvent, Action};
 use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 
-use crate::app::AppState;
 use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::{Caller, Role};
+use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::authorize::{self, ReadGrant};
 use crate::service::cluster::Kind;
@@ -137,7 +137,7 @@ pub fn vault_error(e: baomi_vault::Error) -> ServiceError {
     }
 }
 
-fn check_batch(state: &AppState, len: usize) -> Result<(), ServiceError> {
+fn check_batch(state: &Services, len: usize) -> Result<(), ServiceError> {
     let max = state.limits.max_batch_items;
     if len == 0 || len > max {
         return Err(ServiceError::invalid(
@@ -180,7 +180,7 @@ impl ViewRequest {
 /// A refusal is recorded in the trail before it is returned, with the events `refused`
 /// makes for its code: refused reads are part of the record as much as allowed ones.
 pub async fn open_read(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,
@@ -207,7 +207,7 @@ pub async fn open_read(
 /// [`authorize::read`], recording a refusal with the events `refused` makes for its code
 /// (each stamped with the purpose asked for, when it parses) before returning it.
 async fn audited_read(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     purpose: &str,
     view: ViewKind,
@@ -235,7 +235,7 @@ async fn audited_read(
 /// reading. Each call is one audit event (fields and counts, never values).
 #[tracing::instrument(skip_all, fields(items = items.len()))]
 pub async fn encrypt(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     keyring: Option<&str>,
@@ -343,7 +343,7 @@ pub fn keyring_name(keyring: Option<&str>) -> Result<KeyringName, ServiceError> 
 /// audit event (allowed, or denied with its code) before anything is returned.
 #[tracing::instrument(skip_all, fields(items = items.len()))]
 pub async fn decrypt(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     purpose: &str,
@@ -460,7 +460,7 @@ fn bound_to_subject(ciphertext: &str) -> bool {
 /// leaves the server. Audited like a decrypt, without a purpose.
 #[tracing::instrument(skip_all, fields(items = items.len()))]
 pub async fn rewrap(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     items: Vec<CiphertextItem>,
@@ -511,7 +511,7 @@ pub struct ErasureReceipt {
 /// the erasure journal (so a restore from an older backup re-applies it), and audits it.
 #[tracing::instrument(skip_all)]
 pub async fn erase(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,
@@ -546,7 +546,7 @@ pub async fn erase(
 /// The erasure itself, for callers already authorised (an API call, or an officer closing a
 /// deletion request).
 pub(crate) async fn erase_subject(
-    state: &AppState,
+    state: &Services,
     caller: &Caller,
     ctx: &RequestContext,
     subject: &str,

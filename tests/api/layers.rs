@@ -1,6 +1,7 @@
 //! The layering rules `ARCHITECTURE.md` states, checked on the source tree: the HTTP layer
-//! imports nothing from the store, and no domain crate depends on another except through
-//! the shared vocabulary, `baomi-types`.
+//! imports nothing from the store, the use cases nothing from the router (HTTP, the
+//! console, the application's state), and no domain crate depends on another except
+//! through the shared vocabulary, `baomi-types`.
 
 use std::path::{Path, PathBuf};
 
@@ -25,21 +26,40 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-#[test]
-fn the_http_layer_imports_nothing_from_the_store() {
-    let files = rust_files(&root().join("src/http"));
-    assert!(files.len() > 10, "src/http was not found");
-    let offenders: Vec<String> = files
+/// The files under `dir` whose code (comments aside) names any of `paths`.
+fn naming(dir: &str, paths: &[&str]) -> Vec<String> {
+    let files = rust_files(&root().join(dir));
+    assert!(files.len() > 10, "{dir} was not found");
+    files
         .iter()
         .filter(|path| {
-            let text = std::fs::read_to_string(path).unwrap();
-            text.contains("crate::store") || text.contains("super::store")
+            std::fs::read_to_string(path).unwrap().lines().any(|line| {
+                let code = line.trim_start();
+                !code.starts_with("//") && paths.iter().any(|p| code.contains(p))
+            })
         })
         .map(|path| path.display().to_string())
-        .collect();
+        .collect()
+}
+
+#[test]
+fn the_http_layer_imports_nothing_from_the_store() {
+    let offenders = naming("src/http", &["crate::store"]);
     assert!(
         offenders.is_empty(),
         "HTTP handlers see domain types and services only; these name the store: {offenders:?}"
+    );
+}
+
+#[test]
+fn the_use_cases_import_nothing_from_the_router() {
+    let offenders = naming(
+        "src/service",
+        &["crate::app", "crate::http", "crate::console"],
+    );
+    assert!(
+        offenders.is_empty(),
+        "use cases take service::Services, not the router's state: {offenders:?}"
     );
 }
 
