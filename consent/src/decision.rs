@@ -2,13 +2,13 @@
 //! and, for consent, by the subject's consent.
 
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::definition::{LegalBasis, PurposeDefinition};
 use crate::ledger::ConsentState;
 
 /// Why a decision went the way it did.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The purpose is not declared: only the calling key's purposes govern the read.

@@ -2,12 +2,12 @@
 //! receives the data, whether it leaves the country, and how long it is kept.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::{Error, Result};
 
 /// The legal basis of processing (PIPL Art. 13).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum LegalBasis {
     /// The individual's consent (Art. 13(1)); reads need an active consent.
@@ -29,7 +29,8 @@ pub enum LegalBasis {
 
 /// The data security level of a PI category (JR/T 0171-2020, for personal financial
 /// information: C3 authentication data, C2 identity and account data, C1 internal data).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Level {
     /// Internal information of the institution.
     C1,
@@ -40,7 +41,8 @@ pub enum Level {
 }
 
 /// A category of PI a purpose uses.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PiCategory {
     /// Its name, e.g. `id_number`, `bank_card`, `face`.
@@ -52,7 +54,8 @@ pub struct PiCategory {
 }
 
 /// A third party the data is provided to (PIPL Art. 23).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Recipient {
     /// Its name.
@@ -62,7 +65,8 @@ pub struct Recipient {
 }
 
 /// A processing purpose as the platform declares it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct PurposeDefinition {
     /// What the processing is for, in words the individual understands.
@@ -83,7 +87,8 @@ pub struct PurposeDefinition {
 
 /// The separate consents a grant gives explicitly (PIPL Art. 29, 23, 39): each must be
 /// given on its own, not bundled with the general consent.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Scopes {
     /// Separate consent to the processing of sensitive PI (Art. 29).

@@ -1,7 +1,6 @@
 //! Checking a grant against its purpose before it enters the ledger.
 
 use serde::Deserialize;
-use utoipa::ToSchema;
 
 use crate::definition::{PurposeDefinition, Scopes};
 use crate::ledger::Guardian;
@@ -11,7 +10,8 @@ use crate::{Error, Result};
 const MAX_EVIDENCE: usize = 2000;
 
 /// What a platform sends when a subject consents.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Grant {
     /// The purpose consented to.

@@ -2,12 +2,12 @@
 //! from them (the latest event wins; a grant past its expiry is expired).
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::definition::Scopes;
 
 /// What happened to a consent.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ConsentAction {
     /// The subject (or their guardian) agreed.
@@ -17,7 +17,8 @@ pub enum ConsentAction {
 }
 
 /// The guardian who consented for a subject under 14 (PIPL Art. 31).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Guardian {
     /// The platform's id of the guardian (never their name or ID number).
@@ -29,7 +30,8 @@ pub struct Guardian {
 }
 
 /// One event of the ledger.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ConsentEvent {
     /// Its id (`cev_…`), also the id of the receipt.
     pub id: String,
@@ -64,7 +66,8 @@ pub struct ConsentEvent {
 }
 
 /// A subject's consent to one purpose, as derived from its events.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "state", rename_all = "snake_case")]
 pub enum ConsentState {
     /// Never granted.

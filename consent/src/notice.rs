@@ -2,12 +2,12 @@
 //! version's text, language and SHA-256, so a grant can say exactly what the subject saw.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::{Error, PurposeId, Result};
 
 /// A notice version to publish.
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoticeText {
     /// BCP 47 language tag, e.g. `zh-CN`.
@@ -51,7 +51,8 @@ impl NoticeText {
 }
 
 /// A published notice version.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Notice {
     /// Its id.
     pub id: String,
@@ -68,7 +69,8 @@ pub struct Notice {
 }
 
 /// The notice version a grant was given under.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(deny_unknown_fields)]
 pub struct NoticeRef {
     /// The notice.
