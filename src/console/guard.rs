@@ -15,6 +15,7 @@ use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLim
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::ConsoleConfig;
+use crate::service::ErrorCode;
 use crate::service::refusals::{self, CountedRefusals};
 use crate::service::{ServiceError, audit};
 
@@ -114,7 +115,7 @@ impl SigninGuard {
         let _turn = tokio::time::timeout(PASSWORD_CHECK_WAIT, self.password_checks.acquire())
             .await
             .map_err(|_| ServiceError::Busy {
-                code: "console.busy",
+                code: ErrorCode::ConsoleBusy,
             })?
             .map_err(|_| ServiceError::Internal("password check semaphore closed".to_owned()))?;
         tokio::task::spawn_blocking(check)

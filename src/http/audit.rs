@@ -17,6 +17,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{AdminKey, Path, Query};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::service::ErrorCode;
 use crate::service::audit_alerts::alert_json;
 use crate::service::audit_export::Exporter;
 use crate::service::signing_keys::PublishedKey;
@@ -515,7 +516,7 @@ async fn export(
     )
     .await?
     .ok_or(ServiceError::NotFound {
-        code: "audit.no_checkpoint",
+        code: ErrorCode::AuditNoCheckpoint,
     })?;
     let size = exporter.tree_size();
     // Pages are read as the client takes them; an error mid-way ends the body early, which

@@ -12,6 +12,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 
 use super::error::{ApiError, InternalDetail, Problem, render};
 use crate::app::AppState;
+use crate::service::ErrorCode;
 
 /// `X-Request-Id`: taken from the request when valid, made otherwise; always answered.
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -47,7 +48,7 @@ pub async fn middleware(State(state): State<AppState>, mut req: Request, next: N
                 Ok(response) => response,
                 Err(_) => ApiError::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "request.timeout",
+                    ErrorCode::RequestTimeout,
                     "Request timed out",
                     "the request took longer than this server allows; retry later",
                 )
@@ -147,7 +148,7 @@ fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
     if uri_bytes > MAX_URI_BYTES {
         return Err(ApiError::new(
             StatusCode::URI_TOO_LONG,
-            "request.uri_too_long",
+            ErrorCode::RequestUriTooLong,
             "URI too long",
             "the path and query string are longer than this server accepts (32 KiB)",
         ));
@@ -160,7 +161,7 @@ fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
     if header_bytes > MAX_HEADER_BYTES {
         return Err(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "request.headers_too_large",
+            ErrorCode::RequestHeadersTooLarge,
             "Request headers too large",
             "the request's headers are larger than this server accepts (32 KiB)",
         ));
@@ -175,7 +176,7 @@ fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
     }
     if has_nul(req.uri().path()) {
         return Err(ApiError::bad_request(
-            "request.invalid_path",
+            ErrorCode::RequestInvalidPath,
             "a path segment contains a NUL character",
         ));
     }
@@ -183,7 +184,7 @@ fn refuse_up_front(req: &Request, state: &AppState) -> Result<(), ApiError> {
         && has_nul(query)
     {
         return Err(ApiError::bad_request(
-            "request.invalid_query",
+            ErrorCode::RequestInvalidQuery,
             "a query parameter contains a NUL character",
         ));
     }
@@ -204,7 +205,7 @@ fn read_context(req: &Request) -> Result<RequestContext, ApiError> {
             .and_then(|v| RequestId::parse(v).ok())
             .ok_or_else(|| {
                 ApiError::bad_request(
-                    "request.invalid_request_id",
+                    ErrorCode::RequestInvalidRequestId,
                     "X-Request-Id must be 1 to 64 ASCII letters, digits, '-', '_' or '.'",
                 )
             })?,
@@ -217,7 +218,7 @@ fn read_context(req: &Request) -> Result<RequestContext, ApiError> {
                 .and_then(|v| OperatorId::parse(v).ok())
                 .ok_or_else(|| {
                     ApiError::bad_request(
-                        "request.invalid_operator",
+                        ErrorCode::RequestInvalidOperator,
                         "X-Baomi-Operator must be 1 to 128 characters of UTF-8 text \
                          without control characters",
                     )
@@ -239,7 +240,7 @@ fn read_context(req: &Request) -> Result<RequestContext, ApiError> {
                 .map(str::to_owned)
                 .ok_or_else(|| {
                     ApiError::bad_request(
-                        "request.invalid_operator_role",
+                        ErrorCode::RequestInvalidOperatorRole,
                         "X-Baomi-Operator-Role must be 1 to 64 ASCII letters, digits, '-', '_' \
                          or '.'",
                     )

@@ -8,7 +8,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use crate::service::{AuthFailure, ServiceError};
+use crate::service::{AuthFailure, ErrorCode, ServiceError};
 
 /// The media type of problem responses.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -40,7 +40,7 @@ pub struct Problem {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     title: &'static str,
     detail: String,
     internal: Option<String>,
@@ -55,7 +55,7 @@ impl ApiError {
     /// A problem with the given status, code, title and detail.
     pub fn new(
         status: StatusCode,
-        code: &'static str,
+        code: ErrorCode,
         title: &'static str,
         detail: impl Into<String>,
     ) -> Self {
@@ -70,7 +70,7 @@ impl ApiError {
     }
 
     /// 400 `request.<what>`.
-    pub fn bad_request(code: &'static str, detail: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, detail: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, "Bad request", detail)
     }
 
@@ -78,7 +78,7 @@ impl ApiError {
     pub fn internal(internal: impl Into<String>) -> Self {
         let mut e = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "Internal error",
             "the server failed to handle this request; the request id identifies it in the logs",
         );
@@ -98,44 +98,48 @@ impl From<ServiceError> for ApiError {
         match e {
             ServiceError::Invalid { field, reason } => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                "request.invalid_field",
+                ErrorCode::RequestInvalidField,
                 "Invalid field",
                 format!("{field}: {reason}"),
             ),
             ServiceError::Unauthenticated(failure) => {
                 let (code, detail) = match failure {
                     AuthFailure::Missing => (
-                        "auth.missing",
+                        ErrorCode::AuthMissing,
                         "send an Authorization: Bearer <API key or subject token> header",
                     ),
                     AuthFailure::Malformed => (
-                        "auth.malformed",
+                        ErrorCode::AuthMalformed,
                         "the Authorization header must be Bearer bm_… or Bearer bmst_…",
                     ),
-                    AuthFailure::InvalidKey => {
-                        ("auth.invalid_key", "the API key is unknown or revoked")
-                    }
+                    AuthFailure::InvalidKey => (
+                        ErrorCode::AuthInvalidKey,
+                        "the API key is unknown or revoked",
+                    ),
                     AuthFailure::InvalidToken => (
-                        "auth.invalid_token",
+                        ErrorCode::AuthInvalidToken,
                         "the subject token is invalid or revoked",
                     ),
                     AuthFailure::ExpiredToken => {
-                        ("auth.token_expired", "the subject token has expired")
+                        (ErrorCode::AuthTokenExpired, "the subject token has expired")
                     }
                     AuthFailure::ClientCertificateRequired => (
-                        "auth.client_certificate_required",
+                        ErrorCode::AuthClientCertificateRequired,
                         "this key must be used over mutual TLS with the client certificate \
                          it is bound to, or one the platform's CA signed",
                     ),
                 };
                 Self::new(StatusCode::UNAUTHORIZED, code, "Unauthorized", detail)
             }
-            ServiceError::Forbidden(detail) => {
-                Self::new(StatusCode::FORBIDDEN, "auth.forbidden", "Forbidden", detail)
-            }
+            ServiceError::Forbidden(detail) => Self::new(
+                StatusCode::FORBIDDEN,
+                ErrorCode::AuthForbidden,
+                "Forbidden",
+                detail,
+            ),
             ServiceError::PurposeNotAllowed => Self::new(
                 StatusCode::FORBIDDEN,
-                "auth.purpose_not_allowed",
+                ErrorCode::AuthPurposeNotAllowed,
                 "Forbidden",
                 "the calling key does not list this purpose",
             ),
@@ -166,7 +170,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::Unavailable(reason) => {
                 let mut err = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "service.database_unavailable",
+                    ErrorCode::ServiceDatabaseUnavailable,
                     "Service unavailable",
                     "the database is not reachable; retry later",
                 );
@@ -176,7 +180,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::HsmUnavailable(reason) => {
                 let mut err = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "vault.hsm_unavailable",
+                    ErrorCode::VaultHsmUnavailable,
                     "Service unavailable",
                     "the hardware security module that holds the root key is not answering; \
                      retry later",
@@ -224,7 +228,7 @@ impl IntoResponse for ApiError {
             kind: format!("urn:baomi:problem:{}", self.code),
             title: self.title,
             status: self.status.as_u16(),
-            code: self.code,
+            code: self.code.as_str(),
             detail: self.detail,
             request_id: None,
             extra: self.extra,

@@ -13,6 +13,7 @@ use super::strict_json::Strict;
 use crate::app::AppState;
 use crate::auth::client_certificate::VerifiedCertificate;
 use crate::auth::{Caller, Role};
+use crate::service::ErrorCode;
 use crate::service::authenticate::{Channel, authenticate, require_role};
 use crate::service::{AuthFailure, ServiceError};
 
@@ -28,7 +29,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Json<T> {
         if !is_json(req.headers()) {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "request.unsupported_media_type",
+                ErrorCode::RequestUnsupportedMediaType,
                 "Unsupported media type",
                 "send the body as Content-Type: application/json",
             ));
@@ -56,7 +57,7 @@ fn is_json(headers: &axum::http::HeaderMap) -> bool {
 pub fn too_large() -> ApiError {
     ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "request.too_large",
+        ErrorCode::RequestTooLarge,
         "Payload too large",
         "the request body is larger than this server accepts (max_body_bytes)",
     )
@@ -67,7 +68,7 @@ fn body_rejection(rejection: BytesRejection) -> ApiError {
         too_large()
     } else {
         ApiError::bad_request(
-            "request.unreadable_body",
+            ErrorCode::RequestUnreadableBody,
             "the request body could not be read",
         )
     }
@@ -84,7 +85,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         match inner.classify() {
             serde_json::error::Category::Syntax | serde_json::error::Category::Eof => {
                 ApiError::bad_request(
-                    "request.malformed_json",
+                    ErrorCode::RequestMalformedJson,
                     format!(
                         "the body is not valid JSON (line {}, column {})",
                         inner.line(),
@@ -92,12 +93,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
                     ),
                 )
             }
-            _ => invalid_body("request.invalid_body", &path, &inner.to_string()),
+            _ => invalid_body(ErrorCode::RequestInvalidBody, &path, &inner.to_string()),
         }
     })?;
     de.end().map_err(|_| {
         ApiError::bad_request(
-            "request.malformed_json",
+            ErrorCode::RequestMalformedJson,
             "the body has trailing characters after the JSON document",
         )
     })?;
@@ -108,7 +109,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
-            "request.invalid_body",
+            ErrorCode::RequestInvalidBody,
             "Invalid body",
             format!("the text at `{path}` contains a NUL character"),
         ));
@@ -120,7 +121,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// names the place, never the value found there.
 pub fn parse_value<T: DeserializeOwned>(
     value: serde_json::Value,
-    code: &'static str,
+    code: ErrorCode,
 ) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(Strict(value)).map_err(|e| {
         let path = safe_path(e.path());
@@ -176,7 +177,7 @@ fn nul_at(doc: &serde_json::Value, at: String) -> Option<String> {
 
 /// serde's messages for unknown and missing fields name only fields; all other messages may
 /// quote the offending value, so they are replaced by the path alone.
-fn invalid_body(code: &'static str, path: &str, message: &str) -> ApiError {
+fn invalid_body(code: ErrorCode, path: &str, message: &str) -> ApiError {
     let detail = if let Some(rest) = message.strip_prefix("unknown field `") {
         // A caller's key could itself be a value (`{"<ID number>": …}`): only names that
         // look like field names are repeated.
@@ -249,7 +250,7 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for Path<T>
             .await
             .map(|p| Path(p.0))
             .map_err(|_: PathRejection| {
-                ApiError::bad_request("request.invalid_path", "a path segment is malformed")
+                ApiError::bad_request(ErrorCode::RequestInvalidPath, "a path segment is malformed")
             })
     }
 }
@@ -266,7 +267,7 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Query<T> {
             .map(|q| Query(q.0))
             .map_err(|_: QueryRejection| {
                 ApiError::bad_request(
-                    "request.invalid_query",
+                    ErrorCode::RequestInvalidQuery,
                     "the query string has an unknown, missing or malformed parameter",
                 )
             })

@@ -13,6 +13,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path};
 use crate::app::AppState;
 use crate::auth::Caller;
+use crate::service::ErrorCode;
 use crate::service::masking::{self, Input, MaskOptions, Output};
 use crate::service::{RequestContext, ServiceError};
 use baomi_masking::PolicyVersion;
@@ -82,7 +83,7 @@ async fn put_policy(
     Path(name): Path<String>,
     Json(body): Json<serde_json::Value>,
 ) -> Result<axum::Json<PolicyView>, ApiError> {
-    let policy: Policy = super::extract::parse_value(body, "masking.invalid_policy")?;
+    let policy: Policy = super::extract::parse_value(body, ErrorCode::MaskingInvalidPolicy)?;
     let stored = masking::put_policy(&state, &caller, &ctx, &name, &policy).await?;
     Ok(axum::Json(stored.into()))
 }

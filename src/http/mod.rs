@@ -22,11 +22,13 @@ use axum::http::StatusCode;
 
 use error::ApiError;
 
+use crate::service::ErrorCode;
+
 /// 404 for every path no route matches.
 pub async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
-        "request.not_found",
+        ErrorCode::RequestNotFound,
         "Not found",
         "no such route; see /openapi.json",
     )
@@ -36,7 +38,7 @@ pub async fn not_found() -> ApiError {
 pub async fn method_not_allowed() -> ApiError {
     ApiError::new(
         StatusCode::METHOD_NOT_ALLOWED,
-        "request.method_not_allowed",
+        ErrorCode::RequestMethodNotAllowed,
         "Method not allowed",
         "this route does not accept that method; see /openapi.json",
     )

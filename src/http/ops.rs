@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::error::{ApiError, Problem};
 use crate::app::AppState;
+use crate::service::ErrorCode;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
@@ -97,7 +98,7 @@ async fn readyz(State(state): State<AppState>) -> Response {
     }
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "service.not_ready",
+        ErrorCode::ServiceNotReady,
         "Not ready",
         "the database is not reachable",
     )

@@ -16,6 +16,7 @@ use super::extract::{Json, Path, Query};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::grant::ViewKind;
+use crate::service::ErrorCode;
 use crate::service::rfc3339;
 use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, ViewRequest};
 use crate::service::{RequestContext, erasure_certificates};
@@ -110,7 +111,8 @@ pub struct ItemProblem {
     /// `vault.invalid_value` (not of the field's type),
     /// `auth.field_not_granted` (the field is outside the purpose's PI categories), and the
     /// consent codes (`consent.not_given`, `consent.withdrawn`, …).
-    pub code: &'static str,
+    #[schema(value_type = String)]
+    pub code: ErrorCode,
     /// What went wrong (never the value).
     pub detail: String,
 }

@@ -87,9 +87,9 @@ pub async fn settle(sink: &dyn AuditSink) {
 }
 
 /// A denied event with `code`.
-pub fn denied(mut event: AccessEvent, code: &str) -> AccessEvent {
+pub fn denied(mut event: AccessEvent, code: impl std::fmt::Display) -> AccessEvent {
     event.outcome = Outcome::Denied {
-        code: code.to_owned(),
+        code: code.to_string(),
     };
     event
 }

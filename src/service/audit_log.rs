@@ -15,6 +15,7 @@ use baomi_vault::RootKey;
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::config::OperatorDisplay;
+use crate::service::ErrorCode;
 use crate::service::signing_keys::SigningKeys;
 
 use crate::service::ServiceError;
@@ -193,7 +194,7 @@ impl AuditLog {
     /// The newest signed checkpoint, or `audit.no_checkpoint` when nothing is signed yet.
     pub async fn signed_checkpoint(&self) -> Result<StoredCheckpoint, ServiceError> {
         self.checkpoint().await?.ok_or(ServiceError::NotFound {
-            code: "audit.no_checkpoint",
+            code: ErrorCode::AuditNoCheckpoint,
         })
     }
 
@@ -223,7 +224,7 @@ impl AuditLog {
             .leaf_of(seq)
             .await?
             .ok_or(ServiceError::NotFound {
-                code: "audit.not_in_tree",
+                code: ErrorCode::AuditNotInTree,
             })?;
         let asked = size;
         let size = self.size_or_latest(size).await?;
@@ -233,7 +234,7 @@ impl AuditLog {
             // the caller named, the size is wrong.
             return Err(match asked {
                 None => ServiceError::NotFound {
-                    code: "audit.not_in_tree",
+                    code: ErrorCode::AuditNotInTree,
                 },
                 Some(_) => ServiceError::invalid("size", "the event is not in a tree of that size"),
             });
@@ -289,7 +290,7 @@ impl AuditLog {
         let latest = self.size_or_latest(None).await?;
         let to = self.size_or_latest(to).await?;
         let not_extended = |finding: Finding| ServiceError::Conflict {
-            code: "audit.not_extended",
+            code: ErrorCode::AuditNotExtended,
             detail: finding.to_string(),
         };
         if kept.size == 0 {
@@ -307,7 +308,7 @@ impl AuditLog {
                 })
             } else {
                 ServiceError::Conflict {
-                    code: "audit.not_extended",
+                    code: ErrorCode::AuditNotExtended,
                     detail: format!(
                         "the kept checkpoint of size {} is newer than every signed checkpoint \
                          the log holds (the newest is of size {latest}): checkpoints were removed",

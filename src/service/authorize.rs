@@ -23,6 +23,7 @@ use baomi_vault::FieldName;
 use crate::auth::catalogue::FieldCatalogue;
 use crate::auth::grant::{Grants, Permission, ViewKind};
 use crate::auth::{Caller, Role};
+use crate::service::ErrorCode;
 use crate::service::ServiceError;
 use crate::service::Services;
 use crate::service::authenticate::require_role;
@@ -54,7 +55,7 @@ impl ReadGrant {
 }
 
 /// The code of a field outside the purpose's categories.
-pub const FIELD_NOT_GRANTED: &str = "auth.field_not_granted";
+pub const FIELD_NOT_GRANTED: ErrorCode = ErrorCode::AuthFieldNotGranted;
 const FIELD_NOT_GRANTED_DETAIL: &str = "this field is not among the PI categories of the purpose";
 
 /// The refusal of a field outside the purpose's categories, for one item.
@@ -70,7 +71,7 @@ pub fn field_refused() -> ServiceError {
     not_granted(FIELD_NOT_GRANTED, FIELD_NOT_GRANTED_DETAIL)
 }
 
-fn not_granted(code: &'static str, detail: &str) -> ServiceError {
+fn not_granted(code: ErrorCode, detail: &str) -> ServiceError {
     ServiceError::NotGranted {
         code,
         detail: detail.to_owned(),
@@ -81,10 +82,10 @@ fn not_granted(code: &'static str, detail: &str) -> ServiceError {
 /// read (a purpose it does not hold, one not declared, a view, field or masking role not
 /// granted), or `None` for any other error (a key of another role is refused before it
 /// reaches PI, as it always was, and is not recorded).
-pub fn refusal_code(e: &ServiceError) -> Option<&'static str> {
+pub fn refusal_code(e: &ServiceError) -> Option<ErrorCode> {
     match e {
-        ServiceError::PurposeNotAllowed => Some("auth.purpose_not_allowed"),
-        ServiceError::NotGranted { code, .. } => Some(code),
+        ServiceError::PurposeNotAllowed => Some(ErrorCode::AuthPurposeNotAllowed),
+        ServiceError::NotGranted { code, .. } => Some(*code),
         _ => None,
     }
 }
@@ -106,7 +107,7 @@ pub async fn read(
     let record = declared(state, &purpose).await?;
     if !grant.views.contains(&view) {
         return Err(not_granted(
-            "auth.view_not_granted",
+            ErrorCode::AuthViewNotGranted,
             "the calling key is not granted this view under this purpose",
         ));
     }
@@ -150,7 +151,7 @@ pub async fn declared(
         .await?
         .ok_or_else(|| {
             not_granted(
-                "auth.purpose_not_declared",
+                ErrorCode::AuthPurposeNotDeclared,
                 "the purpose is not declared: declare it with PUT /v1/purposes/{id} before \
                  any key uses it",
             )
@@ -164,7 +165,7 @@ pub fn masking_role(grants: &Grants, asked: Option<&str>) -> Result<String, Serv
         .map(str::to_owned)
         .ok_or_else(|| {
             not_granted(
-                "auth.masking_role_not_granted",
+                ErrorCode::AuthMaskingRoleNotGranted,
                 "the masking role asked for is not one of the calling key's masking roles",
             )
         })
@@ -177,7 +178,7 @@ pub fn permit(caller: &Caller, permission: Permission) -> Result<(), ServiceErro
         Ok(())
     } else {
         Err(not_granted(
-            "auth.permission_not_granted",
+            ErrorCode::AuthPermissionNotGranted,
             match permission {
                 Permission::StoreData => "the calling key may not write stored data",
                 Permission::EraseSubjects => "the calling key may not erase subjects",
@@ -230,7 +231,7 @@ pub fn consent_change(
                 Ok(())
             } else {
                 Err(not_granted(
-                    "auth.issuer_purpose_not_allowed",
+                    ErrorCode::AuthIssuerPurposeNotAllowed,
                     "the key that minted this token does not hold this purpose",
                 ))
             }
@@ -300,7 +301,7 @@ pub fn self_service(caller: &Caller) -> Result<&baomi_vault::SubjectId, ServiceE
                 Ok(subject)
             } else {
                 Err(not_granted(
-                    "auth.permission_not_granted",
+                    ErrorCode::AuthPermissionNotGranted,
                     "the key that minted this token does not grant self-service reads",
                 ))
             }

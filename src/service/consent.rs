@@ -12,20 +12,36 @@ use baomi_consent::{
 use baomi_types::{AccessEvent, Action};
 
 use crate::auth::{Caller, Role};
+use crate::service::ErrorCode;
 use crate::service::Services;
 use crate::service::audit;
 use crate::service::authenticate::require_role;
 use crate::service::authorize::{self, ConsentChange, LedgerScope};
 use crate::service::{RequestContext, ServiceError, now};
 
+/// The code of a read the subject's consent refuses, as problems and the trail carry it.
+pub fn refusal_code(reason: &Reason) -> ErrorCode {
+    match reason {
+        Reason::NoConsent => ErrorCode::ConsentNotGiven,
+        Reason::ConsentWithdrawn => ErrorCode::ConsentWithdrawn,
+        Reason::ConsentExpired => ErrorCode::ConsentExpired,
+        Reason::RenewalRequired => ErrorCode::ConsentRenewalRequired,
+        Reason::SeparateConsentMissing => ErrorCode::ConsentSeparateConsentMissing,
+        // Reasons that allow the read are never a refusal's; reaching here is a bug.
+        Reason::PurposeNotDeclared | Reason::OtherLegalBasis | Reason::ConsentActive => {
+            ErrorCode::Internal
+        }
+    }
+}
+
 fn rejected(e: baomi_consent::Error) -> ServiceError {
     use baomi_consent::Error as E;
     let code = match &e {
-        E::InvalidPurposeId(_) | E::InvalidPurpose(_) => "consent.invalid_purpose",
-        E::SeparateConsentMissing(_) => "consent.separate_consent_missing",
-        E::GuardianRequired => "consent.guardian_required",
-        E::InvalidGrant(_) => "consent.invalid_grant",
-        E::InvalidNotice(_) => "consent.invalid_notice",
+        E::InvalidPurposeId(_) | E::InvalidPurpose(_) => ErrorCode::ConsentInvalidPurpose,
+        E::SeparateConsentMissing(_) => ErrorCode::ConsentSeparateConsentMissing,
+        E::GuardianRequired => ErrorCode::ConsentGuardianRequired,
+        E::InvalidGrant(_) => ErrorCode::ConsentInvalidGrant,
+        E::InvalidNotice(_) => ErrorCode::ConsentInvalidNotice,
     };
     ServiceError::Rejected {
         code,
@@ -85,14 +101,14 @@ pub async fn put_notice(
 ) -> Result<baomi_consent::Notice, ServiceError> {
     require_role(caller, &[Role::Admin])?;
     let id = purpose_id(raw_id).map_err(|_| ServiceError::Rejected {
-        code: "consent.invalid_notice",
+        code: ErrorCode::ConsentInvalidNotice,
         detail: "a notice id has the form of a purpose id".to_owned(),
     })?;
     text.validate().map_err(rejected)?;
     for p in &text.purposes {
         if state.store.purpose(p).await?.is_none() {
             return Err(ServiceError::Rejected {
-                code: "consent.unknown_purpose",
+                code: ErrorCode::ConsentUnknownPurpose,
                 detail: "the notice names a purpose that is not declared".to_owned(),
             });
         }
@@ -130,7 +146,7 @@ async fn known_purpose(state: &Services, raw: &str) -> Result<PurposeRecord, Ser
         .purpose(id.as_str())
         .await?
         .ok_or(ServiceError::Rejected {
-            code: "consent.unknown_purpose",
+            code: ErrorCode::ConsentUnknownPurpose,
             detail: "no purpose has this id; declare it with PUT /v1/purposes/{id}".to_owned(),
         })
 }
@@ -176,7 +192,7 @@ pub async fn grant(
             .is_some_and(|n| n.purposes.contains(&purpose.id));
         if !covers {
             return Err(ServiceError::Rejected {
-                code: "consent.unknown_notice",
+                code: ErrorCode::ConsentUnknownNotice,
                 detail: "no such notice version, or it does not cover this purpose".to_owned(),
             });
         }
@@ -242,7 +258,7 @@ pub async fn withdraw(
     let at = now();
     if !baomi_consent::derive(&events, at, purpose.renewal_from).is_active() {
         return Err(ServiceError::Conflict {
-            code: "consent.not_active",
+            code: ErrorCode::ConsentNotActive,
             detail: "there is no consent in force to withdraw".to_owned(),
         });
     }
@@ -429,7 +445,7 @@ pub async fn receipt(
 
 fn not_found_receipt() -> ServiceError {
     ServiceError::NotFound {
-        code: "consent.unknown_receipt",
+        code: ErrorCode::ConsentUnknownReceipt,
     }
 }
 
@@ -445,7 +461,7 @@ async fn refuse_ledger_read<T>(
 ) -> Result<T, ServiceError> {
     let refused = audit::denied(
         ledger_event(caller, ctx, subject, target, purpose),
-        "auth.purpose_not_allowed",
+        ErrorCode::AuthPurposeNotAllowed,
     );
     audit::append(state.audit.as_ref(), &[refused]).await?;
     Err(ServiceError::PurposeNotAllowed)

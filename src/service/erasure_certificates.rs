@@ -12,6 +12,7 @@ use baomi_vault::SubjectId;
 use serde_json::Value;
 
 use crate::auth::Caller;
+use crate::service::ErrorCode;
 use crate::service::Services;
 use crate::service::{RequestContext, ServiceError, audit, authorize, now};
 
@@ -34,7 +35,7 @@ pub async fn certificate(
         .await
         .map_err(crate::service::vault::vault_error)?
         .ok_or(ServiceError::NotFound {
-            code: "vault.not_erased",
+            code: ErrorCode::VaultNotErased,
         })?;
     let log = &state.audit_log;
     let target = format!("receipt:{}", erasure.receipt_id);
@@ -55,17 +56,17 @@ pub async fn certificate(
                 .is_ok_and(|a| a.target.as_deref() == Some(target.as_str()))
         })
         .ok_or(ServiceError::Gone {
-            code: "audit.event_pruned",
+            code: ErrorCode::AuditEventPruned,
         })?;
     let not_yet = || ServiceError::Conflict {
-        code: "audit.not_yet_signed",
+        code: ErrorCode::AuditNotYetSigned,
         detail: "the erasure is not yet in a signed (and, with witnesses, cosigned) \
                  checkpoint; retry in a second"
             .to_owned(),
     };
     let (leaf, body) = log.store().leaf_of(event.seq).await?.ok_or_else(not_yet)?;
     let text = body.ok_or(ServiceError::Gone {
-        code: "audit.event_pruned",
+        code: ErrorCode::AuditEventPruned,
     })?;
     let (size, note) = covering_checkpoint(state, leaf.index)
         .await?

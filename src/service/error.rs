@@ -1,5 +1,6 @@
 //! Errors of the use cases. `src/http/error.rs` maps each to a status and a stable code.
 
+use crate::service::ErrorCode;
 use crate::store::StoreError;
 
 /// Why a caller could not be authenticated.
@@ -46,7 +47,7 @@ pub enum ServiceError {
     #[error("not granted: {code}")]
     NotGranted {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// What is missing (never a value).
         detail: String,
     },
@@ -54,19 +55,19 @@ pub enum ServiceError {
     #[error("not found")]
     NotFound {
         /// Stable error code, e.g. `keys.not_found`.
-        code: &'static str,
+        code: ErrorCode,
     },
     /// The thing is gone for good (an erased subject).
     #[error("gone")]
     Gone {
         /// Stable error code, e.g. `vault.subject_erased`.
-        code: &'static str,
+        code: ErrorCode,
     },
     /// The request conflicts with the current state.
     #[error("conflict: {detail}")]
     Conflict {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// What conflicts.
         detail: String,
     },
@@ -75,14 +76,14 @@ pub enum ServiceError {
     #[error("refused by the subject's consent: {code}")]
     ConsentDenied {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
     },
     /// Well-formed input the domain refuses, with its own code (e.g.
     /// `consent.separate_consent_missing`).
     #[error("{code}: {detail}")]
     Rejected {
         /// Stable error code.
-        code: &'static str,
+        code: ErrorCode,
         /// Why (never quoting a value).
         detail: String,
     },
@@ -98,7 +99,7 @@ pub enum ServiceError {
     #[error("busy: {code}")]
     Busy {
         /// The stable error code, e.g. `console.busy`.
-        code: &'static str,
+        code: ErrorCode,
     },
     /// A quota of the calling key ran out (429, with `Retry-After`).
     #[error("quota: {}", .0.limit)]

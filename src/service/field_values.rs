@@ -5,8 +5,10 @@
 
 use baomi_vault::{FieldName, FieldType};
 
+use crate::service::ErrorCode;
+
 /// The code of a value that is not of its field's type.
-pub const INVALID_VALUE: &str = "vault.invalid_value";
+pub const INVALID_VALUE: ErrorCode = ErrorCode::VaultInvalidValue;
 
 /// Checks `value` for `field`; the error says what the field must hold (never the value).
 pub fn check(field: &FieldName, value: &str) -> Result<(), &'static str> {

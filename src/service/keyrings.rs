@@ -4,6 +4,7 @@ use baomi_types::Action;
 use baomi_vault::{Keyring, KeyringName, Suite};
 
 use crate::auth::{Caller, Role};
+use crate::service::ErrorCode;
 use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::vault::vault_error;
@@ -13,7 +14,7 @@ const DAY: u64 = 24 * 60 * 60;
 
 fn name(raw: &str) -> Result<KeyringName, ServiceError> {
     KeyringName::parse(raw).map_err(|_| ServiceError::NotFound {
-        code: "vault.unknown_keyring",
+        code: ErrorCode::VaultUnknownKeyring,
     })
 }
 

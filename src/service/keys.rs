@@ -6,6 +6,7 @@ use baomi_consent::PurposeId;
 use baomi_types::{AccessEvent, Action};
 use secrecy::SecretString;
 
+use crate::service::ErrorCode;
 use crate::service::Services;
 
 use crate::auth::Caller;
@@ -175,7 +176,7 @@ async fn require_declared(store: &dyn Store, grants: &Grants) -> Result<(), Serv
         Ok(())
     } else {
         Err(ServiceError::Rejected {
-            code: "keys.undeclared_purpose",
+            code: ErrorCode::KeysUndeclaredPurpose,
             detail: "a purpose is not declared; declare it with PUT /v1/purposes/{id} first"
                 .to_owned(),
         })
@@ -263,7 +264,7 @@ pub async fn set_grants(
     require_declared(store, &record.grants).await?;
     if !store.set_key_grants(&record, &audit(&record)).await? {
         return Err(ServiceError::NotFound {
-            code: "keys.not_found",
+            code: ErrorCode::KeysNotFound,
         });
     }
     tracing::info!(key_id = %record.id, "api key grants changed");
@@ -285,7 +286,7 @@ pub async fn revoke(
 ) -> Result<(), ServiceError> {
     if !is_key_id(id) {
         return Err(ServiceError::NotFound {
-            code: "keys.not_found",
+            code: ErrorCode::KeysNotFound,
         });
     }
     match store.revoke_key(id, now(), audit).await? {
@@ -295,10 +296,10 @@ pub async fn revoke(
         }
         RevokeOutcome::AlreadyRevoked => Ok(()),
         RevokeOutcome::NotFound => Err(ServiceError::NotFound {
-            code: "keys.not_found",
+            code: ErrorCode::KeysNotFound,
         }),
         RevokeOutcome::LastAdmin => Err(ServiceError::Conflict {
-            code: "keys.last_admin",
+            code: ErrorCode::KeysLastAdmin,
             detail: "this is the last active admin key; create another admin key first".to_owned(),
         }),
     }
@@ -343,7 +344,7 @@ fn may_raise(role: Role, grants: &Grants, purpose: &str) -> bool {
 
 async fn active_key(store: &dyn Store, id: &str) -> Result<ApiKeyRecord, ServiceError> {
     let not_found = || ServiceError::NotFound {
-        code: "keys.not_found",
+        code: ErrorCode::KeysNotFound,
     };
     if !is_key_id(id) {
         return Err(not_found());
@@ -388,7 +389,7 @@ pub async fn raise_quota(
     let key = active_key(store, id).await?;
     if !may_raise(key.role, &key.grants, purpose.as_str()) {
         return Err(ServiceError::Rejected {
-            code: "keys.purpose_not_held",
+            code: ErrorCode::KeysPurposeNotHeld,
             detail: "quotas are raised for a purpose a service key holds (or \
                      data_subject_access, for a key holding self_service)"
                 .to_owned(),
@@ -411,7 +412,7 @@ pub async fn raise_quota(
     record.grants.raises.push(raise.clone());
     if !store.set_key_grants(&record, &audit(&raise)).await? {
         return Err(ServiceError::NotFound {
-            code: "keys.not_found",
+            code: ErrorCode::KeysNotFound,
         });
     }
     tracing::info!(key_id = %record.id, "api key quota raised (break-glass)");
@@ -431,7 +432,7 @@ pub async fn end_raise(
     let at = now();
     let Some(ended) = record.grants.raise(purpose, at).cloned() else {
         return Err(ServiceError::NotFound {
-            code: "keys.no_quota_raise",
+            code: ErrorCode::KeysNoQuotaRaise,
         });
     };
     record
@@ -440,7 +441,7 @@ pub async fn end_raise(
         .retain(|r| r.in_force(at) && r.purpose != ended.purpose);
     if !store.set_key_grants(&record, &audit(&ended)).await? {
         return Err(ServiceError::NotFound {
-            code: "keys.not_found",
+            code: ErrorCode::KeysNotFound,
         });
     }
     tracing::info!(key_id = %record.id, "api key quota raise ended");

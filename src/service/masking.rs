@@ -10,6 +10,7 @@ use baomi_types::Action;
 use baomi_vault::RootKey;
 
 use crate::auth::{Caller, Role};
+use crate::service::ErrorCode;
 use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::ttl_cache::TtlCache;
@@ -55,7 +56,7 @@ impl MaskingState {
 
 fn invalid_policy(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Rejected {
-        code: "masking.invalid_policy",
+        code: ErrorCode::MaskingInvalidPolicy,
         detail: e.to_string(),
     }
 }
@@ -63,12 +64,12 @@ fn invalid_policy(e: impl std::fmt::Display) -> ServiceError {
 fn masking_failed(e: baomi_masking::Error) -> ServiceError {
     use baomi_masking::Error as E;
     let code = match &e {
-        E::NotApplicable { .. } => "masking.not_applicable",
-        E::OperatorUnavailable { .. } => "masking.operator_unavailable",
-        E::SubjectRequired => "masking.subject_required",
-        E::TooDeep { .. } => "masking.too_deep",
-        E::InvalidPolicy(_) => "masking.invalid_policy",
-        E::Vault { .. } => "masking.vault_refused",
+        E::NotApplicable { .. } => ErrorCode::MaskingNotApplicable,
+        E::OperatorUnavailable { .. } => ErrorCode::MaskingOperatorUnavailable,
+        E::SubjectRequired => ErrorCode::MaskingSubjectRequired,
+        E::TooDeep { .. } => ErrorCode::MaskingTooDeep,
+        E::InvalidPolicy(_) => ErrorCode::MaskingInvalidPolicy,
+        E::Vault { .. } => ErrorCode::MaskingVaultRefused,
     };
     ServiceError::Rejected {
         code,
@@ -87,7 +88,7 @@ pub async fn put_policy(
     require_role(caller, &[Role::Admin])?;
     if !valid_name(name) {
         return Err(ServiceError::Rejected {
-            code: "masking.invalid_policy_name",
+            code: ErrorCode::MaskingInvalidPolicyName,
             detail: "a policy name is 1 to 64 of a-z, 0-9, '_', '-' and '.'".to_owned(),
         });
     }
@@ -131,7 +132,7 @@ pub async fn policy(
         .policy(name)
         .await?
         .ok_or(ServiceError::NotFound {
-            code: "masking.unknown_policy",
+            code: ErrorCode::MaskingUnknownPolicy,
         })
 }
 
@@ -159,7 +160,7 @@ pub async fn resolve(
         .await?;
     match (found, name) {
         (None, Some(_)) => Err(ServiceError::Rejected {
-            code: "masking.unknown_policy",
+            code: ErrorCode::MaskingUnknownPolicy,
             detail: "no policy has this name; store it with PUT /v1/policies/{name}".to_owned(),
         }),
         (found, _) => Ok(found),

@@ -13,6 +13,7 @@ mod context;
 pub mod erasure_certificates;
 pub mod erasure_journal;
 mod error;
+mod error_code;
 pub mod field_values;
 pub mod hsm;
 pub mod keyrings;
@@ -34,6 +35,7 @@ pub mod witnessing;
 
 pub use context::{Dependencies, Limits, Services};
 pub use error::{AuthFailure, ServiceError};
+pub use error_code::ErrorCode;
 
 use baomi_types::{OperatorId, RequestId};
 

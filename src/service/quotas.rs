@@ -29,6 +29,7 @@ use baomi_types::{AccessEvent, Action};
 use crate::auth::Caller;
 use crate::auth::quota::{Counts, Limit, Limits};
 use crate::config::QuotasConfig;
+use crate::service::ErrorCode;
 use crate::service::refusals::CountedRefusals;
 use crate::service::{RequestContext, ServiceError, audit, now, now_ms};
 use crate::store::QuotaStore;
@@ -40,9 +41,9 @@ const LEASE_PARTS: u64 = 16;
 const MAX_COUNTED_KINDS: usize = 4096;
 
 /// The code of a refusal by a per-second limit (slow down).
-pub const RATE_LIMITED: &str = "quota.rate_limited";
+pub const RATE_LIMITED: ErrorCode = ErrorCode::QuotaRateLimited;
 /// The code of a refusal by any other limit (the allowance of the window is spent).
-pub const EXCEEDED: &str = "quota.exceeded";
+pub const EXCEEDED: ErrorCode = ErrorCode::QuotaExceeded;
 /// The refusal of one more operator name past `quotas.max_operators_per_key` in a day.
 pub const OPERATORS_PER_KEY: &str = "operators_per_key";
 
@@ -80,7 +81,7 @@ pub struct Refusal {
 
 impl Refusal {
     /// The stable code: [`RATE_LIMITED`] for requests per second, else [`EXCEEDED`].
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         if self.limit == Limit::RequestsPerSecond.as_str() {
             RATE_LIMITED
         } else {

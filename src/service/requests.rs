@@ -9,6 +9,7 @@ use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 
 use crate::auth::{Caller, Role};
+use crate::service::ErrorCode;
 use crate::service::Services;
 use crate::service::authenticate::{require_role, require_subject};
 use crate::service::{RequestContext, ServiceError, audit, now};
@@ -93,7 +94,7 @@ pub async fn create(
     );
     if !state.store.add_request(&request, &[event]).await? {
         return Err(ServiceError::Conflict {
-            code: "requests.duplicate",
+            code: ErrorCode::RequestsDuplicate,
             detail: format!(
                 "a {} request of this subject is open already",
                 kind.as_str()
@@ -160,7 +161,7 @@ pub async fn get(
 
 fn closed_already() -> ServiceError {
     ServiceError::Conflict {
-        code: "requests.closed",
+        code: ErrorCode::RequestsClosed,
         detail: "this request is closed already, or being closed".to_owned(),
     }
 }
@@ -171,7 +172,7 @@ async fn find(state: &Services, id: &str) -> Result<RightsRequest, ServiceError>
         .request(id)
         .await?
         .ok_or(ServiceError::NotFound {
-            code: "requests.not_found",
+            code: ErrorCode::RequestsNotFound,
         })
 }
 
@@ -194,7 +195,7 @@ pub async fn approve(
     require_role(caller, &[Role::Officer, Role::Admin])?;
     let request = find(state, id).await?;
     let not_open = || ServiceError::Conflict {
-        code: "requests.not_open",
+        code: ErrorCode::RequestsNotOpen,
         detail: "only an open request can be approved".to_owned(),
     };
     if request.status != RequestStatus::Open {
@@ -298,7 +299,7 @@ pub struct Export {
     /// The subject.
     pub subject: SubjectId,
     /// Stored fields, decrypted: `(field, value or error code)`.
-    pub fields: Vec<(String, Result<Zeroizing<String>, &'static str>)>,
+    pub fields: Vec<(String, Result<Zeroizing<String>, ErrorCode>)>,
     /// Their consents.
     pub consents: Vec<crate::service::consent::PurposeConsent>,
     /// Their requests.
@@ -339,7 +340,8 @@ pub async fn export(
         .into_iter()
         .map(|r| {
             let value = r.value.map_err(|e| {
-                crate::service::vault::item_error(e).map_or("vault.decrypt_failed", |i| i.code)
+                crate::service::vault::item_error(e)
+                    .map_or(ErrorCode::VaultDecryptFailed, |i| i.code)
             });
             (r.field.as_str().to_owned(), value)
         })

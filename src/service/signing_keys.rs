@@ -32,6 +32,7 @@ use baomi_vault::{AeadKey, RootKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
+use crate::service::ErrorCode;
 use crate::service::{ServiceError, now_ms};
 use crate::store::signing_keys::{SigningKeyStore, StoredSigningKey};
 
@@ -300,7 +301,7 @@ impl SigningKeys {
     ) -> Result<Vec<PublishedKey>, ServiceError> {
         if let Wanted::Files(_) = &self.wanted {
             return Err(ServiceError::Conflict {
-                code: "audit.signing_keys_from_files",
+                code: ErrorCode::AuditSigningKeysFromFiles,
                 detail: "the signing keys are read from key files: replace the files and \
                          restart to rotate them"
                     .to_owned(),
@@ -319,7 +320,7 @@ impl SigningKeys {
         {
             forget_generation(&self.wanted, &rows).await;
             return Err(ServiceError::Conflict {
-                code: "audit.rotation_in_progress",
+                code: ErrorCode::AuditRotationInProgress,
                 detail: "another rotation took this generation; read GET /v1/audit/keys".to_owned(),
             });
         }

@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::Caller;
 use crate::auth::grant::Permission;
+use crate::service::ErrorCode;
 use crate::service::Services;
 use crate::service::authorize::{self, ReadGrant};
 use crate::service::vault::{ItemError, View, ViewRequest, keyring_name, open_read, vault_error};
@@ -59,7 +60,7 @@ fn subject(raw: &str) -> Result<SubjectId, ServiceError> {
 pub(crate) fn erased_or(e: baomi_vault::Error) -> ServiceError {
     match e {
         baomi_vault::Error::SubjectErased => ServiceError::Gone {
-            code: "vault.subject_erased",
+            code: ErrorCode::VaultSubjectErased,
         },
         baomi_vault::Error::ValueTooLong { max } => {
             ServiceError::invalid("fields", format!("a value is longer than {max} bytes"))
@@ -181,7 +182,7 @@ pub async fn get(
         event.subject = Some(subject.as_str().to_owned());
         event.purpose = Some(purpose.as_str().to_owned());
         event.consent_event = consent_event;
-        let code = refused.reason.code();
+        let code = consent::refusal_code(&refused.reason);
         audit::append(state.audit.as_ref(), &[audit::denied(event, code)]).await?;
         return Err(ServiceError::ConsentDenied { code });
     }
@@ -284,7 +285,7 @@ pub async fn detokenize(
         resolved.push(match state.vault.detokenize(token).await {
             Ok(found) => Ok(found),
             Err(baomi_vault::Error::UnknownToken) => Err(ItemError {
-                code: "vault.unknown_token",
+                code: ErrorCode::VaultUnknownToken,
                 detail: "no stored value has this token".to_owned(),
             }),
             Err(e) => Err(crate::service::vault::item_error(e)?),
@@ -329,7 +330,7 @@ pub async fn detokenize(
     )
     .await?;
     let mut out = Vec::with_capacity(tokens.len());
-    let mut by_subject: BTreeMap<(String, Option<&'static str>), Vec<String>> = BTreeMap::new();
+    let mut by_subject: BTreeMap<(String, Option<ErrorCode>), Vec<String>> = BTreeMap::new();
     for r in resolved {
         out.push(match r {
             Err(e) => Err(e),
@@ -338,7 +339,7 @@ pub async fn detokenize(
                     consents
                         .get(subject.as_str())
                         .filter(|d| !d.reason.allows())
-                        .map(|d| d.reason.code())
+                        .map(|d| consent::refusal_code(&d.reason))
                 } else {
                     Some(authorize::FIELD_NOT_GRANTED)
                 };
@@ -439,7 +440,7 @@ pub async fn search(
         let decision = consents.get(s.as_str());
         e.consent_event = decision.and_then(|d| d.event_id.clone());
         match decision.filter(|d| !d.reason.allows()) {
-            Some(refused) => events.push(audit::denied(e, refused.reason.code())),
+            Some(refused) => events.push(audit::denied(e, consent::refusal_code(&refused.reason))),
             None => {
                 events.push(e);
                 allowed.push(s.as_str().to_owned());

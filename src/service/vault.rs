@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::{Caller, Role};
+use crate::service::ErrorCode;
 use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::authorize::{self, ReadGrant};
@@ -22,7 +23,7 @@ use crate::service::{audit, consent, quotas};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ItemError {
     /// Stable error code, e.g. `vault.decrypt_failed`.
-    pub code: &'static str,
+    pub code: ErrorCode,
     /// What went wrong.
     pub detail: String,
 }
@@ -91,17 +92,17 @@ impl View {
 pub fn item_error(e: baomi_vault::Error) -> Result<ItemError, ServiceError> {
     use baomi_vault::Error as E;
     let code = match &e {
-        E::InvalidSubjectId(_) => "vault.invalid_subject",
-        E::InvalidField => "vault.invalid_field",
-        E::InvalidKeyring => "vault.invalid_keyring",
-        E::ValueTooLong { .. } => "vault.value_too_long",
-        E::MalformedCiphertext | E::UnknownSuite => "vault.malformed_ciphertext",
-        E::DecryptFailed | E::Crypto => "vault.decrypt_failed",
-        E::UnknownKeyring => "vault.unknown_keyring",
-        E::UnknownVersion => "vault.unknown_version",
-        E::VersionRetired => "vault.version_retired",
-        E::SubjectErased => "vault.subject_erased",
-        E::UnknownToken => "vault.unknown_token",
+        E::InvalidSubjectId(_) => ErrorCode::VaultInvalidSubject,
+        E::InvalidField => ErrorCode::VaultInvalidField,
+        E::InvalidKeyring => ErrorCode::VaultInvalidKeyring,
+        E::ValueTooLong { .. } => ErrorCode::VaultValueTooLong,
+        E::MalformedCiphertext | E::UnknownSuite => ErrorCode::VaultMalformedCiphertext,
+        E::DecryptFailed | E::Crypto => ErrorCode::VaultDecryptFailed,
+        E::UnknownKeyring => ErrorCode::VaultUnknownKeyring,
+        E::UnknownVersion => ErrorCode::VaultUnknownVersion,
+        E::VersionRetired => ErrorCode::VaultVersionRetired,
+        E::SubjectErased => ErrorCode::VaultSubjectErased,
+        E::UnknownToken => ErrorCode::VaultUnknownToken,
         _ => return Err(vault_error(e)),
     };
     Ok(ItemError {
@@ -116,18 +117,18 @@ pub fn vault_error(e: baomi_vault::Error) -> ServiceError {
     match e {
         E::Store(f) if f.unavailable => ServiceError::Unavailable(f.detail),
         E::UnknownKeyring => ServiceError::NotFound {
-            code: "vault.unknown_keyring",
+            code: ErrorCode::VaultUnknownKeyring,
         },
         E::KeyringExists => ServiceError::Conflict {
-            code: "vault.keyring_exists",
+            code: ErrorCode::VaultKeyringExists,
             detail: "a keyring with this name exists".to_owned(),
         },
         E::RotationConflict => ServiceError::Conflict {
-            code: "vault.rotation_conflict",
+            code: ErrorCode::VaultRotationConflict,
             detail: e.to_string(),
         },
         E::StoredFieldsBelow => ServiceError::Conflict {
-            code: "vault.reencryption_pending",
+            code: ErrorCode::VaultReencryptionPending,
             detail: e.to_string(),
         },
         E::InvalidKeyring => ServiceError::invalid("name", e),
@@ -150,11 +151,11 @@ fn check_batch(state: &Services, len: usize) -> Result<(), ServiceError> {
 
 fn parse_target(subject: &str, field: &str) -> Result<(SubjectId, FieldName), ItemError> {
     let subject = SubjectId::parse(subject).map_err(|e| ItemError {
-        code: "vault.invalid_subject",
+        code: ErrorCode::VaultInvalidSubject,
         detail: e.to_string(),
     })?;
     let field = FieldName::parse(field).map_err(|e| ItemError {
-        code: "vault.invalid_field",
+        code: ErrorCode::VaultInvalidField,
         detail: e.to_string(),
     })?;
     Ok((subject, field))
@@ -185,7 +186,7 @@ pub async fn open_read(
     ctx: &RequestContext,
     purpose: &str,
     view: &ViewRequest,
-    refused: impl FnOnce(&'static str) -> Vec<AccessEvent>,
+    refused: impl FnOnce(ErrorCode) -> Vec<AccessEvent>,
 ) -> Result<(ReadGrant, View), ServiceError> {
     let asked_role = ctx.operator_role.as_deref();
     let grant = audited_read(state, caller, purpose, view.kind(), asked_role, refused).await?;
@@ -212,7 +213,7 @@ async fn audited_read(
     purpose: &str,
     view: ViewKind,
     asked_role: Option<&str>,
-    refused: impl FnOnce(&'static str) -> Vec<AccessEvent>,
+    refused: impl FnOnce(ErrorCode) -> Vec<AccessEvent>,
 ) -> Result<ReadGrant, ServiceError> {
     let e = match authorize::read(state, caller, purpose, view, asked_role).await {
         Ok(grant) => return Ok(grant),
@@ -317,7 +318,7 @@ pub async fn encrypt(
     // An unknown keyring is the request's fault, not each item's.
     if out
         .iter()
-        .any(|r| matches!(r, Err(e) if e.code == "vault.unknown_keyring"))
+        .any(|r| matches!(r, Err(e) if e.code == ErrorCode::VaultUnknownKeyring))
     {
         return Err(vault_error(baomi_vault::Error::UnknownKeyring));
     }
@@ -382,7 +383,7 @@ pub async fn decrypt(
                 .filter(|d| !d.reason.allows())
             {
                 Some(refused) => {
-                    let code = refused.reason.code();
+                    let code = consent::refusal_code(&refused.reason);
                     trail.note(&subject, &field, Some(code));
                     Err(ItemError {
                         code,
@@ -392,7 +393,7 @@ pub async fn decrypt(
                 // A deterministic ciphertext is not bound to its subject: under a purpose
                 // that needs consent, naming another subject must not open it.
                 None if !consents.is_empty() && !bound_to_subject(&item.ciphertext) => {
-                    let code = "consent.unbound_ciphertext";
+                    let code = ErrorCode::ConsentUnboundCiphertext;
                     trail.note(&subject, &field, Some(code));
                     Err(ItemError {
                         code,
@@ -537,7 +538,7 @@ pub async fn erase(
             .map_err(vault_error)?
     {
         return Err(ServiceError::NotFound {
-            code: "vault.unknown_subject",
+            code: ErrorCode::VaultUnknownSubject,
         });
     }
     erase_subject(state, caller, ctx, subject).await
@@ -595,7 +596,7 @@ struct Trail {
 }
 
 /// A subject and, for refused items, the error code.
-type TrailKey = (String, Option<&'static str>);
+type TrailKey = (String, Option<ErrorCode>);
 
 impl Trail {
     /// Notes an item's outcome and turns it into the item's result; a failure that is not
@@ -619,7 +620,7 @@ impl Trail {
         }
     }
 
-    fn note(&mut self, subject: &SubjectId, field: &FieldName, denied: Option<&'static str>) {
+    fn note(&mut self, subject: &SubjectId, field: &FieldName, denied: Option<ErrorCode>) {
         let entry = self
             .by_subject
             .entry((subject.as_str().to_owned(), denied))

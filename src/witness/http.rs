@@ -15,6 +15,7 @@ use baomi_audit::witness::{Refusal, SIZE_MEDIA_TYPE};
 
 use super::{Witness, WitnessError};
 use crate::http::error::ApiError;
+use crate::service::ErrorCode;
 
 /// The largest request: 63 proof lines and a checkpoint with a few signatures fit many times.
 const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -27,7 +28,7 @@ pub fn router(witness: Arc<Witness>) -> Router {
         .fallback(|| async {
             problem(
                 StatusCode::NOT_FOUND,
-                "request.not_found",
+                ErrorCode::RequestNotFound,
                 "no such route".to_owned(),
             )
         })
@@ -44,14 +45,14 @@ async fn add_checkpoint(
         Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
             return problem(
                 StatusCode::PAYLOAD_TOO_LARGE,
-                "request.too_large",
+                ErrorCode::RequestTooLarge,
                 format!("the body is larger than {MAX_BODY_BYTES} bytes"),
             );
         }
         Err(_) => {
             return problem(
                 StatusCode::BAD_REQUEST,
-                "request.unreadable_body",
+                ErrorCode::RequestUnreadableBody,
                 "the body could not be read".to_owned(),
             );
         }
@@ -71,7 +72,7 @@ async fn add_checkpoint(
             tracing::error!(error = %e, "the witness state failed");
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "witness.state_unavailable",
+                ErrorCode::WitnessStateUnavailable,
                 "the witness could not read or write its state; retry later".to_owned(),
             )
         }
@@ -87,11 +88,24 @@ fn refused(refusal: &Refusal) -> Response {
             format!("{recorded}\n"),
         )
             .into_response(),
-        _ => problem(status, refusal.code(), refusal.to_string()),
+        _ => problem(status, refusal_code(refusal), refusal.to_string()),
     }
 }
 
-fn problem(status: StatusCode, code: &'static str, detail: String) -> Response {
+/// The code of a refusal, as the witness answers it.
+fn refusal_code(refusal: &Refusal) -> ErrorCode {
+    match refusal {
+        Refusal::Malformed(_) => ErrorCode::WitnessMalformedRequest,
+        Refusal::OldSizeTooLarge => ErrorCode::WitnessOldSizeTooLarge,
+        Refusal::NotSigned => ErrorCode::WitnessNotSignedByTheLog,
+        Refusal::UnknownLog => ErrorCode::WitnessUnknownLog,
+        Refusal::StaleOldSize { .. } => ErrorCode::WitnessStaleOldSize,
+        Refusal::Fork { .. } => ErrorCode::WitnessFork,
+        Refusal::Inconsistent => ErrorCode::WitnessInconsistent,
+    }
+}
+
+fn problem(status: StatusCode, code: ErrorCode, detail: String) -> Response {
     let title = status.canonical_reason().unwrap_or("Error");
     ApiError::new(status, code, title, detail).into_response()
 }

@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::console::form::Form;
+use crate::service::ErrorCode;
 use maud::html;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -184,7 +185,7 @@ pub async fn remove_account(
         Ok(false) => service_error(
             lang,
             ServiceError::NotFound {
-                code: "console.no_account",
+                code: ErrorCode::ConsoleNoAccount,
             },
         ),
         Err(e) => service_error(lang, e.into()),

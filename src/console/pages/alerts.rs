@@ -5,6 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::console::form::Form;
+use crate::service::ErrorCode;
 use baomi_audit::EventFilter;
 use baomi_types::Action;
 use maud::html;
@@ -75,7 +76,7 @@ pub async fn alert(
                 .into_iter()
                 .find(|a| a.id == Some(id))
                 .ok_or(ServiceError::NotFound {
-                    code: "audit.no_alert",
+                    code: ErrorCode::AuditNoAlert,
                 })?;
         // The events behind it: the same actor or operator, up to the one that raised it.
         let mut filter = EventFilter {
@@ -176,7 +177,7 @@ pub async fn ack_alert(
         Ok(false) => service_error(
             lang,
             ServiceError::Conflict {
-                code: "audit.alert_acknowledged",
+                code: ErrorCode::AuditAlertAcknowledged,
                 detail: lang
                     .t(
                         "该告警不存在或已被确认。",

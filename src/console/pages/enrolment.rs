@@ -17,6 +17,7 @@ use crate::console::form::Form;
 use crate::console::second_factor as factor;
 use crate::console::session::{self, Officer};
 use crate::console::{Lang, page};
+use crate::service::ErrorCode;
 use crate::service::{RequestContext, ServiceError, audit, now};
 
 fn title(lang: Lang) -> &'static str {
@@ -75,7 +76,7 @@ async fn enrol_body(
     let sealed = state.second_factor.seal(name, &secret)?;
     if !state.store.begin_second_factor(name, &sealed).await? {
         return Err(ServiceError::Conflict {
-            code: "console.second_factor_exists",
+            code: ErrorCode::ConsoleSecondFactorExists,
             detail: "this account's second factor was enrolled meanwhile".to_owned(),
         });
     }
