@@ -9,15 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use baomi_audit::AuditSink;
-
 use baomi_types::Action;
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::ConsoleConfig;
-use crate::service::ErrorCode;
 use crate::service::refusals::{self, CountedRefusals};
-use crate::service::{ServiceError, audit};
+use crate::service::{ErrorCode, ServiceError, audit};
 
 /// Addresses whose refusals are counted apart at most; past that they are counted under
 /// no address (`source:other`).

@@ -17,11 +17,10 @@ use super::error::{ApiError, Problem};
 use super::extract::{AdminKey, Path, Query};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::service::ErrorCode;
 use crate::service::audit_alerts::alert_json;
 use crate::service::audit_export::Exporter;
 use crate::service::signing_keys::PublishedKey;
-use crate::service::{RequestContext, ServiceError, audit};
+use crate::service::{ErrorCode, RequestContext, ServiceError, audit};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -14,9 +14,8 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::service::RequestContext;
 use crate::service::authenticate::require_subject;
-use crate::service::consent;
+use crate::service::{RequestContext, consent};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

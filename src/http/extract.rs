@@ -13,9 +13,8 @@ use super::strict_json::Strict;
 use crate::app::AppState;
 use crate::auth::client_certificate::VerifiedCertificate;
 use crate::auth::{Caller, Role};
-use crate::service::ErrorCode;
 use crate::service::authenticate::{Channel, authenticate, require_role};
-use crate::service::{AuthFailure, ServiceError};
+use crate::service::{AuthFailure, ErrorCode, ServiceError};
 
 /// A JSON request body. Rejections: 415 `request.unsupported_media_type`, 413
 /// `request.too_large`, 400 `request.malformed_json`, 422 `request.invalid_body`. Messages

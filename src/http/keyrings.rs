@@ -14,8 +14,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{AdminKey, Json, Path};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::service::rfc3339;
-use crate::service::{RequestContext, keyrings};
+use crate::service::{RequestContext, keyrings, rfc3339};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -18,9 +18,8 @@ use crate::auth::api_key::ApiKeyRecord;
 use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::quota::{GrantQuota, QuotaRaise};
-use crate::service::RequestContext;
 use crate::service::keys::{self, GrantRequest, NewKey, PurposeRequest, RaiseRequest};
-use crate::service::rfc3339;
+use crate::service::{RequestContext, rfc3339};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

@@ -13,9 +13,8 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, Path};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::service::ErrorCode;
 use crate::service::masking::{self, Input, MaskOptions, Output};
-use crate::service::{RequestContext, ServiceError};
+use crate::service::{ErrorCode, RequestContext, ServiceError};
 use baomi_masking::PolicyVersion;
 
 /// The routes of this area.

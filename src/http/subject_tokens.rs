@@ -14,8 +14,7 @@ use super::error::{ApiError, Problem};
 use super::extract::{Json, ServiceKey};
 use crate::app::AppState;
 use crate::auth::Caller;
-use crate::service::rfc3339;
-use crate::service::{RequestContext, subject_tokens};
+use crate::service::{RequestContext, rfc3339, subject_tokens};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

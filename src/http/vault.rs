@@ -16,10 +16,8 @@ use super::extract::{Json, Path, Query};
 use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::grant::ViewKind;
-use crate::service::ErrorCode;
-use crate::service::rfc3339;
 use crate::service::vault::{self, CiphertextItem, EncryptItem, ItemResult, ViewRequest};
-use crate::service::{RequestContext, erasure_certificates};
+use crate::service::{ErrorCode, RequestContext, erasure_certificates, rfc3339};
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {

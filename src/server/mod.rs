@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use tokio::net::TcpListener;
 
 use crate::app;
-use crate::service::Limits;
+use crate::service::{Limits, ServiceError, audit, maintenance, now};
 use std::time::Duration;
 
 use baomi_vault::{KeyringName, Vault, VaultOptions};
@@ -28,7 +28,6 @@ use crate::service::quotas::{self, QuotaMeter};
 use crate::service::setup::{self, PassphraseSource, SetupError};
 use crate::service::signing_keys::{SigningKeys, Wanted};
 use crate::service::witnessing::Witnessing;
-use crate::service::{ServiceError, audit, maintenance, now};
 use crate::store::group_commit::GroupCommit;
 use crate::store::{self, QuotaStore, Store};
 use baomi_audit::AuditSink;

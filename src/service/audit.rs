@@ -1,7 +1,6 @@
 //! Building access events for the trail, and appending them fail-closed.
 
 use baomi_audit::AuditSink;
-
 use baomi_types::{AccessEvent, Action, Actor, Outcome, RequestId};
 
 use crate::auth::Caller;

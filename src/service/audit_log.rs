@@ -3,22 +3,19 @@
 //! inclusion and consistency proofs served. Reads of the trail are themselves audited.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 
 use baomi_audit::checkpoint::{Checkpoint, CheckpointError};
-
 use baomi_audit::merkle::{self, Hash, Needed, Nodes};
 use baomi_audit::verify::{self, Finding, TrustedKey};
 use baomi_audit::{Leaf, LogStore, StoredCheckpoint};
 use baomi_types::SignatureAlgorithm;
 use baomi_vault::RootKey;
-use std::sync::atomic::{AtomicI64, Ordering};
 
 use crate::config::OperatorDisplay;
-use crate::service::ErrorCode;
 use crate::service::signing_keys::SigningKeys;
-
-use crate::service::ServiceError;
+use crate::service::{ErrorCode, ServiceError};
 
 /// A signing key that did not sign: one held in the HSM is unavailable (503, retry);
 /// anything else is a bug.

@@ -8,8 +8,7 @@ use baomi_types::ClientCertificate;
 use crate::auth::api_key::{self, PresentedKey};
 use crate::auth::subject_token::{self, TokenError};
 use crate::auth::{Caller, Role};
-use crate::service::Services;
-use crate::service::{AuthFailure, ServiceError, now};
+use crate::service::{AuthFailure, ServiceError, Services, now};
 
 /// Where a credential was presented.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -23,10 +23,8 @@ use baomi_vault::FieldName;
 use crate::auth::catalogue::FieldCatalogue;
 use crate::auth::grant::{Grants, Permission, ViewKind};
 use crate::auth::{Caller, Role};
-use crate::service::ErrorCode;
-use crate::service::ServiceError;
-use crate::service::Services;
 use crate::service::authenticate::require_role;
+use crate::service::{ErrorCode, ServiceError, Services};
 
 /// A read of PI that may go ahead: under which purpose, as declared now, with the field
 /// catalogue now, and for which masking role a masked view is made.

@@ -9,10 +9,9 @@ use baomi_types::Action;
 
 use crate::auth::catalogue::FieldCatalogue;
 use crate::auth::{Caller, Role};
-use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::cluster::{self, Kind};
-use crate::service::{RequestContext, ServiceError, audit, now_ms};
+use crate::service::{RequestContext, ServiceError, Services, audit, now_ms};
 use crate::store::StoredCatalogue;
 
 /// The one key the catalogue is cached under.

@@ -16,8 +16,7 @@ use std::time::Duration;
 
 use sqlx::postgres::PgListener;
 
-use crate::service::Dependencies;
-use crate::service::{ServiceError, now_ms, random_id};
+use crate::service::{Dependencies, ServiceError, now_ms, random_id};
 use crate::store::postgres::cluster::{FleetTables, IntegratorLock};
 
 /// How long the node that made a change waits for the others to confirm it.

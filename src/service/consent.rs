@@ -12,12 +12,9 @@ use baomi_consent::{
 use baomi_types::{AccessEvent, Action};
 
 use crate::auth::{Caller, Role};
-use crate::service::ErrorCode;
-use crate::service::Services;
-use crate::service::audit;
 use crate::service::authenticate::require_role;
 use crate::service::authorize::{self, ConsentChange, LedgerScope};
-use crate::service::{RequestContext, ServiceError, now};
+use crate::service::{ErrorCode, RequestContext, ServiceError, Services, audit, now};
 
 /// The code of a read the subject's consent refuses, as problems and the trail carry it.
 pub fn refusal_code(reason: &Reason) -> ErrorCode {

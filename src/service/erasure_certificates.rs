@@ -12,9 +12,7 @@ use baomi_vault::SubjectId;
 use serde_json::Value;
 
 use crate::auth::Caller;
-use crate::service::ErrorCode;
-use crate::service::Services;
-use crate::service::{RequestContext, ServiceError, audit, authorize, now};
+use crate::service::{ErrorCode, RequestContext, ServiceError, Services, audit, authorize, now};
 
 /// Erase events of one subject looked through for the erasure's own: a subject is erased
 /// once, and erasing it again (idempotent) adds an event each time.

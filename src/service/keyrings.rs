@@ -4,11 +4,9 @@ use baomi_types::Action;
 use baomi_vault::{Keyring, KeyringName, Suite};
 
 use crate::auth::{Caller, Role};
-use crate::service::ErrorCode;
-use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::vault::vault_error;
-use crate::service::{RequestContext, ServiceError, audit, now};
+use crate::service::{ErrorCode, RequestContext, ServiceError, Services, audit, now};
 
 const DAY: u64 = 24 * 60 * 60;
 

@@ -6,8 +6,9 @@ use baomi_consent::PurposeId;
 use baomi_types::{AccessEvent, Action};
 use secrecy::SecretString;
 
-use crate::service::ErrorCode;
-use crate::service::Services;
+use crate::service::{
+    ErrorCode, RequestContext, ServiceError, Services, audit, cluster, now, rfc3339,
+};
 
 use crate::auth::Caller;
 use crate::auth::api_key::ApiKeyRecord;
@@ -15,7 +16,6 @@ use crate::auth::client_certificate::CertificateBinding;
 use crate::auth::grant::{Grants, Permission, PurposeGrant, ViewKind, valid_masking_role};
 use crate::auth::quota::{GrantQuota, QuotaRaise};
 use crate::auth::{Role, api_key};
-use crate::service::{RequestContext, ServiceError, audit, cluster, now, rfc3339};
 use crate::store::{KeyStore, RevokeOutcome, Store};
 
 /// What a key is to be granted, as asked (validated by [`grants`]).
@@ -464,6 +464,14 @@ impl Admin<'_> {
     fn event(&self, action: Action, id: &str) -> AccessEvent {
         audit::about(self.caller, self.ctx, action, id)
     }
+
+    /// The `key_quota_raise` event of a raise of key `id`, with `fields`.
+    fn raise_event(&self, id: &str, raise: &QuotaRaise, fields: Vec<String>) -> Vec<AccessEvent> {
+        let mut e = self.event(Action::KeyQuotaRaise, id);
+        e.purpose = Some(raise.purpose.as_str().to_owned());
+        e.fields = fields;
+        vec![e]
+    }
 }
 
 /// Creates a key (`POST /v1/keys`), audited as `key_create` with what it is granted; the
@@ -521,12 +529,7 @@ pub async fn raise_key_quota(
     id: &str,
     asked: &RaiseRequest,
 ) -> Result<ApiKeyRecord, ServiceError> {
-    let event = |raise: &QuotaRaise| {
-        let mut e = admin.event(Action::KeyQuotaRaise, id);
-        e.purpose = Some(raise.purpose.as_str().to_owned());
-        e.fields = raise_fields(raise);
-        vec![e]
-    };
+    let event = |raise: &QuotaRaise| admin.raise_event(id, raise, raise_fields(raise));
     let record = raise_quota(state.store.as_ref(), id, asked, admin.key_id, event).await?;
     changed_key(state, id).await?;
     Ok(record)
@@ -540,12 +543,7 @@ pub async fn end_key_quota_raise(
     id: &str,
     purpose: &str,
 ) -> Result<ApiKeyRecord, ServiceError> {
-    let event = |raise: &QuotaRaise| {
-        let mut e = admin.event(Action::KeyQuotaRaise, id);
-        e.purpose = Some(raise.purpose.as_str().to_owned());
-        e.fields = vec!["ended".to_owned()];
-        vec![e]
-    };
+    let event = |raise: &QuotaRaise| admin.raise_event(id, raise, vec!["ended".to_owned()]);
     let record = end_raise(state.store.as_ref(), id, purpose, event).await?;
     changed_key(state, id).await?;
     Ok(record)

@@ -4,9 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use baomi_vault::Vault;
-
 use baomi_types::Action;
+use baomi_vault::Vault;
 
 use crate::service::audit;
 use crate::service::audit_log::AuditLog;

@@ -10,11 +10,9 @@ use baomi_types::Action;
 use baomi_vault::RootKey;
 
 use crate::auth::{Caller, Role};
-use crate::service::ErrorCode;
-use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::ttl_cache::TtlCache;
-use crate::service::{RequestContext, ServiceError, audit, now_ms};
+use crate::service::{ErrorCode, RequestContext, ServiceError, Services, audit, now_ms};
 use baomi_masking::PolicyVersion;
 
 /// The policy applied when a call names none and no policy called `default` is stored:

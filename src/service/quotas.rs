@@ -23,15 +23,13 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use baomi_audit::AuditSink;
-
 use baomi_types::{AccessEvent, Action};
 
 use crate::auth::Caller;
 use crate::auth::quota::{Counts, Limit, Limits};
 use crate::config::QuotasConfig;
-use crate::service::ErrorCode;
 use crate::service::refusals::CountedRefusals;
-use crate::service::{RequestContext, ServiceError, audit, now, now_ms};
+use crate::service::{ErrorCode, RequestContext, ServiceError, audit, now, now_ms};
 use crate::store::QuotaStore;
 use crate::store::quotas::{Counter, Window};
 

@@ -8,7 +8,6 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use baomi_audit::AuditSink;
-
 use baomi_types::AccessEvent;
 use tokio::sync::watch;
 

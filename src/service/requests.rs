@@ -9,10 +9,8 @@ use baomi_vault::{FieldName, KeyringName, SubjectId};
 use zeroize::Zeroizing;
 
 use crate::auth::{Caller, Role};
-use crate::service::ErrorCode;
-use crate::service::Services;
 use crate::service::authenticate::{require_role, require_subject};
-use crate::service::{RequestContext, ServiceError, audit, now};
+use crate::service::{ErrorCode, RequestContext, ServiceError, Services, audit, now};
 
 /// The vault field a request's note is encrypted as.
 const NOTE_FIELD: &str = "text.request_note";

@@ -32,8 +32,7 @@ use baomi_vault::{AeadKey, RootKey};
 use ring::rand::{SecureRandom, SystemRandom};
 use zeroize::Zeroizing;
 
-use crate::service::ErrorCode;
-use crate::service::{ServiceError, now_ms};
+use crate::service::{ErrorCode, ServiceError, now_ms};
 use crate::store::signing_keys::{SigningKeyStore, StoredSigningKey};
 
 /// Where the keys of a generation come from.

@@ -9,11 +9,11 @@ use zeroize::Zeroizing;
 
 use crate::auth::Caller;
 use crate::auth::grant::Permission;
-use crate::service::ErrorCode;
-use crate::service::Services;
 use crate::service::authorize::{self, ReadGrant};
 use crate::service::vault::{ItemError, View, ViewRequest, keyring_name, open_read, vault_error};
-use crate::service::{RequestContext, ServiceError, audit, consent, field_values, now, quotas};
+use crate::service::{
+    ErrorCode, RequestContext, ServiceError, Services, audit, consent, field_values, now, quotas,
+};
 
 /// Most fields in one store request.
 pub const MAX_FIELDS: usize = 64;

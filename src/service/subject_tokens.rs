@@ -8,9 +8,8 @@ use baomi_types::Action;
 use crate::auth::grant::Permission;
 use crate::auth::subject_token::{Claims, TokenError};
 use crate::auth::{Caller, Role};
-use crate::service::Services;
 use crate::service::authenticate::require_role;
-use crate::service::{RequestContext, ServiceError, audit, authorize, now};
+use crate::service::{RequestContext, ServiceError, Services, audit, authorize, now};
 
 /// Mints a token for `subject`, valid for `ttl` seconds (the configured default if `None`),
 /// for a service key holding `mint_subject_tokens`. The token carries the request's

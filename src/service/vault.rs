@@ -10,14 +10,13 @@ use zeroize::Zeroizing;
 
 use crate::auth::grant::{Permission, ViewKind};
 use crate::auth::{Caller, Role};
-use crate::service::ErrorCode;
-use crate::service::Services;
 use crate::service::authenticate::require_role;
 use crate::service::authorize::{self, ReadGrant};
 use crate::service::cluster::Kind;
 use crate::service::masking::ViewMask;
-use crate::service::{RequestContext, ServiceError, now};
-use crate::service::{audit, consent, quotas};
+use crate::service::{
+    ErrorCode, RequestContext, ServiceError, Services, audit, consent, now, quotas,
+};
 
 /// A per-item failure: a stable code and a sentence (never the item's value).
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -7,7 +7,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::console::form::Form;
-use crate::service::ErrorCode;
+use crate::service::{ErrorCode, RequestContext, ServiceError};
 use maud::html;
 use serde::Deserialize;
 use zeroize::Zeroizing;
@@ -18,7 +18,6 @@ use crate::auth::Role;
 use crate::console::session::{self, Officer};
 use crate::console::{Lang, page};
 use crate::service::authenticate::require_role;
-use crate::service::{RequestContext, ServiceError};
 
 /// `GET /console/accounts` (admin).
 pub async fn accounts(

@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::console::form::Form;
-use crate::service::ErrorCode;
+use crate::service::{ErrorCode, RequestContext, ServiceError, audit, now};
 use baomi_audit::EventFilter;
 use baomi_types::Action;
 use maud::html;
@@ -14,7 +14,6 @@ use serde::Deserialize;
 use super::{Visit, csrf_refused, service_error, time, viewed};
 use crate::app::AppState;
 use crate::console::page;
-use crate::service::{RequestContext, ServiceError, audit, now};
 use crate::store::console::AlertAck;
 
 /// `GET /console/alerts`.

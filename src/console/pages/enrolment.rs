@@ -17,8 +17,7 @@ use crate::console::form::Form;
 use crate::console::second_factor as factor;
 use crate::console::session::{self, Officer};
 use crate::console::{Lang, page};
-use crate::service::ErrorCode;
-use crate::service::{RequestContext, ServiceError, audit, now};
+use crate::service::{ErrorCode, RequestContext, ServiceError, audit, now};
 
 fn title(lang: Lang) -> &'static str {
     lang.t("双重验证", "Second factor")
