@@ -74,7 +74,12 @@ pub(super) async fn backup(config_file: Option<&Path>, args: BackupArgs) -> anyh
 
 /// Runs PostgreSQL's `pg_dump` into `out` and checks the dump with `pg_restore --list`.
 fn pg_dump(config: &Config, out: &Path) -> anyhow::Result<()> {
-    let url = config.database_url.as_deref().unwrap_or_default();
+    let Some(url) = config
+        .database()
+        .and_then(crate::config::Database::postgres_url)
+    else {
+        bail!("pg_dump backs up a PostgreSQL database; database_url names none");
+    };
     if out.exists() {
         bail!("{} exists; a backup never overwrites a file", out.display());
     }

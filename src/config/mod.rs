@@ -36,6 +36,41 @@ pub struct MaskingConfig {
     pub clear_c3_roles: Vec<String>,
 }
 
+/// The database a configuration names, read from `database_url` in one place.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Database<'a> {
+    /// No `database_url`: the embedded SQLite file in the data directory
+    /// ([`Config::sqlite_path`]).
+    Embedded,
+    /// A `sqlite:` URL.
+    Sqlite(&'a str),
+    /// A `postgres://` or `postgresql://` URL: a node of a fleet.
+    Postgres(&'a str),
+}
+
+impl<'a> Database<'a> {
+    /// The database `url` names (`None`: the embedded one), or `None` for a URL of another
+    /// kind.
+    fn of(url: Option<&'a str>) -> Option<Self> {
+        match url {
+            None => Some(Database::Embedded),
+            Some(u) if u.starts_with("postgres://") || u.starts_with("postgresql://") => {
+                Some(Database::Postgres(u))
+            }
+            Some(u) if u.starts_with("sqlite:") => Some(Database::Sqlite(u)),
+            Some(_) => None,
+        }
+    }
+
+    /// The PostgreSQL URL, if it is PostgreSQL.
+    pub fn postgres_url(self) -> Option<&'a str> {
+        match self {
+            Database::Postgres(url) => Some(url),
+            _ => None,
+        }
+    }
+}
+
 /// Everything Baomi can be configured with. Its `Debug` hides the passphrase and the
 /// password in a database URL.
 #[derive(Clone, Serialize, Deserialize)]
@@ -338,10 +373,13 @@ impl Config {
         if self.database_max_connections == 0 {
             return bad("database_max_connections must be at least 1");
         }
+        if Database::of(self.database_url.as_deref()).is_none() {
+            return bad("database_url must start with sqlite: or postgres://");
+        }
         if let Some(replica) = &self.audit_replica_url {
-            let on_postgres =
-                |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
-            if !on_postgres(replica) || !self.database_url.as_deref().is_some_and(on_postgres) {
+            let replica = Database::of(Some(replica.as_str())).and_then(Database::postgres_url);
+            let primary = self.database().and_then(Database::postgres_url);
+            if replica.is_none() || primary.is_none() {
                 return bad(
                     "audit_replica_url is a PostgreSQL replica of a PostgreSQL database_url",
                 );
@@ -383,10 +421,16 @@ impl Config {
             .unwrap_or_else(|| self.data_dir.join("erasure-journal.jsonl"))
     }
 
+    /// The database this configuration names; `None` for a `database_url` of neither kind
+    /// (which loading refuses).
+    pub fn database(&self) -> Option<Database<'_>> {
+        Database::of(self.database_url.as_deref())
+    }
+
     /// Which backend is configured: `postgresql` or `sqlite`.
     pub fn backend_name(&self) -> &'static str {
-        match &self.database_url {
-            Some(url) if url.starts_with("postgres") => "postgresql",
+        match self.database() {
+            Some(Database::Postgres(_)) => "postgresql",
             _ => "sqlite",
         }
     }
@@ -534,6 +578,34 @@ mod tests {
             .extract()
             .unwrap();
         assert_eq!(parsed.audit.witnesses[0].url, "https://w.example");
+    }
+
+    #[test]
+    fn the_database_url_is_read_in_one_place() {
+        let with = |url: Option<&str>| Config {
+            database_url: url.map(str::to_owned),
+            ..Config::default()
+        };
+        assert_eq!(with(None).database(), Some(Database::Embedded));
+        let sqlite = with(Some("sqlite:///var/lib/baomi/b.db"));
+        assert_eq!(
+            sqlite.database(),
+            Some(Database::Sqlite("sqlite:///var/lib/baomi/b.db"))
+        );
+        let pg = with(Some("postgresql://db/baomi"));
+        assert_eq!(
+            pg.database().and_then(Database::postgres_url),
+            Some("postgresql://db/baomi")
+        );
+        assert_eq!(pg.backend_name(), "postgresql");
+        let other = with(Some("mysql://db/baomi"));
+        assert_eq!(other.database(), None);
+        let refused = other.validate().unwrap_err().to_string();
+        assert!(
+            refused.contains("database_url must start with"),
+            "{refused}"
+        );
+        assert!(!refused.contains("mysql"), "no value echoed: {refused}");
     }
 
     #[test]

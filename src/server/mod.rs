@@ -19,7 +19,7 @@ use std::time::Duration;
 use baomi_vault::{KeyringName, Vault, VaultOptions};
 
 use crate::auth::subject_token::Signer;
-use crate::config::{Config, PlainReason, Transport};
+use crate::config::{Config, Database, PlainReason, Transport};
 use crate::console::guard::SigninGuard;
 use crate::service::audit_alerts::{self, AlertWatch, Webhook};
 use crate::service::audit_log::{self, AuditLog};
@@ -185,10 +185,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     // Every append goes through this one writer from here on (see `GroupCommit`).
     let audit: Arc<dyn AuditSink> =
         Arc::new(GroupCommit::start(Arc::clone(&store) as Arc<dyn AuditSink>));
-    let fleet_url = config
-        .database_url
-        .as_deref()
-        .filter(|url| url.starts_with("postgres"));
+    let fleet_url = config.database().and_then(Database::postgres_url);
     let duty = match fleet_url {
         Some(url) => Duty::campaign(url).await,
         None => Duty::alone(),

@@ -10,7 +10,7 @@ use sqlx::ConnectOptions;
 use sqlx::sqlite::SqliteConnectOptions;
 
 use super::StoreError;
-use crate::config::Config;
+use crate::config::{Config, Database};
 
 /// What a backup holds, read from the backup itself.
 #[derive(Debug, Clone)]
@@ -25,13 +25,13 @@ pub struct BackupSummary {
 
 /// The SQLite database file the configuration names, or `None` for PostgreSQL.
 pub fn sqlite_file(config: &Config) -> Result<Option<PathBuf>, StoreError> {
-    match &config.database_url {
-        None => Ok(Some(config.sqlite_path())),
-        Some(url) if url.starts_with("sqlite:") => {
+    match config.database() {
+        Some(Database::Embedded) => Ok(Some(config.sqlite_path())),
+        Some(Database::Sqlite(url)) => {
             let options = SqliteConnectOptions::from_str(url)?;
             Ok(Some(options.get_filename().to_path_buf()))
         }
-        Some(_) => Ok(None),
+        Some(Database::Postgres(_)) | None => Ok(None),
     }
 }
 

@@ -37,7 +37,7 @@ pub use second_factors::SecondFactorStore;
 pub use signing_keys::SigningKeyStore;
 
 use crate::auth::api_key::ApiKeyRecord;
-use crate::config::Config;
+use crate::config::{Config, Database};
 
 /// The root key as the database keeps it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -160,32 +160,22 @@ impl<T> Store for T where
 /// Opens the database named by the configuration, creating it if it is SQLite, and runs the
 /// migrations of its backend.
 pub async fn open(config: &Config) -> Result<Arc<dyn Store>, StoreError> {
-    let Some(url) = &config.database_url else {
-        return Ok(Arc::new(
-            sqlite::SqliteStore::open_file(
-                &config.sqlite_path(),
-                config.database_max_connections,
-                config.sqlite_synchronous,
-            )
-            .await?,
-        ));
-    };
-    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        Ok(Arc::new(
-            postgres::PgStore::connect(url, config.database_max_connections).await?,
-        ))
-    } else if url.starts_with("sqlite:") {
-        Ok(Arc::new(
-            sqlite::SqliteStore::connect(
-                url,
-                config.database_max_connections,
-                config.sqlite_synchronous,
-            )
-            .await?,
-        ))
-    } else {
-        Err(StoreError::Config(
-            "database_url must start with sqlite:// or postgres://".to_owned(),
-        ))
-    }
+    let connections = config.database_max_connections;
+    let synchronous = config.sqlite_synchronous;
+    Ok(match config.database() {
+        Some(Database::Embedded) => Arc::new(
+            sqlite::SqliteStore::open_file(&config.sqlite_path(), connections, synchronous).await?,
+        ),
+        Some(Database::Sqlite(url)) => {
+            Arc::new(sqlite::SqliteStore::connect(url, connections, synchronous).await?)
+        }
+        Some(Database::Postgres(url)) => {
+            Arc::new(postgres::PgStore::connect(url, connections).await?)
+        }
+        None => {
+            return Err(StoreError::Config(
+                "database_url must start with sqlite: or postgres://".to_owned(),
+            ));
+        }
+    })
 }
