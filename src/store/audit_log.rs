@@ -14,7 +14,7 @@ use baomi_types::AccessEvent;
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
-use super::common::{Backend, Pooled, SqlStore, write_locked};
+use super::common::{Backend, Pooled, SqlStore, one_at_a_time};
 
 /// The right border of the audit tree as this node last wrote it: `(tree size, border)`.
 /// Appending needs the border's hashes; when the tree still has the size this node left it
@@ -596,7 +596,7 @@ where
         } else if events.is_empty() {
             return Ok(());
         }
-        let mut tx = write_locked(self, Self::LOCK_SUBJECT, APPEND_TURN)
+        let mut tx = one_at_a_time(self, APPEND_TURN)
             .await
             .map_err(store_failure)?;
         let remembered = self

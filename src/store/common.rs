@@ -162,6 +162,22 @@ where
     Ok(true)
 }
 
+/// A write transaction serialised with every other one on `key` (a subject's writes, the
+/// versions of one purpose or notice, the audit appenders' turn), through the backend's
+/// [`Backend::LOCK_SUBJECT`].
+pub(super) async fn one_at_a_time<S>(
+    store: &S,
+    key: &str,
+) -> Result<sqlx::Transaction<'static, S::Db>, StoreError>
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+{
+    write_locked(store, S::LOCK_SUBJECT, key).await
+}
+
 /// A write transaction on `store` that first runs `lock` (if the backend needs one) on
 /// `key`: the serialised-write helper of the queries written once for both backends.
 pub(super) async fn write_locked<S>(

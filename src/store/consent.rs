@@ -10,7 +10,7 @@ use baomi_consent::{
 use baomi_types::{AccessEvent, StoreFailure};
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-use super::common::{Backend, Pooled, SqlStore, commit_change, finish_change, write_locked};
+use super::common::{Backend, Pooled, SqlStore, commit_change, finish_change, one_at_a_time};
 use super::error::{corrupt, failure};
 
 /// A purposes row: id, version, renewal_from, definition, updated_at.
@@ -147,21 +147,6 @@ const CLOSE_UNCLAIMED: &str = "UPDATE rights_requests SET status = $2, resolutio
      RETURNING id";
 const CONSENT_DAYS: &str = "SELECT day, granted, withdrawn, net FROM consent_day_counts \
      WHERE purpose = $1 ORDER BY day";
-
-/// A write transaction serialised with every other one on `key` (versions of one purpose
-/// or notice are numbered one at a time).
-async fn one_at_a_time<S>(
-    store: &S,
-    key: &str,
-) -> Result<sqlx::Transaction<'static, S::Db>, StoreFailure>
-where
-    S: Backend,
-    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
-    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
-    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
-{
-    Ok(write_locked(store, S::LOCK_SUBJECT, key).await?)
-}
 
 /// (sqlx states what a database can bind and decode as bounds per type, which cannot be
 /// bundled into one trait: hence the list.)

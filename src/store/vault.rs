@@ -10,7 +10,9 @@ use baomi_vault::{
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
-use super::common::{Backend, Pooled, SqlStore, commit_change, finish_change, write_locked};
+use super::common::{
+    Backend, Pooled, SqlStore, commit_change, finish_change, one_at_a_time, write_locked,
+};
 use super::error::{corrupt, failure};
 
 fn version(v: i64) -> Result<u32, StoreFailure> {
@@ -206,20 +208,6 @@ const SEARCH_INDEX: &str = "SELECT DISTINCT subject FROM blind_index \
      WHERE keyring = $1 AND field = $2 AND digest IN ($3, $4) ORDER BY subject LIMIT 1000";
 const DELETE_SUBJECT_KEYS_BELOW: &str =
     "DELETE FROM subject_keys WHERE keyring = $1 AND version < $2";
-
-/// A write transaction holding `subject`'s lock (see [`Backend::LOCK_SUBJECT`]).
-async fn write_for_subject<S>(
-    store: &S,
-    subject: &SubjectId,
-) -> Result<sqlx::Transaction<'static, S::Db>, StoreFailure>
-where
-    S: Backend,
-    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
-    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
-    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
-{
-    Ok(write_locked(store, S::LOCK_SUBJECT, subject.as_str()).await?)
-}
 
 /// Whether `subject` has an erasure record, read inside a transaction.
 async fn erased_in<DB>(conn: &mut DB::Connection, subject: &SubjectId) -> Result<bool, StoreFailure>
@@ -444,7 +432,7 @@ where
         &self,
         key: &SealedDataKey,
     ) -> Result<Option<SealedDataKey>, StoreFailure> {
-        let mut tx = write_for_subject(self, &key.subject).await?;
+        let mut tx = one_at_a_time(self, key.subject.as_str()).await?;
         if erased_in::<DB>(&mut tx, &key.subject).await? {
             tx.rollback().await.map_err(failure)?;
             return Ok(None);
@@ -487,7 +475,7 @@ where
     ) -> Result<ErasureCounts, StoreFailure> {
         // One transaction, serialised with every other write about this subject: the record
         // and the destruction happen together or not at all.
-        let mut tx = write_for_subject(self, &erasure.subject).await?;
+        let mut tx = one_at_a_time(self, erasure.subject.as_str()).await?;
         sqlx::query::<DB>(INSERT_ERASURE)
             .bind(erasure.subject.as_str())
             .bind(erasure.receipt_id.as_str())
@@ -569,7 +557,7 @@ where
         index: &[IndexEntry],
         audit: &[AccessEvent],
     ) -> Result<PutOutcome, StoreFailure> {
-        let mut tx = write_for_subject(self, subject).await?;
+        let mut tx = one_at_a_time(self, subject.as_str()).await?;
         if erased_in::<DB>(&mut tx, subject).await? {
             tx.rollback().await.map_err(failure)?;
             return Ok(PutOutcome::Erased);
