@@ -112,6 +112,11 @@ pub trait LogStore: Send + Sync {
     /// older than `before_ms`, keeping their leaves. Returns how many were pruned.
     async fn prune(&self, before_ms: i64, now_ms: i64, limit: u32) -> Result<u64, AuditFailure>;
 
+    /// Copies the officer-query keys (subject, actor, operator, purpose, action) of up to
+    /// `limit` appended events not indexed yet, oldest first, and says how many. Queries
+    /// find every event whether indexed or not; indexed ones, faster.
+    async fn index_events(&self, limit: u32) -> Result<u64, AuditFailure>;
+
     /// Stores an alert; `false` if the same alert (rule, key, event) is stored already.
     async fn add_alert(&self, alert: &Alert) -> Result<bool, AuditFailure>;
 

@@ -407,6 +407,11 @@ pub async fn serve(
             stop.subscribe(),
         ))
     });
+    let indexing = tokio::spawn(audit_log::keep_indexing(
+        Arc::clone(&opened.audit_log),
+        Arc::clone(&opened.duty),
+        stop.subscribe(),
+    ));
     let integration = tokio::spawn(audit_log::run(
         Arc::clone(&opened.audit_log),
         Arc::clone(&opened.audit),
@@ -429,6 +434,7 @@ pub async fn serve(
     }
     let _ = upkeep.await;
     let _ = integration.await;
+    let _ = indexing.await;
     let _ = alerts.await;
     let _ = signins.await;
     let _ = quota_refusals.await;

@@ -384,6 +384,45 @@ pub async fn run(
     }
 }
 
+/// Events whose officer-query keys one transaction copies. A few thousand keep each pass
+/// to a few milliseconds of the write lock (SQLite has one writer) while sharing index pages
+/// among many events.
+const INDEX_BATCH: u32 = 4000;
+
+/// How long the indexer rests once it has caught up.
+const INDEX_REST: Duration = Duration::from_millis(250);
+
+/// Copies the officer-query keys of appended events behind the append, on the node that
+/// holds the fleet's duty, until `stop` fires: batches back to back while it is behind,
+/// then a rest. (Queries never depend on it: they read unindexed events directly.)
+pub async fn keep_indexing(
+    log: Arc<AuditLog>,
+    duty: Arc<crate::service::cluster::Duty>,
+    mut stop: tokio::sync::watch::Receiver<bool>,
+) {
+    while crate::service::wait_or_stop(INDEX_REST, &mut stop).await {
+        if !duty.leads() {
+            continue;
+        }
+        loop {
+            match log.store.index_events(INDEX_BATCH).await {
+                Ok(n) => {
+                    metrics::counter!("baomi_audit_indexed_events_total").increment(n);
+                    if n < u64::from(INDEX_BATCH) || *stop.borrow() {
+                        break;
+                    }
+                    // Let the appender's next batch in between two of ours.
+                    tokio::task::yield_now().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "indexing audit events failed; will retry");
+                    break;
+                }
+            }
+        }
+    }
+}
+
 /// The newest signed checkpoint as an officer or admin reads it
 /// (`GET /v1/audit/checkpoint`).
 pub struct CheckpointStatus {

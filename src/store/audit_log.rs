@@ -121,9 +121,22 @@ const LATEST_CHECKPOINT: &str = "SELECT tree_size, root, note, created_at \
      FROM audit_checkpoints ORDER BY tree_size DESC LIMIT 1";
 const CHECKPOINTS_BETWEEN: &str = "SELECT tree_size, root, note, created_at \
      FROM audit_checkpoints WHERE tree_size > $1 AND tree_size <= $2 ORDER BY tree_size";
-/// The start of a query's filter; the conditions are appended.
-const QUERY_EVENTS: &str = "SELECT seq, at_ms, action, subject, actor, operator, purpose, \
-     outcome, body FROM audit_events WHERE pruned_at IS NULL";
+/// The start of a query's filter on the events themselves; the conditions are appended.
+const QUERY_EVENTS: &str = "SELECT e.seq, e.at_ms, e.action, e.subject, e.actor, e.operator, \
+     e.purpose, e.outcome, e.body FROM audit_events e WHERE e.pruned_at IS NULL";
+/// The same, through the keys of the events already indexed.
+const QUERY_INDEXED_EVENTS: &str = "SELECT e.seq, e.at_ms, e.action, e.subject, e.actor, \
+     e.operator, e.purpose, e.outcome, e.body FROM audit_event_keys k \
+     JOIN audit_events e ON e.seq = k.seq WHERE e.pruned_at IS NULL";
+/// The newest event whose keys are in `audit_event_keys` (0 when none is).
+const INDEXED_UP_TO: &str = "SELECT COALESCE(MAX(seq), 0) FROM audit_event_keys";
+/// Copies the keys of up to `$1` events not yet indexed. Events are appended one
+/// transaction at a time (the appenders' turn), so every event below the newest indexed one
+/// was committed before it and is indexed already.
+const INDEX_EVENTS: &str = "INSERT INTO audit_event_keys (seq, action, subject, actor, \
+     operator, purpose) SELECT seq, action, subject, actor, operator, purpose \
+     FROM audit_events WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM audit_event_keys) \
+     ORDER BY seq LIMIT $1";
 /// The last event appended before `$1`.
 const LAST_APPENDED_BEFORE: &str = "SELECT seq FROM audit_events WHERE appended_ms < $1 \
      ORDER BY appended_ms DESC LIMIT 1";
@@ -146,7 +159,13 @@ const TAIL: &str = "SELECT seq, at_ms, action, subject, actor, operator, purpose
 const PRUNE: &str = "UPDATE audit_events SET body = '', subject = NULL, actor = NULL, \
      operator = NULL, purpose = NULL, pruned_at = $1 \
      WHERE pruned_at IS NULL AND seq IN (SELECT seq FROM audit_events \
-       WHERE at_ms < $2 AND pruned_at IS NULL ORDER BY at_ms LIMIT $3)";
+       WHERE at_ms < $2 AND pruned_at IS NULL ORDER BY at_ms LIMIT $3) RETURNING seq";
+/// Empties the identifying keys of the events listed after it (closed by the caller).
+const FORGET_KEYS: &str = "UPDATE audit_event_keys SET subject = NULL, actor = NULL, \
+     operator = NULL, purpose = NULL WHERE seq IN (";
+/// The turn of the indexer and of pruning: an event pruned while its keys are being copied
+/// must not keep them.
+const INDEX_TURN: &str = "baomi-audit-index";
 const ADD_ALERT: &str = "INSERT INTO audit_alerts (rule, alert_key, trigger_seq, at_ms, \
      detail) VALUES ($1, $2, $3, $4, $5) \
      ON CONFLICT (rule, alert_key, trigger_seq) DO NOTHING RETURNING id";
@@ -328,6 +347,75 @@ where
     Ok(out)
 }
 
+/// The events one part of an officer query reads.
+#[derive(Clone, Copy)]
+enum Part {
+    /// Those appended after the newest indexed event, read from `audit_events` itself.
+    Recent,
+    /// The indexed ones, found through `audit_event_keys` when the filter names a key.
+    Indexed,
+}
+
+/// One part of a query for `filter`: newest first, at most `limit` events, above sequence
+/// number `above` when given.
+fn part_of_query<DB>(
+    filter: &EventFilter,
+    part: Part,
+    indexed: i64,
+    above: Option<i64>,
+    limit: u32,
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB> + Default,
+    for<'b> i64: Encode<'b, DB> + Type<DB>,
+    for<'b> &'b str: Encode<'b, DB> + Type<DB>,
+{
+    let keyed = [
+        ("subject", &filter.subject),
+        ("actor", &filter.actor),
+        ("operator", &filter.operator),
+        ("purpose", &filter.purpose),
+        ("action", &filter.action),
+    ];
+    let through_keys =
+        matches!(part, Part::Indexed) && keyed.iter().any(|(_, value)| value.is_some());
+    // The table whose index a filter on a key (and the order) goes through.
+    let (mut q, keys) = if through_keys {
+        (sqlx::QueryBuilder::<DB>::new(QUERY_INDEXED_EVENTS), "k")
+    } else {
+        (sqlx::QueryBuilder::<DB>::new(QUERY_EVENTS), "e")
+    };
+    match part {
+        Part::Recent => q.push(format!(" AND {keys}.seq > ")).push_bind(indexed),
+        Part::Indexed => q.push(format!(" AND {keys}.seq <= ")).push_bind(indexed),
+    };
+    for (column, value) in keyed {
+        if let Some(v) = value {
+            q.push(format!(" AND {keys}.{column} = "))
+                .push_bind(v.as_str());
+        }
+    }
+    if let Some(outcome) = &filter.outcome {
+        q.push(" AND e.outcome = ").push_bind(outcome.as_str());
+    }
+    if let Some(from) = filter.from_ms {
+        q.push(" AND e.at_ms >= ").push_bind(from);
+        if let Some(seq) = above {
+            q.push(format!(" AND {keys}.seq > ")).push_bind(seq);
+        }
+    }
+    if let Some(to) = filter.to_ms {
+        q.push(" AND e.at_ms < ").push_bind(to);
+    }
+    if let Some(before) = filter.before {
+        q.push(format!(" AND {keys}.seq < ")).push_bind(before);
+    }
+    q.push(format!(" ORDER BY {keys}.seq DESC LIMIT "))
+        .push_bind(i64::from(limit));
+    q
+}
+
 /// (sqlx states what a database can bind and decode as bounds per type, which cannot be
 /// bundled into one trait: hence the list, here and on [`AuditSink`]'s implementation.)
 #[async_trait]
@@ -390,50 +478,47 @@ where
         filter: &EventFilter,
         limit: u32,
     ) -> Result<Vec<StoredEvent>, AuditFailure> {
-        let mut q = sqlx::QueryBuilder::<DB>::new(QUERY_EVENTS);
-        for (column, value) in [
-            ("subject", &filter.subject),
-            ("actor", &filter.actor),
-            ("operator", &filter.operator),
-            ("purpose", &filter.purpose),
-            ("action", &filter.action),
-            ("outcome", &filter.outcome),
-        ] {
-            if let Some(v) = value {
-                q.push(format!(" AND {column} = ")).push_bind(v.clone());
-            }
-        }
+        let (indexed,): (i64,) = sqlx::query_as::<DB, _>(INDEXED_UP_TO)
+            .fetch_one(self.pool())
+            .await
+            .map_err(log_failure)?;
         // The start of a time range also bounds the sequence numbers from below (found on
         // the append-time index): an event is appended after it happens, so every event at
         // or after `from` was appended after anything appended before `from` (less the
         // clock skew), and has a larger sequence number. A filter on another column then
         // scans only its own index's range. (No upper bound: an event may be appended long
         // after it happened.)
-        if let Some(from) = filter.from_ms {
-            q.push(" AND at_ms >= ").push_bind(from);
-            let below: Option<(i64,)> = sqlx::query_as::<DB, _>(LAST_APPENDED_BEFORE)
+        let above = match filter.from_ms {
+            Some(from) => sqlx::query_as::<DB, (i64,)>(LAST_APPENDED_BEFORE)
                 .bind(from.saturating_sub(CLOCK_SKEW_MS))
                 .fetch_optional(self.pool())
                 .await
-                .map_err(log_failure)?;
-            if let Some((seq,)) = below {
-                q.push(" AND seq > ").push_bind(seq);
-            }
+                .map_err(log_failure)?
+                .map(|(seq,)| seq),
+            None => None,
+        };
+        // Newest first: the events not indexed yet are all newer than the indexed ones.
+        let mut found = Vec::new();
+        if filter.before.is_none_or(|before| before > indexed + 1) {
+            let rows: Vec<StoredRow> =
+                part_of_query::<DB>(filter, Part::Recent, indexed, above, limit)
+                    .build_query_as()
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(log_failure)?;
+            found = stored_events(rows);
         }
-        if let Some(to) = filter.to_ms {
-            q.push(" AND at_ms < ").push_bind(to);
+        let left = limit.saturating_sub(u32::try_from(found.len()).unwrap_or(u32::MAX));
+        if left > 0 && indexed > 0 {
+            let rows: Vec<StoredRow> =
+                part_of_query::<DB>(filter, Part::Indexed, indexed, above, left)
+                    .build_query_as()
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(log_failure)?;
+            found.extend(stored_events(rows));
         }
-        if let Some(before) = filter.before {
-            q.push(" AND seq < ").push_bind(before);
-        }
-        q.push(" ORDER BY seq DESC LIMIT ")
-            .push_bind(i64::from(limit));
-        let rows: Vec<StoredRow> = q
-            .build_query_as()
-            .fetch_all(self.pool())
-            .await
-            .map_err(log_failure)?;
-        Ok(stored_events(rows))
+        Ok(found)
     }
 
     async fn leaf_of(&self, seq: i64) -> Result<Option<(Leaf, Option<String>)>, AuditFailure> {
@@ -502,13 +587,41 @@ where
     }
 
     async fn prune(&self, before_ms: i64, now_ms: i64, limit: u32) -> Result<u64, AuditFailure> {
-        let done = sqlx::query::<DB>(PRUNE)
+        let mut tx = one_at_a_time(self, INDEX_TURN)
+            .await
+            .map_err(store_failure)?;
+        let pruned: Vec<(i64,)> = sqlx::query_as::<DB, _>(PRUNE)
             .bind(now_ms)
             .bind(before_ms)
             .bind(i64::from(limit))
-            .execute(self.pool())
+            .fetch_all(&mut *tx)
             .await
             .map_err(log_failure)?;
+        // Their keys go too: a pruned event is found by nothing that identifies anyone. The
+        // rows stay, emptied like the events', so the newest indexed event is still known.
+        for part in pruned.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<DB>::new(FORGET_KEYS);
+            let mut seqs = q.separated(", ");
+            for (seq,) in part {
+                seqs.push_bind(*seq);
+            }
+            q.push(")");
+            q.build().execute(&mut *tx).await.map_err(log_failure)?;
+        }
+        tx.commit().await.map_err(log_failure)?;
+        Ok(pruned.len() as u64)
+    }
+
+    async fn index_events(&self, limit: u32) -> Result<u64, AuditFailure> {
+        let mut tx = one_at_a_time(self, INDEX_TURN)
+            .await
+            .map_err(store_failure)?;
+        let done = sqlx::query::<DB>(INDEX_EVENTS)
+            .bind(i64::from(limit))
+            .execute(&mut *tx)
+            .await
+            .map_err(log_failure)?;
+        tx.commit().await.map_err(log_failure)?;
         Ok(Self::rows_affected(&done))
     }
 

@@ -516,3 +516,101 @@ async fn key_grants_round_trip_and_change_only_on_active_keys() {
         "a revoked key keeps its grants"
     );
 }
+
+/// An event of `subject`'s data read for `operator` at `at_ms`.
+fn read_event(at_ms: i64, subject: &str, operator: &str) -> baomi_types::AccessEvent {
+    use baomi_types::{AccessEvent, Action, Actor, OperatorId, RequestId};
+    let mut e = AccessEvent::new(
+        at_ms,
+        Action::Decrypt,
+        Actor::new("kconformance", "service"),
+        Some(&OperatorId::parse(operator).unwrap()),
+        &RequestId::parse(&format!("req-{at_ms}")).unwrap(),
+    );
+    e.subject = Some(subject.to_owned());
+    e.purpose = Some("loan_underwriting".to_owned());
+    e
+}
+
+/// Every page of `filter`'s results, `page` at a time, as sequence numbers.
+async fn all_pages(store: &dyn Store, filter: &baomi_audit::EventFilter, page: u32) -> Vec<i64> {
+    let mut filter = filter.clone();
+    let mut seqs = Vec::new();
+    loop {
+        let found = store.query(&filter, page).await.unwrap();
+        seqs.extend(found.iter().map(|e| e.seq));
+        match found.last() {
+            Some(last) if found.len() == page as usize => filter.before = Some(last.seq),
+            _ => return seqs,
+        }
+    }
+}
+
+#[tokio::test]
+async fn officer_queries_find_the_same_events_before_during_and_after_indexing() {
+    let (store, _db) = open().await;
+    let events: Vec<_> = (0..30)
+        .map(|i| {
+            read_event(
+                1_763_000_000_000 + i,
+                &format!("user-{}", i % 3),
+                &format!("agent-{}", i % 4),
+            )
+        })
+        .collect();
+    store.append(&events).await.unwrap();
+    let by = |subject: Option<&str>, operator: Option<&str>| baomi_audit::EventFilter {
+        subject: subject.map(str::to_owned),
+        operator: operator.map(str::to_owned),
+        ..Default::default()
+    };
+    let filters = [
+        by(Some("user-1"), None),
+        by(None, Some("agent-2")),
+        by(Some("user-0"), Some("agent-0")),
+        by(None, None),
+        baomi_audit::EventFilter {
+            from_ms: Some(1_763_000_000_010),
+            to_ms: Some(1_763_000_000_020),
+            purpose: Some("loan_underwriting".to_owned()),
+            ..Default::default()
+        },
+    ];
+    let mut expected = Vec::new();
+    for filter in &filters {
+        expected.push(all_pages(&*store, filter, 4).await);
+    }
+    assert_eq!(expected[0].len(), 10, "every third event is user-1's");
+    assert!(expected[0].windows(2).all(|w| w[0] > w[1]), "newest first");
+    assert_eq!(expected[4].len(), 10);
+    // Part indexed (the boundary falls inside pages), then all of it: the same answers.
+    assert_eq!(store.index_events(13).await.unwrap(), 13);
+    for (filter, want) in filters.iter().zip(&expected) {
+        assert_eq!(&all_pages(&*store, filter, 4).await, want, "{filter:?}");
+    }
+    assert_eq!(store.index_events(1000).await.unwrap(), 17);
+    assert_eq!(store.index_events(1000).await.unwrap(), 0, "nothing left");
+    for (filter, want) in filters.iter().zip(&expected) {
+        assert_eq!(&all_pages(&*store, filter, 7).await, want, "{filter:?}");
+    }
+    // Pruned events are found by no key, indexed or not.
+    store
+        .append(&[read_event(1_763_000_000_100, "user-1", "agent-1")])
+        .await
+        .unwrap();
+    let now = 1_763_000_000_100 + 181 * 86_400_000;
+    assert_eq!(store.prune(1_763_000_000_050, now, 1000).await.unwrap(), 30);
+    let left = all_pages(&*store, &by(Some("user-1"), None), 4).await;
+    assert_eq!(
+        left.len(),
+        1,
+        "only the event appended after the pruned ones"
+    );
+    assert_eq!(store.index_events(1000).await.unwrap(), 1);
+    assert_eq!(all_pages(&*store, &by(Some("user-1"), None), 4).await, left);
+    assert!(
+        all_pages(&*store, &by(None, Some("agent-2")), 4)
+            .await
+            .is_empty()
+    );
+}
