@@ -286,9 +286,70 @@ fn checkpoint(
     })
 }
 
-/// The stored hashes of these complete subtrees (leaves from `audit_leaves`, the rest from
-/// `audit_nodes`), read on `conn`.
+/// Levels of the tree whose subtree hashes `audit_nodes` keeps: every fourth (4, 8, 12, …).
+/// A subtree in between is hashed from at most eight stored ones below it when a proof
+/// needs it, and an append writes one node row for every sixteen leaves instead of one per
+/// leaf. (Trails written when every level was kept still read the same: those rows are
+/// simply not read.)
+const STORED_LEVEL_STRIDE: u32 = 4;
+
+/// Whether `audit_nodes` keeps the subtree hashes of `level` (level 0, the leaves, is in
+/// `audit_leaves`).
+fn is_stored_level(level: u32) -> bool {
+    level > 0 && level.is_multiple_of(STORED_LEVEL_STRIDE)
+}
+
+/// The hashes of these complete subtrees, read on `conn`: stored ones as they are, the others
+/// hashed from the stored level below them. A subtree that is not complete in the stored
+/// tree is left out of the answer.
 async fn fetch_nodes<DB>(
+    conn: &mut DB::Connection,
+    ids: &[NodeId],
+) -> Result<HashMap<NodeId, Hash>, AuditFailure>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB> + Default,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'r> (i64, Vec<u8>): FromRow<'r, DB::Row>,
+    for<'r> (i64, i64, Vec<u8>): FromRow<'r, DB::Row>,
+{
+    // Each subtree as the run of stored subtrees under it: (its level, the run's level, the
+    // run's first index, its length).
+    let runs: Vec<(NodeId, u32, u64, u64)> = ids
+        .iter()
+        .map(|&(level, index)| {
+            let below = level % STORED_LEVEL_STRIDE;
+            ((level, index), level - below, index << below, 1u64 << below)
+        })
+        .collect();
+    let mut wanted: Vec<NodeId> = runs
+        .iter()
+        .flat_map(|&(_, base, first, len)| (first..first + len).map(move |i| (base, i)))
+        .collect();
+    wanted.sort_unstable();
+    wanted.dedup();
+    let stored = fetch_stored_nodes::<DB>(conn, &wanted).await?;
+    let mut out = HashMap::with_capacity(ids.len());
+    for (id, base, first, len) in runs {
+        let run: Option<Vec<Hash>> = (first..first + len)
+            .map(|i| stored.get(&(base, i)).copied())
+            .collect();
+        let Some(mut hashes) = run else { continue };
+        while hashes.len() > 1 {
+            hashes = hashes
+                .chunks_exact(2)
+                .map(|pair| baomi_audit::merkle::node_hash(&pair[0], &pair[1]))
+                .collect();
+        }
+        out.insert(id, hashes[0]);
+    }
+    Ok(out)
+}
+
+/// The stored hashes of these complete subtrees (leaves from `audit_leaves`, the rest from
+/// `audit_nodes`, which holds only the levels [`is_stored_level`] names), read on `conn`.
+async fn fetch_stored_nodes<DB>(
     conn: &mut DB::Connection,
     ids: &[NodeId],
 ) -> Result<HashMap<NodeId, Hash>, AuditFailure>
@@ -821,7 +882,10 @@ where
                 .await
                 .map_err(log_failure)?;
         }
-        let inner: Vec<_> = nodes.iter().filter(|((l, _), _)| *l > 0).collect();
+        let inner: Vec<_> = nodes
+            .iter()
+            .filter(|((level, _), _)| is_stored_level(*level))
+            .collect();
         for part in inner.chunks(ROWS_PER_STATEMENT) {
             let mut q =
                 sqlx::QueryBuilder::<DB>::new("INSERT INTO audit_nodes (level, node_index, hash) ");

@@ -614,3 +614,86 @@ async fn officer_queries_find_the_same_events_before_during_and_after_indexing()
             .is_empty()
     );
 }
+
+/// Runs a tree computation on the subtree hashes the store gives, as the service does: once
+/// to learn which it reads, then on those.
+async fn on_stored_tree<T>(
+    store: &dyn Store,
+    compute: impl Fn(&dyn baomi_audit::merkle::HashSource) -> T,
+) -> T {
+    use baomi_audit::merkle::{Needed, Nodes};
+    let needed = Needed::default();
+    let _ = compute(&needed);
+    let ids = needed.0.into_inner();
+    let nodes = store.nodes(&ids).await.unwrap();
+    assert!(
+        ids.iter().all(|id| nodes.contains_key(id)),
+        "every subtree asked for is known"
+    );
+    compute(&Nodes(nodes))
+}
+
+#[tokio::test]
+async fn the_stored_tree_gives_the_reference_roots_and_proofs() {
+    use baomi_audit::merkle::{self, Leaves};
+    let (store, _db) = open().await;
+    // Appends of uneven sizes, so that subtrees complete inside one append and across
+    // several, at stored levels and between them; 300 leaves reach level 8.
+    let mut events = Vec::new();
+    for size in [1usize, 2, 5, 16, 17, 31, 64, 100, 3, 61] {
+        let batch: Vec<_> = (events.len()..events.len() + size)
+            .map(|i| {
+                read_event(
+                    1_763_000_000_000 + i as i64,
+                    &format!("user-{i}"),
+                    "agent-1",
+                )
+            })
+            .collect();
+        store.append(&batch).await.unwrap();
+        events.extend(batch);
+    }
+    // The reference: RFC 9162's tree over the events' texts, all in memory.
+    let hashes: Vec<_> = events
+        .iter()
+        .map(|e| merkle::leaf_hash(e.to_json().as_bytes()))
+        .collect();
+    let reference = Leaves(&hashes);
+    assert_eq!(store.tree_size().await.unwrap(), 300);
+    for size in 1..=300u64 {
+        let root = on_stored_tree(&*store, |t| merkle::root(t, size)).await;
+        assert_eq!(root, merkle::root(&reference, size), "root of {size}");
+    }
+    for (index, size) in [
+        (0, 1),
+        (0, 300),
+        (17, 18),
+        (100, 256),
+        (255, 256),
+        (256, 300),
+        (299, 300),
+    ] {
+        let proof = on_stored_tree(&*store, |t| merkle::inclusion_proof(t, index, size)).await;
+        assert_eq!(
+            proof.unwrap(),
+            merkle::inclusion_proof(&reference, index, size).unwrap(),
+            "inclusion of {index} in {size}"
+        );
+    }
+    for (from, to) in [
+        (1, 300),
+        (7, 8),
+        (16, 17),
+        (24, 200),
+        (128, 256),
+        (255, 300),
+        (299, 300),
+    ] {
+        let proof = on_stored_tree(&*store, |t| merkle::consistency_proof(t, from, to)).await;
+        assert_eq!(
+            proof.unwrap(),
+            merkle::consistency_proof(&reference, from, to).unwrap(),
+            "consistency of {from} and {to}"
+        );
+    }
+}
