@@ -118,6 +118,36 @@ measure "GET /healthz, the ceiling" "$base/healthz" "" healthz
 measure "decrypt, 1 item per request" "$base/v1/decrypt" "$data/one.json" one
 measure "decrypt, 100 items per request (fields/s = req/s x 100)" "$base/v1/decrypt" "$data/hundred.json" hundred
 measure "encrypt, 1 item per request (a known subject)" "$base/v1/encrypt" "$data/enc-one.json" enc
+# Onboarding: every item a subject the vault has not seen, so each needs a new data key.
+keyring=default
+[ "$suite" = aes256gcm ] || keyring=bench
+cat >"$data/new-subjects.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer $service"
+local threads = 0
+function setup(thread) threads = threads + 1; thread:set("tid", threads) end
+local sent = 0
+function request()
+  sent = sent + 1
+  local items = {}
+  for i = 1, 100 do
+    items[i] = string.format('{"subject_id":"new-%d-%d-%d","field":"bank_card",'
+      .. '"value":"6222021234567890","free_form":true}', tid, sent, i)
+  end
+  return wrk.format(nil, nil, nil,
+    '{"keyring":"$keyring","purpose":"bench","items":[' .. table.concat(items, ",") .. ']}')
+end
+function done(summary, latency, requests)
+  io.write(string.format("RESULT req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d non2xx=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout, summary.errors.status))
+end
+LUA
+echo "== encrypt, 100 subjects never seen before per request ($conns connections, $duration)"
+wrk -t2 -c"$conns" -d"$duration" --timeout 60s --latency -s "$data/new-subjects.lua" "$base/v1/encrypt" \
+  | grep '^RESULT' | tee "$data/new.txt"
 ceiling=$(rate "$data/healthz.txt")
 echo "== against GET /healthz ($ceiling req/s)"
 for f in one:"decrypt, 1 item" hundred:"decrypt, 100 items" enc:"encrypt, 1 item"; do
@@ -125,5 +155,8 @@ for f in one:"decrypt, 1 item" hundred:"decrypt, 100 items" enc:"encrypt, 1 item
   awk -v r="$r" -v c="$ceiling" -v n="${f#*:}" 'BEGIN {printf "%-18s %8d req/s  %.2f of healthz\n", n, r, r / c}'
 done
 echo "decrypt in batches: $(( $(rate "$data/hundred.txt") * 100 )) fields/s"
+echo "new subjects: $(( $(rate "$data/new.txt") * 100 )) subjects/s"
+# Resident memory now, and at its peak, with every subject above in the key cache.
+echo "server memory: $(awk '/^VmRSS|^VmHWM/ {printf "%s %d MiB  ", $1, $2 / 1024}' "/proc/$pid/status")"
 events=$(curl -sf "$base/metrics" | awk '/^baomi_audit_commit_events_(sum|count)/ {print $2}' | paste -sd' ')
 echo "audit commits: events_sum events_count = $events"

@@ -25,7 +25,7 @@ use baomi_audit::verify::verify_export;
 use baomi_audit::{AuditSink, EventFilter, LogStore};
 use baomi_types::SignatureAlgorithm;
 use baomi_types::{AccessEvent, Action, Actor, OperatorId, RequestId};
-use baomi_vault::RootKey;
+use baomi_vault::{KdfParams, Passphrase, RootKey, SealedRootKey, seal_root_key, unseal_root_key};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 /// A typical event: a decrypt of two fields of one subject for a purpose, for an operator.
@@ -122,7 +122,42 @@ async fn big_trail(path: &Path, n: u64) -> Arc<dyn Store> {
             eprintln!("  {size} events ({:.0} s)", started.elapsed().as_secs_f64());
         }
     }
+    // Officer queries go through the keys the server indexes behind the append.
+    while store.index_events(50_000).await.unwrap() > 0 {}
     store
+}
+
+/// The root key a reused trail's signing keys are sealed under, kept sealed beside the trail
+/// at `path` (a trail without it is removed, to be built again).
+fn trail_root(path: &Path) -> RootKey {
+    let file = path.with_extension("root.json");
+    let passphrase = Passphrase::new("benchmark passphrase, not a secret");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let sealed = SealedRootKey {
+            kdf: serde_json::from_value(v["kdf"].clone()).unwrap(),
+            salt: serde_json::from_value(v["salt"].clone()).unwrap(),
+            nonce: serde_json::from_value(v["nonce"].clone()).unwrap(),
+            ciphertext: serde_json::from_value(v["ciphertext"].clone()).unwrap(),
+        };
+        return unseal_root_key(&sealed, &passphrase).unwrap();
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", path.display()));
+    }
+    let root = RootKey::generate().unwrap();
+    let kdf = KdfParams {
+        m_cost_kib: 8 * 1024,
+        t_cost: 1,
+        p_cost: 1,
+    };
+    let sealed = seal_root_key(&root, &passphrase, kdf).unwrap();
+    let v = serde_json::json!({
+        "kdf": sealed.kdf, "salt": sealed.salt, "nonce": sealed.nonce,
+        "ciphertext": sealed.ciphertext,
+    });
+    std::fs::write(&file, v.to_string()).unwrap();
+    root
 }
 
 fn proofs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
@@ -132,8 +167,8 @@ fn proofs(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         100_000
     };
     let path = std::path::PathBuf::from(format!("/var/tmp/baomi-bench-audit-{n}.db"));
+    let root = trail_root(&path);
     let store = rt.block_on(big_trail(&path, n));
-    let root = RootKey::generate().unwrap();
     let keys = rt
         .block_on(SigningKeys::open(
             Arc::clone(&store) as Arc<dyn SigningKeyStore>,
