@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # HTTP figures of the vault with the audit trail on and durable: single-item decrypt
 # requests/s and p99, fields/s in batches of 100, and single-item encrypt, each also as a
-# ratio to GET /healthz measured on the same server in the same run; release binary.
+# ratio to GET /healthz measured on the same server in the same run; then new subjects/s
+# (encrypts for subjects never seen, each a new data key) and the server's resident memory.
+# Release binary.
 #   bench/http-vault.sh [--database-url postgres://…] [--duration 15s] [--conns 64] [--consent]
 #                       [--nodes 2] [--suite sm4gcm]
 # --consent declares the purpose consent-based and grants it for the subjects read, so every
