@@ -276,11 +276,10 @@ pub async fn encrypt(
         }
     };
     let at = now();
-    let mut out = Vec::with_capacity(items.len());
-    let mut subjects = std::collections::BTreeSet::new();
-    let mut fields = Vec::new();
-    for item in &items {
-        out.push(match parse_target(&item.subject_id, &item.field) {
+    // Each item checked first, so that keys are made only for subjects a value is sealed for.
+    let checked: Vec<_> = items
+        .iter()
+        .map(|item| match parse_target(&item.subject_id, &item.field) {
             Err(e) => Err(e),
             Ok((_, field)) if scope.as_ref().is_some_and(|g| !g.covers(&field)) => {
                 Err(authorize::field_not_granted())
@@ -296,6 +295,25 @@ pub async fn encrypt(
                         .to_owned(),
                 })
             }
+            Ok(target) => Ok(target),
+        })
+        .collect();
+    // The new subjects' data keys in one write; a subject this cannot prepare is refused
+    // item by item below, with its own reason.
+    let to_seal: Vec<_> = checked
+        .iter()
+        .flatten()
+        .map(|(subject, _)| subject)
+        .collect();
+    if let Err(e) = state.vault.prepare_data_keys(&keyring, &to_seal, at).await {
+        tracing::warn!(error = %e, "preparing the batch's data keys failed; sealing one by one");
+    }
+    let mut out = Vec::with_capacity(items.len());
+    let mut subjects = std::collections::BTreeSet::new();
+    let mut fields = Vec::new();
+    for (item, target) in items.iter().zip(checked) {
+        out.push(match target {
+            Err(e) => Err(e),
             Ok((subject, field)) => {
                 let r = state
                     .vault

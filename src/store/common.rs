@@ -178,6 +178,33 @@ where
     write_locked(store, S::LOCK_SUBJECT, key).await
 }
 
+/// [`one_at_a_time`] on several keys at once (a request's subjects), taken in sorted order
+/// so that two such transactions never wait on each other.
+pub(super) async fn all_at_a_time<S>(
+    store: &S,
+    keys: &[&str],
+) -> Result<sqlx::Transaction<'static, S::Db>, StoreError>
+where
+    S: Backend,
+    <S::Db as Database>::Arguments: IntoArguments<S::Db>,
+    for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
+    for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
+{
+    let mut sorted = keys.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let mut tx = store.pool().begin_with(S::BEGIN_WRITE).await?;
+    if let Some(lock) = S::LOCK_SUBJECT {
+        for key in sorted {
+            sqlx::query::<S::Db>(lock)
+                .bind(key)
+                .execute(&mut *tx)
+                .await?;
+        }
+    }
+    Ok(tx)
+}
+
 /// A write transaction on `store` that first runs `lock` (if the backend needs one) on
 /// `key`: the serialised-write helper of the queries written once for both backends.
 pub(super) async fn write_locked<S>(

@@ -10,8 +10,10 @@ use baomi_vault::{
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
 use super::StoreError;
+use super::audit_log::ROWS_PER_STATEMENT;
 use super::common::{
-    Backend, Pooled, SqlStore, commit_change, finish_change, one_at_a_time, write_locked,
+    Backend, Pooled, SqlStore, all_at_a_time, commit_change, finish_change, one_at_a_time,
+    write_locked,
 };
 use super::error::{corrupt, failure};
 
@@ -177,6 +179,11 @@ const INSERT_SUBJECT_KEY: &str = "INSERT INTO subject_keys \
      SELECT $1, $2, $3, $4, $5, $6 \
      WHERE $3 >= (SELECT min_decryption_version FROM keyrings WHERE name = $1) \
      ON CONFLICT (keyring, subject, version) DO NOTHING";
+/// The start of [`keys_of`]'s query; the keyring, version and subjects are appended.
+const SUBJECT_KEYS_OF: &str = "SELECT keyring, subject, version, kek_version, sealed, \
+     created_at FROM subject_keys WHERE keyring = ";
+/// The subjects among those listed after it (closed by the caller) that were erased.
+const ERASED_AMONG: &str = "SELECT subject FROM erasures WHERE subject IN (";
 const SELECT_ERASURE: &str =
     "SELECT subject, receipt_id, erased_at FROM erasures WHERE subject = $1";
 const ERASED: &str = "SELECT subject FROM erasures WHERE subject = $1";
@@ -208,6 +215,31 @@ const SEARCH_INDEX: &str = "SELECT DISTINCT subject FROM blind_index \
      WHERE keyring = $1 AND field = $2 AND digest IN ($3, $4) ORDER BY subject LIMIT 1000";
 const DELETE_SUBJECT_KEYS_BELOW: &str =
     "DELETE FROM subject_keys WHERE keyring = $1 AND version < $2";
+
+/// The data keys of `subjects` for one keyring version.
+fn keys_of<DB>(
+    keyring: &KeyringName,
+    version: u32,
+    subjects: &[&SubjectId],
+) -> sqlx::QueryBuilder<DB>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB> + Default,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+{
+    let mut q = sqlx::QueryBuilder::<DB>::new(SUBJECT_KEYS_OF);
+    q.push_bind(keyring.as_str())
+        .push(" AND version = ")
+        .push_bind(i64::from(version))
+        .push(" AND subject IN (");
+    let mut list = q.separated(", ");
+    for subject in subjects {
+        list.push_bind(subject.as_str());
+    }
+    q.push(")");
+    q
+}
 
 /// Whether `subject` has an erasure record, read inside a transaction.
 async fn erased_in<DB>(conn: &mut DB::Connection, subject: &SubjectId) -> Result<bool, StoreFailure>
@@ -457,6 +489,120 @@ where
             .map_err(failure)?;
         tx.commit().await.map_err(failure)?;
         row.map(SubjectKeyRow::into_key).transpose()
+    }
+
+    async fn subject_keys(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+        subjects: &[&SubjectId],
+    ) -> Result<Vec<SealedDataKey>, StoreFailure> {
+        let mut out = Vec::with_capacity(subjects.len());
+        for part in subjects.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<SubjectKeyRow> = keys_of::<DB>(keyring, version, part)
+                .build_query_as()
+                .fetch_all(self.pool())
+                .await
+                .map_err(failure)?;
+            for row in rows {
+                out.push(row.into_key()?);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn insert_subject_keys(
+        &self,
+        keys: &[SealedDataKey],
+    ) -> Result<Vec<Option<SealedDataKey>>, StoreFailure> {
+        let Some(first) = keys.first() else {
+            return Ok(Vec::new());
+        };
+        let (keyring, version) = (&first.keyring, first.version);
+        if keys
+            .iter()
+            .any(|k| k.keyring != *keyring || k.version != version)
+        {
+            // One keyring version per call is what the vault asks; anything else, one by one.
+            let mut out = Vec::with_capacity(keys.len());
+            for key in keys {
+                out.push(self.insert_subject_key(key).await?);
+            }
+            return Ok(out);
+        }
+        let subjects: Vec<&str> = keys.iter().map(|k| k.subject.as_str()).collect();
+        // Serialised with each subject's erasure, as the single insert is.
+        let mut tx = all_at_a_time(self, &subjects).await?;
+        let mut erased = std::collections::HashSet::new();
+        for part in subjects.chunks(ROWS_PER_STATEMENT) {
+            let mut q = sqlx::QueryBuilder::<DB>::new(ERASED_AMONG);
+            let mut list = q.separated(", ");
+            for subject in part {
+                list.push_bind(*subject);
+            }
+            q.push(")");
+            let rows: Vec<(String,)> = q
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(failure)?;
+            erased.extend(rows.into_iter().map(|(s,)| s));
+        }
+        // Not for a version retired meanwhile (a node's keyring may be stale); on PostgreSQL
+        // the keyring's row is held against a retirement until this commits.
+        let min: Option<(i64,)> = sqlx::query_as::<DB, _>(Self::READ_MIN_VERSION)
+            .bind(keyring.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failure)?;
+        let retired = min.is_none_or(|(min,)| i64::from(version) < min);
+        let live: Vec<&SealedDataKey> = keys
+            .iter()
+            .filter(|k| !erased.contains(k.subject.as_str()))
+            .collect();
+        if !retired {
+            for part in live.chunks(ROWS_PER_STATEMENT) {
+                let mut q = sqlx::QueryBuilder::<DB>::new(
+                    "INSERT INTO subject_keys (keyring, subject, version, kek_version, sealed, \
+                     created_at) ",
+                );
+                q.push_values(part, |mut row, k| {
+                    row.push_bind(k.keyring.as_str())
+                        .push_bind(k.subject.as_str())
+                        .push_bind(i64::from(k.version))
+                        .push_bind(i64::from(k.kek_version))
+                        .push_bind(k.sealed.as_slice())
+                        .push_bind(k.created_at);
+                });
+                q.push(" ON CONFLICT (keyring, subject, version) DO NOTHING");
+                q.build().execute(&mut *tx).await.map_err(failure)?;
+            }
+        }
+        // The keys these subjects have now: ours, or those another node stored first.
+        let mut stored = std::collections::HashMap::new();
+        let live_subjects: Vec<&SubjectId> = live.iter().map(|k| &k.subject).collect();
+        for part in live_subjects.chunks(ROWS_PER_STATEMENT) {
+            let rows: Vec<SubjectKeyRow> = keys_of::<DB>(keyring, version, part)
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(failure)?;
+            for row in rows {
+                let key = row.into_key()?;
+                stored.insert(key.subject.as_str().to_owned(), key);
+            }
+        }
+        tx.commit().await.map_err(failure)?;
+        Ok(keys
+            .iter()
+            .map(|k| {
+                if erased.contains(k.subject.as_str()) {
+                    None
+                } else {
+                    stored.get(k.subject.as_str()).cloned()
+                }
+            })
+            .collect())
     }
 
     async fn erasure(&self, subject: &SubjectId) -> Result<Option<Erasure>, StoreFailure> {

@@ -697,3 +697,80 @@ async fn the_stored_tree_gives_the_reference_roots_and_proofs() {
         );
     }
 }
+
+/// A request's new subjects get their data keys in one write: two nodes preparing the same
+/// subjects at once share one key each, and a node whose keyring is stale prepares nothing
+/// under a version retired meanwhile (its encrypt is then refused, as a single one is).
+#[tokio::test]
+async fn batches_of_new_data_keys_are_shared_and_never_under_a_retired_version() {
+    use baomi_types::{AccessEvent, Action, Actor, RequestId};
+    use baomi_vault::{Error, FieldName, KeyringName, SubjectId, Suite, Vault, VaultOptions};
+    let (store, _db) = open().await;
+    let root = RootKey::generate().unwrap();
+    let vaults = store.clone() as Arc<dyn baomi_vault::VaultStore>;
+    let a = Vault::new(&root, Arc::clone(&vaults), VaultOptions::default()).unwrap();
+    let stale = VaultOptions {
+        keyring_refresh: std::time::Duration::from_secs(3600),
+        ..VaultOptions::default()
+    };
+    let b = Vault::new(&root, vaults, stale).unwrap();
+    let ring = KeyringName::parse("cards").unwrap();
+    let card = FieldName::parse("bank_card").unwrap();
+    let created = AccessEvent::new(
+        1,
+        Action::KeyringCreate,
+        Actor::new("k1", "admin"),
+        None,
+        &RequestId::parse("r-1").unwrap(),
+    );
+    a.create_keyring(&ring, Suite::Aes256Gcm, None, 1, &[created])
+        .await
+        .unwrap();
+    let subjects: Vec<SubjectId> = (0..40)
+        .map(|i| SubjectId::parse(&format!("s-{i}")).unwrap())
+        .collect();
+    let refs: Vec<&SubjectId> = subjects.iter().collect();
+    let (x, y) = tokio::join!(
+        a.prepare_data_keys(&ring, &refs, 2),
+        b.prepare_data_keys(&ring, &refs, 2),
+    );
+    x.unwrap();
+    y.unwrap();
+    for subject in &subjects {
+        let sealed = a
+            .encrypt(&ring, subject, &card, "6222021234567890123", 3)
+            .await
+            .unwrap();
+        assert_eq!(
+            b.decrypt(subject, &card, &sealed).await.unwrap().as_str(),
+            "6222021234567890123",
+            "one key per subject, whichever node made it"
+        );
+    }
+    assert_eq!(store.subject_keys(&ring, 1, &refs).await.unwrap().len(), 40);
+
+    // Node b keeps version 1; node a rotates and retires it.
+    a.rotate(&ring, None, 4, &|_| Vec::new()).await.unwrap();
+    a.set_policy(&ring, Some(2), None, &[]).await.unwrap();
+    let late: Vec<SubjectId> = (0..5)
+        .map(|i| SubjectId::parse(&format!("late-{i}")).unwrap())
+        .collect();
+    let late_refs: Vec<&SubjectId> = late.iter().collect();
+    b.prepare_data_keys(&ring, &late_refs, 5).await.unwrap();
+    assert!(
+        store
+            .subject_keys(&ring, 1, &late_refs)
+            .await
+            .unwrap()
+            .is_empty(),
+        "no key under the retired version"
+    );
+    let refused = b.encrypt(&ring, &late[0], &card, "1", 6).await;
+    assert!(
+        matches!(
+            refused,
+            Err(Error::VersionRetired | Error::RotationConflict)
+        ),
+        "{refused:?}"
+    );
+}

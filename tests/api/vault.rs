@@ -1105,3 +1105,91 @@ fn round_trips_hold_for_arbitrary_batches() {
         })
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_batch_of_new_subjects_gets_one_key_each_and_refused_items_none() {
+    let app = spawn_app().await;
+    let key = service_key(&app).await;
+    sealed_mobile(&app, &key, "gone").await;
+    let erased = app
+        .call(Method::DELETE, "/v1/subjects/gone", Some(&key), None)
+        .await;
+    assert_eq!(erased.status, 200, "{}", erased.text);
+    // Thirty new subjects, two fields each, among an erased subject and a refused item.
+    let mut items: Vec<Value> = (0..30)
+        .flat_map(|i| {
+            [
+                json!({"subject_id": format!("new-{i}"), "field": "mobile", "value": format!("1380013{i:04}")}),
+                json!({"subject_id": format!("new-{i}"), "field": "name", "value": format!("客户{i}")}),
+            ]
+        })
+        .collect();
+    // Erased where this node did not see it (another node, say): the store refuses it.
+    app.db
+        .execute(
+            "INSERT INTO erasures (subject, receipt_id, erased_at) \
+             VALUES ('elsewhere', 'er_elsewhere', 1)",
+        )
+        .await;
+    items.push(json!({"subject_id": "gone", "field": "mobile", "value": "13800138000"}));
+    items.push(json!({"subject_id": "refused", "field": "mobile", "value": "not a number"}));
+    items.push(json!({"subject_id": "elsewhere", "field": "mobile", "value": "13800138000"}));
+    let sealed = encrypt(&app, &key, json!(items)).await;
+    assert_eq!(sealed[60]["error"]["code"], "vault.subject_erased");
+    assert_eq!(sealed[61]["error"]["code"], "vault.invalid_value");
+    assert_eq!(sealed[62]["error"]["code"], "vault.subject_erased");
+    let count = |sql: &'static str| app.db.count(sql);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM subject_keys WHERE subject LIKE 'new-%'").await,
+        30
+    );
+    assert_eq!(
+        count(
+            "SELECT COUNT(*) FROM subject_keys WHERE subject IN ('gone', 'refused', 'elsewhere')"
+        )
+        .await,
+        0,
+        "no key for an erased subject, nor for a subject whose only item was refused"
+    );
+    let targets: Vec<Value> = items[..60]
+        .iter()
+        .zip(&sealed)
+        .map(|(item, s)| {
+            json!({"subject_id": item["subject_id"], "field": item["field"], "ciphertext": ciphertext(s)})
+        })
+        .collect();
+    let read = decrypt(&app, &key, "plain", json!(targets)).await;
+    for (item, r) in items.iter().zip(&read) {
+        assert_eq!(r["value"], item["value"], "{r}");
+    }
+
+    // Batches racing over the same new subjects still make one key each.
+    let batch: Vec<Value> = (0..20)
+        .map(|i| json!({"subject_id": format!("raced-{i}"), "field": "mobile", "value": "13800138000"}))
+        .collect();
+    let mut racing = Vec::new();
+    for _ in 0..4 {
+        let request = app
+            .client
+            .post(app.url("/v1/encrypt"))
+            .bearer_auth(&key)
+            .json(&json!({"items": batch}));
+        racing.push(tokio::spawn(async move {
+            let reply = request.send().await.unwrap();
+            assert_eq!(reply.status(), 200);
+            reply.json::<Value>().await.unwrap()
+        }));
+    }
+    for r in racing {
+        let sealed = r.await.unwrap();
+        let targets: Vec<Value> = (0..20)
+            .map(|i| json!({"subject_id": format!("raced-{i}"), "field": "mobile", "ciphertext": ciphertext(&sealed["items"][i])}))
+            .collect();
+        let read = decrypt(&app, &key, "plain", json!(targets)).await;
+        assert!(read.iter().all(|r| r["value"] == "13800138000"), "{read:?}");
+    }
+    assert_eq!(
+        count("SELECT COUNT(*) FROM subject_keys WHERE subject LIKE 'raced-%'").await,
+        20
+    );
+}

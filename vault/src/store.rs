@@ -173,6 +173,36 @@ pub trait VaultStore: Send + Sync {
         key: &SealedDataKey,
     ) -> Result<Option<SealedDataKey>, StoreFailure>;
 
+    /// The data keys these subjects have for one keyring version, in no particular order
+    /// (a subject without one is left out). A store answers them in one query where it can.
+    async fn subject_keys(
+        &self,
+        keyring: &KeyringName,
+        version: u32,
+        subjects: &[&SubjectId],
+    ) -> Result<Vec<SealedDataKey>, StoreFailure> {
+        let mut out = Vec::new();
+        for subject in subjects {
+            out.extend(self.subject_key(keyring, subject, version).await?);
+        }
+        Ok(out)
+    }
+
+    /// [`VaultStore::insert_subject_key`] for each of these keys, answered in their order. A
+    /// store writes them in one transaction where it can, so that a request's new subjects
+    /// cost one durable write rather than one each; every guarantee of the single insert
+    /// holds for each key.
+    async fn insert_subject_keys(
+        &self,
+        keys: &[SealedDataKey],
+    ) -> Result<Vec<Option<SealedDataKey>>, StoreFailure> {
+        let mut out = Vec::with_capacity(keys.len());
+        for key in keys {
+            out.push(self.insert_subject_key(key).await?);
+        }
+        Ok(out)
+    }
+
     /// The erasure of a subject, if it was erased.
     async fn erasure(&self, subject: &SubjectId) -> Result<Option<Erasure>, StoreFailure>;
 

@@ -147,6 +147,85 @@ impl Vault {
         Ok(key)
     }
 
+    /// Brings the data keys of `subjects` under the keyring's latest version into the
+    /// cache, making the missing ones together: a request's new subjects then cost one
+    /// durable write rather than one each, and [`Vault::encrypt`] finds their keys cached.
+    /// A subject it cannot prepare (erased, or the version retired meanwhile) is left for
+    /// `encrypt` to refuse; a deterministic keyring has no data keys.
+    pub async fn prepare_data_keys(
+        &self,
+        keyring: &KeyringName,
+        subjects: &[&SubjectId],
+        now: i64,
+    ) -> Result<()> {
+        let ring = self.cached_keyring(keyring).await?;
+        if ring.suite.is_deterministic() {
+            return Ok(());
+        }
+        let version = ring.latest_version;
+        let mut missing: Vec<&SubjectId> = subjects
+            .iter()
+            .copied()
+            .filter(|s| {
+                !self.recently_erased(s)
+                    && self
+                        .data_keys
+                        .get(DataKeyId::new(&ring.name, s, version).as_str())
+                        .is_none()
+            })
+            .collect();
+        missing.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        missing.dedup_by(|a, b| a.as_str() == b.as_str());
+        if missing.is_empty() {
+            return Ok(());
+        }
+        let kek = self.kek(&ring.name, version).await?;
+        let mut found = self
+            .store
+            .subject_keys(&ring.name, version, &missing)
+            .await?;
+        let have: std::collections::HashSet<&str> =
+            found.iter().map(|k| k.subject.as_str()).collect();
+        let candidates = missing
+            .iter()
+            .filter(|s| !have.contains(s.as_str()))
+            .map(|subject| {
+                let material = ring.suite.key_algorithm().random_material();
+                Ok(SealedDataKey {
+                    keyring: ring.name.clone(),
+                    subject: (*subject).clone(),
+                    version,
+                    kek_version: version,
+                    sealed: kek.seal(
+                        &data_key_aad(&ring.name, subject, version, version),
+                        material.as_slice(),
+                    )?,
+                    created_at: now,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        found.extend(
+            self.store
+                .insert_subject_keys(&candidates)
+                .await?
+                .into_iter()
+                .flatten(),
+        );
+        for sealed in found {
+            let kek = if sealed.kek_version == version {
+                Arc::clone(&kek)
+            } else {
+                self.kek(&ring.name, sealed.kek_version).await?
+            };
+            let key = self.open_data_key(&kek, ring.suite.key_algorithm(), &sealed)?;
+            if !self.recently_erased(&sealed.subject) {
+                let id = DataKeyId::new(&ring.name, &sealed.subject, version);
+                self.data_keys.insert(id.as_str().to_owned(), Arc::new(key));
+            }
+        }
+        Ok(())
+    }
+
     pub(super) async fn data_key_for_writing(
         &self,
         ring: &Keyring,
