@@ -298,12 +298,16 @@ pub async fn encrypt(
             Ok(target) => Ok(target),
         })
         .collect();
-    // The new subjects' data keys in one write; a subject this cannot prepare is refused
-    // item by item below, with its own reason.
-    let to_seal: Vec<_> = checked
+    // The new subjects' data keys in one write, for the items the vault will seal (not one
+    // too long for its field); a subject this cannot prepare is refused item by item below,
+    // with its own reason.
+    let to_seal: Vec<_> = items
         .iter()
-        .flatten()
-        .map(|(subject, _)| subject)
+        .zip(&checked)
+        .filter_map(|(item, target)| match target {
+            Ok((subject, field)) if item.value.len() <= field.kind().max_len() => Some(subject),
+            _ => None,
+        })
         .collect();
     if let Err(e) = state.vault.prepare_data_keys(&keyring, &to_seal, at).await {
         tracing::warn!(error = %e, "preparing the batch's data keys failed; sealing one by one");

@@ -1134,10 +1134,12 @@ async fn a_batch_of_new_subjects_gets_one_key_each_and_refused_items_none() {
     items.push(json!({"subject_id": "gone", "field": "mobile", "value": "13800138000"}));
     items.push(json!({"subject_id": "refused", "field": "mobile", "value": "not a number"}));
     items.push(json!({"subject_id": "elsewhere", "field": "mobile", "value": "13800138000"}));
+    items.push(json!({"subject_id": "too-long", "field": "mobile", "value": "1".repeat(257), "free_form": true}));
     let sealed = encrypt(&app, &key, json!(items)).await;
     assert_eq!(sealed[60]["error"]["code"], "vault.subject_erased");
     assert_eq!(sealed[61]["error"]["code"], "vault.invalid_value");
     assert_eq!(sealed[62]["error"]["code"], "vault.subject_erased");
+    assert_eq!(sealed[63]["error"]["code"], "vault.value_too_long");
     let count = |sql: &'static str| app.db.count(sql);
     assert_eq!(
         count("SELECT COUNT(*) FROM subject_keys WHERE subject LIKE 'new-%'").await,
@@ -1145,7 +1147,7 @@ async fn a_batch_of_new_subjects_gets_one_key_each_and_refused_items_none() {
     );
     assert_eq!(
         count(
-            "SELECT COUNT(*) FROM subject_keys WHERE subject IN ('gone', 'refused', 'elsewhere')"
+            "SELECT COUNT(*) FROM subject_keys WHERE subject IN ('gone', 'refused', 'elsewhere', 'too-long')"
         )
         .await,
         0,
