@@ -16,6 +16,7 @@ mod connections;
 mod consent;
 mod console;
 mod console_matrix;
+mod crash;
 mod erasure_certificates;
 mod helpers;
 mod hsm;

@@ -11,9 +11,9 @@ use tokio::process::{Child, Command};
 use crate::helpers::{PASSPHRASE, TestDb, read, send};
 
 /// A `baomi serve` process with its output captured.
-struct Process {
+pub(crate) struct Process {
     child: Child,
-    base: String,
+    pub(crate) base: String,
     stdout: std::sync::Arc<std::sync::Mutex<String>>,
     stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
@@ -76,7 +76,7 @@ fn collect<R: tokio::io::AsyncRead + Unpin + Send + 'static>(
 
 impl Process {
     /// Starts `baomi serve` and waits until it listens.
-    async fn start(db: &TestDb, passphrase: Option<&str>, extra: &[&str]) -> Self {
+    pub(crate) async fn start(db: &TestDb, passphrase: Option<&str>, extra: &[&str]) -> Self {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
         let mut child = command(db, passphrase, &args).spawn().unwrap();
@@ -110,12 +110,12 @@ impl Process {
     }
 
     /// The bootstrap admin key printed on standard error, if any.
-    fn bootstrap_key(&self) -> Option<String> {
+    pub(crate) fn bootstrap_key(&self) -> Option<String> {
         bootstrap_keys(&self.stderr()).into_iter().next()
     }
 
     /// Sends SIGTERM and waits for a clean exit.
-    async fn stop(self) -> (String, String) {
+    pub(crate) async fn stop(self) -> (String, String) {
         let pid = self.child.id().unwrap();
         let status = Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -124,6 +124,14 @@ impl Process {
             .unwrap();
         assert!(status.success());
         self.stop_after_signal().await
+    }
+
+    /// Kills it with SIGKILL, as a power cut or the OOM killer would, and waits until it
+    /// is gone.
+    pub(crate) async fn kill(mut self) {
+        self.child.start_kill().unwrap();
+        let exit = self.child.wait().await.unwrap();
+        assert!(!exit.success(), "killed, not exited: {exit:?}");
     }
 
     /// Waits for a clean exit after a signal was sent.
@@ -145,7 +153,12 @@ fn bootstrap_keys(text: &str) -> Vec<String> {
         .collect()
 }
 
-async fn post(base: &str, path: &str, key: &str, body: serde_json::Value) -> crate::helpers::Reply {
+pub(crate) async fn post(
+    base: &str,
+    path: &str,
+    key: &str,
+    body: serde_json::Value,
+) -> crate::helpers::Reply {
     let client = crate::helpers::client();
     send(
         client
@@ -158,7 +171,7 @@ async fn post(base: &str, path: &str, key: &str, body: serde_json::Value) -> cra
 
 /// Declares the purpose `kyc` (contract basis, every built-in PI type): a key holds declared
 /// purposes only.
-async fn declare_kyc(base: &str, admin: &str) {
+pub(crate) async fn declare_kyc(base: &str, admin: &str) {
     let r = send(
         crate::helpers::client()
             .put(format!("{base}/v1/purposes/kyc"))
