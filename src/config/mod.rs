@@ -121,8 +121,10 @@ pub struct Config {
     /// (0: always read). A key revoked, or a purpose changed, on another node sharing the
     /// database shows here at most this much later. Consents are never cached.
     pub auth_cache_ttl_secs: u64,
-    /// Most unwrapped subject data keys kept in memory.
-    pub key_cache_capacity: usize,
+    /// Memory, in bytes, that the unwrapped subject data keys kept in memory may take
+    /// together (least recently used go first). An AES-256-GCM key with its expanded key
+    /// schedule and its place in the cache takes about 800 bytes, an SM4-GCM one less.
+    pub key_cache_bytes: usize,
     /// Longest an unwrapped data key stays in memory, in seconds; also the longest another
     /// node sharing the database may keep using an erased subject's cached key.
     pub key_cache_ttl_secs: u64,
@@ -189,7 +191,7 @@ impl std::fmt::Debug for Config {
             .field("max_batch_items", &self.max_batch_items)
             .field("audit_origin", &self.audit_origin)
             .field("auth_cache_ttl_secs", &self.auth_cache_ttl_secs)
-            .field("key_cache_capacity", &self.key_cache_capacity)
+            .field("key_cache_bytes", &self.key_cache_bytes)
             .field("key_cache_ttl_secs", &self.key_cache_ttl_secs)
             .field("erasure_journal", &self.erasure_journal)
             .field("rights_request_due_days", &self.rights_request_due_days)
@@ -280,7 +282,7 @@ impl Default for Config {
             max_batch_items: 1000,
             audit_origin: "baomi/audit".to_owned(),
             auth_cache_ttl_secs: 5,
-            key_cache_capacity: 100_000,
+            key_cache_bytes: baomi_vault::DEFAULT_KEY_CACHE_BYTES,
             key_cache_ttl_secs: 60,
             erasure_journal: None,
             rights_request_due_days: 15,
@@ -369,6 +371,9 @@ impl Config {
         }
         if self.max_batch_items == 0 || self.max_batch_items > 100_000 {
             return bad("max_batch_items must be 1 to 100000");
+        }
+        if self.key_cache_bytes < 64 << 10 {
+            return bad("key_cache_bytes must be at least 65536 (64 KiB)");
         }
         if self.database_max_connections == 0 {
             return bad("database_max_connections must be at least 1");

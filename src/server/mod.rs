@@ -102,7 +102,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         &unsealed,
         Arc::clone(&store) as Arc<dyn baomi_vault::VaultStore>,
         VaultOptions {
-            key_cache_capacity: config.key_cache_capacity,
+            key_cache_bytes: config.key_cache_bytes,
             key_cache_ttl: Duration::from_secs(config.key_cache_ttl_secs),
             ..VaultOptions::default()
         },

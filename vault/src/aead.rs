@@ -102,6 +102,15 @@ impl AeadKey {
         Ok(Self { cipher })
     }
 
+    /// The memory the key takes, in bytes: its expanded key schedule and its tables.
+    pub fn memory(&self) -> usize {
+        std::mem::size_of::<Self>()
+            + match self.cipher {
+                Cipher::Aes(_) => std::mem::size_of::<Aes256Gcm>(),
+                Cipher::Sm4(_) => std::mem::size_of::<Sm4Gcm>(),
+            }
+    }
+
     /// The key's algorithm.
     pub fn algorithm(&self) -> Algorithm {
         match self.cipher {

@@ -30,11 +30,24 @@ use crate::token::TokenFormat;
 use crate::wrap::{DerivedKekWrapper, KekWrapper};
 use crate::{DerivedKey, Result, RootKey, SubjectId};
 
+/// The data-key cache's default budget: 32 MiB, about 41,000 AES-256-GCM keys.
+pub const DEFAULT_KEY_CACHE_BYTES: usize = 32 << 20;
+
+/// What a cached data key costs besides its key schedule: its name, the cache's node and
+/// hash slot for it, the shared pointer's counts, and the allocator's headers on each.
+const CACHE_ENTRY_OVERHEAD: usize = 160;
+
+/// A cached data key's cost against the cache's budget, in bytes.
+fn data_key_cost(id: &String, key: &AeadKey) -> usize {
+    id.capacity() + key.memory() + CACHE_ENTRY_OVERHEAD
+}
+
 /// Tuning of the vault's caches.
 #[derive(Clone, Debug)]
 pub struct VaultOptions {
-    /// Most unwrapped subject data keys kept in memory.
-    pub key_cache_capacity: usize,
+    /// Memory, in bytes, the unwrapped subject data keys kept in memory may take together:
+    /// each key's expanded schedule, its name and its place in the cache.
+    pub key_cache_bytes: usize,
     /// Longest an unwrapped data key stays in memory.
     pub key_cache_ttl: Duration,
     /// Longest a keyring's policy (latest and minimum version) is served from memory; a
@@ -45,7 +58,7 @@ pub struct VaultOptions {
 impl Default for VaultOptions {
     fn default() -> Self {
         Self {
-            key_cache_capacity: 100_000,
+            key_cache_bytes: DEFAULT_KEY_CACHE_BYTES,
             key_cache_ttl: Duration::from_secs(300),
             keyring_refresh: Duration::from_secs(5),
         }
@@ -134,12 +147,60 @@ impl Vault {
             index_master_nist: root.derive("blind-index/v1")?,
             index_master_sm: root.derive_in(Family::ShangMi, "blind-index/v1")?,
             keks: KeyCache::new(1024, Duration::from_secs(3600)),
-            data_keys: KeyCache::new(options.key_cache_capacity, options.key_cache_ttl),
+            data_keys: KeyCache::with_budget(
+                options.key_cache_bytes,
+                options.key_cache_ttl,
+                data_key_cost,
+            ),
             siv_keys: KeyCache::new(4096, options.key_cache_ttl),
             keyrings: Mutex::new(HashMap::new()),
             erased: Mutex::new(ErasedSet::default()),
             any_erased: std::sync::atomic::AtomicBool::new(false),
             options,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+    use crate::Suite;
+    use crate::memory::MemoryStore;
+
+    #[test]
+    fn a_cached_aes_key_costs_what_the_settings_say() {
+        // The configuration documents about 800 bytes a key; this fails if that drifts.
+        let key = AeadKey::from_bytes(&[7; 32]).unwrap();
+        let cost = data_key_cost(&"default|u1|1".to_owned(), &key);
+        assert!((700..=900).contains(&cost), "{cost} bytes");
+    }
+
+    #[tokio::test]
+    async fn the_data_key_cache_holds_what_its_budget_pays_for() {
+        let key = AeadKey::from_bytes(&[7; 32]).unwrap();
+        let each = data_key_cost(&"cards|s0|1".to_owned(), &key);
+        let root = RootKey::generate().unwrap();
+        let options = VaultOptions {
+            key_cache_bytes: 3 * each + each / 2,
+            ..VaultOptions::default()
+        };
+        let vault = Vault::new(&root, Arc::new(MemoryStore::new()), options).unwrap();
+        let ring = KeyringName::parse("cards").unwrap();
+        vault
+            .create_keyring(&ring, Suite::Aes256Gcm, None, 1_700_000_000, &[])
+            .await
+            .unwrap();
+        let field = FieldName::parse("bank_card").unwrap();
+        for i in 0..10 {
+            let subject = SubjectId::parse(&format!("s{i}")).unwrap();
+            vault
+                .encrypt(&ring, &subject, &field, "6222021234567890", 1_700_000_000)
+                .await
+                .unwrap();
+        }
+        assert_eq!(vault.data_keys.len(), 3, "three keys' worth of budget");
+        assert_eq!(vault.data_keys.spent(), 3 * each);
     }
 }
