@@ -74,6 +74,15 @@ pub trait Backend: Pooled {
     /// backend needs it: PostgreSQL, under READ COMMITTED, would let an erasure and a
     /// concurrent write of the same subject miss each other's rows.
     const LOCK_SUBJECT: Option<&'static str>;
+    /// [`Backend::LOCK_SUBJECT`] on every subject of `$1` (their ids separated by spaces,
+    /// which an id never holds) in one statement, taking the locks in their own order so
+    /// that two such transactions never wait on each other in a cycle.
+    const LOCK_SUBJECTS: Option<&'static str>;
+    /// Whether many subjects' keys are read with one index lookup per subject rather than
+    /// an `IN` list: PostgreSQL's planner, on a table not analysed since it was nearly empty
+    /// (a new deployment's first minute of onboarding), reads an `IN` list by scanning every
+    /// key of the keyring, once per request.
+    const LOOKUP_EACH_SUBJECT: bool;
     /// Reads keyring `$1`'s minimum decryption version, locking the row against a change of
     /// policy until the transaction ends (PostgreSQL `FOR SHARE`; SQLite's write
     /// transactions are serial anyway).
@@ -178,11 +187,10 @@ where
     write_locked(store, S::LOCK_SUBJECT, key).await
 }
 
-/// [`one_at_a_time`] on several keys at once (a request's subjects), taken in sorted order
-/// so that two such transactions never wait on each other.
+/// [`one_at_a_time`] on several subjects at once (a request's), in one statement.
 pub(super) async fn all_at_a_time<S>(
     store: &S,
-    keys: &[&str],
+    subjects: &[&baomi_vault::SubjectId],
 ) -> Result<sqlx::Transaction<'static, S::Db>, StoreError>
 where
     S: Backend,
@@ -190,17 +198,13 @@ where
     for<'c> &'c mut <S::Db as Database>::Connection: Executor<'c, Database = S::Db>,
     for<'a> &'a str: Encode<'a, S::Db> + Type<S::Db>,
 {
-    let mut sorted = keys.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
     let mut tx = store.pool().begin_with(S::BEGIN_WRITE).await?;
-    if let Some(lock) = S::LOCK_SUBJECT {
-        for key in sorted {
-            sqlx::query::<S::Db>(lock)
-                .bind(key)
-                .execute(&mut *tx)
-                .await?;
-        }
+    if let Some(lock) = S::LOCK_SUBJECTS {
+        let ids: Vec<&str> = subjects.iter().map(|s| s.as_str()).collect();
+        sqlx::query::<S::Db>(lock)
+            .bind(ids.join(" ").as_str())
+            .execute(&mut *tx)
+            .await?;
     }
     Ok(tx)
 }

@@ -221,13 +221,31 @@ fn keys_of<DB>(
     keyring: &KeyringName,
     version: u32,
     subjects: &[&SubjectId],
+    each: bool,
 ) -> sqlx::QueryBuilder<DB>
 where
     DB: Database,
     <DB as Database>::Arguments: IntoArguments<DB> + Default,
     for<'a> i64: Encode<'a, DB> + Type<DB>,
     for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
 {
+    if each {
+        // One index lookup per subject, the subquery fenced (OFFSET 0) so that the planner
+        // cannot turn it back into one scan of the keyring's keys.
+        let ids: Vec<&str> = subjects.iter().map(|s| s.as_str()).collect();
+        let mut q = sqlx::QueryBuilder::<DB>::new(
+            "SELECT k.keyring, k.subject, k.version, k.kek_version, k.sealed, k.created_at \
+             FROM unnest(string_to_array(",
+        );
+        q.push_bind(ids.join(" "))
+            .push(", ' ')) AS s (subject), LATERAL (SELECT * FROM subject_keys WHERE keyring = ")
+            .push_bind(keyring.as_str())
+            .push(" AND version = ")
+            .push_bind(i64::from(version))
+            .push(" AND subject = s.subject OFFSET 0) AS k");
+        return q;
+    }
     let mut q = sqlx::QueryBuilder::<DB>::new(SUBJECT_KEYS_OF);
     q.push_bind(keyring.as_str())
         .push(" AND version = ")
@@ -499,11 +517,12 @@ where
     ) -> Result<Vec<SealedDataKey>, StoreFailure> {
         let mut out = Vec::with_capacity(subjects.len());
         for part in subjects.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<SubjectKeyRow> = keys_of::<DB>(keyring, version, part)
-                .build_query_as()
-                .fetch_all(self.pool())
-                .await
-                .map_err(failure)?;
+            let rows: Vec<SubjectKeyRow> =
+                keys_of::<DB>(keyring, version, part, Self::LOOKUP_EACH_SUBJECT)
+                    .build_query_as()
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(failure)?;
             for row in rows {
                 out.push(row.into_key()?);
             }
@@ -530,7 +549,7 @@ where
             }
             return Ok(out);
         }
-        let subjects: Vec<&str> = keys.iter().map(|k| k.subject.as_str()).collect();
+        let subjects: Vec<&SubjectId> = keys.iter().map(|k| &k.subject).collect();
         // Serialised with each subject's erasure, as the single insert is.
         let mut tx = all_at_a_time(self, &subjects).await?;
         let mut erased = std::collections::HashSet::new();
@@ -538,7 +557,7 @@ where
             let mut q = sqlx::QueryBuilder::<DB>::new(ERASED_AMONG);
             let mut list = q.separated(", ");
             for subject in part {
-                list.push_bind(*subject);
+                list.push_bind(subject.as_str());
             }
             q.push(")");
             let rows: Vec<(String,)> = q
@@ -582,11 +601,12 @@ where
         let mut stored = std::collections::HashMap::new();
         let live_subjects: Vec<&SubjectId> = live.iter().map(|k| &k.subject).collect();
         for part in live_subjects.chunks(ROWS_PER_STATEMENT) {
-            let rows: Vec<SubjectKeyRow> = keys_of::<DB>(keyring, version, part)
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(failure)?;
+            let rows: Vec<SubjectKeyRow> =
+                keys_of::<DB>(keyring, version, part, Self::LOOKUP_EACH_SUBJECT)
+                    .build_query_as()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(failure)?;
             for row in rows {
                 let key = row.into_key()?;
                 stored.insert(key.subject.as_str().to_owned(), key);

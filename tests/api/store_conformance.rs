@@ -730,9 +730,11 @@ async fn batches_of_new_data_keys_are_shared_and_never_under_a_retired_version()
         .map(|i| SubjectId::parse(&format!("s-{i}")).unwrap())
         .collect();
     let refs: Vec<&SubjectId> = subjects.iter().collect();
+    // The same subjects at the same time, in the opposite order.
+    let reversed: Vec<&SubjectId> = subjects.iter().rev().collect();
     let (x, y) = tokio::join!(
         a.prepare_data_keys(&ring, &refs, 2),
-        b.prepare_data_keys(&ring, &refs, 2),
+        b.prepare_data_keys(&ring, &reversed, 2),
     );
     x.unwrap();
     y.unwrap();

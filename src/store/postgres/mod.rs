@@ -16,6 +16,13 @@ impl Backend for PgStore {
     const BEGIN_WRITE: &'static str = "BEGIN";
     const LOCK_SUBJECT: Option<&'static str> =
         Some("SELECT pg_advisory_xact_lock(hashtext('baomi-subject:' || $1))");
+    // Volatile output expressions are evaluated after the ORDER BY sort (PostgreSQL 9.6 and
+    // later), so the locks are taken in the order of their keys.
+    const LOCK_SUBJECTS: Option<&'static str> = Some(
+        "SELECT pg_advisory_xact_lock(h) FROM (SELECT DISTINCT hashtext('baomi-subject:' || s) \
+         AS h FROM unnest(string_to_array($1, ' ')) AS s) AS locks ORDER BY h",
+    );
+    const LOOKUP_EACH_SUBJECT: bool = true;
     const READ_MIN_VERSION: &'static str =
         "SELECT min_decryption_version FROM keyrings WHERE name = $1 FOR SHARE";
     const LOCK_KEYRING: Option<&'static str> =

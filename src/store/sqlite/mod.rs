@@ -16,6 +16,8 @@ impl Backend for SqliteStore {
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
     // BEGIN IMMEDIATE already makes writers take turns.
     const LOCK_SUBJECT: Option<&'static str> = None;
+    const LOCK_SUBJECTS: Option<&'static str> = None;
+    const LOOKUP_EACH_SUBJECT: bool = false;
     const READ_MIN_VERSION: &'static str =
         "SELECT min_decryption_version FROM keyrings WHERE name = $1";
     const LOCK_KEYRING: Option<&'static str> = None;
