@@ -24,25 +24,8 @@ done
 [ "$subjects" -ge 10 ] || { echo "--subjects must be at least 10" >&2; exit 2; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 cargo build --release --locked --quiet
-data=$(mktemp -d)
-port=$(( 20000 + RANDOM % 20000 ))
-base="http://127.0.0.1:$port"
-export BAOMI_UNSEAL_PASSPHRASE="benchmark passphrase, not a secret"
-export BAOMI_LOG_LEVEL=warn
-export BAOMI_TLS__ENABLED=false
-for scope in KEY OPERATOR; do
-  for limit in REQUESTS_PER_SECOND SUBJECTS_PER_HOUR SUBJECTS_PER_DAY PLAIN_FIELDS_PER_DAY; do
-    export "BAOMI_QUOTAS__${scope}__${limit}=0"
-  done
-done
-[ -n "$db_url" ] && export BAOMI_DATABASE_URL=$db_url
-"${CARGO_TARGET_DIR:-target}/release/baomi" serve --data-dir "$data" --listen "127.0.0.1:$port" >"$data/out.log" 2>"$data/err.log" &
-pid=$!
-sampler=
-trap 'kill $sampler $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
-for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
-admin=$(grep -o 'bm_[A-Za-z0-9_-]*' "$data/err.log" | head -1)
-[ -n "$admin" ] || { echo "no bootstrap key: the database is not fresh" >&2; exit 1; }
+. bench/lib/serve.sh
+serve_fresh
 curl -sf -X PUT "$base/v1/purposes/bench" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
   -d '{"description":"benchmark","legal_basis":"contract","retention_days":30,
        "categories":[{"name":"bank_card","sensitive":false,"level":"C3"}]}' >/dev/null
@@ -55,6 +38,7 @@ service=$(curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" -H 
     awk '/^VmRSS/ {print $2}' "/proc/$pid/status" 2>/dev/null || true; sleep 1
   done >"$data/rss.txt" ) &
 sampler=$!
+trap 'kill $sampler $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
 
 echo "== loading $subjects subjects (POST /v1/encrypt, 1000 per request, 8 callers)"
 started=$(date +%s.%N)

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 
 use crate::helpers::{PASSPHRASE, TestDb};
-use crate::process::{Process, declare_kyc, post};
+use crate::process::{Process, declare_kyc, get, new_key, post};
 
 /// Readers and writers running at once while the server is killed.
 const DECRYPTERS: usize = 8;
@@ -119,40 +119,18 @@ async fn kill_9_under_load_loses_nothing_acknowledged() {
     let base = server.base.clone();
     let admin = server.bootstrap_key().unwrap();
     declare_kyc(&base, &admin).await;
-    let service = post(
+    let service = new_key(
         &base,
-        "/v1/keys",
         &admin,
         json!({"name": "svc", "role": "service",
             "grants": [{"purpose": "kyc", "views": ["masked", "plain"]}]}),
     )
-    .await
-    .json()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let officer = post(
-        &base,
-        "/v1/keys",
-        &admin,
-        json!({"name": "auditor", "role": "officer"}),
-    )
-    .await
-    .json()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    let keys = crate::helpers::client()
-        .get(format!("{base}/v1/audit/keys"))
-        .bearer_auth(&officer)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    .await;
+    let officer = new_key(&base, &admin, json!({"name": "auditor", "role": "officer"})).await;
+    let keys = get(&base, "/v1/audit/keys", Some(&officer)).await;
+    assert_eq!(keys.status, 200, "{}", keys.text);
     let keys_file = db.path().join("audit-keys.json");
-    std::fs::write(&keys_file, keys).unwrap();
+    std::fs::write(&keys_file, keys.text).unwrap();
     let sealed = post(
         &base,
         "/v1/encrypt",

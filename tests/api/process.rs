@@ -169,6 +169,13 @@ pub(crate) async fn post(
     .await
 }
 
+/// Creates a key as `admin` and returns its secret.
+pub(crate) async fn new_key(base: &str, admin: &str, body: serde_json::Value) -> String {
+    let created = post(base, "/v1/keys", admin, body).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    created.json()["secret"].as_str().unwrap().to_owned()
+}
+
 /// Declares the purpose `kyc` (contract basis, every built-in PI type): a key holds declared
 /// purposes only.
 pub(crate) async fn declare_kyc(base: &str, admin: &str) {
@@ -182,7 +189,7 @@ pub(crate) async fn declare_kyc(base: &str, admin: &str) {
     assert_eq!(r.status, 200, "{}", r.text);
 }
 
-async fn get(base: &str, path: &str, key: Option<&str>) -> crate::helpers::Reply {
+pub(crate) async fn get(base: &str, path: &str, key: Option<&str>) -> crate::helpers::Reply {
     let mut req = crate::helpers::client().get(format!("{base}{path}"));
     if let Some(k) = key {
         req = req.bearer_auth(k);
@@ -201,16 +208,13 @@ async fn starts_on_an_empty_directory_and_restarts_with_its_state() {
     assert!(openapi.json()["paths"]["/v1/keys"].is_object());
     let admin = first.bootstrap_key().expect("bootstrap key on stderr");
     declare_kyc(&first.base, &admin).await;
-    let created = post(
+    let service = new_key(
         &first.base,
-        "/v1/keys",
         &admin,
         json!({"name": "svc", "role": "service", "purposes": ["kyc"],
             "permissions": ["mint_subject_tokens"]}),
     )
     .await;
-    assert_eq!(created.status, 201);
-    let service = created.json()["secret"].as_str().unwrap().to_owned();
     assert!(
         format!("{}{}", first.stdout(), first.stderr()).contains("cryptographic self-test passed"),
         "the self-test runs before anything is unsealed"
@@ -443,19 +447,14 @@ async fn logs_never_contain_secrets_or_personal_information() {
     let client = crate::helpers::client();
 
     declare_kyc(&base, &admin).await;
-    let service = post(
+    let service = new_key(
         &base,
-        "/v1/keys",
         &admin,
         json!({"name": "svc", "role": "service",
             "grants": [{"purpose": "kyc", "views": ["masked", "plain"]}],
             "permissions": ["mint_subject_tokens", "record_consent"]}),
     )
-    .await
-    .json()["secret"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    .await;
     let minted = post(
         &base,
         "/v1/subject-tokens",

@@ -1,0 +1,26 @@
+# Sourced by the HTTP benchmarks: starts the release binary on a free loopback port with a
+# fresh data directory, plain HTTP, no quotas and warnings-only logs, on SQLite or on
+# $db_url when set. Sets data, port, base, pid and admin (the bootstrap key), and a trap
+# that stops the server and removes the directory.
+serve_fresh() {
+  data=$(mktemp -d)
+  port=$(( 20000 + RANDOM % 20000 ))
+  base="http://127.0.0.1:$port"
+  export BAOMI_UNSEAL_PASSPHRASE="benchmark passphrase, not a secret"
+  export BAOMI_LOG_LEVEL=warn
+  export BAOMI_TLS__ENABLED=false
+  local scope limit
+  for scope in KEY OPERATOR; do
+    for limit in REQUESTS_PER_SECOND SUBJECTS_PER_HOUR SUBJECTS_PER_DAY PLAIN_FIELDS_PER_DAY; do
+      export "BAOMI_QUOTAS__${scope}__${limit}=0"
+    done
+  done
+  if [ -n "${db_url:-}" ]; then export BAOMI_DATABASE_URL=$db_url; fi
+  "${CARGO_TARGET_DIR:-target}/release/baomi" serve --data-dir "$data" --listen "127.0.0.1:$port" \
+    >"$data/out.log" 2>"$data/err.log" &
+  pid=$!
+  trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data"' EXIT
+  for _ in $(seq 1 100); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
+  admin=$(grep -o 'bm_[A-Za-z0-9_-]*' "$data/err.log" | head -1)
+  [ -n "$admin" ] || { echo "no bootstrap key: the database is not fresh" >&2; exit 1; }
+}
