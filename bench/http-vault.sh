@@ -124,12 +124,7 @@ function request()
   return wrk.format(nil, nil, nil,
     '{"keyring":"$keyring","purpose":"bench","items":[' .. table.concat(items, ",") .. ']}')
 end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d non2xx=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read
-      + summary.errors.write + summary.errors.timeout, summary.errors.status))
-end
+$(wrk_result_lua)
 LUA
 echo "== encrypt, 100 subjects never seen before per request ($conns connections, $duration)"
 wrk -t2 -c"$conns" -d"$duration" --timeout 60s --latency -s "$data/new-subjects.lua" "$base/v1/encrypt" \

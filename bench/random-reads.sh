@@ -89,12 +89,7 @@ function request()
   bodies:seek("set", math.random(0, $1 - 1) * 256)
   return wrk.format(nil, nil, nil, bodies:read(256))
 end
-function done(summary, latency, requests)
-  io.write(string.format("RESULT req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d non2xx=%d\n",
-    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-    latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read
-      + summary.errors.write + summary.errors.timeout, summary.errors.status))
-end
+$(wrk_result_lua)
 LUA
 }
 pick 10 >"$data/hot.lua"

@@ -24,3 +24,16 @@ serve_fresh() {
   admin=$(grep -o 'bm_[A-Za-z0-9_-]*' "$data/err.log" | head -1)
   [ -n "$admin" ] || { echo "no bootstrap key: the database is not fresh" >&2; exit 1; }
 }
+
+# Prints the wrk Lua `done` function the benchmarks end their scripts with: one RESULT line
+# of requests/s, p50, p99, socket errors and non-2xx answers.
+wrk_result_lua() {
+  cat <<'LUA'
+function done(summary, latency, requests)
+  io.write(string.format("RESULT req_per_s=%.0f p50_ms=%.2f p99_ms=%.2f errors=%d non2xx=%d\n",
+    summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+    latency:percentile(99) / 1000, summary.errors.connect + summary.errors.read
+      + summary.errors.write + summary.errors.timeout, summary.errors.status))
+end
+LUA
+}

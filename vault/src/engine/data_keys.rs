@@ -189,20 +189,7 @@ impl Vault {
         let candidates = missing
             .iter()
             .filter(|s| !have.contains(s.as_str()))
-            .map(|subject| {
-                let material = ring.suite.key_algorithm().random_material();
-                Ok(SealedDataKey {
-                    keyring: ring.name.clone(),
-                    subject: (*subject).clone(),
-                    version,
-                    kek_version: version,
-                    sealed: kek.seal(
-                        &data_key_aad(&ring.name, subject, version, version),
-                        material.as_slice(),
-                    )?,
-                    created_at: now,
-                })
-            })
+            .map(|subject| new_data_key(&ring, &kek, subject, version, now))
             .collect::<Result<Vec<_>>>()?;
         found.extend(
             self.store
@@ -243,18 +230,7 @@ impl Vault {
         let sealed = match self.store.subject_key(&ring.name, subject, version).await? {
             Some(sealed) => sealed,
             None => {
-                let material = ring.suite.key_algorithm().random_material();
-                let candidate = SealedDataKey {
-                    keyring: ring.name.clone(),
-                    subject: subject.clone(),
-                    version,
-                    kek_version: version,
-                    sealed: kek.seal(
-                        &data_key_aad(&ring.name, subject, version, version),
-                        material.as_slice(),
-                    )?,
-                    created_at: now,
-                };
+                let candidate = new_data_key(ring, &kek, subject, version, now)?;
                 match self.store.insert_subject_key(&candidate).await? {
                     Some(stored) => stored,
                     None if self.store.erasure(subject).await?.is_some() => {
@@ -276,4 +252,27 @@ impl Vault {
         }
         Ok(key)
     }
+}
+
+/// A new random data key for `subject` under `ring`'s `version`, sealed under that
+/// version's KEK, as the store keeps it.
+fn new_data_key(
+    ring: &Keyring,
+    kek: &AeadKey,
+    subject: &SubjectId,
+    version: u32,
+    now: i64,
+) -> Result<SealedDataKey> {
+    let material = ring.suite.key_algorithm().random_material();
+    Ok(SealedDataKey {
+        keyring: ring.name.clone(),
+        subject: subject.clone(),
+        version,
+        kek_version: version,
+        sealed: kek.seal(
+            &data_key_aad(&ring.name, subject, version, version),
+            material.as_slice(),
+        )?,
+        created_at: now,
+    })
 }
