@@ -1,10 +1,11 @@
 //! The command line: `baomi serve`, `baomi init`, `baomi keys …`, `baomi audit …`,
-//! `baomi mask`, `baomi backup`, `baomi restore`, `baomi openapi`, `baomi witness …`.
+//! `baomi mask`, `baomi import`, `baomi backup`, `baomi restore`, `baomi openapi`, `baomi witness …`.
 
 mod audit;
 mod backup;
 mod consent;
 mod console;
+mod import;
 mod keys;
 mod mask;
 mod witness;
@@ -52,6 +53,9 @@ enum Command {
     /// Mask a CSV, JSON Lines, JSON or text file under a policy, offline (no database, no
     /// passphrase); the output replaces OUT only once it is complete.
     Mask(mask::MaskArgs),
+    /// Import subjects from a CSV or JSON Lines file in batches, through a running server or
+    /// straight into the database, resuming where an interrupted import stopped.
+    Import(import::ImportArgs),
     /// Back up the database (SQLite: a consistent snapshot, online; PostgreSQL: pg_dump).
     Backup(backup::BackupArgs),
     /// Restore a SQLite backup (Baomi stopped) and re-apply every erasure recorded since.
@@ -199,6 +203,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Consent(command) => consent::run(command),
         Command::Console(command) => console::run(cli.config.as_deref(), command).await,
         Command::Mask(args) => mask::run(args),
+        Command::Import(args) => import::run(cli.config.as_deref(), args).await,
         Command::Backup(args) => backup::backup(cli.config.as_deref(), args).await,
         Command::Restore(args) => backup::restore(cli.config.as_deref(), args).await,
         Command::Probe {

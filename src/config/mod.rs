@@ -337,9 +337,9 @@ impl Config {
             .merge(
                 // BAOMI_UNSEAL_PASSPHRASE and BAOMI_HSM_PIN are read as they are by the
                 // set-up (figment would parse them as TOML and keep a copy); BAOMI_CONFIG
-                // names the file.
+                // names the file; BAOMI_API_KEY and BAOMI_URL are `baomi import`'s, a client.
                 Env::prefixed("BAOMI_")
-                    .ignore(&["config", "unseal_passphrase", "hsm_pin"])
+                    .ignore(&["config", "unseal_passphrase", "hsm_pin", "api_key", "url"])
                     .split("__"),
             )
             .merge(Serialized::defaults(overrides));

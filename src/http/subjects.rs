@@ -18,13 +18,14 @@ use crate::app::AppState;
 use crate::auth::Caller;
 use crate::auth::grant::ViewKind;
 use crate::service::RequestContext;
-use crate::service::stored::{self, StoreRequest};
+use crate::service::stored::{self, BulkStoreRequest, StoreRequest};
 use crate::service::vault::ViewRequest;
 
 /// The routes of this area.
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(put_data, get_data))
+        .routes(routes!(store_many))
         .routes(routes!(detokenize))
         .routes(routes!(search))
 }
@@ -58,6 +59,57 @@ pub struct Tokens {
     pub subject_id: String,
     /// Field name → token. Keep tokens instead of values.
     pub tokens: BTreeMap<String, String>,
+}
+
+/// Fields to store for many subjects at once: a bulk import, one transaction and one audit
+/// event per request.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StoreManyRequest {
+    /// Keyring; `default` if absent.
+    pub keyring: Option<String>,
+    /// Up to `max_batch_items` subjects, each named once.
+    pub subjects: Vec<SubjectFields>,
+    /// Fields to index for `POST /v1/search`, wherever a subject has them.
+    #[serde(default)]
+    pub searchable: Vec<String>,
+    /// As in `PUT /v1/subjects/{id}/data` (default `true`).
+    pub format_preserving_tokens: Option<bool>,
+    /// Fields kept as given, as in `PUT /v1/subjects/{id}/data`.
+    #[serde(default)]
+    pub free_form: Vec<String>,
+}
+
+/// One subject's fields in a bulk store.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubjectFields {
+    /// The subject.
+    pub subject_id: String,
+    /// Field name → value; fields not named keep their earlier values.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// One subject's result in a bulk store.
+#[derive(Serialize, ToSchema)]
+pub struct StoredSubject {
+    /// The subject.
+    pub subject_id: String,
+    /// Field name → token, when stored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokens: Option<BTreeMap<String, String>>,
+    /// Why it was not stored (`vault.invalid_subject`, `vault.invalid_field`,
+    /// `vault.invalid_value`, `vault.value_too_long`, `vault.subject_erased`,
+    /// `request.invalid_field`); the others are stored regardless.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ItemProblem>,
+}
+
+/// The results of a bulk store, in the order of its subjects.
+#[derive(Serialize, ToSchema)]
+pub struct StoredSubjects {
+    /// One per subject.
+    pub items: Vec<StoredSubject>,
 }
 
 /// Query of a read.
@@ -199,6 +251,63 @@ async fn put_data(
     Ok(axum::Json(Tokens {
         subject_id: id,
         tokens,
+    }))
+}
+
+/// Store fields of many subjects in one transaction (a bulk import): each subject is stored
+/// or has an error of its own, and the request is one audit event.
+#[utoipa::path(post, path = "/v1/store", tag = "vault", security(("bearer" = [])),
+    request_body = StoreManyRequest,
+    responses(
+        (status = 200, body = StoredSubjects),
+        (status = 401, body = Problem, content_type = "application/problem+json"),
+        (status = 403, body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "`vault.unknown_keyring`", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`request.invalid_field` (no subjects, too many, or one named twice)", body = Problem, content_type = "application/problem+json"),
+    ))]
+async fn store_many(
+    State(state): State<AppState>,
+    caller: Caller,
+    Extension(ctx): Extension<RequestContext>,
+    Json(body): Json<StoreManyRequest>,
+) -> Result<axum::Json<StoredSubjects>, ApiError> {
+    let ids: Vec<String> = body.subjects.iter().map(|s| s.subject_id.clone()).collect();
+    let request = BulkStoreRequest {
+        keyring: body.keyring,
+        subjects: body
+            .subjects
+            .into_iter()
+            .map(|s| {
+                let fields = s
+                    .fields
+                    .into_iter()
+                    .map(|(k, v)| (k, Zeroizing::new(v)))
+                    .collect();
+                (s.subject_id, fields)
+            })
+            .collect(),
+        searchable: body.searchable,
+        format_preserving_tokens: body.format_preserving_tokens.unwrap_or(true),
+        free_form: body.free_form,
+    };
+    let results = stored::put_many(&state, &caller, &ctx, request).await?;
+    Ok(axum::Json(StoredSubjects {
+        items: ids
+            .into_iter()
+            .zip(results)
+            .map(|(subject_id, result)| match result {
+                Ok(tokens) => StoredSubject {
+                    subject_id,
+                    tokens: Some(tokens),
+                    error: None,
+                },
+                Err(e) => StoredSubject {
+                    subject_id,
+                    tokens: None,
+                    error: Some(e.into()),
+                },
+            })
+            .collect(),
     }))
 }
 

@@ -1,16 +1,19 @@
 //! The stored vault: Baomi keeps the ciphertexts and hands out tokens; reads by subject or by
 //! token under a purpose; exact-match search through blind indexes. Every call is audited.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use baomi_types::Action;
-use baomi_vault::{FieldName, FieldWrite, SubjectId, TokenFormat};
+use baomi_vault::{FieldName, FieldWrite, SubjectId, SubjectWrite, TokenFormat};
 use zeroize::Zeroizing;
 
 use crate::auth::Caller;
 use crate::auth::grant::Permission;
 use crate::service::authorize::{self, ReadGrant};
-use crate::service::vault::{ItemError, View, ViewRequest, keyring_name, open_read, vault_error};
+use crate::service::vault::{
+    ItemError, ItemResult, View, ViewRequest, check_batch, item_error, keyring_name, open_read,
+    vault_error,
+};
 use crate::service::{
     ErrorCode, RequestContext, ServiceError, Services, audit, consent, field_values, now, quotas,
 };
@@ -79,14 +82,7 @@ pub async fn put(
 ) -> Result<BTreeMap<String, String>, ServiceError> {
     authorize::permit(caller, Permission::StoreData)?;
     let subject = subject(subject_id)?;
-    if request.fields.is_empty() || request.fields.len() > MAX_FIELDS {
-        return Err(ServiceError::invalid(
-            "fields",
-            format!("1 to {MAX_FIELDS} fields per request"),
-        ));
-    }
     let keyring = keyring_name(request.keyring.as_deref())?;
-    let mut writes = Vec::with_capacity(request.fields.len());
     for name in &request.searchable {
         if !request.fields.contains_key(name) {
             return Err(ServiceError::invalid(
@@ -95,28 +91,21 @@ pub async fn put(
             ));
         }
     }
-    let format = if request.format_preserving_tokens {
-        TokenFormat::FormatPreserving
-    } else {
-        TokenFormat::Random
-    };
-    for (name, value) in request.fields {
-        let field = FieldName::parse(&name).map_err(|e| ServiceError::invalid("fields", e))?;
-        if !request.free_form.contains(&name)
-            && let Err(what) = field_values::check(&field, &value)
-        {
-            return Err(ServiceError::Rejected {
-                code: field_values::INVALID_VALUE,
-                detail: format!("fields.{}: must be {what}", field.as_str()),
-            });
+    let options = WriteOptions::of(
+        &request.searchable,
+        &request.free_form,
+        request.format_preserving_tokens,
+    );
+    let writes = options.field_writes(request.fields).map_err(|e| {
+        if e.code == field_values::INVALID_VALUE {
+            ServiceError::Rejected {
+                code: e.code,
+                detail: e.detail,
+            }
+        } else {
+            ServiceError::invalid("fields", e.detail)
         }
-        writes.push(FieldWrite {
-            searchable: request.searchable.contains(&name),
-            field,
-            value,
-            token_format: format,
-        });
-    }
+    })?;
     let mut event = audit::event(caller, ctx, Action::Store);
     event.subject = Some(subject.as_str().to_owned());
     event.fields = writes.iter().map(|w| w.field.as_str().to_owned()).collect();
@@ -132,6 +121,186 @@ pub async fn put(
         .map(|w| w.field.as_str().to_owned())
         .zip(tokens)
         .collect())
+}
+
+/// What to store for many subjects at once (a bulk import).
+pub struct BulkStoreRequest {
+    /// Keyring; `default` if absent.
+    pub keyring: Option<String>,
+    /// Subject id → field name → value (PI), in the order of the request.
+    pub subjects: Vec<(String, BTreeMap<String, Zeroizing<String>>)>,
+    /// Fields to index for search, wherever a subject has them.
+    pub searchable: Vec<String>,
+    /// Whether bank cards and mobile numbers get format-preserving tokens.
+    pub format_preserving_tokens: bool,
+    /// Fields stored as given, without checking the value against the field's type.
+    pub free_form: Vec<String>,
+}
+
+/// Stores the fields of many subjects in one transaction, as [`store_subjects`] does, once
+/// the caller may write stored data: a service key with `store_data`. The write is one
+/// audit event: the key, operator and request, the keyring, the field names and how many
+/// values were stored, not which subjects.
+pub async fn put_many(
+    state: &Services,
+    caller: &Caller,
+    ctx: &RequestContext,
+    request: BulkStoreRequest,
+) -> Result<Vec<ItemResult<BTreeMap<String, String>>>, ServiceError> {
+    authorize::permit(caller, Permission::StoreData)?;
+    check_batch(state, "subjects", request.subjects.len())?;
+    let stored = store_subjects(&state.vault, request, |keyring| {
+        audit::about(
+            caller,
+            ctx,
+            Action::Store,
+            &format!("keyring:{}", keyring.as_str()),
+        )
+    })
+    .await?;
+    audit::settle(state.audit.as_ref()).await;
+    Ok(stored)
+}
+
+/// Stores the fields of many subjects in one transaction and returns, per subject, field
+/// name → token or why that subject was not stored (an invalid id, field or value; an erased
+/// subject). The write is committed with one audit event: `event` made for the keyring,
+/// with the field names and how many values were stored. Whoever calls this has authorised
+/// the write: [`put_many`] for a key, `baomi import --offline` for the operator who holds
+/// the unseal passphrase.
+pub async fn store_subjects(
+    vault: &baomi_vault::Vault,
+    request: BulkStoreRequest,
+    event: impl Fn(&baomi_vault::KeyringName) -> baomi_types::AccessEvent + Sync,
+) -> Result<Vec<ItemResult<BTreeMap<String, String>>>, ServiceError> {
+    let keyring = keyring_name(request.keyring.as_deref())?;
+    let mut seen = HashSet::with_capacity(request.subjects.len());
+    if !request
+        .subjects
+        .iter()
+        .all(|(id, _)| seen.insert(id.as_str()))
+    {
+        return Err(ServiceError::invalid(
+            "subjects",
+            "a subject appears more than once in the batch",
+        ));
+    }
+    let options = WriteOptions::of(
+        &request.searchable,
+        &request.free_form,
+        request.format_preserving_tokens,
+    );
+    let mut out: Vec<ItemResult<BTreeMap<String, String>>> = Vec::with_capacity(seen.len());
+    let mut writes = Vec::with_capacity(seen.len());
+    let mut positions = Vec::with_capacity(seen.len());
+    for (at, (id, fields)) in request.subjects.into_iter().enumerate() {
+        let write = SubjectId::parse(&id)
+            .map_err(|e| ItemError {
+                code: ErrorCode::VaultInvalidSubject,
+                detail: e.to_string(),
+            })
+            .and_then(|subject| {
+                Ok(SubjectWrite {
+                    subject,
+                    fields: options.field_writes(fields)?,
+                })
+            });
+        match write {
+            Ok(write) => {
+                writes.push(write);
+                positions.push(at);
+                out.push(Ok(BTreeMap::new()));
+            }
+            Err(e) => out.push(Err(e)),
+        }
+    }
+    if writes.is_empty() {
+        return Ok(out);
+    }
+    let stored = vault
+        .put_subjects(&keyring, &writes, now(), |stored| {
+            let mut event = event(&keyring);
+            let names: std::collections::BTreeSet<&str> = stored
+                .iter()
+                .flat_map(|&i| writes[i].fields.iter().map(|f| f.field.as_str()))
+                .collect();
+            event.fields = names.into_iter().map(str::to_owned).collect();
+            let count: usize = stored.iter().map(|&i| writes[i].fields.len()).sum();
+            event.count = u32::try_from(count).unwrap_or(u32::MAX);
+            vec![event]
+        })
+        .await
+        .map_err(vault_error)?;
+    for ((write, result), at) in writes.iter().zip(stored).zip(positions) {
+        out[at] = match result {
+            Ok(tokens) => Ok(write
+                .fields
+                .iter()
+                .map(|f| f.field.as_str().to_owned())
+                .zip(tokens)
+                .collect()),
+            Err(e) => Err(item_error(e)?),
+        };
+    }
+    Ok(out)
+}
+
+/// How a request's fields are written: which are indexed, which are kept as given, and
+/// how their tokens are made.
+struct WriteOptions<'a> {
+    searchable: &'a [String],
+    free_form: &'a [String],
+    format: TokenFormat,
+}
+
+impl<'a> WriteOptions<'a> {
+    fn of(searchable: &'a [String], free_form: &'a [String], format_preserving: bool) -> Self {
+        Self {
+            searchable,
+            free_form,
+            format: if format_preserving {
+                TokenFormat::FormatPreserving
+            } else {
+                TokenFormat::Random
+            },
+        }
+    }
+
+    /// One subject's fields, checked: 1 to [`MAX_FIELDS`] of them, each a valid name, each
+    /// value of its field's type unless kept as given.
+    fn field_writes(
+        &self,
+        fields: BTreeMap<String, Zeroizing<String>>,
+    ) -> Result<Vec<FieldWrite>, ItemError> {
+        if fields.is_empty() || fields.len() > MAX_FIELDS {
+            return Err(ItemError {
+                code: ErrorCode::RequestInvalidField,
+                detail: format!("1 to {MAX_FIELDS} fields per subject"),
+            });
+        }
+        let mut writes = Vec::with_capacity(fields.len());
+        for (name, value) in fields {
+            let field = FieldName::parse(&name).map_err(|e| ItemError {
+                code: ErrorCode::VaultInvalidField,
+                detail: e.to_string(),
+            })?;
+            if !self.free_form.contains(&name)
+                && let Err(what) = field_values::check(&field, &value)
+            {
+                return Err(ItemError {
+                    code: field_values::INVALID_VALUE,
+                    detail: format!("fields.{}: must be {what}", field.as_str()),
+                });
+            }
+            writes.push(FieldWrite {
+                searchable: self.searchable.contains(&name),
+                field,
+                value,
+                token_format: self.format,
+            });
+        }
+        Ok(writes)
+    }
 }
 
 /// One field read back: its token and value, or why it could not be read.

@@ -137,12 +137,17 @@ pub fn vault_error(e: baomi_vault::Error) -> ServiceError {
     }
 }
 
-fn check_batch(state: &Services, len: usize) -> Result<(), ServiceError> {
+/// Refuses a batch (of `what`) that is empty or over `max_batch_items`.
+pub(crate) fn check_batch(
+    state: &Services,
+    what: &'static str,
+    len: usize,
+) -> Result<(), ServiceError> {
     let max = state.limits.max_batch_items;
     if len == 0 || len > max {
         return Err(ServiceError::invalid(
-            "items",
-            format!("a batch holds 1 to {max} items"),
+            what,
+            format!("a batch holds 1 to {max} {what}"),
         ));
     }
     Ok(())
@@ -243,7 +248,7 @@ pub async fn encrypt(
     items: Vec<EncryptItem>,
 ) -> Result<Vec<ItemResult<String>>, ServiceError> {
     require_role(caller, &[Role::Service])?;
-    check_batch(state, items.len())?;
+    check_batch(state, "items", items.len())?;
     let keyring = keyring_name(keyring)?;
     let suite = state
         .vault
@@ -372,7 +377,7 @@ pub async fn decrypt(
     view: &ViewRequest,
     items: Vec<CiphertextItem>,
 ) -> Result<Vec<ItemResult<Zeroizing<String>>>, ServiceError> {
-    check_batch(state, items.len())?;
+    check_batch(state, "items", items.len())?;
     let (grant, view) = open_read(state, caller, ctx, purpose, view, |code| {
         let mut trail = Trail::default();
         for item in &items {
@@ -488,7 +493,7 @@ pub async fn rewrap(
     items: Vec<CiphertextItem>,
 ) -> Result<Vec<ItemResult<String>>, ServiceError> {
     require_role(caller, &[Role::Service])?;
-    check_batch(state, items.len())?;
+    check_batch(state, "items", items.len())?;
     let at = now();
     let mut trail = Trail::default();
     let mut out = Vec::with_capacity(items.len());

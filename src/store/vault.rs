@@ -276,6 +276,36 @@ where
     Ok(found.is_some())
 }
 
+/// Which of `subjects` are erased, in `conn`'s transaction.
+async fn erased_among<DB>(
+    conn: &mut DB::Connection,
+    subjects: &[&SubjectId],
+) -> Result<std::collections::HashSet<String>, StoreFailure>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB>,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'r> (String,): FromRow<'r, DB::Row>,
+{
+    let mut erased = std::collections::HashSet::new();
+    for part in subjects.chunks(ROWS_PER_STATEMENT) {
+        let mut q = sqlx::QueryBuilder::<DB>::new(ERASED_AMONG);
+        let mut list = q.separated(", ");
+        for subject in part {
+            list.push_bind(subject.as_str());
+        }
+        q.push(")");
+        let rows: Vec<(String,)> = q
+            .build_query_as()
+            .fetch_all(&mut *conn)
+            .await
+            .map_err(failure)?;
+        erased.extend(rows.into_iter().map(|(s,)| s));
+    }
+    Ok(erased)
+}
+
 /// Stores a KEK version, in `conn`'s transaction.
 async fn insert_kek<DB>(conn: &mut DB::Connection, kek: &SealedKek) -> Result<(), StoreFailure>
 where
@@ -552,21 +582,7 @@ where
         let subjects: Vec<&SubjectId> = keys.iter().map(|k| &k.subject).collect();
         // Serialised with each subject's erasure, as the single insert is.
         let mut tx = all_at_a_time(self, &subjects).await?;
-        let mut erased = std::collections::HashSet::new();
-        for part in subjects.chunks(ROWS_PER_STATEMENT) {
-            let mut q = sqlx::QueryBuilder::<DB>::new(ERASED_AMONG);
-            let mut list = q.separated(", ");
-            for subject in part {
-                list.push_bind(subject.as_str());
-            }
-            q.push(")");
-            let rows: Vec<(String,)> = q
-                .build_query_as()
-                .fetch_all(&mut *tx)
-                .await
-                .map_err(failure)?;
-            erased.extend(rows.into_iter().map(|(s,)| s));
-        }
+        let erased = erased_among::<DB>(&mut tx, &subjects).await?;
         // Not for a version retired meanwhile (a node's keyring may be stale); on PostgreSQL
         // the keyring's row is held against a retirement until this commits.
         let min: Option<(i64,)> = sqlx::query_as::<DB, _>(Self::READ_MIN_VERSION)
@@ -718,15 +734,18 @@ where
 
     async fn put_fields(
         &self,
-        subject: &SubjectId,
         fields: &[StoredField],
         index: &[IndexEntry],
         audit: &[AccessEvent],
     ) -> Result<PutOutcome, StoreFailure> {
-        let mut tx = one_at_a_time(self, subject.as_str()).await?;
-        if erased_in::<DB>(&mut tx, subject).await? {
+        let mut subjects: Vec<&SubjectId> = fields.iter().map(|f| &f.subject).collect();
+        subjects.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        subjects.dedup();
+        let mut tx = all_at_a_time(self, &subjects).await?;
+        let erased = erased_among::<DB>(&mut tx, &subjects).await?;
+        if let Some(first) = subjects.iter().find(|s| erased.contains(s.as_str())) {
             tx.rollback().await.map_err(failure)?;
-            return Ok(PutOutcome::Erased);
+            return Ok(PutOutcome::Erased((*first).clone()));
         }
         // No field below its keyring's minimum version (a policy change waits for this
         // transaction, and this one sees any change committed before it).
@@ -750,24 +769,29 @@ where
                 return Ok(PutOutcome::VersionRetired);
             }
         }
-        for field in fields {
+        for part in fields.chunks(ROWS_PER_STATEMENT) {
             for table in ["subject_fields", "blind_index"] {
-                sqlx::query::<DB>(sqlx::AssertSqlSafe(format!(
-                    "DELETE FROM {table} WHERE subject = $1 AND field = $2"
-                )))
-                .bind(subject.as_str())
-                .bind(field.field.as_str())
-                .execute(&mut *tx)
-                .await
-                .map_err(failure)?;
+                let mut delete = sqlx::QueryBuilder::<DB>::new(format!(
+                    "DELETE FROM {table} WHERE (subject, field) IN (VALUES "
+                ));
+                let mut pairs = delete.separated(", ");
+                for field in part {
+                    pairs.push("(");
+                    pairs.push_bind_unseparated(field.subject.as_str());
+                    pairs.push_unseparated(", ");
+                    pairs.push_bind_unseparated(field.field.as_str());
+                    pairs.push_unseparated(")");
+                }
+                delete.push(")");
+                delete.build().execute(&mut *tx).await.map_err(failure)?;
             }
         }
-        if !fields.is_empty() {
+        for part in fields.chunks(ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::<DB>::new(
                 "INSERT INTO subject_fields \
                  (subject, field, keyring, version, ciphertext, token, updated_at) ",
             );
-            insert.push_values(fields, |mut row, field| {
+            insert.push_values(part, |mut row, field| {
                 row.push_bind(field.subject.as_str())
                     .push_bind(field.field.as_str())
                     .push_bind(field.keyring.as_str())
@@ -784,11 +808,11 @@ where
                 };
             }
         }
-        if !index.is_empty() {
+        for part in index.chunks(ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::<DB>::new(
                 "INSERT INTO blind_index (keyring, field, digest, subject) ",
             );
-            insert.push_values(index, |mut row, entry| {
+            insert.push_values(part, |mut row, entry| {
                 row.push_bind(entry.keyring.as_str())
                     .push_bind(entry.field.as_str())
                     .push_bind(entry.digest.as_slice())

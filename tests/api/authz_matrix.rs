@@ -85,6 +85,7 @@ const ROWS: &[Row] = &[
     row("get", "/v1/subjects/{id}/erasure-certificate", "/v1/subjects/u-9/erasure-certificate", None, "401 401 401 200 200 200 403 200 403 403 403"),
     // stored vault
     row("put", "/v1/subjects/{id}/data", "/v1/subjects/{fresh_subject}/data", Some(r#"{"fields":{"mobile":"13912345678"}}"#), "401 401 401 403 403 200 403 200 403 403 403"),
+    row("post", "/v1/store", "/v1/store", Some(r#"{"subjects":[{"subject_id":"{fresh_subject}","fields":{"mobile":"13912345678"}}]}"#), "401 401 401 403 403 200 403 200 403 403 403"),
     row("get", "/v1/subjects/{id}/data", "/v1/subjects/u-1/data?purpose=loan&view=plain", None, READ_PLAIN),
     row("post", "/v1/detokenize", "/v1/detokenize", Some(r#"{"purpose":"loan","view":"plain","tokens":["{field_token}"]}"#), READ_PLAIN),
     row("post", "/v1/search", "/v1/search", Some(r#"{"purpose":"loan","field":"mobile","value":"13912345678"}"#), "401 401 401 403 403 403 200 200 403 403 403"),

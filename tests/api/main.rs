@@ -20,6 +20,7 @@ mod crash;
 mod erasure_certificates;
 mod helpers;
 mod hsm;
+mod import;
 mod keys;
 mod layers;
 mod least_privilege;

@@ -29,6 +29,7 @@ const ROUTES: &[(&str, &str)] = &[
     ("get", "/v1/subjects/{id}/erasure-certificate"),
     ("put", "/v1/subjects/{id}/data"),
     ("get", "/v1/subjects/{id}/data"),
+    ("post", "/v1/store"),
     ("post", "/v1/detokenize"),
     ("post", "/v1/search"),
     ("get", "/v1/audit/checkpoint"),

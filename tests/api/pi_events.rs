@@ -116,6 +116,20 @@ async fn every_call_that_touches_pi_is_one_event_naming_its_key() {
     })
     .await;
     let token = stored.json()["tokens"]["mobile"].clone();
+    // A bulk store is one event for the whole batch, naming no subject.
+    let (bulk, _) = one_event(&app, &id, "store", None, async {
+        app.post(
+            "/v1/store",
+            Some(key),
+            json!({"subjects": [
+                {"subject_id": "u3", "fields": {"mobile": MOBILE}},
+                {"subject_id": "u4", "fields": {"mobile": MOBILE, "id_number": ID}},
+            ]}),
+        )
+        .await
+    })
+    .await;
+    assert_eq!(bulk["count"], 3, "{bulk}");
     one_event(&app, &id, "read", Some("u2"), async {
         app.get(
             &format!("/v1/subjects/u2/data?purpose={PURPOSE}&view=plain"),

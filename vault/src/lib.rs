@@ -40,7 +40,7 @@ pub mod wrap;
 
 pub use aead::{AeadKey, Algorithm};
 pub use engine::{DEFAULT_KEY_CACHE_BYTES, Vault, VaultOptions};
-pub use engine::{FieldWrite, ReadField};
+pub use engine::{FieldWrite, ReadField, SubjectWrite};
 pub use error::{Error, Result};
 pub use field::{FieldName, FieldType};
 pub use keyring::{Family, Keyring, KeyringName, SealedKek, Suite};

@@ -362,7 +362,6 @@ impl VaultStore for MemoryStore {
 
     async fn put_fields(
         &self,
-        subject: &SubjectId,
         fields: &[StoredField],
         index: &[IndexEntry],
         audit: &[AccessEvent],
@@ -370,8 +369,11 @@ impl VaultStore for MemoryStore {
         yield_once().await;
         let mut state = self.state();
         state.puts_attempted += 1;
-        if state.erased(subject) {
-            return Ok(PutOutcome::Erased);
+        let mut subjects: Vec<&SubjectId> = fields.iter().map(|f| &f.subject).collect();
+        subjects.sort_unstable_by(|a, b| a.as_str().cmp(b.as_str()));
+        subjects.dedup();
+        if let Some(erased) = subjects.iter().find(|s| state.erased(s)) {
+            return Ok(PutOutcome::Erased((*erased).clone()));
         }
         for field in fields {
             if field.version < state.min_version(&field.keyring)? {
@@ -386,7 +388,7 @@ impl VaultStore for MemoryStore {
         // new tokens, or a token given twice here, is a clash.
         let replaced: HashSet<(&str, &str)> = fields
             .iter()
-            .map(|f| (subject.as_str(), f.field.as_str()))
+            .map(|f| (f.subject.as_str(), f.field.as_str()))
             .collect();
         let mut tokens = HashSet::new();
         let taken = state
@@ -401,12 +403,12 @@ impl VaultStore for MemoryStore {
         }
         for field in fields {
             state.fields.insert(
-                (subject.as_str().to_owned(), field.field.clone()),
+                (field.subject.as_str().to_owned(), field.field.clone()),
                 field.clone(),
             );
             state
                 .index
-                .retain(|e| !(e.subject == *subject && e.field == field.field));
+                .retain(|e| !(e.subject == field.subject && e.field == field.field));
         }
         state.index.extend_from_slice(index);
         state.events.extend_from_slice(audit);

@@ -103,12 +103,12 @@ pub enum PolicyOutcome {
 }
 
 /// What storing fields did.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PutOutcome {
     /// Stored.
     Stored,
-    /// The subject is erased; nothing was written.
-    Erased,
+    /// This subject (the first of them, if several) is erased; nothing was written.
+    Erased(SubjectId),
     /// A token is taken already; nothing was written (make new tokens and retry).
     TokenClash,
     /// A field's keyring version was retired meanwhile; nothing was written.
@@ -231,11 +231,11 @@ pub trait VaultStore: Send + Sync {
         previous_kek_version: u32,
     ) -> Result<bool, StoreFailure>;
 
-    /// Stores fields of a subject in one transaction, replacing those fields' earlier values,
-    /// tokens and index entries; writes nothing if the subject is erased or a token clashes.
+    /// Stores fields of one or more subjects (each field names its own) in one transaction,
+    /// replacing those fields' earlier values, tokens and index entries; writes nothing if a
+    /// subject is erased or a token clashes. A subject's field appears at most once.
     async fn put_fields(
         &self,
-        subject: &SubjectId,
         fields: &[StoredField],
         index: &[IndexEntry],
         audit: &[AccessEvent],

@@ -86,6 +86,7 @@ impl ErasedSet {
 }
 
 /// A field to store for a subject.
+#[derive(Clone)]
 pub struct FieldWrite {
     /// The field.
     pub field: FieldName,
@@ -95,6 +96,14 @@ pub struct FieldWrite {
     pub searchable: bool,
     /// How its token is made.
     pub token_format: TokenFormat,
+}
+
+/// The fields to store for one subject of a batch.
+pub struct SubjectWrite {
+    /// The subject.
+    pub subject: SubjectId,
+    /// Its fields, each named once.
+    pub fields: Vec<FieldWrite>,
 }
 
 /// A stored field read back.

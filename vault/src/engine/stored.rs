@@ -4,7 +4,7 @@
 use baomi_types::AccessEvent;
 use zeroize::Zeroizing;
 
-use super::{FieldWrite, ReadField, Vault};
+use super::{FieldWrite, ReadField, SubjectWrite, Vault};
 use crate::field::FieldName;
 use crate::index::{key_label, normalize};
 use crate::keyring::{Family, KeyringName};
@@ -27,14 +27,105 @@ impl Vault {
         now: i64,
         audit: &[AccessEvent],
     ) -> Result<Vec<String>> {
-        let mut stored = Vec::with_capacity(writes.len());
-        let mut index = Vec::new();
-        let family = self.cached_keyring(keyring).await?.suite.family();
-        for w in writes {
-            let max = w.field.kind().max_len();
-            if w.value.len() > max {
-                return Err(Error::ValueTooLong { max });
+        let one = [SubjectWrite {
+            subject: subject.clone(),
+            fields: writes.to_vec(),
+        }];
+        let mut stored = self
+            .put_subjects(keyring, &one, now, |_| audit.to_vec())
+            .await?;
+        stored.pop().unwrap_or(Err(Error::SubjectErased))
+    }
+
+    /// Stores the fields of many subjects in one transaction, making their missing data keys
+    /// together, and returns each subject's tokens (in the order of its fields) or why it
+    /// was not stored: [`Error::SubjectErased`] or [`Error::ValueTooLong`]. `audit` makes the
+    /// events of the write from the positions in `writes` of the subjects it stores, and
+    /// they are committed with it. An error of the whole batch writes nothing.
+    pub async fn put_subjects<F>(
+        &self,
+        keyring: &KeyringName,
+        writes: &[SubjectWrite],
+        now: i64,
+        audit: F,
+    ) -> Result<Vec<Result<Vec<String>>>>
+    where
+        F: Fn(&[usize]) -> Vec<AccessEvent> + Sync,
+    {
+        let subjects: Vec<&SubjectId> = writes.iter().map(|w| &w.subject).collect();
+        self.prepare_data_keys(keyring, &subjects, now).await?;
+        let mut out: Vec<Result<Vec<String>>> = writes.iter().map(|_| Ok(Vec::new())).collect();
+        let mut pending: Vec<Sealed> = Vec::with_capacity(writes.len());
+        for (at, write) in writes.iter().enumerate() {
+            match self.seal_fields(keyring, write, now).await {
+                Ok((fields, index)) => pending.push(Sealed { at, fields, index }),
+                Err(e @ (Error::SubjectErased | Error::ValueTooLong { .. })) => out[at] = Err(e),
+                Err(e) => return Err(e),
             }
+        }
+        let mut clashes = 0;
+        while !pending.is_empty() {
+            for sealed in &mut pending {
+                for (s, w) in sealed.fields.iter_mut().zip(&writes[sealed.at].fields) {
+                    s.token = new_token(w.field.kind(), &w.value, w.token_format);
+                }
+            }
+            let fields: Vec<StoredField> = pending
+                .iter()
+                .flat_map(|p| p.fields.iter().cloned())
+                .collect();
+            let index: Vec<IndexEntry> = pending
+                .iter()
+                .flat_map(|p| p.index.iter().cloned())
+                .collect();
+            let positions: Vec<usize> = pending.iter().map(|p| p.at).collect();
+            match self
+                .store
+                .put_fields(&fields, &index, &audit(&positions))
+                .await?
+            {
+                PutOutcome::Stored => {
+                    for sealed in pending.drain(..) {
+                        out[sealed.at] = Ok(sealed.fields.into_iter().map(|f| f.token).collect());
+                    }
+                }
+                // Left out, and the others tried again.
+                PutOutcome::Erased(subject) => pending.retain(|p| {
+                    let erased = writes[p.at].subject == subject;
+                    if erased {
+                        out[p.at] = Err(Error::SubjectErased);
+                    }
+                    !erased
+                }),
+                // The version was retired while this request was encrypting: the caller
+                // retries and encrypts under the current version.
+                PutOutcome::VersionRetired => return Err(Error::RotationConflict),
+                PutOutcome::TokenClash => {
+                    clashes += 1;
+                    // Fresh 128-bit tokens clashing again and again means the generator
+                    // is broken.
+                    if clashes == TOKEN_ATTEMPTS {
+                        return Err(Error::Random);
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// A subject's fields encrypted for storing (tokens still to draw), with their
+    /// blind-index entries.
+    async fn seal_fields(
+        &self,
+        keyring: &KeyringName,
+        write: &SubjectWrite,
+        now: i64,
+    ) -> Result<(Vec<StoredField>, Vec<IndexEntry>)> {
+        let family = self.cached_keyring(keyring).await?.suite.family();
+        let subject = &write.subject;
+        let mut stored = Vec::with_capacity(write.fields.len());
+        let mut index = Vec::new();
+        for w in &write.fields {
             let (ciphertext, version) = self
                 .encrypt_versioned(keyring, subject, &w.field, &w.value, now)
                 .await?;
@@ -56,25 +147,7 @@ impl Vault {
                 });
             }
         }
-        for _ in 0..TOKEN_ATTEMPTS {
-            for (s, w) in stored.iter_mut().zip(writes) {
-                s.token = new_token(w.field.kind(), &w.value, w.token_format);
-            }
-            match self
-                .store
-                .put_fields(subject, &stored, &index, audit)
-                .await?
-            {
-                PutOutcome::Stored => return Ok(stored.into_iter().map(|s| s.token).collect()),
-                PutOutcome::Erased => return Err(Error::SubjectErased),
-                // The version was retired while this request was encrypting: the caller
-                // retries and encrypts under the current version.
-                PutOutcome::VersionRetired => return Err(Error::RotationConflict),
-                PutOutcome::TokenClash => continue,
-            }
-        }
-        // Fresh 128-bit tokens clashing again and again means the generator is broken.
-        Err(Error::Random)
+        Ok((stored, index))
     }
 
     /// Reads a subject's stored fields (all, or those named), decrypting each.
@@ -153,4 +226,11 @@ impl Vault {
         let key = master.derive(&key_label(keyring.as_str(), field.as_str()))?;
         Ok(key.sign(normalize(field.kind(), value).as_bytes()).to_vec())
     }
+}
+
+/// One subject's sealed fields, waiting to be stored, and its position in the batch.
+struct Sealed {
+    at: usize,
+    fields: Vec<StoredField>,
+    index: Vec<IndexEntry>,
 }
