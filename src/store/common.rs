@@ -78,10 +78,10 @@ pub trait Backend: Pooled {
     /// which an id never holds) in one statement, taking the locks in their own order so
     /// that two such transactions never wait on each other in a cycle.
     const LOCK_SUBJECTS: Option<&'static str>;
-    /// Whether many subjects' keys are read with one index lookup per subject rather than
-    /// an `IN` list: PostgreSQL's planner, on a table not analysed since it was nearly empty
-    /// (a new deployment's first minute of onboarding), reads an `IN` list by scanning every
-    /// key of the keyring, once per request.
+    /// Whether many subjects' keys are read, and their replaced fields deleted, with one index
+    /// lookup per subject rather than an `IN` list: PostgreSQL's planner, on a table not
+    /// analysed since it was nearly empty (a new deployment's first minute of onboarding),
+    /// reads an `IN` list by scanning every key of the keyring, once per request.
     const LOOKUP_EACH_SUBJECT: bool;
     /// Reads keyring `$1`'s minimum decryption version, locking the row against a change of
     /// policy until the transaction ends (PostgreSQL `FOR SHARE`; SQLite's write

@@ -9,7 +9,6 @@ use baomi_vault::{
 };
 use sqlx::{Database, Decode, Encode, Executor, FromRow, IntoArguments, Pool, Type};
 
-use super::StoreError;
 use super::audit_log::ROWS_PER_STATEMENT;
 use super::common::{
     Backend, Pooled, SqlStore, all_at_a_time, commit_change, finish_change, one_at_a_time,
@@ -215,6 +214,51 @@ const SEARCH_INDEX: &str = "SELECT DISTINCT subject FROM blind_index \
      WHERE keyring = $1 AND field = $2 AND digest IN ($3, $4) ORDER BY subject LIMIT 1000";
 const DELETE_SUBJECT_KEYS_BELOW: &str =
     "DELETE FROM subject_keys WHERE keyring = $1 AND version < $2";
+
+/// Deletes the rows of `table` (`subject_fields` or `blind_index`) of each field's subject
+/// and name.
+fn delete_pairs<DB>(table: &str, fields: &[StoredField], each: bool) -> sqlx::QueryBuilder<DB>
+where
+    DB: Database,
+    <DB as Database>::Arguments: IntoArguments<DB> + Default,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> String: Encode<'a, DB> + Type<DB>,
+{
+    if each {
+        // One index lookup per pair, fenced (OFFSET 0) as in `keys_of`, and the rows found
+        // deleted by their physical ids: a join the planner chose on a table not analysed
+        // yet scanned the whole table once per batch.
+        let subjects: Vec<&str> = fields.iter().map(|f| f.subject.as_str()).collect();
+        let names: Vec<&str> = fields.iter().map(|f| f.field.as_str()).collect();
+        let mut q = sqlx::QueryBuilder::<DB>::new(format!(
+            "DELETE FROM {table} WHERE ctid = ANY(ARRAY(SELECT found.ctid FROM \
+             unnest(string_to_array("
+        ));
+        q.push_bind(subjects.join(" "))
+            .push(", ' '), string_to_array(")
+            .push_bind(names.join(" "))
+            .push(format!(
+                ", ' ')) AS pairs (subject, field), LATERAL (SELECT ctid FROM {table} \
+                 WHERE subject = pairs.subject AND field = pairs.field OFFSET 0) AS found))"
+            ));
+        return q;
+    }
+    // The pairs as a subquery: a bare `IN (VALUES …)` of row values makes SQLite scan the
+    // whole table, the subquery lets it probe the index for each pair.
+    let mut q = sqlx::QueryBuilder::<DB>::new(format!(
+        "DELETE FROM {table} WHERE (subject, field) IN (SELECT column1, column2 FROM (VALUES "
+    ));
+    let mut pairs = q.separated(", ");
+    for field in fields {
+        pairs.push("(");
+        pairs.push_bind_unseparated(field.subject.as_str());
+        pairs.push_unseparated(", ");
+        pairs.push_bind_unseparated(field.field.as_str());
+        pairs.push_unseparated(")");
+    }
+    q.push(") AS pairs)");
+    q
+}
 
 /// The data keys of `subjects` for one keyring version.
 fn keys_of<DB>(
@@ -771,21 +815,17 @@ where
         }
         for part in fields.chunks(ROWS_PER_STATEMENT) {
             for table in ["subject_fields", "blind_index"] {
-                let mut delete = sqlx::QueryBuilder::<DB>::new(format!(
-                    "DELETE FROM {table} WHERE (subject, field) IN (VALUES "
-                ));
-                let mut pairs = delete.separated(", ");
-                for field in part {
-                    pairs.push("(");
-                    pairs.push_bind_unseparated(field.subject.as_str());
-                    pairs.push_unseparated(", ");
-                    pairs.push_bind_unseparated(field.field.as_str());
-                    pairs.push_unseparated(")");
-                }
-                delete.push(")");
-                delete.build().execute(&mut *tx).await.map_err(failure)?;
+                delete_pairs::<DB>(table, part, Self::LOOKUP_EACH_SUBJECT)
+                    .build()
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(failure)?;
             }
         }
+        // A row whose token is taken is left out, and reported: the vault draws new tokens
+        // for those alone (with many subjects a batch, one clash is likely, and redrawing
+        // every token would clash again).
+        let mut inserted = std::collections::HashSet::with_capacity(fields.len());
         for part in fields.chunks(ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::<DB>::new(
                 "INSERT INTO subject_fields \
@@ -800,13 +840,25 @@ where
                     .push_bind(field.token.as_str())
                     .push_bind(field.updated_at);
             });
-            if let Err(e) = insert.build().execute(&mut *tx).await {
-                let _ = tx.rollback().await;
-                return match StoreError::from(e) {
-                    StoreError::Conflict => Ok(PutOutcome::TokenClash),
-                    other => Err(other.into()),
-                };
-            }
+            insert.push(" ON CONFLICT (token) DO NOTHING RETURNING subject, field");
+            let rows: Vec<(String, String)> = insert
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(failure)?;
+            inserted.extend(rows);
+        }
+        if inserted.len() < fields.len() {
+            tx.rollback().await.map_err(failure)?;
+            let clashing = fields
+                .iter()
+                .enumerate()
+                .filter(|(_, f)| {
+                    !inserted.contains(&(f.subject.as_str().to_owned(), f.field.clone()))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            return Ok(PutOutcome::TokenClash(clashing));
         }
         for part in index.chunks(ROWS_PER_STATEMENT) {
             let mut insert = sqlx::QueryBuilder::<DB>::new(

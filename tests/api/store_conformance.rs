@@ -776,3 +776,92 @@ async fn batches_of_new_data_keys_are_shared_and_never_under_a_retired_version()
         "{refused:?}"
     );
 }
+
+/// A batch of many subjects' fields: a token another subject holds, or given twice in the
+/// batch, is reported by its position and nothing is written; an erased subject among them
+/// is named and nothing is written; otherwise every field is stored and replaces the
+/// subject's earlier value of it, token and index entry included.
+#[tokio::test]
+async fn a_batch_of_fields_reports_each_clashing_token_and_writes_all_or_nothing() {
+    use baomi_vault::{IndexEntry, KeyringName, PutOutcome, StoredField, SubjectId};
+    let (store, db) = open().await;
+    let vaults = store.clone() as Arc<dyn baomi_vault::VaultStore>;
+    let subject = |i: usize| SubjectId::parse(&format!("b-{i}")).unwrap();
+    let field = |i: usize, name: &str, token: &str| StoredField {
+        subject: subject(i),
+        field: name.to_owned(),
+        keyring: KeyringName::default_name(),
+        version: 1,
+        ciphertext: format!("bm:v1:test:{i}:{name}"),
+        token: token.to_owned(),
+        updated_at: 1,
+    };
+    let entry = |i: usize| IndexEntry {
+        keyring: "default".to_owned(),
+        field: "mobile".to_owned(),
+        digest: vec![u8::try_from(i).unwrap(); 32],
+        subject: subject(i),
+    };
+    // The keyring the fields name must exist for the minimum-version check.
+    let root = RootKey::generate().unwrap();
+    let vault = baomi_vault::Vault::new(&root, Arc::clone(&vaults), Default::default()).unwrap();
+    vault
+        .ensure_keyring(&KeyringName::default_name(), 1, &[])
+        .await
+        .unwrap();
+
+    let first: Vec<StoredField> = (0..3)
+        .map(|i| field(i, "mobile", &format!("t-{i}")))
+        .collect();
+    let index: Vec<IndexEntry> = (0..3).map(entry).collect();
+    assert_eq!(
+        vaults.put_fields(&first, &index, &[]).await.unwrap(),
+        PutOutcome::Stored
+    );
+    // Position 1 takes b-0's token, position 3 repeats position 2's: both reported.
+    let clashing = vec![
+        field(5, "mobile", "t-5"),
+        field(6, "mobile", "t-0"),
+        field(7, "mobile", "t-7"),
+        field(8, "mobile", "t-7"),
+    ];
+    assert_eq!(
+        vaults.put_fields(&clashing, &[], &[]).await.unwrap(),
+        PutOutcome::TokenClash(vec![1, 3])
+    );
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move { db.count(sql).await }
+    };
+    assert_eq!(count("SELECT COUNT(*) FROM subject_fields").await, 3);
+
+    // A field stored again replaces the earlier one: its token frees up for another.
+    let again = vec![field(0, "mobile", "t-0b"), field(9, "mobile", "t-0")];
+    assert_eq!(
+        vaults.put_fields(&again, &[entry(9)], &[]).await.unwrap(),
+        PutOutcome::Stored
+    );
+    assert_eq!(count("SELECT COUNT(*) FROM subject_fields").await, 4);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM blind_index WHERE subject = 'b-0'").await,
+        0,
+        "b-0's mobile was replaced without an index entry"
+    );
+
+    // An erased subject among many: named, and nothing written.
+    let receipt = baomi_vault::Erasure {
+        subject: subject(2),
+        receipt_id: "er-1".to_owned(),
+        erased_at: 2,
+    };
+    vaults.erase_subject(&receipt, &[]).await.unwrap();
+    let with_erased = vec![field(10, "mobile", "t-10"), field(2, "mobile", "t-2b")];
+    assert_eq!(
+        vaults.put_fields(&with_erased, &[], &[]).await.unwrap(),
+        PutOutcome::Erased(subject(2))
+    );
+    assert_eq!(
+        count("SELECT COUNT(*) FROM subject_fields WHERE subject = 'b-10'").await,
+        0
+    );
+}

@@ -382,24 +382,32 @@ impl VaultStore for MemoryStore {
         }
         if state.clashes_to_report > 0 {
             state.clashes_to_report -= 1;
-            return Ok(PutOutcome::TokenClash);
+            return Ok(PutOutcome::TokenClash(vec![0]));
         }
         // The fields this call replaces give up their tokens; any other holder of one of the
-        // new tokens, or a token given twice here, is a clash.
+        // new tokens, or a token given a second time here, is a clash.
         let replaced: HashSet<(&str, &str)> = fields
             .iter()
             .map(|f| (f.subject.as_str(), f.field.as_str()))
             .collect();
-        let mut tokens = HashSet::new();
-        let taken = state
+        if replaced.len() != fields.len() {
+            return Err(failure("a subject's field is given twice"));
+        }
+        let held: HashSet<&str> = state
             .fields
             .values()
             .filter(|f| !replaced.contains(&(f.subject.as_str(), f.field.as_str())))
-            .any(|f| fields.iter().any(|n| n.token == f.token))
-            || fields.iter().any(|f| !tokens.insert(f.token.as_str()))
-            || replaced.len() != fields.len();
-        if taken {
-            return Ok(PutOutcome::TokenClash);
+            .map(|f| f.token.as_str())
+            .collect();
+        let mut tokens = HashSet::new();
+        let clashing: Vec<usize> = fields
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| held.contains(f.token.as_str()) || !tokens.insert(f.token.as_str()))
+            .map(|(i, _)| i)
+            .collect();
+        if !clashing.is_empty() {
+            return Ok(PutOutcome::TokenClash(clashing));
         }
         for field in fields {
             state.fields.insert(

@@ -109,8 +109,9 @@ pub enum PutOutcome {
     Stored,
     /// This subject (the first of them, if several) is erased; nothing was written.
     Erased(SubjectId),
-    /// A token is taken already; nothing was written (make new tokens and retry).
-    TokenClash,
+    /// These fields' tokens (positions in the fields given) are taken already, or given
+    /// twice; nothing was written (make new tokens for them and retry).
+    TokenClash(Vec<usize>),
     /// A field's keyring version was retired meanwhile; nothing was written.
     VersionRetired,
 }

@@ -63,13 +63,13 @@ impl Vault {
                 Err(e) => return Err(e),
             }
         }
+        for sealed in &mut pending {
+            for (s, w) in sealed.fields.iter_mut().zip(&writes[sealed.at].fields) {
+                s.token = new_token(w.field.kind(), &w.value, w.token_format);
+            }
+        }
         let mut clashes = 0;
         while !pending.is_empty() {
-            for sealed in &mut pending {
-                for (s, w) in sealed.fields.iter_mut().zip(&writes[sealed.at].fields) {
-                    s.token = new_token(w.field.kind(), &w.value, w.token_format);
-                }
-            }
             let fields: Vec<StoredField> = pending
                 .iter()
                 .flat_map(|p| p.fields.iter().cloned())
@@ -100,12 +100,23 @@ impl Vault {
                 // The version was retired while this request was encrypting: the caller
                 // retries and encrypts under the current version.
                 PutOutcome::VersionRetired => return Err(Error::RotationConflict),
-                PutOutcome::TokenClash => {
+                PutOutcome::TokenClash(clashing) => {
                     clashes += 1;
-                    // Fresh 128-bit tokens clashing again and again means the generator
-                    // is broken.
+                    // Fresh tokens clashing again and again means the generator is broken.
                     if clashes == TOKEN_ATTEMPTS {
                         return Err(Error::Random);
+                    }
+                    // New tokens for the clashing fields only, found by their position in
+                    // the fields sent.
+                    let slots: Vec<(usize, usize)> = pending
+                        .iter()
+                        .enumerate()
+                        .flat_map(|(p, sealed)| (0..sealed.fields.len()).map(move |f| (p, f)))
+                        .collect();
+                    for &(p, f) in clashing.iter().filter_map(|&at| slots.get(at)) {
+                        let write = &writes[pending[p].at].fields[f];
+                        pending[p].fields[f].token =
+                            new_token(write.field.kind(), &write.value, write.token_format);
                     }
                 }
             }
