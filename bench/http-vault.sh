@@ -32,12 +32,8 @@ serve_fresh
 # A key holds declared purposes only, and reads plain values only where granted.
 legal_basis=contract
 [ -n "$consent" ] && legal_basis=consent
-curl -sf -X PUT "$base/v1/purposes/bench" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d "{\"description\":\"benchmark\",\"legal_basis\":\"$legal_basis\",\"retention_days\":30,
-       \"categories\":[{\"name\":\"bank_card\",\"sensitive\":false,\"level\":\"C3\"}]}" >/dev/null
-service=$(curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d '{"name":"bench","role":"service","grants":[{"purpose":"bench","views":["masked","plain"]}],"permissions":["record_consent"]}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+declare_bench_purpose "$legal_basis" bank_card
+service=$(new_key '{"name":"bench","role":"service","grants":[{"purpose":"bench","views":["masked","plain"]}],"permissions":["record_consent"]}')
 
 python3 - "$base" "$service" "$data" "$admin" "$consent" "$suite" <<'PY'
 import json, sys, urllib.request

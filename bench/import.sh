@@ -27,12 +27,8 @@ serve_fresh
 work=$(mktemp -d)
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -rf "$data" "$work"' EXIT
 # A service key holds a declared purpose: the import's holds one with the masked view only.
-curl -sf -X PUT "$base/v1/purposes/bench" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d '{"description":"benchmark","legal_basis":"contract","retention_days":30,
-       "categories":[{"name":"mobile","sensitive":false,"level":"C3"}]}' >/dev/null
-key=$(curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d '{"name":"import","role":"service","permissions":["store_data"],"grants":[{"purpose":"bench","views":["masked"]}]}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+declare_bench_purpose contract mobile
+key=$(new_key '{"name":"import","role":"service","permissions":["store_data"],"grants":[{"purpose":"bench","views":["masked"]}]}')
 
 echo "== writing $subjects subjects to CSV"
 python3 - "$subjects" "$work/subjects.csv" <<'PY'

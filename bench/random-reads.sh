@@ -26,12 +26,8 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 cargo build --release --locked --quiet
 . bench/lib/serve.sh
 serve_fresh
-curl -sf -X PUT "$base/v1/purposes/bench" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d '{"description":"benchmark","legal_basis":"contract","retention_days":30,
-       "categories":[{"name":"bank_card","sensitive":false,"level":"C3"}]}' >/dev/null
-service=$(curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' \
-  -d '{"name":"bench","role":"service","grants":[{"purpose":"bench","views":["masked","plain"]}]}' \
-  | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])')
+declare_bench_purpose contract bank_card
+service=$(new_key '{"name":"bench","role":"service","grants":[{"purpose":"bench","views":["masked","plain"]}]}')
 
 # Resident memory every second, from here to the end.
 ( while kill -0 "$pid" 2>/dev/null; do

@@ -37,3 +37,18 @@ function done(summary, latency, requests)
 end
 LUA
 }
+
+# Declares the purpose `bench` on the fresh server: legal basis $1, its one PI category $2.
+declare_bench_purpose() {
+  curl -sf -X PUT "$base/v1/purposes/bench" -H "Authorization: Bearer $admin" \
+    -H 'Content-Type: application/json' \
+    -d "{\"description\":\"benchmark\",\"legal_basis\":\"$1\",\"retention_days\":30,
+         \"categories\":[{\"name\":\"$2\",\"sensitive\":false,\"level\":\"C3\"}]}" >/dev/null
+}
+
+# Creates a key from the POST /v1/keys body $1 and prints its secret.
+new_key() {
+  curl -sf -X POST "$base/v1/keys" -H "Authorization: Bearer $admin" \
+    -H 'Content-Type: application/json' -d "$1" \
+    | python3 -c 'import json,sys; print(json.load(sys.stdin)["secret"])'
+}

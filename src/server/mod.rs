@@ -101,11 +101,7 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
     let vault = Arc::new(setup::vault(
         &unsealed,
         Arc::clone(&store) as Arc<dyn baomi_vault::VaultStore>,
-        VaultOptions {
-            key_cache_bytes: config.key_cache_bytes,
-            key_cache_ttl: Duration::from_secs(config.key_cache_ttl_secs),
-            ..VaultOptions::default()
-        },
+        vault_options(config),
     )?);
     vault
         .ensure_keyring(
@@ -253,6 +249,15 @@ pub async fn open(config: &Config, dev: bool) -> Result<Opened, SetupError> {
         witnessing,
         metrics_listen: config.metrics_listen,
     })
+}
+
+/// The vault's options from the configuration: its data-key cache's size and lifetime.
+pub fn vault_options(config: &Config) -> VaultOptions {
+    VaultOptions {
+        key_cache_bytes: config.key_cache_bytes,
+        key_cache_ttl: Duration::from_secs(config.key_cache_ttl_secs),
+        ..VaultOptions::default()
+    }
 }
 
 /// What `[audit]` asks to sign checkpoints with: its key files, or sealed keys of its

@@ -185,7 +185,6 @@ const SUBJECT_KEYS_OF: &str = "SELECT keyring, subject, version, kek_version, se
 const ERASED_AMONG: &str = "SELECT subject FROM erasures WHERE subject IN (";
 const SELECT_ERASURE: &str =
     "SELECT subject, receipt_id, erased_at FROM erasures WHERE subject = $1";
-const ERASED: &str = "SELECT subject FROM erasures WHERE subject = $1";
 const INSERT_ERASURE: &str = "INSERT INTO erasures (subject, receipt_id, erased_at) \
      VALUES ($1, $2, $3) ON CONFLICT (subject) DO NOTHING";
 /// The tables that hold a subject's keys, values and index entries, in the order
@@ -301,23 +300,6 @@ where
     }
     q.push(")");
     q
-}
-
-/// Whether `subject` has an erasure record, read inside a transaction.
-async fn erased_in<DB>(conn: &mut DB::Connection, subject: &SubjectId) -> Result<bool, StoreFailure>
-where
-    DB: Database,
-    <DB as Database>::Arguments: IntoArguments<DB>,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
-    for<'r> (String,): FromRow<'r, DB::Row>,
-{
-    let found: Option<(String,)> = sqlx::query_as::<DB, _>(ERASED)
-        .bind(subject.as_str())
-        .fetch_optional(&mut *conn)
-        .await
-        .map_err(failure)?;
-    Ok(found.is_some())
 }
 
 /// Which of `subjects` are erased, in `conn`'s transaction.
@@ -557,7 +539,10 @@ where
         key: &SealedDataKey,
     ) -> Result<Option<SealedDataKey>, StoreFailure> {
         let mut tx = one_at_a_time(self, key.subject.as_str()).await?;
-        if erased_in::<DB>(&mut tx, &key.subject).await? {
+        if !erased_among::<DB>(&mut tx, &[&key.subject])
+            .await?
+            .is_empty()
+        {
             tx.rollback().await.map_err(failure)?;
             return Ok(None);
         }

@@ -227,17 +227,22 @@ fn progress_records(out: &Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// A `baomi serve` on `db` with the purpose `kyc` declared, and a service key made from
+/// `key`; the server, its base URL and the service key's secret.
+async fn server_with_key(db: &TestDb, key: Value) -> (Process, String, String) {
+    let server = Process::start(db, Some(PASSPHRASE), &[]).await;
+    let (base, admin) = (server.base.clone(), server.bootstrap_key().unwrap());
+    declare_kyc(&base, &admin).await;
+    let secret = new_key(&base, &admin, key).await;
+    (server, base, secret)
+}
+
 #[tokio::test]
 async fn import_killed_midway_resumes_and_imports_each_subject_once() {
     const SUBJECTS: usize = 4000;
     let db = TestDb::new().await;
-    let server = Process::start(&db, Some(PASSPHRASE), &[]).await;
-    let base = server.base.clone();
-    let admin = server.bootstrap_key().unwrap();
-    declare_kyc(&base, &admin).await;
-    let key = new_key(
-        &base,
-        &admin,
+    let (server, base, key) = server_with_key(
+        &db,
         json!({"name": "migration", "role": "service", "permissions": ["store_data"],
                "grants": [{"purpose": "kyc", "views": ["masked"]}]}),
     )
@@ -351,13 +356,8 @@ async fn import_killed_midway_resumes_and_imports_each_subject_once() {
 #[tokio::test]
 async fn stateless_import_writes_ciphertexts_that_decrypt() {
     let db = TestDb::new().await;
-    let server = Process::start(&db, Some(PASSPHRASE), &[]).await;
-    let base = server.base.clone();
-    let admin = server.bootstrap_key().unwrap();
-    declare_kyc(&base, &admin).await;
-    let key = new_key(
-        &base,
-        &admin,
+    let (server, base, key) = server_with_key(
+        &db,
         json!({"name": "svc", "role": "service",
                "grants": [{"purpose": "kyc", "views": ["plain"]}]}),
     )
@@ -434,12 +434,8 @@ async fn stateless_import_writes_ciphertexts_that_decrypt() {
 #[tokio::test]
 async fn offline_import_writes_straight_to_the_database_and_names_the_operator() {
     let db = TestDb::new().await;
-    let server = Process::start(&db, Some(PASSPHRASE), &[]).await;
-    let (base, admin) = (server.base.clone(), server.bootstrap_key().unwrap());
-    declare_kyc(&base, &admin).await;
-    let reader = new_key(
-        &base,
-        &admin,
+    let (server, _, reader) = server_with_key(
+        &db,
         json!({"name": "reader", "role": "service",
                "grants": [{"purpose": "kyc", "views": ["plain"]}]}),
     )

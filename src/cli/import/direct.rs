@@ -7,11 +7,9 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use baomi_types::{AccessEvent, Action, Actor, OperatorId, RequestId};
-use baomi_vault::VaultOptions;
 use serde_json::{Value, json};
 
 use super::super::StoreArgs;
@@ -52,11 +50,7 @@ impl Direct {
             let vault = setup::vault(
                 &unsealed,
                 Arc::clone(&store) as Arc<dyn baomi_vault::VaultStore>,
-                VaultOptions {
-                    key_cache_bytes: config.key_cache_bytes,
-                    key_cache_ttl: Duration::from_secs(config.key_cache_ttl_secs),
-                    ..VaultOptions::default()
-                },
+                crate::server::vault_options(&config),
             )?;
             anyhow::Ok(vault)
         }
