@@ -226,7 +226,8 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
         (Field("CreateKeyring", "name"), keyring.clone()),
         (Field("EncryptRequest", "keyring"), keyring.clone()),
         (Field("SearchRequest", "keyring"), keyring.clone()),
-        (Field("PutData", "keyring"), keyring),
+        (Field("PutData", "keyring"), keyring.clone()),
+        (Field("StoreManyRequest", "keyring"), keyring),
         (Param("/v1/policies/{name}", "name"), policy.clone()),
         (Field("DecryptRequest", "policy"), policy.clone()),
         (Field("DetokenizeRequest", "policy"), policy.clone()),
@@ -243,10 +244,21 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
                 "maxProperties": crate::service::stored::MAX_FIELDS,
             }),
         ),
-        (Field("PutData", "free_form"), json!({ "items": field })),
+        (
+            Field("PutData", "free_form"),
+            json!({ "items": field.clone() }),
+        ),
         (
             Field("PutData", "searchable"),
             json!({ "items": field.clone() }),
+        ),
+        (
+            Field("StoreManyRequest", "free_form"),
+            json!({ "items": field.clone() }),
+        ),
+        (
+            Field("StoreManyRequest", "searchable"),
+            json!({ "items": field }),
         ),
         (
             Field("PutCatalogue", "fields"),
@@ -259,6 +271,7 @@ fn constraints(limits: &Limits) -> Vec<(At, Value)> {
         (Field("EncryptRequest", "items"), batch.clone()),
         (Field("DecryptRequest", "items"), batch.clone()),
         (Field("RewrapRequest", "items"), batch.clone()),
+        (Field("StoreManyRequest", "subjects"), batch.clone()),
         (Field("DetokenizeRequest", "tokens"), batch),
         (Param("/v1/audit/events", "limit"), page.clone()),
         (Param("/v1/audit/alerts", "limit"), page.clone()),

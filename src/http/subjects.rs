@@ -68,7 +68,8 @@ pub struct Tokens {
 pub struct StoreManyRequest {
     /// Keyring; `default` if absent.
     pub keyring: Option<String>,
-    /// Up to `max_batch_items` subjects, each named once.
+    /// Up to `max_batch_items` subjects. A subject named again is answered with
+    /// `request.invalid_field` in its later places.
     pub subjects: Vec<SubjectFields>,
     /// Fields to index for `POST /v1/search`, wherever a subject has them.
     #[serde(default)]
@@ -80,7 +81,8 @@ pub struct StoreManyRequest {
     pub free_form: Vec<String>,
 }
 
-/// One subject's fields in a bulk store.
+/// One subject's fields in a bulk store. Its id and fields are checked subject by subject:
+/// an invalid one is answered in its place, not by refusing the request.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubjectFields {
@@ -100,7 +102,8 @@ pub struct StoredSubject {
     pub tokens: Option<BTreeMap<String, String>>,
     /// Why it was not stored (`vault.invalid_subject`, `vault.invalid_field`,
     /// `vault.invalid_value`, `vault.value_too_long`, `vault.subject_erased`,
-    /// `request.invalid_field`); the others are stored regardless.
+    /// `request.invalid_field`: no fields, too many, or the subject named earlier in the
+    /// batch); the others are stored regardless.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<ItemProblem>,
 }
@@ -263,7 +266,7 @@ async fn put_data(
         (status = 401, body = Problem, content_type = "application/problem+json"),
         (status = 403, body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "`vault.unknown_keyring`", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "`request.invalid_field` (no subjects, too many, or one named twice)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`request.invalid_field` (no subjects, or too many)", body = Problem, content_type = "application/problem+json"),
     ))]
 async fn store_many(
     State(state): State<AppState>,

@@ -164,7 +164,7 @@ pub async fn put_many(
 
 /// Stores the fields of many subjects in one transaction and returns, per subject, field
 /// name → token or why that subject was not stored (an invalid id, field or value; an erased
-/// subject). The write is committed with one audit event: `event` made for the keyring,
+/// subject; a subject named earlier in the batch). The write is committed with one audit event: `event` made for the keyring,
 /// with the field names and how many values were stored. Whoever calls this has authorised
 /// the write: [`put_many`] for a key, `baomi import --offline` for the operator who holds
 /// the unseal passphrase.
@@ -174,26 +174,33 @@ pub async fn store_subjects(
     event: impl Fn(&baomi_vault::KeyringName) -> baomi_types::AccessEvent + Sync,
 ) -> Result<Vec<ItemResult<BTreeMap<String, String>>>, ServiceError> {
     let keyring = keyring_name(request.keyring.as_deref())?;
-    let mut seen = HashSet::with_capacity(request.subjects.len());
-    if !request
-        .subjects
-        .iter()
-        .all(|(id, _)| seen.insert(id.as_str()))
-    {
-        return Err(ServiceError::invalid(
-            "subjects",
-            "a subject appears more than once in the batch",
-        ));
+    for (what, names) in [
+        ("searchable", &request.searchable),
+        ("free_form", &request.free_form),
+    ] {
+        for name in names {
+            FieldName::parse(name).map_err(|e| ServiceError::invalid(what, e))?;
+        }
     }
+    let mut seen = HashSet::with_capacity(request.subjects.len());
     let options = WriteOptions::of(
         &request.searchable,
         &request.free_form,
         request.format_preserving_tokens,
     );
-    let mut out: Vec<ItemResult<BTreeMap<String, String>>> = Vec::with_capacity(seen.len());
-    let mut writes = Vec::with_capacity(seen.len());
-    let mut positions = Vec::with_capacity(seen.len());
+    let mut out: Vec<ItemResult<BTreeMap<String, String>>> =
+        Vec::with_capacity(request.subjects.len());
+    let mut writes = Vec::with_capacity(request.subjects.len());
+    let mut positions = Vec::with_capacity(request.subjects.len());
     for (at, (id, fields)) in request.subjects.into_iter().enumerate() {
+        // A subject named again is answered on its own: the first of its places is stored.
+        if !seen.insert(id.clone()) {
+            out.push(Err(ItemError {
+                code: ErrorCode::RequestInvalidField,
+                detail: "the subject appears earlier in this batch".to_owned(),
+            }));
+            continue;
+        }
         let write = SubjectId::parse(&id)
             .map_err(|e| ItemError {
                 code: ErrorCode::VaultInvalidSubject,

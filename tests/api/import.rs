@@ -158,24 +158,37 @@ async fn bulk_store_stores_each_subject_or_says_why_in_one_event() {
         assert!(!text.contains(value), "{text}");
     }
 
-    // A subject named twice, or no subject, is refused whole and writes nothing.
-    store_many(
+    // A subject named again is answered in its later place; the first is stored.
+    let twice = store_many(
         &app,
         &key,
         "bulk-2",
         json!({"subjects": [
-            {"subject_id": "u-4", "fields": {"name": "a"}},
-            {"subject_id": "u-4", "fields": {"name": "b"}},
+            {"subject_id": "u-4", "fields": {"name": "甲"}},
+            {"subject_id": "u-4", "fields": {"name": "乙"}},
         ]}),
     )
-    .await
-    .assert_problem(422, "request.invalid_field");
+    .await;
+    assert_eq!(twice.status, 200, "{}", twice.text);
+    let items = twice.json()["items"].clone();
+    assert!(items[0]["tokens"]["name"].is_string(), "{items}");
+    assert_eq!(items[1]["error"]["code"], "request.invalid_field");
+    assert_eq!(read("u-4").await.json()["fields"]["name"]["value"], "甲");
+    // No subject at all, or a searchable field that cannot be one, is refused whole.
     store_many(&app, &key, "bulk-3", json!({"subjects": []}))
         .await
         .assert_problem(422, "request.invalid_field");
+    store_many(
+        &app,
+        &key,
+        "bulk-4",
+        json!({"searchable": ["Mobile!"], "subjects": [{"subject_id": "u-5", "fields": {"name": "丙"}}]}),
+    )
+    .await
+    .assert_problem(422, "request.invalid_field");
     assert_eq!(
         app.db
-            .count("SELECT COUNT(*) FROM subject_fields WHERE subject = 'u-4'")
+            .count("SELECT COUNT(*) FROM subject_fields WHERE subject = 'u-5'")
             .await,
         0
     );

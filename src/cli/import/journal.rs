@@ -19,6 +19,9 @@ pub struct Progress {
     pub input_bytes: u64,
     /// When the import began, Unix milliseconds.
     pub started_ms: u64,
+    /// Whether it writes ciphertexts (`--stateless`) rather than tokens: a resumed import
+    /// keeps to it, so that one output holds one kind.
+    pub stateless: bool,
     /// Where the next batch starts in the input (0: at the beginning).
     pub input_offset: u64,
     /// How much of the output is complete.
@@ -50,8 +53,8 @@ pub fn progress_path(out: &Path) -> PathBuf {
 
 impl Journal {
     /// Starts an import into `out` (which must not exist), or resumes the one whose progress
-    /// file is beside it.
-    pub fn open(out: &Path, input_bytes: u64) -> anyhow::Result<Self> {
+    /// file is beside it, if that one was `stateless` too.
+    pub fn open(out: &Path, input_bytes: u64, stateless: bool) -> anyhow::Result<Self> {
         let progress_path = progress_path(out);
         match std::fs::read(&progress_path) {
             Ok(bytes) => {
@@ -66,6 +69,22 @@ impl Journal {
                         input_bytes,
                         out.display(),
                         progress_path.display()
+                    );
+                }
+                if progress.stateless != stateless {
+                    bail!(
+                        "{} holds the {} of an import begun {} --stateless: resume it the same way",
+                        out.display(),
+                        if progress.stateless {
+                            "ciphertexts"
+                        } else {
+                            "tokens"
+                        },
+                        if progress.stateless {
+                            "with"
+                        } else {
+                            "without"
+                        },
                     );
                 }
                 let mut file = OpenOptions::new()
@@ -98,6 +117,7 @@ impl Journal {
                     progress_path,
                     progress: Progress {
                         input_bytes,
+                        stateless,
                         started_ms: std::time::SystemTime::now()
                             .duration_since(std::time::UNIX_EPOCH)
                             .map_or(0, |d| d.as_millis() as u64),
@@ -153,7 +173,7 @@ mod tests {
     fn a_resumed_journal_cuts_the_output_back_to_its_last_commit() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("tokens.jsonl");
-        let mut journal = Journal::open(&out, 100).unwrap();
+        let mut journal = Journal::open(&out, 100, false).unwrap();
         assert!(!journal.resumed);
         let first = Progress {
             input_offset: 40,
@@ -170,18 +190,22 @@ mod tests {
             .unwrap()
             .write_all(b"three\n")
             .unwrap();
-        let journal = Journal::open(&out, 100).unwrap();
+        let journal = Journal::open(&out, 100, false).unwrap();
         assert!(journal.resumed);
         assert_eq!(journal.progress.input_offset, 40);
         assert_eq!(std::fs::read(&out).unwrap(), b"one\ntwo\n");
         assert!(
-            Journal::open(&out, 101).is_err(),
+            Journal::open(&out, 101, false).is_err(),
             "another input is refused"
+        );
+        assert!(
+            Journal::open(&out, 100, true).is_err(),
+            "a stored import is not resumed as a stateless one"
         );
         journal.finish().unwrap();
         assert!(!progress_path(&out).exists());
         assert!(
-            Journal::open(&out, 100).is_err(),
+            Journal::open(&out, 100, false).is_err(),
             "a finished output is never overwritten"
         );
     }

@@ -66,7 +66,7 @@ pub struct ImportArgs {
     #[arg(long)]
     keyring: Option<String>,
     /// A field to index for search (stored vault; repeat for several).
-    #[arg(long = "searchable")]
+    #[arg(long = "searchable", conflicts_with = "stateless")]
     searchable: Vec<String>,
     /// A field kept as given, not checked against its type (repeat for several).
     #[arg(long = "free-form")]
@@ -135,7 +135,7 @@ async fn import(target: &Target, args: &ImportArgs) -> anyhow::Result<()> {
     let input_bytes = std::fs::metadata(&args.input)
         .with_context(|| format!("cannot read {}", args.input.display()))?
         .len();
-    let mut journal = journal::Journal::open(&args.out, input_bytes)?;
+    let mut journal = journal::Journal::open(&args.out, input_bytes, args.stateless)?;
     if journal.resumed {
         eprintln!(
             "resuming: {} records were done, {} imported",
