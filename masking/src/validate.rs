@@ -6,7 +6,8 @@
 //!   date, and the ISO 7064 MOD 11-2 check character (`X` for 10, either case); the 15-digit
 //!   legacy form has no check character and a two-digit year (19xx).
 //! - Bank cards: 16 to 19 digits and the Luhn check (ISO/IEC 7812).
-//! - Unified social credit codes, GB 32100-2015: the registration department code, the
+//! - Unified social credit codes, GB 32100-2015: the registration department code and a
+//!   category it assigns, a province's (or the central level's) division code, the
 //!   MOD-31 check character over the code alphabet (no I, O, S, V, Z), and the embedded
 //!   organisation code's own MOD-11 check (GB 11714-1997).
 //! - Mainland mobile numbers: 11 digits starting with a number block allocated to a
@@ -111,12 +112,36 @@ const USCC_WEIGHTS: [u32; 17] = [
 ];
 const ORG_WEIGHTS: [u32; 8] = [3, 7, 9, 10, 5, 8, 4, 2];
 
-/// A unified social credit code (either case).
+/// The organisation categories each registration authority assigns (GB 32100-2015, table
+/// 1 and its amendments): the first character of a credit code, then the second.
+const USCC_AUTHORITIES: [(u8, &[u8]); 12] = [
+    (b'1', b"1239"),
+    (b'2', b"19"),
+    (b'3', b"123459"),
+    (b'4', b"19"),
+    (b'5', b"1239"),
+    (b'6', b"129"),
+    (b'7', b"129"),
+    (b'8', b"19"),
+    (b'9', b"123"),
+    (b'A', b"19"),
+    (b'N', b"12349"),
+    (b'Y', b"1"),
+];
+
+/// A unified social credit code (either case): an authority and a category it assigns, a
+/// division code of a province (or `10`, the central level), and both check characters.
 pub fn cn_uscc(s: &str) -> bool {
     let s = s.to_ascii_uppercase();
     let b = s.as_bytes();
-    if b.len() != 18 || !b"123456789ANY".contains(&b[0]) || !b[2..8].iter().all(u8::is_ascii_digit)
-    {
+    if b.len() != 18 || !b[2..8].iter().all(u8::is_ascii_digit) {
+        return false;
+    }
+    let category_known = USCC_AUTHORITIES
+        .iter()
+        .any(|(authority, categories)| *authority == b[0] && categories.contains(&b[1]));
+    let division = (b[2] - b'0') * 10 + (b[3] - b'0');
+    if !category_known || !(division == 10 || PROVINCES.contains(&division)) {
         return false;
     }
     let Some(values) = b
@@ -224,6 +249,20 @@ mod tests {
             "no such registration department"
         );
         assert!(!cn_uscc("91350100I000100Y43"), "I is not in the alphabet");
+        assert!(
+            cn_uscc("12100000400000624D"),
+            "the central level's division"
+        );
+        // Each passes both check characters and fails only the rule named.
+        assert!(
+            !cn_uscc("94350100M000100Y4R"),
+            "industry and commerce assign no category 4"
+        );
+        assert!(!cn_uscc("91990100M000100Y4U"), "no province 99");
+        assert!(
+            !cn_uscc("202110281417776308"),
+            "a date-led order number: authority 2 assigns no category 0"
+        );
     }
 
     #[test]

@@ -1,35 +1,101 @@
-//! Landline numbers with their area code: `010-12345678`, `(021)62345678`, `0755 2345678`.
+//! Landline numbers with their area code, written as people write them: `010-62345678`,
+//! `(021) 6234 5678`, `（0755）2345-6789`, `0931 234 5678`, `+86 10 6234 5678`,
+//! `0086-755-23456789`, full-width digits, and, right after a word that says a telephone
+//! number follows (电话, 座机, Tel, …), unseparated (`01062345678`).
+//!
 //! Area codes follow the national plan: `010` and `02x` take 8-digit local numbers; four-digit
-//! codes `03xx`–`09xx` take 7 or 8 digits; local numbers do not start with 0, 1 or 9.
+//! codes `03xx`–`09xx` take 7 or 8 digits; local numbers do not start with 0, 1 or 9. After a
+//! country code (+86, 0086, 86) the area code's 0 may be left out.
 
 use regex::Regex;
 
-use super::scan::{Text, bounded, find_with, pattern};
+use super::scan::{Text, bounded, compact, context_before, continues, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
+/// Words that say the number after them is a telephone number; an unseparated landline is
+/// reported only after one of them (lower-case, within [`CUE_WINDOW`] characters).
+const CUES: [&str; 9] = [
+    "电话", "座机", "固话", "传真", "办公", "tel", "fax", "phone", "致电",
+];
+/// How far before an unseparated number its cue may be, in characters.
+const CUE_WINDOW: usize = 8;
+
+/// A separator between the parts of a number: hyphens and dashes (ASCII and full width), a
+/// dot, a space or the ideographic space.
+const SEP: &str = r"[-－—–.\x20\x{3000}]";
+
 /// Finds landline numbers.
 pub struct Landline {
-    re: Regex,
+    written: Regex,
 }
 
 impl Landline {
     /// The detector.
     pub fn new() -> Landline {
+        let d = "[0-9０-９]";
+        let local = format!("[2-8２-８]{d}{{2,3}}{SEP}?{d}{{4}}");
         Landline {
-            re: pattern(r"(?:\(0\d{2,3}\) ?|（0\d{2,3}）|0\d{2,3}[- ])[2-8]\d{6,7}"),
+            written: pattern(&format!(
+                r"(?:(?P<cc>\+86|0086|86){SEP}?)?(?:[(（]\x20?(?P<bracketed>{d}{{2,4}})\x20?[)）][\x20\x{{3000}}]?|(?P<area>{d}{{2,4}}){SEP})(?P<local>{local})"
+            )),
         }
+    }
+
+    /// Judges a written match: its area code (its 0 restored after a country code) and
+    /// local number must fit the plan, and it must not be the tail of a longer grouped
+    /// number (`2023-0571-8765-4321`, a card's `6226 0952 2336 5327`).
+    fn judge(&self, text: &str, start: usize, end: usize) -> Option<(f32, &'static str)> {
+        let caps = self.written.captures(&text[start..end])?;
+        let area = compact(caps.name("bracketed").or(caps.name("area"))?.as_str());
+        let local = compact(caps.name("local")?.as_str());
+        let area = match (caps.name("cc"), area.starts_with('0')) {
+            (_, true) => area,
+            (Some(_), false) => format!("0{area}"),
+            (None, false) => return None,
+        };
+        // A digit and a separator the match itself uses, right before it: the match is the
+        // tail of a longer number grouped the same way (a card's `6226 0952 2336 5327`).
+        let continues_a_number = {
+            let mut before = text[..start].chars().rev();
+            before
+                .next()
+                .is_some_and(|sep| !sep.is_alphanumeric() && text[start..end].contains(sep))
+                && before
+                    .next()
+                    .is_some_and(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
+        };
+        (bounded(text, start, end) && !continues_a_number && plan_fits(&area, &local))
+            .then_some((0.7, "area-code-plan"))
     }
 }
 
 /// Whether an area code (with its leading 0) and a local number fit the national plan.
 fn plan_fits(area: &str, local: &str) -> bool {
     let a = area.as_bytes();
+    let local_ok = |lengths: std::ops::RangeInclusive<usize>| {
+        lengths.contains(&local.len())
+            && local
+                .as_bytes()
+                .first()
+                .is_some_and(|b| (b'2'..=b'8').contains(b))
+    };
     match a.len() {
-        3 => (a[1] == b'1' && a[2] == b'0' || a[1] == b'2') && local.len() == 8,
-        4 => (b'3'..=b'9').contains(&a[1]) && (7..=8).contains(&local.len()),
+        3 => (a[1] == b'1' && a[2] == b'0' || a[1] == b'2') && local_ok(8..=8),
+        4 => (b'3'..=b'9').contains(&a[1]) && local_ok(7..=8),
         _ => false,
     }
+}
+
+/// Splits an unseparated number into its area code and local number by the plan.
+fn split_by_plan(digits: &str) -> Option<(&str, &str)> {
+    let b = digits.as_bytes();
+    let area_len = match (b.first(), b.get(1), b.get(2)) {
+        (Some(b'0'), Some(b'1'), Some(b'0')) | (Some(b'0'), Some(b'2'), _) => 3,
+        (Some(b'0'), Some(_), _) => 4,
+        _ => return None,
+    };
+    Some(digits.split_at(area_len))
 }
 
 impl Detector for Landline {
@@ -38,19 +104,40 @@ impl Detector for Landline {
     }
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.has_run(|n| n == 7 || n == 8) {
+        if !text.has_run(|n| n >= 2) {
             return;
         }
-        find_with(&self.re, text, PiType::CnLandline, out, |s, e| {
-            let raw = &text[s..e];
-            let mut parts = raw
-                .split(|c: char| !c.is_ascii_digit())
-                .filter(|p| !p.is_empty());
-            let (Some(area), Some(local)) = (parts.next(), parts.next()) else {
-                return None;
-            };
-            (bounded(text, s, e) && plan_fits(area, local)).then_some((0.7, "area-code-plan"))
+        find_with(&self.written, text, PiType::CnLandline, out, |s, e| {
+            self.judge(text, s, e)
         });
+        for &(start, end, digits) in text.all_runs() {
+            if !(11..=12).contains(&digits) {
+                continue;
+            }
+            // A cue may touch the number on its left (`TEL01062345678`); nothing else may.
+            let cue_touches = CUES.iter().any(|c| {
+                text.get(start.saturating_sub(c.len())..start)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(c))
+            });
+            let right_free = !text[end..]
+                .chars()
+                .next()
+                .is_some_and(|c| continues(c) || c == '@');
+            let alone = bounded(text, start, end) || cue_touches && right_free;
+            let compacted = compact(&text[start..end]);
+            let Some((area, local)) = split_by_plan(&compacted) else {
+                continue;
+            };
+            if alone && plan_fits(area, local) && context_before(text, start, CUE_WINDOW, &CUES) {
+                out.push(Candidate {
+                    pi_type: PiType::CnLandline,
+                    start,
+                    end,
+                    score: 0.7,
+                    validator: "area-code-plan+context",
+                });
+            }
+        }
     }
 }
 
@@ -72,9 +159,35 @@ mod tests {
             "0531-69370974",
             "0931-2345678",
             "（0755）23456789",
+            "(010) 6234 5678",
+            "0755 2345-6789",
+            "0931 234 5678",
+            "021.6234.5678",
+            "0571—88886666",
+            "0571　8888　6666",
+            "+86 10 6234 5678",
+            "+86-755-23456789",
+            "+86 (21) 62345678",
+            "0086-10-62345678",
+            "86-10-62345678",
+            "+86-010-62345678",
+            "０１０－６２３４５６７８",
         ] {
             assert_eq!(found(&format!("电话{l}。")), [l], "{l}");
         }
+    }
+
+    #[test]
+    fn an_extension_is_left_outside() {
+        assert_eq!(found("办公电话：010-62345678转801"), ["010-62345678"]);
+        assert_eq!(found("Office: 0571-88886666-801."), ["0571-88886666"]);
+    }
+
+    #[test]
+    fn unseparated_only_after_a_telephone_word() {
+        assert_eq!(found("座机01062345678，"), ["01062345678"]);
+        assert_eq!(found("Tel 075523456789;"), ["075523456789"]);
+        assert!(found("订单编号075523456789").is_empty(), "an order number");
     }
 
     #[test]
@@ -89,5 +202,20 @@ mod tests {
             "local numbers do not start with 0"
         );
         assert!(found("2024-03-15").is_empty());
+        assert!(found("营业时间0800-2200").is_empty());
+        assert!(found("10-62345678").is_empty(), "no 0 and no country code");
+        assert!(
+            found("合同号2023-0571-8765-4321").is_empty(),
+            "the tail of a document number"
+        );
+        assert!(
+            found("卡号6226 0952 2336 5327 85").is_empty(),
+            "the inside of a card number"
+        );
+        assert_eq!(
+            found("13800138000 0755-23456789"),
+            ["0755-23456789"],
+            "after another number, separated otherwise"
+        );
     }
 }

@@ -3,9 +3,13 @@
 //! Chinese names: a surname from the common-surname dictionary (single and compound, after
 //! the Hundred Family Surnames and the 2020 census ranking) followed by one or two characters
 //! of the common given-name set, standing alone (no Chinese character on either side), or
-//! right after a context word (客户, 借款人, 姓名, …), or right before a word that commonly
-//! follows a name (于, 的, 先生, …). Pinyin names: a capitalised pinyin surname and a
-//! capitalised word made of pinyin syllables.
+//! right before a word that commonly follows a name (于, 的, 先生, …). After a context word
+//! (客户, 借款人, 姓名, a title such as 律师, a field name such as `"name":`), or after
+//! another name and a list separator (`、`, `和`, …), the evidence is stronger: a rarer
+//! surname (one that is also a common word) counts, and so does any given-name character
+//! that is not a function word. Common words that begin with a surname (余额, 单位, …) are
+//! never names. Pinyin names: a capitalised pinyin surname and a capitalised word made of
+//! pinyin syllables.
 
 use regex::Regex;
 
@@ -30,8 +34,32 @@ const COMPOUND_SURNAMES: [&str; 30] = [
     "公冶", "宗政", "濮阳", "淳于", "钟离", "赫连",
 ];
 
+/// The further surnames of the Hundred Family Surnames, many of them also common words or
+/// parts of them (文, 安, 明, …): a name only after a context word or in a list.
+const RARE_SURNAMES: &str = "钱孙褚卫尤施戚柏窦章葛奚昌苗凤俞酆鲍费廉岑倪滕殷毕邬卞伍卜穆萧贝臧计\
+伏谈茅庞纪舒屈项祝阮闵席季麻娄凌虞柯昝裘缪宗贲郁洪诸钮嵇滑荀羊甄芮羿储靳汲邴糜井富巫乌焦巴\
+弓牧隗宓蓬郗仰仲伊宫栾暴钭厉戎祖符詹束蓟印宿怀蒲邰鄂索咸籍赖卓蔺屠蒙胥苍莘党翟贡劳逄姬扶堵\
+宰郦雍璩桑濮牛寿扈冀郏浦尚农晏柴瞿阎慕茹习宦艾庾暨衡步耿弘匡寇禄阙殳沃蔚夔隆师巩厍聂晁敖融\
+冷訾辛阚简饶毋沙乜鞠须丰巢蒯荆游竺权逯桓文安明平元成国全山水云花时家双通利东";
+
+/// Characters outside the given-name set that do not make a given name even after a context
+/// word: function words that follow names, and characters that end the common nouns a
+/// context word precedes (联系方式, 用户须知, 客户权益, …).
+const NOT_GIVEN: &str = "的于在已与和及向为称说是等将被先女小您你表通申来致反名也了不就都而或但把让给\
+从对到请由式知益址码额位系期理息件部围本序括装级户号型类源求务料则容态况录单项量费率款诺书章签\
+全体质";
+
+/// Common words that begin with a surname and a given-name character; never names.
+const NOT_NAMES: [&str; 40] = [
+    "余额", "单位", "关系", "周期", "管理", "万元", "万人", "安全", "方便", "明细", "高新", "黄金",
+    "金额", "周末", "马上", "江南", "石油", "关于", "严重", "温馨", "常见", "林业", "钱包", "程序",
+    "包括", "范围", "成本", "时间", "应用", "全部", "文件", "利息", "平台", "安装", "信息", "高级",
+    "华为", "高速", "东方", "常用",
+];
+
 /// Characters common in given names (both sexes), without the function words that follow
-/// names in running text.
+/// names in running text; the last line holds characters popular in names given since
+/// the 2000s.
 const GIVEN: &str = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超兰霞平刚英文华建国志红梅玉海燕晓东子涵\
 浩然欣怡梓轩雨萱宇思远嘉俊佳琪雅婷博昊天一诺若曦梦瑶锦程振秀桂凤琳晨阳鑫淑慧巧美惠珠翠芝萍娥玲芬\
 彩春菊洁素云莲真环雪荣爱妹香月莺媛瑞凡琼勤珍贞莉娣叶璐娅琦晶妍茜秋珊莎黛青倩姣婉娴瑾颖露婵雁蓓仪\
@@ -39,10 +67,12 @@ const GIVEN: &str = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超兰霞�
 亚宜舒影荔毅俊峰保辉力永健世广义兴良山仁波贵福生龙元全胜学祥才发武新利清飞彬富顺信昌成康星光达\
 安岩茂进林坚彪诚先敬震壮群豪心邦承乐绍功松善厚庆民友裕河哲江亮政谦亨奇固翰朗伯宏言鸣朋斌梁栋维\
 启克伦翔旭鹏泽辰士家致树炎德泰盛雄琛钧冠策腾楠榕风航弘桐铭皓轩睿涵宸煜晗逸钰彤瑜琪璇妤溪沐晴曼\
-菡蕾婧翊湘沁靖淼淳熙骏驰凯铮锋钢铁柱根旺财喜寿年春夏冬梓彦萌蔚潇小少雯";
+菡蕾婧翊湘沁靖淼淳熙骏驰凯铮锋钢铁柱根旺财喜寿年春夏冬梓彦萌蔚潇小少雯\
+霖瀚煊韬昕曜璟玥泓澄栩珂芮姝嵘骁砚锴朔筱萦漪沅泺晔炜烨焕钦铎花禾湛岱奕珩昱晟暄祺祎歆霏珈瑄苒沫芷苡汐熠焱炫翀宥屹峻澈湉灏霆骞骐麟尧珏琨瑛璋瑭";
 
-/// Words that, right before a name, say a person is meant.
-const CUES: [&str; 40] = [
+/// Words that, right before a name, say a person is meant: roles, titles, salutations and
+/// field names (lower-case for the ASCII ones).
+const CUES: &[&str] = &[
     "客户",
     "用户",
     "借款人",
@@ -83,13 +113,62 @@ const CUES: [&str; 40] = [
     "债务人",
     "学生",
     "收货人",
+    "律师",
+    "医生",
+    "主任",
+    "教授",
+    "会计",
+    "主管",
+    "总监",
+    "专员",
+    "行长",
+    "工程师",
+    "护士",
+    "董事长",
+    "总经理",
+    "我叫",
+    "名叫",
+    "人员",
+    "名单",
+    "成员",
+    "签字",
+    "签名",
+    "name",
+    "contact",
+    "legal_rep",
 ];
 
 /// Words that commonly follow a name in running text.
-const FOLLOWERS: [&str; 27] = [
+const FOLLOWERS: &[&str] = &[
     "于", "的", "在", "已", "与", "和", "及", "向", "为", "称", "说", "是", "等", "将", "被",
     "先生", "女士", "小姐", "您好", "你好", "表示", "通过", "申请", "来电", "致电", "反馈", "名下",
+    "经理", "律师", "医生", "主任", "教授", "老师", "总监", "同志", "负责", "签收", "确认", "办理",
 ];
+
+/// Titles and greetings that, after a name and at most one separator, say a person is meant.
+const TITLES: &[&str] = &[
+    "律师",
+    "医生",
+    "主任",
+    "教授",
+    "会计",
+    "主管",
+    "总监",
+    "专员",
+    "行长",
+    "工程师",
+    "护士",
+    "经理",
+    "客户经理",
+    "老师",
+    "先生",
+    "女士",
+    "您好",
+    "你好",
+];
+
+/// What may stand between a name and the previous name of a list.
+const LIST_SEPARATORS: &[&str] = &["、", "，", ",", "/", "和", "与", "及", "或"];
 
 /// Pinyin surnames (Hanyu Pinyin of the most common surnames).
 const PINYIN_SURNAMES: [&str; 64] = [
@@ -162,8 +241,10 @@ impl HanSet {
 /// Finds names of people.
 pub struct Person {
     surnames: HanSet,
+    rare_surnames: HanSet,
     compound_first: HanSet,
     given: HanSet,
+    not_given: HanSet,
     pinyin: Regex,
     syllables: Regex,
 }
@@ -173,8 +254,10 @@ impl Person {
     pub fn new() -> Person {
         Person {
             surnames: HanSet::of(SURNAMES),
+            rare_surnames: HanSet::of(RARE_SURNAMES),
             compound_first: HanSet::of(&COMPOUND_SURNAMES.concat()),
             given: HanSet::of(GIVEN),
+            not_given: HanSet::of(NOT_GIVEN),
             pinyin: pattern(r"[A-Z][a-z]{1,5} [A-Z][a-z]{1,11}"),
             syllables: pattern(
                 "^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?\
@@ -188,6 +271,8 @@ impl Person {
         // only ever lead a character), so a byte loop finds them without decoding the rest.
         let bytes = text.as_bytes();
         let mut start = 0;
+        // The end of the last name found: a name right after it and a list separator is cued.
+        let mut last_end = None;
         while start + 3 <= bytes.len() {
             if !(0xE4..=0xE9).contains(&bytes[start]) {
                 start += 1;
@@ -207,17 +292,19 @@ impl Person {
             } else {
                 None
             };
-            let given_at = match compound {
-                Some(s) => start + s.len(),
-                None if self.surnames.contains(c) => start + 3,
+            let (given_at, common) = match compound {
+                Some(s) => (start + s.len(), true),
+                None if self.surnames.contains(c) => (start + 3, true),
+                None if self.rare_surnames.contains(c) => (start + 3, false),
                 None => {
                     start += 3;
                     continue;
                 }
             };
-            match self.chinese_at(text, start, given_at) {
+            match self.chinese_at(text, start, given_at, common, last_end) {
                 Some(found) => {
                     start = found.end;
+                    last_end = Some(found.end);
                     out.push(found);
                 }
                 None => start += 3,
@@ -225,34 +312,80 @@ impl Person {
         }
     }
 
-    fn chinese_at(&self, text: &str, start: usize, given_at: usize) -> Option<Candidate> {
-        let mut ends = [0usize; 2];
+    /// Whether the text before `start` names the person to come: a context word, possibly
+    /// followed by a colon, quotes, a space, 为 or 是 (`借款人为`, `"name":"`), or the
+    /// previous name and a list separator.
+    fn cued(text: &str, start: usize, last_end: Option<usize>) -> bool {
+        let before = text[..start].trim_end_matches(|c: char| {
+            matches!(
+                c,
+                ' ' | '\t' | '\u{3000}' | ':' | '：' | '"' | '“' | '为' | '是' | '='
+            )
+        });
+        let lower = before
+            .get(before.len().saturating_sub(12)..)
+            .map(str::to_ascii_lowercase);
+        let cue = lower.is_some_and(|b| CUES.iter().any(|w| b.ends_with(w)))
+            || CUES.iter().any(|w| before.ends_with(w));
+        let listed = last_end.is_some_and(|end| {
+            text.get(end..start)
+                .is_some_and(|between| LIST_SEPARATORS.contains(&between.trim()))
+        });
+        cue || listed
+    }
+
+    /// Whether what follows a name says a person was meant: a title or a greeting, after at
+    /// most one separator (`张三,总监`, `李四（律师）`, `王五：您好`).
+    fn titled_after(rest: &str) -> bool {
+        let rest = rest
+            .strip_prefix([',', '，', ':', '：', '(', '（', ' '])
+            .unwrap_or(rest);
+        TITLES.iter().any(|t| rest.starts_with(t))
+    }
+
+    fn chinese_at(
+        &self,
+        text: &str,
+        start: usize,
+        given_at: usize,
+        common_surname: bool,
+        last_end: Option<usize>,
+    ) -> Option<Candidate> {
+        // A rarer surname needs a context word, a list or a title (below) to count.
+        let cued = Person::cued(text, start, last_end);
+        // Up to two given-name characters: the end after each, and whether every character
+        // up to it is in the given-name set (or only passes as a non-function word).
+        let mut ends = [(0usize, false); 2];
         let mut found = 0;
         let mut at = given_at;
+        let mut in_set = true;
         for c in text[given_at..].chars().take(2) {
-            if !self.given.contains(c) {
+            let known = self.given.contains(c);
+            // Beyond the given-name set, only after a common surname, and never a function
+            // word or a character that ends common nouns.
+            if !is_han(c) || !known && (!common_surname || self.not_given.contains(c)) {
                 break;
             }
+            in_set &= known;
             at += c.len_utf8();
-            ends[found] = at;
+            ends[found] = (at, in_set);
             found += 1;
         }
-        let end = ends[..found].iter().rev().copied().find(|&e| {
+        let free_left = !text[..start].chars().next_back().is_some_and(is_han);
+        let (end, titled) = ends[..found].iter().rev().find_map(|&(e, in_set)| {
             let rest = &text[e..];
-            !rest.chars().next().is_some_and(is_han)
-                || FOLLOWERS.iter().any(|f| rest.starts_with(f))
+            let clear = !rest.chars().next().is_some_and(is_han)
+                || FOLLOWERS.iter().any(|f| rest.starts_with(f));
+            let titled = Person::titled_after(rest);
+            let evidence = cued || titled || in_set && common_surname && free_left;
+            (clear && evidence && !NOT_NAMES.contains(&&text[start..e])).then_some((e, titled))
         })?;
         let before = &text[..start];
         // A name touching `*` is the rest of a masked name (`张*`), not a name of its own.
         if text[end..].starts_with('*') || before.ends_with('*') {
             return None;
         }
-        let free_left = !before.chars().next_back().is_some_and(is_han);
-        let before = before.strip_suffix([':', '：']).unwrap_or(before);
-        let cued = CUES.iter().any(|w| before.ends_with(w));
-        if !cued && !free_left {
-            return None;
-        }
+        let cued = cued || titled;
         let score = if cued { 0.85 } else { 0.65 };
         Some(Candidate {
             pi_type: PiType::Person,
@@ -356,6 +489,43 @@ mod tests {
             found("客户王伟明天来").is_empty(),
             "no clear end of the name"
         );
+    }
+
+    #[test]
+    fn names_after_titles_in_lists_and_fields() {
+        assert_eq!(
+            found("本案由律师胡斐然代理"),
+            Vec::<&str>::new(),
+            "no clear end"
+        );
+        assert_eq!(found("主办律师胡斐然，电话"), ["胡斐然"]);
+        assert_eq!(found("参会：王伟、李娜和赵雷。"), ["王伟", "李娜", "赵雷"]);
+        assert_eq!(
+            found("借款人为宓晓东，"),
+            ["宓晓东"],
+            "a rarer surname, cued"
+        );
+        assert_eq!(found("{\"contact\":\"阮小五\"}"), ["阮小五"]);
+        assert_eq!(found("柏杨,经理,"), ["柏杨"], "a title after it");
+        assert_eq!(found("姓名 公孙玉砚 性别"), ["公孙玉砚"]);
+        assert_eq!(found("胡雅澄：您好，"), ["胡雅澄"]);
+    }
+
+    #[test]
+    fn words_after_context_words_are_not_names() {
+        for text in [
+            "客户余额：100",
+            "借款5万元，",
+            "此致\n敬礼\n",
+            "联系方式：138",
+            "用户须知：",
+            "客户权益：",
+            "客户全称：",
+            "用户文件：",
+            "同事明细，",
+        ] {
+            assert!(found(text).is_empty(), "{text}: {:?}", found(text));
+        }
     }
 
     #[test]
