@@ -9,7 +9,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, bounded, compact, context_before, continues, find_with, pattern};
+use super::scan::{Text, bounded, compact, context_before, continues, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -27,6 +27,7 @@ const SEP: &str = r"[-－—–.\x20\x{3000}]";
 
 /// Finds landline numbers.
 pub struct Landline {
+    /// A written landline, anchored: tried only where a digit run could begin one.
     written: Regex,
 }
 
@@ -37,7 +38,7 @@ impl Landline {
         let local = format!("[2-8２-８]{d}{{2,3}}{SEP}?{d}{{4}}");
         Landline {
             written: pattern(&format!(
-                r"(?:(?P<cc>\+86|0086|86){SEP}?)?(?:[(（]\x20?(?P<bracketed>{d}{{2,4}})\x20?[)）][\x20\x{{3000}}]?|(?P<area>{d}{{2,4}}){SEP})(?P<local>{local})"
+                r"^(?:(?P<cc>\+86|0086|86){SEP}?)?(?:[(（]\x20?(?P<bracketed>{d}{{2,4}})\x20?[)）][\x20\x{{3000}}]?|(?P<area>{d}{{2,4}}){SEP})(?P<local>{local})"
             )),
         }
     }
@@ -104,31 +105,42 @@ impl Detector for Landline {
     }
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.has_run(|n| n >= 2) {
-            return;
-        }
-        find_with(&self.written, text, PiType::CnLandline, out, |s, e| {
-            self.judge(text, s, e)
-        });
+        // Every landline holds a digit run that begins it: an area code with its 0 (3 or 4
+        // digits), a country code (86, 0086), or the whole number unseparated (11 or 12).
+        // The pattern is tried only there, anchored, so the rest of the text costs nothing.
+        let mut after = 0;
         for &(start, end, digits) in text.all_runs() {
-            if !(11..=12).contains(&digits) {
+            if start < after {
                 continue;
             }
-            // A cue may touch the number on its left (`TEL01062345678`); nothing else may.
-            let cue_touches = CUES.iter().any(|c| {
-                text.get(start.saturating_sub(c.len())..start)
-                    .is_some_and(|tail| tail.eq_ignore_ascii_case(c))
-            });
-            let right_free = !text[end..]
-                .chars()
-                .next()
-                .is_some_and(|c| continues(c) || c == '@');
-            let alone = bounded(text, start, end) || cue_touches && right_free;
-            let compacted = compact(&text[start..end]);
-            let Some((area, local)) = split_by_plan(&compacted) else {
-                continue;
-            };
-            if alone && plan_fits(area, local) && context_before(text, start, CUE_WINDOW, &CUES) {
+            let run = &text[start..end];
+            let zero = run.starts_with(['0', '０']);
+            let country = matches!(run, "86" | "0086");
+            if zero && (3..=4).contains(&digits) || country {
+                // The match may begin at a `+` or a bracket (and a space) just before, or,
+                // when that reads as no landline (`（0531-69370974（`), at the run itself.
+                let before = text[..start].trim_end_matches(' ');
+                let from = before
+                    .strip_suffix(['+', '(', '（'])
+                    .map_or(start, str::len);
+                let found = [from, start].into_iter().find_map(|from| {
+                    let m = self.written.find(&text[from..])?;
+                    let (s, e) = (from, from + m.end());
+                    self.judge(text, s, e).map(|judged| (s, e, judged))
+                });
+                if let Some((s, e, (score, validator))) = found {
+                    out.push(Candidate {
+                        pi_type: PiType::CnLandline,
+                        start: s,
+                        end: e,
+                        score,
+                        validator,
+                    });
+                    after = e;
+                    continue;
+                }
+            }
+            if zero && (11..=12).contains(&digits) && self.unseparated(text, start, end) {
                 out.push(Candidate {
                     pi_type: PiType::CnLandline,
                     start,
@@ -138,6 +150,27 @@ impl Detector for Landline {
                 });
             }
         }
+    }
+}
+
+impl Landline {
+    /// Whether the digit run at `start..end` is a landline written unseparated: it fits
+    /// the plan and a telephone word comes shortly before it.
+    fn unseparated(&self, text: &str, start: usize, end: usize) -> bool {
+        // A cue may touch the number on its left (`TEL01062345678`); nothing else may.
+        let cue_touches = CUES.iter().any(|c| {
+            text.get(start.saturating_sub(c.len())..start)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(c))
+        });
+        let right_free = !text[end..]
+            .chars()
+            .next()
+            .is_some_and(|c| continues(c) || c == '@');
+        let alone = bounded(text, start, end) || cue_touches && right_free;
+        let compacted = compact(&text[start..end]);
+        alone
+            && split_by_plan(&compacted).is_some_and(|(area, local)| plan_fits(area, local))
+            && context_before(text, start, CUE_WINDOW, &CUES)
     }
 }
 

@@ -322,11 +322,11 @@ impl Person {
                 ' ' | '\t' | '\u{3000}' | ':' | '：' | '"' | '“' | '为' | '是' | '='
             )
         });
-        let lower = before
-            .get(before.len().saturating_sub(12)..)
-            .map(str::to_ascii_lowercase);
-        let cue = lower.is_some_and(|b| CUES.iter().any(|w| b.ends_with(w)))
-            || CUES.iter().any(|w| before.ends_with(w));
+        let cue = CUES.iter().any(|w| {
+            before
+                .get(before.len().saturating_sub(w.len())..)
+                .is_some_and(|tail| tail.eq_ignore_ascii_case(w))
+        });
         let listed = last_end.is_some_and(|end| {
             text.get(end..start)
                 .is_some_and(|between| LIST_SEPARATORS.contains(&between.trim()))
@@ -351,8 +351,6 @@ impl Person {
         common_surname: bool,
         last_end: Option<usize>,
     ) -> Option<Candidate> {
-        // A rarer surname needs a context word, a list or a title (below) to count.
-        let cued = Person::cued(text, start, last_end);
         // Up to two given-name characters: the end after each, and whether every character
         // up to it is in the given-name set (or only passes as a non-function word).
         let mut ends = [(0usize, false); 2];
@@ -371,14 +369,25 @@ impl Person {
             ends[found] = (at, in_set);
             found += 1;
         }
+        // Most surname characters in running text stop here: no end a name could have.
+        let clear = |e: usize| {
+            let rest = &text[e..];
+            !rest.chars().next().is_some_and(is_han)
+                || FOLLOWERS.iter().any(|f| rest.starts_with(f))
+        };
+        if !ends[..found].iter().any(|&(e, _)| clear(e)) {
+            return None;
+        }
+        // A rarer surname, or a given name beyond the set, needs a context word, a list or
+        // a title to count.
+        let cued = Person::cued(text, start, last_end);
         let free_left = !text[..start].chars().next_back().is_some_and(is_han);
         let (end, titled) = ends[..found].iter().rev().find_map(|&(e, in_set)| {
-            let rest = &text[e..];
-            let clear = !rest.chars().next().is_some_and(is_han)
-                || FOLLOWERS.iter().any(|f| rest.starts_with(f));
-            let titled = Person::titled_after(rest);
-            let evidence = cued || titled || in_set && common_surname && free_left;
-            (clear && evidence && !NOT_NAMES.contains(&&text[start..e])).then_some((e, titled))
+            if !clear(e) || NOT_NAMES.contains(&&text[start..e]) {
+                return None;
+            }
+            let titled = !cued && Person::titled_after(&text[e..]);
+            (cued || titled || in_set && common_surname && free_left).then_some((e, titled))
         })?;
         let before = &text[..start];
         // A name touching `*` is the rest of a masked name (`张*`), not a name of its own.
