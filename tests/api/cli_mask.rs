@@ -59,7 +59,7 @@ fn names(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn csv_keeps_header_order_quoting_and_line_endings() {
+fn csv_keeps_header_order_and_line_endings() {
     let dir = tempfile::tempdir().unwrap();
     let input = format!(
         "name,birth,\"note, free\",id_no,card\r\n\
@@ -87,8 +87,8 @@ fn csv_keeps_header_order_quoting_and_line_endings() {
     );
     assert_eq!(lines[4], "", "the file still ends with CRLF");
     assert!(!masked.replace("\r\n", "").contains('\n'), "no bare LF");
-    // Row 1: order kept; the birth date's column by path; the quoted note stays quoted
-    // (and needs it: it holds a comma); the quoted ID stays quoted, the bare card bare.
+    // Row 1: order kept; the birth date's column by path; the note is quoted (it holds a
+    // comma); the ID, quoted in the input but needing no quotes, is written bare.
     assert!(
         lines[1].starts_with("[姓名],1990,\"电话"),
         "row 1: {}",
@@ -96,7 +96,7 @@ fn csv_keeps_header_order_quoting_and_line_endings() {
     );
     assert!(lines[1].contains(", 邮箱z"), "row 1: {}", lines[1]);
     assert!(
-        lines[1].ends_with(",\"5***************14\",622202*********1233"),
+        lines[1].ends_with(",5***************14,622202*********1233"),
         "row 1: {}",
         lines[1]
     );
@@ -112,6 +112,59 @@ fn csv_keeps_header_order_quoting_and_line_endings() {
         "{}",
         stderr(&out)
     );
+}
+
+/// A CSV written by spreadsheet software: a byte-order mark, quotes inside quoted fields,
+/// line breaks inside them, and an empty field. Read back with the `csv` crate, every cell
+/// is where it was and only PI changed.
+#[test]
+fn csv_with_a_bom_quotes_and_line_breaks_round_trips() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = format!(
+        "\u{feff}id,note,mobile\n\
+         1,\"他说 \"\"你好\"\"，\n第二行\",{MOBILE}\n\
+         2,,\"{MOBILE}\"\n"
+    );
+    std::fs::write(dir.path().join("in.csv"), &input).unwrap();
+    let out = mask(dir.path(), &["in.csv", "out.csv"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = std::fs::read(dir.path().join("out.csv")).unwrap();
+    assert!(
+        masked.starts_with(b"\xEF\xBB\xBFid,note,mobile\n"),
+        "the mark is kept"
+    );
+    let rows: Vec<Vec<String>> = csv::ReaderBuilder::new()
+        .from_reader(&masked[3..])
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    assert_eq!(rows[0][0], "1");
+    assert_eq!(
+        rows[0][1], "他说 \"你好\"，\n第二行",
+        "no PI in it: unchanged"
+    );
+    assert_eq!((rows[1][0].as_str(), rows[1][1].as_str()), ("2", ""));
+    for row in &rows {
+        assert!(
+            !row[2].is_empty() && !row[2].contains(MOBILE),
+            "the mobile is masked"
+        );
+    }
+}
+
+#[test]
+fn csv_with_a_quote_left_open_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("in.csv"), "a,b\n1,\"2\n3,4\n").unwrap();
+    let out = mask(dir.path(), &["in.csv", "out.csv"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("a quote is left open"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!dir.path().join("out.csv").exists());
 }
 
 #[test]
