@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # `baomi mask` on a generated CSV, all cores: rows of an id, a mobile, a birth date and a
 # text of the PI corpus (masking/corpus/gen_corpus.py), under a policy that hashes mobiles,
-# replaces names and generalises the birth date. Prints MB/s, CPU and peak memory, beside
-# `cat` of the same file (what reading and writing it alone costs here) and one core's
-# detection rate on the same texts (the throughput example), all in one run.
+# replaces names and generalises the birth date; then the same table as Parquet (written
+# by pyarrow, installed into a virtualenv on first use: $BENCH_VENV). Prints MB/s, CPU and
+# peak memory, beside `cat` of the same file (what reading and writing it alone costs
+# here) and one core's detection rate on the same texts (the throughput example), all in
+# one run. Parquet's MB/s count the CSV's bytes (the same rows), as its file is smaller.
 #   bench/mask-file.sh [--mb 200]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -52,15 +54,24 @@ start=$(date +%s.%N)
 cat "$work/in.csv" >"$work/copy.csv"
 sync "$work/copy.csv"
 cat_s=$(python3 -c "import sys; print(float(sys.argv[2]) - float(sys.argv[1]))" "$start" "$(date +%s.%N)")
-/usr/bin/time -f '%e %P %M' -o "$work/time" "$target/release/baomi" mask --policy "$work/policy.toml" \
-  --role analyst "$work/in.csv" "$work/out.csv" 2>"$work/err"
-read -r secs cpu rss <"$work/time"
+venv=${BENCH_VENV:-/var/tmp/baomi-bench-venv}
+if ! "$venv/bin/python" -c 'import pyarrow' 2>/dev/null; then
+  python3 -m venv "$venv" && "$venv/bin/pip" install -q pyarrow
+fi
+"$venv/bin/python" -c 'import pyarrow.csv as c, pyarrow.parquet as p, sys
+p.write_table(c.read_csv(sys.argv[1]), sys.argv[2], compression="snappy")' "$work/in.csv" "$work/in.parquet"
+echo "the same rows as Parquet: $(( $(stat -c %s "$work/in.parquet") / 1000000 )) MB"
 detect=$("$target/release/examples/throughput" "$work/corpus.jsonl" | sed -n 's/.*detect_mb_per_s=\([0-9.]*\).*/\1/p')
-python3 - "$size" "$secs" "$cpu" "$rss" "$cat_s" "$detect" <<'PY'
+for f in csv parquet; do
+  /usr/bin/time -f '%e %P %M' -o "$work/time" "$target/release/baomi" mask --policy "$work/policy.toml" \
+    --role analyst "$work/in.$f" "$work/out.$f" 2>"$work/err"
+  read -r secs cpu rss <"$work/time"
+  python3 - "$f" "$size" "$secs" "$cpu" "$rss" "$cat_s" <<'PY'
 import sys
-size, secs, cpu, rss, cat_s, detect = sys.argv[1:]
-size, secs, cat_s, detect = int(size) / 1e6, float(secs), float(cat_s), float(detect)
-print(f"baomi mask: {secs:.1f} s = {size / secs:.1f} MB/s, CPU {cpu}, peak RSS {int(rss) // 1024} MiB")
-print(f"cat (copy and sync): {size / cat_s:.0f} MB/s; baomi mask is {size / secs / (size / cat_s):.3f} of it")
-print(f"detection alone, one core, on the corpus texts: {detect:.1f} MB/s")
+f, size, secs, cpu, rss, cat_s = sys.argv[1:]
+size, secs, cat_s = int(size) / 1e6, float(secs), float(cat_s)
+print(f"baomi mask, {f}: {secs:.1f} s = {size / secs:.1f} MB/s, CPU {cpu}, peak RSS {int(rss) // 1024} MiB;"
+      f" {size / secs / (size / cat_s):.3f} of cat ({size / cat_s:.0f} MB/s)")
 PY
+done
+echo "detection alone, one core, on the corpus texts: $detect MB/s"

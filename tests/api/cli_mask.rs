@@ -509,3 +509,154 @@ operator = { op = "date_shift", max_days = 30 }
     assert!(stderr(&out).contains("line 2"), "{}", stderr(&out));
     assert!(!dir.path().join("out2.csv").exists());
 }
+
+/// Writes a Parquet file: an integer id, a name, a mobile (one null) and a note in a
+/// large-offset string column.
+fn write_parquet(path: &Path, names: &[&str], mobiles: &[Option<&str>], notes: &[&str]) {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, LargeStringArray, RecordBatch, StringArray};
+
+    let ids: Vec<i64> = (1..=names.len() as i64).collect();
+    let batch = RecordBatch::try_from_iter([
+        ("id", Arc::new(Int64Array::from(ids)) as ArrayRef),
+        (
+            "name",
+            Arc::new(StringArray::from(names.to_vec())) as ArrayRef,
+        ),
+        (
+            "mobile",
+            Arc::new(StringArray::from(mobiles.to_vec())) as ArrayRef,
+        ),
+        (
+            "note",
+            Arc::new(LargeStringArray::from(notes.to_vec())) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+/// Reads a Parquet file back as one record batch.
+fn read_parquet(path: &Path) -> arrow_array::RecordBatch {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batches: Vec<_> = reader.map(Result::unwrap).collect();
+    assert_eq!(batches.len(), 1, "a small file reads as one batch");
+    batches[0].clone()
+}
+
+/// The strings of a column, nulls as `None`.
+fn strings(batch: &arrow_array::RecordBatch, name: &str) -> Vec<Option<String>> {
+    use arrow_array::Array;
+
+    let column = batch.column_by_name(name).unwrap();
+    let any = column.as_any();
+    let get = |i: usize| -> Option<String> {
+        if column.is_null(i) {
+            return None;
+        }
+        if let Some(a) = any.downcast_ref::<arrow_array::StringArray>() {
+            return Some(a.value(i).to_owned());
+        }
+        let a = any.downcast_ref::<arrow_array::LargeStringArray>().unwrap();
+        Some(a.value(i).to_owned())
+    };
+    (0..column.len()).map(get).collect()
+}
+
+#[test]
+fn parquet_keeps_its_schema_and_masks_its_string_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    write_parquet(
+        &dir.path().join("in.parquet"),
+        &["王伟", "李娜"],
+        &[Some(MOBILE), None],
+        &[&format!("身份证{ID}，备用电话{MOBILE}"), "无"],
+    );
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(!stderr(&out).contains(MOBILE));
+    let input = read_parquet(&dir.path().join("in.parquet"));
+    let masked = read_parquet(&dir.path().join("out.parquet"));
+    assert_eq!(masked.schema(), input.schema(), "the same schema");
+    assert_eq!(
+        masked.column(0),
+        input.column(0),
+        "the id column is untouched"
+    );
+    assert_eq!(
+        strings(&masked, "name"),
+        [Some("[姓名]".to_owned()), Some("[姓名]".to_owned())]
+    );
+    let mobiles = strings(&masked, "mobile");
+    assert_eq!(mobiles[1], None, "a null stays null");
+    let pseudonym = mobiles[0].clone().unwrap();
+    assert_eq!(pseudonym.len(), 16, "{pseudonym}");
+    let notes = strings(&masked, "note");
+    let note = notes[0].as_deref().unwrap();
+    assert!(!note.contains(ID) && !note.contains(MOBILE), "{note}");
+    assert!(
+        note.contains(&pseudonym),
+        "the same pseudonym in free text: {note}"
+    );
+    assert_eq!(notes[1].as_deref(), Some("无"));
+}
+
+/// A table exported as CSV and as Parquet, masked with the same policy and key file,
+/// comes out with the same cells: a warehouse can mask either and still join them.
+#[test]
+fn parquet_and_csv_mask_alike_with_one_key_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("k.key"), [9u8; 48]).unwrap();
+    let note = format!("客户王伟，手机{MOBILE}");
+    write_parquet(
+        &dir.path().join("t.parquet"),
+        &["李娜"],
+        &[Some(MOBILE)],
+        &[&note],
+    );
+    std::fs::write(
+        dir.path().join("t.csv"),
+        format!("id,name,mobile,note\n1,李娜,{MOBILE},{note}\n"),
+    )
+    .unwrap();
+    let key = ["--consistent", "--key-file", "k.key"];
+    for (input, output) in [("t.parquet", "m.parquet"), ("t.csv", "m.csv")] {
+        let mut args = key.to_vec();
+        args.extend([input, output]);
+        let out = mask(dir.path(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+    }
+    let parquet = read_parquet(&dir.path().join("m.parquet"));
+    let csv_rows: Vec<Vec<String>> = csv::Reader::from_path(dir.path().join("m.csv"))
+        .unwrap()
+        .records()
+        .map(|r| r.unwrap().iter().map(str::to_owned).collect())
+        .collect();
+    for (i, column) in ["name", "mobile", "note"].into_iter().enumerate() {
+        assert_eq!(
+            strings(&parquet, column)[0].as_deref(),
+            Some(csv_rows[0][i + 1].as_str()),
+            "{column}"
+        );
+    }
+}
+
+#[test]
+fn parquet_from_standard_input_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = mask(dir.path(), &["--format", "parquet", "-", "out.parquet"]);
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("Parquet is read from a file"),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -27,6 +27,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+mod parquet;
+
 /// A batch is cut once it holds this many bytes…
 const BATCH_BYTES: usize = 8 << 20;
 /// …or this many records.
@@ -93,6 +95,9 @@ enum Format {
     Json,
     /// Free text, line by line.
     Text,
+    /// Apache Parquet: the string columns are masked, the others kept (a file, not a
+    /// stream: its footer comes last).
+    Parquet,
 }
 
 impl Format {
@@ -105,6 +110,7 @@ impl Format {
             Some("csv") => Format::Csv,
             Some("jsonl" | "ndjson") => Format::Jsonl,
             Some("json") => Format::Json,
+            Some("parquet") => Format::Parquet,
             _ => Format::Text,
         }
     }
@@ -141,7 +147,7 @@ pub(super) fn run(args: MaskArgs) -> anyhow::Result<()> {
         .format
         .unwrap_or_else(|| Format::from_path(&args.input));
     let subject = match format {
-        Format::Csv => {
+        Format::Csv | Format::Parquet => {
             if args.subject_path.is_some() {
                 bail!("--subject-path is for JSON and JSON Lines; use --subject-column");
             }
@@ -177,15 +183,30 @@ pub(super) fn run(args: MaskArgs) -> anyhow::Result<()> {
     })
     .context("cannot install the Ctrl-C handler")?;
 
-    let (input, size): (Box<dyn Read>, Option<u64>) = if args.input == Path::new("-") {
-        (Box::new(std::io::stdin().lock()), None)
+    let (input, size) = if format == Format::Parquet {
+        if args.input == Path::new("-") || args.output == Path::new("-") {
+            bail!("Parquet is read from a file and written to one, not standard input or output");
+        }
+        let file = std::fs::File::open(&args.input)
+            .with_context(|| format!("cannot open {}", args.input.display()))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Source::File(file), size)
+    } else if args.input == Path::new("-") {
+        let stdin: Box<dyn Read> = Box::new(std::io::stdin().lock());
+        (
+            Source::Stream(BufReader::with_capacity(1 << 20, stdin)),
+            None,
+        )
     } else {
         let file = std::fs::File::open(&args.input)
             .with_context(|| format!("cannot open {}", args.input.display()))?;
         let size = file.metadata().ok().map(|m| m.len());
-        (Box::new(file), size)
+        let file: Box<dyn Read> = Box::new(file);
+        (
+            Source::Stream(BufReader::with_capacity(1 << 20, file)),
+            size,
+        )
     };
-    let input = BufReader::with_capacity(1 << 20, input);
 
     let scanner = Scanner::new();
     let job = Job {
@@ -198,7 +219,7 @@ pub(super) fn run(args: MaskArgs) -> anyhow::Result<()> {
     };
 
     let tally = if args.output == Path::new("-") {
-        let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
+        let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout());
         let tally = job.run(format, input, &mut out)?;
         out.flush().context("cannot write to standard output")?;
         tally
@@ -340,6 +361,12 @@ impl Progress {
     }
 }
 
+/// Where a run reads: a stream, or for Parquet the file.
+enum Source {
+    Stream(BufReader<Box<dyn Read>>),
+    File(std::fs::File),
+}
+
 /// Everything a run needs besides its input and output.
 struct Job<'a> {
     masker: Masker<'a>,
@@ -377,10 +404,15 @@ impl Job<'_> {
     fn run(
         &self,
         format: Format,
-        mut input: impl BufRead,
-        out: &mut impl Write,
+        input: Source,
+        out: &mut (impl Write + Send),
     ) -> anyhow::Result<Tally> {
+        let mut input = match input {
+            Source::File(file) => return self.parquet(file, out),
+            Source::Stream(input) => input,
+        };
         match format {
+            Format::Parquet => bail!("Parquet is read from a file"),
             Format::Json => self.whole_json(input, out),
             Format::Csv => self.csv(input, out),
             Format::Text | Format::Jsonl => {

@@ -1,0 +1,245 @@
+//! Parquet files for `baomi mask`, through the `parquet` crate's Arrow reader and writer.
+//!
+//! A file is read a record batch at a time. Each row is masked as a CSV row is: an object
+//! of its string columns (`Utf8`, `LargeUtf8`), so the policy's `fields` paths name
+//! columns and its types apply to their text. Columns of other types (numbers, dates,
+//! binary) are written back as they were; nulls stay null. The output has the input's
+//! schema, Snappy-compressed.
+
+use std::io::Write;
+use std::ops::Range;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use anyhow::{anyhow, bail};
+use arrow_array::{Array, ArrayRef, LargeStringArray, RecordBatch, StringArray};
+use arrow_schema::DataType;
+use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
+use serde_json::Value;
+
+use super::{INTERRUPTED, Job, Subject, Tally};
+
+/// Rows a record batch holds as it is read.
+const BATCH_ROWS: usize = 8192;
+
+/// The string columns of a file: their index and name.
+struct Columns {
+    strings: Vec<(usize, String)>,
+    /// Where the subject is, among `strings`.
+    subject: Option<usize>,
+}
+
+impl Job<'_> {
+    /// Masks a Parquet file into `out`.
+    pub(super) fn parquet(
+        &self,
+        input: std::fs::File,
+        out: &mut (impl Write + Send),
+    ) -> anyhow::Result<Tally> {
+        let size = input.metadata().map_or(0, |m| m.len());
+        let builder = ParquetRecordBatchReaderBuilder::try_new(input)
+            .map_err(|e| anyhow!("not a Parquet file: {}", parquet_error(&e)))?;
+        let schema = Arc::clone(builder.schema());
+        let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
+        let strings: Vec<(usize, String)> = schema
+            .fields()
+            .iter()
+            .enumerate()
+            .filter(|(_, f)| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
+            .map(|(i, f)| (i, f.name().clone()))
+            .collect();
+        let subject = match &self.subject {
+            Some(Subject::Column(c)) => Some(
+                strings
+                    .iter()
+                    .position(|(_, n)| n == c)
+                    .ok_or_else(|| anyhow!("no string column {c:?} (--subject-column)"))?,
+            ),
+            _ => None,
+        };
+        let columns = Columns { strings, subject };
+        let reader = builder
+            .with_batch_size(BATCH_ROWS)
+            .build()
+            .map_err(|e| anyhow!("cannot read the Parquet file: {}", parquet_error(&e)))?;
+        let properties = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .build();
+        let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(properties))
+            .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+        let mut tally = Tally::default();
+        let mut row = 0u64;
+        for batch in reader {
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            let batch = batch.map_err(|e| anyhow!("row {}: cannot read: {e}", row + 1))?;
+            let masked = self.parquet_batch(&batch, &columns, row, &mut tally)?;
+            writer
+                .write(&masked)
+                .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+            let rows = batch.num_rows() as u64;
+            row += rows;
+            self.progress.advance(
+                usize::try_from(size * rows / total_rows).unwrap_or(usize::MAX),
+                rows,
+            );
+        }
+        writer
+            .close()
+            .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+        Ok(tally)
+    }
+
+    /// One record batch, its rows split among the threads; `first_row` numbers errors.
+    fn parquet_batch(
+        &self,
+        batch: &RecordBatch,
+        columns: &Columns,
+        first_row: u64,
+        tally: &mut Tally,
+    ) -> anyhow::Result<RecordBatch> {
+        let rows = batch.num_rows();
+        if rows == 0 || columns.strings.is_empty() {
+            tally.records += rows as u64;
+            return Ok(batch.clone());
+        }
+        let cells = columns
+            .strings
+            .iter()
+            .map(|(i, _)| StringColumn::of(batch.column(*i)))
+            .collect::<anyhow::Result<Vec<StringColumn<'_>>>>()?;
+        let chunk = rows.div_ceil(self.jobs);
+        let parts = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..rows)
+                .step_by(chunk)
+                .map(|from| {
+                    let cells = &cells;
+                    s.spawn(move || {
+                        self.parquet_rows(cells, columns, from..(from + chunk).min(rows), first_row)
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err(anyhow!("a masking thread failed")))
+                })
+                .collect::<Vec<_>>()
+        });
+        // Masked values per string column, in row order.
+        let mut masked: Vec<Vec<Option<String>>> =
+            vec![Vec::with_capacity(rows); columns.strings.len()];
+        for part in parts {
+            let (values, part_tally) = part?;
+            tally.add(part_tally);
+            for (column, values) in masked.iter_mut().zip(values) {
+                column.extend(values);
+            }
+        }
+        let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
+        for ((i, _), (values, original)) in
+            columns.strings.iter().zip(masked.into_iter().zip(&cells))
+        {
+            arrays[*i] = original.rebuilt(values);
+        }
+        RecordBatch::try_new(batch.schema(), arrays)
+            .map_err(|e| anyhow!("row {}: cannot rebuild the batch: {e}", first_row + 1))
+    }
+
+    /// Masks the rows of `range`: per string column, its masked values in row order.
+    fn parquet_rows(
+        &self,
+        cells: &[StringColumn<'_>],
+        columns: &Columns,
+        range: Range<usize>,
+        first_row: u64,
+    ) -> anyhow::Result<(Vec<Vec<Option<String>>>, Tally)> {
+        let mut tally = Tally::default();
+        let mut out: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(range.len()); cells.len()];
+        for r in range {
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
+            let row = first_row + r as u64 + 1;
+            let subject = columns
+                .subject
+                .and_then(|s| cells[s].get(r))
+                .map(str::to_owned);
+            let mut doc = Value::Object(
+                columns
+                    .strings
+                    .iter()
+                    .zip(cells)
+                    .map(|((_, name), column)| {
+                        let value = column
+                            .get(r)
+                            .map_or(Value::Null, |v| Value::String(v.to_owned()));
+                        (name.clone(), value)
+                    })
+                    .collect(),
+            );
+            let found = self
+                .masker
+                .json(&mut doc, &self.context(subject.as_deref()))
+                .map_err(|e| anyhow!("row {row}: {e}"))?;
+            for f in &found {
+                tally.found(f.finding.pi_type);
+            }
+            for ((_, name), values) in columns.strings.iter().zip(out.iter_mut()) {
+                values.push(match doc.get(name) {
+                    Some(Value::String(s)) => Some(s.clone()),
+                    Some(Value::Null) | None => None,
+                    Some(other) => Some(other.to_string()),
+                });
+            }
+            tally.records += 1;
+        }
+        Ok((out, tally))
+    }
+}
+
+/// A string column of a record batch, in either offset width.
+enum StringColumn<'a> {
+    Utf8(&'a StringArray),
+    Large(&'a LargeStringArray),
+}
+
+impl<'a> StringColumn<'a> {
+    fn of(array: &'a ArrayRef) -> anyhow::Result<StringColumn<'a>> {
+        let any = array.as_any();
+        if let Some(a) = any.downcast_ref::<StringArray>() {
+            Ok(StringColumn::Utf8(a))
+        } else if let Some(a) = any.downcast_ref::<LargeStringArray>() {
+            Ok(StringColumn::Large(a))
+        } else {
+            bail!("a string column holds no strings")
+        }
+    }
+
+    /// The value of row `r`, or `None` for a null.
+    fn get(&self, r: usize) -> Option<&'a str> {
+        match self {
+            StringColumn::Utf8(a) => a.is_valid(r).then(|| a.value(r)),
+            StringColumn::Large(a) => a.is_valid(r).then(|| a.value(r)),
+        }
+    }
+
+    /// A column of the same type holding `values`.
+    fn rebuilt(&self, values: Vec<Option<String>>) -> ArrayRef {
+        match self {
+            StringColumn::Utf8(_) => Arc::new(StringArray::from(values)),
+            StringColumn::Large(_) => Arc::new(LargeStringArray::from(values)),
+        }
+    }
+}
+
+/// A Parquet error's text: what the crate says about the file's structure, which holds no
+/// cell of it.
+fn parquet_error(e: &parquet::errors::ParquetError) -> String {
+    e.to_string()
+}
