@@ -36,6 +36,14 @@ pub enum Error {
     /// A policy is not valid.
     #[error("invalid policy: {0}")]
     InvalidPolicy(String),
+    /// The secret a consistent pseudonym key is derived from is too short.
+    #[error("the key holds {len} bytes; it needs at least {min} random bytes")]
+    KeyTooShort {
+        /// Its length.
+        len: usize,
+        /// The least it must hold.
+        min: usize,
+    },
     /// A JSON document nests deeper than allowed.
     #[error("the document nests deeper than {max} levels")]
     TooDeep {

@@ -207,6 +207,38 @@ impl PseudonymKey {
         PseudonymKey(hmac::Key::new(hmac::HMAC_SHA256, secret))
     }
 
+    /// The least a key file (or any caller's secret) must hold for [`Self::derived`].
+    pub const MIN_SECRET: usize = 32;
+
+    /// The key of consistent pseudonyms, derived from a secret the caller keeps (a key
+    /// file): HKDF-SHA256, so every tool that masks with the same secret (`baomi mask
+    /// --consistent`, the Python package on Spark) gives the same value the same pseudonym.
+    pub fn derived(secret: &[u8]) -> Result<PseudonymKey> {
+        if secret.len() < Self::MIN_SECRET {
+            return Err(Error::KeyTooShort {
+                len: secret.len(),
+                min: Self::MIN_SECRET,
+            });
+        }
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"baomi mask");
+        salt.extract(secret)
+            .expand(&[b"pseudonym key v1"], ring::hkdf::HKDF_SHA256)
+            .and_then(|okm| okm.fill(key.as_mut_slice()))
+            .map(|()| PseudonymKey::new(key.as_slice()))
+            .map_err(|_| Error::OperatorUnavailable { op: "hash" })
+    }
+
+    /// A fresh random key: pseudonyms no other run reproduces.
+    pub fn random() -> Result<PseudonymKey> {
+        use ring::rand::SecureRandom;
+        let mut key = zeroize::Zeroizing::new([0u8; 32]);
+        ring::rand::SystemRandom::new()
+            .fill(key.as_mut_slice())
+            .map_err(|_| Error::OperatorUnavailable { op: "hash" })?;
+        Ok(PseudonymKey::new(key.as_slice()))
+    }
+
     fn tag(&self, parts: &[&[u8]]) -> hmac::Tag {
         let mut ctx = hmac::Context::with_key(&self.0);
         for p in parts {
@@ -688,6 +720,28 @@ mod tests {
         assert!(matches!(
             apply(&bucket, PiType::Amount, "lots", &ctx()),
             Err(Error::NotApplicable { .. })
+        ));
+    }
+
+    #[test]
+    fn derived_keys_agree_and_short_secrets_are_refused() {
+        let hash = |key: &PseudonymKey| {
+            let ctx = Context {
+                key: Some(key),
+                subject: None,
+                vault: None,
+                year: 2026,
+            };
+            apply(&Operator::Hash {}, PiType::CnMobile, "13800138000", &ctx).unwrap()
+        };
+        let secret = [7u8; 48];
+        let a = PseudonymKey::derived(&secret).unwrap();
+        let b = PseudonymKey::derived(&secret).unwrap();
+        assert_eq!(hash(&a), hash(&b));
+        assert_ne!(hash(&a), hash(&PseudonymKey::random().unwrap()));
+        assert!(matches!(
+            PseudonymKey::derived(&[7u8; 31]),
+            Err(Error::KeyTooShort { len: 31, min: 32 })
         ));
     }
 

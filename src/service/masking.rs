@@ -68,6 +68,8 @@ fn masking_failed(e: baomi_masking::Error) -> ServiceError {
         E::TooDeep { .. } => ErrorCode::MaskingTooDeep,
         E::InvalidPolicy(_) => ErrorCode::MaskingInvalidPolicy,
         E::Vault { .. } => ErrorCode::MaskingVaultRefused,
+        // The server's pseudonym key is its own, never derived from a caller's secret.
+        E::KeyTooShort { .. } => ErrorCode::MaskingOperatorUnavailable,
     };
     ServiceError::Rejected {
         code,

@@ -36,8 +36,6 @@ const BATCH_RECORDS: usize = 10_000;
 /// One record (a line, or a CSV record with its quoted line breaks) may not be longer: an
 /// unclosed quote must not pull the whole file into memory.
 const MAX_RECORD: usize = 64 << 20;
-/// The least a key file must hold.
-const MIN_KEY_FILE: usize = 32;
 
 /// Set by the Ctrl-C handler; the batch loop stops at the next record.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
@@ -266,7 +264,6 @@ fn load_policy(path: &Path) -> anyhow::Result<Policy> {
 /// The key of `hash` and `date_shift`: derived from the key file with --consistent, random
 /// otherwise.
 fn pseudonym_key(consistent: bool, key_file: Option<&Path>) -> anyhow::Result<PseudonymKey> {
-    let mut key = Zeroizing::new([0u8; 32]);
     if consistent {
         let path = key_file
             .ok_or_else(|| anyhow!("--consistent needs --key-file (or BAOMI_MASK_KEY_FILE)"))?;
@@ -274,25 +271,10 @@ fn pseudonym_key(consistent: bool, key_file: Option<&Path>) -> anyhow::Result<Ps
             std::fs::read(path)
                 .with_context(|| format!("cannot read the key file {}", path.display()))?,
         );
-        if secret.len() < MIN_KEY_FILE {
-            bail!(
-                "the key file {} holds {} bytes; it needs at least {MIN_KEY_FILE} random bytes",
-                path.display(),
-                secret.len()
-            );
-        }
-        let salt = ring::hkdf::Salt::new(ring::hkdf::HKDF_SHA256, b"baomi mask");
-        salt.extract(&secret)
-            .expand(&[b"pseudonym key v1"], ring::hkdf::HKDF_SHA256)
-            .and_then(|okm| okm.fill(key.as_mut_slice()))
-            .map_err(|_| anyhow!("cannot derive the pseudonym key"))?;
-    } else {
-        use ring::rand::SecureRandom;
-        ring::rand::SystemRandom::new()
-            .fill(key.as_mut_slice())
-            .map_err(|_| anyhow!("no random numbers from the operating system"))?;
+        return PseudonymKey::derived(&secret)
+            .with_context(|| format!("the key file {}", path.display()));
     }
-    Ok(PseudonymKey::new(key.as_slice()))
+    PseudonymKey::random().context("no random numbers from the operating system")
 }
 
 /// Where each record's subject is.

@@ -1,0 +1,193 @@
+//! `baomi_masking._native`: Baomi's masking library for Python. The Python package around it
+//! (`python/baomi_masking`) adds pandas, Arrow and Spark on top; this module holds only what
+//! needs Rust: a policy, its rule for a role and purpose, the detectors and the operators.
+//!
+//! A row is masked as `baomi mask` masks a CSV row (the object of its string cells), and a
+//! key given as bytes is derived as `baomi mask --consistent --key-file` derives its key, so
+//! a table masked here and the same table masked by the CLI come out the same.
+
+use baomi_masking::{Context, Masker, Policy, PseudonymKey, Rule, Scanner};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use serde_json::{Map, Value};
+
+/// A policy's rule for one role and purpose, with the detectors and the pseudonym key.
+#[pyclass(frozen, name = "Masker")]
+struct PyMasker {
+    scanner: Scanner,
+    rule: Option<Rule>,
+    key: PseudonymKey,
+    year: i32,
+}
+
+/// Masking errors name what was wrong, never a value.
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+impl PyMasker {
+    fn masker(&self) -> Masker<'_> {
+        Masker::new(&self.scanner, self.rule.as_ref())
+    }
+
+    fn context<'c>(&'c self, subject: Option<&'c str>) -> Context<'c> {
+        Context {
+            key: Some(&self.key),
+            subject,
+            vault: None,
+            year: self.year,
+        }
+    }
+
+    /// Masks one row given as its string cells (`None` for a null), in `names`' order.
+    fn row(
+        &self,
+        masker: &Masker<'_>,
+        names: &[String],
+        cells: Vec<Option<String>>,
+        subject: Option<usize>,
+    ) -> Result<Vec<Option<String>>, baomi_masking::Error> {
+        let subject = subject.and_then(|i| cells.get(i).cloned().flatten());
+        let object: Map<String, Value> = names
+            .iter()
+            .cloned()
+            .zip(
+                cells
+                    .into_iter()
+                    .map(|c| c.map_or(Value::Null, Value::String)),
+            )
+            .collect();
+        let mut doc = Value::Object(object);
+        masker.json(&mut doc, &self.context(subject.as_deref()))?;
+        Ok(names
+            .iter()
+            .map(|name| match doc.get(name) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Null) | None => None,
+                Some(other) => Some(other.to_string()),
+            })
+            .collect())
+    }
+}
+
+#[pymethods]
+impl PyMasker {
+    /// A masker for `policy` (the TOML text of a `baomi mask` policy), the rule for `role`
+    /// and `purpose`, and `key`: the secret of consistent pseudonyms (at least 32 bytes,
+    /// the contents of the CLI's key file), or none for a fresh random key.
+    #[new]
+    #[pyo3(signature = (policy, role=None, purpose=None, key=None, year=None))]
+    fn new(
+        policy: &str,
+        role: Option<&str>,
+        purpose: Option<&str>,
+        key: Option<&[u8]>,
+        year: Option<i32>,
+    ) -> PyResult<PyMasker> {
+        let policy: Policy =
+            toml::from_str(policy).map_err(|e| value_error(format!("invalid policy: {e}")))?;
+        // Offline, nobody may see C3 information (passwords, CVV) in the clear.
+        policy.validate(&[]).map_err(value_error)?;
+        let rule = policy.rule_for(role.unwrap_or(""), purpose).cloned();
+        let key = match key {
+            Some(secret) => PseudonymKey::derived(secret).map_err(value_error)?,
+            None => PseudonymKey::random().map_err(value_error)?,
+        };
+        Ok(PyMasker {
+            scanner: Scanner::new(),
+            rule,
+            key,
+            year: year.unwrap_or_else(current_year),
+        })
+    }
+
+    /// Masks free text: every finding by the rule's operator for its type.
+    fn mask_text(&self, py: Python<'_>, text: &str) -> PyResult<String> {
+        py.detach(|| self.masker().text(text, &self.context(None)))
+            .map(|m| m.text)
+            .map_err(value_error)
+    }
+
+    /// Masks many texts (`None` stays `None`).
+    fn mask_texts(
+        &self,
+        py: Python<'_>,
+        texts: Vec<Option<String>>,
+    ) -> PyResult<Vec<Option<String>>> {
+        py.detach(|| {
+            let masker = self.masker();
+            let ctx = self.context(None);
+            texts
+                .into_iter()
+                .map(|t| t.map(|t| masker.text(&t, &ctx).map(|m| m.text)).transpose())
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .map_err(value_error)
+    }
+
+    /// Masks rows as `baomi mask` masks CSV rows: `columns` are the string columns, each a
+    /// list of cells (column-major, as Arrow holds them), named by `names`; the policy's
+    /// `fields` paths name them. `subject` is the index of the subject's column, if any.
+    /// Returns the masked columns.
+    #[pyo3(signature = (names, columns, subject=None))]
+    fn mask_columns(
+        &self,
+        py: Python<'_>,
+        names: Vec<String>,
+        columns: Vec<Vec<Option<String>>>,
+        subject: Option<usize>,
+    ) -> PyResult<Vec<Vec<Option<String>>>> {
+        if names.len() != columns.len() {
+            return Err(value_error("one name per column"));
+        }
+        let rows = columns.first().map_or(0, Vec::len);
+        if columns.iter().any(|c| c.len() != rows) {
+            return Err(value_error("every column must have as many cells"));
+        }
+        py.detach(|| {
+            let masker = self.masker();
+            let mut cells: Vec<std::vec::IntoIter<Option<String>>> =
+                columns.into_iter().map(Vec::into_iter).collect();
+            let mut out: Vec<Vec<Option<String>>> =
+                (0..names.len()).map(|_| Vec::with_capacity(rows)).collect();
+            for r in 0..rows {
+                let row: Vec<Option<String>> =
+                    cells.iter_mut().map(|c| c.next().flatten()).collect();
+                let masked = self
+                    .row(&masker, &names, row, subject)
+                    .map_err(|e| format!("row {}: {e}", r + 1))?;
+                for (column, cell) in out.iter_mut().zip(masked) {
+                    column.push(cell);
+                }
+            }
+            Ok::<_, String>(out)
+        })
+        .map_err(value_error)
+    }
+
+    /// The PI found in `text`: (type, start, end, score), offsets in characters.
+    fn detect(&self, py: Python<'_>, text: &str) -> Vec<(String, usize, usize, f32)> {
+        py.detach(|| {
+            self.scanner
+                .scan(text)
+                .into_iter()
+                .map(|f| (f.pi_type.as_str().to_owned(), f.start, f.end, f.score))
+                .collect()
+        })
+    }
+}
+
+/// The current calendar year (UTC), for age bands.
+fn current_year() -> i32 {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    i32::try_from(1970 + secs / 31_556_952).unwrap_or(2100)
+}
+
+/// The native module.
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyMasker>()?;
+    Ok(())
+}
