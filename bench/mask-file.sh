@@ -58,8 +58,11 @@ venv=${BENCH_VENV:-/var/tmp/baomi-bench-venv}
 if ! "$venv/bin/python" -c 'import pyarrow' 2>/dev/null; then
   python3 -m venv "$venv" && "$venv/bin/pip" install -q pyarrow
 fi
-"$venv/bin/python" -c 'import pyarrow.csv as c, pyarrow.parquet as p, sys
-p.write_table(c.read_csv(sys.argv[1]), sys.argv[2], compression="snappy")' "$work/in.csv" "$work/in.parquet"
+"$venv/bin/python" -c 'import pyarrow as pa, pyarrow.csv as c, pyarrow.parquet as p, sys
+text = {n: pa.string() for n in ("mobile", "birth", "note")}
+table = c.read_csv(sys.argv[1], parse_options=c.ParseOptions(newlines_in_values=True),
+                   convert_options=c.ConvertOptions(column_types=text))
+p.write_table(table, sys.argv[2], compression="snappy")' "$work/in.csv" "$work/in.parquet"
 echo "the same rows as Parquet: $(( $(stat -c %s "$work/in.parquet") / 1000000 )) MB"
 detect=$("$target/release/examples/throughput" "$work/corpus.jsonl" | sed -n 's/.*detect_mb_per_s=\([0-9.]*\).*/\1/p')
 for f in csv parquet; do

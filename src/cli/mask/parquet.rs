@@ -24,6 +24,8 @@ use super::{INTERRUPTED, Job, Subject, Tally};
 
 /// Rows a record batch holds as it is read.
 const BATCH_ROWS: usize = 8192;
+/// Rows of an output row group.
+const ROW_GROUP_ROWS: usize = 65_536;
 
 /// The string columns of a file: their index and name.
 struct Columns {
@@ -65,8 +67,10 @@ impl Job<'_> {
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| anyhow!("cannot read the Parquet file: {}", parquet_error(&e)))?;
+        // Row groups of 64 Ki rows: the writer holds a row group in memory until it is full.
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
+            .set_max_row_group_size(ROW_GROUP_ROWS)
             .build();
         let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(properties))
             .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
