@@ -70,7 +70,7 @@ impl Job<'_> {
         // Row groups of 64 Ki rows: the writer holds a row group in memory until it is full.
         let properties = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
-            .set_max_row_group_size(ROW_GROUP_ROWS)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(properties))
             .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
