@@ -22,10 +22,14 @@ const PROVINCES: [u8; 31] = [
 const ID_WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
 const ID_CHECK: &[u8; 11] = b"10X98765432";
 
-fn digits(s: &str) -> Option<Vec<u32>> {
-    s.bytes()
-        .map(|b| b.is_ascii_digit().then_some(u32::from(b - b'0')))
-        .collect()
+/// The values of the `N` ASCII digits `s` is made of; `None` when it is anything else.
+fn digits<const N: usize>(s: &str) -> Option<[u32; N]> {
+    let bytes: &[u8; N] = s.as_bytes().try_into().ok()?;
+    let mut d = [0; N];
+    for (x, &b) in d.iter_mut().zip(bytes) {
+        *x = u32::from(b.checked_sub(b'0').filter(|x| *x <= 9)?);
+    }
+    Some(d)
 }
 
 fn real_date(year: u32, month: u32, day: u32) -> bool {
@@ -51,7 +55,7 @@ pub fn cn_id(s: &str, latest_year: u32) -> bool {
         |d: &[u32]| u8::try_from(number(&d[..2])).is_ok_and(|p| PROVINCES.contains(&p));
     match s.len() {
         18 => {
-            let Some(d) = digits(&s[..17]) else {
+            let Some(d) = digits::<17>(&s[..17]) else {
                 return false;
             };
             let (year, month, day) = (number(&d[6..10]), number(&d[10..12]), number(&d[12..14]));
@@ -66,7 +70,7 @@ pub fn cn_id(s: &str, latest_year: u32) -> bool {
             s.as_bytes()[17].to_ascii_uppercase() == check
         }
         15 => {
-            let Some(d) = digits(s) else {
+            let Some(d) = digits::<15>(s) else {
                 return false;
             };
             let (year, month, day) = (
@@ -87,14 +91,15 @@ pub fn bank_card(s: &str) -> bool {
 
 /// The Luhn check over a string of digits.
 pub fn luhn(s: &str) -> bool {
-    let Some(d) = digits(s) else {
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
         return false;
-    };
-    let sum: u32 = d
-        .iter()
+    }
+    let sum: u32 = s
+        .bytes()
         .rev()
+        .map(|b| u32::from(b - b'0'))
         .enumerate()
-        .map(|(i, &x)| {
+        .map(|(i, x)| {
             if i % 2 == 1 {
                 let y = x * 2;
                 if y > 9 { y - 9 } else { y }
@@ -103,7 +108,7 @@ pub fn luhn(s: &str) -> bool {
             }
         })
         .sum();
-    !d.is_empty() && sum.is_multiple_of(10)
+    sum.is_multiple_of(10)
 }
 
 const USCC_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
@@ -191,12 +196,9 @@ const MOBILE_BLOCKS_19: [u16; 5] = [193, 195, 196, 197, 198];
 
 /// An 11-digit mainland mobile number in an allocated block.
 pub fn cn_mobile(s: &str) -> bool {
-    let Some(d) = digits(s) else {
+    let Some(d) = digits::<11>(s) else {
         return false;
     };
-    if d.len() != 11 {
-        return false;
-    }
     let block = u16::try_from(number(&d[..3])).unwrap_or(0);
     MOBILE_BLOCKS.contains(&block) || MOBILE_BLOCKS_19.contains(&block) || block == 199
 }

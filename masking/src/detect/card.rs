@@ -5,7 +5,9 @@
 
 use regex::Regex;
 
-use super::scan::{D, Text, bounded, compact, compact_span, find_runs, find_with, pattern};
+use super::scan::{
+    D, Text, bounded, compact, compact_span, find_from, find_runs, find_with, pattern,
+};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -43,10 +45,8 @@ impl Detector for BankCard {
         find_runs(text, (16, 19), PiType::BankCard, out, |s, e| {
             bank_card(&compact_span(text, s, e)).then_some((0.9, "luhn"))
         });
-        if text.count_runs(4) < 3 {
-            return;
-        }
-        find_with(&self.grouped, text, PiType::BankCard, out, |s, e| {
+        let from = text.grouped(&[4..=usize::MAX, 4..=4, 4..=4, 4..=usize::MAX], 0);
+        find_from(&self.grouped, text, from, PiType::BankCard, out, |s, e| {
             (bounded(text, s, e) && bank_card(&compact(&text[s..e]))).then_some((0.9, "luhn"))
         });
     }

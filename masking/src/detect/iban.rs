@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, bounded, find_with, pattern};
+use super::scan::{Text, bounded, find_from, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -104,7 +104,8 @@ impl Detector for Iban {
         if !text.upper {
             return;
         }
-        find_with(&self.re, text, PiType::Iban, out, |s, e| {
+        let from = text.two_letters_then_digits();
+        find_from(&self.re, text, from, PiType::Iban, out, |s, e| {
             let compacted: String = text[s..e].chars().filter(|c| *c != ' ').collect();
             (bounded(text, s, e) && checks(&compacted)).then_some((0.95, "iso7064-mod97"))
         });

@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::scan::{D, Text, compact, compact_span, continues, find_with, glued, pattern};
+use super::scan::{D, Text, compact, compact_span, continues, find_from, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -90,10 +90,9 @@ impl Detector for Mobile {
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
         self.contiguous(text, out);
-        if text.count_runs(4) < 2 {
-            return;
-        }
-        find_with(&self.grouped, text, PiType::CnMobile, out, |s, e| {
+        // Grouped 3-4-4, after at most six bytes of country code (`＋86 `).
+        let from = text.grouped(&[3..=usize::MAX, 4..=4, 4..=usize::MAX], 6);
+        find_from(&self.grouped, text, from, PiType::CnMobile, out, |s, e| {
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
             if before.is_some_and(|c| continues(c) || c == '+')

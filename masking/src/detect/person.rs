@@ -245,6 +245,10 @@ pub struct Person {
     compound_first: HanSet,
     given: HanSet,
     not_given: HanSet,
+    /// The first characters of [`FOLLOWERS`] and the last of the Chinese [`CUES`]: most
+    /// characters are neither, and need no comparison with the words.
+    follower_first: HanSet,
+    cue_last: HanSet,
     pinyin: Regex,
     syllables: Regex,
 }
@@ -258,6 +262,18 @@ impl Person {
             compound_first: HanSet::of(&COMPOUND_SURNAMES.concat()),
             given: HanSet::of(GIVEN),
             not_given: HanSet::of(NOT_GIVEN),
+            follower_first: HanSet::of(
+                &FOLLOWERS
+                    .iter()
+                    .filter_map(|f| f.chars().next())
+                    .collect::<String>(),
+            ),
+            cue_last: HanSet::of(
+                &CUES
+                    .iter()
+                    .filter_map(|w| w.chars().next_back())
+                    .collect::<String>(),
+            ),
             pinyin: pattern(r"[A-Z][a-z]{1,5} [A-Z][a-z]{1,11}"),
             syllables: pattern(
                 "^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?\
@@ -315,18 +331,24 @@ impl Person {
     /// Whether the text before `start` names the person to come: a context word, possibly
     /// followed by a colon, quotes, a space, 为 or 是 (`借款人为`, `"name":"`), or the
     /// previous name and a list separator.
-    fn cued(text: &str, start: usize, last_end: Option<usize>) -> bool {
+    fn cued(&self, text: &str, start: usize, last_end: Option<usize>) -> bool {
         let before = text[..start].trim_end_matches(|c: char| {
             matches!(
                 c,
                 ' ' | '\t' | '\u{3000}' | ':' | '：' | '"' | '“' | '为' | '是' | '='
             )
         });
-        let cue = CUES.iter().any(|w| {
-            before
-                .get(before.len().saturating_sub(w.len())..)
-                .is_some_and(|tail| tail.eq_ignore_ascii_case(w))
-        });
+        // An ideograph that ends no cue ends the search; an ASCII cue is compared in full.
+        let may_end_cue = before
+            .chars()
+            .next_back()
+            .is_some_and(|c| !is_han(c) || self.cue_last.contains(c));
+        let cue = may_end_cue
+            && CUES.iter().any(|w| {
+                before
+                    .get(before.len().saturating_sub(w.len())..)
+                    .is_some_and(|tail| tail.eq_ignore_ascii_case(w))
+            });
         let listed = last_end.is_some_and(|end| {
             text.get(end..start)
                 .is_some_and(|between| LIST_SEPARATORS.contains(&between.trim()))
@@ -372,18 +394,23 @@ impl Person {
         // Most surname characters in running text stop here: no end a name could have.
         let clear = |e: usize| {
             let rest = &text[e..];
-            !rest.chars().next().is_some_and(is_han)
-                || FOLLOWERS.iter().any(|f| rest.starts_with(f))
+            rest.chars().next().is_none_or(|c| {
+                !is_han(c)
+                    || self.follower_first.contains(c)
+                        && FOLLOWERS.iter().any(|f| rest.starts_with(f))
+            })
         };
-        if !ends[..found].iter().any(|&(e, _)| clear(e)) {
+        let clear_at = [found > 0 && clear(ends[0].0), found > 1 && clear(ends[1].0)];
+        if !clear_at.contains(&true) {
             return None;
         }
         // A rarer surname, or a given name beyond the set, needs a context word, a list or
         // a title to count.
-        let cued = Person::cued(text, start, last_end);
+        let cued = self.cued(text, start, last_end);
         let free_left = !text[..start].chars().next_back().is_some_and(is_han);
-        let (end, titled) = ends[..found].iter().rev().find_map(|&(e, in_set)| {
-            if !clear(e) || NOT_NAMES.contains(&&text[start..e]) {
+        let (end, titled) = (0..found).rev().find_map(|i| {
+            let (e, in_set) = ends[i];
+            if !clear_at[i] || NOT_NAMES.contains(&&text[start..e]) {
                 return None;
             }
             let titled = !cued && Person::titled_after(&text[e..]);
@@ -409,9 +436,12 @@ impl Person {
         })
     }
 
-    fn find_pinyin(&self, text: &str, out: &mut Vec<Candidate>) {
-        for m in self.pinyin.find_iter(text) {
-            let (s, e) = (m.start(), m.end());
+    fn find_pinyin(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        let Some(from) = text.two_words() else {
+            return;
+        };
+        for m in self.pinyin.find_iter(&text[from..]) {
+            let (s, e) = (from + m.start(), from + m.end());
             if text[..s]
                 .chars()
                 .next_back()

@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, find_with, glued, pattern};
+use super::scan::{Text, find_from, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -34,7 +34,8 @@ impl Detector for Plate {
         if !(text.upper && text.non_ascii) {
             return;
         }
-        find_with(&self.re, text, PiType::CnPlate, out, |s, e| {
+        let from = text.han_then_letter();
+        find_from(&self.re, text, from, PiType::CnPlate, out, |s, e| {
             let after = text[e..].chars().next();
             let digits = text[s..e].bytes().filter(u8::is_ascii_digit).count();
             (!after.is_some_and(|c| c.is_ascii_alphanumeric()) && digits >= 2 && !glued(text, s, e))

@@ -100,8 +100,10 @@ pub fn context_before(text: &str, start: usize, window: usize, words: &[&str]) -
 }
 
 /// A text prepared for the detectors in one pass: its maximal runs of digits (ASCII or
-/// full width) and which kinds of character it has, so that a detector whose PI cannot be
-/// in the text skips its pattern. It dereferences to the text itself.
+/// full width), which kinds of character it has, and where the first pair of characters
+/// that some pattern needs occurs. A detector whose PI cannot be in the text skips its
+/// pattern, and one whose PI can starts its pattern at the first place it can match, not
+/// at the start of the text. It dereferences to the text itself.
 pub struct Text<'a> {
     text: &'a str,
     /// `(start, end, digits)` of each maximal run of digits, in bytes.
@@ -118,6 +120,22 @@ pub struct Text<'a> {
     pub dot: bool,
     /// How many `:` occur.
     pub colons: usize,
+    /// The first ASCII upper-case letter right before an ASCII digit (`E1`, `GB82`): where
+    /// a travel document or an IBAN can start, at most one character earlier.
+    upper_digit: Option<usize>,
+    /// The first two ASCII upper-case letters right before an ASCII digit (`GB8`): where an
+    /// IBAN can start.
+    upper2_digit: Option<usize>,
+    /// The first CJK ideograph right before an ASCII upper-case letter (`粤B`): where a
+    /// plate can start.
+    han_upper: Option<usize>,
+    /// The first space between an ASCII lower-case and an upper-case letter (`Wei Zhang`):
+    /// a pinyin name has one, at most six bytes after its start.
+    word_space_word: Option<usize>,
+    /// Every gate and anchor says "maybe, from the start": the detectors then search the
+    /// whole text, as they would without this preparation (the one-pass property test
+    /// compares the two).
+    ungated: bool,
 }
 
 impl<'a> Text<'a> {
@@ -132,6 +150,11 @@ impl<'a> Text<'a> {
             at_sign: false,
             dot: false,
             colons: 0,
+            upper_digit: None,
+            upper2_digit: None,
+            han_upper: None,
+            word_space_word: None,
+            ungated: false,
         };
         let mut run: Option<(usize, usize)> = None;
         let mut word: Option<(usize, usize)> = None;
@@ -166,7 +189,10 @@ impl<'a> Text<'a> {
                 t.runs.push((s, i, n));
             }
             match b {
-                b'A'..=b'Z' => t.upper = true,
+                b'A'..=b'Z' => {
+                    t.upper = true;
+                    t.first_upper_at(bytes, i);
+                }
                 b'@' => t.at_sign = true,
                 b'.' => t.dot = true,
                 b':' => t.colons += 1,
@@ -184,6 +210,100 @@ impl<'a> Text<'a> {
         t
     }
 
+    /// Notes the pairs an upper-case ASCII letter at `i` ends or begins.
+    fn first_upper_at(&mut self, bytes: &[u8], i: usize) {
+        if self.upper_digit.is_none() && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+            self.upper_digit = Some(i);
+        }
+        if self.upper2_digit.is_none()
+            && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase)
+            && bytes.get(i + 2).is_some_and(u8::is_ascii_digit)
+        {
+            self.upper2_digit = Some(i);
+        }
+        // E4..E9 only ever lead a three-byte character: U+4000..U+9FFF, the ideographs.
+        if self.han_upper.is_none() && i >= 3 && (0xE4..=0xE9).contains(&bytes[i - 3]) {
+            self.han_upper = Some(i - 3);
+        }
+        if self.word_space_word.is_none()
+            && i >= 2
+            && bytes[i - 1] == b' '
+            && bytes[i - 2].is_ascii_lowercase()
+        {
+            self.word_space_word = Some(i - 1);
+        }
+    }
+
+    /// The text prepared with no gate and no anchor: every detector searches all of it.
+    #[cfg(test)]
+    pub fn ungated(text: &'a str) -> Text<'a> {
+        Text {
+            upper: true,
+            non_ascii: true,
+            at_sign: true,
+            dot: true,
+            colons: usize::MAX,
+            ungated: true,
+            ..Text::new(text)
+        }
+    }
+
+    /// Where a pattern that starts at most `before` bytes ahead of `anchor` can first
+    /// match, on a character boundary; `None` when the anchor is absent.
+    fn search_start(&self, anchor: Option<usize>, before: usize) -> Option<usize> {
+        if self.ungated {
+            return Some(0);
+        }
+        let mut at = anchor?.saturating_sub(before);
+        while !self.text.is_char_boundary(at) {
+            at -= 1;
+        }
+        Some(at)
+    }
+
+    /// Where a travel document (an upper-case letter, or two, before digits) can first
+    /// start.
+    pub fn letters_then_digits(&self) -> Option<usize> {
+        self.search_start(self.upper_digit, 1)
+    }
+
+    /// Where an IBAN (two upper-case letters before digits) can first start.
+    pub fn two_letters_then_digits(&self) -> Option<usize> {
+        self.search_start(self.upper2_digit, 0)
+    }
+
+    /// Where a plate (a province's ideograph and an upper-case letter) can first start.
+    pub fn han_then_letter(&self) -> Option<usize> {
+        self.search_start(self.han_upper, 0)
+    }
+
+    /// Where two capitalised words of at most six letters before the space (a pinyin
+    /// name) can first start.
+    pub fn two_words(&self) -> Option<usize> {
+        self.search_start(self.word_space_word, 6)
+    }
+
+    /// Where a number written in groups can first start: the start of the first digit run
+    /// that begins `groups` consecutive runs, each separated from the next by one space or
+    /// hyphen, whose digit counts lie in the given ranges; `prefix` bytes earlier when a
+    /// prefix (a country code) may come before it. `None` when no runs are so grouped.
+    pub fn grouped(
+        &self,
+        groups: &[std::ops::RangeInclusive<usize>],
+        prefix: usize,
+    ) -> Option<usize> {
+        if self.ungated {
+            return Some(0);
+        }
+        let bytes = self.text.as_bytes();
+        let first = self.runs.windows(groups.len()).find(|w| {
+            w.iter().zip(groups).all(|(r, want)| want.contains(&r.2))
+                && w.windows(2)
+                    .all(|p| p[1].0 == p[0].1 + 1 && matches!(bytes[p[0].1], b' ' | b'-'))
+        })?;
+        self.search_start(Some(first[0].0), prefix)
+    }
+
     /// The maximal runs of exactly 18 ASCII letters and digits that stand alone.
     pub fn words18(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         self.words18
@@ -197,14 +317,18 @@ impl<'a> Text<'a> {
         &self.runs
     }
 
-    /// How many maximal digit runs have exactly `n` digits.
+    /// How many maximal digit runs have exactly `n` digits (as many as can be, ungated).
     pub fn count_runs(&self, n: usize) -> usize {
+        if self.ungated {
+            return usize::MAX;
+        }
         self.runs.iter().filter(|r| r.2 == n).count()
     }
 
-    /// Whether some maximal digit run has a digit count `n` with `wanted(n)`.
+    /// Whether some maximal digit run has a digit count `n` with `wanted(n)` (always,
+    /// ungated).
     pub fn has_run(&self, wanted: impl Fn(usize) -> bool) -> bool {
-        self.runs.iter().any(|&(_, _, n)| wanted(n))
+        self.ungated || self.runs.iter().any(|&(_, _, n)| wanted(n))
     }
 
     /// The maximal digit runs of `min..=max` digits that stand alone (no letter or digit on
@@ -255,9 +379,25 @@ pub fn find_with(
     text: &str,
     pi_type: PiType,
     out: &mut Vec<Candidate>,
+    judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
+) {
+    find_from(re, text, Some(0), pi_type, out, judge);
+}
+
+/// [`find_with`] from byte `from`, a place before which the pattern cannot match (found by
+/// one of [`Text`]'s anchors); nothing when `from` is `None`, where the pattern cannot match
+/// at all.
+pub fn find_from(
+    re: &Regex,
+    text: &str,
+    from: Option<usize>,
+    pi_type: PiType,
+    out: &mut Vec<Candidate>,
     mut judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
 ) {
-    let mut at = 0;
+    let Some(mut at) = from else {
+        return;
+    };
     while at <= text.len() {
         let Some(m) = re.find_at(text, at) else {
             break;

@@ -12,28 +12,35 @@
 
 use regex::Regex;
 
-use super::scan::{Text, bounded, context_before, find_runs, find_with, pattern};
+use super::scan::{Text, bounded, context_before, find_from, find_runs, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
 fn find_documents(
     re: &Regex,
-    text: &str,
+    text: &Text<'_>,
     pi_type: PiType,
     words: &[&str],
     bare_score: Option<f32>,
     out: &mut Vec<Candidate>,
 ) {
-    find_with(re, text, pi_type, out, |s, e| {
-        if !bounded(text, s, e) {
-            return None;
-        }
-        if context_before(text, s, 40, words) {
-            Some((0.9, "format+context"))
-        } else {
-            bare_score.map(|score| (score, "format"))
-        }
-    });
+    find_from(
+        re,
+        text,
+        text.letters_then_digits(),
+        pi_type,
+        out,
+        |s, e| {
+            if !bounded(text, s, e) {
+                return None;
+            }
+            if context_before(text, s, 40, words) {
+                Some((0.9, "format+context"))
+            } else {
+                bare_score.map(|score| (score, "format"))
+            }
+        },
+    );
 }
 
 /// Finds passport numbers.
