@@ -108,8 +108,6 @@ pub struct Text<'a> {
     text: &'a str,
     /// `(start, end, digits)` of each maximal run of digits, in bytes.
     runs: Vec<(usize, usize, usize)>,
-    /// `(start, end)` of each maximal run of 18 ASCII letters and digits.
-    words18: Vec<(usize, usize)>,
     /// An ASCII upper-case letter occurs.
     pub upper: bool,
     /// A non-ASCII character occurs.
@@ -144,7 +142,6 @@ impl<'a> Text<'a> {
         let mut t = Text {
             text,
             runs: Vec::new(),
-            words18: Vec::new(),
             upper: false,
             non_ascii: false,
             at_sign: false,
@@ -157,55 +154,63 @@ impl<'a> Text<'a> {
             ungated: false,
         };
         let mut run: Option<(usize, usize)> = None;
-        let mut word: Option<(usize, usize)> = None;
         let bytes = text.as_bytes();
         let mut i = 0;
         // A byte loop: ASCII decides most characters alone, and a full-width digit is the
-        // three bytes EF BC 90..99; any other non-ASCII character only ends runs.
+        // three bytes EF BC 90..99; any other non-ASCII character only ends runs, and is
+        // stepped over whole.
         while i < bytes.len() {
             let b = bytes[i];
-            let (digit, width) = match b {
-                b'0'..=b'9' => (true, 1),
+            let digit_width = match b {
+                b'0'..=b'9' => 1,
                 0xEF if bytes.get(i + 1) == Some(&0xBC)
                     && bytes.get(i + 2).is_some_and(|c| (0x90..=0x99).contains(c)) =>
                 {
-                    (true, 3)
+                    3
                 }
-                _ => (false, 1),
+                _ => 0,
             };
-            if b.is_ascii_alphanumeric() {
-                word = Some(word.map_or((i, 1), |(s, n)| (s, n + 1)));
-            } else if let Some((s, n)) = word.take()
-                && n == 18
-            {
-                t.words18.push((s, i));
-            }
-            if digit {
+            if digit_width > 0 {
                 run = Some(run.map_or((i, 1), |(s, n)| (s, n + 1)));
-                i += width;
+                i += digit_width;
                 continue;
             }
             if let Some((s, n)) = run.take() {
                 t.runs.push((s, i, n));
             }
-            match b {
+            i += match b {
                 b'A'..=b'Z' => {
                     t.upper = true;
                     t.first_upper_at(bytes, i);
+                    1
                 }
-                b'@' => t.at_sign = true,
-                b'.' => t.dot = true,
-                b':' => t.colons += 1,
-                0x80.. => t.non_ascii = true,
-                _ => {}
-            }
-            i += 1;
+                b'@' => {
+                    t.at_sign = true;
+                    1
+                }
+                b'.' => {
+                    t.dot = true;
+                    1
+                }
+                b':' => {
+                    t.colons += 1;
+                    1
+                }
+                0x80.. => {
+                    t.non_ascii = true;
+                    // The width a UTF-8 lead byte announces.
+                    match b {
+                        0xF0.. => 4,
+                        0xE0.. => 3,
+                        0xC0.. => 2,
+                        _ => 1,
+                    }
+                }
+                _ => 1,
+            };
         }
         if let Some((s, n)) = run {
             t.runs.push((s, text.len(), n));
-        }
-        if let Some((s, 18)) = word {
-            t.words18.push((s, text.len()));
         }
         t
     }
@@ -304,12 +309,43 @@ impl<'a> Text<'a> {
         self.search_start(Some(first[0].0), prefix)
     }
 
-    /// The maximal runs of exactly 18 ASCII letters and digits that stand alone.
+    /// The maximal runs of exactly 18 ASCII letters and digits that stand alone and hold a
+    /// digit (every code that has a check character does): found around the digit runs,
+    /// or, ungated, by reading the whole text.
     pub fn words18(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.words18
-            .iter()
-            .copied()
-            .filter(|&(s, e)| bounded(self.text, s, e))
+        let bytes = self.text.as_bytes();
+        let alnum = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
+        let word_at = |i: usize| {
+            let start = (0..i).rev().find(|&j| !alnum(j)).map_or(0, |j| j + 1);
+            let end = (i..bytes.len()).find(|&j| !alnum(j)).unwrap_or(bytes.len());
+            (start, end)
+        };
+        let mut words = Vec::new();
+        if self.ungated {
+            let mut i = 0;
+            while i < bytes.len() {
+                let (start, end) = if alnum(i) { word_at(i) } else { (i, i + 1) };
+                if end - start == 18 && alnum(start) {
+                    words.push((start, end));
+                }
+                i = end;
+            }
+        } else {
+            let mut covered = 0;
+            for &(s, e, _) in &self.runs {
+                for q in (s.max(covered)..e).filter(|&q| bytes[q].is_ascii_digit()) {
+                    if q < covered {
+                        continue;
+                    }
+                    let (start, end) = word_at(q);
+                    covered = end;
+                    if end - start == 18 {
+                        words.push((start, end));
+                    }
+                }
+            }
+        }
+        words.into_iter().filter(|&(s, e)| bounded(self.text, s, e))
     }
 
     /// Every maximal digit run as `(start, end, digits)`, bounded or not.
