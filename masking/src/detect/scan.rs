@@ -332,15 +332,24 @@ impl<'a> Text<'a> {
             }
         } else {
             let mut covered = 0;
-            for &(s, e, _) in &self.runs {
-                for q in (s.max(covered)..e).filter(|&q| bytes[q].is_ascii_digit()) {
-                    if q < covered {
-                        continue;
-                    }
-                    let (start, end) = word_at(q);
-                    covered = end;
-                    if end - start == 18 {
-                        words.push((start, end));
+            for &(s, e, n) in self.runs.iter().filter(|r| r.2 <= 18) {
+                // A run of ASCII digits lies in one word; a run with full-width digits may
+                // touch several.
+                let ascii = e - s == n;
+                let mut q = s.max(covered);
+                while q < e {
+                    if bytes[q].is_ascii_digit() {
+                        let (start, end) = word_at(q);
+                        if end - start == 18 {
+                            words.push((start, end));
+                        }
+                        covered = end;
+                        if ascii {
+                            break;
+                        }
+                        q = end;
+                    } else {
+                        q += 1;
                     }
                 }
             }
