@@ -1,0 +1,3 @@
+module baomi.dev/sdk/go
+
+go 1.23
