@@ -536,9 +536,15 @@ def write_go_dispatch(ops: list[Operation], models: list[Model]) -> str:
 # Python
 
 
+# The keyword arguments every method takes for its headers.
+PY_HEADER_ARGS = ("request_id", "operator", "operator_role")
+
+
 def py_arg(name: str) -> str:
+    """A parameter's name in Python: a trailing `_` where it is a keyword (`from_`) or the
+    name of a header argument (`list_events(operator_=…)` filters by operator)."""
     name = name.replace("-", "_")
-    return name + "_" if keyword.iskeyword(name) else name
+    return name + "_" if keyword.iskeyword(name) or name in PY_HEADER_ARGS else name
 
 
 def py_type(t: Type, module: str = "") -> str:
@@ -611,8 +617,11 @@ def write_py_operations(ops: list[Operation], models: list[Model]) -> str:
             kw = []
             for p in o.query:
                 t = py_type(p.type, "m.")
-                kw.append(f"{py_arg(p.name)}: {t}" if p.required else f"{py_arg(p.name)}: {t} | None = None")
-            kw += ["request_id: str | None = None", "operator: str | None = None", "operator_role: str | None = None"]
+                if p.required:
+                    kw.append(f"{py_arg(p.name)}: {t}")
+                else:
+                    kw.append(f"{py_arg(p.name)}: {t if t.startswith('Optional[') else f'Optional[{t}]'} = None")
+            kw += [f"{h}: Optional[str] = None" for h in PY_HEADER_ARGS]
             sig = ", ".join(args + ["*"] + kw)
             result = {"json": f"m.{o.result}", "object": "dict[str, Any]", "text": "bytes", "none": "None"}[o.response]
             out.append(f"    {df} {o.op.name}({sig}) -> {result}:\n")

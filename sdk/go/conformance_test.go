@@ -35,7 +35,11 @@ func TestConformance(t *testing.T) {
 	t.Run("sqlite", func(t *testing.T) {
 		runScenario(t, startServer(t, bin, ""), raw)
 	})
-	if url := os.Getenv("SDK_DATABASE_URL"); url != "" {
+	url := os.Getenv("SDK_DATABASE_URL")
+	if url == "" && os.Getenv("REQUIRE_POSTGRES") != "" {
+		t.Fatal("REQUIRE_POSTGRES is set but SDK_DATABASE_URL is not")
+	}
+	if url != "" {
 		t.Run("postgresql", func(t *testing.T) {
 			runScenario(t, startServer(t, bin, url), raw)
 		})
