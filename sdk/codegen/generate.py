@@ -658,6 +658,154 @@ def write_py_operations(ops: list[Operation], models: list[Model]) -> str:
     return "".join(out).rstrip() + "\n"
 
 
+
+# ---------------------------------------------------------------------------------------
+# Java
+
+
+JAVA_PACKAGE = "dev.baomi.client"
+JAVA_RESERVED = {"default", "class", "new", "public", "package", "import", "record", "var"}
+
+
+def java_name(snake: str, upper: bool = False) -> str:
+    words = [w for w in re.split(r"[_\-.]", snake) if w]
+    name = words[0] + "".join(w[:1].upper() + w[1:] for w in words[1:])
+    name = name[:1].upper() + name[1:] if upper else name
+    return name + "_" if name in JAVA_RESERVED else name
+
+
+def java_type(t: Type) -> str:
+    base = {"str": "String", "int": "Long", "float": "Double", "bool": "Boolean", "any": "JsonNode"}.get(t.kind)
+    if base:
+        return base
+    if t.kind == "list":
+        return f"List<{java_type(t.of)}>"
+    if t.kind == "map":
+        return f"Map<String, {java_type(t.of)}>"
+    if t.kind == "enum":
+        return "String"
+    return t.ref
+
+
+def javadoc(text: str, indent: str = "") -> str:
+    text = (text or "").replace("*/", "*&#47;").replace("@", "{@literal @}")
+    return f"{indent}/** {text} */\n" if text else ""
+
+
+def java_record(name: str, doc: str, props: list, query: bool = False) -> str:
+    """A record with one component per property, `of` taking the required ones, a
+    `with…` per optional one and, for query parameters, `query()`."""
+    out = [f"// {HEADER}\n\npackage {JAVA_PACKAGE}.model;\n\n"]
+    out.append("import com.fasterxml.jackson.annotation.JsonIgnoreProperties;\nimport com.fasterxml.jackson.annotation.JsonInclude;\nimport com.fasterxml.jackson.annotation.JsonProperty;\nimport com.fasterxml.jackson.databind.JsonNode;\nimport java.util.LinkedHashMap;\nimport java.util.List;\nimport java.util.Map;\n\n")
+    lines = [doc or f"{name}, a schema of the API."]
+    for p in props:
+        if p.doc:
+            lines.append(f"@param {java_name(p.name)} {p.doc}")
+    text = "\n * ".join(l.replace("*/", "*&#47;") for l in lines)
+    out.append(f"/**\n * {text}\n */\n")
+    out.append("@JsonInclude(JsonInclude.Include.NON_NULL)\n@JsonIgnoreProperties(ignoreUnknown = true)\n")
+    components = ",\n".join(f"    @JsonProperty({json.dumps(p.name)}) {java_type(p.type)} {java_name(p.name)}" for p in props)
+    out.append(f"public record {name}(\n{components}) {{\n" if props else f"public record {name}() {{\n")
+    required = [p for p in props if p.required]
+    args = ", ".join(f"{java_type(p.type)} {java_name(p.name)}" for p in required)
+    call = ", ".join(java_name(p.name) if p.required else "null" for p in props)
+    out.append(f"\n  /** The required members{'' if required else ' (none)'}; the others absent. */\n")
+    out.append(f"  public static {name} of({args}) {{\n    return new {name}({call});\n  }}\n")
+    for p in props:
+        if p.required:
+            continue
+        setter = "with" + java_name(p.name, upper=True).rstrip("_")
+        rebuilt = ", ".join(java_name(q.name) for q in props)
+        out.append(f"\n  /** A copy with {{@code {p.name}}} set. */\n")
+        out.append(f"  public {name} {setter}({java_type(p.type)} {java_name(p.name)}) {{\n    return new {name}({rebuilt});\n  }}\n")
+    if query:
+        out.append("\n  /** The query parameters that are set. */\n  public Map<String, Object> query() {\n    Map<String, Object> q = new LinkedHashMap<>();\n")
+        for p in props:
+            out.append(f"    if ({java_name(p.name)} != null) {{\n      q.put({json.dumps(p.name)}, {java_name(p.name)});\n    }}\n")
+        out.append("    return q;\n  }\n")
+    out.append("}\n")
+    return "".join(out)
+
+
+def java_constants(name: str, doc: str, values: list[str]) -> str:
+    out = [f"// {HEADER}\n\npackage {JAVA_PACKAGE}.model;\n\n"]
+    out.append(f"/** {doc or name} (the values a member of this kind takes). */\npublic final class {name} {{\n  private {name}() {{}}\n")
+    for v in values:
+        out.append(f"\n  /** {{@code {v}}}. */\n  public static final String {re.sub(r'[^A-Za-z0-9]', '_', v).upper()} = {json.dumps(v)};\n")
+    out.append("}\n")
+    return "".join(out)
+
+
+def java_codes(codes: list[tuple[str, str]]) -> str:
+    out = [f"// {HEADER}\n\npackage {JAVA_PACKAGE};\n\n"]
+    out.append("/** The stable error codes the server answers with (src/service/error_code.rs). */\npublic final class ErrorCodes {\n  private ErrorCodes() {}\n")
+    for variant, code in codes:
+        const = re.sub(r"(?<!^)(?=[A-Z])", "_", variant).upper()
+        out.append(f"\n  /** {{@code {code}}}. */\n  public static final String {const} = {json.dumps(code)};\n")
+    out.append("}\n")
+    return "".join(out)
+
+
+def java_operations(ops: list[Operation], models: list[Model]) -> str:
+    by_name = {m.name: m for m in models}
+    out = [f"// {HEADER}\n\npackage {JAVA_PACKAGE};\n\n"]
+    out.append("import com.fasterxml.jackson.databind.JsonNode;\nimport dev.baomi.client.model.*;\nimport java.util.Map;\n\n")
+    out.append("/** One method per operation of the API; {@link BaomiClient} sends them. */\npublic abstract class BaomiOperations {\n")
+    out.append("  /** Sends a call and decodes its answer as {@code type}. */\n  protected abstract <T> T send(Call call, Class<T> type);\n")
+    for o in ops:
+        name = java_name(o.op.name)
+        params = [f"{'long' if p.type.kind == 'int' else 'String'} {java_name(p.name)}" for p in o.path_params]
+        pname = java_name(o.op.name, upper=True) + "Params"
+        if o.query:
+            params.append(f"{pname} params")
+        if o.body:
+            params.append(f"{o.body} body")
+        params.append("CallOption... options")
+        result = {"json": o.result, "object": "JsonNode", "text": "byte[]", "none": "void"}[o.response]
+        cls = {"json": o.result, "object": "JsonNode", "text": "byte[]", "none": "Void"}[o.response]
+        path = " + ".join(
+            f"Call.escape({java_name(part[1:-1])})" if part.startswith("{") else json.dumps(part)
+            for part in re.split(r"(\{\w+\})", o.path) if part
+        )
+        query = "params.query()" if o.query else "Map.of()"
+        batch = f"{json.dumps(o.op.batch[0])}, {json.dumps(o.op.batch[1])}" if o.op.batch else "null, null"
+        call = (f"new Call({json.dumps(o.method)}, {path}, {query}, {'body' if o.body else 'null'}, "
+                f"{'true' if o.op.idempotent else 'false'}, {batch}, options)")
+        out.append(f"\n  /**\n   * {o.key}: {o.summary.replace('*/', '*&#47;').replace('@', '{@literal @}')}\n   */\n")
+        out.append(f"  public {result} {name}({', '.join(params)}) {{\n")
+        out.append(f"    {'' if result == 'void' else 'return '}send({call}, {cls}.class);\n  }}\n")
+        if o.query and not any(p.required for p in o.query):
+            rest = [x for x in params if not x.endswith(" params")]
+            args = [java_name(p.name) for p in o.path_params] + [f"{pname}.of()"] + (["body"] if o.body else []) + ["options"]
+            out.append(f"\n  /** {{@link #{name}}} with no query parameter set. */\n")
+            out.append(f"  public {result} {name}({', '.join(rest)}) {{\n    {'' if result == 'void' else 'return '}{name}({', '.join(args)});\n  }}\n")
+        if o.op.paged:
+            member = o.op.paged
+            item = java_type(next(p.type for p in by_name[o.result].props if p.name == member).of)
+            all_name = "all" + (java_name(o.op.name, upper=True)[4:] if o.op.name.startswith("list_") else java_name(o.op.name, upper=True))
+            out.append(f"\n  /** Every item of every page of {{@link #{name}}}, fetching a page only when the previous one is used up. */\n")
+            out.append(f"  public Iterable<{item}> {all_name}({pname} params, CallOption... options) {{\n")
+            out.append(f"    return Pages.of(cursor -> {name}(params.withCursor(cursor), options), {o.result}::{java_name(member)}, {o.result}::nextCursor);\n  }}\n")
+    out.append("}\n")
+    return "".join(out)
+
+
+def java_outputs(models: list[Model], ops: list[Operation], codes: list[tuple[str, str]]) -> dict[Path, str]:
+    base = ROOT / "sdk" / "java" / "baomi-client" / "src" / "main" / "java" / "dev" / "baomi" / "client"
+    files: dict[Path, str] = {}
+    for m in models:
+        if m.enum is not None:
+            files[base / "model" / f"{m.name}.java"] = java_constants(m.name, m.doc, m.enum)
+        else:
+            files[base / "model" / f"{m.name}.java"] = java_record(m.name, m.doc, m.props)
+    for o in ops:
+        if o.query:
+            name = java_name(o.op.name, upper=True) + "Params"
+            props = [Prop(p.name, p.type, p.required, p.doc) for p in o.query]
+            files[base / "model" / f"{name}.java"] = java_record(name, f"The query parameters of {o.key}.", props, query=True)
+    files[base / "BaomiOperations.java"] = java_operations(ops, models)
+    files[base / "ErrorCodes.java"] = java_codes(codes)
+    return files
 # ---------------------------------------------------------------------------------------
 
 
@@ -683,6 +831,7 @@ def outputs() -> dict[Path, str]:
         py / "_models.py": write_py_models(models, codes),
         py / "codes.py": write_py_codes(codes),
         py / "_operations.py": write_py_operations(ops, models),
+        **java_outputs(models, ops, codes),
     }
 
 
@@ -701,6 +850,14 @@ def main() -> int:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
             print(f"wrote {path.relative_to(ROOT)}")
+    model_dir = ROOT / "sdk" / "java" / "baomi-client" / "src" / "main" / "java" / "dev" / "baomi" / "client" / "model"
+    if model_dir.exists():
+        for extra in sorted(set(model_dir.glob("*.java")) - set(outputs())):
+            if args.check:
+                stale.append(str(extra.relative_to(ROOT)))
+            else:
+                extra.unlink()
+                print(f"removed {extra.relative_to(ROOT)}")
     if stale:
         print("generated files differ from the contract; run python3 sdk/codegen/generate.py:", file=sys.stderr)
         for s in stale:
