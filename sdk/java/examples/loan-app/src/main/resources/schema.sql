@@ -5,3 +5,10 @@ CREATE TABLE IF NOT EXISTS customer (
   id_number VARCHAR(512),
   mobile VARCHAR(512)
 );
+
+CREATE TABLE IF NOT EXISTS applicant (
+  id VARCHAR(64) PRIMARY KEY,
+  amount BIGINT,
+  id_number VARCHAR(512),
+  mobile VARCHAR(512)
+);

@@ -15,6 +15,7 @@ import java.lang.reflect.Field;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.List;
+import java.util.Objects;
 
 /**
  * Seals and opens the {@link Encrypted} fields of entities in place, one Baomi call for a
@@ -27,6 +28,7 @@ public final class FieldEncryptor {
 
   private final BaomiClient client;
   private final BaomiProperties.Persistence settings;
+  private final Shown shown = new Shown();
   private final ClassValue<Shape> shapes =
       new ClassValue<>() {
         @Override
@@ -74,6 +76,10 @@ public final class FieldEncryptor {
       return field.getAnnotation(Encrypted.class).value();
     }
 
+    String key() {
+      return field.getName();
+    }
+
     void set(String v) {
       try {
         field.set(entity, v);
@@ -88,6 +94,10 @@ public final class FieldEncryptor {
     return entity != null && !shapes.get(entity.getClass()).fields().isEmpty();
   }
 
+  /**
+   * The fields to seal ({@code sealed} false: plaintext, and values shown before, which
+   * {@link #seal} maps back to their ciphertext) or to open ({@code sealed} true: ciphertexts).
+   */
   private List<Slot> slots(Collection<?> entities, boolean sealed) {
     List<Slot> slots = new ArrayList<>();
     for (Object entity : entities) {
@@ -99,7 +109,8 @@ public final class FieldEncryptor {
         Object subject = shape.subject().get(entity);
         for (Field f : shape.fields()) {
           String value = (String) f.get(entity);
-          if (value == null || value.startsWith(CIPHERTEXT_PREFIX) != sealed) {
+          boolean wasShown = !sealed && shown.of(entity, f.getName()) != null;
+          if (!wasShown && (value == null || value.startsWith(CIPHERTEXT_PREFIX) != sealed)) {
             continue;
           }
           if (subject == null) {
@@ -120,23 +131,47 @@ public final class FieldEncryptor {
    * changed when Baomi refuses any value.
    */
   public Runnable seal(Collection<?> entities) {
-    List<Slot> slots = slots(entities, false);
-    if (slots.isEmpty()) {
+    List<Slot> all = slots(entities, false);
+    if (all.isEmpty()) {
       return () -> {};
     }
-    List<EncryptRequestItem> items = new ArrayList<>();
-    for (Slot s : slots) {
-      items.add(EncryptRequestItem.of(s.name(), s.subject(), s.value()));
+    // A value as it was shown (masked, plain, or null outside the purpose) is its ciphertext
+    // again; anything else is new data to seal.
+    List<Slot> fresh = new ArrayList<>();
+    List<String> ciphertexts = new ArrayList<>();
+    for (Slot s : all) {
+      Shown.Field before = shown.of(s.entity(), s.key());
+      boolean sealedAlready = s.value() != null && s.value().startsWith(CIPHERTEXT_PREFIX);
+      boolean unchanged = sealedAlready || before != null && Objects.equals(before.shown(), s.value());
+      ciphertexts.add(sealedAlready ? s.value() : unchanged ? before.ciphertext() : null);
+      if (!unchanged && s.value() != null) {
+        fresh.add(s);
+      }
     }
-    CiphertextResults answer = client.encrypt(EncryptRequest.of(items));
-    List<CiphertextResult> results = answer.items();
-    for (int i = 0; i < slots.size(); i++) {
-      refuse(results.get(i).error(), slots.get(i));
+    if (!fresh.isEmpty()) {
+      List<EncryptRequestItem> items = new ArrayList<>();
+      for (Slot s : fresh) {
+        items.add(EncryptRequestItem.of(s.name(), s.subject(), s.value()));
+      }
+      CiphertextResults answer = client.encrypt(EncryptRequest.of(items));
+      List<CiphertextResult> results = answer.items();
+      for (int i = 0; i < fresh.size(); i++) {
+        refuse(results.get(i).error(), fresh.get(i));
+      }
+      for (int i = 0, j = 0; i < all.size(); i++) {
+        if (ciphertexts.get(i) == null && all.get(i).value() != null) {
+          ciphertexts.set(i, results.get(j++).ciphertext());
+        }
+      }
     }
-    for (int i = 0; i < slots.size(); i++) {
-      slots.get(i).set(results.get(i).ciphertext());
+    for (int i = 0; i < all.size(); i++) {
+      Slot s = all.get(i);
+      s.set(ciphertexts.get(i));
+      if (ciphertexts.get(i) != null) {
+        shown.remember(s.entity(), s.key(), s.value(), ciphertexts.get(i));
+      }
     }
-    return () -> slots.forEach(s -> s.set(s.value()));
+    return () -> all.forEach(s -> s.set(s.value()));
   }
 
   /**
@@ -170,7 +205,10 @@ public final class FieldEncryptor {
     }
     for (int i = 0; i < slots.size(); i++) {
       // A field outside the purpose's PI categories is not the reader's: null, not its ciphertext.
-      slots.get(i).set(results.get(i).error() == null ? results.get(i).value() : null);
+      Slot s = slots.get(i);
+      String value = results.get(i).error() == null ? results.get(i).value() : null;
+      s.set(value);
+      shown.remember(s.entity(), s.key(), value, s.value());
     }
   }
 

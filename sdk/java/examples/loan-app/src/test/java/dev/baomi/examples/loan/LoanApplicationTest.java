@@ -44,10 +44,14 @@ class LoanApplicationTest {
   @Autowired JdbcTemplate jdbc;
   @Autowired BaomiClient baomi;
 
-  /** Baomi with two purposes and a service key for this application. */
   @DynamicPropertySource
   static void baomi(DynamicPropertyRegistry registry) {
     server = LocalServer.start((String) null);
+    declare(server, registry);
+  }
+
+  /** Two purposes and a service key for this application, in {@code baomi.*}. */
+  static void declare(LocalServer server, DynamicPropertyRegistry registry) {
     BaomiClient admin = BaomiClient.builder(server.base()).apiKey(server.adminKey()).build();
     admin.putPurpose(
         "loan_underwriting",
@@ -115,6 +119,18 @@ class LoanApplicationTest {
     assertNotEquals(before, after);
     assertTrue(after.toString().startsWith("bm:v1:"));
     assertEquals("13600136000", BaomiScope.plain(() -> customers.find("u-10088")).getMobile());
+  }
+
+  @Test
+  void writingBackWhatWasShownKeepsTheData() {
+    customers.insert(new Customer("u-10089", "郑十", "11010519491231002X", "13300133000"));
+    String before = jdbc.queryForObject("SELECT mobile FROM customer WHERE id = 'u-10089'", String.class);
+    Customer masked = customers.find("u-10089");
+    assertEquals("133****3000", masked.getMobile());
+    customers.updateMobile(masked);
+    assertEquals(before, jdbc.queryForObject("SELECT mobile FROM customer WHERE id = 'u-10089'", String.class),
+        "the masked value was not sealed as the new mobile");
+    assertEquals("13300133000", BaomiScope.plain(() -> customers.find("u-10089")).getMobile());
   }
 
   @Test
