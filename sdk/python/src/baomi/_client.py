@@ -10,9 +10,9 @@ from typing import Any
 
 import httpx
 
-from ._errors import BaomiError, BatchError, NotVerifiedError
+from ._errors import BaomiError, NotVerifiedError
 from ._operations import AsyncOperations, SyncOperations
-from ._transport import DEFAULT_BATCH_LIMIT, Call, Settings, answer, chunks, limit_from_openapi, merge, request
+from ._transport import DEFAULT_BATCH_LIMIT, Batch, Call, Settings, answer, limit_from_openapi, request
 from ._verify import Inclusion, VerifierKey, verify_inclusion
 
 _NOT_YET = ("audit.no_checkpoint", "audit.not_in_tree")
@@ -142,20 +142,16 @@ class Client(_Base, SyncOperations):
             return self._limit.value
 
     def _send(self, call: Call) -> Any:
-        bodies = chunks(call, self._batch_limit()) if call.batch else [call.body]
-        merged, sent = None, 0
-        for body in bodies:
+        batch = Batch(call, self._batch_limit() if call.batch else 0)
+        for body in batch.bodies:
             try:
-                part = self._attempts(call, body)
+                batch.done(body, self._attempts(call, body))
             except BaomiError as error:
-                if len(bodies) > 1 and call.batch:
-                    raise BatchError(sent, merged, error) from error
-                raise
-            if call.batch is None:
-                return part
-            merged = merge(merged, part, call.batch[1])
-            sent += len(body[call.batch[0]])
-        return merged
+                failure = batch.failed(error)
+                if failure is error:
+                    raise
+                raise failure from error
+        return batch.answer
 
     def _attempts(self, call: Call, body: Any) -> Any:
         attempt = 0
@@ -257,20 +253,16 @@ class AsyncClient(_Base, AsyncOperations):
             return self._limit.value
 
     async def _send(self, call: Call) -> Any:
-        bodies = chunks(call, await self._batch_limit()) if call.batch else [call.body]
-        merged, sent = None, 0
-        for body in bodies:
+        batch = Batch(call, await self._batch_limit() if call.batch else 0)
+        for body in batch.bodies:
             try:
-                part = await self._attempts(call, body)
+                batch.done(body, await self._attempts(call, body))
             except BaomiError as error:
-                if len(bodies) > 1 and call.batch:
-                    raise BatchError(sent, merged, error) from error
-                raise
-            if call.batch is None:
-                return part
-            merged = merge(merged, part, call.batch[1])
-            sent += len(body[call.batch[0]])
-        return merged
+                failure = batch.failed(error)
+                if failure is error:
+                    raise
+                raise failure from error
+        return batch.answer
 
     async def _attempts(self, call: Call, body: Any) -> Any:
         attempt = 0

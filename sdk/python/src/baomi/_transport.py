@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from ._errors import BaomiError, problem_error
+from ._errors import BaomiError, BatchError, problem_error
 
 VERSION = "0.1.0"
 #: The batch size used when the server does not say its own (`max_batch_items`).
@@ -112,6 +112,32 @@ def answer(call: Call, response: httpx.Response) -> Any:
         response.headers.get("x-request-id"),
         response.headers.get("retry-after"),
     )
+
+
+class Batch:
+    """The bodies one call is sent as (chunks of a batch, in order, or the one body) and the
+    answers gathered from them; the same for the synchronous and the asynchronous client."""
+
+    def __init__(self, call: Call, limit: int) -> None:
+        self.call = call
+        self.bodies = chunks(call, limit) if call.batch else [call.body]
+        self.answer: Any = None
+        self.sent = 0
+
+    def done(self, body: Any, part: Any) -> None:
+        """One body's answer, added to those before it."""
+        if self.call.batch is None:
+            self.answer = part
+            return
+        self.answer = merge(self.answer, part, self.call.batch[1])
+        self.sent += len(body[self.call.batch[0]])
+
+    def failed(self, error: BaomiError) -> Exception:
+        """What to raise for a body's error: a `BatchError` with the answers before it when
+        the batch went in chunks, else the error itself."""
+        if self.call.batch is not None and len(self.bodies) > 1:
+            return BatchError(self.sent, self.answer, error)
+        return error
 
 
 def chunks(call: Call, limit: int) -> list[Any]:
