@@ -118,7 +118,10 @@ func WithOperator(operator string) Option {
 // WithTimeout bounds each attempt of a call (30 seconds by default).
 func WithTimeout(timeout time.Duration) Option {
 	return func(c *Client) error {
-		c.http.Timeout = timeout
+		// A copy: a derived client's timeout is not its parent's.
+		client := *c.http
+		client.Timeout = timeout
+		c.http = &client
 		return nil
 	}
 }

@@ -24,21 +24,23 @@ type fake struct {
 
 func (f *fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(r.Body)
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if r.URL.Path == "/openapi.json" {
 		// A server whose batches hold two items.
 		_, _ = w.Write([]byte(`{"components":{"schemas":{"EncryptRequest":{"properties":{"items":{"maxItems":2}}}}}}`))
 		return
 	}
+	f.mu.Lock()
 	f.requests = append(f.requests, r)
 	f.bodies = append(f.bodies, body)
 	if len(f.answers) == 0 {
+		f.mu.Unlock()
 		http.Error(w, "no more answers", http.StatusTeapot)
 		return
 	}
 	answer := f.answers[0]
 	f.answers = f.answers[1:]
+	f.mu.Unlock()
+	// Answered outside the lock: a slow answer does not hold up the next request.
 	answer(w, r, body)
 }
 
@@ -247,5 +249,29 @@ func TestPagesAreWalkedByCursor(t *testing.T) {
 	}
 	if len(f.requests) != 1 {
 		t.Fatalf("%d requests", len(f.requests))
+	}
+}
+
+func TestTimeoutsEndAnAttemptAndOnlyIdempotentCallsTryAgain(t *testing.T) {
+	slow := func(w http.ResponseWriter, r *http.Request, body []byte) {
+		time.Sleep(300 * time.Millisecond)
+		answer(Health{Status: "late"})(w, r, body)
+	}
+	f, c := newFake(t, slow, answer(Health{Status: "ok"}))
+	quick, _ := c.With(WithTimeout(50 * time.Millisecond))
+	got, err := quick.Healthz(context.Background())
+	if err != nil || got.Status != "ok" || len(f.requests) != 2 {
+		t.Fatalf("got %v %v after %d requests", got, err, len(f.requests))
+	}
+	if c.http.Timeout != 30*time.Second {
+		t.Fatal("the parent's timeout changed")
+	}
+
+	f, c = newFake(t, slow, answer(CiphertextResults{}))
+	quick, _ = c.With(WithTimeout(50 * time.Millisecond))
+	_, err = quick.Encrypt(context.Background(), EncryptRequest{Items: make([]EncryptRequestItem, 1)})
+	var apiErr *Error
+	if err == nil || errors.As(err, &apiErr) || len(f.requests) != 1 {
+		t.Fatalf("got %v after %d requests", err, len(f.requests))
 	}
 }

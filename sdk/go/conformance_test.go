@@ -54,6 +54,12 @@ type server struct {
 // startServer runs `baomi serve --dev` on a free port with a fresh data directory and
 // returns its address and the bootstrap admin key it printed.
 func startServer(t *testing.T, bin, databaseURL string) server {
+	return startServerWith(t, bin, databaseURL, nil, http.DefaultClient, "http")
+}
+
+// startServerWith is startServer with more settings in the environment, the client that
+// asks whether it is ready, and the scheme it serves.
+func startServerWith(t *testing.T, bin, databaseURL string, settings []string, probe *http.Client, scheme string) server {
 	t.Helper()
 	listener, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -79,6 +85,7 @@ func startServer(t *testing.T, bin, databaseURL string) server {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
+	cmd.Env = append(cmd.Env, settings...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -87,9 +94,9 @@ func startServer(t *testing.T, bin, databaseURL string) server {
 		_ = cmd.Wait()
 		log.Close()
 	})
-	base := "http://" + addr
+	base := scheme + "://" + addr
 	for start := time.Now(); ; time.Sleep(100 * time.Millisecond) {
-		resp, err := http.Get(base + "/readyz")
+		resp, err := probe.Get(base + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -188,3 +188,17 @@ def test_the_async_client_retries_chunks_and_pages_alike() -> None:
             assert [e["seq"] async for e in c.all_events()] == [2, 1]
 
     asyncio.run(run())
+
+
+def test_timeouts_are_retried_for_idempotent_calls_only() -> None:
+    def timing_out(request: httpx.Request) -> httpx.Response:
+        raise httpx.ReadTimeout("timed out", request=request)
+
+    script = Script(timing_out, ok({"status": "ok"}))
+    assert client(script, timeout=0.05).healthz()["status"] == "ok"
+    assert len(script.requests) == 2
+
+    script = Script(timing_out, ok({"items": []}))
+    with pytest.raises(httpx.ReadTimeout):
+        client(script).encrypt({"items": [{"subject_id": "u", "field": "text", "value": "a"}]})
+    assert len(script.requests) == 1

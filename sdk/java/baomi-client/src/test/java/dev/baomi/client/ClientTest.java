@@ -59,6 +59,8 @@ class ClientTest {
         answers.remove(0).answer(exchange, body);
       }
     });
+    // A thread per request: a slow answer does not hold up the next request.
+    server.setExecutor(java.util.concurrent.Executors.newCachedThreadPool());
     server.start();
     return BaomiClient.builder("http://127.0.0.1:" + server.getAddress().getPort())
         .apiKey("bm_k_secret")
@@ -231,6 +233,25 @@ class ClientTest {
     assertTrue(events.hasNext());
     events.next();
     assertEquals(1, requests.size());
+  }
+
+  @Test
+  void timeoutsEndAnAttemptAndOnlyIdempotentCallsTryAgain() throws IOException {
+    Answer slow = (exchange, body) -> {
+      try {
+        Thread.sleep(400);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+      reply(exchange, 200, "{\"status\":\"late\"}");
+    };
+    client(slow, ok("{\"status\":\"ok\"}"), slow);
+    BaomiClient quick = BaomiClient.builder("http://127.0.0.1:" + server.getAddress().getPort())
+        .timeout(Duration.ofMillis(100)).retries(3, Duration.ofMillis(1), Duration.ofSeconds(1)).build();
+    assertEquals("ok", quick.healthz().status());
+    assertEquals(2, requests.size());
+    assertThrows(java.io.UncheckedIOException.class, () -> quick.encrypt(items("a")));
+    assertEquals(3, requests.size());
   }
 
   static String sorted(String query) {

@@ -13,9 +13,11 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Comparator;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
+import javax.net.ssl.SSLContext;
 
 /**
  * A Baomi server for integration tests: the release binary ({@code SDK_SERVER_BIN}, or the
@@ -51,6 +53,14 @@ public final class LocalServer implements AutoCloseable {
 
   /** Starts {@code binary} on SQLite, or on {@code databaseUrl} (a fresh database). */
   public static LocalServer start(Path binary, String databaseUrl) {
+    return start(binary, databaseUrl, Map.of(), null);
+  }
+
+  /**
+   * Starts {@code binary} with more settings ({@code BAOMI_TLS__CERT_FILE}, …); it serves
+   * HTTPS when {@code trusting} is given, the context readiness is asked through.
+   */
+  public static LocalServer start(Path binary, String databaseUrl, Map<String, String> settings, SSLContext trusting) {
     try {
       int port;
       try (ServerSocket socket = new ServerSocket()) {
@@ -67,10 +77,12 @@ public final class LocalServer implements AutoCloseable {
         builder.command().add(databaseUrl);
       }
       builder.environment().keySet().removeIf(k -> k.startsWith("BAOMI_"));
+      builder.environment().putAll(settings);
       builder.redirectErrorStream(true).redirectOutput(log.toFile());
       Process process = builder.start();
-      String base = "http://127.0.0.1:" + port;
-      HttpClient http = HttpClient.newHttpClient();
+      String base = (trusting == null ? "http" : "https") + "://127.0.0.1:" + port;
+      HttpClient http =
+          trusting == null ? HttpClient.newHttpClient() : HttpClient.newBuilder().sslContext(trusting).build();
       Instant deadline = Instant.now().plus(Duration.ofSeconds(60));
       while (true) {
         try {
