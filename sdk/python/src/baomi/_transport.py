@@ -78,7 +78,7 @@ class Settings:
             return None
         if error is not None and error.retry_after is not None:
             return error.retry_after if error.retry_after <= self.max_retry_wait else None
-        pause = self.backoff * (2 ** min(attempt, 10))
+        pause = self.backoff * (1 << min(attempt, 10))
         return pause + random.uniform(0, pause / 2)
 
 
