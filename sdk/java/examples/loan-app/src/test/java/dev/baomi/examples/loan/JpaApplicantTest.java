@@ -22,7 +22,7 @@ import org.springframework.test.context.DynamicPropertySource;
 import org.springframework.transaction.support.TransactionTemplate;
 
 /** The JPA side of the example against a real Baomi, as LoanApplicationTest does MyBatis's. */
-@SpringBootTest(properties = "logging.level.root=warn")
+@SpringBootTest(properties = {"logging.level.root=warn", "spring.main.banner-mode=off"})
 class JpaApplicantTest {
   private static LocalServer server;
 

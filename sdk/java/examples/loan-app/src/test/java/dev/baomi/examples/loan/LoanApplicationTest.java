@@ -36,7 +36,7 @@ import org.springframework.test.context.DynamicPropertySource;
  * fresh database): its mapper writes ciphertexts and reads values masked or plain under a
  * purpose, and a withdrawn consent refuses the read.
  */
-@SpringBootTest(properties = "logging.level.root=warn")
+@SpringBootTest(properties = {"logging.level.root=warn", "spring.main.banner-mode=off"})
 class LoanApplicationTest {
   private static LocalServer server;
 
