@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 
@@ -97,8 +98,6 @@ def problem_error(
 ) -> BaomiError:
     """The error of a non-2xx answer: its problem document, or (an answer from a proxy, or
     the HTTP library's refusal before Baomi) the status alone, as the code `http.<status>`."""
-    import json
-
     problem: dict[str, Any] = {}
     try:
         decoded = json.loads(body)

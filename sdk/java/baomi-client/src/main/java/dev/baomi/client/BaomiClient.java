@@ -10,11 +10,9 @@ import dev.baomi.client.model.InclusionProof;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.URI;
-import java.net.URLEncoder;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
-import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.Instant;
 import java.util.Map;
@@ -53,10 +51,10 @@ public final class BaomiClient extends BaomiOperations {
   private final Duration maxRetryWait;
   private final int[] batchLimit;
 
-  private BaomiClient(Builder b, HttpClient http, int[] batchLimit) {
+  private BaomiClient(Builder b, HttpClient http, ObjectMapper mapper, int[] batchLimit) {
     this.base = b.baseUrl.replaceAll("/+$", "");
     this.http = http;
-    this.mapper = mapper();
+    this.mapper = mapper;
     this.credential = b.credential;
     this.operator = b.operator;
     this.timeout = b.timeout;
@@ -99,7 +97,7 @@ public final class BaomiClient extends BaomiOperations {
     b.retries = retries;
     b.backoff = backoff;
     b.maxRetryWait = maxRetryWait;
-    return new BaomiClient(b, http, batchLimit);
+    return new BaomiClient(b, http, mapper, batchLimit);
   }
 
   /** Builds a {@link BaomiClient}. */
@@ -181,7 +179,7 @@ public final class BaomiClient extends BaomiOperations {
         http.sslContext(sslContext);
       }
       int[] limit = {fixedBatchLimit == null ? 0 : fixedBatchLimit};
-      return new BaomiClient(this, http.build(), limit);
+      return new BaomiClient(this, http.build(), mapper(), limit);
     }
   }
 
@@ -314,7 +312,7 @@ public final class BaomiClient extends BaomiOperations {
       target +=
           "?"
               + call.query.entrySet().stream()
-                  .map(e -> encode(e.getKey()) + "=" + encode(String.valueOf(e.getValue())))
+                  .map(e -> Call.escape(e.getKey()) + "=" + Call.escape(e.getValue()))
                   .collect(Collectors.joining("&"));
     }
     HttpRequest.Builder b =
@@ -343,10 +341,6 @@ public final class BaomiClient extends BaomiOperations {
       b.method(call.method, HttpRequest.BodyPublishers.noBody());
     }
     return b.build();
-  }
-
-  private static String encode(String s) {
-    return URLEncoder.encode(s, StandardCharsets.UTF_8).replace("+", "%20");
   }
 
   /** The server's {@code max_batch_items}, read once from its OpenAPI document. */

@@ -34,7 +34,7 @@ public final class Call {
     this.options = options;
   }
 
-  /** A path parameter, escaped (a space is {@code %20}, a slash {@code %2F}). */
+  /** A path parameter or a query name or value, escaped (a space is {@code %20}, a slash {@code %2F}). */
   static String escape(Object value) {
     return URLEncoder.encode(String.valueOf(value), StandardCharsets.UTF_8).replace("+", "%20");
   }
