@@ -22,6 +22,12 @@ const PROVINCES: &str = "北京市|天津市|上海市|重庆市|河北省|山�
 香港特别行政区|澳门特别行政区|北京|天津|上海|重庆|河北|山西|辽宁|黑龙江|江苏|浙江|安徽|福建|江西|\
 山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|内蒙古|广西|西藏|宁夏|新疆";
 
+/// Whether `name` is a provincial-level division as written in an address (`宁夏`,
+/// `江苏省`): a place, never a person's name, though many begin with a surname.
+pub fn is_province(name: &str) -> bool {
+    PROVINCES.split('|').any(|p| p == name)
+}
+
 /// Major cities (provincial capitals, sub-provincial cities and the larger prefecture-level
 /// cities), which start an address when followed by 市.
 const CITIES: &str = "石家庄|太原|呼和浩特|沈阳|大连|长春|哈尔滨|南京|苏州|无锡|常州|徐州|南通|扬州|\

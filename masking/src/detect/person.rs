@@ -410,7 +410,12 @@ impl Person {
         let free_left = !text[..start].chars().next_back().is_some_and(is_han);
         let (end, titled) = (0..found).rev().find_map(|i| {
             let (e, in_set) = ends[i];
-            if !clear_at[i] || NOT_NAMES.contains(&&text[start..e]) {
+            // A province (`宁夏`) is no name: masking an address down to its province must
+            // not leave a name behind that the next pass masks again.
+            if !clear_at[i]
+                || NOT_NAMES.contains(&&text[start..e])
+                || super::address::is_province(&text[start..e])
+            {
                 return None;
             }
             let titled = !cued && Person::titled_after(&text[e..]);
@@ -523,6 +528,10 @@ mod tests {
             "额 is no given-name character"
         );
         assert!(found("出生地江苏省").is_empty(), "inside a word");
+        assert!(
+            found("J0宁夏3宁*").is_empty(),
+            "a province left by a generalised address is no name"
+        );
         assert!(found("审批意见：同意放款。").is_empty());
         assert!(
             found("客户王伟明天来").is_empty(),
