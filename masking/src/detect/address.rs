@@ -25,7 +25,8 @@ const PROVINCES: &str = "北京市|天津市|上海市|重庆市|河北省|山�
 /// Whether `name` is a provincial-level division as written in an address (`宁夏`,
 /// `江苏省`): a place, never a person's name, though many begin with a surname.
 pub fn is_province(name: &str) -> bool {
-    PROVINCES.split('|').any(|p| p == name)
+    static NAMES: LazyLock<Vec<&str>> = LazyLock::new(|| PROVINCES.split('|').collect());
+    NAMES.iter().any(|p| *p == name)
 }
 
 /// Major cities (provincial capitals, sub-provincial cities and the larger prefecture-level

@@ -243,6 +243,9 @@ pub struct Person {
     surnames: HanSet,
     rare_surnames: HanSet,
     compound_first: HanSet,
+    /// Every character a surname of any kind starts with: most ideographs are none, and
+    /// are passed over after this one lookup.
+    any_surname: HanSet,
     given: HanSet,
     not_given: HanSet,
     /// The first characters of [`FOLLOWERS`] and the last of the Chinese [`CUES`]: most
@@ -260,6 +263,10 @@ impl Person {
             surnames: HanSet::of(SURNAMES),
             rare_surnames: HanSet::of(RARE_SURNAMES),
             compound_first: HanSet::of(&COMPOUND_SURNAMES.concat()),
+            any_surname: HanSet::of(&format!(
+                "{SURNAMES}{RARE_SURNAMES}{}",
+                COMPOUND_SURNAMES.concat()
+            )),
             given: HanSet::of(GIVEN),
             not_given: HanSet::of(NOT_GIVEN),
             follower_first: HanSet::of(
@@ -301,6 +308,10 @@ impl Person {
                 start += 3;
                 continue;
             };
+            if !self.any_surname.contains(c) {
+                start += 3;
+                continue;
+            }
             let compound = if self.compound_first.contains(c) {
                 COMPOUND_SURNAMES
                     .iter()
@@ -410,16 +421,18 @@ impl Person {
         let free_left = !text[..start].chars().next_back().is_some_and(is_han);
         let (end, titled) = (0..found).rev().find_map(|i| {
             let (e, in_set) = ends[i];
-            // A province (`宁夏`) is no name: masking an address down to its province must
-            // not leave a name behind that the next pass masks again.
-            if !clear_at[i]
-                || NOT_NAMES.contains(&&text[start..e])
-                || super::address::is_province(&text[start..e])
-            {
+            if !clear_at[i] {
                 return None;
             }
             let titled = !cued && Person::titled_after(&text[e..]);
-            (cued || titled || in_set && common_surname && free_left).then_some((e, titled))
+            // A province (`宁夏`) is no name: masking an address down to its province must
+            // not leave a name behind that the next pass masks again. (The dictionaries are
+            // consulted last: most candidates have been refused by then.)
+            let accepted = cued || titled || in_set && common_surname && free_left;
+            (accepted
+                && !NOT_NAMES.contains(&&text[start..e])
+                && !super::address::is_province(&text[start..e]))
+            .then_some((e, titled))
         })?;
         let before = &text[..start];
         // A name touching `*` is the rest of a masked name (`张*`), not a name of its own.

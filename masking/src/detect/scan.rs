@@ -95,8 +95,20 @@ pub fn context_before(text: &str, start: usize, window: usize, words: &[&str]) -
         .rev()
         .nth(window.saturating_sub(1))
         .map_or(0, |(i, _)| i);
-    let before = before[from..].to_lowercase();
-    words.iter().any(|w| before.contains(w))
+    let window = &before[from..];
+    // Lower-casing changes only ASCII letters in most windows (CJK and its punctuation have
+    // no case): those are compared in place, without a lower-cased copy.
+    let caseless = |c: char| c.is_ascii() || ('\u{2e80}'..='\u{9fff}').contains(&c);
+    if window.chars().all(caseless) {
+        let bytes = window.as_bytes();
+        return words.iter().any(|w| {
+            bytes
+                .windows(w.len())
+                .any(|piece| piece.eq_ignore_ascii_case(w.as_bytes()))
+        });
+    }
+    let window = window.to_lowercase();
+    words.iter().any(|w| window.contains(w))
 }
 
 /// A text prepared for the detectors in one pass: its maximal runs of digits (ASCII or
@@ -492,6 +504,20 @@ mod tests {
     fn compact_folds_width_and_case() {
         assert_eq!(compact("１３８ 0013-8000"), "13800138000");
         assert_eq!(compact("11010519491231002x"), "11010519491231002X");
+    }
+
+    #[test]
+    fn context_words_ignore_case_without_copying() {
+        // The in-place comparison assumes ideographs and their punctuation have no case.
+        for c in ('\u{2e80}'..='\u{9fff}').filter(|c| !c.is_ascii()) {
+            assert!(c.to_lowercase().eq([c]), "{:?} has a lower case", c);
+        }
+        let seen = |text: &str, word: &str| context_before(text, text.len(), 8, &[word]);
+        assert!(seen("证件ID：", "id"));
+        assert!(seen("ＩＤ ", "ｉｄ"));
+        assert!(seen("致电TeL", "tel"));
+        assert!(!seen("身份 证", "身份证"));
+        assert!(!seen("电话是很久以前的号码，现在", "电话"));
     }
 
     #[test]
