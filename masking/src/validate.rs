@@ -137,9 +137,11 @@ const USCC_AUTHORITIES: [(u8, &[u8]); 12] = [
 /// A unified social credit code (either case): an authority and a category it assigns, a
 /// division code of a province (or `10`, the central level), and both check characters.
 pub fn cn_uscc(s: &str) -> bool {
-    let s = s.to_ascii_uppercase();
-    let b = s.as_bytes();
-    if b.len() != 18 || !b[2..8].iter().all(u8::is_ascii_digit) {
+    let Ok(upper) = <[u8; 18]>::try_from(s.as_bytes()) else {
+        return false;
+    };
+    let b = upper.map(|c| c.to_ascii_uppercase());
+    if !b[2..8].iter().all(u8::is_ascii_digit) {
         return false;
     }
     let category_known = USCC_AUTHORITIES
@@ -149,13 +151,13 @@ pub fn cn_uscc(s: &str) -> bool {
     if !category_known || !(division == 10 || PROVINCES.contains(&division)) {
         return false;
     }
-    let Some(values) = b
-        .iter()
-        .map(|c| USCC_CHARS.iter().position(|x| x == c).map(|p| p as u32))
-        .collect::<Option<Vec<u32>>>()
-    else {
-        return false;
-    };
+    let mut values = [0u32; 18];
+    for (value, c) in values.iter_mut().zip(b) {
+        match USCC_CHARS.iter().position(|x| *x == c) {
+            Some(p) => *value = p as u32,
+            None => return false,
+        }
+    }
     let sum: u32 = values[..17]
         .iter()
         .zip(USCC_WEIGHTS)

@@ -10,7 +10,7 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::scan::{Text, pattern};
+use super::scan::{self, Text, pattern};
 use super::{Candidate, Detector};
 use crate::operator::Generalization;
 use crate::pi_type::PiType;
@@ -22,11 +22,10 @@ const PROVINCES: &str = "北京市|天津市|上海市|重庆市|河北省|山�
 香港特别行政区|澳门特别行政区|北京|天津|上海|重庆|河北|山西|辽宁|黑龙江|江苏|浙江|安徽|福建|江西|\
 山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|内蒙古|广西|西藏|宁夏|新疆";
 
-/// Whether `name` is a provincial-level division as written in an address (`宁夏`,
-/// `江苏省`): a place, never a person's name, though many begin with a surname.
-pub fn is_province(name: &str) -> bool {
-    static NAMES: LazyLock<Vec<&str>> = LazyLock::new(|| PROVINCES.split('|').collect());
-    NAMES.iter().any(|p| *p == name)
+/// The provincial-level divisions as an address writes them (`宁夏`, `江苏省`): places,
+/// never a person's name, though many begin with a surname.
+pub(crate) fn provinces() -> impl Iterator<Item = &'static str> {
+    PROVINCES.split('|')
 }
 
 /// Major cities (provincial capitals, sub-provincial cities and the larger prefecture-level
@@ -60,9 +59,23 @@ pub fn admin_prefix(address: &str, to: Generalization) -> Option<String> {
     Some(address.trim()[..cut].to_owned())
 }
 
+/// The first characters of the provinces and cities an address starts with, for the marks
+/// a text's preparation sets.
+pub(crate) fn place_starts() -> String {
+    PROVINCES
+        .split('|')
+        .chain(CITIES.split('|'))
+        .filter_map(|place| place.chars().next())
+        .collect()
+}
+
 /// Finds postal addresses.
 pub struct Address {
+    /// A province or a city, anywhere (the whole-text reading the one-pass test compares
+    /// with).
     anchor: Regex,
+    /// A province or a city at the start of the text it is given.
+    anchored: Regex,
     body: Regex,
 }
 
@@ -73,6 +86,7 @@ impl Address {
         let n = "[0-9０-９]";
         Address {
             anchor: pattern(&format!("(?:{PROVINCES})|(?:{CITIES})市")),
+            anchored: pattern(&format!("^(?:(?:{PROVINCES})|(?:{CITIES})市)")),
             body: pattern(&format!(
                 "^(?:{PROVINCES})?\
                  (?:(?:{CITIES})市|{han}{{2,4}}(?:市|自治州|州|盟|地区))?\
@@ -98,28 +112,54 @@ impl Detector for Address {
         if !text.non_ascii {
             return;
         }
+        // Where the next address may start: after the last anchor tried, or the last address.
         let mut at = 0;
-        while let Some(a) = self.anchor.find_at(text, at) {
-            at = a.end();
-            let Some(body) = self.body.find(&text[a.start()..]) else {
-                continue;
-            };
-            let found = body.as_str();
-            let road = found.contains(['路', '街', '巷', '弄']) || found.contains("胡同");
-            let number = found.contains('号');
-            if !road && !number {
+        if text.is_ungated() {
+            while let Some(a) = self.anchor.find_at(text, at) {
+                at = self.address_at(text, a.start(), a.end(), out);
+            }
+            return;
+        }
+        // An anchor begins at an ideograph the text's preparation marked: tried there only.
+        for start in text.marked(scan::PLACE) {
+            if start < at {
                 continue;
             }
-            let end = a.start() + body.end();
-            out.push(Candidate {
-                pi_type: PiType::Address,
-                start: a.start(),
-                end,
-                score: if road && number { 0.9 } else { 0.7 },
-                validator: "gb2260+structure",
-            });
-            at = end;
+            if let Some(a) = self.anchored.find(&text[start..]) {
+                at = self.address_at(text, start, start + a.end(), out);
+            }
         }
+    }
+}
+
+impl Address {
+    /// Reads the address that starts with the anchor at `start..anchor_end`, reports it if
+    /// it reaches a road or a number, and returns where the next anchor may start.
+    fn address_at(
+        &self,
+        text: &str,
+        start: usize,
+        anchor_end: usize,
+        out: &mut Vec<Candidate>,
+    ) -> usize {
+        let Some(body) = self.body.find(&text[start..]) else {
+            return anchor_end;
+        };
+        let found = body.as_str();
+        let road = found.contains(['路', '街', '巷', '弄']) || found.contains("胡同");
+        let number = found.contains('号');
+        if !road && !number {
+            return anchor_end;
+        }
+        let end = start + body.end();
+        out.push(Candidate {
+            pi_type: PiType::Address,
+            start,
+            end,
+            score: if road && number { 0.9 } else { 0.7 },
+            validator: "gb2260+structure",
+        });
+        end
     }
 }
 

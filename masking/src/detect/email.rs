@@ -16,7 +16,9 @@ impl Email {
     /// The detector.
     pub fn new() -> Email {
         Email {
-            re: pattern(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"),
+            // Anchored: the pattern runs on the window an `@` bounds, from the window's
+            // start (every character before the `@` in it is one a local part may hold).
+            re: pattern(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}"),
         }
     }
 }
@@ -72,10 +74,9 @@ impl Detector for Email {
             let Some(m) = self.re.find(&text[s..e]) else {
                 continue;
             };
-            let (ms, me) = (s + m.start(), s + m.end());
+            let (ms, me) = (s, s + m.end());
             let after = text[me..].chars().next();
-            if ms == s
-                && !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
+            if !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
                 && !glued(text, ms, me)
                 && plausible(&text[ms..me])
             {

@@ -13,7 +13,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, pattern};
+use super::scan::{self, Text, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -195,6 +195,17 @@ const PINYIN_CUES: [&str; 12] = [
     "client",
 ];
 
+/// Every character a surname of any kind (common, rarer, compound) begins with, for the
+/// marks a text's preparation sets.
+pub(crate) fn surname_starts() -> String {
+    let compound = COMPOUND_SURNAMES.iter().filter_map(|s| s.chars().next());
+    SURNAMES
+        .chars()
+        .chain(RARE_SURNAMES.chars())
+        .chain(compound)
+        .collect()
+}
+
 /// How many characters of a Chinese name are its surname: 2 for a compound surname, else 1.
 pub fn surname_len(name: &str) -> usize {
     if COMPOUND_SURNAMES.iter().any(|c| name.starts_with(c)) {
@@ -238,6 +249,37 @@ impl HanSet {
     }
 }
 
+/// Words indexed by the character at one of their edges, so that the words a character
+/// can begin (or end) are found without comparing the others.
+struct ByEdge(Vec<(char, &'static str)>);
+
+impl ByEdge {
+    /// `words` by their first character.
+    fn first(words: &[&'static str]) -> ByEdge {
+        ByEdge::by(words, |w| w.chars().next())
+    }
+
+    /// `words` (lower-case) by their last character.
+    fn last(words: &[&'static str]) -> ByEdge {
+        ByEdge::by(words, |w| w.chars().next_back())
+    }
+
+    fn by(words: &[&'static str], edge: impl Fn(&str) -> Option<char>) -> ByEdge {
+        let mut index: Vec<_> = words.iter().filter_map(|w| Some((edge(w)?, *w))).collect();
+        index.sort_unstable();
+        ByEdge(index)
+    }
+
+    /// The words with `c` at the edge.
+    fn at(&self, c: char) -> impl Iterator<Item = &'static str> + '_ {
+        let from = self.0.partition_point(|(edge, _)| *edge < c);
+        self.0[from..]
+            .iter()
+            .take_while(move |(edge, _)| *edge == c)
+            .map(|(_, w)| *w)
+    }
+}
+
 /// Finds names of people.
 pub struct Person {
     surnames: HanSet,
@@ -248,10 +290,13 @@ pub struct Person {
     any_surname: HanSet,
     given: HanSet,
     not_given: HanSet,
-    /// The first characters of [`FOLLOWERS`] and the last of the Chinese [`CUES`]: most
-    /// characters are neither, and need no comparison with the words.
-    follower_first: HanSet,
-    cue_last: HanSet,
+    /// [`FOLLOWERS`] and [`TITLES`] by their first character, [`CUES`] by their last: a
+    /// character no word has there (most) costs one lookup, and no comparison.
+    followers: ByEdge,
+    /// [`NOT_NAMES`] and the provinces, sorted.
+    never_names: Vec<&'static str>,
+    titles: ByEdge,
+    cues: ByEdge,
     pinyin: Regex,
     syllables: Regex,
 }
@@ -259,28 +304,28 @@ pub struct Person {
 impl Person {
     /// The detector.
     pub fn new() -> Person {
+        let compound_first: String = COMPOUND_SURNAMES
+            .iter()
+            .filter_map(|s| s.chars().next())
+            .collect();
         Person {
             surnames: HanSet::of(SURNAMES),
             rare_surnames: HanSet::of(RARE_SURNAMES),
-            compound_first: HanSet::of(&COMPOUND_SURNAMES.concat()),
-            any_surname: HanSet::of(&format!(
-                "{SURNAMES}{RARE_SURNAMES}{}",
-                COMPOUND_SURNAMES.concat()
-            )),
+            compound_first: HanSet::of(&compound_first),
+            any_surname: HanSet::of(&surname_starts()),
             given: HanSet::of(GIVEN),
             not_given: HanSet::of(NOT_GIVEN),
-            follower_first: HanSet::of(
-                &FOLLOWERS
-                    .iter()
-                    .filter_map(|f| f.chars().next())
-                    .collect::<String>(),
-            ),
-            cue_last: HanSet::of(
-                &CUES
-                    .iter()
-                    .filter_map(|w| w.chars().next_back())
-                    .collect::<String>(),
-            ),
+            followers: ByEdge::first(FOLLOWERS),
+            never_names: {
+                let mut words: Vec<_> = NOT_NAMES
+                    .into_iter()
+                    .chain(super::address::provinces())
+                    .collect();
+                words.sort_unstable();
+                words
+            },
+            titles: ByEdge::first(TITLES),
+            cues: ByEdge::last(CUES),
             pinyin: pattern(r"[A-Z][a-z]{1,5} [A-Z][a-z]{1,11}"),
             syllables: pattern(
                 "^(?:(?:zh|ch|sh|[bpmfdtnlgkhjqxrzcsyw])?\
@@ -289,27 +334,39 @@ impl Person {
         }
     }
 
-    fn find_chinese(&self, text: &str, out: &mut Vec<Candidate>) {
-        // Every surname is in U+4E00..U+9FFF, three bytes in UTF-8 led by E4..E9 (bytes that
-        // only ever lead a character), so a byte loop finds them without decoding the rest.
-        let bytes = text.as_bytes();
-        let mut start = 0;
+    /// Chinese names, tried at each ideograph that can begin a surname: those the text's
+    /// preparation marked, or, ungated, every ideograph (the reference it is tested with).
+    fn find_chinese(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if text.is_ungated() {
+            // Every surname is in U+4E00..U+9FFF, three bytes in UTF-8 led by E4..E9 (bytes
+            // that only ever lead a character).
+            let ideographs = text
+                .bytes()
+                .enumerate()
+                .filter(|(_, b)| (0xE4..=0xE9).contains(b))
+                .map(|(at, _)| at);
+            self.find_chinese_from(text, ideographs, out);
+        } else {
+            self.find_chinese_from(text, text.marked(scan::SURNAME), out);
+        }
+    }
+
+    /// Chinese names starting at `starts` (ideographs, in order).
+    fn find_chinese_from(
+        &self,
+        text: &str,
+        starts: impl Iterator<Item = usize>,
+        out: &mut Vec<Candidate>,
+    ) {
+        // Where the next name may start: after the last one found.
+        let mut next = 0;
         // The end of the last name found: a name right after it and a list separator is cued.
         let mut last_end = None;
-        while start + 3 <= bytes.len() {
-            if !(0xE4..=0xE9).contains(&bytes[start]) {
-                start += 1;
-                continue;
-            }
-            let code = (u32::from(bytes[start] & 0x0F) << 12)
-                | (u32::from(bytes[start + 1] & 0x3F) << 6)
-                | u32::from(bytes[start + 2] & 0x3F);
-            let Some(c) = char::from_u32(code) else {
-                start += 3;
+        for start in starts {
+            let Some(c) = text.get(start..).and_then(|rest| rest.chars().next()) else {
                 continue;
             };
-            if !self.any_surname.contains(c) {
-                start += 3;
+            if start < next || !self.any_surname.contains(c) {
                 continue;
             }
             let compound = if self.compound_first.contains(c) {
@@ -323,18 +380,12 @@ impl Person {
                 Some(s) => (start + s.len(), true),
                 None if self.surnames.contains(c) => (start + 3, true),
                 None if self.rare_surnames.contains(c) => (start + 3, false),
-                None => {
-                    start += 3;
-                    continue;
-                }
+                None => continue,
             };
-            match self.chinese_at(text, start, given_at, common, last_end) {
-                Some(found) => {
-                    start = found.end;
-                    last_end = Some(found.end);
-                    out.push(found);
-                }
-                None => start += 3,
+            if let Some(found) = self.chinese_at(text, start, given_at, common, last_end) {
+                next = found.end;
+                last_end = Some(found.end);
+                out.push(found);
             }
         }
     }
@@ -349,17 +400,14 @@ impl Person {
                 ' ' | '\t' | '\u{3000}' | ':' | '：' | '"' | '“' | '为' | '是' | '='
             )
         });
-        // An ideograph that ends no cue ends the search; an ASCII cue is compared in full.
-        let may_end_cue = before
-            .chars()
-            .next_back()
-            .is_some_and(|c| !is_han(c) || self.cue_last.contains(c));
-        let cue = may_end_cue
-            && CUES.iter().any(|w| {
+        // Only the cues that end with the character before can end there.
+        let cue = before.chars().next_back().is_some_and(|c| {
+            self.cues.at(c.to_ascii_lowercase()).any(|w| {
                 before
                     .get(before.len().saturating_sub(w.len())..)
                     .is_some_and(|tail| tail.eq_ignore_ascii_case(w))
-            });
+            })
+        });
         let listed = last_end.is_some_and(|end| {
             text.get(end..start)
                 .is_some_and(|between| LIST_SEPARATORS.contains(&between.trim()))
@@ -369,11 +417,13 @@ impl Person {
 
     /// Whether what follows a name says a person was meant: a title or a greeting, after at
     /// most one separator (`张三,总监`, `李四（律师）`, `王五：您好`).
-    fn titled_after(rest: &str) -> bool {
+    fn titled_after(&self, rest: &str) -> bool {
         let rest = rest
             .strip_prefix([',', '，', ':', '：', '(', '（', ' '])
             .unwrap_or(rest);
-        TITLES.iter().any(|t| rest.starts_with(t))
+        rest.chars()
+            .next()
+            .is_some_and(|c| self.titles.at(c).any(|t| rest.starts_with(t)))
     }
 
     fn chinese_at(
@@ -405,11 +455,9 @@ impl Person {
         // Most surname characters in running text stop here: no end a name could have.
         let clear = |e: usize| {
             let rest = &text[e..];
-            rest.chars().next().is_none_or(|c| {
-                !is_han(c)
-                    || self.follower_first.contains(c)
-                        && FOLLOWERS.iter().any(|f| rest.starts_with(f))
-            })
+            rest.chars()
+                .next()
+                .is_none_or(|c| !is_han(c) || self.followers.at(c).any(|f| rest.starts_with(f)))
         };
         let clear_at = [found > 0 && clear(ends[0].0), found > 1 && clear(ends[1].0)];
         if !clear_at.contains(&true) {
@@ -424,15 +472,13 @@ impl Person {
             if !clear_at[i] {
                 return None;
             }
-            let titled = !cued && Person::titled_after(&text[e..]);
+            let titled = !cued && self.titled_after(&text[e..]);
             // A province (`宁夏`) is no name: masking an address down to its province must
             // not leave a name behind that the next pass masks again. (The dictionaries are
             // consulted last: most candidates have been refused by then.)
             let accepted = cued || titled || in_set && common_surname && free_left;
-            (accepted
-                && !NOT_NAMES.contains(&&text[start..e])
-                && !super::address::is_province(&text[start..e]))
-            .then_some((e, titled))
+            (accepted && self.never_names.binary_search(&&text[start..e]).is_err())
+                .then_some((e, titled))
         })?;
         let before = &text[..start];
         // A name touching `*` is the rest of a masked name (`张*`), not a name of its own.
@@ -479,14 +525,14 @@ impl Person {
             {
                 continue;
             }
-            let before = text[..s].trim_end().to_ascii_lowercase();
-            let cued = PINYIN_CUES.iter().any(|w| {
-                before
-                    .trim_end_matches([':', '=', '.'])
-                    .rsplit(|c: char| !c.is_ascii_alphabetic())
-                    .next()
-                    .is_some_and(|last| last == *w)
-            });
+            // The word before the name (its letters only; lower-cased by the comparison).
+            let last_word = text[..s]
+                .trim_end()
+                .trim_end_matches([':', '=', '.'])
+                .rsplit(|c: char| !c.is_ascii_alphabetic())
+                .next();
+            let cued = last_word
+                .is_some_and(|last| PINYIN_CUES.iter().any(|w| last.eq_ignore_ascii_case(w)));
             out.push(Candidate {
                 pi_type: PiType::Person,
                 start: s,

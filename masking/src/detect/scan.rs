@@ -1,6 +1,8 @@
 //! What the detectors share: boundaries, full-width digits, context words, and a search
 //! loop that retries one character later when a match is refused.
 
+use std::sync::LazyLock;
+
 use regex::Regex;
 
 use super::Candidate;
@@ -99,17 +101,53 @@ pub fn context_before(text: &str, start: usize, window: usize, words: &[&str]) -
     // Lower-casing changes only ASCII letters in most windows (CJK and its punctuation have
     // no case): those are compared in place, without a lower-cased copy.
     let caseless = |c: char| c.is_ascii() || ('\u{2e80}'..='\u{9fff}').contains(&c);
-    if window.chars().all(caseless) {
-        let bytes = window.as_bytes();
-        return words.iter().any(|w| {
-            bytes
-                .windows(w.len())
-                .any(|piece| piece.eq_ignore_ascii_case(w.as_bytes()))
-        });
+    let mut lowered = [0u8; 256];
+    if window.len() <= lowered.len() && window.chars().all(caseless) {
+        let lowered = &mut lowered[..window.len()];
+        lowered.copy_from_slice(window.as_bytes());
+        lowered.make_ascii_lowercase();
+        return words
+            .iter()
+            .any(|w| memchr::memmem::find(lowered, w.as_bytes()).is_some());
     }
     let window = window.to_lowercase();
     words.iter().any(|w| window.contains(w))
 }
+
+/// A mark on an ideograph that can begin a surname (see [`Text::marked`]).
+pub const SURNAME: u8 = 1;
+/// A mark on an ideograph that can begin a province or a city as an address starts.
+pub const PLACE: u8 = 2;
+
+/// The marks of the ideographs U+4000..U+9FFF (the three-byte characters led by E4..E9),
+/// by code point from U+4000.
+static MARKS: LazyLock<Box<[u8]>> = LazyLock::new(|| {
+    let mut marks = vec![0u8; 0x6000].into_boxed_slice();
+    let mut mark = |chars: &str, mark: u8| {
+        for c in chars.chars() {
+            if let Some(i) = u32::from(c).checked_sub(0x4000)
+                && let Some(m) = marks.get_mut(i as usize)
+            {
+                *m |= mark;
+            }
+        }
+    };
+    mark(&super::person::surname_starts(), SURNAME);
+    mark(&super::address::place_starts(), PLACE);
+    marks
+});
+
+/// The ASCII bytes [`Text::new`] only steps over: not a digit, an upper-case letter, `@`,
+/// `.` or `:`.
+const PLAIN: [bool; 256] = {
+    let mut plain = [false; 256];
+    let mut b = 0;
+    while b < 128 {
+        plain[b] = !matches!(b as u8, b'0'..=b'9' | b'A'..=b'Z' | b'@' | b'.' | b':');
+        b += 1;
+    }
+    plain
+};
 
 /// A text prepared for the detectors in one pass: its maximal runs of digits (ASCII or
 /// full width), which kinds of character it has, and where the first pair of characters
@@ -142,6 +180,9 @@ pub struct Text<'a> {
     /// The first space between an ASCII lower-case and an upper-case letter (`Wei Zhang`):
     /// a pinyin name has one, at most six bytes after its start.
     word_space_word: Option<usize>,
+    /// `(position, marks)` of each ideograph with a mark ([`SURNAME`], [`PLACE`]), in
+    /// order.
+    ideographs: Vec<(usize, u8)>,
     /// Every gate and anchor says "maybe, from the start": the detectors then search the
     /// whole text, as they would without this preparation (the one-pass property test
     /// compares the two).
@@ -153,7 +194,7 @@ impl<'a> Text<'a> {
     pub fn new(text: &'a str) -> Text<'a> {
         let mut t = Text {
             text,
-            runs: Vec::new(),
+            runs: Vec::with_capacity(16),
             upper: false,
             non_ascii: false,
             at_sign: false,
@@ -163,8 +204,10 @@ impl<'a> Text<'a> {
             upper2_digit: None,
             han_upper: None,
             word_space_word: None,
+            ideographs: Vec::with_capacity(16),
             ungated: false,
         };
+        let marks = &**MARKS;
         let mut run: Option<(usize, usize)> = None;
         let bytes = text.as_bytes();
         let mut i = 0;
@@ -173,6 +216,17 @@ impl<'a> Text<'a> {
         // stepped over whole.
         while i < bytes.len() {
             let b = bytes[i];
+            // Most bytes are ASCII that neither continues a run nor is noted: skip them.
+            if PLAIN[usize::from(b)] {
+                if let Some((s, n)) = run.take() {
+                    t.runs.push((s, i, n));
+                }
+                i += 1;
+                while i < bytes.len() && PLAIN[usize::from(bytes[i])] {
+                    i += 1;
+                }
+                continue;
+            }
             let digit_width = match b {
                 b'0'..=b'9' => 1,
                 0xEF if bytes.get(i + 1) == Some(&0xBC)
@@ -207,6 +261,20 @@ impl<'a> Text<'a> {
                 b':' => {
                     t.colons += 1;
                     1
+                }
+                0xE4..=0xE9 => {
+                    // U+4000..U+9FFF, the ideographs: noted when marked.
+                    t.non_ascii = true;
+                    if let [_, b1, b2, ..] = bytes[i..] {
+                        let code = (usize::from(b & 0x0F) << 12)
+                            | (usize::from(b1 & 0x3F) << 6)
+                            | usize::from(b2 & 0x3F);
+                        let mark = marks.get(code - 0x4000).copied().unwrap_or(0);
+                        if mark != 0 {
+                            t.ideographs.push((i, mark));
+                        }
+                    }
+                    3
                 }
                 0x80.. => {
                     t.non_ascii = true;
@@ -263,6 +331,20 @@ impl<'a> Text<'a> {
             ungated: true,
             ..Text::new(text)
         }
+    }
+
+    /// Whether every gate and anchor is open (the reference the one-pass test compares
+    /// with): a detector then reads the whole text as it did before this preparation.
+    pub fn is_ungated(&self) -> bool {
+        self.ungated
+    }
+
+    /// The byte positions, in order, of the ideographs that carry `mark`.
+    pub fn marked(&self, mark: u8) -> impl Iterator<Item = usize> + '_ {
+        self.ideographs
+            .iter()
+            .filter(move |(_, m)| m & mark != 0)
+            .map(|&(at, _)| at)
     }
 
     /// Where a pattern that starts at most `before` bytes ahead of `anchor` can first
