@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{D, Text, bounded, compact, context_before, find_runs, find_with, pattern};
+use super::scan::{ContextWords, D, Text, bounded, compact, find_runs, find_with, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -14,6 +14,7 @@ const CONTEXT: &[&str] = &["身份证", "证件", "id", "identity", "resident"];
 /// Finds resident identity numbers.
 pub struct CnId {
     spaced: Regex,
+    context: ContextWords,
     latest_year: u32,
 }
 
@@ -22,6 +23,7 @@ impl CnId {
     pub fn new(latest_year: u32) -> CnId {
         CnId {
             spaced: pattern(&format!("{D}{{6}} {D}{{8}} {D}{{3}}[0-9０-９XxＸｘ]")),
+            context: ContextWords::new(CONTEXT),
             latest_year,
         }
     }
@@ -68,7 +70,7 @@ impl Detector for CnId {
         let year = self.latest_year;
         self.contiguous(text, out);
         find_runs(text, (15, 15), PiType::CnId, out, |s, e| {
-            (validate::cn_id(&compact(&text[s..e]), year) && context_before(text, s, 32, CONTEXT))
+            (validate::cn_id(&compact(&text[s..e]), year) && self.context.before(text, s, 32))
                 .then_some((0.9, "gb11643-15"))
         });
         if text.has_run(|n| n == 8) && text.has_run(|n| n == 6) {

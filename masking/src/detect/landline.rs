@@ -9,7 +9,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, bounded, compact, context_before, continues, pattern};
+use super::scan::{ContextWords, Text, bounded, compact, continues, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -29,6 +29,8 @@ const SEP: &str = r"[-－—–.\x20\x{3000}]";
 pub struct Landline {
     /// A written landline, anchored: tried only where a digit run could begin one.
     written: Regex,
+    /// The telephone words an unseparated number needs before it.
+    cues: ContextWords,
 }
 
 impl Landline {
@@ -36,10 +38,12 @@ impl Landline {
     pub fn new() -> Landline {
         let d = "[0-9０-９]";
         let local = format!("[2-8２-８]{d}{{2,3}}{SEP}?{d}{{4}}");
+        // Groups in order: country code, bracketed area code, area code, local number.
         Landline {
             written: pattern(&format!(
-                r"^(?:(?P<cc>\+86|0086|86){SEP}?)?(?:[(（]\x20?(?P<bracketed>{d}{{2,4}})\x20?[)）][\x20\x{{3000}}]?|(?P<area>{d}{{2,4}}){SEP})(?P<local>{local})"
+                r"^(?:(\+86|0086|86){SEP}?)?(?:[(（]\x20?({d}{{2,4}})\x20?[)）][\x20\x{{3000}}]?|({d}{{2,4}}){SEP})({local})"
             )),
+            cues: ContextWords::new(&CUES),
         }
     }
 
@@ -48,9 +52,11 @@ impl Landline {
     /// number (`2023-0571-8765-4321`, a card's `6226 0952 2336 5327`).
     fn judge(&self, text: &str, start: usize, end: usize) -> Option<(f32, &'static str)> {
         let caps = self.written.captures(&text[start..end])?;
-        let area = compact(caps.name("bracketed").or(caps.name("area"))?.as_str());
-        let local = compact(caps.name("local")?.as_str());
-        let area = match (caps.name("cc"), area.starts_with('0')) {
+        // The groups by number (a name costs a lookup): see `new`.
+        let [cc, bracketed, area, local] = [1, 2, 3, 4].map(|i| caps.get(i));
+        let area = compact(bracketed.or(area)?.as_str());
+        let local = compact(local?.as_str());
+        let area = match (cc, area.starts_with('0')) {
             (_, true) => area,
             (Some(_), false) => format!("0{area}"),
             (None, false) => return None,
@@ -170,7 +176,7 @@ impl Landline {
         let compacted = compact(&text[start..end]);
         alone
             && split_by_plan(&compacted).is_some_and(|(area, local)| plan_fits(area, local))
-            && context_before(text, start, CUE_WINDOW, &CUES)
+            && self.cues.before(text, start, CUE_WINDOW)
     }
 }
 

@@ -3,6 +3,7 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::Candidate;
@@ -85,33 +86,73 @@ pub fn compact_span(text: &str, start: usize, end: usize) -> std::borrow::Cow<'_
     }
 }
 
-/// Whether one of `words` (lower-case) lies within the `window` characters before `start`.
-///
-/// The window is counted in characters, not bytes, so that masking an earlier finding with
-/// as many characters as it had (`阳阳` to `阳*`) cannot move a context word into or out of
-/// a later number's window: masking a masked text again changes nothing.
-pub fn context_before(text: &str, start: usize, window: usize, words: &[&str]) -> bool {
-    let before = &text[..start];
-    let from = before
-        .char_indices()
-        .rev()
-        .nth(window.saturating_sub(1))
-        .map_or(0, |(i, _)| i);
-    let window = &before[from..];
-    // Lower-casing changes only ASCII letters in most windows (CJK and its punctuation have
-    // no case): those are compared in place, without a lower-cased copy.
-    let caseless = |c: char| c.is_ascii() || ('\u{2e80}'..='\u{9fff}').contains(&c);
-    let mut lowered = [0u8; 256];
-    if window.len() <= lowered.len() && window.chars().all(caseless) {
-        let lowered = &mut lowered[..window.len()];
-        lowered.copy_from_slice(window.as_bytes());
-        lowered.make_ascii_lowercase();
-        return words
-            .iter()
-            .any(|w| memchr::memmem::find(lowered, w.as_bytes()).is_some());
+/// Words that, shortly before a number, say what it is: found in one pass over the window,
+/// ignoring ASCII case.
+pub struct ContextWords {
+    /// The words, lower-case.
+    words: &'static [&'static str],
+    finder: AhoCorasick,
+}
+
+impl ContextWords {
+    /// The context words `words` (lower-case).
+    #[allow(
+        clippy::expect_used,
+        reason = "constant word lists, built by every test run"
+    )]
+    pub fn new(words: &'static [&'static str]) -> ContextWords {
+        let finder = AhoCorasick::builder()
+            .ascii_case_insensitive(true)
+            .build(words)
+            .expect("a constant word list builds");
+        ContextWords { words, finder }
     }
-    let window = window.to_lowercase();
-    words.iter().any(|w| window.contains(w))
+
+    /// Whether one of the words lies within the `window` characters before `start`.
+    ///
+    /// The window is counted in characters, not bytes, so that masking an earlier finding
+    /// with as many characters as it had (`阳阳` to `阳*`) cannot move a context word into
+    /// or out of a later number's window: masking a masked text again changes nothing.
+    pub fn before(&self, text: &str, start: usize, window: usize) -> bool {
+        let window = &text[chars_back(text, start, window.max(1))..start];
+        // Lower-casing changes only ASCII letters in most windows (CJK and its punctuation
+        // have no case): those are searched as they are, ignoring ASCII case.
+        if caseless(window) {
+            return self.finder.is_match(window);
+        }
+        let window = window.to_lowercase();
+        self.words.iter().any(|w| window.contains(w))
+    }
+}
+
+/// Where the `n`th character before `end` starts (0 when there are fewer).
+fn chars_back(text: &str, end: usize, n: usize) -> usize {
+    let mut seen = 0;
+    for (i, b) in text.as_bytes()[..end].iter().enumerate().rev() {
+        // Every byte but a UTF-8 continuation byte starts a character.
+        if b & 0xC0 != 0x80 {
+            seen += 1;
+            if seen == n {
+                return i;
+            }
+        }
+    }
+    0
+}
+
+/// Whether lower-casing `s` changes only its ASCII letters: every other character is in
+/// U+2E80..U+9FFF (CJK radicals, punctuation, kana, ideographs), which have no case.
+fn caseless(s: &str) -> bool {
+    let bytes = s.as_bytes();
+    bytes.iter().enumerate().all(|(i, &b)| match b {
+        // ASCII, or a continuation byte: judged with its lead.
+        ..0xC0 => true,
+        // U+3000..U+9FFF.
+        0xE3..=0xE9 => true,
+        // U+2E80..U+2FFF: E2 BA 80 and up.
+        0xE2 => bytes.get(i + 1).is_some_and(|&next| next >= 0xBA),
+        _ => false,
+    })
 }
 
 /// A mark on an ideograph that can begin a surname (see [`Text::marked`]).
@@ -590,16 +631,36 @@ mod tests {
 
     #[test]
     fn context_words_ignore_case_without_copying() {
-        // The in-place comparison assumes ideographs and their punctuation have no case.
+        // The in-place search assumes ideographs and their punctuation have no case.
         for c in ('\u{2e80}'..='\u{9fff}').filter(|c| !c.is_ascii()) {
             assert!(c.to_lowercase().eq([c]), "{:?} has a lower case", c);
+            assert!(caseless(c.encode_utf8(&mut [0; 4])), "{c:?}");
         }
-        let seen = |text: &str, word: &str| context_before(text, text.len(), 8, &[word]);
-        assert!(seen("证件ID：", "id"));
-        assert!(seen("ＩＤ ", "ｉｄ"));
-        assert!(seen("致电TeL", "tel"));
-        assert!(!seen("身份 证", "身份证"));
-        assert!(!seen("电话是很久以前的号码，现在", "电话"));
+        for c in ['\u{2e7f}', 'É', 'Ｉ', '\u{212a}', '\u{1f600}'] {
+            assert!(!caseless(c.encode_utf8(&mut [0; 4])), "{c:?}");
+        }
+        let seen = |text: &str, words: &'static [&'static str]| {
+            ContextWords::new(words).before(text, text.len(), 8)
+        };
+        assert!(seen("证件ID：", &["id"]));
+        assert!(seen("ＩＤ ", &["ｉｄ"]));
+        assert!(seen("致电TeL", &["tel"]));
+        assert!(
+            seen("\u{212a}ey", &["key"]),
+            "the Kelvin sign lower-cases to k"
+        );
+        assert!(!seen("身份 证", &["身份证"]));
+        assert!(!seen("电话是很久以前的号码，现在", &["电话"]));
+        assert!(seen("电话很久以前，现", &["电话"]), "eight characters back");
+    }
+
+    #[test]
+    fn counting_characters_back() {
+        let text = "ab身份x";
+        assert_eq!(chars_back(text, text.len(), 1), 8);
+        assert_eq!(chars_back(text, text.len(), 2), 5);
+        assert_eq!(chars_back(text, text.len(), 4), 1);
+        assert_eq!(chars_back(text, text.len(), 9), 0);
     }
 
     #[test]

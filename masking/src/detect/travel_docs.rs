@@ -12,7 +12,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, bounded, context_before, find_from, find_runs, pattern};
+use super::scan::{ContextWords, Text, bounded, find_from, find_runs, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -20,7 +20,7 @@ fn find_documents(
     re: &Regex,
     text: &Text<'_>,
     pi_type: PiType,
-    words: &[&str],
+    words: &ContextWords,
     bare_score: Option<f32>,
     out: &mut Vec<Candidate>,
 ) {
@@ -34,7 +34,7 @@ fn find_documents(
             if !bounded(text, s, e) {
                 return None;
             }
-            if context_before(text, s, 40, words) {
+            if words.before(text, s, 40) {
                 Some((0.9, "format+context"))
             } else {
                 bare_score.map(|score| (score, "format"))
@@ -47,6 +47,7 @@ fn find_documents(
 pub struct Passport {
     common: Regex,
     official: Regex,
+    words: ContextWords,
 }
 
 const PASSPORT_WORDS: &[&str] = &["护照", "passport"];
@@ -57,6 +58,7 @@ impl Passport {
         Passport {
             common: pattern(r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}"),
             official: pattern(r"[DSP]E?[0-9]{7}"),
+            words: ContextWords::new(PASSPORT_WORDS),
         }
     }
 }
@@ -74,7 +76,7 @@ impl Detector for Passport {
             &self.common,
             text,
             PiType::CnPassport,
-            PASSPORT_WORDS,
+            &self.words,
             Some(0.6),
             out,
         );
@@ -82,7 +84,7 @@ impl Detector for Passport {
             &self.official,
             text,
             PiType::CnPassport,
-            PASSPORT_WORDS,
+            &self.words,
             Some(0.3),
             out,
         );
@@ -93,6 +95,7 @@ impl Detector for Passport {
 pub struct HkmoPermit {
     outbound: Regex,
     inbound: Regex,
+    words: ContextWords,
 }
 
 const HKMO_WORDS: &[&str] = &["通行证", "港澳", "回乡证", "permit", "home return"];
@@ -103,6 +106,7 @@ impl HkmoPermit {
         HkmoPermit {
             outbound: pattern(r"C[0-9]{8}|C[A-HJ-NP-Z][0-9]{7}"),
             inbound: pattern(r"[HM][0-9]{10}|[HM][0-9]{8}"),
+            words: ContextWords::new(HKMO_WORDS),
         }
     }
 }
@@ -120,7 +124,7 @@ impl Detector for HkmoPermit {
             &self.outbound,
             text,
             PiType::CnHkmoPermit,
-            HKMO_WORDS,
+            &self.words,
             Some(0.55),
             out,
         );
@@ -128,7 +132,7 @@ impl Detector for HkmoPermit {
             &self.inbound,
             text,
             PiType::CnHkmoPermit,
-            HKMO_WORDS,
+            &self.words,
             Some(0.3),
             out,
         );
@@ -138,6 +142,7 @@ impl Detector for HkmoPermit {
 /// Finds Taiwan travel permits.
 pub struct TwPermit {
     outbound: Regex,
+    words: ContextWords,
 }
 
 const TW_WORDS: &[&str] = &["台湾", "台胞", "通行证", "permit", "mtp"];
@@ -147,6 +152,7 @@ impl TwPermit {
     pub fn new() -> TwPermit {
         TwPermit {
             outbound: pattern(r"L[0-9]{8}"),
+            words: ContextWords::new(TW_WORDS),
         }
     }
 }
@@ -164,12 +170,14 @@ impl Detector for TwPermit {
             &self.outbound,
             text,
             PiType::CnTwPermit,
-            TW_WORDS,
+            &self.words,
             Some(0.55),
             out,
         );
         find_runs(text, (8, 8), PiType::CnTwPermit, out, |s, _| {
-            context_before(text, s, 40, TW_WORDS).then_some((0.9, "format+context"))
+            self.words
+                .before(text, s, 40)
+                .then_some((0.9, "format+context"))
         });
     }
 }
