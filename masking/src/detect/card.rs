@@ -6,7 +6,7 @@
 use regex::Regex;
 
 use super::scan::{
-    D, Text, bounded, compact, compact_span, find_from, find_runs, find_with, pattern,
+    D, Text, bounded, compact, compact_span, find_in_spans, find_runs, find_with, pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -45,10 +45,18 @@ impl Detector for BankCard {
         find_runs(text, (16, 19), PiType::BankCard, out, |s, e| {
             bank_card(&compact_span(text, s, e)).then_some((0.9, "luhn"))
         });
-        let from = text.grouped(&[4..=usize::MAX, 4..=4, 4..=4, 4..=usize::MAX], 0);
-        find_from(&self.grouped, text, from, PiType::BankCard, out, |s, e| {
-            (bounded(text, s, e) && bank_card(&compact(&text[s..e]))).then_some((0.9, "luhn"))
-        });
+        let groups = [4..=usize::MAX, 4..=4, 4..=4, 4..=usize::MAX];
+        let spans = text.grouped(&groups, 0, true);
+        find_in_spans(
+            &self.grouped,
+            text,
+            &spans,
+            PiType::BankCard,
+            out,
+            |s, e| {
+                (bounded(text, s, e) && bank_card(&compact(&text[s..e]))).then_some((0.9, "luhn"))
+            },
+        );
     }
 }
 

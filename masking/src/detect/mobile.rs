@@ -3,7 +3,7 @@
 
 use regex::Regex;
 
-use super::scan::{D, Text, compact, compact_span, continues, find_from, glued, pattern};
+use super::scan::{D, Text, compact, compact_span, continues, find_in_spans, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -91,22 +91,29 @@ impl Detector for Mobile {
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
         self.contiguous(text, out);
         // Grouped 3-4-4, after at most six bytes of country code (`＋86 `).
-        let from = text.grouped(&[3..=usize::MAX, 4..=4, 4..=usize::MAX], 6);
-        find_from(&self.grouped, text, from, PiType::CnMobile, out, |s, e| {
-            let before = text[..s].chars().next_back();
-            let after = text[e..].chars().next();
-            if before.is_some_and(|c| continues(c) || c == '+')
-                || after.is_some_and(continues)
-                || glued(text, s, e)
-            {
-                return None;
-            }
-            let raw = &text[s..e];
-            let digits = compact(raw);
-            let prefixed = raw.starts_with(['+', '＋']) || digits.starts_with("0086");
-            let number = if prefixed { national(&digits) } else { &digits };
-            validate::cn_mobile(number).then_some((0.85, "miit-block"))
-        });
+        let spans = text.grouped(&[3..=usize::MAX, 4..=4, 4..=usize::MAX], 6, false);
+        find_in_spans(
+            &self.grouped,
+            text,
+            &spans,
+            PiType::CnMobile,
+            out,
+            |s, e| {
+                let before = text[..s].chars().next_back();
+                let after = text[e..].chars().next();
+                if before.is_some_and(|c| continues(c) || c == '+')
+                    || after.is_some_and(continues)
+                    || glued(text, s, e)
+                {
+                    return None;
+                }
+                let raw = &text[s..e];
+                let digits = compact(raw);
+                let prefixed = raw.starts_with(['+', '＋']) || digits.starts_with("0086");
+                let number = if prefixed { national(&digits) } else { &digits };
+                validate::cn_mobile(number).then_some((0.85, "miit-block"))
+            },
+        );
     }
 }
 

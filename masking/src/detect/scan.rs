@@ -140,17 +140,26 @@ fn chars_back(text: &str, end: usize, n: usize) -> usize {
     0
 }
 
-/// Whether lower-casing `s` changes only its ASCII letters: every other character is in
-/// U+2E80..U+9FFF (CJK radicals, punctuation, kana, ideographs), which have no case.
+/// Whether lower-casing `s` changes only its ASCII letters: every other character is
+/// one of those Chinese text is written with, which have no case: general punctuation
+/// (U+2000..U+206F), CJK radicals, punctuation, kana and ideographs (U+2E80..U+9FFF),
+/// and the full-width forms but the capitals Ａ..Ｚ (U+FF00..U+FF7F).
 fn caseless(s: &str) -> bool {
     let bytes = s.as_bytes();
+    let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
     bytes.iter().enumerate().all(|(i, &b)| match b {
         // ASCII, or a continuation byte: judged with its lead.
         ..0xC0 => true,
         // U+3000..U+9FFF.
         0xE3..=0xE9 => true,
-        // U+2E80..U+2FFF: E2 BA 80 and up.
-        0xE2 => bytes.get(i + 1).is_some_and(|&next| next >= 0xBA),
+        // U+2000..U+206F (E2 80 and E2 81), and U+2E80..U+2FFF (E2 BA 80 and up).
+        0xE2 => matches!(at(i + 1), 0x80 | 0x81 | 0xBA..),
+        // U+FF00..U+FF3F but Ａ..Ｚ (EF BC A1..BA), and U+FF40..U+FF7F.
+        0xEF => match at(i + 1) {
+            0xBC => !(0xA1..=0xBA).contains(&at(i + 2)),
+            0xBD => true,
+            _ => false,
+        },
         _ => false,
     })
 }
@@ -278,8 +287,16 @@ impl<'a> Text<'a> {
                 _ => 0,
             };
             if digit_width > 0 {
-                run = Some(run.map_or((i, 1), |(s, n)| (s, n + 1)));
-                i += digit_width;
+                // ASCII digits come in runs: take the rest of this one at once.
+                let mut end = i + digit_width;
+                if digit_width == 1 {
+                    while bytes.get(end).is_some_and(u8::is_ascii_digit) {
+                        end += 1;
+                    }
+                }
+                let digits = if digit_width == 1 { end - i } else { 1 };
+                run = Some(run.map_or((i, digits), |(s, n)| (s, n + digits)));
+                i = end;
                 continue;
             }
             if let Some((s, n)) = run.take() {
@@ -423,25 +440,40 @@ impl<'a> Text<'a> {
         self.search_start(self.word_space_word, 6)
     }
 
-    /// Where a number written in groups can first start: the start of the first digit run
-    /// that begins `groups` consecutive runs, each separated from the next by one space or
-    /// hyphen, whose digit counts lie in the given ranges; `prefix` bytes earlier when a
-    /// prefix (a country code) may come before it. `None` when no runs are so grouped.
+    /// Where numbers written in groups can lie: for each `groups.len()` consecutive digit
+    /// runs, each separated from the next by one space or hyphen, whose digit counts lie in
+    /// the given ranges, the span from `prefix` bytes before the first run (a country code
+    /// may come before it) to the end of the last run, or of the run after it when
+    /// `one_more` (an optional last group) and one space or hyphen joins them. In order of
+    /// start; ungated, the whole text.
     pub fn grouped(
         &self,
         groups: &[std::ops::RangeInclusive<usize>],
         prefix: usize,
-    ) -> Option<usize> {
+        one_more: bool,
+    ) -> Vec<(usize, usize)> {
         if self.ungated {
-            return Some(0);
+            return vec![(0, self.text.len())];
         }
         let bytes = self.text.as_bytes();
-        let first = self.runs.windows(groups.len()).find(|w| {
-            w.iter().zip(groups).all(|(r, want)| want.contains(&r.2))
-                && w.windows(2)
-                    .all(|p| p[1].0 == p[0].1 + 1 && matches!(bytes[p[0].1], b' ' | b'-'))
-        })?;
-        self.search_start(Some(first[0].0), prefix)
+        let joined = |a: &(usize, usize, usize), b: &(usize, usize, usize)| {
+            b.0 == a.1 + 1 && matches!(bytes[a.1], b' ' | b'-')
+        };
+        let mut spans = Vec::new();
+        for (i, w) in self.runs.windows(groups.len()).enumerate() {
+            if w.iter().zip(groups).all(|(r, want)| want.contains(&r.2))
+                && w.windows(2).all(|p| joined(&p[0], &p[1]))
+                && let Some(start) = self.search_start(Some(w[0].0), prefix)
+            {
+                let last = &w[w.len() - 1];
+                let end = match self.runs.get(i + groups.len()) {
+                    Some(next) if one_more && joined(last, next) => next.1,
+                    _ => last.1,
+                };
+                spans.push((start, end));
+            }
+        }
+        spans
     }
 
     /// The maximal runs of exactly 18 ASCII letters and digits that stand alone and hold a
@@ -575,11 +607,40 @@ pub fn find_from(
     out: &mut Vec<Candidate>,
     mut judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
 ) {
-    let Some(mut at) = from else {
-        return;
-    };
-    while at <= text.len() {
-        let Some(m) = re.find_at(text, at) else {
+    if let Some(from) = from {
+        search(re, text, (from, text.len()), pi_type, out, &mut judge);
+    }
+}
+
+/// [`find_with`] within `spans` (in order of start): the pattern runs over each span only,
+/// for a pattern whose every match lies within one of them (see [`Text::grouped`]).
+pub fn find_in_spans(
+    re: &Regex,
+    text: &str,
+    spans: &[(usize, usize)],
+    pi_type: PiType,
+    out: &mut Vec<Candidate>,
+    mut judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
+) {
+    let mut at = 0;
+    for &(start, end) in spans {
+        at = search(re, text, (start.max(at), end), pi_type, out, &mut judge);
+    }
+}
+
+/// The search loop of [`find_with`] over `text[from..end]`; returns where a search that
+/// goes on should resume.
+fn search(
+    re: &Regex,
+    text: &str,
+    (mut at, end): (usize, usize),
+    pi_type: PiType,
+    out: &mut Vec<Candidate>,
+    judge: &mut impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
+) -> usize {
+    let haystack = &text[..end];
+    while at <= haystack.len() {
+        let Some(m) = re.find_at(haystack, at) else {
             break;
         };
         match judge(m.start(), m.end()) {
@@ -594,19 +655,20 @@ pub fn find_from(
                 at = m.end().max(m.start() + 1);
             }
             None => {
-                let mut rest = text[m.start()..].char_indices();
+                let mut rest = haystack[m.start()..].char_indices();
                 let first = rest.next().map_or(1, |(_, c)| c.len_utf8());
                 at = m.start()
                     + rest
                         .find(|(_, c)| !continues(*c))
-                        .map_or(text.len() - m.start(), |(i, _)| i)
+                        .map_or(haystack.len() - m.start(), |(i, _)| i)
                         .max(first);
             }
         }
-        while at < text.len() && !text.is_char_boundary(at) {
+        while at < haystack.len() && !haystack.is_char_boundary(at) {
             at += 1;
         }
     }
+    at
 }
 
 /// Compiles a pattern written in this crate. The patterns are constants that the unit
@@ -632,11 +694,16 @@ mod tests {
     #[test]
     fn context_words_ignore_case_without_copying() {
         // The in-place search assumes ideographs and their punctuation have no case.
-        for c in ('\u{2e80}'..='\u{9fff}').filter(|c| !c.is_ascii()) {
+        let beyond_ascii = ('\u{80}'..=char::MAX).filter(|c| caseless(c.encode_utf8(&mut [0; 4])));
+        for c in beyond_ascii {
             assert!(c.to_lowercase().eq([c]), "{:?} has a lower case", c);
+        }
+        for c in [
+            '\u{2000}', '“', '…', '\u{2e80}', '，', '：', '（', '９', 'ａ', '\u{ff7f}',
+        ] {
             assert!(caseless(c.encode_utf8(&mut [0; 4])), "{c:?}");
         }
-        for c in ['\u{2e7f}', 'É', 'Ｉ', '\u{212a}', '\u{1f600}'] {
+        for c in ['\u{2e7f}', 'É', 'Ｉ', '\u{212a}', '\u{1f600}', '\u{ff80}'] {
             assert!(!caseless(c.encode_utf8(&mut [0; 4])), "{c:?}");
         }
         let seen = |text: &str, words: &'static [&'static str]| {
