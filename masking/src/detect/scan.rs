@@ -503,6 +503,15 @@ impl<'a> Text<'a> {
                 // A run of ASCII digits lies in one word; a run with full-width digits may
                 // touch several.
                 let ascii = e - s == n;
+                // Most runs are words of their own (no letter or digit beside them): the
+                // word is the run.
+                if ascii && (s == 0 || !alnum(s - 1)) && !alnum(e) {
+                    if n == 18 {
+                        words.push((s, e));
+                    }
+                    covered = e;
+                    continue;
+                }
                 let mut q = s.max(covered);
                 while q < e {
                     if bytes[q].is_ascii_digit() {
