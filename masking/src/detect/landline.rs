@@ -7,9 +7,11 @@
 //! codes `03xx`–`09xx` take 7 or 8 digits; local numbers do not start with 0, 1 or 9. After a
 //! country code (+86, 0086, 86) the area code's 0 may be left out.
 
-use regex::Regex;
+use std::borrow::Cow;
 
-use super::scan::{ContextWords, Text, bounded, compact, continues, pattern};
+use regex::{CaptureLocations, Regex};
+
+use super::scan::{ContextWords, Text, bounded, compact, compact_span, continues, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -50,15 +52,21 @@ impl Landline {
     /// Judges a written match: its area code (its 0 restored after a country code) and
     /// local number must fit the plan, and it must not be the tail of a longer grouped
     /// number (`2023-0571-8765-4321`, a card's `6226 0952 2336 5327`).
-    fn judge(&self, text: &str, start: usize, end: usize) -> Option<(f32, &'static str)> {
-        let caps = self.written.captures(&text[start..end])?;
+    /// `groups` are the match's, from `start`.
+    fn judge(
+        &self,
+        text: &str,
+        (start, end): (usize, usize),
+        groups: &CaptureLocations,
+    ) -> Option<(f32, &'static str)> {
         // The groups by number (a name costs a lookup): see `new`.
-        let [cc, bracketed, area, local] = [1, 2, 3, 4].map(|i| caps.get(i));
-        let area = compact(bracketed.or(area)?.as_str());
-        let local = compact(local?.as_str());
+        let [cc, bracketed, area, local] = [1, 2, 3, 4].map(|i| groups.get(i));
+        let digits = |(s, e): (usize, usize)| compact_span(text, start + s, start + e);
+        let area = digits(bracketed.or(area)?);
+        let local = digits(local?);
         let area = match (cc, area.starts_with('0')) {
             (_, true) => area,
-            (Some(_), false) => format!("0{area}"),
+            (Some(_), false) => Cow::Owned(format!("0{area}")),
             (None, false) => return None,
         };
         // A digit and a separator the match itself uses, right before it: the match is the
@@ -115,6 +123,7 @@ impl Detector for Landline {
         // digits), a country code (86, 0086), or the whole number unseparated (11 or 12).
         // The pattern is tried only there, anchored, so the rest of the text costs nothing.
         let mut after = 0;
+        let mut groups = self.written.capture_locations();
         for &(start, end, digits) in text.all_runs() {
             if start < after {
                 continue;
@@ -130,9 +139,10 @@ impl Detector for Landline {
                     .strip_suffix(['+', '(', '（'])
                     .map_or(start, str::len);
                 let found = [from, start].into_iter().find_map(|from| {
-                    let m = self.written.find(&text[from..])?;
+                    let m = self.written.captures_read(&mut groups, &text[from..])?;
                     let (s, e) = (from, from + m.end());
-                    self.judge(text, s, e).map(|judged| (s, e, judged))
+                    self.judge(text, (s, e), &groups)
+                        .map(|judged| (s, e, judged))
                 });
                 if let Some((s, e, (score, validator))) = found {
                     out.push(Candidate {
