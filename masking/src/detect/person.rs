@@ -293,10 +293,10 @@ pub struct Person {
     /// [`FOLLOWERS`] and [`TITLES`] by their first character, [`CUES`] by their last: a
     /// character no word has there (most) costs one lookup, and no comparison.
     followers: ByEdge,
-    /// [`NOT_NAMES`] and the provinces, sorted.
-    never_names: Vec<&'static str>,
     titles: ByEdge,
     cues: ByEdge,
+    /// [`NOT_NAMES`] and the provinces, sorted.
+    never_names: Vec<&'static str>,
     pinyin: Regex,
     syllables: Regex,
 }

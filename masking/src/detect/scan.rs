@@ -200,10 +200,12 @@ const PLAIN: [bool; 256] = {
 };
 
 /// A text prepared for the detectors in one pass: its maximal runs of digits (ASCII or
-/// full width), which kinds of character it has, and where the first pair of characters
-/// that some pattern needs occurs. A detector whose PI cannot be in the text skips its
-/// pattern, and one whose PI can starts its pattern at the first place it can match, not
-/// at the start of the text. It dereferences to the text itself.
+/// full width), the ideographs that can begin a surname or a place, which kinds of
+/// character it has, and where the first pair of characters that some pattern needs
+/// occurs. A detector whose PI cannot be in the text skips its pattern; one whose PI can
+/// looks only where it can begin (a digit run, a marked ideograph, grouped runs), or
+/// starts its pattern at the first place it can match, not at the start of the text. It
+/// dereferences to the text itself.
 pub struct Text<'a> {
     text: &'a str,
     /// `(start, end, digits)` of each maximal run of digits, in bytes.
@@ -262,8 +264,8 @@ impl<'a> Text<'a> {
         let bytes = text.as_bytes();
         let mut i = 0;
         // A byte loop: ASCII decides most characters alone, and a full-width digit is the
-        // three bytes EF BC 90..99; any other non-ASCII character only ends runs, and is
-        // stepped over whole.
+        // three bytes EF BC 90..99; an ideograph is looked up in the marks; any other
+        // non-ASCII character only ends runs, and is stepped over whole.
         while i < bytes.len() {
             let b = bytes[i];
             // Most bytes are ASCII that neither continues a run nor is noted: skip them.
