@@ -456,13 +456,21 @@ impl Job<'_> {
         let tally = self.pipeline(
             out,
             |rows: &mut Rows| {
-                rows.records.clear();
-                let mut record = csv::ByteRecord::new();
-                while rows.records.len() < BATCH_RECORDS
-                    && reader.read_byte_record(&mut record).map_err(csv_error)?
-                {
+                // Records are read into those of an earlier batch, whose buffers have
+                // grown to the size records have: a new record would grow its own again.
+                rows.len = 0;
+                while rows.len < BATCH_RECORDS {
+                    if rows.len == rows.records.len() {
+                        rows.records.push(csv::ByteRecord::new());
+                    }
+                    if !reader
+                        .read_byte_record(&mut rows.records[rows.len])
+                        .map_err(csv_error)?
+                    {
+                        break;
+                    }
+                    rows.len += 1;
                     read_so_far.store(0, Ordering::Relaxed);
-                    rows.records.push(std::mem::take(&mut record));
                     if reader.position().byte() - at >= BATCH_BYTES as u64 {
                         break;
                     }
@@ -789,13 +797,16 @@ impl Batch for Lines {
 /// CSV records, as the `csv` crate read them.
 #[derive(Default)]
 struct Rows {
+    /// The batch's records, then records kept from earlier batches for their buffers.
     records: Vec<csv::ByteRecord>,
+    /// How many of `records` are this batch's.
+    len: usize,
     bytes: usize,
 }
 
 impl Batch for Rows {
     fn records(&self) -> usize {
-        self.records.len()
+        self.len
     }
 
     fn bytes(&self) -> usize {
