@@ -71,9 +71,6 @@ pub(crate) fn place_starts() -> String {
 
 /// Finds postal addresses.
 pub struct Address {
-    /// A province or a city, anywhere (the whole-text reading the one-pass test compares
-    /// with).
-    anchor: Regex,
     /// A province or a city at the start of the text it is given.
     anchored: Regex,
     body: Regex,
@@ -85,7 +82,6 @@ impl Address {
         let han = r"\p{Han}";
         let n = "[0-9０-９]";
         Address {
-            anchor: pattern(&format!("(?:{PROVINCES})|(?:{CITIES})市")),
             anchored: pattern(&format!("^(?:(?:{PROVINCES})|(?:{CITIES})市)")),
             body: pattern(&format!(
                 "^(?:{PROVINCES})?\
@@ -114,12 +110,6 @@ impl Detector for Address {
         }
         // Where the next address may start: after the last anchor tried, or the last address.
         let mut at = 0;
-        if text.is_ungated() {
-            while let Some(a) = self.anchor.find_at(text, at) {
-                at = self.address_at(text, a.start(), a.end(), out);
-            }
-            return;
-        }
         // An anchor begins at an ideograph the text's preparation marked: tried there only.
         for start in text.marked(scan::PLACE) {
             if start < at {

@@ -74,20 +74,20 @@ impl Detector for Email {
             let Some(m) = self.re.find(&text[s..e]) else {
                 continue;
             };
-            let (ms, me) = (s, s + m.end());
-            let after = text[me..].chars().next();
+            let end = s + m.end();
+            let after = text[end..].chars().next();
             if !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
-                && !glued(text, ms, me)
-                && plausible(&text[ms..me])
+                && !glued(text, s, end)
+                && plausible(&text[s..end])
             {
                 out.push(Candidate {
                     pi_type: PiType::Email,
-                    start: ms,
-                    end: me,
+                    start: s,
+                    end,
                     score: 1.0,
                     validator: "rfc5321",
                 });
-                last_end = me;
+                last_end = end;
             }
         }
     }

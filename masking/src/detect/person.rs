@@ -285,9 +285,6 @@ pub struct Person {
     surnames: HanSet,
     rare_surnames: HanSet,
     compound_first: HanSet,
-    /// Every character a surname of any kind starts with: most ideographs are none, and
-    /// are passed over after this one lookup.
-    any_surname: HanSet,
     given: HanSet,
     not_given: HanSet,
     /// [`FOLLOWERS`] and [`TITLES`] by their first character, [`CUES`] by their last: a
@@ -312,7 +309,6 @@ impl Person {
             surnames: HanSet::of(SURNAMES),
             rare_surnames: HanSet::of(RARE_SURNAMES),
             compound_first: HanSet::of(&compound_first),
-            any_surname: HanSet::of(&surname_starts()),
             given: HanSet::of(GIVEN),
             not_given: HanSet::of(NOT_GIVEN),
             followers: ByEdge::first(FOLLOWERS),
@@ -334,39 +330,18 @@ impl Person {
         }
     }
 
-    /// Chinese names, tried at each ideograph that can begin a surname: those the text's
-    /// preparation marked, or, ungated, every ideograph (the reference it is tested with).
+    /// Chinese names, tried at each ideograph that can begin a surname (those the text's
+    /// preparation marked).
     fn find_chinese(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if text.is_ungated() {
-            // Every surname is in U+4E00..U+9FFF, three bytes in UTF-8 led by E4..E9 (bytes
-            // that only ever lead a character).
-            let ideographs = text
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| (0xE4..=0xE9).contains(b))
-                .map(|(at, _)| at);
-            self.find_chinese_from(text, ideographs, out);
-        } else {
-            self.find_chinese_from(text, text.marked(scan::SURNAME), out);
-        }
-    }
-
-    /// Chinese names starting at `starts` (ideographs, in order).
-    fn find_chinese_from(
-        &self,
-        text: &str,
-        starts: impl Iterator<Item = usize>,
-        out: &mut Vec<Candidate>,
-    ) {
         // Where the next name may start: after the last one found.
         let mut next = 0;
         // The end of the last name found: a name right after it and a list separator is cued.
         let mut last_end = None;
-        for start in starts {
-            let Some(c) = text.get(start..).and_then(|rest| rest.chars().next()) else {
+        for start in text.marked(scan::SURNAME) {
+            let Some(c) = text[start..].chars().next() else {
                 continue;
             };
-            if start < next || !self.any_surname.contains(c) {
+            if start < next {
                 continue;
             }
             let compound = if self.compound_first.contains(c) {

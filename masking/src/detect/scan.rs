@@ -256,7 +256,7 @@ impl<'a> Text<'a> {
             upper2_digit: None,
             han_upper: None,
             word_space_word: None,
-            ideographs: Vec::with_capacity(16),
+            ideographs: Vec::new(),
             ungated: false,
         };
         let marks = &**MARKS;
@@ -393,18 +393,23 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// Whether every gate and anchor is open (the reference the one-pass test compares
-    /// with): a detector then reads the whole text as it did before this preparation.
-    pub fn is_ungated(&self) -> bool {
-        self.ungated
-    }
-
-    /// The byte positions, in order, of the ideographs that carry `mark`.
+    /// The byte positions, in order, of the ideographs that carry `mark`; ungated, of every
+    /// character of U+4000..U+9FFF (led by E4..E9, bytes that only ever lead one).
     pub fn marked(&self, mark: u8) -> impl Iterator<Item = usize> + '_ {
-        self.ideographs
-            .iter()
-            .filter(move |(_, m)| m & mark != 0)
-            .map(|&(at, _)| at)
+        let every = self.ungated.then(|| {
+            (self.text.bytes().enumerate())
+                .filter(|(_, b)| (0xE4..=0xE9).contains(b))
+                .map(|(at, _)| at)
+        });
+        let marked = (!self.ungated).then(|| {
+            (self.ideographs.iter())
+                .filter(move |(_, m)| m & mark != 0)
+                .map(|&(at, _)| at)
+        });
+        every
+            .into_iter()
+            .flatten()
+            .chain(marked.into_iter().flatten())
     }
 
     /// Where a pattern that starts at most `before` bytes ahead of `anchor` can first
