@@ -8,6 +8,7 @@
 
 use std::sync::LazyLock;
 
+use aho_corasick::{AhoCorasick, Anchored, Input, MatchKind, StartKind};
 use regex::Regex;
 
 use super::scan::{self, Text, pattern};
@@ -69,20 +70,37 @@ pub(crate) fn place_starts() -> String {
         .collect()
 }
 
+/// The places an address starts with, in the order a pattern would try them: the
+/// provinces (full names first), then the cities with 市.
+fn anchors() -> Vec<String> {
+    (PROVINCES.split('|').map(str::to_owned))
+        .chain(CITIES.split('|').map(|city| format!("{city}市")))
+        .collect()
+}
+
 /// Finds postal addresses.
 pub struct Address {
-    /// A province or a city at the start of the text it is given.
-    anchored: Regex,
+    /// A province or a city at the start of the text it is given, the first of
+    /// [`anchors`] that matches there (as the alternation of a pattern would choose).
+    anchored: AhoCorasick,
     body: Regex,
 }
 
 impl Address {
     /// The detector.
+    #[allow(
+        clippy::expect_used,
+        reason = "a constant word list, built by every test run"
+    )]
     pub fn new() -> Address {
         let han = r"\p{Han}";
         let n = "[0-9０-９]";
         Address {
-            anchored: pattern(&format!("^(?:(?:{PROVINCES})|(?:{CITIES})市)")),
+            anchored: AhoCorasick::builder()
+                .match_kind(MatchKind::LeftmostFirst)
+                .start_kind(StartKind::Anchored)
+                .build(anchors())
+                .expect("a constant word list builds"),
             body: pattern(&format!(
                 "^(?:{PROVINCES})?\
                  (?:(?:{CITIES})市|{han}{{2,4}}(?:市|自治州|州|盟|地区))?\
@@ -115,7 +133,8 @@ impl Detector for Address {
             if start < at {
                 continue;
             }
-            if let Some(a) = self.anchored.find(&text[start..]) {
+            let anchor = Input::new(&text[start..]).anchored(Anchored::Yes);
+            if let Some(a) = self.anchored.find(anchor) {
                 at = self.address_at(text, start, start + a.end(), out);
             }
         }
@@ -181,6 +200,27 @@ mod tests {
             found("billing address: 广东省广州市天河区金融街7号."),
             ["广东省广州市天河区金融街7号"]
         );
+    }
+
+    #[test]
+    fn anchors_end_where_the_alternation_of_places_ends() {
+        let alternation = pattern(&format!("^(?:(?:{PROVINCES})|(?:{CITIES})市)"));
+        let address = Address::new();
+        let places = anchors();
+        for place in &places {
+            for tail in ["", "市", "省", "自治区", "路12号", "X"] {
+                let text = format!("{place}{tail}");
+                let ours = address
+                    .anchored
+                    .find(Input::new(&text).anchored(Anchored::Yes))
+                    .map(|m| m.end());
+                let theirs = alternation.find(&text).map(|m| m.end());
+                assert_eq!(ours, theirs, "{text}");
+                assert!(ours.is_some(), "{text}");
+            }
+        }
+        let elsewhere = Input::new("地址北京市").anchored(Anchored::Yes);
+        assert!(address.anchored.find(elsewhere).is_none());
     }
 
     #[test]

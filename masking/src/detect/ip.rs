@@ -27,6 +27,28 @@ fn octets_valid(s: &str) -> bool {
         .all(|o| o.parse::<u16>().is_ok_and(|v| v <= 255) && (o == "0" || !o.starts_with('0')))
 }
 
+/// Whether `c`, beside an address, makes it part of something longer: an ASCII letter, or
+/// a digit of any script.
+fn joins(c: char) -> bool {
+    c.is_ascii_alphanumeric() || c.is_numeric()
+}
+
+impl Ipv4 {
+    /// Judges the dotted quad at `s..e`.
+    fn judge(text: &str, s: usize, e: usize) -> Option<(f32, &'static str)> {
+        let before = text[..s].chars().next_back();
+        let mut after = text[e..].chars();
+        let next = after.next();
+        let dotted_on = next == Some('.') && after.next().is_some_and(|c| c.is_ascii_digit());
+        (!before.is_some_and(|c| joins(c) || c == '.' || c == '@')
+            && !next.is_some_and(joins)
+            && !dotted_on
+            && !glued(text, s, e)
+            && octets_valid(&text[s..e]))
+        .then_some((0.95, "octets"))
+    }
+}
+
 impl Detector for Ipv4 {
     fn pi_type(&self) -> PiType {
         PiType::Ipv4
@@ -36,18 +58,33 @@ impl Detector for Ipv4 {
         if !(text.dot && text.all_runs().iter().filter(|r| r.2 <= 3).nth(3).is_some()) {
             return;
         }
-        find_with(&self.re, text, PiType::Ipv4, out, |s, e| {
-            let before = text[..s].chars().next_back();
-            let mut after = text[e..].chars();
-            let next = after.next();
-            let dotted_on = next == Some('.') && after.next().is_some_and(|c| c.is_ascii_digit());
-            (!before.is_some_and(|c| c.is_ascii_alphanumeric() || c == '.' || c == '@')
-                && !next.is_some_and(|c| c.is_ascii_alphanumeric())
-                && !dotted_on
-                && !glued(text, s, e)
-                && octets_valid(&text[s..e]))
-            .then_some((0.95, "octets"))
-        });
+        if text.whole() {
+            find_with(&self.re, text, PiType::Ipv4, out, |s, e| {
+                Ipv4::judge(text, s, e)
+            });
+            return;
+        }
+        // What the pattern reports is four runs of one to three ASCII digits joined by
+        // dots: a match starting inside a run, or holding other digits, is refused.
+        let bytes = text.as_bytes();
+        let octet = |r: &(usize, usize, usize)| (1..=3).contains(&r.2) && r.1 - r.0 == r.2;
+        let dot = |a: &(usize, usize, usize), b: &(usize, usize, usize)| {
+            b.0 == a.1 + 1 && bytes[a.1] == b'.'
+        };
+        for quad in text.all_runs().windows(4) {
+            if quad.iter().all(octet)
+                && quad.windows(2).all(|p| dot(&p[0], &p[1]))
+                && let Some((score, validator)) = Ipv4::judge(text, quad[0].0, quad[3].1)
+            {
+                out.push(Candidate {
+                    pi_type: PiType::Ipv4,
+                    start: quad[0].0,
+                    end: quad[3].1,
+                    score,
+                    validator,
+                });
+            }
+        }
     }
 }
 
@@ -112,6 +149,15 @@ mod tests {
         assert!(found(&d, "1.2.3.4.5").is_empty());
         assert!(found(&d, "v1.2.3.4").is_empty());
         assert!(found(&d, "01.2.3.4").is_empty());
+        assert!(found(&d, "１.2.3.4").is_empty(), "a full-width octet");
+        assert!(
+            found(&d, "٣1.2.3.4").is_empty(),
+            "an Arabic-Indic digit before"
+        );
+        assert!(
+            found(&d, "1.2.3.4٣").is_empty(),
+            "an Arabic-Indic digit after"
+        );
     }
 
     #[test]

@@ -42,13 +42,13 @@ impl Mobile {
     /// digits, `0086` and 11 digits.
     fn contiguous(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
         for &(s, e, n) in text.all_runs() {
+            if !matches!(n, 11 | 13 | 15)
+                || text[e..].chars().next().is_some_and(continues)
+                || glued(text, s, e)
+            {
+                continue;
+            }
             let before = text[..s].chars().next_back();
-            if text[e..].chars().next().is_some_and(continues) {
-                continue;
-            }
-            if !matches!(n, 11 | 13 | 15) || glued(text, s, e) {
-                continue;
-            }
             let digits = compact_span(text, s, e);
             let start = match n {
                 11 if !before.is_some_and(|c| continues(c) || c == '+' || c == '＋') => {

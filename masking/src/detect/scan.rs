@@ -3,7 +3,6 @@
 
 use std::sync::LazyLock;
 
-use aho_corasick::AhoCorasick;
 use regex::Regex;
 
 use super::Candidate;
@@ -32,10 +31,26 @@ pub fn continues(c: char) -> bool {
 /// `@` either (it would be part of an e-mail address), and it is not glued to a masked
 /// value (see [`glued`]).
 pub fn bounded(text: &str, start: usize, end: usize) -> bool {
-    let before = text[..start].chars().next_back();
-    let after = text[end..].chars().next();
-    let joins = |c: char| continues(c) || c == '@';
-    !before.is_some_and(joins) && !after.is_some_and(joins) && !glued(text, start, end)
+    let bytes = text.as_bytes();
+    // A full-width digit is the three bytes EF BC 90..99.
+    let digit_at = |at: usize| {
+        bytes
+            .get(at..at + 3)
+            .is_some_and(|c| c[0] == 0xEF && c[1] == 0xBC && (0x90..=0x99).contains(&c[2]))
+    };
+    let before = match start.checked_sub(1).map(|i| bytes[i]) {
+        Some(b) if b < 0x80 => b.is_ascii_alphanumeric() || b == b'@',
+        Some(_) => start >= 3 && digit_at(start - 3),
+        None => false,
+    };
+    let after = match bytes.get(end) {
+        Some(&b) if b < 0x80 => b.is_ascii_alphanumeric() || b == b'@',
+        Some(_) => digit_at(end),
+        None => false,
+    };
+    // Only a `*` right beside the identifier can glue it.
+    let star = start > 0 && bytes[start - 1] == b'*' || bytes.get(end) == Some(&b'*');
+    !(before || after || star && glued(text, start, end))
 }
 
 /// Whether `start..end` touches a run of `*` that itself touches, on its other side, a
@@ -86,26 +101,35 @@ pub fn compact_span(text: &str, start: usize, end: usize) -> std::borrow::Cow<'_
     }
 }
 
-/// Words that, shortly before a number, say what it is: found in one pass over the window,
-/// ignoring ASCII case.
+/// Words that, shortly before a number, say what it is: looked for, ignoring ASCII case,
+/// only where the two bytes that begin one occur.
 pub struct ContextWords {
     /// The words, lower-case.
     words: &'static [&'static str],
-    finder: AhoCorasick,
+    /// One bit per pair of bytes (see [`pair`]): set for the first two bytes of a word, and
+    /// for a word of one byte, for that byte before any other (or before the window's end,
+    /// which reads as byte 0).
+    pairs: Box<[u64; 1024]>,
+}
+
+/// The key of the bytes `a`, `b` in [`ContextWords`]'s pairs: ASCII letters lower-cased.
+fn pair(a: u8, b: u8) -> usize {
+    usize::from(a.to_ascii_lowercase()) << 8 | usize::from(b.to_ascii_lowercase())
 }
 
 impl ContextWords {
     /// The context words `words` (lower-case).
-    #[allow(
-        clippy::expect_used,
-        reason = "constant word lists, built by every test run"
-    )]
     pub fn new(words: &'static [&'static str]) -> ContextWords {
-        let finder = AhoCorasick::builder()
-            .ascii_case_insensitive(true)
-            .build(words)
-            .expect("a constant word list builds");
-        ContextWords { words, finder }
+        let mut pairs = Box::new([0u64; 1024]);
+        let mut set = |key: usize| pairs[key / 64] |= 1 << (key % 64);
+        for w in words.iter().map(|w| w.as_bytes()) {
+            match *w {
+                [a, b, ..] => set(pair(a, b)),
+                [a] => (0..=u8::MAX).for_each(|b| set(pair(a, b))),
+                [] => {}
+            }
+        }
+        ContextWords { words, pairs }
     }
 
     /// Whether one of the words lies within the `window` characters before `start`.
@@ -114,12 +138,45 @@ impl ContextWords {
     /// with as many characters as it had (`阳阳` to `阳*`) cannot move a context word into
     /// or out of a later number's window: masking a masked text again changes nothing.
     pub fn before(&self, text: &str, start: usize, window: usize) -> bool {
-        let window = &text[chars_back(text, start, window.max(1))..start];
-        // Lower-casing changes only ASCII letters in most windows (CJK and its punctuation
-        // have no case): those are searched as they are, ignoring ASCII case.
-        if caseless(window) {
-            return self.finder.is_match(window);
+        let bytes = text.as_bytes();
+        let window = window.max(1);
+        // One pass back from `start`, a character at a time. Lower-casing changes only
+        // ASCII letters in most windows (CJK and its punctuation have no case): those are
+        // searched as they are, ignoring ASCII case; any other window is lower-cased.
+        let (mut at, mut seen) = (start, 0);
+        // The byte after `at` in the window (0 past its end).
+        let mut next = 0;
+        while at > 0 && seen < window {
+            at -= 1;
+            let b = bytes[at];
+            // Every byte but a UTF-8 continuation byte starts a character.
+            if b & 0xC0 != 0x80 {
+                seen += 1;
+                if b >= 0xC0 && !caseless_at(bytes, at) {
+                    return self.in_lower_case(&text[chars_back(text, start, window)..start]);
+                }
+                let key = pair(b, next);
+                if self.pairs[key / 64] & (1 << (key % 64)) != 0
+                    && self.starts_at(&bytes[at..start])
+                {
+                    return true;
+                }
+            }
+            next = b;
         }
+        false
+    }
+
+    /// Whether one of the words begins `rest`, ignoring ASCII case.
+    fn starts_at(&self, rest: &[u8]) -> bool {
+        self.words.iter().any(|w| {
+            rest.get(..w.len())
+                .is_some_and(|s| s.eq_ignore_ascii_case(w.as_bytes()))
+        })
+    }
+
+    /// Whether one of the words occurs in `window` lower-cased.
+    fn in_lower_case(&self, window: &str) -> bool {
         let window = window.to_lowercase();
         self.words.iter().any(|w| window.contains(w))
     }
@@ -140,14 +197,14 @@ fn chars_back(text: &str, end: usize, n: usize) -> usize {
     0
 }
 
-/// Whether lower-casing `s` changes only its ASCII letters: every other character is
-/// one of those Chinese text is written with, which have no case: general punctuation
-/// (U+2000..U+206F), CJK radicals, punctuation, kana and ideographs (U+2E80..U+9FFF),
-/// and the full-width forms but the capitals Ａ..Ｚ (U+FF00..U+FF7F).
-fn caseless(s: &str) -> bool {
-    let bytes = s.as_bytes();
+/// Whether lower-casing the character whose lead byte is at `i` leaves it as it is, or
+/// changes only an ASCII letter (true for any other byte): the characters Chinese text is
+/// written with have no case: general punctuation (U+2000..U+206F), CJK radicals,
+/// punctuation, kana and ideographs (U+2E80..U+9FFF), and the full-width forms but the
+/// capitals Ａ..Ｚ (U+FF00..U+FF7F).
+fn caseless_at(bytes: &[u8], i: usize) -> bool {
     let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
-    bytes.iter().enumerate().all(|(i, &b)| match b {
+    match at(i) {
         // ASCII, or a continuation byte: judged with its lead.
         ..0xC0 => true,
         // U+3000..U+9FFF.
@@ -161,7 +218,7 @@ fn caseless(s: &str) -> bool {
             _ => false,
         },
         _ => false,
-    })
+    }
 }
 
 /// A mark on an ideograph that can begin a surname (see [`Text::marked`]).
@@ -220,9 +277,6 @@ pub struct Text<'a> {
     pub dot: bool,
     /// How many `:` occur.
     pub colons: usize,
-    /// The first ASCII upper-case letter right before an ASCII digit (`E1`, `GB82`): where
-    /// a travel document or an IBAN can start, at most one character earlier.
-    upper_digit: Option<usize>,
     /// The first two ASCII upper-case letters right before an ASCII digit (`GB8`): where an
     /// IBAN can start.
     upper2_digit: Option<usize>,
@@ -252,7 +306,6 @@ impl<'a> Text<'a> {
             at_sign: false,
             dot: false,
             colons: 0,
-            upper_digit: None,
             upper2_digit: None,
             han_upper: None,
             word_space_word: None,
@@ -357,9 +410,6 @@ impl<'a> Text<'a> {
 
     /// Notes the pairs an upper-case ASCII letter at `i` ends or begins.
     fn first_upper_at(&mut self, bytes: &[u8], i: usize) {
-        if self.upper_digit.is_none() && bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
-            self.upper_digit = Some(i);
-        }
         if self.upper2_digit.is_none()
             && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase)
             && bytes.get(i + 2).is_some_and(u8::is_ascii_digit)
@@ -393,6 +443,13 @@ impl<'a> Text<'a> {
         }
     }
 
+    /// Whether the text was prepared with no gate and no anchor (only the one-pass test
+    /// does so): a detector that finds its PI in the prepared runs then searches the whole
+    /// text with its pattern instead, the reference the test compares the runs against.
+    pub fn whole(&self) -> bool {
+        self.ungated
+    }
+
     /// The byte positions, in order, of the ideographs that carry `mark`; ungated, of every
     /// character of U+4000..U+9FFF (led by E4..E9, bytes that only ever lead one).
     pub fn marked(&self, mark: u8) -> impl Iterator<Item = usize> + '_ {
@@ -423,12 +480,6 @@ impl<'a> Text<'a> {
             at -= 1;
         }
         Some(at)
-    }
-
-    /// Where a travel document (an upper-case letter, or two, before digits) can first
-    /// start.
-    pub fn letters_then_digits(&self) -> Option<usize> {
-        self.search_start(self.upper_digit, 1)
     }
 
     /// Where an IBAN (two upper-case letters before digits) can first start.
@@ -707,6 +758,11 @@ mod tests {
         assert_eq!(compact("11010519491231002x"), "11010519491231002X");
     }
 
+    /// Whether every character of `s` is caseless (see [`caseless_at`]).
+    fn caseless(s: &str) -> bool {
+        (0..s.len()).all(|i| caseless_at(s.as_bytes(), i))
+    }
+
     #[test]
     fn context_words_ignore_case_without_copying() {
         // The in-place search assumes ideographs and their punctuation have no case.
@@ -737,6 +793,20 @@ mod tests {
         assert!(seen("电话很久以前，现", &["电话"]), "eight characters back");
     }
 
+    proptest::proptest! {
+        #[test]
+        fn context_words_are_found_where_the_lower_cased_window_holds_them(
+            text in "[a-zA-Z电话台湾号 ：Ｔ\u{212a}İ]{0,24}",
+            window in 1usize..12,
+        ) {
+            let words = ContextWords::new(&["tel", "电话", "台湾", "key", "i"]);
+            let from = chars_back(&text, text.len(), window);
+            let lower = text[from..].to_lowercase();
+            let naive = words.words.iter().any(|w| lower.contains(w));
+            proptest::prop_assert_eq!(words.before(&text, text.len(), window), naive);
+        }
+    }
+
     #[test]
     fn counting_characters_back() {
         let text = "ab身份x";
@@ -748,6 +818,22 @@ mod tests {
 
     #[test]
     fn boundaries() {
+        let by_chars = |text: &str, start: usize, end: usize| {
+            let joins = |c: char| continues(c) || c == '@';
+            !text[..start].chars().next_back().is_some_and(joins)
+                && !text[end..].chars().next().is_some_and(joins)
+                && !glued(text, start, end)
+        };
+        for text in [
+            "１12４", "a12b", "@12@", "号12，", "*12*x", "x*12", "12", "٣12٣", "ｂ12Ａ",
+        ] {
+            let (start, end) = (text.find("12").unwrap(), text.find("12").unwrap() + 2);
+            assert_eq!(
+                bounded(text, start, end),
+                by_chars(text, start, end),
+                "{text}"
+            );
+        }
         assert!(bounded("号13800138000，", 3, 14));
         assert!(!bounded("a13800138000", 1, 12));
         assert!(!bounded("138001380001", 0, 11));

@@ -16,37 +16,79 @@ use super::scan::{ContextWords, Text, bounded, find_from, find_runs, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
+/// One pattern of document numbers: its regular expression, and the same pattern read
+/// around a run of ASCII digits: given the text's bytes, where the run starts and how many
+/// digits it has, where the letters before it that make a number of this pattern start.
+struct Form {
+    re: Regex,
+    letters: fn(&[u8], usize, usize) -> Option<usize>,
+}
+
+impl Form {
+    fn new(re: &str, letters: fn(&[u8], usize, usize) -> Option<usize>) -> Form {
+        Form {
+            re: pattern(re),
+            letters,
+        }
+    }
+}
+
+/// The byte before `at`, if any.
+fn byte_before(bytes: &[u8], at: usize) -> Option<u8> {
+    at.checked_sub(1).map(|i| bytes[i])
+}
+
+/// Whether `b` is an upper-case letter a document number's second letter can be (not `I`
+/// or `O`).
+fn second_letter(b: u8) -> bool {
+    b.is_ascii_uppercase() && b != b'I' && b != b'O'
+}
+
 fn find_documents(
-    re: &Regex,
+    form: &Form,
     text: &Text<'_>,
     pi_type: PiType,
     words: &ContextWords,
     bare_score: Option<f32>,
     out: &mut Vec<Candidate>,
 ) {
-    find_from(
-        re,
-        text,
-        text.letters_then_digits(),
-        pi_type,
-        out,
-        |s, e| {
-            if !bounded(text, s, e) {
-                return None;
-            }
-            if words.before(text, s, 40) {
-                Some((0.9, "format+context"))
-            } else {
-                bare_score.map(|score| (score, "format"))
-            }
-        },
-    );
+    let judge = |s: usize, e: usize| {
+        if !bounded(text, s, e) {
+            return None;
+        }
+        if words.before(text, s, 40) {
+            Some((0.9, "format+context"))
+        } else {
+            bare_score.map(|score| (score, "format"))
+        }
+    };
+    if text.whole() {
+        find_from(&form.re, text, Some(0), pi_type, out, judge);
+        return;
+    }
+    // A number the pattern reports stands alone, so its digits are a whole run of ASCII
+    // digits: read the letters before each.
+    let bytes = text.as_bytes();
+    for &(s, e, n) in text.all_runs() {
+        if e - s == n
+            && let Some(start) = (form.letters)(bytes, s, n)
+            && let Some((score, validator)) = judge(start, e)
+        {
+            out.push(Candidate {
+                pi_type,
+                start,
+                end: e,
+                score,
+                validator,
+            });
+        }
+    }
 }
 
 /// Finds passport numbers.
 pub struct Passport {
-    common: Regex,
-    official: Regex,
+    common: Form,
+    official: Form,
     words: ContextWords,
 }
 
@@ -56,8 +98,24 @@ impl Passport {
     /// The detector.
     pub fn new() -> Passport {
         Passport {
-            common: pattern(r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}"),
-            official: pattern(r"[DSP]E?[0-9]{7}"),
+            common: Form::new(r"[EG][0-9]{8}|E[A-HJ-NP-Z][0-9]{7}", |b, s, n| {
+                match (n, byte_before(b, s)?) {
+                    (8, b'E' | b'G') => Some(s - 1),
+                    (7, l) if second_letter(l) && byte_before(b, s - 1) == Some(b'E') => {
+                        Some(s - 2)
+                    }
+                    _ => None,
+                }
+            }),
+            official: Form::new(r"[DSP]E?[0-9]{7}", |b, s, n| {
+                match (n, byte_before(b, s)?) {
+                    (7, b'E') if matches!(byte_before(b, s - 1), Some(b'D' | b'S' | b'P')) => {
+                        Some(s - 2)
+                    }
+                    (7, b'D' | b'S' | b'P') => Some(s - 1),
+                    _ => None,
+                }
+            }),
             words: ContextWords::new(PASSPORT_WORDS),
         }
     }
@@ -93,8 +151,8 @@ impl Detector for Passport {
 
 /// Finds Hong Kong and Macao travel permits.
 pub struct HkmoPermit {
-    outbound: Regex,
-    inbound: Regex,
+    outbound: Form,
+    inbound: Form,
     words: ContextWords,
 }
 
@@ -104,8 +162,18 @@ impl HkmoPermit {
     /// The detector.
     pub fn new() -> HkmoPermit {
         HkmoPermit {
-            outbound: pattern(r"C[0-9]{8}|C[A-HJ-NP-Z][0-9]{7}"),
-            inbound: pattern(r"[HM][0-9]{10}|[HM][0-9]{8}"),
+            outbound: Form::new(r"C[0-9]{8}|C[A-HJ-NP-Z][0-9]{7}", |b, s, n| {
+                match (n, byte_before(b, s)?) {
+                    (8, b'C') => Some(s - 1),
+                    (7, l) if second_letter(l) && byte_before(b, s - 1) == Some(b'C') => {
+                        Some(s - 2)
+                    }
+                    _ => None,
+                }
+            }),
+            inbound: Form::new(r"[HM][0-9]{10}|[HM][0-9]{8}", |b, s, n| {
+                (matches!(n, 8 | 10) && matches!(byte_before(b, s)?, b'H' | b'M')).then(|| s - 1)
+            }),
             words: ContextWords::new(HKMO_WORDS),
         }
     }
@@ -141,7 +209,7 @@ impl Detector for HkmoPermit {
 
 /// Finds Taiwan travel permits.
 pub struct TwPermit {
-    outbound: Regex,
+    outbound: Form,
     words: ContextWords,
 }
 
@@ -151,7 +219,9 @@ impl TwPermit {
     /// The detector.
     pub fn new() -> TwPermit {
         TwPermit {
-            outbound: pattern(r"L[0-9]{8}"),
+            outbound: Form::new(r"L[0-9]{8}", |b, s, n| {
+                (n == 8 && byte_before(b, s)? == b'L').then(|| s - 1)
+            }),
             words: ContextWords::new(TW_WORDS),
         }
     }
