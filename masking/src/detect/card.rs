@@ -6,7 +6,8 @@
 use regex::Regex;
 
 use super::scan::{
-    D, Text, bounded, compact, compact_span, find_in_spans, find_runs, find_with, pattern,
+    D, Text, bounded, compact, compact_span, digits_back, digits_on, find_among, find_runs,
+    find_with, joined, pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -45,19 +46,43 @@ impl Detector for BankCard {
         find_runs(text, (16, 19), PiType::BankCard, out, |s, e| {
             bank_card(&compact_span(text, s, e)).then_some((0.9, "luhn"))
         });
-        let groups = [4..=usize::MAX, 4..=4, 4..=4, 4..=usize::MAX];
-        let spans = text.grouped(&groups, 0, true);
-        find_in_spans(
-            &self.grouped,
-            text,
-            &spans,
-            PiType::BankCard,
-            out,
-            |s, e| {
-                (bounded(text, s, e) && bank_card(&compact(&text[s..e]))).then_some((0.9, "luhn"))
-            },
-        );
+        let judge = |s: usize, e: usize| {
+            (bounded(text, s, e) && bank_card(&compact(&text[s..e]))).then_some((0.9, "luhn"))
+        };
+        // Read from the runs; by the pattern only to test the reading (see `Text::whole`).
+        if text.whole() {
+            find_with(&self.grouped, text, PiType::BankCard, out, judge);
+        } else {
+            find_among(text, &grouped(text), PiType::BankCard, out, judge);
+        }
     }
+}
+
+/// Where the grouped pattern matches, read from the digit runs: the last four digits of a
+/// run, the first a banking identifier; two runs of four; the first four of a run of four
+/// or more and, when that run has four, up to three digits of the run after it; each one
+/// space or hyphen from the next.
+fn grouped(text: &Text<'_>) -> Vec<(usize, usize)> {
+    let runs = text.all_runs();
+    let mut found = Vec::new();
+    for (i, w) in runs.windows(4).enumerate() {
+        let [a, b, c, d] = w else { continue };
+        if !(a.2 >= 4 && b.2 == 4 && c.2 == 4 && d.2 >= 4)
+            || !(joined(text, a, b) && joined(text, b, c) && joined(text, c, d))
+        {
+            continue;
+        }
+        let start = digits_back(text, a.1, 4);
+        if !text[start..].starts_with(['3', '4', '5', '6', '３', '４', '５', '６']) {
+            continue;
+        }
+        let end = match runs.get(i + 4) {
+            Some(e) if d.2 == 4 && joined(text, d, e) => digits_on(text, e.0, e.2.min(3)),
+            _ => digits_on(text, d.0, 4),
+        };
+        found.push((start, end));
+    }
+    found
 }
 
 /// Finds international cards of 13 to 15 digits.
@@ -133,6 +158,14 @@ mod tests {
             ["4111 1111 1111 1111"]
         );
         assert!(found(&d, "4111111111111112").is_empty(), "Luhn");
+        // A card after a group that starts none, with its optional last group: found as a
+        // search of the whole text finds it (a search cut off at the fifth group missed
+        // the last one, and the sixteen digits fail Luhn).
+        let text = "流水1111 6222 0212 3456 0000 006。";
+        assert_eq!(found(&d, text), ["6222 0212 3456 0000 006"]);
+        let mut whole = Vec::new();
+        d.find(&Text::ungated(text), &mut whole);
+        assert_eq!(whole.len(), 1);
         assert!(
             found(&d, "2024031510223112345").is_empty(),
             "not a banking identifier"

@@ -49,25 +49,32 @@ impl Landline {
         }
     }
 
+    /// The written landline `written` matches at `from`, read from its groups.
+    fn matched(&self, text: &str, from: usize, groups: &mut CaptureLocations) -> Option<Written> {
+        let m = self.written.captures_read(groups, &text[from..])?;
+        // The groups by number (a name costs a lookup): see `new`.
+        let [cc, bracketed, area, local] =
+            [1, 2, 3, 4].map(|i| groups.get(i).map(|(s, e)| (from + s, from + e)));
+        Some(Written {
+            end: from + m.end(),
+            country: cc.is_some(),
+            area: bracketed.or(area)?,
+            local: local?,
+        })
+    }
+
     /// Judges a written match: its area code (its 0 restored after a country code) and
     /// local number must fit the plan, and it must not be the tail of a longer grouped
     /// number (`2023-0571-8765-4321`, a card's `6226 0952 2336 5327`).
-    /// `groups` are the match's, from `start`.
-    fn judge(
-        &self,
-        text: &str,
-        (start, end): (usize, usize),
-        groups: &CaptureLocations,
-    ) -> Option<(f32, &'static str)> {
-        // The groups by number (a name costs a lookup): see `new`.
-        let [cc, bracketed, area, local] = [1, 2, 3, 4].map(|i| groups.get(i));
-        let digits = |(s, e): (usize, usize)| compact_span(text, start + s, start + e);
-        let area = digits(bracketed.or(area)?);
-        let local = digits(local?);
-        let area = match (cc, area.starts_with('0')) {
+    fn judge(&self, text: &str, start: usize, written: &Written) -> Option<(f32, &'static str)> {
+        let end = written.end;
+        let digits = |(s, e): (usize, usize)| compact_span(text, s, e);
+        let area = digits(written.area);
+        let local = digits(written.local);
+        let area = match (written.country, area.starts_with('0')) {
             (_, true) => area,
-            (Some(_), false) => Cow::Owned(format!("0{area}")),
-            (None, false) => return None,
+            (true, false) => Cow::Owned(format!("0{area}")),
+            (false, false) => return None,
         };
         // A digit and a separator the match itself uses, right before it: the match is the
         // tail of a longer number grouped the same way (a card's `6226 0952 2336 5327`).
@@ -83,6 +90,112 @@ impl Landline {
         (bounded(text, start, end) && !continues_a_number && plan_fits(&area, &local))
             .then_some((0.7, "area-code-plan"))
     }
+}
+
+/// A written landline: where it ends, and the byte ranges of its parts.
+#[derive(Debug, PartialEq)]
+struct Written {
+    end: usize,
+    /// It starts with a country code.
+    country: bool,
+    /// The area code's digits (bracketed or not).
+    area: (usize, usize),
+    /// The local number, separator included.
+    local: (usize, usize),
+}
+
+/// The width of the digit (ASCII or full width) at `at` whose value lies in `values`.
+fn digit_in(text: &str, at: usize, values: std::ops::RangeInclusive<u8>) -> Option<usize> {
+    match *text.as_bytes().get(at..)? {
+        [b, ..] if b.is_ascii_digit() && values.contains(&(b - b'0')) => Some(1),
+        [0xEF, 0xBC, b, ..] if (0x90..=0x99).contains(&b) && values.contains(&(b - 0x90)) => {
+            Some(3)
+        }
+        _ => None,
+    }
+}
+
+/// Where the digits from `at` end, having read at most `most` of them, and how many.
+fn digits_from(text: &str, mut at: usize, most: usize) -> (usize, usize) {
+    let mut n = 0;
+    while n < most
+        && let Some(w) = digit_in(text, at, 0..=9)
+    {
+        at += w;
+        n += 1;
+    }
+    (at, n)
+}
+
+/// The width of the separator ([`SEP`]) at `at`.
+fn sep_at(text: &str, at: usize) -> Option<usize> {
+    let c = text.get(at..)?.chars().next()?;
+    matches!(c, '-' | '－' | '—' | '–' | '.' | ' ' | '\u{3000}').then(|| c.len_utf8())
+}
+
+/// The written landline at `from`: what the pattern of [`Landline::new`] matches there,
+/// read by hand in the order the pattern tries its alternatives (country code first, then
+/// without; three digits before the local number's separator first, then two).
+fn written_at(text: &str, from: usize) -> Option<Written> {
+    [true, false]
+        .into_iter()
+        .find_map(|country| written_from(text, from, country))
+}
+
+/// [`written_at`], with or without a country code.
+fn written_from(text: &str, from: usize, country: bool) -> Option<Written> {
+    let rest = text.get(from..)?;
+    let mut at = from;
+    if country {
+        at += ["+86", "0086", "86"]
+            .into_iter()
+            .find(|cc| rest.starts_with(cc))?
+            .len();
+        at += sep_at(text, at).unwrap_or(0);
+    }
+    // The area code: bracketed, or two to four digits and a separator.
+    let (area, local_at) =
+        if let Some(open) = ["(", "（"].into_iter().find(|b| text[at..].starts_with(b)) {
+            let start = at + open.len() + usize::from(text[at + open.len()..].starts_with(' '));
+            let (end, n) = digits_from(text, start, 5);
+            let after = end + usize::from(text[end..].starts_with(' '));
+            let close = [")", "）"]
+                .into_iter()
+                .find(|b| text[after..].starts_with(b))?;
+            let mut local_at = after + close.len();
+            if let Some(space) = [" ", "\u{3000}"]
+                .into_iter()
+                .find(|s| text[local_at..].starts_with(s))
+            {
+                local_at += space.len();
+            }
+            ((2..=4).contains(&n).then_some((start, end))?, local_at)
+        } else {
+            let (end, n) = digits_from(text, at, 5);
+            let sep = sep_at(text, end).filter(|_| (2..=4).contains(&n))?;
+            ((at, end), end + sep)
+        };
+    // The local number: a digit 2 to 8, two or three digits, an optional separator, four
+    // digits.
+    let first = digit_in(text, local_at, 2..=8)?;
+    let (run_end, run) = digits_from(text, local_at + first, 8);
+    let run = run + 1;
+    let after_sep = |n: usize| {
+        let sep = sep_at(text, run_end).filter(|_| run == n)?;
+        let (end, four) = digits_from(text, run_end + sep, 4);
+        (four == 4).then_some(end)
+    };
+    let whole = |n: usize| (run >= n).then(|| digits_from(text, local_at, n).0);
+    let end = after_sep(4)
+        .or_else(|| whole(8))
+        .or_else(|| after_sep(3))
+        .or_else(|| whole(7))?;
+    Some(Written {
+        end,
+        country,
+        area,
+        local: (local_at, end),
+    })
 }
 
 /// Whether an area code (with its leading 0) and a local number fit the national plan.
@@ -123,7 +236,8 @@ impl Detector for Landline {
         // digits), a country code (86, 0086), or the whole number unseparated (11 or 12).
         // The pattern is tried only there, anchored, so the rest of the text costs nothing.
         let mut after = 0;
-        let mut groups = self.written.capture_locations();
+        // The pattern's groups, when it is used (see `Text::whole`).
+        let mut groups = None;
         for &(start, end, digits) in text.all_runs() {
             if start < after {
                 continue;
@@ -139,10 +253,16 @@ impl Detector for Landline {
                     .strip_suffix(['+', '(', '（'])
                     .map_or(start, str::len);
                 let found = [from, start].into_iter().find_map(|from| {
-                    let m = self.written.captures_read(&mut groups, &text[from..])?;
-                    let (s, e) = (from, from + m.end());
-                    self.judge(text, (s, e), &groups)
-                        .map(|judged| (s, e, judged))
+                    // Read by hand; by the pattern only to test the reading (see
+                    // `Text::whole`).
+                    let written = if text.whole() {
+                        let groups = groups.get_or_insert_with(|| self.written.capture_locations());
+                        self.matched(text, from, groups)
+                    } else {
+                        written_at(text, from)
+                    }?;
+                    self.judge(text, from, &written)
+                        .map(|judged| (from, written.end, judged))
                 });
                 if let Some((s, e, (score, validator))) = found {
                     out.push(Candidate {
@@ -198,6 +318,28 @@ mod tests {
         let mut out = Vec::new();
         Landline::new().find(&Text::new(text), &mut out);
         out.iter().map(|c| &text[c.start..c.end]).collect()
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Texts shaped like written landlines, near misses included: the reading by hand
+        /// finds what the pattern matches, part for part.
+        #[test]
+        fn reading_by_hand_matches_the_pattern(
+            text in "(\\+86|0086|86|8|\\+)?[-－—–. \u{3000}]?\
+                ([(（] ?[0-9０-９]{1,5} ?[)）]?[ \u{3000}]?|[0-9０-９]{1,5}[-－—–. \u{3000}]?)\
+                [0-9０-９]{1,9}[-－—–. \u{3000}]?[0-9０-９]{0,6}[a-z0-9 ]{0,2}",
+        ) {
+            let landline = Landline::new();
+            let mut groups = landline.written.capture_locations();
+            proptest::prop_assert_eq!(
+                written_at(&text, 0),
+                landline.matched(&text, 0, &mut groups),
+                "{}",
+                text
+            );
+        }
     }
 
     #[test]

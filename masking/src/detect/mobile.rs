@@ -3,7 +3,10 @@
 
 use regex::Regex;
 
-use super::scan::{D, Text, compact, compact_span, continues, find_in_spans, glued, pattern};
+use super::scan::{
+    D, Text, compact, compact_span, continues, digits_back, digits_on, find_among, find_with,
+    glued, joined, pattern,
+};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -83,6 +86,35 @@ impl Mobile {
     }
 }
 
+/// The country codes the grouped pattern allows before the first group.
+const GROUPED_PREFIXES: [&str; 9] = [
+    "+86", "+86 ", "+86-", "0086", "0086 ", "0086-", "＋86", "＋86 ", "＋86-",
+];
+
+impl Mobile {
+    /// Where the grouped pattern matches, read from the digit runs: the last three digits
+    /// of a run, a run of four, the first four of a run of four or more, one space or
+    /// hyphen apart; with the country code right before, if any, first.
+    fn grouped(text: &Text<'_>) -> Vec<(usize, usize)> {
+        let mut found = Vec::new();
+        for w in text.all_runs().windows(3) {
+            let [a, b, c] = w else { continue };
+            if a.2 >= 3 && b.2 == 4 && c.2 >= 4 && joined(text, a, b) && joined(text, b, c) {
+                let (start, end) = (digits_back(text, a.1, 3), digits_on(text, c.0, 4));
+                let prefix = GROUPED_PREFIXES
+                    .iter()
+                    .find(|p| text[..start].ends_with(*p));
+                if let Some(prefix) = prefix {
+                    found.push((start - prefix.len(), end));
+                }
+                found.push((start, end));
+            }
+        }
+        found.sort_by_key(|&(start, _)| start);
+        found
+    }
+}
+
 impl Detector for Mobile {
     fn pi_type(&self) -> PiType {
         PiType::CnMobile
@@ -90,30 +122,28 @@ impl Detector for Mobile {
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
         self.contiguous(text, out);
-        // Grouped 3-4-4, after at most six bytes of country code (`＋86 `).
-        let spans = text.grouped(&[3..=usize::MAX, 4..=4, 4..=usize::MAX], 6, false);
-        find_in_spans(
-            &self.grouped,
-            text,
-            &spans,
-            PiType::CnMobile,
-            out,
-            |s, e| {
-                let before = text[..s].chars().next_back();
-                let after = text[e..].chars().next();
-                if before.is_some_and(|c| continues(c) || c == '+')
-                    || after.is_some_and(continues)
-                    || glued(text, s, e)
-                {
-                    return None;
-                }
-                let raw = &text[s..e];
-                let digits = compact(raw);
-                let prefixed = raw.starts_with(['+', '＋']) || digits.starts_with("0086");
-                let number = if prefixed { national(&digits) } else { &digits };
-                validate::cn_mobile(number).then_some((0.85, "miit-block"))
-            },
-        );
+        // Grouped 3-4-4, after a country code or not.
+        let judge = |s: usize, e: usize| {
+            let before = text[..s].chars().next_back();
+            let after = text[e..].chars().next();
+            if before.is_some_and(|c| continues(c) || c == '+')
+                || after.is_some_and(continues)
+                || glued(text, s, e)
+            {
+                return None;
+            }
+            let raw = &text[s..e];
+            let digits = compact(raw);
+            let prefixed = raw.starts_with(['+', '＋']) || digits.starts_with("0086");
+            let number = if prefixed { national(&digits) } else { &digits };
+            validate::cn_mobile(number).then_some((0.85, "miit-block"))
+        };
+        // Read from the runs; by the pattern only to test the reading (see `Text::whole`).
+        if text.whole() {
+            find_with(&self.grouped, text, PiType::CnMobile, out, judge);
+        } else {
+            find_among(text, &Mobile::grouped(text), PiType::CnMobile, out, judge);
+        }
     }
 }
 

@@ -498,42 +498,6 @@ impl<'a> Text<'a> {
         self.search_start(self.word_space_word, 6)
     }
 
-    /// Where numbers written in groups can lie: for each `groups.len()` consecutive digit
-    /// runs, each separated from the next by one space or hyphen, whose digit counts lie in
-    /// the given ranges, the span from `prefix` bytes before the first run (a country code
-    /// may come before it) to the end of the last run, or of the run after it when
-    /// `one_more` (an optional last group) and one space or hyphen joins them. In order of
-    /// start; ungated, the whole text.
-    pub fn grouped(
-        &self,
-        groups: &[std::ops::RangeInclusive<usize>],
-        prefix: usize,
-        one_more: bool,
-    ) -> Vec<(usize, usize)> {
-        if self.ungated {
-            return vec![(0, self.text.len())];
-        }
-        let bytes = self.text.as_bytes();
-        let joined = |a: &(usize, usize, usize), b: &(usize, usize, usize)| {
-            b.0 == a.1 + 1 && matches!(bytes[a.1], b' ' | b'-')
-        };
-        let mut spans = Vec::new();
-        for (i, w) in self.runs.windows(groups.len()).enumerate() {
-            if w.iter().zip(groups).all(|(r, want)| want.contains(&r.2))
-                && w.windows(2).all(|p| joined(&p[0], &p[1]))
-                && let Some(start) = self.search_start(Some(w[0].0), prefix)
-            {
-                let last = &w[w.len() - 1];
-                let end = match self.runs.get(i + groups.len()) {
-                    Some(next) if one_more && joined(last, next) => next.1,
-                    _ => last.1,
-                };
-                spans.push((start, end));
-            }
-        }
-        spans
-    }
-
     /// The maximal runs of exactly 18 ASCII letters and digits that stand alone and hold a
     /// digit (every code that has a check character does): found around the digit runs,
     /// or, ungated, by reading the whole text.
@@ -675,39 +639,70 @@ pub fn find_from(
     mut judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
 ) {
     if let Some(from) = from {
-        search(re, text, (from, text.len()), pi_type, out, &mut judge);
+        search(re, text, from, pi_type, out, &mut judge);
     }
 }
 
-/// [`find_with`] within `spans` (in order of start): the pattern runs over each span only,
-/// for a pattern whose every match lies within one of them (see [`Text::grouped`]).
-pub fn find_in_spans(
-    re: &Regex,
+/// Offers `candidates`, matches found by reading the text rather than by a pattern, to
+/// `judge` as [`find_with`] offers a pattern's: leftmost first, skipping those that start
+/// before the last accepted one ends or, after a refusal, inside the run of letters and
+/// digits the refused one starts in. `candidates` are in order of start, and at one start
+/// in the order the pattern would prefer them.
+pub fn find_among(
     text: &str,
-    spans: &[(usize, usize)],
+    candidates: &[(usize, usize)],
     pi_type: PiType,
     out: &mut Vec<Candidate>,
     mut judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
 ) {
     let mut at = 0;
-    for &(start, end) in spans {
-        at = search(re, text, (start.max(at), end), pi_type, out, &mut judge);
+    for &(start, end) in candidates {
+        if start < at {
+            continue;
+        }
+        match judge(start, end) {
+            Some((score, validator)) => {
+                out.push(Candidate {
+                    pi_type,
+                    start,
+                    end,
+                    score,
+                    validator,
+                });
+                at = end.max(start + 1);
+            }
+            None => at = resume(text, start),
+        }
     }
 }
 
-/// The search loop of [`find_with`] over `text[from..end]`; returns where a search that
-/// goes on should resume.
+/// Where a search resumes after refusing a match that starts at `start`: after the run of
+/// letters and digits it starts in (at least one character on), on a character boundary.
+fn resume(haystack: &str, start: usize) -> usize {
+    let mut rest = haystack[start..].char_indices();
+    let first = rest.next().map_or(1, |(_, c)| c.len_utf8());
+    let mut at = start
+        + rest
+            .find(|(_, c)| !continues(*c))
+            .map_or(haystack.len() - start, |(i, _)| i)
+            .max(first);
+    while at < haystack.len() && !haystack.is_char_boundary(at) {
+        at += 1;
+    }
+    at
+}
+
+/// The search loop of [`find_with`] over `text[from..]`.
 fn search(
     re: &Regex,
     text: &str,
-    (mut at, end): (usize, usize),
+    mut at: usize,
     pi_type: PiType,
     out: &mut Vec<Candidate>,
     judge: &mut impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
-) -> usize {
-    let haystack = &text[..end];
-    while at <= haystack.len() {
-        let Some(m) = re.find_at(haystack, at) else {
+) {
+    while at <= text.len() {
+        let Some(m) = re.find_at(text, at) else {
             break;
         };
         match judge(m.start(), m.end()) {
@@ -720,22 +715,37 @@ fn search(
                     validator,
                 });
                 at = m.end().max(m.start() + 1);
+                while at < text.len() && !text.is_char_boundary(at) {
+                    at += 1;
+                }
             }
-            None => {
-                let mut rest = haystack[m.start()..].char_indices();
-                let first = rest.next().map_or(1, |(_, c)| c.len_utf8());
-                at = m.start()
-                    + rest
-                        .find(|(_, c)| !continues(*c))
-                        .map_or(haystack.len() - m.start(), |(i, _)| i)
-                        .max(first);
-            }
-        }
-        while at < haystack.len() && !haystack.is_char_boundary(at) {
-            at += 1;
+            None => at = resume(text, m.start()),
         }
     }
-    at
+}
+
+/// Where the `n`th digit (ASCII or full width) before `end` starts, in a run of at least
+/// `n` digits that ends at `end`.
+pub fn digits_back(text: &str, end: usize, n: usize) -> usize {
+    let bytes = text.as_bytes();
+    (0..n).fold(end, |at, _| {
+        at - if bytes[at - 1].is_ascii_digit() { 1 } else { 3 }
+    })
+}
+
+/// Where `n` digits (ASCII or full width) from `start` end, in a run of at least `n`
+/// digits that starts at `start`.
+pub fn digits_on(text: &str, start: usize, n: usize) -> usize {
+    let bytes = text.as_bytes();
+    (0..n).fold(start, |at, _| {
+        at + if bytes[at].is_ascii_digit() { 1 } else { 3 }
+    })
+}
+
+/// Whether the digit runs `a` and `b` (as [`Text::all_runs`] gives them) are one space or
+/// hyphen apart: two groups of one number.
+pub fn joined(text: &str, a: &(usize, usize, usize), b: &(usize, usize, usize)) -> bool {
+    b.0 == a.1 + 1 && matches!(text.as_bytes()[a.1], b' ' | b'-')
 }
 
 /// Compiles a pattern written in this crate. The patterns are constants that the unit
