@@ -2,7 +2,7 @@
 //! all detectors together (best of three passes), then each alone.
 //!
 //! ```text
-//! cargo run --release -p baomi-masking --example throughput -- corpus.jsonl [--total]
+//! cargo run --release -p baomi-masking --example throughput -- corpus.jsonl [--total] [--only TYPE]
 //! ```
 //!
 //! `bench/masking-vs-presidio.sh` runs it beside Presidio on the same corpus.
@@ -31,14 +31,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let found: usize = texts.iter().map(|t| scanner.scan(t).len()).sum();
         (bytes as f64 / start.elapsed().as_secs_f64() / 1e6, found)
     };
-    let all = Scanner::new();
+    // `--only TYPE`: that detector alone, for profiling it.
+    let args: Vec<String> = std::env::args().collect();
+    let only = (args.iter().position(|a| a == "--only"))
+        .and_then(|i| args.get(i + 1))
+        .map(|t| PiType::parse(t).ok_or("--only: no such type"))
+        .transpose()?;
+    let all = match only {
+        Some(t) => Scanner::new().only(&[t]),
+        None => Scanner::new(),
+    };
     let best = (0..3).map(|_| rate(&all).0).fold(0.0, f64::max);
     println!(
         "records={} text_bytes={bytes} detect_mb_per_s={best:.2} findings={}",
         texts.len(),
         rate(&all).1
     );
-    if std::env::args().any(|a| a == "--total") {
+    if only.is_some() || args.iter().any(|a| a == "--total") {
         return Ok(());
     }
     let (mb, _) = rate(&Scanner::new().only(&[]));

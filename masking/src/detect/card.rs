@@ -52,7 +52,7 @@ impl Detector for BankCard {
         // Read from the runs; by the pattern only to test the reading (see `Text::whole`).
         if text.whole() {
             find_with(&self.grouped, text, PiType::BankCard, out, judge);
-        } else {
+        } else if text.has_run(|n| n == 4) {
             find_among(text, &grouped(text), PiType::BankCard, out, judge);
         }
     }

@@ -235,6 +235,9 @@ impl Detector for Landline {
         // Every landline holds a digit run that begins it: an area code with its 0 (3 or 4
         // digits), a country code (86, 0086), or the whole number unseparated (11 or 12).
         // The pattern is tried only there, anchored, so the rest of the text costs nothing.
+        if !text.has_run(|n| (2..=4).contains(&n) || (11..=12).contains(&n)) {
+            return;
+        }
         let mut after = 0;
         // The pattern's groups, when it is used (see `Text::whole`).
         let mut groups = None;

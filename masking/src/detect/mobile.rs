@@ -44,6 +44,9 @@ impl Mobile {
     /// Contiguous forms: 11 digits (with a separate `+86 ` before them), `+86` and 11
     /// digits, `0086` and 11 digits.
     fn contiguous(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
+        if !text.has_run(|n| matches!(n, 11 | 13 | 15)) {
+            return;
+        }
         for &(s, e, n) in text.all_runs() {
             if !matches!(n, 11 | 13 | 15)
                 || text[e..].chars().next().is_some_and(continues)
@@ -141,7 +144,7 @@ impl Detector for Mobile {
         // Read from the runs; by the pattern only to test the reading (see `Text::whole`).
         if text.whole() {
             find_with(&self.grouped, text, PiType::CnMobile, out, judge);
-        } else {
+        } else if text.has_run(|n| n == 4) {
             find_among(text, &Mobile::grouped(text), PiType::CnMobile, out, judge);
         }
     }

@@ -267,6 +267,8 @@ pub struct Text<'a> {
     text: &'a str,
     /// `(start, end, digits)` of each maximal run of digits, in bytes.
     runs: Vec<(usize, usize, usize)>,
+    /// Bit `n` set when some run has `n` digits (bit 63: 63 or more).
+    lengths: u64,
     /// An ASCII upper-case letter occurs.
     pub upper: bool,
     /// A non-ASCII character occurs.
@@ -301,6 +303,7 @@ impl<'a> Text<'a> {
         let mut t = Text {
             text,
             runs: Vec::with_capacity(16),
+            lengths: 0,
             upper: false,
             non_ascii: false,
             at_sign: false,
@@ -309,7 +312,7 @@ impl<'a> Text<'a> {
             upper2_digit: None,
             han_upper: None,
             word_space_word: None,
-            ideographs: Vec::new(),
+            ideographs: Vec::with_capacity(text.len() / 16),
             ungated: false,
         };
         let marks = &**MARKS;
@@ -329,6 +332,25 @@ impl<'a> Text<'a> {
                 i += 1;
                 while i < bytes.len() && PLAIN[usize::from(bytes[i])] {
                     i += 1;
+                }
+                continue;
+            }
+            // Ideographs (U+4000..U+9FFF, led by E4..E9) come in runs: looked up in the
+            // marks, a run at a time.
+            if (0xE4..=0xE9).contains(&b) {
+                if let Some((s, n)) = run.take() {
+                    t.runs.push((s, i, n));
+                }
+                t.non_ascii = true;
+                while let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = bytes.get(i..i + 3) {
+                    let code = (usize::from(lead & 0x0F) << 12)
+                        | (usize::from(b1 & 0x3F) << 6)
+                        | usize::from(b2 & 0x3F);
+                    let mark = marks.get(code - 0x4000).copied().unwrap_or(0);
+                    if mark != 0 {
+                        t.ideographs.push((i, mark));
+                    }
+                    i += 3;
                 }
                 continue;
             }
@@ -375,20 +397,6 @@ impl<'a> Text<'a> {
                     t.colons += 1;
                     1
                 }
-                0xE4..=0xE9 => {
-                    // U+4000..U+9FFF, the ideographs: noted when marked.
-                    t.non_ascii = true;
-                    if let [_, b1, b2, ..] = bytes[i..] {
-                        let code = (usize::from(b & 0x0F) << 12)
-                            | (usize::from(b1 & 0x3F) << 6)
-                            | usize::from(b2 & 0x3F);
-                        let mark = marks.get(code - 0x4000).copied().unwrap_or(0);
-                        if mark != 0 {
-                            t.ideographs.push((i, mark));
-                        }
-                    }
-                    3
-                }
                 0x80.. => {
                     t.non_ascii = true;
                     // The width a UTF-8 lead byte announces.
@@ -405,6 +413,7 @@ impl<'a> Text<'a> {
         if let Some((s, n)) = run {
             t.runs.push((s, text.len(), n));
         }
+        t.lengths = (t.runs.iter()).fold(0, |lengths, r| lengths | 1 << r.2.min(63));
         t
     }
 
@@ -560,25 +569,33 @@ impl<'a> Text<'a> {
         &self.runs
     }
 
-    /// How many maximal digit runs have exactly `n` digits (as many as can be, ungated).
-    pub fn count_runs(&self, n: usize) -> usize {
-        if self.ungated {
-            return usize::MAX;
-        }
-        self.runs.iter().filter(|r| r.2 == n).count()
-    }
-
     /// Whether some maximal digit run has a digit count `n` with `wanted(n)` (always,
-    /// ungated).
+    /// ungated): found from the counts the text has, not by reading its runs.
     pub fn has_run(&self, wanted: impl Fn(usize) -> bool) -> bool {
-        self.ungated || self.runs.iter().any(|&(_, _, n)| wanted(n))
+        if self.ungated {
+            return true;
+        }
+        let mut lengths = self.lengths;
+        while lengths != 0 {
+            let n = lengths.trailing_zeros() as usize;
+            // The last bit stands for every count from 63 up: those runs are read.
+            if n == 63 {
+                return self.runs.iter().any(|r| r.2 >= 63 && wanted(r.2));
+            }
+            if wanted(n) {
+                return true;
+            }
+            lengths &= lengths - 1;
+        }
+        false
     }
 
     /// The maximal digit runs of `min..=max` digits that stand alone (no letter or digit on
     /// either side), as byte ranges.
     pub fn runs(&self, min: usize, max: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        self.runs
-            .iter()
+        let some = self.has_run(|n| (min..=max).contains(&n));
+        let runs = if some { &self.runs[..] } else { &[] };
+        runs.iter()
             .filter(move |&&(s, e, n)| (min..=max).contains(&n) && bounded(self.text, s, e))
             .map(|&(s, e, _)| (s, e))
     }
@@ -824,6 +841,18 @@ mod tests {
         assert_eq!(chars_back(text, text.len(), 2), 5);
         assert_eq!(chars_back(text, text.len(), 4), 1);
         assert_eq!(chars_back(text, text.len(), 9), 0);
+    }
+
+    #[test]
+    fn run_lengths_are_known_without_reading_the_runs() {
+        let text = Text::new("12 345 ６７");
+        assert!(text.has_run(|n| n == 3) && text.has_run(|n| n == 2));
+        assert!(!text.has_run(|n| n == 4 || n > 3));
+        let long = "1".repeat(70);
+        let text = Text::new(&long);
+        assert!(text.has_run(|n| n == 70));
+        assert!(!text.has_run(|n| n == 63));
+        assert_eq!(text.runs(64, 80).count(), 1);
     }
 
     #[test]

@@ -67,10 +67,15 @@ fn find_documents(
         return;
     }
     // A number the pattern reports stands alone, so its digits are a whole run of ASCII
-    // digits: read the letters before each.
+    // digits (7, 8 or 10 in every form): read the letters before each.
+    let digits = |n: usize| matches!(n, 7 | 8 | 10);
+    if !text.has_run(digits) {
+        return;
+    }
     let bytes = text.as_bytes();
     for &(s, e, n) in text.all_runs() {
-        if e - s == n
+        if digits(n)
+            && e - s == n
             && let Some(start) = (form.letters)(bytes, s, n)
             && let Some((score, validator)) = judge(start, e)
         {
