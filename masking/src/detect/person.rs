@@ -215,6 +215,20 @@ pub fn surname_len(name: &str) -> usize {
     }
 }
 
+/// Up to four characters of the Basic Multilingual Plane as one number, sixteen bits each
+/// (texts that do not start with U+0000, as no word and no name does, differ in number as
+/// they differ in text); `None` for anything longer or beyond that plane.
+fn short_key(s: &str) -> Option<u64> {
+    let mut key = 0u64;
+    for (i, c) in s.chars().enumerate() {
+        if i == 4 {
+            return None;
+        }
+        key = key << 16 | u64::from(u16::try_from(u32::from(c)).ok()?);
+    }
+    Some(key)
+}
+
 /// Whether `c` is a CJK unified ideograph (the basic block or extension A).
 pub fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
@@ -250,8 +264,12 @@ impl HanSet {
 }
 
 /// Words indexed by the character at one of their edges, so that the words a character
-/// can begin (or end) are found without comparing the others.
-struct ByEdge(Vec<(char, &'static str)>);
+/// can begin (or end) are found without comparing the others; an ideograph at no word's
+/// edge (most) is answered from a bitmap.
+struct ByEdge {
+    index: Vec<(char, &'static str)>,
+    edges: HanSet,
+}
 
 impl ByEdge {
     /// `words` by their first character.
@@ -267,13 +285,22 @@ impl ByEdge {
     fn by(words: &[&'static str], edge: impl Fn(&str) -> Option<char>) -> ByEdge {
         let mut index: Vec<_> = words.iter().filter_map(|w| Some((edge(w)?, *w))).collect();
         index.sort_unstable();
-        ByEdge(index)
+        let edges: String = index.iter().map(|&(c, _)| c).collect();
+        ByEdge {
+            edges: HanSet::of(&edges),
+            index,
+        }
     }
 
     /// The words with `c` at the edge.
     fn at(&self, c: char) -> impl Iterator<Item = &'static str> + '_ {
-        let from = self.0.partition_point(|(edge, _)| *edge < c);
-        self.0[from..]
+        let none = HanSet::index(c).is_some() && !self.edges.contains(c);
+        let from = if none {
+            self.index.len()
+        } else {
+            self.index.partition_point(|(edge, _)| *edge < c)
+        };
+        self.index[from..]
             .iter()
             .take_while(move |(edge, _)| *edge == c)
             .map(|(_, w)| *w)
@@ -284,7 +311,8 @@ impl ByEdge {
 pub struct Person {
     surnames: HanSet,
     rare_surnames: HanSet,
-    compound_first: HanSet,
+    /// [`COMPOUND_SURNAMES`] by their first character.
+    compound: ByEdge,
     given: HanSet,
     not_given: HanSet,
     /// [`FOLLOWERS`] and [`TITLES`] by their first character, [`CUES`] by their last: a
@@ -292,8 +320,9 @@ pub struct Person {
     followers: ByEdge,
     titles: ByEdge,
     cues: ByEdge,
-    /// [`NOT_NAMES`] and the provinces, sorted.
-    never_names: Vec<&'static str>,
+    /// [`NOT_NAMES`] and the provinces of at most four characters (a name has no more), as
+    /// [`short_key`]s, sorted.
+    never_names: Vec<u64>,
     pinyin: Regex,
     syllables: Regex,
 }
@@ -301,21 +330,17 @@ pub struct Person {
 impl Person {
     /// The detector.
     pub fn new() -> Person {
-        let compound_first: String = COMPOUND_SURNAMES
-            .iter()
-            .filter_map(|s| s.chars().next())
-            .collect();
         Person {
             surnames: HanSet::of(SURNAMES),
             rare_surnames: HanSet::of(RARE_SURNAMES),
-            compound_first: HanSet::of(&compound_first),
+            compound: ByEdge::first(&COMPOUND_SURNAMES),
             given: HanSet::of(GIVEN),
             not_given: HanSet::of(NOT_GIVEN),
             followers: ByEdge::first(FOLLOWERS),
             never_names: {
-                let mut words: Vec<_> = NOT_NAMES
-                    .into_iter()
+                let mut words: Vec<_> = (NOT_NAMES.into_iter())
                     .chain(super::address::provinces())
+                    .filter_map(short_key)
                     .collect();
                 words.sort_unstable();
                 words
@@ -344,13 +369,7 @@ impl Person {
             if start < next {
                 continue;
             }
-            let compound = if self.compound_first.contains(c) {
-                COMPOUND_SURNAMES
-                    .iter()
-                    .find(|s| text[start..].starts_with(*s))
-            } else {
-                None
-            };
+            let compound = (self.compound.at(c)).find(|s| text[start..].starts_with(*s));
             let (given_at, common) = match compound {
                 Some(s) => (start + s.len(), true),
                 None if self.surnames.contains(c) => (start + 3, true),
@@ -452,8 +471,9 @@ impl Person {
             // not leave a name behind that the next pass masks again. (The dictionaries are
             // consulted last: most candidates have been refused by then.)
             let accepted = cued || titled || in_set && common_surname && free_left;
-            (accepted && self.never_names.binary_search(&&text[start..e]).is_err())
-                .then_some((e, titled))
+            let never = short_key(&text[start..e])
+                .is_some_and(|key| self.never_names.binary_search(&key).is_ok());
+            (accepted && !never).then_some((e, titled))
         })?;
         let before = &text[..start];
         // A name touching `*` is the rest of a masked name (`张*`), not a name of its own.
@@ -543,6 +563,17 @@ mod tests {
         Person::new().find(&Text::new(text), &mut out);
         out.sort_by_key(|c| c.start);
         out.iter().map(|c| &text[c.start..c.end]).collect()
+    }
+
+    #[test]
+    fn short_keys_tell_short_texts_apart() {
+        let keys = ["余", "余额", "余额宝", "额余", "新疆维吾"].map(short_key);
+        assert!(keys.iter().all(Option::is_some));
+        for (i, a) in keys.iter().enumerate() {
+            assert!(keys[i + 1..].iter().all(|b| a != b));
+        }
+        assert_eq!(short_key("新疆维吾尔"), None, "five characters");
+        assert_eq!(short_key("王\u{20000}"), None, "beyond the plane");
     }
 
     #[test]
