@@ -11,6 +11,7 @@
 //! No message, error or summary ever contains a value read from the file: errors name the
 //! line and what was wrong, the summary counts findings per type.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -655,7 +656,18 @@ impl Job<'_> {
         let size: usize = records.iter().map(|r| r.as_slice().len()).sum();
         let mut writer = csv_writer(crlf, Vec::with_capacity(size + size / 4));
         let mut tally = Tally::default();
-        let mut masked = Vec::with_capacity(header.names.len());
+        // One document for the whole chunk, keyed by the column names: each record's cells
+        // are put into it in turn, into the strings of the last record where they can be
+        // (an object per record cost a string per name and per cell, and a tree to build).
+        let empty = || {
+            Value::Object(
+                (header.names.iter())
+                    .map(|n| (n.clone(), Value::String(String::new())))
+                    .collect(),
+            )
+        };
+        let mut doc = empty();
+        let mut cells = Vec::with_capacity(header.names.len());
         for record in records {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 bail!("interrupted");
@@ -668,34 +680,44 @@ impl Job<'_> {
                     header.names.len()
                 );
             }
-            let cells = record
-                .iter()
-                .map(|cell| utf8(cell, line))
-                .collect::<anyhow::Result<Vec<&str>>>()?;
-            let subject = header.subject.map(|i| cells[i].to_owned());
-            let mut doc = Value::Object(
-                header
-                    .names
-                    .iter()
-                    .zip(&cells)
-                    .map(|(n, c)| (n.clone(), Value::String((*c).to_owned())))
-                    .collect(),
-            );
+            cells.clear();
+            for cell in record {
+                cells.push(utf8(cell, line)?);
+            }
+            // A rule on the whole document (`$`) may have replaced the object.
+            if !doc.is_object() {
+                doc = empty();
+            }
+            let Value::Object(map) = &mut doc else {
+                bail!("line {line}: the record is not an object");
+            };
+            for (name, cell) in header.names.iter().zip(&cells) {
+                match map.get_mut(name) {
+                    Some(Value::String(value)) => {
+                        value.clear();
+                        value.push_str(cell);
+                    }
+                    Some(value) => *value = Value::String((*cell).to_owned()),
+                    None => {
+                        map.insert(name.clone(), Value::String((*cell).to_owned()));
+                    }
+                }
+            }
+            let subject = header.subject.map(|i| cells[i]);
             let found = self
                 .masker
-                .json(&mut doc, &self.context(subject.as_deref()))
+                .json(&mut doc, &self.context(subject))
                 .map_err(|e| anyhow!("line {line}: {e}"))?;
             for f in &found {
                 tally.found(f.finding.pi_type);
             }
-            masked.clear();
-            masked.extend(header.names.iter().map(|name| match doc.get(name) {
-                Some(Value::String(s)) => s.clone(),
-                Some(Value::Null) | None => String::new(),
-                Some(other) => other.to_string(),
-            }));
+            let fields = header.names.iter().map(|name| match doc.get(name) {
+                Some(Value::String(s)) => Cow::Borrowed(s.as_bytes()),
+                Some(Value::Null) | None => Cow::Borrowed(&b""[..]),
+                Some(other) => Cow::Owned(other.to_string().into_bytes()),
+            });
             writer
-                .write_record(&masked)
+                .write_record(fields)
                 .map_err(|e| anyhow!("line {line}: {}", csv_error(e)))?;
             tally.records += 1;
         }
