@@ -43,20 +43,20 @@ impl Detector for Email {
     }
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.at_sign {
-            return;
-        }
         // Each `@` bounds a window of the characters an address can hold; the pattern runs
         // on that window only, which is far cheaper than from every position of the text.
         let local = |b: u8| b.is_ascii_alphanumeric() || b"._%+-".contains(&b);
         let domain = |b: u8| b.is_ascii_alphanumeric() || b == b'-' || b == b'.';
         let bytes = text.as_bytes();
+        // Where the next `@` is looked for: after the last window.
         let mut from = 0;
         // Where the last address found ends: the next one's local part starts after it, so
         // two addresses never share characters (`a@b.cd%e@f.gh` is two, not three).
         let mut last_end = 0;
-        while let Some(off) = text[from..].find('@') {
-            let at = from + off;
+        for &at in &text.at_signs {
+            if at < from {
+                continue;
+            }
             let mut s = at;
             while s > last_end && local(bytes[s - 1]) {
                 s -= 1;

@@ -273,11 +273,11 @@ pub struct Text<'a> {
     pub upper: bool,
     /// A non-ASCII character occurs.
     pub non_ascii: bool,
-    /// `@` occurs.
-    pub at_sign: bool,
+    /// Where each `@` is, in order.
+    pub at_signs: Vec<usize>,
     /// `.` occurs.
     pub dot: bool,
-    /// How many `:` occur.
+    /// How many `:` touch a hexadecimal digit or another `:` (as those of an IPv6 address do).
     pub colons: usize,
     /// The first two ASCII upper-case letters right before an ASCII digit (`GB8`): where an
     /// IBAN can start.
@@ -306,7 +306,7 @@ impl<'a> Text<'a> {
             lengths: 0,
             upper: false,
             non_ascii: false,
-            at_sign: false,
+            at_signs: Vec::new(),
             dot: false,
             colons: 0,
             upper2_digit: None,
@@ -386,7 +386,7 @@ impl<'a> Text<'a> {
                     1
                 }
                 b'@' => {
-                    t.at_sign = true;
+                    t.at_signs.push(i);
                     1
                 }
                 b'.' => {
@@ -394,7 +394,12 @@ impl<'a> Text<'a> {
                     1
                 }
                 b':' => {
-                    t.colons += 1;
+                    // An address's every `:` touches a hexadecimal digit or another `:`.
+                    let hexy =
+                        |b: Option<&u8>| b.is_some_and(|b| b.is_ascii_hexdigit() || *b == b':');
+                    if hexy(i.checked_sub(1).map(|j| &bytes[j])) || hexy(bytes.get(i + 1)) {
+                        t.colons += 1;
+                    }
                     1
                 }
                 0x80.. => {
@@ -444,7 +449,6 @@ impl<'a> Text<'a> {
         Text {
             upper: true,
             non_ascii: true,
-            at_sign: true,
             dot: true,
             colons: usize::MAX,
             ungated: true,
