@@ -229,6 +229,40 @@ fn short_key(s: &str) -> Option<u64> {
     Some(key)
 }
 
+/// What the pinyin pattern (`[A-Z][a-z]{1,5} [A-Z][a-z]{1,11}`) matches in `text` from
+/// `from`, left to right and not overlapping, read from the bytes: a capital, one to five
+/// small letters and a space (no more small letters: the space must follow them), a capital
+/// and up to eleven small letters of however many follow.
+fn two_capitalised_words(text: &str, from: usize) -> Vec<(usize, usize)> {
+    let bytes = text.as_bytes();
+    let small = |at: usize, most: usize| {
+        (bytes.get(at..).unwrap_or_default().iter())
+            .take(most)
+            .take_while(|b| b.is_ascii_lowercase())
+            .count()
+    };
+    let capital = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_uppercase);
+    let mut found = Vec::new();
+    let mut at = from;
+    while at < bytes.len() {
+        if capital(at) {
+            let first = small(at + 1, 6);
+            let space = at + 1 + first;
+            if (1..=5).contains(&first) && bytes.get(space) == Some(&b' ') && capital(space + 1) {
+                let second = small(space + 2, 11);
+                if second > 0 {
+                    let end = space + 2 + second;
+                    found.push((at, end));
+                    at = end;
+                    continue;
+                }
+            }
+        }
+        at += 1;
+    }
+    found
+}
+
 /// Whether `c` is a CJK unified ideograph (the basic block or extension A).
 pub fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
@@ -499,8 +533,15 @@ impl Person {
         let Some(from) = text.two_words() else {
             return;
         };
-        for m in self.pinyin.find_iter(&text[from..]) {
-            let (s, e) = (from + m.start(), from + m.end());
+        // Read by hand; by the pattern only to test the reading (see `Text::whole`).
+        let matches = if text.whole() {
+            (self.pinyin.find_iter(&text[from..]))
+                .map(|m| (from + m.start(), from + m.end()))
+                .collect()
+        } else {
+            two_capitalised_words(text, from)
+        };
+        for (s, e) in matches {
             if text[..s]
                 .chars()
                 .next_back()
@@ -512,7 +553,7 @@ impl Person {
             {
                 continue;
             }
-            let Some((surname, given)) = m.as_str().split_once(' ') else {
+            let Some((surname, given)) = text[s..e].split_once(' ') else {
                 continue;
             };
             if !PINYIN_SURNAMES.contains(&surname)
@@ -563,6 +604,17 @@ mod tests {
         Person::new().find(&Text::new(text), &mut out);
         out.sort_by_key(|c| c.start);
         out.iter().map(|c| &text[c.start..c.end]).collect()
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn capitalised_words_are_read_as_the_pinyin_pattern_matches(
+            text in "([A-Z]?[a-z]{0,13}[ 王]?){0,6}|[A-Zab 王]{0,40}",
+        ) {
+            let pattern = Person::new().pinyin;
+            let matched: Vec<_> = pattern.find_iter(&text).map(|m| (m.start(), m.end())).collect();
+            proptest::prop_assert_eq!(two_capitalised_words(&text, 0), matched);
+        }
     }
 
     #[test]
