@@ -56,6 +56,11 @@ const LENGTHS: &[(&str, usize)] = &[
     ("TR", 26),
 ];
 
+/// Whether the letters `a`, `b` are the code of a country in [`LENGTHS`] (which is sorted).
+pub(crate) fn is_country(a: u8, b: u8) -> bool {
+    (LENGTHS.binary_search_by(|(c, _)| c.as_bytes().cmp(&[a, b][..]))).is_ok()
+}
+
 /// Finds IBANs.
 pub struct Iban {
     re: Regex,
@@ -117,6 +122,13 @@ mod tests {
     use super::*;
 
     #[test]
+    fn countries_are_sorted_for_their_search() {
+        assert!(LENGTHS.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(is_country(b'G', b'B') && is_country(b'A', b'D') && is_country(b'T', b'R'));
+        assert!(!is_country(b'C', b'N'));
+    }
+
+    #[test]
     fn ibans() {
         let mut out = Vec::new();
         let text = "IBAN GB82 WEST 1234 5698 7654 32 and DE89370400440532013000.";
@@ -126,6 +138,12 @@ mod tests {
             got,
             ["GB82 WEST 1234 5698 7654 32", "DE89370400440532013000"]
         );
+        out.clear();
+        // Two capitals and digits that are no country's do not hide the IBAN after them.
+        let text = "ref XY12, then GB82 WEST 1234 5698 7654 32";
+        Iban::new().find(&Text::new(text), &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(&text[out[0].start..out[0].end], "GB82 WEST 1234 5698 7654 32");
         out.clear();
         Iban::new().find(&Text::new("GB82 WEST 1234 5698 7654 33"), &mut out);
         assert!(out.is_empty());

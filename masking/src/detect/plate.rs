@@ -8,6 +8,9 @@ use super::scan::{Text, find_from, glued, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
+/// The provinces' characters a plate starts with.
+pub(crate) const PROVINCES: &str = "京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼";
+
 /// Finds licence plates.
 pub struct Plate {
     re: Regex,
@@ -17,10 +20,10 @@ impl Plate {
     /// The detector.
     pub fn new() -> Plate {
         Plate {
-            re: pattern(
-                "[京津沪渝冀豫云辽黑湘皖鲁新苏浙赣鄂桂甘晋蒙陕吉闽贵粤青藏川宁琼][A-HJ-NP-Z][·• ]?\
-                 [A-HJ-NP-Z0-9]{4}(?:[A-HJ-NP-Z0-9]{1,2}|[挂学警港澳领试超])",
-            ),
+            re: pattern(&format!(
+                "[{PROVINCES}][A-HJ-NP-Z][·• ]?\
+                     [A-HJ-NP-Z0-9]{{4}}(?:[A-HJ-NP-Z0-9]{{1,2}}|[挂学警港澳领试超])"
+            )),
         }
     }
 }

@@ -279,11 +279,11 @@ pub struct Text<'a> {
     pub dot: bool,
     /// How many `:` touch a hexadecimal digit or another `:` (as those of an IPv6 address do).
     pub colons: usize,
-    /// The first two ASCII upper-case letters right before an ASCII digit (`GB8`): where an
-    /// IBAN can start.
+    /// The first country code of an IBAN right before an ASCII digit (`GB8`): where an IBAN
+    /// can start.
     upper2_digit: Option<usize>,
-    /// The first CJK ideograph right before an ASCII upper-case letter (`粤B`): where a
-    /// plate can start.
+    /// The first province's character right before an ASCII upper-case letter (`粤B`):
+    /// where a plate can start.
     han_upper: Option<usize>,
     /// The first space between an ASCII lower-case and an upper-case letter (`Wei Zhang`):
     /// a pinyin name has one, at most six bytes after its start.
@@ -425,14 +425,22 @@ impl<'a> Text<'a> {
     /// Notes the pairs an upper-case ASCII letter at `i` ends or begins.
     fn first_upper_at(&mut self, bytes: &[u8], i: usize) {
         if self.upper2_digit.is_none()
-            && bytes.get(i + 1).is_some_and(u8::is_ascii_uppercase)
             && bytes.get(i + 2).is_some_and(u8::is_ascii_digit)
+            && bytes
+                .get(i + 1)
+                .is_some_and(|&b| b.is_ascii_uppercase() && super::iban::is_country(bytes[i], b))
         {
             self.upper2_digit = Some(i);
         }
         // E4..E9 only ever lead a three-byte character: U+4000..U+9FFF, the ideographs.
-        if self.han_upper.is_none() && i >= 3 && (0xE4..=0xE9).contains(&bytes[i - 3]) {
-            self.han_upper = Some(i - 3);
+        if self.han_upper.is_none()
+            && let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = i.checked_sub(3).map(|j| &bytes[j..i])
+        {
+            let code =
+                u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F);
+            if char::from_u32(code).is_some_and(|c| super::plate::PROVINCES.contains(c)) {
+                self.han_upper = Some(i - 3);
+            }
         }
         if self.word_space_word.is_none()
             && i >= 2
@@ -495,7 +503,7 @@ impl<'a> Text<'a> {
         Some(at)
     }
 
-    /// Where an IBAN (two upper-case letters before digits) can first start.
+    /// Where an IBAN (a country code before digits) can first start.
     pub fn two_letters_then_digits(&self) -> Option<usize> {
         self.search_start(self.upper2_digit, 0)
     }
