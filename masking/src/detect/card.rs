@@ -6,8 +6,8 @@
 use regex::Regex;
 
 use super::scan::{
-    D, Text, bounded, compact, compact_span, digits_back, digits_on, find_among, find_runs,
-    find_with, joined, pattern,
+    D, Text, bounded, compact, compact_span, digits_back, digits_on, find_among, find_from,
+    find_runs, find_with, joined, pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -124,10 +124,10 @@ impl Detector for CreditCard {
         find_runs(text, (13, 15), PiType::CreditCard, out, |s, e| {
             international(&compact_span(text, s, e)).then_some((0.9, "luhn"))
         });
-        if !text.has_run(|n| n == 6) || !text.has_run(|n| n == 4 || n == 5) {
-            return;
-        }
-        find_with(&self.re, text, PiType::CreditCard, out, |s, e| {
+        // A card the grouped pattern reports is three runs of 4, 6 and 4 or 5 digits: the
+        // pattern starts at the first such runs, if any (a match before them is refused).
+        let from = text.first_grouped(&[4..=4, 6..=6, 4..=5]);
+        find_from(&self.re, text, from, PiType::CreditCard, out, |s, e| {
             (bounded(text, s, e) && international(&compact(&text[s..e]))).then_some((0.9, "luhn"))
         });
     }

@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{ContextWords, D, Text, bounded, compact, find_runs, find_with, pattern};
+use super::scan::{ContextWords, D, Text, bounded, compact, find_from, find_runs, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -76,12 +76,13 @@ impl Detector for CnId {
             (validate::cn_id(&compact(&text[s..e]), year) && self.context.before(text, s, 32))
                 .then_some((0.9, "gb11643-15"))
         });
-        if text.has_run(|n| n == 8) && text.has_run(|n| n == 6) {
-            find_with(&self.spaced, text, PiType::CnId, out, |s, e| {
-                let id = compact(&text[s..e].replace(['Ｘ', 'ｘ'], "X"));
-                (bounded(text, s, e) && validate::cn_id(&id, year)).then_some((1.0, "gb11643"))
-            });
-        }
+        // Printed 6-8-4, an ID is three runs of 6, 8 and 3 or 4 digits (the last may end
+        // with an X): the pattern starts at the first such runs, if any.
+        let from = text.first_grouped(&[6..=6, 8..=8, 3..=4]);
+        find_from(&self.spaced, text, from, PiType::CnId, out, |s, e| {
+            let id = compact(&text[s..e].replace(['Ｘ', 'ｘ'], "X"));
+            (bounded(text, s, e) && validate::cn_id(&id, year)).then_some((1.0, "gb11643"))
+        });
     }
 }
 

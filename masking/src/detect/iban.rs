@@ -143,7 +143,10 @@ mod tests {
         let text = "ref XY12, then GB82 WEST 1234 5698 7654 32";
         Iban::new().find(&Text::new(text), &mut out);
         assert_eq!(out.len(), 1);
-        assert_eq!(&text[out[0].start..out[0].end], "GB82 WEST 1234 5698 7654 32");
+        assert_eq!(
+            &text[out[0].start..out[0].end],
+            "GB82 WEST 1234 5698 7654 32"
+        );
         out.clear();
         Iban::new().find(&Text::new("GB82 WEST 1234 5698 7654 33"), &mut out);
         assert!(out.is_empty());

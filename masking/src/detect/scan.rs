@@ -503,6 +503,21 @@ impl<'a> Text<'a> {
         Some(at)
     }
 
+    /// Where the first consecutive digit runs with the digit counts `groups`, each one
+    /// space or hyphen from the next (a number written in groups), start; from the start,
+    /// ungated.
+    pub fn first_grouped(&self, groups: &[std::ops::RangeInclusive<usize>]) -> Option<usize> {
+        if self.ungated {
+            return Some(0);
+        }
+        (self.runs.windows(groups.len()))
+            .find(|w| {
+                w.iter().zip(groups).all(|(r, want)| want.contains(&r.2))
+                    && w.windows(2).all(|p| joined(self.text, &p[0], &p[1]))
+            })
+            .map(|w| w[0].0)
+    }
+
     /// Where an IBAN (a country code before digits) can first start.
     pub fn two_letters_then_digits(&self) -> Option<usize> {
         self.search_start(self.upper2_digit, 0)
