@@ -4,7 +4,7 @@
 
 use regex::Regex;
 
-use super::scan::{Text, find_with, glued, pattern};
+use super::scan::{Text, find_with, glued, offer, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -72,17 +72,14 @@ impl Detector for Ipv4 {
             b.0 == a.1 + 1 && bytes[a.1] == b'.'
         };
         for quad in text.all_runs().windows(4) {
-            if quad.iter().all(octet)
-                && quad.windows(2).all(|p| dot(&p[0], &p[1]))
-                && let Some((score, validator)) = Ipv4::judge(text, quad[0].0, quad[3].1)
-            {
-                out.push(Candidate {
-                    pi_type: PiType::Ipv4,
-                    start: quad[0].0,
-                    end: quad[3].1,
-                    score,
-                    validator,
-                });
+            if quad.iter().all(octet) && quad.windows(2).all(|p| dot(&p[0], &p[1])) {
+                let (start, end) = (quad[0].0, quad[3].1);
+                offer(
+                    out,
+                    PiType::Ipv4,
+                    (start, end),
+                    Ipv4::judge(text, start, end),
+                );
             }
         }
     }

@@ -644,16 +644,29 @@ pub fn find_runs(
     mut judge: impl FnMut(usize, usize) -> Option<(f32, &'static str)>,
 ) {
     for (start, end) in text.runs(min, max) {
-        if let Some((score, validator)) = judge(start, end) {
-            out.push(Candidate {
-                pi_type,
-                start,
-                end,
-                score,
-                validator,
-            });
-        }
+        offer(out, pi_type, (start, end), judge(start, end));
     }
+}
+
+/// Adds the candidate at `start..end` to `out` if `judged` accepted it (a score and the
+/// validator's name); returns whether it did.
+pub fn offer(
+    out: &mut Vec<Candidate>,
+    pi_type: PiType,
+    (start, end): (usize, usize),
+    judged: Option<(f32, &'static str)>,
+) -> bool {
+    let Some((score, validator)) = judged else {
+        return false;
+    };
+    out.push(Candidate {
+        pi_type,
+        start,
+        end,
+        score,
+        validator,
+    });
+    true
 }
 
 /// Runs `re` over `text` and offers each match to `judge`, which returns the score and the
@@ -704,19 +717,11 @@ pub fn find_among(
         if start < at {
             continue;
         }
-        match judge(start, end) {
-            Some((score, validator)) => {
-                out.push(Candidate {
-                    pi_type,
-                    start,
-                    end,
-                    score,
-                    validator,
-                });
-                at = end.max(start + 1);
-            }
-            None => at = resume(text, start),
-        }
+        at = if offer(out, pi_type, (start, end), judge(start, end)) {
+            end.max(start + 1)
+        } else {
+            resume(text, start)
+        };
     }
 }
 
@@ -749,21 +754,14 @@ fn search(
         let Some(m) = re.find_at(text, at) else {
             break;
         };
-        match judge(m.start(), m.end()) {
-            Some((score, validator)) => {
-                out.push(Candidate {
-                    pi_type,
-                    start: m.start(),
-                    end: m.end(),
-                    score,
-                    validator,
-                });
-                at = m.end().max(m.start() + 1);
-                while at < text.len() && !text.is_char_boundary(at) {
-                    at += 1;
-                }
+        let (start, end) = (m.start(), m.end());
+        if offer(out, pi_type, (start, end), judge(start, end)) {
+            at = end.max(start + 1);
+            while at < text.len() && !text.is_char_boundary(at) {
+                at += 1;
             }
-            None => at = resume(text, m.start()),
+        } else {
+            at = resume(text, start);
         }
     }
 }

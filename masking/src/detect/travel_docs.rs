@@ -12,7 +12,7 @@
 
 use regex::Regex;
 
-use super::scan::{ContextWords, Text, bounded, find_from, find_runs, pattern};
+use super::scan::{ContextWords, Text, bounded, find_from, find_runs, offer, pattern};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -77,15 +77,8 @@ fn find_documents(
         if digits(n)
             && e - s == n
             && let Some(start) = (form.letters)(bytes, s, n)
-            && let Some((score, validator)) = judge(start, e)
         {
-            out.push(Candidate {
-                pi_type,
-                start,
-                end: e,
-                score,
-                validator,
-            });
+            offer(out, pi_type, (start, e), judge(start, e));
         }
     }
 }
