@@ -109,7 +109,7 @@ impl Detector for Iban {
         if !text.upper {
             return;
         }
-        let from = text.two_letters_then_digits();
+        let from = text.country_then_digits();
         find_from(&self.re, text, from, PiType::Iban, out, |s, e| {
             let compacted: String = text[s..e].chars().filter(|c| *c != ' ').collect();
             (bounded(text, s, e) && checks(&compacted)).then_some((0.95, "iso7064-mod97"))

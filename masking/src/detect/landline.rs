@@ -234,7 +234,7 @@ impl Detector for Landline {
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
         // Every landline holds a digit run that begins it: an area code with its 0 (3 or 4
         // digits), a country code (86, 0086), or the whole number unseparated (11 or 12).
-        // The pattern is tried only there, anchored, so the rest of the text costs nothing.
+        // A landline is read only there, so the rest of the text costs nothing.
         if !text.has_run(|n| (2..=4).contains(&n) || (11..=12).contains(&n)) {
             return;
         }

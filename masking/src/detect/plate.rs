@@ -37,7 +37,7 @@ impl Detector for Plate {
         if !(text.upper && text.non_ascii) {
             return;
         }
-        let from = text.han_then_letter();
+        let from = text.province_then_letter();
         find_from(&self.re, text, from, PiType::CnPlate, out, |s, e| {
             let after = text[e..].chars().next();
             let digits = text[s..e].bytes().filter(u8::is_ascii_digit).count();

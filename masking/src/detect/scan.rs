@@ -281,10 +281,10 @@ pub struct Text<'a> {
     pub colons: usize,
     /// The first country code of an IBAN right before an ASCII digit (`GB8`): where an IBAN
     /// can start.
-    upper2_digit: Option<usize>,
+    country_digit: Option<usize>,
     /// The first province's character right before an ASCII upper-case letter (`粤B`):
     /// where a plate can start.
-    han_upper: Option<usize>,
+    province_upper: Option<usize>,
     /// The first space between an ASCII lower-case and an upper-case letter (`Wei Zhang`):
     /// a pinyin name has one, at most six bytes after its start.
     word_space_word: Option<usize>,
@@ -309,8 +309,8 @@ impl<'a> Text<'a> {
             at_signs: Vec::new(),
             dot: false,
             colons: 0,
-            upper2_digit: None,
-            han_upper: None,
+            country_digit: None,
+            province_upper: None,
             word_space_word: None,
             ideographs: Vec::with_capacity(text.len() / 16),
             ungated: false,
@@ -424,22 +424,22 @@ impl<'a> Text<'a> {
 
     /// Notes the pairs an upper-case ASCII letter at `i` ends or begins.
     fn first_upper_at(&mut self, bytes: &[u8], i: usize) {
-        if self.upper2_digit.is_none()
+        if self.country_digit.is_none()
             && bytes.get(i + 2).is_some_and(u8::is_ascii_digit)
             && bytes
                 .get(i + 1)
                 .is_some_and(|&b| b.is_ascii_uppercase() && super::iban::is_country(bytes[i], b))
         {
-            self.upper2_digit = Some(i);
+            self.country_digit = Some(i);
         }
         // E4..E9 only ever lead a three-byte character: U+4000..U+9FFF, the ideographs.
-        if self.han_upper.is_none()
+        if self.province_upper.is_none()
             && let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = i.checked_sub(3).map(|j| &bytes[j..i])
         {
             let code =
                 u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F);
             if char::from_u32(code).is_some_and(|c| super::plate::PROVINCES.contains(c)) {
-                self.han_upper = Some(i - 3);
+                self.province_upper = Some(i - 3);
             }
         }
         if self.word_space_word.is_none()
@@ -519,13 +519,13 @@ impl<'a> Text<'a> {
     }
 
     /// Where an IBAN (a country code before digits) can first start.
-    pub fn two_letters_then_digits(&self) -> Option<usize> {
-        self.search_start(self.upper2_digit, 0)
+    pub fn country_then_digits(&self) -> Option<usize> {
+        self.search_start(self.country_digit, 0)
     }
 
     /// Where a plate (a province's ideograph and an upper-case letter) can first start.
-    pub fn han_then_letter(&self) -> Option<usize> {
-        self.search_start(self.han_upper, 0)
+    pub fn province_then_letter(&self) -> Option<usize> {
+        self.search_start(self.province_upper, 0)
     }
 
     /// Where two capitalised words of at most six letters before the space (a pinyin
