@@ -62,9 +62,7 @@ pub fn admin_prefix(address: &str, to: Generalization) -> Option<String> {
 /// The first characters of the provinces and cities an address starts with, for the marks
 /// a text's preparation sets.
 pub(crate) fn place_starts() -> String {
-    PROVINCES
-        .split('|')
-        .chain(CITIES.split('|'))
+    (anchors().iter())
         .filter_map(|place| place.chars().next())
         .collect()
 }

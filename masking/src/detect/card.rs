@@ -6,8 +6,8 @@
 use regex::Regex;
 
 use super::scan::{
-    D, Text, bounded, compact, compact_span, digits_back, digits_on, find_among, find_from,
-    find_runs, find_with, joined, pattern,
+    D, Text, bounded, compact, compact_span, digit_in, digits_back, digits_from, find_among,
+    find_from, find_runs, find_with, pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -65,22 +65,18 @@ impl Detector for BankCard {
 fn grouped(text: &Text<'_>) -> Vec<(usize, usize)> {
     let runs = text.all_runs();
     let mut found = Vec::new();
-    for (i, w) in runs.windows(4).enumerate() {
-        let [a, b, c, d] = w else { continue };
-        if !(a.2 >= 4 && b.2 == 4 && c.2 == 4 && d.2 >= 4)
-            || !(joined(text, a, b) && joined(text, b, c) && joined(text, c, d))
-        {
+    for (i, w) in text.grouped(&[4..=usize::MAX, 4..=4, 4..=4, 4..=usize::MAX]) {
+        let start = digits_back(text, w[0].1, 4);
+        if digit_in(text, start, 3..=6).is_none() {
             continue;
         }
-        let start = digits_back(text, a.1, 4);
-        if !text[start..].starts_with(['3', '4', '5', '6', '３', '４', '５', '６']) {
-            continue;
-        }
-        let end = match runs.get(i + 4) {
-            Some(e) if d.2 == 4 && joined(text, d, e) => digits_on(text, e.0, e.2.min(3)),
-            _ => digits_on(text, d.0, 4),
+        // The optional group: up to three digits of the next run, after a group of four.
+        let d = &w[3];
+        let (last, digits) = match runs.get(i + 4) {
+            Some(e) if d.2 == 4 && text.joined(d, e) => (e.0, 3),
+            _ => (d.0, 4),
         };
-        found.push((start, end));
+        found.push((start, digits_from(text, last, digits).0));
     }
     found
 }

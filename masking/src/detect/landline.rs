@@ -11,7 +11,9 @@ use std::borrow::Cow;
 
 use regex::{CaptureLocations, Regex};
 
-use super::scan::{ContextWords, Text, bounded, compact, compact_span, continues, pattern};
+use super::scan::{
+    ContextWords, Text, bounded, compact, compact_span, continues, digit_in, digits_from, pattern,
+};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 
@@ -102,29 +104,6 @@ struct Written {
     area: (usize, usize),
     /// The local number, separator included.
     local: (usize, usize),
-}
-
-/// The width of the digit (ASCII or full width) at `at` whose value lies in `values`.
-fn digit_in(text: &str, at: usize, values: std::ops::RangeInclusive<u8>) -> Option<usize> {
-    match *text.as_bytes().get(at..)? {
-        [b, ..] if b.is_ascii_digit() && values.contains(&(b - b'0')) => Some(1),
-        [0xEF, 0xBC, b, ..] if (0x90..=0x99).contains(&b) && values.contains(&(b - 0x90)) => {
-            Some(3)
-        }
-        _ => None,
-    }
-}
-
-/// Where the digits from `at` end, having read at most `most` of them, and how many.
-fn digits_from(text: &str, mut at: usize, most: usize) -> (usize, usize) {
-    let mut n = 0;
-    while n < most
-        && let Some(w) = digit_in(text, at, 0..=9)
-    {
-        at += w;
-        n += 1;
-    }
-    (at, n)
 }
 
 /// The width of the separator ([`SEP`]) at `at`.

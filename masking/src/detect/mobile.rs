@@ -4,8 +4,8 @@
 use regex::Regex;
 
 use super::scan::{
-    D, Text, compact, compact_span, continues, digits_back, digits_on, find_among, find_with,
-    glued, joined, pattern,
+    D, Text, compact, compact_span, continues, digits_back, digits_from, find_among, find_with,
+    glued, pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -100,18 +100,15 @@ impl Mobile {
     /// hyphen apart; with the country code right before, if any, first.
     fn grouped(text: &Text<'_>) -> Vec<(usize, usize)> {
         let mut found = Vec::new();
-        for w in text.all_runs().windows(3) {
-            let [a, b, c] = w else { continue };
-            if a.2 >= 3 && b.2 == 4 && c.2 >= 4 && joined(text, a, b) && joined(text, b, c) {
-                let (start, end) = (digits_back(text, a.1, 3), digits_on(text, c.0, 4));
-                let prefix = GROUPED_PREFIXES
-                    .iter()
-                    .find(|p| text[..start].ends_with(*p));
-                if let Some(prefix) = prefix {
-                    found.push((start - prefix.len(), end));
-                }
-                found.push((start, end));
+        for (_, w) in text.grouped(&[3..=usize::MAX, 4..=4, 4..=usize::MAX]) {
+            let (start, end) = (digits_back(text, w[0].1, 3), digits_from(text, w[2].0, 4).0);
+            let prefix = GROUPED_PREFIXES
+                .iter()
+                .find(|p| text[..start].ends_with(*p));
+            if let Some(prefix) = prefix {
+                found.push((start - prefix.len(), end));
             }
+            found.push((start, end));
         }
         found.sort_by_key(|&(start, _)| start);
         found

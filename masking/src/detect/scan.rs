@@ -503,19 +503,31 @@ impl<'a> Text<'a> {
         Some(at)
     }
 
-    /// Where the first consecutive digit runs with the digit counts `groups`, each one
-    /// space or hyphen from the next (a number written in groups), start; from the start,
-    /// ungated.
+    /// Each `groups.len()` consecutive digit runs whose digit counts lie in `groups`, each
+    /// one space or hyphen from the next (a number written in groups), with the index of
+    /// the first among all the runs; in order.
+    pub fn grouped<'g>(
+        &'g self,
+        groups: &'g [std::ops::RangeInclusive<usize>],
+    ) -> impl Iterator<Item = (usize, &'g [(usize, usize, usize)])> + 'g {
+        (self.runs.windows(groups.len()).enumerate()).filter(move |(_, w)| {
+            w.iter().zip(groups).all(|(r, want)| want.contains(&r.2))
+                && w.windows(2).all(|p| self.joined(&p[0], &p[1]))
+        })
+    }
+
+    /// Whether the digit runs `a` and `b` are one space or hyphen apart: two groups of one
+    /// number.
+    pub fn joined(&self, a: &(usize, usize, usize), b: &(usize, usize, usize)) -> bool {
+        b.0 == a.1 + 1 && matches!(self.text.as_bytes()[a.1], b' ' | b'-')
+    }
+
+    /// Where the first runs [`Text::grouped`] gives start; from the start, ungated.
     pub fn first_grouped(&self, groups: &[std::ops::RangeInclusive<usize>]) -> Option<usize> {
         if self.ungated {
             return Some(0);
         }
-        (self.runs.windows(groups.len()))
-            .find(|w| {
-                w.iter().zip(groups).all(|(r, want)| want.contains(&r.2))
-                    && w.windows(2).all(|p| joined(self.text, &p[0], &p[1]))
-            })
-            .map(|w| w[0].0)
+        self.grouped(groups).next().map(|(_, w)| w[0].0)
     }
 
     /// Where an IBAN (a country code before digits) can first start.
@@ -775,19 +787,28 @@ pub fn digits_back(text: &str, end: usize, n: usize) -> usize {
     })
 }
 
-/// Where `n` digits (ASCII or full width) from `start` end, in a run of at least `n`
-/// digits that starts at `start`.
-pub fn digits_on(text: &str, start: usize, n: usize) -> usize {
-    let bytes = text.as_bytes();
-    (0..n).fold(start, |at, _| {
-        at + if bytes[at].is_ascii_digit() { 1 } else { 3 }
-    })
+/// The width of the digit (ASCII or full width) at `at` whose value lies in `values`.
+pub fn digit_in(text: &str, at: usize, values: std::ops::RangeInclusive<u8>) -> Option<usize> {
+    match *text.as_bytes().get(at..)? {
+        [b, ..] if b.is_ascii_digit() && values.contains(&(b - b'0')) => Some(1),
+        [0xEF, 0xBC, b, ..] if (0x90..=0x99).contains(&b) && values.contains(&(b - 0x90)) => {
+            Some(3)
+        }
+        _ => None,
+    }
 }
 
-/// Whether the digit runs `a` and `b` (as [`Text::all_runs`] gives them) are one space or
-/// hyphen apart: two groups of one number.
-pub fn joined(text: &str, a: &(usize, usize, usize), b: &(usize, usize, usize)) -> bool {
-    b.0 == a.1 + 1 && matches!(text.as_bytes()[a.1], b' ' | b'-')
+/// Where the digits (ASCII or full width) from `at` end, having read at most `most` of
+/// them, and how many were read.
+pub fn digits_from(text: &str, mut at: usize, most: usize) -> (usize, usize) {
+    let mut n = 0;
+    while n < most
+        && let Some(w) = digit_in(text, at, 0..=9)
+    {
+        at += w;
+        n += 1;
+    }
+    (at, n)
 }
 
 /// Compiles a pattern written in this crate. The patterns are constants that the unit
