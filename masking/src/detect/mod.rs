@@ -147,7 +147,7 @@ impl Scanner {
         hits.retain(|c| c.score >= self.min_score);
         let (kept, lost) = resolve(hits);
         let rest = outside(&kept, &lost);
-        (with_char_offsets(text, kept), rest)
+        (with_char_offsets(text, !prepared.non_ascii, kept), rest)
     }
 }
 
@@ -175,6 +175,26 @@ fn outside(kept: &[Candidate], lost: &[Candidate]) -> Vec<(usize, usize)> {
         }
     }
     merged
+}
+
+/// How many characters the UTF-8 `bytes` hold: one for each byte that is not a continuation
+/// byte (`10xxxxxx`), counted eight bytes at a time. (The standard library's count reads
+/// spans as short as the gaps between findings a byte at a time.)
+fn chars_in(bytes: &[u8]) -> usize {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    let words = bytes.chunks_exact(8);
+    let tail = words.remainder();
+    let continuations: usize = words
+        .map(|w| {
+            let x = u64::from_le_bytes(w.try_into().unwrap_or_default());
+            // 1 in each byte with bit 7 set and bit 6 clear; the product's top byte sums
+            // them (where counting bits is a dozen instructions without `popcnt`).
+            let ones = (x & !(x << 1)) >> 7 & ONES;
+            (ones.wrapping_mul(ONES) >> 56) as usize
+        })
+        .sum::<usize>()
+        + tail.iter().filter(|&&b| b & 0xC0 == 0x80).count();
+    bytes.len() - continuations
 }
 
 /// What `d` finds in `text`, as strings (for the detectors' tests).
@@ -210,16 +230,16 @@ fn resolve(mut hits: Vec<Candidate>) -> (Vec<Candidate>, Vec<Candidate>) {
     (kept, lost)
 }
 
-/// Adds character offsets to byte-offset hits (in order) in one pass over the text.
-fn with_char_offsets(text: &str, hits: Vec<Candidate>) -> Vec<Finding> {
-    let ascii = text.is_ascii();
+/// Adds character offsets to byte-offset hits (in order) in one pass over the text;
+/// `ascii` says the text is all ASCII (its bytes are its characters).
+fn with_char_offsets(text: &str, ascii: bool, hits: Vec<Candidate>) -> Vec<Finding> {
     let mut chars = 0usize;
     let mut at = 0usize;
     let mut to_char = |byte: usize| -> usize {
         if ascii {
             return byte;
         }
-        chars += text[at..byte].chars().count();
+        chars += chars_in(&text.as_bytes()[at..byte]);
         at = byte;
         chars
     };
@@ -350,5 +370,24 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!((found[0].start, found[0].end), (2, 13));
         assert_eq!((found[0].byte_start, found[0].byte_end), (6, 17));
+        // Full-width digits are the only characters beyond ASCII here.
+        let text = "tel １３８００１３８０００ ok";
+        let found = Scanner::new().scan(text);
+        assert_eq!(found.len(), 1);
+        assert_eq!((found[0].start, found[0].end), (4, 15));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn chars_in_counts_what_chars_counts(text in "\\PC{0,40}", from in 0usize..160) {
+            let mut from = from.min(text.len());
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            proptest::prop_assert_eq!(
+                chars_in(&text.as_bytes()[from..]),
+                text[from..].chars().count()
+            );
+        }
     }
 }

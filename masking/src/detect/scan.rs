@@ -371,7 +371,12 @@ impl<'a> Text<'a> {
                         end += 1;
                     }
                 }
-                let digits = if digit_width == 1 { end - i } else { 1 };
+                let digits = if digit_width == 1 {
+                    end - i
+                } else {
+                    t.non_ascii = true;
+                    1
+                };
                 run = Some(run.map_or((i, digits), |(s, n)| (s, n + digits)));
                 i = end;
                 continue;
