@@ -23,6 +23,37 @@ impl Email {
     }
 }
 
+/// Where the pattern's match on the window `s..e` ends, read from the bytes: the window
+/// holds local-part characters up to the `@` at `at` and domain characters after it. The
+/// pattern takes the whole local part (if any), the domain's first label whole, as many
+/// whole labels after it as are not empty, and then needs, after a dot, two to
+/// twenty-four letters beginning the next label; failing that, it gives back labels one at
+/// a time. So the match ends in the last label, among those it may reach, that begins with
+/// two letters.
+fn matched_end(bytes: &[u8], s: usize, at: usize, e: usize) -> Option<usize> {
+    if s == at {
+        return None;
+    }
+    let mut labels = bytes[at + 1..e].split(|&b| b == b'.');
+    let first = labels.next().filter(|l| !l.is_empty())?;
+    let mut start = at + 1 + first.len() + 1;
+    let mut end = None;
+    for label in labels {
+        let letters = (label.iter().take(24))
+            .take_while(|b| b.is_ascii_alphabetic())
+            .count();
+        if letters >= 2 {
+            end = Some(start + letters);
+        }
+        // No label after an empty one is reached.
+        if label.is_empty() {
+            break;
+        }
+        start += label.len() + 1;
+    }
+    end
+}
+
 fn plausible(address: &str) -> bool {
     let Some((local, domain)) = address.rsplit_once('@') else {
         return false;
@@ -31,7 +62,8 @@ fn plausible(address: &str) -> bool {
         && domain.len() <= 253
         && !local.starts_with('.')
         && !local.ends_with('.')
-        && !local.contains("..")
+        // Two dots in a row, looked for without a substring searcher (costly to set up).
+        && !local.as_bytes().windows(2).any(|w| w == b"..")
         && domain
             .split('.')
             .all(|l| !l.is_empty() && !l.starts_with('-') && !l.ends_with('-'))
@@ -71,10 +103,15 @@ impl Detector for Email {
             if s > 0 && bytes[s - 1] == b'@' {
                 continue;
             }
-            let Some(m) = self.re.find(&text[s..e]) else {
+            // Read by hand; by the pattern only to test the reading (see `Text::whole`).
+            let end = if text.whole() {
+                self.re.find(&text[s..e]).map(|m| s + m.end())
+            } else {
+                matched_end(bytes, s, at, e)
+            };
+            let Some(end) = end else {
                 continue;
             };
-            let end = s + m.end();
             let after = text[end..].chars().next();
             if !after.is_some_and(|c| c.is_ascii_alphanumeric() || c == '-')
                 && !glued(text, s, end)
@@ -96,6 +133,28 @@ impl Detector for Email {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+
+        /// Windows as the detector cuts them: the reading by hand ends where the pattern's
+        /// match does.
+        #[test]
+        fn reading_by_hand_matches_the_pattern(
+            local in "[A-Za-z0-9._%+-]{0,4}",
+            domain in "([a-z]{0,3}[A-Z0-9-]?\\.?){0,6}|[a-z]{1,3}(\\.[a-zA-Z]{20,30}[0-9]?){1,2}",
+        ) {
+            let window = format!("{local}@{domain}");
+            let at = local.len();
+            let pattern = Email::new().re;
+            proptest::prop_assert_eq!(
+                matched_end(window.as_bytes(), 0, at, window.len()),
+                pattern.find(&window).map(|m| m.end()),
+                "{}",
+                window
+            );
+        }
+    }
 
     #[test]
     fn addresses() {

@@ -551,9 +551,10 @@ impl<'a> Text<'a> {
         self.search_start(self.word_space_word, 6)
     }
 
-    /// The maximal runs of exactly 18 ASCII letters and digits that stand alone and hold a
-    /// digit (every code that has a check character does): found around the digit runs,
-    /// or, ungated, by reading the whole text.
+    /// The maximal runs of exactly 18 ASCII letters and digits that stand alone: found
+    /// around the runs of 6 to 18 digits (a credit code's characters 3 to 8, its division
+    /// code, are digits, so every valid code holds such a run), or, ungated, every such
+    /// word, by reading the whole text.
     pub fn words18(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         let bytes = self.text.as_bytes();
         let alnum = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
@@ -574,7 +575,13 @@ impl<'a> Text<'a> {
             }
         } else {
             let mut covered = 0;
-            for &(s, e, n) in self.runs.iter().filter(|r| r.2 <= 18) {
+            let long = |n: usize| (6..=18).contains(&n);
+            let runs = if self.has_run(long) {
+                &self.runs[..]
+            } else {
+                &[]
+            };
+            for &(s, e, n) in runs.iter().filter(|r| long(r.2)) {
                 // A run of ASCII digits lies in one word; a run with full-width digits may
                 // touch several.
                 let ascii = e - s == n;
