@@ -40,7 +40,7 @@ impl Detector for BankCard {
     }
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.has_run(|n| n >= 4) {
+        if !text.has_run(4..=usize::MAX) {
             return;
         }
         find_runs(text, (16, 19), PiType::BankCard, out, |s, e| {
@@ -52,7 +52,7 @@ impl Detector for BankCard {
         // Read from the runs; by the pattern only to test the reading (see `Text::whole`).
         if text.whole() {
             find_with(&self.grouped, text, PiType::BankCard, out, judge);
-        } else if text.has_run(|n| n == 4) {
+        } else if text.has_run(4..=4) {
             find_among(text, &grouped(text), PiType::BankCard, out, judge);
         }
     }
@@ -114,7 +114,7 @@ impl Detector for CreditCard {
     }
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.has_run(|n| n >= 4) {
+        if !text.has_run(4..=usize::MAX) {
             return;
         }
         find_runs(text, (13, 15), PiType::CreditCard, out, |s, e| {

@@ -31,7 +31,7 @@ impl CnId {
     /// The contiguous form: 18 digits, or 17 and a check character `X` (either case, either
     /// width).
     fn contiguous(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.has_run(|n| matches!(n, 17 | 18)) {
+        if !text.has_run(17..=18) {
             return;
         }
         for &(s, e, n) in text.all_runs() {

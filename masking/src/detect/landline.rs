@@ -214,7 +214,7 @@ impl Detector for Landline {
         // Every landline holds a digit run that begins it: an area code with its 0 (3 or 4
         // digits), a country code (86, 0086), or the whole number unseparated (11 or 12).
         // A landline is read only there, so the rest of the text costs nothing.
-        if !text.has_run(|n| (2..=4).contains(&n) || (11..=12).contains(&n)) {
+        if !(text.has_run(2..=4) || text.has_run(11..=12)) {
             return;
         }
         let mut after = 0;

@@ -44,7 +44,7 @@ impl Mobile {
     /// Contiguous forms: 11 digits (with a separate `+86 ` before them), `+86` and 11
     /// digits, `0086` and 11 digits.
     fn contiguous(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.has_run(|n| matches!(n, 11 | 13 | 15)) {
+        if ![11, 13, 15].iter().any(|&n| text.has_run(n..=n)) {
             return;
         }
         for &(s, e, n) in text.all_runs() {
@@ -141,7 +141,7 @@ impl Detector for Mobile {
         // Read from the runs; by the pattern only to test the reading (see `Text::whole`).
         if text.whole() {
             find_with(&self.grouped, text, PiType::CnMobile, out, judge);
-        } else if text.has_run(|n| n == 4) {
+        } else if text.has_run(4..=4) {
             find_among(text, &Mobile::grouped(text), PiType::CnMobile, out, judge);
         }
     }

@@ -229,36 +229,38 @@ fn short_key(s: &str) -> Option<u64> {
     Some(key)
 }
 
-/// What the pinyin pattern (`[A-Z][a-z]{1,5} [A-Z][a-z]{1,11}`) matches in `text` from
-/// `from`, left to right and not overlapping, read from the bytes: a capital, one to five
-/// small letters and a space (no more small letters: the space must follow them), a capital
-/// and up to eleven small letters of however many follow.
-fn two_capitalised_words(text: &str, from: usize) -> Vec<(usize, usize)> {
+/// What the pinyin pattern (`[A-Z][a-z]{1,5} [A-Z][a-z]{1,11}`) matches in `text`, left to
+/// right and not overlapping, read around `spaces`: the spaces between a small letter and a
+/// capital, in order. Every match holds one such space after its first word, and the space
+/// decides the match: the small letters before it must number one to five (the pattern has
+/// no room for more) with a capital before them, and the capital after it is followed by up
+/// to eleven small letters of however many follow. A match that would start inside the
+/// last one is no match.
+fn two_capitalised_words(text: &str, spaces: &[usize]) -> Vec<(usize, usize)> {
     let bytes = text.as_bytes();
-    let small = |at: usize, most: usize| {
-        (bytes.get(at..).unwrap_or_default().iter())
-            .take(most)
+    let small = |from: &mut dyn Iterator<Item = &u8>, most: usize| {
+        from.take(most)
             .take_while(|b| b.is_ascii_lowercase())
             .count()
     };
-    let capital = |at: usize| bytes.get(at).is_some_and(u8::is_ascii_uppercase);
     let mut found = Vec::new();
-    let mut at = from;
-    while at < bytes.len() {
-        if capital(at) {
-            let first = small(at + 1, 6);
-            let space = at + 1 + first;
-            if (1..=5).contains(&first) && bytes.get(space) == Some(&b' ') && capital(space + 1) {
-                let second = small(space + 2, 11);
-                if second > 0 {
-                    let end = space + 2 + second;
-                    found.push((at, end));
-                    at = end;
-                    continue;
-                }
-            }
+    let mut after = 0;
+    for &space in spaces {
+        let first = small(&mut bytes[..space].iter().rev(), 6);
+        if !(1..=5).contains(&first) || space < first + 1 {
+            continue;
         }
-        at += 1;
+        let start = space - 1 - first;
+        let second = small(&mut bytes.get(space + 2..).unwrap_or_default().iter(), 11);
+        if start < after
+            || !bytes[start].is_ascii_uppercase()
+            || !bytes.get(space + 1).is_some_and(u8::is_ascii_uppercase)
+            || second == 0
+        {
+            continue;
+        }
+        after = space + 2 + second;
+        found.push((start, after));
     }
     found
 }
@@ -530,16 +532,13 @@ impl Person {
     }
 
     fn find_pinyin(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        let Some(from) = text.two_words() else {
-            return;
-        };
         // Read by hand; by the pattern only to test the reading (see `Text::whole`).
         let matches = if text.whole() {
-            (self.pinyin.find_iter(&text[from..]))
-                .map(|m| (from + m.start(), from + m.end()))
+            (self.pinyin.find_iter(text))
+                .map(|m| (m.start(), m.end()))
                 .collect()
         } else {
-            two_capitalised_words(text, from)
+            two_capitalised_words(text, text.word_spaces())
         };
         for (s, e) in matches {
             if text[..s]
@@ -613,7 +612,8 @@ mod tests {
         ) {
             let pattern = Person::new().pinyin;
             let matched: Vec<_> = pattern.find_iter(&text).map(|m| (m.start(), m.end())).collect();
-            proptest::prop_assert_eq!(two_capitalised_words(&text, 0), matched);
+            let spaces = Text::new(&text).word_spaces().to_vec();
+            proptest::prop_assert_eq!(two_capitalised_words(&text, &spaces), matched);
         }
     }
 

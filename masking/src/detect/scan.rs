@@ -285,9 +285,9 @@ pub struct Text<'a> {
     /// The first province's character right before an ASCII upper-case letter (`粤B`):
     /// where a plate can start.
     province_upper: Option<usize>,
-    /// The first space between an ASCII lower-case and an upper-case letter (`Wei Zhang`):
-    /// a pinyin name has one, at most six bytes after its start.
-    word_space_word: Option<usize>,
+    /// Each space between an ASCII lower-case and an upper-case letter (`Wei Zhang`), in
+    /// order: a pinyin name has one after its first word.
+    word_spaces: Vec<usize>,
     /// `(position, marks)` of each ideograph with a mark ([`SURNAME`], [`PLACE`]), in
     /// order.
     ideographs: Vec<(usize, u8)>,
@@ -311,7 +311,7 @@ impl<'a> Text<'a> {
             colons: 0,
             country_digit: None,
             province_upper: None,
-            word_space_word: None,
+            word_spaces: Vec::new(),
             ideographs: Vec::with_capacity(text.len() / 16),
             ungated: false,
         };
@@ -447,12 +447,8 @@ impl<'a> Text<'a> {
                 self.province_upper = Some(i - 3);
             }
         }
-        if self.word_space_word.is_none()
-            && i >= 2
-            && bytes[i - 1] == b' '
-            && bytes[i - 2].is_ascii_lowercase()
-        {
-            self.word_space_word = Some(i - 1);
+        if i >= 2 && bytes[i - 1] == b' ' && bytes[i - 2].is_ascii_lowercase() {
+            self.word_spaces.push(i - 1);
         }
     }
 
@@ -545,10 +541,10 @@ impl<'a> Text<'a> {
         self.search_start(self.province_upper, 0)
     }
 
-    /// Where two capitalised words of at most six letters before the space (a pinyin
-    /// name) can first start.
-    pub fn two_words(&self) -> Option<usize> {
-        self.search_start(self.word_space_word, 6)
+    /// Each space between an ASCII lower-case and an upper-case letter, in order: where
+    /// two capitalised words (a pinyin name) can meet.
+    pub fn word_spaces(&self) -> &[usize] {
+        &self.word_spaces
     }
 
     /// The maximal runs of exactly 18 ASCII letters and digits that stand alone: found
@@ -575,13 +571,13 @@ impl<'a> Text<'a> {
             }
         } else {
             let mut covered = 0;
-            let long = |n: usize| (6..=18).contains(&n);
-            let runs = if self.has_run(long) {
+            let long = 6..=18;
+            let runs = if self.has_run(long.clone()) {
                 &self.runs[..]
             } else {
                 &[]
             };
-            for &(s, e, n) in runs.iter().filter(|r| long(r.2)) {
+            for &(s, e, n) in runs.iter().filter(|r| long.contains(&r.2)) {
                 // A run of ASCII digits lies in one word; a run with full-width digits may
                 // touch several.
                 let ascii = e - s == n;
@@ -620,31 +616,28 @@ impl<'a> Text<'a> {
         &self.runs
     }
 
-    /// Whether some maximal digit run has a digit count `n` with `wanted(n)` (always,
-    /// ungated): found from the counts the text has, not by reading its runs.
-    pub fn has_run(&self, wanted: impl Fn(usize) -> bool) -> bool {
+    /// Whether some maximal digit run has a digit count in `digits` (always, ungated):
+    /// found from the counts the text has, by a mask, not by reading its runs.
+    pub fn has_run(&self, digits: std::ops::RangeInclusive<usize>) -> bool {
         if self.ungated {
             return true;
         }
-        let mut lengths = self.lengths;
-        while lengths != 0 {
-            let n = lengths.trailing_zeros() as usize;
-            // The last bit stands for every count from 63 up: those runs are read.
-            if n == 63 {
-                return self.runs.iter().any(|r| r.2 >= 63 && wanted(r.2));
-            }
-            if wanted(n) {
-                return true;
-            }
-            lengths &= lengths - 1;
-        }
-        false
+        let (low, high) = (*digits.start(), *digits.end());
+        // The counts below 63 have a bit each; the last bit stands for every count from
+        // 63 up: those runs are read.
+        let below = low < 63
+            && low <= high
+            && self.lengths & (u64::MAX >> (63 - high.min(62)) & u64::MAX << low) != 0;
+        below
+            || high >= 63
+                && self.lengths >> 63 != 0
+                && self.runs.iter().any(|r| r.2 >= 63 && digits.contains(&r.2))
     }
 
     /// The maximal digit runs of `min..=max` digits that stand alone (no letter or digit on
     /// either side), as byte ranges.
     pub fn runs(&self, min: usize, max: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let some = self.has_run(|n| (min..=max).contains(&n));
+        let some = self.has_run(min..=max);
         let runs = if some { &self.runs[..] } else { &[] };
         runs.iter()
             .filter(move |&&(s, e, n)| (min..=max).contains(&n) && bounded(self.text, s, e))
@@ -904,13 +897,18 @@ mod tests {
     #[test]
     fn run_lengths_are_known_without_reading_the_runs() {
         let text = Text::new("12 345 ６７");
-        assert!(text.has_run(|n| n == 3) && text.has_run(|n| n == 2));
-        assert!(!text.has_run(|n| n == 4 || n > 3));
+        assert!(text.has_run(3..=3) && text.has_run(2..=2) && text.has_run(1..=4));
+        assert!(!text.has_run(4..=usize::MAX) && !text.has_run(0..=0) && !text.has_run(3..=2));
         let long = "1".repeat(70);
         let text = Text::new(&long);
-        assert!(text.has_run(|n| n == 70));
-        assert!(!text.has_run(|n| n == 63));
+        assert!(text.has_run(70..=70) && text.has_run(4..=usize::MAX));
+        assert!(text.has_run(62..=71) && text.has_run(63..=usize::MAX));
+        assert!(!text.has_run(63..=63) && !text.has_run(71..=usize::MAX));
+        assert!(!text.has_run(1..=62));
         assert_eq!(text.runs(64, 80).count(), 1);
+        let long = "1".repeat(61);
+        let text = Text::new(&long);
+        assert!(text.has_run(61..=61) && !text.has_run(62..=62) && !text.has_run(60..=60));
     }
 
     #[test]

@@ -69,7 +69,7 @@ fn find_documents(
     // A number the pattern reports stands alone, so its digits are a whole run of ASCII
     // digits (7, 8 or 10 in every form): read the letters before each.
     let digits = |n: usize| matches!(n, 7 | 8 | 10);
-    if !text.has_run(digits) {
+    if !(text.has_run(7..=8) || text.has_run(10..=10)) {
         return;
     }
     let bytes = text.as_bytes();
@@ -231,7 +231,7 @@ impl Detector for TwPermit {
     }
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        if !text.has_run(|n| n == 8) {
+        if !text.has_run(8..=8) {
             return;
         }
         find_documents(
