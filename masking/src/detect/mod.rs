@@ -17,6 +17,8 @@ pub(crate) mod scan;
 mod travel_docs;
 mod uscc;
 
+use std::cell::RefCell;
+
 use serde::Serialize;
 
 pub use scan::Text;
@@ -139,16 +141,51 @@ impl Scanner {
     /// that lost to an overlapping finding (in order, not overlapping). A masker hides those
     /// too: once the finding is masked, what is left of the loser could read as PI alone.
     pub fn scan_with_overlapped(&self, text: &str) -> (Vec<Finding>, Vec<(usize, usize)>) {
-        let prepared = scan::Text::new(text);
-        let mut hits = Vec::with_capacity(16);
+        // The vectors the last scan on this thread filled, if any: the scan allocates only
+        // what it returns.
+        let mut spares = SPARES.try_with(RefCell::take).unwrap_or_default();
+        let prepared = Text::reusing(text, std::mem::take(&mut spares.text));
+        let hits = &mut spares.hits;
+        hits.clear();
         for d in &self.detectors {
-            d.find(&prepared, &mut hits);
+            d.find(&prepared, hits);
         }
         hits.retain(|c| c.score >= self.min_score);
-        let (kept, lost) = resolve(hits);
-        let rest = outside(&kept, &lost);
-        (with_char_offsets(text, !prepared.non_ascii, kept), rest)
+        resolve(hits, &mut spares.kept, &mut spares.lost);
+        let rest = outside(&spares.kept, &spares.lost);
+        let found = with_char_offsets(text, !prepared.non_ascii, &spares.kept);
+        spares.text = prepared.into_spares();
+        if !spares.too_large() {
+            // Not there while the thread ends: the vectors are dropped.
+            let _ = SPARES.try_with(|cell| cell.replace(spares));
+        }
+        (found, rest)
     }
+}
+
+/// The vectors a scan fills and empties (see [`Scanner::scan_with_overlapped`]).
+#[derive(Default)]
+struct ScanSpares {
+    text: scan::Spares,
+    hits: Vec<Candidate>,
+    kept: Vec<Candidate>,
+    lost: Vec<Candidate>,
+}
+
+impl ScanSpares {
+    /// Whether these vectors grew too large to keep for the next scan.
+    fn too_large(&self) -> bool {
+        const MOST: usize = 1 << 12;
+        self.text.too_large()
+            || [&self.hits, &self.kept, &self.lost]
+                .iter()
+                .any(|v| v.capacity() > MOST)
+    }
+}
+
+thread_local! {
+    /// The vectors of this thread's last scan.
+    static SPARES: RefCell<ScanSpares> = RefCell::default();
 }
 
 /// The parts of the `lost` candidates outside every `kept` one (sorted, disjoint), merged.
@@ -208,18 +245,19 @@ pub(crate) fn found(d: &dyn Detector, text: &str) -> Vec<String> {
 }
 
 /// Greedy selection of non-overlapping hits: higher score first, then longer, then earlier.
-/// Returns the kept hits in order and the ones that lost to an overlapping hit.
-fn resolve(mut hits: Vec<Candidate>) -> (Vec<Candidate>, Vec<Candidate>) {
+/// Leaves in `kept` the kept hits in order, and in `lost` the ones that lost to an
+/// overlapping hit.
+fn resolve(hits: &mut [Candidate], kept: &mut Vec<Candidate>, lost: &mut Vec<Candidate>) {
     hits.sort_by(|a, b| {
         b.score
             .total_cmp(&a.score)
             .then((b.end - b.start).cmp(&(a.end - a.start)))
             .then(a.start.cmp(&b.start))
     });
+    kept.clear();
+    lost.clear();
     // Kept hits in order of start; a text has few, so a sorted vector beats a tree.
-    let mut kept: Vec<Candidate> = Vec::with_capacity(hits.len());
-    let mut lost = Vec::new();
-    for h in hits {
+    for &h in hits.iter() {
         let at = kept.partition_point(|k| k.start < h.end);
         if at == 0 || kept[at - 1].end <= h.start {
             kept.insert(at, h);
@@ -227,12 +265,11 @@ fn resolve(mut hits: Vec<Candidate>) -> (Vec<Candidate>, Vec<Candidate>) {
             lost.push(h);
         }
     }
-    (kept, lost)
 }
 
 /// Adds character offsets to byte-offset hits (in order) in one pass over the text;
 /// `ascii` says the text is all ASCII (its bytes are its characters).
-fn with_char_offsets(text: &str, ascii: bool, hits: Vec<Candidate>) -> Vec<Finding> {
+fn with_char_offsets(text: &str, ascii: bool, hits: &[Candidate]) -> Vec<Finding> {
     let mut chars = 0usize;
     let mut at = 0usize;
     let mut to_char = |byte: usize| -> usize {
@@ -243,7 +280,7 @@ fn with_char_offsets(text: &str, ascii: bool, hits: Vec<Candidate>) -> Vec<Findi
         at = byte;
         chars
     };
-    hits.into_iter()
+    hits.iter()
         .map(|h| {
             let start = to_char(h.start);
             let end = to_char(h.end);
@@ -276,12 +313,10 @@ mod tests {
 
     #[test]
     fn overlaps_go_to_the_higher_score_then_the_longer() {
-        let (kept, lost) = resolve(vec![
-            c(0, 10, 0.5),
-            c(5, 8, 0.9),
-            c(8, 20, 0.5),
-            c(20, 22, 0.1),
-        ]);
+        // What a previous scan left in the vectors is no part of the answer.
+        let (mut kept, mut lost) = (vec![c(50, 60, 0.2)], vec![c(30, 40, 0.3)]);
+        let mut hits = [c(0, 10, 0.5), c(5, 8, 0.9), c(8, 20, 0.5), c(20, 22, 0.1)];
+        resolve(&mut hits, &mut kept, &mut lost);
         assert_eq!(kept, vec![c(5, 8, 0.9), c(8, 20, 0.5), c(20, 22, 0.1)]);
         assert_eq!(
             outside(&kept, &lost),

@@ -297,22 +297,60 @@ pub struct Text<'a> {
     ungated: bool,
 }
 
+/// The vectors a [`Text`] fills, emptied, for the next text to fill without allocating
+/// (see [`Text::reusing`]).
+#[derive(Default)]
+pub struct Spares {
+    runs: Vec<(usize, usize, usize)>,
+    at_signs: Vec<usize>,
+    word_spaces: Vec<usize>,
+    ideographs: Vec<(usize, u8)>,
+}
+
+impl Spares {
+    /// Whether these vectors grew too large to keep (a text of megabytes was prepared).
+    pub fn too_large(&self) -> bool {
+        const MOST: usize = 1 << 14;
+        self.runs.capacity() > MOST
+            || self.at_signs.capacity() > MOST
+            || self.word_spaces.capacity() > MOST
+            || self.ideographs.capacity() > MOST
+    }
+}
+
 impl<'a> Text<'a> {
     /// Prepares `text`.
     pub fn new(text: &'a str) -> Text<'a> {
+        Text::reusing(text, Spares::default())
+    }
+
+    /// Prepares `text` in the vectors `spares` (see [`Text::into_spares`]).
+    pub fn reusing(text: &'a str, spares: Spares) -> Text<'a> {
+        let Spares {
+            mut runs,
+            mut at_signs,
+            mut word_spaces,
+            mut ideographs,
+        } = spares;
+        runs.clear();
+        runs.reserve(16);
+        at_signs.clear();
+        word_spaces.clear();
+        ideographs.clear();
+        ideographs.reserve(text.len() / 16);
         let mut t = Text {
             text,
-            runs: Vec::with_capacity(16),
+            runs,
             lengths: 0,
             upper: false,
             non_ascii: false,
-            at_signs: Vec::new(),
+            at_signs,
             dot: false,
             colons: 0,
             country_digit: None,
             province_upper: None,
-            word_spaces: Vec::new(),
-            ideographs: Vec::with_capacity(text.len() / 16),
+            word_spaces,
+            ideographs,
             ungated: false,
         };
         let marks = &**MARKS;
@@ -425,6 +463,16 @@ impl<'a> Text<'a> {
         }
         t.lengths = (t.runs.iter()).fold(0, |lengths, r| lengths | 1 << r.2.min(63));
         t
+    }
+
+    /// The vectors this text filled, for the next text (see [`Text::reusing`]).
+    pub fn into_spares(self) -> Spares {
+        Spares {
+            runs: self.runs,
+            at_signs: self.at_signs,
+            word_spaces: self.word_spaces,
+            ideographs: self.ideographs,
+        }
     }
 
     /// Notes the pairs an upper-case ASCII letter at `i` ends or begins.
