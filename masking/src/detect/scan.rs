@@ -106,15 +106,15 @@ pub fn compact_span(text: &str, start: usize, end: usize) -> std::borrow::Cow<'_
 pub struct ContextWords {
     /// The words, lower-case.
     words: &'static [&'static str],
-    /// One bit per pair of bytes (see [`pair`]): set for the first two bytes of a word, and
-    /// for a word of one byte, for that byte before any other (or before the window's end,
-    /// which reads as byte 0).
+    /// One bit per pair of bytes (see [`pair`]): set for the first two bytes of a word in
+    /// either ASCII case, and for a word of one byte, for that byte before any other (or
+    /// before the window's end, which reads as byte 0).
     pairs: Box<[u64; 1024]>,
 }
 
-/// The key of the bytes `a`, `b` in [`ContextWords`]'s pairs: ASCII letters lower-cased.
+/// The key of the bytes `a`, `b` in [`ContextWords`]'s pairs.
 fn pair(a: u8, b: u8) -> usize {
-    usize::from(a.to_ascii_lowercase()) << 8 | usize::from(b.to_ascii_lowercase())
+    usize::from(a) << 8 | usize::from(b)
 }
 
 impl ContextWords {
@@ -123,9 +123,22 @@ impl ContextWords {
         let mut pairs = Box::new([0u64; 1024]);
         let mut set = |key: usize| pairs[key / 64] |= 1 << (key % 64);
         for w in words.iter().map(|w| w.as_bytes()) {
+            // A byte in each ASCII case (twice the same for any other byte).
+            let cases = |b: u8| [b.to_ascii_lowercase(), b.to_ascii_uppercase()];
             match *w {
-                [a, b, ..] => set(pair(a, b)),
-                [a] => (0..=u8::MAX).for_each(|b| set(pair(a, b))),
+                [a, b, ..] => {
+                    for (a, b) in cases(a).into_iter().flat_map(|a| cases(b).map(|b| (a, b))) {
+                        set(pair(a, b));
+                    }
+                }
+                [a] => {
+                    for (a, b) in cases(a)
+                        .into_iter()
+                        .flat_map(|a| (0..=u8::MAX).map(move |b| (a, b)))
+                    {
+                        set(pair(a, b));
+                    }
+                }
                 [] => {}
             }
         }
