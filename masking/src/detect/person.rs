@@ -398,10 +398,7 @@ impl Person {
         let mut next = 0;
         // The end of the last name found: a name right after it and a list separator is cued.
         let mut last_end = None;
-        for start in text.marked(scan::SURNAME) {
-            let Some(c) = text[start..].chars().next() else {
-                continue;
-            };
+        for (start, c) in text.marked(scan::SURNAME) {
             if start < next {
                 continue;
             }

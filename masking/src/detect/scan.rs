@@ -303,7 +303,7 @@ pub struct Text<'a> {
     word_spaces: Vec<usize>,
     /// `(position, marks)` of each ideograph with a mark ([`SURNAME`], [`PLACE`]), in
     /// order.
-    ideographs: Vec<(usize, u8)>,
+    ideographs: Vec<(usize, char, u8)>,
     /// Every gate and anchor says "maybe, from the start": the detectors then search the
     /// whole text, as they would without this preparation (the one-pass property test
     /// compares the two).
@@ -317,7 +317,7 @@ pub struct Spares {
     runs: Vec<(usize, usize, usize)>,
     at_signs: Vec<usize>,
     word_spaces: Vec<usize>,
-    ideographs: Vec<(usize, u8)>,
+    ideographs: Vec<(usize, char, u8)>,
 }
 
 impl Spares {
@@ -399,7 +399,9 @@ impl<'a> Text<'a> {
                         | usize::from(b2 & 0x3F);
                     let mark = marks.get(code - 0x4000).copied().unwrap_or(0);
                     if mark != 0 {
-                        t.ideographs.push((i, mark));
+                        // Any code of U+4000..U+9FFF is a character.
+                        let c = char::from_u32(code as u32).unwrap_or_default();
+                        t.ideographs.push((i, c, mark));
                     }
                     i += 3;
                 }
@@ -533,18 +535,18 @@ impl<'a> Text<'a> {
         self.ungated
     }
 
-    /// The byte positions, in order, of the ideographs that carry `mark`; ungated, of every
-    /// character of U+4000..U+9FFF (led by E4..E9, bytes that only ever lead one).
-    pub fn marked(&self, mark: u8) -> impl Iterator<Item = usize> + '_ {
+    /// The byte positions and characters, in order, of the ideographs that carry `mark`;
+    /// ungated, of every character of U+4000..U+9FFF (led by E4..E9, bytes that only ever
+    /// lead one).
+    pub fn marked(&self, mark: u8) -> impl Iterator<Item = (usize, char)> + '_ {
         let every = self.ungated.then(|| {
-            (self.text.bytes().enumerate())
-                .filter(|(_, b)| (0xE4..=0xE9).contains(b))
-                .map(|(at, _)| at)
+            (self.text.char_indices())
+                .filter(|&(at, _)| (0xE4..=0xE9).contains(&self.text.as_bytes()[at]))
         });
         let marked = (!self.ungated).then(|| {
             (self.ideographs.iter())
-                .filter(move |(_, m)| m & mark != 0)
-                .map(|&(at, _)| at)
+                .filter(move |(_, _, m)| m & mark != 0)
+                .map(|&(at, c, _)| (at, c))
         });
         every
             .into_iter()
