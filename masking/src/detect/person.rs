@@ -270,6 +270,23 @@ pub fn is_han(c: char) -> bool {
     ('\u{4e00}'..='\u{9fff}').contains(&c) || ('\u{3400}'..='\u{4dbf}').contains(&c)
 }
 
+/// The CJK unified ideograph (see [`is_han`]) whose UTF-8 starts at byte `at`, if one
+/// does: every one is three bytes, led by E3..E9.
+fn han_at(bytes: &[u8], at: usize) -> Option<char> {
+    let &[lead @ 0xE3..=0xE9, b1, b2] = bytes.get(at..at + 3)? else {
+        return None;
+    };
+    let code = u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F);
+    char::from_u32(code).filter(|&c| is_han(c))
+}
+
+/// Whether the character that ends at byte `end` (a character boundary) is a CJK unified
+/// ideograph: a three-byte character, whose lead is then three bytes back.
+fn han_before(bytes: &[u8], end: usize) -> bool {
+    end.checked_sub(3)
+        .is_some_and(|at| han_at(bytes, at).is_some())
+}
+
 /// A set of CJK ideographs as a bitmap over U+3400..U+A000, for lookups in O(1).
 struct HanSet(Vec<u64>);
 
@@ -463,15 +480,16 @@ impl Person {
     ) -> Option<Candidate> {
         // Up to two given-name characters: the end after each, and whether every character
         // up to it is in the given-name set (or only passes as a non-function word).
+        let bytes = text.as_bytes();
         let mut ends = [(0usize, false); 2];
         let mut found = 0;
         let mut at = given_at;
         let mut in_set = true;
-        for c in text[given_at..].chars().take(2) {
+        while let Some(c) = han_at(bytes, at).filter(|_| found < 2) {
             let known = self.given.contains(c);
             // Beyond the given-name set, only after a common surname, and never a function
             // word or a character that ends common nouns.
-            if !is_han(c) || !known && (!common_surname || self.not_given.contains(c)) {
+            if !known && (!common_surname || self.not_given.contains(c)) {
                 break;
             }
             in_set &= known;
@@ -481,10 +499,7 @@ impl Person {
         }
         // Most surname characters in running text stop here: no end a name could have.
         let clear = |e: usize| {
-            let rest = &text[e..];
-            rest.chars()
-                .next()
-                .is_none_or(|c| !is_han(c) || self.followers.at(c).any(|f| rest.starts_with(f)))
+            han_at(bytes, e).is_none_or(|c| self.followers.at(c).any(|f| text[e..].starts_with(f)))
         };
         let clear_at = [found > 0 && clear(ends[0].0), found > 1 && clear(ends[1].0)];
         if !clear_at.contains(&true) {
@@ -493,7 +508,7 @@ impl Person {
         // A rarer surname, or a given name beyond the set, needs a context word, a list or
         // a title to count.
         let cued = self.cued(text, start, last_end);
-        let free_left = !text[..start].chars().next_back().is_some_and(is_han);
+        let free_left = !han_before(bytes, start);
         let (end, titled) = (0..found).rev().find_map(|i| {
             let (e, in_set) = ends[i];
             if !clear_at[i] {
@@ -611,6 +626,20 @@ mod tests {
             let matched: Vec<_> = pattern.find_iter(&text).map(|m| (m.start(), m.end())).collect();
             let spaces = Text::new(&text).word_spaces().to_vec();
             proptest::prop_assert_eq!(two_capitalised_words(&text, &spaces), matched);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn ideographs_are_read_from_the_bytes_as_the_characters_are(
+            text in "[a王㐀\u{4dbf}\u{4dc0}\u{9fff}\u{a000}\u{3000}\u{3400}\u{33ff}é𠀀]{0,8}",
+        ) {
+            for (at, _) in text.char_indices().chain([(text.len(), ' ')]) {
+                let after = text[at..].chars().next().filter(|&c| is_han(c));
+                proptest::prop_assert_eq!(han_at(text.as_bytes(), at), after);
+                let before = text[..at].chars().next_back().is_some_and(is_han);
+                proptest::prop_assert_eq!(han_before(text.as_bytes(), at), before);
+            }
         }
     }
 
