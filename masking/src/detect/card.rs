@@ -6,8 +6,8 @@
 use regex::Regex;
 
 use super::scan::{
-    D, Text, bounded, compact, compact_span, digit_in, digits_back, digits_from, find_among,
-    find_from, find_runs, find_with, pattern,
+    D, Text, bounded, compact_span, digit_in, digits_back, digits_from, find_among, find_from,
+    find_runs, find_with, pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -47,7 +47,7 @@ impl Detector for BankCard {
             bank_card(&compact_span(text, s, e)).then_some((0.9, "luhn"))
         });
         let judge = |s: usize, e: usize| {
-            (bounded(text, s, e) && bank_card(&compact(&text[s..e]))).then_some((0.9, "luhn"))
+            (bounded(text, s, e) && bank_card(&compact_span(text, s, e))).then_some((0.9, "luhn"))
         };
         // Read from the runs; by the pattern only to test the reading (see `Text::whole`).
         if text.whole() {
@@ -124,7 +124,8 @@ impl Detector for CreditCard {
         // pattern starts at the first such runs, if any (a match before them is refused).
         let from = text.first_grouped(&[4..=4, 6..=6, 4..=5]);
         find_from(&self.re, text, from, PiType::CreditCard, out, |s, e| {
-            (bounded(text, s, e) && international(&compact(&text[s..e]))).then_some((0.9, "luhn"))
+            (bounded(text, s, e) && international(&compact_span(text, s, e)))
+                .then_some((0.9, "luhn"))
         });
     }
 }
@@ -134,6 +135,7 @@ mod tests {
     use super::*;
 
     use crate::detect::found;
+    use crate::detect::scan::compact;
 
     #[test]
     fn bank_cards() {

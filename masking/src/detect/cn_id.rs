@@ -4,7 +4,9 @@
 
 use regex::Regex;
 
-use super::scan::{ContextWords, D, Text, bounded, compact, find_from, find_runs, pattern};
+use super::scan::{
+    ContextWords, D, Text, bounded, compact, compact_span, find_from, find_runs, pattern,
+};
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
 use crate::validate;
@@ -73,7 +75,7 @@ impl Detector for CnId {
         let year = self.latest_year;
         self.contiguous(text, out);
         find_runs(text, (15, 15), PiType::CnId, out, |s, e| {
-            (validate::cn_id(&compact(&text[s..e]), year) && self.context.before(text, s, 32))
+            (validate::cn_id(&compact_span(text, s, e), year) && self.context.before(text, s, 32))
                 .then_some((0.9, "gb11643-15"))
         });
         // Printed 6-8-4, an ID is three runs of 6, 8 and 3 or 4 digits (the last may end

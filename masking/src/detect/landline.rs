@@ -7,12 +7,10 @@
 //! codes `03xx`–`09xx` take 7 or 8 digits; local numbers do not start with 0, 1 or 9. After a
 //! country code (+86, 0086, 86) the area code's 0 may be left out.
 
-use std::borrow::Cow;
-
 use regex::{CaptureLocations, Regex};
 
 use super::scan::{
-    ContextWords, Text, bounded, compact, compact_span, continues, digit_in, digits_from, pattern,
+    Compacted, ContextWords, Text, bounded, compact_span, continues, digit_in, digits_from, pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -75,7 +73,7 @@ impl Landline {
         let local = digits(written.local);
         let area = match (written.country, area.starts_with('0')) {
             (_, true) => area,
-            (true, false) => Cow::Owned(format!("0{area}")),
+            (true, false) => Compacted::Owned(format!("0{}", &*area)),
             (false, false) => return None,
         };
         // A digit and a separator the match itself uses, right before it: the match is the
@@ -285,7 +283,7 @@ impl Landline {
             .next()
             .is_some_and(|c| continues(c) || c == '@');
         let alone = bounded(text, start, end) || cue_touches && right_free;
-        let compacted = compact(&text[start..end]);
+        let compacted = compact_span(text, start, end);
         alone
             && split_by_plan(&compacted).is_some_and(|(area, local)| plan_fits(area, local))
             && self.cues.before(text, start, CUE_WINDOW)

@@ -4,8 +4,8 @@
 use regex::Regex;
 
 use super::scan::{
-    D, Text, compact, compact_span, continues, digits_back, digits_from, find_among, find_with,
-    glued, pattern,
+    D, Text, compact_span, continues, digits_back, digits_from, find_among, find_with, glued,
+    pattern,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -133,7 +133,7 @@ impl Detector for Mobile {
                 return None;
             }
             let raw = &text[s..e];
-            let digits = compact(raw);
+            let digits = compact_span(text, s, e);
             let prefixed = raw.starts_with(['+', '＋']) || digits.starts_with("0086");
             let number = if prefixed { national(&digits) } else { &digits };
             validate::cn_mobile(number).then_some((0.85, "miit-block"))

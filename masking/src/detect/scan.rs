@@ -89,16 +89,59 @@ pub fn compact(s: &str) -> String {
         .collect()
 }
 
-/// The identifier at `start..end` with separators dropped and full-width digits folded:
-/// borrowed when it is already plain ASCII letters and digits (most are), so the common
-/// case allocates nothing.
-pub fn compact_span(text: &str, start: usize, end: usize) -> std::borrow::Cow<'_, str> {
+/// An identifier compacted (see [`compact_span`]): the text itself, short ASCII on the
+/// stack, or a string.
+pub enum Compacted<'a> {
+    /// The span as written: ASCII letters and digits only.
+    Borrowed(&'a str),
+    /// Up to [`Compacted::STACK`] ASCII letters and digits.
+    Stack([u8; Compacted::STACK], usize),
+    /// Anything else.
+    Owned(String),
+}
+
+impl Compacted<'_> {
+    /// How many characters fit on the stack: more than any identifier a detector checks.
+    const STACK: usize = 32;
+}
+
+impl std::ops::Deref for Compacted<'_> {
+    type Target = str;
+    fn deref(&self) -> &str {
+        match self {
+            Compacted::Borrowed(s) => s,
+            // Only ASCII is put there, which is UTF-8.
+            Compacted::Stack(bytes, len) => std::str::from_utf8(&bytes[..*len]).unwrap_or(""),
+            Compacted::Owned(s) => s,
+        }
+    }
+}
+
+/// The identifier at `start..end` with separators dropped and full-width digits folded, as
+/// [`compact`] gives it, without allocating in the common cases: borrowed when it is
+/// already plain ASCII letters and digits (kept in their case), on the stack when it
+/// compacts to a few ASCII letters and digits.
+pub fn compact_span(text: &str, start: usize, end: usize) -> Compacted<'_> {
     let raw = &text[start..end];
     if raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        std::borrow::Cow::Borrowed(raw)
-    } else {
-        std::borrow::Cow::Owned(compact(raw))
+        return Compacted::Borrowed(raw);
     }
+    let mut bytes = [0; Compacted::STACK];
+    let mut len = 0;
+    for c in raw.chars() {
+        let b = match c {
+            '0'..='9' | 'A'..='Z' | 'a'..='z' => c.to_ascii_uppercase() as u8,
+            '０'..='９' => b'0' + (u32::from(c) - u32::from('０')) as u8,
+            c if c.is_alphanumeric() => return Compacted::Owned(compact(raw)),
+            _ => continue,
+        };
+        let Some(slot) = bytes.get_mut(len) else {
+            return Compacted::Owned(compact(raw));
+        };
+        *slot = b;
+        len += 1;
+    }
+    Compacted::Stack(bytes, len)
 }
 
 /// Words that, shortly before a number, say what it is: looked for, ignoring ASCII case,
@@ -892,6 +935,19 @@ pub fn pattern(source: &str) -> Regex {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        #[test]
+        fn compacted_spans_are_what_compact_gives(text in "[0-9a-zA-Z０-９Ａｘ -+()（）王]{0,40}") {
+            let ours = compact_span(&text, 0, text.len());
+            let theirs = compact(&text);
+            if matches!(ours, Compacted::Borrowed(_)) {
+                proptest::prop_assert_eq!(ours.to_ascii_uppercase(), theirs);
+            } else {
+                proptest::prop_assert_eq!(&*ours, theirs);
+            }
+        }
+    }
 
     #[test]
     fn compact_folds_width_and_case() {
