@@ -219,7 +219,8 @@ impl Detector for Landline {
         // The pattern's groups, when it is used (see `Text::whole`).
         let mut groups = None;
         for &(start, end, digits) in text.all_runs() {
-            if start < after {
+            // Only those runs begin a landline (see above).
+            if start < after || !matches!(digits, 2..=4 | 11..=12) {
                 continue;
             }
             let run = &text[start..end];

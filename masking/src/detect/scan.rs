@@ -312,6 +312,15 @@ const PLAIN: [bool; 256] = {
     plain
 };
 
+/// Whether the eight `bytes` are all ASCII digits: each byte XOR `0` is below 10, so adding
+/// 0x76 to it leaves its top bit clear (a byte whose top bit is already set, or that
+/// carries into the next, is no digit either way).
+fn eight_digits(bytes: &[u8]) -> bool {
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let x = u64::from_le_bytes(bytes.try_into().unwrap_or([0; 8])) ^ 0x3030_3030_3030_3030;
+    (x.wrapping_add(0x7676_7676_7676_7676) | x) & HIGH == 0
+}
+
 /// A text prepared for the detectors in one pass: its maximal runs of digits (ASCII or
 /// full width), the ideographs that can begin a surname or a place, which kinds of
 /// character it has, and where the first pair of characters that some pattern needs
@@ -463,6 +472,11 @@ impl<'a> Text<'a> {
                 // ASCII digits come in runs: take the rest of this one at once.
                 let mut end = i + digit_width;
                 if digit_width == 1 {
+                    // Eight at a time while eight are digits (identifiers, phones and
+                    // cards are long runs), then one at a time.
+                    while bytes.get(end..end + 8).is_some_and(eight_digits) {
+                        end += 8;
+                    }
                     while bytes.get(end).is_some_and(u8::is_ascii_digit) {
                         end += 1;
                     }
@@ -945,6 +959,26 @@ mod tests {
                 proptest::prop_assert_eq!(ours.to_ascii_uppercase(), theirs);
             } else {
                 proptest::prop_assert_eq!(&*ours, theirs);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn eight_digits_are_eight_ascii_digits(bytes in proptest::array::uniform8(proptest::prelude::any::<u8>()), digits in proptest::array::uniform8(b'0'..=b'9'), mix in proptest::array::uniform8(proptest::prelude::any::<bool>())) {
+            let mixed: Vec<u8> = (0..8).map(|i| if mix[i] { digits[i] } else { bytes[i] }).collect();
+            proptest::prop_assert_eq!(eight_digits(&mixed), mixed.iter().all(u8::is_ascii_digit));
+            proptest::prop_assert!(eight_digits(&digits));
+        }
+    }
+
+    #[test]
+    fn eight_digits_refuses_any_other_byte_anywhere() {
+        for at in 0..8 {
+            for b in 0..=u8::MAX {
+                let mut bytes = *b"01234567";
+                bytes[at] = b;
+                assert_eq!(eight_digits(&bytes), b.is_ascii_digit(), "{b:#x} at {at}");
             }
         }
     }
