@@ -36,27 +36,45 @@ const CITIES: &str = "石家庄|太原|呼和浩特|沈阳|大连|长春|哈尔�
 湛江|南宁|柳州|桂林|海口|三亚|成都|绵阳|贵阳|遵义|昆明|大理|拉萨|西安|咸阳|宝鸡|兰州|西宁|银川|\
 乌鲁木齐|唐山|保定|包头|鞍山|大庆";
 
-/// The administrative divisions at the start of an address.
-static DIVISIONS: LazyLock<Regex> = LazyLock::new(|| {
-    pattern(&format!(
-        r"^(?P<province>{PROVINCES})?(?P<city>(?:{CITIES})市|\p{{Han}}{{2,4}}(?:市|自治州|州|盟|地区))?(?P<district>\p{{Han}}{{1,5}}(?:区|县|旗|市))?"
-    ))
+/// The divisions an address starts with (province, city, district), a pattern each, tried
+/// in turn where the one before ended. Every division is optional and nothing follows
+/// them, so the first way each matches there is the way the three match together, as one
+/// pattern with a group for each would capture them (see the test), without the cost of
+/// capturing.
+static DIVISIONS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
+    [
+        pattern(&format!("^(?:{PROVINCES})")),
+        pattern(&format!(
+            r"^(?:(?:{CITIES})市|\p{{Han}}{{2,4}}(?:市|自治州|州|盟|地区))"
+        )),
+        pattern(r"^\p{Han}{1,5}(?:区|县|旗|市)"),
+    ]
 });
+
+/// Where the province, the city and the district the address starts with end, each `None`
+/// when absent.
+fn divisions(address: &str) -> [Option<usize>; 3] {
+    let mut at = 0;
+    DIVISIONS.each_ref().map(|division| {
+        let end = division.find(&address[at..]).map(|m| at + m.end());
+        at = end.unwrap_or(at);
+        end
+    })
+}
 
 /// The start of an address down to its province, city or district; `None` when the
 /// address does not start with a division this crate knows.
 pub fn admin_prefix(address: &str, to: Generalization) -> Option<String> {
-    let caps = DIVISIONS.captures(address.trim())?;
-    let end = |name: &str| caps.name(name).map(|m| m.end());
-    let province = end("province");
-    let city = end("city").or(province);
-    let district = end("district").or(city);
+    let address = address.trim();
+    let [province, city, district] = divisions(address);
+    let city = city.or(province);
+    let district = district.or(city);
     let cut = match to {
         Generalization::Province => province.or(city),
         Generalization::City => city,
         _ => district,
     }?;
-    Some(address.trim()[..cut].to_owned())
+    Some(address[..cut].to_owned())
 }
 
 /// The first characters of the provinces and cities an address starts with, for the marks
@@ -223,6 +241,56 @@ mod tests {
             }
         }
         assert_eq!(address.anchor_at('地', "地址北京市"), None);
+    }
+
+    /// Pieces of addresses and of what surrounds them: places, the ends of divisions, other
+    /// Chinese characters (one beyond the Basic Multilingual Plane), digits, letters.
+    const PIECES: [&str; 26] = [
+        "四川省",
+        "四川",
+        "成都市",
+        "成都",
+        "北京市",
+        "北京",
+        "广州",
+        "宁夏",
+        "市",
+        "自治州",
+        "州",
+        "盟",
+        "地区",
+        "区",
+        "县",
+        "旗",
+        "镇",
+        "路",
+        "锦",
+        "江",
+        "科技",
+        "1",
+        "A",
+        " ",
+        "々",
+        "\u{20000}",
+    ];
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(1024))]
+
+        /// The divisions found one after the other are those one pattern captures.
+        #[test]
+        fn divisions_in_turn_are_what_one_pattern_captures(
+            pieces in proptest::collection::vec(proptest::sample::select(&PIECES[..]), 0..10),
+        ) {
+            let text = pieces.concat();
+            let whole = pattern(&format!(
+                r"^(?P<province>{PROVINCES})?(?P<city>(?:{CITIES})市|\p{{Han}}{{2,4}}(?:市|自治州|州|盟|地区))?(?P<district>\p{{Han}}{{1,5}}(?:区|县|旗|市))?"
+            ));
+            let groups = whole.captures(&text);
+            let end = |name: &str| groups.as_ref().and_then(|g| g.name(name)).map(|m| m.end());
+            let theirs = [end("province"), end("city"), end("district")];
+            proptest::prop_assert_eq!(divisions(&text), theirs, "{}", text);
+        }
     }
 
     #[test]
