@@ -170,16 +170,13 @@ impl ContextWords {
             let cases = |b: u8| [b.to_ascii_lowercase(), b.to_ascii_uppercase()];
             match *w {
                 [a, b, ..] => {
-                    for (a, b) in cases(a).into_iter().flat_map(|a| cases(b).map(|b| (a, b))) {
-                        set(pair(a, b));
+                    for a in cases(a) {
+                        cases(b).into_iter().for_each(|b| set(pair(a, b)));
                     }
                 }
                 [a] => {
-                    for (a, b) in cases(a)
-                        .into_iter()
-                        .flat_map(|a| (0..=u8::MAX).map(move |b| (a, b)))
-                    {
-                        set(pair(a, b));
+                    for a in cases(a) {
+                        (0..=u8::MAX).for_each(|b| set(pair(a, b)));
                     }
                 }
                 [] => {}
@@ -353,8 +350,8 @@ pub struct Text<'a> {
     /// Each space between an ASCII lower-case and an upper-case letter (`Wei Zhang`), in
     /// order: a pinyin name has one after its first word.
     word_spaces: Vec<usize>,
-    /// `(position, marks)` of each ideograph with a mark ([`SURNAME`], [`PLACE`]), in
-    /// order.
+    /// `(position, character, marks)` of each ideograph with a mark ([`SURNAME`],
+    /// [`PLACE`]), in order.
     ideographs: Vec<(usize, char, u8)>,
     /// Every gate and anchor says "maybe, from the start": the detectors then search the
     /// whole text, as they would without this preparation (the one-pass property test
@@ -965,8 +962,14 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn eight_digits_are_eight_ascii_digits(bytes in proptest::array::uniform8(proptest::prelude::any::<u8>()), digits in proptest::array::uniform8(b'0'..=b'9'), mix in proptest::array::uniform8(proptest::prelude::any::<bool>())) {
-            let mixed: Vec<u8> = (0..8).map(|i| if mix[i] { digits[i] } else { bytes[i] }).collect();
+        fn eight_digits_are_eight_ascii_digits(
+            bytes in proptest::array::uniform8(proptest::prelude::any::<u8>()),
+            digits in proptest::array::uniform8(b'0'..=b'9'),
+            mix in proptest::array::uniform8(proptest::prelude::any::<bool>()),
+        ) {
+            let mixed: Vec<u8> = (0..8)
+                .map(|i| if mix[i] { digits[i] } else { bytes[i] })
+                .collect();
             proptest::prop_assert_eq!(eight_digits(&mixed), mixed.iter().all(u8::is_ascii_digit));
             proptest::prop_assert!(eight_digits(&digits));
         }
