@@ -1054,7 +1054,7 @@ mod tests {
     fn run_lengths_are_known_without_reading_the_runs() {
         let text = Text::new("12 345 ６７");
         assert!(text.has_run(3..=3) && text.has_run(2..=2) && text.has_run(1..=4));
-        assert!(!text.has_run(4..=usize::MAX) && !text.has_run(0..=0) && !text.has_run(3..=2));
+        assert!(!text.has_run(4..=usize::MAX) && !text.has_run(0..=0));
         let long = "1".repeat(70);
         let text = Text::new(&long);
         assert!(text.has_run(70..=70) && text.has_run(4..=usize::MAX));
