@@ -649,6 +649,50 @@ fn parquet_and_csv_mask_alike_with_one_key_file() {
     }
 }
 
+/// A file of several record batches is decoded, masked and encoded at once, batch by
+/// batch: every row comes out once, in its place.
+#[test]
+fn parquet_of_many_batches_keeps_its_rows_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 20_000;
+    let notes: Vec<String> = (0..rows)
+        .map(|i| format!("第{i}行，电话{MOBILE}"))
+        .collect();
+    let notes: Vec<&str> = notes.iter().map(String::as_str).collect();
+    let mobiles: Vec<Option<&str>> = (0..rows).map(|i| (i % 3 != 0).then_some(MOBILE)).collect();
+    write_parquet(
+        &dir.path().join("in.parquet"),
+        &vec!["王伟"; rows],
+        &mobiles,
+        &notes,
+    );
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let file = std::fs::File::open(dir.path().join("out.parquet")).unwrap();
+    let batches: Vec<_> =
+        parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+    assert!(batches.len() > 2, "{} batches", batches.len());
+    let column = |name: &str| -> Vec<Option<String>> {
+        batches.iter().flat_map(|b| strings(b, name)).collect()
+    };
+    let (masked_notes, masked_mobiles) = (column("note"), column("mobile"));
+    assert_eq!(masked_notes.len(), rows);
+    for (i, (note, mobile)) in masked_notes.iter().zip(&masked_mobiles).enumerate() {
+        let note = note.as_deref().unwrap();
+        assert!(
+            note.starts_with(&format!("第{i}行，电话")),
+            "row {i}: {note}"
+        );
+        assert!(!note.contains(MOBILE), "row {i}: {note}");
+        assert_eq!(mobile.is_none(), i % 3 == 0, "row {i}");
+    }
+}
+
 #[test]
 fn parquet_from_standard_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();

@@ -74,28 +74,58 @@ impl Job<'_> {
             .build();
         let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(properties))
             .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
-        let mut tally = Tally::default();
-        let mut row = 0u64;
-        for batch in reader {
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                bail!("interrupted");
+        // Three stages at once: a thread decodes the next batch and another encodes the
+        // last masked one while this one is masked (decoding and encoding alone kept a
+        // core half idle). Each hand-over holds one batch; the order is kept.
+        std::thread::scope(|s| {
+            let (read, batches) = std::sync::mpsc::sync_channel(1);
+            s.spawn(move || {
+                for batch in reader {
+                    // The masking stage stopped (an error): stop reading.
+                    if read.send(batch).is_err() || INTERRUPTED.load(Ordering::Relaxed) {
+                        break;
+                    }
+                }
+            });
+            let (masked, to_write) = std::sync::mpsc::sync_channel::<RecordBatch>(1);
+            let writing = s.spawn(move || -> anyhow::Result<()> {
+                for batch in to_write {
+                    writer
+                        .write(&batch)
+                        .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+                }
+                writer
+                    .close()
+                    .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+                Ok(())
+            });
+            let mut tally = Tally::default();
+            let mut row = 0u64;
+            for batch in batches {
+                if INTERRUPTED.load(Ordering::Relaxed) {
+                    bail!("interrupted");
+                }
+                let batch = batch.map_err(|e| anyhow!("row {}: cannot read: {e}", row + 1))?;
+                let rows = batch.num_rows() as u64;
+                // The writing stage stopped: its error is the one to report.
+                if masked
+                    .send(self.parquet_batch(&batch, &columns, row, &mut tally)?)
+                    .is_err()
+                {
+                    break;
+                }
+                row += rows;
+                self.progress.advance(
+                    usize::try_from(size * rows / total_rows).unwrap_or(usize::MAX),
+                    rows,
+                );
             }
-            let batch = batch.map_err(|e| anyhow!("row {}: cannot read: {e}", row + 1))?;
-            let masked = self.parquet_batch(&batch, &columns, row, &mut tally)?;
-            writer
-                .write(&masked)
-                .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
-            let rows = batch.num_rows() as u64;
-            row += rows;
-            self.progress.advance(
-                usize::try_from(size * rows / total_rows).unwrap_or(usize::MAX),
-                rows,
-            );
-        }
-        writer
-            .close()
-            .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
-        Ok(tally)
+            drop(masked);
+            writing
+                .join()
+                .unwrap_or_else(|_| Err(anyhow!("the writing thread failed")))?;
+            Ok(tally)
+        })
     }
 
     /// One record batch, its rows split among the threads; `first_row` numbers errors.
