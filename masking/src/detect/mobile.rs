@@ -58,7 +58,10 @@ impl Mobile {
             let digits = compact_span(text, s, e);
             let start = match n {
                 11 if !before.is_some_and(|c| continues(c) || c == '+' || c == '＋') => {
-                    let prefix = PREFIXES[..6].iter().find(|p| text[..s].ends_with(*p));
+                    // Each of these prefixes ends with a space or a hyphen.
+                    let prefix = matches!(before, Some(' ' | '-'))
+                        .then(|| PREFIXES[..6].iter().find(|p| text[..s].ends_with(*p)))
+                        .flatten();
                     let start = s - prefix.map_or(0, |p| p.len());
                     if start < s && text[..start].chars().next_back().is_some_and(continues) {
                         s

@@ -59,6 +59,11 @@ pub fn bounded(text: &str, start: usize, end: usize) -> bool {
 /// identifier of their own. A run of `*` with only space or punctuation beyond it
 /// (Markdown's `**13800138000**`) does not glue.
 pub fn glued(text: &str, start: usize, end: usize) -> bool {
+    // Most spans have no `*` beside them: nothing to read.
+    let bytes = text.as_bytes();
+    if !(start > 0 && bytes[start - 1] == b'*' || bytes.get(end) == Some(&b'*')) {
+        return false;
+    }
     let beyond = |mut chars: std::iter::Peekable<&mut dyn Iterator<Item = char>>| {
         let mut stars = 0;
         while chars.next_if_eq(&'*').is_some() {
