@@ -128,7 +128,11 @@ impl std::ops::Deref for Compacted<'_> {
 /// compacts to a few ASCII letters and digits.
 pub fn compact_span(text: &str, start: usize, end: usize) -> Compacted<'_> {
     let raw = &text[start..end];
-    if raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
+    // Most spans asked about are runs of ASCII digits: checked eight bytes at a time.
+    let mut eights = raw.as_bytes().chunks_exact(8);
+    let digits =
+        eights.by_ref().all(eight_digits) && eights.remainder().iter().all(u8::is_ascii_digit);
+    if digits || raw.bytes().all(|b| b.is_ascii_alphanumeric()) {
         return Compacted::Borrowed(raw);
     }
     let mut bytes = [0; Compacted::STACK];
