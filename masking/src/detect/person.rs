@@ -317,11 +317,12 @@ impl HanSet {
 }
 
 /// Words indexed by the character at one of their edges, so that the words a character
-/// can begin (or end) are found without comparing the others; an ideograph at no word's
-/// edge (most) is answered from a bitmap.
+/// can begin (or end) are found without comparing the others; a character of the Basic
+/// Multilingual Plane at no word's edge (most) is answered from a bitmap.
 struct ByEdge {
     index: Vec<(char, &'static str)>,
-    edges: HanSet,
+    /// One bit per character of the Basic Multilingual Plane: set for the edges.
+    edges: Box<[u64; 1024]>,
 }
 
 impl ByEdge {
@@ -338,16 +339,20 @@ impl ByEdge {
     fn by(words: &[&'static str], edge: impl Fn(&str) -> Option<char>) -> ByEdge {
         let mut index: Vec<_> = words.iter().filter_map(|w| Some((edge(w)?, *w))).collect();
         index.sort_unstable();
-        let edges: String = index.iter().map(|&(c, _)| c).collect();
-        ByEdge {
-            edges: HanSet::of(&edges),
-            index,
+        let mut edges = Box::new([0u64; 1024]);
+        for &(c, _) in &index {
+            let i = u32::from(c) as usize;
+            if let Some(bits) = edges.get_mut(i / 64) {
+                *bits |= 1 << (i % 64);
+            }
         }
+        ByEdge { edges, index }
     }
 
     /// The words with `c` at the edge.
     fn at(&self, c: char) -> impl Iterator<Item = &'static str> + '_ {
-        let none = HanSet::index(c).is_some() && !self.edges.contains(c);
+        let i = u32::from(c) as usize;
+        let none = (self.edges.get(i / 64)).is_some_and(|bits| bits & (1 << (i % 64)) == 0);
         let from = if none {
             self.index.len()
         } else {
@@ -452,11 +457,11 @@ impl Person {
                     .is_some_and(|tail| tail.eq_ignore_ascii_case(w))
             })
         });
-        let listed = last_end.is_some_and(|end| {
+        // After a list separator, when no cue comes before.
+        cue || last_end.is_some_and(|end| {
             text.get(end..start)
                 .is_some_and(|between| LIST_SEPARATORS.contains(&between.trim()))
-        });
-        cue || listed
+        })
     }
 
     /// Whether what follows a name says a person was meant: a title or a greeting, after at
