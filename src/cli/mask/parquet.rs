@@ -120,6 +120,11 @@ impl Job<'_> {
                     rows,
                 );
             }
+            // The reader stops at an interruption, which then reads as the end of the file:
+            // the run must fail, not end with the batches read so far.
+            if INTERRUPTED.load(Ordering::Relaxed) {
+                bail!("interrupted");
+            }
             drop(masked);
             writing
                 .join()
