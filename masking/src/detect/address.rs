@@ -36,6 +36,12 @@ const CITIES: &str = "石家庄|太原|呼和浩特|沈阳|大连|长春|哈尔�
 湛江|南宁|柳州|桂林|海口|三亚|成都|绵阳|贵阳|遵义|昆明|大理|拉萨|西安|咸阳|宝鸡|兰州|西宁|银川|\
 乌鲁木齐|唐山|保定|包头|鞍山|大庆";
 
+/// A prefecture-level division other than the major cities, as a pattern.
+const CITY: &str = r"\p{Han}{2,4}(?:市|自治州|州|盟|地区)";
+
+/// A county-level division, as a pattern.
+const DISTRICT: &str = r"\p{Han}{1,5}(?:区|县|旗|市)";
+
 /// The divisions an address starts with (province, city, district), a pattern each, tried
 /// in turn where the one before ended. Every division is optional and nothing follows
 /// them, so the first way each matches there is the way the three match together, as one
@@ -44,10 +50,8 @@ const CITIES: &str = "石家庄|太原|呼和浩特|沈阳|大连|长春|哈尔�
 static DIVISIONS: LazyLock<[Regex; 3]> = LazyLock::new(|| {
     [
         pattern(&format!("^(?:{PROVINCES})")),
-        pattern(&format!(
-            r"^(?:(?:{CITIES})市|\p{{Han}}{{2,4}}(?:市|自治州|州|盟|地区))"
-        )),
-        pattern(r"^\p{Han}{1,5}(?:区|县|旗|市)"),
+        pattern(&format!("^(?:(?:{CITIES})市|{CITY})")),
+        pattern(&format!("^{DISTRICT}")),
     ]
 });
 
@@ -117,8 +121,8 @@ impl Address {
             },
             body: pattern(&format!(
                 "^(?:{PROVINCES})?\
-                 (?:(?:{CITIES})市|{han}{{2,4}}(?:市|自治州|州|盟|地区))?\
-                 (?:{han}{{1,5}}(?:区|县|旗|市))?\
+                 (?:(?:{CITIES})市|{CITY})?\
+                 (?:{DISTRICT})?\
                  (?:{han}{{1,6}}(?:镇|乡|街道))?\
                  (?:{han}{{1,8}}(?:路|街|大道|巷|弄|胡同|道))?\
                  (?:{n}{{1,5}}(?:号院|号|弄))?\
@@ -284,7 +288,7 @@ mod tests {
         ) {
             let text = pieces.concat();
             let whole = pattern(&format!(
-                r"^(?P<province>{PROVINCES})?(?P<city>(?:{CITIES})市|\p{{Han}}{{2,4}}(?:市|自治州|州|盟|地区))?(?P<district>\p{{Han}}{{1,5}}(?:区|县|旗|市))?"
+                "^(?P<province>{PROVINCES})?(?P<city>(?:{CITIES})市|{CITY})?(?P<district>{DISTRICT})?"
             ));
             let groups = whole.captures(&text);
             let end = |name: &str| groups.as_ref().and_then(|g| g.name(name)).map(|m| m.end());

@@ -276,8 +276,7 @@ fn han_at(bytes: &[u8], at: usize) -> Option<char> {
     let &[lead @ 0xE3..=0xE9, b1, b2] = bytes.get(at..at + 3)? else {
         return None;
     };
-    let code = u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F);
-    char::from_u32(code).filter(|&c| is_han(c))
+    char::from_u32(scan::three_byte_code(lead, b1, b2)).filter(|&c| is_han(c))
 }
 
 /// Whether the character that ends at byte `end` (a character boundary) is a CJK unified

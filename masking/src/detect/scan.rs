@@ -318,6 +318,11 @@ const PLAIN: [bool; 256] = {
     plain
 };
 
+/// The code point of the three-byte UTF-8 character `lead`, `b1`, `b2` (the lead E0..EF).
+pub fn three_byte_code(lead: u8, b1: u8, b2: u8) -> u32 {
+    u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F)
+}
+
 /// Whether the eight `bytes` are all ASCII digits: each byte XOR `0` is below 10, so adding
 /// 0x76 to it leaves its top bit clear (a byte whose top bit is already set, or that
 /// carries into the next, is no digit either way).
@@ -452,13 +457,11 @@ impl<'a> Text<'a> {
                 }
                 t.non_ascii = true;
                 while let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = bytes.get(i..i + 3) {
-                    let code = (usize::from(lead & 0x0F) << 12)
-                        | (usize::from(b1 & 0x3F) << 6)
-                        | usize::from(b2 & 0x3F);
-                    let mark = marks.get(code - 0x4000).copied().unwrap_or(0);
+                    let code = three_byte_code(lead, b1, b2);
+                    let mark = marks.get(code as usize - 0x4000).copied().unwrap_or(0);
                     if mark != 0 {
                         // Any code of U+4000..U+9FFF is a character.
-                        let c = char::from_u32(code as u32).unwrap_or_default();
+                        let c = char::from_u32(code).unwrap_or_default();
                         t.ideographs.push((i, c, mark));
                     }
                     i += 3;
@@ -566,12 +569,10 @@ impl<'a> Text<'a> {
         // E4..E9 only ever lead a three-byte character: U+4000..U+9FFF, the ideographs.
         if self.province_upper.is_none()
             && let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = i.checked_sub(3).map(|j| &bytes[j..i])
+            && char::from_u32(three_byte_code(lead, b1, b2))
+                .is_some_and(|c| super::plate::PROVINCES.contains(c))
         {
-            let code =
-                u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F);
-            if char::from_u32(code).is_some_and(|c| super::plate::PROVINCES.contains(c)) {
-                self.province_upper = Some(i - 3);
-            }
+            self.province_upper = Some(i - 3);
         }
         if i >= 2 && bytes[i - 1] == b' ' && bytes[i - 2].is_ascii_lowercase() {
             self.word_spaces.push(i - 1);

@@ -73,7 +73,7 @@ impl Job<'_> {
             .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
             .build();
         let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(properties))
-            .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+            .map_err(write_error)?;
         // Three stages at once: a thread decodes the next batch and another encodes the
         // last masked one while this one is masked (decoding and encoding alone kept a
         // core half idle). Each hand-over holds one batch; the order is kept.
@@ -90,13 +90,9 @@ impl Job<'_> {
             let (masked, to_write) = std::sync::mpsc::sync_channel::<RecordBatch>(1);
             let writing = s.spawn(move || -> anyhow::Result<()> {
                 for batch in to_write {
-                    writer
-                        .write(&batch)
-                        .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+                    writer.write(&batch).map_err(write_error)?;
                 }
-                writer
-                    .close()
-                    .map_err(|e| anyhow!("cannot write the output: {}", parquet_error(&e)))?;
+                writer.close().map_err(write_error)?;
                 Ok(())
             });
             let mut tally = Tally::default();
@@ -275,6 +271,11 @@ impl<'a> StringColumn<'a> {
             StringColumn::Large(_) => Arc::new(LargeStringArray::from(values)),
         }
     }
+}
+
+/// An error of the Parquet writer, as the run reports it.
+fn write_error(e: parquet::errors::ParquetError) -> anyhow::Error {
+    anyhow!("cannot write the output: {}", parquet_error(&e))
 }
 
 /// A Parquet error's text: what the crate says about the file's structure, which holds no
