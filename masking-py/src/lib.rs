@@ -58,7 +58,7 @@ impl PyMasker {
             )
             .collect();
         let mut doc = Value::Object(object);
-        masker.json(&mut doc, &self.context(subject.as_deref()))?;
+        masker.json_counted(&mut doc, &self.context(subject.as_deref()), &mut |_| {})?;
         Ok(names
             .iter()
             .map(|name| match doc.get(name) {

@@ -6,7 +6,7 @@ use serde_json::Value;
 use crate::detect::{Finding, Scanner};
 use crate::error::{Error, Result};
 use crate::json_path::{At, JsonPath, render};
-use crate::operator::{Context, Operator, apply};
+use crate::operator::{Context, Operator, apply, apply_to};
 use crate::pi_type::PiType;
 use crate::policy::{FieldRule, Rule, Scan};
 
@@ -86,7 +86,14 @@ impl<'a> Masker<'a> {
                 at = e;
             }
             out.push_str(&text[at..f.byte_start]);
-            out.push_str(&self.value(f.pi_type, &text[f.byte_start..f.byte_end], ctx)?);
+            let value = &text[f.byte_start..f.byte_end];
+            apply_to(
+                self.operator_for(f.pi_type),
+                f.pi_type,
+                value,
+                ctx,
+                &mut out,
+            )?;
             at = f.byte_end;
         }
         for &(s, e) in rest {
@@ -106,8 +113,21 @@ impl<'a> Masker<'a> {
     pub fn json(&self, doc: &mut Value, ctx: &Context<'_>) -> Result<Vec<JsonFinding>> {
         let mut findings = Vec::new();
         let mut at = Vec::new();
-        self.walk(doc, &mut at, ctx, &mut findings, None)?;
+        self.walk(doc, &mut at, ctx, &mut Found::Located(&mut findings), None)?;
         Ok(findings)
+    }
+
+    /// Masks a JSON document in place as [`Masker::json`] does, and only counts what it
+    /// found: `found` is called with the type of each finding. Nothing is located (no
+    /// paths rendered), which is what masking whole files needs.
+    pub fn json_counted(
+        &self,
+        doc: &mut Value,
+        ctx: &Context<'_>,
+        found: &mut dyn FnMut(PiType),
+    ) -> Result<()> {
+        let mut at = Vec::new();
+        self.walk(doc, &mut at, ctx, &mut Found::Counted(found), None)
     }
 
     /// Masks `node` at `at`: under `field` (the rule of a path naming it or an ancestor)
@@ -118,7 +138,7 @@ impl<'a> Masker<'a> {
         node: &'v mut Value,
         at: &mut Vec<At<'v>>,
         ctx: &Context<'_>,
-        findings: &mut Vec<JsonFinding>,
+        found: &mut Found<'_>,
         inherited: Option<&FieldRule>,
     ) -> Result<()> {
         if at.len() > MAX_DEPTH {
@@ -134,7 +154,7 @@ impl<'a> Masker<'a> {
             (Value::Object(map), _) => {
                 for (k, v) in map {
                     at.push(At::Key(k.as_str()));
-                    let r = self.walk(v, at, ctx, findings, field);
+                    let r = self.walk(v, at, ctx, found, field);
                     at.pop();
                     r?;
                 }
@@ -142,7 +162,7 @@ impl<'a> Masker<'a> {
             (Value::Array(items), _) => {
                 for (i, v) in items.iter_mut().enumerate() {
                     at.push(At::Index(i));
-                    let r = self.walk(v, at, ctx, findings, field);
+                    let r = self.walk(v, at, ctx, found, field);
                     at.pop();
                     r?;
                 }
@@ -153,25 +173,45 @@ impl<'a> Masker<'a> {
                     other => other.to_string(),
                 };
                 let masked = apply(&field.operator, field.pi_type, &original, ctx)?;
-                findings.push(JsonFinding {
-                    path: render(at),
-                    finding: whole(field.pi_type, &original),
-                });
+                match found {
+                    Found::Located(findings) => findings.push(JsonFinding {
+                        path: render(at),
+                        finding: whole(field.pi_type, &original),
+                    }),
+                    Found::Counted(count) => count(field.pi_type),
+                }
                 *node = Value::String(masked);
             }
             (Value::String(s), None) if self.rule.is_none_or(|r| r.scan == Scan::All) => {
                 let masked = self.text(s, ctx)?;
-                let path = render(at);
-                findings.extend(masked.findings.into_iter().map(|finding| JsonFinding {
-                    path: path.clone(),
-                    finding,
-                }));
+                match found {
+                    Found::Located(findings) => {
+                        let path = render(at);
+                        findings.extend(masked.findings.into_iter().map(|finding| JsonFinding {
+                            path: path.clone(),
+                            finding,
+                        }));
+                    }
+                    Found::Counted(count) => {
+                        for f in &masked.findings {
+                            count(f.pi_type);
+                        }
+                    }
+                }
                 *s = masked.text;
             }
             _ => {}
         }
         Ok(())
     }
+}
+
+/// Where a walk reports its findings.
+enum Found<'f> {
+    /// Each finding with its path.
+    Located(&'f mut Vec<JsonFinding>),
+    /// Each finding's type only.
+    Counted(&'f mut dyn FnMut(PiType)),
 }
 
 /// Writes `part` (what is left of a candidate that lost to an overlapping finding) with
@@ -268,7 +308,16 @@ mod tests {
             "notes": ["abcdef", "xyz"],
             "n": 5
         });
+        let original = doc.clone();
         let found = masker.json(&mut doc, &ctx()).unwrap();
+        // Counting masks the same and counts the same types, in the same order.
+        let mut counted_doc = original;
+        let mut counted = Vec::new();
+        (masker.json_counted(&mut counted_doc, &ctx(), &mut |t| counted.push(t))).unwrap();
+        assert_eq!(counted_doc, doc);
+        let types: Vec<PiType> = found.iter().map(|f| f.finding.pi_type).collect();
+        assert_eq!(counted, types);
+        assert_eq!(types.len(), 6, "{types:?}");
         assert_eq!(
             doc,
             serde_json::json!({

@@ -279,33 +279,48 @@ pub struct Context<'a> {
 
 /// Applies `op` to `value`, a value of type `pi_type`.
 pub fn apply(op: &Operator, pi_type: PiType, value: &str, ctx: &Context<'_>) -> Result<String> {
+    let mut out = String::new();
+    apply_to(op, pi_type, value, ctx, &mut out)?;
+    Ok(out)
+}
+
+/// Applies `op` to `value`, a value of type `pi_type`, appending the result to `out` (what
+/// [`apply`] returns, without a string of its own). On an error `out` is as it was.
+pub fn apply_to(
+    op: &Operator,
+    pi_type: PiType,
+    value: &str,
+    ctx: &Context<'_>,
+    out: &mut String,
+) -> Result<()> {
     let not_applicable = || Error::NotApplicable {
         op: op.name(),
         pi_type,
     };
-    Ok(match op {
-        Operator::Keep {} => value.to_owned(),
+    match op {
+        Operator::Keep {} => out.push_str(value),
         Operator::Default {} => match default_for(pi_type) {
-            Operator::Default {} => value_default(pi_type, value),
-            other => apply(&other, pi_type, value, ctx)?,
+            Operator::Default {} => value_default(pi_type, value, out),
+            other => apply_to(&other, pi_type, value, ctx, out)?,
         },
         Operator::Mask { first, last, with } => {
             if pi_type == PiType::CnMobile {
                 let (prefix, rest) = split_country_code(value);
-                format!("{prefix}{}", mask(rest, *first, *last, *with))
+                out.push_str(prefix);
+                mask_to(rest, *first, *last, *with, out);
             } else {
-                mask(value, *first, *last, *with)
+                mask_to(value, *first, *last, *with, out);
             }
         }
-        Operator::Redact {} => String::new(),
-        Operator::Replace { label } => label.as_deref().unwrap_or(pi_type.label()).to_owned(),
+        Operator::Redact {} => {}
+        Operator::Replace { label } => out.push_str(label.as_deref().unwrap_or(pi_type.label())),
         Operator::Hash {} => {
             let key = ctx.key.ok_or(Error::OperatorUnavailable { op: "hash" })?;
             let tag = key.tag(&[
                 pi_type.as_str().as_bytes(),
                 normalise(pi_type, value).as_bytes(),
             ]);
-            data_encoding::HEXLOWER.encode(&tag.as_ref()[..8])
+            data_encoding::HEXLOWER.encode_append(&tag.as_ref()[..8], out);
         }
         Operator::Encrypt {} | Operator::Tokenize {} => {
             let vault = ctx
@@ -316,48 +331,49 @@ pub fn apply(op: &Operator, pi_type: PiType, value: &str, ctx: &Context<'_>) -> 
             } else {
                 vault.tokenize(pi_type, value)
             };
-            done.map_err(|reason| Error::Vault { reason })?
+            out.push_str(&done.map_err(|reason| Error::Vault { reason })?);
         }
         Operator::Generalize { to, width } => {
-            generalize(*to, *width, pi_type, value, ctx).ok_or_else(not_applicable)?
+            out.push_str(&generalize(*to, *width, pi_type, value, ctx).ok_or_else(not_applicable)?)
         }
         Operator::DateShift { max_days } => {
             let key = ctx
                 .key
                 .ok_or(Error::OperatorUnavailable { op: "date_shift" })?;
             let subject = ctx.subject.ok_or(Error::SubjectRequired)?;
-            shift_date(value, key, subject, *max_days).ok_or_else(not_applicable)?
+            out.push_str(&shift_date(value, key, subject, *max_days).ok_or_else(not_applicable)?);
         }
-        Operator::Truncate { keep } => value.chars().take(*keep).collect(),
-    })
+        Operator::Truncate { keep } => out.extend(value.chars().take(*keep)),
+    }
+    Ok(())
 }
 
 /// The value-dependent defaults: names keep the surname, e-mail the first character and
 /// the domain, landlines the area code and the last 4.
-fn value_default(pi_type: PiType, value: &str) -> String {
+fn value_default(pi_type: PiType, value: &str, out: &mut String) {
     match pi_type {
         PiType::Person => {
             if let Some((surname, given)) = value.split_once(' ') {
-                return format!("{surname} {}", mask(given, 0, 0, '*'));
+                out.push_str(surname);
+                out.push(' ');
+                mask_to(given, 0, 0, '*', out);
+                return;
             }
             let surname = person::surname_len(value);
             let chars = value.chars().count();
             if chars <= surname {
-                return mask(value, 0, 0, '*');
+                return mask_to(value, 0, 0, '*', out);
             }
-            value
-                .chars()
-                .enumerate()
-                .map(|(i, c)| if i < surname { c } else { '*' })
-                .collect()
+            out.extend((value.chars().enumerate()).map(|(i, c)| if i < surname { c } else { '*' }));
         }
         PiType::Email => match value.rsplit_once('@') {
             Some((local, domain)) => {
-                let mut shown: String = local.chars().take(1).collect();
-                shown.extend(local.chars().skip(1).map(|_| '*'));
-                format!("{shown}@{domain}")
+                out.extend(local.chars().take(1));
+                out.extend(local.chars().skip(1).map(|_| '*'));
+                out.push('@');
+                out.push_str(domain);
             }
-            None => mask(value, 1, 0, '*'),
+            None => mask_to(value, 1, 0, '*', out),
         },
         PiType::CnLandline => {
             let area = value
@@ -365,9 +381,9 @@ fn value_default(pi_type: PiType, value: &str) -> String {
                 .chars()
                 .take_while(char::is_ascii_digit)
                 .count();
-            mask(value, area, 4, '*')
+            mask_to(value, area, 4, '*', out);
         }
-        _ => mask(value, 0, 0, '*'),
+        _ => mask_to(value, 0, 0, '*', out),
     }
 }
 
@@ -388,6 +404,13 @@ fn split_country_code(value: &str) -> (&str, &str) {
 /// Replaces every letter and digit but the first `first` and last `last` with `with`;
 /// never shows more than half of the letters and digits.
 pub fn mask(value: &str, first: usize, last: usize, with: char) -> String {
+    let mut out = String::with_capacity(value.len());
+    mask_to(value, first, last, with, &mut out);
+    out
+}
+
+/// [`mask`], appending to `out`.
+fn mask_to(value: &str, first: usize, last: usize, with: char, out: &mut String) {
     let n = value.chars().filter(|c| c.is_alphanumeric()).count();
     let (first, last) = if first + last >= n {
         let half = n / 2;
@@ -399,20 +422,17 @@ pub fn mask(value: &str, first: usize, last: usize, with: char) -> String {
         (first, last)
     };
     let mut seen = 0;
-    value
-        .chars()
-        .map(|c| {
-            if !c.is_alphanumeric() {
-                return c;
-            }
-            seen += 1;
-            if seen <= first || seen > n - last {
-                c
-            } else {
-                with
-            }
-        })
-        .collect()
+    out.extend(value.chars().map(|c| {
+        if !c.is_alphanumeric() {
+            return c;
+        }
+        seen += 1;
+        if seen <= first || seen > n - last {
+            c
+        } else {
+            with
+        }
+    }));
 }
 
 /// The form a value is hashed in: identifiers without separators and in one case, e-mail

@@ -693,6 +693,39 @@ fn parquet_of_many_batches_keeps_its_rows_in_order() {
     }
 }
 
+/// Rows are masked as objects keyed by column name: two columns of one name would share one
+/// value, so such a file is refused and nothing is written, as CSV, Parquet alike.
+#[test]
+fn columns_of_one_name_are_refused() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("t.csv"), format!("a,b,a\n{MOBILE},x,y\n")).unwrap();
+    let column = |v: &str| Arc::new(StringArray::from(vec![v])) as ArrayRef;
+    let batch = RecordBatch::try_from_iter([
+        ("a", column(MOBILE)),
+        ("b", column("x")),
+        ("a", column("y")),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("t.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    for (input, output) in [("t.csv", "m.csv"), ("t.parquet", "m.parquet")] {
+        let out = mask(dir.path(), &[input, output]);
+        assert!(!out.status.success(), "{input}");
+        assert!(
+            stderr(&out).contains("columns 1 and 3 have the same name"),
+            "{input}: {}",
+            stderr(&out)
+        );
+        assert!(!dir.path().join(output).exists(), "{input}");
+    }
+}
+
 #[test]
 fn parquet_from_standard_input_is_refused() {
     let dir = tempfile::tempdir().unwrap();

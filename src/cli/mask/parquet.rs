@@ -53,6 +53,17 @@ impl Job<'_> {
             .filter(|(_, f)| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
             .map(|(i, f)| (i, f.name().clone()))
             .collect();
+        // Each row is masked as an object keyed by column name: two columns of one name
+        // would share one value.
+        for (at, (i, name)) in strings.iter().enumerate() {
+            if let Some((j, _)) = strings[..at].iter().find(|(_, n)| n == name) {
+                bail!(
+                    "columns {} and {} have the same name; each needs its own",
+                    j + 1,
+                    i + 1
+                );
+            }
+        }
         let subject = match &self.subject {
             Some(Subject::Column(c)) => Some(
                 strings
@@ -218,16 +229,15 @@ impl Job<'_> {
                     })
                     .collect(),
             );
-            let found = self
-                .masker
-                .json(&mut doc, &self.context(subject.as_deref()))
+            self.masker
+                .json_counted(&mut doc, &self.context(subject.as_deref()), &mut |t| {
+                    tally.found(t)
+                })
                 .map_err(|e| anyhow!("row {row}: {e}"))?;
-            for f in &found {
-                tally.found(f.finding.pi_type);
-            }
+            // Taken out of the row's object (dropped next), not copied.
             for ((_, name), values) in columns.strings.iter().zip(out.iter_mut()) {
-                values.push(match doc.get(name) {
-                    Some(Value::String(s)) => Some(s.clone()),
+                values.push(match doc.get_mut(name).map(Value::take) {
+                    Some(Value::String(s)) => Some(s),
                     Some(Value::Null) | None => None,
                     Some(other) => Some(other.to_string()),
                 });
