@@ -28,7 +28,10 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use row::Row;
+
 mod parquet;
+mod row;
 
 /// A batch is cut once it holds this many bytes…
 const BATCH_BYTES: usize = 8 << 20;
@@ -655,17 +658,7 @@ impl Job<'_> {
         let size: usize = records.iter().map(|r| r.as_slice().len()).sum();
         let mut writer = csv_writer(crlf, Vec::with_capacity(size + size / 4));
         let mut tally = Tally::default();
-        // One document for the whole chunk, keyed by the column names: each record's cells
-        // are put into it in turn, into the strings of the last record where they can be
-        // (an object per record cost a string per name and per cell, and a tree to build).
-        let empty = || {
-            Value::Object(
-                (header.names.iter())
-                    .map(|n| (n.clone(), Value::String(String::new())))
-                    .collect(),
-            )
-        };
-        let mut doc = empty();
+        let mut row = Row::new(&header.names);
         let mut cells = Vec::with_capacity(header.names.len());
         for record in records {
             if INTERRUPTED.load(Ordering::Relaxed) {
@@ -683,33 +676,15 @@ impl Job<'_> {
             for cell in record {
                 cells.push(utf8(cell, line)?);
             }
-            // A rule on the whole document (`$`) may have replaced the object.
-            if !doc.is_object() {
-                doc = empty();
-            }
-            let Value::Object(map) = &mut doc else {
-                bail!("line {line}: the record is not an object");
-            };
-            for (name, cell) in header.names.iter().zip(&cells) {
-                match map.get_mut(name) {
-                    Some(Value::String(value)) => {
-                        value.clear();
-                        value.push_str(cell);
-                    }
-                    Some(value) => *value = Value::String((*cell).to_owned()),
-                    None => {
-                        map.insert(name.clone(), Value::String((*cell).to_owned()));
-                    }
-                }
-            }
+            let doc = row.fill(cells.iter().copied().map(Some));
             let subject = header.subject.map(|i| cells[i]);
             self.masker
-                .json_counted(&mut doc, &self.context(subject), &mut |t| tally.found(t))
+                .json_counted(doc, &self.context(subject), &mut |t| tally.found(t))
                 .map_err(|e| anyhow!("line {line}: {e}"))?;
-            let fields = header.names.iter().map(|name| match doc.get(name) {
-                Some(Value::String(s)) => Cow::Borrowed(s.as_bytes()),
-                Some(Value::Null) | None => Cow::Borrowed(&b""[..]),
-                Some(other) => Cow::Owned(other.to_string().into_bytes()),
+            let fields = header.names.iter().map(|name| match row.cell(name) {
+                Some(Cow::Borrowed(cell)) => Cow::Borrowed(cell.as_bytes()),
+                Some(Cow::Owned(cell)) => Cow::Owned(cell.into_bytes()),
+                None => Cow::Borrowed(&b""[..]),
             });
             writer
                 .write_record(fields)

@@ -6,6 +6,7 @@
 //! binary) are written back as they were; nulls stay null. The output has the input's
 //! schema, Snappy-compressed.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
@@ -18,8 +19,8 @@ use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
-use serde_json::Value;
 
+use super::row::Row;
 use super::{INTERRUPTED, Job, Subject, Tally};
 
 /// Rows a record batch holds as it is read.
@@ -27,10 +28,13 @@ const BATCH_ROWS: usize = 8192;
 /// Rows of an output row group.
 const ROW_GROUP_ROWS: usize = 65_536;
 
-/// The string columns of a file: their index and name.
+/// The string columns of a file.
 struct Columns {
-    strings: Vec<(usize, String)>,
-    /// Where the subject is, among `strings`.
+    /// Their indexes in the schema.
+    indexes: Vec<usize>,
+    /// Their names, distinct.
+    names: Vec<String>,
+    /// Where the subject is, among them.
     subject: Option<usize>,
 }
 
@@ -46,34 +50,37 @@ impl Job<'_> {
             .map_err(|e| anyhow!("not a Parquet file: {}", parquet_error(&e)))?;
         let schema = Arc::clone(builder.schema());
         let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
-        let strings: Vec<(usize, String)> = schema
+        let (indexes, names): (Vec<usize>, Vec<String>) = schema
             .fields()
             .iter()
             .enumerate()
             .filter(|(_, f)| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
             .map(|(i, f)| (i, f.name().clone()))
-            .collect();
+            .unzip();
         // Each row is masked as an object keyed by column name: two columns of one name
         // would share one value.
-        for (at, (i, name)) in strings.iter().enumerate() {
-            if let Some((j, _)) = strings[..at].iter().find(|(_, n)| n == name) {
+        for (at, name) in names.iter().enumerate() {
+            if let Some(j) = names[..at].iter().position(|n| n == name) {
                 bail!(
                     "columns {} and {} have the same name; each needs its own",
-                    j + 1,
-                    i + 1
+                    indexes[j] + 1,
+                    indexes[at] + 1
                 );
             }
         }
         let subject = match &self.subject {
             Some(Subject::Column(c)) => Some(
-                strings
-                    .iter()
-                    .position(|(_, n)| n == c)
+                (names.iter())
+                    .position(|n| n == c)
                     .ok_or_else(|| anyhow!("no string column {c:?} (--subject-column)"))?,
             ),
             _ => None,
         };
-        let columns = Columns { strings, subject };
+        let columns = Columns {
+            indexes,
+            names,
+            subject,
+        };
         let reader = builder
             .with_batch_size(BATCH_ROWS)
             .build()
@@ -149,14 +156,12 @@ impl Job<'_> {
         tally: &mut Tally,
     ) -> anyhow::Result<RecordBatch> {
         let rows = batch.num_rows();
-        if rows == 0 || columns.strings.is_empty() {
+        if rows == 0 || columns.names.is_empty() {
             tally.records += rows as u64;
             return Ok(batch.clone());
         }
-        let cells = columns
-            .strings
-            .iter()
-            .map(|(i, _)| StringColumn::of(batch.column(*i)))
+        let cells = (columns.indexes.iter())
+            .map(|&i| StringColumn::of(batch.column(i)))
             .collect::<anyhow::Result<Vec<StringColumn<'_>>>>()?;
         let chunk = rows.div_ceil(self.jobs);
         let parts = std::thread::scope(|s| {
@@ -179,7 +184,7 @@ impl Job<'_> {
         });
         // Masked values per string column, in row order.
         let mut masked: Vec<Vec<Option<String>>> =
-            vec![Vec::with_capacity(rows); columns.strings.len()];
+            vec![Vec::with_capacity(rows); columns.names.len()];
         for part in parts {
             let (values, part_tally) = part?;
             tally.add(part_tally);
@@ -188,10 +193,9 @@ impl Job<'_> {
             }
         }
         let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
-        for ((i, _), (values, original)) in
-            columns.strings.iter().zip(masked.into_iter().zip(&cells))
+        for (&i, (values, original)) in (columns.indexes.iter()).zip(masked.into_iter().zip(&cells))
         {
-            arrays[*i] = original.rebuilt(values);
+            arrays[i] = original.rebuilt(values);
         }
         RecordBatch::try_new(batch.schema(), arrays)
             .map_err(|e| anyhow!("row {}: cannot rebuild the batch: {e}", first_row + 1))
@@ -207,40 +211,18 @@ impl Job<'_> {
     ) -> anyhow::Result<(Vec<Vec<Option<String>>>, Tally)> {
         let mut tally = Tally::default();
         let mut out: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(range.len()); cells.len()];
+        let mut row = Row::new(&columns.names);
         for r in range {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }
-            let row = first_row + r as u64 + 1;
-            let subject = columns
-                .subject
-                .and_then(|s| cells[s].get(r))
-                .map(str::to_owned);
-            let mut doc = Value::Object(
-                columns
-                    .strings
-                    .iter()
-                    .zip(cells)
-                    .map(|((_, name), column)| {
-                        let value = column
-                            .get(r)
-                            .map_or(Value::Null, |v| Value::String(v.to_owned()));
-                        (name.clone(), value)
-                    })
-                    .collect(),
-            );
+            let subject = columns.subject.and_then(|s| cells[s].get(r));
+            let doc = row.fill(cells.iter().map(|column| column.get(r)));
             self.masker
-                .json_counted(&mut doc, &self.context(subject.as_deref()), &mut |t| {
-                    tally.found(t)
-                })
-                .map_err(|e| anyhow!("row {row}: {e}"))?;
-            // Taken out of the row's object (dropped next), not copied.
-            for ((_, name), values) in columns.strings.iter().zip(out.iter_mut()) {
-                values.push(match doc.get_mut(name).map(Value::take) {
-                    Some(Value::String(s)) => Some(s),
-                    Some(Value::Null) | None => None,
-                    Some(other) => Some(other.to_string()),
-                });
+                .json_counted(doc, &self.context(subject), &mut |t| tally.found(t))
+                .map_err(|e| anyhow!("row {}: {e}", first_row + r as u64 + 1))?;
+            for (name, values) in columns.names.iter().zip(out.iter_mut()) {
+                values.push(row.cell(name).map(Cow::into_owned));
             }
             tally.records += 1;
         }
