@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::detect::{Finding, Scanner};
+use crate::detect::{Finding, Scanner, Spans};
 use crate::error::{Error, Result};
 use crate::json_path::{At, JsonPath, render};
 use crate::operator::{Context, Operator, apply, apply_to};
@@ -75,37 +75,67 @@ impl<'a> Masker<'a> {
 
     /// Finds the PI in a text and masks each finding with its type's operator.
     pub fn text(&self, text: &str, ctx: &Context<'_>) -> Result<Masked> {
-        let (findings, overlapped) = self.scanner.scan_with_overlapped(text);
         let mut out = String::with_capacity(text.len());
-        let mut at = 0;
-        let mut rest = overlapped.iter().peekable();
-        for f in &findings {
-            while let Some(&(s, e)) = rest.next_if(|r| r.0 < f.byte_start) {
-                out.push_str(&text[at..s]);
-                hide(&mut out, &text[s..e]);
-                at = e;
-            }
-            out.push_str(&text[at..f.byte_start]);
-            let value = &text[f.byte_start..f.byte_end];
-            apply_to(
-                self.operator_for(f.pi_type),
-                f.pi_type,
-                value,
-                ctx,
-                &mut out,
-            )?;
-            at = f.byte_end;
-        }
-        for &(s, e) in rest {
-            out.push_str(&text[at..s]);
-            hide(&mut out, &text[s..e]);
-            at = e;
-        }
-        out.push_str(&text[at..]);
+        let findings = self.scanner.scan_spans(text, |spans| {
+            self.write_masked(text, spans, ctx, &mut out)
+                .map(|()| spans.findings())
+        })?;
         Ok(Masked {
             text: out,
             findings,
         })
+    }
+
+    /// [`Masker::text`] for a caller that only counts: `found` is called with the type of
+    /// each finding, and no finding is built.
+    fn text_counted(
+        &self,
+        text: &str,
+        ctx: &Context<'_>,
+        found: &mut dyn FnMut(PiType),
+    ) -> Result<String> {
+        let mut out = String::with_capacity(text.len());
+        self.scanner.scan_spans(text, |spans| {
+            spans.kept.iter().for_each(|k| found(k.pi_type));
+            self.write_masked(text, spans, ctx, &mut out)
+        })?;
+        Ok(out)
+    }
+
+    /// Writes `text` to `out` with each finding of `spans` masked by its type's operator
+    /// and every overlapped piece hidden.
+    fn write_masked(
+        &self,
+        text: &str,
+        spans: &Spans<'_>,
+        ctx: &Context<'_>,
+        out: &mut String,
+    ) -> Result<()> {
+        let mut at = 0;
+        let mut rest = spans.overlapped.iter().peekable();
+        for f in spans.kept {
+            while let Some(&(s, e)) = rest.next_if(|r| r.0 < f.start) {
+                out.push_str(&text[at..s]);
+                hide(out, &text[s..e]);
+                at = e;
+            }
+            out.push_str(&text[at..f.start]);
+            apply_to(
+                self.operator_for(f.pi_type),
+                f.pi_type,
+                &text[f.start..f.end],
+                ctx,
+                out,
+            )?;
+            at = f.end;
+        }
+        for &(s, e) in rest {
+            out.push_str(&text[at..s]);
+            hide(out, &text[s..e]);
+            at = e;
+        }
+        out.push_str(&text[at..]);
+        Ok(())
     }
 
     /// Masks a JSON document in place: the fields the rule names get their operator; every
@@ -183,22 +213,18 @@ impl<'a> Masker<'a> {
                 *node = Value::String(masked);
             }
             (Value::String(s), None) if self.rule.is_none_or(|r| r.scan == Scan::All) => {
-                let masked = self.text(s, ctx)?;
-                match found {
+                *s = match found {
                     Found::Located(findings) => {
+                        let masked = self.text(s, ctx)?;
                         let path = render(at);
                         findings.extend(masked.findings.into_iter().map(|finding| JsonFinding {
                             path: path.clone(),
                             finding,
                         }));
+                        masked.text
                     }
-                    Found::Counted(count) => {
-                        for f in &masked.findings {
-                            count(f.pi_type);
-                        }
-                    }
-                }
-                *s = masked.text;
+                    Found::Counted(count) => self.text_counted(s, ctx, *count)?,
+                };
             }
             _ => {}
         }

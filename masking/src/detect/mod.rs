@@ -141,8 +141,14 @@ impl Scanner {
     /// that lost to an overlapping finding (in order, not overlapping). A masker hides those
     /// too: once the finding is masked, what is left of the loser could read as PI alone.
     pub fn scan_with_overlapped(&self, text: &str) -> (Vec<Finding>, Vec<(usize, usize)>) {
-        // The vectors the last scan on this thread filled, if any: the scan allocates only
-        // what it returns.
+        self.scan_spans(text, |spans| (spans.findings(), spans.overlapped.to_vec()))
+    }
+
+    /// Scans `text` and hands `with` what it found as byte spans ([`Spans`]), before
+    /// character offsets are counted: for callers that need only the bytes (a masker that
+    /// counts its findings), the scan allocates nothing of its own.
+    pub fn scan_spans<R>(&self, text: &str, with: impl FnOnce(&Spans<'_>) -> R) -> R {
+        // The vectors the last scan on this thread filled, if any.
         let mut spares = SPARES.try_with(RefCell::take).unwrap_or_default();
         let prepared = Text::reusing(text, std::mem::take(&mut spares.text));
         let hits = &mut spares.hits;
@@ -152,14 +158,39 @@ impl Scanner {
         }
         hits.retain(|c| c.score >= self.min_score);
         resolve(hits, &mut spares.kept, &mut spares.lost);
-        let rest = outside(&spares.kept, &spares.lost);
-        let found = with_char_offsets(text, !prepared.non_ascii, &spares.kept);
+        spares.overlapped.clear();
+        outside(&spares.kept, &spares.lost, &mut spares.overlapped);
+        let done = with(&Spans {
+            text,
+            ascii: !prepared.non_ascii,
+            kept: &spares.kept,
+            overlapped: &spares.overlapped,
+        });
         spares.text = prepared.into_spares();
         if !spares.too_large() {
             // Not there while the thread ends: the vectors are dropped.
             let _ = SPARES.try_with(|cell| cell.replace(spares));
         }
-        (found, rest)
+        done
+    }
+}
+
+/// What a scan found, in bytes (see [`Scanner::scan_spans`]).
+pub struct Spans<'s> {
+    text: &'s str,
+    /// Whether the text is all ASCII.
+    ascii: bool,
+    /// The findings: in order, not overlapping.
+    pub kept: &'s [Candidate],
+    /// The byte ranges, outside every finding, of candidates that lost to an overlapping
+    /// finding: in order, not overlapping.
+    pub overlapped: &'s [(usize, usize)],
+}
+
+impl Spans<'_> {
+    /// The findings, with their offsets in characters too.
+    pub fn findings(&self) -> Vec<Finding> {
+        with_char_offsets(self.text, self.ascii, self.kept)
     }
 }
 
@@ -170,6 +201,7 @@ struct ScanSpares {
     hits: Vec<Candidate>,
     kept: Vec<Candidate>,
     lost: Vec<Candidate>,
+    overlapped: Vec<(usize, usize)>,
 }
 
 impl ScanSpares {
@@ -180,6 +212,7 @@ impl ScanSpares {
             || [&self.hits, &self.kept, &self.lost]
                 .iter()
                 .any(|v| v.capacity() > MOST)
+            || self.overlapped.capacity() > MOST
     }
 }
 
@@ -188,9 +221,9 @@ thread_local! {
     static SPARES: RefCell<ScanSpares> = RefCell::default();
 }
 
-/// The parts of the `lost` candidates outside every `kept` one (sorted, disjoint), merged.
-fn outside(kept: &[Candidate], lost: &[Candidate]) -> Vec<(usize, usize)> {
-    let mut pieces = Vec::new();
+/// The parts of the `lost` candidates outside every `kept` one (sorted, disjoint), merged,
+/// appended to `pieces` (empty).
+fn outside(kept: &[Candidate], lost: &[Candidate], pieces: &mut Vec<(usize, usize)>) {
     for l in lost {
         let mut at = l.start;
         for k in kept.iter().filter(|k| k.start < l.end && k.end > l.start) {
@@ -204,14 +237,19 @@ fn outside(kept: &[Candidate], lost: &[Candidate]) -> Vec<(usize, usize)> {
         }
     }
     pieces.sort_unstable();
-    let mut merged: Vec<(usize, usize)> = Vec::with_capacity(pieces.len());
-    for (s, e) in pieces {
-        match merged.last_mut() {
+    // Merged in place: `done` pieces are final.
+    let mut done: usize = 0;
+    for i in 0..pieces.len() {
+        let (s, e) = pieces[i];
+        match done.checked_sub(1).map(|last| &mut pieces[last]) {
             Some(last) if s <= last.1 => last.1 = last.1.max(e),
-            _ => merged.push((s, e)),
+            _ => {
+                pieces[done] = (s, e);
+                done += 1;
+            }
         }
     }
-    merged
+    pieces.truncate(done);
 }
 
 /// How many characters the UTF-8 `bytes` hold: one for each byte that is not a continuation
@@ -318,11 +356,15 @@ mod tests {
         let mut hits = [c(0, 10, 0.5), c(5, 8, 0.9), c(8, 20, 0.5), c(20, 22, 0.1)];
         resolve(&mut hits, &mut kept, &mut lost);
         assert_eq!(kept, vec![c(5, 8, 0.9), c(8, 20, 0.5), c(20, 22, 0.1)]);
-        assert_eq!(
-            outside(&kept, &lost),
-            vec![(0, 5)],
-            "the loser's part left of the winner"
-        );
+        let mut pieces = Vec::new();
+        outside(&kept, &lost, &mut pieces);
+        assert_eq!(pieces, vec![(0, 5)], "the loser's part left of the winner");
+        // The pieces of several losers, overlapping or touching, merge.
+        let kept = [c(10, 12, 0.9)];
+        let lost = [c(0, 11, 0.5), c(3, 6, 0.5), c(11, 20, 0.5), c(20, 25, 0.4)];
+        pieces.clear();
+        outside(&kept, &lost, &mut pieces);
+        assert_eq!(pieces, vec![(0, 10), (12, 25)]);
     }
 
     /// The record texts of the vendored corpora.
