@@ -25,6 +25,8 @@
 //! However many characters a default keeps, a short value never shows more than half of
 //! its characters.
 
+use std::borrow::Cow;
+
 use ring::hmac;
 use serde::{Deserialize, Serialize};
 
@@ -438,13 +440,13 @@ fn mask_to(value: &str, first: usize, last: usize, with: char, out: &mut String)
 /// The form a value is hashed in: identifiers without separators and in one case, e-mail
 /// lower-cased, mobile numbers without a country code; so that the same value written two
 /// ways gets one pseudonym.
-fn normalise(pi_type: PiType, value: &str) -> String {
+fn normalise(pi_type: PiType, value: &str) -> Cow<'_, str> {
     use PiType as T;
     match pi_type {
-        T::Email => value.trim().to_lowercase(),
+        T::Email => Cow::Owned(value.trim().to_lowercase()),
         T::CnMobile => {
             let (_, rest) = split_country_code(value);
-            compact(rest)
+            compacted(rest)
         }
         T::CnId
         | T::BankCard
@@ -455,8 +457,21 @@ fn normalise(pi_type: PiType, value: &str) -> String {
         | T::CnTwPermit
         | T::Iban
         | T::CnLandline
-        | T::CnPlate => compact(value),
-        _ => value.trim().to_owned(),
+        | T::CnPlate => compacted(value),
+        _ => Cow::Borrowed(value.trim()),
+    }
+}
+
+/// `value` as [`compact`] gives it, borrowed when it is compact already (ASCII digits and
+/// capitals only, as most numbers are written).
+fn compacted(value: &str) -> Cow<'_, str> {
+    if value
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase())
+    {
+        Cow::Borrowed(value)
+    } else {
+        Cow::Owned(compact(value))
     }
 }
 
@@ -590,6 +605,14 @@ pub fn leaves_c3_readable(op: &Operator, pi_type: PiType) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    proptest::proptest! {
+        /// Borrowing a value that is compact already hashes the same bytes as compacting it.
+        #[test]
+        fn compacted_is_compact(value in "[0-9A-Za-z +\\-（）()０-９Ａ-Ｚé]{0,24}") {
+            proptest::prop_assert_eq!(compacted(&value), compact(&value));
+        }
+    }
 
     #[test]
     fn an_operator_without_settings_refuses_unknown_ones() {
