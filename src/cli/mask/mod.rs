@@ -1,10 +1,10 @@
 //! `baomi mask`: mask a CSV, JSON Lines, JSON or text file offline under a policy.
 //!
 //! The file is streamed in batches (at most [`BATCH_BYTES`] or [`BATCH_RECORDS`] records;
-//! CSV is read with the `csv` crate):
-//! a batch is split among `--jobs` threads, masked, and written in its original order
-//! before the next one is read, so memory stays bounded whatever the file's size (JSON,
-//! one document, is the exception: it is read whole). The output goes to a temporary file
+//! CSV is read with the `csv` crate): a batch is cut into pieces that `--jobs` threads take
+//! in turn, masked, and written in its original order before the next one is read, so
+//! memory stays bounded whatever the file's size (JSON, one document, is the exception: it
+//! is read whole). The output goes to a temporary file
 //! beside OUT that replaces OUT only once everything is written: a failed or interrupted
 //! run leaves OUT as it was.
 //!
@@ -18,7 +18,7 @@ use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail};
@@ -32,6 +32,9 @@ use row::Row;
 
 mod parquet;
 mod row;
+
+/// How many pieces a batch is cut into for each masking thread (see [`in_pieces`]).
+const PIECES_PER_JOB: usize = 8;
 
 /// A batch is cut once it holds this many bytes…
 const BATCH_BYTES: usize = 8 << 20;
@@ -548,25 +551,12 @@ impl Job<'_> {
                 write_all(out, &pending)?;
                 return Ok(tally);
             }
-            let chunk = records.div_ceil(self.jobs);
-            let (results, read) = std::thread::scope(|s| {
-                let handles: Vec<_> = (0..records)
-                    .step_by(chunk)
-                    .map(|from| {
-                        let (batch, mask) = (&current, &mask);
-                        s.spawn(move || mask(batch, from..(from + chunk).min(records)))
-                    })
-                    .collect();
-                let read = write_all(out, &pending).and_then(|()| read(&mut next));
-                let results: Vec<anyhow::Result<(Vec<u8>, Tally)>> = handles
-                    .into_iter()
-                    .map(|h| {
-                        h.join()
-                            .unwrap_or_else(|_| Err(anyhow!("a masking thread failed")))
-                    })
-                    .collect();
-                (results, read)
-            });
+            let (results, read) = in_pieces(
+                self.jobs,
+                records,
+                |range| mask(&current, range),
+                || write_all(out, &pending).and_then(|()| read(&mut next)),
+            );
             // A record of this batch comes before anything wrong in the next.
             pending.clear();
             for result in results {
@@ -762,6 +752,51 @@ fn utf8(bytes: &[u8], line: u64) -> anyhow::Result<&str> {
                 .count();
             anyhow!("line {}: not valid UTF-8", line + before as u64)
         })
+    })
+}
+
+/// Runs `work` over `0..items` on `jobs` threads, in pieces that the threads take in turn
+/// (one that finishes early takes the next piece, so no core waits while another masks its
+/// last records), and `beside` on this thread meanwhile. The pieces' results come back in
+/// order; after a piece fails no further piece is begun, and every piece before it has been
+/// done, so the first error in order is the first error of the input.
+fn in_pieces<T: Send, R>(
+    jobs: usize,
+    items: usize,
+    work: impl Fn(std::ops::Range<usize>) -> anyhow::Result<T> + Sync,
+    beside: impl FnOnce() -> R,
+) -> (Vec<anyhow::Result<T>>, R) {
+    let piece = items.div_ceil(jobs * PIECES_PER_JOB).max(1);
+    let pieces = items.div_ceil(piece);
+    let (next, failed) = (AtomicUsize::new(0), AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let threads: Vec<_> = (0..jobs.min(pieces))
+            .map(|_| {
+                s.spawn(|| {
+                    let mut done = Vec::new();
+                    while !failed.load(Ordering::Relaxed) {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= pieces {
+                            break;
+                        }
+                        let result = work(i * piece..((i + 1) * piece).min(items));
+                        failed.fetch_or(result.is_err(), Ordering::Relaxed);
+                        done.push((i, result));
+                    }
+                    done
+                })
+            })
+            .collect();
+        let beside = beside();
+        let mut results = Vec::with_capacity(pieces);
+        for thread in threads {
+            match thread.join() {
+                Ok(done) => results.extend(done),
+                Err(_) => results.push((pieces, Err(anyhow!("a masking thread failed")))),
+            }
+        }
+        results.sort_by_key(|(i, _)| *i);
+        (results.into_iter().map(|(_, r)| r).collect(), beside)
     })
 }
 
@@ -965,6 +1000,46 @@ mod tests {
         assert!(
             input.read(&mut buf).is_ok(),
             "the next record starts afresh"
+        );
+    }
+
+    #[test]
+    fn pieces_cover_the_items_in_order_and_stop_at_a_failure() {
+        for (jobs, items) in [(1, 1), (2, 3), (2, 1000), (3, 997)] {
+            let (results, beside) = in_pieces(jobs, items, Ok, || "beside");
+            assert_eq!(beside, "beside");
+            assert!(results.len() <= jobs * PIECES_PER_JOB, "{jobs} {items}");
+            let ranges: Vec<_> = results.into_iter().map(Result::unwrap).collect();
+            assert_eq!(ranges.first().map(|r| r.start), Some(0));
+            assert_eq!(ranges.last().map(|r| r.end), Some(items));
+            assert!(
+                ranges.windows(2).all(|w| w[0].end == w[1].start),
+                "{ranges:?}"
+            );
+        }
+        // The piece holding item 500 fails: every piece before it is done, and its error is
+        // the first in order.
+        let (results, ()) = in_pieces(
+            2,
+            1000,
+            |range| match range.contains(&500) {
+                true => Err(anyhow!("item 500")),
+                false => Ok(range),
+            },
+            || (),
+        );
+        let first_error = results.iter().position(Result::is_err).unwrap();
+        let done: Vec<_> = results[..first_error].iter().flatten().collect();
+        assert_eq!(done.first().map(|r| r.start), Some(0));
+        assert!(
+            done.last()
+                .is_some_and(|r| r.end <= 500 && r.end + 63 > 500),
+            "{done:?}"
+        );
+        assert!(done.windows(2).all(|w| w[0].end == w[1].start));
+        assert_eq!(
+            results[first_error].as_ref().unwrap_err().to_string(),
+            "item 500"
         );
     }
 

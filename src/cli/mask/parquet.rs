@@ -21,7 +21,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::row::Row;
-use super::{INTERRUPTED, Job, Subject, Tally};
+use super::{INTERRUPTED, Job, Subject, Tally, in_pieces};
 
 /// Rows a record batch holds as it is read.
 const BATCH_ROWS: usize = 8192;
@@ -163,25 +163,12 @@ impl Job<'_> {
         let cells = (columns.indexes.iter())
             .map(|&i| StringColumn::of(batch.column(i)))
             .collect::<anyhow::Result<Vec<StringColumn<'_>>>>()?;
-        let chunk = rows.div_ceil(self.jobs);
-        let parts = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..rows)
-                .step_by(chunk)
-                .map(|from| {
-                    let cells = &cells;
-                    s.spawn(move || {
-                        self.parquet_rows(cells, columns, from..(from + chunk).min(rows), first_row)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err(anyhow!("a masking thread failed")))
-                })
-                .collect::<Vec<_>>()
-        });
+        let (parts, ()) = in_pieces(
+            self.jobs,
+            rows,
+            |range| self.parquet_rows(&cells, columns, range, first_row),
+            || (),
+        );
         // Masked values per string column, in row order.
         let mut masked: Vec<Vec<Option<String>>> =
             vec![Vec::with_capacity(rows); columns.names.len()];
