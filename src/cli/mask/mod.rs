@@ -4,9 +4,8 @@
 //! CSV is read with the `csv` crate): a batch is cut into pieces that `--jobs` threads take
 //! in turn, masked, and written in its original order before the next one is read, so
 //! memory stays bounded whatever the file's size (JSON, one document, is the exception: it
-//! is read whole). The output goes to a temporary file
-//! beside OUT that replaces OUT only once everything is written: a failed or interrupted
-//! run leaves OUT as it was.
+//! is read whole). The output goes to a temporary file beside OUT that replaces OUT only
+//! once everything is written: a failed or interrupted run leaves OUT as it was.
 //!
 //! No message, error or summary ever contains a value read from the file: errors name the
 //! line and what was wrong, the summary counts findings per type.
