@@ -51,7 +51,9 @@ impl CnId {
             let id = if text[s..end].is_ascii() {
                 std::borrow::Cow::Borrowed(&text[s..end])
             } else {
-                std::borrow::Cow::Owned(compact(&text[s..end].replace(['Ｘ', 'ｘ'], "X")))
+                std::borrow::Cow::Owned(
+                    compact(&text[s..end].replace(['Ｘ', 'ｘ'], "X")).into_owned(),
+                )
             };
             if validate::cn_id(&id, self.latest_year) {
                 out.push(Candidate {
@@ -82,7 +84,8 @@ impl Detector for CnId {
         // with an X): the pattern starts at the first such runs, if any.
         let from = text.first_grouped(&[6..=6, 8..=8, 3..=4]);
         find_from(&self.spaced, text, from, PiType::CnId, out, |s, e| {
-            let id = compact(&text[s..e].replace(['Ｘ', 'ｘ'], "X"));
+            let spaced = text[s..e].replace(['Ｘ', 'ｘ'], "X");
+            let id = compact(&spaced);
             (bounded(text, s, e) && validate::cn_id(&id, year)).then_some((1.0, "gb11643"))
         });
     }

@@ -503,14 +503,12 @@ impl Job<'_> {
             .iter()
             .map(|name| utf8(name, 1).map(str::to_owned))
             .collect::<anyhow::Result<Vec<String>>>()?;
-        for (i, name) in names.iter().enumerate() {
-            if let Some(j) = names[..i].iter().position(|n| n == name) {
-                bail!(
-                    "line 1: columns {} and {} have the same name; each needs its own",
-                    j + 1,
-                    i + 1
-                );
-            }
+        if let Some((j, i)) = repeated_name(&names) {
+            bail!(
+                "line 1: columns {} and {} have the same name; each needs its own",
+                j + 1,
+                i + 1
+            );
         }
         let subject = match &self.subject {
             Some(Subject::Column(c)) => Some(
@@ -752,6 +750,14 @@ fn utf8(bytes: &[u8], line: u64) -> anyhow::Result<&str> {
             anyhow!("line {}: not valid UTF-8", line + before as u64)
         })
     })
+}
+
+/// The positions of the first name in `names` that an earlier one repeats, and of that
+/// earlier one. Records are masked as objects keyed by column name, where two columns of
+/// one name would share one value.
+fn repeated_name(names: &[String]) -> Option<(usize, usize)> {
+    (names.iter().enumerate())
+        .find_map(|(i, name)| names[..i].iter().position(|n| n == name).map(|j| (j, i)))
 }
 
 /// Runs `work` over `0..items` on `jobs` threads, in pieces that the threads take in turn

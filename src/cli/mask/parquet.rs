@@ -21,7 +21,7 @@ use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
 use super::row::Row;
-use super::{INTERRUPTED, Job, Subject, Tally, in_pieces};
+use super::{INTERRUPTED, Job, Subject, Tally, in_pieces, repeated_name};
 
 /// Rows a record batch holds as it is read.
 const BATCH_ROWS: usize = 8192;
@@ -57,16 +57,12 @@ impl Job<'_> {
             .filter(|(_, f)| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
             .map(|(i, f)| (i, f.name().clone()))
             .unzip();
-        // Each row is masked as an object keyed by column name: two columns of one name
-        // would share one value.
-        for (at, name) in names.iter().enumerate() {
-            if let Some(j) = names[..at].iter().position(|n| n == name) {
-                bail!(
-                    "columns {} and {} have the same name; each needs its own",
-                    indexes[j] + 1,
-                    indexes[at] + 1
-                );
-            }
+        if let Some((j, i)) = repeated_name(&names) {
+            bail!(
+                "columns {} and {} have the same name; each needs its own",
+                indexes[j] + 1,
+                indexes[i] + 1
+            );
         }
         let subject = match &self.subject {
             Some(Subject::Column(c)) => Some(
