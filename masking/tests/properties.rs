@@ -88,3 +88,22 @@ fn masking_a_name_does_not_move_a_later_numbers_context() {
     let twice = masker.text(&once, &ctx()).unwrap().text;
     assert_eq!(once, twice);
 }
+
+/// Found by cargo-fuzz: `0086 0862 2222 0862` is a landline (country code, area code, local
+/// number), and the `0862 22222222` after it was not, being the tail of a number grouped by
+/// the same spaces. Masking left `0086 **** **** 0862 22222222`, whose tail no longer
+/// followed a digit, so the second pass found a landline the first had not. A masked digit
+/// now continues a number as a digit does.
+#[test]
+fn masking_a_landline_does_not_free_the_number_after_it() {
+    let text = "0086 0862 2222 0862 22222222\x0012222\x001";
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker.text(text, &ctx()).unwrap().text;
+    assert!(
+        once.starts_with("0086 **** **** 0862 "),
+        "the landline is masked: {once:?}"
+    );
+    let twice = masker.text(&once, &ctx()).unwrap().text;
+    assert_eq!(once, twice);
+}

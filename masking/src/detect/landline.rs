@@ -77,7 +77,9 @@ impl Landline {
             (false, false) => return None,
         };
         // A digit and a separator the match itself uses, right before it: the match is the
-        // tail of a longer number grouped the same way (a card's `6226 0952 2336 5327`).
+        // tail of a longer number grouped the same way (a card's `6226 0952 2336 5327`). A
+        // masked digit (`*`) counts too: the tail of a masked number is not a number of its
+        // own (`0086 **** **** 0862 22222222` is what masking `0086 0862 2222 0862` left).
         let continues_a_number = {
             let mut before = text[..start].chars().rev();
             before
@@ -85,7 +87,7 @@ impl Landline {
                 .is_some_and(|sep| !sep.is_alphanumeric() && text[start..end].contains(sep))
                 && before
                     .next()
-                    .is_some_and(|c| c.is_ascii_digit() || ('０'..='９').contains(&c))
+                    .is_some_and(|c| c.is_ascii_digit() || ('０'..='９').contains(&c) || c == '*')
         };
         (bounded(text, start, end) && !continues_a_number && plan_fits(&area, &local))
             .then_some((0.7, "area-code-plan"))
@@ -383,6 +385,10 @@ mod tests {
         assert!(
             found("卡号6226 0952 2336 5327 85").is_empty(),
             "the inside of a card number"
+        );
+        assert!(
+            found("0086 **** **** 0862 22222222").is_empty(),
+            "the tail of a masked number"
         );
         assert_eq!(
             found("13800138000 0755-23456789"),
