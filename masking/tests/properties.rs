@@ -107,3 +107,20 @@ fn masking_a_landline_does_not_free_the_number_after_it() {
     let twice = masker.text(&once, &ctx()).unwrap().text;
     assert_eq!(once, twice);
 }
+
+/// Found by cargo-fuzz: masking the landline `024 36080824` as `024 ****0824` left its kept
+/// digits right before ` 3608084`, and the second pass read `0824 3608084` as a landline. A
+/// run of `*` with a space and a digit beyond it is the inside of a masked number.
+#[test]
+fn the_kept_digits_of_a_masked_landline_are_not_a_landline() {
+    let text = "+:86.024 3608084\u{1}&\x00\x00\x00\x00\x00\x00\x003386.004.024 36080824 3608084\u{1}&\x00\x00\x00\x00\x00\x00\x003313\u{3}:SK";
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker.text(text, &ctx()).unwrap().text;
+    assert!(
+        once.contains("024 ****0824 3608084"),
+        "the landline is masked: {once:?}"
+    );
+    let twice = masker.text(&once, &ctx()).unwrap().text;
+    assert_eq!(once, twice);
+}

@@ -390,6 +390,15 @@ mod tests {
             found("0086 **** **** 0862 22222222").is_empty(),
             "the tail of a masked number"
         );
+        assert!(
+            found("024 ****0824 3608084").is_empty(),
+            "the kept digits of a masked number"
+        );
+        assert_eq!(
+            found("Tel **0824 3608084**"),
+            ["0824 3608084"],
+            "in Markdown's bold"
+        );
         assert_eq!(
             found("13800138000 0755-23456789"),
             ["0755-23456789"],

@@ -55,10 +55,11 @@ pub fn bounded(text: &str, start: usize, end: usize) -> bool {
 }
 
 /// Whether `start..end` touches a run of `*` that itself touches, on its other side, a
-/// character an identifier is made of (a letter, a digit, or `@ . - _ : / + #`): the inside
-/// of a masked value (`E*****982`, `z***@qq.com`), whose kept characters are not an
-/// identifier of their own. A run of `*` with only space or punctuation beyond it
-/// (Markdown's `**13800138000**`) does not glue.
+/// character an identifier is made of (a letter, a digit, or `@ . - _ : / + #`), or a space
+/// and then a digit or `*`: the inside of a masked value (`E*****982`, `z***@qq.com`, a
+/// landline's `024 ****0824`), whose kept characters are not an identifier of their own. A
+/// run of `*` with only space or punctuation beyond it (Markdown's `**13800138000**`) does
+/// not glue.
 pub fn glued(text: &str, start: usize, end: usize) -> bool {
     // Most spans have no `*` beside them: nothing to read.
     let bytes = text.as_bytes();
@@ -71,9 +72,14 @@ pub fn glued(text: &str, start: usize, end: usize) -> bool {
             stars += 1;
         }
         stars > 0
-            && chars
-                .next()
-                .is_some_and(|c| c.is_alphanumeric() || "@.-_:/+#".contains(c))
+            && chars.next().is_some_and(|c| {
+                c.is_alphanumeric()
+                    || "@.-_:/+#".contains(c)
+                    || matches!(c, ' ' | '\u{3000}')
+                        && chars.next().is_some_and(|d| {
+                            d.is_ascii_digit() || ('０'..='９').contains(&d) || d == '*'
+                        })
+            })
     };
     let mut left = text[..start].chars().rev();
     let mut right = text[end..].chars();
