@@ -5,7 +5,7 @@ use baomi_masking::{Context, Masker, Scanner};
 use proptest::prelude::*;
 
 /// Valid identifiers of the validated types (checked by the unit tests of `validate`).
-const VALUES: [&str; 9] = [
+const VALUES: [&str; 11] = [
     "510104199003071114",
     "13800138000",
     "+86 186 3064 5747",
@@ -15,6 +15,8 @@ const VALUES: [&str; 9] = [
     "192.168.10.20",
     "91350100M000100Y43",
     "0531-69370974",
+    "(021)62340574",
+    "0931 2340574",
 ];
 
 /// Separators that keep an identifier standing alone.
@@ -121,6 +123,39 @@ fn the_kept_digits_of_a_masked_landline_are_not_a_landline() {
         once.contains("024 ****0824 3608084"),
         "the landline is masked: {once:?}"
     );
+    let twice = masker.text(&once, &ctx()).unwrap().text;
+    assert_eq!(once, twice);
+}
+
+/// Found while looking for more of the kind: a landline whose area code is bracketed masks
+/// to `(021)****0574`, and the kept `0574` then read with the ` 2345678` after it as a
+/// landline. Four stars are never Markdown's emphasis, and a closing bracket beyond a run
+/// ends a masked number's area code.
+#[test]
+fn the_kept_digits_after_a_bracketed_area_code_are_not_a_landline() {
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    for text in ["(021)62340574 2345678", "（0931）2340574 2345678"] {
+        let once = masker.text(text, &ctx()).unwrap().text;
+        assert!(
+            once.contains("***0574 2345678"),
+            "the landline is masked: {once:?}"
+        );
+        let twice = masker.text(&once, &ctx()).unwrap().text;
+        assert_eq!(once, twice);
+    }
+}
+
+/// Found by cargo-fuzz: `08::87E` was read as an IPv6 address right after the full-width
+/// digit `３`; its generalisation `8:0:0:*` drops the `0`, which left the eleven digits
+/// before the `:` a mobile number the second pass found. An address beside a digit of any
+/// script is part of something longer, as it already was for IPv4.
+#[test]
+fn an_address_after_a_full_width_digit_is_no_address() {
+    let text = "(86.(１59404680３08::87E";
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker.text(text, &ctx()).unwrap().text;
     let twice = masker.text(&once, &ctx()).unwrap().text;
     assert_eq!(once, twice);
 }

@@ -112,9 +112,7 @@ impl Detector for Ipv6 {
             let raw = &text[s..e];
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
-            let edge = |c: Option<char>| {
-                c.is_some_and(|c| c.is_ascii_alphanumeric() || c == ':' || c == '@')
-            };
+            let edge = |c: Option<char>| c.is_some_and(|c| joins(c) || c == ':' || c == '@');
             // `::`, `1::` and the like are too bare to be an address, and one right after a
             // `.` is the tail of a host name (`mail.dd::5`), not an address.
             let groups = raw.split(':').filter(|g| !g.is_empty()).count();
@@ -172,5 +170,9 @@ mod tests {
         );
         assert!(found(&d, "x 1:: y").is_empty());
         assert!(found(&d, "mac 00:1A:2B:3C:4D:5E").is_empty());
+        assert!(
+            found(&d, "３08::87E").is_empty(),
+            "after a full-width digit (found by the fuzz target)"
+        );
     }
 }

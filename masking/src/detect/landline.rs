@@ -77,17 +77,29 @@ impl Landline {
             (false, false) => return None,
         };
         // A digit and a separator the match itself uses, right before it: the match is the
-        // tail of a longer number grouped the same way (a card's `6226 0952 2336 5327`). A
-        // masked digit (`*`) counts too: the tail of a masked number is not a number of its
-        // own (`0086 **** **** 0862 22222222` is what masking `0086 0862 2222 0862` left).
+        // tail of a longer number grouped the same way (a card's `6226 0952 2336 5327`).
+        // Masked digits (`*`) count too: the tail of a masked number is no number of its
+        // own (`0086 **** **** 0862 22222222` and `0931-***-0574 2345678` are what masking
+        // `0086 0862 2222 0862` and `0931-234-0574` left). Before them any separator but a
+        // space will do; before a space, three stars at least (Markdown's `**Tel** ` has
+        // two, and masking hides three digits at least).
         let continues_a_number = {
-            let mut before = text[..start].chars().rev();
-            before
-                .next()
-                .is_some_and(|sep| !sep.is_alphanumeric() && text[start..end].contains(sep))
-                && before
-                    .next()
-                    .is_some_and(|c| c.is_ascii_digit() || ('０'..='９').contains(&c) || c == '*')
+            let mut before = text[..start].chars().rev().peekable();
+            match before.next() {
+                Some(sep) if !sep.is_alphanumeric() => {
+                    let stars = std::iter::from_fn(|| before.next_if_eq(&'*')).count();
+                    let uses_sep = text[start..end].contains(sep);
+                    let space = matches!(sep, ' ' | '\u{3000}');
+                    match stars {
+                        0 => before.next().is_some_and(|c| {
+                            uses_sep && (c.is_ascii_digit() || ('０'..='９').contains(&c))
+                        }),
+                        1..=2 => !space && is_sep(sep),
+                        _ => is_sep(sep) && (uses_sep || !space),
+                    }
+                }
+                _ => false,
+            }
         };
         (bounded(text, start, end) && !continues_a_number && plan_fits(&area, &local))
             .then_some((0.7, "area-code-plan"))
@@ -109,7 +121,12 @@ struct Written {
 /// The width of the separator ([`SEP`]) at `at`.
 fn sep_at(text: &str, at: usize) -> Option<usize> {
     let c = text.get(at..)?.chars().next()?;
-    matches!(c, '-' | '－' | '—' | '–' | '.' | ' ' | '\u{3000}').then(|| c.len_utf8())
+    is_sep(c).then(|| c.len_utf8())
+}
+
+/// Whether `c` is a separator ([`SEP`]).
+fn is_sep(c: char) -> bool {
+    matches!(c, '-' | '－' | '—' | '–' | '.' | ' ' | '\u{3000}')
 }
 
 /// The written landline at `from`: what the pattern of [`Landline::new`] matches there,
@@ -390,15 +407,28 @@ mod tests {
             found("0086 **** **** 0862 22222222").is_empty(),
             "the tail of a masked number"
         );
-        assert!(
-            found("024 ****0824 3608084").is_empty(),
-            "the kept digits of a masked number"
-        );
+        for masked in [
+            "024 ****0824 3608084",
+            "(021)****0574 2345678",
+            "（0931）***0574 2345678",
+            "(0931) ***0574-2345678",
+            "0931 ***0574 2345678",
+            "0931-***-0574 2345678",
+            "0931 *** 0574 2345678",
+        ] {
+            assert!(
+                found(masked).is_empty(),
+                "the kept digits of a masked number"
+            );
+        }
         assert_eq!(
             found("Tel **0824 3608084**"),
             ["0824 3608084"],
             "in Markdown's bold"
         );
+        for markdown in ["**Tel** 0755-23456789", "**Tel** 0755 2345 6789"] {
+            assert_eq!(found(markdown), [&markdown[8..]], "after Markdown's bold");
+        }
         assert_eq!(
             found("13800138000 0755-23456789"),
             ["0755-23456789"],

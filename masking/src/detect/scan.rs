@@ -54,37 +54,40 @@ pub fn bounded(text: &str, start: usize, end: usize) -> bool {
     !(before || after || star && glued(text, start, end))
 }
 
-/// Whether `start..end` touches a run of `*` that itself touches, on its other side, a
-/// character an identifier is made of (a letter, a digit, or `@ . - _ : / + #`), or a space
-/// and then a digit or `*`: the inside of a masked value (`E*****982`, `z***@qq.com`, a
-/// landline's `024 ****0824`), whose kept characters are not an identifier of their own. A
-/// run of `*` with only space or punctuation beyond it (Markdown's `**13800138000**`) does
-/// not glue.
+/// Whether `start..end` touches a run of `*` that is the inside of a masked value
+/// (`E*****982`, `z***@qq.com`, a landline's `(021)****0574` or `024 ***0824`), whose kept
+/// characters are not an identifier of their own. Such a run is four stars or more
+/// (Markdown's emphasis takes one to three), or has beyond it a character an identifier is
+/// made of (a letter, a digit, or `@ . - _ : / + #`), or, before the span, what ends the
+/// first part of a masked number: a closing bracket, or a space and then a digit, a `*` or
+/// a closing bracket. A shorter run with only space or punctuation beyond it (Markdown's
+/// `**13800138000**`) does not glue.
 pub fn glued(text: &str, start: usize, end: usize) -> bool {
     // Most spans have no `*` beside them: nothing to read.
     let bytes = text.as_bytes();
     if !(start > 0 && bytes[start - 1] == b'*' || bytes.get(end) == Some(&b'*')) {
         return false;
     }
-    let beyond = |mut chars: std::iter::Peekable<&mut dyn Iterator<Item = char>>| {
+    let closing = |c: char| matches!(c, ')' | '）');
+    let digit_or_star = |c: char| c.is_ascii_digit() || ('０'..='９').contains(&c) || c == '*';
+    let beyond = |chars: &mut dyn Iterator<Item = char>, before_span: bool| {
+        let mut chars = chars.peekable();
         let mut stars = 0;
         while chars.next_if_eq(&'*').is_some() {
             stars += 1;
         }
         stars > 0
-            && chars.next().is_some_and(|c| {
-                c.is_alphanumeric()
-                    || "@.-_:/+#".contains(c)
-                    || matches!(c, ' ' | '\u{3000}')
-                        && chars.next().is_some_and(|d| {
-                            d.is_ascii_digit() || ('０'..='９').contains(&d) || d == '*'
-                        })
-            })
+            && (stars >= 4
+                || chars.next().is_some_and(|c| {
+                    c.is_alphanumeric()
+                        || "@.-_:/+#".contains(c)
+                        || before_span
+                            && (closing(c)
+                                || matches!(c, ' ' | '\u{3000}')
+                                    && chars.next().is_some_and(|d| digit_or_star(d) || closing(d)))
+                }))
     };
-    let mut left = text[..start].chars().rev();
-    let mut right = text[end..].chars();
-    beyond((&mut left as &mut dyn Iterator<Item = char>).peekable())
-        || beyond((&mut right as &mut dyn Iterator<Item = char>).peekable())
+    beyond(&mut text[..start].chars().rev(), true) || beyond(&mut text[end..].chars(), false)
 }
 
 /// The letters and digits of `s`, full-width digits folded to ASCII and ASCII letters
@@ -1110,6 +1113,38 @@ mod tests {
     }
 
     #[test]
+    fn the_stars_of_a_masked_value_glue_and_markdowns_do_not() {
+        let glued_at = |text: &str| {
+            let s = text.find("0574").unwrap();
+            glued(text, s, s + 4)
+        };
+        for masked in [
+            "138****0574",
+            "E*0574",
+            "0574****",
+            "0574*8",
+            "(021)****0574",
+            "（0931）***0574",
+            "0931 ***0574",
+            "(0931) ***0574",
+            "0931 ** ***0574",
+        ] {
+            assert!(glued_at(masked), "{masked}");
+        }
+        for markdown in [
+            "0574",
+            "**0574**",
+            "Tel **0574**",
+            "（**0574**）",
+            "**0574** 5 times",
+            "***0574***",
+            "：*0574*",
+        ] {
+            assert!(!glued_at(markdown), "{markdown}");
+        }
+    }
+
+    #[test]
     fn boundaries() {
         let by_chars = |text: &str, start: usize, end: usize| {
             let joins = |c: char| continues(c) || c == '@';
@@ -1128,6 +1163,7 @@ mod tests {
             );
         }
         assert!(bounded("号13800138000，", 3, 14));
+        assert!(!bounded("(021)****0574", 9, 13));
         assert!(!bounded("a13800138000", 1, 12));
         assert!(!bounded("138001380001", 0, 11));
     }
