@@ -146,6 +146,32 @@ fn the_kept_digits_after_a_bracketed_area_code_are_not_a_landline() {
     }
 }
 
+/// Found by cargo-fuzz: masking the IPv6 address `4::6` leaves `4:0:0:*`, and the landline
+/// written after it with spaces (`86 866 86433333`), the tail of `6 86 866 …` before,
+/// became one of its own after a single star. One or two stars after a digit or a
+/// number's separator are a masked value's tail; after a word or as a list's bullet they
+/// are not, and the landline beside them is still found.
+#[test]
+fn a_landline_after_a_masked_address_is_still_a_tail() {
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker.text("4::6 86 866 86433333", &ctx()).unwrap().text;
+    assert_eq!(once, "4:0:0:* 86 866 86433333");
+    let twice = masker.text(&once, &ctx()).unwrap().text;
+    assert_eq!(once, twice);
+    for text in [
+        "* 0755 23456789",
+        "*Tel* 0755 23456789",
+        "**Tel** 0755 23456789",
+    ] {
+        let masked = masker.text(text, &ctx()).unwrap().text;
+        assert!(
+            masked.ends_with(" 0755 ****6789"),
+            "{text:?} gave {masked:?}"
+        );
+    }
+}
+
 /// Found by cargo-fuzz: `08::87E` was read as an IPv6 address right after the full-width
 /// digit `３`; its generalisation `8:0:0:*` drops the `0`, which left the eleven digits
 /// before the `:` a mobile number the second pass found. An address beside a digit of any

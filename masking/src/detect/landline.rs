@@ -82,7 +82,9 @@ impl Landline {
         // own (`0086 **** **** 0862 22222222` and `0931-***-0574 2345678` are what masking
         // `0086 0862 2222 0862` and `0931-234-0574` left). Before them any separator but a
         // space will do; before a space, three stars at least (Markdown's `**Tel** ` has
-        // two, and masking hides three digits at least).
+        // two, and masking hides three digits at least), or one or two right after a digit
+        // or a number's separator: the tail of a masked value (`4:0:0:*`, what masking an
+        // IPv6 address `4::6` left), not emphasis after a word nor a list's bullet.
         let continues_a_number = {
             let mut before = text[..start].chars().rev().peekable();
             match before.next() {
@@ -94,7 +96,16 @@ impl Landline {
                         0 => before.next().is_some_and(|c| {
                             uses_sep && (c.is_ascii_digit() || ('０'..='９').contains(&c))
                         }),
-                        1..=2 => !space && is_sep(sep),
+                        1..=2 => {
+                            (!space && is_sep(sep))
+                                || (uses_sep
+                                    && before.next().is_some_and(|c| {
+                                        c.is_ascii_digit()
+                                            || ('０'..='９').contains(&c)
+                                            || c == ':'
+                                            || is_sep(c) && !c.is_whitespace()
+                                    }))
+                        }
                         _ => is_sep(sep) && (uses_sep || !space),
                     }
                 }
