@@ -1,7 +1,7 @@
 //! Properties of detection and masking over generated input: nothing panics, masking is
 //! idempotent, and no validated identifier survives masking whatever surrounds it.
 
-use baomi_masking::{Context, Masker, Scanner};
+use baomi_masking::{Context, Masker, PiType, Scanner};
 use proptest::prelude::*;
 
 /// Valid identifiers of the validated types (checked by the unit tests of `validate`).
@@ -170,6 +170,24 @@ fn a_landline_after_a_masked_address_is_still_a_tail() {
             "{text:?} gave {masked:?}"
         );
     }
+}
+
+/// Found by cargo-fuzz: a pinyin name glued to the number after it (`He Ha17166666600`)
+/// was reported, and masking its given name (`He **`) freed the number, which the second
+/// pass found. A name is a word of its own: no letter or digit touches it.
+#[test]
+fn a_pinyin_name_glued_to_a_number_is_no_name() {
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    for text in ["He Ha17166666600", "Fu Haa8A::6", "x He He7::0.8"] {
+        assert!(scanner.scan(text).is_empty(), "{text:?}");
+        let once = masker.text(text, &ctx()).unwrap().text;
+        assert_eq!(masker.text(&once, &ctx()).unwrap().text, once);
+    }
+    let found: Vec<_> = (scanner.scan("Wei Zhang, 13800138000").iter())
+        .map(|f| f.pi_type)
+        .collect();
+    assert_eq!(found, [PiType::Person, PiType::CnMobile]);
 }
 
 /// Found by cargo-fuzz: `08::87E` was read as an IPv6 address right after the full-width

@@ -557,14 +557,16 @@ impl Person {
             two_capitalised_words(text, text.word_spaces())
         };
         for (s, e) in matches {
+            // A word of its own: no letter or digit touches it (`He Ha171…` is one token,
+            // and masking its name part would free the number behind it).
             if text[..s]
                 .chars()
                 .next_back()
-                .is_some_and(|c| c.is_ascii_alphabetic())
+                .is_some_and(|c| c.is_ascii_alphanumeric())
                 || text[e..]
                     .chars()
                     .next()
-                    .is_some_and(|c| c.is_ascii_alphabetic())
+                    .is_some_and(|c| c.is_ascii_alphanumeric())
             {
                 continue;
             }
