@@ -190,6 +190,21 @@ fn a_pinyin_name_glued_to_a_number_is_no_name() {
     assert_eq!(found, [PiType::Person, PiType::CnMobile]);
 }
 
+/// Found by cargo-fuzz: masking `4::FFF` leaves `4:0:0:*`, and the mobile number whose
+/// country code the `F` had touched (`＋8613334333333`) became one the second pass found.
+/// A masked value's inside touching the country code takes it, as a letter does.
+#[test]
+fn a_country_code_after_a_masked_value_is_taken() {
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker.text("4::FFF＋8613334333333", &ctx()).unwrap().text;
+    assert_eq!(once, "4:0:0:*＋8613334333333");
+    assert_eq!(masker.text(&once, &ctx()).unwrap().text, once);
+    // Markdown's bold around a number still leaves it found.
+    let bold = masker.text("**＋8613800138000**", &ctx()).unwrap().text;
+    assert_eq!(bold, "**＋86138****8000**");
+}
+
 /// Found by cargo-fuzz: `08::87E` was read as an IPv6 address right after the full-width
 /// digit `３`; its generalisation `8:0:0:*` drops the `0`, which left the eleven digits
 /// before the `:` a mobile number the second pass found. An address beside a digit of any

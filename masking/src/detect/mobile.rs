@@ -56,6 +56,12 @@ impl Mobile {
             }
             let before = text[..s].chars().next_back();
             let digits = compact_span(text, s, e);
+            // Whether the country code that starts at `start` belongs to something before
+            // it: a letter or a digit touches it, or the inside of a masked value does
+            // (`4:0:0:*＋86…`, what masking `4::FFF＋86…` left).
+            let prefix_taken = |start: usize| {
+                text[..start].chars().next_back().is_some_and(continues) || glued(text, start, e)
+            };
             let start = match n {
                 11 if !before.is_some_and(|c| continues(c) || c == '+' || c == '＋') => {
                     // Each of these prefixes ends with a space or a hyphen.
@@ -63,7 +69,7 @@ impl Mobile {
                         .then(|| PREFIXES[..6].iter().find(|p| text[..s].ends_with(*p)))
                         .flatten();
                     let start = s - prefix.map_or(0, |p| p.len());
-                    if start < s && text[..start].chars().next_back().is_some_and(continues) {
+                    if start < s && prefix_taken(start) {
                         s
                     } else {
                         start
@@ -71,7 +77,7 @@ impl Mobile {
                 }
                 13 if digits.starts_with("86") && matches!(before, Some('+' | '＋')) => {
                     let start = s - before.map_or(0, char::len_utf8);
-                    if text[..start].chars().next_back().is_some_and(continues) {
+                    if prefix_taken(start) {
                         continue;
                     }
                     start
