@@ -205,6 +205,24 @@ fn a_country_code_after_a_masked_value_is_taken() {
     assert_eq!(bold, "**＋86138****8000**");
 }
 
+/// Found by cargo-fuzz: an e-mail address whose domain is a mobile number
+/// (`36@18686020255.rr…`) was masked in its local part, and the second pass, no longer
+/// reading an address there, found the number after the `@`. A number right after `@` is
+/// a domain, for mobiles as for every other number.
+#[test]
+fn a_mobile_after_an_at_sign_is_a_domain() {
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker
+        .text("x-36@18686020255.rrrr.rrrr", &ctx())
+        .unwrap()
+        .text;
+    assert_eq!(masker.text(&once, &ctx()).unwrap().text, once);
+    for text in ["@18686020255", "@186 8602 0255"] {
+        assert!(scanner.scan(text).is_empty(), "{text:?}");
+    }
+}
+
 /// Found by cargo-fuzz: `08::87E` was read as an IPv6 address right after the full-width
 /// digit `３`; its generalisation `8:0:0:*` drops the `0`, which left the eleven digits
 /// before the `:` a mobile number the second pass found. An address beside a digit of any

@@ -63,7 +63,9 @@ impl Mobile {
                 text[..start].chars().next_back().is_some_and(continues) || glued(text, start, e)
             };
             let start = match n {
-                11 if !before.is_some_and(|c| continues(c) || c == '+' || c == '＋') => {
+                // After `@` a number is an e-mail's domain, as for every other number
+                // (see `bounded`).
+                11 if !before.is_some_and(|c| continues(c) || matches!(c, '+' | '＋' | '@')) => {
                     // Each of these prefixes ends with a space or a hyphen.
                     let prefix = matches!(before, Some(' ' | '-'))
                         .then(|| PREFIXES[..6].iter().find(|p| text[..s].ends_with(*p)))
@@ -135,7 +137,7 @@ impl Detector for Mobile {
         let judge = |s: usize, e: usize| {
             let before = text[..s].chars().next_back();
             let after = text[e..].chars().next();
-            if before.is_some_and(|c| continues(c) || c == '+')
+            if before.is_some_and(|c| continues(c) || c == '+' || c == '@')
                 || after.is_some_and(continues)
                 || glued(text, s, e)
             {
