@@ -10,7 +10,8 @@
 use regex::{CaptureLocations, Regex};
 
 use super::scan::{
-    Compacted, ContextWords, Text, bounded, compact_span, continues, digit_in, digits_from, pattern,
+    Compacted, ContextWords, Text, bounded, compact_span, continues, digit_in, digits_from,
+    pattern, typed_digit,
 };
 use super::{Candidate, Detector};
 use crate::pi_type::PiType;
@@ -85,7 +86,6 @@ impl Landline {
         // two, and masking hides three digits at least), or one or two right after a digit
         // or a number's separator: the tail of a masked value (`4:0:0:*`, what masking an
         // IPv6 address `4::6` left), not emphasis after a word nor a list's bullet.
-        let digit = |c: char| c.is_ascii_digit() || ('０'..='９').contains(&c);
         let continues_a_number = {
             let mut before = text[..start].chars().rev().peekable();
             match before.next() {
@@ -94,12 +94,14 @@ impl Landline {
                     let uses_sep = text[start..end].contains(sep);
                     let space = matches!(sep, ' ' | '\u{3000}');
                     match stars {
-                        0 => uses_sep && before.next().is_some_and(digit),
+                        0 => uses_sep && before.next().is_some_and(typed_digit),
                         1..=2 => {
                             (!space && is_sep(sep))
                                 || (uses_sep
                                     && before.next().is_some_and(|c| {
-                                        digit(c) || c == ':' || is_sep(c) && !c.is_whitespace()
+                                        typed_digit(c)
+                                            || c == ':'
+                                            || is_sep(c) && !c.is_whitespace()
                                     }))
                         }
                         _ => is_sep(sep) && (uses_sep || !space),

@@ -22,10 +22,15 @@ pub fn current_year() -> u32 {
 /// `[0-9０-９]`: a digit as typed, in ASCII or full width (CJK input methods).
 pub const D: &str = "[0-9０-９]";
 
+/// Whether `c` is a digit as typed ([`D`]): ASCII or full width.
+pub fn typed_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
 /// Whether `c` is an ASCII letter or digit, or a full-width digit: a character that would
 /// continue an identifier.
 pub fn continues(c: char) -> bool {
-    c.is_ascii_alphanumeric() || ('０'..='９').contains(&c)
+    c.is_ascii_alphabetic() || typed_digit(c)
 }
 
 /// Whether the identifier at `start..end` stands alone: no letter or digit touches it, no
@@ -69,7 +74,7 @@ pub fn glued(text: &str, start: usize, end: usize) -> bool {
         return false;
     }
     let closing = |c: char| matches!(c, ')' | '）');
-    let digit_or_star = |c: char| c.is_ascii_digit() || ('０'..='９').contains(&c) || c == '*';
+    let digit_or_star = |c: char| typed_digit(c) || c == '*';
     let beyond = |chars: &mut dyn Iterator<Item = char>, before_span: bool| {
         let mut chars = chars.peekable();
         let mut stars = 0;
