@@ -386,8 +386,10 @@ pub struct Text<'a> {
     /// order: a pinyin name has one after its first word.
     word_spaces: Vec<usize>,
     /// `(position, character, marks)` of each ideograph with a mark ([`SURNAME`],
-    /// [`PLACE`]), in order.
+    /// [`PLACE`]), in order: the first `marked` slots (see [`Text::reusing`]).
     ideographs: Vec<(usize, char, u8)>,
+    /// How many of the slots of `ideographs` hold a marked ideograph.
+    marked: usize,
     /// Every gate and anchor says "maybe, from the start": the detectors then search the
     /// whole text, as they would without this preparation (the one-pass property test
     /// compares the two).
@@ -433,8 +435,14 @@ impl<'a> Text<'a> {
         runs.reserve(16);
         at_signs.clear();
         word_spaces.clear();
-        ideographs.clear();
-        ideographs.reserve(text.len() / 16);
+        // A slot for each ideograph the text could hold, so that each is written to the
+        // next slot and kept by counting it, with no branch on its mark (which ideographs
+        // carry one follows no pattern a branch could learn). The slots stay for the next
+        // text: most need no more.
+        let slots = text.len() / 3;
+        if ideographs.len() < slots {
+            ideographs.resize(slots, (0, '\0', 0));
+        }
         let mut t = Text {
             text,
             runs,
@@ -448,6 +456,7 @@ impl<'a> Text<'a> {
             province_upper: None,
             word_spaces,
             ideographs,
+            marked: 0,
             ungated: false,
         };
         let marks = &**MARKS;
@@ -480,11 +489,11 @@ impl<'a> Text<'a> {
                 while let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = bytes.get(i..i + 3) {
                     let code = three_byte_code(lead, b1, b2);
                     let mark = marks.get(code as usize - 0x4000).copied().unwrap_or(0);
-                    if mark != 0 {
+                    if let Some(slot) = t.ideographs.get_mut(t.marked) {
                         // Any code of U+4000..U+9FFF is a character.
-                        let c = char::from_u32(code).unwrap_or_default();
-                        t.ideographs.push((i, c, mark));
+                        *slot = (i, char::from_u32(code).unwrap_or_default(), mark);
                     }
+                    t.marked += usize::from(mark != 0);
                     i += 3;
                 }
                 continue;
@@ -629,7 +638,7 @@ impl<'a> Text<'a> {
                 .filter(|&(at, _)| (0xE4..=0xE9).contains(&self.text.as_bytes()[at]))
         });
         let marked = (!self.ungated).then(|| {
-            (self.ideographs.iter())
+            (self.ideographs[..self.marked].iter())
                 .filter(move |(_, _, m)| m & mark != 0)
                 .map(|&(at, c, _)| (at, c))
         });
