@@ -366,6 +366,9 @@ pub struct Text<'a> {
     runs: Vec<(usize, usize, usize)>,
     /// Bit `n` set when some run has `n` digits (bit 63: 63 or more).
     lengths: u64,
+    /// The indices in `runs`, in order, of the runs right after an ASCII upper-case letter
+    /// (where a document number's digits are: `E12345678`).
+    lettered: Vec<usize>,
     /// An ASCII upper-case letter occurs.
     pub upper: bool,
     /// A non-ASCII character occurs.
@@ -401,6 +404,7 @@ pub struct Text<'a> {
 #[derive(Default)]
 pub struct Spares {
     runs: Vec<(usize, usize, usize)>,
+    lettered: Vec<usize>,
     at_signs: Vec<usize>,
     word_spaces: Vec<usize>,
     ideographs: Vec<(usize, char, u8)>,
@@ -411,6 +415,7 @@ impl Spares {
     pub fn too_large(&self) -> bool {
         const MOST: usize = 1 << 14;
         self.runs.capacity() > MOST
+            || self.lettered.capacity() > MOST
             || self.at_signs.capacity() > MOST
             || self.word_spaces.capacity() > MOST
             || self.ideographs.capacity() > MOST
@@ -427,12 +432,14 @@ impl<'a> Text<'a> {
     pub fn reusing(text: &'a str, spares: Spares) -> Text<'a> {
         let Spares {
             mut runs,
+            mut lettered,
             mut at_signs,
             mut word_spaces,
             mut ideographs,
         } = spares;
         runs.clear();
         runs.reserve(16);
+        lettered.clear();
         at_signs.clear();
         word_spaces.clear();
         // A slot for each ideograph the text could hold, so that each is written to the
@@ -447,6 +454,7 @@ impl<'a> Text<'a> {
             text,
             runs,
             lengths: 0,
+            lettered,
             upper: false,
             non_ascii: false,
             at_signs,
@@ -573,6 +581,15 @@ impl<'a> Text<'a> {
             t.runs.push((s, text.len(), n));
         }
         t.lengths = (t.runs.iter()).fold(0, |lengths, r| lengths | 1 << r.2.min(63));
+        if t.upper {
+            let after_upper = |r: &(usize, usize, usize)| {
+                r.0.checked_sub(1)
+                    .is_some_and(|i| bytes[i].is_ascii_uppercase())
+            };
+            (t.lettered).extend(
+                (t.runs.iter().enumerate()).filter_map(|(i, r)| after_upper(r).then_some(i)),
+            );
+        }
         t
     }
 
@@ -580,6 +597,7 @@ impl<'a> Text<'a> {
     pub fn into_spares(self) -> Spares {
         Spares {
             runs: self.runs,
+            lettered: self.lettered,
             at_signs: self.at_signs,
             word_spaces: self.word_spaces,
             ideographs: self.ideographs,
@@ -771,6 +789,11 @@ impl<'a> Text<'a> {
     /// Every maximal digit run as `(start, end, digits)`, bounded or not.
     pub fn all_runs(&self) -> &[(usize, usize, usize)] {
         &self.runs
+    }
+
+    /// The digit runs, in order, right after an ASCII upper-case letter.
+    pub fn lettered_runs(&self) -> impl Iterator<Item = (usize, usize, usize)> + '_ {
+        self.lettered.iter().map(|&i| self.runs[i])
     }
 
     /// Whether some maximal digit run has a digit count in `digits` (always, ungated):

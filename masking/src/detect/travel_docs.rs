@@ -67,13 +67,11 @@ fn find_documents(
         return;
     }
     // A number the pattern reports stands alone, so its digits are a whole run of ASCII
-    // digits (7, 8 or 10 in every form): read the letters before each.
+    // digits (7, 8 or 10 in every form) right after an upper-case letter: read the letters
+    // before each.
     let digits = |n: usize| matches!(n, 7 | 8 | 10);
-    if !(text.has_run(7..=8) || text.has_run(10..=10)) {
-        return;
-    }
     let bytes = text.as_bytes();
-    for &(s, e, n) in text.all_runs() {
+    for (s, e, n) in text.lettered_runs() {
         if digits(n)
             && e - s == n
             && let Some(start) = (form.letters)(bytes, s, n)
