@@ -257,24 +257,34 @@ fn outside(kept: &[Candidate], lost: &[Candidate], pieces: &mut Vec<(usize, usiz
     pieces.truncate(done);
 }
 
-/// How many characters the UTF-8 `bytes` hold: one for each byte that is not a continuation
-/// byte (`10xxxxxx`), counted eight bytes at a time. (The standard library's count reads
-/// spans as short as the gaps between findings a byte at a time.)
-fn chars_in(bytes: &[u8]) -> usize {
+/// How many characters the UTF-8 `bytes[from..to]` hold: one for each byte that is not a
+/// continuation byte (`10xxxxxx`), counted eight bytes at a time, the last few too. (The
+/// standard library's count reads spans as short as the gaps between findings a byte at a
+/// time, and a loop over the few bytes left mispredicts its end.)
+fn chars_between(bytes: &[u8], from: usize, to: usize) -> usize {
+    let word = |eight: &[u8]| u64::from_le_bytes(eight.try_into().unwrap_or_default());
+    let words = bytes[from..to].chunks_exact(8);
+    let rest = words.remainder().len();
+    let mut continuations: usize = words.map(|w| continuations_in(word(w))).sum();
+    if rest > 0 {
+        continuations += match to.checked_sub(8) {
+            // The word that ends at `to`, its bytes before the last `rest` shifted out.
+            Some(start) => continuations_in(word(&bytes[start..to]) >> (8 * (8 - rest))),
+            None => (bytes[to - rest..to].iter())
+                .filter(|&&b| b & 0xC0 == 0x80)
+                .count(),
+        };
+    }
+    to - from - continuations
+}
+
+/// How many bytes of the word `x` are UTF-8 continuation bytes.
+fn continuations_in(x: u64) -> usize {
     const ONES: u64 = 0x0101_0101_0101_0101;
-    let words = bytes.chunks_exact(8);
-    let tail = words.remainder();
-    let continuations: usize = words
-        .map(|w| {
-            let x = u64::from_le_bytes(w.try_into().unwrap_or_default());
-            // 1 in each byte with bit 7 set and bit 6 clear; the product's top byte sums
-            // them (where counting bits is a dozen instructions without `popcnt`).
-            let ones = (x & !(x << 1)) >> 7 & ONES;
-            (ones.wrapping_mul(ONES) >> 56) as usize
-        })
-        .sum::<usize>()
-        + tail.iter().filter(|&&b| b & 0xC0 == 0x80).count();
-    bytes.len() - continuations
+    // 1 in each byte with bit 7 set and bit 6 clear; the product's top byte sums them
+    // (where counting bits is a dozen instructions without `popcnt`).
+    let ones = (x & !(x << 1)) >> 7 & ONES;
+    (ones.wrapping_mul(ONES) >> 56) as usize
 }
 
 /// What `d` finds in `text`, as strings (for the detectors' tests).
@@ -292,14 +302,26 @@ pub(crate) fn found(d: &dyn Detector, text: &str) -> Vec<String> {
 /// overlapping hit.
 fn resolve(hits: &mut [Candidate], kept: &mut Vec<Candidate>, lost: &mut Vec<Candidate>) {
     // Most texts' hits overlap nowhere: every one is kept, and ordering them by start is
-    // all there is to do. (A stable sort, so that hits alike in all but their type stay in
-    // the detectors' order for the selection below.)
-    hits.sort_by_key(|h| h.start);
-    if hits.windows(2).all(|pair| pair[0].end <= pair[1].start) {
-        kept.clear();
-        lost.clear();
-        kept.extend_from_slice(hits);
-        return;
+    // all there is to do. Ordered as keys of start and index (eight bytes to move, not a
+    // candidate's thirty-two), on the stack.
+    const MOST: usize = 32;
+    if hits.len() <= MOST {
+        let mut keys = [0u64; MOST];
+        for (key, (i, h)) in keys.iter_mut().zip(hits.iter().enumerate()) {
+            *key = (h.start as u64) << 8 | i as u64;
+        }
+        let keys = &mut keys[..hits.len()];
+        keys.sort_unstable();
+        let hit = |key: &u64| &hits[(key & 0xFF) as usize];
+        if keys
+            .windows(2)
+            .all(|pair| hit(&pair[0]).end <= hit(&pair[1]).start)
+        {
+            kept.clear();
+            lost.clear();
+            kept.extend(keys.iter().map(|key| *hit(key)));
+            return;
+        }
     }
     select(hits, kept, lost);
 }
@@ -334,7 +356,7 @@ fn with_char_offsets(text: &str, ascii: bool, hits: &[Candidate]) -> Vec<Finding
         if ascii {
             return byte;
         }
-        chars += chars_in(&text.as_bytes()[at..byte]);
+        chars += chars_between(text.as_bytes(), at, byte);
         at = byte;
         chars
     };
@@ -505,14 +527,22 @@ mod tests {
 
     proptest::proptest! {
         #[test]
-        fn chars_in_counts_what_chars_counts(text in "\\PC{0,40}", from in 0usize..160) {
-            let mut from = from.min(text.len());
-            while !text.is_char_boundary(from) {
-                from -= 1;
-            }
+        fn chars_between_counts_what_chars_counts(
+            text in "\\PC{0,40}",
+            from in 0usize..160,
+            to in 0usize..160,
+        ) {
+            let boundary = |at: usize| {
+                let mut at = at.min(text.len());
+                while !text.is_char_boundary(at) {
+                    at -= 1;
+                }
+                at
+            };
+            let (from, to) = (boundary(from.min(to)), boundary(from.max(to)));
             proptest::prop_assert_eq!(
-                chars_in(&text.as_bytes()[from..]),
-                text[from..].chars().count()
+                chars_between(text.as_bytes(), from, to),
+                text[from..to].chars().count()
             );
         }
     }
