@@ -134,7 +134,7 @@ impl Scanner {
 
     /// The findings in `text`, in order, not overlapping.
     pub fn scan(&self, text: &str) -> Vec<Finding> {
-        self.scan_with_overlapped(text).0
+        self.scan_spans(text, |spans| spans.findings())
     }
 
     /// The findings in `text`, and the byte ranges, outside every finding, of candidates
