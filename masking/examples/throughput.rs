@@ -2,28 +2,43 @@
 //! all detectors together (best of three passes), then each alone.
 //!
 //! ```text
-//! cargo run --release -p baomi-masking --example throughput -- corpus.jsonl [--total] [--only TYPE]
+//! cargo run --release -p baomi-masking --example throughput -- corpus.jsonl [--total] [--only TYPE] [--by-type]
 //! ```
+//!
+//! `--by-type`: what each kind of PI in the text costs, all detectors running. The records
+//! are scanned with every labelled span and decoy cut out (the text around the PI), then
+//! with only one type's spans left in, then with every span and no decoy, then as they are:
+//! each line is the time a record takes (best of five passes) and, above the text without
+//! PI, the time per span of the type. Every span against the sum of the types alone is what
+//! the kinds cost together beyond their costs alone.
 //!
 //! `bench/masking-vs-presidio.sh` runs it beside Presidio on the same corpus.
 
+use std::collections::BTreeSet;
 use std::time::Instant;
 
 use baomi_masking::{PiType, Scanner};
+use serde_json::Value;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .ok_or("usage: throughput CORPUS.jsonl")?;
     let mut texts = Vec::new();
+    let mut records = Vec::new();
     for line in std::fs::read_to_string(path)?.lines() {
-        let record: serde_json::Value = serde_json::from_str(line)?;
+        let record: Value = serde_json::from_str(line)?;
         texts.push(
             record["text"]
                 .as_str()
                 .ok_or("a record without text")?
                 .to_owned(),
         );
+        records.push(record);
+    }
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--by-type") {
+        return by_type(&records);
     }
     let bytes: usize = texts.iter().map(String::len).sum();
     let rate = |scanner: &Scanner| {
@@ -32,7 +47,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         (bytes as f64 / start.elapsed().as_secs_f64() / 1e6, found)
     };
     // `--only TYPE`: that detector alone, for profiling it.
-    let args: Vec<String> = std::env::args().collect();
     let only = (args.iter().position(|a| a == "--only"))
         .and_then(|i| args.get(i + 1))
         .map(|t| PiType::parse(t).ok_or("--only: no such type"))
@@ -59,5 +73,101 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (mb, n) = rate(&Scanner::new().only(&[t]));
         println!("  {:15} {mb:8.1} MB/s {n:7} findings", t.as_str());
     }
+    Ok(())
+}
+
+/// The labelled spans of a record (`spans`, and `decoys` when `decoys` is set) as
+/// `(type, start, end)` in characters.
+fn spans(record: &Value, decoys: bool) -> Vec<(String, usize, usize)> {
+    let lists: &[&str] = if decoys {
+        &["spans", "decoys"]
+    } else {
+        &["spans"]
+    };
+    (lists.iter())
+        .filter_map(|list| record[*list].as_array())
+        .flatten()
+        .filter_map(|s| {
+            let kind = s["type"].as_str()?.to_owned();
+            Some((
+                kind,
+                s["start"].as_u64()? as usize,
+                s["end"].as_u64()? as usize,
+            ))
+        })
+        .collect()
+}
+
+/// The text of `record` with the spans (and decoys) that `keep` refuses cut out.
+fn cut(record: &Value, keep: &dyn Fn(&str) -> bool) -> String {
+    let chars: Vec<char> = record["text"].as_str().unwrap_or("").chars().collect();
+    let mut gone = vec![false; chars.len()];
+    for (kind, start, end) in spans(record, true) {
+        if !keep(&kind) {
+            gone[start.min(chars.len())..end.min(chars.len())].fill(true);
+        }
+    }
+    (chars.iter().zip(&gone))
+        .filter(|(_, gone)| !**gone)
+        .map(|(c, _)| c)
+        .collect()
+}
+
+/// The `--by-type` table (see the crate's doc).
+fn by_type(records: &[Value]) -> Result<(), Box<dyn std::error::Error>> {
+    let scanner = Scanner::new();
+    let kinds: BTreeSet<String> = (records.iter())
+        .flat_map(|r| spans(r, false))
+        .map(|(kind, _, _)| kind)
+        .collect();
+    let count = |kind: &str| {
+        (records.iter())
+            .flat_map(|r| spans(r, false))
+            .filter(|(k, _, _)| k == kind)
+            .count()
+    };
+    // Nanoseconds a record, best of five passes.
+    let per_record = |texts: &[String]| {
+        (0..5)
+            .map(|_| {
+                let start = Instant::now();
+                let found: usize = texts.iter().map(|t| scanner.scan(t).len()).sum();
+                std::hint::black_box(found);
+                start.elapsed().as_nanos() as f64 / texts.len() as f64
+            })
+            .fold(f64::INFINITY, f64::min)
+    };
+    let variant = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+        records.iter().map(|r| cut(r, keep)).collect()
+    };
+    let base = per_record(&variant(&|_| false));
+    println!(
+        "{:15} {base:8.0} ns a record (the text without PI)",
+        "(no PI)"
+    );
+    let mut alone = 0.0;
+    for kind in &kinds {
+        let ns = per_record(&variant(&|k| k == kind));
+        let n = count(kind);
+        alone += ns - base;
+        println!(
+            "{kind:15} {ns:8.0} ns a record, {:6.0} ns a span ({n} spans)",
+            (ns - base) * records.len() as f64 / n.max(1) as f64
+        );
+    }
+    let all = per_record(&variant(&|k| kinds.contains(k)));
+    println!(
+        "{:15} {all:8.0} ns a record; the kinds alone add {alone:.0}, together {:.0}",
+        "(every span)",
+        all - base
+    );
+    let whole: Vec<String> = (records.iter())
+        .map(|r| r["text"].as_str().unwrap_or("").to_owned())
+        .collect();
+    println!(
+        "{:15} {:8.0} ns a record (the records as they are)",
+        "(and decoys)",
+        per_record(&whole)
+    );
     Ok(())
 }
