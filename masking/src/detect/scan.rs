@@ -308,6 +308,9 @@ fn caseless_at(bytes: &[u8], i: usize) -> bool {
 pub const SURNAME: u8 = 1;
 /// A mark on an ideograph that can begin a province or a city as an address starts.
 pub const PLACE: u8 = 2;
+/// A mark on the ideograph of a province as a licence plate abbreviates it (`粤`): noted
+/// by the preparation before a capital, not kept among the marked ideographs.
+const PLATE: u8 = 4;
 
 /// The marks of the ideographs U+4000..U+9FFF (the three-byte characters led by E4..E9),
 /// by code point from U+4000.
@@ -324,6 +327,7 @@ static MARKS: LazyLock<Box<[u8]>> = LazyLock::new(|| {
     };
     mark(&super::person::surname_starts(), SURNAME);
     mark(&super::address::place_starts(), PLACE);
+    mark(super::plate::PROVINCES, PLATE);
     marks
 });
 
@@ -501,7 +505,7 @@ impl<'a> Text<'a> {
                         // Any code of U+4000..U+9FFF is a character.
                         *slot = (i, char::from_u32(code).unwrap_or_default(), mark);
                     }
-                    t.marked += usize::from(mark != 0);
+                    t.marked += usize::from(mark & (SURNAME | PLACE) != 0);
                     i += 3;
                 }
                 continue;
@@ -617,8 +621,9 @@ impl<'a> Text<'a> {
         // E4..E9 only ever lead a three-byte character: U+4000..U+9FFF, the ideographs.
         if self.province_upper.is_none()
             && let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = i.checked_sub(3).map(|j| &bytes[j..i])
-            && char::from_u32(three_byte_code(lead, b1, b2))
-                .is_some_and(|c| super::plate::PROVINCES.contains(c))
+            && MARKS
+                .get(three_byte_code(lead, b1, b2) as usize - 0x4000)
+                .is_some_and(|mark| mark & PLATE != 0)
         {
             self.province_upper = Some(i - 3);
         }
