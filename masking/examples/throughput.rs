@@ -24,9 +24,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let path = std::env::args()
         .nth(1)
         .ok_or("usage: throughput CORPUS.jsonl")?;
+    let file = std::fs::read_to_string(path)?;
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--by-type") {
+        let records = (file.lines())
+            .map(serde_json::from_str)
+            .collect::<Result<Vec<Value>, _>>()?;
+        return by_type(&records);
+    }
+    // Only the texts are kept (each record is dropped as soon as its text is taken), so
+    // that the texts lie together in memory as a caller's would.
     let mut texts = Vec::new();
-    let mut records = Vec::new();
-    for line in std::fs::read_to_string(path)?.lines() {
+    for line in file.lines() {
         let record: Value = serde_json::from_str(line)?;
         texts.push(
             record["text"]
@@ -34,11 +43,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .ok_or("a record without text")?
                 .to_owned(),
         );
-        records.push(record);
-    }
-    let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--by-type") {
-        return by_type(&records);
     }
     let bytes: usize = texts.iter().map(String::len).sum();
     let rate = |scanner: &Scanner| {
