@@ -54,8 +54,8 @@ fn matched_end(bytes: &[u8], s: usize, at: usize, e: usize) -> Option<usize> {
     end
 }
 
-/// Whether an address, its local part and its domain on either side of its `@`, keeps the
-/// limits of RFC 5321 and the shape of its labels.
+/// Whether an address, given as its local part and its domain (either side of its `@`),
+/// keeps the limits of RFC 5321 and the shape of a domain's labels.
 fn plausible(local: &str, domain: &str) -> bool {
     local.len() <= 64
         && domain.len() <= 253
