@@ -203,6 +203,19 @@ fn written_from(text: &str, from: usize, country: bool) -> Option<Written> {
     })
 }
 
+/// Whether what follows the country code that ends at `end` (after one separator, if any)
+/// begins with 1 and a digit other than 0, as a mobile number does (`+86 186 3064 5747`):
+/// an area code after a country code that starts with 1 is only ever 10, so no landline
+/// begins there, and none is read.
+fn mobile_after(text: &str, end: usize) -> bool {
+    let at = end + sep_at(text, end).unwrap_or(0);
+    let mut next = text[at..].chars();
+    matches!(next.next(), Some('1' | '１'))
+        && next
+            .next()
+            .is_some_and(|c| typed_digit(c) && !matches!(c, '0' | '０'))
+}
+
 /// Whether an area code (with its leading 0) and a local number fit the national plan.
 fn plan_fits(area: &str, local: &str) -> bool {
     let a = area.as_bytes();
@@ -254,7 +267,7 @@ impl Detector for Landline {
             let run = &text[start..end];
             let zero = run.starts_with(['0', '０']);
             let country = matches!(run, "86" | "0086");
-            if zero && (3..=4).contains(&digits) || country {
+            if zero && (3..=4).contains(&digits) || country && !mobile_after(text, end) {
                 // The match may begin at a `+` or a bracket (and a space) just before, or,
                 // when that reads as no landline (`（0531-69370974（`), at the run itself.
                 let before = text[..start].trim_end_matches(' ');
@@ -348,6 +361,26 @@ mod tests {
                 "{}",
                 text
             );
+        }
+    }
+
+    proptest::proptest! {
+        /// Where a country code is followed by what `mobile_after` calls a mobile, no
+        /// reading from the code (or the `+` before it) is a landline the plan accepts.
+        #[test]
+        fn no_landline_starts_at_a_country_code_before_a_mobile(
+            text in "\\+?(86|0086)[-－—–. \u{3000}]?[1１][1-9１-９][0-9０-９]{0,3}[-－—–. \u{3000}]?\
+                [0-9０-９]{1,9}[-－—–. \u{3000}]?[0-9０-９]{0,6}",
+        ) {
+            let landline = Landline::new();
+            let code = usize::from(text.starts_with('+'));
+            let end = code + if text[code..].starts_with("0086") { 4 } else { 2 };
+            proptest::prop_assert!(mobile_after(&text, end), "{}", text);
+            for from in [0, code] {
+                let judged = written_at(&text, from)
+                    .and_then(|written| landline.judge(&text, from, &written));
+                proptest::prop_assert_eq!(judged, None, "{}", text);
+            }
         }
     }
 
