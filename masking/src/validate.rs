@@ -112,6 +112,19 @@ pub fn luhn(s: &str) -> bool {
 }
 
 const USCC_CHARS: &[u8; 31] = b"0123456789ABCDEFGHJKLMNPQRTUWXY";
+/// Each byte's value as a credit code's character (its place in [`USCC_CHARS`]), or
+/// [`NOT_USCC`]: one lookup for each of the code's characters instead of a search.
+const USCC_VALUES: [u8; 256] = {
+    let mut values = [NOT_USCC; 256];
+    let mut i = 0;
+    while i < USCC_CHARS.len() {
+        values[USCC_CHARS[i] as usize] = i as u8;
+        i += 1;
+    }
+    values
+};
+/// What [`USCC_VALUES`] holds for a byte that is no credit code's character.
+const NOT_USCC: u8 = u8::MAX;
 const USCC_WEIGHTS: [u32; 17] = [
     1, 3, 9, 27, 19, 26, 16, 17, 20, 29, 25, 13, 8, 24, 10, 30, 28,
 ];
@@ -153,9 +166,9 @@ pub fn cn_uscc(s: &str) -> bool {
     }
     let mut values = [0u32; 18];
     for (value, c) in values.iter_mut().zip(b) {
-        match USCC_CHARS.iter().position(|x| *x == c) {
-            Some(p) => *value = p as u32,
-            None => return false,
+        match USCC_VALUES[usize::from(c)] {
+            NOT_USCC => return false,
+            p => *value = u32::from(p),
         }
     }
     let sum: u32 = values[..17]
@@ -285,6 +298,15 @@ mod tests {
             !cn_uscc("202110281417776308"),
             "a date-led order number: authority 2 assigns no category 0"
         );
+    }
+
+    #[test]
+    fn credit_code_characters_have_their_place_in_the_list() {
+        for c in 0..=u8::MAX {
+            let place = USCC_CHARS.iter().position(|x| *x == c);
+            let value = USCC_VALUES[usize::from(c)];
+            assert_eq!(place.map(|p| p as u8).unwrap_or(NOT_USCC), value, "{c}");
+        }
     }
 
     #[test]
