@@ -730,8 +730,9 @@ impl<'a> Text<'a> {
     /// The maximal runs of exactly 18 ASCII letters and digits that stand alone: found
     /// around the runs of 6 to 18 digits (a credit code's characters 3 to 8, its division
     /// code, are digits, so every valid code holds such a run), or, ungated, every such
-    /// word, by reading the whole text.
-    pub fn words18(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+    /// word, by reading the whole text. Each is handed to `found` as it is read, in order
+    /// (a text has few, and collecting them cost an allocation).
+    pub fn each_word18(&self, mut found: impl FnMut(usize, usize)) {
         let bytes = self.text.as_bytes();
         let alnum = |i: usize| bytes.get(i).is_some_and(u8::is_ascii_alphanumeric);
         let word_at = |i: usize| {
@@ -739,13 +740,17 @@ impl<'a> Text<'a> {
             let end = (i..bytes.len()).find(|&j| !alnum(j)).unwrap_or(bytes.len());
             (start, end)
         };
-        let mut words = Vec::new();
+        let mut words = |start: usize, end: usize| {
+            if bounded(self.text, start, end) {
+                found(start, end);
+            }
+        };
         if self.ungated {
             let mut i = 0;
             while i < bytes.len() {
                 let (start, end) = if alnum(i) { word_at(i) } else { (i, i + 1) };
                 if end - start == 18 && alnum(start) {
-                    words.push((start, end));
+                    words(start, end);
                 }
                 i = end;
             }
@@ -765,7 +770,7 @@ impl<'a> Text<'a> {
                 // word is the run.
                 if ascii && (s == 0 || !alnum(s - 1)) && !alnum(e) {
                     if n == 18 {
-                        words.push((s, e));
+                        words(s, e);
                     }
                     covered = e;
                     continue;
@@ -775,7 +780,7 @@ impl<'a> Text<'a> {
                     if bytes[q].is_ascii_digit() {
                         let (start, end) = word_at(q);
                         if end - start == 18 {
-                            words.push((start, end));
+                            words(start, end);
                         }
                         covered = end;
                         if ascii {
@@ -788,7 +793,6 @@ impl<'a> Text<'a> {
                 }
             }
         }
-        words.into_iter().filter(|&(s, e)| bounded(self.text, s, e))
     }
 
     /// Every maximal digit run as `(start, end, digits)`, bounded or not.

@@ -25,7 +25,7 @@ impl Detector for Uscc {
     }
 
     fn find(&self, text: &Text<'_>, out: &mut Vec<Candidate>) {
-        for (start, end) in text.words18() {
+        text.each_word18(|start, end| {
             if validate::cn_uscc(&text[start..end]) {
                 out.push(Candidate {
                     pi_type: PiType::CnUscc,
@@ -35,7 +35,7 @@ impl Detector for Uscc {
                     validator: "gb32100",
                 });
             }
-        }
+        });
     }
 }
 
