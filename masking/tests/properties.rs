@@ -29,6 +29,19 @@ fn ctx() -> Context<'static> {
     }
 }
 
+/// `text` masked with every type's display default, then masked again.
+#[allow(
+    clippy::unwrap_used,
+    reason = "a test helper: masking with the defaults failing should fail the test"
+)]
+fn masked_twice(text: &str) -> (String, String) {
+    let scanner = Scanner::new();
+    let masker = Masker::new(&scanner, None);
+    let once = masker.text(text, &ctx()).unwrap().text;
+    let twice = masker.text(&once, &ctx()).unwrap().text;
+    (once, twice)
+}
+
 fn composed() -> impl Strategy<Value = String> {
     prop::collection::vec(
         (
@@ -60,10 +73,7 @@ proptest! {
 
     #[test]
     fn masking_is_idempotent(text in prop_oneof![any::<String>(), composed()]) {
-        let scanner = Scanner::new();
-        let masker = Masker::new(&scanner, None);
-        let once = masker.text(&text, &ctx()).unwrap().text;
-        let twice = masker.text(&once, &ctx()).unwrap().text;
+        let (once, twice) = masked_twice(&text);
         prop_assert_eq!(once, twice);
     }
 
@@ -83,11 +93,8 @@ proptest! {
 #[test]
 fn masking_a_name_does_not_move_a_later_numbers_context() {
     let text = "mtp99F88\u{18}8(\x00阳阳\x00\x0077\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x008\x00\x00\x00\x00\x00\x00\x0088777777";
-    let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
-    let once = masker.text(text, &ctx()).unwrap().text;
+    let (once, twice) = masked_twice(text);
     assert!(once.contains("阳*"), "the name is masked: {once:?}");
-    let twice = masker.text(&once, &ctx()).unwrap().text;
     assert_eq!(once, twice);
 }
 
@@ -99,14 +106,11 @@ fn masking_a_name_does_not_move_a_later_numbers_context() {
 #[test]
 fn masking_a_landline_does_not_free_the_number_after_it() {
     let text = "0086 0862 2222 0862 22222222\x0012222\x001";
-    let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
-    let once = masker.text(text, &ctx()).unwrap().text;
+    let (once, twice) = masked_twice(text);
     assert!(
         once.starts_with("0086 **** **** 0862 "),
         "the landline is masked: {once:?}"
     );
-    let twice = masker.text(&once, &ctx()).unwrap().text;
     assert_eq!(once, twice);
 }
 
@@ -116,14 +120,11 @@ fn masking_a_landline_does_not_free_the_number_after_it() {
 #[test]
 fn the_kept_digits_of_a_masked_landline_are_not_a_landline() {
     let text = "+:86.024 3608084\u{1}&\x00\x00\x00\x00\x00\x00\x003386.004.024 36080824 3608084\u{1}&\x00\x00\x00\x00\x00\x00\x003313\u{3}:SK";
-    let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
-    let once = masker.text(text, &ctx()).unwrap().text;
+    let (once, twice) = masked_twice(text);
     assert!(
         once.contains("024 ****0824 3608084"),
         "the landline is masked: {once:?}"
     );
-    let twice = masker.text(&once, &ctx()).unwrap().text;
     assert_eq!(once, twice);
 }
 
@@ -133,15 +134,12 @@ fn the_kept_digits_of_a_masked_landline_are_not_a_landline() {
 /// ends a masked number's area code.
 #[test]
 fn the_kept_digits_after_a_bracketed_area_code_are_not_a_landline() {
-    let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
     for text in ["(021)62340574 2345678", "（0931）2340574 2345678"] {
-        let once = masker.text(text, &ctx()).unwrap().text;
+        let (once, twice) = masked_twice(text);
         assert!(
             once.contains("***0574 2345678"),
             "the landline is masked: {once:?}"
         );
-        let twice = masker.text(&once, &ctx()).unwrap().text;
         assert_eq!(once, twice);
     }
 }
@@ -155,9 +153,8 @@ fn the_kept_digits_after_a_bracketed_area_code_are_not_a_landline() {
 fn a_landline_after_a_masked_address_is_still_a_tail() {
     let scanner = Scanner::new();
     let masker = Masker::new(&scanner, None);
-    let once = masker.text("4::6 86 866 86433333", &ctx()).unwrap().text;
+    let (once, twice) = masked_twice("4::6 86 866 86433333");
     assert_eq!(once, "4:0:0:* 86 866 86433333");
-    let twice = masker.text(&once, &ctx()).unwrap().text;
     assert_eq!(once, twice);
     for text in [
         "* 0755 23456789",
@@ -178,11 +175,10 @@ fn a_landline_after_a_masked_address_is_still_a_tail() {
 #[test]
 fn a_pinyin_name_glued_to_a_number_is_no_name() {
     let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
     for text in ["He Ha17166666600", "Fu Haa8A::6", "x He He7::0.8"] {
         assert!(scanner.scan(text).is_empty(), "{text:?}");
-        let once = masker.text(text, &ctx()).unwrap().text;
-        assert_eq!(masker.text(&once, &ctx()).unwrap().text, once);
+        let (once, twice) = masked_twice(text);
+        assert_eq!(twice, once);
     }
     let found: Vec<_> = (scanner.scan("Wei Zhang, 13800138000").iter())
         .map(|f| f.pi_type)
@@ -195,13 +191,11 @@ fn a_pinyin_name_glued_to_a_number_is_no_name() {
 /// A masked value's inside touching the country code takes it, as a letter does.
 #[test]
 fn a_country_code_after_a_masked_value_is_taken() {
-    let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
-    let once = masker.text("4::FFF＋8613334333333", &ctx()).unwrap().text;
+    let (once, twice) = masked_twice("4::FFF＋8613334333333");
     assert_eq!(once, "4:0:0:*＋8613334333333");
-    assert_eq!(masker.text(&once, &ctx()).unwrap().text, once);
+    assert_eq!(twice, once);
     // Markdown's bold around a number still leaves it found.
-    let bold = masker.text("**＋8613800138000**", &ctx()).unwrap().text;
+    let (bold, _) = masked_twice("**＋8613800138000**");
     assert_eq!(bold, "**＋86138****8000**");
 }
 
@@ -211,13 +205,9 @@ fn a_country_code_after_a_masked_value_is_taken() {
 /// a domain, for mobiles as for every other number.
 #[test]
 fn a_mobile_after_an_at_sign_is_a_domain() {
+    let (once, twice) = masked_twice("x-36@18686020255.rrrr.rrrr");
+    assert_eq!(twice, once);
     let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
-    let once = masker
-        .text("x-36@18686020255.rrrr.rrrr", &ctx())
-        .unwrap()
-        .text;
-    assert_eq!(masker.text(&once, &ctx()).unwrap().text, once);
     for text in ["@18686020255", "@186 8602 0255"] {
         assert!(scanner.scan(text).is_empty(), "{text:?}");
     }
@@ -229,10 +219,6 @@ fn a_mobile_after_an_at_sign_is_a_domain() {
 /// script is part of something longer, as it already was for IPv4.
 #[test]
 fn an_address_after_a_full_width_digit_is_no_address() {
-    let text = "(86.(１59404680３08::87E";
-    let scanner = Scanner::new();
-    let masker = Masker::new(&scanner, None);
-    let once = masker.text(text, &ctx()).unwrap().text;
-    let twice = masker.text(&once, &ctx()).unwrap().text;
+    let (once, twice) = masked_twice("(86.(１59404680３08::87E");
     assert_eq!(once, twice);
 }
