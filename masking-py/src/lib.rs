@@ -2,14 +2,13 @@
 //! (`python/baomi_masking`) adds pandas, Arrow and Spark on top; this module holds only what
 //! needs Rust: a policy, its rule for a role and purpose, the detectors and the operators.
 //!
-//! A row is masked as `baomi mask` masks a CSV row (the object of its string cells), and a
+//! A row is masked as `baomi mask` masks a CSV row (each cell as its column says), and a
 //! key given as bytes is derived as `baomi mask --consistent --key-file` derives its key, so
 //! a table masked here and the same table masked by the CLI come out the same.
 
-use baomi_masking::{Context, Masker, Policy, PseudonymKey, Rule, Scanner};
+use baomi_masking::{Column, Context, Masker, Policy, PseudonymKey, Rule, Scanner};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use serde_json::{Map, Value};
 
 /// A policy's rule for one role and purpose, with the detectors and the pseudonym key.
 #[pyclass(frozen, name = "Masker")]
@@ -37,36 +36,6 @@ impl PyMasker {
             vault: None,
             year: self.year,
         }
-    }
-
-    /// Masks one row given as its string cells (`None` for a null), in `names`' order.
-    fn row(
-        &self,
-        masker: &Masker<'_>,
-        names: &[String],
-        cells: Vec<Option<String>>,
-        subject: Option<usize>,
-    ) -> Result<Vec<Option<String>>, baomi_masking::Error> {
-        let subject = subject.and_then(|i| cells.get(i).cloned().flatten());
-        let object: Map<String, Value> = names
-            .iter()
-            .cloned()
-            .zip(
-                cells
-                    .into_iter()
-                    .map(|c| c.map_or(Value::Null, Value::String)),
-            )
-            .collect();
-        let mut doc = Value::Object(object);
-        masker.json_counted(&mut doc, &self.context(subject.as_deref()), &mut |_| {})?;
-        Ok(names
-            .iter()
-            .map(|name| match doc.get(name) {
-                Some(Value::String(s)) => Some(s.clone()),
-                Some(Value::Null) | None => None,
-                Some(other) => Some(other.to_string()),
-            })
-            .collect())
     }
 }
 
@@ -146,16 +115,30 @@ impl PyMasker {
         }
         py.detach(|| {
             let masker = self.masker();
+            let kinds: Vec<Column<'_>> = names.iter().map(|n| masker.column(n)).collect();
             let mut cells: Vec<std::vec::IntoIter<Option<String>>> =
                 columns.into_iter().map(Vec::into_iter).collect();
             let mut out: Vec<Vec<Option<String>>> =
                 (0..names.len()).map(|_| Vec::with_capacity(rows)).collect();
+            let mut row = Vec::with_capacity(names.len());
             for r in 0..rows {
-                let row: Vec<Option<String>> =
-                    cells.iter_mut().map(|c| c.next().flatten()).collect();
-                let masked = self
-                    .row(&masker, &names, row, subject)
-                    .map_err(|e| format!("row {}: {e}", r + 1))?;
+                row.clear();
+                row.extend(cells.iter_mut().map(|c| c.next().flatten()));
+                let subject = subject.and_then(|i| row.get(i)).and_then(Option::as_deref);
+                let ctx = self.context(subject);
+                let mut masked = Vec::with_capacity(row.len());
+                for (kind, cell) in kinds.iter().zip(&row) {
+                    masked.push(match (kind, cell) {
+                        (Column::Kept, cell) => cell.clone(),
+                        (_, None) => None,
+                        (kind, Some(cell)) => {
+                            let mut m = String::with_capacity(cell.len());
+                            (masker.cell_to(*kind, cell, &ctx, &mut |_| {}, &mut m))
+                                .map_err(|e| format!("row {}: {e}", r + 1))?;
+                            Some(m)
+                        }
+                    });
+                }
                 for (column, cell) in out.iter_mut().zip(masked) {
                     column.push(cell);
                 }

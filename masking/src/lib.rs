@@ -23,7 +23,7 @@ pub mod validate;
 
 pub use detect::{Finding, Scanner};
 pub use error::{Error, Result};
-pub use mask::{JsonFinding, Masked, Masker};
+pub use mask::{Column, JsonFinding, Masked, Masker};
 pub use operator::{Context, Operator, PseudonymKey, Reversible};
 pub use pi_type::{Level, PiType};
 pub use policy::{Policy, PolicyVersion, Rule};

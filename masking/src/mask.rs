@@ -41,6 +41,20 @@ pub struct Masker<'a> {
 
 static DEFAULT: Operator = Operator::Default {};
 
+/// How the cells of one column of a table are masked: what [`Masker::json`] does to the
+/// member of that name in each record read as the object `{column name: cell}`, decided
+/// once for the column rather than walked again for every record.
+#[derive(Debug, Clone, Copy)]
+pub enum Column<'a> {
+    /// A path of the rule names the column (or the whole record): its operator replaces
+    /// each cell whole.
+    Field(&'a FieldRule),
+    /// Each cell is scanned, and its findings masked.
+    Scanned,
+    /// Left as it is: the rule scans only its paths, and none names the column.
+    Kept,
+}
+
 impl<'a> Masker<'a> {
     /// A masker applying `rule`, or every type's display default for `None`. The rule's
     /// paths must have been validated ([`Policy::validate`](crate::policy::Policy::validate));
@@ -86,22 +100,6 @@ impl<'a> Masker<'a> {
         })
     }
 
-    /// [`Masker::text`] for a caller that only counts: `found` is called with the type of
-    /// each finding, and no finding is built.
-    fn text_counted(
-        &self,
-        text: &str,
-        ctx: &Context<'_>,
-        found: &mut dyn FnMut(PiType),
-    ) -> Result<String> {
-        let mut out = String::with_capacity(text.len());
-        self.scanner.scan_spans(text, |spans| {
-            spans.kept.iter().for_each(|k| found(k.pi_type));
-            self.write_masked(text, spans, ctx, &mut out)
-        })?;
-        Ok(out)
-    }
-
     /// Writes `text` to `out` with each finding of `spans` masked by its type's operator
     /// and every overlapped piece hidden.
     fn write_masked(
@@ -136,6 +134,56 @@ impl<'a> Masker<'a> {
         }
         out.push_str(&text[at..]);
         Ok(())
+    }
+
+    /// How the cells of the column `name` are masked (see [`Column`]).
+    pub fn column(&self, name: &str) -> Column<'a> {
+        match self
+            .field_at(&[])
+            .or_else(|| self.field_at(&[At::Key(name)]))
+        {
+            Some(field) => Column::Field(field),
+            None if self.scans_all() => Column::Scanned,
+            None => Column::Kept,
+        }
+    }
+
+    /// Masks one cell of a column, appending the result to `out`: what [`Masker::json`]
+    /// makes of the string `cell` in that column's member. `found` is called with the type
+    /// of each finding.
+    pub fn cell_to(
+        &self,
+        column: Column<'_>,
+        cell: &str,
+        ctx: &Context<'_>,
+        found: &mut dyn FnMut(PiType),
+        out: &mut String,
+    ) -> Result<()> {
+        match column {
+            Column::Field(field) => {
+                apply_to(&field.operator, field.pi_type, cell, ctx, out)?;
+                found(field.pi_type);
+            }
+            Column::Scanned => self.scanner.scan_spans(cell, |spans| {
+                spans.kept.iter().for_each(|k| found(k.pi_type));
+                self.write_masked(cell, spans, ctx, out)
+            })?,
+            Column::Kept => out.push_str(cell),
+        }
+        Ok(())
+    }
+
+    /// The rule of the first path naming the location `at`.
+    fn field_at(&self, at: &[At<'_>]) -> Option<&'a FieldRule> {
+        self.paths
+            .iter()
+            .find(|(p, _)| p.matches(at))
+            .map(|(_, f)| *f)
+    }
+
+    /// Whether strings no path names are scanned.
+    fn scans_all(&self) -> bool {
+        self.rule.is_none_or(|r| r.scan == Scan::All)
     }
 
     /// Masks a JSON document in place: the fields the rule names get their operator; every
@@ -174,12 +222,7 @@ impl<'a> Masker<'a> {
         if at.len() > MAX_DEPTH {
             return Err(Error::TooDeep { max: MAX_DEPTH });
         }
-        let field = inherited.or_else(|| {
-            self.paths
-                .iter()
-                .find(|(p, _)| p.matches(at))
-                .map(|(_, f)| *f)
-        });
+        let field = inherited.or_else(|| self.field_at(at));
         match (node, field) {
             (Value::Object(map), _) => {
                 for (k, v) in map {
@@ -212,7 +255,7 @@ impl<'a> Masker<'a> {
                 }
                 *node = Value::String(masked);
             }
-            (Value::String(s), None) if self.rule.is_none_or(|r| r.scan == Scan::All) => {
+            (Value::String(s), None) if self.scans_all() => {
                 *s = match found {
                     Found::Located(findings) => {
                         let masked = self.text(s, ctx)?;
@@ -223,7 +266,11 @@ impl<'a> Masker<'a> {
                         }));
                         masked.text
                     }
-                    Found::Counted(count) => self.text_counted(s, ctx, *count)?,
+                    Found::Counted(count) => {
+                        let mut out = String::with_capacity(s.len());
+                        self.cell_to(Column::Scanned, s, ctx, *count, &mut out)?;
+                        out
+                    }
                 };
             }
             _ => {}
@@ -358,6 +405,99 @@ mod tests {
             paths.contains(&"$.card.cvv") && paths.contains(&"$.people[0].memo"),
             "{paths:?}"
         );
+    }
+
+    #[test]
+    fn columns_mask_cells_as_the_record_object_is_masked() {
+        let scanner = Scanner::new();
+        let names = ["id", "mobile", "birth", "note", "name"];
+        let rows = [
+            [
+                "1",
+                "13843464097",
+                "1959-07-10",
+                "tel (021)86383496, 王伟",
+                "Huang Yong",
+            ],
+            ["", "", "1984-02-15", "身份证号510104199003071114", ""],
+            [
+                "77",
+                "+86 186 3064 5747",
+                "2001-01-31",
+                "lin.yating@163.com",
+                "孟芳梓",
+            ],
+        ];
+        let policies = [
+            serde_json::json!({"rules": [{
+                "types": {"CN_MOBILE": {"op": "hash"}, "PERSON": {"op": "replace"}},
+                "fields": [
+                    {"path": "$.birth", "type": "BIRTH_DATE",
+                     "operator": {"op": "generalize", "to": "year"}},
+                    {"path": "$['id']", "operator": {"op": "hash"}}]}]}),
+            serde_json::json!({"rules": [{"fields": [
+                {"path": "$..name", "type": "PERSON", "operator": {"op": "default"}},
+                {"path": "$.*", "operator": {"op": "truncate", "keep": 3}}]}]}),
+            serde_json::json!({"rules": [{"fields": [
+                {"path": "$", "operator": {"op": "mask", "first": 1}}]}]}),
+            serde_json::json!({"rules": [{"scan": "paths", "fields": [
+                {"path": "$.mobile", "type": "CN_MOBILE", "operator": {"op": "default"}}]}]}),
+        ];
+        let key = crate::PseudonymKey::new(&[7; 32]);
+        let ctx = Context {
+            key: Some(&key),
+            ..ctx()
+        };
+        let rules: Vec<Policy> = policies
+            .into_iter()
+            .map(|p| serde_json::from_value(p).unwrap())
+            .collect();
+        for rule in rules.iter().map(|p| p.rule_for("any", None)).chain([None]) {
+            let masker = Masker::new(&scanner, rule);
+            let columns: Vec<Column<'_>> = names.iter().map(|n| masker.column(n)).collect();
+            for row in &rows {
+                let mut doc = Value::Object(
+                    (names.iter().zip(row))
+                        .map(|(n, c)| ((*n).to_owned(), Value::from(*c)))
+                        .collect(),
+                );
+                let mut walked = Vec::new();
+                masker
+                    .json_counted(&mut doc, &ctx, &mut |t| walked.push(t))
+                    .unwrap();
+                let mut by_column = Vec::new();
+                for ((name, cell), column) in names.iter().zip(row).zip(&columns) {
+                    let mut out = String::new();
+                    masker
+                        .cell_to(*column, cell, &ctx, &mut |t| by_column.push(t), &mut out)
+                        .unwrap();
+                    assert_eq!(doc[name], Value::from(out), "{name} under {rule:?}");
+                }
+                walked.sort();
+                by_column.sort();
+                assert_eq!(walked, by_column, "{rule:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_column_is_named_by_its_own_path_or_the_whole_records() {
+        let scanner = Scanner::new();
+        let policy: Policy = serde_json::from_value(serde_json::json!({"rules": [
+            {"roles": ["whole"], "fields": [{"path": "$", "operator": {"op": "redact"}}]},
+            {"roles": ["paths"], "scan": "paths",
+             "fields": [{"path": "$..mobile", "operator": {"op": "redact"}}]}]}))
+        .unwrap();
+        policy.validate(&[]).unwrap();
+        let whole = Masker::new(&scanner, policy.rule_for("whole", None));
+        assert!(matches!(whole.column("note"), Column::Field(_)));
+        let paths = Masker::new(&scanner, policy.rule_for("paths", None));
+        assert!(matches!(paths.column("mobile"), Column::Field(_)));
+        assert!(matches!(paths.column("note"), Column::Kept));
+        assert!(matches!(
+            Masker::new(&scanner, None).column("note"),
+            Column::Scanned
+        ));
     }
 
     #[test]

@@ -10,7 +10,6 @@
 //! No message, error or summary ever contains a value read from the file: errors name the
 //! line and what was wrong, the summary counts findings per type.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
@@ -21,16 +20,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use anyhow::{Context as _, anyhow, bail};
-use baomi_masking::{Context, Masker, PiType, Policy, PseudonymKey, Scanner};
+use baomi_masking::{Column, Context, Masker, PiType, Policy, PseudonymKey, Scanner};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
-use row::Row;
-
 mod parquet;
-mod row;
 
 /// How many pieces a batch is cut into for each masking thread (see [`in_pieces`]).
 const PIECES_PER_JOB: usize = 8;
@@ -373,13 +369,13 @@ struct Record {
     line: u64,
 }
 
-/// A CSV file's header: the column names, and where the subject is.
-struct Header {
-    names: Vec<String>,
+/// A CSV file's header: how each column is masked, and where the subject is.
+struct Header<'a> {
+    columns: Vec<Column<'a>>,
     subject: Option<usize>,
 }
 
-impl Job<'_> {
+impl<'a> Job<'a> {
     fn context<'c>(&'c self, subject: Option<&'c str>) -> Context<'c> {
         Context {
             key: Some(&self.key),
@@ -498,7 +494,7 @@ impl Job<'_> {
     }
 
     /// Reads the header record: the column names, and where the subject is.
-    fn header(&self, record: &csv::ByteRecord) -> anyhow::Result<Header> {
+    fn header(&self, record: &csv::ByteRecord) -> anyhow::Result<Header<'a>> {
         let names = record
             .iter()
             .map(|name| utf8(name, 1).map(str::to_owned))
@@ -519,7 +515,10 @@ impl Job<'_> {
             ),
             _ => None,
         };
-        Ok(Header { names, subject })
+        Ok(Header {
+            columns: names.iter().map(|n| self.masker.column(n)).collect(),
+            subject,
+        })
     }
 
     /// Reads batches of records, masks each batch in parallel and writes it in order.
@@ -634,45 +633,43 @@ impl Job<'_> {
             })
     }
 
-    /// CSV rows, each masked as the object {column name: cell} for the policy's paths,
-    /// written back in their column order.
+    /// CSV rows, each cell masked as its column says, written back in their column order.
     fn csv_chunk(
         &self,
         records: &[csv::ByteRecord],
-        header: &Header,
+        header: &Header<'_>,
         crlf: bool,
     ) -> anyhow::Result<(Vec<u8>, Tally)> {
         let size: usize = records.iter().map(|r| r.as_slice().len()).sum();
         let mut writer = csv_writer(crlf, Vec::with_capacity(size + size / 4));
         let mut tally = Tally::default();
-        let mut row = Row::new(&header.names);
-        let mut cells = Vec::with_capacity(header.names.len());
+        let width = header.columns.len();
+        let (mut cells, mut masked) = (Vec::with_capacity(width), vec![String::new(); width]);
         for record in records {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }
             let line = record.position().map_or(0, csv::Position::line);
-            if record.len() != header.names.len() {
+            if record.len() != width {
                 bail!(
-                    "line {line}: {} fields where the header has {}",
-                    record.len(),
-                    header.names.len()
+                    "line {line}: {} fields where the header has {width}",
+                    record.len()
                 );
             }
             cells.clear();
             for cell in record {
-                cells.push(utf8(cell, line)?);
+                cells.push(Some(utf8(cell, line)?));
             }
-            let doc = row.fill(cells.iter().copied().map(Some));
-            let subject = header.subject.map(|i| cells[i]);
-            self.masker
-                .json_counted(doc, &self.context(subject), &mut |t| tally.found(t))
+            let subject = header.subject.and_then(|i| cells[i]);
+            self.mask_record(&header.columns, &cells, subject, &mut masked, &mut tally)
                 .map_err(|e| anyhow!("line {line}: {e}"))?;
-            let fields = header.names.iter().map(|name| match row.cell(name) {
-                Some(Cow::Borrowed(cell)) => Cow::Borrowed(cell.as_bytes()),
-                Some(Cow::Owned(cell)) => Cow::Owned(cell.into_bytes()),
-                None => Cow::Borrowed(&b""[..]),
-            });
+            let fields =
+                (header.columns.iter().zip(&cells).zip(&masked)).map(|((column, cell), masked)| {
+                    match (column, cell) {
+                        (Column::Kept, Some(cell)) => cell.as_bytes(),
+                        _ => masked.as_bytes(),
+                    }
+                });
             writer
                 .write_record(fields)
                 .map_err(|e| anyhow!("line {line}: {}", csv_error(e)))?;
@@ -682,6 +679,30 @@ impl Job<'_> {
             .into_inner()
             .map_err(|e| anyhow!("cannot write the output: {}", e.error()))?;
         Ok((out, tally))
+    }
+
+    /// Masks the cells of one record of a table (`None` is a null), each as its column
+    /// says, into `masked`: a string per column, emptied first, which a null or a kept
+    /// cell leaves empty.
+    fn mask_record(
+        &self,
+        columns: &[Column<'_>],
+        cells: &[Option<&str>],
+        subject: Option<&str>,
+        masked: &mut [String],
+        tally: &mut Tally,
+    ) -> baomi_masking::Result<()> {
+        let ctx = self.context(subject);
+        for ((column, cell), out) in columns.iter().zip(cells).zip(masked.iter_mut()) {
+            out.clear();
+            match (column, cell) {
+                (Column::Kept, _) | (_, None) => {}
+                (column, Some(cell)) => {
+                    (self.masker).cell_to(*column, cell, &ctx, &mut |t| tally.found(t), out)?;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// One JSON document, read whole; written back pretty if it spanned lines.

@@ -6,7 +6,6 @@
 //! binary) are written back as they were; nulls stay null. The output has the input's
 //! schema, Snappy-compressed.
 
-use std::borrow::Cow;
 use std::io::Write;
 use std::ops::Range;
 use std::sync::Arc;
@@ -15,12 +14,12 @@ use std::sync::atomic::Ordering;
 use anyhow::{anyhow, bail};
 use arrow_array::{Array, ArrayRef, LargeStringArray, RecordBatch, StringArray};
 use arrow_schema::DataType;
+use baomi_masking::Column;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::Compression;
 use parquet::file::properties::WriterProperties;
 
-use super::row::Row;
 use super::{INTERRUPTED, Job, Subject, Tally, in_pieces, repeated_name};
 
 /// Rows a record batch holds as it is read.
@@ -29,11 +28,11 @@ const BATCH_ROWS: usize = 8192;
 const ROW_GROUP_ROWS: usize = 65_536;
 
 /// The string columns of a file.
-struct Columns {
+struct Columns<'a> {
     /// Their indexes in the schema.
     indexes: Vec<usize>,
-    /// Their names, distinct.
-    names: Vec<String>,
+    /// How each is masked.
+    masking: Vec<Column<'a>>,
     /// Where the subject is, among them.
     subject: Option<usize>,
 }
@@ -74,7 +73,7 @@ impl Job<'_> {
         };
         let columns = Columns {
             indexes,
-            names,
+            masking: names.iter().map(|n| self.masker.column(n)).collect(),
             subject,
         };
         let reader = builder
@@ -147,12 +146,12 @@ impl Job<'_> {
     fn parquet_batch(
         &self,
         batch: &RecordBatch,
-        columns: &Columns,
+        columns: &Columns<'_>,
         first_row: u64,
         tally: &mut Tally,
     ) -> anyhow::Result<RecordBatch> {
         let rows = batch.num_rows();
-        if rows == 0 || columns.names.is_empty() {
+        if rows == 0 || columns.masking.is_empty() {
             tally.records += rows as u64;
             return Ok(batch.clone());
         }
@@ -167,7 +166,7 @@ impl Job<'_> {
         );
         // Masked values per string column, in row order.
         let mut masked: Vec<Vec<Option<String>>> =
-            vec![Vec::with_capacity(rows); columns.names.len()];
+            vec![Vec::with_capacity(rows); columns.masking.len()];
         for part in parts {
             let (values, part_tally) = part?;
             tally.add(part_tally);
@@ -188,24 +187,29 @@ impl Job<'_> {
     fn parquet_rows(
         &self,
         cells: &[StringColumn<'_>],
-        columns: &Columns,
+        columns: &Columns<'_>,
         range: Range<usize>,
         first_row: u64,
     ) -> anyhow::Result<(Vec<Vec<Option<String>>>, Tally)> {
         let mut tally = Tally::default();
         let mut out: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(range.len()); cells.len()];
-        let mut row = Row::new(&columns.names);
+        let (mut row, mut masked) = (Vec::new(), vec![String::new(); cells.len()]);
         for r in range {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }
-            let subject = columns.subject.and_then(|s| cells[s].get(r));
-            let doc = row.fill(cells.iter().map(|column| column.get(r)));
-            self.masker
-                .json_counted(doc, &self.context(subject), &mut |t| tally.found(t))
+            row.clear();
+            row.extend(cells.iter().map(|column| column.get(r)));
+            let subject = columns.subject.and_then(|s| row[s]);
+            self.mask_record(&columns.masking, &row, subject, &mut masked, &mut tally)
                 .map_err(|e| anyhow!("row {}: {e}", first_row + r as u64 + 1))?;
-            for (name, values) in columns.names.iter().zip(out.iter_mut()) {
-                values.push(row.cell(name).map(Cow::into_owned));
+            for (((column, cell), masked), values) in
+                (columns.masking.iter().zip(&row).zip(&mut masked)).zip(out.iter_mut())
+            {
+                values.push(cell.map(|cell| match column {
+                    Column::Kept => cell.to_owned(),
+                    _ => std::mem::take(masked),
+                }));
             }
             tally.records += 1;
         }
