@@ -10,7 +10,6 @@
 //! No message, error or summary ever contains a value read from the file: errors name the
 //! line and what was wrong, the summary counts findings per type.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, BufWriter, Read, Write};
 use std::num::NonZeroUsize;
@@ -116,25 +115,36 @@ impl Format {
     }
 }
 
-/// Findings per type.
-type Counts = BTreeMap<PiType, u64>;
-
 /// What a whole run (or one chunk of a batch) did.
 #[derive(Default)]
 struct Tally {
     records: u64,
-    findings: Counts,
+    /// Findings per type, at the type's place in the enum (a map cost more than a finding's
+    /// masking did).
+    findings: [u64; PiType::ALL.len()],
 }
 
 impl Tally {
     fn add(&mut self, other: Tally) {
         self.records += other.records;
-        for (t, n) in other.findings {
-            *self.findings.entry(t).or_default() += n;
+        for (n, more) in self.findings.iter_mut().zip(other.findings) {
+            *n += more;
         }
     }
+
     fn found(&mut self, pi_type: PiType) {
-        *self.findings.entry(pi_type).or_default() += 1;
+        if let Some(n) = self.findings.get_mut(pi_type as usize) {
+            *n += 1;
+        }
+    }
+
+    /// The types found, in the enum's order, with their counts.
+    fn by_type(&self) -> impl Iterator<Item = (PiType, u64)> + '_ {
+        let mut types = PiType::ALL;
+        types.sort();
+        (types.into_iter())
+            .filter_map(|t| Some((t, *self.findings.get(t as usize)?)))
+            .filter(|&(_, n)| n > 0)
     }
 }
 
@@ -980,7 +990,7 @@ fn summary(tally: &Tally, bytes: u64, started: Instant) {
     let secs = started.elapsed().as_secs_f64();
     let mb = bytes as f64 / 1e6;
     let mut found = String::new();
-    for (t, n) in &tally.findings {
+    for (t, n) in tally.by_type() {
         let _ = write!(
             found,
             "{}{} {n}",
@@ -1003,6 +1013,24 @@ fn summary(tally: &Tally, bytes: u64, started: Instant) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_type_is_counted_in_a_place_of_its_own() {
+        let mut tally = Tally::default();
+        for (i, t) in PiType::ALL.into_iter().enumerate() {
+            for _ in 0..=i {
+                tally.found(t);
+            }
+        }
+        let mut sum = Tally::default();
+        sum.add(tally);
+        let counted: Vec<(PiType, u64)> = sum.by_type().collect();
+        let mut expected: Vec<(PiType, u64)> = (PiType::ALL.into_iter().enumerate())
+            .map(|(i, t)| (t, i as u64 + 1))
+            .collect();
+        expected.sort();
+        assert_eq!(counted, expected);
+    }
 
     #[test]
     fn a_record_longer_than_the_limit_is_refused() {
