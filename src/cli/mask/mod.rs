@@ -25,10 +25,15 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle};
 use serde_json::Value;
 use zeroize::Zeroizing;
 
+use output::Syncing;
+
+mod output;
 mod parquet;
 
-/// How many pieces a batch is cut into for each masking thread (see [`in_pieces`]).
-const PIECES_PER_JOB: usize = 8;
+/// How many pieces a batch is cut into for each masking thread (see [`in_pieces`]): a
+/// thread that finishes its last piece waits for the others to finish theirs, half a piece
+/// on average, so pieces are small.
+const PIECES_PER_JOB: usize = 32;
 
 /// A batch is cut once it holds this many bytes…
 const BATCH_BYTES: usize = 8 << 20;
@@ -242,12 +247,14 @@ pub(super) fn run(args: MaskArgs) -> anyhow::Result<()> {
             .prefix(".baomi-mask-")
             .tempfile_in(dir)
             .with_context(|| format!("cannot create a temporary file in {}", dir.display()))?;
-        let mut out = BufWriter::with_capacity(1 << 20, temp);
+        let mut out = BufWriter::with_capacity(1 << 20, Syncing::new(temp));
         // On any error `out` is dropped here, and the temporary file with it.
         let tally = job.run(format, input, &mut out)?;
         let temp = out
             .into_inner()
-            .map_err(|e| anyhow!("cannot write {}: {}", args.output.display(), e.error()))?;
+            .map_err(|e| e.into_error())
+            .and_then(Syncing::into_inner)
+            .with_context(|| format!("cannot write {}", args.output.display()))?;
         temp.as_file()
             .sync_all()
             .with_context(|| format!("cannot write {}", args.output.display()))?;
@@ -784,8 +791,8 @@ fn utf8(bytes: &[u8], line: u64) -> anyhow::Result<&str> {
 }
 
 /// The positions of the first name in `names` that an earlier one repeats, and of that
-/// earlier one. Records are masked as objects keyed by column name, where two columns of
-/// one name would share one value.
+/// earlier one. A policy's paths name columns by name, as members of an object: two
+/// columns of one name would be one member.
 fn repeated_name(names: &[String]) -> Option<(usize, usize)> {
     (names.iter().enumerate())
         .find_map(|(i, name)| names[..i].iter().position(|n| n == name).map(|j| (j, i)))
