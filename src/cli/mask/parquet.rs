@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::{anyhow, bail};
+use arrow_array::builder::{LargeStringBuilder, StringBuilder};
 use arrow_array::{Array, ArrayRef, LargeStringArray, RecordBatch, StringArray};
 use arrow_schema::DataType;
 use baomi_masking::Column;
@@ -100,10 +101,12 @@ impl Job<'_> {
                     }
                 }
             });
-            let (masked, to_write) = std::sync::mpsc::sync_channel::<RecordBatch>(1);
+            let (masked, to_write) = std::sync::mpsc::sync_channel::<Vec<RecordBatch>>(1);
             let writing = s.spawn(move || -> anyhow::Result<()> {
-                for batch in to_write {
-                    writer.write(&batch).map_err(write_error)?;
+                for pieces in to_write {
+                    for piece in pieces {
+                        writer.write(&piece).map_err(write_error)?;
+                    }
                 }
                 writer.close().map_err(write_error)?;
                 Ok(())
@@ -142,18 +145,19 @@ impl Job<'_> {
         })
     }
 
-    /// One record batch, its rows split among the threads; `first_row` numbers errors.
+    /// One record batch, its rows split among the threads: the masked pieces, in order.
+    /// `first_row` numbers errors.
     fn parquet_batch(
         &self,
         batch: &RecordBatch,
         columns: &Columns<'_>,
         first_row: u64,
         tally: &mut Tally,
-    ) -> anyhow::Result<RecordBatch> {
+    ) -> anyhow::Result<Vec<RecordBatch>> {
         let rows = batch.num_rows();
         if rows == 0 || columns.masking.is_empty() {
             tally.records += rows as u64;
-            return Ok(batch.clone());
+            return Ok(vec![batch.clone()]);
         }
         let cells = (columns.indexes.iter())
             .map(|&i| StringColumn::of(batch.column(i)))
@@ -161,40 +165,33 @@ impl Job<'_> {
         let (parts, ()) = in_pieces(
             self.jobs,
             rows,
-            |range| self.parquet_rows(&cells, columns, range, first_row),
+            |range| self.parquet_rows(batch, &cells, columns, range, first_row),
             || (),
         );
-        // Masked values per string column, in row order.
-        let mut masked: Vec<Vec<Option<String>>> =
-            vec![Vec::with_capacity(rows); columns.masking.len()];
+        let mut pieces = Vec::with_capacity(parts.len());
         for part in parts {
-            let (values, part_tally) = part?;
+            let (piece, part_tally) = part?;
             tally.add(part_tally);
-            for (column, values) in masked.iter_mut().zip(values) {
-                column.extend(values);
-            }
+            pieces.push(piece);
         }
-        let mut arrays: Vec<ArrayRef> = batch.columns().to_vec();
-        for (&i, (values, original)) in (columns.indexes.iter()).zip(masked.into_iter().zip(&cells))
-        {
-            arrays[i] = original.rebuilt(values);
-        }
-        RecordBatch::try_new(batch.schema(), arrays)
-            .map_err(|e| anyhow!("row {}: cannot rebuild the batch: {e}", first_row + 1))
+        Ok(pieces)
     }
 
-    /// Masks the rows of `range`: per string column, its masked values in row order.
+    /// Masks the rows of `range` of `batch`, whose string columns are `cells`: those rows,
+    /// their string columns masked (the ArrowWriter takes batches of any size, so the
+    /// pieces need not be joined again).
     fn parquet_rows(
         &self,
+        batch: &RecordBatch,
         cells: &[StringColumn<'_>],
         columns: &Columns<'_>,
         range: Range<usize>,
         first_row: u64,
-    ) -> anyhow::Result<(Vec<Vec<Option<String>>>, Tally)> {
+    ) -> anyhow::Result<(RecordBatch, Tally)> {
         let mut tally = Tally::default();
-        let mut out: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(range.len()); cells.len()];
+        let mut built: Vec<Built> = cells.iter().map(|c| c.builder(range.len())).collect();
         let (mut row, mut masked) = (Vec::new(), vec![String::new(); cells.len()]);
-        for r in range {
+        for r in range.clone() {
             if INTERRUPTED.load(Ordering::Relaxed) {
                 bail!("interrupted");
             }
@@ -203,17 +200,29 @@ impl Job<'_> {
             let subject = columns.subject.and_then(|s| row[s]);
             self.mask_record(&columns.masking, &row, subject, &mut masked, &mut tally)
                 .map_err(|e| anyhow!("row {}: {e}", first_row + r as u64 + 1))?;
-            for (((column, cell), masked), values) in
-                (columns.masking.iter().zip(&row).zip(&mut masked)).zip(out.iter_mut())
+            for (((column, cell), masked), out) in
+                (columns.masking.iter().zip(&row).zip(&masked)).zip(&mut built)
             {
-                values.push(cell.map(|cell| match column {
-                    Column::Kept => cell.to_owned(),
-                    _ => std::mem::take(masked),
+                out.append(cell.map(|cell| match column {
+                    Column::Kept => cell,
+                    _ => masked.as_str(),
                 }));
             }
             tally.records += 1;
         }
-        Ok((out, tally))
+        let mut arrays: Vec<ArrayRef> = (batch.columns().iter())
+            .map(|a| a.slice(range.start, range.len()))
+            .collect();
+        for (&i, column) in columns.indexes.iter().zip(built) {
+            arrays[i] = column.finish();
+        }
+        let piece = RecordBatch::try_new(batch.schema(), arrays).map_err(|e| {
+            anyhow!(
+                "row {}: cannot rebuild the batch: {e}",
+                first_row + range.start as u64 + 1
+            )
+        })?;
+        Ok((piece, tally))
     }
 }
 
@@ -243,11 +252,43 @@ impl<'a> StringColumn<'a> {
         }
     }
 
-    /// A column of the same type holding `values`.
-    fn rebuilt(&self, values: Vec<Option<String>>) -> ArrayRef {
+    /// An empty column of the same type, for `rows` values.
+    fn builder(&self, rows: usize) -> Built {
+        // Masked values are about as long as the originals, and the originals of these
+        // rows are about an equal share of the whole.
+        let bytes = |total: usize, all_rows: usize| total / all_rows.max(1) * rows;
         match self {
-            StringColumn::Utf8(_) => Arc::new(StringArray::from(values)),
-            StringColumn::Large(_) => Arc::new(LargeStringArray::from(values)),
+            StringColumn::Utf8(a) => Built::Utf8(StringBuilder::with_capacity(
+                rows,
+                bytes(a.values().len(), a.len()),
+            )),
+            StringColumn::Large(a) => Built::Large(LargeStringBuilder::with_capacity(
+                rows,
+                bytes(a.values().len(), a.len()),
+            )),
+        }
+    }
+}
+
+/// A masked string column as it is built, of its original's type.
+enum Built {
+    Utf8(StringBuilder),
+    Large(LargeStringBuilder),
+}
+
+impl Built {
+    /// Appends a value (`None`, a null).
+    fn append(&mut self, value: Option<&str>) {
+        match self {
+            Built::Utf8(b) => b.append_option(value),
+            Built::Large(b) => b.append_option(value),
+        }
+    }
+
+    fn finish(self) -> ArrayRef {
+        match self {
+            Built::Utf8(mut b) => Arc::new(b.finish()),
+            Built::Large(mut b) => Arc::new(b.finish()),
         }
     }
 }
