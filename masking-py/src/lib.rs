@@ -120,27 +120,22 @@ impl PyMasker {
                 columns.into_iter().map(Vec::into_iter).collect();
             let mut out: Vec<Vec<Option<String>>> =
                 (0..names.len()).map(|_| Vec::with_capacity(rows)).collect();
-            let mut row = Vec::with_capacity(names.len());
+            let mut masked = vec![String::new(); names.len()];
             for r in 0..rows {
-                row.clear();
-                row.extend(cells.iter_mut().map(|c| c.next().flatten()));
-                let subject = subject.and_then(|i| row.get(i)).and_then(Option::as_deref);
-                let ctx = self.context(subject);
-                let mut masked = Vec::with_capacity(row.len());
-                for (kind, cell) in kinds.iter().zip(&row) {
-                    masked.push(match (kind, cell) {
-                        (Column::Kept, cell) => cell.clone(),
-                        (_, None) => None,
-                        (kind, Some(cell)) => {
-                            let mut m = String::with_capacity(cell.len());
-                            (masker.cell_to(*kind, cell, &ctx, &mut |_| {}, &mut m))
-                                .map_err(|e| format!("row {}: {e}", r + 1))?;
-                            Some(m)
-                        }
-                    });
-                }
-                for (column, cell) in out.iter_mut().zip(masked) {
-                    column.push(cell);
+                let row: Vec<Option<String>> =
+                    cells.iter_mut().map(|c| c.next().flatten()).collect();
+                let cells: Vec<Option<&str>> = row.iter().map(Option::as_deref).collect();
+                let subject = subject.and_then(|i| cells.get(i).copied().flatten());
+                (masker.record_to(
+                    &kinds,
+                    &cells,
+                    &self.context(subject),
+                    &mut |_| {},
+                    &mut masked,
+                ))
+                .map_err(|e| format!("row {}: {e}", r + 1))?;
+                for ((column, cell), masked) in out.iter_mut().zip(&cells).zip(&mut masked) {
+                    column.push(cell.map(|_| std::mem::take(masked)));
                 }
             }
             Ok::<_, String>(out)

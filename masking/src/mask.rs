@@ -173,6 +173,26 @@ impl<'a> Masker<'a> {
         Ok(())
     }
 
+    /// Masks one record of a table, its `cells` in the order of `columns` (`None`, a null),
+    /// into `out`: a string per column, emptied first, that a null leaves empty. `found` is
+    /// called with the type of each finding.
+    pub fn record_to(
+        &self,
+        columns: &[Column<'_>],
+        cells: &[Option<&str>],
+        ctx: &Context<'_>,
+        found: &mut dyn FnMut(PiType),
+        out: &mut [String],
+    ) -> Result<()> {
+        for ((column, cell), out) in columns.iter().zip(cells).zip(out) {
+            out.clear();
+            if let Some(cell) = cell {
+                self.cell_to(*column, cell, ctx, found, out)?;
+            }
+        }
+        Ok(())
+    }
+
     /// The rule of the first path naming the location `at`.
     fn field_at(&self, at: &[At<'_>]) -> Option<&'a FieldRule> {
         self.paths

@@ -678,15 +678,16 @@ impl<'a> Job<'a> {
                 cells.push(Some(utf8(cell, line)?));
             }
             let subject = header.subject.and_then(|i| cells[i]);
-            self.mask_record(&header.columns, &cells, subject, &mut masked, &mut tally)
+            (self.masker)
+                .record_to(
+                    &header.columns,
+                    &cells,
+                    &self.context(subject),
+                    &mut |t| tally.found(t),
+                    &mut masked,
+                )
                 .map_err(|e| anyhow!("line {line}: {e}"))?;
-            let fields =
-                (header.columns.iter().zip(&cells).zip(&masked)).map(|((column, cell), masked)| {
-                    match (column, cell) {
-                        (Column::Kept, Some(cell)) => cell.as_bytes(),
-                        _ => masked.as_bytes(),
-                    }
-                });
+            let fields = masked.iter().map(String::as_bytes);
             writer
                 .write_record(fields)
                 .map_err(|e| anyhow!("line {line}: {}", csv_error(e)))?;
@@ -696,30 +697,6 @@ impl<'a> Job<'a> {
             .into_inner()
             .map_err(|e| anyhow!("cannot write the output: {}", e.error()))?;
         Ok((out, tally))
-    }
-
-    /// Masks the cells of one record of a table (`None` is a null), each as its column
-    /// says, into `masked`: a string per column, emptied first, which a null or a kept
-    /// cell leaves empty.
-    fn mask_record(
-        &self,
-        columns: &[Column<'_>],
-        cells: &[Option<&str>],
-        subject: Option<&str>,
-        masked: &mut [String],
-        tally: &mut Tally,
-    ) -> baomi_masking::Result<()> {
-        let ctx = self.context(subject);
-        for ((column, cell), out) in columns.iter().zip(cells).zip(masked.iter_mut()) {
-            out.clear();
-            match (column, cell) {
-                (Column::Kept, _) | (_, None) => {}
-                (column, Some(cell)) => {
-                    (self.masker).cell_to(*column, cell, &ctx, &mut |t| tally.found(t), out)?;
-                }
-            }
-        }
-        Ok(())
     }
 
     /// One JSON document, read whole; written back pretty if it spanned lines.

@@ -198,15 +198,17 @@ impl Job<'_> {
             row.clear();
             row.extend(cells.iter().map(|column| column.get(r)));
             let subject = columns.subject.and_then(|s| row[s]);
-            self.mask_record(&columns.masking, &row, subject, &mut masked, &mut tally)
+            (self.masker)
+                .record_to(
+                    &columns.masking,
+                    &row,
+                    &self.context(subject),
+                    &mut |t| tally.found(t),
+                    &mut masked,
+                )
                 .map_err(|e| anyhow!("row {}: {e}", first_row + r as u64 + 1))?;
-            for (((column, cell), masked), out) in
-                (columns.masking.iter().zip(&row).zip(&masked)).zip(&mut built)
-            {
-                out.append(cell.map(|cell| match column {
-                    Column::Kept => cell,
-                    _ => masked.as_str(),
-                }));
+            for ((cell, masked), out) in row.iter().zip(&masked).zip(&mut built) {
+                out.append(cell.map(|_| masked.as_str()));
             }
             tally.records += 1;
         }
