@@ -348,6 +348,17 @@ pub fn three_byte_code(lead: u8, b1: u8, b2: u8) -> u32 {
     u32::from(lead & 0x0F) << 12 | u32::from(b1 & 0x3F) << 6 | u32::from(b2 & 0x3F)
 }
 
+/// Whether the three bytes `lead`, `b1`, `b2` are a character read with the ideographs: led
+/// by E3..E9 (CJK punctuation, ideographs) or by EF (the full-width forms), but no
+/// full-width digit (EF BC 90..99).
+fn read_with_ideographs(lead: u8, b1: u8, b2: u8) -> bool {
+    match lead {
+        0xE3..=0xE9 => true,
+        0xEF => !(b1 == 0xBC && (0x90..=0x99).contains(&b2)),
+        _ => false,
+    }
+}
+
 /// Whether the eight `bytes` are all ASCII digits: each byte XOR `0` is below 10, so adding
 /// 0x76 to it leaves its top bit clear (a byte whose top bit is already set, or that
 /// carries into the next, is no digit either way).
@@ -491,18 +502,28 @@ impl<'a> Text<'a> {
                 }
                 continue;
             }
-            // Ideographs (U+4000..U+9FFF, led by E4..E9) come in runs: looked up in the
-            // marks, a run at a time.
-            if (0xE4..=0xE9).contains(&b) {
+            // Ideographs (U+4000..U+9FFF, led by E4..E9) come in runs, with the CJK
+            // punctuation (led by E3) and the full-width forms (led by EF) between them:
+            // looked up in the marks, a run at a time, so that a `，` or a `。` does not
+            // end the run (a change of class costs more than the bytes). Only a full-width
+            // digit (EF BC 90..99) ends it; the characters outside the marks' range carry
+            // no mark.
+            if let Some(&[lead, b1, b2]) = bytes.get(i..i + 3)
+                && read_with_ideographs(lead, b1, b2)
+            {
                 if let Some((s, n)) = run.take() {
                     t.runs.push((s, i, n));
                 }
                 t.non_ascii = true;
-                while let Some(&[lead @ 0xE4..=0xE9, b1, b2]) = bytes.get(i..i + 3) {
+                while let Some(&[lead, b1, b2]) = bytes.get(i..i + 3)
+                    && read_with_ideographs(lead, b1, b2)
+                {
                     let code = three_byte_code(lead, b1, b2);
-                    let mark = marks.get(code as usize - 0x4000).copied().unwrap_or(0);
+                    let mark = (marks.get((code as usize).wrapping_sub(0x4000)))
+                        .copied()
+                        .unwrap_or(0);
                     if let Some(slot) = t.ideographs.get_mut(t.marked) {
-                        // Any code of U+4000..U+9FFF is a character.
+                        // A three-byte character's code is a character.
                         *slot = (i, char::from_u32(code).unwrap_or_default(), mark);
                     }
                     t.marked += usize::from(mark & (SURNAME | PLACE) != 0);
@@ -632,15 +653,23 @@ impl<'a> Text<'a> {
         }
     }
 
-    /// The text prepared with no gate and no anchor: every detector searches all of it.
+    /// The text prepared with no gate and no anchor: every detector searches all of it,
+    /// and every character of U+4000..U+9FFF (led by E4..E9, bytes that only ever lead
+    /// one) carries every mark.
     #[cfg(test)]
     pub fn ungated(text: &'a str) -> Text<'a> {
+        let ideographs: Vec<_> = (text.char_indices())
+            .filter(|&(at, _)| (0xE4..=0xE9).contains(&text.as_bytes()[at]))
+            .map(|(at, c)| (at, c, u8::MAX))
+            .collect();
         Text {
             upper: true,
             non_ascii: true,
             dot: true,
             colons: usize::MAX,
             ungated: true,
+            marked: ideographs.len(),
+            ideographs,
             ..Text::new(text)
         }
     }
@@ -652,23 +681,12 @@ impl<'a> Text<'a> {
         self.ungated
     }
 
-    /// The byte positions and characters, in order, of the ideographs that carry `mark`;
-    /// ungated, of every character of U+4000..U+9FFF (led by E4..E9, bytes that only ever
-    /// lead one).
+    /// The byte positions and characters, in order, of the ideographs that carry `mark`
+    /// (ungated, of every character of U+4000..U+9FFF: see [`Text::ungated`]).
     pub fn marked(&self, mark: u8) -> impl Iterator<Item = (usize, char)> + '_ {
-        let every = self.ungated.then(|| {
-            (self.text.char_indices())
-                .filter(|&(at, _)| (0xE4..=0xE9).contains(&self.text.as_bytes()[at]))
-        });
-        let marked = (!self.ungated).then(|| {
-            (self.ideographs[..self.marked].iter())
-                .filter(move |(_, _, m)| m & mark != 0)
-                .map(|&(at, c, _)| (at, c))
-        });
-        every
-            .into_iter()
-            .flatten()
-            .chain(marked.into_iter().flatten())
+        (self.ideographs[..self.marked].iter())
+            .filter(move |(_, _, m)| m & mark != 0)
+            .map(|&(at, c, _)| (at, c))
     }
 
     /// Where a pattern that starts at most `before` bytes ahead of `anchor` can first
