@@ -264,9 +264,10 @@ impl Detector for Landline {
             if start < after || !matches!(digits, 2..=4 | 11..=12) {
                 continue;
             }
-            let run = &text[start..end];
-            let zero = run.starts_with(['0', '０']);
-            let country = matches!(run, "86" | "0086");
+            // Read as bytes: a run is ASCII digits and full-width ones (`０` is EF BC 90).
+            let run = &text.as_bytes()[start..end];
+            let zero = run.starts_with(b"0") || run.starts_with("０".as_bytes());
+            let country = matches!(run, b"86" | b"0086");
             if zero && (3..=4).contains(&digits) || country && !mobile_after(text, end) {
                 // The match may begin at a `+` or a bracket (and a space) just before, or,
                 // when that reads as no landline (`（0531-69370974（`), at the run itself.
