@@ -19,7 +19,16 @@ use crate::config::TlsFiles;
 /// default, which HTTPS clients (the alert webhook's, `baomi probe`'s) need. Idempotent.
 pub fn install_crypto_provider() {
     // Err means a provider is installed already: ours, by an earlier call.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    let _ = ring_provider().install_default();
+}
+
+/// The cryptographic provider Baomi builds rustls with: *ring*, the crate its own digests
+/// and HMACs come from. rustls 0.23.48 deprecates it because it has no post-quantum key
+/// exchange (X25519MLKEM768 is aws-lc-rs's, a C build); changing providers is a decision
+/// of its own, so the deprecation is allowed here, in the one place the provider is named.
+#[allow(deprecated)]
+fn ring_provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::ring::default_provider()
 }
 
 /// Why the TLS configuration could not be built. Never quotes the files' contents.
@@ -128,7 +137,7 @@ impl Contents {
         let chain = certificates(&self.cert).map_err(|what| pem(&files.cert, what))?;
         let key = PrivateKeyDer::from_pem_slice(&self.key)
             .map_err(|_| pem(&files.key, "no PEM private key (PKCS#8, PKCS#1 or SEC1)"))?;
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let provider = Arc::new(ring_provider());
         let builder = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
             .map_err(|e| TlsError::Rustls(e.to_string()))?;

@@ -44,6 +44,8 @@ async fn https_receiver(certificate: &crate::tls::Leaf) -> (String, Received) {
         .collect::<Result<Vec<_>, _>>()
         .unwrap();
     let key = rustls::pki_types::PrivateKeyDer::from_pem_slice(certificate.key.as_bytes()).unwrap();
+    // The provider the server builds rustls with (see `install_crypto_provider`).
+    #[allow(deprecated)]
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
