@@ -487,8 +487,9 @@ impl<'a> Text<'a> {
         let bytes = text.as_bytes();
         let mut i = 0;
         // A byte loop: ASCII decides most characters alone, and a full-width digit is the
-        // three bytes EF BC 90..99; an ideograph is looked up in the marks; any other
-        // non-ASCII character only ends runs, and is stepped over whole.
+        // three bytes EF BC 90..99; an ideograph (and the CJK punctuation and full-width
+        // forms among them) is looked up in the marks; any other non-ASCII character only
+        // ends runs, and is stepped over whole.
         while i < bytes.len() {
             let b = bytes[i];
             // Most bytes are ASCII that neither continues a run nor is noted: skip them.
