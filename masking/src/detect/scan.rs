@@ -683,7 +683,8 @@ impl<'a> Text<'a> {
     }
 
     /// The byte positions and characters, in order, of the ideographs that carry `mark`
-    /// (ungated, of every character of U+4000..U+9FFF: see [`Text::ungated`]).
+    /// (ungated, of every character of U+4000..U+9FFF, which the one-pass test's ungated
+    /// text marks with every mark).
     pub fn marked(&self, mark: u8) -> impl Iterator<Item = (usize, char)> + '_ {
         (self.ideographs[..self.marked].iter())
             .filter(move |(_, _, m)| m & mark != 0)
