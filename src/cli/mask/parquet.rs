@@ -4,7 +4,9 @@
 //! of its string columns (`Utf8`, `LargeUtf8`), so the policy's `fields` paths name
 //! columns and its types apply to their text. Columns of other types (numbers, dates,
 //! binary) are written back as they were; nulls stay null. The output has the input's
-//! schema, Snappy-compressed.
+//! schema, and each column the compression it had in the input's first row group (Snappy
+//! for a file without rows). Every codec of the format is read: Snappy, gzip, LZ4,
+//! Zstandard and Brotli.
 
 use std::io::Write;
 use std::ops::Range;
@@ -36,6 +38,17 @@ struct Columns<'a> {
     masking: Vec<Column<'a>>,
     /// Where the subject is, among them.
     subject: Option<usize>,
+}
+
+/// Each column's compression in the input's first row group, by its path: what the output
+/// keeps (a warehouse that exports Zstandard gets Zstandard back). The format records no
+/// level; each codec's default is written.
+fn input_codecs(
+    metadata: &parquet::file::metadata::ParquetMetaData,
+) -> impl Iterator<Item = (parquet::schema::types::ColumnPath, Compression)> + '_ {
+    (metadata.row_groups().first().into_iter())
+        .flat_map(|group| group.columns())
+        .map(|column| (column.column_path().clone(), column.compression()))
 }
 
 impl Job<'_> {
@@ -77,15 +90,19 @@ impl Job<'_> {
             masking: names.iter().map(|n| self.masker.column(n)).collect(),
             subject,
         };
+        // Row groups of 64 Ki rows: the writer holds a row group in memory until it is full.
+        let properties = input_codecs(builder.metadata())
+            .fold(
+                WriterProperties::builder(),
+                |properties, (column, codec)| properties.set_column_compression(column, codec),
+            )
+            .set_compression(Compression::SNAPPY)
+            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+            .build();
         let reader = builder
             .with_batch_size(BATCH_ROWS)
             .build()
             .map_err(|e| anyhow!("cannot read the Parquet file: {}", parquet_error(&e)))?;
-        // Row groups of 64 Ki rows: the writer holds a row group in memory until it is full.
-        let properties = WriterProperties::builder()
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
         let mut writer = ArrowWriter::try_new(out, Arc::clone(&schema), Some(properties))
             .map_err(write_error)?;
         // Three stages at once: a thread decodes the next batch and another encodes the
