@@ -718,6 +718,85 @@ fn parquet_of_every_codec_is_read_and_each_column_keeps_its_codec() {
     assert!(cells.windows(2).all(|w| w[0] == w[1]), "{cells:?}");
 }
 
+/// A column whose pages were all dictionary-encoded in the input keeps a dictionary; one
+/// written plain, or whose dictionary filled up and fell back to plain pages (free text,
+/// identifiers), is written plain from the start.
+#[test]
+fn parquet_columns_keep_a_dictionary_only_where_the_input_had_one_throughout() {
+    use parquet::file::properties::WriterProperties;
+    use parquet::schema::types::ColumnPath;
+
+    let dir = tempfile::tempdir().unwrap();
+    let rows = 3000;
+    // Two names throughout; a mobile and a note of their own on every row.
+    let names: Vec<&str> = (0..rows).map(|i| ["李娜", "王伟"][i % 2]).collect();
+    let mobiles: Vec<String> = (0..rows).map(|i| format!("1380013{i:04}")).collect();
+    let notes: Vec<String> = (0..rows).map(|i| format!("第{i}号订单，已发货")).collect();
+    let mobiles: Vec<Option<&str>> = mobiles.iter().map(|m| Some(m.as_str())).collect();
+    let notes: Vec<&str> = notes.iter().map(String::as_str).collect();
+    let properties = WriterProperties::builder()
+        // Small dictionaries, filled in small steps: the mobiles' fills and falls back.
+        .set_dictionary_page_size_limit(256)
+        .set_write_batch_size(64)
+        .set_column_dictionary_enabled(ColumnPath::from("note"), false)
+        .build();
+    write_parquet_with(
+        &dir.path().join("in.parquet"),
+        &names,
+        &mobiles,
+        &notes,
+        Some(properties),
+    );
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let dictionaries = |file: &str| -> Vec<(String, bool)> {
+        let file = std::fs::File::open(dir.path().join(file)).unwrap();
+        let reader =
+            parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file).unwrap();
+        (reader.metadata().row_group(0).columns().iter())
+            .map(|c| {
+                let name = c.column_path().string();
+                (name, c.dictionary_page_offset().is_some())
+            })
+            .collect()
+    };
+    let expect = |pairs: [(&str, bool); 4]| pairs.map(|(c, d)| (c.to_owned(), d)).to_vec();
+    // Every column but the note began with a dictionary; the ids and the mobiles filled
+    // theirs and fell back.
+    assert_eq!(
+        dictionaries("in.parquet"),
+        expect([
+            ("id", true),
+            ("name", true),
+            ("mobile", true),
+            ("note", false)
+        ])
+    );
+    assert_eq!(
+        dictionaries("out.parquet"),
+        expect([
+            ("id", false),
+            ("name", true),
+            ("mobile", false),
+            ("note", false)
+        ])
+    );
+    let file = std::fs::File::open(dir.path().join("out.parquet")).unwrap();
+    let batches = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut read = 0;
+    for batch in batches {
+        let batch = batch.unwrap();
+        read += batch.num_rows();
+        let masked = strings(&batch, "mobile");
+        assert!(masked.iter().flatten().all(|m| !m.starts_with("1380013")));
+    }
+    assert_eq!(read, rows);
+}
+
 /// A file of several record batches is decoded, masked and encoded at once, batch by
 /// batch: every row comes out once, in its place.
 #[test]

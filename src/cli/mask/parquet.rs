@@ -5,7 +5,8 @@
 //! columns and its types apply to their text. Columns of other types (numbers, dates,
 //! binary) are written back as they were; nulls stay null. The output has the input's
 //! schema, and each column the compression it had in the input's first row group (Snappy
-//! for a file without rows). Every codec of the format is read: Snappy, gzip, LZ4,
+//! for a file without rows), and a dictionary only where the input's pages were all
+//! dictionary-encoded there. Every codec of the format is read: Snappy, gzip, LZ4,
 //! Zstandard and Brotli.
 
 use std::io::Write;
@@ -20,8 +21,10 @@ use arrow_schema::DataType;
 use baomi_masking::Column;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::Compression;
+use parquet::basic::{Compression, Encoding};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
+use parquet::schema::types::ColumnPath;
 
 use super::{INTERRUPTED, Job, Subject, Tally, in_pieces, repeated_name};
 
@@ -40,15 +43,49 @@ struct Columns<'a> {
     subject: Option<usize>,
 }
 
-/// Each column's compression in the input's first row group, by its path: what the output
-/// keeps (a warehouse that exports Zstandard gets Zstandard back). The format records no
-/// level; each codec's default is written.
-fn input_codecs(
-    metadata: &parquet::file::metadata::ParquetMetaData,
-) -> impl Iterator<Item = (parquet::schema::types::ColumnPath, Compression)> + '_ {
+/// How a column was written in the input's first row group, by its path: what the output
+/// keeps.
+struct InputColumn {
+    path: ColumnPath,
+    /// Its codec: a warehouse that exports Zstandard gets Zstandard back. The format records
+    /// no level; each codec's default is written.
+    codec: Compression,
+    /// Whether its data pages were all dictionary-encoded; `None` when the file does not
+    /// say (no page encoding statistics), and the writer's default holds. A column that
+    /// filled its dictionary and fell back to plain pages (free text, identifiers) is
+    /// written plain from the start instead of being interned again until it overflows.
+    dictionary: Option<bool>,
+}
+
+/// The columns of the input's first row group (none for a file without rows).
+fn input_columns(metadata: &ParquetMetaData) -> impl Iterator<Item = InputColumn> + '_ {
     (metadata.row_groups().first().into_iter())
         .flat_map(|group| group.columns())
-        .map(|column| (column.column_path().clone(), column.compression()))
+        .map(|column| InputColumn {
+            path: column.column_path().clone(),
+            codec: column.compression(),
+            dictionary: column.page_encoding_stats_mask().map(|pages| {
+                column.dictionary_page_offset().is_some()
+                    && (pages.is_only(Encoding::RLE_DICTIONARY)
+                        || pages.is_only(Encoding::PLAIN_DICTIONARY))
+            }),
+        })
+}
+
+/// The writer's properties: each column as [`input_columns`] found it, Snappy for the rest,
+/// row groups of [`ROW_GROUP_ROWS`].
+fn output_properties(metadata: &ParquetMetaData) -> WriterProperties {
+    input_columns(metadata)
+        .fold(WriterProperties::builder(), |properties, column| {
+            let properties = properties.set_column_compression(column.path.clone(), column.codec);
+            match column.dictionary {
+                Some(on) => properties.set_column_dictionary_enabled(column.path, on),
+                None => properties,
+            }
+        })
+        .set_compression(Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
+        .build()
 }
 
 impl Job<'_> {
@@ -91,14 +128,7 @@ impl Job<'_> {
             subject,
         };
         // Row groups of 64 Ki rows: the writer holds a row group in memory until it is full.
-        let properties = input_codecs(builder.metadata())
-            .fold(
-                WriterProperties::builder(),
-                |properties, (column, codec)| properties.set_column_compression(column, codec),
-            )
-            .set_compression(Compression::SNAPPY)
-            .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-            .build();
+        let properties = output_properties(builder.metadata());
         let reader = builder
             .with_batch_size(BATCH_ROWS)
             .build()
