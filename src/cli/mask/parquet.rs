@@ -73,7 +73,8 @@ fn input_columns(metadata: &ParquetMetaData) -> impl Iterator<Item = InputColumn
 }
 
 /// The writer's properties: each column as [`input_columns`] found it, Snappy for the rest,
-/// row groups of [`ROW_GROUP_ROWS`].
+/// row groups of [`ROW_GROUP_ROWS`] (the writer holds a row group in memory until it is
+/// full).
 fn output_properties(metadata: &ParquetMetaData) -> WriterProperties {
     input_columns(metadata)
         .fold(WriterProperties::builder(), |properties, column| {
@@ -127,7 +128,6 @@ impl Job<'_> {
             masking: names.iter().map(|n| self.masker.column(n)).collect(),
             subject,
         };
-        // Row groups of 64 Ki rows: the writer holds a row group in memory until it is full.
         let properties = output_properties(builder.metadata());
         let reader = builder
             .with_batch_size(BATCH_ROWS)
