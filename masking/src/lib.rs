@@ -7,11 +7,14 @@
 //! - [`policy`]: operators per type and JSON path, per role and purpose.
 //! - [`mask`]: masking a value, a text or a JSON document under a policy's rule.
 //! - [`validate`]: the check-character and numbering-plan rules of the standards.
+//! - `batch` (the `arrow` feature): masking Arrow record batches, a row as a table's row.
 //!
 //! The crate depends on no other Baomi crate: where an operator needs the vault (encrypt,
 //! tokenize), it calls the [`Reversible`] trait that the server
 //! implements.
 
+#[cfg(feature = "arrow")]
+pub mod batch;
 pub mod detect;
 mod error;
 pub mod json_path;

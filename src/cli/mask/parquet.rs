@@ -15,10 +15,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use anyhow::{anyhow, bail};
-use arrow_array::builder::{LargeStringBuilder, StringBuilder};
-use arrow_array::{Array, ArrayRef, LargeStringArray, RecordBatch, StringArray};
-use arrow_schema::DataType;
-use baomi_masking::Column;
+use arrow_array::RecordBatch;
+use baomi_masking::batch::{BatchError, StringColumns};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
@@ -32,16 +30,6 @@ use super::{INTERRUPTED, Job, Subject, Tally, in_pieces, repeated_name};
 const BATCH_ROWS: usize = 8192;
 /// Rows of an output row group.
 const ROW_GROUP_ROWS: usize = 65_536;
-
-/// The string columns of a file.
-struct Columns<'a> {
-    /// Their indexes in the schema.
-    indexes: Vec<usize>,
-    /// How each is masked.
-    masking: Vec<Column<'a>>,
-    /// Where the subject is, among them.
-    subject: Option<usize>,
-}
 
 /// How a column was written in the input's first row group, by its path: what the output
 /// keeps.
@@ -101,33 +89,22 @@ impl Job<'_> {
             .map_err(|e| anyhow!("not a Parquet file: {}", parquet_error(&e)))?;
         let schema = Arc::clone(builder.schema());
         let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
-        let (indexes, names): (Vec<usize>, Vec<String>) = schema
-            .fields()
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
-            .map(|(i, f)| (i, f.name().clone()))
-            .unzip();
-        if let Some((j, i)) = repeated_name(&names) {
+        let mut columns = self.masker.string_columns(&schema);
+        let (indexes, names) = (&columns.indexes, &columns.names);
+        if let Some((j, i)) = repeated_name(names) {
             bail!(
                 "columns {} and {} have the same name; each needs its own",
                 indexes[j] + 1,
                 indexes[i] + 1
             );
         }
-        let subject = match &self.subject {
-            Some(Subject::Column(c)) => Some(
+        if let Some(Subject::Column(c)) = &self.subject {
+            columns.subject = Some(
                 (names.iter())
                     .position(|n| n == c)
                     .ok_or_else(|| anyhow!("no string column {c:?} (--subject-column)"))?,
-            ),
-            _ => None,
-        };
-        let columns = Columns {
-            indexes,
-            masking: names.iter().map(|n| self.masker.column(n)).collect(),
-            subject,
-        };
+            );
+        }
         let properties = output_properties(builder.metadata());
         let reader = builder
             .with_batch_size(BATCH_ROWS)
@@ -197,7 +174,7 @@ impl Job<'_> {
     fn parquet_batch(
         &self,
         batch: &RecordBatch,
-        columns: &Columns<'_>,
+        columns: &StringColumns<'_>,
         first_row: u64,
         tally: &mut Tally,
     ) -> anyhow::Result<Vec<RecordBatch>> {
@@ -206,13 +183,10 @@ impl Job<'_> {
             tally.records += rows as u64;
             return Ok(vec![batch.clone()]);
         }
-        let cells = (columns.indexes.iter())
-            .map(|&i| StringColumn::of(batch.column(i)))
-            .collect::<anyhow::Result<Vec<StringColumn<'_>>>>()?;
         let (parts, ()) = in_pieces(
             self.jobs,
             rows,
-            |range| self.parquet_rows(batch, &cells, columns, range, first_row),
+            |range| self.parquet_rows(batch, columns, range, first_row),
             || (),
         );
         let mut pieces = Vec::with_capacity(parts.len());
@@ -224,121 +198,33 @@ impl Job<'_> {
         Ok(pieces)
     }
 
-    /// Masks the rows of `range` of `batch`, whose string columns are `cells`: those rows,
-    /// their string columns masked (the ArrowWriter takes batches of any size, so the
-    /// pieces need not be joined again).
+    /// Masks the rows of `range` of `batch`: those rows, their string columns masked (the
+    /// ArrowWriter takes batches of any size, so the pieces need not be joined again).
     fn parquet_rows(
         &self,
         batch: &RecordBatch,
-        cells: &[StringColumn<'_>],
-        columns: &Columns<'_>,
+        columns: &StringColumns<'_>,
         range: Range<usize>,
         first_row: u64,
     ) -> anyhow::Result<(RecordBatch, Tally)> {
+        // A piece is a few hundred rows: an interruption is seen within milliseconds.
+        if INTERRUPTED.load(Ordering::Relaxed) {
+            bail!("interrupted");
+        }
         let mut tally = Tally::default();
-        let mut built: Vec<Built> = cells.iter().map(|c| c.builder(range.len())).collect();
-        let (mut row, mut masked) = (Vec::new(), vec![String::new(); cells.len()]);
-        for r in range.clone() {
-            if INTERRUPTED.load(Ordering::Relaxed) {
-                bail!("interrupted");
-            }
-            row.clear();
-            row.extend(cells.iter().map(|column| column.get(r)));
-            let subject = columns.subject.and_then(|s| row[s]);
-            (self.masker)
-                .record_to(
-                    &columns.masking,
-                    &row,
-                    &self.context(subject),
-                    &mut |t| tally.found(t),
-                    &mut masked,
-                )
-                .map_err(|e| anyhow!("row {}: {e}", first_row + r as u64 + 1))?;
-            for ((cell, masked), out) in row.iter().zip(&masked).zip(&mut built) {
-                out.append(cell.map(|_| masked.as_str()));
-            }
-            tally.records += 1;
-        }
-        let mut arrays: Vec<ArrayRef> = (batch.columns().iter())
-            .map(|a| a.slice(range.start, range.len()))
-            .collect();
-        for (&i, column) in columns.indexes.iter().zip(built) {
-            arrays[i] = column.finish();
-        }
-        let piece = RecordBatch::try_new(batch.schema(), arrays).map_err(|e| {
-            anyhow!(
-                "row {}: cannot rebuild the batch: {e}",
-                first_row + range.start as u64 + 1
-            )
-        })?;
+        let start = range.start;
+        let piece = (self.masker)
+            .batch_rows(batch, columns, range, &self.context(None), &mut |t| {
+                tally.found(t)
+            })
+            .map_err(|e| match e {
+                BatchError::Row { row, error } => {
+                    anyhow!("row {}: {error}", first_row + row as u64 + 1)
+                }
+                other => anyhow!("row {}: {other}", first_row + start as u64 + 1),
+            })?;
+        tally.records += piece.num_rows() as u64;
         Ok((piece, tally))
-    }
-}
-
-/// A string column of a record batch, in either offset width.
-enum StringColumn<'a> {
-    Utf8(&'a StringArray),
-    Large(&'a LargeStringArray),
-}
-
-impl<'a> StringColumn<'a> {
-    fn of(array: &'a ArrayRef) -> anyhow::Result<StringColumn<'a>> {
-        let any = array.as_any();
-        if let Some(a) = any.downcast_ref::<StringArray>() {
-            Ok(StringColumn::Utf8(a))
-        } else if let Some(a) = any.downcast_ref::<LargeStringArray>() {
-            Ok(StringColumn::Large(a))
-        } else {
-            bail!("a string column holds no strings")
-        }
-    }
-
-    /// The value of row `r`, or `None` for a null.
-    fn get(&self, r: usize) -> Option<&'a str> {
-        match self {
-            StringColumn::Utf8(a) => a.is_valid(r).then(|| a.value(r)),
-            StringColumn::Large(a) => a.is_valid(r).then(|| a.value(r)),
-        }
-    }
-
-    /// An empty column of the same type, for `rows` values.
-    fn builder(&self, rows: usize) -> Built {
-        // Masked values are about as long as the originals, and the originals of these
-        // rows are about an equal share of the whole.
-        let bytes = |total: usize, all_rows: usize| total / all_rows.max(1) * rows;
-        match self {
-            StringColumn::Utf8(a) => Built::Utf8(StringBuilder::with_capacity(
-                rows,
-                bytes(a.values().len(), a.len()),
-            )),
-            StringColumn::Large(a) => Built::Large(LargeStringBuilder::with_capacity(
-                rows,
-                bytes(a.values().len(), a.len()),
-            )),
-        }
-    }
-}
-
-/// A masked string column as it is built, of its original's type.
-enum Built {
-    Utf8(StringBuilder),
-    Large(LargeStringBuilder),
-}
-
-impl Built {
-    /// Appends a value (`None`, a null).
-    fn append(&mut self, value: Option<&str>) {
-        match self {
-            Built::Utf8(b) => b.append_option(value),
-            Built::Large(b) => b.append_option(value),
-        }
-    }
-
-    fn finish(self) -> ArrayRef {
-        match self {
-            Built::Utf8(mut b) => Arc::new(b.finish()),
-            Built::Large(mut b) => Arc::new(b.finish()),
-        }
     }
 }
 
