@@ -6,6 +6,10 @@
 //! key given as bytes is derived as `baomi mask --consistent --key-file` derives its key, so
 //! a table masked here and the same table masked by the CLI come out the same.
 
+use arrow_array::{RecordBatch, make_array};
+use arrow_data::ArrayData;
+use arrow_pyarrow::PyArrowType;
+use baomi_masking::batch::StringColumns;
 use baomi_masking::{Column, Context, Masker, Policy, PseudonymKey, Rule, Scanner};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -140,6 +144,73 @@ impl PyMasker {
             }
             Ok::<_, String>(out)
         })
+        .map_err(value_error)
+    }
+
+    /// Masks a pyarrow record batch as `mask_columns` masks its string columns (`string`,
+    /// `large_string`), in the batch's own buffers: the other columns are kept, the schema
+    /// is unchanged. `subject` names the string column that holds the subject, if any.
+    #[pyo3(signature = (batch, subject=None))]
+    fn mask_batch(
+        &self,
+        py: Python<'_>,
+        batch: PyArrowType<RecordBatch>,
+        subject: Option<&str>,
+    ) -> PyResult<PyArrowType<RecordBatch>> {
+        let batch = batch.0;
+        py.detach(|| {
+            let masker = self.masker();
+            let mut columns = masker.string_columns(batch.schema_ref());
+            if let Some(name) = subject {
+                columns.subject = Some(
+                    (columns.names.iter())
+                        .position(|n| n == name)
+                        .ok_or_else(|| format!("no string column {name:?} (subject)"))?,
+                );
+            }
+            masker
+                .batch_rows(
+                    &batch,
+                    &columns,
+                    0..batch.num_rows(),
+                    &self.context(None),
+                    &mut |_| {},
+                )
+                .map_err(|e| e.to_string())
+        })
+        .map(PyArrowType)
+        .map_err(value_error)
+    }
+
+    /// Masks a pyarrow string array (`string` or `large_string`) of free text, cell by cell
+    /// as `mask_text` masks a text, in the array's own buffers; nulls stay null.
+    fn mask_array(
+        &self,
+        py: Python<'_>,
+        array: PyArrowType<ArrayData>,
+    ) -> PyResult<PyArrowType<ArrayData>> {
+        let array = make_array(array.0);
+        py.detach(|| {
+            let masker = self.masker();
+            // A batch of the one column, scanned whatever the rule's paths name.
+            let batch = RecordBatch::try_from_iter([("text", array)]).map_err(|e| e.to_string())?;
+            let columns = StringColumns {
+                indexes: vec![0],
+                names: vec!["text".to_owned()],
+                masking: vec![Column::Scanned],
+                subject: None,
+            };
+            let ctx = self.context(None);
+            (masker.batch_rows(&batch, &columns, 0..batch.num_rows(), &ctx, &mut |_| {}))
+                .map(|masked| masked.column(0).to_data())
+                .map_err(|e| match e {
+                    baomi_masking::batch::BatchError::NotStrings { .. } => {
+                        "the array holds no strings".to_owned()
+                    }
+                    other => other.to_string(),
+                })
+        })
+        .map(PyArrowType)
         .map_err(value_error)
     }
 

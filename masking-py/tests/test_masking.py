@@ -69,3 +69,31 @@ def test_a_frame_comes_back_with_its_columns_and_index():
     masked = Masker(POLICY, role="analyst", key=bytes(32)).mask_frame(frame)
     assert list(masked.columns) == ["name", "mobile", "n"] and list(masked.index) == [7]
     assert masked.loc[7, "n"] == 3 and masked.loc[7, "mobile"] != MOBILE
+
+
+def test_a_record_batch_without_rows_or_strings_comes_back_as_it_was():
+    masker = Masker(POLICY, role="analyst")
+    empty = pa.RecordBatch.from_pydict({"note": pa.array([], pa.string())})
+    assert masker.mask_batch(empty).equals(empty)
+    numbers = pa.RecordBatch.from_pydict({"n": pa.array([1, None], pa.int32())})
+    assert masker.mask_batch(numbers).equals(numbers)
+
+
+def test_a_subject_column_must_be_a_string_column_of_the_batch():
+    batch = pa.RecordBatch.from_pydict({"uid": ["u1"], "note": [f"手机{MOBILE}"]})
+    masker = Masker(POLICY, role="analyst")
+    assert MOBILE not in masker.mask_batch(batch, subject="uid").column(1)[0].as_py()
+    with pytest.raises(ValueError, match="no string column"):
+        masker.mask_batch(batch, subject="customer")
+
+
+def test_an_arrow_array_of_text_is_masked_cell_by_cell_whatever_the_paths_name():
+    masker = Masker(POLICY, role="analyst")
+    for kind in (pa.string(), pa.large_string()):
+        array = pa.array([f"手机{MOBILE}", None, "1990-03-07"], kind)
+        masked = masker.mask_array(array)
+        assert masked.type == kind and masked.null_count == 1
+        assert MOBILE not in masked[0].as_py() and masked[0].as_py() == masker.mask_text(f"手机{MOBILE}")
+        assert masked[2].as_py() == "1990-03-07", "no path names a bare array's cells"
+    with pytest.raises(ValueError, match="no strings"):
+        masker.mask_array(pa.array([1, 2]))

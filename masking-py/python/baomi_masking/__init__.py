@@ -25,10 +25,6 @@ from ._native import Masker as _Native
 __all__ = ["Masker"]
 
 
-def _is_string(data_type: pa.DataType) -> bool:
-    return pa.types.is_string(data_type) or pa.types.is_large_string(data_type)
-
-
 class Masker:
     """A policy's rule for one role and purpose.
 
@@ -82,8 +78,9 @@ class Masker:
         return pd.Series(self.mask_texts(cells), index=series.index, name=series.name, dtype=object)
 
     def mask_array(self, array: pa.Array) -> pa.Array:
-        """An Arrow string array of free text, masked cell by cell."""
-        return pa.array(self.mask_texts(array.to_pylist()), type=array.type)
+        """An Arrow string array (``string`` or ``large_string``) of free text, masked cell by
+        cell in its own buffers; nulls stay null."""
+        return self._native.mask_array(array)
 
     def mask_columns(
         self, names: Sequence[str], columns: Sequence[Sequence[Optional[str]]], subject: Optional[str] = None
@@ -97,17 +94,9 @@ class Masker:
 
     def mask_batch(self, batch: pa.RecordBatch, subject: Optional[str] = None) -> pa.RecordBatch:
         """An Arrow record batch: its string columns masked as CSV rows, the others kept,
-        the schema unchanged."""
-        schema = batch.schema
-        strings = [i for i, f in enumerate(schema) if _is_string(f.type)]
-        if not strings or batch.num_rows == 0:
-            return batch
-        names = [schema.field(i).name for i in strings]
-        masked = self.mask_columns(names, [batch.column(i).to_pylist() for i in strings], subject)
-        arrays = list(batch.columns)
-        for i, values in zip(strings, masked):
-            arrays[i] = pa.array(values, type=schema.field(i).type)
-        return pa.RecordBatch.from_arrays(arrays, schema=schema)
+        the schema unchanged. The cells are read from the batch's buffers and written to new
+        ones without becoming Python objects."""
+        return self._native.mask_batch(batch, subject)
 
     def mask_batches(self, batches: Iterable[pa.RecordBatch], subject: Optional[str] = None):
         """Record batches one by one (the shape of a Spark ``mapInArrow`` function)."""
