@@ -2,7 +2,7 @@
 //! all detectors together (best of three passes), then each alone.
 //!
 //! ```text
-//! cargo run --release -p baomi-masking --example throughput -- corpus.jsonl [--total] [--only TYPE] [--by-type]
+//! cargo run --release -p baomi-masking --example throughput -- corpus.jsonl [--total] [--only TYPE] [--by-type] [--by-detector]
 //! ```
 //!
 //! `--by-type`: what each kind of PI in the text costs, all detectors running. The records
@@ -11,6 +11,12 @@
 //! each line is the time a record takes (best of five passes) and, above the text without
 //! PI, the time per span of the type. Every span against the sum of the types alone is what
 //! the kinds cost together beyond their costs alone.
+//!
+//! `--by-detector`: the same texts, each detector alone (and none: preparing the text and
+//! settling overlaps), a line a detector: what a span of each kind costs it, in nanoseconds
+//! beyond the text without PI (best of seven passes), and that text's time a record. A
+//! detector's own kind shows what finding and validating its PI costs; the others, what
+//! refusing another kind's span costs.
 //!
 //! `bench/masking-vs-presidio.sh` runs it beside Presidio on the same corpus.
 
@@ -26,11 +32,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .ok_or("usage: throughput CORPUS.jsonl")?;
     let file = std::fs::read_to_string(path)?;
     let args: Vec<String> = std::env::args().collect();
-    if args.iter().any(|a| a == "--by-type") {
-        let records = (file.lines())
-            .map(serde_json::from_str)
-            .collect::<Result<Vec<Value>, _>>()?;
-        return by_type(&records);
+    for (flag, table) in [
+        ("--by-type", by_type as Table),
+        ("--by-detector", by_detector),
+    ] {
+        if args.iter().any(|a| a == flag) {
+            let records = (file.lines())
+                .map(serde_json::from_str)
+                .collect::<Result<Vec<Value>, _>>()?;
+            return table(&records);
+        }
     }
     // Only the texts are kept (each record is dropped as soon as its text is taken), so
     // that the texts lie together in memory as a caller's would.
@@ -117,28 +128,68 @@ fn cut(record: &Value, keep: &dyn Fn(&str) -> bool) -> String {
         .collect()
 }
 
-/// The `--by-type` table (see the crate's doc).
-fn by_type(records: &[Value]) -> Result<(), Box<dyn std::error::Error>> {
-    let scanner = Scanner::new();
-    // How many spans of each kind the records hold.
+/// A table printed from the records (`--by-type`, `--by-detector`).
+type Table = fn(&[Value]) -> Result<(), Box<dyn std::error::Error>>;
+
+/// Nanoseconds `scanner` takes a text of `texts`, best of `passes` passes.
+fn per_record(scanner: &Scanner, texts: &[String], passes: usize) -> f64 {
+    (0..passes)
+        .map(|_| {
+            let start = Instant::now();
+            let found: usize = texts.iter().map(|t| scanner.scan(t).len()).sum();
+            std::hint::black_box(found);
+            start.elapsed().as_nanos() as f64 / texts.len().max(1) as f64
+        })
+        .fold(f64::INFINITY, f64::min)
+}
+
+/// How many labelled spans of each kind the records hold.
+fn kinds(records: &[Value]) -> BTreeMap<String, usize> {
     let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
     for (kind, _, _) in records.iter().flat_map(|r| spans(r, false)) {
         *kinds.entry(kind).or_default() += 1;
     }
-    // Nanoseconds a record, best of five passes.
-    let per_record = |texts: &[String]| {
-        (0..5)
-            .map(|_| {
-                let start = Instant::now();
-                let found: usize = texts.iter().map(|t| scanner.scan(t).len()).sum();
-                std::hint::black_box(found);
-                start.elapsed().as_nanos() as f64 / texts.len() as f64
-            })
-            .fold(f64::INFINITY, f64::min)
-    };
-    let variant = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
-        records.iter().map(|r| cut(r, keep)).collect()
-    };
+    kinds
+}
+
+/// The records' texts with the spans (and decoys) that `keep` refuses cut out.
+fn variant(records: &[Value], keep: &dyn Fn(&str) -> bool) -> Vec<String> {
+    records.iter().map(|r| cut(r, keep)).collect()
+}
+
+/// The `--by-detector` table (see the crate's doc).
+fn by_detector(records: &[Value]) -> Result<(), Box<dyn std::error::Error>> {
+    let kinds = kinds(records);
+    let base = variant(records, &|_| false);
+    let with: Vec<(&String, usize, Vec<String>)> = (kinds.iter())
+        .map(|(kind, &n)| (kind, n, variant(records, &|k| k == kind)))
+        .collect();
+    print!("{:15}", "ns a span");
+    for (kind, _, _) in &with {
+        print!(" {:>9.9}", kind.trim_start_matches("CN_"));
+    }
+    println!(" {:>9}", "no PI");
+    let detectors =
+        std::iter::once(None).chain(PiType::ALL.into_iter().filter(|t| t.detected()).map(Some));
+    for detector in detectors {
+        let scanner = Scanner::new().only(detector.as_slice());
+        let without = per_record(&scanner, &base, 7);
+        print!("{:15}", detector.map_or("(none)", |t| t.as_str()));
+        for (_, n, texts) in &with {
+            let ns = per_record(&scanner, texts, 7);
+            print!(" {:9.0}", (ns - without) * records.len() as f64 / *n as f64);
+        }
+        println!(" {without:9.0}");
+    }
+    Ok(())
+}
+
+/// The `--by-type` table (see the crate's doc).
+fn by_type(records: &[Value]) -> Result<(), Box<dyn std::error::Error>> {
+    let scanner = Scanner::new();
+    let kinds = kinds(records);
+    let per_record = |texts: &[String]| per_record(&scanner, texts, 5);
+    let variant = |keep: &dyn Fn(&str) -> bool| variant(records, keep);
     let base = per_record(&variant(&|_| false));
     println!(
         "{:15} {base:8.0} ns a record (the text without PI)",
