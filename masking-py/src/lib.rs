@@ -9,7 +9,7 @@
 use arrow_array::{RecordBatch, make_array};
 use arrow_data::ArrayData;
 use arrow_pyarrow::PyArrowType;
-use baomi_masking::batch::StringColumns;
+use baomi_masking::batch::{BatchError, StringColumns};
 use baomi_masking::{Column, Context, Masker, Policy, PseudonymKey, Rule, Scanner};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -148,8 +148,9 @@ impl PyMasker {
     }
 
     /// Masks a pyarrow record batch as `mask_columns` masks its string columns (`string`,
-    /// `large_string`), in the batch's own buffers: the other columns are kept, the schema
-    /// is unchanged. `subject` names the string column that holds the subject, if any.
+    /// `large_string`, `string_view`), in the batch's own buffers: the other columns are
+    /// kept, the schema is unchanged. `subject` names the string column that holds the
+    /// subject, if any.
     #[pyo3(signature = (batch, subject=None))]
     fn mask_batch(
         &self,
@@ -182,8 +183,9 @@ impl PyMasker {
         .map_err(value_error)
     }
 
-    /// Masks a pyarrow string array (`string` or `large_string`) of free text, cell by cell
-    /// as `mask_text` masks a text, in the array's own buffers; nulls stay null.
+    /// Masks a pyarrow string array (`string`, `large_string` or `string_view`) of free
+    /// text, cell by cell as `mask_text` masks a text, in the array's own buffers; nulls
+    /// stay null.
     fn mask_array(
         &self,
         py: Python<'_>,
@@ -204,9 +206,7 @@ impl PyMasker {
             (masker.batch_rows(&batch, &columns, 0..batch.num_rows(), &ctx, &mut |_| {}))
                 .map(|masked| masked.column(0).to_data())
                 .map_err(|e| match e {
-                    baomi_masking::batch::BatchError::NotStrings { .. } => {
-                        "the array holds no strings".to_owned()
-                    }
+                    BatchError::NotStrings { .. } => "the array holds no strings".to_owned(),
                     other => other.to_string(),
                 })
         })

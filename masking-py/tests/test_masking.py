@@ -64,6 +64,14 @@ def test_a_record_batch_masks_string_columns_as_csv_rows_and_keeps_the_rest():
     assert MOBILE not in note[0] and note[1] == "无"
 
 
+def test_string_views_are_masked_like_strings():
+    batch = pa.RecordBatch.from_pydict({"note": pa.array([f"手机{MOBILE}，这一格比十二个字节长", None], pa.string_view())})
+    masked = Masker(POLICY, role="analyst").mask_batch(batch)
+    assert masked.schema == batch.schema
+    note = masked.column(0).to_pylist()
+    assert MOBILE not in note[0] and note[0].endswith("这一格比十二个字节长") and note[1] is None
+
+
 def test_a_frame_comes_back_with_its_columns_and_index():
     frame = pd.DataFrame({"name": ["王伟"], "mobile": [MOBILE], "n": [3]}, index=[7])
     masked = Masker(POLICY, role="analyst", key=bytes(32)).mask_frame(frame)

@@ -1,5 +1,6 @@
 //! Masking Arrow record batches (the `arrow` feature): each row is masked as a table's row
-//! is ([`Masker::record_to`]), as the object of its string columns (`Utf8`, `LargeUtf8`),
+//! is ([`Masker::record_to`]), as the object of its string columns (`Utf8`, `LargeUtf8`,
+//! `Utf8View`),
 //! so that a policy's `fields` paths name columns and its types apply to their text.
 //! Columns of other types (numbers, dates, binary) are kept as they are, nulls stay null,
 //! and the schema does not change. `baomi mask` masks Parquet files with it, and the Python
@@ -8,8 +9,8 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use arrow_array::builder::{LargeStringBuilder, StringBuilder};
-use arrow_array::{Array, ArrayRef, LargeStringArray, RecordBatch, StringArray};
+use arrow_array::builder::{LargeStringBuilder, StringBuilder, StringViewBuilder};
+use arrow_array::{Array, ArrayRef, LargeStringArray, RecordBatch, StringArray, StringViewArray};
 use arrow_schema::{ArrowError, DataType, Schema};
 
 use crate::error::Error;
@@ -58,7 +59,12 @@ impl<'a> Masker<'a> {
     /// name, with no subject column.
     pub fn string_columns(&self, schema: &Schema) -> StringColumns<'a> {
         let (indexes, names): (Vec<usize>, Vec<String>) = (schema.fields().iter().enumerate())
-            .filter(|(_, f)| matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8))
+            .filter(|(_, f)| {
+                matches!(
+                    f.data_type(),
+                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+                )
+            })
             .map(|(i, f)| (i, f.name().clone()))
             .unzip();
         StringColumns {
@@ -107,20 +113,26 @@ impl<'a> Masker<'a> {
     }
 }
 
-/// A string column of a record batch, in either offset width.
+/// A string column of a record batch, in either offset width or as views.
 enum StringColumn<'a> {
     Utf8(&'a StringArray),
     Large(&'a LargeStringArray),
+    View(&'a StringViewArray),
 }
 
 impl<'a> StringColumn<'a> {
     /// `array` as strings; `None` when it holds something else.
     fn of(array: &'a ArrayRef) -> Option<StringColumn<'a>> {
         let any = array.as_any();
-        (any.downcast_ref::<StringArray>().map(StringColumn::Utf8)).or_else(|| {
-            any.downcast_ref::<LargeStringArray>()
-                .map(StringColumn::Large)
-        })
+        (any.downcast_ref::<StringArray>().map(StringColumn::Utf8))
+            .or_else(|| {
+                any.downcast_ref::<LargeStringArray>()
+                    .map(StringColumn::Large)
+            })
+            .or_else(|| {
+                any.downcast_ref::<StringViewArray>()
+                    .map(StringColumn::View)
+            })
     }
 
     /// The value of row `r`, or `None` for a null.
@@ -128,6 +140,7 @@ impl<'a> StringColumn<'a> {
         match self {
             StringColumn::Utf8(a) => a.is_valid(r).then(|| a.value(r)),
             StringColumn::Large(a) => a.is_valid(r).then(|| a.value(r)),
+            StringColumn::View(a) => a.is_valid(r).then(|| a.value(r)),
         }
     }
 
@@ -145,6 +158,7 @@ impl<'a> StringColumn<'a> {
                 rows,
                 bytes(a.values().len(), a.len()),
             )),
+            StringColumn::View(_) => Built::View(StringViewBuilder::with_capacity(rows)),
         }
     }
 }
@@ -153,6 +167,7 @@ impl<'a> StringColumn<'a> {
 enum Built {
     Utf8(StringBuilder),
     Large(LargeStringBuilder),
+    View(StringViewBuilder),
 }
 
 impl Built {
@@ -161,6 +176,7 @@ impl Built {
         match self {
             Built::Utf8(b) => b.append_option(value),
             Built::Large(b) => b.append_option(value),
+            Built::View(b) => b.append_option(value),
         }
     }
 
@@ -168,6 +184,7 @@ impl Built {
         match self {
             Built::Utf8(mut b) => Arc::new(b.finish()),
             Built::Large(mut b) => Arc::new(b.finish()),
+            Built::View(mut b) => Arc::new(b.finish()),
         }
     }
 }
@@ -184,6 +201,7 @@ mod tests {
             Field::new("id", DataType::Int64, false),
             Field::new("birth", DataType::Utf8, true),
             Field::new("note", DataType::LargeUtf8, true),
+            Field::new("remark", DataType::Utf8View, true),
         ]);
         RecordBatch::try_new(
             Arc::new(schema),
@@ -198,6 +216,11 @@ mod tests {
                     Some("电话13800138000"),
                     Some("无"),
                     None,
+                ])),
+                Arc::new(StringViewArray::from(vec![
+                    None,
+                    Some("tel 13800138000, a view longer than twelve bytes"),
+                    Some("ok"),
                 ])),
             ],
         )
@@ -215,7 +238,7 @@ mod tests {
         let masker = Masker::new(&scanner, policy.rule_for("any", None));
         let batch = batch();
         let columns = masker.string_columns(&batch.schema());
-        assert_eq!(columns.indexes, [1, 2]);
+        assert_eq!(columns.indexes, [1, 2, 3]);
         let mut found = Vec::new();
         let ctx = Context::default();
         let masked = masker
@@ -238,10 +261,15 @@ mod tests {
         assert_eq!(note.value(0), "电话138****8000");
         assert_eq!(note.value(1), "无");
         assert!(note.is_null(2), "nulls stay null");
-        assert_eq!(
-            found,
-            [PiType::BirthDate, PiType::CnMobile, PiType::BirthDate]
-        );
+        let remark = (masked.column(3).as_any())
+            .downcast_ref::<StringViewArray>()
+            .unwrap();
+        assert!(remark.is_null(0));
+        let long = "tel 138****8000, a view longer than twelve bytes";
+        assert_eq!(remark.value(1), long);
+        assert_eq!(remark.value(2), "ok");
+        let (date, mobile) = (PiType::BirthDate, PiType::CnMobile);
+        assert_eq!(found, [date, mobile, mobile, date]);
         // A range is those rows alone.
         let tail = masker
             .batch_rows(&batch, &columns, 1..3, &ctx, &mut |_| {})

@@ -585,6 +585,9 @@ fn strings(batch: &arrow_array::RecordBatch, name: &str) -> Vec<Option<String>> 
         if let Some(a) = any.downcast_ref::<arrow_array::StringArray>() {
             return Some(a.value(i).to_owned());
         }
+        if let Some(a) = any.downcast_ref::<arrow_array::StringViewArray>() {
+            return Some(a.value(i).to_owned());
+        }
         let a = any.downcast_ref::<arrow_array::LargeStringArray>().unwrap();
         Some(a.value(i).to_owned())
     };
@@ -627,6 +630,36 @@ fn parquet_keeps_its_schema_and_masks_its_string_columns() {
         "the same pseudonym in free text: {note}"
     );
     assert_eq!(notes[1].as_deref(), Some("无"));
+}
+
+/// A string column read as string views (the Arrow schema a file was written with says
+/// so) is a string column like the others: masked, not passed through.
+#[test]
+fn parquet_string_views_are_masked_like_strings() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, RecordBatch, StringViewArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    let note = format!("手机{MOBILE}，身份证{ID}，这一格比十二个字节长");
+    let batch = RecordBatch::try_from_iter([(
+        "note",
+        Arc::new(StringViewArray::from(vec![Some(note.as_str()), None])) as ArrayRef,
+    )])
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read_parquet(&dir.path().join("out.parquet"));
+    assert_eq!(masked.schema(), batch.schema(), "still string views");
+    let notes = strings(&masked, "note");
+    let cell = notes[0].as_deref().unwrap();
+    assert!(!cell.contains(MOBILE) && !cell.contains(ID), "{cell}");
+    assert!(cell.ends_with("这一格比十二个字节长"), "{cell}");
+    assert_eq!(notes[1], None);
 }
 
 /// A table exported as CSV and as Parquet, masked with the same policy and key file,

@@ -1,9 +1,9 @@
 //! Parquet files for `baomi mask`, through the `parquet` crate's Arrow reader and writer.
 //!
 //! A file is read a record batch at a time. Each row is masked as a CSV row is: an object
-//! of its string columns (`Utf8`, `LargeUtf8`), so the policy's `fields` paths name
-//! columns and its types apply to their text. Columns of other types (numbers, dates,
-//! binary) are written back as they were; nulls stay null. The output has the input's
+//! of its string columns (`Utf8`, `LargeUtf8`, `Utf8View`), so the policy's `fields` paths
+//! name columns and its types apply to their text (`baomi_masking::batch`). Columns of
+//! other types (numbers, dates, binary) are written back as they were; nulls stay null. The output has the input's
 //! schema, and each column the compression it had in the input's first row group (Snappy
 //! for a file without rows), and a dictionary only where the input's pages were all
 //! dictionary-encoded there. Every codec of the format is read: Snappy, gzip, LZ4,
