@@ -9,7 +9,6 @@
 use arrow_array::{RecordBatch, make_array};
 use arrow_data::ArrayData;
 use arrow_pyarrow::PyArrowType;
-use baomi_masking::batch::{BatchError, StringColumns};
 use baomi_masking::{Column, Context, Masker, Policy, PseudonymKey, Rule, Scanner};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -161,7 +160,8 @@ impl PyMasker {
         let batch = batch.0;
         py.detach(|| {
             let masker = self.masker();
-            let mut columns = masker.string_columns(batch.schema_ref());
+            let mut columns =
+                (masker.string_columns(batch.schema_ref())).map_err(|e| e.to_string())?;
             if let Some(name) = subject {
                 columns.subject = Some(
                     (columns.names.iter())
@@ -183,9 +183,9 @@ impl PyMasker {
         .map_err(value_error)
     }
 
-    /// Masks a pyarrow string array (`string`, `large_string` or `string_view`) of free
-    /// text, cell by cell as `mask_text` masks a text, in the array's own buffers; nulls
-    /// stay null.
+    /// Masks a pyarrow string array (`string`, `large_string`, `string_view`, or a
+    /// dictionary of them) of free text, cell by cell as `mask_text` masks a text, in the
+    /// array's own buffers; nulls stay null.
     fn mask_array(
         &self,
         py: Python<'_>,
@@ -194,21 +194,20 @@ impl PyMasker {
         let array = make_array(array.0);
         py.detach(|| {
             let masker = self.masker();
-            // A batch of the one column, scanned whatever the rule's paths name.
+            let no_strings = || "the array holds no strings".to_owned();
             let batch = RecordBatch::try_from_iter([("text", array)]).map_err(|e| e.to_string())?;
-            let columns = StringColumns {
-                indexes: vec![0],
-                names: vec!["text".to_owned()],
-                masking: vec![Column::Scanned],
-                subject: None,
-            };
+            // The one column, scanned whatever the rule's paths name.
+            let mut columns =
+                (masker.string_columns(batch.schema_ref())).map_err(|_| no_strings())?;
+            if columns.indexes.is_empty() && columns.dictionaries.is_empty() {
+                return Err(no_strings());
+            }
+            columns.masking.fill(Column::Scanned);
+            (columns.dictionaries.iter_mut()).for_each(|(_, masking)| *masking = Column::Scanned);
             let ctx = self.context(None);
             (masker.batch_rows(&batch, &columns, 0..batch.num_rows(), &ctx, &mut |_| {}))
                 .map(|masked| masked.column(0).to_data())
-                .map_err(|e| match e {
-                    BatchError::NotStrings { .. } => "the array holds no strings".to_owned(),
-                    other => other.to_string(),
-                })
+                .map_err(|e| e.to_string())
         })
         .map(PyArrowType)
         .map_err(value_error)

@@ -105,3 +105,22 @@ def test_an_arrow_array_of_text_is_masked_cell_by_cell_whatever_the_paths_name()
         assert masked[2].as_py() == "1990-03-07", "no path names a bare array's cells"
     with pytest.raises(ValueError, match="no strings"):
         masker.mask_array(pa.array([1, 2]))
+
+
+def test_categoricals_are_masked_a_value_at_a_time_and_stay_categorical():
+    masker = Masker(POLICY, role="analyst", key=bytes(32))
+    frame = pd.DataFrame({"note": pd.Categorical([f"手机{MOBILE}", "无", f"手机{MOBILE}"]), "n": [1, 2, 3]})
+    masked = masker.mask_frame(frame)
+    assert isinstance(masked["note"].dtype, pd.CategoricalDtype)
+    notes = list(masked["note"])
+    assert MOBILE not in notes[0] and notes[0] == notes[2] and notes[1] == "无"
+    array = pa.array([f"手机{MOBILE}", None]).dictionary_encode()
+    out = masker.mask_array(array)
+    assert pa.types.is_dictionary(out.type) and MOBILE not in out[0].as_py() and out[1].as_py() is None
+
+
+def test_text_in_a_list_is_refused_not_passed_through():
+    batch = pa.RecordBatch.from_pydict({"phones": pa.array([[MOBILE]])})
+    with pytest.raises(ValueError, match="holds text") as err:
+        Masker(POLICY, role="analyst").mask_batch(batch)
+    assert MOBILE not in str(err.value)

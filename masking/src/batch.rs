@@ -3,13 +3,18 @@
 //! `Utf8View`),
 //! so that a policy's `fields` paths name columns and its types apply to their text.
 //! Columns of other types (numbers, dates, binary) are kept as they are, nulls stay null,
-//! and the schema does not change. `baomi mask` masks Parquet files with it, and the Python
+//! and the schema does not change. A dictionary-encoded string column (a pandas
+//! categorical) is masked a distinct value at a time and keeps its keys. Text this cannot
+//! mask (strings in lists, structs, maps or unions) is refused, not passed through, unless
+//! the rule keeps that column in the clear on purpose (a path naming it with `keep`, or a
+//! rule that scans only its paths and names none of it). `baomi mask` masks Parquet files with it, and the Python
 //! package Arrow batches and Spark partitions, cell by cell in the batch's own buffers.
 
 use std::ops::Range;
 use std::sync::Arc;
 
 use arrow_array::builder::{LargeStringBuilder, StringBuilder, StringViewBuilder};
+use arrow_array::cast::AsArray;
 use arrow_array::{Array, ArrayRef, LargeStringArray, RecordBatch, StringArray, StringViewArray};
 use arrow_schema::{ArrowError, DataType, Schema};
 
@@ -29,6 +34,9 @@ pub struct StringColumns<'a> {
     pub masking: Vec<Column<'a>>,
     /// Which of them holds the subject the data is about (for `date_shift`), if one does.
     pub subject: Option<usize>,
+    /// The dictionary-encoded string columns: their indexes in the schema, and how each
+    /// is masked (a distinct value at a time, the same for every row that holds it).
+    pub dictionaries: Vec<(usize, Column<'a>)>,
 }
 
 /// Why a record batch could not be masked. No message holds a cell.
@@ -49,30 +57,100 @@ pub enum BatchError {
         /// The column, counted from 0 in the schema.
         column: usize,
     },
+    /// A column holds text in a type that cannot be masked (strings in a list, a struct, a
+    /// map or a union), and the rule does not keep it in the clear on purpose.
+    #[error(
+        "column {} ({name}) holds text as {data_type}, which cannot be masked; drop or \
+         flatten it, or name it in the policy with op \"keep\" to pass it through",
+        column + 1
+    )]
+    Unmaskable {
+        /// The column, counted from 0 in the schema.
+        column: usize,
+        /// Its name.
+        name: String,
+        /// Its type.
+        data_type: DataType,
+    },
+    /// A dictionary-encoded column is masked a value at a time, the same for every row,
+    /// which a subject column (each row's own `date_shift`) does not allow.
+    #[error(
+        "column {} ({name}) is dictionary-encoded, and with a subject column its values \
+         cannot be masked once for every row; decode it first",
+        column + 1
+    )]
+    DictionaryWithSubject {
+        /// The column, counted from 0 in the schema.
+        column: usize,
+        /// Its name.
+        name: String,
+    },
     /// The masked columns do not make a batch of the schema.
     #[error("cannot rebuild the batch: {0}")]
     Rebuild(#[source] ArrowError),
 }
 
+/// Whether `data_type` is a dictionary whose values are of a string type this masks.
+fn is_string_dictionary(data_type: &DataType) -> bool {
+    matches!(data_type, DataType::Dictionary(_, values) if is_string(values))
+}
+
+/// Whether `data_type` is one of the string types this masks.
+fn is_string(data_type: &DataType) -> bool {
+    matches!(
+        data_type,
+        DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
+    )
+}
+
+/// Whether a value of `data_type` can hold a string: it is one, or holds one among its
+/// children (lists, structs, maps, unions, dictionaries, run-end encoding).
+fn holds_text(data_type: &DataType) -> bool {
+    match data_type {
+        t if is_string(t) => true,
+        DataType::List(f)
+        | DataType::LargeList(f)
+        | DataType::ListView(f)
+        | DataType::LargeListView(f)
+        | DataType::FixedSizeList(f, _)
+        | DataType::Map(f, _) => holds_text(f.data_type()),
+        DataType::Struct(fields) => fields.iter().any(|f| holds_text(f.data_type())),
+        DataType::Union(fields, _) => fields.iter().any(|(_, f)| holds_text(f.data_type())),
+        DataType::Dictionary(_, values) => holds_text(values),
+        DataType::RunEndEncoded(_, values) => holds_text(values.data_type()),
+        _ => false,
+    }
+}
+
 impl<'a> Masker<'a> {
     /// The string columns of `schema`, each masked as [`Masker::column`] says for its
-    /// name, with no subject column.
-    pub fn string_columns(&self, schema: &Schema) -> StringColumns<'a> {
-        let (indexes, names): (Vec<usize>, Vec<String>) = (schema.fields().iter().enumerate())
-            .filter(|(_, f)| {
-                matches!(
-                    f.data_type(),
-                    DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View
-                )
-            })
-            .map(|(i, f)| (i, f.name().clone()))
-            .unzip();
-        StringColumns {
-            masking: names.iter().map(|n| self.column(n)).collect(),
-            indexes,
-            names,
+    /// name, with no subject column. A column that holds text in another type is refused
+    /// ([`BatchError::Unmaskable`]) unless the rule keeps it in the clear on purpose.
+    pub fn string_columns(&self, schema: &Schema) -> Result<StringColumns<'a>, BatchError> {
+        let mut columns = StringColumns {
+            indexes: Vec::new(),
+            names: Vec::new(),
+            masking: Vec::new(),
             subject: None,
+            dictionaries: Vec::new(),
+        };
+        for (i, field) in schema.fields().iter().enumerate() {
+            let masking = self.column(field.name());
+            if is_string(field.data_type()) {
+                columns.indexes.push(i);
+                columns.names.push(field.name().clone());
+                columns.masking.push(masking);
+            } else if is_string_dictionary(field.data_type()) {
+                columns.dictionaries.push((i, masking));
+            } else if holds_text(field.data_type()) && !kept_in_the_clear(masking) {
+                return Err(BatchError::Unmaskable {
+                    column: i,
+                    name: field.name().clone(),
+                    data_type: field.data_type().clone(),
+                });
+            }
         }
+        Ok(columns)
     }
 
     /// The rows `range` of `batch` (of the schema `columns` were read from), their string
@@ -109,7 +187,81 @@ impl<'a> Masker<'a> {
         for (&i, column) in columns.indexes.iter().zip(built) {
             arrays[i] = column.finish();
         }
+        for &(i, masking) in &columns.dictionaries {
+            if columns.subject.is_some() && !matches!(masking, Column::Kept) {
+                return Err(BatchError::DictionaryWithSubject {
+                    column: i,
+                    name: batch.schema().field(i).name().clone(),
+                });
+            }
+            let rows = self.dictionary_rows(&arrays[i], i, masking, ctx, found);
+            arrays[i] = rows.map_err(|e| match e {
+                BatchError::Row { row, error } => BatchError::Row {
+                    row: range.start + row,
+                    error,
+                },
+                other => other,
+            })?;
+        }
         RecordBatch::try_new(batch.schema(), arrays).map_err(BatchError::Rebuild)
+    }
+
+    /// The dictionary-encoded string column `array` (column `index`), its values masked
+    /// as `masking` says: each value a row holds once (an error names the first row that
+    /// holds it), and `found` called for each row's findings; the values no row holds are
+    /// emptied (nulls), so that none is written in the clear. The keys are kept.
+    fn dictionary_rows(
+        &self,
+        array: &ArrayRef,
+        index: usize,
+        masking: Column<'_>,
+        ctx: &Context<'_>,
+        found: &mut dyn FnMut(PiType),
+    ) -> Result<ArrayRef, BatchError> {
+        let not_strings = BatchError::NotStrings { column: index };
+        let dictionary = array.as_any_dictionary_opt().ok_or(not_strings)?;
+        let values = StringColumn::of(dictionary.values())
+            .ok_or(BatchError::NotStrings { column: index })?;
+        if dictionary.values().is_empty() {
+            // Every row is null.
+            return Ok(Arc::clone(array));
+        }
+        // Each value's masked text and findings, once a row holds it.
+        let mut masked: Vec<Option<(String, Vec<PiType>)>> = vec![None; dictionary.values().len()];
+        let keys = dictionary.keys();
+        for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
+            if keys.is_null(row) {
+                continue;
+            }
+            let done = match &mut masked[key] {
+                Some(done) => done,
+                slot => {
+                    let (mut text, mut types) = (String::new(), Vec::new());
+                    if let Some(cell) = values.get(key) {
+                        self.cell_to(masking, cell, ctx, &mut |t| types.push(t), &mut text)
+                            .map_err(|error| BatchError::Row { row, error })?;
+                    }
+                    slot.insert((text, types))
+                }
+            };
+            done.1.iter().for_each(|&t| found(t));
+        }
+        let mut built = values.builder(masked.len());
+        for (key, done) in masked.iter().enumerate() {
+            let value = values.get(key).and(done.as_ref());
+            built.append(value.map(|(text, _)| text.as_str()));
+        }
+        Ok(dictionary.with_values(built.finish()))
+    }
+}
+
+/// Whether the rule leaves a column as it is on purpose: it scans only its paths and none
+/// names the column, or a path names it with an operator that shows it in the clear.
+fn kept_in_the_clear(masking: Column<'_>) -> bool {
+    match masking {
+        Column::Kept => true,
+        Column::Field(field) => field.operator.reveals(),
+        Column::Scanned => false,
     }
 }
 
@@ -237,7 +389,7 @@ mod tests {
         let scanner = crate::Scanner::new();
         let masker = Masker::new(&scanner, policy.rule_for("any", None));
         let batch = batch();
-        let columns = masker.string_columns(&batch.schema());
+        let columns = masker.string_columns(&batch.schema()).unwrap();
         assert_eq!(columns.indexes, [1, 2, 3]);
         let mut found = Vec::new();
         let ctx = Context::default();
@@ -291,11 +443,122 @@ mod tests {
         let scanner = crate::Scanner::new();
         let masker = Masker::new(&scanner, policy.rule_for("any", None));
         let batch = batch();
-        let columns = masker.string_columns(&batch.schema());
+        let columns = masker.string_columns(&batch.schema()).unwrap();
         let e = masker
             .batch_rows(&batch, &columns, 0..3, &Context::default(), &mut |_| {})
             .unwrap_err();
         assert!(matches!(e, BatchError::Row { row: 0, .. }), "{e}");
         assert!(!e.to_string().contains("1990"), "{e}");
+    }
+
+    #[test]
+    fn text_in_other_types_is_refused_unless_the_rule_keeps_it_in_the_clear() {
+        use arrow_schema::Fields;
+
+        let string = |name: &str| Field::new(name, DataType::Utf8, true);
+        let nested = [
+            DataType::List(Arc::new(string("item"))),
+            DataType::Struct(Fields::from(vec![string("phone")])),
+            DataType::Map(
+                Arc::new(Field::new(
+                    "entries",
+                    DataType::Struct(Fields::from(vec![
+                        Field::new("key", DataType::Utf8, false),
+                        string("value"),
+                    ])),
+                    false,
+                )),
+                false,
+            ),
+        ];
+        let policy = |fields: serde_json::Value, scan: &str| -> Policy {
+            serde_json::from_value(serde_json::json!({"rules": [{
+                "roles": ["any"], "scan": scan, "fields": fields}]}))
+            .unwrap()
+        };
+        let scanner = crate::Scanner::new();
+        for data_type in nested {
+            let schema = Schema::new(vec![
+                string("note"),
+                Field::new("contacts", data_type.clone(), true),
+                Field::new("photo", DataType::Binary, true),
+            ]);
+            let scans = policy(serde_json::json!([]), "all");
+            let e = Masker::new(&scanner, scans.rule_for("any", None))
+                .string_columns(&schema)
+                .unwrap_err();
+            assert!(
+                matches!(&e, BatchError::Unmaskable { column: 1, .. }),
+                "{data_type}: {e}"
+            );
+            assert!(e.to_string().contains("column 2 (contacts)"), "{e}");
+            let kept = policy(
+                serde_json::json!([{"path": "$.contacts", "operator": {"op": "keep"}}]),
+                "all",
+            );
+            let columns = Masker::new(&scanner, kept.rule_for("any", None))
+                .string_columns(&schema)
+                .unwrap();
+            assert_eq!(columns.indexes, [0], "{data_type}");
+            let paths_only = policy(serde_json::json!([]), "paths");
+            assert!(
+                Masker::new(&scanner, paths_only.rule_for("any", None))
+                    .string_columns(&schema)
+                    .is_ok()
+            );
+        }
+    }
+
+    #[test]
+    fn a_dictionary_is_masked_a_value_at_a_time_and_keeps_its_keys() {
+        use arrow_array::types::Int8Type;
+        use arrow_array::{DictionaryArray, Int8Array};
+
+        let keys = Int8Array::from(vec![Some(0), Some(1), Some(0), None]);
+        let values = StringArray::from(vec!["手机13800138000", "无", "身份证510104199003071114"]);
+        let dictionary = DictionaryArray::<Int8Type>::try_new(keys, Arc::new(values)).unwrap();
+        let batch = RecordBatch::try_from_iter([
+            (
+                "uid",
+                Arc::new(StringArray::from(vec!["a", "b", "c", "d"])) as ArrayRef,
+            ),
+            ("note", Arc::new(dictionary) as ArrayRef),
+        ])
+        .unwrap();
+        let scanner = crate::Scanner::new();
+        let masker = Masker::new(&scanner, None);
+        let mut columns = masker.string_columns(&batch.schema()).unwrap();
+        assert_eq!((columns.indexes.len(), columns.dictionaries.len()), (1, 1));
+        let mut found = Vec::new();
+        let ctx = Context::default();
+        let masked = masker
+            .batch_rows(&batch, &columns, 0..4, &ctx, &mut |t| found.push(t))
+            .unwrap();
+        assert_eq!(masked.schema(), batch.schema());
+        let note = masked.column(1).as_dictionary::<Int8Type>();
+        assert_eq!(
+            note.keys(),
+            batch.column(1).as_dictionary::<Int8Type>().keys()
+        );
+        let values = note.values().as_string::<i32>();
+        assert_eq!(values.value(0), "手机138****8000");
+        assert_eq!(values.value(1), "无");
+        assert!(values.is_null(2), "a value no row holds is not written");
+        assert_eq!(found, [PiType::CnMobile, PiType::CnMobile], "once a row");
+        // A piece of the rows holds its own values only.
+        let tail = masker
+            .batch_rows(&batch, &columns, 1..2, &ctx, &mut |_| {})
+            .unwrap();
+        let values = tail.column(1).as_dictionary::<Int8Type>().values().clone();
+        assert!(values.is_null(0) && values.as_string::<i32>().value(1) == "无");
+        // With a subject column each row could mask a value its own way.
+        columns.subject = Some(0);
+        let e = masker
+            .batch_rows(&batch, &columns, 0..4, &ctx, &mut |_| {})
+            .unwrap_err();
+        assert!(
+            matches!(e, BatchError::DictionaryWithSubject { column: 1, .. }),
+            "{e}"
+        );
     }
 }

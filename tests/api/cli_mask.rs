@@ -871,6 +871,85 @@ fn parquet_of_many_batches_keeps_its_rows_in_order() {
     }
 }
 
+/// A dictionary-encoded string column (a pandas categorical, as pyarrow writes it) is
+/// masked a value at a time and stays dictionary-encoded.
+#[test]
+fn parquet_dictionary_columns_are_masked_and_stay_dictionaries() {
+    use std::sync::Arc;
+
+    use arrow_array::types::Int32Type;
+    use arrow_array::{ArrayRef, DictionaryArray, RecordBatch};
+
+    let dir = tempfile::tempdir().unwrap();
+    let note = format!("手机{MOBILE}");
+    let notes: DictionaryArray<Int32Type> = vec![note.as_str(), "无", note.as_str()]
+        .into_iter()
+        .collect();
+    let batch = RecordBatch::try_from_iter([("note", Arc::new(notes) as ArrayRef)]).unwrap();
+    let file = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read_parquet(&dir.path().join("out.parquet"));
+    assert_eq!(masked.schema(), batch.schema(), "still a dictionary");
+    let cast = arrow_array::cast::AsArray::as_dictionary::<Int32Type>(masked.column(0).as_ref());
+    let values = arrow_array::cast::AsArray::as_string::<i32>(cast.values().as_ref());
+    let cells: Vec<&str> = (0..cast.len())
+        .map(|r| values.value(cast.keys().value(r) as usize))
+        .collect();
+    assert!(
+        !cells[0].contains(MOBILE) && cells[0] == cells[2],
+        "{cells:?}"
+    );
+    assert_eq!(cells[1], "无");
+}
+
+/// Text in a list, a struct or a map cannot be masked cell by cell: a file with such
+/// a column is refused, naming the column and never its cells, unless the policy keeps
+/// that column in the clear on purpose.
+#[test]
+fn parquet_with_text_in_a_list_is_refused_unless_the_policy_keeps_it() {
+    use std::sync::Arc;
+
+    use arrow_array::builder::{ListBuilder, StringBuilder};
+    use arrow_array::{ArrayRef, RecordBatch, StringArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut phones = ListBuilder::new(StringBuilder::new());
+    phones.values().append_value(MOBILE);
+    phones.append(true);
+    let batch = RecordBatch::try_from_iter([
+        ("note", Arc::new(StringArray::from(vec!["无"])) as ArrayRef),
+        ("phones", Arc::new(phones.finish()) as ArrayRef),
+    ])
+    .unwrap();
+    let file = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("column 2 (phones) holds text"), "{err}");
+    assert!(!err.contains(MOBILE), "{err}");
+    assert!(!dir.path().join("out.parquet").exists());
+
+    let kept =
+        format!("{POLICY}[[rules.fields]]\npath = \"$.phones\"\noperator = {{ op = \"keep\" }}\n");
+    std::fs::write(dir.path().join("policy.toml"), kept).unwrap();
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read_parquet(&dir.path().join("out.parquet"));
+    assert_eq!(
+        masked.column(1),
+        batch.column(1),
+        "kept as it was, on purpose"
+    );
+}
+
 /// Rows are masked as objects keyed by column name: two columns of one name would share one
 /// value, so such a file is refused and nothing is written, as CSV, Parquet alike.
 #[test]

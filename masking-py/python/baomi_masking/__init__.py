@@ -78,8 +78,9 @@ class Masker:
         return pd.Series(self.mask_texts(cells), index=series.index, name=series.name, dtype=object)
 
     def mask_array(self, array: pa.Array) -> pa.Array:
-        """An Arrow string array (``string``, ``large_string`` or ``string_view``) of free
-        text, masked cell by cell in its own buffers; nulls stay null."""
+        """An Arrow string array (``string``, ``large_string``, ``string_view``, or a
+        dictionary of them) of free text, masked cell by cell in its own buffers; nulls stay
+        null."""
         return self._native.mask_array(array)
 
     def mask_columns(

@@ -3,7 +3,10 @@
 //! A file is read a record batch at a time. Each row is masked as a CSV row is: an object
 //! of its string columns (`Utf8`, `LargeUtf8`, `Utf8View`), so the policy's `fields` paths
 //! name columns and its types apply to their text (`baomi_masking::batch`). Columns of
-//! other types (numbers, dates, binary) are written back as they were; nulls stay null. The output has the input's
+//! other types (numbers, dates, binary) are written back as they were; nulls stay null.
+//! Dictionary-encoded string columns are masked a value at a time and stay dictionaries. A
+//! file with text in other types (strings in lists, structs, maps or unions) is refused
+//! unless the policy keeps those columns in the clear on purpose. The output has the input's
 //! schema, and each column the compression it had in the input's first row group (Snappy
 //! for a file without rows), and a dictionary only where the input's pages were all
 //! dictionary-encoded there. Every codec of the format is read: Snappy, gzip, LZ4,
@@ -89,7 +92,7 @@ impl Job<'_> {
             .map_err(|e| anyhow!("not a Parquet file: {}", parquet_error(&e)))?;
         let schema = Arc::clone(builder.schema());
         let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
-        let mut columns = self.masker.string_columns(&schema);
+        let mut columns = (self.masker.string_columns(&schema)).map_err(|e| anyhow!("{e}"))?;
         let (indexes, names) = (&columns.indexes, &columns.names);
         if let Some((j, i)) = repeated_name(names) {
             bail!(
@@ -179,7 +182,7 @@ impl Job<'_> {
         tally: &mut Tally,
     ) -> anyhow::Result<Vec<RecordBatch>> {
         let rows = batch.num_rows();
-        if rows == 0 || columns.masking.is_empty() {
+        if rows == 0 || columns.masking.is_empty() && columns.dictionaries.is_empty() {
             tally.records += rows as u64;
             return Ok(vec![batch.clone()]);
         }
