@@ -1,14 +1,14 @@
 //! Masking Arrow record batches (the `arrow` feature): each row is masked as a table's row
 //! is ([`Masker::record_to`]), as the object of its string columns (`Utf8`, `LargeUtf8`,
-//! `Utf8View`),
-//! so that a policy's `fields` paths name columns and its types apply to their text.
-//! Columns of other types (numbers, dates, binary) are kept as they are, nulls stay null,
-//! and the schema does not change. A dictionary-encoded string column (a pandas
+//! `Utf8View`), so that a policy's `fields` paths name columns and its types apply to
+//! their text. Columns of other types (numbers, dates, binary) are kept as they are, nulls
+//! stay null, and the schema does not change. A dictionary-encoded string column (a pandas
 //! categorical) is masked a distinct value at a time and keeps its keys. Text this cannot
 //! mask (strings in lists, structs, maps or unions) is refused, not passed through, unless
 //! the rule keeps that column in the clear on purpose (a path naming it with `keep`, or a
-//! rule that scans only its paths and names none of it). `baomi mask` masks Parquet files with it, and the Python
-//! package Arrow batches and Spark partitions, cell by cell in the batch's own buffers.
+//! rule that scans only its paths and names none of it). `baomi mask` masks Parquet files
+//! with it, and the Python package Arrow batches and Spark partitions, in the batches' own
+//! buffers.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use arrow_schema::{ArrowError, DataType, Schema};
 
 use crate::error::Error;
 use crate::mask::{Column, Masker};
-use crate::operator::Context;
+use crate::operator::{Context, Operator};
 use crate::pi_type::PiType;
 
 /// The string columns of a schema, and how each is masked.
@@ -73,10 +73,10 @@ pub enum BatchError {
         data_type: DataType,
     },
     /// A dictionary-encoded column is masked a value at a time, the same for every row,
-    /// which a subject column (each row's own `date_shift`) does not allow.
+    /// which `date_shift` by a subject column (each row's own shift) does not allow.
     #[error(
-        "column {} ({name}) is dictionary-encoded, and with a subject column its values \
-         cannot be masked once for every row; decode it first",
+        "column {} ({name}) is dictionary-encoded, and date_shift by a subject column \
+         cannot mask its values once for every row; decode it first",
         column + 1
     )]
     DictionaryWithSubject {
@@ -123,9 +123,10 @@ fn holds_text(data_type: &DataType) -> bool {
 }
 
 impl<'a> Masker<'a> {
-    /// The string columns of `schema`, each masked as [`Masker::column`] says for its
-    /// name, with no subject column. A column that holds text in another type is refused
-    /// ([`BatchError::Unmaskable`]) unless the rule keeps it in the clear on purpose.
+    /// The string columns of `schema` and its dictionary-encoded ones, each masked as
+    /// [`Masker::column`] says for its name, with no subject column. A column that holds
+    /// text in another type is refused ([`BatchError::Unmaskable`]) unless the rule keeps
+    /// it in the clear on purpose.
     pub fn string_columns(&self, schema: &Schema) -> Result<StringColumns<'a>, BatchError> {
         let mut columns = StringColumns {
             indexes: Vec::new(),
@@ -188,7 +189,7 @@ impl<'a> Masker<'a> {
             arrays[i] = column.finish();
         }
         for &(i, masking) in &columns.dictionaries {
-            if columns.subject.is_some() && !matches!(masking, Column::Kept) {
+            if columns.subject.is_some() && shifts_by_subject(masking) {
                 return Err(BatchError::DictionaryWithSubject {
                     column: i,
                     name: batch.schema().field(i).name().clone(),
@@ -218,10 +219,9 @@ impl<'a> Masker<'a> {
         ctx: &Context<'_>,
         found: &mut dyn FnMut(PiType),
     ) -> Result<ArrayRef, BatchError> {
-        let not_strings = BatchError::NotStrings { column: index };
-        let dictionary = array.as_any_dictionary_opt().ok_or(not_strings)?;
-        let values = StringColumn::of(dictionary.values())
-            .ok_or(BatchError::NotStrings { column: index })?;
+        let not_strings = || BatchError::NotStrings { column: index };
+        let dictionary = array.as_any_dictionary_opt().ok_or_else(not_strings)?;
+        let values = StringColumn::of(dictionary.values()).ok_or_else(not_strings)?;
         if dictionary.values().is_empty() {
             // Every row is null.
             return Ok(Arc::clone(array));
@@ -253,6 +253,12 @@ impl<'a> Masker<'a> {
         }
         Ok(dictionary.with_values(built.finish()))
     }
+}
+
+/// Whether a column's cells are masked by `date_shift`, which shifts each subject's dates
+/// its own way (the only operator that reads the subject).
+fn shifts_by_subject(masking: Column<'_>) -> bool {
+    matches!(masking, Column::Field(field) if matches!(field.operator, Operator::DateShift { .. }))
 }
 
 /// Whether the rule leaves a column as it is on purpose: it scans only its paths and none
@@ -551,9 +557,23 @@ mod tests {
             .unwrap();
         let values = tail.column(1).as_dictionary::<Int8Type>().values().clone();
         assert!(values.is_null(0) && values.as_string::<i32>().value(1) == "无");
-        // With a subject column each row could mask a value its own way.
+        // A subject column changes nothing for scanned text; date_shift by it would shift
+        // each row's value its own way.
         columns.subject = Some(0);
-        let e = masker
+        assert!(
+            masker
+                .batch_rows(&batch, &columns, 0..4, &ctx, &mut |_| {})
+                .is_ok()
+        );
+        let policy: Policy = serde_json::from_value(serde_json::json!({"rules": [{
+            "roles": ["any"],
+            "fields": [{"path": "$.note", "type": "DATE",
+                        "operator": {"op": "date_shift", "max_days": 30}}]}]}))
+        .unwrap();
+        let shifting = Masker::new(&scanner, policy.rule_for("any", None));
+        let mut columns = shifting.string_columns(&batch.schema()).unwrap();
+        columns.subject = Some(0);
+        let e = shifting
             .batch_rows(&batch, &columns, 0..4, &ctx, &mut |_| {})
             .unwrap_err();
         assert!(
