@@ -545,10 +545,19 @@ fn write_parquet_with(
         ),
     ])
     .unwrap();
+    write_batch(path, &batch, properties);
+}
+
+/// Writes `batch` as a Parquet file with the writer's `properties`.
+fn write_batch(
+    path: &Path,
+    batch: &arrow_array::RecordBatch,
+    properties: Option<parquet::file::properties::WriterProperties>,
+) {
     let file = std::fs::File::create(path).unwrap();
     let mut writer =
         parquet::arrow::ArrowWriter::try_new(file, batch.schema(), properties).unwrap();
-    writer.write(&batch).unwrap();
+    writer.write(batch).unwrap();
     writer.close().unwrap();
 }
 
@@ -647,10 +656,7 @@ fn parquet_string_views_are_masked_like_strings() {
         Arc::new(StringViewArray::from(vec![Some(note.as_str()), None])) as ArrayRef,
     )])
     .unwrap();
-    let file = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_batch(&dir.path().join("in.parquet"), &batch, None);
     let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let masked = read_parquet(&dir.path().join("out.parquet"));
@@ -886,10 +892,7 @@ fn parquet_dictionary_columns_are_masked_and_stay_dictionaries() {
         .into_iter()
         .collect();
     let batch = RecordBatch::try_from_iter([("note", Arc::new(notes) as ArrayRef)]).unwrap();
-    let file = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_batch(&dir.path().join("in.parquet"), &batch, None);
     let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let masked = read_parquet(&dir.path().join("out.parquet"));
@@ -925,10 +928,7 @@ fn parquet_with_text_in_a_list_is_refused_unless_the_policy_keeps_it() {
         ("phones", Arc::new(phones.finish()) as ArrayRef),
     ])
     .unwrap();
-    let file = std::fs::File::create(dir.path().join("in.parquet")).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_batch(&dir.path().join("in.parquet"), &batch, None);
 
     let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
     assert!(!out.status.success());
@@ -967,10 +967,7 @@ fn columns_of_one_name_are_refused() {
         ("a", column("y")),
     ])
     .unwrap();
-    let file = std::fs::File::create(dir.path().join("t.parquet")).unwrap();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
+    write_batch(&dir.path().join("t.parquet"), &batch, None);
     for (input, output) in [("t.csv", "m.csv"), ("t.parquet", "m.parquet")] {
         let out = mask(dir.path(), &[input, output]);
         assert!(!out.status.success(), "{input}");
