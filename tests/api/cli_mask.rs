@@ -833,12 +833,12 @@ fn parquet_columns_keep_a_dictionary_only_where_the_input_had_one_throughout() {
     assert!(mobiles.iter().flatten().all(|m| !m.starts_with("1380013")));
 }
 
-/// A file of several record batches is decoded, masked and encoded at once, batch by
-/// batch: every row comes out once, in its place.
+/// A file of several record batches (the CLI reads 32,768 rows at a time) is decoded,
+/// masked and encoded at once, batch by batch: every row comes out once, in its place.
 #[test]
 fn parquet_of_many_batches_keeps_its_rows_in_order() {
     let dir = tempfile::tempdir().unwrap();
-    let rows = 20_000;
+    let rows = 70_000;
     let notes: Vec<String> = (0..rows)
         .map(|i| format!("第{i}行，电话{MOBILE}"))
         .collect();
