@@ -385,13 +385,20 @@ mod tests {
         .unwrap()
     }
 
+    /// A policy of one rule for the role `any`: its field paths and what it scans.
+    fn policy(fields: serde_json::Value, scan: &str) -> Policy {
+        serde_json::from_value(serde_json::json!({"rules": [{
+            "roles": ["any"], "scan": scan, "fields": fields}]}))
+        .unwrap()
+    }
+
     #[test]
     fn string_columns_are_masked_as_rows_and_the_rest_kept() {
-        let policy: Policy = serde_json::from_value(serde_json::json!({"rules": [{
-            "roles": ["any"],
-            "fields": [{"path": "$.birth", "type": "BIRTH_DATE",
-                        "operator": {"op": "generalize", "to": "year"}}]}]}))
-        .unwrap();
+        let policy = policy(
+            serde_json::json!([{"path": "$.birth", "type": "BIRTH_DATE",
+                                "operator": {"op": "generalize", "to": "year"}}]),
+            "all",
+        );
         let scanner = crate::Scanner::new();
         let masker = Masker::new(&scanner, policy.rule_for("any", None));
         let batch = batch();
@@ -441,11 +448,11 @@ mod tests {
 
     #[test]
     fn a_row_that_cannot_be_masked_is_named_without_its_cells() {
-        let policy: Policy = serde_json::from_value(serde_json::json!({"rules": [{
-            "roles": ["any"],
-            "fields": [{"path": "$.birth", "type": "BIRTH_DATE",
-                        "operator": {"op": "date_shift", "max_days": 30}}]}]}))
-        .unwrap();
+        let policy = policy(
+            serde_json::json!([{"path": "$.birth", "type": "BIRTH_DATE",
+                                "operator": {"op": "date_shift", "max_days": 30}}]),
+            "all",
+        );
         let scanner = crate::Scanner::new();
         let masker = Masker::new(&scanner, policy.rule_for("any", None));
         let batch = batch();
@@ -477,11 +484,6 @@ mod tests {
                 false,
             ),
         ];
-        let policy = |fields: serde_json::Value, scan: &str| -> Policy {
-            serde_json::from_value(serde_json::json!({"rules": [{
-                "roles": ["any"], "scan": scan, "fields": fields}]}))
-            .unwrap()
-        };
         let scanner = crate::Scanner::new();
         for data_type in nested {
             let schema = Schema::new(vec![
@@ -565,11 +567,11 @@ mod tests {
                 .batch_rows(&batch, &columns, 0..4, &ctx, &mut |_| {})
                 .is_ok()
         );
-        let policy: Policy = serde_json::from_value(serde_json::json!({"rules": [{
-            "roles": ["any"],
-            "fields": [{"path": "$.note", "type": "DATE",
-                        "operator": {"op": "date_shift", "max_days": 30}}]}]}))
-        .unwrap();
+        let policy = policy(
+            serde_json::json!([{"path": "$.note", "type": "DATE",
+                                "operator": {"op": "date_shift", "max_days": 30}}]),
+            "all",
+        );
         let shifting = Masker::new(&scanner, policy.rule_for("any", None));
         let mut columns = shifting.string_columns(&batch.schema()).unwrap();
         columns.subject = Some(0);

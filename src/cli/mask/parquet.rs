@@ -95,7 +95,7 @@ impl Job<'_> {
             .map_err(|e| anyhow!("not a Parquet file: {}", parquet_error(&e)))?;
         let schema = Arc::clone(builder.schema());
         let total_rows = builder.metadata().file_metadata().num_rows().max(1) as u64;
-        let mut columns = (self.masker.string_columns(&schema)).map_err(|e| anyhow!("{e}"))?;
+        let mut columns = self.masker.string_columns(&schema)?;
         let (indexes, names) = (&columns.indexes, &columns.names);
         if let Some((j, i)) = repeated_name(names) {
             bail!(
