@@ -169,14 +169,7 @@ impl PyMasker {
                         .ok_or_else(|| format!("no string column {name:?} (subject)"))?,
                 );
             }
-            masker
-                .batch_rows(
-                    &batch,
-                    &columns,
-                    0..batch.num_rows(),
-                    &self.context(None),
-                    &mut |_| {},
-                )
+            (masker.batch(&batch, &columns, &self.context(None), &mut |_| {}))
                 .map_err(|e| e.to_string())
         })
         .map(PyArrowType)
@@ -205,7 +198,7 @@ impl PyMasker {
             columns.masking.fill(Column::Scanned);
             (columns.dictionaries.iter_mut()).for_each(|(_, masking)| *masking = Column::Scanned);
             let ctx = self.context(None);
-            (masker.batch_rows(&batch, &columns, 0..batch.num_rows(), &ctx, &mut |_| {}))
+            (masker.batch(&batch, &columns, &ctx, &mut |_| {}))
                 .map(|masked| masked.column(0).to_data())
                 .map_err(|e| e.to_string())
         })

@@ -39,6 +39,15 @@ pub struct StringColumns<'a> {
     pub dictionaries: Vec<(usize, Column<'a>)>,
 }
 
+/// A record batch whose dictionary-encoded string columns are masked
+/// ([`Masker::dictionaries`]), the rest waiting to be masked a range of rows at a time
+/// ([`Masker::batch_rows`]).
+pub struct DictionariesMasked<'b> {
+    batch: &'b RecordBatch,
+    /// The masked dictionaries, by their index in the schema.
+    masked: Vec<(usize, ArrayRef)>,
+}
+
 /// Why a record batch could not be masked. No message holds a cell.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
@@ -154,18 +163,62 @@ impl<'a> Masker<'a> {
         Ok(columns)
     }
 
-    /// The rows `range` of `batch` (of the schema `columns` were read from), their string
-    /// columns masked. `ctx` is every row's context but for the subject, which is the
-    /// row's cell in the subject column; `found` is called with the type of each finding.
-    /// The batch's columns of other types are sliced, not copied.
-    pub fn batch_rows(
+    /// `batch` (of the schema `columns` were read from), every column masked: the string
+    /// columns row by row, the dictionaries a value at a time. `ctx` is every row's context
+    /// but for the subject, which is the row's cell in the subject column; `found` is
+    /// called with the type of each finding. Its columns of other types are kept.
+    pub fn batch(
         &self,
         batch: &RecordBatch,
+        columns: &StringColumns<'_>,
+        ctx: &Context<'_>,
+        found: &mut dyn FnMut(PiType),
+    ) -> Result<RecordBatch, BatchError> {
+        let dictionaries = self.dictionaries(batch, columns, ctx, found)?;
+        self.batch_rows(&dictionaries, columns, 0..batch.num_rows(), ctx, found)
+    }
+
+    /// The first of two steps that mask a batch in pieces (on several threads, say): its
+    /// dictionary-encoded string columns masked, each distinct value once for the whole
+    /// batch (an error names the first row that holds the value), and `found` called for
+    /// each of their rows' findings. A piece of a dictionary keeps all of its values, so
+    /// masking them piece by piece would mask each value again in every piece.
+    pub fn dictionaries<'b>(
+        &self,
+        batch: &'b RecordBatch,
+        columns: &StringColumns<'_>,
+        ctx: &Context<'_>,
+        found: &mut dyn FnMut(PiType),
+    ) -> Result<DictionariesMasked<'b>, BatchError> {
+        let mut masked = Vec::with_capacity(columns.dictionaries.len());
+        for &(i, masking) in &columns.dictionaries {
+            if columns.subject.is_some() && shifts_by_subject(masking) {
+                return Err(BatchError::DictionaryWithSubject {
+                    column: i,
+                    name: batch.schema().field(i).name().clone(),
+                });
+            }
+            masked.push((
+                i,
+                self.dictionary_rows(batch.column(i), i, masking, ctx, found)?,
+            ));
+        }
+        Ok(DictionariesMasked { batch, masked })
+    }
+
+    /// The second step: the rows `range` of the batch, its string columns masked (their
+    /// findings passed to `found`) and its dictionaries as [`Masker::dictionaries`] masked
+    /// them. `ctx` is as for [`Masker::batch`]. The columns of other types are sliced, not
+    /// copied.
+    pub fn batch_rows(
+        &self,
+        batch: &DictionariesMasked<'_>,
         columns: &StringColumns<'_>,
         range: Range<usize>,
         ctx: &Context<'_>,
         found: &mut dyn FnMut(PiType),
     ) -> Result<RecordBatch, BatchError> {
+        let (masked_dictionaries, batch) = (&batch.masked, batch.batch);
         let cells = (columns.indexes.iter())
             .map(|&i| StringColumn::of(batch.column(i)).ok_or(BatchError::NotStrings { column: i }))
             .collect::<Result<Vec<_>, _>>()?;
@@ -188,21 +241,8 @@ impl<'a> Masker<'a> {
         for (&i, column) in columns.indexes.iter().zip(built) {
             arrays[i] = column.finish();
         }
-        for &(i, masking) in &columns.dictionaries {
-            if columns.subject.is_some() && shifts_by_subject(masking) {
-                return Err(BatchError::DictionaryWithSubject {
-                    column: i,
-                    name: batch.schema().field(i).name().clone(),
-                });
-            }
-            let rows = self.dictionary_rows(&arrays[i], i, masking, ctx, found);
-            arrays[i] = rows.map_err(|e| match e {
-                BatchError::Row { row, error } => BatchError::Row {
-                    row: range.start + row,
-                    error,
-                },
-                other => other,
-            })?;
+        for (i, dictionary) in masked_dictionaries {
+            arrays[*i] = dictionary.slice(range.start, range.len());
         }
         RecordBatch::try_new(batch.schema(), arrays).map_err(BatchError::Rebuild)
     }
@@ -407,7 +447,7 @@ mod tests {
         let mut found = Vec::new();
         let ctx = Context::default();
         let masked = masker
-            .batch_rows(&batch, &columns, 0..3, &ctx, &mut |t| found.push(t))
+            .batch(&batch, &columns, &ctx, &mut |t| found.push(t))
             .unwrap();
         assert_eq!(masked.schema(), batch.schema());
         assert_eq!(masked.column(0), batch.column(0), "numbers are kept");
@@ -436,8 +476,9 @@ mod tests {
         let (date, mobile) = (PiType::BirthDate, PiType::CnMobile);
         assert_eq!(found, [date, mobile, mobile, date]);
         // A range is those rows alone.
+        let dictionaries = masker.dictionaries(&batch, &columns, &ctx, &mut |_| {});
         let tail = masker
-            .batch_rows(&batch, &columns, 1..3, &ctx, &mut |_| {})
+            .batch_rows(&dictionaries.unwrap(), &columns, 1..3, &ctx, &mut |_| {})
             .unwrap();
         assert_eq!(tail.num_rows(), 2);
         assert_eq!(
@@ -458,7 +499,7 @@ mod tests {
         let batch = batch();
         let columns = masker.string_columns(&batch.schema()).unwrap();
         let e = masker
-            .batch_rows(&batch, &columns, 0..3, &Context::default(), &mut |_| {})
+            .batch(&batch, &columns, &Context::default(), &mut |_| {})
             .unwrap_err();
         assert!(matches!(e, BatchError::Row { row: 0, .. }), "{e}");
         assert!(!e.to_string().contains("1990"), "{e}");
@@ -540,7 +581,7 @@ mod tests {
         let mut found = Vec::new();
         let ctx = Context::default();
         let masked = masker
-            .batch_rows(&batch, &columns, 0..4, &ctx, &mut |t| found.push(t))
+            .batch(&batch, &columns, &ctx, &mut |t| found.push(t))
             .unwrap();
         assert_eq!(masked.schema(), batch.schema());
         let note = masked.column(1).as_dictionary::<Int8Type>();
@@ -553,20 +594,29 @@ mod tests {
         assert_eq!(values.value(1), "无");
         assert!(values.is_null(2), "a value no row holds is not written");
         assert_eq!(found, [PiType::CnMobile, PiType::CnMobile], "once a row");
-        // A piece of the rows holds its own values only.
-        let tail = masker
-            .batch_rows(&batch, &columns, 1..2, &ctx, &mut |_| {})
+        // Masked in pieces, the batch's values are masked once, before the pieces, and
+        // every piece shares them.
+        found.clear();
+        let dictionaries = masker
+            .dictionaries(&batch, &columns, &ctx, &mut |t| found.push(t))
             .unwrap();
-        let values = tail.column(1).as_dictionary::<Int8Type>().values().clone();
-        assert!(values.is_null(0) && values.as_string::<i32>().value(1) == "无");
+        assert_eq!(found, [PiType::CnMobile, PiType::CnMobile]);
+        let pieces = [0..1, 1..3, 3..4].map(|range| {
+            let piece = masker.batch_rows(&dictionaries, &columns, range, &ctx, &mut |_| {});
+            piece.unwrap().column(1).as_dictionary::<Int8Type>().clone()
+        });
+        assert_eq!(pieces[1].keys(), &Int8Array::from(vec![Some(1), Some(0)]));
+        for piece in &pieces {
+            assert_eq!(piece.values(), note.values(), "as the whole batch's");
+            assert!(
+                Arc::ptr_eq(piece.values(), pieces[0].values()),
+                "shared, not copied"
+            );
+        }
         // A subject column changes nothing for scanned text; date_shift by it would shift
         // each row's value its own way.
         columns.subject = Some(0);
-        assert!(
-            masker
-                .batch_rows(&batch, &columns, 0..4, &ctx, &mut |_| {})
-                .is_ok()
-        );
+        assert!(masker.batch(&batch, &columns, &ctx, &mut |_| {}).is_ok());
         let policy = policy(
             serde_json::json!([{"path": "$.note", "type": "DATE",
                                 "operator": {"op": "date_shift", "max_days": 30}}]),
@@ -576,7 +626,7 @@ mod tests {
         let mut columns = shifting.string_columns(&batch.schema()).unwrap();
         columns.subject = Some(0);
         let e = shifting
-            .batch_rows(&batch, &columns, 0..4, &ctx, &mut |_| {})
+            .batch(&batch, &columns, &ctx, &mut |_| {})
             .unwrap_err();
         assert!(
             matches!(e, BatchError::DictionaryWithSubject { column: 1, .. }),

@@ -907,6 +907,27 @@ fn parquet_dictionary_columns_are_masked_and_stay_dictionaries() {
         "{cells:?}"
     );
     assert_eq!(cells[1], "无");
+
+    // A value that cannot be masked is named by the first row that holds it, in a batch
+    // after the first too (the reader's batches are 32,768 rows).
+    let births: DictionaryArray<Int32Type> = (0..40_005)
+        .map(|row| (row >= 40_000).then_some("1990-03-07"))
+        .collect();
+    let batch = RecordBatch::try_from_iter([("birth", Arc::new(births) as ArrayRef)]).unwrap();
+    write_batch(&dir.path().join("in.parquet"), &batch, None);
+    let shifting = "[[rules]]\nroles = [\"analyst\"]\n[[rules.fields]]\npath = \"$.birth\"\n\
+                    type = \"BIRTH_DATE\"\noperator = { op = \"date_shift\", max_days = 30 }\n";
+    std::fs::write(dir.path().join("policy.toml"), shifting).unwrap();
+    std::fs::remove_file(dir.path().join("out.parquet")).unwrap();
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains("row 40001: date_shift needs the subject"),
+        "{err}"
+    );
+    assert!(!err.contains("1990"), "{err}");
+    assert!(!dir.path().join("out.parquet").exists());
 }
 
 /// Text in a list, a struct or a map cannot be masked cell by cell: a file with such

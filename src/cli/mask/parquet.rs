@@ -19,7 +19,7 @@ use std::sync::atomic::Ordering;
 
 use anyhow::{anyhow, bail};
 use arrow_array::RecordBatch;
-use baomi_masking::batch::{BatchError, StringColumns};
+use baomi_masking::batch::{BatchError, DictionariesMasked, StringColumns};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::basic::{Compression, Encoding};
@@ -189,10 +189,14 @@ impl Job<'_> {
             tally.records += rows as u64;
             return Ok(vec![batch.clone()]);
         }
+        // Dictionaries first, whole: a piece of one keeps every value of it.
+        let dictionaries = (self.masker)
+            .dictionaries(batch, columns, &self.context(None), &mut |t| tally.found(t))
+            .map_err(|e| row_error(e, first_row, 0))?;
         let (parts, ()) = in_pieces(
             self.jobs,
             rows,
-            |range| self.parquet_rows(batch, columns, range, first_row),
+            |range| self.parquet_rows(&dictionaries, columns, range, first_row),
             || (),
         );
         let mut pieces = Vec::with_capacity(parts.len());
@@ -208,7 +212,7 @@ impl Job<'_> {
     /// ArrowWriter takes batches of any size, so the pieces need not be joined again).
     fn parquet_rows(
         &self,
-        batch: &RecordBatch,
+        batch: &DictionariesMasked<'_>,
         columns: &StringColumns<'_>,
         range: Range<usize>,
         first_row: u64,
@@ -223,14 +227,19 @@ impl Job<'_> {
             .batch_rows(batch, columns, range, &self.context(None), &mut |t| {
                 tally.found(t)
             })
-            .map_err(|e| match e {
-                BatchError::Row { row, error } => {
-                    anyhow!("row {}: {error}", first_row + row as u64 + 1)
-                }
-                other => anyhow!("row {}: {other}", first_row + start as u64 + 1),
-            })?;
+            .map_err(|e| row_error(e, first_row, start))?;
         tally.records += piece.num_rows() as u64;
         Ok((piece, tally))
+    }
+}
+
+/// An error of the batch whose first row is `first_row` of the file, naming a row of the
+/// file: the one it names (counted in the batch), or else the batch's row `at`.
+fn row_error(e: BatchError, first_row: u64, at: usize) -> anyhow::Error {
+    let row = |in_batch: usize| first_row + in_batch as u64 + 1;
+    match e {
+        BatchError::Row { row: r, error } => anyhow!("row {}: {error}", row(r)),
+        other => anyhow!("row {}: {other}", row(at)),
     }
 }
 
