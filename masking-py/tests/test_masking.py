@@ -124,3 +124,15 @@ def test_text_in_a_list_is_refused_not_passed_through():
     with pytest.raises(ValueError, match="holds text") as err:
         Masker(POLICY, role="analyst").mask_batch(batch)
     assert MOBILE not in str(err.value)
+
+
+def test_bytes_and_numbers_a_path_masks_are_refused_not_passed_through():
+    masker = Masker(POLICY, role="analyst")
+    raw = pa.RecordBatch.from_pydict({"raw": pa.array([MOBILE.encode()], pa.binary())})
+    with pytest.raises(ValueError, match="holds text or bytes as Binary") as err:
+        masker.mask_batch(raw)
+    assert MOBILE not in str(err.value)
+    # The policy generalises `$.birth`: a birth date stored as a number cannot be.
+    births = pa.RecordBatch.from_pydict({"birth": pa.array([19900307], pa.int64())})
+    with pytest.raises(ValueError, match="only string columns are masked in place"):
+        masker.mask_batch(births)

@@ -1,14 +1,15 @@
 //! Masking Arrow record batches (the `arrow` feature): each row is masked as a table's row
 //! is ([`Masker::record_to`]), as the object of its string columns (`Utf8`, `LargeUtf8`,
 //! `Utf8View`), so that a policy's `fields` paths name columns and its types apply to
-//! their text. Columns of other types (numbers, dates, binary) are kept as they are, nulls
-//! stay null, and the schema does not change. A dictionary-encoded string column (a pandas
-//! categorical) is masked a distinct value at a time and keeps its keys. Text this cannot
-//! mask (strings in lists, structs, maps or unions) is refused, not passed through, unless
-//! the rule keeps that column in the clear on purpose (a path naming it with `keep`, or a
-//! rule that scans only its paths and names none of it). `baomi mask` masks Parquet files
-//! with it, and the Python package Arrow batches and Spark partitions, in the batches' own
-//! buffers.
+//! their text. Columns of numbers, dates and times are kept as they are unless a path
+//! masks them, nulls stay null, and the schema does not change. A dictionary-encoded string
+//! column (a pandas categorical) is masked a distinct value at a time and keeps its keys.
+//! Nothing passes in the clear that the rule did not mean to: a column of another type
+//! that a path masks, and one that holds text or bytes in a form this cannot mask (strings
+//! in lists, structs, maps or unions; binary), are refused, unless the rule keeps that
+//! column in the clear on purpose (a path naming it with `keep`, or a rule that scans only
+//! its paths and names none of it). `baomi mask` masks Parquet files with it, and the
+//! Python package Arrow batches and Spark partitions, in the batches' own buffers.
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -66,14 +67,32 @@ pub enum BatchError {
         /// The column, counted from 0 in the schema.
         column: usize,
     },
-    /// A column holds text in a type that cannot be masked (strings in a list, a struct, a
-    /// map or a union), and the rule does not keep it in the clear on purpose.
+    /// A column can hold PI in a form that cannot be masked (strings in a list, a struct, a
+    /// map or a union; bytes, which cannot be read as text: a photo, or text some writer
+    /// stored as bytes), and the rule does not keep it in the clear on purpose.
     #[error(
-        "column {} ({name}) holds text as {data_type}, which cannot be masked; drop or \
-         flatten it, or name it in the policy with op \"keep\" to pass it through",
+        "column {} ({name}) holds text or bytes as {data_type}, which cannot be masked; \
+         drop, flatten or cast it, or name it in the policy with op \"keep\" to pass it \
+         through",
         column + 1
     )]
     Unmaskable {
+        /// The column, counted from 0 in the schema.
+        column: usize,
+        /// Its name.
+        name: String,
+        /// Its type.
+        data_type: DataType,
+    },
+    /// A path of the rule masks a column that holds no strings (a mobile stored as a
+    /// number, say): its masked value would not be of the column's type, and the schema
+    /// stays as it is, so the column is refused rather than passed through in the clear.
+    #[error(
+        "the policy masks column {} ({name}), which is {data_type}: only string columns \
+         are masked in place; cast it to a string first",
+        column + 1
+    )]
+    NotText {
         /// The column, counted from 0 in the schema.
         column: usize,
         /// Its name.
@@ -112,11 +131,15 @@ fn is_string(data_type: &DataType) -> bool {
     )
 }
 
-/// Whether a value of `data_type` can hold a string: it is one, or holds one among its
-/// children (lists, structs, maps, unions, dictionaries, run-end encoding).
+/// Whether a value of `data_type` can hold a string or bytes: it is one, or holds one
+/// among its children (lists, structs, maps, unions, dictionaries, run-end encoding).
 fn holds_text(data_type: &DataType) -> bool {
     match data_type {
         t if is_string(t) => true,
+        DataType::Binary
+        | DataType::LargeBinary
+        | DataType::BinaryView
+        | DataType::FixedSizeBinary(_) => true,
         DataType::List(f)
         | DataType::LargeList(f)
         | DataType::ListView(f)
@@ -133,9 +156,13 @@ fn holds_text(data_type: &DataType) -> bool {
 
 impl<'a> Masker<'a> {
     /// The string columns of `schema` and its dictionary-encoded ones, each masked as
-    /// [`Masker::column`] says for its name, with no subject column. A column that holds
-    /// text in another type is refused ([`BatchError::Unmaskable`]) unless the rule keeps
-    /// it in the clear on purpose.
+    /// [`Masker::column`] says for its name, with no subject column. Nothing passes in the
+    /// clear that the rule did not mean to: a column of another type that a path of the
+    /// rule masks is refused ([`BatchError::NotText`]), and one that can hold text or
+    /// bytes in another form ([`BatchError::Unmaskable`]) unless the rule keeps it in the
+    /// clear on purpose. Columns of numbers, dates and times that no path names are kept,
+    /// and booleans and nulls whatever names them: as in a JSON document, text is
+    /// scanned, numbers are not.
     pub fn string_columns(&self, schema: &Schema) -> Result<StringColumns<'a>, BatchError> {
         let mut columns = StringColumns {
             indexes: Vec::new(),
@@ -152,6 +179,15 @@ impl<'a> Masker<'a> {
                 columns.masking.push(masking);
             } else if is_string_dictionary(field.data_type()) {
                 columns.dictionaries.push((i, masking));
+            } else if matches!(masking, Column::Field(_))
+                && !kept_in_the_clear(masking)
+                && !matches!(field.data_type(), DataType::Boolean | DataType::Null)
+            {
+                return Err(BatchError::NotText {
+                    column: i,
+                    name: field.name().clone(),
+                    data_type: field.data_type().clone(),
+                });
             } else if holds_text(field.data_type()) && !kept_in_the_clear(masking) {
                 return Err(BatchError::Unmaskable {
                     column: i,
@@ -511,6 +547,11 @@ mod tests {
 
         let string = |name: &str| Field::new(name, DataType::Utf8, true);
         let nested = [
+            DataType::Binary,
+            DataType::LargeBinary,
+            DataType::BinaryView,
+            DataType::FixedSizeBinary(16),
+            DataType::List(Arc::new(Field::new("item", DataType::Binary, true))),
             DataType::List(Arc::new(string("item"))),
             DataType::Struct(Fields::from(vec![string("phone")])),
             DataType::Map(
@@ -530,7 +571,7 @@ mod tests {
             let schema = Schema::new(vec![
                 string("note"),
                 Field::new("contacts", data_type.clone(), true),
-                Field::new("photo", DataType::Binary, true),
+                Field::new("id", DataType::Int64, false),
             ]);
             let scans = policy(serde_json::json!([]), "all");
             let e = Masker::new(&scanner, scans.rule_for("any", None))
@@ -556,6 +597,42 @@ mod tests {
                     .is_ok()
             );
         }
+    }
+
+    #[test]
+    fn a_column_a_path_masks_is_refused_unless_it_holds_strings() {
+        let schema = Schema::new(vec![
+            Field::new("mobile", DataType::Int64, false),
+            Field::new("vip", DataType::Boolean, true),
+            Field::new("note", DataType::Utf8, true),
+        ]);
+        let scanner = crate::Scanner::new();
+        let columns = |fields: serde_json::Value| {
+            let policy = policy(fields, "all");
+            let masker = Masker::new(&scanner, policy.rule_for("any", None));
+            masker.string_columns(&schema).map(|c| c.indexes)
+        };
+        // Numbers no path names are kept, as a JSON document's are.
+        assert_eq!(columns(serde_json::json!([])).unwrap(), [2]);
+        let e = columns(serde_json::json!([{"path": "$.mobile", "type": "CN_MOBILE",
+                                            "operator": {"op": "hash"}}]))
+        .unwrap_err();
+        assert!(matches!(e, BatchError::NotText { column: 0, .. }), "{e}");
+        assert!(
+            e.to_string().contains("column 1 (mobile), which is Int64"),
+            "{e}"
+        );
+        // The whole record masked masks its numbers too.
+        let whole = serde_json::json!([{"path": "$", "operator": {"op": "redact"}}]);
+        assert!(matches!(
+            columns(whole),
+            Err(BatchError::NotText { column: 0, .. })
+        ));
+        let kept = serde_json::json!([{"path": "$.mobile", "operator": {"op": "keep"}}]);
+        assert!(columns(kept).is_ok(), "kept in the clear on purpose");
+        // A JSON document's booleans are never masked; nor are a batch's.
+        let vip = serde_json::json!([{"path": "$.vip", "operator": {"op": "redact"}}]);
+        assert!(columns(vip).is_ok());
     }
 
     #[test]

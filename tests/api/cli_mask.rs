@@ -971,6 +971,59 @@ fn parquet_with_text_in_a_list_is_refused_unless_the_policy_keeps_it() {
     );
 }
 
+/// Nothing passes in the clear that the policy did not mean to: bytes (a photo, or text a
+/// writer stored as bytes) cannot be scanned, and a column the policy masks that holds no
+/// strings (a mobile stored as a number) cannot be masked in place. Both are refused,
+/// naming the column and never a cell, until the policy says what to do with them.
+#[test]
+fn parquet_bytes_and_masked_numbers_are_refused_not_passed_through() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, BinaryArray, Int64Array, RecordBatch, StringArray};
+
+    let dir = tempfile::tempdir().unwrap();
+    let batch = RecordBatch::try_from_iter([
+        ("note", Arc::new(StringArray::from(vec!["无"])) as ArrayRef),
+        (
+            "raw",
+            Arc::new(BinaryArray::from(vec![MOBILE.as_bytes()])) as ArrayRef,
+        ),
+        (
+            "mobile",
+            Arc::new(Int64Array::from(vec![MOBILE.parse::<i64>().unwrap()])) as ArrayRef,
+        ),
+    ])
+    .unwrap();
+    write_batch(&dir.path().join("in.parquet"), &batch, None);
+    let refused = |policy: &str, what: &str| {
+        std::fs::write(dir.path().join("policy.toml"), policy).unwrap();
+        let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+        assert!(!out.status.success(), "{what}");
+        let err = stderr(&out);
+        assert!(err.contains(what), "{err}");
+        assert!(!err.contains(MOBILE), "{err}");
+        assert!(!dir.path().join("out.parquet").exists());
+    };
+    refused(POLICY, "column 2 (raw) holds text or bytes as Binary");
+    let keep_raw =
+        format!("{POLICY}[[rules.fields]]\npath = \"$.raw\"\noperator = {{ op = \"keep\" }}\n");
+    let hash_mobile = format!(
+        "{keep_raw}[[rules.fields]]\npath = \"$.mobile\"\ntype = \"CN_MOBILE\"\n\
+         operator = {{ op = \"hash\" }}\n"
+    );
+    refused(
+        &hash_mobile,
+        "the policy masks column 3 (mobile), which is Int64",
+    );
+    // Kept in the clear on purpose, and numbers no path names: written as they were.
+    std::fs::write(dir.path().join("policy.toml"), &keep_raw).unwrap();
+    let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let masked = read_parquet(&dir.path().join("out.parquet"));
+    assert_eq!(masked.column(1), batch.column(1));
+    assert_eq!(masked.column(2), batch.column(2));
+}
+
 /// Rows are masked as objects keyed by column name: two columns of one name would share one
 /// value, so such a file is refused and nothing is written, as CSV, Parquet alike.
 #[test]
