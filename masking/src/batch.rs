@@ -210,21 +210,23 @@ impl<'a> Masker<'a> {
         ctx: &Context<'_>,
         found: &mut dyn FnMut(PiType),
     ) -> Result<RecordBatch, BatchError> {
-        let dictionaries = self.dictionaries(batch, columns, ctx, found)?;
+        let dictionaries = self.dictionaries(batch, columns, ctx, found, 1)?;
         self.batch_rows(&dictionaries, columns, 0..batch.num_rows(), ctx, found)
     }
 
     /// The first of two steps that mask a batch in pieces (on several threads, say): its
     /// dictionary-encoded string columns masked, each distinct value once for the whole
-    /// batch (an error names the first row that holds the value), and `found` called for
-    /// each of their rows' findings. A piece of a dictionary keeps all of its values, so
-    /// masking them piece by piece would mask each value again in every piece.
+    /// batch, on up to `jobs` threads (an error names the first row that holds a value
+    /// that failed), and `found` called for each of their rows' findings. A piece of a
+    /// dictionary keeps all of its values, so masking them piece by piece would mask each
+    /// value again in every piece.
     pub fn dictionaries<'b>(
         &self,
         batch: &'b RecordBatch,
         columns: &StringColumns<'_>,
         ctx: &Context<'_>,
         found: &mut dyn FnMut(PiType),
+        jobs: usize,
     ) -> Result<DictionariesMasked<'b>, BatchError> {
         let mut masked = Vec::with_capacity(columns.dictionaries.len());
         for &(i, masking) in &columns.dictionaries {
@@ -234,9 +236,10 @@ impl<'a> Masker<'a> {
                     name: batch.schema().field(i).name().clone(),
                 });
             }
+            let column = batch.column(i);
             masked.push((
                 i,
-                self.dictionary_rows(batch.column(i), i, masking, ctx, found)?,
+                self.dictionary_rows(column, i, masking, ctx, found, jobs)?,
             ));
         }
         Ok(DictionariesMasked { batch, masked })
@@ -284,9 +287,10 @@ impl<'a> Masker<'a> {
     }
 
     /// The dictionary-encoded string column `array` (column `index`), its values masked
-    /// as `masking` says: each value a row holds once (an error names the first row that
-    /// holds it), and `found` called for each row's findings; the values no row holds are
-    /// emptied (nulls), so that none is written in the clear. The keys are kept.
+    /// as `masking` says on `jobs` threads: each value a row holds once (an error names
+    /// the first row that holds a value that failed), and `found` called for each row's
+    /// findings; the values no row holds are emptied (nulls), so that none is written in
+    /// the clear. The keys are kept.
     fn dictionary_rows(
         &self,
         array: &ArrayRef,
@@ -294,41 +298,103 @@ impl<'a> Masker<'a> {
         masking: Column<'_>,
         ctx: &Context<'_>,
         found: &mut dyn FnMut(PiType),
+        jobs: usize,
     ) -> Result<ArrayRef, BatchError> {
         let not_strings = || BatchError::NotStrings { column: index };
         let dictionary = array.as_any_dictionary_opt().ok_or_else(not_strings)?;
         let values = StringColumn::of(dictionary.values()).ok_or_else(not_strings)?;
-        if dictionary.values().is_empty() {
-            // Every row is null.
-            return Ok(Arc::clone(array));
-        }
-        // Each value's masked text and findings, once a row holds it.
-        let mut masked: Vec<Option<(String, Vec<PiType>)>> = vec![None; dictionary.values().len()];
+        // The first row that holds each value, and how many rows do.
+        let mut held = vec![(usize::MAX, 0usize); values.len()];
         let keys = dictionary.keys();
         for (row, key) in dictionary.normalized_keys().into_iter().enumerate() {
-            if keys.is_null(row) {
-                continue;
+            if keys.is_valid(row) {
+                let (first, rows) = &mut held[key];
+                *first = (*first).min(row);
+                *rows += 1;
             }
-            let done = match &mut masked[key] {
-                Some(done) => done,
-                slot => {
-                    let (mut text, mut types) = (String::new(), Vec::new());
-                    if let Some(cell) = values.get(key) {
-                        self.cell_to(masking, cell, ctx, &mut |t| types.push(t), &mut text)
-                            .map_err(|error| BatchError::Row { row, error })?;
+        }
+        let wanted: Vec<(usize, &str)> = (0..values.len())
+            .filter(|&key| held[key].1 > 0)
+            .filter_map(|key| values.get(key).map(|cell| (key, cell)))
+            .collect();
+        let masked = in_parallel(jobs, wanted.len(), |i| {
+            let (mut text, mut types) = (String::new(), Vec::new());
+            let (key, cell) = wanted[i];
+            (self.cell_to(masking, cell, ctx, &mut |t| types.push(t), &mut text))
+                .map(|()| (text, types))
+                .map_err(|error| BatchError::Row {
+                    row: held[key].0,
+                    error,
+                })
+        });
+        let mut by_key: Vec<Option<String>> = vec![None; values.len()];
+        let mut failed: Option<BatchError> = None;
+        for ((key, _), done) in wanted.iter().zip(masked) {
+            match done {
+                Ok((text, types)) => {
+                    for t in types {
+                        (0..held[*key].1).for_each(|_| found(t));
                     }
-                    slot.insert((text, types))
+                    by_key[*key] = Some(text);
                 }
-            };
-            done.1.iter().for_each(|&t| found(t));
+                // The error of the first row, as a scan in order would have met it.
+                Err(e) => {
+                    let row = |e: &BatchError| match e {
+                        BatchError::Row { row, .. } => *row,
+                        _ => usize::MAX,
+                    };
+                    if failed.as_ref().is_none_or(|f| row(&e) < row(f)) {
+                        failed = Some(e);
+                    }
+                }
+            }
         }
-        let mut built = values.builder(masked.len());
-        for (key, done) in masked.iter().enumerate() {
-            let value = values.get(key).and(done.as_ref());
-            built.append(value.map(|(text, _)| text.as_str()));
+        if let Some(e) = failed {
+            return Err(e);
         }
+        let mut built = values.builder(by_key.len());
+        by_key.iter().for_each(|text| built.append(text.as_deref()));
         Ok(dictionary.with_values(built.finish()))
     }
+}
+
+/// `work(i)` for each `i` of `0..items` on up to `jobs` threads, which take pieces of
+/// the range in turn (the costs of values differ); the results in order.
+fn in_parallel<T: Send>(jobs: usize, items: usize, work: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    const PIECE: usize = 64;
+    let pieces = items.div_ceil(PIECE);
+    if jobs <= 1 || pieces <= 1 {
+        return (0..items).map(work).collect();
+    }
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let piece = || {
+        let mut done = Vec::new();
+        loop {
+            let p = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if p >= pieces {
+                return done;
+            }
+            done.push((
+                p,
+                (p * PIECE..items.min((p + 1) * PIECE)).map(&work).collect(),
+            ));
+        }
+    };
+    let mut done: Vec<(usize, Vec<T>)> = std::thread::scope(|s| {
+        let others: Vec<_> = (1..jobs.min(pieces)).map(|_| s.spawn(piece)).collect();
+        let mut done = piece();
+        for other in others {
+            // A masking thread does not panic; if one did, its panic is this one's.
+            done.extend(
+                other
+                    .join()
+                    .unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            );
+        }
+        done
+    });
+    done.sort_unstable_by_key(|(p, _)| *p);
+    done.into_iter().flat_map(|(_, results)| results).collect()
 }
 
 /// Whether a column's cells are masked by `date_shift`, which shifts each subject's dates
@@ -367,6 +433,15 @@ impl<'a> StringColumn<'a> {
                 any.downcast_ref::<StringViewArray>()
                     .map(StringColumn::View)
             })
+    }
+
+    /// How many values it holds, nulls too.
+    fn len(&self) -> usize {
+        match self {
+            StringColumn::Utf8(a) => a.len(),
+            StringColumn::Large(a) => a.len(),
+            StringColumn::View(a) => a.len(),
+        }
     }
 
     /// The value of row `r`, or `None` for a null.
@@ -512,7 +587,7 @@ mod tests {
         let (date, mobile) = (PiType::BirthDate, PiType::CnMobile);
         assert_eq!(found, [date, mobile, mobile, date]);
         // A range is those rows alone.
-        let dictionaries = masker.dictionaries(&batch, &columns, &ctx, &mut |_| {});
+        let dictionaries = masker.dictionaries(&batch, &columns, &ctx, &mut |_| {}, 2);
         let tail = masker
             .batch_rows(&dictionaries.unwrap(), &columns, 1..3, &ctx, &mut |_| {})
             .unwrap();
@@ -636,6 +711,54 @@ mod tests {
     }
 
     #[test]
+    fn a_dictionary_masked_on_threads_is_what_one_thread_makes_of_it() {
+        use arrow_array::types::Int16Type;
+        use arrow_array::{DictionaryArray, Int16Array};
+
+        // 300 values, each held by two rows (the first half in reverse), one never.
+        let values: StringArray = (0..301)
+            .map(|i| Some(format!("{i}号，手机{}", 13_800_138_000u64 + i)))
+            .collect();
+        let keys: Int16Array = (0..300).rev().chain(0..300).map(Some).collect();
+        let dictionary = DictionaryArray::<Int16Type>::try_new(keys, Arc::new(values)).unwrap();
+        let batch =
+            RecordBatch::try_from_iter([("note", Arc::new(dictionary) as ArrayRef)]).unwrap();
+        let scanner = crate::Scanner::new();
+        let masker = Masker::new(&scanner, None);
+        let columns = masker.string_columns(&batch.schema()).unwrap();
+        let ctx = Context::default();
+        let masked = |jobs: usize| {
+            let mut found = Vec::new();
+            let done = masker.dictionaries(&batch, &columns, &ctx, &mut |t| found.push(t), jobs);
+            let piece = masker.batch_rows(&done.unwrap(), &columns, 0..600, &ctx, &mut |_| {});
+            (piece.unwrap(), found)
+        };
+        let (one, found) = masked(1);
+        assert_eq!(found, vec![PiType::CnMobile; 600], "once a row");
+        assert_eq!(masked(2), (one.clone(), found));
+        let values = one.column(0).as_dictionary::<Int16Type>().values().clone();
+        let values = values.as_string::<i32>();
+        assert_eq!(values.value(299), "299号，手机138****8299");
+        assert!(values.is_null(300), "a value no row holds is not written");
+        // Every value fails without a subject: the error is the first row's (which holds
+        // the last value), whichever thread met it.
+        let policy = policy(
+            serde_json::json!([{"path": "$.note", "type": "DATE",
+                                "operator": {"op": "date_shift", "max_days": 30}}]),
+            "all",
+        );
+        let shifting = Masker::new(&scanner, policy.rule_for("any", None));
+        let columns = shifting.string_columns(&batch.schema()).unwrap();
+        for jobs in [1, 2] {
+            let e = shifting
+                .dictionaries(&batch, &columns, &ctx, &mut |_| {}, jobs)
+                .err()
+                .unwrap();
+            assert!(matches!(e, BatchError::Row { row: 0, .. }), "{jobs}: {e}");
+        }
+    }
+
+    #[test]
     fn a_dictionary_is_masked_a_value_at_a_time_and_keeps_its_keys() {
         use arrow_array::types::Int8Type;
         use arrow_array::{DictionaryArray, Int8Array};
@@ -675,7 +798,7 @@ mod tests {
         // every piece shares them.
         found.clear();
         let dictionaries = masker
-            .dictionaries(&batch, &columns, &ctx, &mut |t| found.push(t))
+            .dictionaries(&batch, &columns, &ctx, &mut |t| found.push(t), 2)
             .unwrap();
         assert_eq!(found, [PiType::CnMobile, PiType::CnMobile]);
         let pieces = [0..1, 1..3, 3..4].map(|range| {

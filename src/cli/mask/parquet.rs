@@ -189,9 +189,16 @@ impl Job<'_> {
             tally.records += rows as u64;
             return Ok(vec![batch.clone()]);
         }
-        // Dictionaries first, whole: a piece of one keeps every value of it.
+        // Dictionaries first, whole (a piece of one keeps every value of it), their values
+        // shared among the threads.
         let dictionaries = (self.masker)
-            .dictionaries(batch, columns, &self.context(None), &mut |t| tally.found(t))
+            .dictionaries(
+                batch,
+                columns,
+                &self.context(None),
+                &mut |t| tally.found(t),
+                self.jobs,
+            )
             .map_err(|e| row_error(e, first_row, 0))?;
         let (parts, ()) = in_pieces(
             self.jobs,
