@@ -1015,7 +1015,9 @@ fn parquet_bytes_and_masked_numbers_are_refused_not_passed_through() {
         &hash_mobile,
         "the policy masks column 3 (mobile), which is Int64",
     );
-    // Kept in the clear on purpose, and numbers no path names: written as they were.
+    // Bytes kept in the clear on purpose are written as they were; so is a number no path
+    // names, which a scan does not read (docs/masking.md): a policy that means to mask
+    // it names it, and the column is cast to a string first.
     std::fs::write(dir.path().join("policy.toml"), &keep_raw).unwrap();
     let out = mask(dir.path(), &["in.parquet", "out.parquet"]);
     assert!(out.status.success(), "{}", stderr(&out));
