@@ -319,32 +319,25 @@ impl<'a> Masker<'a> {
             .collect();
         let masked = in_parallel(jobs, wanted.len(), |i| {
             let (mut text, mut types) = (String::new(), Vec::new());
-            let (key, cell) = wanted[i];
+            let cell = wanted[i].1;
             (self.cell_to(masking, cell, ctx, &mut |t| types.push(t), &mut text))
                 .map(|()| (text, types))
-                .map_err(|error| BatchError::Row {
-                    row: held[key].0,
-                    error,
-                })
         });
         let mut by_key: Vec<Option<String>> = vec![None; values.len()];
+        // The failure of the first row, as a scan in order would have met it.
         let mut failed: Option<BatchError> = None;
-        for ((key, _), done) in wanted.iter().zip(masked) {
+        for (&(key, _), done) in wanted.iter().zip(masked) {
+            let (first, rows) = held[key];
             match done {
                 Ok((text, types)) => {
                     for t in types {
-                        (0..held[*key].1).for_each(|_| found(t));
+                        (0..rows).for_each(|_| found(t));
                     }
-                    by_key[*key] = Some(text);
+                    by_key[key] = Some(text);
                 }
-                // The error of the first row, as a scan in order would have met it.
-                Err(e) => {
-                    let row = |e: &BatchError| match e {
-                        BatchError::Row { row, .. } => *row,
-                        _ => usize::MAX,
-                    };
-                    if failed.as_ref().is_none_or(|f| row(&e) < row(f)) {
-                        failed = Some(e);
+                Err(error) => {
+                    if !matches!(failed, Some(BatchError::Row { row, .. }) if row < first) {
+                        failed = Some(BatchError::Row { row: first, error });
                     }
                 }
             }
@@ -536,6 +529,17 @@ mod tests {
         .unwrap()
     }
 
+    /// `batch` masked whole by `masker`, and the types it found.
+    fn masked(
+        masker: &Masker<'_>,
+        batch: &RecordBatch,
+        columns: &StringColumns<'_>,
+    ) -> (RecordBatch, Vec<PiType>) {
+        let mut found = Vec::new();
+        let masked = masker.batch(batch, columns, &Context::default(), &mut |t| found.push(t));
+        (masked.unwrap(), found)
+    }
+
     /// A policy of one rule for the role `any`: its field paths and what it scans.
     fn policy(fields: serde_json::Value, scan: &str) -> Policy {
         serde_json::from_value(serde_json::json!({"rules": [{
@@ -555,11 +559,8 @@ mod tests {
         let batch = batch();
         let columns = masker.string_columns(&batch.schema()).unwrap();
         assert_eq!(columns.indexes, [1, 2, 3]);
-        let mut found = Vec::new();
+        let (masked, found) = masked(&masker, &batch, &columns);
         let ctx = Context::default();
-        let masked = masker
-            .batch(&batch, &columns, &ctx, &mut |t| found.push(t))
-            .unwrap();
         assert_eq!(masked.schema(), batch.schema());
         assert_eq!(masked.column(0), batch.column(0), "numbers are kept");
         let birth = masked
@@ -778,11 +779,8 @@ mod tests {
         let masker = Masker::new(&scanner, None);
         let mut columns = masker.string_columns(&batch.schema()).unwrap();
         assert_eq!((columns.indexes.len(), columns.dictionaries.len()), (1, 1));
-        let mut found = Vec::new();
+        let (masked, mut found) = masked(&masker, &batch, &columns);
         let ctx = Context::default();
-        let masked = masker
-            .batch(&batch, &columns, &ctx, &mut |t| found.push(t))
-            .unwrap();
         assert_eq!(masked.schema(), batch.schema());
         let note = masked.column(1).as_dictionary::<Int8Type>();
         assert_eq!(

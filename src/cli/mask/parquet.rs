@@ -3,14 +3,15 @@
 //! A file is read a record batch at a time. Each row is masked as a CSV row is: an object
 //! of its string columns (`Utf8`, `LargeUtf8`, `Utf8View`), so the policy's `fields` paths
 //! name columns and its types apply to their text (`baomi_masking::batch`). Columns of
-//! other types (numbers, dates, binary) are written back as they were; nulls stay null.
-//! Dictionary-encoded string columns are masked a value at a time and stay dictionaries. A
-//! file with text in other types (strings in lists, structs, maps or unions) is refused
-//! unless the policy keeps those columns in the clear on purpose. The output has the input's
-//! schema, and each column the compression it had in the input's first row group (Snappy
-//! for a file without rows), and a dictionary only where the input's pages were all
-//! dictionary-encoded there. Every codec of the format is read: Snappy, gzip, LZ4,
-//! Zstandard and Brotli.
+//! numbers, dates and times that no path names are written back as they were; nulls stay
+//! null. Dictionary-encoded string columns are masked a value at a time and stay
+//! dictionaries. A file with text or bytes in other types (strings in lists, structs, maps
+//! or unions; binary) is refused unless the policy keeps those columns in the clear on
+//! purpose, and so is one where a path masks a column that holds no strings. The output
+//! has the input's schema, and each column the compression it had in the input's first row
+//! group (Snappy for a file without rows), and a dictionary only where the input's pages
+//! were all dictionary-encoded there. Every codec of the format is read: Snappy, gzip,
+//! LZ4, Zstandard and Brotli.
 
 use std::io::Write;
 use std::ops::Range;
